@@ -1,0 +1,29 @@
+"""The `regsosek` command line: one typer app, each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="regsosek",
+    help="REGSOSEK record linkage: broker, topics, synthetic data, linkage models and services.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _register() -> None:
+    # Sub-command modules register themselves here; imports are local so `regsosek --help` stays fast
+    # for the groups that do not need heavy libraries at import time.
+    from services.commands import register_all
+
+    register_all(app)
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+if __name__ == "__main__":
+    main()
