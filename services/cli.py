@@ -12,6 +12,14 @@ app = typer.Typer(
 )
 
 
+@app.command()
+def version() -> None:
+    """Print the installed version of the linkage system."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("regsosek-linkage"))
+
+
 def _register() -> None:
     # Sub-command modules register themselves here; imports are local so `regsosek --help` stays fast
     # for the groups that do not need heavy libraries at import time.
