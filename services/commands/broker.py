@@ -1,0 +1,85 @@
+"""`regsosek broker fetch|start|stop|status`: the local Apache Kafka broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from services import broker as kafka_broker
+
+broker_app = typer.Typer(
+    help="Run the local Apache Kafka broker (KRaft, loopback only).", no_args_is_help=True
+)
+
+RunDirOption = typer.Option(
+    kafka_broker.DEFAULT_RUN_DIR, "--run-dir", help="Folder for the broker's state, data and logs."
+)
+PortOption = typer.Option(kafka_broker.DEFAULT_PORT, "--port", help="Client (PLAINTEXT) port.")
+ControllerPortOption = typer.Option(
+    kafka_broker.DEFAULT_CONTROLLER_PORT, "--controller-port", help="KRaft controller port."
+)
+
+
+def config_for(run_dir: Path, port: int, controller_port: int) -> kafka_broker.BrokerConfig:
+    """The broker configuration the CLI options describe."""
+    return kafka_broker.BrokerConfig(run_dir=run_dir, port=port, controller_port=controller_port)
+
+
+def _fail(exc: kafka_broker.BrokerError) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@broker_app.command("fetch")
+def fetch_cmd(
+    libs_dir: Path = typer.Option(kafka_broker.DEFAULT_LIBS_DIR, "--libs-dir", help="Where the jars go."),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if the jars are there."),
+) -> None:
+    """Copy the Kafka broker jars from Maven Central (only when missing or incomplete)."""
+    try:
+        fetched = kafka_broker.fetch(libs_dir, force=force)
+    except kafka_broker.BrokerError as exc:
+        raise _fail(exc) from None
+    verb = "fetched" if fetched else "already present"
+    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars {verb} in {libs_dir}")
+
+
+@broker_app.command("start")
+def start_cmd(
+    run_dir: Path = RunDirOption, port: int = PortOption, controller_port: int = ControllerPortOption
+) -> None:
+    """Start the broker in the background and wait until it accepts admin requests."""
+    config = config_for(run_dir, port, controller_port)
+    try:
+        st = kafka_broker.start(config)
+    except kafka_broker.BrokerError as exc:
+        raise _fail(exc) from None
+    if st.already_running:
+        typer.echo(f"broker already running (pid {st.pid}) at {st.bootstrap}")
+    else:
+        typer.echo(f"broker started (pid {st.pid}) at {st.bootstrap} in {st.start_seconds:.1f} s; "
+                   f"RSS {st.rss_mb:.0f} MiB; logs in {config.logs_dir}")  # fmt: skip
+
+
+@broker_app.command("stop")
+def stop_cmd(run_dir: Path = RunDirOption) -> None:
+    """Stop the broker (SIGTERM, then SIGKILL after 30 s). Fine when it is not running."""
+    stopped = kafka_broker.stop(kafka_broker.BrokerConfig(run_dir=run_dir))
+    typer.echo("broker stopped" if stopped else "broker was not running")
+
+
+@broker_app.command("status")
+def status_cmd(run_dir: Path = RunDirOption) -> None:
+    """Say whether the broker runs, where, and how much memory it uses. Exit code 3 when stopped."""
+    st = kafka_broker.status(kafka_broker.BrokerConfig(run_dir=run_dir))
+    if st.running:
+        typer.echo(f"running: pid {st.pid} at {st.bootstrap}, RSS {st.rss_mb:.0f} MiB, run dir {st.run_dir}")
+    else:
+        typer.echo(f"stopped (run dir {st.run_dir})")
+        raise typer.Exit(code=3)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `broker` group to the root CLI."""
+    app.add_typer(broker_app, name="broker")
