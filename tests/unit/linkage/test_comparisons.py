@@ -32,10 +32,23 @@ def _prepared(ids: list[str], nik_suffix: list[str]) -> pa.Table:
     rows = []
     for rid, suf in zip(ids, nik_suffix, strict=True):
         row: dict[str, object] = {c: None for c in PREPARED_COLUMNS}
-        row.update(record_id=rid, nik="360312150580" + suf, name_norm="SITI AMINAH", name_concat="SITIAMINAH",
-                   name_key="STMN", given_name="SITI", given_name_key="ST", other_names="AMINAH", sex="F",
-                   birth_date="1980-05-15", birth_date_real="1980-05-15", birth_year=1980,
-                   village_code="3603122001", district_code="360312", nik_consistent="Y")
+        row.update(
+            record_id=rid,
+            nik="360312150580" + suf,
+            name_norm="SITI AMINAH",
+            name_concat="SITIAMINAH",
+            name_key="STMN",
+            given_name="SITI",
+            given_name_key="ST",
+            other_names="AMINAH",
+            sex="F",
+            birth_date="1980-05-15",
+            birth_date_real="1980-05-15",
+            birth_year=1980,
+            village_code="3603122001",
+            district_code="360312",
+            nik_consistent="Y",
+        )
         rows.append(row)
     schema = pa.schema([(c, pa.int64() if c == "birth_year" else pa.string()) for c in PREPARED_COLUMNS])
     return pa.Table.from_pylist(rows, schema=schema)

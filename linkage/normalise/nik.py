@@ -1,0 +1,64 @@
+"""NIK cleaning and the agreement of a NIK with the stated birth date and sex.
+
+A NIK is PPKKCC DDMMYY SSSS (women: day + 40). Parsing goes through lokal-id; the century of the
+2-digit year is ambiguous, so agreement is judged on day, month and the 2-digit year only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import lokal
+
+_NON_DIGIT = re.compile(r"\D")
+
+
+def clean_nik(raw: str | None) -> str | None:
+    """The 16-digit NIK, or None when missing, malformed or a sentinel.
+
+    Sentinels are values registers use for "unknown": one digit repeated after the first
+    (1000000000000000, 9999999999999999), an all-zero region, birth date or serial part.
+    """
+    if raw is None:
+        return None
+    digits = _NON_DIGIT.sub("", str(raw))
+    if len(digits) != 16:
+        return None
+    if len(set(digits[1:])) == 1 or digits[:6] == "000000" or digits[6:12] == "000000":
+        return None
+    if digits[12:] == "0000":
+        return None
+    return digits
+
+
+def nik_birth_and_sex(nik: str) -> tuple[str | None, str | None]:
+    """(`DDMMYY` birth date with the female offset removed, `M`/`F`) implied by a NIK, None if invalid."""
+    info = lokal.parse_nik(nik)
+    sex = {"L": "M", "P": "F"}.get(info.gender or "")
+    if info.birth_date is None:
+        return None, sex
+    y, m, d = info.birth_date.split("-")
+    return f"{d}{m}{y[2:]}", sex
+
+
+def nik_consistency(
+    nik: str | None, birth_date: date | None, birth_year: int | None, sex: str | None
+) -> str | None:
+    """`Y` if the NIK's implied birth date and sex agree with the stated ones, `N` if any disagree.
+
+    None when there is no NIK or nothing stated to check against. Only the parts that are stated are
+    compared (a year-only record is checked on the 2-digit year).
+    """
+    if nik is None or (birth_date is None and birth_year is None and sex is None):
+        return None
+    implied_dmy, implied_sex = nik_birth_and_sex(nik)
+    if sex is not None and implied_sex is not None and sex != implied_sex:
+        return "N"
+    if birth_date is not None:
+        stated = birth_date.strftime("%d%m%y")
+        if implied_dmy != stated:
+            return "N"
+    elif birth_year is not None and (implied_dmy is None or implied_dmy[4:] != f"{birth_year % 100:02d}"):
+        return "N"
+    return "Y"
