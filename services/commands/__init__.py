@@ -9,6 +9,7 @@ import typer
 # One line per command module; each module defines `register(app: typer.Typer) -> None`.
 COMMAND_MODULES: tuple[str, ...] = (
     "broker",
+    "topics",
 )
 
 

@@ -1,0 +1,112 @@
+"""The Kafka topic catalogue: every topic the system uses, with its shape and what its keys mean.
+
+`regsosek topics create` provisions exactly this list and reports any difference on the broker.
+Topic names carry the major version of their value schema (`.v1`); a breaking change is a new topic.
+Partition counts are equal (4) for topics keyed by family or member key, so a consumer that joins them
+sees one family on one partition number everywhere (co-partitioning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CleanupPolicy = Literal["delete", "compact"]
+
+DAY_MS = 24 * 60 * 60 * 1000
+FOREVER = -1
+
+SUBMISSIONS = "regsosek.submissions.v1"
+SUBMISSIONS_DLQ = "regsosek.submissions.dlq.v1"
+POPULATION_CHANGES = "dukcapil.population.changes.v1"
+DTKS_CHANGES = "sectoral.dtks.changes.v1"
+BPJS_CHANGES = "sectoral.bpjs.changes.v1"
+LINKED_MEMBERS = "linkage.members.v1"
+LINKED_FAMILIES = "linkage.families.v1"
+REVIEW = "linkage.review.v1"
+UPDATES = "linkage.updates.v1"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: name, partitions, cleanup policy, retention, and the meaning of its key and value."""
+
+    name: str
+    partitions: int
+    cleanup_policy: CleanupPolicy
+    retention_ms: int
+    key: str
+    value_schema: str
+    description: str
+
+    def configs(self) -> dict[str, str]:
+        """The topic-level broker configs this spec implies (what `topics create` sets and checks)."""
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        SUBMISSIONS, 4, "delete", FOREVER,
+        key="family key (REGSOSEK22-K, 22 digits); all revisions of a family land on one partition",
+        value_schema="FamilySubmission v1",
+        # Kept forever: the submissions are the source of truth a new linkage model is replayed from.
+        description="family questionnaires as enumerated, including re-submitted revisions",
+    ),
+    TopicSpec(
+        SUBMISSIONS_DLQ, 1, "delete", 30 * DAY_MS,
+        key="the original record's key, unchanged (family key when it could be read)",
+        value_schema="DeadLetter v1",
+        description="submissions that could not be parsed or validated, with the original bytes and reason",
+    ),
+    TopicSpec(
+        POPULATION_CHANGES, 4, "delete", 30 * DAY_MS,
+        key="opaque person reference issued with the change (never the raw NIK)",
+        value_schema="PopulationChange v1",
+        description="Dukcapil master changes: born, died, moved, corrected, kk_changed",
+    ),
+    TopicSpec(
+        DTKS_CHANGES, 2, "delete", 30 * DAY_MS,
+        key="id_dtks (the DTKS row id)",
+        value_schema="DtksRecord v1",
+        description="new and changed rows of the Kemensos DTKS social-welfare data",
+    ),
+    TopicSpec(
+        BPJS_CHANGES, 2, "delete", 30 * DAY_MS,
+        key="noka (the BPJS Kesehatan card number)",
+        value_schema="BpjsRecord v1",
+        description="new and changed BPJS Kesehatan PBI-JK memberships",
+    ),
+    TopicSpec(
+        LINKED_MEMBERS, 4, "compact", FOREVER,
+        key="member key (<family key>-<serial, 2 digits>)",
+        value_schema="MemberLink v1",
+        # Compacted: the latest link per member is the state; consumers upsert.
+        description="the current link decision for every submitted family member",
+    ),
+    TopicSpec(
+        LINKED_FAMILIES, 4, "compact", FOREVER,
+        key="family key (REGSOSEK22-K)",
+        value_schema="FamilyLink v1",
+        description="the current linkage summary of every family (KK match, members linked)",
+    ),
+    TopicSpec(
+        REVIEW, 4, "delete", 90 * DAY_MS,
+        key="member key",
+        value_schema="ReviewItem v1",
+        description="uncertain matches sent to clerical review",
+    ),
+    TopicSpec(
+        UPDATES, 4, "delete", 7 * DAY_MS,
+        key="member key",
+        value_schema="LinkUpdate v1",
+        description="changes of an existing link caused by population or sectoral changes",
+    ),
+)  # fmt: skip
+
+
+def topic_spec(name: str) -> TopicSpec:
+    """The catalogue entry for `name`; KeyError names the unknown topic."""
+    for spec in CATALOGUE:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"topic {name!r} is not in the catalogue")

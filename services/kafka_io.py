@@ -1,0 +1,131 @@
+"""Thin Kafka I/O adapters: a producer that returns only once the broker acknowledged, and a reader.
+
+Values are JSON bytes. A pydantic model is serialised with `model_dump_json()` so what goes on the
+wire is exactly what the contract exports; raw bytes are sent unchanged (dead letters keep the
+original payload byte for byte). Errors never include the payload: it can hold NIKs and names.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from pydantic import BaseModel
+
+Value = bytes | BaseModel | dict[str, Any]
+
+
+class ProduceError(RuntimeError):
+    """The broker did not acknowledge a record (or could not be reached)."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where an acknowledged record was written."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One record read back from a topic, with its raw key and value bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def to_bytes(value: Value) -> bytes:
+    """The JSON bytes sent for `value` (bytes pass through unchanged)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json().encode()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class JsonProducer:
+    """A kafka-python producer with acks='all' and idempotent retries; use as a context manager."""
+
+    def __init__(self, bootstrap: str, *, client_id: str = "regsosek", timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap,
+                client_id=client_id,
+                acks="all",
+                # Idempotence: a retried send is not written twice, and per-key order holds.
+                enable_idempotence=True,
+                linger_ms=5,
+                request_timeout_ms=int(timeout_s * 1000),
+            )
+        except (KafkaError, OSError) as exc:
+            raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc
+
+    def send(self, topic: str, key: str | bytes | None, value: Value) -> Delivered:
+        """Write one record and wait for the broker's acknowledgement."""
+        return self.send_many(topic, [(key, value)])[0]
+
+    def send_many(self, topic: str, records: Iterable[tuple[str | bytes | None, Value]]) -> list[Delivered]:
+        """Write records in order, then wait until every one is acknowledged (raises on the first failure)."""
+        futures = []
+        for key, value in records:
+            raw_key = key.encode() if isinstance(key, str) else key
+            try:
+                futures.append(self._producer.send(topic, key=raw_key, value=to_bytes(value)))
+            except KafkaError as exc:
+                raise ProduceError(f"sending to {topic} failed: {exc}") from exc
+        self._producer.flush(timeout=self.timeout_s)
+        delivered = []
+        for future in futures:
+            try:
+                meta = future.get(timeout=self.timeout_s)
+            except KafkaError as exc:
+                raise ProduceError(f"the broker did not acknowledge a record on {topic}: {exc}") from exc
+            delivered.append(Delivered(meta.topic, meta.partition, meta.offset))
+        return delivered
+
+    def close(self) -> None:
+        """Flush and close the underlying producer."""
+        self._producer.close(timeout=self.timeout_s)
+
+    def __enter__(self) -> JsonProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_topic(bootstrap: str, topic: str, *, expected: int, timeout_s: float = 30.0) -> list[ConsumedRecord]:
+    """Read a topic from the beginning until `expected` records arrived or the timeout passed.
+
+    No consumer group (partitions are assigned directly), so nothing is committed and the read can be
+    repeated. Records are returned in (partition, offset) order.
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="regsosek-reader"
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise KeyError(f"topic {topic!r} does not exist on {bootstrap}")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        records: list[ConsumedRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value) for r in batch)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()

@@ -1,0 +1,77 @@
+"""Shared fixtures. `kafka_broker`: one real Apache Kafka broker per test session, on free ports.
+
+The broker is started by the same code as `regsosek broker start` (services/broker.py), in a temporary
+run folder, only when a test asks for it. If it cannot start, every test that needs it FAILS with the
+broker's log tail: a missing broker must never turn into silently skipped tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import typer
+
+from services import broker as broker_service
+from services.topics import TopicReport, provision
+
+
+@dataclass(frozen=True)
+class RunningBroker:
+    """The session broker as tests see it."""
+
+    bootstrap: str
+    config: broker_service.BrokerConfig
+    pid: int
+    start_seconds: float
+
+
+# A failed start is remembered so later tests fail at once instead of waiting 90 s again each.
+_start_error: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    """Start one broker for the session (fetching the jars if needed) and stop it at the end."""
+    if _start_error:
+        pytest.fail(_start_error[0], pytrace=False)
+    port, controller_port = broker_service.free_ports(2)
+    config = broker_service.BrokerConfig(
+        run_dir=tmp_path_factory.mktemp("kafka-broker"), port=port, controller_port=controller_port
+    )
+    try:
+        status = broker_service.start(config)
+    except broker_service.BrokerError as exc:
+        _start_error.append(f"the Kafka broker for the tests could not start: {exc}")
+        pytest.fail(_start_error[0], pytrace=False)
+    if status.pid is None:
+        pytest.fail(f"the Kafka broker reported no pid\n{broker_service.log_tail(config)}", pytrace=False)
+    try:
+        yield RunningBroker(config.bootstrap, config, status.pid, status.start_seconds or 0.0)
+    finally:
+        broker_service.stop(config)
+
+
+@pytest.fixture(scope="session")
+def cli_app() -> typer.Typer:
+    """The `regsosek` typer app with every sub-command group registered (once per session)."""
+    from services.cli import _register, app
+
+    _register()
+    return app
+
+
+@dataclass(frozen=True)
+class ProvisionedBroker:
+    """The session broker after the topic catalogue was provisioned on it (once, by this fixture)."""
+
+    bootstrap: str
+    first_report: TopicReport
+
+
+@pytest.fixture(scope="session")
+def kafka_topics(kafka_broker: RunningBroker) -> ProvisionedBroker:
+    """Provision the catalogue on the session broker; the report of that first run is kept for tests."""
+    report = provision(kafka_broker.bootstrap)
+    return ProvisionedBroker(kafka_broker.bootstrap, report)
