@@ -79,26 +79,26 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         LINKED_MEMBERS, 4, "compact", FOREVER,
         key="member key (<family key>-<serial, 2 digits>)",
-        value_schema="MemberLink v1",
+        value_schema="LinkedMember v1",
         # Compacted: the latest link per member is the state; consumers upsert.
         description="the current link decision for every submitted family member",
     ),
     TopicSpec(
         LINKED_FAMILIES, 4, "compact", FOREVER,
         key="family key (REGSOSEK22-K)",
-        value_schema="FamilyLink v1",
+        value_schema="IntegratedFamily v1",
         description="the current linkage summary of every family (KK match, members linked)",
     ),
     TopicSpec(
         REVIEW, 4, "delete", 90 * DAY_MS,
         key="member key",
-        value_schema="ReviewItem v1",
+        value_schema="ReviewTask v1",
         description="uncertain matches sent to clerical review",
     ),
     TopicSpec(
         UPDATES, 4, "delete", 7 * DAY_MS,
         key="member key",
-        value_schema="LinkUpdate v1",
+        value_schema="LinkedMember v1",
         description="changes of an existing link caused by population or sectoral changes",
     ),
 )  # fmt: skip

@@ -105,11 +105,12 @@ class JsonProducer:
         self.close()
 
 
-def read_topic(bootstrap: str, topic: str, *, expected: int, timeout_s: float = 30.0) -> list[ConsumedRecord]:
-    """Read a topic from the beginning until `expected` records arrived or the timeout passed.
+def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list[ConsumedRecord]:
+    """Everything in `topic` up to its end at the time of the call, in (partition, offset) order.
 
-    No consumer group (partitions are assigned directly), so nothing is committed and the read can be
-    repeated. Records are returned in (partition, offset) order.
+    No consumer group (partitions are assigned directly), so nothing is committed and a read can be
+    repeated. With acks='all' an acknowledged record is below the end offset, so a read right after a
+    send sees it. Raises TimeoutError if the end is not reached within `timeout_s`.
     """
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="regsosek-reader"
@@ -121,11 +122,18 @@ def read_topic(bootstrap: str, topic: str, *, expected: int, timeout_s: float = 
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
+        end = {tp: off for tp, off in consumer.end_offsets(assigned).items() if off > 0}
         records: list[ConsumedRecord] = []
         deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value) for r in batch)
+        while any(consumer.position(tp) < off for tp, off in end.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
+            for tp, batch in consumer.poll(timeout_ms=500).items():
+                records.extend(
+                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                    for r in batch
+                    if r.offset < end.get(tp, 0)
+                )
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
