@@ -1,0 +1,140 @@
+"""One micro-batch of valid submissions -> the outbound records and the link-store update.
+
+Pure with respect to Kafka: the faust agent (`app.py`) feeds it decoded submissions and produces what it
+returns. The store is only READ here; the caller applies `BatchResult.update` after the broker
+acknowledged every record, so a crash in between re-processes the batch to the same bytes.
+
+Revision rule: per family key the highest revision wins. A revision lower than the one in the store (or
+than another one in the same batch) is stale and produces nothing; an equal one is re-processed (a
+re-delivery) and yields identical records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from contracts.linkage_outputs import to_canonical_json
+from contracts.submission import FamilySubmission
+from services.linker.batcher import chunk_by_members
+from services.linker.ids import PersonIds
+from services.linker.mapping import family_queries
+from services.linker.outputs import FamilyOutputs, build_family_outputs
+from services.linker.port import MemberLink, MemberLinker
+from services.linker.store import FamilyState, LinkStore, StoreUpdate
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    """Where the linker writes."""
+
+    members: str
+    families: str
+    review: str
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    """One record to produce; `value=None` is a tombstone (a member removed by a newer revision)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class BatchResult:
+    """The outcome of one micro-batch."""
+
+    records: list[OutboundRecord] = field(default_factory=list)
+    update: StoreUpdate = field(default_factory=StoreUpdate)
+    families_linked: int = 0
+    members_linked: int = 0
+    stale: int = 0
+
+
+class SubmissionLinker:
+    """Links micro-batches of valid submissions through a `MemberLinker` port."""
+
+    def __init__(
+        self,
+        linker: MemberLinker,
+        store: LinkStore,
+        ids: PersonIds,
+        topics: OutputTopics,
+        *,
+        max_members_per_call: int = 1000,
+        village_crosswalk: Mapping[str, str] | None = None,
+    ) -> None:
+        self._linker = linker
+        self._store = store
+        self._ids = ids
+        self._topics = topics
+        self._max_members = max_members_per_call
+        self._crosswalk = dict(village_crosswalk or {})
+
+    def process(self, submissions: Sequence[FamilySubmission]) -> BatchResult:
+        """Link the current revisions among `submissions` and build their records (store untouched)."""
+        result = BatchResult()
+        latest = self._latest_per_family(submissions)
+        stored = self._store.families(latest)
+        current: list[FamilySubmission] = []
+        for key, sub in latest.items():
+            known = stored.get(key)
+            if known is not None and sub.revision < known.revision:
+                continue
+            current.append(sub)
+        result.stale = len(submissions) - len(current)
+        if not current:
+            return result
+        links = self._link(current)
+        model_version = self._linker.model_version
+        minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
+        for sub in current:
+            key = sub.family_key.key
+            out = build_family_outputs(sub, links, self._ids, model_version, minted)
+            serials = tuple(sorted(m.serial for m in sub.members))
+            previous = stored.get(key)
+            result.records.extend(self._records(key, out, serials, previous))
+            result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials)
+            result.update.minted.update(out.minted)
+            result.members_linked += len(out.members)
+        result.families_linked = len(current)
+        return result
+
+    @staticmethod
+    def _latest_per_family(submissions: Sequence[FamilySubmission]) -> dict[str, FamilySubmission]:
+        latest: dict[str, FamilySubmission] = {}
+        for sub in submissions:
+            key = sub.family_key.key
+            # Ties keep the later message: same revision re-sent is a re-delivery with equal content.
+            if key not in latest or sub.revision >= latest[key].revision:
+                latest[key] = sub
+        return dict(sorted(latest.items()))
+
+    def _link(self, submissions: Sequence[FamilySubmission]) -> dict[str, MemberLink]:
+        queries = [q for sub in submissions for q in family_queries(sub, self._crosswalk)]
+        links: dict[str, MemberLink] = {}
+        for chunk in chunk_by_members(queries, self._max_members):
+            answers = self._linker.link(chunk)
+            if len(answers) != len(chunk):
+                raise RuntimeError(f"the linker returned {len(answers)} links for {len(chunk)} members")
+            links.update((a.record_id, a) for a in answers)
+        return links
+
+    def _records(
+        self, family_key: str, out: FamilyOutputs, serials: tuple[int, ...], previous: FamilyState | None
+    ) -> list[OutboundRecord]:
+        t = self._topics
+        records = [
+            OutboundRecord(t.members, m.member_key.encode(), to_canonical_json(m)) for m in out.members
+        ]
+        # Members dropped by a newer revision: a tombstone so the compacted topic forgets them.
+        if previous is not None:
+            for serial in sorted(set(previous.serials) - set(serials)):
+                records.append(OutboundRecord(t.members, f"{family_key}-{serial:02d}".encode(), None))
+        records.extend(
+            OutboundRecord(t.review, r.member_key.encode(), to_canonical_json(r)) for r in out.reviews
+        )
+        records.append(OutboundRecord(t.families, family_key.encode(), to_canonical_json(out.family)))
+        return records

@@ -1,0 +1,67 @@
+"""The linker's port to the linkage engine: what the service needs, in the service's own words.
+
+The service codes against `MemberLinker`; `engine_adapter.py` implements it with the real
+`linkage.engine.LinkageEngine`, `testing.py` with a small fake for unit tests. Keeping the port here lets
+the service be tested without the trained models, and keeps the engine free of service concerns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Band = Literal["auto_link", "review", "no_match"]
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    """One survey member as the engine links it (the data model's linkage record plus family context).
+
+    `record_id` is the member key. Dates are `YYYY-MM-DD` or empty; `sex` is `M`, `F` or empty;
+    `village_code` is the Kemendagri 10-digit code when the crosswalk knows it, else empty, and
+    `bps_village_code` the full 10-digit BPS code from the family key. `age` (completed years at the
+    visit) and `reference_year` (the visit's year) let the engine derive a birth-year range.
+    """
+
+    record_id: str
+    nik: str
+    kk_number: str
+    full_name: str
+    sex: str
+    birth_date: str
+    birth_year: int | None
+    age: int | None
+    reference_year: int
+    village_code: str
+    bps_village_code: str
+    address: str
+    family_key: str
+    head_name: str
+    other_member_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberLink:
+    """The engine's verdict for one member; master facts are those of the best candidate (if any)."""
+
+    record_id: str
+    band: Band
+    master_nik: str | None
+    probability: float | None
+    match_weight: float | None
+    runner_up_weight: float | None
+    explanation: dict[str, float] = field(default_factory=dict)
+    master_kk_number: str | None = None
+    master_deceased: bool = False
+    dtks_id: str | None = None
+    bpjs_id: str | None = None
+
+
+class MemberLinker(Protocol):
+    """Links a batch of members to the population master; one `MemberLink` per query, same order."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]: ...

@@ -1,0 +1,57 @@
+"""The linker's settings: ONE frozen pydantic-settings object, the only place the linker reads env.
+
+Every field can be set with an environment variable `REGSOSEK_LINKER_<FIELD>` (e.g.
+`REGSOSEK_LINKER_BOOTSTRAP=127.0.0.1:19092`, `REGSOSEK_LINKER_STATE_DIR=/var/lib/regsosek/linker`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A development default so tests and the demo run without set-up; deployments MUST set their own key
+# (a leaked key lets anyone with a NIK list recompute person ids).
+DEV_PERSON_ID_KEY = "regsosek-dev-only-person-id-key"
+
+
+class LinkerSettings(BaseSettings):
+    """How one linker instance connects, batches, and where it keeps its link store."""
+
+    model_config = SettingsConfigDict(env_prefix="REGSOSEK_LINKER_", frozen=True, extra="ignore")
+
+    bootstrap: str = "127.0.0.1:19092"
+    app_id: str = "regsosek-linker"
+    # Holds the DuckDB link store (`links.duckdb`) and faust's own data folder.
+    state_dir: Path = Path(".run/linker")
+    # faust table store; the linker keeps its state in DuckDB, faust tables are not used (memory:// is fine).
+    table_store: str = "memory://"
+
+    submissions_topic: str = "regsosek.submissions.v1"
+    dlq_topic: str = "regsosek.submissions.dlq.v1"
+    members_topic: str = "linkage.members.v1"
+    families_topic: str = "linkage.families.v1"
+    review_topic: str = "linkage.review.v1"
+
+    # Micro-batching: a batch closes at `batch_max_members` members or after `batch_wait_seconds`.
+    batch_max_members: int = Field(default=1000, ge=1)
+    batch_wait_seconds: float = Field(default=0.05, gt=0)
+    max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+
+    person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
+
+    # The real engine: a generated world folder (population, crosswalk, sectoral files) and a model
+    # artefact. When `world_dir` is unset the service refuses to start (unless a linker is injected).
+    world_dir: Path | None = None
+    model_path: Path | None = None
+
+    @property
+    def link_store_path(self) -> Path:
+        """The DuckDB file of the link store."""
+        return self.state_dir / "links.duckdb"
+
+    @property
+    def broker_url(self) -> str:
+        """The bootstrap servers in faust's URL form."""
+        return ",".join(f"kafka://{host}" for host in self.bootstrap.split(","))

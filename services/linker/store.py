@@ -1,0 +1,118 @@
+"""The link store: the linker's own DuckDB file (revisions per family and minted person ids).
+
+Only the linker process that owns the state directory opens it. It is written AFTER the outputs of a
+batch are acknowledged by the broker, so a crash before that point simply re-processes the batch and
+recomputes the same outputs (at-least-once delivery with idempotent outputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS family_revisions (
+    family_key    VARCHAR PRIMARY KEY,
+    revision      INTEGER NOT NULL,
+    submission_id VARCHAR NOT NULL,
+    serials       INTEGER[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS minted_ids (
+    member_key VARCHAR PRIMARY KEY,
+    person_id  VARCHAR NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FamilyState:
+    """The highest revision of a family whose outputs were acknowledged, and its member serials."""
+
+    revision: int
+    submission_id: str
+    serials: tuple[int, ...]
+
+
+@dataclass
+class StoreUpdate:
+    """What a processed batch adds to the store (applied once its outputs are acknowledged)."""
+
+    families: dict[str, FamilyState] = field(default_factory=dict)
+    minted: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.families or self.minted)
+
+
+class LinkStore:
+    """DuckDB-backed link store. Not shared between processes (DuckDB allows one writer per file)."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            raise RuntimeError(
+                f"cannot open the link store {path}: is another linker using this state directory? "
+                "Give each instance its own REGSOSEK_LINKER_STATE_DIR."
+            ) from exc
+        self._con.execute(_SCHEMA)
+
+    def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
+        """The stored state of the given families (absent keys were never processed)."""
+        keys = sorted(set(family_keys))
+        if not keys:
+            return {}
+        rows = self._con.execute(
+            "SELECT family_key, revision, submission_id, serials FROM family_revisions "
+            "WHERE family_key IN (SELECT unnest(?))",
+            [keys],
+        ).fetchall()
+        return {r[0]: FamilyState(int(r[1]), str(r[2]), tuple(int(s) for s in r[3])) for r in rows}
+
+    def minted_ids(self, member_keys: Iterable[str]) -> dict[str, str]:
+        """Person ids minted earlier for the given member keys."""
+        keys = sorted(set(member_keys))
+        if not keys:
+            return {}
+        rows = self._con.execute(
+            "SELECT member_key, person_id FROM minted_ids WHERE member_key IN (SELECT unnest(?))", [keys]
+        ).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
+    def apply(self, update: StoreUpdate) -> None:
+        """Record a batch in one transaction; a revision never goes backwards, a minted id never changes."""
+        if not update:
+            return
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for key, st in sorted(update.families.items()):
+                self._con.execute(
+                    "INSERT INTO family_revisions VALUES (?, ?, ?, ?) ON CONFLICT (family_key) DO UPDATE "
+                    "SET revision = excluded.revision, submission_id = excluded.submission_id, "
+                    "serials = excluded.serials WHERE excluded.revision >= family_revisions.revision",
+                    [key, st.revision, st.submission_id, list(st.serials)],
+                )
+            if update.minted:
+                self._con.executemany(
+                    "INSERT INTO minted_ids VALUES (?, ?) ON CONFLICT (member_key) DO NOTHING",
+                    sorted(update.minted.items()),
+                )
+            self._con.execute("COMMIT")
+        except Exception:
+            self._con.execute("ROLLBACK")
+            raise
+
+    def counts(self) -> Mapping[str, int]:
+        """Row counts, for status output and tests."""
+        fam = self._con.execute("SELECT count(*) FROM family_revisions").fetchone()
+        ids = self._con.execute("SELECT count(*) FROM minted_ids").fetchone()
+        return {"families": int(fam[0]) if fam else 0, "minted_ids": int(ids[0]) if ids else 0}
+
+    def close(self) -> None:
+        """Close the DuckDB connection (the file stays)."""
+        self._con.close()
