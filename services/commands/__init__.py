@@ -10,7 +10,8 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "broker",
     "topics",
-    "generate",
+    "serve",
+    "simulate",
 )
 
 

@@ -1,0 +1,63 @@
+"""`regsosek serve gateway`: the HTTP ingest gateway for CAPI devices (uvicorn in the foreground)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+
+def serve_gateway(
+    host: str | None = typer.Option(None, "--host", help="Listen address [env REGSOSEK_GATEWAY_HOST]."),
+    port: int | None = typer.Option(None, "--port", help="Listen port [env REGSOSEK_GATEWAY_PORT]."),
+    bootstrap: str | None = typer.Option(
+        None, "--bootstrap", help="Kafka bootstrap servers [env REGSOSEK_GATEWAY_BOOTSTRAP]."
+    ),
+    topic: str | None = typer.Option(None, "--topic", help="Submissions topic [env REGSOSEK_GATEWAY_TOPIC]."),
+    tokens_file: Path | None = typer.Option(
+        None, "--tokens-file", help='JSON {"<token>": "<team id>"} [env REGSOSEK_GATEWAY_TOKENS_FILE].'
+    ),
+    max_body_bytes: int | None = typer.Option(
+        None,
+        "--max-body-bytes",
+        help="Largest accepted body; 413 above [env REGSOSEK_GATEWAY_MAX_BODY_BYTES].",
+    ),
+    produce_timeout_s: float | None = typer.Option(
+        None, "--produce-timeout", help="Seconds to wait for the broker's ack before 503."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve POST /v1/submissions (token auth, contract validation, produce with acks=all)."""
+    import uvicorn
+
+    from services.gateway.app import build_app
+    from services.gateway.settings import GatewaySettings
+
+    given: dict[str, Any] = {
+        "host": host, "port": port, "bootstrap": bootstrap, "topic": topic, "tokens_file": tokens_file,
+        "max_body_bytes": max_body_bytes, "produce_timeout_s": produce_timeout_s,
+    }  # fmt: skip
+    try:
+        settings = GatewaySettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(problems) from None
+    if not settings.all_tokens():
+        raise typer.BadParameter(
+            "no team tokens configured: set REGSOSEK_GATEWAY_TOKENS or pass --tokens-file "
+            '(JSON {"<token>": "<team id>"}); without them every request would get 401'
+        )
+    typer.echo(
+        f"gateway on http://{settings.host}:{settings.port} -> {settings.bootstrap} topic {settings.topic} "
+        f"({len(settings.all_tokens())} team tokens)"
+    )
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+
+
+def register_serve(serve_app: typer.Typer) -> None:
+    """Add `gateway` to the `serve` group."""
+    serve_app.command("gateway")(serve_gateway)

@@ -1,0 +1,196 @@
+"""The ingest gateway's HTTP API (FastAPI) and its composition root `build_app`.
+
+`POST /v1/submissions` takes one FamilySubmission v1 from a CAPI device and answers 202 only after the
+broker acknowledged the record (acks=all): a 202 always means "stored". The order of checks is chosen so
+that cheap refusals come first and nothing unbounded is read: token (401), declared and streamed body
+size (413), contract validation (422), produce (503 when the broker does not acknowledge in time).
+The record's value is the request body byte-for-byte and its key is the 22-digit family key, so all
+revisions of one family land on one partition in the order they were accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version as dist_version
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+
+from contracts.submission import FAMILY_SUBMISSION_ADAPTER
+from services.gateway.auth import TeamTokens
+from services.gateway.body import BodyTooLarge, read_bounded_body
+from services.gateway.openapi import install_openapi, submission_request_body
+from services.gateway.producer import (
+    BrokerUnavailable,
+    KafkaSubmissionProducer,
+    MessageTooLarge,
+    SubmissionProducer,
+)
+from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger("services.gateway")
+
+#: Kafka header naming the enumerator team that sent the record (for audit; never a person's data).
+TEAM_HEADER = "regsosek-team"
+RETRY_AFTER_S = "1"
+
+
+class SubmissionAccepted(BaseModel):
+    """202 body: the submission is stored in the broker at this topic, partition and offset."""
+
+    submission_id: str
+    family_key: str
+    topic: str
+    partition: int
+    offset: int
+
+
+class FieldError(BaseModel):
+    """One reason a body is not a valid FamilySubmission: where (`loc`) and what (`msg`, `type`)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """422 body."""
+
+    detail: list[FieldError]
+
+
+class Problem(BaseModel):
+    """401, 413 and 503 bodies."""
+
+    detail: str
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """The pydantic errors as loc/msg/type, never echoing the input (it may hold a NIK or a name)."""
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = list(err["loc"])
+        # The union discriminated on schema_version puts the version tag ("1") first; field names are
+        # never all digits, so the tag is dropped and locations read like the document's own paths.
+        if loc and isinstance(loc[0], str) and loc[0].isdigit():
+            loc = loc[1:]
+        problems.append({"loc": ["body", *loc], "msg": err["msg"], "type": err["type"]})
+    return problems
+
+
+_bearer = HTTPBearer(auto_error=False, description="the enumerator team's token")
+
+
+async def authenticated_team(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str | None:
+    """The team id of the request's bearer token, None when missing or unknown (answered with 401)."""
+    tokens: TeamTokens = request.app.state.tokens
+    return tokens.team_for(credentials.credentials if credentials else None)
+
+
+def build_app(settings: GatewaySettings, *, producer: SubmissionProducer | None = None) -> FastAPI:
+    """Compose the gateway: settings in, a FastAPI app out. Tests pass their own `producer`."""
+    tokens = TeamTokens(settings.all_tokens())
+    sink: SubmissionProducer = producer or KafkaSubmissionProducer(
+        settings.bootstrap,
+        settings.topic,
+        timeout_s=settings.produce_timeout_s,
+        max_message_bytes=settings.max_body_bytes,
+        connect_backoff_s=settings.connect_backoff_s,
+        client_id=settings.client_id,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await sink.start()
+        try:
+            yield
+        finally:
+            await sink.stop()
+
+    app = FastAPI(
+        title="REGSOSEK ingest gateway",
+        version=dist_version("regsosek-linkage"),
+        description="Receives REGSOSEK family questionnaires from CAPI devices and stores them in Kafka.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.producer = sink
+    app.state.tokens = tokens
+    @app.post(
+        "/v1/submissions",
+        status_code=202,
+        response_model=SubmissionAccepted,
+        summary="Submit one family questionnaire (FamilySubmission v1)",
+        responses={
+            401: {"model": Problem, "description": "missing or unknown bearer token"},
+            413: {"model": Problem, "description": f"body larger than {settings.max_body_bytes} bytes"},
+            422: {"model": ValidationProblem, "description": "not a valid FamilySubmission v1"},
+            503: {"model": Problem, "description": "the broker did not store the submission; retry"},
+        },
+        openapi_extra={"requestBody": submission_request_body()},
+    )
+    async def submit(request: Request, team: Annotated[str | None, Depends(authenticated_team)]) -> Any:
+        if team is None:
+            log.info("submission refused: missing or unknown token")
+            return _problem(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
+        try:
+            body = await read_bounded_body(request, settings.max_body_bytes)
+        except BodyTooLarge as exc:
+            log.info("submission refused: body too large team=%s", team)
+            return _problem(413, str(exc))
+        try:
+            submission = FAMILY_SUBMISSION_ADAPTER.validate_json(body)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+            log.info("submission invalid team=%s errors=%d first_loc=%s", team, len(errors), errors[0]["loc"])
+            return JSONResponse({"detail": errors}, status_code=422)
+        family_key = submission.family_key.key
+        try:
+            delivery = await sink.produce(submission.kafka_key, body, [(TEAM_HEADER, team.encode())])
+        except MessageTooLarge as exc:
+            return _problem(413, str(exc))
+        except BrokerUnavailable as exc:
+            log.warning(
+                "submission not stored team=%s submission_id=%s: %s", team, submission.submission_id, exc
+            )
+            return _problem(503, "the broker is unavailable; the submission was NOT stored, retry later",
+                            {"Retry-After": RETRY_AFTER_S})  # fmt: skip
+        log.info(
+            "submission stored team=%s submission_id=%s partition=%d offset=%d",
+            team, submission.submission_id, delivery.partition, delivery.offset,
+        )  # fmt: skip
+        return SubmissionAccepted(
+            submission_id=submission.submission_id,
+            family_key=family_key,
+            topic=delivery.topic,
+            partition=delivery.partition,
+            offset=delivery.offset,
+        )
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        summary="Readiness: the broker answers and the submissions topic exists",
+        responses={503: {"model": Problem, "description": "broker unreachable or topic missing"}},
+    )
+    async def readyz() -> Any:
+        if await sink.ready():
+            return {"status": "ready", "topic": settings.topic}
+        return _problem(503, f"broker not ready or topic {settings.topic!r} missing", {"Retry-After": "1"})
+
+    install_openapi(app)
+    return app

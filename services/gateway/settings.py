@@ -1,0 +1,87 @@
+"""The gateway's settings: one frozen pydantic-settings object, the only place the gateway reads env.
+
+Every field can be set with an environment variable prefixed `REGSOSEK_GATEWAY_` (e.g.
+`REGSOSEK_GATEWAY_BOOTSTRAP=127.0.0.1:19092`) or passed as a keyword argument, which wins over env.
+Bearer tokens map to enumerator team ids; they come from `REGSOSEK_GATEWAY_TOKENS` (a JSON object
+`{"<token>": "<team id>"}`) and/or a file named by `REGSOSEK_GATEWAY_TOKENS_FILE` in the same format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.topics import SUBMISSIONS
+
+#: Shortest token accepted; shorter ones are guessable, so they are refused at start-up.
+MIN_TOKEN_LENGTH = 16
+
+
+class GatewaySettingsError(ValueError):
+    """The gateway's settings are unusable (bad tokens file, weak token); the message says how to fix it."""
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the ingest gateway needs to run; immutable once built."""
+
+    model_config = SettingsConfigDict(env_prefix="REGSOSEK_GATEWAY_", frozen=True, extra="forbid")
+
+    bootstrap: str = Field(
+        default="127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port]"
+    )
+    topic: str = Field(default=SUBMISSIONS, description="topic the submissions are produced to")
+    host: str = Field(default="127.0.0.1", description="address the HTTP server listens on")
+    port: int = Field(default=8080, ge=0, le=65535, description="port the HTTP server listens on")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="largest accepted request body (413 above)"
+    )
+    produce_timeout_s: float = Field(
+        default=5.0, gt=0, description="longest wait for the broker's acknowledgement"
+    )
+    connect_backoff_s: float = Field(
+        default=1.0, ge=0, description="after a failed broker connection, answer 503 at once for this long"
+    )
+    client_id: str = Field(default="regsosek-gateway", description="Kafka client id (visible in broker logs)")
+    tokens: dict[str, str] = Field(
+        default_factory=dict, repr=False, description='bearer token -> team id, JSON {"<token>": "<team>"}'
+    )
+    tokens_file: Path | None = Field(default=None, description="JSON file with more token -> team id entries")
+
+    @model_validator(mode="after")
+    def _check_tokens(self) -> Self:
+        for token, team in self.all_tokens().items():
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise GatewaySettingsError(
+                    f"the token of team {team!r} is shorter than {MIN_TOKEN_LENGTH} characters; "
+                    "use a long random one, e.g. from "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe())'`"
+                )
+            if not team.strip():
+                raise GatewaySettingsError("a token maps to an empty team id; every token needs its team")
+        return self
+
+    def all_tokens(self) -> dict[str, str]:
+        """Token -> team id from the settings and the tokens file together (the file wins on a clash)."""
+        merged = dict(self.tokens)
+        if self.tokens_file is not None:
+            merged.update(load_tokens_file(self.tokens_file))
+        return merged
+
+
+def load_tokens_file(path: Path) -> dict[str, str]:
+    """Read a JSON object of bearer token -> team id; a clear error when it is missing or malformed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GatewaySettingsError(f"cannot read the tokens file {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise GatewaySettingsError(f"the tokens file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise GatewaySettingsError(f'the tokens file {path} must be a JSON object {{"<token>": "<team id>"}}')
+    return data
