@@ -10,6 +10,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "broker",
     "topics",
+    "generate",
     "serve",
     "simulate",
 )
