@@ -32,14 +32,20 @@ _start_error: list[str] = []
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+def kafka_broker_config(tmp_path_factory: pytest.TempPathFactory) -> broker_service.BrokerConfig:
+    """Where the session broker runs: a temporary folder and two free ports (jars shared with the CLI)."""
+    port, controller_port = broker_service.free_ports(2)
+    return broker_service.BrokerConfig(
+        run_dir=tmp_path_factory.mktemp("kafka-broker"), port=port, controller_port=controller_port
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_broker_config: broker_service.BrokerConfig) -> Iterator[RunningBroker]:
     """Start one broker for the session (fetching the jars if needed) and stop it at the end."""
     if _start_error:
         pytest.fail(_start_error[0], pytrace=False)
-    port, controller_port = broker_service.free_ports(2)
-    config = broker_service.BrokerConfig(
-        run_dir=tmp_path_factory.mktemp("kafka-broker"), port=port, controller_port=controller_port
-    )
+    config = kafka_broker_config
     try:
         status = broker_service.start(config)
     except broker_service.BrokerError as exc:

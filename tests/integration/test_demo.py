@@ -1,0 +1,90 @@
+"""The demo's streaming step and the `regsosek demo` command against the session broker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from contracts.dead_letter import DeadLetter
+from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
+from services import broker
+from services.commands.demo import StreamCounts, stream_submissions
+from services.kafka_io import read_topic
+from tests.integration.samples import raw, submission, submission_dict
+
+if TYPE_CHECKING:
+    from tests.conftest import ProvisionedBroker
+
+pytestmark = pytest.mark.broker
+
+
+def _write_world(path: Path, first_serial: int) -> list[bytes]:
+    bad_member = {**submission_dict()["members"][0], "nik": "0000000000000000"}
+    lines = [submission(family_serial=first_serial + n).model_dump_json().encode() for n in range(5)]
+    lines.append(submission(family_serial=first_serial, revision=2).model_dump_json().encode())
+    lines.append(raw(submission_dict(first_serial + 9, members=[bad_member])))
+    lines.append(b"")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return lines
+
+
+def test_stream_submissions_produces_valid_lines_and_dead_letters_the_rest(
+    kafka_topics: ProvisionedBroker, tmp_path: Path
+) -> None:
+    path = tmp_path / "world-stream.jsonl"
+    lines = _write_world(path, first_serial=401)
+    advanced: list[int] = []
+    counts = stream_submissions(path, kafka_topics.bootstrap, advance=advanced.append)
+    assert counts == StreamCounts(
+        lines=8, families=5, members=12, produced=6, dead_lettered=2, reasons={"invalid_nik": 1, "empty": 1}
+    )
+    assert sum(advanced) == 8
+
+    keys = {f"3603010001000100001{n:03d}".encode() for n in range(401, 406)}
+    produced = [r for r in read_topic(kafka_topics.bootstrap, SUBMISSIONS) if r.key in keys]
+    assert sorted(r.value or b"" for r in produced) == sorted(lines[:6])  # the original bytes
+    first_family = [json.loads(r.value or b"")["revision"] for r in produced if r.key == min(keys)]
+    assert first_family == [1, 2]  # revisions of one family stay in order
+
+    dlq = [
+        DeadLetter.model_validate_json(r.value or b"")
+        for r in read_topic(kafka_topics.bootstrap, SUBMISSIONS_DLQ)
+    ]
+    ours = [d for d in dlq if d.source_topic == "file:world-stream.jsonl"]
+    assert [(d.reason.value, d.source_partition, d.source_offset) for d in ours] == [
+        ("invalid_nik", 0, 6),
+        ("empty", 0, 7),
+    ]
+    assert ours[0].payload == lines[6] and ours[1].payload == b""
+
+
+def test_demo_command_reuses_a_running_broker_and_leaves_it_running(
+    kafka_topics: ProvisionedBroker,
+    kafka_broker_config: broker.BrokerConfig,
+    cli_app: typer.Typer,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "world-cli.jsonl"
+    _write_world(path, first_serial=501)
+    config = kafka_broker_config
+    args = ["demo", "--submissions", str(path), "--run-dir", str(config.run_dir),
+            "--port", str(config.port), "--controller-port", str(config.controller_port)]  # fmt: skip
+    result = CliRunner().invoke(cli_app, args, env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "reusing the running broker" in result.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in result.output.splitlines()
+            if line.count("│") == 3}  # fmt: skip
+    assert rows["families"] == "5" and rows["members"] == "12"
+    assert rows[f"produced to {SUBMISSIONS}"] == "6" and rows[f"dead-lettered to {SUBMISSIONS_DLQ}"] == "2"
+    assert broker.status(kafka_broker_config).running  # not stopped: this command did not start it
+
+
+def test_demo_rejects_a_bad_regency_code(cli_app: typer.Typer) -> None:
+    result = CliRunner().invoke(cli_app, ["demo", "--regency", "36x3"])
+    assert result.exit_code == 2
+    assert "regency must be a 4-digit Kemendagri code" in result.output
