@@ -65,3 +65,6 @@ def _pad_rt_rw(value: object) -> object:
 
 #: RT or RW number, 3 digits ("002"); shorter digit strings are zero-padded on input.
 RtRw = Annotated[str, BeforeValidator(_pad_rt_rw), StringConstraints(pattern=r"^[0-9]{3}$")]
+
+#: An RT or RW number that may be missing (null or blank).
+OptionalRtRw = Annotated[RtRw | None, BlankIsNone]

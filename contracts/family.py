@@ -7,7 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, StringConstraints
 
-from contracts._base import InboundModel, RtRw
+from contracts._base import InboundModel, OptionalRtRw
 from contracts.codes import (
     CookingFuel,
     Electricity,
@@ -90,8 +90,8 @@ class Address(InboundModel):
     """Item 107, the family's address within its SLS."""
 
     street: str | None = Field(default=None, max_length=200, description="street line")
-    rt: RtRw | None = Field(default=None, description="RT number, 3 digits")
-    rw: RtRw | None = Field(default=None, description="RW number, 3 digits")
+    rt: OptionalRtRw = Field(default=None, description="RT number, 3 digits")
+    rw: OptionalRtRw = Field(default=None, description="RW number, 3 digits")
 
 
 class Housing(InboundModel):

@@ -25,12 +25,18 @@ from contracts.identity import QualityFlag, check_nik, nik_quality_flags
 #: The paper questionnaire writes 98 (day, month) or 9998 (year) for an unknown part.
 _UNKNOWN_CODES = frozenset({98, 9998})
 
+
 def _optional_nik(value: str | None) -> str | None:
     return None if value is None else check_nik(value)
 
 
 #: A structurally valid NIK (16 digits, known province, real date part, serial not 0000), or null.
-Nik = Annotated[str | None, BlankIsNone, AfterValidator(_optional_nik)]
+Nik = Annotated[
+    str | None,
+    BlankIsNone,
+    AfterValidator(_optional_nik),
+    Field(json_schema_extra={"pattern": "^[0-9]{16}$"}),
+]
 
 
 def _unknown_to_none(value: object) -> object:
@@ -68,9 +74,14 @@ class BirthDate(InboundModel):
                 ) from None
             if full > today:
                 raise PydanticCustomError("future_date", "birth_date must not be in the future")
-        elif self.month is not None and self.year is not None and (self.year, self.month) > (
-            today.year,
-            today.month,
+        elif (
+            self.month is not None
+            and self.year is not None
+            and (self.year, self.month)
+            > (
+                today.year,
+                today.month,
+            )
         ):
             raise PydanticCustomError("future_date", "birth_date must not be in the future")
         return self

@@ -8,8 +8,9 @@ from enum import StrEnum
 from typing import Annotated, Literal, Self, Union
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, computed_field, model_validator
+from pydantic_core import PydanticCustomError
 
-from contracts._base import InboundModel, KemendagriDistrictCode, KemendagriVillageCode, Name, RtRw
+from contracts._base import InboundModel, KemendagriDistrictCode, KemendagriVillageCode, Name, OptionalRtRw
 from contracts.identity import QualityFlag, check_kk_number, check_nik, nik_quality_flags, not_in_future
 
 
@@ -56,8 +57,10 @@ def _effective_date_not_future(value: dt.date) -> dt.date:
 class PopulationRecord(InboundModel):
     """One person in the Dukcapil master. The NIK and KK number must be structurally valid."""
 
-    nik: Annotated[str, AfterValidator(check_nik)]
-    kk_number: Annotated[str, AfterValidator(check_kk_number)]
+    nik: Annotated[str, AfterValidator(check_nik)] = Field(json_schema_extra={"pattern": "^[0-9]{16}$"})
+    kk_number: Annotated[str, AfterValidator(check_kk_number)] = Field(
+        json_schema_extra={"pattern": "^[0-9]{16}$"}
+    )
     full_name: Name
     sex: Literal["M", "F"]
     birth_place: str = Field(default="", max_length=100)
@@ -68,15 +71,17 @@ class PopulationRecord(InboundModel):
     village_code: KemendagriVillageCode = Field(description="Kemendagri village code, 10 digits")
     district_code: KemendagriDistrictCode = Field(description="Kemendagri district code, 6 digits")
     address: str = Field(default="", max_length=200, description="street line")
-    rt: RtRw | None = None
-    rw: RtRw | None = None
+    rt: OptionalRtRw = None
+    rw: OptionalRtRw = None
     status: Literal["alive", "dead"] = "alive"
     moved_out: bool = Field(default=False, description="moved out of the regency; the address is outdated")
 
     @model_validator(mode="after")
     def _district_contains_village(self) -> Self:
         if not self.village_code.startswith(self.district_code):
-            raise ValueError("district_code must be the first 6 digits of village_code")
+            raise PydanticCustomError(
+                "inconsistent_fields", "district_code must be the first 6 digits of village_code"
+            )
         return self
 
     @computed_field  # type: ignore[prop-decorator]
@@ -110,7 +115,9 @@ class PersonDied(_ChangeBase):
     @model_validator(mode="after")
     def _record_is_dead(self) -> Self:
         if self.record.status != "dead":
-            raise ValueError("a 'died' change must carry a record with status 'dead'")
+            raise PydanticCustomError(
+                "inconsistent_fields", "record.status must be 'dead' in a 'died' change"
+            )
         return self
 
 

@@ -41,8 +41,8 @@ class DtksRecord(InboundModel):
     @property
     def quality_flags(self) -> tuple[QualityFlag, ...]:
         """Warnings: NIK disagreeing with sex or birth date, placeholder dates, unknown NIK region."""
-        sex: Literal["M", "F"] | None = None if self.jenis_kelamin is None else (
-            "M" if self.jenis_kelamin == "L" else "F"
+        sex: Literal["M", "F"] | None = (
+            None if self.jenis_kelamin is None else ("M" if self.jenis_kelamin == "L" else "F")
         )
         d = self.tanggal_lahir
         return nik_quality_flags(

@@ -34,7 +34,12 @@ def _optional_kk(value: str | None) -> str | None:
 
 
 #: A structurally valid KK number (16 digits: region, DDMMYY issue date, serial not 0000), or null.
-KkNumber = Annotated[str | None, BlankIsNone, AfterValidator(_optional_kk)]
+KkNumber = Annotated[
+    str | None,
+    BlankIsNone,
+    AfterValidator(_optional_kk),
+    Field(json_schema_extra={"pattern": "^[0-9]{16}$"}),
+]
 
 
 class FamilySubmissionV1(InboundModel):

@@ -11,6 +11,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "broker",
     "topics",
     "generate",
+    "contracts",
     "serve",
     "simulate",
     "demo",

@@ -1,0 +1,110 @@
+"""`regsosek contracts export|validate`: JSON Schema export; checking JSON Lines files against a contract."""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from contracts.dead_letter import classify, field_errors
+from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
+from contracts.schema_export import SCHEMA_DIR, export_schemas
+from contracts.sectoral import SECTORAL_RECORD_ADAPTER
+from contracts.submission import FAMILY_SUBMISSION_ADAPTER
+
+contracts_app = typer.Typer(help="Contract schemas and validation of message files.", no_args_is_help=True)
+
+
+class MessageKind(StrEnum):
+    """Which contract the lines of a file follow."""
+
+    SUBMISSION = "submission"
+    POPULATION_RECORD = "population-record"
+    POPULATION_CHANGE = "population-change"
+    SECTORAL = "sectoral"
+
+
+_ADAPTERS: dict[MessageKind, TypeAdapter[Any]] = {
+    MessageKind.SUBMISSION: FAMILY_SUBMISSION_ADAPTER,
+    MessageKind.POPULATION_RECORD: POPULATION_RECORD_ADAPTER,
+    MessageKind.POPULATION_CHANGE: POPULATION_CHANGE_ADAPTER,
+    MessageKind.SECTORAL: SECTORAL_RECORD_ADAPTER,
+}
+
+
+@contracts_app.command("export")
+def export_cmd(
+    out: Path = typer.Option(SCHEMA_DIR, "--out", help="Folder for the *.json schema files."),
+) -> None:
+    """Write the JSON Schema of every contract (commit the result; a test checks it is up to date)."""
+    console = Console(soft_wrap=True)
+
+    def report(path: Path, changed: bool) -> None:
+        console.print(f"{'[yellow]updated[/]' if changed else 'ok     '}  {path}")
+
+    export_schemas(out, on_written=report)
+
+
+@contracts_app.command("validate")
+def validate_cmd(
+    file: Path = typer.Argument(..., help="JSON Lines file, one message per line."),
+    kind: MessageKind = typer.Option(MessageKind.SUBMISSION, "--kind", help="Contract of the lines."),
+    max_errors: int = typer.Option(50, "--max-errors", min=0, help="Print at most this many invalid lines."),
+) -> None:
+    """Validate every line of FILE; print each invalid line's field errors (no values). Exit 1 if any."""
+    if not file.is_file():
+        raise typer.BadParameter(f"{file} is not a readable file", param_hint="FILE")
+    adapter = _ADAPTERS[kind]
+    console = Console(soft_wrap=True)
+    valid = invalid = blank = 0
+    reasons: Counter[str] = Counter()
+    flags: Counter[str] = Counter()
+    total_bytes = file.stat().st_size
+    columns = (TextColumn("validating"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with file.open("rb") as fh, Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("validate", total=total_bytes)
+        for line_no, raw in enumerate(fh, start=1):
+            progress.advance(task, len(raw))
+            line = raw.strip()
+            if not line:
+                blank += 1
+                continue
+            try:
+                message = adapter.validate_json(line)
+            except ValidationError as e:
+                invalid += 1
+                reasons[classify(e).value] += 1
+                if invalid <= max_errors:
+                    for err in field_errors(e):
+                        text = f"line {line_no}: {err.location}: {err.message} [{err.error_type}]"
+                        progress.console.print(text, markup=False, highlight=False)
+                continue
+            valid += 1
+            for flag in _quality_flags(message):
+                flags[flag] += 1
+    console.print(f"{file}: {valid} valid, {invalid} invalid, {blank} blank lines", markup=False)
+    for reason, count in sorted(reasons.items()):
+        console.print(f"  invalid ({reason}): {count}")
+    for flag, count in sorted(flags.items()):
+        console.print(f"  warning ({flag}): {count}")
+    if invalid:
+        raise typer.Exit(code=1)
+
+
+def _quality_flags(message: Any) -> list[str]:
+    # Submissions carry flags per member; master and sectoral records carry their own.
+    members = getattr(message, "members", None)
+    if members is not None:
+        return [flag.value for member in members for flag in member.quality_flags]
+    return [flag.value for flag in getattr(message, "quality_flags", ())]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `contracts` command group to the CLI."""
+    app.add_typer(contracts_app, name="contracts")
