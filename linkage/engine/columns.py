@@ -1,0 +1,125 @@
+"""Dictionary-encoded master columns: every value becomes a small integer code.
+
+Null, exact and term-frequency levels then reduce to integer compares, and string similarities are
+computed on the vocabulary strings of the codes. Codes follow Splink's null semantics:
+`NULL_CODE` (-1) is SQL NULL on either side; a query value the master has never seen gets
+`UNSEEN_CODE` (-2), which is not null but equals no master value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NULL_CODE = -1
+UNSEEN_CODE = -2
+
+Codes = npt.NDArray[np.int32]
+
+
+def as_number(value: object) -> float:
+    """Numeric view of a value for absolute-difference levels (dates as day numbers)."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, dt.datetime):
+        return value.timestamp() / 86400.0
+    if isinstance(value, dt.date):
+        return float(value.toordinal())
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(str(value))
+
+
+class EncodedColumn:
+    """One master column as int32 codes into a growable vocabulary (upserts append, never rebuild)."""
+
+    def __init__(self, name: str, values: pa.Array | pa.ChunkedArray) -> None:
+        self.name = name
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        encoded = pc.dictionary_encode(values)
+        self._vocab: list[object] = encoded.dictionary.to_pylist()
+        self._index: dict[object, int] = {value: code for code, value in enumerate(self._vocab)}
+        indices = encoded.indices.fill_null(NULL_CODE)
+        codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+        self._codes: Codes = codes
+        self._size = len(codes)
+        self._strings: npt.NDArray[np.object_] | None = None
+        self._numbers: npt.NDArray[np.float64] | None = None
+        self._counts: npt.NDArray[np.int64] = np.bincount(codes[codes >= 0], minlength=len(self._vocab))
+        self._non_null = int((codes >= 0).sum())
+
+    @property
+    def codes(self) -> Codes:
+        """Codes of the master rows (a view; row ids index it)."""
+        return self._codes[: self._size]
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Number of distinct non-null values seen in the master (ever, including removed rows)."""
+        return len(self._vocab)
+
+    def value(self, code: int) -> object:
+        """The value behind a code (None for null)."""
+        return None if code < 0 else self._vocab[code]
+
+    def strings(self) -> npt.NDArray[np.object_]:
+        """Vocabulary as an object array (str), for vectorised string similarity."""
+        if self._strings is None or len(self._strings) != len(self._vocab):
+            self._strings = np.array([str(v) for v in self._vocab] + [""], dtype=object)[:-1]
+        return self._strings
+
+    def numbers(self) -> npt.NDArray[np.float64]:
+        """Vocabulary as float64 (NaN where not numeric), for absolute-difference levels."""
+        if self._numbers is None or len(self._numbers) != len(self._vocab):
+            self._numbers = np.array([as_number(v) for v in self._vocab], dtype=np.float64)
+        return self._numbers
+
+    def encode(self, values: Sequence[object]) -> Codes:
+        """Codes of query values in this column's vocabulary (null -> -1, unseen -> -2)."""
+        index = self._index
+        return np.fromiter(
+            (NULL_CODE if v is None else index.get(v, UNSEEN_CODE) for v in values),
+            dtype=np.int32,
+            count=len(values),
+        )
+
+    def term_frequency(self, codes: Codes) -> npt.NDArray[np.float64]:
+        """Splink's `tf_<col>`: share of non-null master rows holding the value (NaN for null/unseen)."""
+        out = np.full(len(codes), np.nan, dtype=np.float64)
+        seen = codes >= 0
+        if self._non_null:
+            out[seen] = self._counts[codes[seen]] / float(self._non_null)
+        out[seen & (out == 0)] = np.nan  # a value only held by removed rows is absent from the table
+        return out
+
+    def append(self, value: object) -> None:
+        """Add one master row holding `value` (grows the vocabulary when the value is new)."""
+        code = NULL_CODE
+        if value is not None:
+            code = self._index.get(value, UNSEEN_CODE)
+            if code == UNSEEN_CODE:
+                code = len(self._vocab)
+                self._vocab.append(value)
+                self._index[value] = code
+                self._counts = np.append(self._counts, 0)
+            self._counts[code] += 1
+            self._non_null += 1
+        if self._size == len(self._codes):
+            grown = np.empty(max(16, 2 * len(self._codes)), dtype=np.int32)
+            grown[: self._size] = self._codes[: self._size]
+            self._codes = grown
+        self._codes[self._size] = code
+        self._size += 1
+
+    def forget(self, row: int) -> None:
+        """Drop a removed master row from the term-frequency counts (its code stays for row ids)."""
+        code = int(self._codes[row])
+        if code >= 0:
+            self._counts[code] -= 1
+            self._non_null -= 1

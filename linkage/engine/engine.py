@@ -1,0 +1,227 @@
+"""`LinkageEngine`: real-time linkage of records to a prepared in-memory master.
+
+Splink-style facade with stage components:
+- `engine.master`  - load the master once, then `upsert` / `remove` single records;
+- `engine.scoring` - candidate pairs and their per-pair scores (used by tests and the bench);
+- `engine.link(batch)` - one `LinkDecision` per record.
+
+The model's parameters come from a trained Splink model JSON; records are prepared by the caller's
+`preparer` (the same normalisation the model was trained on) before encoding, so no SQL is generated
+and the master is never re-scanned per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from linkage.engine.blocking import RowIds
+from linkage.engine.decisions import (
+    BandThresholds,
+    ComparisonContribution,
+    Explanation,
+    LinkDecision,
+    match_probability,
+)
+from linkage.engine.errors import MasterNotLoadedError
+from linkage.engine.master import PreparedMaster
+from linkage.engine.params import ModelParameters, read_model_parameters
+from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
+
+Preparer = Callable[[pa.Table], pa.Table]
+Batch: TypeAlias = "pa.Table | Sequence[Mapping[str, Any]]"
+
+
+def _identity(table: pa.Table) -> pa.Table:
+    return table
+
+
+def records_to_table(records: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Records (dicts) as a table; a key missing from some records is NULL there (pyarrow's
+    `from_pylist` would take the keys of the first record only)."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    return pa.Table.from_pydict({name: [r.get(name) for r in records] for name in names})
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPairs:
+    """Candidate pairs of a batch (sorted by query, then master row) and their scores."""
+
+    query_index: RowIds
+    master_rows: RowIds
+    scores: PairScores
+
+
+class MasterStage:
+    """Loads and updates the prepared master."""
+
+    def __init__(self, engine: LinkageEngine) -> None:
+        self._engine = engine
+        self._prepared: PreparedMaster | None = None
+
+    @property
+    def prepared(self) -> PreparedMaster:
+        """The prepared master (raises if none was loaded)."""
+        if self._prepared is None:
+            raise MasterNotLoadedError("load a master with engine.master.load(...) before linking")
+        return self._prepared
+
+    def load(self, table: pa.Table) -> None:
+        """Prepare the master once: normalise, encode, build blocking indexes and TF counts."""
+        prepared = self._engine.preparer(table)
+        self._prepared = PreparedMaster(self._engine.parameters, prepared, self._engine.id_column)
+
+    def load_parquet(self, path: str | Path) -> None:
+        """Load the master from a Parquet file of master records."""
+        import pyarrow.parquet as pq
+
+        self.load(pq.read_table(path))
+
+    def upsert(self, record: Mapping[str, Any]) -> None:
+        """Insert or replace one master record (raw; it is prepared like the master)."""
+        prepared = self._engine.preparer(records_to_table([record])).to_pylist()[0]
+        self.prepared.upsert(prepared)
+
+    def remove(self, record_id: str) -> bool:
+        """Remove one master record; False when the id is unknown."""
+        return self.prepared.remove(record_id)
+
+    def __len__(self) -> int:
+        return 0 if self._prepared is None else len(self._prepared)
+
+
+class ScoringStage:
+    """Candidate generation and pair scoring for a prepared query batch."""
+
+    def __init__(self, engine: LinkageEngine) -> None:
+        self._engine = engine
+
+    def prepare(self, batch: Batch) -> QueryBatch:
+        """Normalise and wrap a batch of raw records for scoring."""
+        table = batch if isinstance(batch, pa.Table) else records_to_table(batch)
+        return QueryBatch(self._engine.preparer(table), self._engine.master.prepared)
+
+    def candidates(self, batch: QueryBatch) -> tuple[RowIds, RowIds]:
+        """Union of every blocking rule's pairs, deduplicated, sorted by (query, master row)."""
+        master = self._engine.master.prepared
+        q_parts: list[RowIds] = []
+        r_parts: list[RowIds] = []
+        for rule, index in zip(master.params.blocking_rules, master.rules, strict=True):
+            q, r = index.lookup([batch.codes(left, right) for left, right in rule])
+            keep = master.alive(r)
+            for left, right in rule:  # drop hash collisions
+                keep &= batch.codes(left, right)[q] == master.columns[right].codes[r]
+            q_parts.append(q[keep])
+            r_parts.append(r[keep])
+        if not q_parts:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        stride = np.int64(master.row_count)
+        pair_keys = np.unique(np.concatenate(q_parts) * stride + np.concatenate(r_parts))
+        return pair_keys // stride, pair_keys % stride
+
+    def score(self, batch: Batch | QueryBatch) -> ScoredPairs:
+        """Score all candidate pairs of a batch."""
+        query = batch if isinstance(batch, QueryBatch) else self.prepare(batch)
+        q, r = self.candidates(query)
+        return ScoredPairs(q, r, PairScorer(self._engine.master.prepared, query, q, r).score())
+
+
+class LinkageEngine:
+    """Links records to the master with a trained Splink model's exact weights."""
+
+    def __init__(
+        self,
+        parameters: ModelParameters,
+        thresholds: BandThresholds,
+        *,
+        preparer: Preparer = _identity,
+        id_column: str = "record_id",
+    ) -> None:
+        self.parameters = parameters
+        self.thresholds = thresholds
+        self.preparer = preparer
+        self.id_column = id_column
+        self.master = MasterStage(self)
+        self.scoring = ScoringStage(self)
+
+    @classmethod
+    def from_model_json(
+        cls,
+        model: Mapping[str, Any] | str | Path,
+        thresholds: BandThresholds,
+        *,
+        preparer: Preparer = _identity,
+        id_column: str = "record_id",
+    ) -> LinkageEngine:
+        """Build an engine from a Splink model JSON (path or dict)."""
+        return cls(read_model_parameters(model), thresholds, preparer=preparer, id_column=id_column)
+
+    def link(self, batch: Batch) -> list[LinkDecision]:
+        """Best master candidate, probability, runner-up, band and explanation for each record."""
+        if len(batch) == 0:
+            return []
+        query = self.scoring.prepare(batch)
+        scored = self.scoring.score(query)
+        ids = [str(v) for v in query.values(self.id_column)]
+        return self._decide(ids, scored)
+
+    def _decide(self, ids: list[str], scored: ScoredPairs) -> list[LinkDecision]:
+        n = len(ids)
+        q, totals = scored.query_index, scored.scores.totals
+        counts = np.bincount(q, minlength=n)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        has = counts > 0
+        best = np.full(n, -1, dtype=np.int64)
+        runner: npt.NDArray[np.float64] = np.full(n, np.nan)
+        if len(q):
+            group_max = np.maximum.reduceat(totals, starts[has])
+            is_max = totals == np.repeat(group_max, counts[has])
+            # first maximal pair per query: lowest master row wins a tie (pairs are sorted by row)
+            first = np.flatnonzero(is_max)
+            uniq_q, first_pos = np.unique(q[first], return_index=True)
+            best[uniq_q] = first[first_pos]
+            rest = totals.copy()
+            rest[best[has]] = -np.inf
+            second = np.maximum.reduceat(rest, starts[has])
+            runner[has] = np.where(np.isneginf(second), np.nan, second)
+        master = self.master.prepared
+        params = self.parameters
+        decisions: list[LinkDecision] = []
+        for i, rid in enumerate(ids):
+            pair = int(best[i])
+            if pair < 0:
+                no_match = self.thresholds.band(None)
+                decisions.append(LinkDecision(rid, None, None, None, None, 0, no_match, None))
+                continue
+            weight = float(totals[pair])
+            probability = match_probability(weight)
+            contributions = tuple(
+                ComparisonContribution(
+                    comparison.name,
+                    comparison.levels[int(scored.scores.levels[c, pair])].label,
+                    float(scored.scores.weights[c, pair]),
+                    float(scored.scores.tf_adjustments[c, pair]),
+                )
+                for c, comparison in enumerate(params.comparisons)
+            )
+            decisions.append(
+                LinkDecision(
+                    record_id=rid,
+                    master_record_id=master.record_id(int(scored.master_rows[pair])),
+                    match_probability=probability,
+                    match_weight=weight,
+                    runner_up_match_weight=None if np.isnan(runner[i]) else float(runner[i]),
+                    candidate_count=int(counts[i]),
+                    band=self.thresholds.band(probability),
+                    explanation=Explanation(params.prior_match_weight, contributions),
+                )
+            )
+        return decisions

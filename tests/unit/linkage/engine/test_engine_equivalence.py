@@ -1,0 +1,87 @@
+"""The engine's match weights equal Splink's own `predict_between` on the same candidate pairs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from engine_helpers import make_master, make_queries, members_model, prepare, splink_predict_between
+
+from linkage.engine import BandThresholds, LinkageEngine
+
+
+@pytest.fixture(scope="module")
+def world() -> dict[str, Any]:
+    master = prepare(make_master(20_000, seed=11))
+    queries = prepare(make_queries(make_master(20_000, seed=11), 4_000, seed=12))
+    model = members_model()
+    engine = LinkageEngine.from_model_json(model, BandThresholds(auto_link=0.99, review=0.5))
+    engine.master.load(master)
+    return {"master": master, "queries": queries, "model": model, "engine": engine}
+
+
+@pytest.fixture(scope="module")
+def splink_pairs(world: dict[str, Any]) -> dict[tuple[str, str], float]:
+    ref: pa.Table = splink_predict_between(world["model"], world["master"], world["queries"])
+    cols = [ref.column(c).to_pylist() for c in ("record_id_l", "record_id_r", "match_weight")]
+    return {(q, m): w for q, m, w in zip(*cols, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def engine_pairs(world: dict[str, Any]) -> dict[tuple[str, str], float]:
+    engine: LinkageEngine = world["engine"]
+    scored = engine.scoring.score(world["queries"])
+    ids = world["queries"].column("record_id").to_pylist()
+    master = engine.master.prepared
+    return {
+        (ids[q], master.record_id(r)): w
+        for q, r, w in zip(
+            scored.query_index.tolist(),
+            scored.master_rows.tolist(),
+            scored.scores.totals.tolist(),
+            strict=True,
+        )
+    }
+
+
+def test_same_candidate_pairs_as_splink(
+    splink_pairs: dict[tuple[str, str], float], engine_pairs: dict[tuple[str, str], float]
+) -> None:
+    assert len(splink_pairs) > 10_000  # thousands of pairs, many levels exercised
+    assert set(engine_pairs) == set(splink_pairs)
+
+
+def test_match_weights_equal_splink_within_1e6(
+    splink_pairs: dict[tuple[str, str], float], engine_pairs: dict[tuple[str, str], float]
+) -> None:
+    worst = max(abs(engine_pairs[k] - w) for k, w in splink_pairs.items())
+    assert worst < 1e-6
+
+
+def test_best_candidate_is_splinks_best(
+    world: dict[str, Any], splink_pairs: dict[tuple[str, str], float]
+) -> None:
+    by_query: dict[str, dict[str, float]] = defaultdict(dict)
+    for (q, m), w in splink_pairs.items():
+        by_query[q][m] = w
+    decisions = world["engine"].link(world["queries"])
+    assert len(decisions) == world["queries"].num_rows
+    linked = 0
+    for d in decisions:
+        candidates = by_query.get(d.record_id, {})
+        if not candidates:
+            assert d.master_record_id is None and d.candidate_count == 0
+            continue
+        linked += 1
+        best = max(candidates.values())
+        assert d.match_weight == pytest.approx(best, abs=1e-6)
+        assert candidates[d.master_record_id] == pytest.approx(best, abs=1e-6)
+        assert d.candidate_count == len(candidates)
+        others = sorted(candidates.values(), reverse=True)[1:2]
+        if others:
+            assert d.runner_up_match_weight == pytest.approx(others[0], abs=1e-6)
+        else:
+            assert d.runner_up_match_weight is None
+    assert linked > 3_000
