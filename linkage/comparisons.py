@@ -295,8 +295,8 @@ BLOCKING_RULES: dict[Source, tuple[tuple[str, ...], ...]] = {
     "bpjs": _COMMON_BLOCKING,
 }
 
-# Rules for the EM passes: each leaves some comparisons free to be estimated.
-EM_TRAINING_RULES: tuple[tuple[str, ...], ...] = (("nik",), ("name_key", "birth_year"), ("birth_date",))
+# Rules for the two EM passes (see linkage.model.training): NIK first, then name key + birth year.
+EM_TRAINING_RULES: tuple[tuple[str, ...], ...] = (("nik",), ("name_key", "birth_year"))
 # Deterministic rules used to estimate the prior (probability two random records match).
 DETERMINISTIC_RULES: tuple[tuple[str, ...], ...] = (("nik", "birth_date"), ("name_norm", "birth_date"))
 

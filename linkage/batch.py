@@ -1,0 +1,133 @@
+"""Batch linkage of a whole file of linkage records against a master file (Splink on DuckDB or Spark).
+
+Used for backfills of a sectoral database or a survey dump: prepare both files, train a model when
+none is given, predict all blocked pairs with Splink, then pick each record's best master record
+(one-to-one inside a family submission when family context is present) and band it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from linkage.comparisons import Source
+from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
+from linkage.model.splink_session import build_linker
+from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
+from linkage.normalise.family import Candidate, choose_best
+from linkage.normalise.prepare import prepare_table
+from linkage.records import LINKAGE_COLUMNS
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("master_record_id", pa.string()),
+        ("match_probability", pa.float64()),
+        ("match_weight", pa.float64()),
+        ("band", pa.string()),
+    ]
+)
+Progress = Callable[[str], None]
+
+
+class MissingColumnError(ValueError):
+    """An input file lacks a required column."""
+
+    def __init__(self, what: str, column: str) -> None:
+        self.column = column
+        super().__init__(f"{what} has no column {column!r}; expected columns: {', '.join(LINKAGE_COLUMNS)}")
+
+
+def check_columns(table: pa.Table, what: str) -> None:
+    """Raise `MissingColumnError` naming the first required column `table` lacks."""
+    for column in LINKAGE_COLUMNS:
+        if column not in table.column_names:
+            raise MissingColumnError(what, column)
+
+
+def train_artefact(
+    prepared_master: pa.Table,
+    prepared_records: pa.Table,
+    source: Source,
+    *,
+    max_pairs: float = DEFAULT_MAX_PAIRS,
+    seed: int = DEFAULT_SEED,
+    progress: Progress | None = None,
+) -> ModelArtefact:
+    """Train, regularise and describe a model (not yet written to disk)."""
+    model = regularise(
+        train_model(
+            prepared_master, prepared_records, source, max_pairs=max_pairs, seed=seed, progress=progress
+        )
+    )
+    data_hash = table_sha256(prepared_master, prepared_records)
+    meta = build_metadata(source, data_hash, training={"max_pairs": max_pairs, "seed": seed})
+    return ModelArtefact(model, meta)
+
+
+def predict_pairs(
+    prepared_master: pa.Table, prepared_records: pa.Table, model: dict[str, Any], *, db_api: Any | None = None
+) -> list[Candidate]:
+    """All blocked candidate pairs with Splink's weights, oriented record -> master."""
+    linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
+    result = linker.inference.predict()
+    cols = result.as_dict()
+    out: list[Candidate] = []
+    for src_l, id_l, id_r, weight, prob in zip(
+        cols["source_dataset_l"],
+        cols["record_id_l"],
+        cols["record_id_r"],
+        cols["match_weight"],
+        cols["match_probability"],
+        strict=True,
+    ):
+        # Splink orders each pair by source dataset name; the master's table name starts "master".
+        rec, mas = (id_r, id_l) if str(src_l).startswith("master") else (id_l, id_r)
+        out.append(Candidate(str(rec), str(mas), float(weight), float(prob)))
+    return out
+
+
+def link_file(
+    master: pa.Table,
+    records: pa.Table,
+    *,
+    artefact: ModelArtefact | None = None,
+    source: Source = "members",
+    db_api: Any | None = None,
+    progress: Progress | None = None,
+) -> tuple[pa.Table, ModelArtefact]:
+    """Link `records` to `master` (both linkage-record tables); returns (links table, model used)."""
+    step = progress or (lambda _msg: None)
+    check_columns(master, "master file")
+    check_columns(records, "records file")
+    step("normalise")
+    group_col = "submission_id" if "submission_id" in records.column_names else None
+    pm = prepare_table(master)
+    pr = prepare_table(records)
+    if artefact is None:
+        artefact = train_artefact(pm, pr, source, progress=step)
+    step("predict")
+    candidates = predict_pairs(pm, pr, artefact.model, db_api=db_api)
+    step("choose best")
+    group_of = None
+    if group_col is not None:
+        ids = records.column("record_id").to_pylist()
+        groups = records.column(group_col).to_pylist()
+        group_of = {str(i): str(g) for i, g in zip(ids, groups, strict=True) if g is not None}
+    choices = choose_best(candidates, group_of)
+    rows = []
+    for rid in records.column("record_id").to_pylist():
+        choice = choices.get(str(rid))
+        cand = choice.candidate if choice is not None else None
+        rows.append(
+            {
+                "record_id": str(rid),
+                "master_record_id": cand.master_record_id if cand else None,
+                "match_probability": cand.match_probability if cand else None,
+                "match_weight": cand.match_weight if cand else None,
+                "band": band_of(cand.match_probability if cand else None, artefact.thresholds),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA), artefact

@@ -1,0 +1,53 @@
+"""A Splink linker over a prepared master and prepared records, with master-only term frequencies.
+
+Term frequencies come from the MASTER's prepared columns (not master + records, Splink's default), so
+the batch linker, the trained model and the real-time engine all use the same table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+_counter = itertools.count()
+
+
+def tf_columns(settings: dict[str, Any]) -> list[str]:
+    """Columns with term-frequency adjustment in a Splink settings dict."""
+    cols: list[str] = []
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            col = level.get("tf_adjustment_column")
+            if col and col not in cols:
+                cols.append(col)
+    return cols
+
+
+def master_tf_table(master: pa.Table, column: str) -> pa.Table:
+    """`column`, `tf_<column>`: each non-null value's share of the master's non-null values."""
+    con = duckdb.connect()
+    con.register("m", master.select([column]))
+    return con.sql(
+        f'SELECT "{column}", CAST(count(*) AS DOUBLE) / (SELECT count("{column}") FROM m) AS "tf_{column}" '
+        f'FROM m WHERE "{column}" IS NOT NULL GROUP BY "{column}"'
+    ).to_arrow_table()
+
+
+def build_linker(master: pa.Table, records: pa.Table, settings: Any, *, db_api: Any | None = None) -> Any:
+    """A Splink `Linker` linking `records` to `master` (DuckDB unless `db_api` is given)."""
+    from splink import DuckDBAPI, Linker
+
+    if db_api is None:
+        db_api = DuckDBAPI(duckdb.connect())
+    n = next(_counter)
+    sdf_master = db_api.register(master, table_name=f"master_{n}")
+    sdf_records = db_api.register(records, table_name=f"records_{n}")
+    linker = Linker([sdf_master, sdf_records], settings)
+    settings_dict = linker.misc.save_model_to_json()
+    for col in tf_columns(settings_dict):
+        tf = db_api.register(master_tf_table(master, col), table_name=f"tf_{col}_{n}")
+        linker.table_management.register_term_frequency_lookup(tf, col)
+    return linker
