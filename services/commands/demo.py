@@ -84,15 +84,25 @@ def stream_submissions(
 
 
 def _generate(out: Path, regency: str, persons: int, seed: int, console: Console) -> Path:
-    try:
-        from linkage.synthetic import generate_world
-    except ImportError:
-        raise typer.BadParameter(
-            "the synthetic world generator (linkage.synthetic.generate_world) is not available yet; "
-            "pass --submissions FILE to stream an existing submissions.jsonl"
-        ) from None
-    with console.status(f"generating a world of {persons:,} persons (regency {regency}, seed {seed})"):
-        world = generate_world(out, regency=regency, persons=persons, seed=seed)
+    from linkage.synthetic import UnknownRegencyError, generate_world
+
+    with Progress(TextColumn("generating: {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:  # fmt: skip
+        task = progress.add_task("world", total=1)
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=max(total, 1))
+
+        try:
+            world = generate_world(out, regency=regency, persons=persons, seed=seed, progress=report)
+        except UnknownRegencyError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--regency") from None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--persons") from None
+    console.print(
+        f"world of {world.persons:,} persons in {world.families:,} families written to {out} "
+        f"({world.submission_count:,} submissions)"
+    )
     return Path(world.submissions)
 
 
@@ -110,7 +120,7 @@ def _print_counts(counts: StreamCounts, console: Console) -> None:
 
 
 def demo(
-    persons: int = typer.Option(2000, min=10, help="Persons in the generated population."),
+    persons: int = typer.Option(5000, min=10, help="Persons in the generated population."),
     seed: int = typer.Option(2022, help="Seed of the synthetic world (same seed, same world)."),
     regency: str = typer.Option("3603", help="Kemendagri regency code (4 digits)."),
     out: Path = typer.Option(DEFAULT_OUT, help="Folder for the generated world."),

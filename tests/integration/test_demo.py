@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from contracts.dead_letter import DeadLetter
+from contracts.submission import FamilySubmission
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
 from services import broker
 from services.commands.demo import StreamCounts, stream_submissions
@@ -31,6 +33,12 @@ def _write_world(path: Path, first_serial: int) -> list[bytes]:
     lines.append(b"")
     path.write_bytes(b"\n".join(lines) + b"\n")
     return lines
+
+
+def _table_rows(output: str) -> dict[str, str]:
+    """The label -> count rows of the demo's summary table."""
+    cells = [line.split("│") for line in output.splitlines() if line.count("│") == 3]
+    return {c[1].strip(): c[2].strip() for c in cells}
 
 
 def test_stream_submissions_produces_valid_lines_and_dead_letters_the_rest(
@@ -77,8 +85,7 @@ def test_demo_command_reuses_a_running_broker_and_leaves_it_running(
     result = CliRunner().invoke(cli_app, args, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "reusing the running broker" in result.output
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in result.output.splitlines()
-            if line.count("│") == 3}  # fmt: skip
+    rows = _table_rows(result.output)
     assert rows["families"] == "5" and rows["members"] == "12"
     assert rows[f"produced to {SUBMISSIONS}"] == "6" and rows[f"dead-lettered to {SUBMISSIONS_DLQ}"] == "2"
     assert broker.status(kafka_broker_config).running  # not stopped: this command did not start it
@@ -88,3 +95,28 @@ def test_demo_rejects_a_bad_regency_code(cli_app: typer.Typer) -> None:
     result = CliRunner().invoke(cli_app, ["demo", "--regency", "36x3"])
     assert result.exit_code == 2
     assert "regency must be a 4-digit Kemendagri code" in result.output
+
+
+def test_demo_generates_a_world_and_streams_all_of_its_submissions(
+    kafka_topics: ProvisionedBroker,
+    kafka_broker_config: broker.BrokerConfig,
+    cli_app: typer.Typer,
+    tmp_path: Path,
+) -> None:
+    config = kafka_broker_config
+    out = tmp_path / "world"
+    args = ["demo", "--persons", "300", "--seed", "11", "--out", str(out), "--run-dir", str(config.run_dir),
+            "--port", str(config.port), "--controller-port", str(config.controller_port)]  # fmt: skip
+    result = CliRunner().invoke(cli_app, args, env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    lines = (out / "submissions.jsonl").read_bytes().splitlines()
+    valid = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            valid.append(FamilySubmission.model_validate_json(line))
+    rows = _table_rows(result.output)
+    assert len(lines) > 50
+    assert rows[f"produced to {SUBMISSIONS}"] == f"{len(valid):,}"
+    assert rows[f"dead-lettered to {SUBMISSIONS_DLQ}"] == f"{len(lines) - len(valid):,}"
+    assert rows["families"] == f"{len({s.kafka_key for s in valid}):,}"
+    assert rows["members"] == f"{sum(len(s.members) for s in valid):,}"
