@@ -86,7 +86,8 @@ def birth_date_noise(
     swapped_rate: float, year_only_rate: float, placeholder_rate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Masks of rows (within `rows`) whose date gets a day/month swap, only a year, or a placeholder."""
-    is_placeholder = ((day == 1) & (month == 7)) | ((day == 31) & (month == 12))
+    # 7 January would turn into 1 July, indistinguishable from a day/month swap: leave it alone.
+    is_placeholder = ((day == 1) & (month == 7)) | ((day == 31) & (month == 12)) | ((day == 7) & (month == 1))
     swapped = choose(rng, rows & (day <= 12) & (day != month), swapped_rate, base)
     year_only = choose(rng, rows & ~swapped, year_only_rate, base)
     placeholder = choose(rng, rows & ~swapped & ~year_only & ~is_placeholder, placeholder_rate, base)
