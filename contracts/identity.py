@@ -15,6 +15,7 @@ Error messages never contain the number itself (privacy: they end up in logs and
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from enum import StrEnum
 from typing import Literal
 
@@ -95,6 +96,8 @@ def check_kk_number(value: str) -> str:
     return value
 
 
+# Flags are recomputed on every access of a model's `quality_flags`; the inputs are small and repeat.
+@functools.lru_cache(maxsize=65_536)
 def nik_quality_flags(
     nik: str | None,
     *,
