@@ -15,6 +15,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "simulate",
     "demo",
+    "train",
+    "link",
+    "evaluate",
 )
 
 

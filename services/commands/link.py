@@ -1,0 +1,128 @@
+"""`regsosek link`: link a whole file of linkage records to a master file (Splink, DuckDB or Spark)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from linkage.batch import MissingColumnError, link_file
+from linkage.model.artefact import ModelArtefactError, load_artefact
+
+LINK_STEPS = ("normalise", "prior", "u (random sampling)", "m (EM blocked on nik)",
+              "m (EM blocked on name_key+birth_year)", "predict", "choose best")
+
+
+@contextmanager
+def step_progress(console: Console, steps: Sequence[str]) -> Iterator[Callable[[str], None]]:
+    """A progress bar advanced by named steps; unknown step names just update the description."""
+    with Progress(TextColumn("[bold]{task.description:<40}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("start", total=len(steps))
+        done: set[str] = set()
+
+        def step(name: str) -> None:
+            if name in steps and name not in done:
+                done.add(name)
+                bar.update(task, completed=len(done) - 1)
+            bar.update(task, description=name)
+
+        yield step
+        bar.update(task, completed=len(steps), description="done")
+
+
+def read_table(path: Path, what: str) -> pa.Table:
+    """A Parquet or CSV file as a table (CSV columns read as text); exit 2 when unreadable."""
+    if not path.exists():
+        raise typer.BadParameter(f"{what} {path} does not exist")
+    try:
+        if path.suffix.lower() == ".csv":
+            import pyarrow.csv as pacsv
+
+            with path.open("rb") as fh:
+                header = fh.readline().decode("utf-8").strip().split(",")
+            types = {c: pa.string() for c in header}
+            return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types,
+                                                                              strings_can_be_null=False))
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
+        raise typer.BadParameter(f"cannot read {what} {path}: {e}") from None
+
+
+def as_linkage_table(table: pa.Table) -> pa.Table:
+    """Coerce `birth_year` to integers (CSV gives text; empty means unknown)."""
+    if "birth_year" not in table.column_names:
+        return table
+    years = [int(v) if v not in (None, "") else None for v in table.column("birth_year").to_pylist()]
+    idx = table.column_names.index("birth_year")
+    return table.set_column(idx, "birth_year", pa.array(years, pa.int64()))
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write Parquet, or CSV when the name ends in .csv (NULL written as an empty field)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+
+
+def link(
+    master: Path = typer.Option(..., "--master", help="Master file (Parquet or CSV) of linkage records."),
+    records: Path = typer.Option(..., "--records", help="Records to link (Parquet or CSV), same columns."),
+    out: Path = typer.Option(..., "--out", help="Output links file (.parquet, or .csv)."),
+    model: Path | None = typer.Option(None, "--model", help="Model artefact folder or its model.json; "
+                                      "without it a model is trained on the given files first."),
+    source: str = typer.Option("members", "--source", help="Model settings to train: members, dtks or bpjs."),
+    engine: str = typer.Option("duckdb", "--engine", help="Splink backend: duckdb or spark (local mode)."),
+) -> None:
+    """Link every record of a file to the master: record_id, master_record_id, match_probability,
+    match_weight, band."""
+    if source not in ("members", "dtks", "bpjs"):
+        raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter("expected duckdb or spark", param_hint="--engine")
+    console = Console(stderr=True)
+    artefact = None
+    if model is not None:
+        try:
+            artefact = load_artefact(model)
+        except ModelArtefactError as e:
+            raise typer.BadParameter(str(e), param_hint="--model") from None
+    master_table = as_linkage_table(read_table(master, "master file"))
+    records_table = as_linkage_table(read_table(records, "records file"))
+    db_api = None
+    if engine == "spark":
+        from services.commands.spark_backend import spark_db_api
+
+        db_api = spark_db_api()
+    started = time.perf_counter()
+    try:
+        with step_progress(console, LINK_STEPS) as step:
+            links, used = link_file(master_table, records_table, artefact=artefact, source=source,  # type: ignore[arg-type]
+                                    db_api=db_api, progress=step)
+    except MissingColumnError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    write_table(links, out)
+    bands = links.column("band").value_counts().to_pylist()
+    summary = ", ".join(f"{b['values']} {b['counts']}" for b in bands)
+    console.print(f"[green]linked[/] {links.num_rows} records in {time.perf_counter() - started:.1f}s "
+                  f"({summary}) -> {out}")
+    del used
+
+
+def register(app: typer.Typer) -> None:
+    app.command("link")(link)
