@@ -67,10 +67,9 @@ class BirthDate(InboundModel):
             try:
                 full = dt.date(self.year, self.month, self.day)
             except ValueError:
+                # No date values in the message: error details go to logs and dead letters.
                 raise PydanticCustomError(
-                    "invalid_date",
-                    "birth_date is not a real date (day {day} does not exist in month {month} of {year})",
-                    {"day": self.day, "month": self.month, "year": self.year},
+                    "invalid_date", "birth_date is not a real date (that day does not exist in that month)"
                 ) from None
             if full > today:
                 raise PydanticCustomError("future_date", "birth_date must not be in the future")
