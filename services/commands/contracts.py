@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from contracts.dead_letter import classify, field_errors
+from contracts.dead_letter import DEAD_LETTER_ADAPTER, classify, field_errors
 from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
 from contracts.schema_export import SCHEMA_DIR, export_schemas
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER
@@ -28,6 +28,7 @@ class MessageKind(StrEnum):
     POPULATION_RECORD = "population-record"
     POPULATION_CHANGE = "population-change"
     SECTORAL = "sectoral"
+    DEAD_LETTER = "dead-letter"
 
 
 _ADAPTERS: dict[MessageKind, TypeAdapter[Any]] = {
@@ -35,6 +36,7 @@ _ADAPTERS: dict[MessageKind, TypeAdapter[Any]] = {
     MessageKind.POPULATION_RECORD: POPULATION_RECORD_ADAPTER,
     MessageKind.POPULATION_CHANGE: POPULATION_CHANGE_ADAPTER,
     MessageKind.SECTORAL: SECTORAL_RECORD_ADAPTER,
+    MessageKind.DEAD_LETTER: DEAD_LETTER_ADAPTER,
 }
 
 

@@ -69,6 +69,17 @@ def test_validate_other_kinds(tmp_path: Path) -> None:
     assert "2 valid, 0 invalid, 0 blank lines" in result.output
 
 
+def test_validate_dead_letters(tmp_path: Path) -> None:
+    letter = load("dead_letter.json")
+    extra = dict(letter, retry_count=1)
+    file = tmp_path / "dlq.jsonl"
+    file.write_text(json.dumps(letter) + "\n" + json.dumps(extra) + "\n")
+    result = runner.invoke(_app(), ["contracts", "validate", str(file), "--kind", "dead-letter"])
+    assert result.exit_code == 1
+    assert "line 2: retry_count: Extra inputs are not permitted [extra_forbidden]" in result.output
+    assert "1 valid, 1 invalid, 0 blank lines" in result.output
+
+
 def test_validate_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(_app(), ["contracts", "validate", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2
