@@ -45,8 +45,11 @@ def read_table(path: Path, what: str) -> pa.Table:
         if path.suffix.lower() == ".csv":
             import pyarrow.csv as pacsv
 
-            with path.open("rb") as fh:
-                header = fh.readline().decode("utf-8").strip().split(",")
+            import csv
+
+            with path.open(encoding="utf-8", newline="") as fh:
+                header = next(csv.reader(fh), [])
+            # Every column as text: NIKs and codes are digit strings, not numbers.
             types = {c: pa.string() for c in header}
             return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types,
                                                                               strings_can_be_null=False))
