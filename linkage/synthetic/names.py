@@ -59,7 +59,9 @@ def sample_names(rng: np.random.Generator, female: np.ndarray, muslim: np.ndarra
             first, second, last = MALE_FIRST[first_m[i]], MALE_FIRST[second_m[i]], MALE_LAST[last_m[i]]
             prefix = "Muhammad"
             prefixed = _MUHAMMAD_SHARE
-        if is_muslim and u < prefixed:
+        if not is_muslim:  # no Muhammad/Siti: spread the other forms over the whole range
+            u = prefixed + u * (1 - prefixed)
+        if u < prefixed:
             names.append(f"{prefix} {first}" if u < prefixed / 2 else f"{prefix} {first} {last}")
         elif u < prefixed + _MONONYM_SHARE:
             names.append(first)

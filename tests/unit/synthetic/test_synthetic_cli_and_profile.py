@@ -1,0 +1,70 @@
+"""`regsosek generate` and the noise profile presets / JSON overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from linkage.synthetic import NoiseProfile
+from services.commands import generate as generate_command
+
+
+@pytest.fixture()
+def app() -> typer.Typer:
+    app = typer.Typer()
+    generate_command.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps `generate` a named sub-command
+    return app
+
+
+def test_generate_writes_the_world_and_reports_counts(app: typer.Typer, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["generate", "--persons", "400", "--seed", "9", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "400 persons" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bpjs.parquet", "crosswalk.parquet", "dtks.parquet", "population.parquet", "submissions.jsonl",
+        "truth.parquet",
+    ]
+    assert pq.read_table(tmp_path / "population.parquet").num_rows == 400
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--regency", "9999"], "unknown Kemendagri regency"),
+        (["--regency", "36x3"], "4 digits"),
+        (["--profile", "nonsense"], "unknown noise profile"),
+        (["--persons", "0"], "persons"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_without_traceback(
+    app: typer.Typer, tmp_path: Path, args: list[str], message: str
+) -> None:
+    # click keeps the last value of a repeated option, so `args` override the defaults before them
+    argv = ["generate", "--persons", "10", "--seed", "1", "--out", str(tmp_path), *args]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "population.parquet").exists()
+
+
+def test_profile_presets_and_json_overrides(tmp_path: Path) -> None:
+    assert NoiseProfile.named("default") == NoiseProfile()
+    clean = NoiseProfile.named("clean")
+    assert clean.nik_missing == 0 and clean.family_coverage == 1 and clean.dtks_nik_present == 1
+    assert NoiseProfile.named("noisy").name_variant == pytest.approx(2 * NoiseProfile().name_variant)
+    overrides = tmp_path / "rates.json"
+    overrides.write_text(json.dumps({"nik_missing": 0.4, "sex_missing": 0}))
+    custom = NoiseProfile.named(str(overrides))
+    assert (custom.nik_missing, custom.sex_missing, custom.name_variant) == (0.4, 0.0, 0.08)
+    overrides.write_text(json.dumps({"nik_missin": 0.4}))
+    with pytest.raises(ValueError, match="unknown keys: \\['nik_missin'\\]"):
+        NoiseProfile.named(str(overrides))
+    with pytest.raises(ValueError, match="together must not exceed 1"):
+        NoiseProfile(nik_missing=0.9, nik_mistyped=0.2)
