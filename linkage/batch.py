@@ -58,9 +58,7 @@ def train_artefact(
 ) -> ModelArtefact:
     """Train, regularise and describe a model (not yet written to disk)."""
     model = regularise(
-        train_model(
-            prepared_master, prepared_records, source, max_pairs=max_pairs, seed=seed, progress=progress
-        )
+        train_model(prepared_master, prepared_records, source, max_pairs=max_pairs, seed=seed, progress=progress)
     )
     data_hash = table_sha256(prepared_master, prepared_records)
     meta = build_metadata(source, data_hash, training={"max_pairs": max_pairs, "seed": seed})

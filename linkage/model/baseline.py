@@ -43,14 +43,13 @@ def baseline_settings() -> Any:
             cl.ExactMatch("sex"),
             cl.ExactMatch("village_code"),
         ],
-        blocking_rules_to_generate_predictions=[
-            block_on("nik"), block_on("full_name"), block_on("birth_date", "sex")
-        ],
+        blocking_rules_to_generate_predictions=[block_on("nik"), block_on("full_name"), block_on("birth_date", "sex")],
     )
 
 
-def link_baseline(master: pa.Table, records: pa.Table, *, max_pairs: float = DEFAULT_MAX_PAIRS,
-                  seed: int = DEFAULT_SEED) -> list[Candidate]:
+def link_baseline(
+    master: pa.Table, records: pa.Table, *, max_pairs: float = DEFAULT_MAX_PAIRS, seed: int = DEFAULT_SEED
+) -> list[Candidate]:
     """Train the baseline unsupervised on these files and return all scored candidate pairs."""
     import logging
 
@@ -59,8 +58,10 @@ def link_baseline(master: pa.Table, records: pa.Table, *, max_pairs: float = DEF
     logging.getLogger("splink").setLevel(logging.ERROR)
     db_api = DuckDBAPI(duckdb.connect())
     linker = Linker(
-        [db_api.register(raw_table(master), table_name="master"),
-         db_api.register(raw_table(records), table_name="records")],
+        [
+            db_api.register(raw_table(master), table_name="master"),
+            db_api.register(raw_table(records), table_name="records"),
+        ],
         baseline_settings(),
     )
     linker.training.estimate_probability_two_random_records_match([block_on("nik", "birth_date")], recall=0.7)
@@ -70,8 +71,12 @@ def link_baseline(master: pa.Table, records: pa.Table, *, max_pairs: float = DEF
     cols = linker.inference.predict().as_dict()
     out = []
     for src_l, id_l, id_r, weight, prob in zip(
-        cols["source_dataset_l"], cols["record_id_l"], cols["record_id_r"], cols["match_weight"],
-        cols["match_probability"], strict=True,
+        cols["source_dataset_l"],
+        cols["record_id_l"],
+        cols["record_id_r"],
+        cols["match_weight"],
+        cols["match_probability"],
+        strict=True,
     ):
         rec, mas = (id_r, id_l) if str(src_l).startswith("master") else (id_l, id_r)
         out.append(Candidate(str(rec), str(mas), float(weight), float(prob)))

@@ -12,18 +12,30 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from linkage.batch import MissingColumnError, link_file
+from linkage.batch import MissingColumnError, check_columns, link_file
 from linkage.model.artefact import ModelArtefactError, load_artefact
 
-LINK_STEPS = ("normalise", "prior", "u (random sampling)", "m (EM blocked on nik)",
-              "m (EM blocked on name_key+birth_year)", "predict", "choose best")
+LINK_STEPS = (
+    "normalise",
+    "prior",
+    "u (random sampling)",
+    "m (EM blocked on nik)",
+    "m (EM blocked on name_key+birth_year)",
+    "predict",
+    "choose best",
+)
 
 
 @contextmanager
 def step_progress(console: Console, steps: Sequence[str]) -> Iterator[Callable[[str], None]]:
     """A progress bar advanced by named steps; unknown step names just update the description."""
-    with Progress(TextColumn("[bold]{task.description:<40}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description:<40}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("start", total=len(steps))
         done: set[str] = set()
 
@@ -43,16 +55,17 @@ def read_table(path: Path, what: str) -> pa.Table:
         raise typer.BadParameter(f"{what} {path} does not exist")
     try:
         if path.suffix.lower() == ".csv":
-            import pyarrow.csv as pacsv
-
             import csv
+
+            import pyarrow.csv as pacsv
 
             with path.open(encoding="utf-8", newline="") as fh:
                 header = next(csv.reader(fh), [])
             # Every column as text: NIKs and codes are digit strings, not numbers.
             types = {c: pa.string() for c in header}
-            return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types,
-                                                                              strings_can_be_null=False))
+            return pacsv.read_csv(
+                path, convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
+            )
         import pyarrow.parquet as pq
 
         return pq.read_table(path)
@@ -86,8 +99,11 @@ def link(
     master: Path = typer.Option(..., "--master", help="Master file (Parquet or CSV) of linkage records."),
     records: Path = typer.Option(..., "--records", help="Records to link (Parquet or CSV), same columns."),
     out: Path = typer.Option(..., "--out", help="Output links file (.parquet, or .csv)."),
-    model: Path | None = typer.Option(None, "--model", help="Model artefact folder or its model.json; "
-                                      "without it a model is trained on the given files first."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="Model artefact folder or its model.json; without it a model is trained on the given files first.",
+    ),
     source: str = typer.Option("members", "--source", help="Model settings to train: members, dtks or bpjs."),
     engine: str = typer.Option("duckdb", "--engine", help="Splink backend: duckdb or spark (local mode)."),
 ) -> None:
@@ -106,25 +122,33 @@ def link(
             raise typer.BadParameter(str(e), param_hint="--model") from None
     master_table = as_linkage_table(read_table(master, "master file"))
     records_table = as_linkage_table(read_table(records, "records file"))
+    try:
+        check_columns(master_table, "master file")
+        check_columns(records_table, "records file")
+    except MissingColumnError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     db_api = None
     if engine == "spark":
         from services.commands.spark_backend import spark_db_api
 
         db_api = spark_db_api()
     started = time.perf_counter()
-    try:
-        with step_progress(console, LINK_STEPS) as step:
-            links, used = link_file(master_table, records_table, artefact=artefact, source=source,  # type: ignore[arg-type]
-                                    db_api=db_api, progress=step)
-    except MissingColumnError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from None
+    with step_progress(console, LINK_STEPS) as step:
+        links, _ = link_file(
+            master_table,
+            records_table,
+            artefact=artefact,
+            source=source,  # type: ignore[arg-type]
+            db_api=db_api,
+            progress=step,
+        )
     write_table(links, out)
     bands = links.column("band").value_counts().to_pylist()
     summary = ", ".join(f"{b['values']} {b['counts']}" for b in bands)
-    console.print(f"[green]linked[/] {links.num_rows} records in {time.perf_counter() - started:.1f}s "
-                  f"({summary}) -> {out}")
-    del used
+    console.print(
+        f"[green]linked[/] {links.num_rows} records in {time.perf_counter() - started:.1f}s ({summary}) -> {out}"
+    )
 
 
 def register(app: typer.Typer) -> None:

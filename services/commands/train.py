@@ -15,8 +15,15 @@ from linkage.normalise.prepare import prepare_table
 from linkage.records import load_world_source
 from services.commands.link import step_progress
 
-TRAIN_STEPS = ("load", "normalise", "prior", "u (random sampling)", "m (EM blocked on nik)",
-               "m (EM blocked on name_key+birth_year)", "write artefact")
+TRAIN_STEPS = (
+    "load",
+    "normalise",
+    "prior",
+    "u (random sampling)",
+    "m (EM blocked on nik)",
+    "m (EM blocked on name_key+birth_year)",
+    "write artefact",
+)
 
 
 def train(
@@ -31,8 +38,11 @@ def train(
     and charts."""
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
-    needed = ["population.parquet", "crosswalk.parquet",
-              {"members": "submissions.jsonl", "dtks": "dtks.parquet", "bpjs": "bpjs.parquet"}[source]]
+    needed = [
+        "population.parquet",
+        "crosswalk.parquet",
+        {"members": "submissions.jsonl", "dtks": "dtks.parquet", "bpjs": "bpjs.parquet"}[source],
+    ]
     for name in needed:
         if not (world / name).exists():
             raise typer.BadParameter(f"{world} has no {name}: generate a world first", param_hint="--world")
@@ -46,8 +56,10 @@ def train(
         artefact = train_artefact(pm, pr, source, max_pairs=max_pairs, seed=seed, progress=step)  # type: ignore[arg-type]
         step("write artefact")
         folder = save_artefact(artefact, out, charts=charts)
-    console.print(f"[green]model trained[/] in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
-                  f"and {records.num_rows} {source} records -> {folder}")
+    console.print(
+        f"[green]model trained[/] in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
+        f"and {records.num_rows} {source} records -> {folder}"
+    )
     typer.echo(str(folder))
 
 
