@@ -19,6 +19,7 @@ from linkage.synthetic.population import (
     ROLE_CHILD,
     ROLE_GRANDCHILD,
     ROLE_HEAD,
+    ROLE_OTHER,
     ROLE_PARENT,
     ROLE_SPOUSE,
     SNAPSHOT,
@@ -27,8 +28,9 @@ from linkage.synthetic.population import (
 from linkage.synthetic.profile import NoiseProfile
 
 # Questionnaire relationship codes (item 409) for the master roles.
-_RELATIONSHIP_CODE = np.zeros(5, np.int64)
-_RELATIONSHIP_CODE[[ROLE_HEAD, ROLE_SPOUSE, ROLE_CHILD, ROLE_GRANDCHILD, ROLE_PARENT]] = [1, 2, 3, 5, 6]
+_RELATIONSHIP_CODE = np.zeros(6, np.int64)
+_RELATIONSHIP_CODE[[ROLE_HEAD, ROLE_SPOUSE, ROLE_CHILD, ROLE_GRANDCHILD, ROLE_PARENT, ROLE_OTHER]] = [
+    1, 2, 3, 5, 6, 8]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 # Household size 1..8 (BPS: about 3.6 persons per household).
 _SIZE_P = np.array([0.09, 0.17, 0.22, 0.24, 0.15, 0.08, 0.03, 0.02])
 
-ROLE_HEAD, ROLE_SPOUSE, ROLE_PARENT, ROLE_CHILD, ROLE_GRANDCHILD = 0, 1, 2, 3, 4
+ROLE_HEAD, ROLE_SPOUSE, ROLE_PARENT, ROLE_CHILD, ROLE_GRANDCHILD, ROLE_OTHER = 0, 1, 2, 3, 4, 5
 RELIGIONS = np.array(["ISLAM", "KRISTEN", "KATOLIK", "HINDU", "BUDDHA", "KONGHUCU"])
 _RELIGION_P = [0.93, 0.035, 0.015, 0.003, 0.015, 0.002]
 MARITAL = np.array(["BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI"])
@@ -167,6 +167,9 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     role[(role == ROLE_CHILD) & (head_age >= 55) & (rng.random(persons) < 0.35)] = ROLE_GRANDCHILD
     ages = np.where(role == ROLE_GRANDCHILD, np.floor(np.clip(head_age - 40, 0, 18) * rng.random(persons)),
                     ages).astype(np.int64)
+    # Other relatives living on the KK (a nephew, a younger sibling of the head): FAMILI LAIN.
+    role[(role == ROLE_CHILD) & (rng.random(persons) < 0.03)] = ROLE_OTHER
+    ages = np.where(role == ROLE_OTHER, rng.integers(3, 40, persons), ages)
 
     female = np.select(
         [role == ROLE_HEAD, role == ROLE_SPOUSE, role == ROLE_PARENT],
@@ -179,13 +182,15 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     birth_year = birth.astype("datetime64[Y]")
     old = birth_year.astype(np.int64) + 1970 < 1970
     placeholder = old & (rng.random(persons) < profile.master_placeholder_dob)
-    july = birth_year.astype("datetime64[D]") + 181  # 1 July (182 in leap years is fine: 30 June+1)
+    july = (birth_year.astype("datetime64[M]") + 6).astype("datetime64[D]")  # 1 July
     dec31 = (birth_year + 1).astype("datetime64[D]") - 1
     birth = np.where(placeholder, np.where(rng.random(persons) < 0.5, july, dec31), birth)
 
     relationship = np.select(
-        [role == ROLE_HEAD, role == ROLE_SPOUSE, role == ROLE_PARENT, role == ROLE_GRANDCHILD],
-        ["KEPALA KELUARGA", "ISTRI", np.where(rng.random(persons) < 0.5, "ORANG TUA", "MERTUA"), "CUCU"],
+        [role == ROLE_HEAD, role == ROLE_SPOUSE, role == ROLE_PARENT, role == ROLE_GRANDCHILD,
+         role == ROLE_OTHER],
+        ["KEPALA KELUARGA", "ISTRI", np.where(rng.random(persons) < 0.5, "ORANG TUA", "MERTUA"), "CUCU",
+         "FAMILI LAIN"],
         default="ANAK",
     )
     marital = np.zeros(persons, np.int64)
@@ -196,7 +201,7 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     marital[lone_head & (ages >= 30)] = np.where(u < 0.6, 3, 2)[lone_head & (ages >= 30)]
     marital[lone_head & (ages < 30) & (u < 0.3)] = 2
     marital[role == ROLE_PARENT] = np.where(u < 0.85, 3, 1)[role == ROLE_PARENT]
-    marital[(role == ROLE_CHILD) & (ages >= 30) & (u < 0.2)] = 2
+    marital[np.isin(role, [ROLE_CHILD, ROLE_OTHER]) & (ages >= 30) & (u < 0.2)] = 2
 
     religion = RELIGIONS[rng.choice(len(RELIGIONS), n_fam, p=_RELIGION_P)][family]
     names = np.array(sample_names(rng, female, religion == "ISLAM"), dtype=object)

@@ -50,6 +50,13 @@ def test_population_has_exactly_the_requested_persons_and_documented_columns(wor
     assert any(r["moved_out"] for r in rows)
     assert all(len(r["rt"]) == 3 and len(r["rw"]) == 3 for r in rows)
     assert all(r["village_code"].startswith(r["district_code"]) for r in rows)
+    assert {r["relationship"] for r in rows} == {
+        "KEPALA KELUARGA", "ISTRI", "ANAK", "ORANG TUA", "MERTUA", "CUCU", "FAMILI LAIN"}
+    assert {r["marital_status"] for r in rows} == {"BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI"}
+    # Some older people already carry a placeholder birth date (1 July / 31 December) in the master.
+    old = [r["birth_date"] for r in rows if r["birth_date"].year < 1970]
+    placeholders = sum((b.day, b.month) in {(1, 7), (31, 12)} for b in old) / len(old)
+    assert 0.015 < placeholders < 0.06
 
 
 def test_niks_are_valid_unique_and_agree_with_sex_birth_date_and_district(world: World) -> None:
