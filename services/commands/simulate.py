@@ -86,7 +86,7 @@ async def _run(
     if via is Via.kafka:
         sender = KafkaSender(bootstrap, topic, timeout_s=timeout_s)
     else:
-        sender = GatewaySender(gateway_url, token, timeout_s=timeout_s, concurrency=concurrency)
+        sender = GatewaySender(gateway_url, token, timeout_s=timeout_s)
     columns = (
         TextColumn(f"[bold]simulate via {via.value}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("accepted [green]{task.fields[accepted]}[/] rejected [red]{task.fields[rejected]}[/]"),

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import httpx
-
 from contracts.family import FamilyKey
+from services.gateway.http_client import HttpProtocolError, KeepAlivePoster
 from services.gateway.producer import BrokerUnavailable, KafkaSubmissionProducer, MessageTooLarge
 
 ACCEPTED = "accepted"
@@ -58,28 +57,25 @@ class KafkaSender:
 
 
 class GatewaySender:
-    """Posts to the gateway's `/v1/submissions` with a team's bearer token."""
+    """Posts to the gateway's `/v1/submissions` with a team's bearer token, over keep-alive connections."""
 
-    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0, concurrency: int = 32) -> None:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            timeout=timeout_s,
-            limits=limits,
-        )
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0) -> None:
+        self._timeout_s = timeout_s
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._poster = KeepAlivePoster(base_url.rstrip("/") + "/v1/submissions", headers)
 
     async def send(self, key: bytes, value: bytes) -> str:
         try:
-            response = await self._client.post("/v1/submissions", content=value)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self._timeout_s):
+                status = await self._poster.post(value)
+        except TimeoutError:
             return "timeout"
-        except httpx.TransportError:
+        except (OSError, asyncio.IncompleteReadError, HttpProtocolError):
             return "connection_error"
-        return ACCEPTED if response.status_code == 202 else str(response.status_code)
+        return ACCEPTED if status == 202 else str(status)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._poster.close()
 
 
 @dataclass

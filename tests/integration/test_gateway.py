@@ -184,24 +184,30 @@ def test_simulate_via_kafka_delivers_every_submission(
     assert {r.key for r in records} == {family_key_of(sample_submission(s)).encode() for s in range(100, 160)}
 
 
-def test_simulate_via_the_gateway_over_http(
+def test_simulate_streams_a_generated_world_through_the_gateway(
     cli_app: typer.Typer, kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    topic = _new_topic(kafka_broker.bootstrap)
-    settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic=topic, tokens={TOKEN: "team-3603-b"})
+    runner = CliRunner()
+    world = tmp_path / "generated"
+    generated = runner.invoke(cli_app, ["generate", "--out", str(world), "--persons", "400", "--seed", "11"])
+    assert generated.exit_code == 0, generated.output
+    lines = [line for line in (world / "submissions.jsonl").read_bytes().splitlines() if line.strip()]
+    # One invalid submission at the end: the gateway refuses it (422) and the simulator counts that.
     bad = sample_submission(170)
     bad["members"][0]["nik"] = "3603120000000000"
-    world = _world(tmp_path, range(160, 170))
     with open(world / "submissions.jsonl", "ab") as fh:
         fh.write(json.dumps(bad).encode() + b"\n")
+    topic = _new_topic(kafka_broker.bootstrap)
+    settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic=topic, tokens={TOKEN: "team-3603-b"})
     with serving(build_app(settings)) as base_url:
         assert httpx.get(f"{base_url}/readyz", timeout=10).status_code == 200
-        result = CliRunner().invoke(cli_app, [
-            "simulate", "--rate", "100", "--duration", "5s", "--world", str(world), "--via", "gateway",
+        result = runner.invoke(cli_app, [
+            "simulate", "--rate", "500", "--duration", "10s", "--world", str(world), "--via", "gateway",
             "--gateway-url", base_url, "--token", TOKEN,
         ])  # fmt: skip
-    # One invalid submission: counted as rejected (422), so the command exits 1 after its summary.
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 1, result.output  # exit 1: one submission was rejected
     assert "rejected (422)" in result.output
+    assert f"accepted {len(lines)}" in " ".join(result.output.split())
     records = _read(kafka_broker.bootstrap, topic)
-    assert sorted(r.value for r in records if r.value) == sorted(sample_body(s) for s in range(160, 170))
+    assert sorted(r.value for r in records if r.value) == sorted(lines)
+    assert all(r.key == family_key_of(json.loads(r.value or b"")).encode() for r in records)
