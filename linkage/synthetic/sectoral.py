@@ -99,8 +99,7 @@ def generate_dtks(rng: np.random.Generator, pop: Population, regency: Regency, p
     vil_codes = np.array([v.kemendagri_code for v in regency.villages])
     fam = np.r_[pop.family[persons], rng.integers(0, pop.families, extra)]
     village = pop.village[fam]
-    stale_village = rng.random(n) < 0.05  # registered in a neighbouring village of the same district
-    village = np.where(stale_village, np.clip(village + 1, 0, len(vil_codes) - 1), village)
+    village = _stale_village(rng, village, regency, 0.05)
     decile = np.clip(pop.decile[fam] + rng.integers(-1, 2, n), 1, 10)
     ids = [f"{regency.code}{i:012d}" for i in rng.permutation(n) + 1]
     fam_ids = {f: f"{regency.code}K{k:09d}" for k, f in enumerate(np.unique(fam).tolist(), start=1)}
@@ -125,6 +124,15 @@ def generate_dtks(rng: np.random.Generator, pop: Population, regency: Regency, p
                   ("died", dead))
     true_nik: list[str | None] = [str(x) for x in pop.nik[persons]] + [None] * extra
     return Sectoral(table, ids, true_nik, noise, np.r_[persons, np.full(extra, -1)])
+
+
+def _stale_village(rng: np.random.Generator, village: np.ndarray, regency: Regency, rate: float) -> np.ndarray:
+    """Move `rate` of the rows to the next (or previous) village of the same district: an old address."""
+    district = np.array([v.district_index for v in regency.villages] + [-1])
+    nxt = np.where(district[village + 1] == district[village], village + 1, village - 1)
+    nxt = np.where((nxt >= 0) & (district[np.maximum(nxt, 0)] == district[village]), nxt, village)
+    moved: np.ndarray = np.where(rng.random(len(village)) < rate, nxt, village)
+    return moved
 
 
 def generate_bpjs(rng: np.random.Generator, pop: Population, regency: Regency, profile: NoiseProfile,

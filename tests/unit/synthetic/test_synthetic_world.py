@@ -171,3 +171,30 @@ def test_another_regency_uses_its_own_codes(tmp_path: Path) -> None:
     world = generate_world(tmp_path, regency="3171", persons=300, seed=2)  # Jakarta Pusat (kelurahan)
     codes = set(pq.read_table(world.population, columns=["village_code"]).column(0).to_pylist())
     assert all(c.startswith("3171") and c[6] == "1" for c in codes)
+
+
+def test_sectoral_tables_have_their_own_schemas_and_ids(world: World) -> None:
+    villages = {r["kemendagri_code"] for r in pq.read_table(world.crosswalk).to_pylist() if r["level"] == "village"}
+    dtks = pq.read_table(world.dtks)
+    assert dtks.column_names == ["id_dtks", "nik", "nama", "jenis_kelamin", "tanggal_lahir", "kode_desa",
+                                 "alamat", "id_keluarga", "desil"]
+    rows = dtks.to_pylist()
+    assert len({r["id_dtks"] for r in rows}) == len(rows)
+    assert {r["jenis_kelamin"] for r in rows} == {"L", "P", None}
+    assert {r["desil"] for r in rows} <= set(range(1, 11))
+    assert all(r["kode_desa"] in villages and r["nama"] == r["nama"].upper() for r in rows)
+    assert all(r["tanggal_lahir"] is None or dt.date.fromisoformat(r["tanggal_lahir"]) for r in rows)
+    bpjs = pq.read_table(world.bpjs)
+    assert bpjs.column_names == ["noka", "nik", "nama_peserta", "tgl_lahir", "jk", "kd_desa", "segmen", "faskes"]
+    rows = bpjs.to_pylist()
+    assert len({r["noka"] for r in rows}) == len(rows)
+    assert all(len(r["noka"]) == 13 and r["noka"].isdigit() for r in rows)
+    assert {r["jk"] for r in rows} == {"1", "2", None}
+    assert {r["segmen"] for r in rows} == {"PBI-APBN", "PBI-APBD"}
+    assert all(r["kd_desa"] is None or r["kd_desa"] in villages for r in rows)
+    # The two databases overlap but neither contains the other.
+    truth = pq.read_table(world.truth).to_pylist()
+    in_dtks = {t["true_nik"] for t in truth if t["source"] == "dtks" and t["true_nik"]}
+    in_bpjs = {t["true_nik"] for t in truth if t["source"] == "bpjs" and t["true_nik"]}
+    assert len(in_dtks & in_bpjs) > 0.3 * min(len(in_dtks), len(in_bpjs))
+    assert in_dtks - in_bpjs and in_bpjs - in_dtks
