@@ -112,7 +112,7 @@ def build_submissions(
     keyed = kind != REVISION
     building = np.zeros(n_inst, np.int64)
     idx = np.flatnonzero(keyed)
-    k_order = idx[np.lexsort((kind[idx], rng.random(len(idx)), sls_id[idx]))]
+    k_order = idx[np.lexsort((rng.random(len(idx)), sls_id[idx]))]  # random building order in an SLS
     s_sorted = sls_id[k_order]
     starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
     building[k_order] = np.arange(len(k_order)) - np.repeat(starts, np.diff(np.r_[starts, len(k_order)])) + 1
