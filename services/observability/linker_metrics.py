@@ -1,0 +1,125 @@
+"""The linker's metric families, registered on an injected `CollectorRegistry`.
+
+`LinkerMetrics` only defines and pre-initialises the families; who updates them is elsewhere:
+`PrometheusLinkageObserver` (the core's hooks), `PipelineRecorder` (the faust handler's batches) and
+`RegionProgress` (coverage per district). Label values are bounded enums: topics of the catalogue,
+partition numbers, dead-letter reasons, bands, sources, district codes of the regency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from contracts.dead_letter import DeadLetterReason
+from linkage.observer import BANDS, SOURCES
+from services.observability import buckets
+from services.observability.info import register_build_info
+
+
+class LinkerMetrics:
+    """Every metric family the linker exports; `topics` are pre-initialised for the per-topic counters."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        consumed_topics: Iterable[str] = (),
+        produced_topics: Iterable[str] = (),
+        model_version: str = "unknown",
+    ) -> None:
+        r = registry
+        self.registry = registry
+        self.build_info = register_build_info(r, "linker")
+        self.model_info = Gauge(
+            "linkage_model_info", "The linkage model the linker runs (always 1).", ["model_version"], registry=r
+        )
+        self.model_info.labels(model_version=model_version).set(1)
+        self.messages_consumed = Counter(
+            "regsosek_messages_consumed_total", "Kafka records read by the linker.", ["topic"], registry=r
+        )
+        self.messages_produced = Counter(
+            "regsosek_messages_produced_total",
+            "Kafka records the linker produced and the broker acknowledged (tombstones included).",
+            ["topic"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "linkage_decisions_total",
+            "Link decisions per source database and band (one per member per source).",
+            ["source", "band"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "regsosek_dead_letters_total", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=r
+        )
+        self.event_age = Histogram(
+            "regsosek_event_age_seconds",
+            "Time from a record's Kafka timestamp to the end of its processing (end-to-end latency).",
+            buckets=buckets.EVENT_AGE_SECONDS,
+            registry=r,
+        )
+        self.batch_duration = Histogram(
+            "regsosek_batch_processing_seconds",
+            "Duration of one micro-batch: classify, link, produce and wait for acknowledgements, store.",
+            buckets=buckets.BATCH_SECONDS,
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "regsosek_batch_size_records", "Kafka records per micro-batch.", buckets=buckets.BATCH_SIZE, registry=r
+        )
+        self.engine_duration = Histogram(
+            "linkage_engine_call_seconds", "Duration of one engine call.", buckets=buckets.BATCH_SECONDS, registry=r
+        )
+        self.engine_batch = Histogram(
+            "linkage_engine_batch_size_members", "Members per engine call.", buckets=buckets.BATCH_SIZE, registry=r
+        )
+        self.candidate_pairs = Histogram(
+            "linkage_candidate_pairs",
+            "Candidate master records compared with one member after blocking.",
+            buckets=buckets.CANDIDATE_PAIRS,
+            registry=r,
+        )
+        self.match_probability = Histogram(
+            "linkage_match_probability",
+            "Match probability of the best Dukcapil candidate of each member that had one.",
+            buckets=buckets.PROBABILITY,
+            registry=r,
+        )
+        self.members_without_nik = Counter(
+            "linkage_members_without_nik_total", "Linked members whose questionnaire had no NIK.", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "regsosek_consumer_lag_messages",
+            "Records on the broker not yet processed by this linker, per assigned partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.last_processed = Gauge(
+            "regsosek_last_processed_timestamp_seconds",
+            "Unix time at which the linker last finished a micro-batch (0 before the first).",
+            registry=r,
+        )
+        self.master_records = Gauge(
+            "linkage_master_records", "Persons in the population master the engine links against.", registry=r
+        )
+        self.master_as_of = Gauge(
+            "linkage_master_as_of_timestamp_seconds",
+            "Unix time the loaded population master is current as of (freshness = time() - this).",
+            registry=r,
+        )
+        self.review_backlog = Gauge(
+            "linkage_review_backlog_members",
+            "Members of current family revisions waiting for clerical review.",
+            registry=r,
+        )
+        for topic in consumed_topics:
+            self.messages_consumed.labels(topic=topic)
+        for topic in produced_topics:
+            self.messages_produced.labels(topic=topic)
+        for source in SOURCES:
+            for band in BANDS:
+                self.decisions.labels(source=source, band=band)
+        for reason in DeadLetterReason:
+            self.dead_letters.labels(reason=reason.value)

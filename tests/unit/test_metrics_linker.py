@@ -1,0 +1,196 @@
+"""The linker's metrics: definitions, the observed engine port, region progress, the batch recorder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from prometheus_client import CollectorRegistry
+
+from contracts.dead_letter import DeadLetterReason
+from linkage.observer import NO_OBSERVER, RecordingObserver
+from services.linker.port import MemberQuery
+from services.linker.testing import FakeMasterPerson, FakeMemberLinker, nik_for
+from services.observability.linker_metrics import LinkerMetrics
+from services.observability.linker_wiring import instrument_linker
+from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
+from services.observability.recorder import BatchRecorder
+from services.observability.region import UNKNOWN_DISTRICT, DistrictTarget, RegionProgress, targets_from_world
+
+FAM_A = "3603010001000100001001"  # BPS district 3603010
+FAM_B = "3603020003000200001001"  # BPS district 3603020
+BPS = {"3603010": "360312", "3603020": "360313"}
+TARGETS = {"360312": DistrictTarget(families=10, members=40), "360313": DistrictTarget(families=5, members=12)}
+
+
+def query(family_key: str, serial: int, nik: str, name: str) -> MemberQuery:
+    return MemberQuery(
+        record_id=f"{family_key}-{serial:02d}", nik=nik, kk_number="", full_name=name, sex="M",
+        birth_date="", birth_year=None, age=None, reference_year=2022, village_code="",
+        bps_village_code=family_key[:10], address="", family_key=family_key, head_name=name,
+    )  # fmt: skip
+
+
+def fake_linker() -> FakeMemberLinker:
+    return FakeMemberLinker.of([
+        FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003", dtks_id="D1", bpjs_id="B1"),
+        FakeMasterPerson(nik_for(2, female=True), "Siti Aminah", "3603121705150003"),
+        FakeMasterPerson(nik_for(3), "Joko Susilo", "3603121705150021"),
+    ])  # fmt: skip
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    got = registry.get_sample_value(name, labels)
+    assert got is not None, f"no sample {name}{labels}"
+    return got
+
+
+def test_every_enum_label_starts_at_zero() -> None:
+    registry = CollectorRegistry()
+    LinkerMetrics(registry, consumed_topics=["subs"], produced_topics=["members", "dlq"], model_version="m-7")
+    for reason in DeadLetterReason:
+        assert value(registry, "regsosek_dead_letters_total", reason=reason.value) == 0
+    for source in ("dukcapil", "dtks", "bpjs"):
+        for band in ("auto_link", "review", "no_match"):
+            assert value(registry, "linkage_decisions_total", source=source, band=band) == 0
+    assert value(registry, "regsosek_messages_consumed_total", topic="subs") == 0
+    assert value(registry, "regsosek_messages_produced_total", topic="dlq") == 0
+    assert value(registry, "linkage_model_info", model_version="m-7") == 1
+    builds = [s for f in registry.collect() if f.name == "regsosek_build_info" for s in f.samples]
+    assert [(s.labels["service"], s.value) for s in builds] == [("linker", 1.0)]
+
+
+def test_registries_are_independent() -> None:
+    first, second = CollectorRegistry(), CollectorRegistry()
+    LinkerMetrics(first).decisions.labels(source="dtks", band="review").inc(3)
+    LinkerMetrics(second)
+    assert value(first, "linkage_decisions_total", source="dtks", band="review") == 3
+    assert value(second, "linkage_decisions_total", source="dtks", band="review") == 0
+
+
+def test_observed_linker_reports_decisions_probabilities_and_region() -> None:
+    registry = CollectorRegistry()
+    metrics = LinkerMetrics(registry)
+    region = RegionProgress(registry, TARGETS, BPS)
+    linker = ObservedMemberLinker(
+        fake_linker(), PrometheusLinkageObserver(metrics), metrics=metrics, region=region
+    )
+    queries = [
+        query(FAM_A, 1, nik_for(1), "Ahmad Fauzi"),  # auto_link, DTKS and BPJS hits
+        query(FAM_A, 2, nik_for(2, female=True), "Sity Aminah"),  # review
+        query(FAM_A, 3, "", "Rizky"),  # no NIK: no_match
+        query(FAM_B, 1, nik_for(3), "Joko Susilo"),  # auto_link
+    ]
+    links = linker.link(queries)
+    assert [link.band for link in links] == ["auto_link", "review", "no_match", "auto_link"]
+    assert value(registry, "linkage_decisions_total", source="dukcapil", band="auto_link") == 2
+    assert value(registry, "linkage_decisions_total", source="dukcapil", band="review") == 1
+    assert value(registry, "linkage_decisions_total", source="dukcapil", band="no_match") == 1
+    assert value(registry, "linkage_decisions_total", source="dtks", band="auto_link") == 1
+    assert value(registry, "linkage_decisions_total", source="bpjs", band="no_match") == 3
+    # Probabilities of the three members with a candidate: 0.999, 0.6, 0.999.
+    assert value(registry, "linkage_match_probability_count") == 3
+    assert value(registry, "linkage_match_probability_bucket", le="0.7") == 1
+    assert value(registry, "linkage_members_without_nik_total") == 1
+    assert value(registry, "linkage_engine_batch_size_members_sum") == 4
+    assert value(registry, "linkage_engine_call_seconds_count") == 1
+    assert value(registry, "linkage_review_backlog_members") == 1
+    assert value(registry, "regsosek_region_families_submitted", district="360312") == 1
+    assert value(registry, "regsosek_region_members_submitted", district="360312") == 3
+    assert value(registry, "regsosek_region_members_linked", district="360312") == 1
+    assert value(registry, "regsosek_region_members_review", district="360312") == 1
+    assert value(registry, "regsosek_region_members_linked", district="360313") == 1
+    assert value(registry, "regsosek_region_families_expected", district="360313") == 5
+
+
+def test_a_new_revision_replaces_the_family_counts() -> None:
+    registry = CollectorRegistry()
+    region = RegionProgress(registry, TARGETS, BPS)
+    region.family_linked(FAM_A, ["auto_link", "review", "no_match"])
+    region.family_linked(FAM_A, ["auto_link"])  # revision 2 dropped two members
+    region.family_linked("9999999001000100001001", ["auto_link"])  # district not in the master
+    assert value(registry, "regsosek_region_families_submitted", district="360312") == 1
+    assert value(registry, "regsosek_region_members_submitted", district="360312") == 1
+    assert value(registry, "regsosek_region_members_review", district="360312") == 0
+    assert value(registry, "regsosek_region_members_linked", district=UNKNOWN_DISTRICT) == 1
+    assert value(registry, "regsosek_region_members_submitted", district="360313") == 0
+    assert region.review_backlog() == 0
+
+
+def test_targets_come_from_living_residents_of_the_master(tmp_path: Path) -> None:
+    pq.write_table(pa.table({
+        "kk_number": ["K1", "K1", "K2", "K3", "K4"],
+        "district_code": ["360312", "360312", "360312", "360313", "360313"],
+        "status": ["alive", "alive", "alive", "dead", "alive"],
+        "moved_out": [False, False, False, False, True],
+    }), tmp_path / "population.parquet")  # fmt: skip
+    pq.write_table(pa.table({
+        "level": ["district", "village"], "bps_code": ["3603010", "3603010001"],
+        "kemendagri_code": ["360312", "3603122001"], "name": ["Cisoka", "Cisoka"],
+    }), tmp_path / "crosswalk.parquet")  # fmt: skip
+    targets, bps = targets_from_world(tmp_path)
+    assert targets == {"360312": DistrictTarget(families=2, members=3)}
+    assert bps == {"3603010": "360312"}
+    inst = instrument_linker(
+        fake_linker(), consumed_topics=["s"], produced_topics=["m"], dlq_topic="d", world_dir=tmp_path
+    )
+    assert value(inst.registry, "linkage_master_records") == 3
+    assert value(inst.registry, "linkage_master_as_of_timestamp_seconds") > 1.6e9
+    assert value(inst.registry, "regsosek_region_members_expected", district="360312") == 3
+
+
+@dataclass
+class Msg:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+
+
+@dataclass
+class Event:
+    message: Msg
+
+
+@dataclass
+class Out:
+    topic: str
+    value: bytes | None
+
+
+def test_batch_recorder_counts_topics_dead_letters_age_and_lag() -> None:
+    registry = CollectorRegistry()
+    recorder = BatchRecorder(LinkerMetrics(registry), dlq_topic="dlq", clock=lambda: 1000.0)
+    recorder.bind_highwater(lambda topic, partition: {0: 10, 1: 4}[partition])
+    events = [Event(Msg("subs", 0, 5, 999.5)), Event(Msg("subs", 1, 3, 990.0)), Event(Msg("subs", 0, 6, 999.9))]
+    dead = json.dumps({"reason": "invalid_nik", "detail": "x"}).encode()
+    outputs = [Out("members", b"{}"), Out("members", None), Out("families", b"{}"), Out("dlq", dead)]
+    recorder.batch_done(events, outputs, seconds=0.2)
+    assert value(registry, "regsosek_messages_consumed_total", topic="subs") == 3
+    assert value(registry, "regsosek_messages_produced_total", topic="members") == 2
+    assert value(registry, "regsosek_dead_letters_total", reason="invalid_nik") == 1
+    assert value(registry, "regsosek_event_age_seconds_count") == 3
+    assert value(registry, "regsosek_event_age_seconds_sum") == pytest.approx(0.5 + 10.0 + 0.1)
+    assert value(registry, "regsosek_event_age_seconds_bucket", le="1.0") == 2
+    assert value(registry, "regsosek_batch_size_records_sum") == 3
+    assert value(registry, "regsosek_batch_processing_seconds_sum") == pytest.approx(0.2)
+    assert value(registry, "regsosek_last_processed_timestamp_seconds") == 1000.0
+    assert value(registry, "regsosek_consumer_lag_messages", topic="subs", partition="0") == 3  # 10 - 7
+    assert value(registry, "regsosek_consumer_lag_messages", topic="subs", partition="1") == 0  # 4 - 4
+
+
+def test_core_observers_record_and_ignore() -> None:
+    recording = RecordingObserver()
+    recording.master_loaded(5, 1.0)
+    recording.record_decided("dukcapil", "review", 0.5, 7)
+    recording.batch_linked(3, 0.25)
+    NO_OBSERVER.record_decided("dtks", "auto_link", None, None)
+    assert recording.calls == [
+        ("master_loaded", (5, 1.0)),
+        ("record_decided", ("dukcapil", "review", 0.5, 7)),
+        ("batch_linked", (3, 0.25)),
+    ]
