@@ -4,6 +4,7 @@ Splink model's exact weights (see `LinkageEngine`)."""
 from linkage.engine.decisions import Band, BandThresholds, ComparisonContribution, Explanation, LinkDecision
 from linkage.engine.engine import LinkageEngine, ScoredPairs
 from linkage.engine.errors import EngineError, MasterNotLoadedError, UnsupportedModelError
+from linkage.engine.parallel import EngineWorkers
 from linkage.engine.params import ModelParameters, read_model_parameters
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "BandThresholds",
     "ComparisonContribution",
     "EngineError",
+    "EngineWorkers",
     "Explanation",
     "LinkDecision",
     "LinkageEngine",

@@ -80,9 +80,7 @@ class Otherwise:
     """Splink's ELSE level."""
 
 
-Condition = (
-    IsNull | Equal | JaroWinklerAtLeast | DamerauLevenshteinAtMost | AbsDiffAtMost | AllOf | AnyOf | Otherwise
-)
+Condition = IsNull | Equal | JaroWinklerAtLeast | DamerauLevenshteinAtMost | AbsDiffAtMost | AllOf | AnyOf | Otherwise
 
 
 def _side_column(node: Any, sql: str) -> tuple[str, str]:

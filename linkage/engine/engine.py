@@ -29,8 +29,9 @@ from linkage.engine.decisions import (
     LinkDecision,
     match_probability,
 )
-from linkage.engine.errors import MasterNotLoadedError
+from linkage.engine.errors import EngineError, MasterNotLoadedError
 from linkage.engine.master import PreparedMaster
+from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
 
@@ -74,16 +75,32 @@ class MasterStage:
             raise MasterNotLoadedError("load a master with engine.master.load(...) before linking")
         return self._prepared
 
-    def load(self, table: pa.Table) -> None:
-        """Prepare the master once: normalise, encode, build blocking indexes and TF counts."""
-        prepared = self._engine.preparer(table)
+    def load(self, table: pa.Table, *, processes: int = 1) -> None:
+        """Prepare the master once: normalise (on `processes` forked workers), then encode, build the
+        blocking indexes and the term-frequency counts."""
+        self.load_prepared(self.prepare(table, processes=processes))
+
+    def prepare(
+        self,
+        table: pa.Table,
+        *,
+        processes: int = 1,
+        convert: Callable[[pa.Table], pa.Table] | None = None,
+    ) -> pa.Table:
+        """The prepared columns of master rows (`convert` first maps a source layout, e.g.
+        population.parquet, to linkage records; it runs in the workers too)."""
+        preparer = self._engine.preparer
+        if convert is not None:
+            step = convert
+
+            def preparer(chunk: pa.Table) -> pa.Table:
+                return self._engine.preparer(step(chunk))
+
+        return prepare_in_parallel(preparer, table, processes)
+
+    def load_prepared(self, prepared: pa.Table) -> None:
+        """Load a master whose columns are already prepared (e.g. a cached prepared Parquet file)."""
         self._prepared = PreparedMaster(self._engine.parameters, prepared, self._engine.id_column)
-
-    def load_parquet(self, path: str | Path) -> None:
-        """Load the master from a Parquet file of master records."""
-        import pyarrow.parquet as pq
-
-        self.load(pq.read_table(path))
 
     def upsert(self, record: Mapping[str, Any]) -> None:
         """Insert or replace one master record (raw; it is prepared like the master)."""
@@ -163,6 +180,27 @@ class LinkageEngine:
     ) -> LinkageEngine:
         """Build an engine from a Splink model JSON (path or dict)."""
         return cls(read_model_parameters(model), thresholds, preparer=preparer, id_column=id_column)
+
+    @classmethod
+    def from_artefact(
+        cls, folder: str | Path, *, preparer: Preparer = _identity, id_column: str = "record_id"
+    ) -> LinkageEngine:
+        """Build an engine from a model artefact folder (`model.json` + `metadata.json` with
+        `thresholds`), or from the path of its `model.json`."""
+        import json
+
+        path = Path(folder)
+        folder_path = path if path.is_dir() else path.parent
+        try:
+            metadata = json.loads((folder_path / "metadata.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise EngineError(f"cannot read the model metadata in {folder_path}: {e}") from e
+        return cls.from_model_json(
+            folder_path / "model.json",
+            BandThresholds.from_metadata(metadata),
+            preparer=preparer,
+            id_column=id_column,
+        )
 
     def link(self, batch: Batch) -> list[LinkDecision]:
         """Best master candidate, probability, runner-up, band and explanation for each record."""

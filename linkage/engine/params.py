@@ -181,7 +181,10 @@ def _read_comparison(raw: Mapping[str, Any]) -> ComparisonParameters:
 def read_model_parameters(model: Mapping[str, Any] | str | Path) -> ModelParameters:
     """Read a Splink model (the dict, or the path of the JSON written by `save_model_to_json`)."""
     if isinstance(model, (str, Path)):
-        model = json.loads(Path(model).read_text(encoding="utf-8"))
+        try:
+            model = json.loads(Path(model).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UnsupportedModelError(f"cannot read the Splink model JSON {model}: {e}") from e
     assert isinstance(model, Mapping)
     rules = []
     for rule in model.get("blocking_rules_to_generate_predictions", []):

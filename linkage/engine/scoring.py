@@ -71,11 +71,7 @@ class QueryBatch:
         """Raw prepared values of a query column (all None when the batch lacks the column)."""
         found = self._values.get(column)
         if found is None:
-            found = (
-                self._table.column(column).to_pylist()
-                if column in self._table.column_names
-                else [None] * self.size
-            )
+            found = self._table.column(column).to_pylist() if column in self._table.column_names else [None] * self.size
             self._values[column] = found
         return found
 

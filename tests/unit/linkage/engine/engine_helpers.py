@@ -191,11 +191,7 @@ def members_model(prior: float = 1e-4) -> dict[str, Any]:
         if c == 2:  # exercise Splink's "level not observed" default of 1e-6
             levels[2]["m_probability"] = "level not observed in training dataset"
     assert math.isclose(
-        sum(
-            lv["u_probability"]
-            for lv in model["comparisons"][0]["comparison_levels"]
-            if "u_probability" in lv
-        ),
+        sum(lv["u_probability"] for lv in model["comparisons"][0]["comparison_levels"] if "u_probability" in lv),
         1.0,
     )
     return model

@@ -60,9 +60,7 @@ def test_match_weights_equal_splink_within_1e6(
     assert worst < 1e-6
 
 
-def test_best_candidate_is_splinks_best(
-    world: dict[str, Any], splink_pairs: dict[tuple[str, str], float]
-) -> None:
+def test_best_candidate_is_splinks_best(world: dict[str, Any], splink_pairs: dict[tuple[str, str], float]) -> None:
     by_query: dict[str, dict[str, float]] = defaultdict(dict)
     for (q, m), w in splink_pairs.items():
         by_query[q][m] = w

@@ -50,9 +50,7 @@ def test_parse_condition(sql: str, expected: Condition) -> None:
     assert parse_condition(sql) == expected
 
 
-@pytest.mark.parametrize(
-    "sql", ["levenshtein(a_l, a_r) <= 2", "a_l > a_r", "substr(a_l, 1, 2) = substr(a_r, 1, 2)"]
-)
+@pytest.mark.parametrize("sql", ["levenshtein(a_l, a_r) <= 2", "a_l > a_r", "substr(a_l, 1, 2) = substr(a_r, 1, 2)"])
 def test_unsupported_condition_is_refused(sql: str) -> None:
     with pytest.raises(UnsupportedModelError):
         parse_condition(sql)
@@ -111,9 +109,7 @@ def _random_pairs(n: int, seed: int) -> tuple[list[str | None], list[str | None]
     return left, right
 
 
-def _evaluate(
-    condition: Condition, column: str, left: list[str | None], right: list[str | None]
-) -> np.ndarray:
+def _evaluate(condition: Condition, column: str, left: list[str | None], right: list[str | None]) -> np.ndarray:
     """Evaluate a condition on aligned query/master values through the engine's scorer."""
     params = ModelParameters(
         1e-4,

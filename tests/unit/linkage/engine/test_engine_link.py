@@ -83,9 +83,7 @@ def test_bands_follow_thresholds() -> None:
     assert thresholds.band(0.2) is Band.REVIEW
     assert thresholds.band(0.19) is Band.NO_MATCH
     assert thresholds.band(None) is Band.NO_MATCH
-    assert BandThresholds.from_metadata({"thresholds": {"auto_link": 0.95, "review": 0.4}}) == BandThresholds(
-        0.95, 0.4
-    )
+    assert BandThresholds.from_metadata({"thresholds": {"auto_link": 0.95, "review": 0.4}}) == BandThresholds(0.95, 0.4)
     with pytest.raises(EngineError):
         BandThresholds(auto_link=0.3, review=0.6)
     with pytest.raises(EngineError):
