@@ -267,7 +267,7 @@ def start(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
              "kafka_version": KAFKA_VERSION, "started_at": time.time()}  # fmt: skip
     config.state_file.write_text(json.dumps(state, indent=2))
     try:
-        _wait_ready(config, proc.pid, server_log, log_offset)
+        _wait_ready(config, proc, server_log, log_offset)
     except BrokerError:
         _terminate(proc.pid, grace_s=10)
         raise
@@ -279,20 +279,21 @@ def start(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
     return result
 
 
-def _wait_ready(config: BrokerConfig, pid: int, server_log: Path, offset: int) -> None:
+def _wait_ready(config: BrokerConfig, proc: subprocess.Popen[bytes], server_log: Path, offset: int) -> None:
     deadline = time.monotonic() + config.ready_timeout_s
     logged = False
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
-            raise BrokerError(f"the broker JVM exited during start-up\n{log_tail(config)}")
+        code = proc.poll()
+        if code is not None:
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            raise BrokerError(f"the broker JVM exited during start-up ({how})\n{log_tail(config)}")
         if not logged:
             logged = _log_has_line(server_log, offset, READY_LINE)
         if logged and _admin_ok(config.bootstrap):
             return
         time.sleep(0.25)
     raise BrokerError(
-        f"the broker was not ready after {config.ready_timeout_s:.0f} s "
-        f"(log line seen: {logged})\n{log_tail(config)}"
+        f"the broker was not ready after {config.ready_timeout_s:.0f} s (log line seen: {logged})\n{log_tail(config)}"
     )
 
 
@@ -362,9 +363,7 @@ def log_tail(config: BrokerConfig, lines: int = 40) -> str:
     for name in ("server.log", "stdout.log"):
         path = config.logs_dir / name
         if path.is_file():
-            parts.append(
-                f"--- {path} (last {lines} lines) ---\n{_tail_text(path.read_text(errors='replace'), lines)}"
-            )
+            parts.append(f"--- {path} (last {lines} lines) ---\n{_tail_text(path.read_text(errors='replace'), lines)}")
     return "\n".join(parts) or f"(no broker logs in {config.logs_dir})"
 
 

@@ -29,6 +29,8 @@ class RunningBroker:
 
 # A failed start is remembered so later tests fail at once instead of waiting 90 s again each.
 _start_error: list[str] = []
+# Start time and JVM memory of the session broker, printed in the terminal summary (docs/broker.md).
+_broker_figures: dict[str, float] = {}
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +55,22 @@ def kafka_broker(kafka_broker_config: broker_service.BrokerConfig) -> Iterator[R
         pytest.fail(_start_error[0], pytrace=False)
     if status.pid is None:
         pytest.fail(f"the Kafka broker reported no pid\n{broker_service.log_tail(config)}", pytrace=False)
+    _broker_figures.update(start_s=status.start_seconds or 0.0, rss_start_mb=status.rss_mb or 0.0)
     try:
         yield RunningBroker(config.bootstrap, config, status.pid, status.start_seconds or 0.0)
     finally:
+        _broker_figures["rss_end_mb"] = broker_service.status(config).rss_mb or 0.0
         broker_service.stop(config)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line with the session broker's start-up time and memory, when a test used it."""
+    if _broker_figures:
+        f = _broker_figures
+        terminalreporter.write_line(
+            f"kafka broker: ready in {f['start_s']:.1f} s; JVM RSS {f['rss_start_mb']:.0f} MiB after start, "
+            f"{f.get('rss_end_mb', 0.0):.0f} MiB at the end of the session"
+        )
 
 
 @pytest.fixture(scope="session")
