@@ -116,10 +116,13 @@ class KafkaSubmissionProducer:
         try:
             async with asyncio.timeout(self.timeout_s):
                 producer = await self._connected()
+                # partitions_for may answer from cached metadata; the forced update is a real round
+                # trip, so a broker that went away after start is reported as not ready.
                 partitions = await producer.partitions_for(self.topic)
+                fresh = await producer.client.force_metadata_update()
         except (TimeoutError, GatewayError, KafkaError):
             return False
-        return bool(partitions)
+        return bool(partitions) and bool(fresh)
 
     async def _connected(self) -> AIOKafkaProducer:
         if self._producer is not None:
