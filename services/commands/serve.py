@@ -13,6 +13,8 @@ import typer
 # One line per service module; each defines `register_serve(serve_app: typer.Typer) -> None`.
 SERVICE_MODULES: tuple[str, ...] = (
     "gateway",
+    "linker",
+    "publisher",
 )
 
 

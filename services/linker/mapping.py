@@ -37,6 +37,8 @@ def member_query(
         address=submission.address.street or "",
         family_key=submission.family_key.key,
         head_name=submission.head_name,
+        relationship=int(member.relationship),
+        submission_id=submission.submission_id,
         other_member_names=others,
     )
 

@@ -38,6 +38,8 @@ class MemberQuery:
     address: str
     family_key: str
     head_name: str
+    relationship: int | None = None
+    submission_id: str = ""
     other_member_names: tuple[str, ...] = ()
 
 

@@ -42,9 +42,11 @@ class LinkerSettings(BaseSettings):
     person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
 
     # The real engine: a generated world folder (population, crosswalk, sectoral files) and a model
-    # artefact. When `world_dir` is unset the service refuses to start (unless a linker is injected).
+    # artefact. When neither is set the service refuses to start (unless a linker is injected).
     world_dir: Path | None = None
     model_path: Path | None = None
+    # Tests and demos without trained models: a JSON list of master persons for the fake engine.
+    fake_master_path: Path | None = None
 
     @property
     def link_store_path(self) -> Path:

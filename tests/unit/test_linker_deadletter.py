@@ -10,7 +10,7 @@ import pytest
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason
 from contracts.submission import FamilySubmission
-from services.linker.deadletter import SourcePosition, classify_submission
+from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition, classify_submission
 from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 SOURCE = SourcePosition("regsosek.submissions.v1", 2, 41, 1_666_232_100.5)
@@ -87,8 +87,10 @@ def test_bad_input_is_dead_lettered_with_its_reason(
     result = classify_submission(value, key, SOURCE)
     assert isinstance(result, DeadLetter), case
     assert result.reason is reason
-    # The original bytes, untouched, and where they came from.
-    assert result.payload == (value or b"")
+    # The original bytes, untouched (an oversized payload: its first 64 KiB), and where they came from.
+    assert result.payload == (value or b"")[:OVERSIZED_PREFIX_BYTES]
+    if reason is DeadLetterReason.TOO_LARGE:
+        assert "regsosek.submissions.v1[2]@41" in result.detail
     assert (result.source_topic, result.source_partition, result.source_offset) == (
         "regsosek.submissions.v1", 2, 41,
     )  # fmt: skip

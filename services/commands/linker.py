@@ -1,0 +1,57 @@
+"""`regsosek serve linker`: the streaming linker (a faust worker in the foreground, stopped by Ctrl-C)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+
+def serve_linker(
+    bootstrap: str | None = typer.Option(
+        None, "--bootstrap", help="Kafka bootstrap servers (env REGSOSEK_LINKER_BOOTSTRAP)."
+    ),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help="Folder of the DuckDB link store (env REGSOSEK_LINKER_STATE_DIR)."
+    ),
+    world_dir: Path | None = typer.Option(
+        None, "--world", help="World folder from `regsosek generate` (env REGSOSEK_LINKER_WORLD_DIR)."
+    ),
+    model_path: Path | None = typer.Option(
+        None, "--model", help="Model artefact from `regsosek train` (env REGSOSEK_LINKER_MODEL_PATH)."
+    ),
+    fake_master: Path | None = typer.Option(
+        None, "--fake-master", help="JSON master for the fake engine (tests, demos without a model)."
+    ),
+    app_id: str | None = typer.Option(None, "--group", help="Consumer group (env REGSOSEK_LINKER_APP_ID)."),
+    log_level: str = typer.Option("info", "--log-level", help="Log level of the worker."),
+) -> None:
+    """Link submissions from regsosek.submissions.v1 to linkage.members/families/review.v1."""
+    from services.linker.errors import LinkerConfigError
+    from services.linker.runner import run_worker
+    from services.linker.settings import LinkerSettings
+
+    given: dict[str, Any] = {
+        "bootstrap": bootstrap, "state_dir": state_dir, "world_dir": world_dir, "model_path": model_path,
+        "fake_master_path": fake_master, "app_id": app_id,
+    }  # fmt: skip
+    try:
+        settings = LinkerSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems) from None
+    for path in (settings.world_dir, settings.model_path, settings.fake_master_path):
+        if path is not None and not path.exists():
+            raise typer.BadParameter(f"{path} does not exist")
+    typer.echo(f"linker {settings.app_id} on {settings.bootstrap}, link store {settings.link_store_path}")
+    try:
+        run_worker(settings, loglevel=log_level)
+    except LinkerConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def register_serve(serve_app: typer.Typer) -> None:
+    """Add `linker` to the `serve` group."""
+    serve_app.command("linker")(serve_linker)

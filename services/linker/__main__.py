@@ -1,0 +1,22 @@
+"""`python -m services.linker`: run the linker with settings from REGSOSEK_LINKER_* environment variables."""
+
+from __future__ import annotations
+
+import sys
+
+from services.linker.errors import LinkerConfigError
+from services.linker.runner import run_worker
+from services.linker.settings import LinkerSettings
+
+
+def main() -> None:
+    """Entry point; configuration errors exit with status 2 and a message, without a traceback."""
+    try:
+        run_worker(LinkerSettings())
+    except LinkerConfigError as exc:
+        print(f"regsosek linker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The faust app of the linker: consume submissions, dead-letter bad ones, link in micro-batches, produce.
+
+Delivery order per micro-batch (at_least_once):
+1. classify every record (bad ones become dead letters, the stream keeps going);
+2. link the valid ones (engine call in a worker thread, so the event loop keeps heartbeating);
+3. produce all outputs and dead letters and AWAIT every broker acknowledgement (acks=all);
+4. apply the batch to the link store;
+5. only then the batch's events are acked, and faust commits their offsets.
+A crash anywhere before 5 re-delivers the batch; every output is deterministic, so the re-processing
+writes byte-identical records under the same keys. Infrastructure failures (engine, broker, store) crash
+the worker on purpose: skipping a batch would lose it, so the supervisor restarts the process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from contracts.dead_letter import DeadLetter
+from contracts.linkage_outputs import to_canonical_json
+from services.linker.deadletter import SourcePosition, classify_submission
+from services.linker.ids import PersonIds
+from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, SubmissionLinker
+from services.linker.port import MemberLinker
+from services.linker.settings import LinkerSettings
+from services.linker.store import LinkStore
+
+log = logging.getLogger("regsosek.linker")
+
+
+@dataclass
+class LinkerCounters:
+    """Running totals of this process (logged per batch; a metrics adapter can read them)."""
+
+    batches: int = 0
+    submissions: int = 0
+    members: int = 0
+    stale: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+
+
+class SubmissionHandler:
+    """Handles one micro-batch of raw records end to end (steps 1-4 of the module docstring)."""
+
+    def __init__(self, settings: LinkerSettings, pipeline: SubmissionLinker, store: LinkStore) -> None:
+        self._settings = settings
+        self._pipeline = pipeline
+        self._store = store
+        self._topics: dict[str, faust.TopicT] = {}
+        self.counters = LinkerCounters()
+
+    def bind_topics(self, topics: Mapping[str, faust.TopicT]) -> None:
+        """The faust topics records are produced to, by name."""
+        self._topics = dict(topics)
+
+    def classify(self, events: Sequence[EventT[Any]]) -> tuple[list[Any], list[OutboundRecord]]:
+        """Valid submissions, and the dead-letter records of the bad ones."""
+        accepted: list[Any] = []
+        dead: list[OutboundRecord] = []
+        for event in events:
+            msg = event.message
+            source = SourcePosition(msg.topic, msg.partition, msg.offset, msg.timestamp)
+            limit = self._settings.max_payload_bytes
+            result = classify_submission(msg.value, msg.key, source, max_bytes=limit)
+            if isinstance(result, DeadLetter):
+                reason = result.reason.value
+                self.counters.dead_letters[reason] = self.counters.dead_letters.get(reason, 0) + 1
+                # Position and reason only: the payload may hold NIKs and names.
+                log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+                dead.append(OutboundRecord(self._settings.dlq_topic, msg.key, to_canonical_json(result)))
+            else:
+                accepted.append(result)
+        return accepted, dead
+
+    async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
+        """Classify, link, produce, wait for every acknowledgement, then update the link store."""
+        accepted, records = self.classify(events)
+        result = await asyncio.to_thread(self._pipeline.process, accepted) if accepted else BatchResult()
+        records.extend(result.records)
+        await self._produce_and_wait(records)
+        if result.update:
+            await asyncio.to_thread(self._store.apply, result.update)
+        c = self.counters
+        c.batches += 1
+        c.submissions += len(events)
+        c.members += result.members_linked
+        c.stale += result.stale
+        log.info(
+            "batch: %d records, %d families, %d members linked, %d stale, %d outputs",
+            len(events), result.families_linked, result.members_linked, result.stale, len(records),
+        )  # fmt: skip
+        return result
+
+    async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
+        # force=True bypasses faust's "attachments" (sent only at commit time): we want the futures now.
+        pending = []
+        for rec in records:
+            topic = self._topics[rec.topic]
+            pending.append(await topic.send(key=rec.key, value=rec.value, force=True))
+        if pending:
+            await asyncio.gather(*pending)
+
+
+def build_app(
+    settings: LinkerSettings,
+    *,
+    linker: MemberLinker,
+    village_crosswalk: Mapping[str, str] | None = None,
+    store: LinkStore | None = None,
+) -> tuple[faust.App, SubmissionHandler]:
+    """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = store or LinkStore(settings.link_store_path)
+    ids = PersonIds(settings.person_id_key.get_secret_value().encode("utf-8"))
+    topics = OutputTopics(settings.members_topic, settings.families_topic, settings.review_topic)
+    pipeline = SubmissionLinker(
+        linker, store, ids, topics,
+        max_members_per_call=settings.batch_max_members, village_crosswalk=village_crosswalk,
+    )  # fmt: skip
+    handler = SubmissionHandler(settings, pipeline, store)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store=settings.table_store,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        # Topics are provisioned from the catalogue (`regsosek topics create`), never by the service.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        autodiscover=False,
+        datadir=str(settings.state_dir / "faust"),
+        broker_commit_every=settings.batch_max_members,
+        broker_commit_interval=1.0,
+    )  # fmt: skip
+    def raw_topic(name: str) -> faust.TopicT:
+        # Bytes in, bytes out: the contracts decode and encode, faust only moves the bytes.
+        return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+    source = raw_topic(settings.submissions_topic)
+    outputs = (settings.dlq_topic, topics.members, topics.families, topics.review)
+    handler.bind_topics({name: raw_topic(name) for name in outputs})
+    max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
+
+    @app.agent(source, name="link-submissions")
+    async def link_submissions(stream: Any) -> None:
+        async for events in stream.take_events(max_messages, within=within):
+            try:
+                await handler.handle(events)
+            except Exception as exc:
+                log.error("linker batch failed (%s); stopping for re-delivery", type(exc).__name__)
+                await app.crash(exc)
+                raise
+
+    return app, handler

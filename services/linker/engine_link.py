@@ -1,0 +1,150 @@
+"""`EngineMemberLinker`: the `MemberLinker` port implemented with the real `linkage.engine.LinkageEngine`.
+
+Start-up (fail fast, once): the model artefact (Splink JSON + thresholds), the master from the world's
+population.parquet through the engine's prepared-master cache (in the state directory), and two
+compact lookups the outputs need but the engine does not return: the master person's KK number and
+alive/dead status, and the sectoral ids. Lookups are sorted NumPy arrays searched by NIK (about 50 MB
+for a 1,000,000-person master, not a dict of Python objects).
+
+Sectoral matches are the DTKS / BPJS rows that carry the linked master NIK (exact NIK agreement); a
+probabilistic sectoral->master link table from `regsosek link` can replace this index later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from services.linker.errors import LinkerConfigError
+from services.linker.port import MemberLink, MemberQuery
+
+# Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
+_MEMBER_SCHEMA = pa.schema(
+    [("record_id", pa.string()), ("nik", pa.string()), ("kk_number", pa.string()), ("full_name", pa.string()),
+     ("sex", pa.string()), ("birth_date", pa.string()), ("birth_year", pa.int64()),
+     ("village_code", pa.string()), ("address", pa.string()), ("family_key", pa.string()),
+     ("head_name", pa.string()), ("relationship", pa.int64()), ("submission_id", pa.string())]
+)  # fmt: skip
+
+
+class NikIndex:
+    """Values per NIK in sorted arrays: `get(nik)` is a binary search."""
+
+    def __init__(self, niks: pa.Array | pa.ChunkedArray, **columns: pa.Array | pa.ChunkedArray) -> None:
+        keep = pc.is_valid(niks)
+        niks = pc.filter(niks, keep)
+        order = pc.sort_indices(niks)
+        self._niks = np.asarray(pc.take(niks, order).to_numpy(zero_copy_only=False), dtype="S16")
+        self._columns = {
+            name: pc.take(pc.filter(col, keep), order).to_numpy(zero_copy_only=False)
+            for name, col in columns.items()
+        }
+
+    def get(self, nik: str, column: str) -> Any:
+        """The value of `column` for the first row with this NIK, or None."""
+        key = nik.encode("ascii")
+        pos = int(np.searchsorted(self._niks, key))
+        if pos < len(self._niks) and self._niks[pos] == key:
+            value = self._columns[column][pos]
+            return None if value is None else value
+        return None
+
+
+class EngineMemberLinker:
+    """Links members with the real-time engine; one `MemberLink` per query, in order."""
+
+    def __init__(self, engine: Any, version: str, master: NikIndex, dtks: NikIndex | None,
+                 bpjs: NikIndex | None) -> None:  # fmt: skip
+        self._engine = engine
+        self._version = version
+        self._master = master
+        self._dtks = dtks
+        self._bpjs = bpjs
+
+    @classmethod
+    def from_files(
+        cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None
+    ) -> EngineMemberLinker:
+        """Load the model artefact and the world's master (via the prepared cache); raises with a remedy."""
+        from linkage.comparisons import SPEC_VERSION
+        from linkage.engine import LinkageEngine
+        from linkage.engine.cache import load_master_cached
+        from linkage.model.artefact import load_artefact
+        from linkage.normalise.prepare import prepare_table
+        from linkage.records import population_records
+
+        population = world_dir / "population.parquet"
+        if not population.is_file():
+            raise LinkerConfigError(f"{population} is missing: generate a world with `regsosek generate`")
+        try:
+            artefact = load_artefact(model_path)
+        except Exception as exc:  # the artefact module's own error type, plus OSError
+            raise LinkerConfigError(f"cannot load the model artefact {model_path}: {exc}") from exc
+        engine = LinkageEngine.from_artefact(model_path, preparer=prepare_table)
+        load_master_cached(
+            engine, population, cache_dir=cache_dir or world_dir / ".prepared",
+            version=f"spec-{SPEC_VERSION}", convert=population_records, processes=1,
+        )  # fmt: skip
+        meta = artefact.metadata
+        version = (
+            f"{meta.get('source', 'members')}-{str(meta.get('created_at', ''))}"
+            f"-{str(meta.get('training_data_sha256', ''))[:8]}"
+        )
+        people = pq.read_table(population, columns=["nik", "kk_number", "status"])
+        master = NikIndex(people["nik"], kk=people["kk_number"], dead=pc.equal(people["status"], "dead"))
+        return cls(engine, version, master, _sectoral(world_dir / "dtks.parquet", "id_dtks"),
+                   _sectoral(world_dir / "bpjs.parquet", "noka"))  # fmt: skip
+
+    @property
+    def model_version(self) -> str:
+        return self._version
+
+    def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]:
+        """Score the batch in one engine call and add the master facts of each best candidate."""
+        if not members:
+            return []
+        decisions = self._engine.link(pa.Table.from_pylist([_row(q) for q in members], schema=_MEMBER_SCHEMA))
+        links = []
+        for query, d in zip(members, decisions, strict=True):
+            nik = d.master_record_id
+            explanation = (
+                {c.comparison: c.match_weight for c in d.explanation.contributions} if d.explanation else {}
+            )
+            links.append(
+                MemberLink(
+                    record_id=query.record_id, band=d.band.value, master_nik=nik,
+                    probability=d.match_probability, match_weight=d.match_weight,
+                    runner_up_weight=d.runner_up_match_weight, explanation=explanation,
+                    master_kk_number=self._master.get(nik, "kk") if nik else None,
+                    master_deceased=bool(self._master.get(nik, "dead")) if nik else False,
+                    dtks_id=self._dtks.get(nik, "id") if nik and self._dtks else None,
+                    bpjs_id=self._bpjs.get(nik, "id") if nik and self._bpjs else None,
+                )
+            )  # fmt: skip
+        return links
+
+
+def _sectoral(path: Path, id_column: str) -> NikIndex | None:
+    if not path.is_file():
+        return None
+    table = pq.read_table(path, columns=["nik", id_column])
+    return NikIndex(table["nik"], id=table[id_column])
+
+
+def _row(q: MemberQuery) -> dict[str, Any]:
+    year = q.birth_year
+    if year is None and q.age is not None:
+        year = q.reference_year - q.age  # the same age rule the batch linkage uses
+    return {
+        "record_id": q.record_id, "nik": q.nik or None, "kk_number": q.kk_number or None,
+        "full_name": q.full_name, "sex": q.sex or None, "birth_date": q.birth_date or None,
+        "birth_year": year, "village_code": q.village_code or None, "address": q.address or None,
+        "family_key": q.family_key, "head_name": q.head_name, "relationship": q.relationship,
+        "submission_id": q.submission_id,
+    }  # fmt: skip

@@ -1,0 +1,305 @@
+"""The linker service against the REAL broker: `python -m services.linker` as a subprocess, fake engine.
+
+Each test provisions its own copies of the catalogue topics (same partitions and policies, unique
+names) so no other test's records can reach the linker. The expected member/family/review records are
+computed by the same pipeline in-process with the same fake engine: the service must produce exactly
+those bytes under exactly those keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import ConfigResource, KafkaAdminClient
+
+from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
+from contracts.decode import decode_family_submission
+from contracts.topics import (
+    LINKED_FAMILIES,
+    LINKED_MEMBERS,
+    REVIEW,
+    SUBMISSIONS,
+    SUBMISSIONS_DLQ,
+    topic_spec,
+)
+from services.kafka_io import ConsumedRecord, read_topic
+from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
+from services.linker.ids import PersonIds
+from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.settings import DEV_PERSON_ID_KEY
+from services.linker.store import LinkStore
+from services.linker.testing import (
+    FakeMasterPerson,
+    FakeMemberLinker,
+    member_payload,
+    nik_for,
+    submission_payload,
+)
+from services.topics import provision
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+KK = "3603121705150003"
+FAM_A, FAM_B, FAM_C = "3603010001000100001001", "3603010001000100002001", "3603020003000200001001"
+MASTER = [
+    FakeMasterPerson(nik_for(11), "Ahmad Fauzi", KK, dtks_id="DTKS-11"),
+    FakeMasterPerson(nik_for(12, female=True), "Siti Aminah", KK),
+    FakeMasterPerson(nik_for(21), "Joko Susilo", "3603121705150021", deceased=True),
+    FakeMasterPerson(nik_for(31, female=True), "Dewi Lestari", "3603121705150031", bpjs_id="0000000000031"),
+]
+
+
+def _family_a(revision: int) -> dict[str, object]:
+    members = [
+        member_payload(1, "Ahmad Fauzi", nik_for(11)),
+        member_payload(2, "Sity Aminah", nik_for(12, female=True), sex=2, relationship=2),  # -> review
+    ]
+    if revision == 1:  # revision 2 drops the child, who is not in the master
+        members.append(member_payload(3, "Rizky", None, relationship=3, birth=(None, None, 2015)))
+    return submission_payload(members, family_key=FAM_A, revision=revision, kk_number=KK)
+
+
+def _family_b() -> dict[str, object]:
+    return submission_payload([member_payload(1, "Joko Susilo", nik_for(21))], family_key=FAM_B, kk_number=KK)
+
+
+def _family_c() -> dict[str, object]:
+    members = [member_payload(1, "Dewi Lestari", nik_for(31, female=True), sex=2)]
+    return submission_payload(members, family_key=FAM_C, kk_number=None)
+
+
+def _raw(doc: dict[str, object]) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def _bad_messages() -> list[tuple[bytes | None, bytes | None, DeadLetterReason]]:
+    good = _family_b()
+    wrong_nik = json.loads(_raw(good))
+    wrong_nik["members"][0]["nik"] = "99"
+    dup = _family_a(1)
+    dup["members"][1]["serial"] = 1  # type: ignore[index]
+    v2 = dict(good, schema_version="2")
+    no_members = {k: v for k, v in good.items() if k != "members"}
+    return [
+        (FAM_B.encode(), b"not json at all", DeadLetterReason.NOT_JSON),
+        (FAM_B.encode(), b"\xff\xfe\xfd", DeadLetterReason.INVALID_UTF8),
+        (FAM_B.encode(), b"", DeadLetterReason.EMPTY),
+        (FAM_B.encode(), b'{"pad":"' + b"x" * 2_000_000 + b'"}', DeadLetterReason.TOO_LARGE),
+        (None, _raw(good), DeadLetterReason.MISSING_KEY),
+        (FAM_C.encode(), _raw(good), DeadLetterReason.KEY_MISMATCH),
+        (FAM_B.encode(), _raw(v2), DeadLetterReason.UNKNOWN_SCHEMA_VERSION),
+        (FAM_B.encode(), _raw(wrong_nik), DeadLetterReason.INVALID_NIK),
+        (FAM_A.encode(), _raw(dup), DeadLetterReason.DUPLICATE_MEMBER_SERIAL),
+        (FAM_B.encode(), _raw(no_members), DeadLetterReason.SCHEMA_VIOLATION),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Topics:
+    submissions: str
+    dlq: str
+    members: str
+    families: str
+    review: str
+
+
+@pytest.fixture()
+def topics(kafka_broker: object) -> Topics:
+    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex[:8]
+    names = {SUBMISSIONS: f"t{tag}.submissions", SUBMISSIONS_DLQ: f"t{tag}.dlq", LINKED_MEMBERS: f"t{tag}.members",
+             LINKED_FAMILIES: f"t{tag}.families", REVIEW: f"t{tag}.review"}  # fmt: skip
+    specs = [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()]
+    report = provision(bootstrap, specs)
+    assert not report.differences
+    # Let the 2 MB message reach the linker (the catalogue's topic would refuse it at produce time, and
+    # the gateway answers 413): the linker must still dead-letter anything above its own 1 MiB limit.
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.alter_configs([ConfigResource("TOPIC", names[SUBMISSIONS], configs={"max.message.bytes": "4194304"})])
+    finally:
+        admin.close()
+    return Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
+
+
+class Worker:
+    """`python -m services.linker` in a subprocess, stopped with SIGTERM."""
+
+    def __init__(self, bootstrap: str, topics: Topics, state_dir: Path, master_file: Path, group: str) -> None:
+        env = dict(os.environ)
+        env.update({
+            "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
+            "REGSOSEK_LINKER_STATE_DIR": str(state_dir), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master_file),
+            "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": topics.submissions, "REGSOSEK_LINKER_DLQ_TOPIC": topics.dlq,
+            "REGSOSEK_LINKER_MEMBERS_TOPIC": topics.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": topics.families,
+            "REGSOSEK_LINKER_REVIEW_TOPIC": topics.review,
+        })  # fmt: skip
+        self.log = state_dir.parent / f"{group}.log"
+        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.linker"], cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT
+        )
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.proc.returncode
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture()
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+def _wait_for(
+    bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool], worker: Worker,
+    timeout_s: float = 90.0,
+) -> list[ConsumedRecord]:
+    """Read `topic` until `done(records)`; fail with the worker's log if it dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_topic(bootstrap, topic)
+        if done(records):
+            return records
+        if worker.proc.poll() is not None:
+            pytest.fail(f"the linker exited with {worker.proc.returncode}:\n{worker.tail()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{topic}: condition not met after {timeout_s:.0f} s ({len(records)} records)\n{worker.tail()}")
+        time.sleep(0.5)
+
+
+def _at_least(count: int) -> Callable[[list[ConsumedRecord]], bool]:
+    return lambda records: len(records) >= count
+
+
+def _state(records: list[ConsumedRecord]) -> dict[str, bytes]:
+    """What a compacted topic holds: the latest value per key, tombstoned keys removed."""
+    return {k: v for k, v in _latest(records).items() if v is not None}
+
+
+def _latest(records: list[ConsumedRecord]) -> dict[str, bytes | None]:
+    latest: dict[str, bytes | None] = {}
+    for r in records:  # one key lives on one partition, so offset order is the key's order
+        assert r.key is not None
+        latest[r.key.decode()] = r.value
+    return latest
+
+
+def _expected() -> dict[str, dict[str, bytes]]:
+    """What the service must publish: the pipeline applied to the valid submissions in order."""
+    store = LinkStore(":memory:")
+    pipeline = SubmissionLinker(
+        FakeMemberLinker.of(MASTER), store, PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r")
+    )
+    out: dict[str, dict[str, bytes]] = {"m": {}, "f": {}, "r": {}}
+    for key, doc in ((FAM_A, _family_a(1)), (FAM_B, _family_b()), (FAM_A, _family_a(2)), (FAM_C, _family_c())):
+        result = pipeline.process([decode_family_submission(_raw(doc), key=key.encode())])
+        store.apply(result.update)
+        for rec in result.records:
+            assert rec.key is not None
+            if rec.value is None:
+                out[rec.topic].pop(rec.key.decode(), None)
+            else:
+                out[rec.topic][rec.key.decode()] = rec.value
+    return out
+
+
+def test_linker_links_dead_letters_and_is_idempotent(
+    kafka_broker: object, topics: Topics, workers: list[Worker], tmp_path: Path
+) -> None:
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    master_file = tmp_path / "master.json"
+    master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
+    bad = _bad_messages()
+    raw_producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4_194_304)
+    sequence: list[tuple[bytes | None, bytes | None]] = [(FAM_A.encode(), _raw(_family_a(1)))]
+    sequence += [(key, value) for key, value, _ in bad[:5]]
+    sequence += [(FAM_B.encode(), _raw(_family_b()))]
+    sequence += [(key, value) for key, value, _ in bad[5:]]
+    sequence += [(FAM_A.encode(), _raw(_family_a(2))), (FAM_A.encode(), _raw(_family_a(1))),  # late r1
+                 (FAM_C.encode(), _raw(_family_c()))]  # fmt: skip
+    try:
+        for future in [raw_producer.send(topics.submissions, key=k, value=v) for k, v in sequence]:
+            future.get(timeout=30)
+    finally:
+        raw_producer.close()
+    expected = _expected()
+
+    state = tmp_path / "state"
+    worker = Worker(bootstrap, topics, state, master_file, f"linker-{uuid.uuid4().hex[:6]}")
+    workers.append(worker)
+    # Done when every family's latest revision is out and every bad message was dead-lettered. (How many
+    # intermediate records appear depends on batching: revisions 1 and 2 of A in one batch -> only 2.)
+    families = _wait_for(bootstrap, topics.families, lambda rs: _state(rs) == expected["f"], worker)
+    dead = _wait_for(bootstrap, topics.dlq, _at_least(len(bad)), worker)
+    members = _wait_for(bootstrap, topics.members, lambda rs: _state(rs) == expected["m"], worker)
+    reviews = read_topic(bootstrap, topics.review)
+
+    assert sorted(expected["m"]) == [f"{FAM_A}-01", f"{FAM_A}-02", f"{FAM_B}-01", f"{FAM_C}-01"]  # A-03: r2
+    assert _state(reviews) == expected["r"]
+    assert json.loads(expected["r"][f"{FAM_A}-02"])["task_id"] == f"{FAM_A}-02/r2"
+    a1 = json.loads(expected["m"][f"{FAM_A}-01"])
+    assert (a1["revision"], a1["decision"], a1["matched_nik"], a1["sectoral"]["dtks_id"]) == (
+        2, "linked", nik_for(11), "DTKS-11",
+    )  # fmt: skip
+    fam_b = json.loads(expected["f"][FAM_B])
+    assert fam_b["flags"] == {"kk_mismatch": True, "members_not_in_master": False,
+                              "deceased_in_master_present_in_survey": True}  # fmt: skip
+    # The late revision 1 of A never overwrote revision 2: no family record of A has revision 1 after r2.
+    a_revisions = [json.loads(r.value or b"{}")["revision"] for r in families if r.key == FAM_A.encode()]
+    assert a_revisions[-1] == 2 and a_revisions == sorted(a_revisions)
+
+    letters = [DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dead]
+    assert len(letters) == len(bad)
+    assert sorted(dl.reason.value for dl in letters) == sorted(reason.value for *_, reason in bad)
+    by_reason = {dl.reason: dl for dl in letters}
+    for key, value, reason in bad:
+        dl = by_reason[reason]
+        assert dl.payload == (value or b"")[:OVERSIZED_PREFIX_BYTES], reason
+        assert dl.key == (key.decode() if key else None)
+        assert dl.source_topic == topics.submissions
+    # Outputs were acknowledged before offsets were committed: a clean stop exits 0.
+    assert worker.stop() == 0, worker.tail()
+
+    # Replay the whole topic with a new consumer group and the same link store: the late revision 1 of A
+    # is stale again, everything else is re-published byte for byte under the same keys.
+    replay = Worker(bootstrap, topics, state, master_file, f"replay-{uuid.uuid4().hex[:6]}")
+    workers.append(replay)
+    first = {t: {(r.partition, r.offset) for r in recs} for t, recs in
+             ((topics.members, members), (topics.families, families), (topics.review, reviews),
+              (topics.dlq, dead))}  # fmt: skip
+    for topic, before, added in ((topics.members, members, 4), (topics.families, families, 3),
+                                 (topics.review, reviews, 1), (topics.dlq, dead, len(bad))):  # fmt: skip
+        after = _wait_for(bootstrap, topic, _at_least(len(before) + added), replay)
+        new = [r for r in after if (r.partition, r.offset) not in first[topic]]
+        assert len(new) == added, topic
+        if topic == topics.dlq:
+            assert sorted(r.value or b"" for r in new) == sorted(r.value or b"" for r in before)
+        else:
+            old_latest = _latest(before)
+            assert {r.key: r.value for r in new} == {r.key: old_latest[r.key.decode()] for r in new if r.key}
+    assert replay.stop() == 0, replay.tail()
