@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "link",
     "evaluate",
+    "subscriptions",
+    "audit",
 )
 
 

@@ -1,0 +1,229 @@
+"""Ministry subscriptions (registry v1) and the notification envelope they receive.
+
+A subscription binds one subscriber (a ministry system) to a purpose: the event types it is told
+about, filters on the records, the fields it may receive, whether it may see the raw NIK/KK, and a
+validity window (UU PDP 27/2022: purpose limitation and data minimisation). The registry is a
+versioned JSON file edited with `regsosek subscriptions add|list|remove`; every change bumps
+`registry_version`.
+
+The `NotificationEnvelope` is modelled on the DCI social-registry notify message: message id,
+timestamp, event type, reference id, record type (person/family), the projected record and the
+purpose code. It is outbound and strict (unknown fields forbidden).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from contracts._base import OutboundModel
+
+#: Subscriber ids become topic names (`subscriber.<id>.notifications.v1`) and Kafka principals.
+SUBSCRIBER_ID_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
+
+
+def notification_topic(subscriber_id: str) -> str:
+    """The topic a subscriber's notifications are written to."""
+    return f"subscriber.{subscriber_id}.notifications.v1"
+
+
+class EventType(StrEnum):
+    """What happened to a record. Past tense: these are events."""
+
+    PERSON_NEW = "person_new"
+    FAMILY_NEW = "family_new"
+    MEMBER_ADDED = "member_added"
+    MEMBER_REMOVED = "member_removed"
+    DEATH = "death"
+    MOVE = "move"
+    DECILE_CHANGE = "decile_change"
+    WELFARE_CHANGE = "welfare_change"
+    LINK_CREATED = "link_created"
+    LINK_CHANGED = "link_changed"
+    LINK_MERGED = "link_merged"
+    LINK_SPLIT = "link_split"
+
+
+class RecordType(StrEnum):
+    """The kind of record a notification carries."""
+
+    PERSON = "person"
+    FAMILY = "family"
+
+
+_P = frozenset({RecordType.PERSON})
+_F = frozenset({RecordType.FAMILY})
+
+#: The record types each event type can carry (a changed link shows in the person and the family record).
+EVENT_RECORD_TYPES: dict[EventType, frozenset[RecordType]] = {
+    EventType.PERSON_NEW: _P,
+    EventType.FAMILY_NEW: _F,
+    EventType.MEMBER_ADDED: _F,
+    EventType.MEMBER_REMOVED: _F,
+    EventType.DEATH: _F,
+    EventType.MOVE: _F,
+    EventType.DECILE_CHANGE: _F,
+    EventType.WELFARE_CHANGE: _F,
+    EventType.LINK_CREATED: _P,
+    EventType.LINK_CHANGED: _P | _F,
+    EventType.LINK_MERGED: _P,
+    EventType.LINK_SPLIT: _P,
+}
+
+#: Fields of a projected person record a subscription may ask for.
+PERSON_FIELDS: frozenset[str] = frozenset({
+    "nik", "member_key", "family_key", "serial", "province_code", "regency_code", "decision", "band",
+    "probability", "in_dtks", "in_bpjs", "dtks_id", "bpjs_id", "revision", "model_version",
+})  # fmt: skip
+
+#: Fields of a projected family record a subscription may ask for.
+FAMILY_FIELDS: frozenset[str] = frozenset({
+    "kk_number", "family_key", "province_code", "regency_code", "member_count", "members", "kk_mismatch",
+    "members_not_in_master", "deceased_in_master", "revision", "model_version",
+})  # fmt: skip
+
+#: Fields that are raw state identifiers: only a subscription with `may_receive_nik` may receive them.
+RAW_IDENTIFIER_FIELDS: frozenset[str] = frozenset({"nik", "kk_number"})
+
+Programme = Literal["dtks", "bpjs"]
+
+
+class SubscriptionFilter(OutboundModel):
+    """Which records a subscription is about. Empty lists mean "no restriction"."""
+
+    # Kemendagri province (2 digits) or province+regency (4 digits) codes; matched on the family key.
+    region_codes: tuple[str, ...] = ()
+    # The person must be linked to at least one of these sectoral programmes.
+    programmes: tuple[Programme, ...] = ()
+
+    @field_validator("region_codes")
+    @classmethod
+    def _region_codes(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+        for code in codes:
+            if not (code.isdigit() and len(code) in (2, 4)):
+                raise ValueError("region codes are 2-digit province or 4-digit regency codes")
+        return tuple(sorted(set(codes)))
+
+
+class Subscription(OutboundModel):
+    """One subscriber's purpose-bound feed."""
+
+    subscriber_id: str = Field(pattern=SUBSCRIBER_ID_PATTERN)
+    purpose_code: str = Field(pattern=r"^[A-Z][A-Z0-9_-]{1,39}$")
+    purpose_text: str = Field(min_length=10, max_length=500)
+    event_types: tuple[EventType, ...] = Field(min_length=1)
+    filters: SubscriptionFilter = SubscriptionFilter()
+    person_fields: tuple[str, ...] = ()
+    family_fields: tuple[str, ...] = ()
+    may_receive_nik: bool = False
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime | None = None
+
+    @field_validator("event_types", "person_fields", "family_fields")
+    @classmethod
+    def _sorted_unique(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(values)))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        unknown = sorted(set(self.person_fields) - PERSON_FIELDS) + sorted(set(self.family_fields) - FAMILY_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown fields: {', '.join(unknown)}")
+        raw = sorted(RAW_IDENTIFIER_FIELDS & (set(self.person_fields) | set(self.family_fields)))
+        if raw and not self.may_receive_nik:
+            raise ValueError(f"fields {', '.join(raw)} need may_receive_nik (raw state identifiers)")
+        # A record type that some subscribed event carries only in that type needs fields to project.
+        needed = {t for e in self.event_types if len(EVENT_RECORD_TYPES[e]) == 1 for t in EVENT_RECORD_TYPES[e]}
+        if RecordType.PERSON in needed and not self.person_fields:
+            raise ValueError("person events are subscribed but no person_fields are allowed")
+        if RecordType.FAMILY in needed and not self.family_fields:
+            raise ValueError("family events are subscribed but no family_fields are allowed")
+        if not self.person_fields and not self.family_fields:
+            raise ValueError("a subscription needs person_fields or family_fields")
+        if self.filters.programmes and RecordType.FAMILY in self.record_types():
+            # Families carry no programme membership; sending them would leak non-members' families.
+            raise ValueError("programme filters apply to person records only; drop the family event types")
+        if self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+    def record_types(self) -> set[RecordType]:
+        """The record types this subscription receives: carried by its events and with fields to project."""
+        carried: set[RecordType] = set().union(*(EVENT_RECORD_TYPES[e] for e in self.event_types))
+        return {t for t in carried if self.fields_for(t)}
+
+    def fields_for(self, record_type: RecordType) -> tuple[str, ...]:
+        """The fields this subscription may receive for `record_type`."""
+        return self.person_fields if record_type is RecordType.PERSON else self.family_fields
+
+    def active_at(self, moment: datetime) -> bool:
+        """True when `moment` is inside the validity window."""
+        return self.valid_from <= moment and (self.valid_until is None or moment < self.valid_until)
+
+    @property
+    def topic(self) -> str:
+        """The subscriber's notification topic."""
+        return notification_topic(self.subscriber_id)
+
+
+class SubscriptionRegistry(OutboundModel):
+    """The versioned registry file: every subscription, ids unique."""
+
+    schema_version: Literal["1"] = "1"
+    registry_version: int = Field(default=0, ge=0)
+    subscriptions: tuple[Subscription, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        ids = [s.subscriber_id for s in self.subscriptions]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate subscriber ids: {', '.join(duplicates)}")
+        return self
+
+    def get(self, subscriber_id: str) -> Subscription | None:
+        """The subscription of `subscriber_id`, or None."""
+        return next((s for s in self.subscriptions if s.subscriber_id == subscriber_id), None)
+
+    def with_added(self, subscription: Subscription) -> SubscriptionRegistry:
+        """A new registry version with `subscription` added (ValueError if the id exists)."""
+        if self.get(subscription.subscriber_id) is not None:
+            raise ValueError(f"subscriber {subscription.subscriber_id!r} already exists")
+        return SubscriptionRegistry(
+            registry_version=self.registry_version + 1, subscriptions=(*self.subscriptions, subscription)
+        )
+
+    def without(self, subscriber_id: str) -> SubscriptionRegistry:
+        """A new registry version without `subscriber_id` (KeyError if it is not there)."""
+        if self.get(subscriber_id) is None:
+            raise KeyError(subscriber_id)
+        kept = tuple(s for s in self.subscriptions if s.subscriber_id != subscriber_id)
+        return SubscriptionRegistry(registry_version=self.registry_version + 1, subscriptions=kept)
+
+
+JsonScalar = str | int | float | bool | None
+ProjectedValue = JsonScalar | list[dict[str, JsonScalar]]
+
+
+class NotificationEnvelope(OutboundModel):
+    """One notification on `subscriber.<id>.notifications.v1` (key = `reference_id`).
+
+    `message_id` is deterministic: the same input yields the same id, so consumers dedupe on it.
+    `supersedes` names the subscriber's previous notification about the same reference; `correction`
+    is true when the earlier one was wrong (the person's link changed), not merely outdated.
+    """
+
+    schema_version: Literal["1"] = "1"
+    message_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    timestamp: AwareDatetime
+    subscriber_id: str = Field(pattern=SUBSCRIBER_ID_PATTERN)
+    purpose_code: str
+    event_type: EventType
+    record_type: RecordType
+    reference_id: str
+    record: dict[str, ProjectedValue]
+    supersedes: str | None = None
+    correction: bool = False

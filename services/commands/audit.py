@@ -1,0 +1,89 @@
+"""`regsosek audit disclosures|summary`: what the disclosure log says was sent to whom, when and why."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.privacy.disclosure import Disclosure, DisclosureLog
+
+audit_app = typer.Typer(help="Query the append-only disclosure log.", no_args_is_help=True)
+
+DbOption = typer.Option(
+    Path(".run/publisher/disclosures.sqlite"), "--db", envvar="REGSOSEK_PUBLISHER_DISCLOSURE_DB",
+    help="The publisher's disclosure log (SQLite).",
+)  # fmt: skip
+
+
+def _open(db: Path) -> DisclosureLog:
+    if not db.is_file():
+        raise typer.BadParameter(f"no disclosure log at {db}", param_hint="--db")
+    return DisclosureLog(db)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # typer parses naive datetimes; the log is in UTC.
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _as_dict(d: Disclosure) -> dict[str, object]:
+    return {
+        "message_id": d.message_id, "subscriber_id": d.subscriber_id, "purpose_code": d.purpose_code,
+        "event_type": d.event_type, "record_type": d.record_type, "subject_id": d.subject_id,
+        "reference_id": d.reference_id, "fields": list(d.fields), "disclosed_at": d.disclosed_at.isoformat(),
+        "source": d.source, "person_ids": list(d.person_ids),
+    }  # fmt: skip
+
+
+@audit_app.command("disclosures")
+def disclosures_cmd(
+    subscriber: str | None = typer.Option(None, "--subscriber", help="Only this subscriber."),
+    person: str | None = typer.Option(None, "--person", help="Only records about this internal person id."),
+    since: datetime | None = typer.Option(None, "--since", help="From this time (UTC, inclusive)."),
+    until: datetime | None = typer.Option(None, "--until", help="Up to this time (UTC, exclusive)."),
+    limit: int | None = typer.Option(None, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines instead of a table."),
+    db: Path = DbOption,
+) -> None:
+    """List disclosures: who received which record, when, for which purpose, with which fields."""
+    log = _open(db)
+    try:
+        rows = log.query(subscriber_id=subscriber, person_id=person, since=_utc(since), until=_utc(until),
+                         limit=limit)  # fmt: skip
+    finally:
+        log.close()
+    if as_json:
+        for d in rows:
+            typer.echo(json.dumps(_as_dict(d), sort_keys=True))
+        return
+    table = Table(title=f"{len(rows)} disclosures")
+    for col in ("time (UTC)", "subscriber", "purpose", "event", "record", "subject", "fields", "message id"):
+        table.add_column(col)
+    for d in rows:
+        table.add_row(d.disclosed_at.strftime("%Y-%m-%d %H:%M:%S"), d.subscriber_id, d.purpose_code,
+                      d.event_type, d.record_type, d.subject_id, ",".join(d.fields), d.message_id)  # fmt: skip
+    Console(width=220).print(table)
+
+
+@audit_app.command("summary")
+def summary_cmd(db: Path = DbOption) -> None:
+    """Disclosure counts per subscriber and purpose."""
+    log = _open(db)
+    try:
+        counts: dict[tuple[str, str], int] = {}
+        for d in log.query():
+            counts[(d.subscriber_id, d.purpose_code)] = counts.get((d.subscriber_id, d.purpose_code), 0) + 1
+    finally:
+        log.close()
+    for (subscriber, purpose), n in sorted(counts.items()):
+        typer.echo(f"{subscriber}\t{purpose}\t{n}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `audit` group."""
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,78 @@
+"""`regsosek serve publisher`: linkage outputs -> per-subscriber notification topics (foreground)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+
+def serve_publisher(
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap [env ..._BOOTSTRAP]."),
+    registry: Path | None = typer.Option(None, "--registry", help="Registry file [env ..._REGISTRY_PATH]."),
+    disclosure_db: Path | None = typer.Option(
+        None, "--disclosure-db", help="Disclosure log [env REGSOSEK_PUBLISHER_DISCLOSURE_DB]."
+    ),
+    keys_dir: Path | None = typer.Option(
+        None, "--keys-dir", help="Folder of <subscriber>.key pseudonym secrets [env ..._PSEUDONYM_KEYS_DIR]."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="Python log level."),
+) -> None:
+    """Publish purpose-bound, pseudonymised notifications to every subscriber in the registry."""
+    from services.privacy.disclosure import DisclosureLog
+    from services.privacy.pseudonyms import KeyRing
+    from services.publisher.core import Publisher
+    from services.publisher.loop import LoopConfig, PublisherLoop
+    from services.publisher.registry_file import RegistryFileError, load_registry
+    from services.publisher.settings import PublisherSettings
+    from services.publisher.topics import ensure_subscriber_topics
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    given: dict[str, Any] = {"bootstrap": bootstrap, "registry_path": registry, "disclosure_db": disclosure_db,
+                             "pseudonym_keys_dir": keys_dir}  # fmt: skip
+    try:
+        settings = PublisherSettings(**{k: v for k, v in given.items() if v is not None})
+        subscriptions = load_registry(settings.registry_path)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems) from None
+    except RegistryFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--registry") from None
+    try:
+        keys = KeyRing(settings.secrets())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    missing = keys.missing([s.subscriber_id for s in subscriptions.subscriptions])
+    if missing:
+        raise typer.BadParameter(
+            f"no pseudonym secret for: {', '.join(missing)} (files <keys dir>/<id>.key or "
+            "REGSOSEK_PUBLISHER_PSEUDONYM_KEYS)"
+        )
+    security = settings.kafka_security()
+    ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
+    log = DisclosureLog(settings.disclosure_db)
+    loop = PublisherLoop(
+        Publisher(subscriptions, keys, log),
+        LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,
+                   settings.max_poll_records),
+        **security,
+    )  # fmt: skip
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    typer.echo(f"publisher: {len(subscriptions.subscriptions)} subscriptions "
+               f"(registry version {subscriptions.registry_version}) from {settings.bootstrap}")  # fmt: skip
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.close()
+        log.close()
+
+
+def register_serve(serve_app: typer.Typer) -> None:
+    """Add `publisher` to the `serve` group."""
+    serve_app.command("publisher")(serve_publisher)

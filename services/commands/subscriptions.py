@@ -1,0 +1,112 @@
+"""`regsosek subscriptions add|list|remove`: edit the versioned subscription registry file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry
+from services.publisher.registry_file import RegistryFileError, load_registry, save_registry
+
+subscriptions_app = typer.Typer(help="Manage ministry subscriptions (the registry file).", no_args_is_help=True)
+
+RegistryOption = typer.Option(
+    Path("subscriptions.json"), "--registry", envvar="REGSOSEK_PUBLISHER_REGISTRY_PATH",
+    help="The registry JSON file (created on the first add).",
+)  # fmt: skip
+
+
+def _load(path: Path) -> SubscriptionRegistry:
+    try:
+        return load_registry(path)
+    except RegistryFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--registry") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'subscription'}: {e['msg']}" for e in exc.errors())
+
+
+@subscriptions_app.command("add")
+def add_cmd(
+    subscriber_id: str = typer.Argument(..., help="Subscriber id, e.g. kemensos (lower case, digits, '-')."),
+    purpose_code: str = typer.Option(..., "--purpose-code", help="Purpose code, e.g. BANSOS-TARGETING."),
+    purpose_text: str = typer.Option(..., "--purpose", help="What the data is used for (10-500 chars)."),
+    events: list[EventType] = typer.Option(..., "--event", help="An event type to receive (repeat)."),
+    person_fields: list[str] = typer.Option([], "--person-field", help="A person field it may receive."),
+    family_fields: list[str] = typer.Option([], "--family-field", help="A family field it may receive."),
+    regions: list[str] = typer.Option([], "--region", help="Province (2) or regency (4 digits) filter."),
+    programmes: list[str] = typer.Option([], "--programme", help="Only persons in dtks / bpjs (repeat)."),
+    raw_nik: bool = typer.Option(False, "--raw-nik", help="May receive the raw NIK and KK number."),
+    valid_from: datetime | None = typer.Option(None, "--valid-from", help="Start (UTC); default now."),
+    valid_until: datetime | None = typer.Option(None, "--valid-until", help="End (UTC); default open."),
+    from_json: Path | None = typer.Option(None, "--from-json", help="Read the subscription from a JSON file."),
+    registry_path: Path = RegistryOption,
+) -> None:
+    """Add a subscription; the registry version goes up by one."""
+    registry = _load(registry_path)
+    try:
+        if from_json is not None:
+            data = json.loads(from_json.read_text())
+            data["subscriber_id"] = subscriber_id
+            subscription = Subscription.model_validate(data)
+        else:
+            subscription = Subscription.model_validate({
+                "subscriber_id": subscriber_id, "purpose_code": purpose_code, "purpose_text": purpose_text,
+                "event_types": events, "person_fields": person_fields, "family_fields": family_fields,
+                "filters": {"region_codes": regions, "programmes": programmes}, "may_receive_nik": raw_nik,
+                "valid_from": (valid_from or datetime.now(UTC)).replace(tzinfo=UTC),
+                "valid_until": valid_until.replace(tzinfo=UTC) if valid_until else None,
+            })  # fmt: skip
+        updated = registry.with_added(subscription)
+    except ValidationError as exc:
+        raise typer.BadParameter(_problems(exc)) from None
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    save_registry(registry_path, updated)
+    typer.echo(f"added {subscriber_id} -> {subscription.topic} (registry version {updated.registry_version})")
+
+
+@subscriptions_app.command("remove")
+def remove_cmd(subscriber_id: str = typer.Argument(...), registry_path: Path = RegistryOption) -> None:
+    """Remove a subscription (its topic and disclosure log entries stay); the version goes up by one."""
+    registry = _load(registry_path)
+    try:
+        updated = registry.without(subscriber_id)
+    except KeyError:
+        raise typer.BadParameter(f"no subscription {subscriber_id!r} in {registry_path}") from None
+    save_registry(registry_path, updated)
+    typer.echo(f"removed {subscriber_id} (registry version {updated.registry_version})")
+
+
+@subscriptions_app.command("list")
+def list_cmd(
+    registry_path: Path = RegistryOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON."),
+) -> None:
+    """Show every subscription: purpose, events, fields, filters, raw-NIK permission and validity."""
+    registry = _load(registry_path)
+    if as_json:
+        typer.echo(registry.model_dump_json(indent=2))
+        return
+    table = Table(title=f"subscriptions (registry version {registry.registry_version})")
+    for col in ("subscriber", "purpose", "events", "fields", "filters", "raw NIK", "valid"):
+        table.add_column(col)
+    for s in registry.subscriptions:
+        fields = ", ".join([f"person.{f}" for f in s.person_fields] + [f"family.{f}" for f in s.family_fields])
+        filters = ", ".join([f"region {r}" for r in s.filters.region_codes] + list(s.filters.programmes)) or "-"
+        until = s.valid_until.date().isoformat() if s.valid_until else "open"
+        table.add_row(s.subscriber_id, s.purpose_code, ", ".join(s.event_types), fields, filters,
+                      "yes" if s.may_receive_nik else "no", f"{s.valid_from.date()} - {until}")  # fmt: skip
+    Console(width=200).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `subscriptions` group."""
+    app.add_typer(subscriptions_app, name="subscriptions")

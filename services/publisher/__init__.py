@@ -1,0 +1,1 @@
+"""The publisher service: linkage outputs -> purpose-bound, pseudonymised notifications per subscriber."""

@@ -1,0 +1,251 @@
+"""The publisher's decisions, free of Kafka: one linkage output in -> notifications out.
+
+For every subscription the record is filtered, projected and pseudonymised; the event type is derived
+from what the subscriber last received (delivery state). Message ids are deterministic: a UUID built
+from the subscriber, the input (topic, key, value bytes), the event and the notification it supersedes,
+so reprocessing the same input after a crash yields the same id and consumers dedupe on it.
+
+Delivery order (the Kafka loop in `services.publisher.loop`): `handle` each record of a batch ->
+produce all notifications and wait for the acks -> `confirm` (disclosure log + delivery state in one
+SQLite transaction) -> commit the input offsets. A crash before `confirm` re-sends the same messages
+(same ids); a crash after it finds the state up to date and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from contracts.linkage_outputs import IntegratedFamily, LinkedMember
+from contracts.subscriptions import (
+    EventType,
+    NotificationEnvelope,
+    ProjectedValue,
+    RecordType,
+    Subscription,
+    SubscriptionRegistry,
+)
+from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from services.privacy.disclosure import Disclosure, DisclosureLog
+from services.privacy.projection import matches_filters, project_family, project_person
+from services.privacy.pseudonyms import KeyRing
+from services.publisher.state import Delivered, DeliveryState
+
+#: The linkage topics the publisher reads.
+SOURCE_TOPICS: tuple[str, ...] = (LINKED_MEMBERS, LINKED_FAMILIES, UPDATES)
+
+# Fixed namespace for the message-id UUIDs (uuid5-style: SHA-1 over the namespace and a name).
+_MESSAGE_NS = uuid.UUID("6c0f8f0e-3b1e-5a43-9a55-52454753454b")
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One consumed linkage output."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification to send, with what `confirm` records once the broker acknowledged it."""
+
+    topic: str
+    key: str
+    envelope: NotificationEnvelope
+    state_key: str
+    delivered: Delivered
+    disclosure: Disclosure
+
+
+class PublisherStats:
+    """Counters the loop reports (and tests read); no person data, only counts."""
+
+    def __init__(self) -> None:
+        self.consumed = 0
+        self.sent = 0
+        self.unchanged = 0
+        self.undecodable = 0
+
+
+class Publisher:
+    """Turns linkage outputs into notifications for every active subscription."""
+
+    def __init__(
+        self,
+        registry: SubscriptionRegistry,
+        keys: KeyRing,
+        log: DisclosureLog,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = registry
+        self.keys = keys
+        self.log = log
+        self.state = DeliveryState(log.connection)
+        self.stats = PublisherStats()
+        self._clock = clock
+        # Deliveries decided in this batch but not yet confirmed: later records of the batch see them.
+        self._pending: dict[tuple[str, str], Delivered] = {}
+
+    # ------------------------------------------------------------------------------------ decisions
+
+    def handle(self, record: SourceRecord) -> list[Notification]:
+        """The notifications one linkage output causes (possibly none)."""
+        self.stats.consumed += 1
+        if record.value is None:  # a compaction tombstone: nothing to tell
+            return []
+        try:
+            if record.topic == LINKED_FAMILIES:
+                family = IntegratedFamily.model_validate_json(record.value)
+                out = [n for s in self._active(record) if (n := self._family(s, family, record))]
+            else:
+                member = LinkedMember.model_validate_json(record.value)
+                out = [n for s in self._active(record) if (n := self._person(s, member, record))]
+        except ValidationError:
+            # Our own linker wrote it; a shape we cannot read is counted, never echoed (it holds NIKs).
+            self.stats.undecodable += 1
+            return []
+        for n in out:
+            self._pending[(n.envelope.subscriber_id, n.state_key)] = n.delivered
+        return out
+
+    def _active(self, record: SourceRecord) -> list[Subscription]:
+        moment = _moment(record)
+        return [s for s in self.registry.subscriptions if s.active_at(moment)]
+
+    def _last(self, subscriber_id: str, state_key: str) -> Delivered | None:
+        pending = self._pending.get((subscriber_id, state_key))
+        return pending if pending is not None else self.state.get(subscriber_id, state_key)
+
+    def _person(self, sub: Subscription, member: LinkedMember, record: SourceRecord) -> Notification | None:
+        if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member):
+            return None
+        state_key = "m:" + member.member_key
+        prior = self._last(sub.subscriber_id, state_key)
+        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
+        projected = project_person(member, sub)
+        reference = pseudonyms.person(member.person_id)
+        digest = _digest(reference, projected)
+        if prior is not None and prior.digest == digest:
+            self.stats.unchanged += 1
+            return None
+        correction = prior is not None and (
+            record.topic == UPDATES or prior.person_ids.get(member.member_key) != member.person_id
+        )
+        if record.topic == UPDATES or prior is not None:
+            event = EventType.LINK_CHANGED
+        else:
+            event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
+        # Corrections go to whoever received the earlier version, whatever it subscribed to.
+        if not correction and event not in sub.event_types:
+            return None
+        delivered = Delivered("", digest, {member.member_key: member.person_id})
+        return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
+                           state_key, delivered, subject=member.person_id, persons=(member.person_id,))  # fmt: skip
+
+    def _family(self, sub: Subscription, family: IntegratedFamily, record: SourceRecord) -> Notification | None:
+        if RecordType.FAMILY not in sub.record_types() or not matches_filters(sub, family.family_key, None):
+            return None
+        state_key = "f:" + family.family_key
+        prior = self._last(sub.subscriber_id, state_key)
+        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
+        projected = project_family(family, sub, pseudonyms)
+        reference = pseudonyms.family(family.family_key)
+        digest = _digest(reference, projected)
+        if prior is not None and prior.digest == digest:
+            self.stats.unchanged += 1
+            return None
+        person_ids = {m.member_key: m.person_id for m in family.members}
+        deceased = tuple(sorted(family.deceased_in_master_serials))
+        correction = False
+        if prior is None:
+            event = EventType.FAMILY_NEW
+        else:
+            before, now = set(prior.person_ids), set(person_ids)
+            correction = any(prior.person_ids[k] != person_ids[k] for k in before & now)
+            if set(deceased) - set(prior.deceased):
+                event = EventType.DEATH
+            elif now - before:
+                event = EventType.MEMBER_ADDED
+            elif before - now:
+                event = EventType.MEMBER_REMOVED
+            else:
+                event = EventType.LINK_CHANGED
+        if not correction and event not in sub.event_types:
+            return None
+        delivered = Delivered("", digest, person_ids, deceased)
+        return self._build(sub, record, event, RecordType.FAMILY, reference, projected, prior, correction,
+                           state_key, delivered, subject=family.family_key,
+                           persons=tuple(sorted(set(person_ids.values()))))  # fmt: skip
+
+    def _build(
+        self, sub: Subscription, record: SourceRecord, event: EventType, record_type: RecordType,
+        reference: str, projected: dict[str, ProjectedValue], prior: Delivered | None, correction: bool,
+        state_key: str, delivered: Delivered, *, subject: str, persons: tuple[str, ...],
+    ) -> Notification:  # fmt: skip
+        supersedes = prior.message_id if prior is not None else None
+        message_id = _message_id(sub.subscriber_id, record, event, supersedes)
+        envelope = NotificationEnvelope(
+            message_id=message_id, timestamp=_moment(record), subscriber_id=sub.subscriber_id,
+            purpose_code=sub.purpose_code, event_type=event, record_type=record_type, reference_id=reference,
+            record=projected, supersedes=supersedes, correction=correction,
+        )  # fmt: skip
+        disclosure = Disclosure(
+            message_id=message_id, subscriber_id=sub.subscriber_id, purpose_code=sub.purpose_code,
+            event_type=event.value, record_type=record_type.value, subject_id=subject, reference_id=reference,
+            fields=tuple(sorted(projected)), disclosed_at=self._clock(),
+            source=f"{record.topic}/{record.partition}/{record.offset}", person_ids=persons,
+        )  # fmt: skip
+        final = Delivered(message_id, delivered.digest, delivered.person_ids, delivered.deceased)
+        return Notification(sub.topic, reference, envelope, state_key, final, disclosure)
+
+    # ---------------------------------------------------------------------------------- after the ack
+
+    def confirm(self, sent: list[Notification]) -> None:
+        """The broker acknowledged `sent`: log the disclosures and update the state atomically."""
+        now = self._clock()
+        with self.log.transaction() as tx:
+            self.log.append(
+                [_at(n.disclosure, now) for n in sent], db=tx
+            )
+            for n in sent:
+                self.state.put(tx, n.envelope.subscriber_id, n.state_key, n.delivered)
+        self.stats.sent += len(sent)
+        self._pending.clear()
+
+    def abandon(self) -> None:
+        """The batch was not delivered: forget its pending state (the input will be redelivered)."""
+        self._pending.clear()
+
+
+def _at(d: Disclosure, moment: datetime) -> Disclosure:
+    # The disclosure time is when the broker acknowledged, not when the notification was built.
+    return Disclosure(d.message_id, d.subscriber_id, d.purpose_code, d.event_type, d.record_type, d.subject_id,
+                      d.reference_id, d.fields, moment, d.source, d.person_ids)  # fmt: skip
+
+
+def _moment(record: SourceRecord) -> datetime:
+    return datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
+
+
+def _digest(reference: str, projected: dict[str, ProjectedValue]) -> str:
+    body = json.dumps({"ref": reference, "record": projected}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _message_id(subscriber_id: str, record: SourceRecord, event: EventType, supersedes: str | None) -> str:
+    value_hash = hashlib.sha256(record.value or b"").hexdigest()
+    key = (record.key or b"").hex()
+    name = "|".join((subscriber_id, record.topic, key, value_hash, event.value, supersedes or "-"))
+    return str(uuid.uuid5(_MESSAGE_NS, name))

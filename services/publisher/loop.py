@@ -1,0 +1,124 @@
+"""The publisher's Kafka loop: consume linkage outputs, produce notifications, THEN commit offsets.
+
+kafka-python, a consumer group with manual commits (at-least-once). Per poll batch: decide every
+notification (`Publisher.handle`), send them all with acks='all' and wait for every acknowledgement,
+record disclosures and delivery state (`Publisher.confirm`), and only then commit the batch's offsets.
+Any failure before the commit leaves the offsets where they were: the batch is redelivered and, with
+deterministic message ids, subscribers see at most duplicates they can drop by message id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from services.publisher.core import SOURCE_TOPICS, Notification, Publisher, SourceRecord
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Notifications could not be delivered; the input offsets were not committed."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Connection and polling parameters of one loop."""
+
+    bootstrap: str
+    group_id: str = "regsosek-publisher"
+    client_id: str = "regsosek-publisher"
+    poll_timeout_ms: int = 500
+    max_poll_records: int = 500
+    timeout_s: float = 30.0
+
+
+class PublisherLoop:
+    """Runs a `Publisher` against the broker until `stop()` (or until idle, in tests and batch runs)."""
+
+    def __init__(self, publisher: Publisher, config: LoopConfig, **security: Any) -> None:
+        self.publisher = publisher
+        self.config = config
+        self._stop = threading.Event()
+        self._consumer = KafkaConsumer(
+            *SOURCE_TOPICS, bootstrap_servers=config.bootstrap, group_id=config.group_id,
+            client_id=config.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=config.max_poll_records, **security,
+        )  # fmt: skip
+        self._producer = KafkaProducer(
+            bootstrap_servers=config.bootstrap, client_id=config.client_id, acks="all",
+            enable_idempotence=True, linger_ms=5, request_timeout_ms=int(config.timeout_s * 1000), **security,
+        )  # fmt: skip
+
+    def run_once(self) -> int:
+        """Poll one batch and process it completely. Returns how many input records it held."""
+        batch = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+        records = [
+            SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+            for tp in sorted(batch, key=lambda t: (t.topic, t.partition))
+            for r in batch[tp]
+        ]
+        if not records:
+            return 0
+        notifications: list[Notification] = []
+        for record in records:
+            notifications.extend(self.publisher.handle(record))
+        try:
+            self._send(notifications)
+        except PublishError:
+            self.publisher.abandon()
+            raise
+        self.publisher.confirm(notifications)
+        offsets = {
+            TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(rs[-1].offset + 1, "", -1)
+            for tp, rs in batch.items()
+            if rs
+        }
+        self._consumer.commit(offsets)
+        # Counts only: never keys, values or ids (they identify people).
+        log.debug("publisher batch: %d records in, %d notifications out", len(records), len(notifications))
+        return len(records)
+
+    def _send(self, notifications: list[Notification]) -> None:
+        futures = []
+        try:
+            for n in notifications:
+                futures.append(self._producer.send(n.topic, key=n.key.encode(),
+                                                   value=n.envelope.model_dump_json().encode()))  # fmt: skip
+            self._producer.flush(timeout=self.config.timeout_s)
+            for future in futures:
+                future.get(timeout=self.config.timeout_s)
+        except KafkaError as exc:
+            raise PublishError(f"the broker did not acknowledge the notifications: {type(exc).__name__}") from exc
+
+    def run(self) -> None:
+        """Process batches until `stop()` is called."""
+        while not self._stop.is_set():
+            self.run_once()
+
+    def run_until_idle(self, idle_s: float = 2.0, max_s: float = 60.0) -> int:
+        """Process until no record arrived for `idle_s` (or `max_s` passed). Returns records processed."""
+        total, deadline = 0, time.monotonic() + max_s
+        last = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last < idle_s:
+            n = self.run_once()
+            total += n
+            # The idle clock starts once the group gave us partitions (joining takes a moment).
+            if n or not self._consumer.assignment():
+                last = time.monotonic()
+        return total
+
+    def stop(self) -> None:
+        """Ask `run` to return after the current batch."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Close the consumer (leaving the group) and the producer."""
+        self._consumer.close()
+        self._producer.close(timeout=self.config.timeout_s)

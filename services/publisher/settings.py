@@ -1,0 +1,66 @@
+"""The publisher's settings: ONE frozen pydantic-settings object, the only place the publisher reads env.
+
+Every field can be set with `REGSOSEK_PUBLISHER_<FIELD>`. Pseudonym secrets are per subscriber and
+never live in the repository: either files `<pseudonym_keys_dir>/<subscriber id>.key` (the content is
+the secret, at least 32 bytes) or `REGSOSEK_PUBLISHER_PSEUDONYM_KEYS`, a JSON object
+`{"<subscriber id>": "<secret>"}` (e.g. injected from a secret store). SASL credentials for a secured
+broker come the same way (`sasl_username`, `sasl_password` or `sasl_password_file`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PublisherSettings(BaseSettings):
+    """How the publisher connects, where its registry and disclosure log are, and its secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="REGSOSEK_PUBLISHER_", frozen=True, extra="forbid")
+
+    bootstrap: str = "127.0.0.1:19092"
+    group_id: str = "regsosek-publisher"
+    client_id: str = "regsosek-publisher"
+    registry_path: Path = Path("subscriptions.json")
+    # The disclosure log and the delivery state (one SQLite file).
+    disclosure_db: Path = Path(".run/publisher/disclosures.sqlite")
+    pseudonym_keys_dir: Path | None = None
+    pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+    # Set both (or the password file) to connect through the SASL/SCRAM-SHA-512 listener.
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(default=None, repr=False)
+    sasl_password_file: Path | None = None
+    poll_timeout_ms: int = Field(default=500, ge=10)
+    max_poll_records: int = Field(default=500, ge=1)
+
+    def secrets(self) -> dict[str, bytes]:
+        """Pseudonym secrets by subscriber id: files first, env entries win over files."""
+        found: dict[str, bytes] = {}
+        if self.pseudonym_keys_dir is not None and self.pseudonym_keys_dir.is_dir():
+            for path in sorted(self.pseudonym_keys_dir.glob("*.key")):
+                found[path.stem] = path.read_bytes().strip()
+        for sid, secret in self.pseudonym_keys.items():
+            found[sid] = secret.get_secret_value().encode()
+        return found
+
+    def kafka_security(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for SASL/SCRAM, or {} for the plaintext listener."""
+        password = self.sasl_password.get_secret_value() if self.sasl_password else None
+        if password is None and self.sasl_password_file is not None:
+            password = self.sasl_password_file.read_text().strip()
+        if self.sasl_username is None or password is None:
+            return {}
+        return scram_options(self.sasl_username, password)
+
+
+def scram_options(username: str, password: str) -> dict[str, Any]:
+    """kafka-python client options for SASL_PLAINTEXT with SCRAM-SHA-512."""
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+    }

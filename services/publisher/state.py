@@ -1,0 +1,68 @@
+"""What each subscriber last received about each record: the publisher's delivery state.
+
+Kept in the disclosure log's SQLite file (table `delivery_state`, upserted, NOT append-only: it is
+working state, the log is the record). Used to derive events (new vs changed), to skip records whose
+projection did not change, and to name the notification a correction supersedes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS delivery_state (
+    subscriber_id TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    person_ids TEXT NOT NULL,
+    deceased TEXT NOT NULL,
+    PRIMARY KEY (subscriber_id, state_key)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The last notification a subscriber got about one record (`m:<member key>` or `f:<family key>`).
+
+    `person_ids` maps member key -> internal person id at that time; `deceased` are the member serials
+    the master then recorded as dead (family records only).
+    """
+
+    message_id: str
+    digest: str
+    person_ids: dict[str, str] = field(default_factory=dict)
+    deceased: tuple[int, ...] = ()
+
+
+class DeliveryState:
+    """Upserted state rows in a SQLite connection shared with the disclosure log."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._db.executescript(_SCHEMA)
+
+    def get(self, subscriber_id: str, state_key: str) -> Delivered | None:
+        """The last delivery, or None if the subscriber never got this record."""
+        row = self._db.execute(
+            "SELECT message_id, digest, person_ids, deceased FROM delivery_state "
+            "WHERE subscriber_id = ? AND state_key = ?",
+            (subscriber_id, state_key),
+        ).fetchone()
+        if row is None:
+            return None
+        return Delivered(row[0], row[1], json.loads(row[2]), tuple(json.loads(row[3])))
+
+    def put(self, db: sqlite3.Connection, subscriber_id: str, state_key: str, delivered: Delivered) -> None:
+        """Record a delivery inside the caller's transaction."""
+        db.execute(
+            "INSERT INTO delivery_state (subscriber_id, state_key, message_id, digest, person_ids, deceased) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (subscriber_id, state_key) DO UPDATE SET "
+            "message_id = excluded.message_id, digest = excluded.digest, person_ids = excluded.person_ids, "
+            "deceased = excluded.deceased",
+            (subscriber_id, state_key, delivered.message_id, delivered.digest,
+             json.dumps(delivered.person_ids, sort_keys=True), json.dumps(list(delivered.deceased))),
+        )  # fmt: skip
