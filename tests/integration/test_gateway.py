@@ -132,6 +132,27 @@ def test_refused_requests_store_nothing(client: TestClient, kafka_broker: Runnin
     assert len(_read(kafka_broker.bootstrap, topic)) == before
 
 
+def test_a_body_within_the_gateway_limit_but_over_the_brokers_is_413_and_not_stored(
+    kafka_broker: RunningBroker, topic: str
+) -> None:
+    # Unknown fields are ignored by the contract, so padding keeps the submission valid. The broker's
+    # default message.max.bytes (1,048,588) is below 1 MiB of value plus key, header and batch framing.
+    settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic=topic, tokens={TOKEN: "t"})
+    assert settings.max_body_bytes == 1024 * 1024
+    doc = sample_submission(61)
+    doc["notes"] = ""
+    doc["notes"] = "x" * (settings.max_body_bytes - len(json.dumps(doc).encode()))
+    body = json.dumps(doc).encode()
+    assert len(body) == settings.max_body_bytes
+    before = len(_read(kafka_broker.bootstrap, topic))
+    with TestClient(build_app(settings)) as big:
+        response = big.post("/v1/submissions", content=body, headers=AUTH)
+        assert response.status_code == 413
+        assert "too large" in response.json()["detail"]
+        assert big.post("/v1/submissions", content=body + b" ", headers=AUTH).status_code == 413
+    assert len(_read(kafka_broker.bootstrap, topic)) == before
+
+
 def test_readiness_checks_the_broker_and_the_topic(client: TestClient, kafka_broker: RunningBroker) -> None:
     assert client.get("/readyz").status_code == 200
     settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic="test.gateway.absent",
