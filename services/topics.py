@@ -6,6 +6,7 @@ policy under running consumers), and every difference is reported for an operato
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -49,9 +50,7 @@ class TopicReport:
 
 def _admin(bootstrap: str) -> KafkaAdminClient:
     try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="regsosek-topics", request_timeout_ms=15000
-        )
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-topics", request_timeout_ms=15000)
     except (KafkaError, OSError) as exc:
         raise TopicsError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from exc
 
@@ -68,9 +67,7 @@ def check(bootstrap: str, catalogue: Iterable[TopicSpec] = CATALOGUE) -> TopicRe
     return _run(bootstrap, tuple(catalogue), create=False, replication_factor=1)
 
 
-def _run(
-    bootstrap: str, specs: tuple[TopicSpec, ...], *, create: bool, replication_factor: int
-) -> TopicReport:
+def _run(bootstrap: str, specs: tuple[TopicSpec, ...], *, create: bool, replication_factor: int) -> TopicReport:
     report = TopicReport()
     admin = _admin(bootstrap)
     try:
@@ -92,6 +89,7 @@ def _run(
                 present.append(spec)  # created concurrently by someone else: check it like the others
             except KafkaError as exc:
                 raise TopicsError(f"creating {spec.name} failed: {exc}") from exc
+        _wait_visible(admin, [s for s in specs if s.name in report.created])
         differences = _compare(admin, present)
         report.differences.extend(differences)
         differing = {d.topic for d in differences}
@@ -103,6 +101,26 @@ def _run(
     return report
 
 
+def _wait_visible(admin: KafkaAdminClient, created: list[TopicSpec], timeout_s: float = 30.0) -> None:
+    # KRaft commits a new topic before every broker's metadata cache has it; wait until all partitions
+    # have a leader so that a producer or consumer started right after provisioning finds them.
+    if not created:
+        return
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = {t["topic"]: t["partitions"] for t in admin.describe_topics([s.name for s in created])}
+        pending = [
+            s.name
+            for s in created
+            if len(described.get(s.name, [])) != s.partitions or any(p["leader"] < 0 for p in described.get(s.name, []))
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TopicsError(f"created topics did not become available within {timeout_s:.0f} s: {pending}")
+        time.sleep(0.1)
+
+
 def _compare(admin: KafkaAdminClient, specs: list[TopicSpec]) -> list[TopicDifference]:
     if not specs:
         return []
@@ -112,9 +130,7 @@ def _compare(admin: KafkaAdminClient, specs: list[TopicSpec]) -> list[TopicDiffe
     for response in admin.describe_configs(resources):
         for resource in response.to_object()["resources"]:
             entries = resource["config_entries"]
-            actual_configs[resource["resource_name"]] = {
-                e["config_names"]: e["config_value"] for e in entries
-            }
+            actual_configs[resource["resource_name"]] = {e["config_names"]: e["config_value"] for e in entries}
     differences = []
     for spec in specs:
         got = partitions.get(spec.name)
