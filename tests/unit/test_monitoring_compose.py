@@ -1,0 +1,137 @@
+"""docker-compose.yml: valid against the compose-spec schema, and every reference in it is real.
+
+The schema is the compose-spec that check-jsonschema vendors (`--builtin-schema vendor.compose-spec`);
+it is applied with the jsonschema library because the pinned check-jsonschema CLI does not import with
+the installed click.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import typer
+import typer.main
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+# Located without importing check_jsonschema (its CLI module fails to import, see the docstring).
+_PACKAGE = importlib.util.find_spec("check_jsonschema")
+assert _PACKAGE is not None and _PACKAGE.submodule_search_locations
+SCHEMA = Path(list(_PACKAGE.submodule_search_locations)[0]) / "builtin_schemas/vendor/compose-spec.json"
+OUR_IMAGE = "regsosek-linkage"
+SECRET_WORDS = ("TOKEN", "KEY", "PASSWORD", "SECRET")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = YAML(typ="safe").load(COMPOSE.read_text(encoding="utf-8"))
+    return doc
+
+
+def schema_errors(doc: dict[str, Any]) -> list[str]:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    assert schema_errors(compose) == []
+    broken = copy.deepcopy(compose)
+    broken["services"]["gateway"]["healthcheck"]["retries"] = "five"
+    broken["services"]["linker"]["depends_on"] = {"topics": {"condition": "when_ready"}}
+    assert len(schema_errors(broken)) == 2
+
+
+def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"kafka", "topics", "gateway", "linker", "prometheus", "grafana"}
+    assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (services/broker.py)
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
+    for name, service in services.items():
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), (name, image)
+        if name != "topics":  # one-shot
+            assert "healthcheck" in service, f"{name} has no healthcheck"
+    for name in ("topics", "gateway", "linker"):
+        assert services[name]["image"].startswith(OUR_IMAGE)
+        assert (REPO / services[name]["build"]["context"] / services[name]["build"]["dockerfile"]).is_file()
+
+
+def test_kafka_version_matches_the_test_broker(compose: dict[str, Any]) -> None:
+    pom = (REPO / "infra/kafka/pom.xml").read_text(encoding="utf-8")
+    tag = compose["services"]["kafka"]["image"].split(":")[1]
+    assert f"<kafka.version>{tag}</kafka.version>" in pom
+
+
+def test_every_mounted_file_exists_and_volumes_are_named(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    mounts = 0
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (REPO / source).exists(), f"{name} mounts missing {source}"
+                mounts += 1
+            else:
+                assert source in declared, f"{name} uses undeclared volume {source}"
+    assert mounts == 4
+
+
+def test_no_secret_is_written_in_the_file(compose: dict[str, Any]) -> None:
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    for name, service in compose["services"].items():
+        for key, value in service.get("environment", {}).items():
+            if any(word in key for word in SECRET_WORDS):
+                match = re.fullmatch(r"\$\{(\w+)(:\?[^}]*)?\}", str(value))
+                assert match, f"{name}.{key} must come from the env file"
+    used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text(encoding="utf-8")))
+    listed = set(re.findall(r"^(\w+)=", example, re.MULTILINE))
+    assert used == listed
+
+
+def run_entry_point(cli: typer.Typer, argv: list[str]) -> dict[str, Any]:
+    """Resolve `regsosek ARGS` to its command and parse the options (as the CLI would); returns params."""
+    command: Any = typer.main.get_command(cli)
+    args = list(argv)
+    while hasattr(command, "commands"):
+        name = args.pop(0)
+        assert name in command.commands, f"no sub-command {name!r} in {argv}"
+        command = command.commands[name]
+    params: dict[str, Any] = command.make_context(argv[-1], args).params
+    return params
+
+
+def test_every_service_command_is_a_real_entry_point(compose: dict[str, Any], cli_app: typer.Typer) -> None:
+    checked = 0
+    for name, service in compose["services"].items():
+        if not service["image"].startswith(OUR_IMAGE):
+            continue
+        argv = service["command"]
+        if argv[0] == "regsosek":
+            params = run_entry_point(cli_app, argv[1:])
+            assert params, name
+        else:
+            assert argv[:2] == ["python", "-m"], argv
+            assert importlib.util.find_spec(f"{argv[2]}.__main__") is not None, argv
+        checked += 1
+    assert checked == 3
+    assert run_entry_point(cli_app, compose["services"]["gateway"]["command"][1:])["port"] == 8080
+
+
+def test_prometheus_scrapes_the_ports_the_services_listen_on(compose: dict[str, Any]) -> None:
+    config = YAML(typ="safe").load((REPO / "monitoring/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["gateway"]["static_configs"][0]["targets"] == ["gateway:8080"]
+    linker_port = int(compose["services"]["linker"]["environment"]["REGSOSEK_LINKER_METRICS_PORT"])
+    assert jobs["linker"]["dns_sd_configs"][0]["port"] == linker_port
+    grafana = compose["services"]["grafana"]["volumes"]
+    provider = YAML(typ="safe").load((REPO / "monitoring/grafana/provisioning/dashboards/regsosek.yml").read_text())
+    assert f"./monitoring/grafana/dashboards:{provider['providers'][0]['options']['path']}:ro" in grafana
