@@ -7,6 +7,7 @@ sampling, EM), but Splink's default comparisons on `nik`, `full_name`, `birth_da
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import duckdb
@@ -51,11 +52,8 @@ def link_baseline(
     master: pa.Table, records: pa.Table, *, max_pairs: float = DEFAULT_MAX_PAIRS, seed: int = DEFAULT_SEED
 ) -> list[Candidate]:
     """Train the baseline unsupervised on these files and return all scored candidate pairs."""
-    import logging
-
     from splink import DuckDBAPI, Linker, block_on
 
-    logging.getLogger("splink").setLevel(logging.ERROR)
     db_api = DuckDBAPI(duckdb.connect())
     linker = Linker(
         [
@@ -63,6 +61,7 @@ def link_baseline(
             db_api.register(raw_table(records), table_name="records"),
         ],
         baseline_settings(),
+        log_level=logging.ERROR,
     )
     linker.training.estimate_probability_two_random_records_match([block_on("nik", "birth_date")], recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ def _linker_for(model: dict[str, Any]) -> Any:
 
     db_api = DuckDBAPI(duckdb.connect())
     empty = pa.Table.from_pylist([], schema=PREPARED_SCHEMA)
-    return Linker([db_api.register(empty, table_name="a"), db_api.register(empty, table_name="b")], model)
+    tables = [db_api.register(empty, table_name="a"), db_api.register(empty, table_name="b")]
+    return Linker(tables, model, log_level=logging.ERROR)
 
 
 def write_charts(model: dict[str, Any], out_dir: Path) -> list[Path]:

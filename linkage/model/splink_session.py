@@ -7,6 +7,7 @@ the batch linker, the trained model and the real-time engine all use the same ta
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Any
 
 import duckdb
@@ -45,7 +46,8 @@ def build_linker(master: pa.Table, records: pa.Table, settings: Any, *, db_api: 
     n = next(_counter)
     sdf_master = db_api.register(master, table_name=f"master_{n}")
     sdf_records = db_api.register(records, table_name=f"records_{n}")
-    linker = Linker([sdf_master, sdf_records], settings)
+    # ERROR: Splink logs its training chatter at INFO; the CLI shows a progress bar instead.
+    linker = Linker([sdf_master, sdf_records], settings, log_level=logging.ERROR)
     settings_dict = linker.misc.save_model_to_json()
     for col in tf_columns(settings_dict):
         tf = db_api.register(master_tf_table(master, col), table_name=f"tf_{col}_{n}")

@@ -10,7 +10,6 @@ then refuses the value) and double-counts the evidence.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -25,11 +24,6 @@ DEFAULT_SEED = 20221015  # first day of the REGSOSEK enumeration
 DETERMINISTIC_RECALL = 0.7
 
 Progress = Callable[[str], None]
-
-
-def _quiet_splink() -> None:
-    # Splink logs its training chatter at INFO/WARNING; the CLI shows a progress bar instead.
-    logging.getLogger("splink").setLevel(logging.ERROR)
 
 
 def _first_passes(linker: Any, *, max_pairs: float, seed: int, progress: Progress | None) -> Any:
@@ -71,7 +65,6 @@ def train_model(
     """Train `source`'s model on prepared tables; returns the Splink model as a JSON-able dict."""
     from splink import block_on
 
-    _quiet_splink()
     step = progress or (lambda _msg: None)
     linker = build_linker(master, records, render_settings(source))
     _first_passes(linker, max_pairs=max_pairs, seed=seed, progress=step)
