@@ -17,8 +17,9 @@ from importlib.metadata import version as dist_version
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
@@ -32,6 +33,7 @@ from services.gateway.producer import (
     SubmissionProducer,
 )
 from services.gateway.settings import GatewaySettings
+from services.observability.gateway_metrics import GatewayMetrics, MetricsMiddleware
 
 log = logging.getLogger("services.gateway")
 
@@ -98,8 +100,17 @@ async def authenticated_team(
     return tokens.team_for(credentials.credentials if credentials else None)
 
 
-def build_app(settings: GatewaySettings, *, producer: SubmissionProducer | None = None) -> FastAPI:
-    """Compose the gateway: settings in, a FastAPI app out. Tests pass their own `producer`."""
+def build_app(
+    settings: GatewaySettings,
+    *,
+    producer: SubmissionProducer | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Compose the gateway: settings in, a FastAPI app out. Tests pass their own `producer` and `registry`.
+
+    Metrics go to `registry` (a fresh one by default, never the process-global one, so two apps in
+    one test process do not collide) and are served at /metrics.
+    """
     tokens = TeamTokens(settings.all_tokens())
     sink: SubmissionProducer = producer or KafkaSubmissionProducer(
         settings.bootstrap,
@@ -126,7 +137,10 @@ def build_app(settings: GatewaySettings, *, producer: SubmissionProducer | None 
     )
     app.state.settings = settings
     app.state.producer = sink
+    app.state.metrics = metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.tokens = tokens
+
     @app.post(
         "/v1/submissions",
         status_code=202,
@@ -161,9 +175,7 @@ def build_app(settings: GatewaySettings, *, producer: SubmissionProducer | None 
         except MessageTooLarge as exc:
             return _problem(413, str(exc))
         except BrokerUnavailable as exc:
-            log.warning(
-                "submission not stored team=%s submission_id=%s: %s", team, submission.submission_id, exc
-            )
+            log.warning("submission not stored team=%s submission_id=%s: %s", team, submission.submission_id, exc)
             return _problem(503, "the broker is unavailable; the submission was NOT stored, retry later",
                             {"Retry-After": RETRY_AFTER_S})  # fmt: skip
         log.info(
@@ -191,6 +203,11 @@ def build_app(settings: GatewaySettings, *, producer: SubmissionProducer | None 
         if await sink.ready():
             return {"status": "ready", "topic": settings.topic}
         return _problem(503, f"broker not ready or topic {settings.topic!r} missing", {"Retry-After": "1"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        # A plain route rather than a mounted sub-app: a mount answers /metrics with a redirect.
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_openapi(app)
     return app

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.producer import BrokerUnavailable, MessageTooLarge
@@ -210,3 +211,25 @@ def test_logs_name_the_team_but_no_personal_data(
     for secret in ("3603121505800002", "3603120000000000", "3603121705150003", "Ahmad", "Siti", TOKEN):
         assert secret not in text
     assert family_key_of(doc) == "3603010001000100001001"
+
+
+def test_metrics_count_answers_by_status_on_the_injected_registry(producer: FakeSubmissionProducer) -> None:
+    registry = CollectorRegistry()
+    app = build_app(GatewaySettings(tokens={TOKEN: "team-m"}, max_body_bytes=4096), producer=producer,
+                    registry=registry)  # fmt: skip
+    with TestClient(app) as client:
+        for serial in (1, 2, 3):
+            assert client.post("/v1/submissions", content=sample_body(serial), headers=AUTH).status_code == 202
+        assert client.post("/v1/submissions", content=b"{", headers=AUTH).status_code == 422
+        assert client.post("/v1/submissions", content=sample_body()).status_code == 401
+        assert client.post("/v1/submissions", content=b"z" * 5000, headers=AUTH).status_code == 413
+        exposition = client.get("/metrics")
+    route = "/v1/submissions"
+
+    def count(code: str) -> float | None:
+        return registry.get_sample_value("regsosek_gateway_requests_total", {"route": route, "code": code})
+
+    assert [count(c) for c in ("202", "422", "401", "413", "503")] == [3.0, 1.0, 1.0, 1.0, 0.0]
+    assert exposition.status_code == 200
+    assert 'regsosek_gateway_requests_total{code="202",route="/v1/submissions"} 3.0' in exposition.text
+    assert "/metrics" not in client.app.openapi()["paths"]  # type: ignore[attr-defined]
