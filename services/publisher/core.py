@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -37,8 +37,18 @@ from services.privacy.projection import matches_filters, project_family, project
 from services.privacy.pseudonyms import KeyRing
 from services.publisher.state import Delivered, DeliveryState
 
-#: The linkage topics the publisher reads.
-SOURCE_TOPICS: tuple[str, ...] = (LINKED_MEMBERS, LINKED_FAMILIES, UPDATES)
+
+@dataclass(frozen=True)
+class SourceTopics:
+    """The linkage topics the publisher reads (the catalogue's by default; tests use private copies)."""
+
+    members: str = LINKED_MEMBERS
+    families: str = LINKED_FAMILIES
+    updates: str = UPDATES
+
+    def all(self) -> tuple[str, ...]:
+        """Every source topic, for the consumer's subscription."""
+        return (self.members, self.families, self.updates)
 
 # Fixed namespace for the message-id UUIDs (uuid5-style: SHA-1 over the namespace and a name).
 _MESSAGE_NS = uuid.UUID("6c0f8f0e-3b1e-5a43-9a55-52454753454b")
@@ -87,9 +97,11 @@ class Publisher:
         keys: KeyRing,
         log: DisclosureLog,
         *,
+        topics: SourceTopics = SourceTopics(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = registry
+        self.topics = topics
         self.keys = keys
         self.log = log
         self.state = DeliveryState(log.connection)
@@ -106,7 +118,7 @@ class Publisher:
         if record.value is None:  # a compaction tombstone: nothing to tell
             return []
         try:
-            if record.topic == LINKED_FAMILIES:
+            if record.topic == self.topics.families:
                 family = IntegratedFamily.model_validate_json(record.value)
                 out = [n for s in self._active(record) if (n := self._family(s, family, record))]
             else:
@@ -137,20 +149,21 @@ class Publisher:
         projected = project_person(member, sub)
         reference = pseudonyms.person(member.person_id)
         digest = _digest(reference, projected)
-        if prior is not None and prior.digest == digest:
+        if prior is not None and (prior.digest == digest or member.revision < prior.revision):
+            # Nothing new for this subscriber, or a replayed older revision (never step back).
             self.stats.unchanged += 1
             return None
         correction = prior is not None and (
-            record.topic == UPDATES or prior.person_ids.get(member.member_key) != member.person_id
+            record.topic == self.topics.updates or prior.person_ids.get(member.member_key) != member.person_id
         )
-        if record.topic == UPDATES or prior is not None:
+        if record.topic == self.topics.updates or prior is not None:
             event = EventType.LINK_CHANGED
         else:
             event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
         # Corrections go to whoever received the earlier version, whatever it subscribed to.
         if not correction and event not in sub.event_types:
             return None
-        delivered = Delivered("", digest, {member.member_key: member.person_id})
+        delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
         return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
                            state_key, delivered, subject=member.person_id, persons=(member.person_id,))  # fmt: skip
 
@@ -163,7 +176,7 @@ class Publisher:
         projected = project_family(family, sub, pseudonyms)
         reference = pseudonyms.family(family.family_key)
         digest = _digest(reference, projected)
-        if prior is not None and prior.digest == digest:
+        if prior is not None and (prior.digest == digest or family.revision < prior.revision):
             self.stats.unchanged += 1
             return None
         person_ids = {m.member_key: m.person_id for m in family.members}
@@ -184,7 +197,7 @@ class Publisher:
                 event = EventType.LINK_CHANGED
         if not correction and event not in sub.event_types:
             return None
-        delivered = Delivered("", digest, person_ids, deceased)
+        delivered = Delivered("", digest, person_ids, deceased, family.revision)
         return self._build(sub, record, event, RecordType.FAMILY, reference, projected, prior, correction,
                            state_key, delivered, subject=family.family_key,
                            persons=tuple(sorted(set(person_ids.values()))))  # fmt: skip
@@ -207,7 +220,7 @@ class Publisher:
             fields=tuple(sorted(projected)), disclosed_at=self._clock(),
             source=f"{record.topic}/{record.partition}/{record.offset}", person_ids=persons,
         )  # fmt: skip
-        final = Delivered(message_id, delivered.digest, delivered.person_ids, delivered.deceased)
+        final = replace(delivered, message_id=message_id)
         return Notification(sub.topic, reference, envelope, state_key, final, disclosure)
 
     # ---------------------------------------------------------------------------------- after the ack
@@ -231,8 +244,7 @@ class Publisher:
 
 def _at(d: Disclosure, moment: datetime) -> Disclosure:
     # The disclosure time is when the broker acknowledged, not when the notification was built.
-    return Disclosure(d.message_id, d.subscriber_id, d.purpose_code, d.event_type, d.record_type, d.subject_id,
-                      d.reference_id, d.fields, moment, d.source, d.person_ids)  # fmt: skip
+    return replace(d, disclosed_at=moment)
 
 
 def _moment(record: SourceRecord) -> datetime:

@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
-from services.publisher.core import SOURCE_TOPICS, Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class PublisherLoop:
         self.config = config
         self._stop = threading.Event()
         self._consumer = KafkaConsumer(
-            *SOURCE_TOPICS, bootstrap_servers=config.bootstrap, group_id=config.group_id,
+            *publisher.topics.all(), bootstrap_servers=config.bootstrap, group_id=config.group_id,
             client_id=config.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=config.max_poll_records, **security,
         )  # fmt: skip

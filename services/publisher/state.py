@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS delivery_state (
     digest TEXT NOT NULL,
     person_ids TEXT NOT NULL,
     deceased TEXT NOT NULL,
+    revision INTEGER NOT NULL,
     PRIMARY KEY (subscriber_id, state_key)
 );
 """
@@ -29,13 +30,15 @@ class Delivered:
     """The last notification a subscriber got about one record (`m:<member key>` or `f:<family key>`).
 
     `person_ids` maps member key -> internal person id at that time; `deceased` are the member serials
-    the master then recorded as dead (family records only).
+    the master then recorded as dead (family records only); `revision` is the submission revision, so a
+    replayed older revision never overwrites a newer one at the subscriber.
     """
 
     message_id: str
     digest: str
     person_ids: dict[str, str] = field(default_factory=dict)
     deceased: tuple[int, ...] = ()
+    revision: int = 0
 
 
 class DeliveryState:
@@ -48,21 +51,22 @@ class DeliveryState:
     def get(self, subscriber_id: str, state_key: str) -> Delivered | None:
         """The last delivery, or None if the subscriber never got this record."""
         row = self._db.execute(
-            "SELECT message_id, digest, person_ids, deceased FROM delivery_state "
+            "SELECT message_id, digest, person_ids, deceased, revision FROM delivery_state "
             "WHERE subscriber_id = ? AND state_key = ?",
             (subscriber_id, state_key),
         ).fetchone()
         if row is None:
             return None
-        return Delivered(row[0], row[1], json.loads(row[2]), tuple(json.loads(row[3])))
+        return Delivered(row[0], row[1], json.loads(row[2]), tuple(json.loads(row[3])), int(row[4]))
 
     def put(self, db: sqlite3.Connection, subscriber_id: str, state_key: str, delivered: Delivered) -> None:
         """Record a delivery inside the caller's transaction."""
         db.execute(
-            "INSERT INTO delivery_state (subscriber_id, state_key, message_id, digest, person_ids, deceased) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT (subscriber_id, state_key) DO UPDATE SET "
+            "INSERT INTO delivery_state (subscriber_id, state_key, message_id, digest, person_ids, deceased, revision) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (subscriber_id, state_key) DO UPDATE SET "
             "message_id = excluded.message_id, digest = excluded.digest, person_ids = excluded.person_ids, "
-            "deceased = excluded.deceased",
+            "deceased = excluded.deceased, revision = excluded.revision",
             (subscriber_id, state_key, delivered.message_id, delivered.digest,
-             json.dumps(delivered.person_ids, sort_keys=True), json.dumps(list(delivered.deceased))),
+             json.dumps(delivered.person_ids, sort_keys=True), json.dumps(list(delivered.deceased)),
+             delivered.revision),
         )  # fmt: skip

@@ -114,6 +114,17 @@ def test_link_change_sends_a_correction_to_those_who_got_the_earlier_version(log
     assert second["kemensos"].record["nik"] == NIK_2
 
 
+def test_a_replayed_older_revision_never_replaces_a_newer_one(log: DisclosureLog) -> None:
+    pub, src = _publisher(log), _Offsets()
+    old, new = linked_member(1, nik=NIK_1), linked_member(1, nik=NIK_2, revision=2)
+    pub.confirm(pub.handle(src.record(LINKED_MEMBERS, old.member_key, old)))
+    pub.confirm(pub.handle(src.record(LINKED_MEMBERS, new.member_key, new)))
+    assert pub.handle(src.record(LINKED_MEMBERS, old.member_key, old)) == []
+    fam_new, fam_old = integrated_family([new], revision=2), integrated_family([old])
+    pub.confirm(pub.handle(src.record(LINKED_FAMILIES, fam_new.family_key, fam_new)))
+    assert pub.handle(src.record(LINKED_FAMILIES, fam_old.family_key, fam_old)) == []
+
+
 def test_correction_reaches_a_subscriber_without_link_changed_events(log: DisclosureLog) -> None:
     sos = example_subscriptions()[0].model_copy(update={"event_types": (EventType.LINK_CREATED,)})
     pub, src = _publisher(log, SubscriptionRegistry(subscriptions=(sos,))), _Offsets()
