@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
@@ -30,6 +31,7 @@ from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, 
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
+from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
 
@@ -48,8 +50,15 @@ class LinkerCounters:
 class SubmissionHandler:
     """Handles one micro-batch of raw records end to end (steps 1-4 of the module docstring)."""
 
-    def __init__(self, settings: LinkerSettings, pipeline: SubmissionLinker, store: LinkStore) -> None:
+    def __init__(
+        self,
+        settings: LinkerSettings,
+        pipeline: SubmissionLinker,
+        store: LinkStore,
+        recorder: BatchRecorder | None = None,
+    ) -> None:
         self._settings = settings
+        self._recorder = recorder  # metrics of finished batches (services.observability), optional
         self._pipeline = pipeline
         self._store = store
         self._topics: dict[str, faust.TopicT] = {}
@@ -80,12 +89,15 @@ class SubmissionHandler:
 
     async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
         """Classify, link, produce, wait for every acknowledgement, then update the link store."""
+        started = time.perf_counter()
         accepted, records = self.classify(events)
         result = await asyncio.to_thread(self._pipeline.process, accepted) if accepted else BatchResult()
         records.extend(result.records)
         await self._produce_and_wait(records)
         if result.update:
             await asyncio.to_thread(self._store.apply, result.update)
+        if self._recorder is not None:
+            self._recorder.batch_done(events, records, time.perf_counter() - started)
         c = self.counters
         c.batches += 1
         c.submissions += len(events)
@@ -113,6 +125,7 @@ def build_app(
     linker: MemberLinker,
     village_crosswalk: Mapping[str, str] | None = None,
     store: LinkStore | None = None,
+    recorder: BatchRecorder | None = None,
 ) -> tuple[faust.App, SubmissionHandler]:
     """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +136,7 @@ def build_app(
         linker, store, ids, topics,
         max_members_per_call=settings.batch_max_members, village_crosswalk=village_crosswalk,
     )  # fmt: skip
-    handler = SubmissionHandler(settings, pipeline, store)
+    handler = SubmissionHandler(settings, pipeline, store, recorder)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -148,6 +161,15 @@ def build_app(
     outputs = (settings.dlq_topic, topics.members, topics.families, topics.review)
     handler.bind_topics({name: raw_topic(name) for name in outputs})
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
+
+    if recorder is not None:
+        recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))
+
+        async def refresh_consumer_lag() -> None:
+            # Keeps the lag gauge moving while no batch finishes (what the LinkingStalled alert needs).
+            recorder.refresh_lag()
+
+        app.timer(5.0)(refresh_consumer_lag)
 
     @app.agent(source, name="link-submissions")
     async def link_submissions(stream: Any) -> None:

@@ -41,6 +41,10 @@ class LinkerSettings(BaseSettings):
 
     person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
 
+    # Prometheus /metrics endpoint (services.observability); None serves no metrics.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
     # The real engine: a generated world folder (population, crosswalk, sectoral files) and a model
     # artefact. When neither is set the service refuses to start (unless a linker is injected).
     world_dir: Path | None = None

@@ -137,11 +137,17 @@ def topics(kafka_broker: object) -> Topics:
 class Worker:
     """`python -m services.linker` in a subprocess, stopped with SIGTERM."""
 
-    def __init__(self, bootstrap: str, topics: Topics, state_dir: Path, master_file: Path, group: str) -> None:
-        env = dict(os.environ)
+    def __init__(
+        self, bootstrap: str, topics: Topics, state_dir: Path, master_file: Path | None, group: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
+        if master_file is not None:
+            env["REGSOSEK_LINKER_FAKE_MASTER_PATH"] = str(master_file)
+        env.update(extra_env or {})
         env.update({
             "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
-            "REGSOSEK_LINKER_STATE_DIR": str(state_dir), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master_file),
+            "REGSOSEK_LINKER_STATE_DIR": str(state_dir),
             "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": topics.submissions, "REGSOSEK_LINKER_DLQ_TOPIC": topics.dlq,
             "REGSOSEK_LINKER_MEMBERS_TOPIC": topics.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": topics.families,
             "REGSOSEK_LINKER_REVIEW_TOPIC": topics.review,

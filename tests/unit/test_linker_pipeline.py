@@ -195,3 +195,14 @@ def test_an_engine_failure_propagates(store: LinkStore) -> None:
     with pytest.raises(ConnectionError):
         _linker(store, fake).process([_submission()])
     assert store.counts() == {"families": 0, "minted_ids": 0}
+
+
+def test_the_store_never_moves_a_revision_backwards(store: LinkStore) -> None:
+    from services.linker.store import FamilyState, StoreUpdate
+
+    store.apply(StoreUpdate(families={FAMILY_KEY: FamilyState(3, "S-r3", (1, 2))}, minted={"k-01": "u-a"}))
+    store.apply(StoreUpdate(families={FAMILY_KEY: FamilyState(2, "S-r2", (1,))}, minted={"k-01": "u-b"}))
+    assert store.families([FAMILY_KEY]) == {FAMILY_KEY: FamilyState(3, "S-r3", (1, 2))}
+    assert store.minted_ids(["k-01"]) == {"k-01": "u-a"}
+    store.apply(StoreUpdate(families={FAMILY_KEY: FamilyState(4, "S-r4", (2,))}))
+    assert store.families([FAMILY_KEY])[FAMILY_KEY] == FamilyState(4, "S-r4", (2,))

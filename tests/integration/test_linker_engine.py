@@ -1,0 +1,119 @@
+"""The linker with the REAL engine on a small generated world, against the REAL broker.
+
+A 2,000-person world is generated and a members model trained (a few seconds), the linker runs as
+`python -m services.linker` with that world and model, and all of the world's submissions are streamed.
+Every valid member must end with exactly one current record; the records must be byte-identical to
+the same pipeline run in-process; precision and recall against the truth file must be high.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from kafka import KafkaProducer
+
+from contracts.decode import decode_family_submission
+from linkage.records import family_key_string
+from services.linker.engine_adapter import load_village_crosswalk
+from services.linker.engine_link import EngineMemberLinker
+from services.linker.ids import PersonIds
+from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
+from services.linker.store import LinkStore
+from tests.integration.test_linker_service import Topics, Worker, _state, _wait_for, topics, workers
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+__all__ = ["topics", "workers"]  # fixtures shared with the fake-engine test
+
+
+@pytest.fixture(scope="module")
+def world_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    # Through the public CLI, as an operator would: `regsosek generate` then `regsosek train`.
+    root = tmp_path_factory.mktemp("linker-world")
+    cli = str(Path(sys.executable).parent / "regsosek")
+    for args in (
+        ["generate", "--out", str(root / "world"), "--persons", "2000", "--seed", "5"],
+        ["train", "--source", "members", "--world", str(root / "world"), "--out", str(root / "models"),
+         "--max-pairs", "200000", "--no-charts"],
+    ):  # fmt: skip
+        done = subprocess.run([cli, *args], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    (model,) = (root / "models").iterdir()
+    return root / "world", model
+
+
+def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -> dict[str, dict[str, bytes]]:
+    settings = LinkerSettings(world_dir=world, model_path=model)
+    pipeline = SubmissionLinker(
+        EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"), LinkStore(":memory:"),
+        PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r"),
+        village_crosswalk=load_village_crosswalk(settings),
+    )  # fmt: skip
+    store = pipeline._store
+    out: dict[str, dict[str, bytes]] = {"m": {}, "f": {}, "r": {}}
+    for line, key in zip(lines, keys, strict=True):
+        result = pipeline.process([decode_family_submission(line, key=key)])
+        store.apply(result.update)
+        for rec in result.records:
+            assert rec.key is not None
+            if rec.value is None:
+                out[rec.topic].pop(rec.key.decode(), None)
+            else:
+                out[rec.topic][rec.key.decode()] = rec.value
+    return out
+
+
+def test_linker_with_the_real_engine_links_a_generated_world(
+    kafka_broker: object, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    world, model = world_and_model
+    lines = [ln.encode() for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()]
+    keys = [family_key_string(json.loads(ln)["family_key"]).encode() for ln in lines]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        for future in [producer.send(topics.submissions, key=k, value=v) for k, v in zip(keys, lines, strict=True)]:
+            future.get(timeout=30)
+    finally:
+        producer.close()
+    expected = _expected(world, model, lines, keys)
+
+    worker = Worker(
+        bootstrap, topics, tmp_path / "state", None, f"linker-{uuid.uuid4().hex[:6]}",
+        extra_env={"REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_MODEL_PATH": str(model)},
+    )  # fmt: skip
+    workers.append(worker)
+    families = _wait_for(bootstrap, topics.families, lambda rs: _state(rs) == expected["f"], worker, 180.0)
+    members = _wait_for(bootstrap, topics.members, lambda rs: _state(rs) == expected["m"], worker, 60.0)
+    assert len(_state(families)) == len({k for k in keys})
+    assert _state(members) == expected["m"]
+
+    # Every submitted member of each family's latest revision has exactly one current record.
+    latest: dict[str, dict[str, object]] = {}
+    for line in lines:
+        doc = json.loads(line)
+        key = family_key_string(doc["family_key"])
+        if key not in latest or doc["revision"] >= latest[key]["revision"]:  # type: ignore[operator]
+            latest[key] = doc
+    member_keys = {f"{k}-{m['serial']:02d}" for k, d in latest.items() for m in d["members"]}  # type: ignore[attr-defined]
+    assert set(_state(members)) == member_keys
+
+    truth = {r["member_key"]: r["true_nik"] for r in pq.read_table(world / "truth.parquet").to_pylist()
+             if r["source"] == "member"}  # fmt: skip
+    tp = fp = fn = 0
+    for key, value in _state(members).items():
+        rec = json.loads(value)
+        if rec["matched_nik"] is not None:
+            tp, fp = (tp + 1, fp) if rec["matched_nik"] == truth.get(key) else (tp, fp + 1)
+        elif truth.get(key) is not None:
+            fn += 1
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    print(f"real engine via the broker: {len(member_keys)} members, precision {precision:.4f}, recall {recall:.4f}")
+    assert precision >= 0.99 and recall >= 0.95
+    assert worker.stop() == 0, worker.tail()
