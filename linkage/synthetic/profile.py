@@ -31,6 +31,10 @@ class NoiseProfile:
     nik_family_member: float = 0.012  # another member's NIK (structurally valid)
     nik_transposed: float = 0.008  # two adjacent digits swapped
     nik_mistyped: float = 0.010  # one digit replaced
+    # Of the mistyped NIKs: the share that is structurally invalid (serial 0000). The contracts reject
+    # such a NIK, so the whole submission becomes a dead letter; 0 by default so that every line
+    # validates. Raise it (e.g. 0.2) to exercise the dead-letter path with realistic data.
+    nik_invalid_share: float = 0.0
     name_variant: float = 0.08  # Muhammad/Muhamad/M., Siti/Sity, old spellings (oe/dj/tj)
     name_honorific: float = 0.04  # H., Hj., Drs., Ir., dr., Tgk. and degrees S.Pd., S.Kom., ...
     name_case_spacing: float = 0.05  # upper/lower case, doubled or missing spaces

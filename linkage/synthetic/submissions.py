@@ -79,8 +79,9 @@ def _wrong_niks(rng: np.random.Generator, rows: np.ndarray, true_nik: np.ndarray
         nik[i] = str(true_nik[other[i]])
     for i in np.flatnonzero(transposed).tolist():
         nik[i] = transpose_nik(str(true_nik[i]), rnd)
+    invalid = mistyped & (rng.random(m) < profile.nik_invalid_share)
     for i in np.flatnonzero(mistyped).tolist():
-        nik[i] = mistype_nik(str(true_nik[i]), rnd)
+        nik[i] = str(true_nik[i])[:12] + "0000" if invalid[i] else mistype_nik(str(true_nik[i]), rnd)
     masks = {"nik_missing": missing, "nik_family_member": family_member, "nik_transposed": transposed,
              "nik_mistyped": mistyped}
     return nik, masks

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lokal
 import pyarrow.parquet as pq
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from linkage.synthetic import NoiseProfile
+from linkage.synthetic import NoiseProfile, generate_world
 from services.commands import generate as generate_command
 
 
@@ -68,3 +69,15 @@ def test_profile_presets_and_json_overrides(tmp_path: Path) -> None:
         NoiseProfile.named(str(overrides))
     with pytest.raises(ValueError, match="together must not exceed 1"):
         NoiseProfile(nik_missing=0.9, nik_mistyped=0.2)
+
+
+def test_invalid_nik_share_makes_some_mistyped_niks_structurally_invalid(tmp_path: Path) -> None:
+    world = generate_world(tmp_path, persons=3000, seed=4,
+                           profile=NoiseProfile(nik_mistyped=0.05, nik_invalid_share=0.5))
+    truth = [t for t in pq.read_table(world.truth).to_pylist() if t["source"] == "member"]
+    submitted = [m["nik"] for line in world.submissions.open() for m in json.loads(line)["members"]]
+    invalid = [i for i, nik in enumerate(submitted) if nik is not None and not lokal.parse_nik(nik).valid]
+    mistyped = [i for i, t in enumerate(truth) if "nik_mistyped" in t["noise"]]
+    assert set(invalid) <= set(mistyped)
+    assert len(invalid) == pytest.approx(len(mistyped) / 2, rel=0.25)
+    assert all(submitted[i].endswith("0000") for i in invalid)
