@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -95,13 +96,13 @@ def test_linker_with_the_real_engine_links_a_generated_world(
     assert _state(members) == expected["m"]
 
     # Every submitted member of each family's latest revision has exactly one current record.
-    latest: dict[str, dict[str, object]] = {}
+    latest: dict[str, Any] = {}
     for line in lines:
         doc = json.loads(line)
         key = family_key_string(doc["family_key"])
-        if key not in latest or doc["revision"] >= latest[key]["revision"]:  # type: ignore[operator]
+        if key not in latest or doc["revision"] >= latest[key]["revision"]:
             latest[key] = doc
-    member_keys = {f"{k}-{m['serial']:02d}" for k, d in latest.items() for m in d["members"]}  # type: ignore[attr-defined]
+    member_keys = {f"{k}-{m['serial']:02d}" for k, d in latest.items() for m in d["members"]}
     assert set(_state(members)) == member_keys
 
     truth = {r["member_key"]: r["true_nik"] for r in pq.read_table(world / "truth.parquet").to_pylist()
