@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 
 def serve_gateway(
@@ -46,6 +47,8 @@ def serve_gateway(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise typer.BadParameter(problems) from None
+    except SettingsError as exc:  # e.g. REGSOSEK_GATEWAY_TOKENS is not valid JSON
+        raise typer.BadParameter(f"{exc}; REGSOSEK_GATEWAY_TOKENS must be a JSON object") from None
     if not settings.all_tokens():
         raise typer.BadParameter(
             "no team tokens configured: set REGSOSEK_GATEWAY_TOKENS or pass --tokens-file "

@@ -46,6 +46,9 @@ def test_serve_gateway_refuses_to_start_without_usable_tokens(cli_app: typer.Typ
     assert weak.exit_code == 2
     assert "shorter than 16 characters" in _flat(weak.output)
     assert "Traceback" not in weak.output
+    garbled = runner.invoke(cli_app, ["serve", "gateway"], env={**unset, "REGSOSEK_GATEWAY_TOKENS": "{bad"})
+    assert garbled.exit_code == 2
+    assert "REGSOSEK_GATEWAY_TOKENS must be a JSON object" in _flat(garbled.output)
 
 
 @pytest.mark.broker
