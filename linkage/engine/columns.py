@@ -35,6 +35,17 @@ def as_number(value: object) -> float:
     return float(str(value))
 
 
+def char_matrix(values: Sequence[object], width: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """Strings as a (n, width) matrix of code points (zero padded) and their lengths (-1 for None or
+    a string longer than width)."""
+    strings = ["" if v is None else str(v) for v in values]
+    lengths = np.array([len(t) if v is not None else -1 for t, v in zip(strings, values, strict=True)])
+    lengths[lengths > width] = -1
+    clipped = [t if len(t) <= width else "" for t in strings]
+    matrix = np.array(clipped, dtype=f"<U{max(width, 1)}").view(np.uint32).reshape(len(strings), max(width, 1))
+    return matrix, lengths.astype(np.int64)
+
+
 class EncodedColumn:
     """One master column as int32 codes into a growable vocabulary (upserts append, never rebuild)."""
 
@@ -51,6 +62,8 @@ class EncodedColumn:
         self._size = len(codes)
         self._strings: npt.NDArray[np.object_] | None = None
         self._numbers: npt.NDArray[np.float64] | None = None
+        self._chars: tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None = None
+        self._chars_unsupported_at = -1
         self._counts: npt.NDArray[np.int64] = np.bincount(codes[codes >= 0], minlength=len(self._vocab))
         self._non_null = int((codes >= 0).sum())
 
@@ -79,6 +92,18 @@ class EncodedColumn:
         if self._numbers is None or len(self._numbers) != len(self._vocab):
             self._numbers = np.array([as_number(v) for v in self._vocab], dtype=np.float64)
         return self._numbers
+
+    def char_matrix(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None:
+        """Vocabulary as a code-point matrix (see `char_matrix`), for short strings only (IDs)."""
+        if self._chars is None or len(self._chars[1]) != len(self._vocab):
+            if self._chars_unsupported_at == len(self._vocab):
+                return None
+            width = max((len(str(v)) for v in self._vocab), default=0)
+            if width > 32 or not all(isinstance(v, str) for v in self._vocab):
+                self._chars_unsupported_at = len(self._vocab)
+                return None
+            self._chars = char_matrix(self._vocab, width)
+        return self._chars
 
     def encode(self, values: Sequence[object]) -> Codes:
         """Codes of query values in this column's vocabulary (null -> -1, unseen -> -2)."""

@@ -12,6 +12,7 @@ and the master is never re-scanned per call.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,11 @@ class MasterStage:
     def load_prepared(self, prepared: pa.Table) -> None:
         """Load a master whose columns are already prepared (e.g. a cached prepared Parquet file)."""
         self._prepared = PreparedMaster(self._engine.parameters, prepared, self._engine.id_column)
+        # Move the master's millions of long-lived objects out of the collector's reach: full
+        # collections no longer walk them (no latency spikes), and forked workers do not write to
+        # their pages (copy-on-write sharing stays intact).
+        gc.collect()
+        gc.freeze()
 
     def upsert(self, record: Mapping[str, Any]) -> None:
         """Insert or replace one master record (raw; it is prepared like the master)."""
@@ -232,34 +238,43 @@ class LinkageEngine:
             runner[has] = np.where(np.isneginf(second), np.nan, second)
         master = self.master.prepared
         params = self.parameters
+        prior = params.prior_match_weight
+        names = [c.name for c in params.comparisons]
+        labels = [[level.label for level in c.levels] for c in params.comparisons]
+        chosen = best[best >= 0]
+        # one gather per matrix, then plain Python lists: far cheaper than numpy scalars per field
+        levels_of = scored.scores.levels[:, chosen].T.tolist()
+        weights_of = scored.scores.weights[:, chosen].T.tolist()
+        tf_of = scored.scores.tf_adjustments[:, chosen].T.tolist()
+        totals_of = totals[chosen].tolist()
+        rows_of = scored.master_rows[chosen].tolist()
+        runner_of = runner.tolist()
+        counts_of = counts.tolist()
+        no_match = self.thresholds.band(None)
         decisions: list[LinkDecision] = []
+        k = 0
         for i, rid in enumerate(ids):
-            pair = int(best[i])
-            if pair < 0:
-                no_match = self.thresholds.band(None)
+            if best[i] < 0:
                 decisions.append(LinkDecision(rid, None, None, None, None, 0, no_match, None))
                 continue
-            weight = float(totals[pair])
+            weight = totals_of[k]
             probability = match_probability(weight)
             contributions = tuple(
-                ComparisonContribution(
-                    comparison.name,
-                    comparison.levels[int(scored.scores.levels[c, pair])].label,
-                    float(scored.scores.weights[c, pair]),
-                    float(scored.scores.tf_adjustments[c, pair]),
-                )
-                for c, comparison in enumerate(params.comparisons)
+                ComparisonContribution(names[c], labels[c][lvl], w, tf)
+                for c, (lvl, w, tf) in enumerate(zip(levels_of[k], weights_of[k], tf_of[k], strict=True))
             )
+            runner_up = runner_of[i]
             decisions.append(
                 LinkDecision(
                     record_id=rid,
-                    master_record_id=master.record_id(int(scored.master_rows[pair])),
+                    master_record_id=master.record_id(rows_of[k]),
                     match_probability=probability,
                     match_weight=weight,
-                    runner_up_match_weight=None if np.isnan(runner[i]) else float(runner[i]),
-                    candidate_count=int(counts[i]),
+                    runner_up_match_weight=None if runner_up != runner_up else runner_up,  # NaN: none
+                    candidate_count=counts_of[i],
                     band=self.thresholds.band(probability),
-                    explanation=Explanation(params.prior_match_weight, contributions),
+                    explanation=Explanation(prior, contributions),
                 )
             )
+            k += 1
         return decisions

@@ -18,7 +18,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from linkage.engine.blocking import RowIds
-from linkage.engine.columns import NULL_CODE, Codes, as_number
+from linkage.engine.columns import NULL_CODE, Codes, as_number, char_matrix
 from linkage.engine.conditions import (
     AbsDiffAtMost,
     AllOf,
@@ -66,6 +66,8 @@ class QueryBatch:
             name: table.column(name).to_pylist() for name in master.columns if name in table.column_names
         }
         self._codes: dict[tuple[str, str], Codes] = {}
+        self._objects: dict[str, npt.NDArray[np.object_]] = {}
+        self._numbers: dict[str, Floats] = {}
 
     def values(self, column: str) -> list[object]:
         """Raw prepared values of a query column (all None when the batch lacks the column)."""
@@ -73,6 +75,24 @@ class QueryBatch:
         if found is None:
             found = self._table.column(column).to_pylist() if column in self._table.column_names else [None] * self.size
             self._values[column] = found
+        return found
+
+    def objects(self, column: str) -> npt.NDArray[np.object_]:
+        """Query values of a column as an object array (for gathering per pair)."""
+        found = self._objects.get(column)
+        if found is None:
+            values = self.values(column)
+            found = np.empty(len(values), dtype=object)
+            found[:] = values
+            self._objects[column] = found
+        return found
+
+    def numbers(self, column: str) -> Floats:
+        """Query values of a column as float64 (NaN for null), for absolute-difference levels."""
+        found = self._numbers.get(column)
+        if found is None:
+            found = np.array([as_number(v) for v in self.values(column)], dtype=np.float64)
+            self._numbers[column] = found
         return found
 
     def codes(self, column: str, vocabulary: str | None = None) -> Codes:
@@ -102,10 +122,16 @@ class PairScorer:
         self._q = q_idx
         self._rows = rows
         self._jw_cache: dict[str, Floats] = {}
-        self._dl_cache: dict[str, npt.NDArray[np.int64]] = {}
+        self._gathered: dict[str, Codes] = {}
+        self._dl_cache: dict[tuple[str, int], npt.NDArray[np.int64]] = {}
 
     def _master_codes(self, column: str, idx: RowIds) -> Codes:
-        return self._master.columns[column].codes[self._rows[idx]]
+        # one random-access gather from the big master array per column and batch, then cheap subsets
+        gathered = self._gathered.get(column)
+        if gathered is None:
+            gathered = self._master.columns[column].codes[self._rows]
+            self._gathered[column] = gathered
+        return gathered[idx]
 
     def _query_codes(self, column: str, idx: RowIds, vocabulary: str | None = None) -> Codes:
         return self._batch.codes(column, vocabulary)[self._q[idx]]
@@ -116,8 +142,7 @@ class PairScorer:
         q_null = self._query_codes(column, idx) == NULL_CODE
         keep = (m_codes != NULL_CODE) & ~q_null
         idx = idx[keep]
-        values = self._batch.values(column)
-        q_strings = [values[i] for i in self._q[idx].tolist()]
+        q_strings = self._batch.objects(column)[self._q[idx]].tolist()
         m_strings = self._master.columns[column].strings()[m_codes[keep]].tolist()
         return idx, q_strings, m_strings
 
@@ -132,16 +157,42 @@ class PairScorer:
                 cache[sub] = cpdist(q_strings, m_strings, scorer=JaroWinkler.similarity, dtype=np.float64)
         return cache[idx]
 
-    def _damerau_levenshtein(self, column: str, idx: RowIds) -> npt.NDArray[np.int64]:
-        """Distance for pairs idx (-1 where a side is null), cached per batch and column."""
-        cache = self._dl_cache.setdefault(column, np.full(len(self._q), -2, dtype=np.int64))
+    def _damerau_levenshtein(self, column: str, idx: RowIds, cutoff: int) -> npt.NDArray[np.int64]:
+        """Distance for pairs idx (-1 where a side is null; cutoff + 1 for anything farther: the
+        early exit makes it cheap, and `<= d` stays exact for any d <= cutoff)."""
+        key = (column, cutoff)
+        cache = self._dl_cache.setdefault(key, np.full(len(self._q), -2, dtype=np.int64))
         todo = idx[cache[idx] == -2]
         if len(todo):
             cache[todo] = -1
+            if cutoff == 1:
+                todo = self._drop_far_apart(column, todo, cache)
             sub, q_strings, m_strings = self._string_pairs(column, todo)
             if len(sub):
-                cache[sub] = cpdist(q_strings, m_strings, scorer=_DL_DISTANCE, dtype=np.int64)
+                cache[sub] = cpdist(q_strings, m_strings, scorer=_DL_DISTANCE, dtype=np.int64, score_cutoff=cutoff)
         return cache[idx]
+
+    def _drop_far_apart(self, column: str, todo: RowIds, cache: npt.NDArray[np.int64]) -> RowIds:
+        """Settle pairs that cannot be within distance 1 without running the edit distance: for two
+        strings of equal length, one substitution or one adjacent transposition changes at most two
+        positions, so more than two differing positions means a distance of at least 2."""
+        master = self._master.columns[column].char_matrix()
+        if master is None:
+            return todo
+        m_chars, m_lengths = master
+        q_chars, q_lengths = char_matrix(self._batch.values(column), m_chars.shape[1])
+        m_codes = self._master_codes(column, todo)
+        q_rows = self._q[todo]
+        seen = m_codes >= 0
+        both = seen & (q_lengths[q_rows] >= 0)
+        both[both] &= q_lengths[q_rows[both]] == m_lengths[m_codes[both]]
+        pos = np.flatnonzero(both)
+        differing = (q_chars[q_rows[pos]] != m_chars[m_codes[pos]]).sum(axis=1)
+        far = pos[differing > 2]
+        cache[todo[far]] = 2  # cutoff + 1: "farther than 1"
+        keep = np.ones(len(todo), dtype=np.bool_)
+        keep[far] = False
+        return todo[keep]
 
     def holds(self, condition: Condition, idx: RowIds) -> Mask:
         """Whether the condition is TRUE (not false, not NULL) for pairs idx."""
@@ -177,7 +228,7 @@ class PairScorer:
                 above: Mask = sim >= condition.threshold
             return above
         if isinstance(condition, DamerauLevenshteinAtMost):
-            dist = self._damerau_levenshtein(condition.column, idx)
+            dist = self._damerau_levenshtein(condition.column, idx, condition.max_distance)
             return (dist >= 0) & (dist <= condition.max_distance)
         return self._abs_diff(condition, idx)
 
@@ -197,8 +248,7 @@ class PairScorer:
         column = self._master.columns[condition.column]
         numbers = column.numbers()
         m_codes = self._master_codes(condition.column, idx)
-        q_values = self._batch.values(condition.column)
-        q_numbers = np.array([as_number(q_values[i]) for i in self._q[idx].tolist()], dtype=np.float64)
+        q_numbers = self._batch.numbers(condition.column)[self._q[idx]]
         m_numbers = np.full(len(idx), np.nan)
         seen = m_codes >= 0
         m_numbers[seen] = numbers[m_codes[seen]]

@@ -168,3 +168,30 @@ def test_null_and_unseen_values_follow_sql() -> None:
     any_of = AnyOf((Equal("n", "n"), IsNull((("n", "l"),))))
     assert _evaluate(any_of, "n", left, right).tolist() == [True, True, False, False, True]
     assert _evaluate(Otherwise(), "n", left, right).all()
+
+
+def test_damerau_levenshtein_one_on_nik_like_strings_matches_duckdb() -> None:
+    # equal-length IDs take the engine's "more than two differing positions" shortcut
+    rnd = random.Random(16)
+    left: list[str | None] = []
+    right: list[str | None] = []
+    for _ in range(3_000):
+        nik = "".join(rnd.choice("0123456789") for _ in range(16))
+        other = list(nik)
+        for _ in range(rnd.choice((0, 1, 1, 2, 3))):
+            i = rnd.randrange(len(other) - 1)
+            op = rnd.randrange(4)
+            if op == 0:
+                other[i], other[i + 1] = other[i + 1], other[i]
+            elif op == 1:
+                other[i] = rnd.choice("0123456789")
+            elif op == 2:
+                del other[i]
+            else:
+                other.insert(i, rnd.choice("0123456789"))
+        left.append(nik)
+        right.append("".join(other))
+    sql = "damerau_levenshtein(n_l, n_r) <= 1"
+    engine = _evaluate(parse_condition(sql), "n", left, right)
+    assert (engine == _duckdb_truth(sql, left, right)).all()
+    assert 300 < engine.sum() < 2_700
