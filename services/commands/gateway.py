@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ def serve_gateway(
         f"gateway on http://{settings.host}:{settings.port} -> {settings.bootstrap} topic {settings.topic} "
         f"({len(settings.all_tokens())} team tokens)"
     )
+    # The gateway's own lines (team id, submission id, partition, offset; never personal data) share
+    # uvicorn's level, so --log-level warning quiets both.
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=log_level)
 
 
