@@ -56,7 +56,10 @@ class PreparedMaster:
 
     def alive(self, rows: RowIds) -> npt.NDArray[np.bool_]:
         """Which of these rows are live (not removed or replaced)."""
-        return self._alive[rows]
+        if not self._removed:  # the common case: skip a random gather over the whole master
+            return np.ones(len(rows), dtype=np.bool_)
+        live: npt.NDArray[np.bool_] = self._alive[rows]
+        return live
 
     def upsert(self, record: Mapping[str, object]) -> None:
         """Insert a prepared master record, or replace the live one with the same id."""
