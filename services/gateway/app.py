@@ -150,7 +150,7 @@ def build_app(
             401: {"model": Problem, "description": "missing or unknown bearer token"},
             413: {"model": Problem, "description": f"body larger than {settings.max_body_bytes} bytes"},
             422: {"model": ValidationProblem, "description": "not a valid FamilySubmission v1"},
-            503: {"model": Problem, "description": "the broker did not store the submission; retry"},
+            503: {"model": Problem, "description": "the broker did not confirm the submission; resend it"},
         },
         openapi_extra={"requestBody": submission_request_body()},
     )
@@ -173,11 +173,13 @@ def build_app(
         try:
             delivery = await sink.produce(submission.kafka_key, body, [(TEAM_HEADER, team.encode())])
         except MessageTooLarge as exc:
+            log.info("submission refused by the broker for its size team=%s", team)
             return _problem(413, str(exc))
         except BrokerUnavailable as exc:
             log.warning("submission not stored team=%s submission_id=%s: %s", team, submission.submission_id, exc)
-            return _problem(503, "the broker is unavailable; the submission was NOT stored, retry later",
-                            {"Retry-After": RETRY_AFTER_S})  # fmt: skip
+            # "Not confirmed" rather than "not stored": an acknowledgement can be lost on the way back.
+            detail = "the broker did not confirm storing the submission; send it again with the same submission_id"
+            return _problem(503, detail, {"Retry-After": RETRY_AFTER_S})
         log.info(
             "submission stored team=%s submission_id=%s partition=%d offset=%d",
             team, submission.submission_id, delivery.partition, delivery.offset,

@@ -157,7 +157,7 @@ def test_broker_unavailable_gives_503_never_202(client: TestClient, producer: Fa
     response = client.post("/v1/submissions", content=sample_body(), headers=AUTH)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
-    assert "NOT stored" in response.json()["detail"]
+    assert "did not confirm" in response.json()["detail"]
 
 
 def test_broker_refusing_the_size_gives_413(client: TestClient, producer: FakeSubmissionProducer) -> None:
