@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from services.linker.errors import LinkerConfigError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS family_revisions (
     family_key    VARCHAR PRIMARY KEY,
@@ -57,7 +59,7 @@ class LinkStore:
         try:
             self._con = duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            raise RuntimeError(
+            raise LinkerConfigError(
                 f"cannot open the link store {path}: is another linker using this state directory? "
                 "Give each instance its own REGSOSEK_LINKER_STATE_DIR."
             ) from exc

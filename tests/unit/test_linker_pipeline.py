@@ -206,3 +206,20 @@ def test_the_store_never_moves_a_revision_backwards(store: LinkStore) -> None:
     assert store.minted_ids(["k-01"]) == {"k-01": "u-a"}
     store.apply(StoreUpdate(families={FAMILY_KEY: FamilyState(4, "S-r4", (2,))}))
     assert store.families([FAMILY_KEY])[FAMILY_KEY] == FamilyState(4, "S-r4", (2,))
+
+
+def test_a_link_store_in_use_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    held = LinkStore(tmp_path / "links.duckdb")
+    code = (
+        "import sys\nfrom services.linker.errors import LinkerConfigError\n"
+        "from services.linker.store import LinkStore\n"
+        f"try:\n    LinkStore({str(tmp_path / 'links.duckdb')!r})\n"
+        "except LinkerConfigError as e:\n    print(e); sys.exit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    held.close()
+    assert done.returncode == 3, done.stderr
+    assert "another linker" in done.stdout
