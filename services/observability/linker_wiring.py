@@ -7,6 +7,8 @@ folder) loads the district targets for region progress.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,10 +17,14 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from services.linker.port import MemberLinker
+from services.linker.settings import LinkerSettings
+from services.observability.exposition import serve_metrics
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import DistrictTarget, RegionProgress, targets_from_world
+
+log = logging.getLogger("regsosek.linker")
 
 
 @dataclass(frozen=True)
@@ -66,3 +72,25 @@ def instrument_linker(
     observed = ObservedMemberLinker(linker, observer, metrics=metrics, region=region)
     recorder = BatchRecorder(metrics, dlq_topic=dlq_topic)
     return LinkerInstrumentation(registry, metrics, observer, recorder, region, observed)
+
+
+def serve_linker_metrics(settings: LinkerSettings, linker: MemberLinker) -> tuple[MemberLinker, BatchRecorder]:
+    """Instrument `linker` from the linker's settings and serve /metrics on `settings.metrics_port`.
+
+    Returns the observed linker and the batch recorder to hand to `services.linker.app.build_app`.
+    """
+    master_records = None
+    if settings.fake_master_path is not None and settings.fake_master_path.is_file():
+        master_records = len(json.loads(settings.fake_master_path.read_text(encoding="utf-8")))
+    inst = instrument_linker(
+        linker,
+        consumed_topics=[settings.submissions_topic],
+        produced_topics=[settings.dlq_topic, settings.members_topic, settings.families_topic, settings.review_topic],
+        dlq_topic=settings.dlq_topic,
+        world_dir=settings.world_dir,
+        master_records=master_records,
+    )
+    port = settings.metrics_port if settings.metrics_port is not None else 0
+    server = serve_metrics(inst.registry, settings.metrics_host, port)
+    log.info("linker metrics on http://%s:%d/metrics", server.host, server.port)
+    return inst.linker, inst.recorder

@@ -22,8 +22,11 @@ Highwater = Callable[[str, int], int | None]
 class ProducedRecord(Protocol):
     """What the recorder needs of an outbound record (the linker's `OutboundRecord` fits)."""
 
-    topic: str
-    value: bytes | None
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def value(self) -> bytes | None: ...
 
 
 class BatchRecorder:
@@ -67,7 +70,10 @@ class BatchRecorder:
         if self._highwater is None:
             return
         for (topic, partition), next_offset in self._next_offsets.items():
-            high = self._highwater(topic, partition)
+            try:
+                high = self._highwater(topic, partition)
+            except Exception:  # e.g. a partition revoked by a rebalance: metrics must never crash the worker
+                continue
             if high is not None:
                 lag = max(0, high - next_offset)
                 self._m.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)

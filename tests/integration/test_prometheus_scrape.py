@@ -1,0 +1,254 @@
+"""A real Prometheus scrapes a running gateway and linker during an end-to-end run on the real broker.
+
+Debian's `prometheus` binary runs on a free loopback port with a 1 s scrape interval and the project's
+alert rules; the gateway (`regsosek serve gateway`) and the linker (`python -m services.linker`, fake
+engine, a two-district world for region progress) run as subprocesses on their own copies of the
+catalogue topics. The counters read back through Prometheus's HTTP API must equal what was processed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from kafka import KafkaProducer
+
+from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
+from services.broker import free_ports
+from services.linker.testing import FakeMasterPerson, member_payload, nik_for, submission_payload
+from services.observability.picture import render_run_picture
+from services.observability.prom_api import PrometheusApi
+from services.observability.promtool import find_binary
+from services.topics import provision
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "metrics-test-token-0123456789"
+KK = "3603121705150003"
+MASTER = [
+    FakeMasterPerson(nik_for(11), "Ahmad Fauzi", KK, dtks_id="DTKS-11"),
+    FakeMasterPerson(nik_for(12, female=True), "Siti Aminah", KK),
+    FakeMasterPerson(nik_for(21), "Joko Susilo", "3603121705150021"),
+    FakeMasterPerson(nik_for(31, female=True), "Dewi Lestari", "3603121705150031", bpjs_id="0000000000031"),
+]
+# BPS districts 3603010 and 3603020 are Kemendagri 360312 and 360313 in the world's crosswalk.
+FAMILIES = [
+    submission_payload([
+        member_payload(1, "Ahmad Fauzi", nik_for(11)),  # auto_link (+ DTKS)
+        member_payload(2, "Sity Aminah", nik_for(12, female=True), sex=2, relationship=2),  # review
+        member_payload(3, "Rizky", None, relationship=3, birth=(None, None, 2015)),  # no_match, no NIK
+    ], family_key="3603010001000100001001", kk_number=KK),
+    submission_payload([member_payload(1, "Joko Susilo", nik_for(21))], family_key="3603010001000100002001"),
+    submission_payload([member_payload(1, "Dewi Lestari", nik_for(31, female=True), sex=2)],  # auto (+ BPJS)
+                       family_key="3603020003000200001001"),
+    submission_payload([member_payload(1, "Budi Santoso", nik_for(41))], family_key="3603020003000200002001"),
+]  # fmt: skip
+MEMBERS = sum(len(f["members"]) for f in FAMILIES)  # type: ignore[arg-type]
+BANDS = {"auto_link": 3, "review": 1, "no_match": 2}
+
+
+@pytest.fixture(scope="module")
+def prometheus_binary() -> Path:
+    """Debian's prometheus; a missing binary fails in CI (never a silent skip) and skips elsewhere."""
+    path = find_binary("prometheus")
+    if path is None:
+        message = "prometheus missing: install Debian's prometheus package (make install does)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+class Process:
+    """A subprocess with its log file, stopped with SIGTERM (SIGKILL after a grace period)."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log = log_dir / f"{name}.log"
+        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO, env={**os.environ, **(env or {})}, stdout=self._out, stderr=subprocess.STDOUT
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+    def tail(self) -> str:
+        return f"--- {self.name} log ---\n" + self.log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture()
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
+
+
+def wait_until(what: str, check: Callable[[], bool], processes: list[Process], timeout_s: float = 120.0) -> None:
+    """Poll `check` until it holds; fail with every process's log tail when one dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        dead = [p for p in processes if p.proc.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            reason = f"{dead[0].name} exited with {dead[0].proc.returncode}" if dead else f"timeout {timeout_s:.0f} s"
+            pytest.fail(f"{what}: {reason}\n" + "\n".join(p.tail() for p in processes), pytrace=False)
+        time.sleep(0.5)
+
+
+def make_world(folder: Path) -> None:
+    """A two-district world: targets for region progress and the BPS -> Kemendagri crosswalk."""
+    folder.mkdir()
+    pq.write_table(pa.table({
+        "kk_number": ["K1", "K1", "K1", "K2", "K3", "K4", "K4", "K5"],
+        "district_code": ["360312"] * 4 + ["360313"] * 4,
+        "status": ["alive"] * 8,
+        "moved_out": [False] * 8,
+    }), folder / "population.parquet")  # fmt: skip
+    pq.write_table(pa.table({
+        "level": ["district", "district"], "bps_code": ["3603010", "3603020"],
+        "kemendagri_code": ["360312", "360313"], "name": ["Cisoka", "Solear"],
+    }), folder / "crosswalk.parquet")  # fmt: skip
+
+
+def test_prometheus_sees_what_the_pipeline_processed(
+    kafka_broker: object, prometheus_binary: Path, processes: list[Process], tmp_path: Path
+) -> None:
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex[:8]
+    names = {src: f"p{tag}.{src.split('.')[-2]}" for src in
+             (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)}  # fmt: skip
+    report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
+    assert not report.differences
+    gateway_port, linker_port, prometheus_port = free_ports(3)
+    world = tmp_path / "world"
+    make_world(world)
+    master = tmp_path / "master.json"
+    master.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
+
+    gateway = Process("gateway", [
+        sys.executable, "-m", "services.cli", "serve", "gateway", "--host", "127.0.0.1",
+        "--port", str(gateway_port), "--topic", names[SUBMISSIONS],
+    ], tmp_path, {"REGSOSEK_GATEWAY_BOOTSTRAP": bootstrap, "REGSOSEK_GATEWAY_TOKENS": json.dumps({TOKEN: "team-1"})})
+    processes.append(gateway)
+    linker = Process("linker", [sys.executable, "-m", "services.linker"], tmp_path, {
+        "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": f"linker-{tag}",
+        "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
+        "REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_METRICS_PORT": str(linker_port),
+        "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": names[SUBMISSIONS], "REGSOSEK_LINKER_DLQ_TOPIC": names[SUBMISSIONS_DLQ],
+        "REGSOSEK_LINKER_MEMBERS_TOPIC": names[LINKED_MEMBERS],
+        "REGSOSEK_LINKER_FAMILIES_TOPIC": names[LINKED_FAMILIES],
+        "REGSOSEK_LINKER_REVIEW_TOPIC": names[REVIEW],
+    })  # fmt: skip
+    processes.append(linker)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(REPO / "monitoring/prometheus/rules/*.yml")],
+        "scrape_configs": [
+            {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{gateway_port}"]}]},
+            {"job_name": "linker", "static_configs": [{"targets": [f"127.0.0.1:{linker_port}"]}]},
+        ],
+    }))  # fmt: skip
+    processes.append(Process("prometheus", [
+        str(prometheus_binary), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prometheus_port}",
+    ], tmp_path))  # fmt: skip
+    prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
+    base = f"http://127.0.0.1:{gateway_port}"
+    wait_until("prometheus ready", prom.ready, processes)
+    wait_until("gateway ready", lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, processes)
+    wait_until("both targets up", lambda: prom.value('sum(up{job=~"gateway|linker"})') == 2, processes)
+    started = time.time()
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, timeout=15) as client:
+        codes = [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES]
+        codes.append(client.post("/v1/submissions", content=b'{"schema_version": "1"}', headers=auth).status_code)
+        codes.append(client.post("/v1/submissions", json=FAMILIES[0]).status_code)  # no token
+    assert codes == [202] * len(FAMILIES) + [422, 401]
+    # Two bad records straight to the topic (the gateway would refuse them): the linker dead-letters them.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        bad_nik = json.loads(json.dumps(FAMILIES[1]))
+        bad_nik["members"][0]["nik"] = "99"
+        producer.send(names[SUBMISSIONS], key=b"3603010001000100002001", value=b"not json").get(timeout=30)
+        producer.send(names[SUBMISSIONS], key=b"3603010001000100002001", value=json.dumps(bad_nik).encode()).get(30)
+    finally:
+        producer.close()
+    consumed = len(FAMILIES) + 2
+
+    def linker_scraped_everything() -> bool:
+        return prom.value("sum(regsosek_messages_consumed_total)") == consumed
+
+    wait_until("linker processed everything", linker_scraped_everything, processes)
+    time.sleep(2.5)  # two more scrapes, so the range of the picture ends flat
+
+    def value(expr: str) -> float | None:
+        return prom.value(expr)
+
+    assert value('regsosek_gateway_requests_total{route="/v1/submissions",code="202"}') == len(FAMILIES)
+    assert value('regsosek_gateway_requests_total{route="/v1/submissions",code="422"}') == 1
+    assert value('regsosek_gateway_requests_total{route="/v1/submissions",code="401"}') == 1
+    assert value('sum(linkage_decisions_total{source="dukcapil"})') == MEMBERS
+    bands = {s.labels["band"]: s.value for s in prom.query('linkage_decisions_total{source="dukcapil"}')}
+    assert bands == BANDS
+    assert value('linkage_decisions_total{source="dtks",band="auto_link"}') == 1
+    assert value('linkage_decisions_total{source="bpjs",band="auto_link"}') == 1
+    assert value("linkage_members_without_nik_total") == 1
+    dead = {s.labels["reason"]: s.value for s in prom.query("regsosek_dead_letters_total > 0")}
+    assert dead == {"not_json": 1, "invalid_nik": 1}
+    produced = {s.labels["topic"]: s.value for s in prom.query("regsosek_messages_produced_total")}
+    assert produced == {names[LINKED_MEMBERS]: MEMBERS, names[LINKED_FAMILIES]: len(FAMILIES),
+                        names[REVIEW]: 1, names[SUBMISSIONS_DLQ]: 2}  # fmt: skip
+    assert value("regsosek_event_age_seconds_count") == consumed
+    assert value("linkage_match_probability_count") == 4  # members with a candidate
+    assert value("linkage_review_backlog_members") == 1
+    assert value("linkage_master_records") == len(MASTER)
+    assert value('linkage_model_info{model_version="fake-1"}') == 1
+    assert value(f'sum(regsosek_consumer_lag_messages{{topic="{names[SUBMISSIONS]}"}})') == 0
+    assert value("time() - regsosek_last_processed_timestamp_seconds") < 120
+    region = {s.labels["district"]: s.value for s in prom.query("regsosek_region_members_linked")}
+    assert region == {"360312": 2, "360313": 1, "unknown": 0}
+    assert value('regsosek_region_families_submitted{district="360313"}') == 2
+    assert value('regsosek_region_families_expected{district="360312"}') == 2
+    coverage = value("sum(regsosek_region_members_submitted) / sum(regsosek_region_members_expected)")
+    assert coverage == pytest.approx(MEMBERS / 8)
+
+    rules = {rule["name"]: rule for rule in prom.rules()}
+    assert {"LinkerDown", "GatewayErrors", "MatchRateCollapsed"} <= set(rules)
+    assert all(rule["health"] == "ok" for rule in rules.values())
+    assert rules["LinkerDown"]["state"] == "inactive" and rules["GatewayErrors"]["state"] == "inactive"
+
+    picture = tmp_path / "run.png"
+    points = render_run_picture(prom, started - 5, time.time(), picture)
+    assert points > 20
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("REGSOSEK_RUN_PICTURE"):  # to refresh the picture in docs/
+        shutil.copy(picture, os.environ["REGSOSEK_RUN_PICTURE"])
