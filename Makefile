@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/regsosek broker fetch
+	command -v promtool >/dev/null || { apt-get update -q && apt-get install -y -q prometheus; }
 	touch $(STAMP)
 
 install: $(STAMP)
