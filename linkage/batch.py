@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from linkage.comparisons import Source
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
-from linkage.model.splink_session import build_linker
+from linkage.model.splink_session import build_linker, model_for_backend
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
 from linkage.normalise.family import Candidate, choose_best
 from linkage.normalise.prepare import prepare_table
@@ -66,9 +66,16 @@ def train_artefact(
 
 
 def predict_pairs(
-    prepared_master: pa.Table, prepared_records: pa.Table, model: dict[str, Any], *, db_api: Any | None = None
+    prepared_master: pa.Table,
+    prepared_records: pa.Table,
+    model: dict[str, Any],
+    *,
+    source: Source = "members",
+    db_api: Any | None = None,
 ) -> list[Candidate]:
     """All blocked candidate pairs with Splink's weights, oriented record -> master."""
+    if db_api is not None:
+        model = model_for_backend(model, source, db_api)
     linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
     result = linker.inference.predict()
     cols = result.as_dict()
@@ -107,7 +114,7 @@ def link_file(
     if artefact is None:
         artefact = train_artefact(pm, pr, source, progress=step)
     step("predict")
-    candidates = predict_pairs(pm, pr, artefact.model, db_api=db_api)
+    candidates = predict_pairs(pm, pr, artefact.model, source=source, db_api=db_api)
     step("choose best")
     group_of = None
     if group_col is not None:

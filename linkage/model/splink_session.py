@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from linkage.comparisons import Source
+
 _counter = itertools.count()
 
 
@@ -53,3 +55,32 @@ def build_linker(master: pa.Table, records: pa.Table, settings: Any, *, db_api: 
         tf = db_api.register(master_tf_table(master, col), table_name=f"tf_{col}_{n}")
         linker.table_management.register_term_frequency_lookup(tf, col)
     return linker
+
+
+def model_for_backend(model: dict[str, Any], source: Source, db_api: Any) -> dict[str, Any]:
+    """The trained model with its SQL rendered for `db_api`'s dialect (e.g. Spark).
+
+    The saved JSON holds DuckDB SQL (double-quoted identifiers, DuckDB function names). For another
+    backend the spec is rendered again in that dialect and the trained parameters are copied over
+    level by level.
+    """
+    from splink import Linker
+
+    from linkage.comparisons import render_settings
+    from linkage.normalise.prepare import PREPARED_SCHEMA
+
+    if db_api.sql_dialect.sql_dialect_str == "duckdb":
+        return model
+    n = next(_counter)
+    empty = pa.Table.from_pylist([], schema=PREPARED_SCHEMA)
+    tables = [db_api.register(empty, table_name=f"empty_a_{n}"), db_api.register(empty, table_name=f"empty_b_{n}")]
+    rendered: dict[str, Any] = Linker(
+        tables, render_settings(source), log_level=logging.ERROR
+    ).misc.save_model_to_json()
+    rendered["probability_two_random_records_match"] = model["probability_two_random_records_match"]
+    for target, trained in zip(rendered["comparisons"], model["comparisons"], strict=True):
+        for t_level, m_level in zip(target["comparison_levels"], trained["comparison_levels"], strict=True):
+            for key in ("m_probability", "u_probability"):
+                if key in m_level:
+                    t_level[key] = m_level[key]
+    return rendered

@@ -130,9 +130,13 @@ def link(
         raise typer.Exit(2) from None
     db_api = None
     if engine == "spark":
-        from services.commands.spark_backend import spark_db_api
+        from linkage.model.spark import SparkUnavailableError, spark_db_api
 
-        db_api = spark_db_api()
+        try:
+            db_api = spark_db_api()
+        except SparkUnavailableError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
     started = time.perf_counter()
     with step_progress(console, LINK_STEPS) as step:
         links, _ = link_file(

@@ -1,0 +1,37 @@
+"""Splink's Spark backend for batch linkage of data that outgrows one machine (local mode here).
+
+Splink's Spark dialect needs its bundled similarity UDF jar (Jaro-Winkler, Damerau-Levenshtein);
+without it the comparison SQL does not resolve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SparkUnavailableError(RuntimeError):
+    """pyspark (or Java) is not installed."""
+
+
+def spark_db_api(master: str = "local[2]") -> Any:
+    """A Splink `SparkAPI` over a local Spark session with the similarity jar on the class path."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise SparkUnavailableError(
+            "--engine spark needs pyspark==4.3.0 (pip install pyspark==4.3.0) and a Java 17 runtime"
+        ) from e
+    from splink.backends.spark import SparkAPI, similarity_jar_location
+
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("regsosek-link")
+        .config("spark.jars", similarity_jar_location())
+        # Small local jobs: few shuffle partitions keep a laptop-sized link fast.
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    # persist instead of checkpoint: no checkpoint directory to manage in local mode.
+    return SparkAPI(spark_session=spark, break_lineage_method="persist")  # type: ignore[no-untyped-call]
