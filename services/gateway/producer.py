@@ -9,6 +9,7 @@ can come up while the broker is still down and answer 503 until it is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -94,8 +95,18 @@ class KafkaSubmissionProducer:
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        if producer is None:
+            return
+        # aiokafka's stop() flushes queued records and waits for ever while the broker is down; those
+        # records were already answered 503, so shutdown waits one timeout and then drops them.
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await producer.stop()
+        except TimeoutError:
+            log.warning("broker %s unreachable at shutdown; unconfirmed records dropped", self.bootstrap)
+            with contextlib.suppress(TimeoutError, KafkaError, OSError):
+                async with asyncio.timeout(1.0):
+                    await producer.client.close()
 
     async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
         try:
