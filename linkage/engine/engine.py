@@ -13,6 +13,7 @@ and the master is never re-scanned per call.
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
+from linkage.observer import NO_OBSERVER, LinkageObserver, Source
 
 Preparer = Callable[[pa.Table], pa.Table]
 Batch: TypeAlias = "pa.Table | Sequence[Mapping[str, Any]]"
@@ -174,6 +176,13 @@ class LinkageEngine:
         self.id_column = id_column
         self.master = MasterStage(self)
         self.scoring = ScoringStage(self)
+        self._observer: LinkageObserver = NO_OBSERVER
+        self._observed_source: Source = "dukcapil"
+
+    def observe(self, observer: LinkageObserver, *, source: Source = "dukcapil") -> None:
+        """Report every `link` call to `observer`: its size and duration, and each record's decision
+        (band, probability, candidate pairs) as linked against `source` (the master's database)."""
+        self._observer, self._observed_source = observer, source
 
     @classmethod
     def from_model_json(
@@ -212,10 +221,20 @@ class LinkageEngine:
         """Best master candidate, probability, runner-up, band and explanation for each record."""
         if len(batch) == 0:
             return []
+        started = time.perf_counter()
         query = self.scoring.prepare(batch)
         scored = self.scoring.score(query)
         ids = [str(v) for v in query.values(self.id_column)]
-        return self._decide(ids, scored)
+        decisions = self._decide(ids, scored)
+        if self._observer is not NO_OBSERVER:
+            self._report(decisions, time.perf_counter() - started)
+        return decisions
+
+    def _report(self, decisions: list[LinkDecision], seconds: float) -> None:
+        observer, source = self._observer, self._observed_source
+        observer.batch_linked(len(decisions), seconds)
+        for d in decisions:
+            observer.record_decided(source, d.band.value, d.match_probability, d.candidate_count)
 
     def _decide(self, ids: list[str], scored: ScoredPairs) -> list[LinkDecision]:
         n = len(ids)

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from linkage.observer import LinkageObserver
 from services.linker.errors import LinkerConfigError
 from services.linker.port import MemberLink, MemberQuery
 
@@ -104,6 +105,10 @@ class EngineMemberLinker:
     @property
     def model_version(self) -> str:
         return self._version
+
+    def attach_observer(self, observer: LinkageObserver) -> None:
+        """Let the engine report each call and decision (with candidate counts) to `observer` (metrics)."""
+        self._engine.observe(observer)
 
     def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]:
         """Score the batch in one engine call and add the master facts of each best candidate."""

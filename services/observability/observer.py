@@ -1,8 +1,10 @@
 """Prometheus implementations of the core's `LinkageObserver`, and a port wrapper that feeds them.
 
 `PrometheusLinkageObserver` turns the core's hooks into metric updates. `ObservedMemberLinker` wraps the
-linker's `MemberLinker` port: it times every engine call and reports each member's decisions (Dukcapil
-band and probability, DTKS and BPJS hits) and each family's counts to region progress. Only bands, counts
+linker's `MemberLinker` port: it hands the observer to the core engine when the port runs one (the engine
+then reports each call and each Dukcapil decision with its candidate pairs), otherwise it times the calls
+and reports the Dukcapil decisions itself; it always reports DTKS and BPJS hits, members without NIK and
+each family's counts to region progress. Only bands, counts
 and probabilities cross this boundary; the member keys used for grouping never become labels.
 """
 
@@ -61,6 +63,12 @@ class ObservedMemberLinker:
         self._metrics = metrics
         self._region = region
         self._clock = clock
+        # A linker running the core engine hands the observer to it: the engine then reports calls and
+        # Dukcapil decisions itself (with candidate counts), and this wrapper must not count them again.
+        attach = getattr(inner, "attach_observer", None)
+        self.core_reports = callable(attach)
+        if attach is not None and callable(attach):
+            attach(observer)
 
     @property
     def model_version(self) -> str:
@@ -71,10 +79,11 @@ class ObservedMemberLinker:
         """Link through the wrapped linker, then report the call, each decision and each family."""
         started = self._clock()
         links = self._inner.link(members)
-        self._observer.batch_linked(len(members), self._clock() - started)
+        if not self.core_reports:
+            self._observer.batch_linked(len(members), self._clock() - started)
         for query, link in zip(members, links, strict=False):
-            candidates = getattr(link, "candidate_count", None)  # carried only by engines that count them
-            self._observer.record_decided("dukcapil", link.band, link.probability, candidates)
+            if not self.core_reports:  # candidate pairs are known only inside the engine
+                self._observer.record_decided("dukcapil", link.band, link.probability, None)
             self._observer.record_decided("dtks", "auto_link" if link.dtks_id else "no_match", None, None)
             self._observer.record_decided("bpjs", "auto_link" if link.bpjs_id else "no_match", None, None)
             if self._metrics is not None and not query.nik:
