@@ -63,8 +63,10 @@ def instrument_linker(
     if world_dir is not None and (world_dir / "population.parquet").is_file():
         targets, bps = targets_from_world(world_dir)
         master = world_dir / "population.parquet"
-        if master_records is None:
-            master_records = sum(t.members for t in targets.values())
+        if master_records is None:  # the engine loads every row of the master, dead and moved included
+            import pyarrow.parquet as pq
+
+            master_records = pq.ParquetFile(master).metadata.num_rows
         observer.master_loaded(master_records, master.stat().st_mtime)
     elif master_records is not None:
         observer.master_loaded(master_records, time.time())

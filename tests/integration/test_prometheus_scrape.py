@@ -189,7 +189,11 @@ def test_prometheus_sees_what_the_pipeline_processed(
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=base, timeout=15) as client:
-        codes = [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES]
+        # Two waves, so the scraped series show progress (and the linker's counters move in between).
+        codes = [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[:2]]
+        wait_until("first wave linked", lambda: prom.value("sum(regsosek_messages_consumed_total)") == 2, processes)
+        time.sleep(2.0)
+        codes += [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[2:]]
         codes.append(client.post("/v1/submissions", content=b'{"schema_version": "1"}', headers=auth).status_code)
         codes.append(client.post("/v1/submissions", json=FAMILIES[0]).status_code)  # no token
     assert codes == [202] * len(FAMILIES) + [422, 401]

@@ -138,7 +138,7 @@ def test_targets_come_from_living_residents_of_the_master(tmp_path: Path) -> Non
     inst = instrument_linker(
         fake_linker(), consumed_topics=["s"], produced_topics=["m"], dlq_topic="d", world_dir=tmp_path
     )
-    assert value(inst.registry, "linkage_master_records") == 3
+    assert value(inst.registry, "linkage_master_records") == 5  # every row the engine loads
     assert value(inst.registry, "linkage_master_as_of_timestamp_seconds") > 1.6e9
     assert value(inst.registry, "regsosek_region_members_expected", district="360312") == 3
 
