@@ -47,10 +47,19 @@ class BrokerConfig:
     controller_port: int = DEFAULT_CONTROLLER_PORT
     heap: str = "512m"
     ready_timeout_s: float = 90.0
+    # Optional security mode (off by default): an extra SASL_PLAINTEXT listener on `sasl_port` with
+    # SCRAM-SHA-512 users created at format time and the StandardAuthorizer (see docs/subscriptions.md).
+    sasl_port: int | None = None
+    scram_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, password)
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL/SCRAM listener's address (security mode only)."""
+        return f"{self.host}:{self.sasl_port}"
 
     @property
     def state_file(self) -> Path:
@@ -206,10 +215,32 @@ def _render(config: BrokerConfig) -> Path:
         host=config.host, port=config.port, controller_port=config.controller_port,
         data_dir=config.data_dir,
     )  # fmt: skip
+    if config.sasl_port is not None:
+        text += _security_properties(config)
     props = config.run_dir / "server.properties"
     props.write_text(text)
     (config.run_dir / "log4j2.properties").write_text((INFRA_DIR / "log4j2.properties").read_text())
     return props
+
+
+def _security_properties(config: BrokerConfig) -> str:
+    # Later keys override the template's. Controller and inter-broker traffic stay on the loopback
+    # PLAINTEXT listeners (KRaft cannot use SCRAM there), whose ANONYMOUS principal must be a super user;
+    # clients are meant to use the SASL listener, where every principal is subject to ACLs.
+    h, p, c, s = config.host, config.port, config.controller_port, config.sasl_port
+    return (
+        "\n# security mode (services/broker.py)\n"
+        f"listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c},SASL_PLAINTEXT://{h}:{s}\n"
+        f"advertised.listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{s}\n"
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT\n"
+        "sasl.enabled.mechanisms=SCRAM-SHA-512\n"
+        # The server side of SCRAM needs a login module but no credentials (users live in the metadata).
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
+        "allow.everyone.if.no.acl.found=false\n"
+        "super.users=User:admin;User:ANONYMOUS\n"
+    )
 
 
 def _java_cmd(config: BrokerConfig, main: list[str], heap: bool) -> list[str]:
@@ -227,6 +258,8 @@ def _java_cmd(config: BrokerConfig, main: list[str], heap: bool) -> list[str]:
 def _format_storage(config: BrokerConfig, props: Path, cluster_id: str) -> None:
     cmd = _java_cmd(config, ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
                              "--ignore-formatted"], heap=False)  # fmt: skip
+    for name, password in config.scram_users:  # SCRAM users exist before the broker first starts
+        cmd += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise BrokerError(f"formatting the broker storage failed:\n{_tail_text(done.stdout + done.stderr)}")

@@ -1,0 +1,195 @@
+"""Least-privilege ACLs for the services and every subscriber, derived from the catalogue and registry.
+
+`plan` is pure: it lists the grants (principal, resource, pattern, operation) the system needs.
+`sync` makes the broker's ALLOW ACLs equal to the plan: it creates what is missing and deletes
+grants of non-super principals that the plan no longer has (e.g. a removed subscriber), and stores
+SCRAM credentials for principals whose password it was given.
+
+Principals (SCRAM user names): `regsosek-gateway`, `regsosek-linker`, `regsosek-publisher`, and each
+subscriber id. A subscriber may read its own topic with consumer groups named `subscriber.<id>.*`,
+and nothing else: no write anywhere, no other topic, no group of someone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    KafkaAdminClient,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+)
+
+from contracts.subscriptions import SubscriptionRegistry
+from contracts.topics import (
+    BPJS_CHANGES,
+    DTKS_CHANGES,
+    LINKED_FAMILIES,
+    LINKED_MEMBERS,
+    POPULATION_CHANGES,
+    REVIEW,
+    SUBMISSIONS,
+    SUBMISSIONS_DLQ,
+    UPDATES,
+)
+from services.access.scram import ScramError, delete_scram_users, upsert_scram_users
+
+GATEWAY, LINKER, PUBLISHER = "regsosek-gateway", "regsosek-linker", "regsosek-publisher"
+SERVICE_PRINCIPALS: tuple[str, ...] = (GATEWAY, LINKER, PUBLISHER)
+#: Principals that are super users on the broker (services/broker.py); never given or stripped of ACLs.
+SUPER_USERS: frozenset[str] = frozenset({"User:admin", "User:ANONYMOUS"})
+#: Consumer group of the publisher; the linker's groups and internal topics start with its app id.
+PUBLISHER_GROUP = "regsosek-publisher"
+LINKER_APP_ID = "regsosek-linker"
+
+Pattern = Literal["literal", "prefixed"]
+Resource = Literal["topic", "group", "cluster"]
+
+
+class AclSyncError(RuntimeError):
+    """The broker refused an ACL change; the message names the grant."""
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ALLOW ACL: `principal` may do `operation` on the resource (from any host)."""
+
+    principal: str
+    resource: Resource
+    name: str
+    pattern: Pattern
+    operation: str
+
+    def __str__(self) -> str:
+        star = "*" if self.pattern == "prefixed" else ""
+        return f"{self.principal} {self.operation} {self.resource}:{self.name}{star}"
+
+
+def subscriber_group_prefix(subscriber_id: str) -> str:
+    """The prefix a subscriber's consumer group ids must start with."""
+    return f"subscriber.{subscriber_id}."
+
+
+def _topic(principal: str, name: str, *operations: str, pattern: Pattern = "literal") -> list[Grant]:
+    return [Grant(f"User:{principal}", "topic", name, pattern, op) for op in operations]
+
+
+def _group(principal: str, name: str, pattern: Pattern = "literal") -> list[Grant]:
+    return [Grant(f"User:{principal}", "group", name, pattern, "read")]
+
+
+def plan(registry: SubscriptionRegistry) -> list[Grant]:
+    """Every grant the services and the registry's subscribers need, sorted."""
+    clash = sorted({s.subscriber_id for s in registry.subscriptions} & set(SERVICE_PRINCIPALS))
+    if clash or any(s.subscriber_id.startswith("regsosek-") for s in registry.subscriptions):
+        raise AclSyncError("subscriber ids must not start with 'regsosek-' (reserved for service principals)")
+    grants: list[Grant] = []
+    # The gateway only appends submissions.
+    grants += _topic(GATEWAY, SUBMISSIONS, "write", "describe")
+    # The linker reads submissions and master/sectoral changes, writes the linkage outputs and the DLQ,
+    # and owns its faust groups and internal (changelog/leader) topics, all prefixed by its app id.
+    for source in (SUBMISSIONS, POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES):
+        grants += _topic(LINKER, source, "read", "describe")
+    for output in (SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, UPDATES):
+        grants += _topic(LINKER, output, "write", "describe")
+    grants += _topic(LINKER, LINKER_APP_ID, "read", "write", "create", "describe", pattern="prefixed")
+    grants += _group(LINKER, LINKER_APP_ID, "prefixed")
+    # The publisher reads the linkage outputs and writes only to subscriber topics.
+    for source in (LINKED_MEMBERS, LINKED_FAMILIES, UPDATES):
+        grants += _topic(PUBLISHER, source, "read", "describe")
+    grants += _topic(PUBLISHER, "subscriber.", "write", "describe", pattern="prefixed")
+    grants += _group(PUBLISHER, PUBLISHER_GROUP)
+    # Each subscriber reads its own topic, nothing else.
+    for sub in registry.subscriptions:
+        grants += _topic(sub.subscriber_id, sub.topic, "read", "describe")
+        grants += _group(sub.subscriber_id, subscriber_group_prefix(sub.subscriber_id), "prefixed")
+    return sorted(set(grants))
+
+
+_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.CLUSTER}
+_PATTERN = {"literal": ACLResourcePatternType.LITERAL, "prefixed": ACLResourcePatternType.PREFIXED}
+
+
+def _to_acl(grant: Grant) -> ACL:
+    return ACL(
+        principal=grant.principal, host="*", operation=ACLOperation[grant.operation.upper()],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(_RESOURCE[grant.resource], grant.name, _PATTERN[grant.pattern]),
+    )  # fmt: skip
+
+
+def _from_acl(acl: Any) -> Grant | None:
+    # Only ALLOW grants on the resource kinds we manage; anything else is left alone.
+    if acl.permission_type != ACLPermissionType.ALLOW or acl.host != "*":
+        return None
+    kinds = {v: k for k, v in _RESOURCE.items()}
+    patterns = {v: k for k, v in _PATTERN.items()}
+    rp = acl.resource_pattern
+    if rp.resource_type not in kinds or rp.pattern_type not in patterns:
+        return None
+    return Grant(acl.principal, kinds[rp.resource_type], rp.resource_name, patterns[rp.pattern_type],  # type: ignore[arg-type]
+                 acl.operation.name.lower())  # fmt: skip
+
+
+@dataclass
+class SyncReport:
+    """What `sync` changed."""
+
+    created: list[Grant] = field(default_factory=list)
+    deleted: list[Grant] = field(default_factory=list)
+    unchanged: int = 0
+    users_set: list[str] = field(default_factory=list)
+    users_deleted: list[str] = field(default_factory=list)
+
+
+def current_grants(admin: KafkaAdminClient) -> set[Grant]:
+    """The broker's ALLOW grants (as far as they are of a kind we manage)."""
+    everything = ACLFilter(
+        principal=None, host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )  # fmt: skip
+    acls, error = admin.describe_acls(everything)
+    if error.errno != 0:
+        raise AclSyncError(f"describing ACLs failed: {error}")
+    return {g for acl in acls if (g := _from_acl(acl)) is not None}
+
+
+def sync(admin: KafkaAdminClient, registry: SubscriptionRegistry, passwords: Mapping[str, str]) -> SyncReport:
+    """Make the broker's grants equal to `plan(registry)`; set SCRAM passwords given in `passwords`."""
+    desired = set(plan(registry))
+    report = SyncReport()
+    report.users_set = upsert_scram_users(admin, dict(passwords))
+    existing = current_grants(admin)
+    missing = sorted(desired - existing)
+    extra = sorted(g for g in existing - desired if g.principal not in SUPER_USERS)
+    report.unchanged = len(desired & existing)
+    if missing:
+        result = admin.create_acls([_to_acl(g) for g in missing])
+        if result.get("failed"):
+            acl, err = result["failed"][0]
+            raise AclSyncError(f"creating ACL {_from_acl(acl)} failed: {err}")
+        report.created = missing
+    if extra:
+        for _, _, error in admin.delete_acls([_to_acl(g) for g in extra]):
+            if error.errno != 0:
+                raise AclSyncError(f"deleting ACLs failed: {error}")
+        report.deleted = extra
+    # Principals that lost every grant (removed subscribers) also lose their credentials.
+    remaining = {g.principal for g in desired}
+    gone = sorted({g.principal.removeprefix("User:") for g in extra if g.principal not in remaining})
+    for user in gone:
+        try:
+            delete_scram_users(admin, [user])
+            report.users_deleted.append(user)
+        except ScramError:
+            # A principal with ACLs but no credential (never given a password): nothing to delete.
+            pass
+    return report
