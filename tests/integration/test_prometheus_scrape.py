@@ -27,6 +27,7 @@ import pytest
 from kafka import KafkaProducer
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
+from monitoring.expressions import named_metrics
 from services.broker import free_ports
 from services.linker.testing import FakeMasterPerson, member_payload, nik_for, submission_payload
 from services.observability.picture import render_run_picture
@@ -245,6 +246,11 @@ def test_prometheus_sees_what_the_pipeline_processed(
     assert value('regsosek_region_families_expected{district="360312"}') == 2
     coverage = value("sum(regsosek_region_members_submitted) / sum(regsosek_region_members_expected)")
     assert coverage == pytest.approx(MEMBERS / 8)
+
+    # Every metric a dashboard or an alert rule names is really exported by the running services.
+    scraped = {s.labels["__name__"] for s in prom.query('count by (__name__) ({job=~"gateway|linker"})')}
+    missing = {name: where for name, where in named_metrics().items() if name not in scraped}
+    assert not missing, f"named by dashboards/rules but not scraped: {missing}"
 
     rules = {rule["name"]: rule for rule in prom.rules()}
     assert {"LinkerDown", "GatewayErrors", "MatchRateCollapsed"} <= set(rules)

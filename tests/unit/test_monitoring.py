@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
 
 from monitoring.dashboards.generate import OUTPUT_DIR, render_all
 from monitoring.dashboards.panels import DATASOURCE_UID
+from monitoring.expressions import dashboard_expressions, load_yaml, metric_names, named_metrics, rule_expressions
 from services.observability.catalogue import exported_series_names
 from services.observability.promtool import check_expressions, find_binary, run_promtool
 
@@ -22,12 +20,6 @@ RULES = sorted((MONITORING / "prometheus" / "rules").glob("*.yml"))
 RULE_TESTS = sorted((MONITORING / "prometheus" / "tests").glob("*.yml"))
 #: Series Prometheus itself makes (scrape health); everything else must come from our services.
 PROMETHEUS_SERIES = {"up"}
-PROMQL_FUNCTIONS = {"sum", "max", "rate", "increase", "delta", "histogram_quantile", "time", "absent",
-                    "by", "ignoring", "group_left", "and", "or", "on"}  # fmt: skip
-
-
-def load_yaml(path: Path) -> Any:
-    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -39,34 +31,6 @@ def promtool() -> Path:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return path
-
-
-def dashboard_expressions() -> list[tuple[str, str]]:
-    """(dashboard/panel title, expr) of every target of every committed dashboard."""
-    found = []
-    for path in sorted(OUTPUT_DIR.glob("*.json")):
-        board = json.loads(path.read_text(encoding="utf-8"))
-        for panel in board["panels"]:
-            for target in panel.get("targets", []):
-                found.append((f"{board['uid']}/{panel['title']}", target["expr"]))
-    return found
-
-
-def rule_expressions() -> list[tuple[str, str]]:
-    found = []
-    for path in RULES:
-        for group in load_yaml(path)["groups"]:
-            for rule in group["rules"]:
-                found.append((rule.get("alert") or rule["record"], rule["expr"]))
-    return found
-
-
-def metric_names(expr: str) -> set[str]:
-    """Identifiers in a PromQL expression that name series (label matchers and strings removed)."""
-    stripped = re.sub(r"\{[^}]*\}", "", re.sub(r'"[^"]*"', "", expr))
-    stripped = re.sub(r"\b(by|without|ignoring|on|group_left|group_right)\s*\([^)]*\)", "", stripped)
-    stripped = re.sub(r"\[[^\]]*\]", "", stripped)
-    return {name for name in re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", stripped)} - PROMQL_FUNCTIONS
 
 
 def test_committed_dashboards_match_the_code() -> None:
@@ -99,7 +63,7 @@ def test_every_target_uses_the_provisioned_datasource() -> None:
 
 def test_every_named_metric_is_exported_by_the_services() -> None:
     exported = exported_series_names() | PROMETHEUS_SERIES
-    named = {name: where for where, expr in dashboard_expressions() + rule_expressions() for name in metric_names(expr)}
+    named = named_metrics()
     assert "regsosek_gateway_requests_total" in named and "linkage_decisions_total" in named
     unknown = {name: where for name, where in named.items() if name not in exported}
     assert not unknown, f"metrics named but not registered by any service: {unknown}"
