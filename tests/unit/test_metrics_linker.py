@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.dead_letter import DeadLetterReason
-from linkage.observer import NO_OBSERVER, RecordingObserver
+from linkage.observer import NO_OBSERVER, LinkageObserver, RecordingObserver
 from services.linker.port import MemberQuery
 from services.linker.testing import FakeMasterPerson, FakeMemberLinker, nik_for
 from services.observability.linker_metrics import LinkerMetrics
@@ -181,6 +181,22 @@ def test_batch_recorder_counts_topics_dead_letters_age_and_lag() -> None:
     assert value(registry, "regsosek_last_processed_timestamp_seconds") == 1000.0
     assert value(registry, "regsosek_consumer_lag_messages", topic="subs", partition="0") == 3  # 10 - 7
     assert value(registry, "regsosek_consumer_lag_messages", topic="subs", partition="1") == 0  # 4 - 4
+
+
+def test_prometheus_observer_implements_the_core_protocol() -> None:
+    registry = CollectorRegistry()
+    observer: LinkageObserver = PrometheusLinkageObserver(LinkerMetrics(registry))  # mypy checks the protocol
+    observer.master_loaded(1200, 1_700_000_000.0)
+    observer.record_decided("dukcapil", "review", 0.55, 14)
+    observer.record_decided("bpjs", "auto_link", None, None)
+    observer.batch_linked(3, 0.02)
+    assert value(registry, "linkage_master_records") == 1200
+    assert value(registry, "linkage_master_as_of_timestamp_seconds") == 1_700_000_000.0
+    assert value(registry, "linkage_candidate_pairs_sum") == 14
+    assert value(registry, "linkage_match_probability_bucket", le="0.5") == 0
+    assert value(registry, "linkage_match_probability_bucket", le="0.6") == 1
+    assert value(registry, "linkage_decisions_total", source="bpjs", band="auto_link") == 1
+    assert value(registry, "linkage_engine_batch_size_members_sum") == 3
 
 
 def test_core_observers_record_and_ignore() -> None:
