@@ -61,6 +61,10 @@ class ComparisonContribution:
     match_weight: float  # level weight plus the term-frequency adjustment
     tf_adjustment: float
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # positional pickling: decisions cross process boundaries in bulk (forked workers)
+        return (ComparisonContribution, (self.comparison, self.level, self.match_weight, self.tf_adjustment))
+
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -68,6 +72,9 @@ class Explanation:
 
     prior_match_weight: float
     contributions: tuple[ComparisonContribution, ...]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Explanation, (self.prior_match_weight, self.contributions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,21 @@ class LinkDecision:
     candidate_count: int
     band: Band
     explanation: Explanation | None
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (
+            LinkDecision,
+            (
+                self.record_id,
+                self.master_record_id,
+                self.match_probability,
+                self.match_weight,
+                self.runner_up_match_weight,
+                self.candidate_count,
+                self.band,
+                self.explanation,
+            ),
+        )
 
 
 def match_probability(match_weight: float) -> float:
