@@ -143,10 +143,13 @@ def _ascii_upper(raw: str) -> str:
     return folded.upper().replace("'", "").replace("`", "")
 
 
+_OLD_SPELLING_RE = re.compile("|".join(old for old, _ in _OLD_SPELLING))
+_OLD_SPELLING_MAP = dict(_OLD_SPELLING)
+
+
 def _modernise(token: str) -> str:
-    for old, new in _OLD_SPELLING:
-        token = token.replace(old, new)
-    return token
+    # One left-to-right pass; none of the replacements creates another old-spelling pair.
+    return _OLD_SPELLING_RE.sub(lambda m: _OLD_SPELLING_MAP[m.group(0)], token)
 
 
 def clean_tokens(raw: str | None) -> list[str]:
@@ -173,6 +176,7 @@ def clean_tokens(raw: str | None) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=262_144)
 def phonetic_key(text: str | None) -> str | None:
     """A coarse sound key for Indonesian spelling, used for blocking and as a weak name level.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 import lokal
 
@@ -34,7 +35,14 @@ def clean_nik(raw: str | None) -> str | None:
 
 def nik_birth_and_sex(nik: str) -> tuple[str | None, str | None]:
     """(`DDMMYY` birth date with the female offset removed, `M`/`F`) implied by a NIK, None if invalid."""
-    info = lokal.parse_nik(nik)
+    return _implied(nik[6:12])
+
+
+@lru_cache(maxsize=131_072)
+def _implied(ddmmyy: str) -> tuple[str | None, str | None]:
+    # Date and sex depend only on the DDMMYY part: parse it once behind a fixed valid region and serial
+    # (a master of a million people has only tens of thousands of distinct birth dates).
+    info = lokal.parse_nik(f"360312{ddmmyy}0001")
     sex = {"L": "M", "P": "F"}.get(info.gender or "")
     if info.birth_date is None:
         return None, sex

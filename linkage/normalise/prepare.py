@@ -8,6 +8,8 @@ prepares master rows and query rows, so both sides of a pair are treated identic
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -34,15 +36,25 @@ def clean_sex(value: object) -> str | None:
     return _SEX.get(text.upper()) if text else None
 
 
+@lru_cache(maxsize=131_072)
+def _date_facts(value: object) -> tuple[date | None, str | None, str | None, str | None]:
+    # Birth dates repeat a lot across a master: (date, iso, iso unless placeholder, swapped iso).
+    dob = parse_date(value)
+    if dob is None:
+        return None, None, None, None
+    iso = dob.isoformat()
+    swap = swapped(dob)
+    return dob, iso, None if is_placeholder(dob) else iso, swap.isoformat() if swap is not None else None
+
+
 def prepare_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """The prepared columns of one linkage record (a dict with exactly `PREPARED_COLUMNS`)."""
     nik = clean_nik(_text(record.get("nik")))
     kk = clean_nik(_text(record.get("kk_number")))
     name = normalise_name(_text(record.get("full_name")))
     sex = clean_sex(record.get("sex"))
-    dob = parse_date(record.get("birth_date"))
+    dob, iso, real, swap = _date_facts(record.get("birth_date"))
     year = dob.year if dob is not None else parse_year(record.get("birth_year"))
-    swap = swapped(dob) if dob is not None else None
     village = clean_village_code(record.get("village_code"))
     return {
         "record_id": _text(record.get("record_id")),
@@ -56,9 +68,9 @@ def prepare_record(record: Mapping[str, Any]) -> dict[str, Any]:
         "given_name_key": name.given_name_key,
         "other_names": name.other_names,
         "sex": sex,
-        "birth_date": dob.isoformat() if dob is not None else None,
-        "birth_date_real": dob.isoformat() if dob is not None and not is_placeholder(dob) else None,
-        "birth_date_swapped": swap.isoformat() if swap is not None else None,
+        "birth_date": iso,
+        "birth_date_real": real,
+        "birth_date_swapped": swap,
         "birth_year": year,
         "village_code": village,
         "district_code": village[:6] if village else None,
