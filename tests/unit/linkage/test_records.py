@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -126,3 +127,23 @@ def test_population_dtks_bpjs_records() -> None:
     )
     assert bpjs.column_names == list(LINKAGE_COLUMNS)
     assert bpjs.to_pylist()[0]["sex"] == "M"
+
+
+def test_world_sources_convert_with_the_generators_record_ids(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from linkage.records import load_world_source
+    from linkage.synthetic import generate_world
+
+    world = generate_world(tmp_path, persons=300, seed=5)
+    truth = pq.read_table(world.truth).to_pylist()
+    for source, tag in (("members", "member"), ("dtks", "dtks"), ("bpjs", "bpjs")):
+        master, records = load_world_source(str(tmp_path), source)
+        assert master.num_rows == 300
+        assert master.column("record_id").to_pylist() == master.column("nik").to_pylist()
+        ids = records.column("record_id").to_pylist()
+        assert sorted(ids) == sorted(r["record_id"] for r in truth if r["source"] == tag)
+    members = load_world_source(str(tmp_path), "members")[1]
+    villages = members.column("village_code").to_pylist()
+    # every survey family's BPS village is in the crosswalk, so every member has a Kemendagri village
+    assert all(v is not None and len(v) == 10 for v in villages)
