@@ -29,6 +29,9 @@ def _register() -> None:
 
 
 def main() -> None:
+    from services.privacy.log_redaction import install_log_redaction
+
+    install_log_redaction()  # no NIK/KK or payload bytes in any log line, whatever the log level
     _register()
     app()
 

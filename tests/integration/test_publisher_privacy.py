@@ -1,0 +1,188 @@
+"""Privacy scan of the pipeline pieces that exist, at DEBUG, on the REAL broker, with a generated world.
+
+gateway (in-process, DEBUG) -> private submissions topic -> linker (`regsosek serve linker --log-level
+debug`, subprocess, fake engine over the world's master, Prometheus metrics on) -> private linkage
+topics -> publisher (in-process, DEBUG) -> subscriber topics. Then every log line (ours and the Kafka
+clients'), the linker's console output, both services' /metrics output and the disclosure log file are
+scanned for the world's NIKs, KK numbers and names: none may appear. The notification topics of
+subscribers without the raw-NIK permission are scanned too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from contracts.subscriptions import SubscriptionRegistry
+from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, UPDATES, topic_spec
+from linkage.synthetic.world import generate_world
+from services.broker import free_port
+from services.gateway.app import build_app
+from services.gateway.settings import GatewaySettings
+from services.kafka_io import read_topic
+from services.privacy.disclosure import DisclosureLog
+from services.privacy.log_redaction import install_log_redaction, uninstall_log_redaction
+from services.privacy.pseudonyms import KeyRing
+from services.publisher.core import Publisher, SourceTopics
+from services.publisher.loop import LoopConfig, PublisherLoop
+from services.publisher.testing import EXAMPLE_SECRETS, example_subscriptions
+from services.publisher.topics import ensure_subscriber_topics
+from services.topics import provision
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "privacy-scan-token-0123456789"
+FAMILIES = 25  # enough families for every kind of record; keeps the test around half a minute
+
+
+def _secrets_of_world(world_dir: Path, submissions: list[dict[str, object]]) -> set[str]:
+    """Every NIK, KK number and name (master and as enumerated) the world holds."""
+    pop = pq.read_table(world_dir / "population.parquet").to_pydict()
+    found = {*pop["nik"], *pop["kk_number"], *pop["full_name"]}
+    for doc in submissions:
+        found.add(str(doc["head_name"]))
+        if doc.get("kk_number"):
+            found.add(str(doc["kk_number"]))
+        for m in doc["members"]:  # type: ignore[attr-defined]
+            found.add(str(m["name"]))
+            if m.get("nik"):
+                found.add(str(m["nik"]))
+    # Single short tokens (e.g. a one-word name) would match unrelated text; scan what identifies a person.
+    return {s for s in found if s and (len(s) >= 8 or " " in s)}
+
+
+def _fake_master(world_dir: Path, path: Path) -> None:
+    pop = pq.read_table(world_dir / "population.parquet").to_pylist()
+    dtks = {r["nik"]: r["id_dtks"] for r in pq.read_table(world_dir / "dtks.parquet").to_pylist() if r["nik"]}
+    bpjs = {r["nik"]: r["noka"] for r in pq.read_table(world_dir / "bpjs.parquet").to_pylist() if r["nik"]}
+    rows = [{"nik": p["nik"], "full_name": p["full_name"], "kk_number": p["kk_number"],
+             "deceased": p["status"] == "dead", "dtks_id": dtks.get(p["nik"]), "bpjs_id": bpjs.get(p["nik"])}
+            for p in pop]  # fmt: skip
+    path.write_text(json.dumps(rows))
+
+
+def _private_catalogue(bootstrap: str, tag: str) -> dict[str, str]:
+    names = {t: f"p{tag}.{t}" for t in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW,
+                                          UPDATES)}  # fmt: skip
+    report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
+    assert not report.differences
+    return names
+
+
+def test_no_nik_kk_or_name_in_logs_metrics_or_disclosure_log(
+    kafka_broker: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What every `regsosek` entry point does first (services/cli.py); the linker subprocess does it itself.
+    install_log_redaction()
+    try:
+        _pipeline_scan(kafka_broker.bootstrap, tmp_path, caplog)  # type: ignore[attr-defined]
+    finally:
+        uninstall_log_redaction()
+
+
+def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, including kafka-python's and uvicorn/fastapi's
+    tag = uuid.uuid4().hex[:8]
+    world = generate_world(tmp_path / "world", persons=120, seed=11)
+    submissions = [json.loads(line) for line in world.submissions.read_text().splitlines()][:FAMILIES]
+    secrets_ = _secrets_of_world(tmp_path / "world", submissions)
+    assert len(secrets_) > 100
+    topics = _private_catalogue(bootstrap, tag)
+
+    # 1. gateway (in-process): every submission accepted and produced.
+    settings = GatewaySettings(bootstrap=bootstrap, topic=topics[SUBMISSIONS], tokens={TOKEN: "team-scan"})
+    with TestClient(build_app(settings)) as gateway:
+        for doc in submissions:
+            answer = gateway.post("/v1/submissions", content=json.dumps(doc).encode(),
+                                  headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+            assert answer.status_code == 202, answer.text
+        gateway_metrics = gateway.get("/metrics").text
+    assert "gateway" in gateway_metrics
+
+    # 2. linker (subprocess, DEBUG, metrics on) until every family is linked.
+    master = tmp_path / "master.json"
+    _fake_master(tmp_path / "world", master)
+    metrics_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
+    env.update({
+        "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": topics[SUBMISSIONS],
+        "REGSOSEK_LINKER_DLQ_TOPIC": topics[SUBMISSIONS_DLQ],
+        "REGSOSEK_LINKER_MEMBERS_TOPIC": topics[LINKED_MEMBERS],
+        "REGSOSEK_LINKER_FAMILIES_TOPIC": topics[LINKED_FAMILIES],
+        "REGSOSEK_LINKER_REVIEW_TOPIC": topics[REVIEW],
+        "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
+    })
+    linker_log = tmp_path / "linker.log"
+    with open(linker_log, "wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - fixed command line
+            [sys.executable, "-m", "services.cli", "serve", "linker", "--bootstrap", bootstrap,
+             "--state-dir", str(tmp_path / "linker"), "--fake-master", str(master), "--group", f"linker-{tag}",
+             "--log-level", "debug"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while len(read_topic(bootstrap, topics[LINKED_FAMILIES])) < len(submissions):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the linker did not link every family:\n{linker_log.read_text()[-3000:]}")
+                time.sleep(1.0)
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+                linker_metrics = resp.read().decode()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    assert "regsosek_build_info" in linker_metrics and "regsosek_region_members" in linker_metrics
+
+    # 3. publisher (in-process, DEBUG) for the three example subscriptions.
+    subs = tuple(s.model_copy(update={"subscriber_id": f"{s.subscriber_id}-{tag}"}) for s in example_subscriptions())
+    registry = SubscriptionRegistry(subscriptions=subs)
+    keys = KeyRing({f"{sid}-{tag}": secret for sid, secret in EXAMPLE_SECRETS.items()})
+    ensure_subscriber_topics(bootstrap, registry)
+    log = DisclosureLog(tmp_path / "disclosures.sqlite")
+    source = SourceTopics(topics[LINKED_MEMBERS], topics[LINKED_FAMILIES], topics[UPDATES])
+    publisher = Publisher(registry, keys, log, topics=source)
+    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=f"pub-{tag}", poll_timeout_ms=200))
+    try:
+        loop.run_until_idle(idle_s=2.0, max_s=60.0)
+    finally:
+        loop.close()
+    log.close()
+    assert publisher.stats.sent > len(submissions)
+
+    # 4. the scan.
+    haystacks = {
+        "captured DEBUG logs": caplog.text,
+        "linker console (DEBUG)": linker_log.read_text(errors="replace"),
+        "gateway /metrics": gateway_metrics,
+        "linker /metrics": linker_metrics,
+        "disclosure log file": (tmp_path / "disclosures.sqlite").read_bytes().decode("latin-1"),
+    }
+    for sub in subs[1:]:  # kemenkes and kemendikbud may not receive raw identifiers or names
+        haystacks[sub.topic] = "\n".join((r.value or b"").decode() + (r.key or b"").decode()
+                                         for r in read_topic(bootstrap, sub.topic))  # fmt: skip
+    assert caplog.records and any(r.levelno == logging.DEBUG for r in caplog.records)
+    # The clients did log every record sent at DEBUG; the redaction left only the payload sizes.
+    assert " bytes>" in haystacks["captured DEBUG logs"] and " bytes>" in haystacks["linker console (DEBUG)"]
+    leaks = {where: sorted(s for s in secrets_ if s in text)[:3] for where, text in haystacks.items()}
+    assert {where: found for where, found in leaks.items() if found} == {}
+    # The kemensos feed is the control: it may carry NIKs, and does, so the scan can find them.
+    kemensos = "\n".join((r.value or b"").decode() for r in read_topic(bootstrap, subs[0].topic))
+    assert any(s in kemensos for s in secrets_)
