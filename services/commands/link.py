@@ -107,8 +107,7 @@ def link(
     source: str = typer.Option("members", "--source", help="Model settings to train: members, dtks or bpjs."),
     engine: str = typer.Option("duckdb", "--engine", help="Splink backend: duckdb or spark (local mode)."),
 ) -> None:
-    """Link every record of a file to the master: record_id, master_record_id, match_probability,
-    match_weight, band."""
+    """Link every record of a file to the master file; write one link (or none) per record."""
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
     if engine not in ("duckdb", "spark"):

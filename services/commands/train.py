@@ -34,8 +34,7 @@ def train(
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the u sampling."),
     charts: bool = typer.Option(True, "--charts/--no-charts", help="Write match-weight and m/u charts."),
 ) -> None:
-    """Train a model unsupervised (u by random sampling, m by EM) and write model.json, metadata.json
-    and charts."""
+    """Train a model unsupervised (u by sampling, m by EM); write model.json, metadata.json, charts."""
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
     needed = [
