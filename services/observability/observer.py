@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
 
-from linkage.observer import Band, LinkageObserver, Source
+from linkage.observer import BANDS, SOURCES, Band, LinkageObserver, Source
 from services.linker.port import MemberLink, MemberLinker, MemberQuery
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
@@ -25,6 +25,8 @@ class PrometheusLinkageObserver:
 
     def __init__(self, metrics: LinkerMetrics) -> None:
         self._m = metrics
+        # Label children resolved once: `labels()` per decision costs more than the increment itself.
+        self._decisions = {(s, b): metrics.decisions.labels(source=s, band=b) for s in SOURCES for b in BANDS}
 
     def master_loaded(self, records: int, as_of_epoch_s: float) -> None:
         """Set the master size and the time it is current as of."""
@@ -33,7 +35,7 @@ class PrometheusLinkageObserver:
 
     def record_decided(self, source: Source, band: Band, probability: float | None, candidates: int | None) -> None:
         """Count the decision; observe probability (Dukcapil only) and candidate pairs when known."""
-        self._m.decisions.labels(source=source, band=band).inc()
+        self._decisions[(source, band)].inc()
         if source == "dukcapil":
             if probability is not None:
                 self._m.match_probability.observe(probability)

@@ -61,12 +61,17 @@ class RegionProgress:
         self.members_submitted = gauge("regsosek_region_members_submitted", "Members of linked families.")
         self.members_linked = gauge("regsosek_region_members_linked", "Members auto-linked to the master.")
         self.members_review = gauge("regsosek_region_members_review", "Members waiting for clerical review.")
+        # Per district: the submitted/linked/review children, resolved once (label look-ups are not free).
+        self._children: dict[str, tuple[Gauge, Gauge, Gauge, Gauge]] = {}
         for district in (*sorted(self._targets), UNKNOWN_DISTRICT):
             target = self._targets.get(district, DistrictTarget(0, 0))
             self.families_expected.labels(district=district).set(target.families)
             self.members_expected.labels(district=district).set(target.members)
-            for g in (self.families_submitted, self.members_submitted, self.members_linked, self.members_review):
-                g.labels(district=district).set(0)
+            children = tuple(
+                g.labels(district=district)
+                for g in (self.families_submitted, self.members_submitted, self.members_linked, self.members_review)
+            )
+            self._children[district] = children  # type: ignore[assignment]
 
     def district_of(self, family_key: str) -> str:
         """The Kemendagri district of a 22-digit family key (its first 7 digits are the BPS district)."""
@@ -94,11 +99,11 @@ class RegionProgress:
             return sum(f.review for f in self._families.values())
 
     def _add(self, count: _FamilyCount, sign: int) -> None:
-        d = count.district
-        self.families_submitted.labels(district=d).inc(sign)
-        self.members_submitted.labels(district=d).inc(sign * count.members)
-        self.members_linked.labels(district=d).inc(sign * count.linked)
-        self.members_review.labels(district=d).inc(sign * count.review)
+        families, members, linked, review = self._children[count.district]
+        families.inc(sign)
+        members.inc(sign * count.members)
+        linked.inc(sign * count.linked)
+        review.inc(sign * count.review)
 
 
 def targets_from_world(world_dir: Path) -> tuple[dict[str, DistrictTarget], dict[str, str]]:
