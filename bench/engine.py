@@ -192,30 +192,33 @@ def phase_engine(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _cached_prepared_master(args: argparse.Namespace) -> Any:
+    """The prepared master the engine phases cached (prepared here if the cache is missing)."""
+    import pyarrow.parquet as pq
+
+    from linkage.comparisons import SPEC_VERSION
+    from linkage.engine import LinkageEngine
+    from linkage.engine.cache import prepared_cache_path
+    from linkage.normalise.prepare import prepare_table
+    from linkage.records import population_records
+
+    engine = LinkageEngine.from_artefact(args.model)
+    source = Path(args.world) / "population.parquet"
+    cache = prepared_cache_path(engine, source, BENCH_DIR / "prepared", f"spec-{SPEC_VERSION}")
+    return pq.read_table(cache) if cache.exists() else prepare_table(population_records(pq.read_table(source)))
+
+
 def phase_splink(args: argparse.Namespace) -> dict[str, Any]:
     import duckdb
-    import pyarrow.parquet as pq
     from splink import DuckDBAPI, Linker
 
     from linkage.engine.params import read_model_parameters
     from linkage.normalise.prepare import prepare_table
-    from linkage.records import population_records
 
     model = json.loads((Path(args.model) / "model.json").read_text(encoding="utf-8"))
     # the same prepared master the engine uses (the cache the engine phases wrote)
-    from linkage.comparisons import SPEC_VERSION
-    from linkage.engine import LinkageEngine
-    from linkage.engine.cache import prepared_cache_path
 
-    engine = LinkageEngine.from_artefact(args.model)
-    cache = prepared_cache_path(
-        engine, Path(args.world) / "population.parquet", BENCH_DIR / "prepared", f"spec-{SPEC_VERSION}"
-    )
-    master = (
-        pq.read_table(cache)
-        if cache.exists()
-        else prepare_table(population_records(pq.read_table(Path(args.world) / "population.parquet")))
-    )
+    master = _cached_prepared_master(args)
     queries = prepare_table(_query_records(Path(args.world), args.queries))
     con = duckdb.connect()
     db = DuckDBAPI(con)
@@ -234,15 +237,18 @@ def phase_splink(args: argparse.Namespace) -> dict[str, Any]:
         linker.table_management.register_term_frequency_lookup(db.register(tf, table_name=f"tf_{column}"), column)
     calls = 0
 
+    scored: list[tuple[str, str, float]] = []
+
     def predict(batch: Any) -> int:
         nonlocal calls
         calls += 1
         sdf = db.register(batch, table_name=f"query_{calls}")
         result = linker.inference.predict_between(sdf, master_sdf)
-        rows = len(result.as_duckdbpyrelation().fetchall())
+        rows = result.as_duckdbpyrelation().select("record_id_l, record_id_r, match_weight").fetchall()
+        scored.extend(rows)
         result.drop_table_from_database_and_remove_from_cache()
         sdf.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
-        return rows
+        return len(rows)
 
     predict(queries.slice(0, 1))  # warm-up
     load_start = os.getloadavg()
@@ -272,6 +278,41 @@ def phase_splink(args: argparse.Namespace) -> dict[str, Any]:
         "batch_1000_seconds": statistics.median(batch_seconds),
         "batch_1000_records_per_s": 1000 / statistics.median(batch_seconds),
         "peak_rss_mb": _peak_rss_mb(),
+        "equivalence": _equivalence(args, scored, queries.slice(0, 1000 * args.splink_batches)),
+    }
+
+
+def _equivalence(args: argparse.Namespace, splink_rows: list[tuple[str, str, float]], queries: Any) -> dict[str, Any]:
+    """The engine's weights on the very pairs Splink scored above (same master, same records)."""
+    from linkage.engine import LinkageEngine
+
+    engine = LinkageEngine.from_artefact(args.model)
+    engine.master.load_prepared(_cached_prepared_master(args))
+    splink = {(q, m): w for q, m, w in splink_rows}
+    result = engine.scoring.score(queries)
+    ids = queries.column("record_id").to_pylist()
+    ours = {
+        (ids[q], engine.master.prepared.record_id(r)): w
+        for q, r, w in zip(
+            result.query_index.tolist(), result.master_rows.tolist(), result.scores.totals.tolist(), strict=True
+        )
+    }
+    common = ours.keys() & splink.keys()
+    best_splink: dict[str, float] = {}
+    for (q, _), w in splink.items():
+        best_splink[q] = max(w, best_splink.get(q, -1e300))
+    decisions = {d.record_id: d for d in engine.link(queries)}
+    same_best = 0
+    for q, w in best_splink.items():
+        chosen = decisions[q].master_record_id
+        same_best += chosen is not None and splink.get((q, chosen)) == w
+    return {
+        "splink_pairs": len(splink),
+        "engine_pairs": len(ours),
+        "common_pairs": len(common),
+        "max_abs_weight_difference": max((abs(ours[k] - splink[k]) for k in common), default=0.0),
+        "records_with_candidates": len(best_splink),
+        "same_best_candidate": same_best,
     }
 
 
@@ -327,7 +368,7 @@ def _report(results: dict[str, Any]) -> None:
     )
     cold = results["cold"]
     print(
-        f"engine ready from population.parquet, cold (normalise 1M rows on 2 workers): "
+        f"engine ready from population.parquet, cold (normalise all rows on 2 workers): "
         f"{cold['ready_seconds']:.1f} s, peak RSS {cold['peak_rss_mb']:.0f} MB "
         f"(largest worker {cold['largest_worker_rss_mb']:.0f} MB)"
     )
@@ -364,6 +405,13 @@ def _report(results: dict[str, Any]) -> None:
             f"ratios: batch 1,000 throughput {one / spl['batch_1000_records_per_s']:.1f}x (1 process), "
             f"{two / spl['batch_1000_records_per_s']:.1f}x (2 processes); single-record p99 "
             f"{spl['single_ms']['p99'] / s['p99']:.0f}x; p50 {spl['single_ms']['p50'] / s['p50']:.0f}x"
+        )
+        eq = spl["equivalence"]
+        print(
+            f"equivalence on the {eng['master_rows']:,}-row master: {eq['common_pairs']:,} common pairs of "
+            f"{eq['splink_pairs']:,} (Splink) and {eq['engine_pairs']:,} (engine); max |weight difference| "
+            f"{eq['max_abs_weight_difference']:.2e}; same best candidate for {eq['same_best_candidate']:,} "
+            f"of {eq['records_with_candidates']:,} records"
         )
 
 
