@@ -3,6 +3,7 @@
 Links batches of 1000 members through a trivial in-memory linker, bare and wrapped by
 `ObservedMemberLinker` (decisions for three sources, probability histogram, region progress), and prints
 the microseconds per member of each and the difference (what metrics add to every engine call).
+`--store FILE` keeps region progress in a SQLite file, as the deployed linker does.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -17,6 +19,7 @@ from services.linker.port import MemberLink, MemberQuery
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
 from services.observability.region import DistrictTarget, RegionProgress
+from services.observability.region_store import RegionStore
 
 
 class InstantLinker:
@@ -57,11 +60,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--store", type=Path, default=None, help="SQLite file for region progress (as deployed)")
     args = parser.parse_args()
     batch = queries(args.members)
     registry = CollectorRegistry()
     metrics = LinkerMetrics(registry)
-    region = RegionProgress(registry, {"360312": DistrictTarget(10, 40)}, {"3603010": "360312"})
+    store = RegionStore(args.store) if args.store else None
+    region = RegionProgress(registry, {"360312": DistrictTarget(10, 40)}, {"3603010": "360312"}, store)
     inner = InstantLinker()
     observed = ObservedMemberLinker(inner, PrometheusLinkageObserver(metrics), metrics=metrics, region=region)
     bare = per_member_us(inner.link, batch, args.rounds)

@@ -23,6 +23,7 @@ from services.observability.linker_metrics import LinkerMetrics
 from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import DistrictTarget, RegionProgress, targets_from_world
+from services.observability.region_store import RegionStore
 
 log = logging.getLogger("regsosek.linker")
 
@@ -48,8 +49,12 @@ def instrument_linker(
     world_dir: Path | None = None,
     master_records: int | None = None,
     registry: CollectorRegistry | None = None,
+    region_store: Path | None = None,
 ) -> LinkerInstrumentation:
-    """Wrap `linker` and build the metrics on `registry` (a new one by default)."""
+    """Wrap `linker` and build the metrics on `registry` (a new one by default).
+
+    `region_store` keeps region progress across restarts (a SQLite file; in memory only without it).
+    """
     registry = registry or CollectorRegistry()
     metrics = LinkerMetrics(
         registry,
@@ -70,7 +75,7 @@ def instrument_linker(
         observer.master_loaded(master_records, master.stat().st_mtime)
     elif master_records is not None:
         observer.master_loaded(master_records, time.time())
-    region = RegionProgress(registry, targets, bps)
+    region = RegionProgress(registry, targets, bps, RegionStore(region_store) if region_store else None)
     observed = ObservedMemberLinker(linker, observer, metrics=metrics, region=region)
     recorder = BatchRecorder(metrics, dlq_topic=dlq_topic)
     return LinkerInstrumentation(registry, metrics, observer, recorder, region, observed)
@@ -91,6 +96,7 @@ def serve_linker_metrics(settings: LinkerSettings, linker: MemberLinker) -> tupl
         dlq_topic=settings.dlq_topic,
         world_dir=settings.world_dir,
         master_records=master_records,
+        region_store=settings.state_dir / "region-progress.sqlite",
     )
     port = settings.metrics_port if settings.metrics_port is not None else 0
     server = serve_metrics(inst.registry, settings.metrics_host, port)

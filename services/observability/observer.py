@@ -92,8 +92,11 @@ class ObservedMemberLinker:
                 self._metrics.members_without_nik.inc()
         if self._region is not None:
             pairs = zip(members, links, strict=False)
-            for family_key, group in groupby(pairs, key=lambda pair: pair[0].family_key):
-                self._region.family_linked(family_key, [_linked_band(link) for _, link in group])
+            families = {
+                family_key: [_linked_band(link) for _, link in group]
+                for family_key, group in groupby(pairs, key=lambda pair: pair[0].family_key)
+            }
+            self._region.families_linked(families)
             if self._metrics is not None:
                 self._metrics.review_backlog.set(self._region.review_backlog())
         return links

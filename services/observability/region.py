@@ -5,8 +5,10 @@ families and members submitted versus expected from the Dukcapil master, members
 review. Link rates and totals are PromQL over these gauges (`linked / submitted`, `sum(...)`).
 
 A family is counted once, with the members of its latest linked revision: a re-submission replaces the
-family's previous counts. Families live on one Kafka partition, so linker instances count disjoint
-families and a dashboard sums the submitted/linked gauges over instances (expected ones are identical).
+family's previous counts. With a `RegionStore` the per-family counts are kept on disk and reloaded at
+start-up, so a restarted linker still shows the whole enumeration. Families live on one Kafka partition,
+so linker instances count disjoint families and a dashboard sums the submitted/linked gauges over
+instances (the expected ones are identical).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
+
+from services.observability.region_store import RegionStore
 
 #: Label value for families whose district is not in the master (keeps the label set bounded).
 UNKNOWN_DISTRICT = "unknown"
@@ -46,10 +50,13 @@ class RegionProgress:
         registry: CollectorRegistry,
         targets: Mapping[str, DistrictTarget],
         bps_districts: Mapping[str, str] | None = None,
+        store: RegionStore | None = None,
     ) -> None:
         self._targets = dict(targets)
         self._bps = dict(bps_districts or {})
         self._families: dict[str, _FamilyCount] = {}
+        self._review_total = 0
+        self._store = store
         self._lock = threading.Lock()
 
         def gauge(name: str, doc: str) -> Gauge:
@@ -72,6 +79,8 @@ class RegionProgress:
                 for g in (self.families_submitted, self.members_submitted, self.members_linked, self.members_review)
             )
             self._children[district] = children  # type: ignore[assignment]
+        if store is not None:  # what was counted before a restart
+            self._apply({key: _FamilyCount(self.district_of(key), m, ln, r) for key, m, ln, r in store.load()})
 
     def district_of(self, family_key: str) -> str:
         """The Kemendagri district of a 22-digit family key (its first 7 digits are the BPS district)."""
@@ -80,25 +89,39 @@ class RegionProgress:
 
     def family_linked(self, family_key: str, bands: Sequence[str]) -> None:
         """Count one family's latest revision: `bands` holds one Dukcapil band per member."""
-        new = _FamilyCount(
-            self.district_of(family_key),
-            len(bands),
-            sum(b == "auto_link" for b in bands),
-            sum(b == "review" for b in bands),
-        )
-        with self._lock:
-            old = self._families.get(family_key)
-            self._families[family_key] = new
-            if old is not None:
-                self._add(old, -1)
-            self._add(new, +1)
+        self.families_linked({family_key: bands})
+
+    def families_linked(self, families: Mapping[str, Sequence[str]]) -> None:
+        """Count the latest revisions of several families (family key -> one band per member)."""
+        counts = {
+            key: _FamilyCount(
+                self.district_of(key),
+                len(bands),
+                sum(b == "auto_link" for b in bands),
+                sum(b == "review" for b in bands),
+            )
+            for key, bands in families.items()
+        }
+        if self._store is not None:
+            self._store.save((key, c.members, c.linked, c.review) for key, c in counts.items())
+        self._apply(counts)
 
     def review_backlog(self) -> int:
         """Members of current revisions in the review band, over all districts."""
         with self._lock:
-            return sum(f.review for f in self._families.values())
+            return self._review_total
+
+    def _apply(self, counts: Mapping[str, _FamilyCount]) -> None:
+        with self._lock:
+            for key, new in counts.items():
+                old = self._families.get(key)
+                self._families[key] = new
+                if old is not None:
+                    self._add(old, -1)
+                self._add(new, +1)
 
     def _add(self, count: _FamilyCount, sign: int) -> None:
+        self._review_total += sign * count.review
         families, members, linked, review = self._children[count.district]
         families.inc(sign)
         members.inc(sign * count.members)

@@ -20,6 +20,7 @@ from services.observability.linker_wiring import instrument_linker
 from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import UNKNOWN_DISTRICT, DistrictTarget, RegionProgress, targets_from_world
+from services.observability.region_store import RegionStore
 
 FAM_A = "3603010001000100001001"  # BPS district 3603010
 FAM_B = "3603020003000200001001"  # BPS district 3603020
@@ -119,6 +120,24 @@ def test_a_new_revision_replaces_the_family_counts() -> None:
     assert value(registry, "regsosek_region_members_linked", district=UNKNOWN_DISTRICT) == 1
     assert value(registry, "regsosek_region_members_submitted", district="360313") == 0
     assert region.review_backlog() == 0
+
+
+def test_region_progress_survives_a_restart(tmp_path: Path) -> None:
+    first = RegionProgress(CollectorRegistry(), TARGETS, BPS, RegionStore(tmp_path / "region.sqlite"))
+    first.families_linked({FAM_A: ["auto_link", "review", "no_match"], FAM_B: ["auto_link"]})
+    first.family_linked(FAM_A, ["auto_link", "auto_link"])  # revision 2 replaces revision 1
+    first.families_linked({FAM_B: ["auto_link"]})  # a re-delivered batch: same counts again
+    registry = CollectorRegistry()
+    restarted = RegionProgress(registry, TARGETS, BPS, RegionStore(tmp_path / "region.sqlite"))
+    assert value(registry, "regsosek_region_families_submitted", district="360312") == 1
+    assert value(registry, "regsosek_region_members_submitted", district="360312") == 2
+    assert value(registry, "regsosek_region_members_linked", district="360312") == 2
+    assert value(registry, "regsosek_region_members_review", district="360312") == 0
+    assert value(registry, "regsosek_region_families_submitted", district="360313") == 1
+    assert restarted.review_backlog() == 0
+    restarted.family_linked(FAM_B, ["review", "review", "review"])
+    assert restarted.review_backlog() == 3
+    assert value(registry, "regsosek_region_members_submitted", district="360313") == 3
 
 
 def test_targets_come_from_living_residents_of_the_master(tmp_path: Path) -> None:
