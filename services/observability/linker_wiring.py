@@ -76,6 +76,7 @@ def instrument_linker(
     elif master_records is not None:
         observer.master_loaded(master_records, time.time())
     region = RegionProgress(registry, targets, bps, RegionStore(region_store) if region_store else None)
+    metrics.review_backlog.set(region.review_backlog())  # as reloaded from the store, before the first batch
     observed = ObservedMemberLinker(linker, observer, metrics=metrics, region=region)
     recorder = BatchRecorder(metrics, dlq_topic=dlq_topic)
     return LinkerInstrumentation(registry, metrics, observer, recorder, region, observed)

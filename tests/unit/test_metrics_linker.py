@@ -160,6 +160,14 @@ def test_targets_come_from_living_residents_of_the_master(tmp_path: Path) -> Non
     assert value(inst.registry, "linkage_master_records") == 5  # every row the engine loads
     assert value(inst.registry, "linkage_master_as_of_timestamp_seconds") > 1.6e9
     assert value(inst.registry, "regsosek_region_members_expected", district="360312") == 3
+    store = tmp_path / "state" / "region.sqlite"
+    RegionStore(store).save([("3603010001000100001001", 4, 2, 2)])  # counted before a restart
+    again = instrument_linker(
+        fake_linker(), consumed_topics=["s"], produced_topics=["m"], dlq_topic="d", world_dir=tmp_path,
+        region_store=store,
+    )  # fmt: skip
+    assert value(again.registry, "linkage_review_backlog_members") == 2
+    assert value(again.registry, "regsosek_region_members_submitted", district="360312") == 4
 
 
 @dataclass
