@@ -36,9 +36,9 @@ def _problems(exc: ValidationError) -> str:
 @subscriptions_app.command("add")
 def add_cmd(
     subscriber_id: str = typer.Argument(..., help="Subscriber id, e.g. kemensos (lower case, digits, '-')."),
-    purpose_code: str = typer.Option(..., "--purpose-code", help="Purpose code, e.g. BANSOS-TARGETING."),
-    purpose_text: str = typer.Option(..., "--purpose", help="What the data is used for (10-500 chars)."),
-    events: list[EventType] = typer.Option(..., "--event", help="An event type to receive (repeat)."),
+    purpose_code: str | None = typer.Option(None, "--purpose-code", help="Purpose code, e.g. BANSOS-TARGETING."),
+    purpose_text: str | None = typer.Option(None, "--purpose", help="What the data is used for (10-500 chars)."),
+    events: list[EventType] = typer.Option([], "--event", help="An event type to receive (repeat)."),
     person_fields: list[str] = typer.Option([], "--person-field", help="A person field it may receive."),
     family_fields: list[str] = typer.Option([], "--family-field", help="A family field it may receive."),
     regions: list[str] = typer.Option([], "--region", help="Province (2) or regency (4 digits) filter."),

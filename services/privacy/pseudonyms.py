@@ -43,6 +43,10 @@ class Pseudonymiser:
         """The subscriber's pseudonym of an internal person id."""
         return "prs-" + self._digest("person", person_id)
 
+    def member(self, member_key: str) -> str:
+        """The subscriber's pseudonym of a member slot (the Kafka key of person notifications)."""
+        return "mem-" + self._digest("member", member_key)
+
     def family(self, family_key: str) -> str:
         """The subscriber's pseudonym of a family key."""
         return "fam-" + self._digest("family", family_key)

@@ -68,7 +68,11 @@ class SourceRecord:
 
 @dataclass(frozen=True)
 class Notification:
-    """One notification to send, with what `confirm` records once the broker acknowledged it."""
+    """One notification to send, with what `confirm` records once the broker acknowledged it.
+
+    `key` is the subscriber's pseudonym of the record slot (`mem-...` for a member, `fam-...` for a
+    family), so every notification about one member or family is in order on one partition.
+    """
 
     topic: str
     key: str
@@ -165,7 +169,8 @@ class Publisher:
             return None
         delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
         return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
-                           state_key, delivered, subject=member.person_id, persons=(member.person_id,))  # fmt: skip
+                           state_key, delivered, subject=member.person_id, persons=(member.person_id,),
+                           slot=pseudonyms.member(member.member_key))  # fmt: skip
 
     def _family(self, sub: Subscription, family: IntegratedFamily, record: SourceRecord) -> Notification | None:
         if RecordType.FAMILY not in sub.record_types() or not matches_filters(sub, family.family_key, None):
@@ -200,12 +205,12 @@ class Publisher:
         delivered = Delivered("", digest, person_ids, deceased, family.revision)
         return self._build(sub, record, event, RecordType.FAMILY, reference, projected, prior, correction,
                            state_key, delivered, subject=family.family_key,
-                           persons=tuple(sorted(set(person_ids.values()))))  # fmt: skip
+                           persons=tuple(sorted(set(person_ids.values()))), slot=reference)  # fmt: skip
 
     def _build(
         self, sub: Subscription, record: SourceRecord, event: EventType, record_type: RecordType,
         reference: str, projected: dict[str, ProjectedValue], prior: Delivered | None, correction: bool,
-        state_key: str, delivered: Delivered, *, subject: str, persons: tuple[str, ...],
+        state_key: str, delivered: Delivered, *, subject: str, persons: tuple[str, ...], slot: str,
     ) -> Notification:  # fmt: skip
         supersedes = prior.message_id if prior is not None else None
         message_id = _message_id(sub.subscriber_id, record, event, supersedes)
@@ -221,7 +226,9 @@ class Publisher:
             source=f"{record.topic}/{record.partition}/{record.offset}", person_ids=persons,
         )  # fmt: skip
         final = replace(delivered, message_id=message_id)
-        return Notification(sub.topic, reference, envelope, state_key, final, disclosure)
+        # Keyed by the record slot (member or family), not the person: a correction that changes the
+        # person reference still lands on the same partition, after the notification it supersedes.
+        return Notification(sub.topic, slot, envelope, state_key, final, disclosure)
 
     # ---------------------------------------------------------------------------------- after the ack
 

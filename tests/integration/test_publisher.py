@@ -95,7 +95,8 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: object, 
     fam_sos = by_ref[keys.for_subscriber(sos.subscriber_id).family(family.family_key)]
     assert fam_sos.record["kk_number"] == KK
     ((key, kes_env),) = got[kes.subscriber_id]
-    assert key == kes_env.reference_id == keys.for_subscriber(kes.subscriber_id).person(m1.person_id)
+    assert kes_env.reference_id == keys.for_subscriber(kes.subscriber_id).person(m1.person_id)
+    assert key == keys.for_subscriber(kes.subscriber_id).member(m1.member_key)
     assert kes_env.record == {"decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890",
                               "province_code": "36"}  # fmt: skip
     ((_, dik_env),) = got[dik.subscriber_id]
@@ -111,7 +112,10 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: object, 
         producer.send(topics.members, m1b.member_key, to_canonical_json(m1b))
     assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-a") == 1
     for sub, first in ((sos, person1), (kes, kes_env)):
-        last = _envelopes(bootstrap, sub.topic)[-1][1]
+        # Same slot key as the first notification: same partition, so it really is the last one there.
+        last = [e for k, e in _envelopes(bootstrap, sub.topic)
+                if k == keys.for_subscriber(sub.subscriber_id).member(m1.member_key)][-1]  # fmt: skip
+        assert last.message_id != first.message_id
         assert (last.event_type, last.correction, last.supersedes) == (EventType.LINK_CHANGED, True,
                                                                        first.message_id)  # fmt: skip
     assert log.count() == 7

@@ -70,7 +70,9 @@ def test_person_notifications_are_projected_per_subscription(log: DisclosureLog)
     assert NIK_1 not in kes.model_dump_json()
     assert sos.reference_id != kes.reference_id  # unlinkable across subscribers
     assert [n.topic for n in sent] == [f"subscriber.{e.subscriber_id}.notifications.v1" for e in envelopes.values()]
-    assert all(n.key == n.envelope.reference_id for n in sent)
+    ring = KeyRing(EXAMPLE_SECRETS)
+    assert [n.key for n in sent] == [ring.for_subscriber(n.envelope.subscriber_id).member(member.member_key)
+                                     for n in sent]  # fmt: skip
     assert sos.timestamp == datetime(2024, 3, 1, tzinfo=UTC)
     assert (sos.purpose_code, kes.purpose_code) == ("BANSOS-TARGETING", "PBI-JK-VERIFICATION")
 
@@ -245,3 +247,25 @@ def test_audit_cli_queries_by_subscriber_person_and_time(cli_app: typer.Typer, l
     assert summary.output.splitlines() == ["kemenkes\tPBI-JK-VERIFICATION\t1", "kemensos\tBANSOS-TARGETING\t1"]
     missing = runner.invoke(cli_app, ["audit", "summary", "--db", str(log.path.parent / "none.sqlite")])
     assert missing.exit_code == 2 and "no disclosure log" in missing.output
+
+
+def test_serve_publisher_refuses_to_start_without_secrets_or_with_a_bad_registry(
+    cli_app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in __import__("os").environ if k.startswith("REGSOSEK_PUBLISHER_")]:
+        monkeypatch.delenv(name)
+    reg = tmp_path / "subscriptions.json"
+    reg.write_text(example_registry().model_dump_json())
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "kemensos.key").write_bytes(EXAMPLE_SECRETS["kemensos"])
+    runner = CliRunner()
+    args = ["serve", "publisher", "--registry", str(reg), "--keys-dir", str(keys), "--bootstrap", "127.0.0.1:1"]
+    done = runner.invoke(cli_app, args)
+    assert done.exit_code == 2
+    assert "no pseudonym secret for: kemenkes, kemendikbud" in done.output
+    (keys / "kemenkes.key").write_bytes(b"too-short")
+    assert "at least 32 bytes" in runner.invoke(cli_app, args).output
+    reg.write_text('{"schema_version": "2"}')
+    bad = runner.invoke(cli_app, args)
+    assert bad.exit_code == 2 and "is not a valid subscription registry" in bad.output

@@ -154,6 +154,18 @@ def test_cli_add_list_remove(cli_app: typer.Typer, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "no subscription 'kemenkes'" in missing.output
 
 
+def test_cli_add_from_json_and_missing_options(cli_app: typer.Typer, tmp_path: Path) -> None:
+    reg, spec = tmp_path / "subscriptions.json", tmp_path / "kemendikbud.json"
+    spec.write_text(example_subscriptions()[2].model_dump_json(exclude={"subscriber_id"}))
+    runner = CliRunner()
+    done = runner.invoke(cli_app, ["subscriptions", "add", "kemendikbud", "--from-json", str(spec),
+                                   "--registry", str(reg)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert load_registry(reg).subscriptions == (example_subscriptions()[2],)
+    bare = runner.invoke(cli_app, ["subscriptions", "add", "bkkbn", "--registry", str(reg)])
+    assert bare.exit_code == 2 and "purpose_code" in bare.output
+
+
 def test_cli_add_refuses_raw_nik_without_permission(cli_app: typer.Typer, tmp_path: Path) -> None:
     reg = tmp_path / "subscriptions.json"
     done = CliRunner().invoke(cli_app, [
