@@ -20,6 +20,7 @@ def serve_publisher(
     keys_dir: Path | None = typer.Option(
         None, "--keys-dir", help="Folder of <subscriber>.key pseudonym secrets [env ..._PSEUDONYM_KEYS_DIR]."
     ),
+    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus /metrics here."),
     log_level: str = typer.Option("info", "--log-level", help="Python log level."),
 ) -> None:
     """Publish purpose-bound, pseudonymised notifications to every subscriber in the registry."""
@@ -55,11 +56,20 @@ def serve_publisher(
     security = settings.kafka_security()
     ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
     log = DisclosureLog(settings.disclosure_db)
+    metrics = None
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry
+
+        from services.observability.exposition import serve_metrics
+        from services.publisher.metrics import PublisherMetrics
+
+        metrics = PublisherMetrics(CollectorRegistry(), subscriptions)
+        serve_metrics(metrics.registry, "127.0.0.1", metrics_port)
     loop = PublisherLoop(
         Publisher(subscriptions, keys, log),
         LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,
                    settings.max_poll_records),
-        **security,
+        metrics=metrics, **security,
     )  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     typer.echo(f"publisher: {len(subscriptions.subscriptions)} subscriptions "

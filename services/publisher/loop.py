@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.errors import KafkaError
 
 from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.metrics import PublisherMetrics
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,12 @@ class LoopConfig:
 class PublisherLoop:
     """Runs a `Publisher` against the broker until `stop()` (or until idle, in tests and batch runs)."""
 
-    def __init__(self, publisher: Publisher, config: LoopConfig, **security: Any) -> None:
+    def __init__(
+        self, publisher: Publisher, config: LoopConfig, *, metrics: PublisherMetrics | None = None, **security: Any
+    ) -> None:
         self.publisher = publisher
         self.config = config
+        self.metrics = metrics
         self._stop = threading.Event()
         self._consumer = KafkaConsumer(
             *publisher.topics.all(), bootstrap_servers=config.bootstrap, group_id=config.group_id,
@@ -59,6 +63,8 @@ class PublisherLoop:
     def run_once(self) -> int:
         """Poll one batch and process it completely. Returns how many input records it held."""
         batch = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+        started = time.monotonic()
+        before = (self.publisher.stats.consumed, self.publisher.stats.unchanged, self.publisher.stats.undecodable)
         records = [
             SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
             for tp in sorted(batch, key=lambda t: (t.topic, t.partition))
@@ -81,6 +87,13 @@ class PublisherLoop:
             if rs
         }
         self._consumer.commit(offsets)
+        if self.metrics is not None:
+            stats = self.publisher.stats
+            self.metrics.batch(
+                consumed=stats.consumed - before[0], unchanged=stats.unchanged - before[1],
+                undecodable=stats.undecodable - before[2], seconds=time.monotonic() - started,
+                sent=[(n.envelope.subscriber_id, n.envelope.event_type.value) for n in notifications],
+            )  # fmt: skip
         # Counts only: never keys, values or ids (they identify people).
         log.debug("publisher batch: %d records in, %d notifications out", len(records), len(notifications))
         return len(records)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
 
 from contracts.subscriptions import SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, UPDATES, topic_spec
@@ -38,6 +39,7 @@ from services.privacy.log_redaction import install_log_redaction, uninstall_log_
 from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
+from services.publisher.metrics import PublisherMetrics
 from services.publisher.testing import EXAMPLE_SECRETS, example_subscriptions
 from services.publisher.topics import ensure_subscriber_topics
 from services.topics import provision
@@ -159,13 +161,20 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     log = DisclosureLog(tmp_path / "disclosures.sqlite")
     source = SourceTopics(topics[LINKED_MEMBERS], topics[LINKED_FAMILIES], topics[UPDATES])
     publisher = Publisher(registry, keys, log, topics=source)
-    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=f"pub-{tag}", poll_timeout_ms=200))
+    metrics = PublisherMetrics(CollectorRegistry(), registry)
+    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=f"pub-{tag}", poll_timeout_ms=200),
+                         metrics=metrics)  # fmt: skip
     try:
         loop.run_until_idle(idle_s=2.0, max_s=60.0)
     finally:
         loop.close()
     log.close()
     assert publisher.stats.sent > len(submissions)
+    publisher_metrics = generate_latest(metrics.registry).decode()
+    sent_metric = metrics.registry.get_sample_value(
+        "regsosek_publisher_notifications_total", {"subscriber": subs[0].subscriber_id, "event_type": "family_new"}
+    )
+    assert sent_metric == len(submissions)  # kemensos: every family is new to it
 
     # 4. the scan.
     haystacks = {
@@ -173,6 +182,7 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
         "linker console (DEBUG)": linker_log.read_text(errors="replace"),
         "gateway /metrics": gateway_metrics,
         "linker /metrics": linker_metrics,
+        "publisher /metrics": publisher_metrics,
         "disclosure log file": (tmp_path / "disclosures.sqlite").read_bytes().decode("latin-1"),
     }
     for sub in subs[1:]:  # kemenkes and kemendikbud may not receive raw identifiers or names
