@@ -60,7 +60,7 @@ class EncodedColumn:
         codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int32)
         self._codes: Codes = codes
         self._size = len(codes)
-        self._strings: npt.NDArray[np.object_] | None = None
+        self._arrow_strings: pa.LargeStringArray | None = None
         self._numbers: npt.NDArray[np.float64] | None = None
         self._chars: tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None = None
         self._chars_unsupported_at = -1
@@ -81,11 +81,33 @@ class EncodedColumn:
         """The value behind a code (None for null)."""
         return None if code < 0 else self._vocab[code]
 
-    def strings(self) -> npt.NDArray[np.object_]:
-        """Vocabulary as an object array (str), for vectorised string similarity."""
-        if self._strings is None or len(self._strings) != len(self._vocab):
-            self._strings = np.array([str(v) for v in self._vocab] + [""], dtype=object)[:-1]
-        return self._strings
+    def share_strings(self) -> None:
+        """Build the Arrow copy of the vocabulary now (before any fork), for `strings_of`."""
+        self.strings_of(np.empty(0, dtype=np.int32))
+
+    def strings_of(self, codes: Codes) -> list[str]:
+        """The vocabulary strings of (non-null) codes, as fresh Python strings.
+
+        They are taken from an Arrow copy of the vocabulary, not from the Python objects: a forked
+        worker that touched the shared Python strings would write their reference counts and so copy
+        their memory pages; Arrow buffers are only read."""
+        base = self._arrow_strings
+        if base is None:
+            base = pa.array([str(v) for v in self._vocab], type=pa.large_string())
+            self._arrow_strings = base
+        if len(base) == len(self._vocab):
+            taken: list[str] = base.take(pa.array(codes, type=pa.int32())).to_pylist()
+            return taken
+        # values added by upserts after the Arrow copy was made come from the Python list
+        vocab, size = self._vocab, len(base)
+        old = codes < size
+        out: list[str] = [""] * len(codes)
+        old_pos = np.flatnonzero(old)
+        for pos, text in zip(old_pos.tolist(), base.take(pa.array(codes[old_pos])).to_pylist(), strict=True):
+            out[pos] = text
+        for pos in np.flatnonzero(~old).tolist():
+            out[pos] = str(vocab[int(codes[pos])])
+        return out
 
     def numbers(self) -> npt.NDArray[np.float64]:
         """Vocabulary as float64 (NaN where not numeric), for absolute-difference levels."""

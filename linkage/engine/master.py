@@ -15,8 +15,22 @@ import pyarrow as pa
 
 from linkage.engine.blocking import RowIds, RuleIndex
 from linkage.engine.columns import EncodedColumn
+from linkage.engine.conditions import AllOf, AnyOf, Condition, DamerauLevenshteinAtMost, JaroWinklerAtLeast
 from linkage.engine.errors import EngineError
 from linkage.engine.params import ModelParameters
+
+
+def similarity_columns(params: ModelParameters) -> set[str]:
+    """Columns compared by string similarity (their master strings are read per pair)."""
+
+    def walk(condition: Condition) -> set[str]:
+        if isinstance(condition, (JaroWinklerAtLeast, DamerauLevenshteinAtMost)):
+            return {condition.column}
+        if isinstance(condition, (AllOf, AnyOf)):
+            return set().union(*(walk(part) for part in condition.parts))
+        return set()
+
+    return set().union(*(walk(level.condition) for c in params.comparisons for level in c.levels))
 
 
 class PreparedMaster:
@@ -37,6 +51,8 @@ class PreparedMaster:
             raise EngineError(f"master column {id_column!r} has duplicate ids")
         self._alive: npt.NDArray[np.bool_] = np.ones(len(self._ids), dtype=np.bool_)
         self._removed = 0
+        for name in similarity_columns(params):
+            self.columns[name].share_strings()
         self.rules: list[RuleIndex] = [
             RuleIndex([self.columns[right].codes for _, right in rule]) for rule in params.blocking_rules
         ]

@@ -143,7 +143,7 @@ class PairScorer:
         keep = (m_codes != NULL_CODE) & ~q_null
         idx = idx[keep]
         q_strings = self._batch.objects(column)[self._q[idx]].tolist()
-        m_strings = self._master.columns[column].strings()[m_codes[keep]].tolist()
+        m_strings = self._master.columns[column].strings_of(m_codes[keep])
         return idx, q_strings, m_strings
 
     def _jaro_winkler(self, column: str, idx: RowIds) -> Floats:

@@ -141,6 +141,11 @@ def test_upserted_master_row_becomes_linkable_and_removed_one_disappears() -> No
     assert renamed.master_record_id == newcomer["nik"]
     assert renamed.match_weight is not None and linked.match_weight is not None
     assert renamed.candidate_count == 1
+    # a misspelt query reaches the new row's name through string similarity (appended vocabulary)
+    typo = engine.link([_query(newcomer, full_name="XAVERIUS RENAMD")])[0]
+    assert typo.master_record_id == newcomer["nik"] and typo.explanation is not None
+    name_level = {c.comparison: c.level for c in typo.explanation.contributions}["name"]
+    assert name_level.startswith("Jaro-Winkler")
     assert engine.master.remove(newcomer["nik"]) is True
     assert engine.link([query])[0].master_record_id is None
     assert engine.master.remove(newcomer["nik"]) is False
