@@ -262,3 +262,47 @@ def test_removed_subscriber_loses_grants_and_login(synced: SecuredBroker, cli_ap
     finally:
         save_registry(synced.registry_path, registry)
         _sync(cli_app, synced, "--credentials-dir", str(synced.credentials_dir))
+
+
+def test_serve_publisher_cli_over_sasl(synced: SecuredBroker, tmp_path: Path) -> None:
+    """`regsosek serve publisher` as a process: credentials and pseudonym keys from env/files only."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for sid, secret in EXAMPLE_SECRETS.items():
+        (keys / f"{sid}.key").write_bytes(secret)
+    password_file = tmp_path / "publisher.password"
+    password_file.write_text(synced.passwords[PUBLISHER])
+    member = linked_member(4, nik=None)
+    with _producer(synced, LINKER) as producer:
+        producer.send(LINKED_MEMBERS, key=member.member_key.encode(), value=to_canonical_json(member)).get(timeout=10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_PUBLISHER_")}
+    env.update({"REGSOSEK_PUBLISHER_SASL_USERNAME": PUBLISHER,
+                "REGSOSEK_PUBLISHER_SASL_PASSWORD_FILE": str(password_file)})  # fmt: skip
+    db = tmp_path / "disclosures.sqlite"
+    out = tmp_path / "publisher.log"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(  # noqa: S603 - fixed command line
+            [sys.executable, "-m", "services.cli", "serve", "publisher", "--bootstrap", synced.sasl,
+             "--registry", str(synced.registry_path), "--keys-dir", str(keys), "--disclosure-db", str(db)],
+            env=env, stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not (db.is_file() and DisclosureLog(db).query(subscriber_id="kemensos")):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"serve publisher did not publish:\n{out.read_text()[-3000:]}")
+                time.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, out.read_text()[-2000:]
+    events = {(d.subscriber_id, d.event_type) for d in DisclosureLog(db).query()}
+    # The unlinked member 4 is news to kemensos only (kemenkes wants BPJS members, kemendikbud families).
+    assert ("kemensos", "person_new") in events
+    assert not any(sid == "kemenkes" and e == "person_new" for sid, e in events)
+    assert "publisher: 3 subscriptions (registry version 3)" in out.read_text()
