@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -48,7 +49,7 @@ class SecuredBroker:
     registry_path: Path
     credentials_dir: Path
 
-    def security(self, user: str, password: str | None = None) -> dict[str, object]:
+    def security(self, user: str, password: str | None = None) -> dict[str, Any]:
         return scram_options(user, password if password is not None else self.passwords[user])
 
 
