@@ -70,23 +70,29 @@ def sync_cmd(
     credentials_dir: Path | None = typer.Option(
         None, "--credentials-dir", help="Folder of <principal>.password files: SCRAM users to create/update."
     ),
+    plaintext: bool = typer.Option(
+        False, "--plaintext",
+        help="Connect to the broker's internal PLAINTEXT (operator) listener instead of SASL; used to "
+             "bootstrap the first users, including admin, on a fresh broker.",
+    ),
     registry_path: Path = RegistryOption,
 ) -> None:
     """Create subscriber topics, SCRAM users and exactly the planned ACLs (removing stale grants)."""
     registry = _registry(registry_path)
     if admin_password_file is not None:
         admin_password = admin_password_file.read_text().strip()
-    if not admin_password:
+    if not admin_password and not plaintext:
         raise typer.BadParameter("give the admin password with --admin-password-file or REGSOSEK_ACL_ADMIN_PASSWORD")
-    principals = [*SERVICE_PRINCIPALS, *(s.subscriber_id for s in registry.subscriptions)]
+    principals = [*SERVICE_PRINCIPALS, "admin", *(s.subscriber_id for s in registry.subscriptions)]
     passwords = _passwords(credentials_dir, principals)
-    security = scram_options(admin_user, admin_password)
+    security = {} if plaintext else scram_options(admin_user, admin_password or "")
     try:
         created_topics = ensure_subscriber_topics(bootstrap, registry, **security)
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-acl-sync",
                                  request_timeout_ms=15000, **security)  # fmt: skip
     except (KafkaError, OSError, RuntimeError) as exc:
-        typer.secho(f"error: cannot reach {bootstrap} as {admin_user}: {type(exc).__name__}", fg="red", err=True)
+        who = "the operator listener" if plaintext else admin_user
+        typer.secho(f"error: cannot reach {bootstrap} as {who}: {type(exc).__name__}", fg="red", err=True)
         raise typer.Exit(code=1) from None
     try:
         report = sync(admin, registry, passwords)

@@ -21,6 +21,7 @@ def serve_publisher(
         None, "--keys-dir", help="Folder of <subscriber>.key pseudonym secrets [env ..._PSEUDONYM_KEYS_DIR]."
     ),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus /metrics here."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Address of the /metrics endpoint."),
     log_level: str = typer.Option("info", "--log-level", help="Python log level."),
 ) -> None:
     """Publish purpose-bound, pseudonymised notifications to every subscriber in the registry."""
@@ -64,7 +65,7 @@ def serve_publisher(
         from services.publisher.metrics import PublisherMetrics
 
         metrics = PublisherMetrics(CollectorRegistry(), subscriptions)
-        serve_metrics(metrics.registry, "127.0.0.1", metrics_port)
+        serve_metrics(metrics.registry, metrics_host, metrics_port)
     loop = PublisherLoop(
         Publisher(subscriptions, keys, log),
         LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,

@@ -307,3 +307,19 @@ def test_serve_publisher_cli_over_sasl(synced: SecuredBroker, tmp_path: Path) ->
     assert ("kemensos", "person_new") in events
     assert not any(sid == "kemenkes" and e == "person_new" for sid, e in events)
     assert "publisher: 3 subscriptions (registry version 3)" in out.read_text()
+
+
+def test_acl_sync_over_the_operator_listener_bootstraps_users(
+    synced: SecuredBroker, cli_app: typer.Typer, tmp_path: Path
+) -> None:
+    # A fresh deployment has no SCRAM user yet: the one-shot sync runs on the internal PLAINTEXT listener.
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "admin.password").write_text(synced.passwords["admin"])
+    done = CliRunner().invoke(cli_app, [
+        "acl", "sync", "--plaintext", "--bootstrap", synced.config.bootstrap, "--credentials-dir", str(creds),
+        "--registry", str(synced.registry_path)], env={"REGSOSEK_ACL_ADMIN_PASSWORD": ""})  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "user set        admin" in done.output
+    assert done.output.strip().splitlines()[-1].startswith("0 created, 0 deleted")
+    KafkaAdminClient(bootstrap_servers=synced.sasl, request_timeout_ms=5000, **synced.security("admin")).close()
