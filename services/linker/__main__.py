@@ -7,10 +7,12 @@ import sys
 from services.linker.errors import LinkerConfigError
 from services.linker.runner import run_worker
 from services.linker.settings import LinkerSettings
+from services.privacy.log_redaction import install_log_redaction
 
 
 def main() -> None:
     """Entry point; configuration errors exit with status 2 and a message, without a traceback."""
+    install_log_redaction()  # faust/aiokafka log every record's key and value at DEBUG
     try:
         run_worker(LinkerSettings())
     except LinkerConfigError as exc:
