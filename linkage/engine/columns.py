@@ -154,7 +154,10 @@ class EncodedColumn:
                 code = len(self._vocab)
                 self._vocab.append(value)
                 self._index[value] = code
-                self._counts = np.append(self._counts, 0)
+                if code >= len(self._counts):  # grow by doubling: upserts stay O(1) amortised
+                    grown_counts = np.zeros(max(16, 2 * len(self._counts)), dtype=np.int64)
+                    grown_counts[: len(self._counts)] = self._counts
+                    self._counts = grown_counts
             self._counts[code] += 1
             self._non_null += 1
         if self._size == len(self._codes):

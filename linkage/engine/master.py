@@ -87,7 +87,10 @@ class PreparedMaster:
             column.append(record.get(name))
         self._ids.append(rid)
         self._row_of[rid] = row
-        self._alive = np.append(self._alive, True) if row >= len(self._alive) else self._alive
+        if row >= len(self._alive):  # grow by doubling: upserts stay O(1) amortised
+            grown = np.zeros(max(16, 2 * len(self._alive)), dtype=np.bool_)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
         self._alive[row] = True
         for rule, index in zip(self.params.blocking_rules, self.rules, strict=True):
             index.add(row, [int(self.columns[right].codes[row]) for _, right in rule])

@@ -166,3 +166,21 @@ def test_master_missing_a_model_column_is_refused() -> None:
     engine = LinkageEngine.from_model_json(members_model(), BandThresholds(0.99, 0.5))
     with pytest.raises(EngineError, match="name_key"):
         engine.master.load(pa.table({"record_id": ["1"], "nik": ["1"]}))
+
+
+def test_many_upserts_all_become_linkable_and_term_frequencies_follow() -> None:
+    engine = _engine()
+    fresh = [
+        {**row, "record_id": f"36039{i:011d}", "nik": f"36039{i:011d}", "full_name": f"ZULKARNAEN {name}"}
+        for i, (row, name) in enumerate(zip(MASTER[:60], ["ALPHA", "BETA", "GAMMA"] * 20, strict=True))
+    ]
+    for row in fresh:
+        engine.master.upsert(row)
+    assert len(engine.master) == len(MASTER) + 60
+    decisions = engine.link([{**row, "record_id": f"Q{i}"} for i, row in enumerate(fresh)])
+    assert [d.master_record_id for d in decisions] == [row["nik"] for row in fresh]
+    name_tf = engine.master.prepared.columns["name_norm"]
+    codes = name_tf.encode(["ZULKARNAEN ALPHA"])
+    assert name_tf.term_frequency(codes)[0] == pytest.approx(20 / (len(MASTER) + 60))
+    engine.master.remove(fresh[0]["nik"])
+    assert name_tf.term_frequency(codes)[0] == pytest.approx(19 / (len(MASTER) + 59))
