@@ -1,14 +1,20 @@
-"""`regsosek demo`: broker up, topics provisioned, a small synthetic world streamed into Kafka.
+"""`regsosek demo`: the whole pipeline on a generated world with a real Kafka broker.
 
-Later issues extend this command to the whole pipeline (linkage, review, updates). Each line of
-submissions.jsonl is validated with the FamilySubmission contract first: valid lines are produced to
-`regsosek.submissions.v1` keyed by family key (the original bytes, unchanged); invalid lines become
-DeadLetters on `regsosek.submissions.dlq.v1`. A dead letter from a file names its source as
-`file:<name>` with partition 0 and the 0-based line number as offset.
+Steps: start (or reuse) the broker, provision the topics, generate a world, train the members model
+(cached next to the world), start the linker service as a process, stream the submissions at an offered
+rate with a live progress display, then print a summary (decisions, precision and recall against the
+truth file, throughput, latency percentiles, dead letters by reason) and stop what it started.
+
+Each line of submissions.jsonl is validated with the FamilySubmission contract first: valid lines are
+produced to `regsosek.submissions.v1` keyed by family key (the original bytes, unchanged); invalid lines
+become DeadLetters on `regsosek.submissions.dlq.v1`. A dead letter from a file names its source as
+`file:<name>` with partition 0 and the 0-based line number as offset. With `--submissions FILE` (no world,
+so no master to link to) or `--no-link` the demo only streams.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +31,9 @@ from services import broker as kafka_broker
 from services import topics as topic_admin
 from services.commands.topics import print_report
 from services.kafka_io import JsonProducer, ProduceError, Value
+from services.pipeline.linker_process import PipelineTopics
+from services.pipeline.live import LiveRunError, LiveSummary, ensure_model, run_live
+from services.pipeline.outcome import Submissions
 
 DEFAULT_OUT = kafka_broker.DEFAULT_RUN_DIR.parent / "demo"
 BATCH = 500
@@ -42,18 +51,26 @@ class StreamCounts:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def stream_submissions(
-    path: Path, bootstrap: str, *, advance: Callable[[int], None] | None = None
-) -> StreamCounts:
+def stream_submissions(path: Path, bootstrap: str, *, advance: Callable[[int], None] | None = None) -> StreamCounts:
     """Validate each line of `path` and produce it (or its DeadLetter); returns after all are acked."""
+    return _validate_and_produce(path, bootstrap, advance=advance, produce_valid=True)[0]
+
+
+def _validate_and_produce(
+    path: Path, bootstrap: str, *, advance: Callable[[int], None] | None = None, produce_valid: bool
+) -> tuple[StreamCounts, list[bytes]]:
+    """Validate every line; dead-letter the bad ones; produce the valid ones unless `produce_valid` is
+    False (the live run streams them itself, at its offered rate). Returns the counts and valid lines."""
     counts = StreamCounts()
     families: set[bytes] = set()
+    valid: list[bytes] = []
     good: list[tuple[bytes, bytes]] = []
     bad: list[tuple[bytes | None, Value]] = []
     source = f"file:{path.name}"
 
     def flush(producer: JsonProducer) -> None:
-        counts.produced += len(producer.send_many(SUBMISSIONS, good))
+        if produce_valid:
+            counts.produced += len(producer.send_many(SUBMISSIONS, good))
         counts.dead_lettered += len(producer.send_many(SUBMISSIONS_DLQ, bad))
         if advance is not None:
             advance(len(good) + len(bad))
@@ -76,11 +93,12 @@ def stream_submissions(
                 families.add(submission.kafka_key)
                 counts.members += len(submission.members)
                 good.append((submission.kafka_key, payload))
+                valid.append(payload)
             if len(good) + len(bad) >= BATCH:
                 flush(producer)
         flush(producer)
     counts.families = len(families)
-    return counts
+    return counts, valid
 
 
 def _generate(out: Path, regency: str, persons: int, seed: int, console: Console) -> Path:
@@ -119,6 +137,58 @@ def _print_counts(counts: StreamCounts, console: Console) -> None:
     console.print(table)
 
 
+def _model_cache(world: Path) -> Path:
+    """Where the world's trained model is cached: keyed by the population file's content."""
+    digest = hashlib.sha256((world / "population.parquet").read_bytes()).hexdigest()[:12]
+    return kafka_broker.DEFAULT_RUN_DIR.parent / "demo-models" / digest
+
+
+def _print_summary(summary: LiveSummary, console: Console) -> None:
+    table = Table(title="linkage summary")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    total = max(summary.linked_members, 1)
+    rows = [("members linked (auto)", "linked"), ("members for review", "pending_review"),
+            ("members without a match", "not_linked")]  # fmt: skip
+    for label, decision in rows:
+        n = summary.decisions.get(decision, 0)
+        table.add_row(label, f"{n:,} ({n / total:.1%})")
+    table.add_row("precision (auto links vs truth)", f"{summary.precision:.4f}")
+    table.add_row("recall (auto links vs truth)", f"{summary.recall:.4f}")
+    table.add_row("offered load", f"{summary.offered:,.0f} members/s")
+    table.add_row("end-to-end throughput", f"{summary.throughput:,.0f} members/s")
+    for q in ("p50", "p95", "p99"):
+        table.add_row(f"latency {q} (produced -> linked record consumed)", f"{summary.latency_ms.get(q, 0.0):,.0f} ms")
+    table.add_row("dead letters from the linker", f"{sum(summary.dead_letters.values()):,}")
+    for reason, n in sorted(summary.dead_letters.items()):
+        table.add_row(f"  reason {reason}", f"{n:,}")
+    console.print(table)
+
+
+def _stream_only(path: Path, bootstrap: str, console: Console) -> StreamCounts:
+    with open(path, "rb") as lines:
+        total = sum(1 for _ in lines)
+    columns = (TextColumn("streaming submissions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("stream", total=total)
+        return stream_submissions(path, bootstrap, advance=lambda n: progress.advance(task, n))
+
+
+def _stream_and_link(
+    path: Path, world: Path, bootstrap: str, rate: float, state_dir: Path, console: Console
+) -> tuple[StreamCounts, LiveSummary]:
+    model, cached = ensure_model(world, _model_cache(world), console)
+    console.print(f"members model {'loaded from the cache' if cached else 'trained'}: {model}")
+    with console.status("validating submissions"):
+        counts, valid = _validate_and_produce(path, bootstrap, produce_valid=False)
+    summary = run_live(
+        bootstrap=bootstrap, topics=PipelineTopics(), world=world, model=model,
+        submissions=Submissions.of(valid), state_dir=state_dir, rate=rate or None, console=console,
+    )  # fmt: skip
+    counts.produced = len(valid)
+    return counts, summary
+
+
 def demo(
     persons: int = typer.Option(5000, min=10, help="Persons in the generated population."),
     seed: int = typer.Option(2022, help="Seed of the synthetic world (same seed, same world)."),
@@ -127,14 +197,17 @@ def demo(
     submissions: Path | None = typer.Option(
         None, exists=True, dir_okay=False, help="Stream this submissions.jsonl instead of generating a world."
     ),
-    keep_broker: bool = typer.Option(
-        False, "--keep-broker", help="Leave a broker this command started running."
+    link: bool = typer.Option(True, "--link/--no-link", help="Start the linker and link what is streamed."),
+    rate: float = typer.Option(1000.0, min=0, help="Offered load in members/s (0: as fast as possible)."),
+    state_dir: Path = typer.Option(
+        kafka_broker.DEFAULT_RUN_DIR.parent / "demo-linker", help="The demo linker's state folder."
     ),
+    keep_broker: bool = typer.Option(False, "--keep-broker", help="Leave a broker this command started running."),
     run_dir: Path = typer.Option(kafka_broker.DEFAULT_RUN_DIR, help="Broker run folder."),
     port: int = typer.Option(kafka_broker.DEFAULT_PORT, help="Broker client port."),
     controller_port: int = typer.Option(kafka_broker.DEFAULT_CONTROLLER_PORT, help="Broker controller port."),
 ) -> None:
-    """Start (or reuse) the broker, provision topics, generate a world and stream its submissions."""
+    """Broker, topics, a generated world, the members model, the linker; stream, link and summarise."""
     if not (len(regency) == 4 and regency.isdigit()):
         raise typer.BadParameter("regency must be a 4-digit Kemendagri code, e.g. 3603")
     console = Console()
@@ -154,19 +227,15 @@ def demo(
         report = topic_admin.provision(st.bootstrap)
         print_report(report, console)
         path = submissions or _generate(out, regency, persons, seed, console)
-        with open(path, "rb") as lines:
-            total = sum(1 for _ in lines)
-        columns = (
-            TextColumn("streaming submissions"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("stream", total=total)
-            counts = stream_submissions(path, st.bootstrap, advance=lambda n: progress.advance(task, n))
-        _print_counts(counts, console)
-    except (topic_admin.TopicsError, ProduceError) as exc:
+        if link and submissions is None:
+            counts, summary = _stream_and_link(path, out, st.bootstrap, rate, state_dir, console)
+            _print_counts(counts, console)
+            _print_summary(summary, console)
+        else:
+            if link:
+                console.print("no world to link against (--submissions): streaming only")
+            _print_counts(_stream_only(path, st.bootstrap, console), console)
+    except (topic_admin.TopicsError, ProduceError, LiveRunError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=1) from None
     finally:

@@ -37,23 +37,30 @@ class Submissions:
 
     @classmethod
     def read(cls, path: Path, limit: int | None = None) -> Submissions:
-        """Read `path` (at most `limit` lines)."""
+        """Read `path` (at most `limit` non-empty lines)."""
+        lines: list[bytes] = []
+        with open(path, "rb") as fh:
+            for line in fh:
+                if limit is not None and len(lines) >= limit:
+                    break
+                raw = line.rstrip(b"\r\n")
+                if raw:
+                    lines.append(raw)
+        return cls.of(lines)
+
+    @classmethod
+    def of(cls, lines: list[bytes]) -> Submissions:
+        """Parse submission lines (already valid JSON submissions)."""
         records: list[tuple[bytes, bytes]] = []
         members: list[int] = []
         latest: dict[str, dict[str, Any]] = {}
-        with open(path, "rb") as fh:
-            for line in fh:
-                if limit is not None and len(records) >= limit:
-                    break
-                raw = line.rstrip(b"\r\n")
-                if not raw:
-                    continue
-                doc = json.loads(raw)
-                key = family_key_string(doc["family_key"])
-                records.append((key.encode(), raw))
-                members.append(len(doc["members"]))
-                if key not in latest or doc["revision"] >= latest[key]["revision"]:
-                    latest[key] = doc
+        for raw in lines:
+            doc = json.loads(raw)
+            key = family_key_string(doc["family_key"])
+            records.append((key.encode(), raw))
+            members.append(len(doc["members"]))
+            if key not in latest or doc["revision"] >= latest[key]["revision"]:
+                latest[key] = doc
         return cls(records, members, latest)
 
     def expected_member_keys(self) -> set[str]:

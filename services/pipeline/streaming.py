@@ -29,7 +29,7 @@ def district_partitioner(key: bytes | None, all_partitions: list[int], available
     """
     if key is None or len(key) < DISTRICT_PREFIX:
         return int(DefaultPartitioner()(key, all_partitions, available))
-    return all_partitions[(murmur2(key[:DISTRICT_PREFIX]) & 0x7FFFFFFF) % len(all_partitions)]
+    return int(all_partitions[(murmur2(key[:DISTRICT_PREFIX]) & 0x7FFFFFFF) % len(all_partitions)])
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -118,7 +118,8 @@ class OutputWatcher(threading.Thread):
     """Consumes `topic` from the beginning; each record's latency is measured from its family's send.
 
     `members_per_record`: None when every record is one member (keys `<family key>-<serial>`), else a
-    map family key -> members, for a pass-through topic that carries whole submissions.
+    map family key -> members, for a pass-through topic that carries whole submissions. Records of
+    families the streamer did not send are ignored; `from_end` skips what the topic already holds.
     """
 
     def __init__(
@@ -128,8 +129,10 @@ class OutputWatcher(threading.Thread):
         streamer: SubmissionStreamer,
         *,
         members_per_record: dict[bytes, int] | None = None,
+        from_end: bool = False,
     ) -> None:
         super().__init__(name="output-watcher", daemon=True)
+        self._from_end = from_end
         self._servers, self._topic, self._streamer = bootstrap, topic, streamer
         self._per_record = members_per_record
         self._stop_event = threading.Event()
@@ -141,6 +144,9 @@ class OutputWatcher(threading.Thread):
         self._last = 0.0
         self._latencies: list[float] = []
         self.ready = threading.Event()
+        # Latency is measured from max(sent, not_before): a backlog built while the service was paused
+        # counts from the moment it could first be processed.
+        self.not_before = 0.0
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -158,7 +164,12 @@ class OutputWatcher(threading.Thread):
             partitions = consumer.partitions_for_topic(self._topic) or set()
             assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
             consumer.assign(assigned)
-            consumer.seek_to_beginning(*assigned)
+            if self._from_end:
+                consumer.seek_to_end(*assigned)
+                for tp in assigned:  # resolve the end offsets now, before anything new is produced
+                    consumer.position(tp)
+            else:
+                consumer.seek_to_beginning(*assigned)
             self.ready.set()
             sent_at = self._streamer.sent_at
             while not self._stop_event.is_set():
@@ -171,8 +182,9 @@ class OutputWatcher(threading.Thread):
                                 continue
                             family = r.key[:22]
                             sent = sent_at.get(family)
-                            if sent is not None:
-                                self._latencies.append((now - sent) * 1000.0)
+                            if sent is None:  # not streamed by this streamer (an earlier run or phase)
+                                continue
+                            self._latencies.append((now - max(sent, self.not_before)) * 1000.0)
                             self._records += 1
                             self._members += 1 if self._per_record is None else self._per_record.get(r.key, 0)
                             self._keys.add(r.key)

@@ -59,10 +59,7 @@ def test_stream_submissions_produces_valid_lines_and_dead_letters_the_rest(
     first_family = [json.loads(r.value or b"")["revision"] for r in produced if r.key == min(keys)]
     assert first_family == [1, 2]  # revisions of one family stay in order
 
-    dlq = [
-        DeadLetter.model_validate_json(r.value or b"")
-        for r in read_topic(kafka_topics.bootstrap, SUBMISSIONS_DLQ)
-    ]
+    dlq = [DeadLetter.model_validate_json(r.value or b"") for r in read_topic(kafka_topics.bootstrap, SUBMISSIONS_DLQ)]
     ours = [d for d in dlq if d.source_topic == "file:world-stream.jsonl"]
     assert [(d.reason.value, d.source_partition, d.source_offset) for d in ours] == [
         ("invalid_nik", 0, 6),
@@ -120,3 +117,17 @@ def test_demo_generates_a_world_and_streams_all_of_its_submissions(
     assert rows[f"dead-lettered to {SUBMISSIONS_DLQ}"] == f"{len(lines) - len(valid):,}"
     assert rows["families"] == f"{len({s.kafka_key for s in valid}):,}"
     assert rows["members"] == f"{sum(len(s.members) for s in valid):,}"
+
+    # Linked by the real linker process: every member of each family's latest revision got a decision.
+    latest: dict[bytes, FamilySubmission] = {}
+    for s in valid:
+        if s.kafka_key not in latest or s.revision >= latest[s.kafka_key].revision:
+            latest[s.kafka_key] = s
+    decided = [int(rows[label].split()[0].replace(",", "")) for label in
+               ("members linked (auto)", "members for review", "members without a match")]  # fmt: skip
+    assert sum(decided) == sum(len(s.members) for s in latest.values())
+    assert decided[0] > 0.8 * sum(decided)
+    assert float(rows["precision (auto links vs truth)"]) >= 0.95
+    assert float(rows["recall (auto links vs truth)"]) >= 0.9
+    assert rows["dead letters from the linker"] == "0"
+    assert "linker stopped (exit code 0)" in result.output

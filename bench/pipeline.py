@@ -1,0 +1,288 @@
+"""Benchmark: the streaming pipeline end to end on this machine's broker, against raw pass-through.
+
+    .venv/bin/python bench/pipeline.py [--master-persons 1000000] [--seed 20261128] [--model DIR]
+                                       [--duration 30] [--max-members 60000]
+
+1. world: a `--master-persons` world under .run/bench/world-<persons>-s<seed> (generated once, then
+   reused); model: `--model`, else the newest .run/bench/models/members-* (bench/engine.py trains it),
+   else one is trained on a 50,000-person world (cached);
+2. a dedicated broker (services/broker.py, free ports, .run/bench/pipeline-broker) and private topics;
+3. the linker (`services.pipeline.profiled_linker` = `python -m services.linker` plus a stack
+   sampler) with the real engine on the whole master; its prepared-master cache is kept across runs;
+4. offered loads in members/s: a warm-up, then 200 and 1,000 for `--duration` s each, then the
+   maximum (`--max-members` as fast as the producer goes); each on its own slice of the submissions.
+   End-to-end latency = submission produced -> its linked member record consumed (one process, one
+   clock). Throughput = members linked / (last record consumed - first submission produced);
+5. pass-through: the same max-phase messages through `services.pipeline.passthrough` (the linker's
+   faust clients and delivery, no work), and the pipeline's share of it;
+6. the profile of the linker process over the max phase (stage shares of its threads' samples, CPU
+   of the linker and broker processes). Prints a report, writes .run/bench/pipeline-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services import broker as broker_service  # noqa: E402
+from services.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics  # noqa: E402
+from services.pipeline.sampler import read_samples  # noqa: E402
+from services.pipeline.streaming import OutputWatcher, SubmissionStreamer, percentile  # noqa: E402
+
+BENCH_DIR = ROOT / ".run" / "bench"
+CLI = str(Path(sys.executable).parent / "regsosek")
+Slice = list[tuple[bytes, bytes, int]]  # (family key, submission bytes, members)
+
+
+def ensure_world(persons: int, seed: int) -> Path:
+    world = BENCH_DIR / f"world-{persons}-s{seed}"
+    if not (world / "submissions.jsonl").exists():
+        print(f"generating a {persons:,}-person world in {world} (once) ...", flush=True)
+        subprocess.run([CLI, "generate", "--out", str(world), "--persons", str(persons), "--seed", str(seed)],
+                       check=True)  # fmt: skip
+    return world
+
+
+def ensure_model(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    models = sorted((BENCH_DIR / "models").glob("members-*"))
+    if models:
+        return models[-1]
+    train_world = BENCH_DIR / "train-world-50000-s7"
+    if not (train_world / "submissions.jsonl").exists():
+        subprocess.run([CLI, "generate", "--out", str(train_world), "--persons", "50000", "--seed", "7"], check=True)
+    subprocess.run([CLI, "train", "--source", "members", "--world", str(train_world), "--out",
+                    str(BENCH_DIR / "models"), "--no-charts"], check=True)  # fmt: skip
+    return sorted((BENCH_DIR / "models").glob("members-*"))[-1]
+
+
+def read_slices(world: Path, sizes: list[int]) -> list[Slice]:
+    """Consecutive slices of the submissions file holding at least `sizes[i]` members each."""
+    slices: list[Slice] = []
+    current: Slice = []
+    members = 0
+    with open(world / "submissions.jsonl", "rb") as fh:
+        for line in fh:
+            raw = line.rstrip(b"\r\n")
+            doc = json.loads(raw)
+            k = doc["family_key"]
+            key = "".join(k[f] for f in ("province", "regency", "district", "village", "sls", "sub_sls",
+                                         "building_serial", "family_serial")).encode()  # fmt: skip
+            current.append((key, raw, len(doc["members"])))
+            members += len(doc["members"])
+            if members >= sizes[len(slices)]:
+                slices.append(current)
+                current, members = [], 0
+                if len(slices) == len(sizes):
+                    return slices
+    raise SystemExit(f"the world has too few submissions for {sizes} members")
+
+
+def expected_keys(part: Slice) -> int:
+    """Distinct member keys of the slice (latest revision per family)."""
+    latest: dict[bytes, tuple[int, int]] = {}
+    for key, raw, _ in part:
+        doc = json.loads(raw)
+        if key not in latest or doc["revision"] >= latest[key][0]:
+            latest[key] = (doc["revision"], len({m["serial"] for m in doc["members"]}))
+    return sum(n for _, n in latest.values())
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process (0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, rate: float | None,
+              pids: dict[str, int | None], *, passthrough: bool = False, paused: int | None = None,
+              ) -> dict[str, Any]:  # fmt: skip
+    """Stream `part` at `rate` and wait for its outputs. `paused`: a service pid stopped (SIGSTOP) while
+    the whole slice is produced and resumed after: the service then drains a backlog at its maximum."""
+    records = [(k, v) for k, v, _ in part]
+    members = [n for _, _, n in part]
+    per_record = {k: n for k, _, n in part} if passthrough else None
+    want = len({k for k, _, _ in part}) if passthrough else expected_keys(part)
+    streamer = SubmissionStreamer(bootstrap, topics.submissions, records, members, rate=rate)
+    watcher = OutputWatcher(bootstrap, topics.members, streamer, members_per_record=per_record, from_end=True)
+    watcher.start()
+    watcher.ready.wait(60)
+    if paused is not None:
+        os.kill(paused, signal.SIGSTOP)
+        streamer.start()
+        streamer.join()
+        watcher.not_before = time.time()
+        os.kill(paused, signal.SIGCONT)
+    cpu0 = {who: cpu_seconds(pid) for who, pid in pids.items()}
+    t0 = time.time()
+    if paused is None:
+        streamer.start()
+    last_progress, last_distinct = time.time(), -1
+    while True:
+        time.sleep(0.5)
+        fig = watcher.figures()
+        if fig.distinct >= want and not streamer.is_alive():
+            break
+        if fig.distinct != last_distinct:
+            last_progress, last_distinct = time.time(), fig.distinct
+        elif time.time() - last_progress > 120:
+            print(f"  {name}: stalled at {fig.distinct:,}/{want:,}", flush=True)
+            break
+    wall = time.time() - t0
+    watcher.stop()
+    watcher.join(10)
+    fig = watcher.figures()
+    span = max(fig.last_at - max(streamer.started_at, watcher.not_before), 1e-9)
+    offered_span = max(streamer.finished_at - streamer.started_at, 1e-9)
+    linked = fig.members if passthrough else fig.distinct
+    result = {
+        "phase": name, "offered_members_per_s": rate, "sent_members": streamer.sent_members,
+        "sent_rate": streamer.sent_members / offered_span, "linked_members": linked, "expected": want,
+        "throughput_members_per_s": linked / span, "latency_ms": {
+            q: percentile(fig.latencies_ms, v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
+        "records": fig.records, "wall_s": wall, "backlog": paused is not None,
+        "cpu_s": {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items()},
+    }  # fmt: skip
+    lat = result["latency_ms"]
+    assert isinstance(lat, dict)
+    print(f"  {name:<22} sent {streamer.sent_members:>7,} at {result['sent_rate']:>7,.0f}/s  linked {linked:>7,}"
+          f"/{want:,}  {result['throughput_members_per_s']:>7,.0f} members/s  p50 {lat['p50']:.0f} p95 "
+          f"{lat['p95']:.0f} p99 {lat['p99']:.0f} ms", flush=True)  # fmt: skip
+    return result
+
+
+def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: str, state: Path,
+                  world: Path | None, model: Path | None, env: dict[str, str]) -> LinkerProcess:  # fmt: skip
+    for stale in ("links.duckdb", "links.duckdb.wal", "faust"):
+        target = state / stale
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    # Generous group timings: the max phase pauses the service (SIGSTOP) while it builds the backlog.
+    env = {"BROKER_SESSION_TIMEOUT": "60.0", "BROKER_HEARTBEAT_INTERVAL": "3.0", "BROKER_REBALANCE_TIMEOUT": "60.0",
+           **env}  # fmt: skip
+    proc = LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state, topics=topics, world_dir=world,
+                         model_path=model, module=module, extra_env=env,
+                         log_path=state.parent / f"{group}.log")  # fmt: skip
+    t0 = time.time()
+    if not proc.wait_for_log("Ready", 900):
+        raise SystemExit(f"{module} did not become ready:\n{proc.log_tail()}")
+    print(f"{module} ready in {time.time() - t0:.1f} s (pid {proc.pid})", flush=True)
+    return proc
+
+
+def profile_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    diff = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    busy = {k: v for k, v in diff.items() if k != "idle" and v > 0}
+    total = sum(busy.values()) or 1
+    return {k: v / total for k, v in sorted(busy.items(), key=lambda kv: -kv[1])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--master-persons", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per offered-load phase")
+    parser.add_argument("--loads", default="200,1000", help="offered loads in members/s before the maximum")
+    parser.add_argument("--max-members", type=int, default=60_000, help="members of the maximum phase")
+    args = parser.parse_args()
+    loads = [float(x) for x in args.loads.split(",") if x]
+    world, model = ensure_world(args.master_persons, args.seed), ensure_model(args.model)
+    sizes = [2000] + [int(rate * args.duration) for rate in loads] + [args.max_members]
+    slices = read_slices(world, sizes)
+    load_before = os.getloadavg()
+    print(f"world {world.name}, model {model.name}, {os.cpu_count()} CPUs, load {load_before}", flush=True)
+
+    run = BENCH_DIR / "pipeline-run"
+    broker_dir = run / "broker"
+    shutil.rmtree(broker_dir, ignore_errors=True)
+    port, controller_port = broker_service.free_ports(2)
+    config = broker_service.BrokerConfig(run_dir=broker_dir, port=port, controller_port=controller_port, heap="1g")
+    status = broker_service.start(config)
+    bootstrap = config.bootstrap
+    results: dict[str, Any] = {"args": vars(args), "world": str(world), "model": str(model),
+                               "loadavg_before": load_before, "cpus": os.cpu_count()}  # fmt: skip
+    try:
+        topics = provision_private_topics(bootstrap, "bench")
+        state = BENCH_DIR / f"pipeline-linker-{args.master_persons}"
+        cache = state / "prepared-master"
+        if not cache.exists():  # bench/engine.py's prepared master of the same world, when it is there
+            cache.mkdir(parents=True)
+            for f in (BENCH_DIR / "prepared").glob("prepared-master-*.parquet"):
+                shutil.copy(f, cache / f.name)
+        profile = run / "linker-profile.json"
+        profile.unlink(missing_ok=True)
+        linker = start_service("services.pipeline.profiled_linker", bootstrap, topics, "bench-linker", state,
+                               world, model, {"REGSOSEK_PROFILE_OUT": str(profile)})  # fmt: skip
+        pids = {"linker": linker.pid, "broker": status.pid}
+        phases = [run_phase("warm-up", bootstrap, topics, slices[0], None, pids)]
+        for rate, part in zip(loads, slices[1:-1], strict=True):
+            phases.append(run_phase(f"offered {rate:,.0f}/s", bootstrap, topics, part, rate, pids))
+        before = read_samples(profile)
+        phases.append(run_phase("max (backlog)", bootstrap, topics, slices[-1], None, pids, paused=linker.pid))
+        time.sleep(1.5)  # the sampler writes once a second
+        results["profile_max"] = profile_shares(before, read_samples(profile))
+        results["profile_other_frames"] = json.loads(profile.read_text()).get("other", {})
+        linker.stop()
+
+        pt_topics = provision_private_topics(bootstrap, "passthrough")
+        passthrough = start_service("services.pipeline.passthrough", bootstrap, pt_topics, "bench-passthrough",
+                                    run / "passthrough", None, None, {})  # fmt: skip
+        pt = run_phase("pass-through max", bootstrap, pt_topics, slices[-1], None,
+                       {"passthrough": passthrough.pid, "broker": status.pid}, passthrough=True,
+                       paused=passthrough.pid)  # fmt: skip
+        passthrough.stop()
+    finally:
+        broker_service.stop(config)
+    results.update(phases=phases, passthrough=pt, loadavg_after=os.getloadavg())
+    report(results)
+    (BENCH_DIR / "pipeline-results.json").write_text(json.dumps(results, indent=2))
+
+
+def report(results: dict[str, Any]) -> None:
+    phases, pt = results["phases"], results["passthrough"]
+    top = phases[-1]
+    share = top["throughput_members_per_s"] / max(pt["throughput_members_per_s"], 1e-9)
+    print(
+        f"\n{'phase':<24} {'offered/s':>9} {'linked members/s':>17} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'linker CPU s':>13} {'broker CPU s':>13}"
+    )
+    for p in [*phases, pt]:
+        lat, cpu = p["latency_ms"], p["cpu_s"]
+        offered = "max" if p["offered_members_per_s"] is None else f"{p['offered_members_per_s']:,.0f}"
+        print(f"{p['phase']:<24} {offered:>9} {p['throughput_members_per_s']:>17,.0f} {lat['p50']:>8.0f} "
+              f"{lat['p95']:>8.0f} {lat['p99']:>8.0f} {cpu.get('linker', cpu.get('passthrough', 0)):>13.1f} "
+              f"{cpu['broker']:>13.1f}")  # fmt: skip
+    print(
+        f"\npipeline maximum = {share:.1%} of raw pass-through "
+        f"({top['throughput_members_per_s']:,.0f} vs {pt['throughput_members_per_s']:,.0f} members/s)"
+    )
+    linker_cpu = top["cpu_s"]["linker"] / max(top["wall_s"], 1e-9)
+    print(f"linker process CPU over the max phase: {linker_cpu:.0%} of one core; stage shares of its busy samples:")
+    for stage, frac in results["profile_max"].items():
+        print(f"  {stage:<18} {frac:6.1%}")
+    bound = next(iter(results["profile_max"]), "unknown")
+    print(
+        f"bound: {bound} (largest busy stage); load average before {results['loadavg_before']}, "
+        f"after {results['loadavg_after']}"
+    )
+    results["passthrough_share"] = share
+    results["linker_cpu_share_max"] = linker_cpu
+
+
+if __name__ == "__main__":
+    main()
