@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from linkage.comparisons import BLOCKING_RULES, COMPARISONS, render_settings
-from linkage.normalise.prepare import prepare_table
+from linkage.normalise.prepare import PREPARED_SCHEMA, prepare_table
 
 GIVEN = [
     "AHMAD",
@@ -176,7 +176,7 @@ def members_model(prior: float = 1e-4) -> dict[str, Any]:
     """The spec's members model as a Splink model dict, with fixed m/u per level."""
     from splink import DuckDBAPI, Linker
 
-    empty = pa.table({"record_id": pa.array([], pa.string())})
+    empty = PREPARED_SCHEMA.empty_table()  # all model columns, so Splink's settings check is quiet
     db = DuckDBAPI(duckdb.connect())
     linker = Linker(db.register(empty, table_name="empty_members"), render_settings("members"))
     model: dict[str, Any] = linker.misc.save_model_to_json()
