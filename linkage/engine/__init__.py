@@ -1,5 +1,16 @@
 """Real-time linkage engine: scores records against a prepared in-memory master with a trained
-Splink model's exact weights (see `LinkageEngine`)."""
+Splink model's exact weights (see `LinkageEngine`).
+
+Typical use (a service start-up, then one call per batch):
+
+    engine = LinkageEngine.from_artefact(model_folder, preparer=prepare_table)
+    load_master_cached(engine, world / "population.parquet", cache_dir=..., version="spec-1",
+                       convert=population_records)          # linkage.engine.cache
+    decisions = engine.link(batch)                           # list[LinkDecision], one per record
+    engine.master.upsert(record); engine.master.remove(nik)  # master updates, no rebuild
+    with EngineWorkers(engine, processes=2) as workers:      # both cores, forked after the load
+        results = workers.link_batches(batches)
+"""
 
 from linkage.engine.decisions import Band, BandThresholds, ComparisonContribution, Explanation, LinkDecision
 from linkage.engine.engine import LinkageEngine, ScoredPairs
