@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,9 @@ from services.linker.store import LinkStore
 from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
+
+#: Produce one record; the awaited result is a future that resolves when the broker acknowledged it.
+Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -61,12 +64,12 @@ class SubmissionHandler:
         self._recorder = recorder  # metrics of finished batches (services.observability), optional
         self._pipeline = pipeline
         self._store = store
-        self._topics: dict[str, faust.TopicT] = {}
+        self._send: Send | None = None
         self.counters = LinkerCounters()
 
-    def bind_topics(self, topics: Mapping[str, faust.TopicT]) -> None:
-        """The faust topics records are produced to, by name."""
-        self._topics = dict(topics)
+    def bind_sender(self, send: Send) -> None:
+        """How records are produced: `await send(topic, key, value)` returns the broker-ack future."""
+        self._send = send
 
     def classify(self, events: Sequence[EventT[Any]]) -> tuple[list[Any], list[OutboundRecord]]:
         """Valid submissions, and the dead-letter records of the bad ones."""
@@ -93,9 +96,12 @@ class SubmissionHandler:
         accepted, records = self.classify(events)
         result = await asyncio.to_thread(self._pipeline.process, accepted) if accepted else BatchResult()
         records.extend(result.records)
+        linked = time.perf_counter()
         await self._produce_and_wait(records)
+        acked = time.perf_counter()
         if result.update:
             await asyncio.to_thread(self._store.apply, result.update)
+        stored = time.perf_counter()
         if self._recorder is not None:
             self._recorder.batch_done(events, records, time.perf_counter() - started)
         c = self.counters
@@ -104,17 +110,17 @@ class SubmissionHandler:
         c.members += result.members_linked
         c.stale += result.stale
         log.info(
-            "batch: %d records, %d families, %d members linked, %d stale, %d outputs",
+            "batch: %d records, %d families, %d members linked, %d stale, %d outputs; "
+            "decode+link %.3f s, produce+acks %.3f s, store %.3f s",
             len(events), result.families_linked, result.members_linked, result.stale, len(records),
+            linked - started, acked - linked, stored - acked,
         )  # fmt: skip
         return result
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
-        # force=True bypasses faust's "attachments" (sent only at commit time): we want the futures now.
-        pending = []
-        for rec in records:
-            topic = self._topics[rec.topic]
-            pending.append(await topic.send(key=rec.key, value=rec.value, force=True))
+        if self._send is None:
+            raise RuntimeError("the handler has no sender: call bind_sender() first")
+        pending = [await self._send(rec.topic, rec.key, rec.value) for rec in records]
         if pending:
             await asyncio.gather(*pending)
 
@@ -152,14 +158,19 @@ def build_app(
         datadir=str(settings.state_dir / "faust"),
         broker_commit_every=settings.batch_max_members,
         broker_commit_interval=1.0,
+        # A batch produces thousands of small records at once: let them share requests.
+        producer_linger=0.005,
+        producer_max_batch_size=262_144,
     )  # fmt: skip
-    def raw_topic(name: str) -> faust.TopicT:
-        # Bytes in, bytes out: the contracts decode and encode, faust only moves the bytes.
-        return app.topic(name, key_serializer="raw", value_serializer="raw")
+    # Bytes in, bytes out: the contracts decode and encode, faust only moves the bytes.
+    source = app.topic(settings.submissions_topic, key_serializer="raw", value_serializer="raw")
 
-    source = raw_topic(settings.submissions_topic)
-    outputs = (settings.dlq_topic, topics.members, topics.families, topics.review)
-    handler.bind_topics({name: raw_topic(name) for name in outputs})
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> Awaitable[Any]:
+        # Straight to the producer: faust's Topic.send adds per-record serialisation and bookkeeping
+        # (about half the batch time at 4,700 outputs per batch), and may defer sends to commit time.
+        return await app.producer.send(topic, key, value, None, None, None)
+
+    handler.bind_sender(send)
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
 
     if recorder is not None:

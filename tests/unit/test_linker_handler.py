@@ -44,15 +44,14 @@ class _Event:
 
 
 class _Topic:
-    """A stand-in for a faust topic: `send` returns a future the test resolves (the broker's ack)."""
+    """A stand-in for the producer on one topic: `send` returns a future the test resolves (the ack)."""
 
     def __init__(self, name: str, log: list[tuple[str, bytes | None, bytes | None]]) -> None:
         self.name = name
         self.log = log
         self.pending: list[asyncio.Future[None]] = []
 
-    async def send(self, *, key: bytes | None, value: bytes | None, force: bool) -> asyncio.Future[None]:
-        assert force  # never deferred to commit time
+    async def send(self, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
         self.log.append((self.name, key, value))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append(fut)
@@ -65,7 +64,11 @@ def _handler(store: LinkStore) -> tuple[SubmissionHandler, dict[str, _Topic], li
     handler = SubmissionHandler(SETTINGS, pipeline, store)
     log: list[Any] = []
     topics = {n: _Topic(n, log) for n in ("m", "f", "r", "dlq")}
-    handler.bind_topics(topics)  # type: ignore[arg-type]
+
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+        return await topics[topic].send(key, value)
+
+    handler.bind_sender(send)
     return handler, topics, log
 
 
