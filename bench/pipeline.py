@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -184,6 +185,24 @@ def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: st
     return proc
 
 
+BATCH_LINE = re.compile(r"batch: (\d+) records, .*?(\d+) members linked.*?decode\+link ([\d.]+) s, "
+                        r"produce\+acks ([\d.]+) s, store ([\d.]+) s")
+
+
+def batch_split(log: Path, since: int) -> dict[str, float]:
+    """The linker's own per-batch timings (its log lines) summed over a phase: where a batch's time goes."""
+    with open(log, "rb") as fh:
+        fh.seek(since)
+        text = fh.read().decode(errors="replace")
+    totals = {"batches": 0.0, "members": 0.0, "decode+link s": 0.0, "produce+acks s": 0.0, "store s": 0.0}
+    for m in BATCH_LINE.finditer(text):
+        totals["batches"] += 1
+        totals["members"] += int(m.group(2))
+        for name, value in zip(("decode+link s", "produce+acks s", "store s"), m.groups()[2:], strict=True):
+            totals[name] += float(value)
+    return totals
+
+
 def profile_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
     diff = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     busy = {k: v for k, v in diff.items() if k != "idle" and v > 0}
@@ -233,10 +252,12 @@ def main() -> None:
         for rate, part in zip(loads, slices[1:-1], strict=True):
             phases.append(run_phase(f"offered {rate:,.0f}/s", bootstrap, topics, part, rate, pids))
         before = read_samples(profile)
+        log_mark = linker.log_size()
         phases.append(run_phase("max (backlog)", bootstrap, topics, slices[-1], None, pids, paused=linker.pid))
         time.sleep(1.5)  # the sampler writes once a second
         results["profile_max"] = profile_shares(before, read_samples(profile))
         results["profile_other_frames"] = json.loads(profile.read_text()).get("other", {})
+        results["batch_split_max"] = batch_split(linker.log_path, log_mark)
         linker.stop()
 
         pt_topics = provision_private_topics(bootstrap, "passthrough")

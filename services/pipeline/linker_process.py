@@ -96,12 +96,14 @@ class LinkerProcess:
         self.state_dir = state_dir
         self.log_path = log_path or state_dir.parent / f"{state_dir.name}.log"
         self.starts = 0
+        self.log_offset = 0  # where the current run's lines begin in the (appended) log
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
     def start(self) -> None:
         """Start the process (appending to its log file)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_offset = self.log_size()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
                 [sys.executable, "-m", self.module], cwd=REPO, env=self.env,
@@ -152,8 +154,10 @@ class LinkerProcess:
         except OSError:
             return ""
 
-    def wait_for_log(self, needle: str, timeout_s: float, *, since: int = 0) -> bool:
-        """Wait until `needle` appears in the log after byte `since` (or the process exits)."""
+    def wait_for_log(self, needle: str, timeout_s: float, *, since: int | None = None) -> bool:
+        """Wait until `needle` appears in the log after byte `since` (default: the current run's start)
+        or the process exits."""
+        since = self.log_offset if since is None else since
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:

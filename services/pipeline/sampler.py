@@ -23,40 +23,16 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("/linkage/",)),
     ("link store", ("/duckdb", "/services/linker/store.py")),
     ("decoding", ("/contracts/", "/pydantic", "/services/linker/deadletter.py", "/json/")),
-    (
-        "building outputs",
-        (
-            "/services/linker/outputs.py",
-            "/services/linker/pipeline.py",
-            "/services/linker/mapping.py",
-            "/services/linker/ids.py",
-        ),
-    ),  # fmt: skip
-    (
-        "producing",
-        (
-            "/aiokafka/producer",
-            "/faust/transport/producer",
-            "/faust/topics.py",
-            "/aiokafka/record",
-            "/faust/transport/drivers/aiokafka.py",
-        ),
-    ),  # fmt: skip
-    (
-        "consuming",
-        (
-            "/aiokafka/consumer",
-            "/faust/transport/consumer",
-            "/faust/streams.py",
-            "/faust/channels.py",
-            "/faust/agents/",
-        ),
-    ),  # fmt: skip
-    (
-        "network",
-        ("/aiokafka/conn.py", "/aiokafka/client.py", "/asyncio/selector_events.py", "/asyncio/streams.py"),
-    ),  # fmt: skip
-)
+    ("building outputs", ("/services/linker/outputs.py", "/services/linker/pipeline.py",
+                          "/services/linker/mapping.py", "/services/linker/ids.py")),
+    ("producing", ("/aiokafka/producer", "/faust/transport/producer", "/faust/topics.py",
+                   "/faust/transport/drivers/aiokafka.py")),
+    ("consuming", ("/aiokafka/consumer", "/faust/transport/consumer", "/faust/streams.py",
+                   "/faust/channels.py", "/faust/agents/")),
+    # Wire protocol and sockets of both directions (record batches are built and parsed here too).
+    ("kafka client I/O", ("/aiokafka/conn.py", "/aiokafka/client.py", "/aiokafka/record", "/aiokafka/protocol",
+                          "/asyncio/selector_events.py", "/asyncio/streams.py")),
+)  # fmt: skip
 # Waiting, not working: the event loop's select, conditions and queues, an idle executor thread.
 IDLE_FILES = ("selectors.py", "threading.py", "queue.py", "concurrent/futures/thread.py")
 
