@@ -27,10 +27,11 @@ from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
 from services.linker.deadletter import SourcePosition, classify_submission
 from services.linker.ids import PersonIds
+from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
-from services.linker.store import LinkStore
+from services.linker.store import LinkStoreLike
 from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
@@ -57,7 +58,7 @@ class SubmissionHandler:
         self,
         settings: LinkerSettings,
         pipeline: SubmissionLinker,
-        store: LinkStore,
+        store: LinkStoreLike,
         recorder: BatchRecorder | None = None,
     ) -> None:
         self._settings = settings
@@ -87,11 +88,21 @@ class SubmissionHandler:
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
                 dead.append(OutboundRecord(self._settings.dlq_topic, msg.key, to_canonical_json(result)))
             else:
+                if isinstance(self._store, PartitionedLinkStore):
+                    # A family's state lives in the file of the partition its records arrive on.
+                    self._store.route(result.family_key.key, msg.partition)
                 accepted.append(result)
         return accepted, dead
 
     async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
         """Classify, link, produce, wait for every acknowledgement, then update the link store."""
+        try:
+            return await self._handle(events)
+        finally:
+            if isinstance(self._store, PartitionedLinkStore):
+                self._store.clear_routes()
+
+    async def _handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
         started = time.perf_counter()
         accepted, records = self.classify(events)
         result = await asyncio.to_thread(self._pipeline.process, accepted) if accepted else BatchResult()
@@ -130,12 +141,13 @@ def build_app(
     *,
     linker: MemberLinker,
     village_crosswalk: Mapping[str, str] | None = None,
-    store: LinkStore | None = None,
+    store: LinkStoreLike | None = None,
     recorder: BatchRecorder | None = None,
 ) -> tuple[faust.App, SubmissionHandler]:
     """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    store = store or LinkStore(settings.link_store_path)
+    if store is None:
+        store = PartitionedLinkStore(settings.link_store_path)
     ids = PersonIds(settings.person_id_key.get_secret_value().encode("utf-8"))
     topics = OutputTopics(settings.members_topic, settings.families_topic, settings.review_topic)
     pipeline = SubmissionLinker(
@@ -181,6 +193,17 @@ def build_app(
             recorder.refresh_lag()
 
         app.timer(5.0)(refresh_consumer_lag)
+
+    if isinstance(store, PartitionedLinkStore):
+        partitioned = store
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def release_link_store(sender: Any, revoked: set[TP], **_: Any) -> None:
+            # faust calls this after the in-flight batches are acked; the next owner may open the files.
+            released = sorted({tp.partition for tp in revoked if tp.topic == settings.submissions_topic})
+            await asyncio.to_thread(partitioned.release, released)
+            if released:
+                log.info("link store: released partitions %s", released)
 
     @app.agent(source, name="link-submissions")
     async def link_submissions(stream: Any) -> None:

@@ -21,7 +21,7 @@ from services.linker.ids import PersonIds
 from services.linker.mapping import family_queries
 from services.linker.outputs import FamilyOutputs, build_family_outputs
 from services.linker.port import MemberLink, MemberLinker
-from services.linker.store import FamilyState, LinkStore, StoreUpdate
+from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class SubmissionLinker:
     def __init__(
         self,
         linker: MemberLinker,
-        store: LinkStore,
+        store: LinkStoreLike,
         ids: PersonIds,
         topics: OutputTopics,
         *,

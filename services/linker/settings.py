@@ -52,10 +52,14 @@ class LinkerSettings(BaseSettings):
     # Tests and demos without trained models: a JSON list of master persons for the fake engine.
     fake_master_path: Path | None = None
 
+    # The link store: one DuckDB file per submissions partition. Instances of one group that share this
+    # folder hand a partition's state over on a rebalance; default: <state_dir>/links.
+    link_store_dir: Path | None = None
+
     @property
     def link_store_path(self) -> Path:
-        """The DuckDB file of the link store."""
-        return self.state_dir / "links.duckdb"
+        """The folder of the link store's per-partition files."""
+        return self.link_store_dir or self.state_dir / "links"
 
     @property
     def broker_url(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -48,6 +49,16 @@ class StoreUpdate:
 
     def __bool__(self) -> bool:
         return bool(self.families or self.minted)
+
+
+class LinkStoreLike(Protocol):
+    """What the pipeline needs of a link store (`LinkStore`, `PartitionedLinkStore`)."""
+
+    def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]: ...
+
+    def minted_ids(self, member_keys: Iterable[str]) -> dict[str, str]: ...
+
+    def apply(self, update: StoreUpdate) -> None: ...
 
 
 class LinkStore:

@@ -152,6 +152,7 @@ class Worker:
             "REGSOSEK_LINKER_MEMBERS_TOPIC": topics.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": topics.families,
             "REGSOSEK_LINKER_REVIEW_TOPIC": topics.review,
         })  # fmt: skip
+        state_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = state_dir.parent / f"{group}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

@@ -1,0 +1,123 @@
+"""The link store split by source partition, so its state moves with a partition on a rebalance.
+
+One DuckDB file per partition of the submissions topic (`<link_store_dir>/links-p<N>.duckdb`). Each
+family key always arrives on the same partition, so each file holds exactly the families (and their
+members' minted ids) of one partition. A file is opened when a batch first needs it and closed when
+the partition is revoked. When instances of one consumer group share `link_store_dir` (one host or a
+shared volume), the new owner of a partition opens the file the old owner closed and knows every
+revision stored before the move. DuckDB allows one process per file, so opening retries for a while:
+during a rebalance the old owner may still be closing it.
+
+The handler routes each valid submission's family key to its partition (`route`) before the pipeline
+reads the store. The read and write methods are the same as `LinkStore`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from services.linker.errors import LinkerConfigError
+from services.linker.store import FamilyState, LinkStore, StoreUpdate
+
+_FAMILY_KEY_LENGTH = 22
+
+
+class PartitionedLinkStore:
+    """Routes link-store reads and writes to one `LinkStore` per source partition."""
+
+    def __init__(self, folder: Path, *, open_timeout_s: float = 60.0) -> None:
+        self._folder = folder
+        self._open_timeout_s = open_timeout_s
+        self._stores: dict[int, LinkStore] = {}
+        self._routes: dict[str, int] = {}
+
+    def path(self, partition: int) -> Path:
+        """The DuckDB file of one partition."""
+        return self._folder / f"links-p{partition}.duckdb"
+
+    def route(self, family_key: str, partition: int) -> None:
+        """Record that `family_key` belongs to `partition` (called for every valid submission)."""
+        self._routes[family_key] = partition
+
+    def _store(self, partition: int) -> LinkStore:
+        store = self._stores.get(partition)
+        if store is not None:
+            return store
+        deadline = time.monotonic() + self._open_timeout_s
+        while True:
+            try:
+                store = LinkStore(self.path(partition))
+                break
+            except LinkerConfigError:
+                # Another instance still holds it (a rebalance in progress); it closes on revocation.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self._stores[partition] = store
+        return store
+
+    def _partition_of(self, family_key: str) -> int:
+        try:
+            return self._routes[family_key]
+        except KeyError:
+            raise KeyError(f"family key {family_key[:7]}... was not routed to a partition") from None
+
+    def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
+        """Stored state of the given families, each read from its partition's file."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for key in family_keys:
+            by_partition[self._partition_of(key)].append(key)
+        out: dict[str, FamilyState] = {}
+        for partition, keys in sorted(by_partition.items()):
+            out.update(self._store(partition).families(keys))
+        return out
+
+    def minted_ids(self, member_keys: Iterable[str]) -> dict[str, str]:
+        """Minted ids of the given member keys (a member key starts with its family key)."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for key in member_keys:
+            by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
+        out: dict[str, str] = {}
+        for partition, keys in sorted(by_partition.items()):
+            out.update(self._store(partition).minted_ids(keys))
+        return out
+
+    def apply(self, update: StoreUpdate) -> None:
+        """Split the batch's update by partition and apply each part in its file's transaction."""
+        parts: dict[int, StoreUpdate] = defaultdict(StoreUpdate)
+        for key, state in update.families.items():
+            parts[self._partition_of(key)].families[key] = state
+        for key, person_id in update.minted.items():
+            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].minted[key] = person_id
+        for partition, part in sorted(parts.items()):
+            self._store(partition).apply(part)
+
+    def clear_routes(self) -> None:
+        """Forget the routes of the finished batch (keeps memory flat over millions of families)."""
+        self._routes.clear()
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """Close the files of revoked partitions so their next owner can open them."""
+        for partition in list(partitions):
+            store = self._stores.pop(partition, None)
+            if store is not None:
+                store.close()
+
+    def open_partitions(self) -> list[int]:
+        """Partitions whose files this process holds open."""
+        return sorted(self._stores)
+
+    def counts(self) -> Mapping[str, int]:
+        """Row counts over the open files."""
+        total = {"families": 0, "minted_ids": 0}
+        for store in self._stores.values():
+            for name, n in store.counts().items():
+                total[name] += n
+        return total
+
+    def close(self) -> None:
+        """Close every open file."""
+        self.release(list(self._stores))

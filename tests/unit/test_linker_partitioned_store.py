@@ -1,0 +1,90 @@
+"""The per-partition link store: state follows a partition from one linker instance to the next."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from services.linker.partitioned_store import PartitionedLinkStore
+from services.linker.store import FamilyState, StoreUpdate
+
+FAM_1, FAM_2 = "3603010001000100001001", "3603020001000100001001"
+
+
+def _update() -> StoreUpdate:
+    return StoreUpdate(
+        families={FAM_1: FamilyState(2, "S1-r2", (1, 2)), FAM_2: FamilyState(1, "S2-r1", (1,))},
+        minted={f"{FAM_1}-02": "u-a", f"{FAM_2}-01": "u-b"},
+    )
+
+
+def test_each_family_is_stored_in_its_partitions_file(tmp_path: Path) -> None:
+    store = PartitionedLinkStore(tmp_path)
+    store.route(FAM_1, 2)
+    store.route(FAM_2, 0)
+    store.apply(_update())
+    assert store.open_partitions() == [0, 2]
+    assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == ["links-p0.duckdb", "links-p2.duckdb"]
+    assert store.families([FAM_1, FAM_2]) == {
+        FAM_1: FamilyState(2, "S1-r2", (1, 2)), FAM_2: FamilyState(1, "S2-r1", (1,)),
+    }  # fmt: skip
+    assert store.minted_ids([f"{FAM_1}-02", f"{FAM_2}-01"]) == {f"{FAM_1}-02": "u-a", f"{FAM_2}-01": "u-b"}
+    assert store.counts() == {"families": 2, "minted_ids": 2}
+    store.close()
+
+
+def test_a_released_partition_is_picked_up_by_the_next_owner(tmp_path: Path) -> None:
+    first = PartitionedLinkStore(tmp_path)
+    first.route(FAM_1, 2)
+    first.route(FAM_2, 0)
+    first.apply(_update())
+    first.release([2])  # partition 2 moves to another instance
+    assert first.open_partitions() == [0]
+    second = PartitionedLinkStore(tmp_path)
+    second.route(FAM_1, 2)
+    assert second.families([FAM_1]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
+    second.close()
+    first.close()
+
+
+def test_an_unrouted_family_is_an_error(tmp_path: Path) -> None:
+    store = PartitionedLinkStore(tmp_path)
+    with pytest.raises(KeyError, match="not routed"):
+        store.families([FAM_1])
+    store.route(FAM_1, 1)
+    store.clear_routes()
+    with pytest.raises(KeyError):
+        store.apply(StoreUpdate(families={FAM_1: FamilyState(1, "S", (1,))}))
+
+
+def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path) -> None:
+    # Another "instance" holds partition 3 for ~1.5 s (as during a rebalance), then releases it.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom services.linker.store import LinkStore\n"
+         f"s = LinkStore({str(tmp_path / 'links-p3.duckdb')!r})\nprint('held', flush=True)\n"
+         "time.sleep(1.5)\ns.close()\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    store = PartitionedLinkStore(tmp_path, open_timeout_s=30)
+    store.route(FAM_1, 3)
+    started = time.monotonic()
+    assert store.families([FAM_1]) == {}
+    assert time.monotonic() - started > 0.5  # it waited for the holder instead of failing
+    holder.wait(timeout=30)
+    # Now this process holds it; a second process with a short timeout gives up with a clear error.
+    code = (
+        "from services.linker.partitioned_store import PartitionedLinkStore\n"
+        "from services.linker.errors import LinkerConfigError\n"
+        f"s = PartitionedLinkStore(__import__('pathlib').Path({str(tmp_path)!r}), open_timeout_s=0.5)\n"
+        f"s.route({FAM_1!r}, 3)\n"
+        "try:\n    s.families([" + repr(FAM_1) + "])\nexcept LinkerConfigError:\n    raise SystemExit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 3, done.stderr
+    store.close()
