@@ -15,6 +15,7 @@ so no master to link to) or `--no-link` the demo only streams.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from rich.table import Table
 from contracts.decode import ContractViolation, decode
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
+from linkage.records import family_key_string
 from services import broker as kafka_broker
 from services import topics as topic_admin
 from services.commands.topics import print_report
@@ -53,24 +55,14 @@ class StreamCounts:
 
 def stream_submissions(path: Path, bootstrap: str, *, advance: Callable[[int], None] | None = None) -> StreamCounts:
     """Validate each line of `path` and produce it (or its DeadLetter); returns after all are acked."""
-    return _validate_and_produce(path, bootstrap, advance=advance, produce_valid=True)[0]
-
-
-def _validate_and_produce(
-    path: Path, bootstrap: str, *, advance: Callable[[int], None] | None = None, produce_valid: bool
-) -> tuple[StreamCounts, list[bytes]]:
-    """Validate every line; dead-letter the bad ones; produce the valid ones unless `produce_valid` is
-    False (the live run streams them itself, at its offered rate). Returns the counts and valid lines."""
     counts = StreamCounts()
     families: set[bytes] = set()
-    valid: list[bytes] = []
     good: list[tuple[bytes, bytes]] = []
     bad: list[tuple[bytes | None, Value]] = []
     source = f"file:{path.name}"
 
     def flush(producer: JsonProducer) -> None:
-        if produce_valid:
-            counts.produced += len(producer.send_many(SUBMISSIONS, good))
+        counts.produced += len(producer.send_many(SUBMISSIONS, good))
         counts.dead_lettered += len(producer.send_many(SUBMISSIONS_DLQ, bad))
         if advance is not None:
             advance(len(good) + len(bad))
@@ -93,16 +85,18 @@ def _validate_and_produce(
                 families.add(submission.kafka_key)
                 counts.members += len(submission.members)
                 good.append((submission.kafka_key, payload))
-                valid.append(payload)
             if len(good) + len(bad) >= BATCH:
                 flush(producer)
         flush(producer)
     counts.families = len(families)
-    return counts, valid
+    return counts
 
 
-def _generate(out: Path, regency: str, persons: int, seed: int, console: Console) -> Path:
+def _generate(
+    out: Path, regency: str, persons: int, seed: int, console: Console, invalid_nik_share: float = 0.0
+) -> Path:
     from linkage.synthetic import UnknownRegencyError, generate_world
+    from linkage.synthetic.profile import NoiseProfile
 
     with Progress(TextColumn("generating: {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:  # fmt: skip
@@ -112,7 +106,8 @@ def _generate(out: Path, regency: str, persons: int, seed: int, console: Console
             progress.update(task, description=stage, completed=done, total=max(total, 1))
 
         try:
-            world = generate_world(out, regency=regency, persons=persons, seed=seed, progress=report)
+            profile = NoiseProfile(nik_invalid_share=invalid_nik_share)
+            world = generate_world(out, regency=regency, persons=persons, seed=seed, profile=profile, progress=report)
         except UnknownRegencyError as exc:
             raise typer.BadParameter(str(exc), param_hint="--regency") from None
         except ValueError as exc:
@@ -159,7 +154,7 @@ def _print_summary(summary: LiveSummary, console: Console) -> None:
     table.add_row("end-to-end throughput", f"{summary.throughput:,.0f} members/s")
     for q in ("p50", "p95", "p99"):
         table.add_row(f"latency {q} (produced -> linked record consumed)", f"{summary.latency_ms.get(q, 0.0):,.0f} ms")
-    table.add_row("dead letters from the linker", f"{sum(summary.dead_letters.values()):,}")
+    table.add_row("dead letters written by the linker", f"{sum(summary.dead_letters.values()):,}")
     for reason, n in sorted(summary.dead_letters.items()):
         table.add_row(f"  reason {reason}", f"{n:,}")
     console.print(table)
@@ -174,18 +169,50 @@ def _stream_only(path: Path, bootstrap: str, console: Console) -> StreamCounts:
         return stream_submissions(path, bootstrap, advance=lambda n: progress.advance(task, n))
 
 
+def _best_effort_key(payload: bytes) -> bytes | None:
+    """The family key of a bad line when it still has one (the gateway keys what it can parse)."""
+    try:
+        return family_key_string(json.loads(payload)["family_key"]).encode()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _stream_and_link(
     path: Path, world: Path, bootstrap: str, rate: float, state_dir: Path, console: Console
 ) -> tuple[StreamCounts, LiveSummary]:
+    """Every line goes through Kafka, bad ones too: the linker links the valid ones and dead-letters the rest."""
     model, cached = ensure_model(world, _model_cache(world), console)
     console.print(f"members model {'loaded from the cache' if cached else 'trained'}: {model}")
-    with console.status("validating submissions"):
-        counts, valid = _validate_and_produce(path, bootstrap, produce_valid=False)
+    counts = StreamCounts()
+    valid: list[bytes] = []
+    stream: list[tuple[bytes | None, bytes]] = []
+    members: list[int] = []
+    families: set[bytes] = set()
+    with open(path, "rb") as lines:
+        for line in lines:
+            payload = line.rstrip(b"\r\n")
+            counts.lines += 1
+            try:
+                submission = decode(FAMILY_SUBMISSION_ADAPTER, payload)
+            except ContractViolation:
+                stream.append((_best_effort_key(payload), payload))
+                members.append(0)
+                continue
+            valid.append(payload)
+            families.add(submission.kafka_key)
+            counts.members += len(submission.members)
+            stream.append((submission.kafka_key, payload))
+            members.append(len(submission.members))
+    counts.families = len(families)
+    bad = len(stream) - len(valid)
     summary = run_live(
         bootstrap=bootstrap, topics=PipelineTopics(), world=world, model=model,
         submissions=Submissions.of(valid), state_dir=state_dir, rate=rate or None, console=console,
+        stream=stream, stream_members=members, expected_dead_letters=bad,
     )  # fmt: skip
-    counts.produced = len(valid)
+    counts.produced = len(stream)
+    counts.dead_lettered = sum(summary.dead_letters.values())
+    counts.reasons = dict(summary.dead_letters)
     return counts, summary
 
 
@@ -199,6 +226,12 @@ def demo(
     ),
     link: bool = typer.Option(True, "--link/--no-link", help="Start the linker and link what is streamed."),
     rate: float = typer.Option(1000.0, min=0, help="Offered load in members/s (0: as fast as possible)."),
+    invalid_nik_share: float = typer.Option(
+        0.3,
+        min=0.0,
+        max=1.0,
+        help="Share of the generated world's mistyped NIKs that are invalid (their submissions are dead-lettered).",
+    ),
     state_dir: Path = typer.Option(
         kafka_broker.DEFAULT_RUN_DIR.parent / "demo-linker", help="The demo linker's state folder."
     ),
@@ -226,7 +259,8 @@ def demo(
     try:
         report = topic_admin.provision(st.bootstrap)
         print_report(report, console)
-        path = submissions or _generate(out, regency, persons, seed, console)
+        share = invalid_nik_share if link else 0.0  # stream-only: the demo itself dead-letters bad lines
+        path = submissions or _generate(out, regency, persons, seed, console, share)
         if link and submissions is None:
             counts, summary = _stream_and_link(path, out, st.bootstrap, rate, state_dir, console)
             _print_counts(counts, console)

@@ -69,13 +69,13 @@ def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def _dead_letters_since(bootstrap: str, topic: str, start: dict[int, int], families: set[bytes]) -> Counter[str]:
-    """Reasons of the dead letters the linker wrote for our families after `start`."""
+def _dead_letters_since(bootstrap: str, topic: str, start: dict[int, int], keys: set[bytes | None]) -> Counter[str]:
+    """Reasons of the dead letters the linker wrote after `start` for records with our keys."""
     from services.kafka_io import read_topic
 
     reasons: Counter[str] = Counter()
     for r in read_topic(bootstrap, topic):
-        if r.offset >= start.get(r.partition, 0) and r.key in families and r.value:
+        if r.offset >= start.get(r.partition, 0) and r.key in keys and r.value:
             reasons[json.loads(r.value)["reason"]] += 1
     return reasons
 
@@ -92,8 +92,16 @@ def run_live(
     console: Console,
     group: str = "regsosek-demo-linker",
     timeout_s: float = 600.0,
+    stream: list[tuple[bytes | None, bytes]] | None = None,
+    stream_members: list[int] | None = None,
+    expected_dead_letters: int = 0,
 ) -> LiveSummary:
-    """Start the linker, stream `submissions`, show progress, wait for every member, stop the linker."""
+    """Start the linker, stream `submissions`, show progress, wait for every member, stop the linker.
+
+    `stream` / `stream_members`: what to produce instead of `submissions.records` (e.g. the valid
+    submissions interleaved with bad lines, `expected_dead_letters` of them, for the linker to
+    dead-letter); `submissions` still names the members that must be linked.
+    """
     summary = LiveSummary(submissions=len(submissions.records))
     expected = submissions.expected_member_keys()
     summary.members = len(expected)
@@ -107,8 +115,9 @@ def run_live(
                 raise LiveRunError(f"the linker did not start:\n{linker.log_tail(2000)}")
         summary.linker_ready_s = time.monotonic() - started
         console.print(f"linker ready in {summary.linker_ready_s:.1f} s (pid {linker.pid}, log {linker.log_path})")
-        streamer = SubmissionStreamer(bootstrap, topics.submissions, submissions.records, submissions.members,
-                                      rate=rate)  # fmt: skip
+        records: list[tuple[bytes | None, bytes]] = list(submissions.records) if stream is None else stream
+        counts = submissions.members if stream_members is None else stream_members
+        streamer = SubmissionStreamer(bootstrap, topics.submissions, records, counts, rate=rate)
         watcher = OutputWatcher(bootstrap, topics.members, streamer, from_end=True)
         watcher.start()
         watcher.ready.wait(60)
@@ -117,7 +126,7 @@ def run_live(
                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
         deadline = time.monotonic() + timeout_s
         with Progress(*columns, console=console) as progress:
-            sent = progress.add_task("submissions produced", total=len(submissions.records), rate="")
+            sent = progress.add_task("submissions produced", total=len(records), rate="")
             linked = progress.add_task("members linked", total=len(expected), rate="")
             while True:
                 fig = watcher.figures()
@@ -152,6 +161,10 @@ def run_live(
     summary.decisions = Counter(json.loads(v)["decision"] for v in latest.values())
     scores = stream_scores(latest, submissions, world).auto
     summary.precision, summary.recall = scores.precision, scores.recall
-    families = {k for k, _ in submissions.records}
-    summary.dead_letters = _dead_letters_since(bootstrap, topics.dlq, dlq_start, families)
-    return summary
+    keys = {k for k, _ in records}
+    deadline = time.monotonic() + 15.0  # bad lines after the last good one may still be in flight
+    while True:
+        summary.dead_letters = _dead_letters_since(bootstrap, topics.dlq, dlq_start, keys)
+        if sum(summary.dead_letters.values()) >= expected_dead_letters or time.monotonic() > deadline:
+            return summary
+        time.sleep(0.5)

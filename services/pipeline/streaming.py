@@ -50,7 +50,7 @@ class SubmissionStreamer(threading.Thread):
         self,
         bootstrap: str,
         topic: str,
-        records: Sequence[tuple[bytes, bytes]],
+        records: Sequence[tuple[bytes | None, bytes]],
         members: Sequence[int],
         *,
         rate: float | None = None,
@@ -90,7 +90,8 @@ class SubmissionStreamer(threading.Thread):
                     delay = self.started_at + self.sent_members / self._rate - time.time()
                     if delay > 0:
                         time.sleep(delay)
-                self.sent_at[key] = time.time()
+                if key is not None:
+                    self.sent_at[key] = time.time()
                 producer.send(self._topic, key=key, value=value)
                 self.sent_records += 1
                 self.sent_members += n
