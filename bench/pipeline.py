@@ -185,8 +185,10 @@ def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: st
     return proc
 
 
-BATCH_LINE = re.compile(r"batch: (\d+) records, .*?(\d+) members linked.*?decode\+link ([\d.]+) s, "
-                        r"produce\+acks ([\d.]+) s, store ([\d.]+) s")
+BATCH_LINE = re.compile(
+    r"batch: (\d+) records, .*?(\d+) members linked.*?decode\+link ([\d.]+) s, "
+    r"produce\+acks ([\d.]+) s, store ([\d.]+) s"
+)
 
 
 def batch_split(log: Path, since: int) -> dict[str, float]:
@@ -218,7 +220,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per offered-load phase")
     parser.add_argument("--loads", default="200,1000", help="offered loads in members/s before the maximum")
     parser.add_argument("--max-members", type=int, default=60_000, help="members of the maximum phase")
+    parser.add_argument(
+        "--linker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra linker setting, e.g. REGSOSEK_LINKER_BATCH_WAIT_SECONDS=0.02 (repeatable)",
+    )
     args = parser.parse_args()
+    linker_env = dict(item.split("=", 1) for item in args.linker_env)
     loads = [float(x) for x in args.loads.split(",") if x]
     world, model = ensure_world(args.master_persons, args.seed), ensure_model(args.model)
     sizes = [2000] + [int(rate * args.duration) for rate in loads] + [args.max_members]
@@ -246,7 +256,7 @@ def main() -> None:
         profile = run / "linker-profile.json"
         profile.unlink(missing_ok=True)
         linker = start_service("services.pipeline.profiled_linker", bootstrap, topics, "bench-linker", state,
-                               world, model, {"REGSOSEK_PROFILE_OUT": str(profile)})  # fmt: skip
+                               world, model, {"REGSOSEK_PROFILE_OUT": str(profile), **linker_env})  # fmt: skip
         pids = {"linker": linker.pid, "broker": status.pid}
         phases = [run_phase("warm-up", bootstrap, topics, slices[0], None, pids)]
         for rate, part in zip(loads, slices[1:-1], strict=True):
