@@ -16,7 +16,7 @@ import json
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class _Outbound(BaseModel):
@@ -129,6 +129,12 @@ class ReviewTask(_Outbound):
     runner_up_weight: float | None = None
     explanation: dict[str, float] = Field(default_factory=dict)
     model_version: str
+
+
+#: Parsers for consumers of the three output topics (and the JSON Schema export).
+LINKED_MEMBER_ADAPTER: TypeAdapter[LinkedMember] = TypeAdapter(LinkedMember)
+INTEGRATED_FAMILY_ADAPTER: TypeAdapter[IntegratedFamily] = TypeAdapter(IntegratedFamily)
+REVIEW_TASK_ADAPTER: TypeAdapter[ReviewTask] = TypeAdapter(ReviewTask)
 
 
 def to_canonical_json(record: BaseModel) -> bytes:

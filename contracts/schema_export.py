@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from contracts.dead_letter import DEAD_LETTER_ADAPTER
+from contracts.linkage_outputs import INTEGRATED_FAMILY_ADAPTER, LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
@@ -41,6 +42,9 @@ SCHEMAS: tuple[SchemaSpec, ...] = (
     SchemaSpec("population_change.v1.json", "PopulationChange", POPULATION_CHANGE_ADAPTER, "validation"),
     SchemaSpec("sectoral_record.v1.json", "SectoralRecord", SECTORAL_RECORD_ADAPTER, "validation"),
     SchemaSpec("dead_letter.v1.json", "DeadLetter", DEAD_LETTER_ADAPTER, "serialization"),
+    SchemaSpec("linked_member.v1.json", "LinkedMember", LINKED_MEMBER_ADAPTER, "serialization"),
+    SchemaSpec("integrated_family.v1.json", "IntegratedFamily", INTEGRATED_FAMILY_ADAPTER, "serialization"),
+    SchemaSpec("review_task.v1.json", "ReviewTask", REVIEW_TASK_ADAPTER, "serialization"),
 )
 
 
