@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from contracts.dead_letter import DEAD_LETTER_ADAPTER
 from contracts.linkage_outputs import INTEGRATED_FAMILY_ADAPTER, LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
@@ -45,6 +46,7 @@ SCHEMAS: tuple[SchemaSpec, ...] = (
     SchemaSpec("linked_member.v1.json", "LinkedMember", LINKED_MEMBER_ADAPTER, "serialization"),
     SchemaSpec("integrated_family.v1.json", "IntegratedFamily", INTEGRATED_FAMILY_ADAPTER, "serialization"),
     SchemaSpec("review_task.v1.json", "ReviewTask", REVIEW_TASK_ADAPTER, "serialization"),
+    SchemaSpec("linkage_update.v1.json", "LinkageUpdate", LINKAGE_UPDATE_ADAPTER, "serialization"),
 )
 
 

@@ -98,7 +98,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         UPDATES, 4, "delete", 7 * DAY_MS,
         key="member key",
-        value_schema="LinkedMember v1",
+        value_schema="LinkageUpdate v1",
         description="changes of an existing link caused by population or sectoral changes",
     ),
 )  # fmt: skip

@@ -33,6 +33,8 @@ from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStoreLike
 from services.observability.recorder import BatchRecorder
+from services.updates.progress import SubmissionsProgress
+from services.updates.wiring import install_updates
 
 log = logging.getLogger("regsosek.linker")
 
@@ -184,6 +186,12 @@ def build_app(
 
     handler.bind_sender(send)
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
+    # One engine and link store for both agents: their batches take turns (services/updates).
+    engine_lock = asyncio.Lock()
+    progress = SubmissionsProgress()
+    if settings.updates_enabled:
+        install_updates(app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock,
+                        progress=progress)  # fmt: skip
 
     if recorder is not None:
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))
@@ -201,7 +209,8 @@ def build_app(
         async def release_link_store(sender: Any, revoked: set[TP], **_: Any) -> None:
             # faust calls this after the in-flight batches are acked; the next owner may open the files.
             released = sorted({tp.partition for tp in revoked if tp.topic == settings.submissions_topic})
-            await asyncio.to_thread(partitioned.release, released)
+            async with engine_lock:  # not while a change batch reads the files
+                await asyncio.to_thread(partitioned.release, released)
             if released:
                 log.info("link store: released partitions %s", released)
 
@@ -209,7 +218,9 @@ def build_app(
     async def link_submissions(stream: Any) -> None:
         async for events in stream.take_events(max_messages, within=within):
             try:
-                await handler.handle(events)
+                async with engine_lock:
+                    await handler.handle(events)
+                progress.handled(events)
             except Exception as exc:
                 log.error("linker batch failed (%s); stopping for re-delivery", type(exc).__name__)
                 await app.crash(exc)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from linkage.observer import LinkageObserver
 from services.linker.errors import LinkerConfigError
 from services.linker.port import MemberLink, MemberQuery
+from services.updates.master import MasterPerson, SectoralSource
 
 # Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
 _MEMBER_SCHEMA = pa.schema(
@@ -67,6 +68,9 @@ class EngineMemberLinker:
         self._master = master
         self._dtks = dtks
         self._bpjs = bpjs
+        # Master updates (services/updates): newer facts than the sorted start-up lookups.
+        self._updated: dict[str, tuple[str, bool]] = {}
+        self._sectoral_updated: dict[tuple[str, str], str] = {}
 
     @classmethod
     def from_files(
@@ -110,6 +114,32 @@ class EngineMemberLinker:
         """Let the engine report each call and decision (with candidate counts) to `observer` (metrics)."""
         self._engine.observe(observer)
 
+    def upsert_master(self, person: MasterPerson) -> None:
+        """Insert or replace one master person in the engine (no reload) and in the KK/status lookup."""
+        from linkage.records import population_records
+
+        row = {"nik": person.nik, "kk_number": person.kk_number, "full_name": person.full_name,
+               "sex": person.sex, "birth_date": person.birth_date, "village_code": person.village_code,
+               "address": person.address}  # fmt: skip
+        self._engine.master.upsert(population_records(pa.Table.from_pylist([row])).to_pylist()[0])
+        self._updated[person.nik] = (person.kk_number, person.deceased)
+
+    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str) -> None:
+        """Record a DTKS or BPJS id for a master NIK."""
+        self._sectoral_updated[(source, nik)] = sectoral_id
+
+    def _fact(self, nik: str, column: str) -> Any:
+        if nik in self._updated:
+            kk, dead = self._updated[nik]
+            return kk if column == "kk" else dead
+        return self._master.get(nik, column)
+
+    def _sectoral_id(self, source: str, nik: str) -> Any:
+        if (source, nik) in self._sectoral_updated:
+            return self._sectoral_updated[(source, nik)]
+        index = self._dtks if source == "dtks" else self._bpjs
+        return index.get(nik, "id") if index else None
+
     def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]:
         """Score the batch in one engine call and add the master facts of each best candidate."""
         if not members:
@@ -126,10 +156,10 @@ class EngineMemberLinker:
                     record_id=query.record_id, band=d.band.value, master_nik=nik,
                     probability=d.match_probability, match_weight=d.match_weight,
                     runner_up_weight=d.runner_up_match_weight, explanation=explanation,
-                    master_kk_number=self._master.get(nik, "kk") if nik else None,
-                    master_deceased=bool(self._master.get(nik, "dead")) if nik else False,
-                    dtks_id=self._dtks.get(nik, "id") if nik and self._dtks else None,
-                    bpjs_id=self._bpjs.get(nik, "id") if nik and self._bpjs else None,
+                    master_kk_number=self._fact(nik, "kk") if nik else None,
+                    master_deceased=bool(self._fact(nik, "dead")) if nik else False,
+                    dtks_id=self._sectoral_id("dtks", nik) if nik else None,
+                    bpjs_id=self._sectoral_id("bpjs", nik) if nik else None,
                 )
             )  # fmt: skip
         return links

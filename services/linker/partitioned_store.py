@@ -92,8 +92,16 @@ class PartitionedLinkStore:
             parts[self._partition_of(key)].families[key] = state
         for key, person_id in update.minted.items():
             parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].minted[key] = person_id
+        for key, member in update.members.items():
+            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].members[key] = member
+        for key in update.dropped_members:
+            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].dropped_members.add(key)
         for partition, part in sorted(parts.items()):
             self._store(partition).apply(part)
+
+    def file(self, partition: int) -> LinkStore:
+        """The open (or now opened) file of one partition this instance owns (master updates use it)."""
+        return self._store(partition)
 
     def clear_routes(self) -> None:
         """Forget the routes of the finished batch (keeps memory flat over millions of families)."""

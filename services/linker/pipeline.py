@@ -20,8 +20,9 @@ from services.linker.batcher import chunk_by_members
 from services.linker.ids import PersonIds
 from services.linker.mapping import family_queries
 from services.linker.outputs import FamilyOutputs, build_family_outputs
-from services.linker.port import MemberLink, MemberLinker
+from services.linker.port import MemberLink, MemberLinker, MemberQuery
 from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
+from services.updates.member_state import member_states
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class SubmissionLinker:
         result.stale = len(submissions) - len(current)
         if not current:
             return result
-        links = self._link(current)
+        links, queries = self._link(current)
         model_version = self._linker.model_version
         minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
         for sub in current:
@@ -98,6 +99,11 @@ class SubmissionLinker:
             result.records.extend(self._records(key, out, serials, previous))
             result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials)
             result.update.minted.update(out.minted)
+            # What a later master change needs to find and re-link these members (services/updates).
+            result.update.members.update(member_states(out.members, links, queries))
+            if previous is not None:
+                dropped = set(previous.serials) - set(serials)
+                result.update.dropped_members.update(f"{key}-{s:02d}" for s in dropped)
             result.members_linked += len(out.members)
         result.families_linked = len(current)
         return result
@@ -112,7 +118,9 @@ class SubmissionLinker:
                 latest[key] = sub
         return dict(sorted(latest.items()))
 
-    def _link(self, submissions: Sequence[FamilySubmission]) -> dict[str, MemberLink]:
+    def _link(
+        self, submissions: Sequence[FamilySubmission]
+    ) -> tuple[dict[str, MemberLink], dict[str, MemberQuery]]:
         queries = [q for sub in submissions for q in family_queries(sub, self._crosswalk)]
         links: dict[str, MemberLink] = {}
         for chunk in chunk_by_members(queries, self._max_members):
@@ -120,7 +128,7 @@ class SubmissionLinker:
             if len(answers) != len(chunk):
                 raise RuntimeError(f"the linker returned {len(answers)} links for {len(chunk)} members")
             links.update((a.record_id, a) for a in answers)
-        return links
+        return links, {q.record_id: q for q in queries}
 
     def _records(
         self, family_key: str, out: FamilyOutputs, serials: tuple[int, ...], previous: FamilyState | None

@@ -34,6 +34,15 @@ class LinkerSettings(BaseSettings):
     families_topic: str = "linkage.families.v1"
     review_topic: str = "linkage.review.v1"
 
+    # Master and sectoral updates (services/updates): a second agent on these topics, off by default.
+    updates_enabled: bool = False
+    population_changes_topic: str = "dukcapil.population.changes.v1"
+    dtks_changes_topic: str = "sectoral.dtks.changes.v1"
+    bpjs_changes_topic: str = "sectoral.bpjs.changes.v1"
+    updates_topic: str = "linkage.updates.v1"
+    # How long a change batch waits for the submissions agent to reach the end of its partitions.
+    updates_catchup_seconds: float = Field(default=30.0, ge=0)
+
     # Micro-batching: a batch closes at `batch_max_members` members or after `batch_wait_seconds`.
     batch_max_members: int = Field(default=1000, ge=1)
     batch_wait_seconds: float = Field(default=0.05, gt=0)

@@ -16,6 +16,8 @@ import duckdb
 import pyarrow as pa
 
 from services.linker.errors import LinkerConfigError
+from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
+from services.updates.member_state import MemberState, Probe, find_members, write_members
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS family_revisions (
@@ -46,9 +48,12 @@ class StoreUpdate:
 
     families: dict[str, FamilyState] = field(default_factory=dict)
     minted: dict[str, str] = field(default_factory=dict)
+    # Per-member link state for master updates (services/updates), and members a newer revision dropped.
+    members: dict[str, MemberState] = field(default_factory=dict)
+    dropped_members: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.families or self.minted)
+        return bool(self.families or self.minted or self.members or self.dropped_members)
 
 
 class LinkStoreLike(Protocol):
@@ -75,6 +80,7 @@ class LinkStore:
                 "Give each instance its own REGSOSEK_LINKER_STATE_DIR."
             ) from exc
         self._con.execute(_SCHEMA)
+        self._con.execute(MEMBER_SCHEMA)
 
     def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
         """The stored state of the given families (absent keys were never processed)."""
@@ -124,6 +130,7 @@ class LinkStore:
             self._con.execute(
                 "INSERT INTO minted_ids SELECT * FROM minted_batch ON CONFLICT (member_key) DO NOTHING"
             )
+            write_members(self._con, update.members, update.dropped_members)
             self._con.execute("COMMIT")
         except Exception:
             self._con.execute("ROLLBACK")
@@ -131,6 +138,10 @@ class LinkStore:
         finally:
             self._con.unregister("fam_batch")
             self._con.unregister("minted_batch")
+
+    def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
+        """Members a changed master record may affect (services/updates/member_state.py)."""
+        return find_members(self._con, probe, partition)
 
     def counts(self) -> Mapping[str, int]:
         """Row counts, for status output and tests."""

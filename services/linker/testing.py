@@ -7,9 +7,10 @@ same NIK but another name -> review, otherwise no_match. It records the batch si
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.linker.port import MemberLink, MemberQuery
+from services.updates.master import MasterPerson, SectoralSource
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,21 @@ class FakeMemberLinker:
             raise self.fail_with
         self.batch_sizes.append(len(members))
         return [self._one(q) for q in members]
+
+    def upsert_master(self, person: MasterPerson) -> None:
+        """Insert or replace a master person (master updates); its sectoral ids are kept."""
+        old = self.master.get(person.nik)
+        self.master[person.nik] = FakeMasterPerson(
+            person.nik, person.full_name, person.kk_number, person.deceased,
+            old.dtks_id if old else None, old.bpjs_id if old else None,
+        )  # fmt: skip
+
+    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str) -> None:
+        """Record a DTKS or BPJS id for a master person (ignored for an unknown NIK)."""
+        old = self.master.get(nik)
+        if old is not None:
+            changed = replace(old, dtks_id=sectoral_id) if source == "dtks" else replace(old, bpjs_id=sectoral_id)
+            self.master[nik] = changed
 
     def _one(self, query: MemberQuery) -> MemberLink:
         person = self.master.get(query.nik) if query.nik else None

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.subscriptions import (
     EventType,
     NotificationEnvelope,
@@ -125,6 +126,9 @@ class Publisher:
             if record.topic == self.topics.families:
                 family = IntegratedFamily.model_validate_json(record.value)
                 out = [n for s in self._active(record) if (n := self._family(s, family, record))]
+            elif record.topic == self.topics.updates:  # a LinkageUpdate: its member record after the update
+                member = LINKAGE_UPDATE_ADAPTER.validate_json(record.value).member
+                out = [n for s in self._active(record) if (n := self._person(s, member, record))]
             else:
                 member = LinkedMember.model_validate_json(record.value)
                 out = [n for s in self._active(record) if (n := self._person(s, member, record))]

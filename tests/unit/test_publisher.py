@@ -25,6 +25,7 @@ from services.publisher.testing import (
     integrated_family,
     linked_member,
 )
+from services.updates.testing import link_changed_update
 
 NIK_1 = "3603121505800002"
 NIK_2 = "3603125505850003"
@@ -134,7 +135,7 @@ def test_correction_reaches_a_subscriber_without_link_changed_events(log: Disclo
     pub.confirm(pub.handle(src.record(LINKED_MEMBERS, before.member_key, before)))
     # A master correction arrives on linkage.updates.v1: correction even though link_changed is not subscribed.
     corrected = linked_member(1, nik=NIK_1, dtks_id="D-9")
-    (n,) = pub.handle(src.record(UPDATES, corrected.member_key, corrected))
+    (n,) = pub.handle(src.record(UPDATES, corrected.member_key, link_changed_update(before, corrected)))
     assert (n.envelope.event_type, n.envelope.correction) == (EventType.LINK_CHANGED, True)
     assert n.envelope.record["dtks_id"] == "D-9"
     # A brand-new person not linked (person_new) is not subscribed: nothing.

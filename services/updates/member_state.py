@@ -1,0 +1,151 @@
+"""The link store's per-member state: what a later master change needs to find and re-link a member.
+
+One row per current member (table `member_links` in each link-store file): its revision, decision, the
+NIK it is linked to (or the review candidate's), the engine query it was linked with, and the member
+record last published. The submissions pipeline writes it with the family revision (same transaction);
+the update applier reads it by probe and writes back re-linked members.
+
+Finding the members a master record can affect: those linked (or pending review) to its NIK, and the
+members without a master link that share one of its probe keys (NIK, birth date, normalised name):
+the keys a new or corrected master record could newly block with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from services.linker.port import MemberQuery
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS member_links (
+    member_key  VARCHAR PRIMARY KEY,
+    family_key  VARCHAR NOT NULL,
+    revision    INTEGER NOT NULL,
+    decision    VARCHAR NOT NULL,
+    link_nik    VARCHAR,
+    query_nik   VARCHAR,
+    birth_date  VARCHAR,
+    name_key    VARCHAR,
+    query_json  VARCHAR NOT NULL,
+    member_json VARCHAR NOT NULL
+);
+"""
+
+_COLUMNS = ("member_key", "family_key", "revision", "decision", "link_nik", "query_nik", "birth_date",
+            "name_key", "query_json", "member_json")  # fmt: skip
+
+
+def name_key(name: str) -> str:
+    """A name for probing: case-folded, single spaces."""
+    return " ".join(name.casefold().split())
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """A member's current link as stored; `partition` says which link-store file it lives in."""
+
+    member_key: str
+    family_key: str
+    revision: int
+    decision: str
+    link_nik: str | None
+    query: MemberQuery
+    member_json: bytes
+    partition: int = 0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a changed master record could match: its NIK, birth date and name."""
+
+    niks: frozenset[str] = field(default_factory=frozenset)
+    birth_dates: frozenset[str] = field(default_factory=frozenset)
+    name_keys: frozenset[str] = field(default_factory=frozenset)
+
+
+def _query_json(query: MemberQuery) -> str:
+    return json.dumps(dataclasses.asdict(query), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _query_of(text: str) -> MemberQuery:
+    data: dict[str, Any] = json.loads(text)
+    data["other_member_names"] = tuple(data.get("other_member_names", ()))
+    return MemberQuery(**data)
+
+
+def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberState],
+                  dropped: Iterable[str] = ()) -> None:  # fmt: skip
+    """Upsert member rows (a revision never goes backwards) and delete dropped members; caller's transaction."""
+    gone = sorted(set(dropped))
+    if gone:
+        con.execute("DELETE FROM member_links WHERE member_key IN (SELECT unnest(?))", [gone])
+    if not states:
+        return
+    rows = [states[k] for k in sorted(states)]
+    batch = pa.table({
+        "member_key": [s.member_key for s in rows],
+        "family_key": [s.family_key for s in rows],
+        "revision": pa.array([s.revision for s in rows], pa.int32()),
+        "decision": [s.decision for s in rows],
+        "link_nik": [s.link_nik for s in rows],
+        "query_nik": [s.query.nik or None for s in rows],
+        "birth_date": [s.query.birth_date or None for s in rows],
+        "name_key": [name_key(s.query.full_name) or None for s in rows],
+        "query_json": [_query_json(s.query) for s in rows],
+        "member_json": [s.member_json.decode("utf-8") for s in rows],
+    })  # fmt: skip
+    con.register("member_batch", batch)
+    try:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+        con.execute(
+            f"INSERT INTO member_links SELECT * FROM member_batch ON CONFLICT (member_key) DO UPDATE "
+            f"SET {updates} WHERE excluded.revision >= member_links.revision"
+        )
+    finally:
+        con.unregister("member_batch")
+
+
+def find_members(con: duckdb.DuckDBPyConnection, probe: Probe, partition: int = 0) -> list[MemberState]:
+    """Members linked or pending review to a probed NIK, and members without a link sharing a probe key."""
+    if not (probe.niks or probe.birth_dates or probe.name_keys):
+        return []
+    niks, dates, names = sorted(probe.niks), sorted(probe.birth_dates), sorted(probe.name_keys)
+    rows = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM member_links "
+        "WHERE link_nik IN (SELECT unnest(?)) OR (decision <> 'linked' AND ("
+        "query_nik IN (SELECT unnest(?)) OR birth_date IN (SELECT unnest(?)) "
+        "OR name_key IN (SELECT unnest(?)))) ORDER BY member_key",
+        [niks, niks, dates, names],
+    ).fetchall()
+    return [
+        MemberState(
+            member_key=str(r[0]), family_key=str(r[1]), revision=int(r[2]), decision=str(r[3]),
+            link_nik=None if r[4] is None else str(r[4]), query=_query_of(str(r[8])),
+            member_json=str(r[9]).encode("utf-8"), partition=partition,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def member_states(
+    members: Iterable[Any], links: Mapping[str, Any], queries: Mapping[str, MemberQuery]
+) -> dict[str, MemberState]:
+    """The states of freshly linked members (`LinkedMember` records, the engine's links, the queries)."""
+    from contracts.linkage_outputs import to_canonical_json
+
+    out: dict[str, MemberState] = {}
+    for m in members:
+        link = links[m.member_key]
+        out[m.member_key] = MemberState(
+            member_key=m.member_key, family_key=m.family_key, revision=m.revision,
+            decision=m.decision.value, link_nik=link.master_nik if m.decision.value != "not_linked" else None,
+            query=queries[m.member_key], member_json=to_canonical_json(m),
+        )  # fmt: skip
+    return out
