@@ -1,0 +1,292 @@
+"""Master updates through the REAL broker: the linker worker (fake engine over a generated world's master)
+links a world's submissions, then applies population and sectoral changes and publishes link updates.
+
+The expected records are computed in-process by the same pipeline and applier with the same fake
+engine; the service must publish exactly those bytes under those keys. A full replay (new consumer
+group, fresh state directory) of the same submissions and changes must publish them again, identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from kafka import KafkaProducer
+
+from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
+from contracts.decode import ContractViolation, decode_family_submission
+from contracts.linkage_outputs import LinkedMember, MemberDecision
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
+from contracts.submission import FamilySubmission
+from contracts.topics import (
+    BPJS_CHANGES,
+    DTKS_CHANGES,
+    LINKED_FAMILIES,
+    LINKED_MEMBERS,
+    POPULATION_CHANGES,
+    REVIEW,
+    SUBMISSIONS,
+    SUBMISSIONS_DLQ,
+    UPDATES,
+    topic_spec,
+)
+from linkage.synthetic import generate_world
+from services.kafka_io import ConsumedRecord, read_topic
+from services.linker.deadletter import SourcePosition
+from services.linker.ids import PersonIds
+from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.settings import DEV_PERSON_ID_KEY
+from services.linker.store import LinkStore
+from services.linker.testing import FakeMasterPerson, FakeMemberLinker
+from services.topics import provision
+from services.updates.applier import ChangeApplier, UpdateTopics
+from services.updates.changes import Change, classify_change
+from services.updates.handler import StoreMemberIndex
+from services.updates.testing import dtks_row
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+IDS = PersonIds(DEV_PERSON_ID_KEY.encode())
+ENV_NAMES = {
+    SUBMISSIONS: "SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "DLQ_TOPIC", LINKED_MEMBERS: "MEMBERS_TOPIC",
+    LINKED_FAMILIES: "FAMILIES_TOPIC", REVIEW: "REVIEW_TOPIC", POPULATION_CHANGES: "POPULATION_CHANGES_TOPIC",
+    DTKS_CHANGES: "DTKS_CHANGES_TOPIC", BPJS_CHANGES: "BPJS_CHANGES_TOPIC", UPDATES: "UPDATES_TOPIC",
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A generated world split into the initial master, the submissions and the changes."""
+
+    master: list[FakeMasterPerson]
+    submissions: list[FamilySubmission]
+    raw: list[bytes]  # the submissions as generated (what is produced)
+    changes: list[tuple[str, bytes]]  # (catalogue topic, value)
+    targets: dict[str, str]  # what -> member key
+
+
+def _linked_members(master: dict[str, FakeMasterPerson], subs: list[FamilySubmission]) -> list[tuple[str, str]]:
+    """(member key, NIK) of members the fake auto-links, each NIK used by exactly one member."""
+    uses: dict[str, list[str]] = defaultdict(list)
+    for sub in subs:
+        for m in sub.members:
+            if m.nik:
+                uses[m.nik].append(sub.member_key(m))
+    out = []
+    for sub in subs:
+        for m in sorted(sub.members, key=lambda m: m.serial):
+            person = master.get(m.nik or "")
+            if person and person.full_name.casefold() == m.name.casefold() and len(uses[m.nik or ""]) == 1:
+                out.append((sub.member_key(m), person.nik))
+    return out
+
+
+def _change(change: str, change_id: str, row: dict[str, Any], **record: Any) -> bytes:
+    rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
+    rec.update({"birth_date": row["birth_date"].isoformat(), "status": row["status"], **record})
+    doc = {"schema_version": "1", "change": change, "change_id": change_id, "effective_date": "2023-02-01",
+           "record": rec}  # fmt: skip
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def _scenario(world_dir: Path) -> Scenario:
+    generate_world(world_dir, persons=400, seed=11)
+    rows = {r["nik"]: r for r in pq.read_table(world_dir / "population.parquet").to_pylist()}
+    people = {n: FakeMasterPerson(n, r["full_name"], r["kk_number"], r["status"] == "dead") for n, r in rows.items()}
+    subs, raw = [], []
+    for line in (world_dir / "submissions.jsonl").read_bytes().splitlines():
+        doc = json.loads(line)
+        key = "".join(doc["family_key"][k] for k in ("province", "regency", "district", "village", "sls",
+                                                      "sub_sls", "building_serial", "family_serial"))  # fmt: skip
+        try:
+            subs.append(decode_family_submission(line, key=key.encode()))
+            raw.append(line)
+        except ContractViolation:
+            continue  # the world's deliberately invalid lines: the linker tests cover dead letters
+    linked = _linked_members(people, subs)
+    assert len(linked) >= 5, "the world has too few exactly-matching members for the scenario"
+    (born_key, born), (died_key, died), (moved_key, moved), (corr_key, corr), (dtks_key, dtks) = linked[:5]
+    master = [p for n, p in sorted(people.items()) if n != born]  # the born person is not in the master yet
+    changes = [
+        (POPULATION_CHANGES, _change("born", "chg-born", rows[born])),
+        (POPULATION_CHANGES, _change("died", "chg-died", rows[died], status="dead")),
+        (POPULATION_CHANGES, b"{broken"),
+        (POPULATION_CHANGES, _change("moved", "chg-moved", rows[moved], address="Jl. Baru No. 1")),
+        (POPULATION_CHANGES, _change("corrected", "chg-corr", rows[corr], full_name="Nama Dikoreksi Lain")),
+        (DTKS_CHANGES, dtks_row("DTKS-NEW-1", dtks, "Someone")),
+    ]
+    targets = {"born": born_key, "died": died_key, "moved": moved_key, "corrected": corr_key, "dtks": dtks_key}
+    return Scenario(master, subs, raw, changes, targets)
+
+
+def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
+    """Members topic state and update events per member key, from the in-process pipeline and applier."""
+    fake, store = FakeMemberLinker.of(sc.master), LinkStore(":memory:")
+    pipeline = SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r"))
+    members: dict[str, bytes] = {}
+    for sub in sc.submissions:
+        result = pipeline.process([sub])
+        store.apply(result.update)
+        for rec in result.records:
+            if rec.topic == "m" and rec.key is not None:
+                if rec.value is None:
+                    members.pop(rec.key.decode(), None)
+                else:
+                    members[rec.key.decode()] = rec.value
+    index = StoreMemberIndex(lambda: {0: store})
+    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u"))
+    kinds = {POPULATION_CHANGES: "population", DTKS_CHANGES: "dtks"}
+    changes = []
+    for topic, value in sc.changes:
+        c = classify_change(value, b"k", SourcePosition(topic, 0, 0, 0.0), kinds[topic], max_bytes=1 << 20)  # type: ignore[arg-type]
+        if isinstance(c, Change):
+            changes.append(c)
+    applied = applier.process(changes)
+    updates: dict[str, list[bytes]] = defaultdict(list)
+    for rec in applied.records:
+        assert rec.key is not None and rec.value is not None
+        if rec.topic == "m":
+            members[rec.key.decode()] = rec.value
+        elif rec.topic == "u":
+            updates[rec.key.decode()].append(rec.value)
+    return members, dict(updates)
+
+
+class Worker:
+    """`python -m services.linker` with master updates on, in a subprocess, stopped with SIGTERM."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str], state: Path, master_file: Path, group: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
+        env.update({f"REGSOSEK_LINKER_{ENV_NAMES[src]}": dst for src, dst in topics.items()})
+        env.update({
+            "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
+            "REGSOSEK_LINKER_STATE_DIR": str(state), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master_file),
+            "REGSOSEK_LINKER_UPDATES_ENABLED": "true", "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+        })  # fmt: skip
+        state.parent.mkdir(parents=True, exist_ok=True)
+        self.log = state.parent / f"{group}.log"
+        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env,
+                                     stdout=self._out, stderr=subprocess.STDOUT)  # fmt: skip
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.proc.returncode
+
+    def wait_for(self, bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool],
+                 timeout_s: float = 120.0) -> list[ConsumedRecord]:  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while True:
+            records = read_topic(bootstrap, topic)
+            if done(records):
+                return records
+            if self.proc.poll() is not None:
+                pytest.fail(f"the linker exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{topic}: not done after {timeout_s:.0f} s ({len(records)} records)\n"
+                            f"{self.log.read_text()[-4000:]}")  # fmt: skip
+            time.sleep(0.5)
+
+
+@pytest.fixture()
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+def _by_key(records: list[ConsumedRecord]) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = defaultdict(list)
+    for r in records:
+        assert r.key is not None and r.value is not None
+        out[r.key.decode()].append(r.value)
+    return dict(out)
+
+
+def _latest(records: list[ConsumedRecord]) -> dict[str, bytes]:
+    latest: dict[str, bytes | None] = {}
+    for r in records:
+        assert r.key is not None
+        latest[r.key.decode()] = r.value
+    return {k: v for k, v in latest.items() if v is not None}
+
+
+def test_changes_relink_members_publish_updates_and_replay_identically(
+    kafka_broker: object, workers: list[Worker], tmp_path: Path
+) -> None:
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex[:8]
+    topics = {src: f"u{tag}.{src}" for src in ENV_NAMES}
+    assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in topics.items()]).differences
+    sc = _scenario(tmp_path / "world")
+    master_file = tmp_path / "master.json"
+    master_file.write_text(json.dumps([dataclasses.asdict(p) for p in sc.master]))
+    expected_members, expected_updates = _expected(sc)
+    n_events = sum(len(v) for v in expected_updates.values())
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for f in [producer.send(topics[SUBMISSIONS], key=s.kafka_key, value=line)
+                  for s, line in zip(sc.submissions, sc.raw, strict=True)]:  # fmt: skip
+            f.get(timeout=30)
+        worker = Worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
+        workers.append(worker)
+        n_members = len({s.member_key(m) for s in sc.submissions for m in s.members})
+        worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(_latest(rs)) >= n_members)
+        # One change partition: the changes keep their order (the in-process expectation applies them so).
+        for f in [producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0)
+                  for i, (t, v) in enumerate(sc.changes)]:  # fmt: skip
+            f.get(timeout=30)
+    finally:
+        producer.close()
+
+    updates = worker.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= n_events)
+    assert _by_key(updates) == expected_updates
+    members = worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: _latest(rs) == expected_members, 60)
+    dlq = read_topic(bootstrap, topics[SUBMISSIONS_DLQ])
+    (dead,) = [DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dlq]
+    assert (dead.reason, dead.source_topic, dead.payload) == (DeadLetterReason.NOT_JSON, topics[POPULATION_CHANGES],
+                                                              b"{broken")  # fmt: skip
+
+    # The scenario's consequences, spelled out.
+    t = sc.targets
+    events = {k: [LINKAGE_UPDATE_ADAPTER.validate_json(v) for v in vs] for k, vs in _by_key(updates).items()}
+    created, merged = events[t["born"]]
+    assert (created.event, merged.event) == ("link_created", "merged")
+    assert merged.old_person_id == IDS.mint(t["born"]) and merged.new_person_id.startswith("p-")  # type: ignore[union-attr]
+    born_member = LinkedMember.model_validate_json(_latest(members)[t["born"]])
+    assert (born_member.decision, born_member.person_id) == (MemberDecision.LINKED, merged.new_person_id)  # type: ignore[union-attr]
+    assert [e.event for e in events[t["died"]]] == ["person_died"]
+    assert [e.event for e in events[t["moved"]]] == ["moved"]
+    assert [e.event for e in events[t["corrected"]]] == ["split"]
+    assert [(e.event, e.member.sectoral.dtks_id) for e in events[t["dtks"]]] == [("link_changed", "DTKS-NEW-1")]
+    assert workers[0].stop() == 0
+
+    # Full replay: new group, fresh state, same topics -> the same update events and person ids again.
+    replay = Worker(bootstrap, topics, tmp_path / "b" / "state", master_file, f"upd-{tag}-b")
+    workers.append(replay)
+    again = replay.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= 2 * n_events)
+    assert {k: vs[len(vs) // 2:] for k, vs in _by_key(again).items()} == expected_updates
+    assert {k: vs[: len(vs) // 2] for k, vs in _by_key(again).items()} == expected_updates
+    assert _latest(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
