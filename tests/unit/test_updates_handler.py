@@ -1,0 +1,142 @@
+"""The change handler's delivery order without a broker: produce, await every ack, THEN journal and store;
+the journal restores the engine's master after a restart; the submissions catch-up rule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
+from contracts.decode import decode_family_submission
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
+from services.linker.ids import PersonIds
+from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.store import LinkStore
+from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from services.updates.applier import ChangeApplier, UpdateTopics
+from services.updates.handler import ChangeHandler, StoreMemberIndex
+from services.updates.journal import MasterJournal
+from services.updates.member_state import Probe
+from services.updates.progress import SubmissionsProgress
+from services.updates.testing import dtks_row, population_change
+
+IDS = PersonIds(b"k")
+KK = "3603121705150003"
+FAM = "3603010001000100001001"
+AHMAD, RIZKY = nik_for(11), nik_for(13, yy=15)
+
+
+@dataclass
+class _Message:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class _Event:
+    message: _Message
+
+
+def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, list[Any], list[asyncio.Future[None]]]:
+    store = LinkStore(tmp_path / "links.duckdb")
+    fake = FakeMemberLinker.of([FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK)])
+    members = [member_payload(1, "Ahmad Fauzi", AHMAD), member_payload(2, "Rizky", RIZKY, birth=(15, 5, 2015))]
+    sub = decode_family_submission(json.dumps(submission_payload(members, family_key=FAM)).encode(), key=FAM.encode())
+    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    index = StoreMemberIndex(lambda: {0: store})
+    journal = MasterJournal(tmp_path / "journal.duckdb")
+    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u"))
+    handler = ChangeHandler(applier, index, journal, {"pop": "population", "dtks": "dtks"}, "dlq",
+                            max_payload_bytes=100_000)  # fmt: skip
+    sent: list[Any] = []
+    acks: list[asyncio.Future[None]] = []
+
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+        sent.append((topic, key, value))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acks.append(fut)
+        return fut
+
+    handler.bind_sender(send)
+    return handler, store, journal, sent, acks
+
+
+def _events() -> list[_Event]:
+    born = population_change("born", "c-born", RIZKY, "Rizky", birth_date=None)
+    return [
+        _Event(_Message("pop", 1, 5, 1_700_000_000.0, b"ref-1", born)),
+        _Event(_Message("pop", 1, 6, 1_700_000_001.0, b"ref-2", b"{nope")),
+        _Event(_Message("dtks", 0, 3, 1_700_000_002.0, b"D-1", dtks_row("D-1", AHMAD, "Ahmad"))),
+    ]
+
+
+def _rizky_decision(store: LinkStore) -> str:
+    (state,) = [s for s in store.find_members(Probe(niks=frozenset({RIZKY}))) if s.member_key.endswith("-02")]
+    return state.decision
+
+
+def test_journal_and_store_are_written_only_after_every_ack(tmp_path: Path) -> None:
+    handler, store, journal, sent, acks = _setup(tmp_path)
+
+    async def run() -> None:
+        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        while len(acks) < len(sent) or not sent:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert not task.done()  # waiting for acknowledgements
+        assert _rizky_decision(store) == "not_linked"  # store untouched so far
+        for fut in acks:
+            fut.set_result(None)
+        await task
+
+    asyncio.run(run())
+    topics = [t for t, _, _ in sent]
+    assert topics == ["dlq", "m", "u", "u", "m", "u"]  # dead letter; born: member + 2 events; dtks: member + 1
+    dead = DEAD_LETTER_ADAPTER.validate_json(sent[0][2])
+    assert (dead.reason, dead.source_offset, dead.key) == (DeadLetterReason.NOT_JSON, 6, "ref-2")
+    events = [LINKAGE_UPDATE_ADAPTER.validate_json(v).event for t, _, v in sent if t == "u"]
+    assert events == ["link_created", "merged", "link_changed"]
+    assert _rizky_decision(store) == "linked"
+    # After a restart the engine's master is rebuilt from the world; the journal brings the changes back.
+    fresh = FakeMemberLinker.of([FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK)])
+    assert journal.replay(fresh) == 2
+    assert fresh.master[RIZKY].full_name == "Rizky" and fresh.master[AHMAD].dtks_id == "D-1"
+
+
+def test_a_failed_ack_fails_the_batch_and_leaves_journal_and_store_alone(tmp_path: Path) -> None:
+    handler, store, journal, sent, acks = _setup(tmp_path)
+
+    async def run() -> None:
+        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        while not acks or len(acks) < len(sent):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        acks[0].set_exception(RuntimeError("broker said no"))
+        for fut in acks[1:]:
+            fut.set_result(None)
+        with pytest.raises(RuntimeError, match="broker said no"):
+            await task
+
+    asyncio.run(run())
+    assert _rizky_decision(store) == "not_linked"
+    assert journal.replay(FakeMemberLinker()) == 0
+
+
+def test_changes_wait_until_the_submissions_are_handled_to_the_end() -> None:
+    progress = SubmissionsProgress()
+    assert progress.caught_up({}, {})  # no submissions partitions owned
+    assert not progress.caught_up({0: None}, {})  # end not known yet
+    assert not progress.caught_up({0: 3, 1: 0}, {})
+    progress.handled([_Event(_Message("s", 0, 2, 0.0, None, None))])  # type: ignore[list-item]
+    assert progress.caught_up({0: 3, 1: 0}, {})
+    assert not progress.caught_up({0: 5}, {})
+    assert progress.caught_up({0: 5}, {0: 5})  # committed before this process started
