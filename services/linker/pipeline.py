@@ -100,7 +100,7 @@ class SubmissionLinker:
             result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials)
             result.update.minted.update(out.minted)
             # What a later master change needs to find and re-link these members (services/updates).
-            result.update.members.update(member_states(out.members, links, queries))
+            result.update.members.update(member_states(sub, out, links, queries))
             if previous is not None:
                 dropped = set(previous.serials) - set(serials)
                 result.update.dropped_members.update(f"{key}-{s:02d}" for s in dropped)

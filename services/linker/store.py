@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from services.linker.errors import LinkerConfigError
 from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
-from services.updates.member_state import MemberState, Probe, find_members, write_members
+from services.updates.member_state import MemberState, Probe, find_family_members, find_members, write_members
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS family_revisions (
@@ -142,6 +142,10 @@ class LinkStore:
     def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
         """Members a changed master record may affect (services/updates/member_state.py)."""
         return find_members(self._con, probe, partition)
+
+    def find_family_members(self, family_keys: Iterable[str], partition: int = 0) -> list[MemberState]:
+        """Every stored member of the given families (services/updates rebuilds their family records)."""
+        return find_family_members(self._con, family_keys, partition)
 
     def counts(self) -> Mapping[str, int]:
         """Row counts, for status output and tests."""

@@ -13,11 +13,12 @@ after the broker acknowledged every record.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from contracts.linkage_outputs import (
+    IntegratedFamily,
     LinkBand,
     LinkedMember,
     MemberDecision,
@@ -44,6 +45,7 @@ from services.linker.outputs import decision_of
 from services.linker.pipeline import OutboundRecord
 from services.linker.port import MemberLink, MemberLinker
 from services.updates.changes import Change
+from services.updates.family import rebuilt_family
 from services.updates.master import MasterWriter
 from services.updates.member_state import MemberState, Probe, name_key
 
@@ -54,6 +56,8 @@ class MemberIndex(Protocol):
     """The link store's member states, as the applier reads them."""
 
     def find(self, probe: Probe) -> list[MemberState]: ...
+
+    def find_families(self, family_keys: Iterable[str]) -> list[MemberState]: ...
 
 
 class LinkingMaster(MemberLinker, MasterWriter, Protocol):
@@ -67,6 +71,7 @@ class UpdateTopics:
     members: str
     review: str
     updates: str
+    families: str
 
 
 @dataclass
@@ -113,7 +118,30 @@ class ChangeApplier:
             result.relinked += len(states)
             for state, link in zip(states, links, strict=True):
                 self._member(change, state, link, result)
+        self._families(result)
         return result
+
+    def _families(self, result: UpdateResult) -> None:
+        """Re-publish the integrated record of every family whose members were re-linked, if it changed."""
+        touched = sorted({s.family_key for s in result.states.values()})
+        if not touched:
+            return
+        members: dict[str, list[MemberState]] = {}
+        for stored in self._index.find_families(touched):
+            state = result.states.get(stored.member_key, stored)
+            members.setdefault(state.family_key, []).append(state)
+        for family_key in touched:
+            states = members.get(family_key, [])
+            if not states:
+                continue
+            old_json = states[0].family_json
+            family = rebuilt_family(IntegratedFamily.model_validate_json(old_json), states)
+            new_json = to_canonical_json(family)
+            if new_json == old_json:
+                continue
+            result.records.append(OutboundRecord(self._topics.families, family_key.encode(), new_json))
+            for state in states:  # every member row carries the family record last published
+                result.states[state.member_key] = dataclasses.replace(state, family_json=new_json)
 
     def _apply_to_master(self, change: Change) -> Probe:
         if change.person is not None:
@@ -142,8 +170,9 @@ class ChangeApplier:
             result.events += 1
         link_nik = link.master_nik if new.decision is not MemberDecision.NOT_LINKED else None
         result.states[state.member_key] = dataclasses.replace(
-            state, decision=new.decision.value, link_nik=link_nik, member_json=new_json
-        )
+            state, decision=new.decision.value, link_nik=link_nik, member_json=new_json,
+            master_kk=link.master_kk_number, master_dead=link.master_deceased,
+        )  # fmt: skip
 
     def _relinked(self, old: LinkedMember, link: MemberLink) -> LinkedMember:
         decision = decision_of(link)

@@ -50,6 +50,12 @@ class StoreMemberIndex:
         found = [s for p, f in sorted(self._files().items()) for s in f.find_members(probe, p)]
         return sorted(found, key=lambda s: s.member_key)
 
+    def find_families(self, family_keys: Iterable[str]) -> list[MemberState]:
+        """Every stored member of the given families, from every owned file."""
+        keys = sorted(set(family_keys))
+        found = [s for p, f in sorted(self._files().items()) for s in f.find_family_members(keys, p)]
+        return sorted(found, key=lambda s: s.member_key)
+
     def save(self, states: Iterable[MemberState]) -> None:
         """Write re-linked members back to the file each came from."""
         parts: dict[int, dict[str, MemberState]] = defaultdict(dict)

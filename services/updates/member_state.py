@@ -16,12 +16,21 @@ import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
-from services.linker.port import MemberQuery
+from contracts.codes import Presence
+from contracts.linkage_outputs import MemberDecision, to_canonical_json
+from contracts.submission import FamilySubmission
+from services.linker.port import MemberLink, MemberQuery
+
+if TYPE_CHECKING:
+    from services.linker.outputs import FamilyOutputs
+
+# Members who live in the household (a deceased-in-master flag only counts for them).
+_PRESENT = (Presence.LIVES_HERE, Presence.NEW_MEMBER)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS member_links (
@@ -33,13 +42,17 @@ CREATE TABLE IF NOT EXISTS member_links (
     query_nik   VARCHAR,
     birth_date  VARCHAR,
     name_key    VARCHAR,
+    master_kk   VARCHAR,
+    master_dead BOOLEAN NOT NULL,
+    present     BOOLEAN NOT NULL,
     query_json  VARCHAR NOT NULL,
-    member_json VARCHAR NOT NULL
+    member_json VARCHAR NOT NULL,
+    family_json VARCHAR NOT NULL
 );
 """
 
 _COLUMNS = ("member_key", "family_key", "revision", "decision", "link_nik", "query_nik", "birth_date",
-            "name_key", "query_json", "member_json")  # fmt: skip
+            "name_key", "master_kk", "master_dead", "present", "query_json", "member_json", "family_json")  # fmt: skip
 
 
 def name_key(name: str) -> str:
@@ -49,7 +62,12 @@ def name_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class MemberState:
-    """A member's current link as stored; `partition` says which link-store file it lives in."""
+    """A member's current link as stored; `partition` says which link-store file it lives in.
+
+    `master_kk` / `master_dead` are the linked master person's KK number and death, `present` whether
+    the member lives in the household, `family_json` the family's integrated record last published:
+    what rebuilding the family record after a re-link needs.
+    """
 
     member_key: str
     family_key: str
@@ -58,6 +76,10 @@ class MemberState:
     link_nik: str | None
     query: MemberQuery
     member_json: bytes
+    family_json: bytes
+    master_kk: str | None = None
+    master_dead: bool = False
+    present: bool = True
     partition: int = 0
 
 
@@ -98,8 +120,12 @@ def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberSta
         "query_nik": [s.query.nik or None for s in rows],
         "birth_date": [s.query.birth_date or None for s in rows],
         "name_key": [name_key(s.query.full_name) or None for s in rows],
+        "master_kk": [s.master_kk for s in rows],
+        "master_dead": [s.master_dead for s in rows],
+        "present": [s.present for s in rows],
         "query_json": [_query_json(s.query) for s in rows],
         "member_json": [s.member_json.decode("utf-8") for s in rows],
+        "family_json": [s.family_json.decode("utf-8") for s in rows],
     })  # fmt: skip
     con.register("member_batch", batch)
     try:
@@ -124,28 +150,50 @@ def find_members(con: duckdb.DuckDBPyConnection, probe: Probe, partition: int = 
         "OR name_key IN (SELECT unnest(?)))) ORDER BY member_key",
         [niks, niks, dates, names],
     ).fetchall()
-    return [
-        MemberState(
-            member_key=str(r[0]), family_key=str(r[1]), revision=int(r[2]), decision=str(r[3]),
-            link_nik=None if r[4] is None else str(r[4]), query=_query_of(str(r[8])),
-            member_json=str(r[9]).encode("utf-8"), partition=partition,
-        )  # fmt: skip
-        for r in rows
-    ]
+    return [_state(r, partition) for r in rows]
+
+
+def find_family_members(
+    con: duckdb.DuckDBPyConnection, family_keys: Iterable[str], partition: int = 0
+) -> list[MemberState]:
+    """Every stored member of the given families."""
+    keys = sorted(set(family_keys))
+    if not keys:
+        return []
+    rows = con.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM member_links WHERE family_key IN (SELECT unnest(?)) "
+        "ORDER BY member_key",
+        [keys],
+    ).fetchall()
+    return [_state(r, partition) for r in rows]
+
+
+def _state(r: tuple[Any, ...], partition: int) -> MemberState:
+    return MemberState(
+        member_key=str(r[0]), family_key=str(r[1]), revision=int(r[2]), decision=str(r[3]),
+        link_nik=None if r[4] is None else str(r[4]), master_kk=None if r[8] is None else str(r[8]),
+        master_dead=bool(r[9]), present=bool(r[10]), query=_query_of(str(r[11])),
+        member_json=str(r[12]).encode("utf-8"), family_json=str(r[13]).encode("utf-8"), partition=partition,
+    )  # fmt: skip
 
 
 def member_states(
-    members: Iterable[Any], links: Mapping[str, Any], queries: Mapping[str, MemberQuery]
+    submission: FamilySubmission,
+    out: FamilyOutputs,
+    links: Mapping[str, MemberLink],
+    queries: Mapping[str, MemberQuery],
 ) -> dict[str, MemberState]:
-    """The states of freshly linked members (`LinkedMember` records, the engine's links, the queries)."""
-    from contracts.linkage_outputs import to_canonical_json
-
-    out: dict[str, MemberState] = {}
-    for m in members:
+    """The states of one freshly linked family's members (its outputs, the engine's links, the queries)."""
+    present = {submission.member_key(m): m.presence in _PRESENT for m in submission.members}
+    family_json = to_canonical_json(out.family)
+    states: dict[str, MemberState] = {}
+    for m in out.members:
         link = links[m.member_key]
-        out[m.member_key] = MemberState(
+        has_link = m.decision is not MemberDecision.NOT_LINKED
+        states[m.member_key] = MemberState(
             member_key=m.member_key, family_key=m.family_key, revision=m.revision,
-            decision=m.decision.value, link_nik=link.master_nik if m.decision.value != "not_linked" else None,
-            query=queries[m.member_key], member_json=to_canonical_json(m),
+            decision=m.decision.value, link_nik=link.master_nik if has_link else None,
+            query=queries[m.member_key], member_json=to_canonical_json(m), family_json=family_json,
+            master_kk=link.master_kk_number, master_dead=link.master_deceased, present=present[m.member_key],
         )  # fmt: skip
-    return out
+    return states

@@ -65,7 +65,8 @@ def install_updates(
         raise LinkerConfigError("master updates need a DuckDB link store")
 
     index = StoreMemberIndex(files)
-    topics = UpdateTopics(settings.members_topic, settings.review_topic, settings.updates_topic)
+    topics = UpdateTopics(settings.members_topic, settings.review_topic, settings.updates_topic,
+                          settings.families_topic)  # fmt: skip
     kinds: dict[str, ChangeTopicKind] = {
         settings.population_changes_topic: "population",
         settings.dtks_changes_topic: "dtks",

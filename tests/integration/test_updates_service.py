@@ -25,9 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 from kafka import KafkaProducer
 
+from contracts.codes import Presence
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import ContractViolation, decode_family_submission
-from contracts.linkage_outputs import LinkedMember, MemberDecision
+from contracts.linkage_outputs import IntegratedFamily, LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.submission import FamilySubmission
 from contracts.topics import (
@@ -132,22 +133,22 @@ def _scenario(world_dir: Path) -> Scenario:
     return Scenario(master, subs, raw, changes, targets)
 
 
-def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
-    """Members topic state and update events per member key, from the in-process pipeline and applier."""
+def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, list[bytes]]]:
+    """Members and families topic states and update events per member key, computed in-process."""
     fake, store = FakeMemberLinker.of(sc.master), LinkStore(":memory:")
     pipeline = SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r"))
-    members: dict[str, bytes] = {}
+    state: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
     for sub in sc.submissions:
         result = pipeline.process([sub])
         store.apply(result.update)
         for rec in result.records:
-            if rec.topic == "m" and rec.key is not None:
+            if rec.topic in state and rec.key is not None:
                 if rec.value is None:
-                    members.pop(rec.key.decode(), None)
+                    state[rec.topic].pop(rec.key.decode(), None)
                 else:
-                    members[rec.key.decode()] = rec.value
+                    state[rec.topic][rec.key.decode()] = rec.value
     index = StoreMemberIndex(lambda: {0: store})
-    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u"))
+    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u", "f"))
     kinds = {POPULATION_CHANGES: "population", DTKS_CHANGES: "dtks"}
     changes = []
     for topic, value in sc.changes:
@@ -158,11 +159,11 @@ def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
     updates: dict[str, list[bytes]] = defaultdict(list)
     for rec in applied.records:
         assert rec.key is not None and rec.value is not None
-        if rec.topic == "m":
-            members[rec.key.decode()] = rec.value
+        if rec.topic in state:
+            state[rec.topic][rec.key.decode()] = rec.value
         elif rec.topic == "u":
             updates[rec.key.decode()].append(rec.value)
-    return members, dict(updates)
+    return state["m"], state["f"], dict(updates)
 
 
 class Worker:
@@ -242,7 +243,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     sc = _scenario(tmp_path / "world")
     master_file = tmp_path / "master.json"
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in sc.master]))
-    expected_members, expected_updates = _expected(sc)
+    expected_members, expected_families, expected_updates = _expected(sc)
     n_events = sum(len(v) for v in expected_updates.values())
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -264,6 +265,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     updates = worker.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= n_events)
     assert _by_key(updates) == expected_updates
     members = worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: _latest(rs) == expected_members, 60)
+    worker.wait_for(bootstrap, topics[LINKED_FAMILIES], lambda rs: _latest(rs) == expected_families, 60)
     dlq = read_topic(bootstrap, topics[SUBMISSIONS_DLQ])
     (dead,) = [DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dlq]
     assert (dead.reason, dead.source_topic, dead.payload) == (DeadLetterReason.NOT_JSON, topics[POPULATION_CHANGES],
@@ -278,6 +280,11 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     born_member = LinkedMember.model_validate_json(_latest(members)[t["born"]])
     assert (born_member.decision, born_member.person_id) == (MemberDecision.LINKED, merged.new_person_id)  # type: ignore[union-attr]
     assert [e.event for e in events[t["died"]]] == ["person_died"]
+    families = _latest(read_topic(bootstrap, topics[LINKED_FAMILIES]))
+    died_family = IntegratedFamily.model_validate_json(families[t["died"][:22]])
+    present = {s.member_key(m): m.presence in (Presence.LIVES_HERE, Presence.NEW_MEMBER)
+               for s in sc.submissions for m in s.members}  # fmt: skip
+    assert (int(t["died"][-2:]) in died_family.deceased_in_master_serials) == present[t["died"]]
     assert [e.event for e in events[t["moved"]]] == ["moved"]
     assert [e.event for e in events[t["corrected"]]] == ["split"]
     assert [(e.event, e.member.sectoral.dtks_id) for e in events[t["dtks"]]] == [("link_changed", "DTKS-NEW-1")]
@@ -290,3 +297,4 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     assert {k: vs[len(vs) // 2:] for k, vs in _by_key(again).items()} == expected_updates
     assert {k: vs[: len(vs) // 2] for k, vs in _by_key(again).items()} == expected_updates
     assert _latest(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
+    assert _latest(read_topic(bootstrap, topics[LINKED_FAMILIES])) == expected_families

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from contracts.decode import decode_family_submission
-from contracts.linkage_outputs import LinkedMember, MemberDecision, PersonIdKind, ReviewTask
+from contracts.linkage_outputs import (
+    IntegratedFamily,
+    LinkedMember,
+    MemberDecision,
+    PersonIdKind,
+    ReviewTask,
+    to_canonical_json,
+)
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, UpdateEventType, update_event_id
 from contracts.submission import FamilySubmission
 from services.linker.deadletter import SourcePosition
@@ -18,6 +25,7 @@ from services.linker.store import LinkStore
 from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from services.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
 from services.updates.changes import Change, classify_change
+from services.updates.family import rebuilt_family
 from services.updates.handler import StoreMemberIndex
 from services.updates.member_state import Probe
 from services.updates.testing import dtks_row, population_change
@@ -26,7 +34,7 @@ IDS = PersonIds(b"test-key")
 KK = "3603121705150003"
 FAM = "3603010001000100001001"
 AHMAD, SITI, RIZKY = nik_for(11), nik_for(12, female=True), nik_for(13, yy=15)
-TOPICS = UpdateTopics(members="m", review="r", updates="u")
+TOPICS = UpdateTopics(members="m", review="r", updates="u", families="f")
 
 
 def _world(store: LinkStore) -> FakeMemberLinker:
@@ -82,6 +90,10 @@ def test_born_links_an_unlinked_member_and_merges_its_minted_id(store: LinkStore
     assert (merged.before.decision, merged.after.decision) == (MemberDecision.NOT_LINKED, MemberDecision.LINKED)
     assert merged.cause.change == "born" and merged.member == member
     assert (result.changes, result.relinked, result.events) == (1, 1, 2)
+    (family_rec,) = _by_topic(result.records, "f")
+    family = IntegratedFamily.model_validate_json(family_rec.value or b"")
+    assert (family.flags.members_not_in_master, family.not_in_master_serials) == (False, [])
+    assert [(r.serial, r.person_id) for r in family.members][2] == (3, IDS.for_master(RIZKY))
     # The store now knows the member as linked to the new NIK: a later death reaches it.
     (state,) = StoreMemberIndex(lambda: {0: store}).find(Probe(niks=frozenset({RIZKY})))
     assert (state.decision, state.link_nik) == ("linked", RIZKY)
@@ -103,6 +115,9 @@ def test_died_and_moved_give_person_events_for_the_linked_members_only(store: Li
     ]
     assert events[0].before == events[0].after and events[0].after.person_id == IDS.for_master(AHMAD)
     assert fake.master[AHMAD].deceased is True
+    (family_rec,) = _by_topic(result.records, "f")  # the family now has a member dead in the master
+    family = IntegratedFamily.model_validate_json(family_rec.value or b"")
+    assert (family.flags.deceased_in_master_present_in_survey, family.deceased_in_master_serials) == (True, [1])
 
 
 def test_corrected_name_breaks_the_link_into_a_split_and_a_review_task(store: LinkStore) -> None:
@@ -131,6 +146,7 @@ def test_sectoral_row_changes_the_linked_members_sectoral_ids(store: LinkStore) 
     assert LinkedMember.model_validate_json(member_rec.value or b"").sectoral.dtks_id == "DTKS-77"
     (event,) = (LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u"))
     assert (event.event, event.member_key, event.cause.source) == ("link_changed", f"{FAM}-02", "dtks")
+    assert _by_topic(result.records, "f") == []  # sectoral ids are not part of the family record
     # A row without a NIK touches nobody.
     nobody = ChangeApplier(fake, index, IDS, TOPICS).process([_change(dtks_row("DTKS-78", None, "X"), "dtks")])
     assert (nobody.records, nobody.relinked) == ([], 0)
@@ -156,7 +172,7 @@ def test_same_changes_on_fresh_state_give_identical_bytes(tmp_path: Path) -> Non
         runs.append(_apply(store, _world(store), *changes).records)
     assert runs[0] == runs[1]
     # born: member + link_created + merged; corrected: member + review task + split; died: person_died
-    assert [r.topic for r in runs[0]] == ["m", "u", "u", "m", "r", "u", "u"]
+    assert [r.topic for r in runs[0]] == ["m", "u", "u", "m", "r", "u", "u", "f"]
     events = [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"").event for r in runs[0] if r.topic == "u"]
     assert events == ["link_created", "merged", "split", "person_died"]
 
@@ -169,3 +185,11 @@ def test_a_newer_revision_drops_the_removed_members_state(store: LinkStore) -> N
     store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
     result = _apply(store, fake, population_change("born", "c-born-1", RIZKY, "Rizky Pratama", kk_number=KK))
     assert result.records == []  # Rizky left the family in revision 2: nothing to re-link
+
+
+def test_a_rebuilt_family_without_changes_is_byte_identical_to_the_linkers(store: LinkStore) -> None:
+    _world(store)
+    states = StoreMemberIndex(lambda: {0: store}).find_families([FAM])
+    assert len(states) == 3
+    original = states[0].family_json
+    assert to_canonical_json(rebuilt_family(IntegratedFamily.model_validate_json(original), states)) == original

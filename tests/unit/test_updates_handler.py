@@ -54,7 +54,7 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
     index = StoreMemberIndex(lambda: {0: store})
     journal = MasterJournal(tmp_path / "journal.duckdb")
-    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u"))
+    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u", "f"))
     handler = ChangeHandler(applier, index, journal, {"pop": "population", "dtks": "dtks"}, "dlq",
                             max_payload_bytes=100_000)  # fmt: skip
     sent: list[Any] = []
@@ -100,7 +100,8 @@ def test_journal_and_store_are_written_only_after_every_ack(tmp_path: Path) -> N
 
     asyncio.run(run())
     topics = [t for t, _, _ in sent]
-    assert topics == ["dlq", "m", "u", "u", "m", "u"]  # dead letter; born: member + 2 events; dtks: member + 1
+    # dead letter; born: member + 2 events; dtks: member + 1 event; the family (Rizky now linked)
+    assert topics == ["dlq", "m", "u", "u", "m", "u", "f"]
     dead = DEAD_LETTER_ADAPTER.validate_json(sent[0][2])
     assert (dead.reason, dead.source_offset, dead.key) == (DeadLetterReason.NOT_JSON, 6, "ref-2")
     events = [LINKAGE_UPDATE_ADAPTER.validate_json(v).event for t, _, v in sent if t == "u"]
