@@ -76,6 +76,7 @@ class LinkerProcess:
         topics: PipelineTopics,
         world_dir: Path | None = None,
         model_path: Path | None = None,
+        link_store_dir: Path | None = None,
         log_path: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
         module: str = "services.linker",
@@ -89,6 +90,8 @@ class LinkerProcess:
             env["REGSOSEK_LINKER_WORLD_DIR"] = str(world_dir)
         if model_path is not None:
             env["REGSOSEK_LINKER_MODEL_PATH"] = str(model_path)
+        if link_store_dir is not None:  # shared by the instances of a group: revision state follows a partition
+            env["REGSOSEK_LINKER_LINK_STORE_DIR"] = str(link_store_dir)
         env.update(extra_env or {})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.env = env

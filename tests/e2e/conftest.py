@@ -87,10 +87,14 @@ class Linkers:
         self._world = world
         self.started: list[LinkerProcess] = []
 
-    def start(self, bootstrap: str, topics: PipelineTopics, group: str, name: str = "linker") -> LinkerProcess:
+    def start(
+        self, bootstrap: str, topics: PipelineTopics, group: str, name: str = "linker",
+        link_store_dir: Path | None = None,
+    ) -> LinkerProcess:  # fmt: skip
         proc = LinkerProcess(
             bootstrap=bootstrap, group=group, state_dir=self._tmp / name / "state", topics=topics,
-            world_dir=self._world.world, model_path=self._world.model, log_path=self._tmp / f"{name}.log",
+            world_dir=self._world.world, model_path=self._world.model, link_store_dir=link_store_dir,
+            log_path=self._tmp / f"{name}.log",
         )  # fmt: skip
         self.started.append(proc)
         return proc

@@ -1,24 +1,32 @@
 """Scale-out: two linker instances in one consumer group over the 4-partition submissions topic.
 
-Submissions are partitioned by regency/district (the streamer's district partitioner). Both instances
-must get partitions and link; then one is stopped mid-stream (SIGTERM: it leaves the group, the other
-takes its partitions over in a rebalance). Afterwards every member has exactly one decision across
-both instances (no key with two different records for one revision), equal to the in-process
-reference, and nothing is missing.
+The instances share the link-store folder (`REGSOSEK_LINKER_LINK_STORE_DIR`, one DuckDB file per
+partition), each with its own state folder, as docs/linker.md "Scale-out" describes. Submissions are
+partitioned by regency/district (the streamer's district partitioner). Both instances must get
+partitions and link; then one is stopped mid-stream (SIGTERM: it leaves the group, the other takes its
+partitions over in a rebalance). Afterwards every member has exactly one decision across both
+instances (no key with two different records for one revision), equal to the in-process reference,
+and nothing is missing. Finally the first revisions of the revised families are sent again, late:
+the survivor, now owning every partition, must find the newer revisions in the moved state and
+publish nothing.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
 
-from services.pipeline.outcome import wait_for_members
+from services.pipeline.outcome import MemberOutcome, wait_for_members
 from services.pipeline.streaming import SubmissionStreamer
 from tests.e2e.conftest import E2EWorld, Linkers, private_topics
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+STALE = re.compile(rb"batch: .*? (\d+) stale")
 
 
 def _partitions(bootstrap: str, topic: str) -> int:
@@ -29,15 +37,23 @@ def _partitions(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def _stale_since(log: Path, since: int) -> int:
+    with open(log, "rb") as fh:
+        fh.seek(since)
+        return sum(int(n) for n in STALE.findall(fh.read()))
+
+
 def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
-    kafka_broker: object, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers
-) -> None:
+    kafka_broker: object, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
     topics, group = private_topics(bootstrap)
     assert _partitions(bootstrap, topics.submissions) == 4
     subs = e2e_world.submissions
-    first = linkers.start(bootstrap, topics, group, name="linker-a")
-    second = linkers.start(bootstrap, topics, group, name="linker-b")
+    shared = tmp_path / "link-store"
+    first = linkers.start(bootstrap, topics, group, name="linker-a", link_store_dir=shared)
+    second = linkers.start(bootstrap, topics, group, name="linker-b", link_store_dir=shared)
     streamer = SubmissionStreamer(
         bootstrap, topics.submissions, subs.records, subs.members, rate=120.0, by_district=True
     )
@@ -46,7 +62,9 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
     # Both instances link (each owns some of the 4 partitions) ...
     assert first.wait_for_log("batch:", 120), first.log_tail()
     assert second.wait_for_log("batch:", 120), second.log_tail()
-    time.sleep(2.0)
+    # Late in the stream, so that the first instance has stored second revisions on its partitions.
+    while streamer.sent_members < 0.7 * sum(subs.members) and streamer.is_alive():
+        time.sleep(0.2)
     mark = second.log_size()
     # ... then one leaves mid-stream and the other takes its partitions over.
     assert first.stop() == 0, first.log_tail()
@@ -66,4 +84,20 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
     assert second.wait_for_log("batch:", 5, since=mark)  # the survivor linked after the rebalance
     print(f"two instances; stop at {sent_at_stop} members sent; {outcome.duplicates()} re-delivered member "
           "records, all identical")  # fmt: skip
+
+    # Late first revisions of the revised families: stale for whichever instance stored revision 2.
+    revised = {key for key, doc in subs.latest.items() if doc["revision"] > 1}
+    late = [(k, v) for k, v in subs.records if k.decode() in revised and b'"revision":1,' in v]
+    assert len(late) >= 10
+    mark = second.log_size()
+    replay = SubmissionStreamer(bootstrap, topics.submissions, late, [0] * len(late), by_district=True)
+    replay.start()
+    replay.join(60)
+    assert replay.error is None
+    deadline = time.monotonic() + 60
+    while _stale_since(second.log_path, mark) < len(late):
+        assert time.monotonic() < deadline, f"late revisions not all stale:\n{second.log_tail()}"
+        time.sleep(0.5)
+    after = MemberOutcome.read(bootstrap, topics.members)
+    assert after.values == outcome.values  # nothing at all was published for them
     assert second.stop() == 0, second.log_tail()
