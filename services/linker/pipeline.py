@@ -96,11 +96,12 @@ class SubmissionLinker:
             out = build_family_outputs(sub, links, self._ids, model_version, minted)
             serials = tuple(sorted(m.serial for m in sub.members))
             previous = stored.get(key)
-            result.records.extend(self._records(key, out, serials, previous))
+            records = self._records(key, out, serials, previous)
+            result.records.extend(records)
             result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials)
             result.update.minted.update(out.minted)
             # What a later master change needs to find and re-link these members (services/updates).
-            result.update.members.update(member_states(sub, out, links, queries))
+            result.update.members.update(member_states(sub, out, links, queries, self._encoded(records)))
             if previous is not None:
                 dropped = set(previous.serials) - set(serials)
                 result.update.dropped_members.update(f"{key}-{s:02d}" for s in dropped)
@@ -129,6 +130,11 @@ class SubmissionLinker:
                 raise RuntimeError(f"the linker returned {len(answers)} links for {len(chunk)} members")
             links.update((a.record_id, a) for a in answers)
         return links, {q.record_id: q for q in queries}
+
+    def _encoded(self, records: Sequence[OutboundRecord]) -> dict[bytes, bytes]:
+        """The member and family values just encoded, by key (the member state keeps them; no re-encoding)."""
+        wanted = (self._topics.members, self._topics.families)
+        return {r.key: r.value for r in records if r.topic in wanted and r.key is not None and r.value is not None}
 
     def _records(
         self, family_key: str, out: FamilyOutputs, serials: tuple[int, ...], previous: FamilyState | None
