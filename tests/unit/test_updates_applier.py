@@ -193,3 +193,27 @@ def test_a_rebuilt_family_without_changes_is_byte_identical_to_the_linkers(store
     assert len(states) == 3
     original = states[0].family_json
     assert to_canonical_json(rebuilt_family(IntegratedFamily.model_validate_json(original), states)) == original
+
+
+def test_kk_changed_tells_the_linked_member_and_flags_the_family_kk_mismatch(store: LinkStore) -> None:
+    fake = _world(store)
+    new_kk = "3603121705150099"
+    result = _apply(store, fake, population_change("kk_changed", "c-kk-1", AHMAD, "Ahmad Fauzi", kk_number=new_kk))
+    (event,) = (LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u"))
+    assert (event.event, event.member_key, event.before, event.cause.change) == (
+        "link_changed", f"{FAM}-01", event.after, "kk_changed")  # fmt: skip
+    (family_rec,) = _by_topic(result.records, "f")
+    family = IntegratedFamily.model_validate_json(family_rec.value or b"")
+    assert (family.flags.kk_mismatch, family.master_kk_numbers) == (True, [KK, new_kk])
+
+
+def test_bpjs_row_sets_the_bpjs_id_of_the_linked_member(store: LinkStore) -> None:
+    fake = _world(store)
+    row = json.dumps({"source": "bpjs", "schema_version": "1", "noka": "0000000000123", "nik": AHMAD,
+                      "nama_peserta": "Ahmad", "segmen": "PBI-APBN", "faskes": "F-1"}).encode()  # fmt: skip
+    result = ChangeApplier(fake, StoreMemberIndex(lambda: {0: store}), IDS, TOPICS).process([_change(row, "bpjs")])
+    (member_rec,) = _by_topic(result.records, "m")
+    assert LinkedMember.model_validate_json(member_rec.value or b"").sectoral.bpjs_id == "0000000000123"
+    assert [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"").event for r in _by_topic(result.records, "u")] == [
+        "link_changed"
+    ]
