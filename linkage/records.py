@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from linkage.normalise.columnar import as_array, distinct_safe, map_distinct
 from linkage.normalise.regions import Crosswalk
 
 LINKAGE_COLUMNS: tuple[str, ...] = (
@@ -59,8 +60,8 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def population_records(population: pa.Table) -> pa.Table:
-    """Dukcapil master rows (population.parquet) -> linkage records; the record id is the NIK."""
+def population_records_rows(population: pa.Table) -> pa.Table:
+    """`population_records` row by row: the reference the column-wise path is tested against."""
     rows = []
     for r in population.to_pylist():
         dob = _iso(r.get("birth_date"))
@@ -78,6 +79,41 @@ def population_records(population: pa.Table) -> pa.Table:
             }
         )
     return _table(rows, LINKAGE_SCHEMA)
+
+
+_PASSTHROUGH = ("nik", "kk_number", "full_name", "sex", "village_code", "address")
+
+
+def _iso_and_year(value: object) -> tuple[str | None, int | None]:
+    iso = _iso(value)
+    return iso, _year(iso)
+
+
+def population_records(population: pa.Table) -> pa.Table:
+    """Dukcapil master rows (population.parquet) -> linkage records; the record id is the NIK.
+
+    Column-wise (text columns are taken as they are, birth dates converted once per distinct date);
+    the same values as `population_records_rows`, which handles layouts this path does not.
+    """
+    names = population.column_names
+    text_ok = all(
+        pa.types.is_string(population.column(c).type) or pa.types.is_null(population.column(c).type)
+        for c in _PASSTHROUGH
+        if c in names
+    )
+    if "nik" not in names or not text_ok or ("birth_date" in names and not distinct_safe(population["birth_date"])):
+        return population_records_rows(population)
+
+    def text(name: str) -> pa.Array:
+        if name not in names:
+            return pa.nulls(population.num_rows, pa.string())
+        return as_array(population.column(name))
+
+    birth = population.column("birth_date") if "birth_date" in names else text("birth_date")
+    iso, year = map_distinct(birth, _iso_and_year, [pa.string(), pa.int64()])
+    columns = {c: text(c) for c in _PASSTHROUGH}
+    columns.update(record_id=columns["nik"], birth_date=iso, birth_year=year)
+    return pa.Table.from_arrays([columns[c] for c in LINKAGE_COLUMNS], schema=LINKAGE_SCHEMA)
 
 
 def dtks_records(dtks: pa.Table) -> pa.Table:

@@ -163,17 +163,25 @@ def clean_tokens(raw: str | None) -> list[str]:
     if head.strip():
         text = head
     text = _NON_LETTER.sub(" ", text.replace("-", " "))
-    tokens: list[str] = []
-    for piece in _SPACES.split(text.strip()):
-        compact = piece.replace(".", "")
-        if not compact or compact in HONORIFICS or compact in DEGREES:
-            continue
-        # "MOH.RIZKI" or "S.PD.I" style: dots inside a piece separate tokens unless it is a degree.
-        for part in (p for p in piece.split(".") if p):
-            if part in HONORIFICS or part in DEGREES:
-                continue
-            tokens.append(VARIANTS.get(part, _modernise(part)))
-    return tokens
+    return [token for piece in _SPACES.split(text.strip()) for token in _piece_tokens(piece)]
+
+
+@lru_cache(maxsize=65_536)
+def _piece_tokens(piece: str) -> tuple[str, ...]:
+    # Cached: a register has far fewer distinct name pieces than distinct names.
+    compact = piece.replace(".", "")
+    if not compact or compact in HONORIFICS or compact in DEGREES:
+        return ()
+    # "MOH.RIZKI" or "S.PD.I" style: dots inside a piece separate tokens unless it is a degree.
+    return tuple(
+        VARIANTS.get(part, _modernise(part))
+        for part in piece.split(".")
+        if part and part not in HONORIFICS and part not in DEGREES
+    )
+
+
+_NOT_A_TO_Z = re.compile(r"[^A-Z]")
+_SOUND_FOLDS = (("KH", "H"), ("PH", "F"), ("Q", "K"), ("X", "KS"), ("Z", "J"), ("V", "F"), ("F", "P"))
 
 
 @lru_cache(maxsize=262_144)
@@ -186,11 +194,11 @@ def phonetic_key(text: str | None) -> str | None:
     """
     if not text:
         return None
-    s = re.sub(r"[^A-Z]", "", text.upper())
+    s = _NOT_A_TO_Z.sub("", text.upper())
     if not s:
         return None
     s = _modernise(s)
-    for old, new in (("KH", "H"), ("PH", "F"), ("Q", "K"), ("X", "KS"), ("Z", "J"), ("V", "F"), ("F", "P")):
+    for old, new in _SOUND_FOLDS:
         s = s.replace(old, new)
     out = [s[0]]
     for ch in s[1:]:
