@@ -169,7 +169,7 @@ def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, ra
 
 def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: str, state: Path,
                   world: Path | None, model: Path | None, env: dict[str, str]) -> LinkerProcess:  # fmt: skip
-    for stale in ("links.duckdb", "links.duckdb.wal", "faust"):
+    for stale in ("links.duckdb", "links.duckdb.wal", "links", "faust"):
         target = state / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     # Generous group timings: the max phase pauses the service (SIGSTOP) while it builds the backlog.
@@ -227,7 +227,11 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra linker setting, e.g. REGSOSEK_LINKER_BATCH_WAIT_SECONDS=0.02 (repeatable)",
     )
+    parser.add_argument("--report", action="store_true", help="print the report of the last run and exit")
     args = parser.parse_args()
+    if args.report:
+        report(json.loads((BENCH_DIR / "pipeline-results.json").read_text()))
+        return
     linker_env = dict(item.split("=", 1) for item in args.linker_env)
     loads = [float(x) for x in args.loads.split(",") if x]
     world, model = ensure_world(args.master_persons, args.seed), ensure_model(args.model)
@@ -306,11 +310,15 @@ def report(results: dict[str, Any]) -> None:
     print(f"linker process CPU over the max phase: {linker_cpu:.0%} of one core; stage shares of its busy samples:")
     for stage, frac in results["profile_max"].items():
         print(f"  {stage:<18} {frac:6.1%}")
-    bound = next(iter(results["profile_max"]), "unknown")
-    print(
-        f"bound: {bound} (largest busy stage); load average before {results['loadavg_before']}, "
-        f"after {results['loadavg_after']}"
-    )
+    split = results.get("batch_split_max", {})
+    steps = {k: v for k, v in split.items() if k.endswith(" s")}
+    if split.get("batches"):
+        total = sum(steps.values()) or 1.0
+        parts = ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in steps.items())
+        print(f"linker's own batch timings over the max phase ({split['batches']:.0f} batches, "
+              f"{split['members']:,.0f} members): {parts}")  # fmt: skip
+    print(f"bound: see the split above and the stage shares; load average before {results['loadavg_before']}, "
+          f"after {results['loadavg_after']}")  # fmt: skip
     results["passthrough_share"] = share
     results["linker_cpu_share_max"] = linker_cpu
 
