@@ -26,6 +26,10 @@ def serve_linker(
         None, "--fake-master", help="JSON master for the fake engine (tests, demos without a model)."
     ),
     app_id: str | None = typer.Option(None, "--group", help="Consumer group (env REGSOSEK_LINKER_APP_ID)."),
+    updates: bool | None = typer.Option(
+        None, "--updates/--no-updates",
+        help="Apply master and sectoral changes, publish linkage.updates.v1 (env REGSOSEK_LINKER_UPDATES_ENABLED).",
+    ),  # fmt: skip
     log_level: str = typer.Option("info", "--log-level", help="Log level of the worker."),
 ) -> None:
     """Link submissions from regsosek.submissions.v1 to linkage.members/families/review.v1."""
@@ -35,7 +39,7 @@ def serve_linker(
 
     given: dict[str, Any] = {
         "bootstrap": bootstrap, "state_dir": state_dir, "world_dir": world_dir, "model_path": model_path,
-        "fake_master_path": fake_master, "app_id": app_id,
+        "fake_master_path": fake_master, "app_id": app_id, "updates_enabled": updates,
     }  # fmt: skip
     try:
         settings = LinkerSettings(**{k: v for k, v in given.items() if v is not None})
