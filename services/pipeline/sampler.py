@@ -20,7 +20,7 @@ from types import FrameType
 
 # (stage, path fragments): the first stage whose fragment is in a frame's file name, innermost first.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("engine", ("/linkage/",)),
+    ("engine", ("/linkage/", "/services/linker/engine_link.py")),
     ("link store", ("/duckdb", "/services/linker/store.py")),
     ("decoding", ("/contracts/", "/pydantic", "/services/linker/deadletter.py", "/json/")),
     ("building outputs", ("/services/linker/outputs.py", "/services/linker/pipeline.py",
