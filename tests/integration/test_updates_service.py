@@ -298,3 +298,29 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     assert {k: vs[: len(vs) // 2] for k, vs in _by_key(again).items()} == expected_updates
     assert _latest(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
     assert _latest(read_topic(bootstrap, topics[LINKED_FAMILIES])) == expected_families
+    assert replay.stop() == 0
+
+    # Restart of the first instance (same group and state): its engine reloads the master without the
+    # born person, and the journal puts it back, so a new revision of that family links the member.
+    born_family = t["born"][:22]
+    (line,) = [ln for s, ln in zip(sc.submissions, sc.raw, strict=True) if s.family_key.key == born_family
+               and s.revision == max(x.revision for x in sc.submissions if x.family_key.key == born_family)]
+    doc = json.loads(line)
+    revision = doc["revision"] + 1
+    doc.update(revision=revision, submission_id=f"{doc['submission_id']}-r{revision}")
+    restarted = Worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
+    workers.append(restarted)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topics[SUBMISSIONS], key=born_family.encode(), value=json.dumps(doc).encode()).get(timeout=30)
+    finally:
+        producer.close()
+
+    def revised(records: list[ConsumedRecord]) -> bool:
+        value = _latest(records).get(t["born"])
+        return value is not None and LinkedMember.model_validate_json(value).revision == revision
+
+    latest = _latest(restarted.wait_for(bootstrap, topics[LINKED_MEMBERS], revised))
+    relinked = LinkedMember.model_validate_json(latest[t["born"]])
+    # (the fake master file lacks the born person: without the journal this member would not be linked)
+    assert (relinked.decision, relinked.person_id) == (MemberDecision.LINKED, born_member.person_id)
