@@ -108,13 +108,13 @@ def _ready_engine(args: argparse.Namespace) -> tuple[Any, float, bool]:
         cache_dir=BENCH_DIR / "prepared",
         version=f"spec-{SPEC_VERSION}",
         convert=population_records,
-        processes=2,
+        processes=1,
     )
     return engine, time.perf_counter() - start, hit
 
 
 def phase_cold(args: argparse.Namespace) -> dict[str, Any]:
-    """Ready time without the prepared cache (normalises the whole master on 2 workers)."""
+    """Ready time without the prepared cache (normalises the whole master column-wise in one process)."""
     for stale in (BENCH_DIR / "prepared").glob("prepared-master-*.parquet"):
         stale.unlink()
     engine, ready, hit = _ready_engine(args)

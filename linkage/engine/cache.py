@@ -41,7 +41,7 @@ def load_master_cached(
     cache_dir: Path,
     version: str,
     convert: Callable[[pa.Table], pa.Table] | None = None,
-    processes: int = 2,
+    processes: int = 1,
 ) -> bool:
     """Load `engine`'s master from `source` (Parquet), via the prepared cache; True on a cache hit."""
     cache = prepared_cache_path(engine, source, cache_dir, version)
