@@ -101,11 +101,22 @@ def install_updates(
                 return
             await asyncio.sleep(0.1)
 
+    warned: list[bool] = []
+
+    def warn_if_sharing() -> None:
+        # Changes reach one instance of the group only (docs/linker.md, "Limits"): say so once.
+        total = app.consumer.topic_partitions(settings.submissions_topic)
+        if not warned and total and len(owned()) < total:
+            warned.append(True)
+            log.warning("master updates: this instance owns %d of %d submissions partitions; members of the "
+                        "others miss the changes it applies (run one instance with updates)", len(owned()), total)
+
     @app.agent(source, name="apply-master-changes")
     async def apply_master_changes(stream: Any) -> None:
         within = settings.batch_wait_seconds
         async for events in stream.take_events(settings.batch_max_members, within=within):
             await wait_for_submissions()
+            warn_if_sharing()
             try:
                 async with lock:
                     await handler.handle(events)
