@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ class LinkerCounters:
     submissions: int = 0
     members: int = 0
     stale: int = 0
+    not_owned: int = 0  # records of partitions revoked before their batch ran (left to the new owner)
     dead_letters: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,11 +69,33 @@ class SubmissionHandler:
         self._pipeline = pipeline
         self._store = store
         self._send: Send | None = None
+        self._owned: Callable[[], Collection[int]] | None = None
         self.counters = LinkerCounters()
 
     def bind_sender(self, send: Send) -> None:
         """How records are produced: `await send(topic, key, value)` returns the broker-ack future."""
         self._send = send
+
+    def bind_ownership(self, owned: Callable[[], Collection[int]]) -> None:
+        """Which source partitions this instance owns now; a batch drops records of any other partition."""
+        self._owned = owned
+
+    def _owned_events(self, events: Sequence[EventT[Any]]) -> Sequence[EventT[Any]]:
+        # Checked while the batch holds the agents' lock, which the revocation handler also takes before
+        # it closes the link-store files: a partition is either still owned (and its file stays open
+        # for the whole batch: read, produce, acks, store write) or already handed over, and then its
+        # records are not linked here. Their offsets are not committed (faust discards commits of
+        # revoked partitions), so the new owner re-processes them with the moved link-store state.
+        if self._owned is None:
+            return events
+        owned = set(self._owned())
+        kept = [e for e in events if e.message.partition in owned]
+        if len(kept) < len(events):
+            lost = sorted({e.message.partition for e in events} - owned)
+            self.counters.not_owned += len(events) - len(kept)
+            log.warning("dropped %d records of partitions %s revoked before their batch ran",
+                        len(events) - len(kept), lost)  # fmt: skip
+        return kept
 
     def classify(self, events: Sequence[EventT[Any]]) -> tuple[list[Any], list[OutboundRecord]]:
         """Valid submissions, and the dead-letter records of the bad ones."""
@@ -106,6 +129,7 @@ class SubmissionHandler:
 
     async def _handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
         started = time.perf_counter()
+        events = self._owned_events(events)
         accepted, records = self.classify(events)
         result = await asyncio.to_thread(self._pipeline.process, accepted) if accepted else BatchResult()
         records.extend(result.records)
@@ -185,6 +209,9 @@ def build_app(
         return await app.producer.send(topic, key, value, None, None, None)
 
     handler.bind_sender(send)
+    handler.bind_ownership(
+        lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic}
+    )
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
     # One engine and link store for both agents: their batches take turns (services/updates).
     engine_lock = asyncio.Lock()

@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from linkage.evaluate import Evaluation, evaluate_links
 from linkage.records import family_key_string
@@ -151,6 +152,21 @@ def batch_scores(world: Path, model: Path, submissions: Submissions) -> Evaluati
     return evaluate_links(links, _truth(world))
 
 
+def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records of `topic` beyond what consumer group `group` has committed (0: everything committed)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-lag")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="regsosek-lag")
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        end = consumer.end_offsets(tps)
+        committed = admin.list_consumer_group_offsets(group, partitions=tps)
+        done = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
+        return sum(max(0, off - done.get(tp, 0)) for tp, off in end.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def wait_for_members(
     bootstrap: str,
     topic: str,
@@ -159,23 +175,32 @@ def wait_for_members(
     timeout_s: float,
     failure: Callable[[], str | None] = lambda: None,
     poll_s: float = 1.0,
+    consumed_by: tuple[str, str] | None = None,
 ) -> MemberOutcome:
     """Read `topic` until the latest records cover exactly `expected`; raise with `failure()`'s text.
 
     `failure` is asked between reads (e.g. "the linker exited"): a non-None answer aborts the wait.
+
+    `consumed_by=(group, source topic)` also waits until that consumer group has committed the whole
+    source topic. Use it whenever a later revision keeps the same member keys: the keys are then
+    complete as soon as the FIRST revision is linked, and a read at that moment would still see the
+    older records (the linker commits a batch's offsets only after its outputs are acknowledged, so
+    once everything is committed the members topic holds every output).
     """
     deadline = time.monotonic() + timeout_s
     while True:
+        caught_up = consumed_by is None or group_lag(bootstrap, *consumed_by) == 0
         outcome = MemberOutcome.read(bootstrap, topic)
-        if set(outcome.latest()) == expected:
+        if caught_up and set(outcome.latest()) == expected:
             return outcome
         problem = failure()
         if problem is not None:
             raise AssertionError(problem)
         if time.monotonic() > deadline:
             have = set(outcome.latest())
+            lag = "" if consumed_by is None else f", {group_lag(bootstrap, *consumed_by)} submissions not committed"
             raise AssertionError(
                 f"{topic}: after {timeout_s:.0f} s {len(expected - have)} of {len(expected)} members missing, "
-                f"{len(have - expected)} unexpected"
+                f"{len(have - expected)} unexpected{lag}"
             )
         time.sleep(poll_s)

@@ -64,7 +64,9 @@ def test_linker_reconnects_after_a_broker_restart_and_loses_nothing(
         return None if linker.alive() else f"the linker exited ({linker.returncode()}):\n{linker.log_tail()}"
 
     expected = subs.expected_member_keys()
-    outcome = wait_for_members(bootstrap, topics.members, expected, timeout_s=240, failure=died)
+    outcome = wait_for_members(  # every submission committed: last revisions reuse member keys
+        bootstrap, topics.members, expected, timeout_s=240, failure=died, consumed_by=(group, topics.submissions)
+    )
     assert outcome.conflicting_keys() == []
     assert outcome.latest() == reference_members
     assert linker.starts == 1  # the same process, reconnected

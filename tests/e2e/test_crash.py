@@ -55,7 +55,9 @@ def test_kill_9_at_random_points_loses_nothing_and_never_decides_twice(
         return None if linker.alive() else f"the linker exited ({linker.returncode()}):\n{linker.log_tail()}"
 
     expected = subs.expected_member_keys()
-    outcome = wait_for_members(bootstrap, topics.members, expected, timeout_s=240, failure=died)
+    outcome = wait_for_members(  # every submission committed: last revisions reuse member keys
+        bootstrap, topics.members, expected, timeout_s=240, failure=died, consumed_by=(group, topics.submissions)
+    )
     assert outcome.conflicting_keys() == []
     assert outcome.latest() == reference_members
     print(f"{len(kills)} kills at members sent {[s for s, _ in kills]}; "

@@ -78,7 +78,12 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
         return None if second.alive() else f"the linker exited ({second.returncode()}):\n{second.log_tail()}"
 
     expected = subs.expected_member_keys()
-    outcome = wait_for_members(bootstrap, topics.members, expected, timeout_s=240, failure=died)
+    # Read only once the group has committed every submission: the last records streamed are second
+    # revisions with the same member keys, so "every key present" alone is true before they are linked.
+    outcome = wait_for_members(
+        bootstrap, topics.members, expected, timeout_s=240, failure=died,
+        consumed_by=(group, topics.submissions),
+    )  # fmt: skip
     assert outcome.conflicting_keys() == []
     assert outcome.latest() == reference_members
     assert second.wait_for_log("batch:", 5, since=mark)  # the survivor linked after the rebalance

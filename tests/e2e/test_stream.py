@@ -34,7 +34,9 @@ def test_streamed_world_is_linked_once_per_member_and_as_well_as_batch(
     def died() -> str | None:
         return None if linker.alive() else f"the linker exited ({linker.returncode()}):\n{linker.log_tail()}"
 
-    outcome: MemberOutcome = wait_for_members(bootstrap, topics.members, expected, timeout_s=240, failure=died)
+    outcome: MemberOutcome = wait_for_members(  # every submission committed: last revisions reuse member keys
+        bootstrap, topics.members, expected, timeout_s=240, failure=died, consumed_by=(group, topics.submissions)
+    )
     latest = outcome.latest()
     assert set(latest) == expected
     assert outcome.conflicting_keys() == []

@@ -128,3 +128,26 @@ def test_a_failed_ack_fails_the_batch_and_leaves_the_store_alone(tmp_path: Path)
 
     asyncio.run(scenario())
     assert store.counts() == {"families": 0, "minted_ids": 0}
+
+
+def test_records_of_a_partition_revoked_before_the_batch_ran_are_left_to_the_new_owner(tmp_path: Path) -> None:
+    store = LinkStore(tmp_path / "links.duckdb")
+    handler, topics, log = _handler(store)
+    owned = {1}  # partition 0 was handed over while the batch waited for the lock
+    handler.bind_ownership(lambda: owned)
+
+    result = asyncio.run(handler.handle(_events()))  # type: ignore[arg-type]
+    assert (log, result.members_linked, handler.counters.not_owned) == ([], 0, 2)
+    assert store.counts() == {"families": 0, "minted_ids": 0}  # nothing produced, nothing stored
+
+    owned.add(0)  # owned again (a later assignment): linked as usual
+
+    async def scenario() -> None:
+        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        await _ack_all(topics)
+        await task
+
+    asyncio.run(scenario())
+    assert sorted(t for t, _, _ in log) == ["dlq", "f", "m"]
+    assert store.counts() == {"families": 1, "minted_ids": 0}
+    assert handler.counters.not_owned == 2
