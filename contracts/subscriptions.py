@@ -58,13 +58,15 @@ _P = frozenset({RecordType.PERSON})
 _F = frozenset({RecordType.FAMILY})
 
 #: The record types each event type can carry (a changed link shows in the person and the family record).
+#: A death shows in the family record (a member the master holds as dead) and, from the linker's update
+#: events, in the person record; a move and a merge or split only in the person record.
 EVENT_RECORD_TYPES: dict[EventType, frozenset[RecordType]] = {
     EventType.PERSON_NEW: _P,
     EventType.FAMILY_NEW: _F,
     EventType.MEMBER_ADDED: _F,
     EventType.MEMBER_REMOVED: _F,
-    EventType.DEATH: _F,
-    EventType.MOVE: _F,
+    EventType.DEATH: _P | _F,
+    EventType.MOVE: _P,
     EventType.DECILE_CHANGE: _F,
     EventType.WELFARE_CHANGE: _F,
     EventType.LINK_CREATED: _P,
@@ -214,6 +216,8 @@ class NotificationEnvelope(OutboundModel):
     `message_id` is deterministic: the same input yields the same id, so consumers dedupe on it.
     `supersedes` names the subscriber's previous notification about the same reference; `correction`
     is true when the earlier one was wrong (the person's link changed), not merely outdated.
+    `previous_reference_id` (only `link_merged` / `link_split`) is the subscriber's pseudonym of the
+    person id the member had before: the subscriber maps its records from that reference to `reference_id`.
     """
 
     schema_version: Literal["1"] = "1"
@@ -227,3 +231,4 @@ class NotificationEnvelope(OutboundModel):
     record: dict[str, ProjectedValue]
     supersedes: str | None = None
     correction: bool = False
+    previous_reference_id: str | None = None

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember
-from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, AnyLinkageUpdate, Merged, Split, UpdateEventType
 from contracts.subscriptions import (
     EventType,
     NotificationEnvelope,
@@ -50,6 +50,21 @@ class SourceTopics:
     def all(self) -> tuple[str, ...]:
         """Every source topic, for the consumer's subscription."""
         return (self.members, self.families, self.updates)
+
+
+#: The subscription event type each link update (`linkage.updates.v1`) is delivered as.
+UPDATE_EVENT_TYPES: dict[UpdateEventType, EventType] = {
+    UpdateEventType.LINK_CREATED: EventType.LINK_CREATED,
+    UpdateEventType.LINK_CHANGED: EventType.LINK_CHANGED,
+    UpdateEventType.PERSON_DIED: EventType.DEATH,
+    UpdateEventType.MOVED: EventType.MOVE,
+    UpdateEventType.MERGED: EventType.LINK_MERGED,
+    UpdateEventType.SPLIT: EventType.LINK_SPLIT,
+}
+
+# Update events whose news is the event itself: sent even when the subscriber's projection is unchanged
+# (a death or a move leaves the member record as it was; a merge or split is the id mapping).
+_ALWAYS_SENT = frozenset({EventType.DEATH, EventType.MOVE, EventType.LINK_MERGED, EventType.LINK_SPLIT})
 
 # Fixed namespace for the message-id UUIDs (uuid5-style: SHA-1 over the namespace and a name).
 _MESSAGE_NS = uuid.UUID("6c0f8f0e-3b1e-5a43-9a55-52454753454b")
@@ -114,6 +129,7 @@ class Publisher:
         self._clock = clock
         # Deliveries decided in this batch but not yet confirmed: later records of the batch see them.
         self._pending: dict[tuple[str, str], Delivered] = {}
+        self._pending_ids: set[str] = set()
 
     # ------------------------------------------------------------------------------------ decisions
 
@@ -126,9 +142,9 @@ class Publisher:
             if record.topic == self.topics.families:
                 family = IntegratedFamily.model_validate_json(record.value)
                 out = [n for s in self._active(record) if (n := self._family(s, family, record))]
-            elif record.topic == self.topics.updates:  # a LinkageUpdate: its member record after the update
-                member = LINKAGE_UPDATE_ADAPTER.validate_json(record.value).member
-                out = [n for s in self._active(record) if (n := self._person(s, member, record))]
+            elif record.topic == self.topics.updates:
+                update = LINKAGE_UPDATE_ADAPTER.validate_json(record.value)
+                out = [n for s in self._active(record) if (n := self._update(s, update, record))]
             else:
                 member = LinkedMember.model_validate_json(record.value)
                 out = [n for s in self._active(record) if (n := self._person(s, member, record))]
@@ -138,6 +154,7 @@ class Publisher:
             return []
         for n in out:
             self._pending[(n.envelope.subscriber_id, n.state_key)] = n.delivered
+            self._pending_ids.add(n.envelope.message_id)
         return out
 
     def _active(self, record: SourceRecord) -> list[Subscription]:
@@ -148,7 +165,9 @@ class Publisher:
         pending = self._pending.get((subscriber_id, state_key))
         return pending if pending is not None else self.state.get(subscriber_id, state_key)
 
-    def _person(self, sub: Subscription, member: LinkedMember, record: SourceRecord) -> Notification | None:
+    def _person(
+        self, sub: Subscription, member: LinkedMember, record: SourceRecord, *, corrections_only: bool = False
+    ) -> Notification | None:
         if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member):
             return None
         state_key = "m:" + member.member_key
@@ -169,12 +188,48 @@ class Publisher:
         else:
             event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
         # Corrections go to whoever received the earlier version, whatever it subscribed to.
-        if not correction and event not in sub.event_types:
+        if not correction and (corrections_only or event not in sub.event_types):
             return None
         delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
         return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
                            state_key, delivered, subject=member.person_id, persons=(member.person_id,),
                            slot=pseudonyms.member(member.member_key))  # fmt: skip
+
+    def _update(self, sub: Subscription, update: AnyLinkageUpdate, record: SourceRecord) -> Notification | None:
+        """A link update as the subscription's own event type; unsubscribed types only as corrections."""
+        event = UPDATE_EVENT_TYPES[UpdateEventType(update.event)]
+        if event not in sub.event_types:
+            # Not subscribed to this kind: nothing, except a correction to whoever received the earlier
+            # version of the member when its projection changed (`_person` on the updates topic).
+            return self._person(sub, update.member, record, corrections_only=True)
+        member = update.member
+        if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member):
+            return None
+        state_key = "m:" + member.member_key
+        prior = self._last(sub.subscriber_id, state_key)
+        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
+        projected = project_person(member, sub)
+        reference = pseudonyms.person(member.person_id)
+        digest = _digest(reference, projected)
+        # The id depends on the input only (not on the state), so a replayed event is found in the log.
+        message_id = _message_id(sub.subscriber_id, record, event, None)
+        unchanged = prior is not None and prior.digest == digest and event not in _ALWAYS_SENT
+        stale = prior is not None and member.revision < prior.revision
+        if unchanged or stale or message_id in self._pending_ids or self.state.logged(message_id):
+            self.stats.unchanged += 1
+            return None
+        previous: str | None = None
+        persons: tuple[str, ...] = (member.person_id,)
+        if isinstance(update, Merged | Split):
+            previous = pseudonyms.person(update.old_person_id)
+            persons = tuple(sorted({update.old_person_id, member.person_id}))
+        # Wrong, not merely outdated: the earlier record differs and the event is about the link itself.
+        correction = prior is not None and prior.digest != digest and event not in {EventType.DEATH, EventType.MOVE}
+        delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
+        return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
+                           state_key, delivered, subject=member.person_id, persons=persons,
+                           slot=pseudonyms.member(member.member_key), previous=previous,
+                           message_id=message_id)  # fmt: skip
 
     def _family(self, sub: Subscription, family: IntegratedFamily, record: SourceRecord) -> Notification | None:
         if RecordType.FAMILY not in sub.record_types() or not matches_filters(sub, family.family_key, None):
@@ -215,18 +270,22 @@ class Publisher:
         self, sub: Subscription, record: SourceRecord, event: EventType, record_type: RecordType,
         reference: str, projected: dict[str, ProjectedValue], prior: Delivered | None, correction: bool,
         state_key: str, delivered: Delivered, *, subject: str, persons: tuple[str, ...], slot: str,
+        previous: str | None = None, message_id: str | None = None,
     ) -> Notification:  # fmt: skip
         supersedes = prior.message_id if prior is not None else None
-        message_id = _message_id(sub.subscriber_id, record, event, supersedes)
+        if message_id is None:
+            message_id = _message_id(sub.subscriber_id, record, event, supersedes)
         envelope = NotificationEnvelope(
             message_id=message_id, timestamp=_moment(record), subscriber_id=sub.subscriber_id,
             purpose_code=sub.purpose_code, event_type=event, record_type=record_type, reference_id=reference,
-            record=projected, supersedes=supersedes, correction=correction,
+            record=projected, supersedes=supersedes, correction=correction, previous_reference_id=previous,
         )  # fmt: skip
+        # The old-to-new mapping is itself disclosed: logged as a field, with both person ids.
+        fields = tuple(sorted([*projected, *(["previous_reference_id"] if previous is not None else [])]))
         disclosure = Disclosure(
             message_id=message_id, subscriber_id=sub.subscriber_id, purpose_code=sub.purpose_code,
             event_type=event.value, record_type=record_type.value, subject_id=subject, reference_id=reference,
-            fields=tuple(sorted(projected)), disclosed_at=self._clock(),
+            fields=fields, disclosed_at=self._clock(),
             source=f"{record.topic}/{record.partition}/{record.offset}", person_ids=persons,
         )  # fmt: skip
         final = replace(delivered, message_id=message_id)
@@ -240,17 +299,17 @@ class Publisher:
         """The broker acknowledged `sent`: log the disclosures and update the state atomically."""
         now = self._clock()
         with self.log.transaction() as tx:
-            self.log.append(
-                [_at(n.disclosure, now) for n in sent], db=tx
-            )
+            self.log.append([_at(n.disclosure, now) for n in sent], db=tx)
             for n in sent:
                 self.state.put(tx, n.envelope.subscriber_id, n.state_key, n.delivered)
         self.stats.sent += len(sent)
         self._pending.clear()
+        self._pending_ids.clear()
 
     def abandon(self) -> None:
         """The batch was not delivered: forget its pending state (the input will be redelivered)."""
         self._pending.clear()
+        self._pending_ids.clear()
 
 
 def _at(d: Disclosure, moment: datetime) -> Disclosure:

@@ -70,3 +70,8 @@ class DeliveryState:
              json.dumps(delivered.person_ids, sort_keys=True), json.dumps(list(delivered.deceased)),
              delivered.revision),
         )  # fmt: skip
+
+    def logged(self, message_id: str) -> bool:
+        """Whether a notification with this id is in the disclosure log (same file): it was delivered."""
+        row = self._db.execute("SELECT 1 FROM disclosures WHERE message_id = ?", (message_id,)).fetchone()
+        return row is not None

@@ -22,6 +22,14 @@ from contracts.linkage_outputs import (
     PersonIdKind,
     SectoralMatches,
 )
+from contracts.linkage_updates import (
+    LINKAGE_UPDATE_ADAPTER,
+    AnyLinkageUpdate,
+    ChangeSource,
+    UpdateEventType,
+    summary_of,
+    update_event_id,
+)
 from contracts.subscriptions import EventType, Subscription, SubscriptionFilter, SubscriptionRegistry
 
 VALID_FROM = datetime(2022, 1, 1, tzinfo=UTC)
@@ -120,3 +128,29 @@ def integrated_family(
         not_in_master_serials=[m.serial for m in members if m.matched_nik is None],
         deceased_in_master_serials=list(deceased), model_version="test-model-1",
     )  # fmt: skip
+
+
+#: The population change behind each kind of update event in `update_event` (the linker's rules).
+_CAUSE: dict[UpdateEventType, str] = {
+    UpdateEventType.LINK_CREATED: "born", UpdateEventType.MERGED: "born", UpdateEventType.SPLIT: "corrected",
+    UpdateEventType.LINK_CHANGED: "corrected", UpdateEventType.PERSON_DIED: "died",
+    UpdateEventType.MOVED: "moved",
+}  # fmt: skip
+
+
+def update_event(
+    event: UpdateEventType, before: LinkedMember, after: LinkedMember, change_id: str = "c-test"
+) -> AnyLinkageUpdate:
+    """One event on `linkage.updates.v1` about a member's record `before` -> `after` (any event type).
+
+    `merged` / `split` map `before.person_id` to `after.person_id`, as the linker's updates agent does.
+    """
+    doc: dict[str, object] = {
+        "event": event.value, "event_id": update_event_id(change_id, after.member_key, event),
+        "member_key": after.member_key, "family_key": after.family_key,
+        "cause": {"source": ChangeSource.DUKCAPIL.value, "change": _CAUSE[event], "change_id": change_id},
+        "before": summary_of(before), "after": summary_of(after), "member": after,
+    }  # fmt: skip
+    if event in (UpdateEventType.MERGED, UpdateEventType.SPLIT):
+        doc |= {"old_person_id": before.person_id, "new_person_id": after.person_id}
+    return LINKAGE_UPDATE_ADAPTER.validate_python(doc)
