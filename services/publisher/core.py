@@ -130,12 +130,21 @@ class Publisher:
         # Deliveries decided in this batch but not yet confirmed: later records of the batch see them.
         self._pending: dict[tuple[str, str], Delivered] = {}
         self._pending_ids: set[str] = set()
+        # Input positions the state reflects (confirmed) and those handled in this batch.
+        self._done = self.state.positions()
+        self._handled: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------------------------ decisions
 
     def handle(self, record: SourceRecord) -> list[Notification]:
         """The notifications one linkage output causes (possibly none)."""
         self.stats.consumed += 1
+        where = (record.topic, record.partition)
+        if record.offset < self._done.get(where, 0):
+            # Already reflected in the state (a replay): deciding it again would step the subscribers back.
+            self.stats.unchanged += 1
+            return []
+        self._handled[where] = max(self._handled.get(where, 0), record.offset + 1)
         if record.value is None:  # a compaction tombstone: nothing to tell
             return []
         try:
@@ -302,14 +311,17 @@ class Publisher:
             self.log.append([_at(n.disclosure, now) for n in sent], db=tx)
             for n in sent:
                 self.state.put(tx, n.envelope.subscriber_id, n.state_key, n.delivered)
+            self.state.advance(tx, self._handled)
         self.stats.sent += len(sent)
-        self._pending.clear()
-        self._pending_ids.clear()
+        for where, offset in self._handled.items():
+            self._done[where] = max(self._done.get(where, 0), offset)
+        self.abandon()
 
     def abandon(self) -> None:
         """The batch was not delivered: forget its pending state (the input will be redelivered)."""
         self._pending.clear()
         self._pending_ids.clear()
+        self._handled.clear()
 
 
 def _at(d: Disclosure, moment: datetime) -> Disclosure:

@@ -3,6 +3,11 @@
 Kept in the disclosure log's SQLite file (table `delivery_state`, upserted, NOT append-only: it is
 working state, the log is the record). Used to derive events (new vs changed), to skip records whose
 projection did not change, and to name the notification a correction supersedes.
+
+Table `source_positions` holds, per input topic and partition, the offset after the last record the
+state reflects. A record below it is a replay (offsets reset, a new consumer group) and is skipped:
+re-deciding it against the newer state would send the older record again as a "change". A linkage
+topic that is deleted and re-created restarts its offsets: delete the publisher's state file with it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ CREATE TABLE IF NOT EXISTS delivery_state (
     deceased TEXT NOT NULL,
     revision INTEGER NOT NULL,
     PRIMARY KEY (subscriber_id, state_key)
+);
+CREATE TABLE IF NOT EXISTS source_positions (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
 );
 """
 
@@ -75,3 +86,16 @@ class DeliveryState:
         """Whether a notification with this id is in the disclosure log (same file): it was delivered."""
         row = self._db.execute("SELECT 1 FROM disclosures WHERE message_id = ?", (message_id,)).fetchone()
         return row is not None
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The next unprocessed offset of every input (topic, partition) the state reflects."""
+        rows = self._db.execute("SELECT topic, partition, next_offset FROM source_positions").fetchall()
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+    def advance(self, db: sqlite3.Connection, positions: dict[tuple[str, int], int]) -> None:
+        """Record processed input positions inside the caller's transaction (never moving back)."""
+        db.executemany(
+            "INSERT INTO source_positions (topic, partition, next_offset) VALUES (?,?,?) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+            [(t, p, o) for (t, p), o in sorted(positions.items())],
+        )

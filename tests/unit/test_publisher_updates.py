@@ -224,3 +224,18 @@ def test_registry_record_types_of_death_and_move() -> None:
     with pytest.raises(ValidationError, match="person events are subscribed but no person_fields"):
         Subscription(subscriber_id="dukcapil", purpose_code="X1", purpose_text="Moves at family level only",
                      event_types=(EventType.MOVE,), family_fields=("member_count",), valid_from=VALID_FROM)  # fmt: skip
+
+
+def test_a_replayed_input_never_steps_a_subscriber_back(log: DisclosureLog) -> None:
+    pub, src = _publisher(log), _Source()
+    minted, linked = linked_member(7, nik=None), linked_member(7, nik=NIK_1)
+    original = src.record(LINKED_MEMBERS, minted, minted.member_key)
+    pub.confirm(pub.handle(original))
+    # The update keeps the submission's revision: only the input position tells the original is older.
+    pub.confirm(pub.handle(src.record(UPDATES, update_event(U.LINK_CREATED, minted, linked), linked.member_key)))
+    assert pub.handle(original) == []
+    # After a restart too (positions are kept with the delivery state); a later offset is still handled.
+    restarted = _publisher(log)
+    assert restarted.handle(original) == []
+    later = SourceRecord(original.topic, 0, 50, original.key, original.value, T0)
+    assert {n.envelope.event_type for n in restarted.handle(later)} == {EventType.LINK_CHANGED}
