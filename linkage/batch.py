@@ -2,7 +2,8 @@
 
 Used for backfills of a sectoral database or a survey dump: prepare both files, train a model when
 none is given, predict all blocked pairs with Splink, then pick each record's best master record
-(one-to-one inside a family submission when family context is present) and band it.
+(one-to-one inside a family submission when family context is present; close candidates ordered by
+the head's name when the master has a `relationship` column) and band it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from linkage.comparisons import Source
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
 from linkage.model.splink_session import build_linker, model_for_backend
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
-from linkage.normalise.family import Candidate, choose_best
+from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
 from linkage.records import LINKAGE_COLUMNS
 
@@ -121,7 +122,10 @@ def link_file(
         ids = records.column("record_id").to_pylist()
         groups = records.column(group_col).to_pylist()
         group_of = {str(i): str(g) for i, g in zip(ids, groups, strict=True) if g is not None}
-    choices = choose_best(candidates, group_of)
+    heads = None
+    if "relationship" in master.column_names and "head_name" in records.column_names:
+        heads = HeadContext(member_heads(records), master_heads(master))
+    choices = choose_best(candidates, group_of, heads)
     rows = []
     for rid in records.column("record_id").to_pylist():
         choice = choices.get(str(rid))

@@ -235,14 +235,18 @@ def read_submissions(path: str) -> list[dict[str, Any]]:
 def load_world_source(world_dir: str, source: str) -> tuple[pa.Table, pa.Table]:
     """(master linkage records, `source` linkage records) of a generated world folder.
 
-    `source` is `members` (submissions.jsonl, with family context), `dtks` or `bpjs`. The truth file is
-    never read here.
+    `source` is `members` (submissions.jsonl, with family context), `dtks` or `bpjs`. The master also
+    carries the population's `relationship` (who heads each KK) for the family tie-break. The truth file
+    is never read here.
     """
     import os
 
     import pyarrow.parquet as pq
 
-    master = population_records(pq.read_table(os.path.join(world_dir, "population.parquet")))
+    population = pq.read_table(os.path.join(world_dir, "population.parquet"))
+    master = population_records(population)
+    if "relationship" in population.column_names:
+        master = master.append_column("relationship", population.column("relationship"))
     if source == "members":
         crosswalk = Crosswalk.from_parquet(os.path.join(world_dir, "crosswalk.parquet"))
         records = member_records(read_submissions(os.path.join(world_dir, "submissions.jsonl")), crosswalk)

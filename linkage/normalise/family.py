@@ -1,10 +1,17 @@
-"""Family context: resolve members of one submitted family against each other.
+"""Family context: resolve members of one submitted family against each other and against the master.
 
 Within one family submission, two members cannot be the same master person. When a member's NIK
 belongs to a relative, or father and son share a name, the scores alone can send two members to one
 master record. The tie-break assigns the family's candidate pairs greedily by match weight: the
 strongest pair is fixed first, and a master record taken by one member is no longer available to the
 other members of the same submission, which then fall back to their next-best candidate.
+
+The head's name is the second piece of family context. A master record belongs to the submitted family
+when the head of its family card (KK) in the master has the submission's head name (normalised); and
+within that family the master head is the submission's head member, not one of the others. This
+evidence only reorders close candidates: each pair's place in the greedy order is its match weight plus
+`HEAD_BONUS` bits per step of evidence, so it decides between candidates at most 2 x `HEAD_BONUS` bits
+apart and never changes a reported weight (those stay Splink's).
 """
 
 from __future__ import annotations
@@ -12,6 +19,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import pyarrow as pa
+
+from linkage.normalise.names import normalise_name
+
+# Bits of greedy order per step of head evidence (-1, 0, +1). Name, birth-date and KK levels of the
+# members model lie 1.5-16 bits apart, so only near ties between candidates are reordered.
+HEAD_BONUS = 2.0
+# The master's relationship to the head of the KK: Dukcapil wording, or the questionnaire's code 1.
+_HEAD_VALUES = frozenset({"KEPALA KELUARGA", "1"})
 
 
 @dataclass(frozen=True)
@@ -32,12 +49,99 @@ class Choice:
     runner_up_weight: float | None
 
 
+@dataclass(frozen=True)
+class MemberHead:
+    """A submitted member's view of its family head: the head's name key and whether it is the head."""
+
+    head_key: str | None
+    is_head: bool | None
+
+
+@dataclass(frozen=True)
+class MasterHead:
+    """A master record's family head: the name key of its KK's head and whether it is that head."""
+
+    head_key: str
+    is_head: bool
+
+
+@dataclass(frozen=True)
+class HeadContext:
+    """Head names of the submissions (by record id) and of the master's families (by master record id)."""
+
+    members: Mapping[str, MemberHead]
+    masters: Mapping[str, MasterHead]
+
+    def evidence(self, record_id: str, master_record_id: str) -> int:
+        """+1: the master record is in the submitted family in the member's role (head or not);
+        -1: in that family but in the other role; 0: no evidence either way."""
+        member = self.members.get(record_id)
+        master = self.masters.get(master_record_id)
+        if member is None or master is None or member.head_key is None or member.head_key != master.head_key:
+            return 0
+        if member.is_head is None:
+            return 1
+        return 1 if member.is_head == master.is_head else -1
+
+
+def head_name_key(name: str | None) -> str | None:
+    """The comparable form of a head's name: normalised tokens joined without spaces."""
+    return normalise_name(name).name_concat
+
+
+def member_heads(records: pa.Table) -> dict[str, MemberHead]:
+    """Head context of survey member records (`record_id`, `head_name`, optional `relationship`: 1 head)."""
+    if "head_name" not in records.column_names:
+        return {}
+    ids = records.column("record_id").to_pylist()
+    heads = records.column("head_name").to_pylist()
+    roles = (
+        records.column("relationship").to_pylist()
+        if "relationship" in records.column_names
+        else [None] * records.num_rows
+    )
+    out: dict[str, MemberHead] = {}
+    for rid, head, role in zip(ids, heads, roles, strict=True):
+        key = head_name_key(head)
+        if key is not None:
+            out[str(rid)] = MemberHead(key, None if role is None else int(role) == 1)
+    return out
+
+
+def master_heads(master: pa.Table) -> dict[str, MasterHead]:
+    """Family heads of master records (`record_id`, `kk_number`, `full_name`, `relationship`).
+
+    Only members of a KK with exactly one head are described: with none or several the family's head
+    is unknown. Empty when the master has no `relationship` column.
+    """
+    if "relationship" not in master.column_names:
+        return {}
+    ids = [str(v) for v in master.column("record_id").to_pylist()]
+    kks = master.column("kk_number").to_pylist()
+    names = master.column("full_name").to_pylist()
+    roles = [str(v).strip().upper() if v is not None else "" for v in master.column("relationship").to_pylist()]
+    head_of: dict[str, str | None] = {}
+    for kk, name, role in zip(kks, names, roles, strict=True):
+        if kk and role in _HEAD_VALUES:
+            key = head_name_key(name)
+            head_of[kk] = key if kk not in head_of and key is not None else None
+    out: dict[str, MasterHead] = {}
+    for rid, kk, role in zip(ids, kks, roles, strict=True):
+        key = head_of.get(kk) if kk else None
+        if key is not None:
+            out[rid] = MasterHead(key, role in _HEAD_VALUES)
+    return out
+
+
 def choose_best(
-    candidates: Iterable[Candidate], group_of: Mapping[str, str] | None = None
+    candidates: Iterable[Candidate],
+    group_of: Mapping[str, str] | None = None,
+    heads: HeadContext | None = None,
 ) -> dict[str, Choice]:
     """Best candidate per record, one-to-one inside each group (a family submission).
 
-    `group_of` maps a record id to its group; records without a group are resolved alone. Records that
+    `group_of` maps a record id to its group; records without a group are resolved alone. `heads`, when
+    given, moves each pair `HEAD_BONUS` bits up or down the order per step of head evidence. Records that
     lose every candidate to relatives get `Choice(None, best_weight)`.
     """
     by_group: dict[str, list[Candidate]] = defaultdict(list)
@@ -46,11 +150,16 @@ def choose_best(
         group = group_of.get(c.record_id) if group_of is not None else None
         by_group[group if group is not None else "\0" + c.record_id].append(c)
         by_record[c.record_id].append(c)
+
+    def order(p: Candidate) -> tuple[float, str, str]:
+        bonus = HEAD_BONUS * heads.evidence(p.record_id, p.master_record_id) if heads is not None else 0.0
+        # Ties are broken by ids so the result does not depend on input order.
+        return (-(p.match_weight + bonus), p.record_id, p.master_record_id)
+
     chosen: dict[str, Candidate] = {}
     for pairs in by_group.values():
         taken: set[str] = set()
-        # Ties in weight are broken by ids so the result does not depend on input order.
-        for c in sorted(pairs, key=lambda p: (-p.match_weight, p.record_id, p.master_record_id)):
+        for c in sorted(pairs, key=order):
             if c.record_id in chosen or c.master_record_id in taken:
                 continue
             chosen[c.record_id] = c
