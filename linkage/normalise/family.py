@@ -90,7 +90,8 @@ def head_name_key(name: str | None) -> str | None:
 
 
 def member_heads(records: pa.Table) -> dict[str, MemberHead]:
-    """Head context of survey member records (`record_id`, `head_name`, optional `relationship`: 1 head)."""
+    """Head context of survey member records (`record_id`, `head_name`, optional `relationship`: 1 head;
+    CSV text and Dukcapil wording are read too)."""
     if "head_name" not in records.column_names:
         return {}
     ids = records.column("record_id").to_pylist()
@@ -104,7 +105,8 @@ def member_heads(records: pa.Table) -> dict[str, MemberHead]:
     for rid, head, role in zip(ids, heads, roles, strict=True):
         key = head_name_key(head)
         if key is not None:
-            out[str(rid)] = MemberHead(key, None if role is None else int(role) == 1)
+            text = "" if role is None else str(role).strip().upper()
+            out[str(rid)] = MemberHead(key, text in _HEAD_VALUES if text else None)
     return out
 
 

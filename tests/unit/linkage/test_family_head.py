@@ -175,6 +175,11 @@ def test_member_heads_normalise_the_head_name() -> None:
         records_table([("s/1", "H. Moch. Budi Santoso, S.Pd.", 1), ("s/2", "", 2), ("s/3", "Budi", None)])
     )
     assert members == {"s/1": MemberHead("MUHAMMADBUDISANTOSO", True), "s/3": MemberHead("BUDI", None)}
+    # The same columns read from a CSV file: text codes, empty fields.
+    csv = pa.table(
+        {"record_id": ["c/1", "c/2", "c/3"], "head_name": ["Budi", "Budi", ""], "relationship": ["1", "", "3"]}
+    )
+    assert member_heads(csv) == {"c/1": MemberHead("BUDI", True), "c/2": MemberHead("BUDI", None)}
 
 
 def test_link_file_uses_the_head_name_when_the_master_knows_the_heads(monkeypatch: pytest.MonkeyPatch) -> None:
