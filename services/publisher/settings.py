@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,12 @@ class PublisherSettings(BaseSettings):
     sasl_password_file: Path | None = None
     poll_timeout_ms: int = Field(default=500, ge=10)
     max_poll_records: int = Field(default=500, ge=1)
+
+    @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${VAR}` of an empty .env entry as "": that means "not configured".
+        return None if value == "" else value
 
     def secrets(self) -> dict[str, bytes]:
         """Pseudonym secrets by subscriber id: files first, env entries win over files."""

@@ -52,7 +52,7 @@ def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any])
 
 def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "topics", "gateway", "linker", "prometheus", "grafana"}
+    assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "prometheus", "grafana"}
     assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (services/broker.py)
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     for name, service in services.items():
@@ -60,7 +60,7 @@ def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
         assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), (name, image)
         if name != "topics":  # one-shot
             assert "healthcheck" in service, f"{name} has no healthcheck"
-    for name in ("topics", "gateway", "linker"):
+    for name in ("topics", "gateway", "linker", "publisher"):
         assert services[name]["image"].startswith(OUR_IMAGE)
         assert (REPO / services[name]["build"]["context"] / services[name]["build"]["dockerfile"]).is_file()
 
@@ -122,7 +122,7 @@ def test_every_service_command_is_a_real_entry_point(compose: dict[str, Any], cl
             assert argv[:2] == ["python", "-m"], argv
             assert importlib.util.find_spec(f"{argv[2]}.__main__") is not None, argv
         checked += 1
-    assert checked == 3
+    assert checked == 4
     assert run_entry_point(cli_app, compose["services"]["gateway"]["command"][1:])["port"] == 8080
 
 
