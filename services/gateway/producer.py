@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -75,6 +75,7 @@ class KafkaSubmissionProducer:
         max_message_bytes: int = 1024 * 1024,
         connect_backoff_s: float = 1.0,
         client_id: str = "regsosek-gateway",
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -82,6 +83,8 @@ class KafkaSubmissionProducer:
         self._max_request = max_message_bytes + _FRAMING_BYTES
         self._backoff_s = connect_backoff_s
         self._client_id = client_id
+        # SASL options for aiokafka (`GatewaySettings.kafka_security`); empty on a plaintext broker.
+        self._security = dict(security or {})
         self._producer: AIOKafkaProducer | None = None
         self._lock: asyncio.Lock | None = None
         self._failed_at = float("-inf")
@@ -158,6 +161,7 @@ class KafkaSubmissionProducer:
                 request_timeout_ms=max(1000, int(self.timeout_s * 1000)),
                 max_request_size=self._max_request,
                 linger_ms=0,
+                **self._security,
             )
             try:
                 await producer.start()

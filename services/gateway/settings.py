@@ -4,15 +4,18 @@ Every field can be set with an environment variable prefixed `REGSOSEK_GATEWAY_`
 `REGSOSEK_GATEWAY_BOOTSTRAP=127.0.0.1:19092`) or passed as a keyword argument, which wins over env.
 Bearer tokens map to enumerator team ids; they come from `REGSOSEK_GATEWAY_TOKENS` (a JSON object
 `{"<token>": "<team id>"}`) and/or a file named by `REGSOSEK_GATEWAY_TOKENS_FILE` in the same format.
+SASL/SCRAM on a secured broker (off by default): `REGSOSEK_GATEWAY_SASL_USERNAME` and
+`REGSOSEK_GATEWAY_SASL_PASSWORD` or `REGSOSEK_GATEWAY_SASL_PASSWORD_FILE` (docs/subscriptions.md).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
-from typing import Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topics import SUBMISSIONS
@@ -50,6 +53,35 @@ class GatewaySettings(BaseSettings):
         default_factory=dict, repr=False, description='bearer token -> team id, JSON {"<token>": "<team>"}'
     )
     tokens_file: Path | None = Field(default=None, description="JSON file with more token -> team id entries")
+    # SASL on a secured broker; off while no username is set (an empty value, as compose passes it, too).
+    sasl_username: str | None = Field(default=None, description="SCRAM user (principal), e.g. regsosek-gateway")
+    sasl_password: SecretStr | None = Field(default=None, repr=False, description="SCRAM password")
+    sasl_password_file: Path | None = Field(default=None, description="file holding the SCRAM password")
+    security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+
+    @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def kafka_security(self) -> dict[str, Any]:
+        """aiokafka keyword arguments for SASL/SCRAM, or {} for a plaintext broker."""
+        if self.sasl_username is None:
+            return {}
+        if self.sasl_password is not None:
+            password = self.sasl_password.get_secret_value()
+        elif self.sasl_password_file is not None:
+            password = self.sasl_password_file.read_text(encoding="utf-8").strip()
+        else:
+            raise GatewaySettingsError("sasl_username is set but neither sasl_password nor sasl_password_file")
+        options: dict[str, Any] = {
+            "security_protocol": self.security_protocol, "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.sasl_username, "sasl_plain_password": password,
+        }  # fmt: skip
+        if self.security_protocol == "SASL_SSL":
+            options["ssl_context"] = ssl.create_default_context()
+        return options
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:

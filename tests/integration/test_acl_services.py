@@ -1,0 +1,120 @@
+"""The gateway and the linker on the REAL secured broker (SASL/SCRAM-SHA-512 + ACLs), each with its own
+principal and the SASL settings of its own settings object (`..._SASL_USERNAME`, `..._SASL_PASSWORD_FILE`).
+
+The secured broker and `regsosek acl sync` are the fixtures of `test_acl` (a broker of this module);
+passwords are generated at run time and handed over in files, as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, SUBMISSIONS_DLQ
+from services.gateway.app import build_app
+from services.gateway.settings import GatewaySettings
+from services.gateway.testing import family_key_of, sample_body, sample_submission
+from services.kafka_io import read_topic
+from tests.integration.test_acl import SecuredBroker, secured, synced  # noqa: F401  (module fixtures)
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "acl-services-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _gateway(broker: SecuredBroker, user: str, password_file: Path) -> TestClient:
+    settings = GatewaySettings(bootstrap=broker.sasl, topic=SUBMISSIONS, tokens={TOKEN: "team-3603"},
+                               produce_timeout_s=8.0, sasl_username=user, sasl_password_file=password_file)  # fmt: skip
+    return TestClient(build_app(settings))
+
+
+def test_gateway_stores_submissions_with_its_own_principal_only(synced: SecuredBroker, tmp_path: Path) -> None:  # noqa: F811
+    own = synced.credentials_dir / "regsosek-gateway.password"
+    with _gateway(synced, "regsosek-gateway", own) as client:
+        assert client.get("/readyz").status_code == 200
+        answer = client.post("/v1/submissions", content=sample_body(901), headers=AUTH)
+        assert answer.status_code == 202, answer.text
+    key = family_key_of(sample_submission(901)).encode()
+    stored = [r for r in read_topic(synced.config.bootstrap, SUBMISSIONS) if r.key == key]
+    assert [json.loads(r.value or b"")["submission_id"] for r in stored] == ["S-3603-0000901-r1"]
+    # Another service's principal may not write submissions; a wrong password does not log in.
+    linker_pw = synced.credentials_dir / "regsosek-linker.password"
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password-0123\n")
+    for user, password in (("regsosek-linker", linker_pw), ("regsosek-gateway", wrong)):
+        with _gateway(synced, user, password) as client:
+            refused = client.post("/v1/submissions", content=sample_body(902), headers=AUTH)
+            assert refused.status_code == 503, (user, refused.text)
+    assert not [r for r in read_topic(synced.config.bootstrap, SUBMISSIONS)
+                if r.key == family_key_of(sample_submission(902)).encode()]  # fmt: skip
+
+
+def _records(broker: SecuredBroker, topic: str, prefix: bytes) -> list[bytes]:
+    # Read through the operator listener (not one of the principals under test).
+    return [r.key or b"" for r in read_topic(broker.config.bootstrap, topic) if (r.key or b"").startswith(prefix)]
+
+
+def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Path) -> None:  # noqa: F811
+    doc = sample_submission(903)
+    family_key = family_key_of(doc).encode()
+    producer = KafkaProducer(bootstrap_servers=synced.sasl, acks="all", **synced.security("regsosek-gateway"))
+    try:
+        producer.send(SUBMISSIONS, key=family_key, value=sample_body(903)).get(timeout=30)
+    finally:
+        producer.close(timeout=5)
+    head = doc["members"][0]
+    master = tmp_path / "master.json"
+    master.write_text(json.dumps([{"nik": head["nik"], "full_name": head["name"], "kk_number": doc["kk_number"]}]))
+    group = "regsosek-linker-acl"  # inside the linker's prefixed group grant
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
+    env.update({
+        "REGSOSEK_LINKER_BOOTSTRAP": synced.sasl, "REGSOSEK_LINKER_APP_ID": group,
+        "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
+        "REGSOSEK_LINKER_SASL_USERNAME": "regsosek-linker",
+        "REGSOSEK_LINKER_SASL_PASSWORD_FILE": str(synced.credentials_dir / "regsosek-linker.password"),
+    })  # fmt: skip
+    log = tmp_path / "linker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                members = _records(synced, LINKED_MEMBERS, family_key + b"-")
+                families = _records(synced, LINKED_FAMILIES, family_key)
+                dead = _records(synced, SUBMISSIONS_DLQ, b"")
+                if len(members) == len(doc["members"]) and families and dead:
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"linker: {proc.poll()=}, {members=}, {families=}, {len(dead)=}\n"
+                                f"{log.read_text(errors='replace')[-4000:]}")  # fmt: skip
+                time.sleep(1.0)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    assert sorted(members) == [f"{family_key.decode()}-{m['serial']:02d}".encode() for m in doc["members"]]
+    # Its group committed the submissions it read (READ on its own group), as its own principal.
+    admin = KafkaAdminClient(bootstrap_servers=synced.config.bootstrap)
+    try:
+        committed = admin.list_consumer_group_offsets(group)
+    finally:
+        admin.close()
+    assert {tp.topic for tp in committed} == {SUBMISSIONS} and sum(o.offset for o in committed.values()) >= 2
+    assert synced.passwords["regsosek-linker"] not in log.read_text(errors="replace")
