@@ -79,6 +79,10 @@ class LinkStore:
                 f"cannot open the link store {path}: is another linker using this state directory? "
                 "Give each instance its own REGSOSEK_LINKER_STATE_DIR."
             ) from exc
+        # One thread per file: the statements are small, and DuckDB's scheduling across threads cost
+        # about 2.5 times their work on the shared 2-core machine. Several files of one batch are
+        # written in parallel by `PartitionedLinkStore` instead.
+        self._con.execute("SET threads = 1")
         self._con.execute(_SCHEMA)
         self._con.execute(MEMBER_SCHEMA)
 

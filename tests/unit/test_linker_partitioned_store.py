@@ -88,3 +88,27 @@ def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 3, done.stderr
     store.close()
+
+
+def test_a_failing_file_fails_the_write_only_after_the_other_files_finished(tmp_path: Path) -> None:
+    store = PartitionedLinkStore(tmp_path)
+    store.route(FAM_1, 2)
+    store.route(FAM_2, 0)
+    store.families([FAM_1, FAM_2])  # opens both files
+    failing, slow = store.file(0), store.file(2)
+    slow_apply = slow.apply
+
+    def broken(update: StoreUpdate) -> None:
+        raise OSError("disk full")
+
+    def late(update: StoreUpdate) -> None:
+        time.sleep(0.3)  # still writing when partition 0 has already failed
+        slow_apply(update)
+
+    failing.apply = broken  # type: ignore[method-assign]
+    slow.apply = late  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        store.apply(_update())
+    # The raise waited for partition 2's write: it is complete, partition 0 has nothing.
+    assert store.families([FAM_1, FAM_2]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
+    store.close()
