@@ -5,6 +5,11 @@ from what the subscriber last received (delivery state). Message ids are determi
 from the subscriber, the input (topic, key, value bytes), the event and the notification it supersedes,
 so reprocessing the same input after a crash yields the same id and consumers dedupe on it.
 
+Link updates (`linkage.updates.v1`) are delivered as the subscription's own event types (death, move,
+link created/changed/merged/split, `UPDATE_EVENT_TYPES`); their ids depend on the input only, so a
+redelivered update is found in the disclosure log. Input positions below what the state reflects are
+replays and are skipped (`DeliveryState.positions`).
+
 Delivery order (the Kafka loop in `services.publisher.loop`): `handle` each record of a batch ->
 produce all notifications and wait for the acks -> `confirm` (disclosure log + delivery state in one
 SQLite transaction) -> commit the input offsets. A crash before `confirm` re-sends the same messages
