@@ -17,6 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# The prepared file's own layout: "family-1" carries the master's `relationship` (family tie-break).
+_LAYOUT = "family-1"
+
 
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -29,7 +32,7 @@ def _file_sha256(path: Path) -> str:
 def prepared_cache_path(engine: Any, source: Path, cache_dir: Path, version: str) -> Path:
     """Where the prepared form of `source` for this engine's model is cached."""
     key = hashlib.sha256(
-        "|".join([_file_sha256(source), version, ",".join(engine.parameters.columns)]).encode()
+        "|".join([_file_sha256(source), version, _LAYOUT, ",".join(engine.parameters.columns)]).encode()
     ).hexdigest()
     return cache_dir / f"prepared-master-{key[:20]}.parquet"
 

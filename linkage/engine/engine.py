@@ -32,6 +32,7 @@ from linkage.engine.decisions import (
     match_probability,
 )
 from linkage.engine.errors import EngineError, MasterNotLoadedError
+from linkage.engine.family import QueryFamilies, resolve_families
 from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
@@ -39,6 +40,8 @@ from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
 from linkage.observer import NO_OBSERVER, LinkageObserver, Source
 
 Preparer = Callable[[pa.Table], pa.Table]
+# The master column naming each person's relationship to the KK head (carried through preparation).
+_RELATIONSHIP = "relationship"
 Batch: TypeAlias = "pa.Table | Sequence[Mapping[str, Any]]"
 
 
@@ -92,12 +95,20 @@ class MasterStage:
     ) -> pa.Table:
         """The prepared columns of master rows (`convert` first maps a source layout, e.g.
         population.parquet, to linkage records; it runs in the workers too)."""
-        preparer = self._engine.preparer
-        if convert is not None:
-            step = convert
+        engine_preparer = self._engine.preparer
 
-            def preparer(chunk: pa.Table) -> pa.Table:
-                return self._engine.preparer(step(chunk))
+        def preparer(chunk: pa.Table) -> pa.Table:
+            records = convert(chunk) if convert is not None else chunk
+            prepared = engine_preparer(records)
+            # Dukcapil's relationship (who heads each KK) rides along for the family tie-break
+            for source in (records, chunk):
+                if (
+                    _RELATIONSHIP in source.column_names
+                    and _RELATIONSHIP not in prepared.column_names
+                    and source.num_rows == prepared.num_rows
+                ):
+                    prepared = prepared.append_column(_RELATIONSHIP, source.column(_RELATIONSHIP))
+            return prepared
 
         return prepare_in_parallel(preparer, table, processes)
 
@@ -222,10 +233,11 @@ class LinkageEngine:
         if len(batch) == 0:
             return []
         started = time.perf_counter()
-        query = self.scoring.prepare(batch)
+        table = batch if isinstance(batch, pa.Table) else records_to_table(batch)
+        query = self.scoring.prepare(table)
         scored = self.scoring.score(query)
         ids = [str(v) for v in query.values(self.id_column)]
-        decisions = self._decide(ids, scored)
+        decisions = self._decide(ids, scored, QueryFamilies.of(table, self.id_column))
         if self._observer is not NO_OBSERVER:
             self._report(decisions, time.perf_counter() - started)
         return decisions
@@ -236,7 +248,7 @@ class LinkageEngine:
         for d in decisions:
             observer.record_decided(source, d.band.value, d.match_probability, d.candidate_count)
 
-    def _decide(self, ids: list[str], scored: ScoredPairs) -> list[LinkDecision]:
+    def _decide(self, ids: list[str], scored: ScoredPairs, families: QueryFamilies | None) -> list[LinkDecision]:
         n = len(ids)
         q, totals = scored.query_index, scored.scores.totals
         counts = np.bincount(q, minlength=n)
@@ -256,6 +268,10 @@ class LinkageEngine:
             second = np.maximum.reduceat(rest, starts[has])
             runner[has] = np.where(np.isneginf(second), np.nan, second)
         master = self.master.prepared
+        if families is not None and len(q):
+            # one master person per member of a submission, close candidates ordered by the head's name
+            pairs = (q, scored.master_rows, totals)
+            resolve_families(families, ids, pairs, master.families, best, runner)
         params = self.parameters
         prior = params.prior_match_weight
         names = [c.name for c in params.comparisons]
@@ -273,8 +289,10 @@ class LinkageEngine:
         decisions: list[LinkDecision] = []
         k = 0
         for i, rid in enumerate(ids):
-            if best[i] < 0:
-                decisions.append(LinkDecision(rid, None, None, None, None, 0, no_match, None))
+            if best[i] < 0:  # no candidate, or every candidate taken by relatives (runner-up: the best)
+                runner_up = runner_of[i]
+                lost = None if runner_up != runner_up else runner_up
+                decisions.append(LinkDecision(rid, None, None, None, lost, counts_of[i], no_match, None))
                 continue
             weight = totals_of[k]
             probability = match_probability(weight)

@@ -17,6 +17,7 @@ from linkage.engine.blocking import RowIds, RuleIndex
 from linkage.engine.columns import EncodedColumn
 from linkage.engine.conditions import AllOf, AnyOf, Condition, DamerauLevenshteinAtMost, JaroWinklerAtLeast
 from linkage.engine.errors import EngineError
+from linkage.engine.family import MasterFamilies
 from linkage.engine.params import ModelParameters
 
 
@@ -56,6 +57,8 @@ class PreparedMaster:
         self.rules: list[RuleIndex] = [
             RuleIndex([self.columns[right].codes for _, right in rule]) for rule in params.blocking_rules
         ]
+        # KK heads for the family tie-break (none when the master has no `relationship` column)
+        self.families = MasterFamilies(table)
 
     def __len__(self) -> int:
         """Number of live master records."""

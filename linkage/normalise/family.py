@@ -17,7 +17,7 @@ apart and never changes a reported weight (those stay Splink's).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -89,12 +89,17 @@ def head_name_key(name: str | None) -> str | None:
     return normalise_name(name).name_concat
 
 
-def member_heads(records: pa.Table) -> dict[str, MemberHead]:
+def is_head_role(role: object) -> bool:
+    """Whether a relationship value marks the head of the family (Dukcapil wording or code 1)."""
+    return role is not None and str(role).strip().upper() in _HEAD_VALUES
+
+
+def member_heads(records: pa.Table, id_column: str = "record_id") -> dict[str, MemberHead]:
     """Head context of survey member records (`record_id`, `head_name`, optional `relationship`: 1 head;
     CSV text and Dukcapil wording are read too)."""
     if "head_name" not in records.column_names:
         return {}
-    ids = records.column("record_id").to_pylist()
+    ids = records.column(id_column).to_pylist()
     heads = records.column("head_name").to_pylist()
     roles = (
         records.column("relationship").to_pylist()
@@ -110,6 +115,22 @@ def member_heads(records: pa.Table) -> dict[str, MemberHead]:
     return out
 
 
+def kk_heads(
+    kks: Sequence[str | None], keys: Sequence[str | None], roles: Sequence[object]
+) -> tuple[list[str | None], list[bool]]:
+    """Per master row: the name key of its KK's head (None: unknown) and whether the row is a head.
+
+    `keys` are the rows' own name keys (`head_name_key` of the full name). A KK with no head, several
+    heads or a head without a name has no known head; rows without a KK number have none either.
+    """
+    heads = [is_head_role(r) for r in roles]
+    head_of: dict[str, str | None] = {}
+    for kk, key, head in zip(kks, keys, heads, strict=True):
+        if kk and head:
+            head_of[kk] = key if kk not in head_of and key is not None else None
+    return [head_of.get(kk) if kk else None for kk in kks], heads
+
+
 def master_heads(master: pa.Table) -> dict[str, MasterHead]:
     """Family heads of master records (`record_id`, `kk_number`, `full_name`, `relationship`).
 
@@ -119,20 +140,14 @@ def master_heads(master: pa.Table) -> dict[str, MasterHead]:
     if "relationship" not in master.column_names:
         return {}
     ids = [str(v) for v in master.column("record_id").to_pylist()]
-    kks = master.column("kk_number").to_pylist()
-    names = master.column("full_name").to_pylist()
-    roles = [str(v).strip().upper() if v is not None else "" for v in master.column("relationship").to_pylist()]
-    head_of: dict[str, str | None] = {}
-    for kk, name, role in zip(kks, names, roles, strict=True):
-        if kk and role in _HEAD_VALUES:
-            key = head_name_key(name)
-            head_of[kk] = key if kk not in head_of and key is not None else None
-    out: dict[str, MasterHead] = {}
-    for rid, kk, role in zip(ids, kks, roles, strict=True):
-        key = head_of.get(kk) if kk else None
-        if key is not None:
-            out[rid] = MasterHead(key, role in _HEAD_VALUES)
-    return out
+    roles = master.column("relationship").to_pylist()
+    # only the heads' name keys are read: normalising every master name would be wasted work
+    names = [
+        head_name_key(n) if is_head_role(r) else None
+        for n, r in zip(master.column("full_name").to_pylist(), roles, strict=True)
+    ]
+    keys, heads = kk_heads(master.column("kk_number").to_pylist(), names, roles)
+    return {rid: MasterHead(key, head) for rid, key, head in zip(ids, keys, heads, strict=True) if key is not None}
 
 
 def choose_best(

@@ -1,0 +1,128 @@
+"""The family tie-break of the real-time engine: the batch path's rules (`linkage.normalise.family`).
+
+Members of one submission (`submission_id`) cannot be the same master person, and the head's name
+(`head_name` plus the member's `relationship`, against the KK heads of the master's `relationship`
+column) orders close candidates. After scoring, the queries of a batch that carry such context are
+re-chosen with `choose_best`; every reported weight stays the scored (Splink) weight, only WHICH
+candidate wins can change. Queries without context keep the plain highest-weight choice.
+
+A family is only resolved together when all its members are in the same `link` call: callers batch
+by family (the linker's `chunk_by_members`; `EngineWorkers` never splits a batch).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from linkage.engine.decisions import match_probability
+from linkage.normalise.family import (
+    Candidate,
+    HeadContext,
+    MasterHead,
+    MemberHead,
+    choose_best,
+    kk_heads,
+    member_heads,
+)
+
+# The query column grouping the members of one family submission.
+GROUP_COLUMN = "submission_id"
+
+
+class MasterFamilies:
+    """Per master row: the name key of its KK's head and whether the row is that head.
+
+    Read from the prepared master's `kk_number`, `name_concat` and Dukcapil `relationship` columns;
+    without a `relationship` column there is no head evidence. Rows added later by upserts carry none
+    either (an update does not say who heads the KK) until the master is loaded again.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self._keys: list[str | None] = []
+        self._heads: list[bool] = []
+        needed = ("kk_number", "name_concat", "relationship")
+        if all(c in table.column_names for c in needed):
+            roles = table.column("relationship").to_pylist()
+            names = table.column("name_concat").to_pylist()
+            self._keys, self._heads = kk_heads(table.column("kk_number").to_pylist(), names, roles)
+
+    def head(self, row: int) -> MasterHead | None:
+        """The KK head of a master row, or None when unknown."""
+        if row >= len(self._keys):
+            return None
+        key = self._keys[row]
+        return None if key is None else MasterHead(key, self._heads[row])
+
+
+@dataclass(frozen=True)
+class QueryFamilies:
+    """The family context of a query batch: each query's submission and the members' head view."""
+
+    groups: dict[int, str]  # query index -> submission id
+    members: dict[str, MemberHead]  # record id -> the member's view of its head
+
+    @classmethod
+    def of(cls, batch: pa.Table, id_column: str) -> QueryFamilies | None:
+        """The context of a raw query batch; None when no query carries any."""
+        if id_column not in batch.column_names:
+            return None
+        groups: dict[int, str] = {}
+        if GROUP_COLUMN in batch.column_names:
+            for i, g in enumerate(batch.column(GROUP_COLUMN).to_pylist()):
+                if g is not None and str(g) != "":
+                    groups[i] = str(g)
+        members = member_heads(batch, id_column)
+        return cls(groups, members) if groups or members else None
+
+
+def resolve_families(
+    context: QueryFamilies,
+    ids: list[str],
+    pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    master_families: MasterFamilies,
+    best: npt.NDArray[np.int64],
+    runner: npt.NDArray[np.float64],
+) -> None:
+    """Re-choose `best` (pair index, -1: none) and `runner` (runner-up weight, NaN: none) in place for
+    the queries with family context. `pairs` are (query index, master row, total weight) sorted by query.
+
+    A query that loses every candidate to relatives gets no best pair and its best weight as runner-up
+    (as `choose_best`). A record id that repeats in the batch is resolved alone (ids key the choice).
+    Candidates are named by their zero-padded master row, so exact ties go to the lowest row as in the
+    engine's plain choice: a query with context but no relative or head evidence keeps that choice.
+    """
+    repeated = {rid for rid, n in Counter(ids).items() if n > 1}
+    wanted = [i for i, rid in enumerate(ids) if rid not in repeated and (i in context.groups or rid in context.members)]
+    if not wanted:
+        return
+    q, rows, totals = pairs
+    counts = np.bincount(q, minlength=len(ids))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    candidates: list[Candidate] = []
+    pair_of: dict[tuple[str, str], int] = {}
+    masters: dict[str, MasterHead] = {}
+    for i in wanted:
+        rid = ids[i]
+        for p in range(int(starts[i]), int(starts[i] + counts[i])):
+            row = int(rows[p])
+            mid = f"{row:012d}"
+            weight = float(totals[p])
+            candidates.append(Candidate(rid, mid, weight, match_probability(weight)))
+            pair_of[(rid, mid)] = p
+            head = master_families.head(row)
+            if head is not None:
+                masters[mid] = head
+    group_of = {ids[i]: context.groups[i] for i in wanted if i in context.groups}
+    choices = choose_best(candidates, group_of, HeadContext(context.members, masters))
+    for i in wanted:
+        choice = choices.get(ids[i])
+        if choice is None:  # no candidate pairs: nothing to re-choose
+            continue
+        chosen = choice.candidate
+        best[i] = -1 if chosen is None else pair_of[(chosen.record_id, chosen.master_record_id)]
+        runner[i] = np.nan if choice.runner_up_weight is None else choice.runner_up_weight

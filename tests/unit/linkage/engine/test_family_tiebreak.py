@@ -1,0 +1,135 @@
+"""The engine's family tie-break: hand-made families where it decides, and no change without context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from engine_helpers import make_master, make_queries, members_model
+
+from linkage.engine import Band, BandThresholds, EngineWorkers, LinkageEngine, LinkDecision
+from linkage.normalise.prepare import prepare_table
+
+KK = "3603120101000001"
+VILLAGE = "3603122001"
+SON, FATHER, WIFE = "3603121505850001", "3603120101600001", "3603124303620001"
+
+
+def _person(nik: str, name: str, sex: str, dob: str, relationship: str) -> dict[str, Any]:
+    return {"record_id": nik, "nik": nik, "kk_number": KK, "full_name": name, "sex": sex, "birth_date": dob,
+            "birth_year": int(dob[:4]), "village_code": VILLAGE, "address": None,
+            "relationship": relationship}  # fmt: skip
+
+
+# The son comes first: on an exact tie the plain choice is the lowest master row, the son.
+FAMILY = [
+    _person(SON, "AHMAD FAUZI", "M", "1985-05-15", "ANAK"),
+    _person(FATHER, "AHMAD FAUZI", "M", "1960-01-01", "KEPALA KELUARGA"),
+    _person(WIFE, "SITI AMINAH", "F", "1962-03-03", "ISTRI"),
+]
+OTHERS = make_master(1_000, seed=11)
+
+
+def _engine(master: list[dict[str, Any]]) -> LinkageEngine:
+    engine = LinkageEngine.from_model_json(
+        members_model(), BandThresholds(auto_link=0.99, review=0.5), preparer=prepare_table
+    )
+    if any("relationship" in r for r in master):  # else: a master without the relationship column
+        master = [{**r, "relationship": r.get("relationship")} for r in master]
+    engine.master.load(pa.Table.from_pylist(master))
+    return engine
+
+
+@pytest.fixture(scope="module")
+def engine() -> LinkageEngine:
+    return _engine(FAMILY + OTHERS)
+
+
+def _member(rid: str, submission: str | None = "S1", head: str | None = "Ahmad Fauzi", relationship: int | None = None,
+            **fields: Any) -> dict[str, Any]:  # fmt: skip
+    base = {"record_id": rid, "nik": None, "kk_number": KK, "full_name": "AHMAD FAUZI", "sex": "M",
+            "birth_date": None, "birth_year": None, "village_code": VILLAGE}  # fmt: skip
+    return {**base, "submission_id": submission, "head_name": head, "relationship": relationship, **fields}
+
+
+def _weights(engine: LinkageEngine, query: dict[str, Any]) -> dict[str, float]:
+    """Every candidate's scored weight for one query, by master record id."""
+    scored = engine.scoring.score([query])
+    master = engine.master.prepared
+    return {
+        master.record_id(int(r)): float(w)
+        for r, w in zip(scored.master_rows.tolist(), scored.scores.totals.tolist(), strict=True)
+    }
+
+
+def test_two_members_wanting_one_master_record_get_one_each(engine: LinkageEngine) -> None:
+    # the father as listed, and the son carrying his father's NIK without a birth date
+    father = _member("S1-01", relationship=1, nik=FATHER, birth_date="1960-01-01", birth_year=1960)
+    son = _member("S1-02", relationship=3, nik=FATHER)
+    alone = [{k: v for k, v in q.items() if k != "submission_id"} | {"head_name": None} for q in (father, son)]
+    plain = engine.link(alone)
+    assert [d.master_record_id for d in plain] == [FATHER, FATHER]  # the scores alone collide
+
+    first, second = engine.link([father, son])
+    assert (first.master_record_id, second.master_record_id) == (FATHER, SON)
+    son_weights = _weights(engine, son)
+    # the reported weights are the chosen pairs' scored weights; the runner-up is the lost best
+    assert first.match_weight == plain[0].match_weight
+    assert second.match_weight == son_weights[SON]
+    assert second.runner_up_match_weight == son_weights[FATHER] == plain[1].match_weight
+    assert second.candidate_count == plain[1].candidate_count == len(son_weights)
+    assert second.explanation is not None
+    total = second.explanation.prior_match_weight + sum(c.match_weight for c in second.explanation.contributions)
+    assert total == pytest.approx(son_weights[SON], abs=1e-9)
+
+
+def test_member_losing_its_only_candidate_to_a_relative_is_unmatched() -> None:
+    engine = _engine([FAMILY[1]])  # the son is not in this master
+    father = _member("S1-01", relationship=1, nik=FATHER, birth_date="1960-01-01", birth_year=1960)
+    son = _member("S1-02", relationship=3, nik=FATHER)
+    first, second = engine.link([father, son])
+    assert first.master_record_id == FATHER
+    assert second == LinkDecision("S1-02", None, None, None, _weights(engine, son)[FATHER], 1, Band.NO_MATCH, None)
+
+
+@pytest.mark.parametrize(("relationship", "expected"), [(1, FATHER), (3, SON), (None, SON)])
+def test_head_name_decides_between_father_and_son_of_one_name(
+    engine: LinkageEngine, relationship: int | None, expected: str
+) -> None:
+    weights = _weights(engine, _member("S9-01"))
+    assert weights[FATHER] == weights[SON]  # nothing in the scores tells them apart
+    [decision] = engine.link([_member("S9-01", submission="S9", relationship=relationship)])
+    assert decision.master_record_id == expected
+    assert decision.match_weight == weights[expected]
+    assert decision.runner_up_match_weight == weights[FATHER]
+
+
+def test_other_head_name_gives_no_evidence_and_keeps_the_plain_choice(engine: LinkageEngine) -> None:
+    [plain] = engine.link([_member("S9-01", submission=None, head=None)])
+    [other] = engine.link([_member("S9-01", submission="S9", head="Budi Santoso", relationship=1)])
+    assert plain.master_record_id == SON  # the lowest master row of the exact tie
+    assert other == plain
+
+
+def test_records_without_family_context_are_unchanged(engine: LinkageEngine) -> None:
+    queries = make_queries(OTHERS, 300, seed=12)
+    # the same master without Dukcapil relationships (no head evidence at all)
+    no_relationship = _engine([{k: v for k, v in r.items() if k != "relationship"} for r in FAMILY + OTHERS])
+    before = no_relationship.link(queries)
+    assert engine.link(queries) == before
+    # and mixed into a batch with families, they still are
+    families = [_member("S1-01", relationship=1, nik=FATHER), _member("S1-02", relationship=3, nik=FATHER)]
+    mixed = engine.link(families + queries)
+    assert mixed[2:] == before
+    assert [d.master_record_id for d in mixed[:2]] == [FATHER, SON]
+
+
+def test_forked_workers_resolve_each_family_in_its_batch(engine: LinkageEngine) -> None:
+    father = _member("S1-01", relationship=1, nik=FATHER, birth_date="1960-01-01", birth_year=1960)
+    son = _member("S1-02", relationship=3, nik=FATHER)
+    batches = [[father, son], make_queries(OTHERS, 50, seed=13), [son, father]]
+    expected = [engine.link(b) for b in batches]
+    with EngineWorkers(engine, processes=2) as workers:
+        assert workers.link_batches(batches) == expected
+    assert [d.master_record_id for d in expected[2]] == [SON, FATHER]
