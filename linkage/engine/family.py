@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from linkage.engine.decisions import match_probability
 from linkage.normalise.family import (
+    HEAD_BONUS,
     Candidate,
     HeadContext,
     MasterHead,
@@ -43,20 +44,23 @@ class MasterFamilies:
     """
 
     def __init__(self, table: pa.Table) -> None:
-        self._keys: list[str | None] = []
-        self._heads: list[bool] = []
+        keys: list[str | None] = []
+        heads: list[bool] = []
         needed = ("kk_number", "name_concat", "relationship")
         if all(c in table.column_names for c in needed):
             roles = table.column("relationship").to_pylist()
             names = table.column("name_concat").to_pylist()
-            self._keys, self._heads = kk_heads(table.column("kk_number").to_pylist(), names, roles)
+            keys, heads = kk_heads(table.column("kk_number").to_pylist(), names, roles)
+        # object array of shared key strings: one pointer per row, gathered per batch without a loop
+        self._keys: npt.NDArray[np.object_] = np.array(keys, dtype=object)
+        self._heads: npt.NDArray[np.bool_] = np.array(heads, dtype=np.bool_)
 
     def head(self, row: int) -> MasterHead | None:
         """The KK head of a master row, or None when unknown."""
         if row >= len(self._keys):
             return None
         key = self._keys[row]
-        return None if key is None else MasterHead(key, self._heads[row])
+        return None if key is None else MasterHead(str(key), bool(self._heads[row]))
 
 
 @dataclass(frozen=True)
@@ -96,17 +100,16 @@ def resolve_families(
     Candidates are named by their zero-padded master row, so exact ties go to the lowest row as in the
     engine's plain choice: a query with context but no relative or head evidence keeps that choice.
     """
-    repeated = {rid for rid, n in Counter(ids).items() if n > 1}
-    wanted = [i for i, rid in enumerate(ids) if rid not in repeated and (i in context.groups or rid in context.members)]
-    if not wanted:
-        return
     q, rows, totals = pairs
+    wanted = _contested(context, ids, pairs, best, runner)
+    if not len(wanted):
+        return
     counts = np.bincount(q, minlength=len(ids))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     candidates: list[Candidate] = []
     pair_of: dict[tuple[str, str], int] = {}
     masters: dict[str, MasterHead] = {}
-    for i in wanted:
+    for i in wanted.tolist():
         rid = ids[i]
         for p in range(int(starts[i]), int(starts[i] + counts[i])):
             row = int(rows[p])
@@ -117,12 +120,53 @@ def resolve_families(
             head = master_families.head(row)
             if head is not None:
                 masters[mid] = head
-    group_of = {ids[i]: context.groups[i] for i in wanted if i in context.groups}
+    group_of = {ids[i]: context.groups[i] for i in wanted.tolist() if i in context.groups}
     choices = choose_best(candidates, group_of, HeadContext(context.members, masters))
-    for i in wanted:
+    for i in wanted.tolist():
         choice = choices.get(ids[i])
         if choice is None:  # no candidate pairs: nothing to re-choose
             continue
         chosen = choice.candidate
         best[i] = -1 if chosen is None else pair_of[(chosen.record_id, chosen.master_record_id)]
         runner[i] = np.nan if choice.runner_up_weight is None else choice.runner_up_weight
+
+
+def _contested(
+    context: QueryFamilies,
+    ids: list[str],
+    pairs: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    best: npt.NDArray[np.int64],
+    runner: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64]:
+    """The queries whose choice the family context can change, resolved with their whole submission:
+    two members of a submission with the same plain best master row, or a member with head context
+    whose runner-up is within the head evidence's reach (2 x `HEAD_BONUS` bits) of its best. For all
+    other queries `choose_best` returns the plain choice (each member's first pair in the greedy order
+    is its own best, which no relative takes), so they are skipped: the greedy pass in Python would
+    cost more than scoring a typical batch."""
+    n = len(ids)
+    q, rows, totals = pairs
+    repeated = {rid for rid, k in Counter(ids).items() if k > 1}
+    group_code = np.full(n, -1, dtype=np.int64)
+    headed = np.zeros(n, dtype=np.bool_)
+    codes: dict[str, int] = {}
+    for i, rid in enumerate(ids):
+        if rid in repeated:
+            continue
+        group = context.groups.get(i)
+        if group is not None:
+            group_code[i] = codes.setdefault(group, len(codes))
+        headed[i] = rid in context.members
+    has = best >= 0
+    best_weight = np.full(n, np.nan)
+    best_weight[has] = totals[best[has]]
+    with np.errstate(invalid="ignore"):  # NaN runner-up: no other candidate, never close
+        active = headed & has & (runner >= best_weight - 2 * HEAD_BONUS)
+    grouped = np.flatnonzero((group_code >= 0) & has)
+    if len(grouped):
+        shared = group_code[grouped] * np.int64(int(rows.max()) + 1) + rows[best[grouped]]
+        _, inverse, counts = np.unique(shared, return_inverse=True, return_counts=True)
+        clash = group_code[grouped][counts[inverse] > 1]
+        touched = np.union1d(clash, group_code[active & (group_code >= 0)])
+        active |= np.isin(group_code, touched) & (group_code >= 0)
+    return np.flatnonzero(active)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pyarrow as pa
@@ -9,6 +10,7 @@ import pytest
 from engine_helpers import make_master, make_queries, members_model
 
 from linkage.engine import Band, BandThresholds, EngineWorkers, LinkageEngine, LinkDecision
+from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
 
 KK = "3603120101000001"
@@ -133,3 +135,46 @@ def test_forked_workers_resolve_each_family_in_its_batch(engine: LinkageEngine) 
     with EngineWorkers(engine, processes=2) as workers:
         assert workers.link_batches(batches) == expected
     assert [d.master_record_id for d in expected[2]] == [SON, FATHER]
+
+
+def test_same_choices_as_choose_best_over_every_pair() -> None:
+    """Families of noisy copies (three per submission, close relatives in the master share a KK): the
+    engine's choices and runner-ups are `choose_best`'s over all scored pairs, weights untouched."""
+    rnd = random.Random(21)
+    master = [dict(r) for r in make_master(600, seed=21)]
+    for start in range(0, len(master), 3):  # KKs of three: the first is the head
+        for k, person in enumerate(master[start : start + 3]):
+            person["kk_number"] = master[start]["kk_number"]
+            person["relationship"] = "KEPALA KELUARGA" if k == 0 else "ANAK"
+    engine = _engine(master)
+    heads = [master[s]["full_name"] for s in range(0, len(master), 3)]
+    queries = make_queries(master, 240, seed=22)[:-1]
+    for i, query in enumerate(queries):
+        query["submission_id"] = f"S{i // 3}"
+        query["head_name"] = rnd.choice(heads) if rnd.random() < 0.5 else master[0]["full_name"]
+        query["relationship"] = 1 if i % 3 == 0 else 3
+        if i % 3 == 2 and i % 2 == 0:  # a relative's copy: two members compete for one master row
+            query.update({k: v for k, v in queries[i - 1].items() if k not in ("record_id", "relationship")})
+            query["nik"] = None
+
+    decisions = engine.link(queries)
+    scored = engine.scoring.score(queries)
+    prepared = engine.master.prepared
+    name = {prepared.record_id(r): f"{r:012d}" for r in range(prepared.row_count)}  # ties: lowest row
+    pairs = zip(scored.query_index.tolist(), scored.master_rows.tolist(), scored.scores.totals.tolist(), strict=True)
+    candidates = [Candidate(queries[i]["record_id"], f"{r:012d}", w, 0.0) for i, r, w in pairs]
+    batch = pa.Table.from_pylist(queries)
+    masters = {name[rid]: head for rid, head in master_heads(pa.Table.from_pylist(master)).items()}
+    group_of = {q["record_id"]: q["submission_id"] for q in queries}
+    choices = choose_best(candidates, group_of, HeadContext(member_heads(batch), masters))
+    row_of = {v: k for k, v in name.items()}
+    plain = engine.link([{k: v for k, v in q.items() if k not in ("submission_id", "head_name")} for q in queries])
+    changed = 0
+    for query, decision, alone in zip(queries, decisions, plain, strict=True):
+        choice = choices.get(query["record_id"])
+        chosen = choice.candidate if choice is not None else None
+        assert decision.master_record_id == (row_of[chosen.master_record_id] if chosen else None)
+        assert decision.match_weight == (chosen.match_weight if chosen else None)
+        assert decision.runner_up_match_weight == (choice.runner_up_weight if choice else None)
+        changed += decision.master_record_id != alone.master_record_id
+    assert changed > 0  # the families did decide some choices
