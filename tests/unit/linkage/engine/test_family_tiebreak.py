@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from engine_helpers import make_master, make_queries, members_model
 
 from linkage.engine import Band, BandThresholds, EngineWorkers, LinkageEngine, LinkDecision
+from linkage.engine.cache import load_master_cached
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
+from linkage.records import population_records
 
 KK = "3603120101000001"
 VILLAGE = "3603122001"
@@ -178,3 +182,21 @@ def test_same_choices_as_choose_best_over_every_pair() -> None:
         assert decision.runner_up_match_weight == (choice.runner_up_weight if choice else None)
         changed += decision.master_record_id != alone.master_record_id
     assert changed > 0  # the families did decide some choices
+
+
+def test_population_master_carries_relationship_through_preparation(tmp_path: Path) -> None:
+    """population.parquet layout (as the linker loads it, through the prepared cache): the Dukcapil
+    relationship survives `population_records` and the cache, so the head's name still decides."""
+    population = tmp_path / "population.parquet"
+    keep = ("nik", "kk_number", "full_name", "sex", "birth_date", "village_code", "address", "relationship")
+    pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in keep} for r in FAMILY + OTHERS]), population)
+    answers = []
+    for hit in (False, True):  # prepared from the file, then read back from the cache
+        engine = LinkageEngine.from_model_json(members_model(), BandThresholds(0.99, 0.5), preparer=prepare_table)
+        assert (
+            load_master_cached(engine, population, cache_dir=tmp_path, version="t", convert=population_records) is hit
+        )
+        [head] = engine.link([_member("S9-01", submission="S9", relationship=1)])
+        [child] = engine.link([_member("S9-02", submission="S9", relationship=3)])
+        answers.append((head.master_record_id, child.master_record_id))
+    assert answers == [(FATHER, SON), (FATHER, SON)]
