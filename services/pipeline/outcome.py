@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from linkage.evaluate import Evaluation, evaluate_links
 from linkage.records import family_key_string
@@ -152,8 +153,12 @@ def batch_scores(world: Path, model: Path, submissions: Submissions) -> Evaluati
     return evaluate_links(links, _truth(world))
 
 
-def group_lag(bootstrap: str, group: str, topic: str) -> int:
-    """Records of `topic` beyond what consumer group `group` has committed (0: everything committed)."""
+def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
+    """Records of `topic` beyond what consumer group `group` has committed (0: everything committed).
+
+    None when the broker cannot tell yet (e.g. a freshly started broker has no group coordinator):
+    callers poll, so a retriable error means "ask again", not a failed run.
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-lag")
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="regsosek-lag")
     try:
@@ -162,6 +167,10 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int:
         committed = admin.list_consumer_group_offsets(group, partitions=tps)
         done = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
         return sum(max(0, off - done.get(tp, 0)) for tp, off in end.items())
+    except KafkaError as exc:
+        if getattr(exc, "retriable", False):
+            return None
+        raise
     finally:
         consumer.close()
         admin.close()
@@ -198,7 +207,10 @@ def wait_for_members(
             raise AssertionError(problem)
         if time.monotonic() > deadline:
             have = set(outcome.latest())
-            lag = "" if consumed_by is None else f", {group_lag(bootstrap, *consumed_by)} submissions not committed"
+            lag = ""
+            if consumed_by is not None:
+                pending = group_lag(bootstrap, *consumed_by)
+                lag = f", {'an unknown number of' if pending is None else pending} submissions not committed"
             raise AssertionError(
                 f"{topic}: after {timeout_s:.0f} s {len(expected - have)} of {len(expected)} members missing, "
                 f"{len(have - expected)} unexpected{lag}"
