@@ -166,7 +166,7 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
         end = consumer.end_offsets(tps)
         committed = admin.list_consumer_group_offsets(group, partitions=tps)
         done = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
-        return sum(max(0, off - done.get(tp, 0)) for tp, off in end.items())
+        return int(sum(max(0, off - done.get(tp, 0)) for tp, off in end.items()))
     except KafkaError as exc:
         if getattr(exc, "retriable", False):
             return None
