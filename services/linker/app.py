@@ -14,11 +14,13 @@ the worker on purpose: skipping a batch would lose it, so the supervisor restart
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import faust
 from faust.types import TP, EventT
@@ -28,7 +30,7 @@ from contracts.linkage_outputs import to_canonical_json
 from services.linker.deadletter import SourcePosition, classify_submission
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
-from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, SubmissionLinker
+from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, SubmissionLinker
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStoreLike
@@ -70,6 +72,7 @@ class SubmissionHandler:
         self._store = store
         self._send: Send | None = None
         self._owned: Callable[[], Collection[int]] | None = None
+        self._pending: asyncio.Future[None] | None = None  # the store write left running by the last batch
         self.counters = LinkerCounters()
 
     def bind_sender(self, send: Send) -> None:
@@ -121,6 +124,7 @@ class SubmissionHandler:
 
     async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
         """Classify, link, produce, wait for every acknowledgement, then update the link store."""
+        await self.settle()
         try:
             return await self._handle(events)
         finally:
@@ -154,12 +158,115 @@ class SubmissionHandler:
         )  # fmt: skip
         return result
 
+    async def settle(self) -> None:
+        """Wait for the link-store write the last pipelined batch left running; raises if it failed."""
+        if self._pending is not None:
+            await asyncio.shield(self._pending)
+
+    async def handle_pipelined(self, events: Sequence[EventT[Any]], on_stored: Callable[[], None]) -> BatchResult:
+        """`handle`, but returns once the outputs are acknowledged, with the store write still running.
+
+        The next batch links while this write finishes, then waits for it (`settle`) before it reads
+        the store. `on_stored()` runs once the write is durable: the agent acks the events there, so
+        their offsets are still committed only after the link store has the batch (a failed write
+        never calls it, and the worker crashes).
+        """
+        started = time.perf_counter()
+        try:
+            events = self._owned_events(events)
+            accepted, records = self.classify(events)
+            pre: Prelinked | None = await asyncio.to_thread(self._pipeline.prelink, accepted) if accepted else None
+            await self.settle()  # this batch must read what the previous one wrote
+            result = await asyncio.to_thread(self._pipeline.finish, pre) if pre is not None else BatchResult()
+            records.extend(result.records)
+            linked = time.perf_counter()
+            await self._produce_and_wait(records)
+            acked = time.perf_counter()
+            write = self._writer(result.update) if result.update else None
+        finally:
+            if isinstance(self._store, PartitionedLinkStore):
+                self._store.clear_routes()
+
+        async def store_then_ack() -> None:
+            if write is not None:
+                await asyncio.to_thread(write)
+            self._batch_done(events, records, result, started, linked, acked, time.perf_counter())
+            on_stored()
+
+        self._pending = asyncio.ensure_future(store_then_ack())
+        return result
+
+    def on_store_failure(self, callback: Callable[[BaseException], None]) -> None:
+        """Call `callback(exc)` if the store write now running fails (no later batch may come to see it)."""
+        pending = self._pending
+        if pending is None:
+            return
+
+        def done(fut: asyncio.Future[None]) -> None:
+            if not fut.cancelled() and fut.exception() is not None:
+                callback(fut.exception())  # type: ignore[arg-type]
+
+        pending.add_done_callback(done)
+
+    def _writer(self, update: Any) -> Callable[[], None]:
+        if isinstance(self._store, PartitionedLinkStore):
+            return self._store.writer(update)  # split by this batch's routes now, write later
+        store = self._store
+        return lambda: store.apply(update)
+
+    def _batch_done(
+        self, events: Sequence[EventT[Any]], records: Sequence[OutboundRecord], result: BatchResult,
+        started: float, linked: float, acked: float, stored: float,
+    ) -> None:  # fmt: skip
+        if self._recorder is not None:
+            self._recorder.batch_done(events, records, stored - started)
+        c = self.counters
+        c.batches += 1
+        c.submissions += len(events)
+        c.members += result.members_linked
+        c.stale += result.stale
+        log.info(
+            "batch: %d records, %d families, %d members linked, %d stale, %d outputs; "
+            "decode+link %.3f s, produce+acks %.3f s, store %.3f s",
+            len(events), result.families_linked, result.members_linked, result.stale, len(records),
+            linked - started, acked - linked, stored - acked,
+        )  # fmt: skip
+
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
         if self._send is None:
             raise RuntimeError("the handler has no sender: call bind_sender() first")
         pending = [await self._send(rec.topic, rec.key, rec.value) for rec in records]
         if pending:
             await asyncio.gather(*pending)
+
+
+class StoreGate(asyncio.Lock):
+    """The agents' lock (one engine and link store for both agents). Taking it also waits for the
+    link-store write the last submissions batch left running, so a change batch or a revocation sees
+    the store complete; the submissions agent takes it with `for_batch()`, which does not wait, and
+    waits for that write itself once its own batch is linked."""
+
+    def __init__(self, handler: SubmissionHandler) -> None:
+        super().__init__()
+        self._handler = handler
+
+    async def acquire(self) -> Literal[True]:
+        await super().acquire()
+        try:
+            await self._handler.settle()
+        except BaseException:
+            self.release()
+            raise
+        return True
+
+    @contextlib.asynccontextmanager
+    async def for_batch(self) -> AsyncIterator[None]:
+        """The lock without waiting for the previous batch's store write."""
+        await super().acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
 
 def build_app(
@@ -215,7 +322,7 @@ def build_app(
     )
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
     # One engine and link store for both agents: their batches take turns (services/updates).
-    engine_lock = asyncio.Lock()
+    engine_lock = StoreGate(handler)
     progress = SubmissionsProgress()
     if settings.updates_enabled:
         install_updates(app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock,
@@ -242,12 +349,26 @@ def build_app(
             if released:
                 log.info("link store: released partitions %s", released)
 
+    def _ack(batch: Sequence[EventT[Any]]) -> None:
+        for event in batch:
+            event.ack()
+
+    def _crash_later(exc: BaseException) -> None:
+        # A store write that failed after its batch returned: nothing acks those events; stop the worker.
+        log.error("link-store write failed (%s); stopping for re-delivery", type(exc).__name__)
+        asyncio.ensure_future(app.crash(exc))
+
     @app.agent(source, name="link-submissions")
     async def link_submissions(stream: Any) -> None:
         async for events in stream.take_events(max_messages, within=within):
             try:
-                async with engine_lock:
-                    await handler.handle(events)
+                # One more reference per event: take_events acks them when we ask for the next batch,
+                # but the offsets may be committed only once this batch's store write is durable.
+                for event in events:
+                    event.message.incref()
+                async with engine_lock.for_batch():
+                    await handler.handle_pipelined(events, on_stored=partial(_ack, events))
+                handler.on_store_failure(_crash_later)
                 progress.handled(events)
             except Exception as exc:
                 log.error("linker batch failed (%s); stopping for re-delivery", type(exc).__name__)

@@ -107,6 +107,11 @@ class PartitionedLinkStore:
 
     def apply(self, update: StoreUpdate) -> None:
         """Split the batch's update by partition and apply each part in its file's transaction."""
+        self.writer(update)()
+
+    def writer(self, update: StoreUpdate) -> Callable[[], None]:
+        """`apply` in two steps: the split by partition now (it needs this batch's routes), the write
+        when the returned function is called (possibly in a thread, after the next batch was routed)."""
         parts: dict[int, StoreUpdate] = defaultdict(StoreUpdate)
         for key, state in update.families.items():
             parts[self._partition_of(key)].families[key] = state
@@ -116,7 +121,11 @@ class PartitionedLinkStore:
             parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].members[key] = member
         for key in update.dropped_members:
             parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].dropped_members.add(key)
-        self._each(parts, lambda store, part: store.apply(part))
+
+        def write() -> None:
+            self._each(parts, lambda store, part: store.apply(part))
+
+        return write
 
     def file(self, partition: int) -> LinkStore:
         """The open (or now opened) file of one partition this instance owns (master updates use it)."""

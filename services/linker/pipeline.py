@@ -54,6 +54,16 @@ class BatchResult:
     stale: int = 0
 
 
+@dataclass(frozen=True)
+class Prelinked:
+    """A batch linked before its store read (`SubmissionLinker.prelink`)."""
+
+    submissions: int
+    latest: dict[str, FamilySubmission]
+    links: dict[str, MemberLink]
+    queries: dict[str, MemberQuery]
+
+
 class SubmissionLinker:
     """Links micro-batches of valid submissions through a `MemberLinker` port."""
 
@@ -76,19 +86,46 @@ class SubmissionLinker:
 
     def process(self, submissions: Sequence[FamilySubmission]) -> BatchResult:
         """Link the current revisions among `submissions` and build their records (store untouched)."""
-        result = BatchResult()
         latest = self._latest_per_family(submissions)
-        stored = self._store.families(latest)
-        current: list[FamilySubmission] = []
-        for key, sub in latest.items():
-            known = stored.get(key)
-            if known is not None and sub.revision < known.revision:
-                continue
-            current.append(sub)
-        result.stale = len(submissions) - len(current)
+        stored, current = self._current(latest)
         if not current:
-            return result
+            return BatchResult(stale=len(submissions) - len(current))
         links, queries = self._link(current)
+        return self._build(len(submissions), stored, current, links, queries)
+
+    def prelink(self, submissions: Sequence[FamilySubmission]) -> Prelinked:
+        """Step 1 of `process` without the store: link the latest revision of every family in the batch.
+
+        Lets the engine run while the previous batch's link-store write is still in progress; a
+        revision the store then shows to be stale was linked for nothing and is dropped by `finish`.
+        """
+        latest = self._latest_per_family(submissions)
+        links, queries = self._link(list(latest.values())) if latest else ({}, {})
+        return Prelinked(len(submissions), latest, links, queries)
+
+    def finish(self, pre: Prelinked) -> BatchResult:
+        """Step 2: read the store, drop stale revisions, build the records (equal to `process`'s)."""
+        stored, current = self._current(pre.latest)
+        if not current:
+            return BatchResult(stale=pre.submissions - len(current))
+        return self._build(pre.submissions, stored, current, pre.links, pre.queries)
+
+    def _current(
+        self, latest: Mapping[str, FamilySubmission]
+    ) -> tuple[dict[str, FamilyState], list[FamilySubmission]]:
+        stored = self._store.families(latest)
+        current = [sub for key, sub in latest.items() if key not in stored or sub.revision >= stored[key].revision]
+        return stored, current
+
+    def _build(
+        self,
+        submissions: int,
+        stored: Mapping[str, FamilyState],
+        current: Sequence[FamilySubmission],
+        links: Mapping[str, MemberLink],
+        queries: Mapping[str, MemberQuery],
+    ) -> BatchResult:
+        result = BatchResult(stale=submissions - len(current))
         model_version = self._linker.model_version
         minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
         for sub in current:

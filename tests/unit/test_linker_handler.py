@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from services.linker.app import SubmissionHandler
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
-from services.linker.store import LinkStore
+from services.linker.store import LinkStore, StoreUpdate
 from services.linker.testing import (
     FAMILY_KEY,
     FakeMasterPerson,
@@ -151,3 +152,70 @@ def test_records_of_a_partition_revoked_before_the_batch_ran_are_left_to_the_new
     assert sorted(t for t, _, _ in log) == ["dlq", "f", "m"]
     assert store.counts() == {"families": 1, "minted_ids": 0}
     assert handler.counters.not_owned == 2
+
+
+class _BlockingStore(LinkStore):
+    """A link store whose writes wait until the test lets them through (or fail)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.error: Exception | None = None
+
+    def apply(self, update: StoreUpdate) -> None:
+        assert self.gate.wait(10)
+        if self.error is not None:
+            raise self.error
+        super().apply(update)
+
+
+def _revision(revision: int, offset: int) -> list[_Event]:
+    value = json.dumps(submission_payload([member_payload(1, "Ahmad Fauzi", nik_for(2))], revision=revision))
+    return [_Event(_Message("subs", 0, offset, 1_700_000_000.0, FAMILY_KEY.encode(), value.encode()))]
+
+
+def test_pipelined_batches_ack_after_the_store_write_and_the_next_batch_reads_it(tmp_path: Path) -> None:
+    store = _BlockingStore(tmp_path / "links.duckdb")
+    handler, topics, log = _handler(store)
+    stored: list[str] = []
+
+    async def scenario() -> None:
+        first = asyncio.create_task(handler.handle_pipelined(_revision(2, 7), on_stored=lambda: stored.append("r2")))
+        await _ack_all(topics)
+        await first  # returns with the outputs acknowledged and the store write still running
+        assert (stored, store.counts()["families"]) == ([], 0)
+        # A late revision 1: linked at once, but read against the store only after revision 2 is written.
+        late = asyncio.create_task(handler.handle_pipelined(_revision(1, 8), on_stored=lambda: stored.append("r1")))
+        await asyncio.sleep(0.2)
+        assert not late.done() and stored == []
+        store.gate.set()
+        result = await late
+        await handler.settle()
+        assert (result.stale, result.records) == (1, [])
+        assert stored == ["r2", "r1"]
+
+    asyncio.run(scenario())
+    assert store.families([FAMILY_KEY])[FAMILY_KEY].revision == 2
+    assert sorted(t for t, _, _ in log) == ["f", "m"]  # revision 2's records only
+
+
+def test_a_failed_pipelined_store_write_never_acks_and_fails_the_next_batch(tmp_path: Path) -> None:
+    store = _BlockingStore(tmp_path / "links.duckdb")
+    store.error = OSError("disk full")
+    handler, topics, _ = _handler(store)
+    stored: list[str] = []
+    failures: list[BaseException] = []
+
+    async def scenario() -> None:
+        first = asyncio.create_task(handler.handle_pipelined(_revision(1, 7), on_stored=lambda: stored.append("r1")))
+        await _ack_all(topics)
+        await first
+        handler.on_store_failure(failures.append)
+        store.gate.set()
+        with pytest.raises(OSError, match="disk full"):
+            await handler.handle_pipelined(_revision(2, 8), on_stored=lambda: stored.append("r2"))
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert stored == [] and [str(e) for e in failures] == ["disk full"]
+    assert store.counts() == {"families": 0, "minted_ids": 0}
