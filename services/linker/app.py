@@ -368,6 +368,10 @@ def build_app(
                     event.message.incref()
                 async with engine_lock.for_batch():
                     await handler.handle_pipelined(events, on_stored=partial(_ack, events))
+                    if len(events) >= max_messages:
+                        # A full batch means a backlog: throughput, not latency. Letting the write
+                        # overlap the next batch's linking only made the threads compete for the GIL.
+                        await handler.settle()
                 handler.on_store_failure(_crash_later)
                 progress.handled(events)
             except Exception as exc:
