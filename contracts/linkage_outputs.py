@@ -55,6 +55,9 @@ class SectoralMatches(_Outbound):
 
     dtks_id: str | None = None
     bpjs_id: str | None = None
+    # The DTKS welfare decile (`desil`, 1 = poorest) of the DTKS row behind `dtks_id`. Optional inside
+    # v1; left out of the JSON when unknown, so records without it stay byte-identical to earlier ones.
+    dtks_decile: int | None = Field(default=None, ge=1, le=10, exclude_if=lambda v: v is None)
 
 
 class LinkedMember(_Outbound):

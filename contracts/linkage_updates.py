@@ -12,6 +12,8 @@ events stay in order on one partition). Events are discriminated on `event`:
   sectoral ids, a corrected or re-carded master person);
 - `person_died`: the master person the member is linked to was registered as dead;
 - `moved`: the master person the member is linked to moved (new address in the master).
+- `welfare_changed`: the DTKS welfare decile of the member's (unchanged) person changed, e.g. a DTKS
+  row with a new `desil`; `decile_before` / `decile_after` (None: no DTKS decile known).
 
 Every event carries the cause (which change), a summary of the decision before and after, and the
 member's record after the update (the same value re-emitted on `linkage.members.v1`). The `event_id`
@@ -44,6 +46,7 @@ class UpdateEventType(StrEnum):
     MOVED = "moved"
     MERGED = "merged"
     SPLIT = "split"
+    WELFARE_CHANGED = "welfare_changed"
 
 
 class ChangeSource(StrEnum):
@@ -125,12 +128,20 @@ class Split(_UpdateBase):
     new_person_id: str
 
 
+class WelfareChanged(_UpdateBase):
+    """The DTKS welfare decile (1 = poorest) of the member's person changed from `decile_before`."""
+
+    event: Literal["welfare_changed"] = "welfare_changed"
+    decile_before: int | None = Field(ge=1, le=10)
+    decile_after: int | None = Field(ge=1, le=10)
+
+
 #: Any link update, discriminated on `event`.
 LinkageUpdate = Annotated[
-    Union[LinkCreated, LinkChanged, PersonDied, PersonMoved, Merged, Split],  # noqa: UP007
+    Union[LinkCreated, LinkChanged, PersonDied, PersonMoved, Merged, Split, WelfareChanged],  # noqa: UP007
     Field(discriminator="event"),
 ]
-AnyLinkageUpdate = LinkCreated | LinkChanged | PersonDied | PersonMoved | Merged | Split
+AnyLinkageUpdate = LinkCreated | LinkChanged | PersonDied | PersonMoved | Merged | Split | WelfareChanged
 
 #: Parser for consumers of `linkage.updates.v1` (and the JSON Schema export).
 LINKAGE_UPDATE_ADAPTER: TypeAdapter[AnyLinkageUpdate] = TypeAdapter(LinkageUpdate)

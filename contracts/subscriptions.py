@@ -59,7 +59,8 @@ _F = frozenset({RecordType.FAMILY})
 
 #: The record types each event type can carry (a changed link shows in the person and the family record).
 #: A death shows in the family record (a member the master holds as dead) and, from the linker's update
-#: events, in the person record; a move and a merge or split only in the person record.
+#: events, in the person record; a move, a merge or split and a (DTKS) decile or welfare change only
+#: in the person record.
 EVENT_RECORD_TYPES: dict[EventType, frozenset[RecordType]] = {
     EventType.PERSON_NEW: _P,
     EventType.FAMILY_NEW: _F,
@@ -67,8 +68,8 @@ EVENT_RECORD_TYPES: dict[EventType, frozenset[RecordType]] = {
     EventType.MEMBER_REMOVED: _F,
     EventType.DEATH: _P | _F,
     EventType.MOVE: _P,
-    EventType.DECILE_CHANGE: _F,
-    EventType.WELFARE_CHANGE: _F,
+    EventType.DECILE_CHANGE: _P,
+    EventType.WELFARE_CHANGE: _P,
     EventType.LINK_CREATED: _P,
     EventType.LINK_CHANGED: _P | _F,
     EventType.LINK_MERGED: _P,
@@ -78,7 +79,7 @@ EVENT_RECORD_TYPES: dict[EventType, frozenset[RecordType]] = {
 #: Fields of a projected person record a subscription may ask for.
 PERSON_FIELDS: frozenset[str] = frozenset({
     "nik", "member_key", "family_key", "serial", "province_code", "regency_code", "decision", "band",
-    "probability", "in_dtks", "in_bpjs", "dtks_id", "bpjs_id", "revision", "model_version",
+    "probability", "in_dtks", "in_bpjs", "dtks_id", "bpjs_id", "dtks_decile", "revision", "model_version",
 })  # fmt: skip
 
 #: Fields of a projected family record a subscription may ask for.
@@ -100,6 +101,17 @@ class SubscriptionFilter(OutboundModel):
     region_codes: tuple[str, ...] = ()
     # The person must be linked to at least one of these sectoral programmes.
     programmes: tuple[Programme, ...] = ()
+    # The person's DTKS welfare decile (1 = poorest) must be one of these; for a decile or welfare
+    # change, the decile before or the one after (person records only).
+    # Left out of the registry JSON when empty, so registries written before it stay byte-identical.
+    deciles: tuple[int, ...] = Field(default=(), exclude_if=lambda v: not v)
+
+    @field_validator("deciles")
+    @classmethod
+    def _deciles(cls, deciles: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= d <= 10 for d in deciles):
+            raise ValueError("deciles are DTKS welfare deciles 1-10")
+        return tuple(sorted(set(deciles)))
 
     @field_validator("region_codes")
     @classmethod
@@ -148,6 +160,9 @@ class Subscription(OutboundModel):
         if self.filters.programmes and RecordType.FAMILY in self.record_types():
             # Families carry no programme membership; sending them would leak non-members' families.
             raise ValueError("programme filters apply to person records only; drop the family event types")
+        if self.filters.deciles and RecordType.FAMILY in self.record_types():
+            # Families carry no decile either: the filter could not be applied to them.
+            raise ValueError("decile filters apply to person records only; drop the family event types")
         if self.valid_until is not None and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self

@@ -43,6 +43,7 @@ def add_cmd(
     family_fields: list[str] = typer.Option([], "--family-field", help="A family field it may receive."),
     regions: list[str] = typer.Option([], "--region", help="Province (2) or regency (4 digits) filter."),
     programmes: list[str] = typer.Option([], "--programme", help="Only persons in dtks / bpjs (repeat)."),
+    deciles: list[int] = typer.Option([], "--decile", help="Only persons in this DTKS decile 1-10 (repeat)."),
     raw_nik: bool = typer.Option(False, "--raw-nik", help="May receive the raw NIK and KK number."),
     valid_from: datetime | None = typer.Option(None, "--valid-from", help="Start (UTC); default now."),
     valid_until: datetime | None = typer.Option(None, "--valid-until", help="End (UTC); default open."),
@@ -60,7 +61,8 @@ def add_cmd(
             subscription = Subscription.model_validate({
                 "subscriber_id": subscriber_id, "purpose_code": purpose_code, "purpose_text": purpose_text,
                 "event_types": events, "person_fields": person_fields, "family_fields": family_fields,
-                "filters": {"region_codes": regions, "programmes": programmes}, "may_receive_nik": raw_nik,
+                "filters": {"region_codes": regions, "programmes": programmes, "deciles": deciles},
+                "may_receive_nik": raw_nik,
                 "valid_from": (valid_from or datetime.now(UTC)).replace(tzinfo=UTC),
                 "valid_until": valid_until.replace(tzinfo=UTC) if valid_until else None,
             })  # fmt: skip
@@ -100,7 +102,8 @@ def list_cmd(
         table.add_column(col)
     for s in registry.subscriptions:
         fields = ", ".join([f"person.{f}" for f in s.person_fields] + [f"family.{f}" for f in s.family_fields])
-        filters = ", ".join([f"region {r}" for r in s.filters.region_codes] + list(s.filters.programmes)) or "-"
+        filters = ", ".join([f"region {r}" for r in s.filters.region_codes] + list(s.filters.programmes)
+                            + [f"decile {d}" for d in s.filters.deciles]) or "-"
         until = s.valid_until.date().isoformat() if s.valid_until else "open"
         table.add_row(s.subscriber_id, s.purpose_code, ", ".join(s.event_types), fields, filters,
                       "yes" if s.may_receive_nik else "no", f"{s.valid_from.date()} - {until}")  # fmt: skip

@@ -3,8 +3,8 @@
 Start-up (fail fast, once): the model artefact (Splink JSON + thresholds), the master from the world's
 population.parquet through the engine's prepared-master cache (in the state directory), and two
 compact lookups the outputs need but the engine does not return: the master person's KK number and
-alive/dead status, and the sectoral ids. Lookups are sorted NumPy arrays searched by NIK (about 50 MB
-for a 1,000,000-person master, not a dict of Python objects).
+alive/dead status, and the sectoral ids (with the DTKS welfare decile, `desil`). Lookups are sorted
+NumPy arrays searched by NIK (about 50 MB for a 1,000,000-person master, not a dict of Python objects).
 
 Sectoral matches are the DTKS / BPJS rows that carry the linked master NIK (exact NIK agreement); a
 probabilistic sectoral->master link table from `regsosek link` can replace this index later.
@@ -70,7 +70,7 @@ class EngineMemberLinker:
         self._bpjs = bpjs
         # Master updates (services/updates): newer facts than the sorted start-up lookups.
         self._updated: dict[str, tuple[str, bool]] = {}
-        self._sectoral_updated: dict[tuple[str, str], str] = {}
+        self._sectoral_updated: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     @classmethod
     def from_files(
@@ -124,9 +124,9 @@ class EngineMemberLinker:
         self._engine.master.upsert(population_records(pa.Table.from_pylist([row])).to_pylist()[0])
         self._updated[person.nik] = (person.kk_number, person.deceased)
 
-    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str) -> None:
-        """Record a DTKS or BPJS id for a master NIK."""
-        self._sectoral_updated[(source, nik)] = sectoral_id
+    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str, decile: int | None = None) -> None:
+        """Record a DTKS (with its welfare decile) or BPJS id for a master NIK."""
+        self._sectoral_updated[(source, nik)] = (sectoral_id, decile)
 
     def _fact(self, nik: str, column: str) -> Any:
         if nik in self._updated:
@@ -136,9 +136,16 @@ class EngineMemberLinker:
 
     def _sectoral_id(self, source: str, nik: str) -> Any:
         if (source, nik) in self._sectoral_updated:
-            return self._sectoral_updated[(source, nik)]
+            return self._sectoral_updated[(source, nik)][0]
         index = self._dtks if source == "dtks" else self._bpjs
         return index.get(nik, "id") if index else None
+
+    def _dtks_decile(self, nik: str) -> int | None:
+        """The welfare decile of the DTKS row the NIK's DTKS id comes from (None: no row, or no decile)."""
+        if ("dtks", nik) in self._sectoral_updated:
+            return self._sectoral_updated[("dtks", nik)][1]
+        value = self._dtks.get(nik, "decile") if self._dtks else None
+        return None if value is None or value != value else int(value)  # value != value: a NaN (null)
 
     def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]:
         """Score the batch in one engine call and add the master facts of each best candidate."""
@@ -160,6 +167,7 @@ class EngineMemberLinker:
                     master_deceased=bool(self._fact(nik, "dead")) if nik else False,
                     dtks_id=self._sectoral_id("dtks", nik) if nik else None,
                     bpjs_id=self._sectoral_id("bpjs", nik) if nik else None,
+                    dtks_decile=self._dtks_decile(nik) if nik else None,
                 )
             )  # fmt: skip
         return links
@@ -168,6 +176,9 @@ class EngineMemberLinker:
 def _sectoral(path: Path, id_column: str) -> NikIndex | None:
     if not path.is_file():
         return None
+    if id_column == "id_dtks":  # DTKS rows also carry the welfare decile the outputs pass on
+        table = pq.read_table(path, columns=["nik", id_column, "desil"])
+        return NikIndex(table["nik"], id=table[id_column], decile=table["desil"])
     table = pq.read_table(path, columns=["nik", id_column])
     return NikIndex(table["nik"], id=table[id_column])
 

@@ -154,7 +154,8 @@ def _member_record(
         person_id=person_id,
         person_id_kind=kind,
         sectoral=SectoralMatches(
-            dtks_id=link.dtks_id if linked else None, bpjs_id=link.bpjs_id if linked else None
+            dtks_id=link.dtks_id if linked else None, bpjs_id=link.bpjs_id if linked else None,
+            dtks_decile=link.dtks_decile if linked else None,
         ),
         model_version=model_version,
     )

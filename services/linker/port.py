@@ -58,6 +58,7 @@ class MemberLink:
     master_deceased: bool = False
     dtks_id: str | None = None
     bpjs_id: str | None = None
+    dtks_decile: int | None = None  # the welfare decile of the DTKS row behind `dtks_id`
 
 
 class MemberLinker(Protocol):

@@ -23,6 +23,7 @@ class FakeMasterPerson:
     deceased: bool = False
     dtks_id: str | None = None
     bpjs_id: str | None = None
+    dtks_decile: int | None = None
 
 
 @dataclass
@@ -55,14 +56,18 @@ class FakeMemberLinker:
         old = self.master.get(person.nik)
         self.master[person.nik] = FakeMasterPerson(
             person.nik, person.full_name, person.kk_number, person.deceased,
-            old.dtks_id if old else None, old.bpjs_id if old else None,
+            old.dtks_id if old else None, old.bpjs_id if old else None, old.dtks_decile if old else None,
         )  # fmt: skip
 
-    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str) -> None:
-        """Record a DTKS or BPJS id for a master person (ignored for an unknown NIK)."""
+    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str, decile: int | None = None) -> None:
+        """Record a DTKS (with its decile) or BPJS id for a master person (ignored for an unknown NIK)."""
         old = self.master.get(nik)
         if old is not None:
-            changed = replace(old, dtks_id=sectoral_id) if source == "dtks" else replace(old, bpjs_id=sectoral_id)
+            changed = (
+                replace(old, dtks_id=sectoral_id, dtks_decile=decile)
+                if source == "dtks"
+                else replace(old, bpjs_id=sectoral_id)
+            )
             self.master[nik] = changed
 
     def _one(self, query: MemberQuery) -> MemberLink:
@@ -82,6 +87,7 @@ class FakeMemberLinker:
             master_deceased=person.deceased,
             dtks_id=person.dtks_id,
             bpjs_id=person.bpjs_id,
+            dtks_decile=person.dtks_decile,
         )
 
 

@@ -29,6 +29,7 @@ def person_values(member: LinkedMember) -> dict[str, JsonScalar]:
         "in_bpjs": member.sectoral.bpjs_id is not None,
         "dtks_id": member.sectoral.dtks_id,
         "bpjs_id": member.sectoral.bpjs_id,
+        "dtks_decile": member.sectoral.dtks_decile,
         "revision": member.revision,
         "model_version": member.model_version,
     }
@@ -75,11 +76,27 @@ def project_family(
     return project(family_values(family, pseudonyms), subscription, RecordType.FAMILY)
 
 
-def matches_filters(subscription: Subscription, family_key: str, member: LinkedMember | None) -> bool:
-    """Whether a record (a family, or a person when `member` is given) passes the subscription's filters."""
+def matches_filters(
+    subscription: Subscription,
+    family_key: str,
+    member: LinkedMember | None,
+    deciles: tuple[int | None, ...] | None = None,
+) -> bool:
+    """Whether a record (a family, or a person when `member` is given) passes the subscription's filters.
+
+    The decile filter is tested on `deciles` when given (a welfare change: the decile before and the
+    one after, so a person leaving the subscriber's deciles is reported too), else on the member's.
+    """
     regions = subscription.filters.region_codes
     if regions and not any(family_key.startswith(code) for code in regions):
         return False
+    wanted = subscription.filters.deciles
+    if wanted:
+        if member is None:
+            return False
+        seen = deciles if deciles is not None else (member.sectoral.dtks_decile,)
+        if not any(d in wanted for d in seen if d is not None):
+            return False
     programmes = subscription.filters.programmes
     if programmes:
         if member is None:

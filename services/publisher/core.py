@@ -6,7 +6,7 @@ from the subscriber, the input (topic, key, value bytes), the event and the noti
 so reprocessing the same input after a crash yields the same id and consumers dedupe on it.
 
 Link updates (`linkage.updates.v1`) are delivered as the subscription's own event types (death, move,
-link created/changed/merged/split, `UPDATE_EVENT_TYPES`); their ids depend on the input only, so a
+link created/changed/merged/split, decile change, `UPDATE_EVENT_TYPES`); their ids depend on the input only, so a
 redelivered update is found in the disclosure log. Input positions below what the state reflects are
 replays and are skipped (`DeliveryState.positions`).
 
@@ -28,7 +28,14 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember
-from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, AnyLinkageUpdate, Merged, Split, UpdateEventType
+from contracts.linkage_updates import (
+    LINKAGE_UPDATE_ADAPTER,
+    AnyLinkageUpdate,
+    Merged,
+    Split,
+    UpdateEventType,
+    WelfareChanged,
+)
 from contracts.subscriptions import (
     EventType,
     NotificationEnvelope,
@@ -57,7 +64,9 @@ class SourceTopics:
         return (self.members, self.families, self.updates)
 
 
-#: The subscription event type each link update (`linkage.updates.v1`) is delivered as.
+#: The subscription event type each link update (`linkage.updates.v1`) is delivered as. A
+#: `welfare_changed` update is delivered as `decile_change`, or as `welfare_change` to a subscription
+#: that lists only that one (`WELFARE_EVENT_TYPES`): one notification per subscriber, never both.
 UPDATE_EVENT_TYPES: dict[UpdateEventType, EventType] = {
     UpdateEventType.LINK_CREATED: EventType.LINK_CREATED,
     UpdateEventType.LINK_CHANGED: EventType.LINK_CHANGED,
@@ -65,11 +74,19 @@ UPDATE_EVENT_TYPES: dict[UpdateEventType, EventType] = {
     UpdateEventType.MOVED: EventType.MOVE,
     UpdateEventType.MERGED: EventType.LINK_MERGED,
     UpdateEventType.SPLIT: EventType.LINK_SPLIT,
+    UpdateEventType.WELFARE_CHANGED: EventType.DECILE_CHANGE,
 }
+
+#: The subscription event types a `welfare_changed` update can be delivered as, in order of preference.
+WELFARE_EVENT_TYPES: tuple[EventType, ...] = (EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE)
 
 # Update events whose news is the event itself: sent even when the subscriber's projection is unchanged
 # (a death or a move leaves the member record as it was; a merge or split is the id mapping).
-_ALWAYS_SENT = frozenset({EventType.DEATH, EventType.MOVE, EventType.LINK_MERGED, EventType.LINK_SPLIT})
+# A decile change is news even to a subscriber that does not receive the decile field.
+_ALWAYS_SENT = frozenset({EventType.DEATH, EventType.MOVE, EventType.LINK_MERGED, EventType.LINK_SPLIT,
+                          EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE})  # fmt: skip
+# Update events that report news about the same link, never a correction of an earlier record.
+_NEVER_CORRECTION = frozenset({EventType.DEATH, EventType.MOVE, EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE})
 
 # Fixed namespace for the message-id UUIDs (uuid5-style: SHA-1 over the namespace and a name).
 _MESSAGE_NS = uuid.UUID("6c0f8f0e-3b1e-5a43-9a55-52454753454b")
@@ -212,12 +229,18 @@ class Publisher:
     def _update(self, sub: Subscription, update: AnyLinkageUpdate, record: SourceRecord) -> Notification | None:
         """A link update as the subscription's own event type; unsubscribed types only as corrections."""
         event = UPDATE_EVENT_TYPES[UpdateEventType(update.event)]
+        deciles: tuple[int | None, ...] | None = None
+        if isinstance(update, WelfareChanged):
+            event = next((e for e in WELFARE_EVENT_TYPES if e in sub.event_types), event)
+            deciles = (update.decile_before, update.decile_after)
         if event not in sub.event_types:
             # Not subscribed to this kind: nothing, except a correction to whoever received the earlier
             # version of the member when its projection changed (`_person` on the updates topic).
             return self._person(sub, update.member, record, corrections_only=True)
         member = update.member
-        if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member):
+        if RecordType.PERSON not in sub.record_types() or not matches_filters(
+            sub, member.family_key, member, deciles
+        ):
             return None
         state_key = "m:" + member.member_key
         prior = self._last(sub.subscriber_id, state_key)
@@ -238,7 +261,7 @@ class Publisher:
             previous = pseudonyms.person(update.old_person_id)
             persons = tuple(sorted({update.old_person_id, member.person_id}))
         # Wrong, not merely outdated: the earlier record differs and the event is about the link itself.
-        correction = prior is not None and prior.digest != digest and event not in {EventType.DEATH, EventType.MOVE}
+        correction = prior is not None and prior.digest != digest and event not in _NEVER_CORRECTION
         delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
         return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
                            state_key, delivered, subject=member.person_id, persons=persons,

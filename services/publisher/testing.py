@@ -134,7 +134,7 @@ def integrated_family(
 _CAUSE: dict[UpdateEventType, str] = {
     UpdateEventType.LINK_CREATED: "born", UpdateEventType.MERGED: "born", UpdateEventType.SPLIT: "corrected",
     UpdateEventType.LINK_CHANGED: "corrected", UpdateEventType.PERSON_DIED: "died",
-    UpdateEventType.MOVED: "moved",
+    UpdateEventType.MOVED: "moved", UpdateEventType.WELFARE_CHANGED: "sectoral_upsert",
 }  # fmt: skip
 
 
@@ -143,14 +143,18 @@ def update_event(
 ) -> AnyLinkageUpdate:
     """One event on `linkage.updates.v1` about a member's record `before` -> `after` (any event type).
 
-    `merged` / `split` map `before.person_id` to `after.person_id`, as the linker's updates agent does.
+    `merged` / `split` map `before.person_id` to `after.person_id`, as the linker's updates agent does;
+    `welfare_changed` carries the DTKS deciles of `before` and `after`.
     """
     doc: dict[str, object] = {
         "event": event.value, "event_id": update_event_id(change_id, after.member_key, event),
         "member_key": after.member_key, "family_key": after.family_key,
-        "cause": {"source": ChangeSource.DUKCAPIL.value, "change": _CAUSE[event], "change_id": change_id},
+        "cause": {"source": (ChangeSource.DTKS if event is UpdateEventType.WELFARE_CHANGED
+                             else ChangeSource.DUKCAPIL).value, "change": _CAUSE[event], "change_id": change_id},
         "before": summary_of(before), "after": summary_of(after), "member": after,
     }  # fmt: skip
     if event in (UpdateEventType.MERGED, UpdateEventType.SPLIT):
         doc |= {"old_person_id": before.person_id, "new_person_id": after.person_id}
+    if event is UpdateEventType.WELFARE_CHANGED:
+        doc |= {"decile_before": before.sectoral.dtks_decile, "decile_after": after.sectoral.dtks_decile}
     return LINKAGE_UPDATE_ADAPTER.validate_python(doc)

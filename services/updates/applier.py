@@ -37,6 +37,7 @@ from contracts.linkage_updates import (
     Split,
     UpdateCause,
     UpdateEventType,
+    WelfareChanged,
     summary_of,
     update_event_id,
 )
@@ -150,7 +151,7 @@ class ChangeApplier:
             return Probe(frozenset({p.nik}), frozenset({p.birth_date}), frozenset({name_key(p.full_name)}))
         if change.sectoral is not None:
             f = change.sectoral
-            self._linker.set_sectoral(f.source, f.nik, f.sectoral_id)
+            self._linker.set_sectoral(f.source, f.nik, f.sectoral_id, f.decile)
             return Probe(niks=frozenset({f.nik}))
         return Probe()  # a sectoral row without a NIK links to nobody by NIK
 
@@ -192,7 +193,8 @@ class ChangeApplier:
             explanation={k: round(float(w), _DIGITS) for k, w in sorted(link.explanation.items())},
             matched_nik=link.master_nik if linked else None, person_id=person_id, person_id_kind=kind,
             sectoral=SectoralMatches(dtks_id=link.dtks_id if linked else None,
-                                     bpjs_id=link.bpjs_id if linked else None),
+                                     bpjs_id=link.bpjs_id if linked else None,
+                                     dtks_decile=link.dtks_decile if linked else None),
             model_version=self._linker.model_version,
         )  # fmt: skip
 
@@ -242,9 +244,21 @@ def _events(
             kinds = [UpdateEventType.PERSON_DIED]
         elif linked_to_change and cause.change == "moved":
             kinds = [UpdateEventType.MOVED]
-        elif record_changed or (linked_to_change and cause.change in ("corrected", "kk_changed")):
+        elif (record_changed and _changed_besides_decile(old, new)) or (
+            linked_to_change and cause.change in ("corrected", "kk_changed")
+        ):
             kinds = [UpdateEventType.LINK_CHANGED]
+        if old.sectoral.dtks_decile != new.sectoral.dtks_decile:
+            # The same person's welfare decile changed (a DTKS row with a new `desil`, or the person
+            # entered or left DTKS): its own event, besides any link change.
+            kinds.append(UpdateEventType.WELFARE_CHANGED)
     return [_event(kind, cause, old, new) for kind in kinds]
+
+
+def _changed_besides_decile(old: LinkedMember, new: LinkedMember) -> bool:
+    """Whether the record changed in anything but the DTKS decile (that alone is `welfare_changed`)."""
+    same_decile = old.sectoral.model_copy(update={"dtks_decile": new.sectoral.dtks_decile})
+    return old.model_copy(update={"sectoral": same_decile}) != new
 
 
 def _event(kind: UpdateEventType, cause: UpdateCause, old: LinkedMember, new: LinkedMember) -> AnyLinkageUpdate:
@@ -265,5 +279,8 @@ def _event(kind: UpdateEventType, cause: UpdateCause, old: LinkedMember, new: Li
             return PersonDied.model_validate(common)
         case UpdateEventType.MOVED:
             return PersonMoved.model_validate(common)
+        case UpdateEventType.WELFARE_CHANGED:
+            deciles = {"decile_before": old.sectoral.dtks_decile, "decile_after": new.sectoral.dtks_decile}
+            return WelfareChanged.model_validate({**common, **deciles})
         case _:
             return LinkChanged.model_validate(common)

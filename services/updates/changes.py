@@ -26,11 +26,12 @@ ChangeTopicKind = Literal["population", "dtks", "bpjs"]
 
 @dataclass(frozen=True)
 class SectoralFact:
-    """A sectoral id for a NIK (a sectoral row that carries a NIK)."""
+    """A sectoral id for a NIK (a sectoral row that carries a NIK); `decile`: a DTKS row's `desil`."""
 
     source: SectoralSource
     nik: str
     sectoral_id: str
+    decile: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def classify_change(
         digest = hashlib.sha256(value).hexdigest()[:16]
         cause = UpdateCause(source=ChangeSource(kind), change="sectoral_upsert",
                             change_id=f"{kind}-{row_id}-{digest}")  # fmt: skip
-        fact = None if row.nik is None else SectoralFact(_source(row), row.nik, row_id)
+        decile = row.desil if isinstance(row, DtksRecord) else None
+        fact = None if row.nik is None else SectoralFact(_source(row), row.nik, row_id, decile)
         return Change(cause, sectoral=fact)
     except ContractViolation as violation:
         payload = value

@@ -62,7 +62,7 @@ class MasterJournal:
                 master.upsert_master(MasterPerson(**data))
             else:
                 fact = SectoralFact(**data)
-                master.set_sectoral(fact.source, fact.nik, fact.sectoral_id)
+                master.set_sectoral(fact.source, fact.nik, fact.sectoral_id, fact.decile)
         return len(rows)
 
     def close(self) -> None:

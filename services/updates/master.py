@@ -1,7 +1,7 @@
 """The master-writing side of the linker's engine port, and contract records -> its master persons.
 
 `MasterWriter` is what the update applier needs besides `MemberLinker.link`: upsert one master person
-(incrementally: no reload) and record a sectoral id for a NIK. `FakeMemberLinker` (tests) and
+(incrementally: no reload) and record a sectoral id (and DTKS welfare decile) for a NIK. `FakeMemberLinker` (tests) and
 `EngineMemberLinker` (the real engine: `engine.master.upsert` plus overlays of its NIK lookups)
 implement it.
 """
@@ -35,7 +35,9 @@ class MasterWriter(Protocol):
 
     def upsert_master(self, person: MasterPerson) -> None: ...
 
-    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str) -> None: ...
+    def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str, decile: int | None = None) -> None:
+        """Record a sectoral id for a master NIK (with the row's welfare decile for DTKS)."""
+        ...
 
 
 def master_person(record: PopulationRecord) -> MasterPerson:

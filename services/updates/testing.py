@@ -50,10 +50,10 @@ def population_change(
     return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 
-def dtks_row(id_dtks: str, nik: str | None, name: str) -> bytes:
-    """One `sectoral.dtks.changes.v1` value (DtksRecord v1 JSON)."""
+def dtks_row(id_dtks: str, nik: str | None, name: str, desil: int = 2) -> bytes:
+    """One `sectoral.dtks.changes.v1` value (DtksRecord v1 JSON) with welfare decile `desil`."""
     doc = {"source": "dtks", "schema_version": "1", "id_dtks": id_dtks, "nik": nik, "nama": name,
-           "kode_desa": VILLAGE, "id_keluarga": "K-1", "desil": 2}  # fmt: skip
+           "kode_desa": VILLAGE, "id_keluarga": "K-1", "desil": desil}  # fmt: skip
     return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 

@@ -29,7 +29,7 @@ from contracts.codes import Presence
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember, MemberDecision
-from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, WelfareChanged
 from contracts.submission import FamilySubmission
 from contracts.topics import (
     BPJS_CHANGES,
@@ -287,7 +287,11 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     assert (int(t["died"][-2:]) in died_family.deceased_in_master_serials) == present[t["died"]]
     assert [e.event for e in events[t["moved"]]] == ["moved"]
     assert [e.event for e in events[t["corrected"]]] == ["split"]
-    assert [(e.event, e.member.sectoral.dtks_id) for e in events[t["dtks"]]] == [("link_changed", "DTKS-NEW-1")]
+    assert [(e.event, e.member.sectoral.dtks_id) for e in events[t["dtks"]]] == [
+        ("link_changed", "DTKS-NEW-1"), ("welfare_changed", "DTKS-NEW-1")]  # fmt: skip
+    welfare = events[t["dtks"]][1]
+    assert isinstance(welfare, WelfareChanged)  # the DTKS row's decile (desil 2) now reaches the member
+    assert (welfare.decile_after, welfare.member.sectoral.dtks_decile) == (2, 2) and welfare.decile_before != 2
     assert workers[0].stop() == 0
 
     # Full replay: new group, fresh state, same topics -> the same update events and person ids again.

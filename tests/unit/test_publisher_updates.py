@@ -83,7 +83,7 @@ def _deliver(pub: Publisher, src: _Source, member: LinkedMember) -> dict[str, No
 def test_every_update_kind_maps_to_its_subscription_event_type() -> None:
     assert {u.value: e.value for u, e in UPDATE_EVENT_TYPES.items()} == {
         "link_created": "link_created", "link_changed": "link_changed", "person_died": "death",
-        "moved": "move", "merged": "link_merged", "split": "link_split",
+        "moved": "move", "merged": "link_merged", "split": "link_split", "welfare_changed": "decile_change",
     }  # fmt: skip
 
 

@@ -143,9 +143,12 @@ def test_sectoral_row_changes_the_linked_members_sectoral_ids(store: LinkStore) 
     index = StoreMemberIndex(lambda: {0: store})
     result = ChangeApplier(fake, index, IDS, TOPICS).process([_change(dtks_row("DTKS-77", SITI, "Siti"), "dtks")])
     (member_rec,) = _by_topic(result.records, "m")
-    assert LinkedMember.model_validate_json(member_rec.value or b"").sectoral.dtks_id == "DTKS-77"
-    (event,) = (LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u"))
+    sectoral = LinkedMember.model_validate_json(member_rec.value or b"").sectoral
+    assert (sectoral.dtks_id, sectoral.dtks_decile) == ("DTKS-77", 2)
+    # Entering DTKS changes the link (sectoral id) and the welfare decile (unknown -> 2).
+    event, welfare = (LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u"))
     assert (event.event, event.member_key, event.cause.source) == ("link_changed", f"{FAM}-02", "dtks")
+    assert welfare.event == "welfare_changed" and welfare.member_key == f"{FAM}-02"
     assert _by_topic(result.records, "f") == []  # sectoral ids are not part of the family record
     # A row without a NIK touches nobody.
     nobody = ChangeApplier(fake, index, IDS, TOPICS).process([_change(dtks_row("DTKS-78", None, "X"), "dtks")])

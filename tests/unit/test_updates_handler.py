@@ -100,12 +100,12 @@ def test_journal_and_store_are_written_only_after_every_ack(tmp_path: Path) -> N
 
     asyncio.run(run())
     topics = [t for t, _, _ in sent]
-    # dead letter; born: member + 2 events; dtks: member + 1 event; the family (Rizky now linked)
-    assert topics == ["dlq", "m", "u", "u", "m", "u", "f"]
+    # dead letter; born: member + 2 events; dtks: member + link and welfare events; the family (Rizky now linked)
+    assert topics == ["dlq", "m", "u", "u", "m", "u", "u", "f"]
     dead = DEAD_LETTER_ADAPTER.validate_json(sent[0][2])
     assert (dead.reason, dead.source_offset, dead.key) == (DeadLetterReason.NOT_JSON, 6, "ref-2")
     events = [LINKAGE_UPDATE_ADAPTER.validate_json(v).event for t, _, v in sent if t == "u"]
-    assert events == ["link_created", "merged", "link_changed"]
+    assert events == ["link_created", "merged", "link_changed", "welfare_changed"]
     assert _rizky_decision(store) == "linked"
     # After a restart the engine's master is rebuilt from the world; the journal brings the changes back.
     fresh = FakeMemberLinker.of([FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK)])
