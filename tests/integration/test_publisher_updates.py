@@ -1,4 +1,5 @@
-"""Link updates through the REAL broker: each update kind reaches the subscribers of its event type.
+"""Link updates through the REAL broker: each update kind (decile changes included) reaches the subscribers of
+its event type.
 
 Private copies of the linkage topics and tagged subscriber ids (helpers of `test_publisher`), so the
 expected notifications per subscriber topic are exact.
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.linkage_outputs import to_canonical_json
+from contracts.linkage_outputs import LinkedMember, SectoralMatches, to_canonical_json
 from contracts.linkage_updates import UpdateEventType as U
 from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry
 from services.kafka_io import JsonProducer, read_topic
@@ -106,3 +107,56 @@ def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: o
     # A replay of every input (new consumer group, same log) sends nothing again.
     assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-replay") == 10
     assert sum(len(_envelopes(bootstrap, s.topic)) for s in registry.subscriptions) == 19
+
+
+def test_decile_changes_reach_only_their_subscribers_with_the_decile_filter(
+    kafka_broker: object, tmp_path: Path
+) -> None:
+    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex[:6]
+    topics = _private_topics(bootstrap)
+    poor, welfare, other = f"poor-{tag}", f"welfare-{tag}", f"other-{tag}"
+
+    def sub(sid: str, events: tuple[EventType, ...], deciles: tuple[int, ...] = ()) -> Subscription:
+        return Subscription.model_validate({
+            "subscriber_id": sid, "purpose_code": "TEST-WELFARE", "purpose_text": "Integration test of deciles",
+            "event_types": events, "person_fields": ("decision", "dtks_decile"), "filters": {"deciles": deciles},
+            "valid_from": VALID_FROM,
+        })  # fmt: skip
+
+    registry = SubscriptionRegistry(subscriptions=(
+        sub(poor, (E.DECILE_CHANGE,), deciles=(1, 2, 3, 4)), sub(welfare, (E.WELFARE_CHANGE,)),
+        sub(other, (E.PERSON_NEW,)),
+    ))  # fmt: skip
+    keys = KeyRing({s.subscriber_id: uuid.uuid4().hex.encode() * 2 for s in registry.subscriptions})
+    ensure_subscriber_topics(bootstrap, registry)
+    log = DisclosureLog(tmp_path / "disclosures.sqlite")
+
+    def with_decile(serial: int, decile: int) -> LinkedMember:
+        m = linked_member(serial, nik=NIKS[serial - 1], dtks_id=f"DTKS-{serial}")
+        return m.model_copy(update={"sectoral": SectoralMatches(dtks_id=f"DTKS-{serial}", dtks_decile=decile)})
+
+    # m1: decile 3 -> 5 (left the poor feed's deciles: it is told); m2: 6 -> 8 (never in 1-4).
+    updates = [update_event(U.WELFARE_CHANGED, with_decile(1, 3), with_decile(1, 5), "dtks-1"),
+               update_event(U.WELFARE_CHANGED, with_decile(2, 6), with_decile(2, 8), "dtks-2")]  # fmt: skip
+    with JsonProducer(bootstrap) as producer:
+        producer.send_many(topics.updates, [(u.member_key, to_canonical_json(u)) for u in updates])
+    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 2
+
+    def got(sid: str) -> list[tuple[str, str, dict[str, object]]]:
+        return sorted(((e.event_type.value, e.reference_id, dict(e.record))
+                       for _, e in _envelopes(bootstrap, registry.get(sid).topic)),  # type: ignore[union-attr]
+                      key=lambda t: t[1])  # fmt: skip
+
+    m1, m2 = with_decile(1, 5), with_decile(2, 8)
+    assert got(poor) == [("decile_change", keys.for_subscriber(poor).person(m1.person_id),
+                          {"decision": "linked", "dtks_decile": 5})]  # fmt: skip
+    assert got(welfare) == sorted([
+        ("welfare_change", keys.for_subscriber(welfare).person(m.person_id), {"decision": "linked", "dtks_decile": d})
+        for m, d in ((m1, 5), (m2, 8))
+    ], key=lambda t: t[1])  # fmt: skip
+    assert got(other) == []
+    assert sorted(x.subscriber_id for x in log.query()) == [poor, welfare, welfare]
+    # A replay (new consumer group, same log) sends nothing again.
+    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-replay") == 2
+    assert sum(len(_envelopes(bootstrap, s.topic)) for s in registry.subscriptions) == 3
