@@ -143,19 +143,7 @@ class SubmissionHandler:
         if result.update:
             await asyncio.to_thread(self._store.apply, result.update)
         stored = time.perf_counter()
-        if self._recorder is not None:
-            self._recorder.batch_done(events, records, time.perf_counter() - started)
-        c = self.counters
-        c.batches += 1
-        c.submissions += len(events)
-        c.members += result.members_linked
-        c.stale += result.stale
-        log.info(
-            "batch: %d records, %d families, %d members linked, %d stale, %d outputs; "
-            "decode+link %.3f s, produce+acks %.3f s, store %.3f s",
-            len(events), result.families_linked, result.members_linked, result.stale, len(records),
-            linked - started, acked - linked, stored - acked,
-        )  # fmt: skip
+        self._batch_done(events, records, result, started, linked, acked, stored)
         return result
 
     async def settle(self) -> None:
