@@ -378,7 +378,7 @@ def _report(results: dict[str, Any]) -> None:
     )
     cold = results["cold"]
     print(
-        f"engine ready from population.parquet, cold (normalise all rows on 2 workers): "
+        f"engine ready from population.parquet, cold (column-wise normalisation, one process): "
         f"{cold['ready_seconds']:.1f} s, peak RSS {cold['peak_rss_mb']:.0f} MB "
         f"(largest worker {cold['largest_worker_rss_mb']:.0f} MB)"
     )
