@@ -143,3 +143,22 @@ def submission_payload(
         "member_count": len(members),
         "members": members,
     }  # fmt: skip
+
+
+@dataclass
+class FakeMessage:
+    """The parts of a faust message the linker's handlers read (topic, position, timestamp, key, value)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class FakeEvent:
+    """A faust event stand-in: the handlers only look at `.message`."""
+
+    message: FakeMessage

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +18,16 @@ from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, StoreUpdate
 from services.linker.testing import (
     FAMILY_KEY,
+    FakeEvent,
     FakeMasterPerson,
     FakeMemberLinker,
+    FakeMessage,
     member_payload,
     nik_for,
     submission_payload,
 )
 
 SETTINGS = LinkerSettings(members_topic="m", families_topic="f", review_topic="r", dlq_topic="dlq")
-
-
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass
-class _Event:
-    message: _Message
 
 
 class _Topic:
@@ -73,11 +59,11 @@ def _handler(store: LinkStore) -> tuple[SubmissionHandler, dict[str, _Topic], li
     return handler, topics, log
 
 
-def _events() -> list[_Event]:
+def _events() -> list[FakeEvent]:
     good = json.dumps(submission_payload([member_payload(1, "Ahmad Fauzi", nik_for(2))])).encode()
     return [
-        _Event(_Message("subs", 0, 7, 1_700_000_000.0, FAMILY_KEY.encode(), good)),
-        _Event(_Message("subs", 0, 8, 1_700_000_001.0, FAMILY_KEY.encode(), b"{not json")),
+        FakeEvent(FakeMessage("subs", 0, 7, 1_700_000_000.0, FAMILY_KEY.encode(), good)),
+        FakeEvent(FakeMessage("subs", 0, 8, 1_700_000_001.0, FAMILY_KEY.encode(), b"{not json")),
     ]
 
 
@@ -169,9 +155,9 @@ class _BlockingStore(LinkStore):
         super().apply(update)
 
 
-def _revision(revision: int, offset: int) -> list[_Event]:
+def _revision(revision: int, offset: int) -> list[FakeEvent]:
     value = json.dumps(submission_payload([member_payload(1, "Ahmad Fauzi", nik_for(2))], revision=revision))
-    return [_Event(_Message("subs", 0, offset, 1_700_000_000.0, FAMILY_KEY.encode(), value.encode()))]
+    return [FakeEvent(FakeMessage("subs", 0, offset, 1_700_000_000.0, FAMILY_KEY.encode(), value.encode()))]
 
 
 def test_pipelined_batches_ack_after_the_store_write_and_the_next_batch_reads_it(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,15 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from services.linker.testing import (
+    FakeEvent,
+    FakeMasterPerson,
+    FakeMemberLinker,
+    FakeMessage,
+    member_payload,
+    nik_for,
+    submission_payload,
+)
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.handler import ChangeHandler, StoreMemberIndex
 from services.updates.journal import MasterJournal
@@ -29,21 +36,6 @@ IDS = PersonIds(b"k")
 KK = "3603121705150003"
 FAM = "3603010001000100001001"
 AHMAD, RIZKY = nik_for(11), nik_for(13, yy=15)
-
-
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass
-class _Event:
-    message: _Message
 
 
 def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, list[Any], list[asyncio.Future[None]]]:
@@ -70,12 +62,12 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     return handler, store, journal, sent, acks
 
 
-def _events() -> list[_Event]:
+def _events() -> list[FakeEvent]:
     born = population_change("born", "c-born", RIZKY, "Rizky", birth_date=None)
     return [
-        _Event(_Message("pop", 1, 5, 1_700_000_000.0, b"ref-1", born)),
-        _Event(_Message("pop", 1, 6, 1_700_000_001.0, b"ref-2", b"{nope")),
-        _Event(_Message("dtks", 0, 3, 1_700_000_002.0, b"D-1", dtks_row("D-1", AHMAD, "Ahmad"))),
+        FakeEvent(FakeMessage("pop", 1, 5, 1_700_000_000.0, b"ref-1", born)),
+        FakeEvent(FakeMessage("pop", 1, 6, 1_700_000_001.0, b"ref-2", b"{nope")),
+        FakeEvent(FakeMessage("dtks", 0, 3, 1_700_000_002.0, b"D-1", dtks_row("D-1", AHMAD, "Ahmad"))),
     ]
 
 
@@ -137,7 +129,7 @@ def test_changes_wait_until_the_submissions_are_handled_to_the_end() -> None:
     assert progress.caught_up({}, {})  # no submissions partitions owned
     assert not progress.caught_up({0: None}, {})  # end not known yet
     assert not progress.caught_up({0: 3, 1: 0}, {})
-    progress.handled([_Event(_Message("s", 0, 2, 0.0, None, None))])  # type: ignore[list-item]
+    progress.handled([FakeEvent(FakeMessage("s", 0, 2, 0.0, None, None))])  # type: ignore[list-item]
     assert progress.caught_up({0: 3, 1: 0}, {})
     assert not progress.caught_up({0: 5}, {})
     assert progress.caught_up({0: 5}, {0: 5})  # committed before this process started
