@@ -33,6 +33,7 @@ from linkage.engine.decisions import (
 )
 from linkage.engine.errors import EngineError, MasterNotLoadedError
 from linkage.engine.family import QueryFamilies, resolve_families
+from linkage.engine.keys import BlockingKeys, KeyHashes
 from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
@@ -121,10 +122,12 @@ class MasterStage:
         gc.collect()
         gc.freeze()
 
-    def upsert(self, record: Mapping[str, Any]) -> None:
-        """Insert or replace one master record (raw; it is prepared like the master)."""
-        prepared = self._engine.preparer(records_to_table([record])).to_pylist()[0]
-        self.prepared.upsert(prepared)
+    def upsert(self, record: Mapping[str, Any]) -> KeyHashes:
+        """Insert or replace one master record (raw; it is prepared like the master); returns its
+        blocking-key hashes (`LinkageEngine.master_keys`)."""
+        table = self._engine.preparer(records_to_table([record]))
+        self.prepared.upsert(table.to_pylist()[0])
+        return self._engine.keys.of_master(table)[0]
 
     def remove(self, record_id: str) -> bool:
         """Remove one master record; False when the id is unknown."""
@@ -187,6 +190,7 @@ class LinkageEngine:
         self.id_column = id_column
         self.master = MasterStage(self)
         self.scoring = ScoringStage(self)
+        self.keys = BlockingKeys(parameters.blocking_rules)
         self._observer: LinkageObserver = NO_OBSERVER
         self._observed_source: Source = "dukcapil"
 
@@ -230,8 +234,28 @@ class LinkageEngine:
 
     def link(self, batch: Batch) -> list[LinkDecision]:
         """Best master candidate, probability, runner-up, band and explanation for each record."""
+        return self._link(batch)[0]
+
+    def link_with_keys(self, batch: Batch) -> tuple[list[LinkDecision], list[KeyHashes]]:
+        """`link`, plus each record's blocking-key hashes (`query_keys`) from the same preparation."""
+        decisions, query = self._link(batch)
+        return decisions, ([] if query is None else self.keys.of_queries(query.prepared))
+
+    def query_keys(self, batch: Batch) -> list[KeyHashes]:
+        """Blocking-key hashes of raw query records: one per blocking rule whose columns are all
+        non-NULL. A query and a master record (`master_keys`) share a hash exactly when some rule
+        pairs them (up to 64-bit collisions); the hashes depend on the values only, so they can be
+        stored and compared with master records added later (see `linkage.engine.keys`)."""
+        table = batch if isinstance(batch, pa.Table) else records_to_table(batch)
+        return self.keys.of_queries(self.preparer(table)) if table.num_rows else []
+
+    def master_keys(self, record: Mapping[str, Any]) -> KeyHashes:
+        """Blocking-key hashes of one raw master record (prepared as `master.upsert` does)."""
+        return self.keys.of_master(self.preparer(records_to_table([record])))[0]
+
+    def _link(self, batch: Batch) -> tuple[list[LinkDecision], QueryBatch | None]:
         if len(batch) == 0:
-            return []
+            return [], None
         started = time.perf_counter()
         table = batch if isinstance(batch, pa.Table) else records_to_table(batch)
         query = self.scoring.prepare(table)
@@ -240,7 +264,7 @@ class LinkageEngine:
         decisions = self._decide(ids, scored, QueryFamilies.of(table, self.id_column))
         if self._observer is not NO_OBSERVER:
             self._report(decisions, time.perf_counter() - started)
-        return decisions
+        return decisions, query
 
     def _report(self, decisions: list[LinkDecision], seconds: float) -> None:
         observer, source = self._observer, self._observed_source

@@ -69,6 +69,11 @@ class QueryBatch:
         self._objects: dict[str, npt.NDArray[np.object_]] = {}
         self._numbers: dict[str, Floats] = {}
 
+    @property
+    def prepared(self) -> pa.Table:
+        """The prepared query records."""
+        return self._table
+
     def values(self, column: str) -> list[object]:
         """Raw prepared values of a query column (all None when the batch lacks the column)."""
         found = self._values.get(column)
