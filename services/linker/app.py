@@ -36,7 +36,7 @@ from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStoreLike
 from services.observability.recorder import BatchRecorder
 from services.updates.progress import SubmissionsProgress
-from services.updates.wiring import install_updates
+from services.updates.wiring import MasterUpdates, install_updates
 
 log = logging.getLogger("regsosek.linker")
 
@@ -312,9 +312,10 @@ def build_app(
     # One engine and link store for both agents: their batches take turns (services/updates).
     engine_lock = StoreGate(handler)
     progress = SubmissionsProgress()
+    updates: MasterUpdates | None = None
     if settings.updates_enabled:
-        install_updates(app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock,
-                        progress=progress)  # fmt: skip
+        updates = install_updates(app, settings, linker=linker, store=store, ids=ids, send=send,
+                                  lock=engine_lock, progress=progress)  # fmt: skip
 
     if recorder is not None:
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))
@@ -333,6 +334,8 @@ def build_app(
             # faust calls this after the in-flight batches are acked; the next owner may open the files.
             released = sorted({tp.partition for tp in revoked if tp.topic == settings.submissions_topic})
             async with engine_lock:  # not while a change batch reads the files
+                if updates is not None:
+                    updates.released(released)
                 await asyncio.to_thread(partitioned.release, released)
             if released:
                 log.info("link store: released partitions %s", released)
@@ -354,6 +357,9 @@ def build_app(
                 # but the offsets may be committed only once this batch's store write is durable.
                 for event in events:
                     event.message.incref()
+                if updates is not None:
+                    # Its link-store files must hold exactly this instance's master changes first.
+                    await updates.before_submissions({e.message.partition for e in events})
                 async with engine_lock.for_batch():
                     await handler.handle_pipelined(events, on_stored=partial(_ack, events))
                     if len(events) >= max_messages:

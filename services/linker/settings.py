@@ -45,6 +45,9 @@ class LinkerSettings(BaseSettings):
     updates_topic: str = "linkage.updates.v1"
     # How long a change batch waits for the submissions agent to reach the end of its partitions.
     updates_catchup_seconds: float = Field(default=30.0, ge=0)
+    # How long the submissions of a partition whose link-store file is ahead of this instance's master
+    # (its previous owner had read more changes) wait for this instance's change reader.
+    updates_ahead_wait_seconds: float = Field(default=60.0, ge=0)
 
     # Micro-batching: a batch closes at `batch_max_members` members or after `batch_wait_seconds`.
     batch_max_members: int = Field(default=1000, ge=1)

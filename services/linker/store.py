@@ -30,6 +30,13 @@ CREATE TABLE IF NOT EXISTS minted_ids (
     member_key VARCHAR PRIMARY KEY,
     person_id  VARCHAR NOT NULL
 );
+-- Master updates: per change partition, the next change offset applied to this file's members.
+CREATE TABLE IF NOT EXISTS change_positions (
+    topic       VARCHAR NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset BIGINT NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 """
 
 
@@ -150,6 +157,27 @@ class LinkStore:
     def find_family_members(self, family_keys: Iterable[str], partition: int = 0) -> list[MemberState]:
         """Every stored member of the given families (services/updates rebuilds their family records)."""
         return find_family_members(self._con, family_keys, partition)
+
+    def change_positions(self) -> dict[tuple[str, int], int]:
+        """Which change records were applied to this file's members: (topic, partition) -> next offset."""
+        rows = self._con.execute("SELECT topic, partition, next_offset FROM change_positions").fetchall()
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+    def apply_changes(self, members: Mapping[str, MemberState], positions: Mapping[tuple[str, int], int]) -> None:
+        """Re-linked members and the change positions they reflect, in one transaction (services/updates)."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            write_members(self._con, members)
+            if positions:
+                self._con.executemany(
+                    "INSERT INTO change_positions VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+                    "DO UPDATE SET next_offset = excluded.next_offset",
+                    [(t, p, o) for (t, p), o in sorted(positions.items())],
+                )
+            self._con.execute("COMMIT")
+        except Exception:
+            self._con.execute("ROLLBACK")
+            raise
 
     def counts(self) -> Mapping[str, int]:
         """Row counts, for status output and tests."""

@@ -2,7 +2,11 @@
 
 The engine loads the master from the world's files at start-up; the changes applied since live only in
 memory. Each acknowledged batch of changes is appended here (`<state_dir>/master-updates.duckdb`,
-idempotent by change id) and replayed into the engine before the linker consumes anything.
+idempotent by change id) and replayed into the engine before the linker consumes anything. The same
+transaction stores the reader's positions (topic, partition -> next offset): every instance reads
+every change record outside the consumer group, and resumes from here. Each row also keeps the
+change's cause and source position, so a link-store file that missed some changes (another instance
+owned it, or it was not written before a crash) can be caught up from this journal.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from contracts.linkage_updates import UpdateCause
 from services.updates.changes import Change, SectoralFact
 from services.updates.master import MasterPerson, MasterWriter
+from services.updates.positions import Positions, unseen
 
 _SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS applied_seq;
@@ -25,11 +32,29 @@ CREATE TABLE IF NOT EXISTS applied_changes (
     kind      VARCHAR NOT NULL,
     fact_json VARCHAR NOT NULL
 );
+ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS cause_json VARCHAR;
+ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS src_topic VARCHAR;
+ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS src_partition INTEGER;
+ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS src_offset BIGINT;
+CREATE TABLE IF NOT EXISTS reader_positions (
+    topic       VARCHAR NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset BIGINT NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 """
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """A change and where it was read (None: journalled before positions were kept)."""
+
+    change: Change
+    position: tuple[str, int, int] | None = None
+
+
 class MasterJournal:
-    """Applied changes in order (one DuckDB file owned by one linker process)."""
+    """Applied changes in order, and the reader's positions (one DuckDB file owned by one linker process)."""
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -37,34 +62,83 @@ class MasterJournal:
         self._con = duckdb.connect(str(path))
         self._con.execute(_SCHEMA)
 
-    def record(self, changes: Sequence[Change]) -> None:
-        """Append the changes that wrote to the master (a re-delivered change id is kept once)."""
+    def record(self, entries: Sequence[JournalEntry | Change], positions: Positions | None = None) -> None:
+        """Append the changes that wrote to the master (a re-delivered change id is kept once) and,
+        in the same transaction, the reader's new positions."""
         rows = []
-        for c in changes:
+        for item in entries:
+            entry = item if isinstance(item, JournalEntry) else JournalEntry(item)
+            c, pos = entry.change, entry.position
             if c.person is not None:
-                rows.append((c.cause.change_id, "person", json.dumps(dataclasses.asdict(c.person))))
+                kind, fact = "person", json.dumps(dataclasses.asdict(c.person))
             elif c.sectoral is not None:
-                rows.append((c.cause.change_id, "sectoral", json.dumps(dataclasses.asdict(c.sectoral))))
-        if not rows:
+                kind, fact = "sectoral", json.dumps(dataclasses.asdict(c.sectoral))
+            else:
+                continue  # changes nothing (a sectoral row without a NIK)
+            topic, partition, offset = pos if pos is not None else (None, None, None)
+            rows.append((c.cause.change_id, kind, fact, c.cause.model_dump_json(), topic, partition, offset))
+        if not rows and not positions:
             return
-        self._con.executemany(
-            "INSERT INTO applied_changes (change_id, kind, fact_json) VALUES (?, ?, ?) "
-            "ON CONFLICT (change_id) DO NOTHING",
-            rows,
-        )
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            if rows:
+                self._con.executemany(
+                    "INSERT INTO applied_changes (change_id, kind, fact_json, cause_json, src_topic, "
+                    "src_partition, src_offset) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (change_id) DO NOTHING",
+                    rows,
+                )
+            if positions:
+                self._con.executemany(
+                    "INSERT INTO reader_positions VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+                    "DO UPDATE SET next_offset = excluded.next_offset",
+                    [(t, p, o) for (t, p), o in sorted(positions.items())],
+                )
+            self._con.execute("COMMIT")
+        except Exception:
+            self._con.execute("ROLLBACK")
+            raise
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Where the reader resumes: the next offset of every change partition read so far."""
+        rows = self._con.execute("SELECT topic, partition, next_offset FROM reader_positions").fetchall()
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
 
     def replay(self, master: MasterWriter) -> int:
         """Apply every recorded change to `master` in order; returns how many."""
         rows = self._con.execute("SELECT kind, fact_json FROM applied_changes ORDER BY seq").fetchall()
         for kind, text in rows:
-            data = json.loads(text)
-            if kind == "person":
-                master.upsert_master(MasterPerson(**data))
-            else:
-                fact = SectoralFact(**data)
-                master.set_sectoral(fact.source, fact.nik, fact.sectoral_id, fact.decile)
+            _write(master, _fact(kind, text))
         return len(rows)
+
+    def unseen_by(self, file: Positions) -> list[JournalEntry]:
+        """The journalled changes a link-store file at positions `file` has not applied, in order."""
+        rows = self._con.execute(
+            "SELECT kind, fact_json, cause_json, src_topic, src_partition, src_offset FROM applied_changes "
+            "WHERE src_topic IS NOT NULL ORDER BY seq"
+        ).fetchall()
+        out = []
+        for kind, text, cause, topic, partition, offset in rows:
+            position = (str(topic), int(partition), int(offset))
+            if not unseen(position, file):
+                continue
+            fact = _fact(kind, text)
+            cause_ = UpdateCause.model_validate_json(cause)
+            change = Change(cause_, person=fact) if isinstance(fact, MasterPerson) else Change(cause_, sectoral=fact)
+            out.append(JournalEntry(change, position))
+        return out
 
     def close(self) -> None:
         """Close the file."""
         self._con.close()
+
+
+def _fact(kind: str, text: str) -> MasterPerson | SectoralFact:
+    data = json.loads(text)
+    return MasterPerson(**data) if kind == "person" else SectoralFact(**data)
+
+
+def _write(master: MasterWriter, fact: MasterPerson | SectoralFact) -> None:
+    if isinstance(fact, MasterPerson):
+        master.upsert_master(fact)
+    else:
+        master.set_sectoral(fact.source, fact.nik, fact.sectoral_id, fact.decile)

@@ -1,11 +1,21 @@
-"""Wiring the updates into the linker's faust app: a second agent over the change topics.
+"""Wiring the updates into the linker's faust app: a per-instance change reader and the file gate.
 
 The linker owns the engine and the link store, so the change applier runs in the same process, on the
-same engine instance and link-store files, as an agent of the same app. The two agents' batches take
-turns on one asyncio lock. Before a change batch is applied, the agent waits (at most
-`updates_catchup_seconds`) until the submissions agent has handled every submission up to the current
-end of its partitions: a change then applies after the submissions that preceded it, and a replay
-from scratch yields the same update events.
+same engine instance and link-store files. Every instance holds a full master, so every instance reads
+every change record: not through the consumer group, but with its own reader (`reader.py`, a faust
+task of the app) whose positions live in the instance's journal. Each change is applied to this
+instance's engine, and its members are re-linked in the link-store files of the submissions partitions
+this instance owns (`handler.py`). The reader's batches and the submissions agent's batches take
+turns on one asyncio lock.
+
+Ordering: before a change batch is applied, the reader waits (at most `updates_catchup_seconds`) until
+the submissions agent has handled every submission up to the current end of its partitions: a change
+then applies after the submissions that preceded it, and a replay from scratch yields the same events.
+
+Hand-over: a file this instance acquires may be behind its engine (caught up from the journal before
+the partition's next submissions are linked, or when the reader is idle) or ahead of it (the previous
+owner had read further): then that partition's submissions wait (at most
+`updates_ahead_wait_seconds`) until this instance's reader has passed the file's positions.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import faust
@@ -25,13 +35,125 @@ from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
-from services.updates.applier import ChangeApplier, LinkingMaster, UpdateTopics
+from services.updates.applier import LinkingMaster, UpdateTopics
 from services.updates.changes import ChangeTopicKind
-from services.updates.handler import ChangeHandler, Send, StoreMemberIndex
+from services.updates.handler import ChangeHandler, Send
 from services.updates.journal import MasterJournal
 from services.updates.progress import SubmissionsProgress
+from services.updates.reader import ChangeReader, ChangeRecord
 
 log = logging.getLogger("regsosek.linker.updates")
+
+
+class MasterUpdates:
+    """The updates side of one linker instance: the change reader and the gate of the submissions."""
+
+    def __init__(
+        self, app: faust.App, settings: LinkerSettings, handler: ChangeHandler, lock: asyncio.Lock,
+        progress: SubmissionsProgress,
+    ) -> None:  # fmt: skip
+        self._app = app
+        self._settings = settings
+        self.handler = handler
+        self._lock = lock
+        self._progress = progress
+        self._assigned = asyncio.Event()  # the group assigned this instance its partitions once
+        self._gate_waiting = False  # the submissions agent waits for this instance's reader
+        self._given_up: set[int] = set()  # files still ahead after the longest wait (linked anyway)
+
+    def owned(self) -> list[TP]:
+        """The submissions partitions this instance owns now."""
+        topic = self._settings.submissions_topic
+        return sorted(tp for tp in self._app.consumer.assignment() if tp.topic == topic)
+
+    def assigned(self) -> None:
+        """The group assigned partitions (the reader's ordering wait starts only then)."""
+        self._assigned.set()
+
+    def released(self, partitions: Collection[int]) -> None:
+        """Partitions revoked, their files closed (call under the engine lock)."""
+        self.handler.forget(partitions)
+        self._given_up -= set(partitions)
+
+    async def before_submissions(self, partitions: Collection[int]) -> None:
+        """Before a submissions batch: its files must hold exactly this instance's changes.
+
+        Files behind the engine are caught up from the journal; for files ahead of it, wait (bounded)
+        until the reader has passed their positions: their submissions must not be linked against an
+        older master.
+        """
+        wanted = set(partitions) - self._given_up
+        if self.handler.ready(wanted):
+            return
+        limit = self._settings.updates_ahead_wait_seconds
+        deadline = time.monotonic() + limit
+        waited = False
+        self._gate_waiting = True
+        try:
+            while True:
+                async with self._lock:
+                    ahead = await self.handler.sync(wanted)
+                if not ahead:
+                    if waited:
+                        log.info("master updates: link-store files %s reached this instance's master; linking",
+                                 sorted(wanted))  # fmt: skip
+                    return
+                if not waited:
+                    waited = True
+                    log.info("master updates: link-store files %s are ahead of this instance's master (their "
+                             "previous owner had read more changes); their submissions wait for the change "
+                             "reader, at most %.0f s", sorted(ahead), limit)  # fmt: skip
+                if time.monotonic() > deadline:
+                    self._given_up |= ahead
+                    log.warning("master updates: link-store files %s still ahead of this instance's master "
+                                "after %.0f s; linking their submissions against it anyway",
+                                sorted(ahead), limit)  # fmt: skip
+                    return
+                await asyncio.sleep(0.2)
+        finally:
+            self._gate_waiting = False
+
+    def _highwater(self, tp: TP) -> int | None:
+        try:
+            value = self._app.consumer.highwater(tp)
+        except Exception:  # not fetched yet
+            return None
+        return None if value is None else int(value)
+
+    async def wait_for_submissions(self) -> None:
+        """Until the submissions agent has handled its partitions up to their current end (bounded)."""
+        deadline = time.monotonic() + self._settings.updates_catchup_seconds
+        while True:
+            if self._gate_waiting:
+                return  # the submissions agent waits for this reader: do not wait for it in turn
+            if self._assigned.is_set():
+                tps = [tp for tp in self.owned() if tp.partition not in self.handler.blocked]
+                ends = {tp.partition: self._highwater(tp) for tp in tps}
+                # faust keeps the group's committed offsets here (no public accessor in 0.15.3).
+                committed: Mapping[TP, Any] = getattr(self._app.consumer, "_committed_offset", {})
+                if self._progress.caught_up(ends, {tp.partition: committed.get(tp) for tp in tps}):
+                    return
+            if time.monotonic() > deadline:
+                log.warning("master updates: submissions not caught up after %.0f s; applying anyway",
+                            self._settings.updates_catchup_seconds)  # fmt: skip
+                return
+            await asyncio.sleep(0.1)
+
+    async def apply(self, records: list[ChangeRecord]) -> None:
+        """One batch of the reader: wait for the submissions, then apply it under the engine lock."""
+        await self.wait_for_submissions()
+        async with self._lock:
+            await self.handler.handle(records)
+
+    async def idle(self) -> None:
+        """Nothing new to read: catch up the owned files that lag behind this instance's engine."""
+        if not self._assigned.is_set():
+            return
+        owned = {tp.partition for tp in self.owned()}
+        if self.handler.ready(owned):
+            return
+        async with self._lock:
+            await self.handler.sync(owned)
 
 
 def install_updates(
@@ -44,27 +166,25 @@ def install_updates(
     send: Send,
     lock: asyncio.Lock,
     progress: SubmissionsProgress,
-) -> ChangeHandler:
-    """Replay the journal into the engine and add the `apply-master-changes` agent to `app`."""
+) -> MasterUpdates:
+    """Replay the journal into the engine and add the change reader (a task) to `app`."""
     if not (hasattr(linker, "upsert_master") and hasattr(linker, "set_sectoral")):
         raise LinkerConfigError("the configured engine cannot take master updates")
+    if not isinstance(store, PartitionedLinkStore | LinkStore):
+        raise LinkerConfigError("master updates need a DuckDB link store")
     master: LinkingMaster = linker  # type: ignore[assignment]  # checked just above
     journal = MasterJournal(settings.state_dir / "master-updates.duckdb")
     replayed = journal.replay(master)
     if replayed:
         log.info("master updates: %d journalled changes re-applied to the engine", replayed)
-
-    def owned() -> list[TP]:
-        return sorted(tp for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic)
+    updates: MasterUpdates | None = None
 
     def files() -> Mapping[int, LinkStore]:
-        if isinstance(store, PartitionedLinkStore):
-            return {tp.partition: store.file(tp.partition) for tp in owned()}
         if isinstance(store, LinkStore):
             return {0: store}
-        raise LinkerConfigError("master updates need a DuckDB link store")
+        assert updates is not None and isinstance(store, PartitionedLinkStore)
+        return {tp.partition: store.file(tp.partition) for tp in updates.owned()}
 
-    index = StoreMemberIndex(files)
     topics = UpdateTopics(settings.members_topic, settings.review_topic, settings.updates_topic,
                           settings.families_topic)  # fmt: skip
     kinds: dict[str, ChangeTopicKind] = {
@@ -72,57 +192,28 @@ def install_updates(
         settings.dtks_changes_topic: "dtks",
         settings.bpjs_changes_topic: "bpjs",
     }
-    handler = ChangeHandler(
-        ChangeApplier(master, index, ids, topics), index, journal, kinds, settings.dlq_topic,
-        max_payload_bytes=settings.max_payload_bytes,
-    )  # fmt: skip
+    handler = ChangeHandler(master, files, ids, topics, journal, kinds, settings.dlq_topic,
+                            max_payload_bytes=settings.max_payload_bytes)  # fmt: skip
     handler.bind_sender(send)
-    source = app.topic(*kinds, key_serializer="raw", value_serializer="raw")
+    updates = MasterUpdates(app, settings, handler, lock, progress)
 
-    def highwater(tp: TP) -> int | None:
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def note_assignment(sender: Any, assigned: set[TP], **_: Any) -> None:
+        updates.assigned()
+
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    async def read_master_changes() -> None:
+        reader = ChangeReader(settings, list(kinds))
         try:
-            value = app.consumer.highwater(tp)
-        except Exception:  # not fetched yet
-            return None
-        return None if value is None else int(value)
+            await reader.start(handler.engine_positions)
+            await reader.run(updates.apply, updates.idle, max_records=settings.batch_max_members)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("master updates: change batch failed (%s); stopping for re-delivery", type(exc).__name__)
+            await app.crash(exc)
+            raise
+        finally:
+            await reader.stop()
 
-    async def wait_for_submissions() -> None:
-        deadline = time.monotonic() + settings.updates_catchup_seconds
-        while True:
-            tps = owned()
-            ends = {tp.partition: highwater(tp) for tp in tps}
-            # faust keeps the group's committed offsets here (no public accessor in 0.15.3).
-            committed: Mapping[TP, Any] = getattr(app.consumer, "_committed_offset", {})
-            if progress.caught_up(ends, {tp.partition: committed.get(tp) for tp in tps}):
-                return
-            if time.monotonic() > deadline:
-                log.warning("master updates: submissions not caught up after %.0f s; applying anyway",
-                            settings.updates_catchup_seconds)  # fmt: skip
-                return
-            await asyncio.sleep(0.1)
-
-    warned: list[bool] = []
-
-    def warn_if_sharing() -> None:
-        # Changes reach one instance of the group only (docs/linker.md, "Limits"): say so once.
-        total = app.consumer.topic_partitions(settings.submissions_topic)
-        if not warned and total and len(owned()) < total:
-            warned.append(True)
-            log.warning("master updates: this instance owns %d of %d submissions partitions; members of the "
-                        "others miss the changes it applies (run one instance with updates)", len(owned()), total)
-
-    @app.agent(source, name="apply-master-changes")
-    async def apply_master_changes(stream: Any) -> None:
-        within = settings.batch_wait_seconds
-        async for events in stream.take_events(settings.batch_max_members, within=within):
-            await wait_for_submissions()
-            warn_if_sharing()
-            try:
-                async with lock:
-                    await handler.handle(events)
-            except Exception as exc:
-                log.error("update batch failed (%s); stopping for re-delivery", type(exc).__name__)
-                await app.crash(exc)
-                raise
-
-    return handler
+    return updates

@@ -25,8 +25,8 @@ from services.linker.testing import (
     nik_for,
     submission_payload,
 )
-from services.updates.applier import ChangeApplier, UpdateTopics
-from services.updates.handler import ChangeHandler, StoreMemberIndex
+from services.updates.applier import UpdateTopics
+from services.updates.handler import ChangeHandler
 from services.updates.journal import MasterJournal
 from services.updates.member_state import Probe
 from services.updates.progress import SubmissionsProgress
@@ -44,11 +44,9 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     members = [member_payload(1, "Ahmad Fauzi", AHMAD), member_payload(2, "Rizky", RIZKY, birth=(15, 5, 2015))]
     sub = decode_family_submission(json.dumps(submission_payload(members, family_key=FAM)).encode(), key=FAM.encode())
     store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
-    index = StoreMemberIndex(lambda: {0: store})
     journal = MasterJournal(tmp_path / "journal.duckdb")
-    applier = ChangeApplier(fake, index, IDS, UpdateTopics("m", "r", "u", "f"))
-    handler = ChangeHandler(applier, index, journal, {"pop": "population", "dtks": "dtks"}, "dlq",
-                            max_payload_bytes=100_000)  # fmt: skip
+    handler = ChangeHandler(fake, lambda: {0: store}, IDS, UpdateTopics("m", "r", "u", "f"), journal,
+                            {"pop": "population", "dtks": "dtks"}, "dlq", max_payload_bytes=100_000)  # fmt: skip
     sent: list[Any] = []
     acks: list[asyncio.Future[None]] = []
 
@@ -62,12 +60,12 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     return handler, store, journal, sent, acks
 
 
-def _events() -> list[FakeEvent]:
+def _events() -> list[FakeMessage]:
     born = population_change("born", "c-born", RIZKY, "Rizky", birth_date=None)
     return [
-        FakeEvent(FakeMessage("pop", 1, 5, 1_700_000_000.0, b"ref-1", born)),
-        FakeEvent(FakeMessage("pop", 1, 6, 1_700_000_001.0, b"ref-2", b"{nope")),
-        FakeEvent(FakeMessage("dtks", 0, 3, 1_700_000_002.0, b"D-1", dtks_row("D-1", AHMAD, "Ahmad"))),
+        FakeMessage("pop", 1, 5, 1_700_000_000.0, b"ref-1", born),
+        FakeMessage("pop", 1, 6, 1_700_000_001.0, b"ref-2", b"{nope"),
+        FakeMessage("dtks", 0, 3, 1_700_000_002.0, b"D-1", dtks_row("D-1", AHMAD, "Ahmad")),
     ]
 
 
@@ -80,7 +78,7 @@ def test_journal_and_store_are_written_only_after_every_ack(tmp_path: Path) -> N
     handler, store, journal, sent, acks = _setup(tmp_path)
 
     async def run() -> None:
-        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        task = asyncio.create_task(handler.handle(_events()))
         while len(acks) < len(sent) or not sent:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
@@ -99,6 +97,8 @@ def test_journal_and_store_are_written_only_after_every_ack(tmp_path: Path) -> N
     events = [LINKAGE_UPDATE_ADAPTER.validate_json(v).event for t, _, v in sent if t == "u"]
     assert events == ["link_created", "merged", "link_changed", "welfare_changed"]
     assert _rizky_decision(store) == "linked"
+    # The reader resumes after the batch; the file's members reflect the same positions.
+    assert journal.positions() == store.change_positions() == {("pop", 1): 7, ("dtks", 0): 4}
     # After a restart the engine's master is rebuilt from the world; the journal brings the changes back.
     fresh = FakeMemberLinker.of([FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK)])
     assert journal.replay(fresh) == 2
@@ -109,7 +109,7 @@ def test_a_failed_ack_fails_the_batch_and_leaves_journal_and_store_alone(tmp_pat
     handler, store, journal, sent, acks = _setup(tmp_path)
 
     async def run() -> None:
-        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        task = asyncio.create_task(handler.handle(_events()))
         while not acks or len(acks) < len(sent):
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
@@ -122,6 +122,7 @@ def test_a_failed_ack_fails_the_batch_and_leaves_journal_and_store_alone(tmp_pat
     asyncio.run(run())
     assert _rizky_decision(store) == "not_linked"
     assert journal.replay(FakeMemberLinker()) == 0
+    assert journal.positions() == store.change_positions() == {}
 
 
 def test_changes_wait_until_the_submissions_are_handled_to_the_end() -> None:

@@ -1,0 +1,113 @@
+"""The per-instance reader of the change topics: every linker instance reads every change record.
+
+The change topics are NOT consumed by the linker's consumer group (that would hand each change to one
+instance only, while every instance holds a full master). Each instance runs an aiokafka consumer
+without a group (`group_id=None`), assigned every partition of the change topics, positioned at the
+journal's positions (`<state_dir>/master-updates.duckdb`; the beginning for partitions not read yet).
+It never commits offsets to Kafka: the positions advance in the journal, in the transaction that
+journals the batch, after every output of the batch was acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+from services.linker.errors import LinkerConfigError
+from services.linker.settings import LinkerSettings
+
+log = logging.getLogger("regsosek.linker.updates")
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One change record as the handler reads it (`timestamp` in seconds, as faust's messages)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+    key: bytes | None
+    value: bytes | None
+
+
+def records_of(batch: Mapping[TopicPartition, Sequence[Any]]) -> list[ChangeRecord]:
+    """An aiokafka `getmany` result in a fixed order: by topic and partition, then offset."""
+    out = []
+    for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+        for r in batch[tp]:
+            ts = r.timestamp / 1000.0 if r.timestamp is not None else 0.0
+            out.append(ChangeRecord(r.topic, r.partition, r.offset, ts, r.key, r.value))
+    return out
+
+
+class ChangeReader:
+    """Reads every partition of the change topics from given positions, in batches."""
+
+    def __init__(self, settings: LinkerSettings, topics: Sequence[str]) -> None:
+        self._settings = settings
+        self._topics = list(topics)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Connect, assign every change partition and seek to `positions` (else to the beginning)."""
+        s = self._settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap.split(","), group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", client_id=f"{s.app_id}-change-reader",
+            **credentials_to_aiokafka_auth(s.broker_credentials()),
+        )  # fmt: skip
+        await consumer.start()
+        self._consumer = consumer
+        # The consumer's own metadata covers subscribed topics only; this instance assigns instead.
+        cluster = await consumer._client.fetch_all_metadata()
+        missing = sorted(set(self._topics) - cluster.topics())
+        if missing:
+            raise LinkerConfigError(f"change topics {missing} do not exist: provision them (regsosek topics create)")
+        tps = sorted(
+            (TopicPartition(t, p) for t in self._topics for p in cluster.partitions_for_topic(t) or ()),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+        consumer.assign(tps)
+        fresh = []
+        for tp in tps:
+            pos = positions.get((tp.topic, tp.partition))
+            if pos is None:
+                fresh.append(tp)
+            else:
+                consumer.seek(tp, pos)
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        log.info("master updates: reading %d change partitions outside the consumer group (%d from the journal's "
+                 "positions, %d from the beginning)", len(tps), len(tps) - len(fresh), len(fresh))  # fmt: skip
+
+    async def run(
+        self,
+        apply: Callable[[list[ChangeRecord]], Awaitable[None]],
+        idle: Callable[[], Awaitable[None]],
+        *,
+        max_records: int,
+        idle_ms: int = 500,
+    ) -> None:
+        """Hand each fetched batch to `apply` (in order; the next fetch position is the batch's end);
+        call `idle` when a fetch returned nothing."""
+        if self._consumer is None:
+            raise RuntimeError("start() the reader first")
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=idle_ms, max_records=max_records)
+            records = records_of(batch)
+            if records:
+                await apply(records)
+            else:
+                await idle()
+
+    async def stop(self) -> None:
+        """Close the consumer (no offsets to commit: they live in the journal)."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
