@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: The hashes of one record (sorted, distinct), as signed 64-bit integers (SQL BIGINT).
+#: The hashes of one record in rule order, as signed 64-bit integers (SQL BIGINT).
 KeyHashes = tuple[int, ...]
 BlockingRule = tuple[tuple[str, str], ...]
 
@@ -121,6 +121,7 @@ class BlockingKeys:
         valid = np.empty((n, len(self.rules)), dtype=np.bool_)
         for i, rule in enumerate(self.rules):
             hashes[:, i], valid[:, i] = _rule_hashes(table, rule, side)
-        rows = hashes.tolist()
+        if valid.all():  # the common case for complete records: no per-row filtering
+            return list(map(tuple, hashes.tolist()))
         ok = valid.tolist()
-        return [tuple(sorted({h for h, v in zip(r, k, strict=True) if v})) for r, k in zip(rows, ok, strict=True)]
+        return [tuple(h for h, v in zip(r, k, strict=True) if v) for r, k in zip(hashes.tolist(), ok, strict=True)]

@@ -44,8 +44,7 @@ class NikIndex:
         order = pc.sort_indices(niks)
         self._niks = np.asarray(pc.take(niks, order).to_numpy(zero_copy_only=False), dtype="S16")
         self._columns = {
-            name: pc.take(pc.filter(col, keep), order).to_numpy(zero_copy_only=False)
-            for name, col in columns.items()
+            name: pc.take(pc.filter(col, keep), order).to_numpy(zero_copy_only=False) for name, col in columns.items()
         }
 
     def get(self, nik: str, column: str) -> Any:
@@ -73,9 +72,7 @@ class EngineMemberLinker:
         self._sectoral_updated: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     @classmethod
-    def from_files(
-        cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None
-    ) -> EngineMemberLinker:
+    def from_files(cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None) -> EngineMemberLinker:
         """Load the model artefact and the world's master (via the prepared cache); raises with a remedy."""
         from linkage.comparisons import SPEC_VERSION
         from linkage.engine import LinkageEngine
@@ -116,13 +113,14 @@ class EngineMemberLinker:
 
     def upsert_master(self, person: MasterPerson) -> None:
         """Insert or replace one master person in the engine (no reload) and in the KK/status lookup."""
-        from linkage.records import population_records
-
-        row = {"nik": person.nik, "kk_number": person.kk_number, "full_name": person.full_name,
-               "sex": person.sex, "birth_date": person.birth_date, "village_code": person.village_code,
-               "address": person.address}  # fmt: skip
-        self._engine.master.upsert(population_records(pa.Table.from_pylist([row])).to_pylist()[0])
+        self._engine.master.upsert(_master_record(person))
         self._updated[person.nik] = (person.kk_number, person.deceased)
+
+    def master_keys(self, person: MasterPerson) -> tuple[int, ...]:
+        """The blocking-key hashes of a master person (shared with a member's `MemberLink.blocking_keys`
+        exactly when one of the model's blocking rules pairs the two)."""
+        keys: tuple[int, ...] = self._engine.master_keys(_master_record(person))
+        return keys
 
     def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str, decile: int | None = None) -> None:
         """Record a DTKS (with its welfare decile) or BPJS id for a master NIK."""
@@ -151,13 +149,13 @@ class EngineMemberLinker:
         """Score the batch in one engine call and add the master facts of each best candidate."""
         if not members:
             return []
-        decisions = self._engine.link(pa.Table.from_pylist([_row(q) for q in members], schema=_MEMBER_SCHEMA))
+        table = pa.Table.from_pylist([_row(q) for q in members], schema=_MEMBER_SCHEMA)
+        # the keys come from the same preparation as the decisions (a hash pass, no second prepare)
+        decisions, keys = self._engine.link_with_keys(table)
         links = []
-        for query, d in zip(members, decisions, strict=True):
+        for query, d, query_keys in zip(members, decisions, keys, strict=True):
             nik = d.master_record_id
-            explanation = (
-                {c.comparison: c.match_weight for c in d.explanation.contributions} if d.explanation else {}
-            )
+            explanation = {c.comparison: c.match_weight for c in d.explanation.contributions} if d.explanation else {}
             links.append(
                 MemberLink(
                     record_id=query.record_id, band=d.band.value, master_nik=nik,
@@ -167,7 +165,7 @@ class EngineMemberLinker:
                     master_deceased=bool(self._fact(nik, "dead")) if nik else False,
                     dtks_id=self._sectoral_id("dtks", nik) if nik else None,
                     bpjs_id=self._sectoral_id("bpjs", nik) if nik else None,
-                    dtks_decile=self._dtks_decile(nik) if nik else None,
+                    dtks_decile=self._dtks_decile(nik) if nik else None, blocking_keys=query_keys,
                 )
             )  # fmt: skip
         return links
@@ -181,6 +179,17 @@ def _sectoral(path: Path, id_column: str) -> NikIndex | None:
         return NikIndex(table["nik"], id=table[id_column], decile=table["desil"])
     table = pq.read_table(path, columns=["nik", id_column])
     return NikIndex(table["nik"], id=table[id_column])
+
+
+def _master_record(person: MasterPerson) -> dict[str, Any]:
+    """A master person as the engine's raw master record (the population file's conversion)."""
+    from linkage.records import population_records
+
+    row = {"nik": person.nik, "kk_number": person.kk_number, "full_name": person.full_name,
+           "sex": person.sex, "birth_date": person.birth_date, "village_code": person.village_code,
+           "address": person.address}  # fmt: skip
+    record: dict[str, Any] = population_records(pa.Table.from_pylist([row])).to_pylist()[0]
+    return record
 
 
 def _row(q: MemberQuery) -> dict[str, Any]:

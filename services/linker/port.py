@@ -59,6 +59,9 @@ class MemberLink:
     dtks_id: str | None = None
     bpjs_id: str | None = None
     dtks_decile: int | None = None  # the welfare decile of the DTKS row behind `dtks_id`
+    # The query's blocking-key hashes (the engine's `query_keys`): a later master record sharing one
+    # could be paired with this member by the engine (services/updates finds members by them).
+    blocking_keys: tuple[int, ...] = ()
 
 
 class MemberLinker(Protocol):

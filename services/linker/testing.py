@@ -1,15 +1,20 @@
 """Test doubles of the linker's port, shipped with the package so unit and integration tests share them.
 
 `FakeMemberLinker` decides by exact NIK lookup in a tiny master: same NIK and same name -> auto_link,
-same NIK but another name -> review, otherwise no_match. It records the batch sizes it was called with.
+same NIK but another name -> review. A query without such a NIK falls back to a second "blocking rule",
+a crude sound key of the name plus the birth year (`fake_sound`), against the master persons that have
+a birth date: exactly one such person -> auto_link; otherwise no_match. It records the batch sizes it
+was called with. Its blocking keys (`fake_blocking_keys`) are hashes of those two rules' keys, so a
+member and a master person share one exactly when the fake could pair them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from services.linker.port import MemberLink, MemberQuery
+from services.linker.port import Band, MemberLink, MemberQuery
 from services.updates.master import MasterPerson, SectoralSource
 
 
@@ -24,6 +29,40 @@ class FakeMasterPerson:
     dtks_id: str | None = None
     bpjs_id: str | None = None
     dtks_decile: int | None = None
+    birth_date: str | None = None  # ISO; a person without one is found by NIK only
+
+
+def fake_sound(name: str) -> str:
+    """The fake's phonetic name code: letters only, no vowels or h after the first letter, no doubles
+    ("Sitti Nurhalizah" and "Siti Nurhaliza" -> "stnrlz")."""
+    letters = [c for c in name.casefold() if c.isalpha()]
+    if not letters:
+        return ""
+    out = [letters[0]]
+    for c in letters[1:]:
+        if c not in "aeiouh" and c != out[-1]:
+            out.append(c)
+    return "".join(out)
+
+
+def _hash(*parts: str) -> int:
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def fake_blocking_keys(nik: str | None, name: str, birth_year: int | None) -> tuple[int, ...]:
+    """The fake's blocking-key hashes: the NIK, and the sound key of the name with the birth year."""
+    keys = []
+    if nik:
+        keys.append(_hash("nik", nik))
+    sound = fake_sound(name)
+    if sound and birth_year is not None:
+        keys.append(_hash("sound+year", sound, str(birth_year)))
+    return tuple(sorted(keys))
+
+
+def _year(birth_date: str | None) -> int | None:
+    return int(birth_date[:4]) if birth_date else None
 
 
 @dataclass
@@ -49,7 +88,13 @@ class FakeMemberLinker:
         if self.fail_with is not None:
             raise self.fail_with
         self.batch_sizes.append(len(members))
-        return [self._one(q) for q in members]
+        by_sound: dict[int, list[FakeMasterPerson]] = {}
+        for person in self.master.values():
+            if person.birth_date:
+                key = fake_blocking_keys(None, person.full_name, _year(person.birth_date))
+                if key:
+                    by_sound.setdefault(key[0], []).append(person)
+        return [self._one(q, by_sound) for q in members]
 
     def upsert_master(self, person: MasterPerson) -> None:
         """Insert or replace a master person (master updates); its sectoral ids are kept."""
@@ -57,7 +102,12 @@ class FakeMemberLinker:
         self.master[person.nik] = FakeMasterPerson(
             person.nik, person.full_name, person.kk_number, person.deceased,
             old.dtks_id if old else None, old.bpjs_id if old else None, old.dtks_decile if old else None,
+            person.birth_date,
         )  # fmt: skip
+
+    def master_keys(self, person: MasterPerson) -> tuple[int, ...]:
+        """A master person's blocking-key hashes (see `fake_blocking_keys`)."""
+        return fake_blocking_keys(person.nik, person.full_name, _year(person.birth_date))
 
     def set_sectoral(self, source: SectoralSource, nik: str, sectoral_id: str, decile: int | None = None) -> None:
         """Record a DTKS (with its decile) or BPJS id for a master person (ignored for an unknown NIK)."""
@@ -70,24 +120,39 @@ class FakeMemberLinker:
             )
             self.master[nik] = changed
 
-    def _one(self, query: MemberQuery) -> MemberLink:
+    def _one(self, query: MemberQuery, by_sound: dict[int, list[FakeMasterPerson]]) -> MemberLink:
+        year = query.birth_year if query.birth_year is not None else _year(query.birth_date)
+        keys = fake_blocking_keys(query.nik, query.full_name, year)
         person = self.master.get(query.nik) if query.nik else None
         if person is None:
-            return MemberLink(query.record_id, "no_match", None, None, None, None)
+            sound = fake_blocking_keys(None, query.full_name, year)
+            alike = by_sound.get(sound[0], []) if sound else []
+            if len(alike) != 1:
+                return MemberLink(query.record_id, "no_match", None, None, None, None, blocking_keys=keys)
+            (person,) = alike
+            return self._link(query, person, "auto_link", 0.95, 6.5, {"nik": 0.0, "full_name": 6.5}, keys)
         same_name = person.full_name.casefold() == query.full_name.casefold()
+        if same_name:
+            return self._link(query, person, "auto_link", 0.999, 12.5, {"nik": 10.0, "full_name": 2.5}, keys)
+        return self._link(query, person, "review", 0.6, 1.25, {"nik": 10.0, "full_name": -8.75}, keys)
+
+    @staticmethod
+    def _link(query: MemberQuery, person: FakeMasterPerson, band: Band, probability: float, weight: float,
+              explanation: dict[str, float], keys: tuple[int, ...]) -> MemberLink:  # fmt: skip
         return MemberLink(
             record_id=query.record_id,
-            band="auto_link" if same_name else "review",
+            band=band,
             master_nik=person.nik,
-            probability=0.999 if same_name else 0.6,
-            match_weight=12.5 if same_name else 1.25,
+            probability=probability,
+            match_weight=weight,
             runner_up_weight=-3.0,
-            explanation={"nik": 10.0, "full_name": 2.5 if same_name else -8.75},
+            explanation=explanation,
             master_kk_number=person.kk_number,
             master_deceased=person.deceased,
             dtks_id=person.dtks_id,
             bpjs_id=person.bpjs_id,
             dtks_decile=person.dtks_decile,
+            blocking_keys=keys,
         )
 
 

@@ -2,7 +2,8 @@
 
 Per change, in order: write it to the engine's master (`MasterWriter`, incremental), find the members
 it may affect in the link store (`MemberIndex`: members linked or pending review to its NIK, members
-without a link sharing a probe key), re-link them with the engine, and compare each member's record
+without a link sharing its NIK or one of its blocking-key hashes, i.e. every such member the engine's
+blocking would pair with the record), re-link them with the engine, and compare each member's record
 before and after. A changed record is re-emitted on `linkage.members.v1` (same key), a member newly in
 the review band gets a review task, and every consequence becomes a `linkage.updates.v1` event (see
 `contracts/linkage_updates.py` for the event rules). Members changed by an earlier change of the same
@@ -47,7 +48,7 @@ from services.linker.pipeline import OutboundRecord
 from services.linker.port import MemberLink, MemberLinker
 from services.updates.changes import Change
 from services.updates.family import rebuilt_family
-from services.updates.master import MasterWriter
+from services.updates.master import MasterPerson, MasterWriter
 from services.updates.member_state import MemberState, Probe, name_key
 
 _DIGITS = 6  # as the linker's outputs round (services/linker/outputs.py)
@@ -62,7 +63,10 @@ class MemberIndex(Protocol):
 
 
 class LinkingMaster(MemberLinker, MasterWriter, Protocol):
-    """A `MemberLinker` whose master can be updated."""
+    """A `MemberLinker` whose master can be updated, and which tells a master person's blocking-key
+    hashes (shared with a member's `MemberLink.blocking_keys` exactly when its blocking pairs them)."""
+
+    def master_keys(self, person: MasterPerson) -> tuple[int, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,10 @@ class ChangeApplier:
         if change.person is not None:
             p = change.person
             self._linker.upsert_master(p)
-            return Probe(frozenset({p.nik}), frozenset({p.birth_date}), frozenset({name_key(p.full_name)}))
+            return Probe(
+                niks=frozenset({p.nik}), blocking_keys=frozenset(self._linker.master_keys(p)),
+                birth_dates=frozenset({p.birth_date}), name_keys=frozenset({name_key(p.full_name)}),
+            )  # fmt: skip
         if change.sectoral is not None:
             f = change.sectoral
             self._linker.set_sectoral(f.source, f.nik, f.sectoral_id, f.decile)
@@ -173,6 +180,7 @@ class ChangeApplier:
         result.states[state.member_key] = dataclasses.replace(
             state, decision=new.decision.value, link_nik=link_nik, member_json=new_json,
             master_kk=link.master_kk_number, master_dead=link.master_deceased,
+            blocking_keys=link.blocking_keys or state.blocking_keys,
         )  # fmt: skip
 
     def _relinked(self, old: LinkedMember, link: MemberLink) -> LinkedMember:
@@ -217,11 +225,12 @@ def _matches(state: MemberState, probe: Probe) -> bool:
     if state.decision == MemberDecision.LINKED.value:
         return False
     q = state.query
-    return (
-        (bool(q.nik) and q.nik in probe.niks)
-        or (bool(q.birth_date) and q.birth_date in probe.birth_dates)
-        or name_key(q.full_name) in probe.name_keys
-    )
+    if bool(q.nik) and q.nik in probe.niks:
+        return True
+    if state.blocking_keys is not None:
+        return not probe.blocking_keys.isdisjoint(state.blocking_keys)
+    # a state stored before the keys were: the old probe (birth date, normalised name)
+    return (bool(q.birth_date) and q.birth_date in probe.birth_dates) or name_key(q.full_name) in probe.name_keys
 
 
 def _events(

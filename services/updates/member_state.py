@@ -6,8 +6,10 @@ record last published. The submissions pipeline writes it with the family revisi
 the update applier reads it by probe and writes back re-linked members.
 
 Finding the members a master record can affect: those linked (or pending review) to its NIK, and the
-members without a master link that share one of its probe keys (NIK, birth date, normalised name):
-the keys a new or corrected master record could newly block with.
+members without a master link that share one of its blocking-key hashes (`block_keys`: the engine's
+hash per blocking rule, `MemberLink.blocking_keys`): exactly the members the engine's blocking could
+pair with the new or corrected record. Rows written before that column existed (NULL keys) are still
+found the old way, by the query's NIK, birth date or normalised name.
 """
 
 from __future__ import annotations
@@ -47,16 +49,32 @@ CREATE TABLE IF NOT EXISTS member_links (
     q_village_code VARCHAR, q_bps_village_code VARCHAR, q_address VARCHAR, q_head_name VARCHAR,
     q_relationship INTEGER, q_submission_id VARCHAR, q_other_member_names VARCHAR[], q_full_name VARCHAR,
     member_json VARCHAR NOT NULL,
-    family_json VARCHAR NOT NULL
+    family_json VARCHAR NOT NULL,
+    block_keys  BIGINT[]
 );
+-- files written before the blocking keys were stored: their rows keep NULL keys
+ALTER TABLE member_links ADD COLUMN IF NOT EXISTS block_keys BIGINT[];
 """
 
 # The engine query is kept column by column (no JSON encoding per member: thousands per batch).
-_QUERY_COLUMNS = ("kk_number", "sex", "birth_year", "age", "reference_year", "village_code", "bps_village_code",
-                  "address", "head_name", "relationship", "submission_id", "other_member_names", "full_name")
+_QUERY_COLUMNS = (
+    "kk_number",
+    "sex",
+    "birth_year",
+    "age",
+    "reference_year",
+    "village_code",
+    "bps_village_code",
+    "address",
+    "head_name",
+    "relationship",
+    "submission_id",
+    "other_member_names",
+    "full_name",
+)
 _COLUMNS = ("member_key", "family_key", "revision", "decision", "link_nik", "query_nik", "birth_date",
             "name_key", "master_kk", "master_dead", "present", *(f"q_{c}" for c in _QUERY_COLUMNS),
-            "member_json", "family_json")  # fmt: skip
+            "member_json", "family_json", "block_keys")  # fmt: skip
 
 
 def name_key(name: str) -> str:
@@ -70,7 +88,8 @@ class MemberState:
 
     `master_kk` / `master_dead` are the linked master person's KK number and death, `present` whether
     the member lives in the household, `family_json` the family's integrated record last published:
-    what rebuilding the family record after a re-link needs.
+    what rebuilding the family record after a re-link needs. `blocking_keys` are the query's
+    blocking-key hashes (None: a row from before they were stored).
     """
 
     member_key: str
@@ -85,15 +104,21 @@ class MemberState:
     master_dead: bool = False
     present: bool = True
     partition: int = 0
+    blocking_keys: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What a changed master record could match: its NIK, birth date and name."""
+    """What a changed master record could match: its NIK and its blocking-key hashes (the engine's
+    `master_keys`); its birth date and name for rows stored without keys."""
 
     niks: frozenset[str] = field(default_factory=frozenset)
+    blocking_keys: frozenset[int] = field(default_factory=frozenset)
     birth_dates: frozenset[str] = field(default_factory=frozenset)
     name_keys: frozenset[str] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return bool(self.niks or self.blocking_keys or self.birth_dates or self.name_keys)
 
 
 def _query_of(r: tuple[Any, ...]) -> MemberQuery:
@@ -132,6 +157,7 @@ def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberSta
         "q_other_member_names": pa.array([list(s.query.other_member_names) for s in rows], pa.list_(pa.string())),
         "member_json": [s.member_json.decode("utf-8") for s in rows],
         "family_json": [s.family_json.decode("utf-8") for s in rows],
+        "block_keys": pa.array([s.blocking_keys for s in rows], pa.list_(pa.int64())),
     })  # fmt: skip
     con.register("member_batch", batch)
     try:
@@ -142,16 +168,19 @@ def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberSta
 
 
 def find_members(con: duckdb.DuckDBPyConnection, probe: Probe, partition: int = 0) -> list[MemberState]:
-    """Members linked or pending review to a probed NIK, and members without a link sharing a probe key."""
-    if not (probe.niks or probe.birth_dates or probe.name_keys):
+    """Members linked or pending review to a probed NIK, and members without a link sharing a probed
+    NIK or blocking key (rows stored without keys: sharing a probed NIK, birth date or name)."""
+    if not probe:
         return []
-    niks, dates, names = sorted(probe.niks), sorted(probe.birth_dates), sorted(probe.name_keys)
+    niks, keys = sorted(probe.niks), sorted(probe.blocking_keys)
+    dates, names = sorted(probe.birth_dates), sorted(probe.name_keys)
     rows = con.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM member_links "
         "WHERE link_nik IN (SELECT unnest(?)) OR (decision <> 'linked' AND ("
-        "query_nik IN (SELECT unnest(?)) OR birth_date IN (SELECT unnest(?)) "
-        "OR name_key IN (SELECT unnest(?)))) ORDER BY member_key",
-        [niks, niks, dates, names],
+        "query_nik IN (SELECT unnest(?)) OR list_has_any(block_keys, ?::BIGINT[]) "
+        "OR (block_keys IS NULL AND (birth_date IN (SELECT unnest(?)) OR name_key IN (SELECT unnest(?))))"
+        ")) ORDER BY member_key",
+        [niks, niks, keys, dates, names],
     ).fetchall()
     return [_state(r, partition) for r in rows]
 
@@ -164,8 +193,7 @@ def find_family_members(
     if not keys:
         return []
     rows = con.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM member_links WHERE family_key IN (SELECT unnest(?)) "
-        "ORDER BY member_key",
+        f"SELECT {', '.join(_COLUMNS)} FROM member_links WHERE family_key IN (SELECT unnest(?)) ORDER BY member_key",
         [keys],
     ).fetchall()
     return [_state(r, partition) for r in rows]
@@ -176,7 +204,8 @@ def _state(r: tuple[Any, ...], partition: int) -> MemberState:
         member_key=str(r[0]), family_key=str(r[1]), revision=int(r[2]), decision=str(r[3]),
         link_nik=None if r[4] is None else str(r[4]), master_kk=None if r[8] is None else str(r[8]),
         master_dead=bool(r[9]), present=bool(r[10]), query=_query_of(r),
-        member_json=str(r[-2]).encode("utf-8"), family_json=str(r[-1]).encode("utf-8"), partition=partition,
+        member_json=str(r[-3]).encode("utf-8"), family_json=str(r[-2]).encode("utf-8"), partition=partition,
+        blocking_keys=None if r[-1] is None else tuple(int(k) for k in r[-1]),
     )  # fmt: skip
 
 
@@ -205,5 +234,6 @@ def member_states(
             query=queries[m.member_key], family_json=family_json,
             member_json=known.get(m.member_key.encode()) or to_canonical_json(m),
             master_kk=link.master_kk_number, master_dead=link.master_deceased, present=present[m.member_key],
+            blocking_keys=link.blocking_keys,
         )  # fmt: skip
     return states

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -220,3 +221,74 @@ def test_bpjs_row_sets_the_bpjs_id_of_the_linked_member(store: LinkStore) -> Non
     assert [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"").event for r in _by_topic(result.records, "u")] == [
         "link_changed"
     ]
+
+
+# A child the master lacks, surveyed without a NIK, with another spelling and birth date than Dukcapil's.
+NURHALIZA = nik_for(14, day=2, month=3, yy=16, female=True)  # born 2016-03-02
+
+
+def _world_with_unregistered_child(store: LinkStore) -> FakeMemberLinker:
+    """`_world` plus member 04, "Sitti Nurhalizah" (no NIK, born 2016-08-20 as surveyed), not linked."""
+    fake = FakeMemberLinker.of([FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK), FakeMasterPerson(SITI, "Siti Aminah", KK)])
+    members = [
+        member_payload(1, "Ahmad Fauzi", AHMAD),
+        member_payload(2, "Siti Aminah", SITI, sex=2, relationship=2),
+        member_payload(3, "Rizky Pratama", RIZKY, relationship=3, birth=(15, 5, 2015)),
+        member_payload(4, "Sitti Nurhalizah", None, sex=2, relationship=3, birth=(20, 8, 2016)),
+    ]
+    sub = decode_family_submission(
+        json.dumps(submission_payload(members, family_key=FAM, kk_number=KK)).encode(), key=FAM.encode()
+    )
+    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    return fake
+
+
+def test_born_links_a_member_sharing_only_a_phonetic_blocking_key(store: LinkStore) -> None:
+    fake = _world_with_unregistered_child(store)
+    key = f"{FAM}-04"
+    index = StoreMemberIndex(lambda: {0: store})
+    (stored,) = [s for s in index.find_families([FAM]) if s.member_key == key]
+    assert stored.decision == "not_linked" and stored.blocking_keys
+    born = population_change("born", "c-born-4", NURHALIZA, "Siti Nurhaliza", sex="F", kk_number=KK)
+    # The former probe (NIK, birth date, normalised name) does not reach her: no NIK, another date and spelling.
+    old_probe = Probe(niks=frozenset({NURHALIZA}), birth_dates=frozenset({"2016-03-02"}),
+                      name_keys=frozenset({"siti nurhaliza"}))  # fmt: skip
+    assert index.find(old_probe) == []
+    result = _apply(store, fake, born)
+    (member_rec,) = _by_topic(result.records, "m")
+    member = LinkedMember.model_validate_json(member_rec.value or b"")
+    assert (member_rec.key, member.decision, member.matched_nik) == (key.encode(), MemberDecision.LINKED, NURHALIZA)
+    events = [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u")]
+    assert [(e.event, e.member_key) for e in events] == [("link_created", key), ("merged", key)]
+    assert (events[1].old_person_id, events[1].new_person_id) == (IDS.mint(key), IDS.for_master(NURHALIZA))  # type: ignore[union-attr]
+    assert (result.relinked, result.events) == (1, 2)  # Rizky (another name, NIK) is not touched
+    (family_rec,) = _by_topic(result.records, "f")
+    family = IntegratedFamily.model_validate_json(family_rec.value or b"")
+    assert [(r.serial, r.person_id) for r in family.members][3] == (4, IDS.for_master(NURHALIZA))
+    # The same name born another year shares no key with her: nobody is re-linked.
+    other = nik_for(15, day=2, month=3, yy=17, female=True)
+    assert _apply(store, fake, population_change("born", "c-born-5", other, "Siti Nurhaliza", sex="F")).records == []
+
+
+def test_link_store_files_without_blocking_keys_open_and_use_the_former_probe(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "links.duckdb"
+    store = LinkStore(path)
+    fake = _world_with_unregistered_child(store)
+    store.close()
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE member_links DROP COLUMN block_keys")  # as written before the column existed
+    con.close()
+    store = LinkStore(path)
+    index = StoreMemberIndex(lambda: {0: store})
+    assert all(s.blocking_keys is None for s in index.find_families([FAM]))
+    # Found by the birth date as surveyed (a correction of the master record to that date), re-linked by the
+    # fake's sound key, and saved with its keys.
+    corrected = population_change("born", "c-born-6", NURHALIZA, "Siti Nurhaliza", sex="F", kk_number=KK,
+                                  birth_date=dt.date(2016, 8, 20))  # fmt: skip
+    result = _apply(store, fake, corrected)
+    assert [r.key for r in _by_topic(result.records, "u")] == [f"{FAM}-04".encode()] * 2
+    (state,) = [s for s in index.find_families([FAM]) if s.member_key == f"{FAM}-04"]
+    assert state.decision == "linked" and state.blocking_keys
+    store.close()
