@@ -1,0 +1,105 @@
+"""The gate between the submissions agent and the change reader, without a broker: submissions of a file
+ahead of this instance's master wait for the reader (which then does not wait for them in turn), the
+wait is bounded; and the reader's records keep a fixed order and faust's timestamps in seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
+
+from services.linker.ids import PersonIds
+from services.linker.settings import LinkerSettings
+from services.linker.store import LinkStore
+from services.linker.testing import FakeMemberLinker
+from services.updates.applier import UpdateTopics
+from services.updates.handler import ChangeHandler
+from services.updates.journal import MasterJournal
+from services.updates.positions import FileStatus
+from services.updates.progress import SubmissionsProgress
+from services.updates.reader import ChangeRecord, records_of
+from services.updates.testing import population_change
+from services.updates.wiring import MasterUpdates
+
+SUBMISSIONS = "subs"
+
+
+def _updates(tmp_path: Path, wait_s: float) -> tuple[MasterUpdates, LinkStore]:
+    store = LinkStore(tmp_path / "links-p0.duckdb")
+    store.apply_changes({}, {("pop", 0): 2})  # its previous owner read changes 0 and 1
+    handler = ChangeHandler(FakeMemberLinker(), lambda: {0: store}, PersonIds(b"k"), UpdateTopics("m", "r", "u", "f"),
+                            MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
+                            max_payload_bytes=100_000)  # fmt: skip
+
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    handler.bind_sender(send)
+    app: Any = SimpleNamespace(consumer=SimpleNamespace(assignment=lambda: {TP(SUBMISSIONS, 0)}))
+    settings = LinkerSettings(submissions_topic=SUBMISSIONS, updates_ahead_wait_seconds=wait_s,
+                              updates_catchup_seconds=30)  # fmt: skip
+    return MasterUpdates(app, settings, handler, asyncio.Lock(), SubmissionsProgress()), store
+
+
+def _change(offset: int) -> ChangeRecord:
+    value = population_change("born", f"c-{offset}", "3603121505800011", "Ahmad Fauzi")
+    return ChangeRecord("pop", 0, offset, 1_700_000_000.0, b"ref", value)
+
+
+def test_submissions_of_a_file_ahead_wait_for_the_reader(tmp_path: Path) -> None:
+    updates, store = _updates(tmp_path, wait_s=60)
+
+    async def run() -> None:
+        gate = asyncio.create_task(updates.before_submissions({0}))
+        while updates.handler.status(0) is None:
+            await asyncio.sleep(0.01)
+        assert updates.handler.status(0) is FileStatus.AHEAD and updates.handler.blocked == {0}
+        assert not gate.done()
+        # The reader's batch does not wait for the submissions agent, which waits for it.
+        await asyncio.wait_for(updates.apply([_change(0)]), 5)
+        assert not gate.done() and store.change_positions() == {("pop", 0): 2}  # still ahead: untouched
+        await asyncio.wait_for(updates.apply([_change(1)]), 5)
+        await asyncio.wait_for(gate, 5)
+
+    asyncio.run(run())
+    assert updates.handler.engine_positions == store.change_positions() == {("pop", 0): 2}
+    assert updates.handler.ready([0]) and updates.handler.blocked == set()
+
+
+def test_the_wait_for_a_file_ahead_is_bounded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    updates, store = _updates(tmp_path, wait_s=0.2)
+    with caplog.at_level(logging.INFO, logger="regsosek.linker.updates"):
+        asyncio.run(updates.before_submissions({0}))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("are ahead of this instance's master" in m for m in messages)
+    assert any("still ahead of this instance's master after 0 s; linking" in m for m in messages)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="regsosek.linker.updates"):
+        asyncio.run(updates.before_submissions({0}))  # given up on: no second wait
+    assert caplog.records == []
+    updates.released({0})  # once handed over and back, the file is checked again
+    assert updates.handler.status(0) is None
+
+
+def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_seconds() -> None:
+    def rec(topic: str, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord(topic, partition, offset, 1_700_000_000_123, 0, b"k", b"v", None, 1, 1, ())
+
+    batch = {
+        TopicPartition("pop", 1): [rec("pop", 1, 0)],
+        TopicPartition("dtks", 0): [rec("dtks", 0, 5), rec("dtks", 0, 6)],
+        TopicPartition("pop", 0): [rec("pop", 0, 3)],
+    }
+    out = records_of(batch)
+    assert [(r.topic, r.partition, r.offset) for r in out] == [("dtks", 0, 5), ("dtks", 0, 6), ("pop", 0, 3),
+                                                               ("pop", 1, 0)]  # fmt: skip
+    assert out[0] == ChangeRecord("dtks", 0, 5, 1_700_000_000.123, b"k", b"v")
