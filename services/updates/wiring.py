@@ -58,20 +58,25 @@ class MasterUpdates:
         self._lock = lock
         self._progress = progress
         self._assigned = asyncio.Event()  # the group assigned this instance its partitions once
+        # The submissions partitions owned now. Kept here, not read from the consumer: during a
+        # rebalance the consumer still reports the revoked partitions, and this reader (unlike the
+        # agents) keeps running, so it must not re-open a file the revocation hook has just closed.
+        self._owned: set[int] = set()
         self._gate_waiting = False  # the submissions agent waits for this instance's reader
         self._given_up: set[int] = set()  # files still ahead after the longest wait (linked anyway)
 
     def owned(self) -> list[TP]:
         """The submissions partitions this instance owns now."""
-        topic = self._settings.submissions_topic
-        return sorted(tp for tp in self._app.consumer.assignment() if tp.topic == topic)
+        return [TP(self._settings.submissions_topic, p) for p in sorted(self._owned)]
 
-    def assigned(self) -> None:
-        """The group assigned partitions (the reader's ordering wait starts only then)."""
+    def assigned(self, tps: Collection[TP]) -> None:
+        """The group assigned these partitions (all of this instance's; the ordering wait starts then)."""
+        self._owned = {tp.partition for tp in tps if tp.topic == self._settings.submissions_topic}
         self._assigned.set()
 
     def released(self, partitions: Collection[int]) -> None:
-        """Partitions revoked, their files closed (call under the engine lock)."""
+        """Partitions revoked, their files about to be closed (call under the engine lock)."""
+        self._owned -= set(partitions)
         self.handler.forget(partitions)
         self._given_up -= set(partitions)
 
@@ -199,7 +204,7 @@ def install_updates(
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def note_assignment(sender: Any, assigned: set[TP], **_: Any) -> None:
-        updates.assigned()
+        updates.assigned(assigned)
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def read_master_changes() -> None:

@@ -44,10 +44,14 @@ def _updates(tmp_path: Path, wait_s: float) -> tuple[MasterUpdates, LinkStore]:
         return fut
 
     handler.bind_sender(send)
-    app: Any = SimpleNamespace(consumer=SimpleNamespace(assignment=lambda: {TP(SUBMISSIONS, 0)}))
+    app: Any = SimpleNamespace(
+        consumer=SimpleNamespace(assignment=lambda: {TP(SUBMISSIONS, 0)}, highwater=lambda tp: 0)
+    )
     settings = LinkerSettings(submissions_topic=SUBMISSIONS, updates_ahead_wait_seconds=wait_s,
                               updates_catchup_seconds=30)  # fmt: skip
-    return MasterUpdates(app, settings, handler, asyncio.Lock(), SubmissionsProgress()), store
+    updates = MasterUpdates(app, settings, handler, asyncio.Lock(), SubmissionsProgress())
+    updates.assigned({TP(SUBMISSIONS, 0), TP("other", 1)})
+    return updates, store
 
 
 def _change(offset: int) -> ChangeRecord:
@@ -86,8 +90,12 @@ def test_the_wait_for_a_file_ahead_is_bounded(tmp_path: Path, caplog: pytest.Log
     with caplog.at_level(logging.INFO, logger="regsosek.linker.updates"):
         asyncio.run(updates.before_submissions({0}))  # given up on: no second wait
     assert caplog.records == []
-    updates.released({0})  # once handed over and back, the file is checked again
-    assert updates.handler.status(0) is None
+    updates.released({0})  # revoked: not owned any more (the consumer may still list it during the rebalance)
+    assert updates.handler.status(0) is None and updates.owned() == []
+    updates.assigned({TP(SUBMISSIONS, 0)})  # and back: the file is checked again
+    assert updates.owned() == [TP(SUBMISSIONS, 0)]
+    asyncio.run(updates.before_submissions({0}))
+    assert updates.handler.status(0) is FileStatus.AHEAD
 
 
 def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_seconds() -> None:
