@@ -112,9 +112,14 @@ class MasterJournal:
 
     def unseen_by(self, file: Positions) -> list[JournalEntry]:
         """The journalled changes a link-store file at positions `file` has not applied, in order."""
+        seen = sorted(file.items())
         rows = self._con.execute(
-            "SELECT kind, fact_json, cause_json, src_topic, src_partition, src_offset FROM applied_changes "
-            "WHERE src_topic IS NOT NULL ORDER BY seq"
+            "WITH f AS (SELECT unnest(?::VARCHAR[]) AS topic, unnest(?::INTEGER[]) AS part, "
+            "unnest(?::BIGINT[]) AS next_offset) "
+            "SELECT kind, fact_json, cause_json, src_topic, src_partition, src_offset FROM applied_changes a "
+            "LEFT JOIN f ON f.topic = a.src_topic AND f.part = a.src_partition "
+            "WHERE a.src_topic IS NOT NULL AND a.src_offset >= coalesce(f.next_offset, 0) ORDER BY a.seq",
+            [[t for (t, _), _ in seen], [p for (_, p), _ in seen], [o for _, o in seen]],
         ).fetchall()
         out = []
         for kind, text, cause, topic, partition, offset in rows:
