@@ -87,13 +87,12 @@ class MasterUpdates:
         until the reader has passed their positions: their submissions must not be linked against an
         older master.
         """
-        wanted = set(partitions) - self._given_up
+        wanted = (set(partitions) & self._owned) - self._given_up  # records of revoked ones are dropped
         if self.handler.ready(wanted):
             return
         limit = self._settings.updates_ahead_wait_seconds
         deadline = time.monotonic() + limit
         waited = False
-        self._gate_waiting = True
         try:
             while True:
                 async with self._lock:
@@ -104,7 +103,8 @@ class MasterUpdates:
                                  sorted(wanted))  # fmt: skip
                     return
                 if not waited:
-                    waited = True
+                    # Only now: while it merely syncs, the reader's ordering wait must still hold.
+                    self._gate_waiting = waited = True
                     log.info("master updates: link-store files %s are ahead of this instance's master (their "
                              "previous owner had read more changes); their submissions wait for the change "
                              "reader, at most %.0f s", sorted(ahead), limit)  # fmt: skip

@@ -31,9 +31,10 @@ from services.updates.wiring import MasterUpdates
 SUBMISSIONS = "subs"
 
 
-def _updates(tmp_path: Path, wait_s: float) -> tuple[MasterUpdates, LinkStore]:
+def _updates(tmp_path: Path, wait_s: float, ahead: bool = True) -> tuple[MasterUpdates, LinkStore]:
     store = LinkStore(tmp_path / "links-p0.duckdb")
-    store.apply_changes({}, {("pop", 0): 2})  # its previous owner read changes 0 and 1
+    if ahead:
+        store.apply_changes({}, {("pop", 0): 2})  # its previous owner read changes 0 and 1
     handler = ChangeHandler(FakeMemberLinker(), lambda: {0: store}, PersonIds(b"k"), UpdateTopics("m", "r", "u", "f"),
                             MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
                             max_payload_bytes=100_000)  # fmt: skip
@@ -45,7 +46,7 @@ def _updates(tmp_path: Path, wait_s: float) -> tuple[MasterUpdates, LinkStore]:
 
     handler.bind_sender(send)
     app: Any = SimpleNamespace(
-        consumer=SimpleNamespace(assignment=lambda: {TP(SUBMISSIONS, 0)}, highwater=lambda tp: 0)
+        consumer=SimpleNamespace(assignment=lambda: {TP(SUBMISSIONS, 0)}, highwater=lambda tp: 5)
     )
     settings = LinkerSettings(submissions_topic=SUBMISSIONS, updates_ahead_wait_seconds=wait_s,
                               updates_catchup_seconds=30)  # fmt: skip
@@ -77,6 +78,28 @@ def test_submissions_of_a_file_ahead_wait_for_the_reader(tmp_path: Path) -> None
     asyncio.run(run())
     assert updates.handler.engine_positions == store.change_positions() == {("pop", 0): 2}
     assert updates.handler.ready([0]) and updates.handler.blocked == set()
+
+
+def test_a_gate_that_only_syncs_does_not_release_the_readers_ordering_wait(tmp_path: Path) -> None:
+    updates, _ = _updates(tmp_path, wait_s=60, ahead=False)
+    lock = updates._lock  # noqa: SLF001 - held here as a change batch would hold it
+
+    async def run() -> None:
+        await lock.acquire()
+        gate = asyncio.create_task(updates.before_submissions({0}))  # must sync the file: waits for the lock
+        await asyncio.sleep(0.05)
+        # The submissions agent is not waiting for the reader, so the reader keeps waiting for it
+        # (its 5 submissions on partition 0 are not handled).
+        waiting = asyncio.create_task(updates.wait_for_submissions())
+        await asyncio.sleep(0.3)
+        assert not waiting.done() and not gate.done()
+        lock.release()
+        await asyncio.wait_for(gate, 5)
+        assert not waiting.done()
+        waiting.cancel()
+
+    asyncio.run(run())
+    assert updates.handler.ready([0])
 
 
 def test_the_wait_for_a_file_ahead_is_bounded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
