@@ -1,21 +1,23 @@
 """Benchmark: the streaming pipeline end to end on this machine's broker, against raw pass-through.
 
     .venv/bin/python bench/pipeline.py [--master-persons 1000000] [--seed 20261128] [--model DIR]
-                                       [--duration 30] [--max-members 60000]
+                                       [--duration 30] [--max-members 60000] [--linkers 2]
 
 1. world: a `--master-persons` world under .run/bench/world-<persons>-s<seed> (generated once, then
    reused); model: `--model`, else the newest .run/bench/models/members-* (bench/engine.py trains it),
    else one is trained on a 50,000-person world (cached);
 2. a dedicated broker (services/broker.py, free ports, .run/bench/pipeline-broker) and private topics;
-3. the linker (`services.pipeline.profiled_linker` = `python -m services.linker` plus a stack
-   sampler) with the real engine on the whole master; its prepared-master cache is kept across runs;
+3. `--linkers` instances of the linker (`services.pipeline.profiled_linker` = `python -m services.linker`
+   plus a stack sampler) in one consumer group over the 4 partitions, each with its own state folder
+   and the real engine on the whole master, sharing one link-store folder (the documented scale-out,
+   docs/linker.md); default 2, one per core. The prepared-master caches are kept across runs;
 4. offered loads in members/s: a warm-up, then 200 and 1,000 for `--duration` s each, then the
    maximum (`--max-members` as fast as the producer goes); each on its own slice of the submissions.
    End-to-end latency = submission produced -> its linked member record consumed (one process, one
    clock). Throughput = members linked / (last record consumed - first submission produced);
-5. pass-through: the same max-phase messages through `services.pipeline.passthrough` (the linker's
-   faust clients and delivery, no work), and the pipeline's share of it;
-6. the profile of the linker process over the max phase (stage shares of its threads' samples, CPU
+5. pass-through: the same max-phase messages through as many `services.pipeline.passthrough`
+   instances (the linker's faust clients and delivery, no work), and the pipeline's share of it;
+6. the profile of the linker processes over the max phase (stage shares of its threads' samples, CPU
    of the linker and broker processes). Prints a report, writes .run/bench/pipeline-results.json.
 """
 
@@ -111,10 +113,11 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, rate: float | None,
-              pids: dict[str, int | None], *, passthrough: bool = False, paused: int | None = None,
-              ) -> dict[str, Any]:  # fmt: skip
-    """Stream `part` at `rate` and wait for its outputs. `paused`: a service pid stopped (SIGSTOP) while
-    the whole slice is produced and resumed after: the service then drains a backlog at its maximum."""
+              pids: dict[str, list[int | None]], *, passthrough: bool = False,
+              paused: list[int | None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Stream `part` at `rate` and wait for its outputs. `paused`: service pids stopped (SIGSTOP) while
+    the whole slice is produced and resumed after: the services then drain a backlog at their maximum.
+    `pids`: the processes whose CPU is measured, by role (several instances of one role are summed)."""
     records = [(k, v) for k, v, _ in part]
     members = [n for _, _, n in part]
     per_record = {k: n for k, _, n in part} if passthrough else None
@@ -124,12 +127,14 @@ def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, ra
     watcher.start()
     watcher.ready.wait(60)
     if paused is not None:
-        os.kill(paused, signal.SIGSTOP)
+        for pid in filter(None, paused):
+            os.kill(pid, signal.SIGSTOP)
         streamer.start()
         streamer.join()
         watcher.not_before = time.time()
-        os.kill(paused, signal.SIGCONT)
-    cpu0 = {who: cpu_seconds(pid) for who, pid in pids.items()}
+        for pid in filter(None, paused):
+            os.kill(pid, signal.SIGCONT)
+    cpu0 = {who: sum(map(cpu_seconds, group)) for who, group in pids.items()}
     t0 = time.time()
     if paused is None:
         streamer.start()
@@ -157,7 +162,7 @@ def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, ra
         "throughput_members_per_s": linked / span, "latency_ms": {
             q: percentile(fig.latencies_ms, v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
         "records": fig.records, "wall_s": wall, "backlog": paused is not None,
-        "cpu_s": {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items()},
+        "cpu_s": {who: sum(map(cpu_seconds, group)) - cpu0[who] for who, group in pids.items()},
     }  # fmt: skip
     lat = result["latency_ms"]
     assert isinstance(lat, dict)
@@ -168,7 +173,8 @@ def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, ra
 
 
 def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: str, state: Path,
-                  world: Path | None, model: Path | None, env: dict[str, str]) -> LinkerProcess:  # fmt: skip
+                  world: Path | None, model: Path | None, env: dict[str, str], *,
+                  link_store: Path | None = None, log_name: str | None = None) -> LinkerProcess:  # fmt: skip
     for stale in ("links.duckdb", "links.duckdb.wal", "links", "faust"):
         target = state / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -176,8 +182,8 @@ def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: st
     env = {"BROKER_SESSION_TIMEOUT": "60.0", "BROKER_HEARTBEAT_INTERVAL": "3.0", "BROKER_REBALANCE_TIMEOUT": "60.0",
            **env}  # fmt: skip
     proc = LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state, topics=topics, world_dir=world,
-                         model_path=model, module=module, extra_env=env,
-                         log_path=state.parent / f"{group}.log")  # fmt: skip
+                         model_path=model, module=module, extra_env=env, link_store_dir=link_store,
+                         log_path=state.parent / f"{log_name or group}.log")  # fmt: skip
     t0 = time.time()
     if not proc.wait_for_log("Ready", 900):
         raise SystemExit(f"{module} did not become ready:\n{proc.log_tail()}")
@@ -205,6 +211,50 @@ def batch_split(log: Path, since: int) -> dict[str, float]:
     return totals
 
 
+def start_linkers(count: int, bootstrap: str, topics: PipelineTopics, run: Path, world: Path, model: Path,
+                  persons: int, env: dict[str, str]) -> list[LinkerProcess]:  # fmt: skip
+    """`count` profiled linker instances in one group: own state folders, one shared link-store folder."""
+    shared = run / "links"
+    shutil.rmtree(shared, ignore_errors=True)
+    linkers = []
+    for i in range(count):
+        state = BENCH_DIR / f"pipeline-linker-{persons}" / f"instance-{i}"
+        cache = state / "prepared-master"
+        if not cache.exists():  # bench/engine.py's prepared master of the same world, when it is there
+            cache.mkdir(parents=True)
+            for f in (BENCH_DIR / "prepared").glob("prepared-master-*.parquet"):
+                shutil.copy(f, cache / f.name)
+        profile = run / f"linker-profile-{i}.json"
+        profile.unlink(missing_ok=True)
+        linkers.append(
+            start_service(
+                "services.pipeline.profiled_linker",
+                bootstrap,
+                topics,
+                "bench-linker",
+                state,
+                world,
+                model,
+                {"REGSOSEK_PROFILE_OUT": str(profile), **env},
+                link_store=shared,
+                log_name=f"bench-linker-{i}",
+            )
+        )
+    return linkers
+
+
+def sum_samples(snapshots: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for snap in snapshots:
+        for k, v in snap.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def sum_splits(splits: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(s[k] for s in splits) for k in splits[0]} if splits else {}
+
+
 def profile_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
     diff = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     busy = {k: v for k, v in diff.items() if k != "idle" and v > 0}
@@ -226,6 +276,12 @@ def main() -> None:
         default=[],
         metavar="KEY=VALUE",
         help="extra linker setting, e.g. REGSOSEK_LINKER_BATCH_WAIT_SECONDS=0.02 (repeatable)",
+    )
+    parser.add_argument(
+        "--linkers",
+        type=int,
+        default=2,
+        help="linker instances in one consumer group (4 partitions; default 2: both cores)",
     )
     parser.add_argument("--report", action="store_true", help="print the report of the last run and exit")
     args = parser.parse_args()
@@ -251,36 +307,42 @@ def main() -> None:
                                "loadavg_before": load_before, "cpus": os.cpu_count()}  # fmt: skip
     try:
         topics = provision_private_topics(bootstrap, "bench")
-        state = BENCH_DIR / f"pipeline-linker-{args.master_persons}"
-        cache = state / "prepared-master"
-        if not cache.exists():  # bench/engine.py's prepared master of the same world, when it is there
-            cache.mkdir(parents=True)
-            for f in (BENCH_DIR / "prepared").glob("prepared-master-*.parquet"):
-                shutil.copy(f, cache / f.name)
-        profile = run / "linker-profile.json"
-        profile.unlink(missing_ok=True)
-        linker = start_service("services.pipeline.profiled_linker", bootstrap, topics, "bench-linker", state,
-                               world, model, {"REGSOSEK_PROFILE_OUT": str(profile), **linker_env})  # fmt: skip
-        pids = {"linker": linker.pid, "broker": status.pid}
+        linkers = start_linkers(args.linkers, bootstrap, topics, run, world, model, args.master_persons, linker_env)
+        profiles = [Path(p.env["REGSOSEK_PROFILE_OUT"]) for p in linkers]
+        pids = {"linker": [p.pid for p in linkers], "broker": [status.pid]}
         phases = [run_phase("warm-up", bootstrap, topics, slices[0], None, pids)]
         for rate, part in zip(loads, slices[1:-1], strict=True):
             phases.append(run_phase(f"offered {rate:,.0f}/s", bootstrap, topics, part, rate, pids))
-        before = read_samples(profile)
-        log_mark = linker.log_size()
-        phases.append(run_phase("max (backlog)", bootstrap, topics, slices[-1], None, pids, paused=linker.pid))
+        before = [read_samples(p) for p in profiles]
+        log_marks = [p.log_size() for p in linkers]
+        phases.append(run_phase("max (backlog)", bootstrap, topics, slices[-1], None, pids,
+                                paused=pids["linker"]))  # fmt: skip
         time.sleep(1.5)  # the sampler writes once a second
-        results["profile_max"] = profile_shares(before, read_samples(profile))
-        results["profile_other_frames"] = json.loads(profile.read_text()).get("other", {})
-        results["batch_split_max"] = batch_split(linker.log_path, log_mark)
-        linker.stop()
+        results["profile_max"] = profile_shares(sum_samples(before), sum_samples([read_samples(p) for p in profiles]))
+        splits = [batch_split(p.log_path, mark) for p, mark in zip(linkers, log_marks, strict=True)]
+        results["batch_split_max"] = sum_splits(splits)
+        for p in linkers:
+            p.stop()
 
         pt_topics = provision_private_topics(bootstrap, "passthrough")
-        passthrough = start_service("services.pipeline.passthrough", bootstrap, pt_topics, "bench-passthrough",
-                                    run / "passthrough", None, None, {})  # fmt: skip
-        pt = run_phase("pass-through max", bootstrap, pt_topics, slices[-1], None,
-                       {"passthrough": passthrough.pid, "broker": status.pid}, passthrough=True,
-                       paused=passthrough.pid)  # fmt: skip
-        passthrough.stop()
+        passthroughs = [
+            start_service("services.pipeline.passthrough", bootstrap, pt_topics, "bench-passthrough",
+                          run / f"passthrough-{i}", None, None, {}, log_name=f"bench-passthrough-{i}")
+            for i in range(args.linkers)
+        ]  # fmt: skip
+        pt_pids = [p.pid for p in passthroughs]
+        pt = run_phase(
+            "pass-through max",
+            bootstrap,
+            pt_topics,
+            slices[-1],
+            None,
+            {"passthrough": pt_pids, "broker": [status.pid]},
+            passthrough=True,
+            paused=pt_pids,
+        )
+        for p in passthroughs:
+            p.stop()
     finally:
         broker_service.stop(config)
     results.update(phases=phases, passthrough=pt, loadavg_after=os.getloadavg())
@@ -307,7 +369,11 @@ def report(results: dict[str, Any]) -> None:
         f"({top['throughput_members_per_s']:,.0f} vs {pt['throughput_members_per_s']:,.0f} members/s)"
     )
     linker_cpu = top["cpu_s"]["linker"] / max(top["wall_s"], 1e-9)
-    print(f"linker process CPU over the max phase: {linker_cpu:.0%} of one core; stage shares of its busy samples:")
+    count = results["args"].get("linkers", 1)
+    print(
+        f"linker CPU over the max phase ({count} instance(s) together): {linker_cpu:.0%} of one core; "
+        "stage shares of their busy samples:"
+    )
     for stage, frac in results["profile_max"].items():
         print(f"  {stage:<18} {frac:6.1%}")
     split = results.get("batch_split_max", {})
