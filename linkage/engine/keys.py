@@ -18,6 +18,7 @@ UTF-8 bytes, vectorised over the batch; values carry a type tag (string, number,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
 
 import numpy as np
 import numpy.typing as npt
@@ -37,11 +38,12 @@ def rule_text(rule: BlockingRule) -> str:
     return "&".join(f"l.{left}=r.{right}" for left, right in rule)
 
 
-def fnv1a_64(strings: pa.Array) -> npt.NDArray[np.uint64]:
-    """FNV-1a (64-bit) of each string's UTF-8 bytes (a null string hashes as empty)."""
+def fnv1a_64(strings: pa.Array, seed: int | None = None) -> npt.NDArray[np.uint64]:
+    """FNV-1a (64-bit) of each string's UTF-8 bytes (a null string hashes as empty). `seed`: the state
+    after a common prefix (`fnv1a_state`), so the prefix is hashed once, not per row."""
     arr = pc.fill_null(strings.cast(pa.large_binary()), b"")
     n = len(arr)
-    h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+    h = np.full(n, _FNV_OFFSET if seed is None else np.uint64(seed), dtype=np.uint64)
     if n == 0:
         return h
     offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
@@ -58,6 +60,11 @@ def fnv1a_64(strings: pa.Array) -> npt.NDArray[np.uint64]:
             byte = data[np.where(live, starts + j, 0)].astype(np.uint64)
             h = np.where(live, (h ^ byte) * _FNV_PRIME, h)
     return h
+
+
+def fnv1a_state(prefix: str) -> int:
+    """The FNV-1a state after `prefix` (its hash), to continue over the rest of a string."""
+    return int(fnv1a_64(pa.array([prefix]))[0])
 
 
 def _tagged(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -86,17 +93,20 @@ def _tagged(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar(tag), text, "")
 
 
-def _rule_hashes(table: pa.Table, rule: BlockingRule, side: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """One rule's hash per row (as int64) and whether the row has one."""
+def _rule_hashes(
+    table: pa.Table, rule: BlockingRule, side: int, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """One rule's hash per row (as int64) and whether the row has one: FNV-1a of
+    `<rule text>\x1f<tagged value>\x1f<tagged value>...`, continued from `seed` (the prefix's state)."""
     names = [pair[side] for pair in rule]
     n = table.num_rows
     if any(name not in table.column_names for name in names):
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
     parts = [_tagged(table.column(name)) for name in names]
     # a NULL part makes the whole key NULL (the engine pairs on non-NULL values only)
-    joined = pc.binary_join_element_wise(pa.scalar(rule_text(rule)), *parts, "\x1f", null_handling="emit_null")
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f", null_handling="emit_null")
     valid = np.asarray(joined.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    return fnv1a_64(joined).view(np.int64), valid
+    return fnv1a_64(joined, seed).view(np.int64), valid
 
 
 class BlockingKeys:
@@ -104,6 +114,7 @@ class BlockingKeys:
 
     def __init__(self, rules: Sequence[BlockingRule]) -> None:
         self.rules: tuple[BlockingRule, ...] = tuple(tuple(rule) for rule in rules)
+        self._seeds = [fnv1a_state(rule_text(rule) + "\x1f") for rule in self.rules]
 
     def of_queries(self, prepared: pa.Table) -> list[KeyHashes]:
         """One tuple of hashes per prepared query row (its rules' `left` columns)."""
@@ -119,9 +130,11 @@ class BlockingKeys:
             return [() for _ in range(n)]
         hashes = np.empty((n, len(self.rules)), dtype=np.int64)
         valid = np.empty((n, len(self.rules)), dtype=np.bool_)
-        for i, rule in enumerate(self.rules):
-            hashes[:, i], valid[:, i] = _rule_hashes(table, rule, side)
-        if valid.all():  # the common case for complete records: no per-row filtering
-            return list(map(tuple, hashes.tolist()))
-        ok = valid.tolist()
-        return [tuple(h for h, v in zip(r, k, strict=True) if v) for r, k in zip(hashes.tolist(), ok, strict=True)]
+        for i, (rule, seed) in enumerate(zip(self.rules, self._seeds, strict=True)):
+            hashes[:, i], valid[:, i] = _rule_hashes(table, rule, side, seed)
+        rows = hashes.tolist()
+        keys: list[KeyHashes] = list(map(tuple, rows))
+        partial = np.flatnonzero(~valid.all(axis=1)).tolist()  # rows with a rule that does not apply
+        for i, ok in zip(partial, valid[partial].tolist(), strict=True):
+            keys[i] = tuple(compress(rows[i], ok))
+        return keys
