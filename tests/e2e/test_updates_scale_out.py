@@ -1,4 +1,5 @@
-"""Master updates with two linker instances in one group (real broker, fake engine over a small master).
+"""Master updates with two linker instances in one group (real broker; fake engine over a small master,
+and a shorter variant with the REAL engine on the e2e world at the end).
 
 Two `python -m services.linker` processes share the link-store folder, each with its own state folder
 (and so its own journal). Four families, one per partition of the 4-partition submissions topic. Every
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
@@ -43,17 +45,22 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
 from services.kafka_io import ConsumedRecord, read_topic
 from services.linker.deadletter import SourcePosition
+from services.linker.engine_adapter import load_village_crosswalk
+from services.linker.engine_link import EngineMemberLinker
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
-from services.linker.settings import DEV_PERSON_ID_KEY
+from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
 from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from services.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
+from services.pipeline.outcome import wait_for_members
+from services.pipeline.streaming import district_partitioner
 from services.topics import provision
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
 from services.updates.testing import population_change
+from tests.e2e.conftest import E2EWorld, private_topics
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -337,3 +344,137 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
             if proc.proc is not None and proc.alive():
                 proc.proc.send_signal(signal.SIGCONT)
                 proc.stop()
+
+
+def _died(row: dict[str, Any], change_id: str) -> bytes:
+    """A `died` PopulationChange for a master person of the generated world."""
+    rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
+    rec.update({"birth_date": row["birth_date"].isoformat(), "status": "dead"})
+    doc = {"schema_version": "1", "change": "died", "change_id": change_id, "effective_date": "2023-02-01",
+           "record": rec}  # fmt: skip
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survivor_to_all(
+    kafka_broker: object, e2e_world: E2EWorld, tmp_path: Path
+) -> None:
+    """The same with the REAL engine on the e2e world: `died` records for linked members of all four
+    partitions reach them through the instance owning each; after one instance stops, the survivor
+    applies further deaths to all four files. Exact events, members and families as in-process."""
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    topics, group = private_topics(bootstrap)
+    change_topics = {src: f"{group}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
+    specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in change_topics.items()]
+    assert not provision(bootstrap, specs).differences
+    population, updates_topic = change_topics[POPULATION_CHANGES], change_topics[UPDATES]
+    env = {
+        "REGSOSEK_LINKER_UPDATES_ENABLED": "true", "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
+        "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": change_topics[DTKS_CHANGES],
+        "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": change_topics[BPJS_CHANGES],
+        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic, "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+    }  # fmt: skip
+
+    def linker(name: str) -> LinkerProcess:
+        return LinkerProcess(bootstrap=bootstrap, group=group, state_dir=tmp_path / name / "state", topics=topics,
+                             world_dir=e2e_world.world, model_path=e2e_world.model,
+                             link_store_dir=tmp_path / "link-store", log_path=tmp_path / f"{name}.log",
+                             extra_env=env)  # fmt: skip
+
+    a, b = linker("a"), linker("b")
+    procs = [a, b]
+    # The reference, in-process, while the instances start: the same pipeline and applier, real engine.
+    engine = EngineMemberLinker.from_files(e2e_world.world, e2e_world.model, cache_dir=e2e_world.world / "cache")
+    store = LinkStore(":memory:")
+    settings = LinkerSettings(world_dir=e2e_world.world, model_path=e2e_world.model)
+    pipeline = SubmissionLinker(engine, store, IDS, OutputTopics("m", "f", "r"),
+                                village_crosswalk=load_village_crosswalk(settings))  # fmt: skip
+    applier = ChangeApplier(engine, StoreMemberIndex(lambda: {0: store}), IDS, UpdateTopics("m", "r", "u", "f"))
+    latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
+    expected: dict[str, set[bytes]] = defaultdict(set)
+
+    def keep(records: list[Any]) -> None:
+        for rec in records:
+            key = rec.key.decode()
+            if rec.topic == "u":
+                expected[key].add(rec.value)
+            elif rec.topic in latest:
+                if rec.value is None:
+                    latest[rec.topic].pop(key, None)
+                else:
+                    latest[rec.topic][key] = rec.value
+
+    records = e2e_world.submissions.records
+    for start in range(0, len(records), 200):
+        result = pipeline.process([decode_family_submission(v, key=k) for k, v in records[start : start + 200]])
+        store.apply(result.update)
+        keep(result.records)
+
+    def partition(key: str) -> int:
+        return district_partitioner(key.encode(), [0, 1, 2, 3], [0, 1, 2, 3])
+
+    # Deaths of linked members' master persons: three per partition (two now, one after the hand-over).
+    rows = {r["nik"]: r for r in pq.read_table(e2e_world.world / "population.parquet").to_pylist()}
+    nik_uses: dict[str, int] = defaultdict(int)
+    linked: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for key, value in sorted(latest["m"].items()):
+        m = LinkedMember.model_validate_json(value)
+        if m.matched_nik:
+            nik_uses[m.matched_nik] += 1
+            linked[partition(m.family_key)].append((key, m.matched_nik))
+    targets = {p: [(k, n) for k, n in linked[p] if nik_uses[n] == 1 and rows[n]["status"] == "alive"][:3]
+               for p in range(4)}  # fmt: skip
+    assert all(len(t) == 3 for t in targets.values()), {p: len(t) for p, t in targets.items()}
+    c1 = [(f"d1-{p}-{i}", _died(rows[targets[p][i][1]], f"d1-{p}-{i}")) for p in range(4) for i in range(2)]
+    c2 = [(f"d2-{p}", _died(rows[targets[p][2][1]], f"d2-{p}")) for p in range(4)]
+
+    def apply(changes: list[tuple[str, bytes]]) -> None:
+        parsed = []
+        for _, value in changes:
+            c = classify_change(value, b"k", SourcePosition("t", 0, 0, 0.0), "population", max_bytes=1 << 20)
+            assert isinstance(c, Change)
+            parsed.append(c)
+        result = applier.process(parsed)
+        StoreMemberIndex(lambda: {0: store}).save(result.states.values())
+        keep(result.records)
+
+    def updates_done() -> bool:
+        return _by_key(read_topic(bootstrap, updates_topic)) == expected
+
+    try:
+        _until("two members in the group", lambda: _group_members(bootstrap, group) == 2, procs, 120)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", partitioner=district_partitioner)
+        try:
+            for f in [producer.send(topics.submissions, key=k, value=v) for k, v in records]:
+                f.get(timeout=60)
+        finally:
+            producer.close()
+        wait_for_members(bootstrap, topics.members, e2e_world.submissions.expected_member_keys(), timeout_s=120,
+                         consumed_by=(group, topics.submissions))  # fmt: skip
+
+        marks = [a.log_size(), b.log_size()]
+        _produce(bootstrap, population, c1, lambda i: 0)
+        apply(c1)
+        _until("deaths applied", updates_done, procs)
+        died = {(k, str(LINKAGE_UPDATE_ADAPTER.validate_json(v).event)) for k, vs in expected.items() for v in vs}
+        assert {(k, "person_died") for p in range(4) for k, _ in targets[p][:2]} <= died
+        for proc, mark in zip(procs, marks, strict=True):
+            _until("batch logged", lambda: sum(r for r, _, _ in _batches(proc, mark)) == len(c1), procs)  # noqa: B023
+            assert {f for _, _, f in _batches(proc, mark)} == {2}, _log(proc, mark)
+
+        assert b.stop() == 0, b.log_tail()
+        procs = [a]
+        _until("one member owns every partition", lambda: _group_members(bootstrap, group) == 1, procs)
+        mark = a.log_size()
+        _produce(bootstrap, population, c2, lambda i: 0)
+        apply(c2)
+        _until("more deaths applied", updates_done, procs)
+        _until("batch logged", lambda: sum(r for r, _, _ in _batches(a, mark)) == len(c2), procs)
+        assert {f for _, _, f in _batches(a, mark)} == {4}, _log(a, mark)
+        died = {(k, str(LINKAGE_UPDATE_ADAPTER.validate_json(v).event)) for k, vs in expected.items() for v in vs}
+        assert {(targets[p][2][0], "person_died") for p in range(4)} <= died
+        _until("members", lambda: _latest(read_topic(bootstrap, topics.members)) == latest["m"], procs)
+        _until("families", lambda: _latest(read_topic(bootstrap, topics.families)) == latest["f"], procs)
+        assert a.stop() == 0, a.log_tail()
+    finally:
+        for proc in (a, b):
+            proc.stop()
