@@ -14,7 +14,7 @@ found the old way, by the query's NIK, birth date or normalised name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,12 +128,15 @@ def _query_of(r: tuple[Any, ...]) -> MemberQuery:
 
 
 def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberState],
-                  dropped: Iterable[str] = ()) -> None:  # fmt: skip
+                  dropped: Iterable[str] = (), *, existing: Collection[str] | None = None) -> None:  # fmt: skip
     """Replace the rows of these members and delete dropped members, in the caller's transaction.
 
     No revision check here: the pipeline writes only current revisions (stale ones produce nothing)
     and the applier writes states it read under the same lock. No primary key either: a delete and
     an append per batch cost a fraction of an indexed upsert (bench: 4,000 members ~40 ms vs ~300 ms).
+    `existing`: the members of `states` that may already have a row (None: any of them). The delete
+    scans the whole table, so the link store passes the members of families it already holds, and a
+    batch of new families (the usual case) deletes nothing.
     """
     gone = sorted(set(dropped))
     if gone:
@@ -161,7 +164,10 @@ def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberSta
     })  # fmt: skip
     con.register("member_batch", batch)
     try:
-        con.execute("DELETE FROM member_links WHERE member_key IN (SELECT member_key FROM member_batch)")
+        if existing is None:
+            con.execute("DELETE FROM member_links WHERE member_key IN (SELECT member_key FROM member_batch)")
+        elif existing:
+            con.execute("DELETE FROM member_links WHERE member_key IN (SELECT unnest(?))", [sorted(existing)])
         con.execute(f"INSERT INTO member_links ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM member_batch")
     finally:
         con.unregister("member_batch")
