@@ -44,6 +44,26 @@ class ConsumedRecord:
     value: bytes | None
 
 
+def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
+    """What a compacted topic holds: the latest value per key (records in offset order), tombstones removed."""
+    latest: dict[str, bytes | None] = {}
+    for r in records:  # one key lives on one partition, so offset order is the key's order
+        if r.key is None:
+            raise ValueError(f"a record without a key at {r.topic}[{r.partition}]@{r.offset}")
+        latest[r.key.decode()] = r.value
+    return {k: v for k, v in latest.items() if v is not None}
+
+
+def values_by_key(records: Iterable[ConsumedRecord]) -> dict[str, list[bytes]]:
+    """Every value per key in offset order (records without a key or value are an error)."""
+    out: dict[str, list[bytes]] = {}
+    for r in records:
+        if r.key is None or r.value is None:
+            raise ValueError(f"a record without a key or value at {r.topic}[{r.partition}]@{r.offset}")
+        out.setdefault(r.key.decode(), []).append(r.value)
+    return out
+
+
 def to_bytes(value: Value) -> bytes:
     """The JSON bytes sent for `value` (bytes pass through unchanged)."""
     if isinstance(value, bytes):

@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from services.linker.errors import LinkerConfigError
+from services.updates.journal import save_positions
 from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
 from services.updates.member_state import MemberState, Probe, find_family_members, find_members, write_members
 
@@ -182,12 +183,7 @@ class LinkStore:
         self._con.execute("BEGIN TRANSACTION")
         try:
             write_members(self._con, members)
-            if positions:
-                self._con.executemany(
-                    "INSERT INTO change_positions VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
-                    "DO UPDATE SET next_offset = excluded.next_offset",
-                    [(t, p, o) for (t, p), o in sorted(positions.items())],
-                )
+            save_positions(self._con, "change_positions", positions)
             self._con.execute("COMMIT")
         except Exception:
             self._con.execute("ROLLBACK")

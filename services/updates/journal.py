@@ -53,6 +53,17 @@ class JournalEntry:
     position: tuple[str, int, int] | None = None
 
 
+def save_positions(con: duckdb.DuckDBPyConnection, table: str, positions: Positions | None) -> None:
+    """Upsert (topic, partition) -> next offset into `table` (the journal's or a link-store file's), in the
+    caller's transaction."""
+    if positions:
+        con.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+            "DO UPDATE SET next_offset = excluded.next_offset",
+            [(t, p, o) for (t, p), o in sorted(positions.items())],
+        )
+
+
 class MasterJournal:
     """Applied changes in order, and the reader's positions (one DuckDB file owned by one linker process)."""
 
@@ -87,12 +98,7 @@ class MasterJournal:
                     "src_partition, src_offset) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (change_id) DO NOTHING",
                     rows,
                 )
-            if positions:
-                self._con.executemany(
-                    "INSERT INTO reader_positions VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
-                    "DO UPDATE SET next_offset = excluded.next_offset",
-                    [(t, p, o) for (t, p), o in sorted(positions.items())],
-                )
+            save_positions(self._con, "reader_positions", positions)
             self._con.execute("COMMIT")
         except Exception:
             self._con.execute("ROLLBACK")

@@ -43,7 +43,7 @@ from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.deadletter import SourcePosition
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
@@ -170,19 +170,7 @@ def _events(updates: dict[str, set[bytes]]) -> set[Event]:
 
 
 def _by_key(records: list[ConsumedRecord]) -> dict[str, set[bytes]]:
-    out: dict[str, set[bytes]] = defaultdict(set)
-    for r in records:
-        assert r.key is not None and r.value is not None
-        out[r.key.decode()].add(r.value)
-    return dict(out)
-
-
-def _latest(records: list[ConsumedRecord]) -> dict[str, bytes]:
-    latest: dict[str, bytes | None] = {}
-    for r in records:
-        assert r.key is not None
-        latest[r.key.decode()] = r.value
-    return {k: v for k, v in latest.items() if v is not None}
+    return {k: set(vs) for k, vs in values_by_key(records).items()}
 
 
 def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]], partition: Callable[[int], int]) -> None:
@@ -264,7 +252,8 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
         _until("two members in the group", lambda: _group_members(bootstrap, tag) == 2, procs)
         _produce(bootstrap, topics.submissions, SUBMISSIONS, lambda i: i)  # family p -> partition p
         ref.submit(SUBMISSIONS)
-        _until("members linked", lambda: _latest(read_topic(bootstrap, topics.members)) == ref.latest["m"], procs)
+        _until("members linked", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"],
+               procs)  # fmt: skip
 
         def updates_done() -> bool:
             return _by_key(read_topic(bootstrap, updates_topic)) == ref.updates
@@ -331,13 +320,13 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
         a.restart()
         procs = [a]
         _until("phase 3 update events", updates_done, procs)
-        _until("members", lambda: _latest(read_topic(bootstrap, topics.members)) == ref.latest["m"], procs)
+        _until("members", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"], procs)
         newcomer = LinkedMember.model_validate_json(ref.latest["m"][f"{NEW_FAM}-01"])
         assert (newcomer.decision, newcomer.person_id) == (MemberDecision.LINKED, IDS.for_master(NEWCOMER.nik))
         assert "are ahead of this instance's master" in _log(a, a.log_offset), a.log_tail()
         late = {e for e in _events(ref.updates) if e[0].endswith("-04")}
         assert {(k, t) for k, t, *_ in late} == {(f"{f}-04", t) for f in FAMS for t in ("link_created", "merged")}
-        _until("families", lambda: _latest(read_topic(bootstrap, topics.families)) == ref.latest["f"], procs)
+        _until("families", lambda: compacted_state(read_topic(bootstrap, topics.families)) == ref.latest["f"], procs)
         assert a.stop() == 0, a.log_tail()
     finally:
         for proc in (a, b):
@@ -472,8 +461,8 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
         assert {f for _, _, f in _batches(a, mark)} == {4}, _log(a, mark)
         died = {(k, str(LINKAGE_UPDATE_ADAPTER.validate_json(v).event)) for k, vs in expected.items() for v in vs}
         assert {(targets[p][2][0], "person_died") for p in range(4)} <= died
-        _until("members", lambda: _latest(read_topic(bootstrap, topics.members)) == latest["m"], procs)
-        _until("families", lambda: _latest(read_topic(bootstrap, topics.families)) == latest["f"], procs)
+        _until("members", lambda: compacted_state(read_topic(bootstrap, topics.members)) == latest["m"], procs)
+        _until("families", lambda: compacted_state(read_topic(bootstrap, topics.families)) == latest["f"], procs)
         assert a.stop() == 0, a.log_tail()
     finally:
         for proc in (a, b):

@@ -33,7 +33,7 @@ from contracts.topics import (
     SUBMISSIONS_DLQ,
     topic_spec,
 )
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import ConsumedRecord, compacted_state, read_topic
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
@@ -203,11 +203,6 @@ def _at_least(count: int) -> Callable[[list[ConsumedRecord]], bool]:
     return lambda records: len(records) >= count
 
 
-def _state(records: list[ConsumedRecord]) -> dict[str, bytes]:
-    """What a compacted topic holds: the latest value per key, tombstoned keys removed."""
-    return {k: v for k, v in _latest(records).items() if v is not None}
-
-
 def _latest(records: list[ConsumedRecord]) -> dict[str, bytes | None]:
     latest: dict[str, bytes | None] = {}
     for r in records:  # one key lives on one partition, so offset order is the key's order
@@ -261,13 +256,13 @@ def test_linker_links_dead_letters_and_is_idempotent(
     workers.append(worker)
     # Done when every family's latest revision is out and every bad message was dead-lettered. (How many
     # intermediate records appear depends on batching: revisions 1 and 2 of A in one batch -> only 2.)
-    families = _wait_for(bootstrap, topics.families, lambda rs: _state(rs) == expected["f"], worker)
+    families = _wait_for(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker)
     dead = _wait_for(bootstrap, topics.dlq, _at_least(len(bad)), worker)
-    members = _wait_for(bootstrap, topics.members, lambda rs: _state(rs) == expected["m"], worker)
+    members = _wait_for(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker)
     reviews = read_topic(bootstrap, topics.review)
 
     assert sorted(expected["m"]) == [f"{FAM_A}-01", f"{FAM_A}-02", f"{FAM_B}-01", f"{FAM_C}-01"]  # A-03: r2
-    assert _state(reviews) == expected["r"]
+    assert compacted_state(reviews) == expected["r"]
     assert json.loads(expected["r"][f"{FAM_A}-02"])["task_id"] == f"{FAM_A}-02/r2"
     a1 = json.loads(expected["m"][f"{FAM_A}-01"])
     assert (a1["revision"], a1["decision"], a1["matched_nik"], a1["sectoral"]["dtks_id"]) == (

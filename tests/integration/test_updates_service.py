@@ -44,7 +44,7 @@ from contracts.topics import (
     topic_spec,
 )
 from linkage.synthetic import generate_world
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.deadletter import SourcePosition
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
@@ -217,22 +217,6 @@ def workers() -> Iterator[list[Worker]]:
         w.stop()
 
 
-def _by_key(records: list[ConsumedRecord]) -> dict[str, list[bytes]]:
-    out: dict[str, list[bytes]] = defaultdict(list)
-    for r in records:
-        assert r.key is not None and r.value is not None
-        out[r.key.decode()].append(r.value)
-    return dict(out)
-
-
-def _latest(records: list[ConsumedRecord]) -> dict[str, bytes]:
-    latest: dict[str, bytes | None] = {}
-    for r in records:
-        assert r.key is not None
-        latest[r.key.decode()] = r.value
-    return {k: v for k, v in latest.items() if v is not None}
-
-
 def test_changes_relink_members_publish_updates_and_replay_identically(
     kafka_broker: object, workers: list[Worker], tmp_path: Path
 ) -> None:
@@ -254,7 +238,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
         worker = Worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
         workers.append(worker)
         n_members = len({s.member_key(m) for s in sc.submissions for m in s.members})
-        worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(_latest(rs)) >= n_members)
+        worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(compacted_state(rs)) >= n_members)
         # One change partition: the changes keep their order (the in-process expectation applies them so).
         for f in [producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0)
                   for i, (t, v) in enumerate(sc.changes)]:  # fmt: skip
@@ -263,9 +247,9 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
         producer.close()
 
     updates = worker.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= n_events)
-    assert _by_key(updates) == expected_updates
-    members = worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: _latest(rs) == expected_members, 60)
-    worker.wait_for(bootstrap, topics[LINKED_FAMILIES], lambda rs: _latest(rs) == expected_families, 60)
+    assert values_by_key(updates) == expected_updates
+    members = worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: compacted_state(rs) == expected_members, 60)
+    worker.wait_for(bootstrap, topics[LINKED_FAMILIES], lambda rs: compacted_state(rs) == expected_families, 60)
     dlq = read_topic(bootstrap, topics[SUBMISSIONS_DLQ])
     (dead,) = [DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dlq]
     assert (dead.reason, dead.source_topic, dead.payload) == (DeadLetterReason.NOT_JSON, topics[POPULATION_CHANGES],
@@ -273,14 +257,14 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
 
     # The scenario's consequences, spelled out.
     t = sc.targets
-    events = {k: [LINKAGE_UPDATE_ADAPTER.validate_json(v) for v in vs] for k, vs in _by_key(updates).items()}
+    events = {k: [LINKAGE_UPDATE_ADAPTER.validate_json(v) for v in vs] for k, vs in values_by_key(updates).items()}
     created, merged = events[t["born"]]
     assert (created.event, merged.event) == ("link_created", "merged")
     assert merged.old_person_id == IDS.mint(t["born"]) and merged.new_person_id.startswith("p-")  # type: ignore[union-attr]
-    born_member = LinkedMember.model_validate_json(_latest(members)[t["born"]])
+    born_member = LinkedMember.model_validate_json(compacted_state(members)[t["born"]])
     assert (born_member.decision, born_member.person_id) == (MemberDecision.LINKED, merged.new_person_id)  # type: ignore[union-attr]
     assert [e.event for e in events[t["died"]]] == ["person_died"]
-    families = _latest(read_topic(bootstrap, topics[LINKED_FAMILIES]))
+    families = compacted_state(read_topic(bootstrap, topics[LINKED_FAMILIES]))
     died_family = IntegratedFamily.model_validate_json(families[t["died"][:22]])
     present = {s.member_key(m): m.presence in (Presence.LIVES_HERE, Presence.NEW_MEMBER)
                for s in sc.submissions for m in s.members}  # fmt: skip
@@ -298,10 +282,10 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     replay = Worker(bootstrap, topics, tmp_path / "b" / "state", master_file, f"upd-{tag}-b")
     workers.append(replay)
     again = replay.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= 2 * n_events)
-    assert {k: vs[len(vs) // 2:] for k, vs in _by_key(again).items()} == expected_updates
-    assert {k: vs[: len(vs) // 2] for k, vs in _by_key(again).items()} == expected_updates
-    assert _latest(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
-    assert _latest(read_topic(bootstrap, topics[LINKED_FAMILIES])) == expected_families
+    assert {k: vs[len(vs) // 2:] for k, vs in values_by_key(again).items()} == expected_updates
+    assert {k: vs[: len(vs) // 2] for k, vs in values_by_key(again).items()} == expected_updates
+    assert compacted_state(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
+    assert compacted_state(read_topic(bootstrap, topics[LINKED_FAMILIES])) == expected_families
     assert replay.stop() == 0
 
     # Restart of the first instance (same group and state): its engine reloads the master without the
@@ -321,10 +305,10 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
         producer.close()
 
     def revised(records: list[ConsumedRecord]) -> bool:
-        value = _latest(records).get(t["born"])
+        value = compacted_state(records).get(t["born"])
         return value is not None and LinkedMember.model_validate_json(value).revision == revision
 
-    latest = _latest(restarted.wait_for(bootstrap, topics[LINKED_MEMBERS], revised))
+    latest = compacted_state(restarted.wait_for(bootstrap, topics[LINKED_MEMBERS], revised))
     relinked = LinkedMember.model_validate_json(latest[t["born"]])
     # (the fake master file lacks the born person: without the journal this member would not be linked)
     assert (relinked.decision, relinked.person_id) == (MemberDecision.LINKED, born_member.person_id)
