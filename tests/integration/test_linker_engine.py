@@ -21,13 +21,14 @@ from kafka import KafkaProducer
 
 from contracts.decode import decode_family_submission
 from linkage.records import family_key_string
+from services.kafka_io import compacted_state
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
-from tests.integration.test_linker_service import Topics, Worker, _state, _wait_for, topics, workers
+from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 __all__ = ["topics", "workers"]  # fixtures shared with the fake-engine test
@@ -90,10 +91,10 @@ def test_linker_with_the_real_engine_links_a_generated_world(
         extra_env={"REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_MODEL_PATH": str(model)},
     )  # fmt: skip
     workers.append(worker)
-    families = _wait_for(bootstrap, topics.families, lambda rs: _state(rs) == expected["f"], worker, 180.0)
-    members = _wait_for(bootstrap, topics.members, lambda rs: _state(rs) == expected["m"], worker, 60.0)
-    assert len(_state(families)) == len({k for k in keys})
-    assert _state(members) == expected["m"]
+    families = _wait_for(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker, 180.0)
+    members = _wait_for(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker, 60.0)
+    assert len(compacted_state(families)) == len({k for k in keys})
+    assert compacted_state(members) == expected["m"]
 
     # Every submitted member of each family's latest revision has exactly one current record.
     latest: dict[str, Any] = {}
@@ -103,12 +104,12 @@ def test_linker_with_the_real_engine_links_a_generated_world(
         if key not in latest or doc["revision"] >= latest[key]["revision"]:
             latest[key] = doc
     member_keys = {f"{k}-{m['serial']:02d}" for k, d in latest.items() for m in d["members"]}
-    assert set(_state(members)) == member_keys
+    assert set(compacted_state(members)) == member_keys
 
     truth = {r["member_key"]: r["true_nik"] for r in pq.read_table(world / "truth.parquet").to_pylist()
              if r["source"] == "member"}  # fmt: skip
     tp = fp = fn = 0
-    for key, value in _state(members).items():
+    for key, value in compacted_state(members).items():
         rec = json.loads(value)
         if rec["matched_nik"] is not None:
             tp, fp = (tp + 1, fp) if rec["matched_nik"] == truth.get(key) else (tp, fp + 1)
