@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from linkage.comparisons import Source
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
-from linkage.model.splink_session import build_linker, model_for_backend
+from linkage.model.splink_session import build_linker, candidates_of, model_for_backend
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
@@ -79,20 +79,7 @@ def predict_pairs(
         model = model_for_backend(model, source, db_api)
     linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
     result = linker.inference.predict()
-    cols = result.as_dict()
-    out: list[Candidate] = []
-    for src_l, id_l, id_r, weight, prob in zip(
-        cols["source_dataset_l"],
-        cols["record_id_l"],
-        cols["record_id_r"],
-        cols["match_weight"],
-        cols["match_probability"],
-        strict=True,
-    ):
-        # Splink orders each pair by source dataset name; the master's table name starts "master".
-        rec, mas = (id_r, id_l) if str(src_l).startswith("master") else (id_l, id_r)
-        out.append(Candidate(str(rec), str(mas), float(weight), float(prob)))
-    return out
+    return candidates_of(result.as_dict())
 
 
 def link_file(

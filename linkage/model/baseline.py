@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.model.splink_session import candidates_of
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED
 from linkage.normalise.family import Candidate
 
@@ -67,16 +68,4 @@ def link_baseline(
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("nik"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
-    cols = linker.inference.predict().as_dict()
-    out = []
-    for src_l, id_l, id_r, weight, prob in zip(
-        cols["source_dataset_l"],
-        cols["record_id_l"],
-        cols["record_id_r"],
-        cols["match_weight"],
-        cols["match_probability"],
-        strict=True,
-    ):
-        rec, mas = (id_r, id_l) if str(src_l).startswith("master") else (id_l, id_r)
-        out.append(Candidate(str(rec), str(mas), float(weight), float(prob)))
-    return out
+    return candidates_of(linker.inference.predict().as_dict())

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from linkage.comparisons import Source
+from linkage.normalise.family import Candidate
 
 _counter = itertools.count()
 
@@ -84,3 +85,20 @@ def model_for_backend(model: dict[str, Any], source: Source, db_api: Any) -> dic
                 if key in m_level:
                     t_level[key] = m_level[key]
     return rendered
+
+
+def candidates_of(predictions: dict[str, list[Any]]) -> list[Candidate]:
+    """Scored pairs from `linker.inference.predict().as_dict()`, as (record id, master id, weight, probability)."""
+    out: list[Candidate] = []
+    for src_l, id_l, id_r, weight, prob in zip(
+        predictions["source_dataset_l"],
+        predictions["record_id_l"],
+        predictions["record_id_r"],
+        predictions["match_weight"],
+        predictions["match_probability"],
+        strict=True,
+    ):
+        # Splink orders each pair by source dataset name; the master's table name starts "master".
+        rec, mas = (id_r, id_l) if str(src_l).startswith("master") else (id_l, id_r)
+        out.append(Candidate(str(rec), str(mas), float(weight), float(prob)))
+    return out
