@@ -207,7 +207,7 @@ class SubmissionHandler:
         started: float, linked: float, acked: float, stored: float,
     ) -> None:  # fmt: skip
         if self._recorder is not None:
-            self._recorder.batch_done(events, records, stored - started)
+            self._recorder.batch_done(events, records, stored - started, result)
         c = self.counters
         c.batches += 1
         c.submissions += len(events)
@@ -315,7 +315,7 @@ def build_app(
     updates: MasterUpdates | None = None
     if settings.updates_enabled:
         updates = install_updates(app, settings, linker=linker, store=store, ids=ids, send=send,
-                                  lock=engine_lock, progress=progress)  # fmt: skip
+                                  lock=engine_lock, progress=progress, recorder=recorder)  # fmt: skip
 
     if recorder is not None:
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))

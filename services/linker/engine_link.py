@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from linkage.observer import LinkageObserver
+from linkage.observer import NO_OBSERVER, LinkageObserver
 from services.linker.errors import LinkerConfigError
-from services.linker.port import MemberLink, MemberQuery
+from services.linker.port import MemberLink, MemberQuery, report_sectoral
 from services.updates.master import MasterPerson, SectoralSource
 
 # Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
@@ -70,6 +70,7 @@ class EngineMemberLinker:
         # Master updates (services/updates): newer facts than the sorted start-up lookups.
         self._updated: dict[str, tuple[str, bool]] = {}
         self._sectoral_updated: dict[tuple[str, str], tuple[str, int | None]] = {}
+        self._observer: LinkageObserver = NO_OBSERVER
 
     @classmethod
     def from_files(cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None) -> EngineMemberLinker:
@@ -108,8 +109,11 @@ class EngineMemberLinker:
         return self._version
 
     def attach_observer(self, observer: LinkageObserver) -> None:
-        """Let the engine report each call and decision (with candidate counts) to `observer` (metrics)."""
+        """Report every `link` call to `observer` (metrics), whoever calls it (submissions or updates):
+        the engine reports the call and each Dukcapil decision with its candidate count, this object
+        the DTKS and BPJS decisions it adds."""
         self._engine.observe(observer)
+        self._observer = observer
 
     def upsert_master(self, person: MasterPerson) -> None:
         """Insert or replace one master person in the engine (no reload) and in the KK/status lookup."""
@@ -168,6 +172,8 @@ class EngineMemberLinker:
                     dtks_decile=self._dtks_decile(nik) if nik else None, blocking_keys=query_keys,
                 )
             )  # fmt: skip
+        if self._observer is not NO_OBSERVER:
+            report_sectoral(self._observer, links)
         return links
 
 

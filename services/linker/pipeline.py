@@ -20,7 +20,7 @@ from services.linker.batcher import chunk_by_members
 from services.linker.ids import PersonIds
 from services.linker.mapping import family_queries
 from services.linker.outputs import FamilyOutputs, build_family_outputs
-from services.linker.port import MemberLink, MemberLinker, MemberQuery
+from services.linker.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
 from services.updates.member_state import member_states
 
@@ -52,6 +52,10 @@ class BatchResult:
     families_linked: int = 0
     members_linked: int = 0
     stale: int = 0
+    # For metrics (region progress): the band of each member of each current revision, "no_match"
+    # for a band without a master candidate (not a link), and how many of them had no NIK.
+    family_bands: dict[str, tuple[Band, ...]] = field(default_factory=dict)
+    members_without_nik: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,9 @@ class SubmissionLinker:
                 dropped = set(previous.serials) - set(serials)
                 result.update.dropped_members.update(f"{key}-{s:02d}" for s in dropped)
             result.members_linked += len(out.members)
+            member_keys = [sub.member_key(m) for m in sub.members]
+            result.family_bands[key] = tuple(_linked_band(links[k]) for k in member_keys)
+            result.members_without_nik += sum(1 for k in member_keys if not queries[k].nik)
         result.families_linked = len(current)
         return result
 
@@ -189,3 +196,8 @@ class SubmissionLinker:
         )
         records.append(OutboundRecord(t.families, family_key.encode(), to_canonical_json(out.family)))
         return records
+
+
+def _linked_band(link: MemberLink) -> Band:
+    # A band without a candidate NIK is not a link (the same rule as the member records).
+    return link.band if link.master_nik else "no_match"

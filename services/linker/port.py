@@ -3,13 +3,18 @@
 The service codes against `MemberLinker`; `engine_adapter.py` implements it with the real
 `linkage.engine.LinkageEngine`, `testing.py` with a small fake for unit tests. Keeping the port here lets
 the service be tested without the trained models, and keeps the engine free of service concerns.
+
+Observation is a capability of the engine object itself (`ObservableLinker`), not a wrapper around it:
+the object the pipeline links with is the one the master updates modify (`services/updates`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
+
+from linkage.observer import LinkageObserver
 
 Band = Literal["auto_link", "review", "no_match"]
 
@@ -71,3 +76,20 @@ class MemberLinker(Protocol):
     def model_version(self) -> str: ...
 
     def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]: ...
+
+
+@runtime_checkable
+class ObservableLinker(Protocol):
+    """A `MemberLinker` that reports each of its calls to a `LinkageObserver` (metrics), whoever calls it."""
+
+    def attach_observer(self, observer: LinkageObserver) -> None:
+        """From now on report every `link` call: its size and duration, and each member's decision for
+        the Dukcapil master and for the DTKS and BPJS databases."""
+        ...
+
+
+def report_sectoral(observer: LinkageObserver, links: Sequence[MemberLink]) -> None:
+    """Report each link's DTKS and BPJS decision: found through the linked master NIK, or not."""
+    for link in links:
+        observer.record_decided("dtks", "auto_link" if link.dtks_id else "no_match", None, None)
+        observer.record_decided("bpjs", "auto_link" if link.bpjs_id else "no_match", None, None)

@@ -11,10 +11,12 @@ member and a master person share one exactly when the fake could pair them.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from services.linker.port import Band, MemberLink, MemberQuery
+from linkage.observer import NO_OBSERVER, LinkageObserver
+from services.linker.port import Band, MemberLink, MemberQuery, report_sectoral
 from services.updates.master import MasterPerson, SectoralSource
 
 
@@ -73,6 +75,7 @@ class FakeMemberLinker:
     version: str = "fake-1"
     batch_sizes: list[int] = field(default_factory=list)
     fail_with: Exception | None = None
+    observer: LinkageObserver = field(default=NO_OBSERVER, repr=False)
 
     @classmethod
     def of(cls, people: Iterable[FakeMasterPerson], version: str = "fake-1") -> FakeMemberLinker:
@@ -83,10 +86,15 @@ class FakeMemberLinker:
     def model_version(self) -> str:
         return self.version
 
+    def attach_observer(self, observer: LinkageObserver) -> None:
+        """Report every `link` call like the real engine does (without candidate counts)."""
+        self.observer = observer
+
     def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]:
         """Link by NIK; raises `fail_with` when set (to test infrastructure failures)."""
         if self.fail_with is not None:
             raise self.fail_with
+        started = time.perf_counter()
         self.batch_sizes.append(len(members))
         by_sound: dict[int, list[FakeMasterPerson]] = {}
         for person in self.master.values():
@@ -94,7 +102,13 @@ class FakeMemberLinker:
                 key = fake_blocking_keys(None, person.full_name, _year(person.birth_date))
                 if key:
                     by_sound.setdefault(key[0], []).append(person)
-        return [self._one(q, by_sound) for q in members]
+        links = [self._one(q, by_sound) for q in members]
+        if self.observer is not NO_OBSERVER and links:
+            self.observer.batch_linked(len(links), time.perf_counter() - started)
+            for link in links:
+                self.observer.record_decided("dukcapil", link.band, link.probability, None)
+            report_sectoral(self.observer, links)
+        return links
 
     def upsert_master(self, person: MasterPerson) -> None:
         """Insert or replace a master person (master updates); its sectoral ids are kept."""

@@ -1,8 +1,9 @@
-"""Composition of the linker's observability: one registry, its metrics, the observed engine port.
+"""Composition of the linker's observability: one registry, its metrics, the observer and the recorder.
 
-`instrument_linker` is what the linker's runner calls: it wraps the `MemberLinker` so every engine call
-is observed, prepares the batch recorder for the faust handler, reports the master, and (with a world
-folder) loads the district targets for region progress.
+`instrument_linker` is what the linker's runner calls: it attaches the observer to the engine object
+(no wrapper: the same object goes to the pipeline and to the master updates, which need its
+`upsert_master`/`set_sectoral`), prepares the batch recorder for the submissions and change handlers,
+reports the master, and (with a world folder) loads the district targets for region progress.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from services.linker.port import MemberLinker
+from services.linker.port import MemberLinker, ObservableLinker
 from services.linker.settings import LinkerSettings
-from services.observability.exposition import serve_metrics
+from services.observability.exposition import MetricsServer, serve_metrics
 from services.observability.linker_metrics import LinkerMetrics
-from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
+from services.observability.observer import PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import DistrictTarget, RegionProgress, targets_from_world
 from services.observability.region_store import RegionStore
@@ -37,7 +38,6 @@ class LinkerInstrumentation:
     observer: PrometheusLinkageObserver
     recorder: BatchRecorder
     region: RegionProgress
-    linker: ObservedMemberLinker
 
 
 def instrument_linker(
@@ -51,7 +51,7 @@ def instrument_linker(
     registry: CollectorRegistry | None = None,
     region_store: Path | None = None,
 ) -> LinkerInstrumentation:
-    """Wrap `linker` and build the metrics on `registry` (a new one by default).
+    """Build the metrics on `registry` (a new one by default) and attach their observer to `linker`.
 
     `region_store` keeps region progress across restarts (a SQLite file; in memory only without it).
     """
@@ -77,23 +77,32 @@ def instrument_linker(
         observer.master_loaded(master_records, time.time())
     region = RegionProgress(registry, targets, bps, RegionStore(region_store) if region_store else None)
     metrics.review_backlog.set(region.review_backlog())  # as reloaded from the store, before the first batch
-    observed = ObservedMemberLinker(linker, observer, metrics=metrics, region=region)
-    recorder = BatchRecorder(metrics, dlq_topic=dlq_topic)
-    return LinkerInstrumentation(registry, metrics, observer, recorder, region, observed)
+    if isinstance(linker, ObservableLinker):
+        linker.attach_observer(observer)
+    else:  # both engines of the service are observable; a third one would lose only the engine metrics
+        log.warning("the engine %s reports no calls or decisions: engine metrics stay at 0", type(linker).__name__)
+    recorder = BatchRecorder(metrics, dlq_topic=dlq_topic, region=region)
+    return LinkerInstrumentation(registry, metrics, observer, recorder, region)
 
 
-def serve_linker_metrics(settings: LinkerSettings, linker: MemberLinker) -> tuple[MemberLinker, BatchRecorder]:
+def serve_linker_metrics(settings: LinkerSettings, linker: MemberLinker) -> tuple[BatchRecorder, MetricsServer]:
     """Instrument `linker` from the linker's settings and serve /metrics on `settings.metrics_port`.
 
-    Returns the observed linker and the batch recorder to hand to `services.linker.app.build_app`.
+    Returns the batch recorder to hand to `services.linker.app.build_app` (`linker` itself is unchanged
+    but for the attached observer), and the running endpoint.
     """
     master_records = None
     if settings.fake_master_path is not None and settings.fake_master_path.is_file():
         master_records = len(json.loads(settings.fake_master_path.read_text(encoding="utf-8")))
+    consumed = [settings.submissions_topic]
+    produced = [settings.dlq_topic, settings.members_topic, settings.families_topic, settings.review_topic]
+    if settings.updates_enabled:  # the change reader's records and the update events are counted too
+        consumed += [settings.population_changes_topic, settings.dtks_changes_topic, settings.bpjs_changes_topic]
+        produced.append(settings.updates_topic)
     inst = instrument_linker(
         linker,
-        consumed_topics=[settings.submissions_topic],
-        produced_topics=[settings.dlq_topic, settings.members_topic, settings.families_topic, settings.review_topic],
+        consumed_topics=consumed,
+        produced_topics=produced,
         dlq_topic=settings.dlq_topic,
         world_dir=settings.world_dir,
         master_records=master_records,
@@ -102,4 +111,4 @@ def serve_linker_metrics(settings: LinkerSettings, linker: MemberLinker) -> tupl
     port = settings.metrics_port if settings.metrics_port is not None else 0
     server = serve_metrics(inst.registry, settings.metrics_host, port)
     log.info("linker metrics on http://%s:%d/metrics", server.host, server.port)
-    return inst.linker, inst.recorder
+    return inst.recorder, server

@@ -28,7 +28,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
@@ -48,6 +48,13 @@ log = logging.getLogger("regsosek.linker.updates")
 
 #: Produce one record; the awaited result resolves when the broker acknowledged it (as the linker's).
 Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
+
+
+class ChangeRecorder(Protocol):
+    """Told of each finished batch (metrics: `services.observability.recorder.BatchRecorder`)."""
+
+    def changes_done(self, consumed: Sequence[RawChange], produced: Sequence[OutboundRecord]) -> None:
+        """The change records read and the records produced (all acknowledged) by one batch or catch-up."""
 
 
 class StoreMemberIndex:
@@ -120,8 +127,10 @@ class ChangeHandler:
         dlq_topic: str,
         *,
         max_payload_bytes: int,
+        recorder: ChangeRecorder | None = None,
     ) -> None:
         self._master = master
+        self._recorder = recorder
         self._files = files
         self._ids = ids
         self._topics = topics
@@ -188,6 +197,8 @@ class ChangeHandler:
         await self._produce_and_wait(result.records)
         await asyncio.to_thread(file.apply_changes, by_partition(result.states.values()).get(partition, {}), target)
         self._file_positions[partition] = target
+        if self._recorder is not None:
+            self._recorder.changes_done((), result.records)
         log.info(
             "master updates: link-store file p%d caught up with this instance's master: %d journalled changes, "
             "%d members re-linked, %d update events, %d outputs in %.3f s",
@@ -236,6 +247,8 @@ class ChangeHandler:
         await asyncio.to_thread(self._journal.record, entries, target)
         self.engine_positions = target
         await asyncio.to_thread(self._save, in_sync, result.states.values(), target)
+        if self._recorder is not None:
+            self._recorder.changes_done(records, out)
         log.info(
             "changes: %d records, %d applied, %d members re-linked in %d files, %d update events, %d outputs "
             "in %.3f s", len(records), result.changes, result.relinked, len(in_sync), result.events, len(out),

@@ -37,7 +37,7 @@ from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
 from services.updates.changes import ChangeTopicKind
-from services.updates.handler import ChangeHandler, Send
+from services.updates.handler import ChangeHandler, ChangeRecorder, Send
 from services.updates.journal import MasterJournal
 from services.updates.progress import SubmissionsProgress
 from services.updates.reader import ChangeReader, ChangeRecord
@@ -171,8 +171,13 @@ def install_updates(
     send: Send,
     lock: asyncio.Lock,
     progress: SubmissionsProgress,
+    recorder: ChangeRecorder | None = None,
 ) -> MasterUpdates:
-    """Replay the journal into the engine and add the change reader (a task) to `app`."""
+    """Replay the journal into the engine and add the change reader (a task) to `app`.
+
+    `linker` must be the engine object itself (metrics attach to it, they do not wrap it);
+    `recorder` counts each applied change batch (metrics), optional.
+    """
     if not (hasattr(linker, "upsert_master") and hasattr(linker, "set_sectoral")):
         raise LinkerConfigError("the configured engine cannot take master updates")
     if not isinstance(store, PartitionedLinkStore | LinkStore):
@@ -198,7 +203,7 @@ def install_updates(
         settings.bpjs_changes_topic: "bpjs",
     }
     handler = ChangeHandler(master, files, ids, topics, journal, kinds, settings.dlq_topic,
-                            max_payload_bytes=settings.max_payload_bytes)  # fmt: skip
+                            max_payload_bytes=settings.max_payload_bytes, recorder=recorder)  # fmt: skip
     handler.bind_sender(send)
     updates = MasterUpdates(app, settings, handler, lock, progress)
 

@@ -1,23 +1,22 @@
-"""The core engine reports through the observer protocol; the service wrapper does not count twice."""
+"""The core engine reports through the observer protocol; the service's engine object adds the sectoral
+decisions, and each decision is counted once."""
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from prometheus_client import CollectorRegistry
 
 from linkage.engine import BandThresholds, LinkageEngine
 from linkage.normalise.prepare import prepare_table
 from linkage.observer import NO_OBSERVER, RecordingObserver
-from services.linker.port import MemberLink, MemberQuery
-from services.observability.linker_metrics import LinkerMetrics
-from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
+from services.linker.engine_link import EngineMemberLinker, NikIndex
+from services.linker.port import MemberQuery
+from services.observability.linker_wiring import instrument_linker
 
 
 def _helpers() -> ModuleType:
@@ -59,48 +58,37 @@ def test_engine_reports_each_call_and_decision(engine_and_master: tuple[LinkageE
     assert second == ("dukcapil", "no_match", None, 0)
 
 
-class EngineBackedLinker:
-    """A port implementation that runs the core engine (like the linker's EngineMemberLinker)."""
-
-    def __init__(self, engine: LinkageEngine) -> None:
-        self.engine = engine
-        self.model_version = "engine-test"
-
-    def attach_observer(self, observer: Any) -> None:
-        self.engine.observe(observer)
-
-    def link(self, members: Sequence[MemberQuery]) -> list[MemberLink]:
-        rows = [{"record_id": q.record_id, "nik": q.nik, "full_name": q.full_name} for q in members]
-        out = []
-        for d in self.engine.link(rows):
-            band: Any = d.band.value
-            out.append(MemberLink(d.record_id, band, d.master_record_id, d.match_probability, d.match_weight, None))
-        return out
-
-
-def test_observed_engine_linker_counts_each_decision_once(
+def test_the_instrumented_engine_linker_counts_each_decision_once(
     engine_and_master: tuple[LinkageEngine, list[dict[str, Any]]],
 ) -> None:
     engine, master = engine_and_master
-    registry = CollectorRegistry()
-    metrics = LinkerMetrics(registry)
-    observed = ObservedMemberLinker(EngineBackedLinker(engine), PrometheusLinkageObserver(metrics), metrics=metrics)
+    person = master[11]
+    niks = pa.array([p["nik"] for p in master])
+    linker = EngineMemberLinker(
+        engine, "engine-test", NikIndex(niks, kk=pa.array([p["kk_number"] for p in master]),
+                                        dead=pa.array([False] * len(master))),
+        NikIndex(pa.array([person["nik"]]), id=pa.array(["DTKS-11"]), decile=pa.array([3])), None,
+    )  # fmt: skip
     try:
-        assert observed.core_reports
-        person = master[11]
+        inst = instrument_linker(linker, consumed_topics=["s"], produced_topics=["m"], dlq_topic="d")
         query = MemberQuery(
             record_id="3603010001000100001001-01", nik=person["nik"], kk_number="", full_name=person["full_name"],
             sex="", birth_date="", birth_year=None, age=None, reference_year=2022, village_code="",
             bps_village_code="3603010001", address="", family_key="3603010001000100001001", head_name="",
         )  # fmt: skip
-        observed.link([query])
+        (link,) = linker.link([query])  # the engine object itself: no wrapper between it and its callers
     finally:
         engine.observe(NO_OBSERVER)
-    total = sum(
-        registry.get_sample_value("linkage_decisions_total", {"source": "dukcapil", "band": band}) or 0
-        for band in ("auto_link", "review", "no_match")
-    )
-    assert total == 1
+    registry = inst.registry
+    assert (link.master_nik, link.dtks_id) == (person["nik"], "DTKS-11")  # the best candidate's DTKS row
+    for source in ("dukcapil", "dtks", "bpjs"):
+        counts = {
+            band: registry.get_sample_value("linkage_decisions_total", {"source": source, "band": band})
+            for band in ("auto_link", "review", "no_match")
+        }
+        assert sum(v or 0 for v in counts.values()) == 1, source
+    assert registry.get_sample_value("linkage_decisions_total", {"source": "dtks", "band": "auto_link"}) == 1
+    assert registry.get_sample_value("linkage_decisions_total", {"source": "bpjs", "band": "no_match"}) == 1
     assert registry.get_sample_value("linkage_engine_call_seconds_count") == 1
     assert registry.get_sample_value("linkage_candidate_pairs_count") == 1
     assert (registry.get_sample_value("linkage_candidate_pairs_sum") or 0) >= 1

@@ -1,4 +1,4 @@
-"""The linker's metrics: definitions, the observed engine port, region progress, the batch recorder."""
+"""The linker's metrics: definitions, the observed engine object, region progress, the batch recorder."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.dead_letter import DeadLetterReason
+from contracts.decode import decode_family_submission
+from contracts.submission import FamilySubmission
 from linkage.observer import NO_OBSERVER, LinkageObserver, RecordingObserver
+from services.linker.ids import PersonIds
+from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.port import MemberQuery
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, nik_for
+from services.linker.store import LinkStore
+from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.linker_wiring import instrument_linker
-from services.observability.observer import ObservedMemberLinker, PrometheusLinkageObserver
+from services.observability.observer import PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import UNKNOWN_DISTRICT, DistrictTarget, RegionProgress, targets_from_world
 from services.observability.region_store import RegionStore
@@ -73,20 +78,17 @@ def test_registries_are_independent() -> None:
     assert value(second, "linkage_decisions_total", source="dtks", band="review") == 0
 
 
-def test_observed_linker_reports_decisions_probabilities_and_region() -> None:
-    registry = CollectorRegistry()
-    metrics = LinkerMetrics(registry)
-    region = RegionProgress(registry, TARGETS, BPS)
-    linker = ObservedMemberLinker(
-        fake_linker(), PrometheusLinkageObserver(metrics), metrics=metrics, region=region
-    )
+def test_the_engine_object_reports_every_call_and_decision_once_instrumented() -> None:
+    engine = fake_linker()
+    inst = instrument_linker(engine, consumed_topics=["s"], produced_topics=["m"], dlq_topic="d")
+    registry = inst.registry
     queries = [
         query(FAM_A, 1, nik_for(1), "Ahmad Fauzi"),  # auto_link, DTKS and BPJS hits
         query(FAM_A, 2, nik_for(2, female=True), "Sity Aminah"),  # review
         query(FAM_A, 3, "", "Rizky"),  # no NIK: no_match
         query(FAM_B, 1, nik_for(3), "Joko Susilo"),  # auto_link
     ]
-    links = linker.link(queries)
+    links = engine.link(queries)  # the object itself, as the pipeline and the master updates call it
     assert [link.band for link in links] == ["auto_link", "review", "no_match", "auto_link"]
     assert value(registry, "linkage_decisions_total", source="dukcapil", band="auto_link") == 2
     assert value(registry, "linkage_decisions_total", source="dukcapil", band="review") == 1
@@ -96,9 +98,35 @@ def test_observed_linker_reports_decisions_probabilities_and_region() -> None:
     # Probabilities of the three members with a candidate: 0.999, 0.6, 0.999.
     assert value(registry, "linkage_match_probability_count") == 3
     assert value(registry, "linkage_match_probability_bucket", le="0.7") == 1
-    assert value(registry, "linkage_members_without_nik_total") == 1
     assert value(registry, "linkage_engine_batch_size_members_sum") == 4
     assert value(registry, "linkage_engine_call_seconds_count") == 1
+    engine.link(queries[:1])  # a second call (e.g. a re-link by a master change) counts again
+    assert value(registry, "linkage_engine_call_seconds_count") == 2
+    assert value(registry, "linkage_decisions_total", source="dtks", band="auto_link") == 2
+
+
+def _submission(family_key: str, revision: int, members: list[dict[str, object]]) -> FamilySubmission:
+    doc = submission_payload(members, family_key=family_key, revision=revision)
+    return decode_family_submission(json.dumps(doc).encode(), key=family_key.encode())
+
+
+def test_region_progress_and_members_without_nik_come_from_current_revisions() -> None:
+    registry = CollectorRegistry()
+    metrics = LinkerMetrics(registry)
+    region = RegionProgress(registry, TARGETS, BPS)
+    recorder = BatchRecorder(metrics, dlq_topic="dlq", region=region)
+    store = LinkStore(":memory:")
+    pipeline = SubmissionLinker(fake_linker(), store, PersonIds(b"k"), OutputTopics("m", "f", "r"))
+    family_a = [
+        member_payload(1, "Ahmad Fauzi", nik_for(1)),  # auto_link
+        member_payload(2, "Sity Aminah", nik_for(2, female=True), sex=2, relationship=2),  # review
+        member_payload(3, "Rizky", None, relationship=3),  # no NIK: no_match
+    ]
+    batch = [_submission(FAM_A, 2, family_a), _submission(FAM_B, 1, [member_payload(1, "Joko Susilo", nik_for(3))])]
+    result = pipeline.process(batch)
+    store.apply(result.update)
+    recorder.batch_done([], result.records, 0.1, result)
+    assert value(registry, "linkage_members_without_nik_total") == 1
     assert value(registry, "linkage_review_backlog_members") == 1
     assert value(registry, "regsosek_region_families_submitted", district="360312") == 1
     assert value(registry, "regsosek_region_members_submitted", district="360312") == 3
@@ -106,6 +134,13 @@ def test_observed_linker_reports_decisions_probabilities_and_region() -> None:
     assert value(registry, "regsosek_region_members_review", district="360312") == 1
     assert value(registry, "regsosek_region_members_linked", district="360313") == 1
     assert value(registry, "regsosek_region_families_expected", district="360313") == 5
+    # A late, older revision of family A (one member without NIK) is stale: no gauge or counter moves.
+    late = pipeline.process([_submission(FAM_A, 1, [member_payload(1, "Rizky", None)])])
+    assert late.stale == 1
+    recorder.batch_done([], late.records, 0.1, late)
+    assert value(registry, "linkage_members_without_nik_total") == 1
+    assert value(registry, "regsosek_region_members_submitted", district="360312") == 3
+    assert value(registry, "linkage_review_backlog_members") == 1
 
 
 def test_a_new_revision_replaces_the_family_counts() -> None:

@@ -5,7 +5,10 @@ wait is bounded; and the reader's records keep a fixed order and faust's timesta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,11 +17,15 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
+from prometheus_client import CollectorRegistry
 
 from services.linker.ids import PersonIds
+from services.linker.runner import build_worker_app
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMemberLinker
+from services.linker.testing import FakeMasterPerson, FakeMemberLinker, nik_for
+from services.observability.linker_metrics import LinkerMetrics
+from services.observability.recorder import BatchRecorder
 from services.updates.applier import UpdateTopics
 from services.updates.handler import ChangeHandler
 from services.updates.journal import MasterJournal
@@ -134,3 +141,44 @@ def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_secon
     assert [(r.topic, r.partition, r.offset) for r in out] == [("dtks", 0, 5), ("dtks", 0, 6), ("pop", 0, 3),
                                                                ("pop", 1, 0)]  # fmt: skip
     assert out[0] == ChangeRecord("dtks", 0, 5, 1_700_000_000.123, b"k", b"v")
+
+
+def test_the_linker_composed_with_metrics_takes_master_updates(tmp_path: Path) -> None:
+    # The compose configuration: a metrics port AND updates on. The engine object given to the updates
+    # wiring must be the real one (metrics attach to it), not a wrapper without `upsert_master`.
+    master = tmp_path / "master.json"
+    master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003"))]))
+    settings = LinkerSettings(fake_master_path=master, state_dir=tmp_path / "state", metrics_port=0,
+                              updates_enabled=True)  # fmt: skip
+    app, server = build_worker_app(settings)
+    assert server is not None
+    try:
+        assert "read_master_changes" in [t.__name__ for t in app._app_tasks]  # the change reader is installed
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    finally:
+        server.stop()
+    # The change topics and the update events are counted (pre-initialised at 0).
+    assert 'regsosek_messages_consumed_total{topic="dukcapil.population.changes.v1"} 0.0' in text
+    assert 'regsosek_messages_produced_total{topic="linkage.updates.v1"} 0.0' in text
+
+
+def test_a_change_batch_is_counted_by_the_recorder(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    recorder = BatchRecorder(LinkerMetrics(registry), dlq_topic="dlq")
+    store = LinkStore(tmp_path / "links-p0.duckdb")
+    handler = ChangeHandler(FakeMemberLinker(), lambda: {0: store}, PersonIds(b"k"), UpdateTopics("m", "r", "u", "f"),
+                            MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
+                            max_payload_bytes=100_000, recorder=recorder)  # fmt: skip
+
+    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
+    handler.bind_sender(send)
+    broken = ChangeRecord("pop", 0, 1, 1_700_000_000.0, b"ref", b"{broken")
+    asyncio.run(handler.handle([_change(0), broken]))
+    assert registry.get_sample_value("regsosek_messages_consumed_total", {"topic": "pop"}) == 2
+    assert registry.get_sample_value("regsosek_messages_produced_total", {"topic": "dlq"}) == 1
+    assert registry.get_sample_value("regsosek_dead_letters_total", {"reason": "not_json"}) == 1
