@@ -11,9 +11,13 @@ redelivered update is found in the disclosure log. Input positions below what th
 replays and are skipped (`DeliveryState.positions`).
 
 Delivery order (the Kafka loop in `services.publisher.loop`): `handle` each record of a batch ->
-produce all notifications and wait for the acks -> `confirm` (disclosure log + delivery state in one
-SQLite transaction) -> commit the input offsets. A crash before `confirm` re-sends the same messages
-(same ids); a crash after it finds the state up to date and sends nothing twice.
+`log_pending` (write-ahead: every disclosure is logged, status pending, before anything is sent) ->
+produce all notifications and wait for the acks -> `confirm` (the `sent` outcomes + delivery state in
+one SQLite transaction) -> commit the input offsets. A log that cannot be written raises
+`DisclosureLogError` before the send. A crash before `confirm` re-sends the same messages (same ids, the
+same log entries); a crash after it finds the state up to date and sends nothing twice. A new
+`Publisher` first marks the entries a stopped run left pending as `in_doubt` (they may have been
+delivered); the redelivered input sends them again and records `sent`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from contracts.subscriptions import (
     SubscriptionRegistry,
 )
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
-from services.privacy.disclosure import Disclosure, DisclosureLog
+from services.privacy.disclosure import SENT, Disclosure, DisclosureLog
 from services.privacy.projection import matches_filters, project_family, project_person
 from services.privacy.pseudonyms import KeyRing
 from services.publisher.state import Delivered, DeliveryState
@@ -128,10 +132,16 @@ class PublisherStats:
         self.sent = 0
         self.unchanged = 0
         self.undecodable = 0
+        # Entries a stopped run left pending, marked in doubt when this publisher started.
+        self.in_doubt = 0
 
 
 class Publisher:
-    """Turns linkage outputs into notifications for every active subscription."""
+    """Turns linkage outputs into notifications for every active subscription.
+
+    Construction reconciles the disclosure log (pending entries of a stopped run become `in_doubt`);
+    it raises `DisclosureLogError` if the log cannot be written.
+    """
 
     def __init__(
         self,
@@ -155,6 +165,7 @@ class Publisher:
         # Input positions the state reflects (confirmed) and those handled in this batch.
         self._done = self.state.positions()
         self._handled: dict[tuple[str, int], int] = {}
+        self.stats.in_doubt = log.mark_pending_in_doubt(clock())
 
     # ------------------------------------------------------------------------------------ decisions
 
@@ -332,11 +343,28 @@ class Publisher:
 
     # ---------------------------------------------------------------------------------- after the ack
 
+    def log_pending(self, notifications: list[Notification]) -> None:
+        """Before the send: log every disclosure (status pending) in one transaction.
+
+        An entry already logged (the same message id, e.g. a redelivered batch) is not logged twice.
+        Raises `DisclosureLogError` (nothing logged) if the log cannot be written: send nothing then.
+        """
+        if not notifications:
+            return
+        now = self._clock()
+        with self.log.transaction() as tx:
+            self.log.append([_at(n.disclosure, now) for n in notifications], db=tx)
+
     def confirm(self, sent: list[Notification]) -> None:
-        """The broker acknowledged `sent`: log the disclosures and update the state atomically."""
+        """The broker acknowledged `sent`: record the `sent` outcomes and update the state atomically.
+
+        Entries not logged ahead (a caller that skipped `log_pending`) are logged here first, so a sent
+        notification is never without its entry. Raises `DisclosureLogError` if the log cannot be written.
+        """
         now = self._clock()
         with self.log.transaction() as tx:
             self.log.append([_at(n.disclosure, now) for n in sent], db=tx)
+            self.log.mark(SENT, [n.envelope.message_id for n in sent], now, db=tx)
             for n in sent:
                 self.state.put(tx, n.envelope.subscriber_id, n.state_key, n.delivered)
             self.state.advance(tx, self._handled)
@@ -353,7 +381,7 @@ class Publisher:
 
 
 def _at(d: Disclosure, moment: datetime) -> Disclosure:
-    # The disclosure time is when the broker acknowledged, not when the notification was built.
+    # The entry's time is when it was logged (just before the send), not when the notification was built.
     return replace(d, disclosed_at=moment)
 
 
