@@ -60,14 +60,15 @@ def serve_publisher(
             f"no pseudonym secret for: {', '.join(missing)} (files <keys dir>/<id>.key or "
             "REGSOSEK_PUBLISHER_PSEUDONYM_KEYS)"
         )
-    security = settings.kafka_security()
-    ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
     try:
+        # Before any broker work: without a writable disclosure log nothing may be sent.
         log = DisclosureLog(settings.disclosure_db)
         publisher = Publisher(subscriptions, keys, log)
     except DisclosureLogError as exc:
         _log.error("publisher not started: %s", exc)
         raise typer.Exit(code=1) from None
+    security = settings.kafka_security()
+    ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
     if publisher.stats.in_doubt:
         # Counts only. These entries stay recorded; the redelivered input sends them again.
         _log.warning("publisher: %d disclosures of a stopped run are in doubt (may have been delivered)",

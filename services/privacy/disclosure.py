@@ -110,10 +110,17 @@ class Disclosure:
 class DisclosureLog:
     """Append and query disclosures in one SQLite file (created on first use)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self._status_sql = _STATUS_SQL
+        if read_only:
+            # For audits: never creates, migrates or writes anything (the file may be on a read-only copy).
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            if not self._has_table("disclosure_outcomes"):
+                self._status_sql = "'sent'"  # a log from before write-ahead holds acknowledged entries only
+            return
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             had_outcomes = self._has_table("disclosure_outcomes")
             self._db.executescript(_SCHEMA)
@@ -123,7 +130,7 @@ class DisclosureLog:
                     "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
                     "SELECT message_id, 'sent', disclosed_at FROM disclosures"
                 )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise DisclosureLogError(f"the disclosure log {path} cannot be opened for writing: {exc}") from exc
 
     def _has_table(self, name: str) -> bool:
@@ -197,7 +204,7 @@ class DisclosureLog:
         if status is not None:
             if status not in STATUSES:
                 raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-            where.append(f"{_STATUS_SQL} = ?")
+            where.append(f"{self._status_sql} = ?")
             args.append(status)
         if subscriber_id is not None:
             where.append("d.subscriber_id = ?")
@@ -266,13 +273,28 @@ class DisclosureLog:
         """The status (`STATUSES`) of each logged message id; ids not in the log are left out."""
         out: dict[str, str] = {}
         for m in message_ids:
-            row = self._db.execute(f"SELECT {_STATUS_SQL} FROM disclosures d WHERE d.message_id = ?", (m,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {self._status_sql} FROM disclosures d WHERE d.message_id = ?", (m,)
+            ).fetchone()
             if row is not None:
                 out[m] = str(row[0])
         return out
 
+    def summary(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Entries per (subscriber, purpose) and status; every status is present (0 if none)."""
+        rows = self._db.execute(
+            f"SELECT d.subscriber_id, d.purpose_code, {self._status_sql} AS st, count(*) FROM disclosures d "
+            "GROUP BY d.subscriber_id, d.purpose_code, st"
+        ).fetchall()
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for subscriber, purpose, st, n in rows:
+            out.setdefault((subscriber, purpose), dict.fromkeys(STATUSES, 0))[st] = int(n)
+        return out
+
     def sent_at(self, message_id: str) -> datetime | None:
         """When the broker's acknowledgement of `message_id` was recorded, or None if it was not."""
+        if self._status_sql != _STATUS_SQL:  # a read-only log from before write-ahead has no outcomes
+            return None
         row = self._db.execute(
             "SELECT recorded_at FROM disclosure_outcomes WHERE message_id = ? AND outcome = 'sent'", (message_id,)
         ).fetchone()
