@@ -162,6 +162,8 @@ class Publisher:
         # Deliveries decided in this batch but not yet confirmed: later records of the batch see them.
         self._pending: dict[tuple[str, str], Delivered] = {}
         self._pending_ids: set[str] = set()
+        # Message ids of this batch whose entries `log_pending` wrote (confirm need not write them again).
+        self._logged_ahead: set[str] = set()
         # Input positions the state reflects (confirmed) and those handled in this batch.
         self._done = self.state.positions()
         self._handled: dict[tuple[str, int], int] = {}
@@ -354,6 +356,7 @@ class Publisher:
         now = self._clock()
         with self.log.transaction() as tx:
             self.log.append([_at(n.disclosure, now) for n in notifications], db=tx)
+        self._logged_ahead.update(n.envelope.message_id for n in notifications)
 
     def confirm(self, sent: list[Notification]) -> None:
         """The broker acknowledged `sent`: record the `sent` outcomes and update the state atomically.
@@ -363,7 +366,8 @@ class Publisher:
         """
         now = self._clock()
         with self.log.transaction() as tx:
-            self.log.append([_at(n.disclosure, now) for n in sent], db=tx)
+            unlogged = [_at(n.disclosure, now) for n in sent if n.envelope.message_id not in self._logged_ahead]
+            self.log.append(unlogged, db=tx)
             self.log.mark(SENT, [n.envelope.message_id for n in sent], now, db=tx)
             for n in sent:
                 self.state.put(tx, n.envelope.subscriber_id, n.state_key, n.delivered)
@@ -377,6 +381,7 @@ class Publisher:
         """The batch was not delivered: forget its pending state (the input will be redelivered)."""
         self._pending.clear()
         self._pending_ids.clear()
+        self._logged_ahead.clear()
         self._handled.clear()
 
 
