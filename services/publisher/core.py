@@ -7,7 +7,7 @@ so reprocessing the same input after a crash yields the same id and consumers de
 
 Link updates (`linkage.updates.v1`) are delivered as the subscription's own event types (death, move,
 link created/changed/merged/split, decile change, `UPDATE_EVENT_TYPES`); their ids depend on the input only, so a
-redelivered update is found in the disclosure log. Input positions below what the state reflects are
+redelivered update is found (as sent) in the disclosure log. Input positions below what the state reflects are
 replays and are skipped (`DeliveryState.positions`).
 
 Delivery order (the Kafka loop in `services.publisher.loop`): `handle` each record of a batch ->
@@ -343,7 +343,7 @@ class Publisher:
         # person reference still lands on the same partition, after the notification it supersedes.
         return Notification(sub.topic, slot, envelope, state_key, final, disclosure)
 
-    # ---------------------------------------------------------------------------------- after the ack
+    # ------------------------------------------------------------------ around the send: log, then ack
 
     def log_pending(self, notifications: list[Notification]) -> None:
         """Before the send: log every disclosure (status pending) in one transaction.
