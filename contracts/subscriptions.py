@@ -24,6 +24,26 @@ from contracts._base import OutboundModel
 #: Subscriber ids become topic names (`subscriber.<id>.notifications.v1`) and Kafka principals.
 SUBSCRIBER_ID_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
 
+#: Principals a subscriber id must never be: the broker's super users (`User:admin`, `User:ANONYMOUS`,
+#: services/broker.py `SUPER_USERS`), compared case-insensitively. As a subscriber, `acl sync` would set
+#: their password and a removal would delete their login.
+RESERVED_SUBSCRIBER_IDS: frozenset[str] = frozenset({"admin", "anonymous"})
+#: The prefix of the service principals (`regsosek-gateway`, `-linker`, `-publisher`, and future ones).
+RESERVED_SUBSCRIBER_PREFIX = "regsosek-"
+
+
+def reserved_subscriber_id(subscriber_id: str, super_users: frozenset[str] = frozenset()) -> str | None:
+    """Why `subscriber_id` may not be used (a reserved principal), or None if it may.
+
+    `super_users` are further super-user names the broker is configured with (without `User:`).
+    """
+    folded = subscriber_id.casefold()
+    if folded in RESERVED_SUBSCRIBER_IDS or folded in {u.casefold() for u in super_users}:
+        return "it is a super user of the broker"
+    if folded.startswith(RESERVED_SUBSCRIBER_PREFIX):
+        return f"the prefix {RESERVED_SUBSCRIBER_PREFIX!r} is reserved for service principals"
+    return None
+
 
 def notification_topic(subscriber_id: str) -> str:
     """The topic a subscriber's notifications are written to."""
@@ -140,6 +160,14 @@ class Subscription(OutboundModel):
     @classmethod
     def _sorted_unique(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted(set(values)))
+
+    @field_validator("subscriber_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        reason = reserved_subscriber_id(value)
+        if reason is not None:
+            raise ValueError(f"subscriber id {value!r} is reserved: {reason}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

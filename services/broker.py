@@ -28,6 +28,10 @@ DEFAULT_LIBS_DIR = Path(os.environ.get("REGSOSEK_RUN_DIR", REPO_ROOT / ".run")) 
 DEFAULT_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
 READY_LINE = "Kafka Server started"
+#: The broker's super users in security mode (`super.users`): the operator's `admin` and the
+#: `ANONYMOUS` principal of the loopback PLAINTEXT listeners. No subscriber may take these names
+#: (contracts.subscriptions.RESERVED_SUBSCRIBER_IDS).
+SUPER_USERS: tuple[str, ...] = ("User:admin", "User:ANONYMOUS")
 # A marker written after a complete fetch; a half-copied libs folder has none and is fetched again.
 _FETCH_MARKER = ".fetched"
 
@@ -239,7 +243,7 @@ def _security_properties(config: BrokerConfig) -> str:
         "org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
         "allow.everyone.if.no.acl.found=false\n"
-        "super.users=User:admin;User:ANONYMOUS\n"
+        f"super.users={';'.join(SUPER_USERS)}\n"
     )
 
 

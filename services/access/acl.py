@@ -28,7 +28,7 @@ from kafka.admin import (
     ResourceType,
 )
 
-from contracts.subscriptions import SubscriptionRegistry
+from contracts.subscriptions import SubscriptionRegistry, reserved_subscriber_id
 from contracts.topics import (
     BPJS_CHANGES,
     DTKS_CHANGES,
@@ -41,11 +41,12 @@ from contracts.topics import (
     UPDATES,
 )
 from services.access.scram import ScramError, delete_scram_users, upsert_scram_users
+from services.broker import SUPER_USERS as _BROKER_SUPER_USERS
 
 GATEWAY, LINKER, PUBLISHER = "regsosek-gateway", "regsosek-linker", "regsosek-publisher"
 SERVICE_PRINCIPALS: tuple[str, ...] = (GATEWAY, LINKER, PUBLISHER)
 #: Principals that are super users on the broker (services/broker.py); never given or stripped of ACLs.
-SUPER_USERS: frozenset[str] = frozenset({"User:admin", "User:ANONYMOUS"})
+SUPER_USERS: frozenset[str] = frozenset(_BROKER_SUPER_USERS)
 #: Consumer group of the publisher; the linker's groups and internal topics start with its app id.
 PUBLISHER_GROUP = "regsosek-publisher"
 LINKER_APP_ID = "regsosek-linker"
@@ -88,9 +89,12 @@ def _group(principal: str, name: str, pattern: Pattern = "literal") -> list[Gran
 
 def plan(registry: SubscriptionRegistry) -> list[Grant]:
     """Every grant the services and the registry's subscribers need, sorted."""
-    clash = sorted({s.subscriber_id for s in registry.subscriptions} & set(SERVICE_PRINCIPALS))
-    if clash or any(s.subscriber_id.startswith("regsosek-") for s in registry.subscriptions):
-        raise AclSyncError("subscriber ids must not start with 'regsosek-' (reserved for service principals)")
+    # Also checked by the contract; here for registries built without validation (`model_copy`).
+    supers = frozenset(p.removeprefix("User:") for p in SUPER_USERS)
+    for s in registry.subscriptions:
+        reason = reserved_subscriber_id(s.subscriber_id, supers)
+        if reason is not None:  # the service principals all start with the reserved prefix
+            raise AclSyncError(f"subscriber id {s.subscriber_id!r} is reserved: {reason}")
     grants: list[Grant] = []
     # The gateway only appends submissions.
     grants += _topic(GATEWAY, SUBMISSIONS, "write", "describe")

@@ -1,4 +1,9 @@
-"""`regsosek audit disclosures|summary`: what the disclosure log says was sent to whom, when and why."""
+"""`regsosek audit disclosures|summary`: what the disclosure log says was sent to whom, when and why.
+
+Each entry has a status (`services.privacy.disclosure`): `pending` (logged, send not yet acknowledged),
+`in_doubt` (the publisher stopped before the acknowledgement was recorded: may have been delivered) or
+`sent` (acknowledged). All of them are disclosures. The log is opened read-only.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.privacy.disclosure import Disclosure, DisclosureLog
+from services.privacy.disclosure import STATUSES, Disclosure, DisclosureLog
 
 audit_app = typer.Typer(help="Query the append-only disclosure log.", no_args_is_help=True)
 
@@ -23,7 +28,7 @@ DbOption = typer.Option(
 def _open(db: Path) -> DisclosureLog:
     if not db.is_file():
         raise typer.BadParameter(f"no disclosure log at {db}", param_hint="--db")
-    return DisclosureLog(db)
+    return DisclosureLog(db, read_only=True)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -31,12 +36,13 @@ def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.replace(tzinfo=UTC)
 
 
-def _as_dict(d: Disclosure) -> dict[str, object]:
+def _as_dict(d: Disclosure, status: str, sent_at: datetime | None) -> dict[str, object]:
     return {
         "message_id": d.message_id, "subscriber_id": d.subscriber_id, "purpose_code": d.purpose_code,
         "event_type": d.event_type, "record_type": d.record_type, "subject_id": d.subject_id,
         "reference_id": d.reference_id, "fields": list(d.fields), "disclosed_at": d.disclosed_at.isoformat(),
-        "source": d.source, "person_ids": list(d.person_ids),
+        "source": d.source, "person_ids": list(d.person_ids), "status": status,
+        "sent_at": sent_at.isoformat() if sent_at else None,
     }  # fmt: skip
 
 
@@ -47,41 +53,48 @@ def disclosures_cmd(
     since: datetime | None = typer.Option(None, "--since", help="From this time (UTC, inclusive)."),
     until: datetime | None = typer.Option(None, "--until", help="Up to this time (UTC, exclusive)."),
     limit: int | None = typer.Option(None, "--limit", min=1),
+    status: str | None = typer.Option(None, "--status", help=f"Only entries in this status: {', '.join(STATUSES)}."),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines instead of a table."),
     db: Path = DbOption,
 ) -> None:
-    """List disclosures: who received which record, when, for which purpose, with which fields."""
+    """List disclosures: who received which record, when, for which purpose, with which fields, and status."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
     log = _open(db)
     try:
         rows = log.query(subscriber_id=subscriber, person_id=person, since=_utc(since), until=_utc(until),
-                         limit=limit)  # fmt: skip
+                         status=status, limit=limit)  # fmt: skip
+        statuses = log.status(d.message_id for d in rows)
+        sent_at = {d.message_id: log.sent_at(d.message_id) for d in rows}
     finally:
         log.close()
     if as_json:
         for d in rows:
-            typer.echo(json.dumps(_as_dict(d), sort_keys=True))
+            typer.echo(json.dumps(_as_dict(d, statuses[d.message_id], sent_at[d.message_id]), sort_keys=True))
         return
     table = Table(title=f"{len(rows)} disclosures")
-    for col in ("time (UTC)", "subscriber", "purpose", "event", "record", "subject", "fields", "message id"):
+    for col in ("time (UTC)", "subscriber", "purpose", "event", "record", "subject", "fields", "status",
+                "message id"):  # fmt: skip
         table.add_column(col)
     for d in rows:
         table.add_row(d.disclosed_at.strftime("%Y-%m-%d %H:%M:%S"), d.subscriber_id, d.purpose_code,
-                      d.event_type, d.record_type, d.subject_id, ",".join(d.fields), d.message_id)  # fmt: skip
-    Console(width=220).print(table)
+                      d.event_type, d.record_type, d.subject_id, ",".join(d.fields), statuses[d.message_id],
+                      d.message_id)  # fmt: skip
+    Console(width=240).print(table)
 
 
 @audit_app.command("summary")
 def summary_cmd(db: Path = DbOption) -> None:
-    """Disclosure counts per subscriber and purpose."""
+    """Disclosure counts per subscriber and purpose: all entries, then per status (tab-separated)."""
     log = _open(db)
     try:
-        counts: dict[tuple[str, str], int] = {}
-        for d in log.query():
-            counts[(d.subscriber_id, d.purpose_code)] = counts.get((d.subscriber_id, d.purpose_code), 0) + 1
+        counts = log.summary()
     finally:
         log.close()
-    for (subscriber, purpose), n in sorted(counts.items()):
-        typer.echo(f"{subscriber}\t{purpose}\t{n}")
+    typer.echo("\t".join(("subscriber", "purpose", "disclosures", *STATUSES)))
+    for (subscriber, purpose), by_status in sorted(counts.items()):
+        numbers = [str(sum(by_status.values())), *(str(by_status[s]) for s in STATUSES)]
+        typer.echo("\t".join((subscriber, purpose, *numbers)))
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+_log = logging.getLogger("services.publisher")
+
 
 def serve_publisher(
     bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap [env ..._BOOTSTRAP]."),
@@ -24,11 +26,15 @@ def serve_publisher(
     metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Address of the /metrics endpoint."),
     log_level: str = typer.Option("info", "--log-level", help="Python log level."),
 ) -> None:
-    """Publish purpose-bound, pseudonymised notifications to every subscriber in the registry."""
-    from services.privacy.disclosure import DisclosureLog
+    """Publish purpose-bound, pseudonymised notifications to every subscriber in the registry.
+
+    Exits 1 (offsets of the current batch not committed) when the disclosure log cannot be written,
+    before anything of the batch is sent, or when the broker does not acknowledge the notifications.
+    """
+    from services.privacy.disclosure import DisclosureLog, DisclosureLogError
     from services.privacy.pseudonyms import KeyRing
     from services.publisher.core import Publisher
-    from services.publisher.loop import LoopConfig, PublisherLoop
+    from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
     from services.publisher.registry_file import RegistryFileError, load_registry
     from services.publisher.settings import PublisherSettings
     from services.publisher.topics import ensure_subscriber_topics
@@ -54,9 +60,19 @@ def serve_publisher(
             f"no pseudonym secret for: {', '.join(missing)} (files <keys dir>/<id>.key or "
             "REGSOSEK_PUBLISHER_PSEUDONYM_KEYS)"
         )
+    try:
+        # Before any broker work: without a writable disclosure log nothing may be sent.
+        log = DisclosureLog(settings.disclosure_db)
+        publisher = Publisher(subscriptions, keys, log)
+    except DisclosureLogError as exc:
+        _log.error("publisher not started: %s", exc)
+        raise typer.Exit(code=1) from None
     security = settings.kafka_security()
     ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
-    log = DisclosureLog(settings.disclosure_db)
+    if publisher.stats.in_doubt:
+        # Counts only. These entries stay recorded; the redelivered input sends them again.
+        _log.warning("publisher: %d disclosures of a stopped run are in doubt (may have been delivered)",
+                     publisher.stats.in_doubt)  # fmt: skip
     metrics = None
     if metrics_port is not None:
         from prometheus_client import CollectorRegistry
@@ -67,7 +83,7 @@ def serve_publisher(
         metrics = PublisherMetrics(CollectorRegistry(), subscriptions)
         serve_metrics(metrics.registry, metrics_host, metrics_port)
     loop = PublisherLoop(
-        Publisher(subscriptions, keys, log),
+        publisher,
         LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,
                    settings.max_poll_records),
         metrics=metrics, **security,
@@ -79,6 +95,10 @@ def serve_publisher(
         loop.run()
     except KeyboardInterrupt:
         pass
+    except (DisclosureLogError, PublishError) as exc:
+        # Fatal: the batch's offsets were not committed, so a restart redelivers it (same message ids).
+        _log.error("publisher stopped: %s", exc)
+        raise typer.Exit(code=1) from None
     finally:
         loop.close()
         log.close()

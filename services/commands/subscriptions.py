@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry
+from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry, reserved_subscriber_id
 from services.publisher.registry_file import RegistryFileError, load_registry, save_registry
 
 subscriptions_app = typer.Typer(help="Manage ministry subscriptions (the registry file).", no_args_is_help=True)
@@ -48,9 +48,23 @@ def add_cmd(
     valid_from: datetime | None = typer.Option(None, "--valid-from", help="Start (UTC); default now."),
     valid_until: datetime | None = typer.Option(None, "--valid-until", help="End (UTC); default open."),
     from_json: Path | None = typer.Option(None, "--from-json", help="Read the subscription from a JSON file."),
+    super_users: str = typer.Option(
+        "", "--super-users", envvar="REGSOSEK_KAFKA_SUPER_USERS",
+        help="The broker's super.users when it has more than User:admin;User:ANONYMOUS (e.g. 'User:ops').",
+    ),
     registry_path: Path = RegistryOption,
-) -> None:
-    """Add a subscription; the registry version goes up by one."""
+) -> None:  # fmt: skip
+    """Add a subscription; the registry version goes up by one.
+
+    Reserved principals are refused (exit 2, registry unchanged): the broker's super users and the
+    `regsosek-` service principals. A subscriber id is its Kafka login, so taking one of these names
+    would let `acl sync` set that principal's password.
+    """
+    supers = frozenset(p.strip().removeprefix("User:") for p in super_users.split(";") if p.strip())
+    reason = reserved_subscriber_id(subscriber_id, supers)
+    if reason is not None:
+        typer.echo(f"Error: subscriber id {subscriber_id!r} is reserved: {reason}", err=True)
+        raise typer.Exit(2)
     registry = _load(registry_path)
     try:
         if from_json is not None:

@@ -1,17 +1,26 @@
-"""The disclosure log: an append-only record of every notification sent (UU PDP: record of disclosure).
+"""The disclosure log: an append-only, write-ahead record of every notification (UU PDP: record of disclosure).
 
 One SQLite file. Each entry says who received which record, when, why (purpose) and which fields, and
 which internal person ids the record was about (a family notification discloses all its members).
 The API has no update or delete, and SQLite triggers refuse UPDATE and DELETE on the tables, so a
 mistake in code (or a casual `sqlite3` session) cannot rewrite history. Entries are keyed by the
 notification's deterministic message id: logging the same notification again is a no-op.
+
+Write-ahead: the publisher appends an entry BEFORE it sends the notification; what happened to the send
+is appended later to `disclosure_outcomes` (never an update of the entry). The status of an entry:
+- `pending`: logged, no outcome yet (being sent now, or the publisher stopped; see `mark_in_doubt`);
+- `in_doubt`: the publisher stopped after logging it and before recording an acknowledgement, so the
+  notification may have been delivered. It stays a recorded disclosure; `sent` follows if the same
+  message is sent again and acknowledged;
+- `sent`: the broker acknowledged the notification.
+Every status counts as a disclosure: an entry is never removed because its send did not happen.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +44,12 @@ CREATE TABLE IF NOT EXISTS disclosed_persons (
     person_id TEXT NOT NULL,
     PRIMARY KEY (message_id, person_id)
 );
+CREATE TABLE IF NOT EXISTS disclosure_outcomes (
+    message_id TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'in_doubt')),
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (message_id, outcome)
+);
 CREATE INDEX IF NOT EXISTS disclosures_by_subscriber ON disclosures (subscriber_id, disclosed_at);
 CREATE INDEX IF NOT EXISTS disclosed_by_person ON disclosed_persons (person_id);
 CREATE TRIGGER IF NOT EXISTS disclosures_no_update BEFORE UPDATE ON disclosures
@@ -45,7 +60,25 @@ CREATE TRIGGER IF NOT EXISTS disclosed_persons_no_update BEFORE UPDATE ON disclo
     BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS disclosed_persons_no_delete BEFORE DELETE ON disclosed_persons
     BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS disclosure_outcomes_no_update BEFORE UPDATE ON disclosure_outcomes
+    BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS disclosure_outcomes_no_delete BEFORE DELETE ON disclosure_outcomes
+    BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only'); END;
 """
+
+#: The statuses of an entry (module docstring), in the order a send moves through them.
+PENDING, IN_DOUBT, SENT = "pending", "in_doubt", "sent"
+STATUSES: tuple[str, ...] = (PENDING, IN_DOUBT, SENT)
+# The status of `d` (a `disclosures` row alias) from its outcomes: sent wins over in doubt.
+# ('sent' sorts after 'in_doubt', so MAX picks it.)
+_STATUS_SQL = (
+    "COALESCE((SELECT MAX(o.outcome) FROM disclosure_outcomes o WHERE o.message_id = d.message_id), 'pending')"
+)
+
+
+class DisclosureLogError(RuntimeError):
+    """The disclosure log could not be written: the publisher must stop before it sends anything more."""
+
 
 _COLUMNS = (
     "message_id, subscriber_id, purpose_code, event_type, record_type, subject_id, reference_id, fields, "
@@ -55,7 +88,11 @@ _COLUMNS = (
 
 @dataclass(frozen=True)
 class Disclosure:
-    """One logged notification. `subject_id` is the internal person id or family key it was about."""
+    """One logged notification. `subject_id` is the internal person id or family key it was about.
+
+    `disclosed_at` is when the entry was logged, just before the send; the acknowledgement time is the
+    `sent` outcome's (`DisclosureLog.sent_at`).
+    """
 
     message_id: str
     subscriber_id: str
@@ -73,22 +110,58 @@ class Disclosure:
 class DisclosureLog:
     """Append and query disclosures in one SQLite file (created on first use)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.executescript(_SCHEMA)
+        self._status_sql = _STATUS_SQL
+        if read_only:
+            # For audits: never creates, migrates or writes anything (the file may be on a read-only copy).
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            if not self._has_table("disclosure_outcomes"):
+                self._status_sql = "'sent'"  # a log from before write-ahead holds acknowledged entries only
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            had_outcomes = self._has_table("disclosure_outcomes")
+            self._db.executescript(_SCHEMA)
+            if not had_outcomes:
+                # A log written before the write-ahead protocol logged each entry after its acknowledgement.
+                self._db.execute(
+                    "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
+                    "SELECT message_id, 'sent', disclosed_at FROM disclosures"
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise DisclosureLogError(f"the disclosure log {path} cannot be opened for writing: {exc}") from exc
+
+    def _has_table(self, name: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        return row is not None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write; other stores sharing the file can join it (the publisher's delivery state)."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One atomic write; other stores sharing the file can join it (the publisher's delivery state).
+
+        Any SQLite failure (read-only file, disk full, locked, a refused write) is raised as
+        `DisclosureLogError` after the transaction was rolled back: nothing of it is kept.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise DisclosureLogError(f"the disclosure log {self.path} cannot be written: {exc}") from exc
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise DisclosureLogError(f"the disclosure log {self.path} cannot be written: {exc}") from exc
             raise
-        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # After a failed COMMIT SQLite may already have rolled back; the original error is the one to report.
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -122,10 +195,17 @@ class DisclosureLog:
         person_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        status: str | None = None,
         limit: int | None = None,
     ) -> list[Disclosure]:
-        """Disclosures in log order, filtered by subscriber, person (subject or member) and time [since, until)."""
+        """Disclosures in log order, filtered by subscriber, person (subject or member), time [since, until)
+        and status (`STATUSES`)."""
         where, args = [], []
+        if status is not None:
+            if status not in STATUSES:
+                raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+            where.append(f"{self._status_sql} = ?")
+            args.append(status)
         if subscriber_id is not None:
             where.append("d.subscriber_id = ?")
             args.append(subscriber_id)
@@ -159,6 +239,66 @@ class DisclosureLog:
             fields=tuple(f for f in row[7].split(",") if f), disclosed_at=datetime.fromisoformat(row[8]),
             source=row[9], person_ids=tuple(p for (p,) in persons),
         )  # fmt: skip
+
+    def mark(
+        self, outcome: str, message_ids: Iterable[str], moment: datetime, *, db: sqlite3.Connection | None = None
+    ) -> None:
+        """Append an outcome (`SENT` or `IN_DOUBT`) for logged entries; an outcome already there is kept."""
+        if outcome not in (SENT, IN_DOUBT):
+            raise ValueError(f"an outcome is {SENT} or {IN_DOUBT}")
+        if db is None:
+            with self.transaction() as tx:
+                return self.mark(outcome, message_ids, moment, db=tx)
+        db.executemany(
+            "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
+            "SELECT message_id, ?, ? FROM disclosures WHERE message_id = ?",
+            [(outcome, _iso(moment), m) for m in message_ids],
+        )
+        return None
+
+    def mark_pending_in_doubt(self, moment: datetime) -> int:
+        """At start-up: every entry still pending was left by a stopped run and may have been delivered.
+
+        Returns how many entries became `in_doubt`. Nothing is removed: each stays a recorded disclosure.
+        """
+        with self.transaction() as tx:
+            cur = tx.execute(
+                "INSERT INTO disclosure_outcomes (message_id, outcome, recorded_at) "
+                f"SELECT d.message_id, 'in_doubt', ? FROM disclosures d WHERE {_STATUS_SQL} = 'pending'",
+                (_iso(moment),),
+            )
+            return cur.rowcount
+
+    def status(self, message_ids: Iterable[str]) -> dict[str, str]:
+        """The status (`STATUSES`) of each logged message id; ids not in the log are left out."""
+        out: dict[str, str] = {}
+        for m in message_ids:
+            row = self._db.execute(
+                f"SELECT {self._status_sql} FROM disclosures d WHERE d.message_id = ?", (m,)
+            ).fetchone()
+            if row is not None:
+                out[m] = str(row[0])
+        return out
+
+    def summary(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Entries per (subscriber, purpose) and status; every status is present (0 if none)."""
+        rows = self._db.execute(
+            f"SELECT d.subscriber_id, d.purpose_code, {self._status_sql} AS st, count(*) FROM disclosures d "
+            "GROUP BY d.subscriber_id, d.purpose_code, st"
+        ).fetchall()
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for subscriber, purpose, st, n in rows:
+            out.setdefault((subscriber, purpose), dict.fromkeys(STATUSES, 0))[st] = int(n)
+        return out
+
+    def sent_at(self, message_id: str) -> datetime | None:
+        """When the broker's acknowledgement of `message_id` was recorded, or None if it was not."""
+        if self._status_sql != _STATUS_SQL:  # a read-only log from before write-ahead has no outcomes
+            return None
+        row = self._db.execute(
+            "SELECT recorded_at FROM disclosure_outcomes WHERE message_id = ? AND outcome = 'sent'", (message_id,)
+        ).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def count(self) -> int:
         """How many disclosures are logged."""

@@ -7,13 +7,17 @@ so reprocessing the same input after a crash yields the same id and consumers de
 
 Link updates (`linkage.updates.v1`) are delivered as the subscription's own event types (death, move,
 link created/changed/merged/split, decile change, `UPDATE_EVENT_TYPES`); their ids depend on the input only, so a
-redelivered update is found in the disclosure log. Input positions below what the state reflects are
+redelivered update is found (as sent) in the disclosure log. Input positions below what the state reflects are
 replays and are skipped (`DeliveryState.positions`).
 
 Delivery order (the Kafka loop in `services.publisher.loop`): `handle` each record of a batch ->
-produce all notifications and wait for the acks -> `confirm` (disclosure log + delivery state in one
-SQLite transaction) -> commit the input offsets. A crash before `confirm` re-sends the same messages
-(same ids); a crash after it finds the state up to date and sends nothing twice.
+`log_pending` (write-ahead: every disclosure is logged, status pending, before anything is sent) ->
+produce all notifications and wait for the acks -> `confirm` (the `sent` outcomes + delivery state in
+one SQLite transaction) -> commit the input offsets. A log that cannot be written raises
+`DisclosureLogError` before the send. A crash before `confirm` re-sends the same messages (same ids, the
+same log entries); a crash after it finds the state up to date and sends nothing twice. A new
+`Publisher` first marks the entries a stopped run left pending as `in_doubt` (they may have been
+delivered); the redelivered input sends them again and records `sent`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from contracts.subscriptions import (
     SubscriptionRegistry,
 )
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
-from services.privacy.disclosure import Disclosure, DisclosureLog
+from services.privacy.disclosure import SENT, Disclosure, DisclosureLog
 from services.privacy.projection import matches_filters, project_family, project_person
 from services.privacy.pseudonyms import KeyRing
 from services.publisher.state import Delivered, DeliveryState
@@ -128,10 +132,16 @@ class PublisherStats:
         self.sent = 0
         self.unchanged = 0
         self.undecodable = 0
+        # Entries a stopped run left pending, marked in doubt when this publisher started.
+        self.in_doubt = 0
 
 
 class Publisher:
-    """Turns linkage outputs into notifications for every active subscription."""
+    """Turns linkage outputs into notifications for every active subscription.
+
+    Construction reconciles the disclosure log (pending entries of a stopped run become `in_doubt`);
+    it raises `DisclosureLogError` if the log cannot be written.
+    """
 
     def __init__(
         self,
@@ -152,9 +162,12 @@ class Publisher:
         # Deliveries decided in this batch but not yet confirmed: later records of the batch see them.
         self._pending: dict[tuple[str, str], Delivered] = {}
         self._pending_ids: set[str] = set()
+        # Message ids of this batch whose entries `log_pending` wrote (confirm need not write them again).
+        self._logged_ahead: set[str] = set()
         # Input positions the state reflects (confirmed) and those handled in this batch.
         self._done = self.state.positions()
         self._handled: dict[tuple[str, int], int] = {}
+        self.stats.in_doubt = log.mark_pending_in_doubt(clock())
 
     # ------------------------------------------------------------------------------------ decisions
 
@@ -330,13 +343,32 @@ class Publisher:
         # person reference still lands on the same partition, after the notification it supersedes.
         return Notification(sub.topic, slot, envelope, state_key, final, disclosure)
 
-    # ---------------------------------------------------------------------------------- after the ack
+    # ------------------------------------------------------------------ around the send: log, then ack
 
-    def confirm(self, sent: list[Notification]) -> None:
-        """The broker acknowledged `sent`: log the disclosures and update the state atomically."""
+    def log_pending(self, notifications: list[Notification]) -> None:
+        """Before the send: log every disclosure (status pending) in one transaction.
+
+        An entry already logged (the same message id, e.g. a redelivered batch) is not logged twice.
+        Raises `DisclosureLogError` (nothing logged) if the log cannot be written: send nothing then.
+        """
+        if not notifications:
+            return
         now = self._clock()
         with self.log.transaction() as tx:
-            self.log.append([_at(n.disclosure, now) for n in sent], db=tx)
+            self.log.append([_at(n.disclosure, now) for n in notifications], db=tx)
+        self._logged_ahead.update(n.envelope.message_id for n in notifications)
+
+    def confirm(self, sent: list[Notification]) -> None:
+        """The broker acknowledged `sent`: record the `sent` outcomes and update the state atomically.
+
+        Entries not logged ahead (a caller that skipped `log_pending`) are logged here first, so a sent
+        notification is never without its entry. Raises `DisclosureLogError` if the log cannot be written.
+        """
+        now = self._clock()
+        with self.log.transaction() as tx:
+            unlogged = [_at(n.disclosure, now) for n in sent if n.envelope.message_id not in self._logged_ahead]
+            self.log.append(unlogged, db=tx)
+            self.log.mark(SENT, [n.envelope.message_id for n in sent], now, db=tx)
             for n in sent:
                 self.state.put(tx, n.envelope.subscriber_id, n.state_key, n.delivered)
             self.state.advance(tx, self._handled)
@@ -349,11 +381,12 @@ class Publisher:
         """The batch was not delivered: forget its pending state (the input will be redelivered)."""
         self._pending.clear()
         self._pending_ids.clear()
+        self._logged_ahead.clear()
         self._handled.clear()
 
 
 def _at(d: Disclosure, moment: datetime) -> Disclosure:
-    # The disclosure time is when the broker acknowledged, not when the notification was built.
+    # The entry's time is when it was logged (just before the send), not when the notification was built.
     return replace(d, disclosed_at=moment)
 
 

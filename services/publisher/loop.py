@@ -1,10 +1,16 @@
 """The publisher's Kafka loop: consume linkage outputs, produce notifications, THEN commit offsets.
 
 kafka-python, a consumer group with manual commits (at-least-once). Per poll batch: decide every
-notification (`Publisher.handle`), send them all with acks='all' and wait for every acknowledgement,
-record disclosures and delivery state (`Publisher.confirm`), and only then commit the batch's offsets.
+notification (`Publisher.handle`), log every disclosure ahead of the send (`Publisher.log_pending`),
+send them all with acks='all' and wait for every acknowledgement, record the acknowledgements and the
+delivery state (`Publisher.confirm`), and only then commit the batch's offsets.
 Any failure before the commit leaves the offsets where they were: the batch is redelivered and, with
 deterministic message ids, subscribers see at most duplicates they can drop by message id.
+Both failures are fatal to the loop (`PublishError`, `DisclosureLogError` propagate): in particular a
+disclosure log that cannot be written stops the publisher before it sends anything of the batch.
+
+The consumer and the producer are ports (`ConsumerPort`, `ProducerPort`): kafka-python's clients by
+default, fakes in the unit tests.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
+from services.privacy.disclosure import DisclosureLogError
 from services.publisher.core import Notification, Publisher, SourceRecord
 from services.publisher.metrics import PublisherMetrics
 
@@ -26,6 +34,23 @@ log = logging.getLogger(__name__)
 
 class PublishError(RuntimeError):
     """Notifications could not be delivered; the input offsets were not committed."""
+
+
+class ConsumerPort(Protocol):
+    """What the loop uses of a kafka-python `KafkaConsumer`."""
+
+    def poll(self, timeout_ms: int = ...) -> Mapping[Any, Sequence[Any]]: ...  # noqa: D102
+    def commit(self, offsets: Any = ...) -> Any: ...  # noqa: D102
+    def assignment(self) -> Any: ...  # noqa: D102
+    def close(self) -> Any: ...  # noqa: D102
+
+
+class ProducerPort(Protocol):
+    """What the loop uses of a kafka-python `KafkaProducer`: `send` returns a future with `get`."""
+
+    def send(self, topic: str, *, key: bytes, value: bytes) -> Any: ...  # noqa: D102
+    def flush(self, timeout: float | None = ...) -> Any: ...  # noqa: D102
+    def close(self, timeout: float | None = ...) -> Any: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -44,18 +69,19 @@ class PublisherLoop:
     """Runs a `Publisher` against the broker until `stop()` (or until idle, in tests and batch runs)."""
 
     def __init__(
-        self, publisher: Publisher, config: LoopConfig, *, metrics: PublisherMetrics | None = None, **security: Any
-    ) -> None:
+        self, publisher: Publisher, config: LoopConfig, *, metrics: PublisherMetrics | None = None,
+        consumer: ConsumerPort | None = None, producer: ProducerPort | None = None, **security: Any,
+    ) -> None:  # fmt: skip
         self.publisher = publisher
         self.config = config
         self.metrics = metrics
         self._stop = threading.Event()
-        self._consumer = KafkaConsumer(
+        self._consumer: ConsumerPort = consumer or KafkaConsumer(
             *publisher.topics.all(), bootstrap_servers=config.bootstrap, group_id=config.group_id,
             client_id=config.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=config.max_poll_records, **security,
         )  # fmt: skip
-        self._producer = KafkaProducer(
+        self._producer: ProducerPort = producer or KafkaProducer(
             bootstrap_servers=config.bootstrap, client_id=config.client_id, acks="all",
             enable_idempotence=True, linger_ms=5, request_timeout_ms=int(config.timeout_s * 1000), **security,
         )  # fmt: skip
@@ -76,11 +102,14 @@ class PublisherLoop:
         for record in records:
             notifications.extend(self.publisher.handle(record))
         try:
+            # Write-ahead: if the log cannot be written, nothing of this batch is sent.
+            self.publisher.log_pending(notifications)
             self._send(notifications)
-        except PublishError:
+            self.publisher.confirm(notifications)
+        except (PublishError, DisclosureLogError):
+            # Offsets stay uncommitted: the batch comes again after the restart, with the same ids.
             self.publisher.abandon()
             raise
-        self.publisher.confirm(notifications)
         offsets = {
             TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(rs[-1].offset + 1, "", -1)
             for tp, rs in batch.items()

@@ -83,8 +83,13 @@ class DeliveryState:
         )  # fmt: skip
 
     def logged(self, message_id: str) -> bool:
-        """Whether a notification with this id is in the disclosure log (same file): it was delivered."""
-        row = self._db.execute("SELECT 1 FROM disclosures WHERE message_id = ?", (message_id,)).fetchone()
+        """Whether the disclosure log (same file) records this id as sent: the broker acknowledged it.
+
+        A pending or in-doubt entry does not count: its send may not have happened, so it is sent again.
+        """
+        row = self._db.execute(
+            "SELECT 1 FROM disclosure_outcomes WHERE message_id = ? AND outcome = 'sent'", (message_id,)
+        ).fetchone()
         return row is not None
 
     def positions(self) -> dict[tuple[str, int], int]:

@@ -245,7 +245,9 @@ def test_audit_cli_queries_by_subscriber_person_and_time(cli_app: typer.Typer, l
     table = runner.invoke(cli_app, ["audit", "disclosures", *db])
     assert "2 disclosures" in table.output
     summary = runner.invoke(cli_app, ["audit", "summary", *db])
-    assert summary.output.splitlines() == ["kemenkes\tPBI-JK-VERIFICATION\t1", "kemensos\tBANSOS-TARGETING\t1"]
+    assert summary.output.splitlines() == ["subscriber\tpurpose\tdisclosures\tpending\tin_doubt\tsent",
+                                           "kemenkes\tPBI-JK-VERIFICATION\t1\t0\t0\t1",
+                                           "kemensos\tBANSOS-TARGETING\t1\t0\t0\t1"]  # fmt: skip
     missing = runner.invoke(cli_app, ["audit", "summary", "--db", str(log.path.parent / "none.sqlite")])
     assert missing.exit_code == 2 and "no disclosure log" in missing.output
 
