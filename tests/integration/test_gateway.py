@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.broker
 
 TOKEN = "integration-token-team-3603-b"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 PARTITIONS = 4
 
 

@@ -81,7 +81,8 @@ def test_serve_gateway_process_stores_a_submission_and_stops_cleanly(
             assert time.monotonic() < deadline, "the gateway did not become ready within 60 s"
             time.sleep(0.2)
         answer = httpx.post(f"{base}/v1/submissions", content=sample_body(77),
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)  # fmt: skip
+                            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+                            timeout=10)  # fmt: skip
         assert answer.status_code == 202, answer.text
         assert answer.json()["topic"] == topic
     finally:
