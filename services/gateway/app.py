@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from services.gateway.auth import TeamTokens
 from services.gateway.body import BodyTooLarge, is_json_utf8, read_bounded_body
@@ -34,7 +33,7 @@ from services.gateway.producer import (
     SubmissionProducer,
 )
 from services.gateway.settings import GatewaySettings
-from services.gateway.validation import MAX_REPORTED_ERRORS, Invalid, check_submission
+from services.gateway.validation import MAX_REPORTED_ERRORS, Invalid, SubmissionChecker
 from services.observability.gateway_metrics import GatewayMetrics, MetricsMiddleware
 
 log = logging.getLogger("services.gateway")
@@ -132,6 +131,7 @@ def build_app(
     app.state.metrics = metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.tokens = tokens
+    checker = SubmissionChecker()
 
     @app.post(
         "/v1/submissions",
@@ -159,7 +159,7 @@ def build_app(
         except BodyTooLarge as exc:
             log.info("submission refused: body too large team=%s", team)
             return _problem(413, str(exc))
-        checked = await run_in_threadpool(check_submission, body)
+        checked = await checker.check(body)
         if isinstance(checked, Invalid):
             log.info("submission invalid team=%s errors=%d first_loc=%s", team, checked.total, checked.errors[0]["loc"])
             return JSONResponse({"detail": checked.errors, "error_count": checked.total}, status_code=422)

@@ -12,12 +12,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from contracts.submission import FAMILY_SUBMISSION_ADAPTER, MAX_MEMBERS
 from services.gateway.app import UNSUPPORTED_MEDIA_TYPE, build_app
 from services.gateway.logs import EscapingFormatter, JsonFormatter, escape_controls
 from services.gateway.settings import GatewaySettings
 from services.gateway.testing import FakeSubmissionProducer, sample_body, sample_submission
-from services.gateway.validation import DUPLICATE_KEY_ERROR, MAX_REPORTED_ERRORS
+from services.gateway.validation import (
+    DUPLICATE_KEY_ERROR,
+    MAX_REPORTED_ERRORS,
+    TOO_MANY_MEMBERS_ERROR,
+    Invalid,
+    check_submission,
+    field_errors,
+)
 
 TOKEN = "team-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -220,3 +229,20 @@ def test_json_log_lines_are_one_object_per_line_with_the_message_intact() -> Non
     assert entry["message"] == f"stored submission_id={hostile}"
     assert (entry["level"], entry["logger"]) == ("INFO", "services.gateway")
     assert entry["exception"].endswith("ValueError: bad\nthing")
+
+
+def test_the_gateways_early_member_list_refusal_is_the_contracts_own() -> None:
+    body = _huge_bad_body(members=MAX_MEMBERS + 1)
+    with pytest.raises(ValidationError) as info:
+        FAMILY_SUBMISSION_ADAPTER.validate_json(body)  # what the linker would answer for the same bytes
+    assert field_errors(info.value) == [TOO_MANY_MEMBERS_ERROR]
+    assert check_submission(body) == Invalid([TOO_MANY_MEMBERS_ERROR], 1)
+
+
+def test_openapi_documents_415_and_the_bounded_422(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    responses = doc["paths"]["/v1/submissions"]["post"]["responses"]
+    assert {"202", "401", "413", "415", "422", "503"} <= set(responses)
+    problem = doc["components"]["schemas"]["ValidationProblem"]
+    assert problem["required"] == ["detail", "error_count"]
+    assert problem["properties"]["detail"]["maxItems"] == MAX_REPORTED_ERRORS
