@@ -1,7 +1,8 @@
 """Check a request body against the FamilySubmission contract, with a bounded cost and a bounded answer.
 
-`check_submission` is synchronous and CPU-bound (a 1 MiB body takes tens of milliseconds); the app runs
-it in the threadpool so that one heavy body cannot stall the event loop and every other request.
+`check_submission` is synchronous and CPU-bound (a hostile 1 MiB body takes a few hundred milliseconds);
+`SubmissionChecker` runs it in the threadpool so that one heavy body cannot stall the event loop and with
+it every other request.
 What it adds to the contract's own validation:
 
 * duplicate keys in any JSON object are refused (`duplicate_key`): most parsers, pydantic's included,
