@@ -47,6 +47,17 @@ BlankIsNone = BeforeValidator(_blank_to_none)
 #: A person's name as written: at least one character after stripping.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 
+#: The characters an identifier chosen by a producer (submission id, enumerator code, change id, DTKS
+#: id) may use. Identifiers are logged and echoed in answers; a control character (CR, LF, ANSI escape)
+#: or a quote in one could forge or garble a log line, so anything outside this set is refused.
+SAFE_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+
+
+def safe_id(max_length: int) -> StringConstraints:
+    """Constraints of an identifier field: 1..`max_length` characters from `SAFE_ID_PATTERN`."""
+    return StringConstraints(min_length=1, max_length=max_length, pattern=SAFE_ID_PATTERN)
+
+
 #: Kemendagri village code without dots, e.g. "3603122001".
 KemendagriVillageCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 
 from contracts._base import OutboundModel
+from contracts.errors import public_message
 
 
 class DeadLetterReason(StrEnum):
@@ -100,7 +101,7 @@ def field_errors(error: ValidationError) -> tuple[FieldError, ...]:
     for err in error.errors(include_url=False, include_input=False):
         loc = err["loc"][1:] if tagged else err["loc"]
         location = ".".join(str(part) for part in loc) or "<message>"
-        out.append(FieldError(location=location, error_type=err["type"], message=err["msg"]))
+        out.append(FieldError(location=location, error_type=err["type"], message=public_message(err)))
     return tuple(out)
 
 

@@ -62,20 +62,16 @@ def check_nik(value: str) -> str:
     return value
 
 
-def _two_digit_year_date(day: int, month: int, yy: int, today: dt.date) -> dt.date | None:
-    # Same century rule as lokal-id: a two-digit year not after this year is 20yy, otherwise 19yy.
-    year = 2000 + yy if yy <= today.year % 100 else 1900 + yy
+def _two_digit_year_date(day: int, month: int, yy: int, as_of: dt.date) -> dt.date | None:
+    # Same century rule as lokal-id: a two-digit year not after as_of's year is 20yy, otherwise 19yy.
+    year = 2000 + yy if yy <= as_of.year % 100 else 1900 + yy
     try:
         return dt.date(year, month, day)
     except ValueError:
         return None
 
 
-def check_kk_number(value: str) -> str:
-    """Return `value` if it has a valid KK number structure, else raise a `invalid_kk` validation error.
-
-    A KK number is the 6-digit Kemendagri issuing district + the DDMMYY issue date + a 4-digit serial.
-    """
+def _kk_structure_problems(value: str) -> list[str]:
     if len(value) != 16 or not (value.isascii() and value.isdigit()):
         raise PydanticCustomError("invalid_kk", "KK number must be exactly 16 digits")
     problems: list[str] = []
@@ -83,17 +79,39 @@ def check_kk_number(value: str) -> str:
         problems.append("KK number starts with an unknown province code")
     if value[2:4] == "00" or value[4:6] == "00":
         problems.append("KK number region part must not contain 00 as regency or district code")
-    today = dt.date.today()
-    issued = _two_digit_year_date(int(value[6:8]), int(value[8:10]), int(value[10:12]), today)
-    if issued is None:
-        problems.append("KK number issue date part (DDMMYY) is not a real date")
-    elif issued > today:
-        problems.append("KK number issue date part (DDMMYY) is in the future")
+    return problems
+
+
+def _raise_kk(problems: list[str], value: str) -> str:
     if value[12:] == "0000":
         problems.append("KK number serial (last 4 digits) must not be 0000")
     if problems:
         raise PydanticCustomError("invalid_kk", "; ".join(problems))
     return value
+
+
+def check_kk_number(value: str, as_of: dt.date | None = None) -> str:
+    """Return `value` if it has a valid KK number structure, else raise a `invalid_kk` validation error.
+
+    A KK number is the 6-digit Kemendagri issuing district + the DDMMYY issue date + a 4-digit serial.
+    The issue date's century and the "not in the future" rule are judged as of `as_of`: a message's own
+    date (a submission's enumeration date) so that a replay years later gets the same verdict. Only
+    records that carry no date of their own (Dukcapil master rows) leave it to default to today.
+    """
+    problems = _kk_structure_problems(value)
+    reference = dt.date.today() if as_of is None else as_of
+    issued = _two_digit_year_date(int(value[6:8]), int(value[8:10]), int(value[10:12]), reference)
+    if issued is None:
+        problems.append("KK number issue date part (DDMMYY) is not a real date")
+    elif issued > reference:
+        problems.append("KK number issue date part (DDMMYY) is in the future")
+    return _raise_kk(problems, value)
+
+
+def check_kk_structure(value: str) -> str:
+    """`check_kk_number` without the date part's rules, for a message whose own date is not known (it is
+    being rejected for that already): the other problems are still reported."""
+    return _raise_kk(_kk_structure_problems(value), value)
 
 
 # Flags are recomputed on every access of a model's `quality_flags`; the inputs are small and repeat.

@@ -10,7 +10,14 @@ from typing import Annotated, Literal, Self, Union
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, computed_field, model_validator
 from pydantic_core import PydanticCustomError
 
-from contracts._base import InboundModel, KemendagriDistrictCode, KemendagriVillageCode, Name, OptionalRtRw
+from contracts._base import (
+    InboundModel,
+    KemendagriDistrictCode,
+    KemendagriVillageCode,
+    Name,
+    OptionalRtRw,
+    safe_id,
+)
 from contracts.identity import QualityFlag, check_kk_number, check_nik, nik_quality_flags, not_in_future
 
 
@@ -94,7 +101,9 @@ class PopulationRecord(InboundModel):
 
 class _ChangeBase(InboundModel):
     schema_version: Literal["1"]
-    change_id: str = Field(min_length=1, max_length=64, description="unique id of this change event")
+    change_id: Annotated[str, safe_id(64)] = Field(
+        description="unique id of this change event; letters, digits and . _ : - only"
+    )
     effective_date: Annotated[dt.date, AfterValidator(_effective_date_not_future)] = Field(
         description="the day the change took effect in the register"
     )

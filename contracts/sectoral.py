@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, computed_field
 
-from contracts._base import BlankIsNone, InboundModel, KemendagriVillageCode, Name
+from contracts._base import BlankIsNone, InboundModel, KemendagriVillageCode, Name, safe_id
 from contracts.identity import QualityFlag, nik_quality_flags, not_in_future
 from contracts.member import Nik
 
@@ -25,7 +25,7 @@ class DtksRecord(InboundModel):
 
     source: Literal["dtks"] = "dtks"
     schema_version: Literal["1"] = "1"
-    id_dtks: str = Field(min_length=1, max_length=40, description="DTKS person id")
+    id_dtks: Annotated[str, safe_id(40)] = Field(description="DTKS person id")
     nik: Nik = None
     nama: Name
     jenis_kelamin: Annotated[Literal["L", "P"] | None, BlankIsNone] = Field(
@@ -34,7 +34,7 @@ class DtksRecord(InboundModel):
     tanggal_lahir: OptionalBirthDate = None
     kode_desa: KemendagriVillageCode
     alamat: str = Field(default="", max_length=200)
-    id_keluarga: str = Field(min_length=1, max_length=40, description="DTKS family id")
+    id_keluarga: Annotated[str, safe_id(40)] = Field(description="DTKS family id")
     desil: int = Field(ge=1, le=10, description="welfare decile, 1 poorest")
 
     @computed_field  # type: ignore[prop-decorator]
@@ -66,7 +66,7 @@ class BpjsRecord(InboundModel):
     jk: Annotated[Literal["1", "2"] | None, BlankIsNone] = Field(default=None, description="1 male/2 female")
     kd_desa: Annotated[KemendagriVillageCode | None, BlankIsNone] = None
     segmen: Literal["PBI-APBN", "PBI-APBD"]
-    faskes: str = Field(min_length=1, max_length=20, description="first-level clinic code")
+    faskes: Annotated[str, safe_id(20)] = Field(description="first-level clinic code")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -10,14 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from contracts._base import BlankIsNone, InboundModel, Name
-from contracts.codes import KkCode
+from contracts._base import BlankIsNone, InboundModel, Name, safe_id
+from contracts.codes import KkCode, Presence
 from contracts.family import Address, Assets, FamilyKey, Housing, Programmes
-from contracts.identity import check_kk_number
+from contracts.identity import check_kk_number, check_kk_structure
 from contracts.member import Member
+
+#: Most members one submission may list (member serials are two digits).
+MAX_MEMBERS = 99
+
+#: The presence codes of members who belong to the family now; `member_count` (item 112) counts them.
+LIVING_PRESENCE = frozenset({Presence.LIVES_HERE, Presence.NEW_MEMBER})
 
 #: Enumerator tablets' clocks drift; a timestamp this far ahead of our clock is still accepted.
 CLOCK_SKEW_TOLERANCE = dt.timedelta(minutes=5)
@@ -29,26 +35,22 @@ def _not_future_timestamp(value: dt.datetime) -> dt.datetime:
     return value
 
 
-def _optional_kk(value: str | None) -> str | None:
-    return None if value is None else check_kk_number(value)
-
-
-#: A structurally valid KK number (16 digits: region, DDMMYY issue date, serial not 0000), or null.
-KkNumber = Annotated[
-    str | None,
-    BlankIsNone,
-    AfterValidator(_optional_kk),
-    Field(json_schema_extra={"pattern": "^[0-9]{16}$"}),
-]
+#: A KK number (16 digits: region, DDMMYY issue date, serial not 0000), or null. Its structure is checked by
+#: `FamilySubmissionV1._kk_structure`, as of the submission's own enumeration date.
+KkNumber = Annotated[str | None, BlankIsNone, Field(json_schema_extra={"pattern": "^[0-9]{16}$"})]
 
 
 class FamilySubmissionV1(InboundModel):
     """Version 1 of a family's questionnaire submission. The Kafka key is `family_key.key`."""
 
     schema_version: Literal["1"] = Field(description="contract version of this message")
-    submission_id: str = Field(min_length=1, max_length=64, description="unique per submission and revision")
+    submission_id: Annotated[str, safe_id(64)] = Field(
+        description="unique per submission and revision; letters, digits and . _ : - only"
+    )
     revision: int = Field(ge=1, description="1 first; a newer revision replaces older ones")
-    enumerator_code: str = Field(min_length=1, max_length=32, description="field officer who enumerated")
+    enumerator_code: Annotated[str, safe_id(32)] = Field(
+        description="field officer who enumerated; letters, digits and . _ : - only"
+    )
     enumerated_at: Annotated[AwareDatetime, AfterValidator(_not_future_timestamp)] = Field(
         description="time of the visit, with its UTC offset; not in the future"
     )
@@ -57,24 +59,49 @@ class FamilySubmissionV1(InboundModel):
     kk_number: KkNumber = Field(default=None, description="item 114, the family card number; null if unknown")
     kk_code: KkCode | None = Field(default=None, description="item 115: 0 matches, 1 parent family, 2 split")
     head_name: Name = Field(description="item 108, name of the head of the family")
-    member_count: int = Field(ge=0, le=99, description="item 112, number of family members")
+    member_count: int = Field(
+        ge=0, le=MAX_MEMBERS, description="item 112: the members living in the family (presence 1 or 4)"
+    )
     housing: Housing | None = None
     programmes: Programmes | None = None
     assets: Assets | None = None
-    members: tuple[Member, ...] = Field(min_length=1, max_length=99, description="items 401-431 per member")
+    members: tuple[Member, ...] = Field(min_length=1, max_length=MAX_MEMBERS, description="items 401-431 per member")
+
+    @field_validator("kk_number")
+    @classmethod
+    def _kk_structure(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The issue date is judged as of the visit, never today, so a replay gets the same verdict.
+        if value is None:
+            return None
+        enumerated_at = info.data.get("enumerated_at")
+        if enumerated_at is None:  # enumerated_at is invalid: the message is refused for that already
+            return check_kk_structure(value)
+        return check_kk_number(value, as_of=enumerated_at.date())
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _bounded(cls, value: object) -> object:
+        # Refuse an oversized list before its members are validated: rejecting it then costs one error,
+        # not one (or several) per member.
+        if isinstance(value, list | tuple) and len(value) > MAX_MEMBERS:
+            raise PydanticCustomError(
+                "too_long", "members should have at most {max_length} items", {"max_length": MAX_MEMBERS}
+            )
+        return value
 
     @field_validator("members")
     @classmethod
-    def _serials_unique(cls, members: tuple[Member, ...]) -> tuple[Member, ...]:
-        seen: set[int] = set()
-        for member in members:
-            if member.serial in seen:
-                raise PydanticCustomError(
-                    "duplicate_member_serial",
-                    "members: member serial {serial} appears more than once; serials must be unique",
-                    {"serial": member.serial},
-                )
-            seen.add(member.serial)
+    def _serials_unique_and_counted(cls, members: tuple[Member, ...], info: ValidationInfo) -> tuple[Member, ...]:
+        if len({member.serial for member in members}) != len(members):
+            raise PydanticCustomError(
+                "duplicate_member_serial", "members: a member serial appears more than once; serials must be unique"
+            )
+        member_count = info.data.get("member_count")
+        if member_count is not None and member_count != sum(m.presence in LIVING_PRESENCE for m in members):
+            raise PydanticCustomError(
+                "member_count_mismatch",
+                "member_count must equal the number of members living in the family (presence 1 or 4)",
+            )
         return members
 
     @property

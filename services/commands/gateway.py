@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,19 @@ def serve_gateway(
         None, "--produce-timeout", help="Seconds to wait for the broker's ack before 503."
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    log_format: str = typer.Option(
+        "text", "--log-format", help="text (control characters escaped) or json (one object per line)."
+    ),
 ) -> None:
     """Serve POST /v1/submissions (token auth, contract validation, produce with acks=all)."""
     import uvicorn
 
     from services.gateway.app import build_app
+    from services.gateway.logs import logging_config
     from services.gateway.settings import GatewaySettings
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("--log-format must be text or json")
 
     given: dict[str, Any] = {
         "host": host, "port": port, "bootstrap": bootstrap, "topic": topic, "tokens_file": tokens_file,
@@ -59,10 +65,10 @@ def serve_gateway(
         f"gateway on http://{settings.host}:{settings.port} -> {settings.bootstrap} topic {settings.topic} "
         f"({len(settings.all_tokens())} team tokens)"
     )
-    # The gateway's own lines (team id, submission id, partition, offset; never personal data) share
-    # uvicorn's level, so --log-level warning quiets both.
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    # The gateway's own lines (team id, submission id, partition, offset; never personal data) and
+    # uvicorn's share one level and one formatter, which escapes control characters (no forged lines).
+    config = logging_config(log_level, "json" if log_format == "json" else "text")
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=log_level, log_config=config)
 
 
 def register_serve(serve_app: typer.Typer) -> None:

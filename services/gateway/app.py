@@ -2,8 +2,9 @@
 
 `POST /v1/submissions` takes one FamilySubmission v1 from a CAPI device and answers 202 only after the
 broker acknowledged the record (acks=all): a 202 always means "stored". The order of checks is chosen so
-that cheap refusals come first and nothing unbounded is read: token (401), declared and streamed body
-size (413), contract validation (422), produce (503 when the broker does not acknowledge in time).
+that cheap refusals come first and nothing unbounded is read: token (401), media type (415), declared and
+streamed body size (413), duplicate keys and contract validation (422, in the threadpool so a heavy body
+does not stall other requests), produce (503 when the broker does not acknowledge in time).
 The record's value is the request body byte-for-byte and its key is the 22-digit family key, so all
 revisions of one family land on one partition in the order they were accepted.
 """
@@ -20,11 +21,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field
 
-from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 from services.gateway.auth import TeamTokens
-from services.gateway.body import BodyTooLarge, read_bounded_body
+from services.gateway.body import BodyTooLarge, is_json_utf8, read_bounded_body
 from services.gateway.openapi import install_openapi, submission_request_body
 from services.gateway.producer import (
     BrokerUnavailable,
@@ -33,6 +33,7 @@ from services.gateway.producer import (
     SubmissionProducer,
 )
 from services.gateway.settings import GatewaySettings
+from services.gateway.validation import MAX_REPORTED_ERRORS, Invalid, SubmissionChecker
 from services.observability.gateway_metrics import GatewayMetrics, MetricsMiddleware
 
 log = logging.getLogger("services.gateway")
@@ -40,6 +41,7 @@ log = logging.getLogger("services.gateway")
 #: Kafka header naming the enumerator team that sent the record (for audit; never a person's data).
 TEAM_HEADER = "regsosek-team"
 RETRY_AFTER_S = "1"
+UNSUPPORTED_MEDIA_TYPE = "Content-Type must be application/json (optionally with charset=utf-8)"
 
 
 class SubmissionAccepted(BaseModel):
@@ -61,32 +63,20 @@ class FieldError(BaseModel):
 
 
 class ValidationProblem(BaseModel):
-    """422 body."""
+    """422 body: the first errors (at most `MAX_REPORTED_ERRORS`) and how many there were in all."""
 
-    detail: list[FieldError]
+    detail: list[FieldError] = Field(max_length=MAX_REPORTED_ERRORS)
+    error_count: int = Field(ge=1, description="all errors found; `detail` lists the first of them")
 
 
 class Problem(BaseModel):
-    """401, 413 and 503 bodies."""
+    """401, 413, 415 and 503 bodies."""
 
     detail: str
 
 
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-
-
-def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """The pydantic errors as loc/msg/type, never echoing the input (it may hold a NIK or a name)."""
-    problems = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = list(err["loc"])
-        # The union discriminated on schema_version puts the version tag ("1") first; field names are
-        # never all digits, so the tag is dropped and locations read like the document's own paths.
-        if loc and isinstance(loc[0], str) and loc[0].isdigit():
-            loc = loc[1:]
-        problems.append({"loc": ["body", *loc], "msg": err["msg"], "type": err["type"]})
-    return problems
 
 
 _bearer = HTTPBearer(auto_error=False, description="the enumerator team's token")
@@ -141,6 +131,7 @@ def build_app(
     app.state.metrics = metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.tokens = tokens
+    checker = SubmissionChecker()
 
     @app.post(
         "/v1/submissions",
@@ -150,6 +141,7 @@ def build_app(
         responses={
             401: {"model": Problem, "description": "missing or unknown bearer token"},
             413: {"model": Problem, "description": f"body larger than {settings.max_body_bytes} bytes"},
+            415: {"model": Problem, "description": "Content-Type is not application/json (charset utf-8)"},
             422: {"model": ValidationProblem, "description": "not a valid FamilySubmission v1"},
             503: {"model": Problem, "description": "the broker did not confirm the submission; resend it"},
         },
@@ -159,17 +151,19 @@ def build_app(
         if team is None:
             log.info("submission refused: missing or unknown token")
             return _problem(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
+        if not is_json_utf8(request.headers.get("content-type")):
+            log.info("submission refused: not declared as JSON team=%s", team)
+            return _problem(415, UNSUPPORTED_MEDIA_TYPE)
         try:
             body = await read_bounded_body(request, settings.max_body_bytes)
         except BodyTooLarge as exc:
             log.info("submission refused: body too large team=%s", team)
             return _problem(413, str(exc))
-        try:
-            submission = FAMILY_SUBMISSION_ADAPTER.validate_json(body)
-        except ValidationError as exc:
-            errors = field_errors(exc)
-            log.info("submission invalid team=%s errors=%d first_loc=%s", team, len(errors), errors[0]["loc"])
-            return JSONResponse({"detail": errors}, status_code=422)
+        checked = await checker.check(body)
+        if isinstance(checked, Invalid):
+            log.info("submission invalid team=%s errors=%d first_loc=%s", team, checked.total, checked.errors[0]["loc"])
+            return JSONResponse({"detail": checked.errors, "error_count": checked.total}, status_code=422)
+        submission = checked
         family_key = submission.family_key.key
         try:
             delivery = await sink.produce(submission.kafka_key, body, [(TEAM_HEADER, team.encode())])

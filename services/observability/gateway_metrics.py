@@ -20,7 +20,7 @@ SUBMISSIONS_ROUTE = "/v1/submissions"
 #: Routes counted under their own name; anything else is `other`.
 KNOWN_ROUTES = (SUBMISSIONS_ROUTE, "/healthz", "/readyz", "/metrics")
 #: What POST /v1/submissions answers by design (see services/gateway/app.py), plus 500.
-SUBMISSION_CODES = ("202", "401", "413", "422", "500", "503")
+SUBMISSION_CODES = ("202", "401", "413", "415", "422", "500", "503")
 
 
 class GatewayMetrics:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from contracts.dead_letter import DeadLetterReason, classify, field_errors
+from contracts.identity import check_kk_number
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 from tests.contract.helpers import as_json, full_submission
 
@@ -231,16 +234,51 @@ INVALID_CASES: list[tuple[str, Mutation, str, str, str]] = [
         _set("members", []),
         "members",
         "too_short",
-        "Tuple should have at least 1 item after validation, not 0",
+        "Tuple should have at least 1 item",
     ),
     (
         "duplicate_serial",
         _duplicate_serial,
         "members",
         "duplicate_member_serial",
-        "members: member serial 1 appears more than once; serials must be unique",
+        "members: a member serial appears more than once; serials must be unique",
     ),
     ("missing_head_name", _delete("head_name"), "head_name", "missing", "Field required"),
+    (
+        "submission_id_crlf",
+        _set("submission_id", "S-1\r\n2026-12-06 INFO forged line"),
+        "submission_id",
+        "string_pattern_mismatch",
+        "String should match pattern '^[A-Za-z0-9._:-]+$'",
+    ),
+    (
+        "enumerator_code_ansi",
+        _set("enumerator_code", "E36\x1b[31m03"),
+        "enumerator_code",
+        "string_pattern_mismatch",
+        "String should match pattern '^[A-Za-z0-9._:-]+$'",
+    ),
+    (
+        "member_count_counts_the_died_member",
+        _set("member_count", 4),
+        "members",
+        "member_count_mismatch",
+        "member_count must equal the number of members living in the family (presence 1 or 4)",
+    ),
+    (
+        "member_count_too_small",
+        _set("member_count", 2),
+        "members",
+        "member_count_mismatch",
+        "member_count must equal the number of members living in the family (presence 1 or 4)",
+    ),
+    (
+        "kk_issued_after_the_visit",
+        _set("kk_number", "3603122510220003"),
+        "kk_number",
+        "invalid_kk",
+        "KK number issue date part (DDMMYY) is in the future",
+    ),
     (
         "blank_member_name",
         _set("members.0.name", "   "),
@@ -308,15 +346,15 @@ def test_validation_failures_are_classified_for_the_dead_letter_topic(
     assert classify(info.value) is reason
 
 
-def test_unknown_schema_version_names_the_version() -> None:
+def test_unknown_schema_version_names_the_supported_ones_but_never_echoes_the_submitted_one() -> None:
     doc = full_submission()
-    doc["schema_version"] = "2"
+    doc["schema_version"] = "<script>7</script>"
     with pytest.raises(ValidationError) as info:
         FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))
     (error,) = field_errors(info.value)
-    assert error.error_type == "union_tag_invalid"
-    assert error.location == "<message>"
-    assert "'2'" in error.message and "expected tags: '1'" in error.message
+    assert (error.location, error.error_type, error.message) == (
+        "<message>", "union_tag_invalid", "schema_version must be one of: '1'"
+    )
 
 
 def test_field_errors_never_contain_the_offending_nik() -> None:
@@ -328,3 +366,54 @@ def test_field_errors_never_contain_the_offending_nik() -> None:
     rendered = repr(field_errors(info.value))
     assert "members.0.nik" in rendered
     assert bad_nik not in rendered
+
+
+@pytest.mark.parametrize("size", [100, 300_000])
+def test_an_oversized_member_list_costs_one_error_not_one_per_member(size: int) -> None:
+    doc = full_submission()
+    doc["members"] = [{"serial": "bad"}] * size
+    with pytest.raises(ValidationError) as info:
+        FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))
+    assert info.value.error_count() == 1
+    assert [(e.location, e.error_type, e.message) for e in field_errors(info.value)] == [
+        ("members", "too_long", "members should have at most 99 items")
+    ]
+
+
+def test_the_full_example_counts_only_the_living_members() -> None:
+    doc = full_submission()
+    presences = [m["presence"] for m in doc["members"]]
+    assert presences == [1, 1, 4, 2] and doc["member_count"] == 3  # the died member is listed, not counted
+    FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))
+
+
+class _Year2030(dt.date):
+    """`date.today()` in the middle of 2030: the year in which a replay would have changed its verdict."""
+
+    @classmethod
+    def today(cls) -> _Year2030:
+        return cls(2030, 6, 1)
+
+
+def test_kk_issue_date_is_judged_as_of_the_visit_not_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = full_submission()
+    doc["kk_number"] = "3603123112300003"  # issued 31-12-(19)30; read as 2030 only from 2030 on
+    assert doc["enumerated_at"].startswith("2022-10-20")
+    FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))  # today
+    monkeypatch.setattr("contracts.identity.dt", SimpleNamespace(date=_Year2030))
+    # A replay in 2030 gives the same verdict (read as of today it would be "in the future").
+    FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))
+    with pytest.raises(PydanticCustomError, match="is in the future"):
+        check_kk_number(doc["kk_number"])  # the today-based reading, still used for Dukcapil rows
+
+
+def test_kk_errors_other_than_the_date_are_reported_when_enumerated_at_is_invalid() -> None:
+    doc = full_submission()
+    doc["enumerated_at"] = "yesterday"
+    doc["kk_number"] = "3603122510220000"
+    with pytest.raises(ValidationError) as info:
+        FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))
+    assert [(e.location, e.error_type, e.message) for e in field_errors(info.value)] == [
+        ("enumerated_at", "datetime_from_date_parsing", "Input should be a valid datetime or date, input is too short"),
+        ("kk_number", "invalid_kk", "KK number serial (last 4 digits) must not be 0000"),
+    ]

@@ -23,6 +23,7 @@ from services.broker import free_port
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.testing import family_key_of, sample_body, sample_submission, serving
+from services.gateway.validation import DUPLICATE_KEY_ERROR
 from services.kafka_io import ConsumedRecord, read_topic
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.broker
 
 TOKEN = "integration-token-team-3603-b"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 PARTITIONS = 4
 
 
@@ -109,11 +110,15 @@ def test_team_id_travels_as_a_header(client: TestClient, kafka_broker: RunningBr
 
 
 def test_refused_requests_store_nothing(client: TestClient, kafka_broker: RunningBroker, topic: str) -> None:
-    before = len(_read(kafka_broker.bootstrap, topic))
+    before = {(r.partition, r.offset) for r in _read(kafka_broker.bootstrap, topic)}
     bad_nik = sample_submission(31)
     bad_nik["members"][0]["nik"] = "3603120000000000"
     dup = sample_submission(32)
     dup["members"][1]["serial"] = 1
+    miscounted = sample_submission(37, member_count=3)
+    # The same key twice: valid whichever value a reader keeps, so only the duplicate check refuses it.
+    duplicate_key = sample_body(38).replace(b'"revision": 1,', b'"revision": 1, "revision": 1,', 1)
+    assert duplicate_key.count(b'"revision"') == 2
     cases = [
         (b"{not json", AUTH, 422),
         (json.dumps(sample_submission(33, schema_version="2")).encode(), AUTH, 422),
@@ -123,13 +128,28 @@ def test_refused_requests_store_nothing(client: TestClient, kafka_broker: Runnin
         (b"x" * 9000, AUTH, 413),
         (sample_body(35), {}, 401),
         (sample_body(36), {"Authorization": "Bearer not-the-right-token-at-all"}, 401),
+        (json.dumps(miscounted).encode(), AUTH, 422),
+        (duplicate_key, AUTH, 422),
+        (sample_body(39), {**AUTH, "Content-Type": "text/plain"}, 415),
+        (sample_body(40), {"Authorization": AUTH["Authorization"]}, 415),
     ]
     for body, headers, status in cases:
         response = client.post("/v1/submissions", content=body, headers=headers)
         assert response.status_code == status, (status, response.text)
         if status == 422:
             assert all(e["loc"][0] == "body" and e["msg"] for e in response.json()["detail"])
-    assert len(_read(kafka_broker.bootstrap, topic)) == before
+    assert client.post("/v1/submissions", content=json.dumps(miscounted).encode(), headers=AUTH).json() == {
+        "detail": [{"loc": ["body", "members"], "type": "member_count_mismatch",
+                    "msg": "member_count must equal the number of members living in the family (presence 1 or 4)"}],
+        "error_count": 1,
+    }  # fmt: skip
+    assert client.post("/v1/submissions", content=duplicate_key, headers=AUTH).json() == {
+        "detail": [DUPLICATE_KEY_ERROR], "error_count": 1
+    }
+    # Nothing refused reached the topic; a valid one sent afterwards is the only new record.
+    assert client.post("/v1/submissions", content=sample_body(42), headers=AUTH).status_code == 202
+    new = [r.value for r in _read(kafka_broker.bootstrap, topic) if (r.partition, r.offset) not in before]
+    assert new == [sample_body(42)]
 
 
 def test_a_body_within_the_gateway_limit_but_over_the_brokers_is_413_and_not_stored(

@@ -21,7 +21,7 @@ from services.kafka_io import read_topic
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 TOKEN = "restart-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 TOPIC = "test.gateway.restart"
 
 

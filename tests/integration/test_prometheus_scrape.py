@@ -188,7 +188,7 @@ def test_prometheus_sees_what_the_pipeline_processed(
     wait_until("both targets up", lambda: prom.value('sum(up{job=~"gateway|linker"})') == 2, processes)
     started = time.time()
 
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     with httpx.Client(base_url=base, timeout=15) as client:
         # Two waves, so the scraped series show progress (and the linker's counters move in between).
         codes = [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[:2]]

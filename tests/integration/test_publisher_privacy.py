@@ -110,7 +110,8 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     with TestClient(build_app(settings)) as gateway:
         for doc in submissions:
             answer = gateway.post("/v1/submissions", content=json.dumps(doc).encode(),
-                                  headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+                                  headers={"Authorization": f"Bearer {TOKEN}",
+                                           "Content-Type": "application/json"})  # fmt: skip
             assert answer.status_code == 202, answer.text
         gateway_metrics = gateway.get("/metrics").text
     assert "gateway" in gateway_metrics

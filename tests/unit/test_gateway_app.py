@@ -16,7 +16,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.testing import FakeSubmissionProducer, family_key_of, sample_body, sample_submission
 
 TOKEN = "team-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
 @pytest.fixture
