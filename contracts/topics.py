@@ -26,6 +26,11 @@ LINKED_FAMILIES = "linkage.families.v1"
 REVIEW = "linkage.review.v1"
 UPDATES = "linkage.updates.v1"
 
+#: The largest record (key + value) the services produce themselves, e.g. a dead letter. The catalogue
+#: keeps the broker's default limit (`message.max.bytes` 1,048,588 bytes per record batch; the
+#: producers' `max.request.size` is 1,048,576); this leaves 48 KiB of that for record and batch headers.
+MAX_RECORD_BYTES = 1_000_000
+
 
 @dataclass(frozen=True)
 class TopicSpec:

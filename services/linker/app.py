@@ -27,7 +27,7 @@ from faust.types import TP, EventT
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
-from services.linker.deadletter import SourcePosition, classify_submission
+from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, SubmissionLinker
@@ -114,7 +114,8 @@ class SubmissionHandler:
                 self.counters.dead_letters[reason] = self.counters.dead_letters.get(reason, 0) + 1
                 # Position and reason only: the payload may hold NIKs and names.
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-                dead.append(OutboundRecord(self._settings.dlq_topic, msg.key, to_canonical_json(result)))
+                key = dead_letter_key(msg.key)
+                dead.append(OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result)))
             else:
                 if isinstance(self._store, PartitionedLinkStore):
                     # A family's state lives in the file of the partition its records arrive on.
