@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from services.linker.settings import LinkerSettings
+from services.shutdown import ShutdownDeadline
+
+if TYPE_CHECKING:
+    from services.linker.port import MemberLinker
 
 
-def run_worker(settings: LinkerSettings, *, loglevel: str = "info") -> None:
-    """Build the engine and the app, then run a faust worker until SIGTERM/SIGINT. Does not return."""
+def run_worker(settings: LinkerSettings, *, loglevel: str = "info", linker: MemberLinker | None = None) -> None:
+    """Build the engine and the app, then run a faust worker until SIGTERM/SIGINT. Does not return.
+
+    `linker`: an engine to use instead of the configured one (tests run the service with a fake).
+    """
     import faust
 
     from services.linker.app import build_app
     from services.linker.engine_adapter import load_member_linker, load_village_crosswalk
 
-    linker = load_member_linker(settings)
+    if linker is None:
+        linker = load_member_linker(settings)
     recorder = None
     if settings.metrics_port is not None:  # Prometheus metrics (services.observability)
         from services.observability.linker_wiring import serve_linker_metrics
@@ -23,5 +32,19 @@ def run_worker(settings: LinkerSettings, *, loglevel: str = "info") -> None:
     crosswalk = load_village_crosswalk(settings)
     app, _ = build_app(settings, linker=linker, village_crosswalk=crosswalk, recorder=recorder)
     logging.getLogger("regsosek.linker").setLevel(loglevel.upper())
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    deadline = ShutdownDeadline(settings.shutdown_deadline_seconds)
+
+    class LinkerWorker(faust.Worker):
+        """faust's worker with the shutdown deadline armed when it crashes or starts stopping."""
+
+        def _crash(self, reason: BaseException) -> None:
+            # Called (on the event loop) for a crash anywhere in the app, before the stop begins.
+            deadline.arm(f"a fatal {type(reason).__name__}")
+            super()._crash(reason)
+
+        async def stop(self) -> None:
+            deadline.arm("a stop request")
+            await super().stop()
+
+    worker: Any = LinkerWorker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
