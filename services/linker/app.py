@@ -33,6 +33,7 @@ from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, SubmissionLinker
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
+from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStoreLike
 from services.observability.recorder import BatchRecorder
 from services.updates.progress import SubmissionsProgress
@@ -347,7 +348,7 @@ def build_app(
 
     def _crash_later(exc: BaseException) -> None:
         # A store write that failed after its batch returned: nothing acks those events; stop the worker.
-        log.error("link-store write failed (%s); stopping for re-delivery", type(exc).__name__)
+        log.error("link-store write failed (%s); stopping for re-delivery", describe_failure(exc))
         asyncio.ensure_future(app.crash(exc))
 
     @app.agent(source, name="link-submissions")
@@ -370,7 +371,9 @@ def build_app(
                 handler.on_store_failure(_crash_later)
                 progress.handled(events)
             except Exception as exc:
-                log.error("linker batch failed (%s); stopping for re-delivery", type(exc).__name__)
+                # The cause (disk full, read-only, locked: services/linker/storage_errors.py) or the type
+                # only: an exception's text may quote a record.
+                log.error("linker batch failed (%s); stopping for re-delivery", describe_failure(exc))
                 await app.crash(exc)
                 raise
 
