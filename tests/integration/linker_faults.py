@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
 from services.kafka_io import ConsumedRecord, read_topic
@@ -92,8 +93,12 @@ class LinkerProcess:
         self._out.close()
         return self.proc.returncode
 
+    def text(self) -> str:
+        """The whole log of the process (stdout and stderr)."""
+        return self.log.read_text(errors="replace")
+
     def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-6000:]
+        return self.text()[-6000:]
 
 
 def wait_for(bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool], linker: LinkerProcess,
@@ -118,6 +123,16 @@ def wait_until(condition: Callable[[], bool], linker: LinkerProcess, what: str, 
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not after {timeout_s:.0f} s\n{linker.tail()}")
         time.sleep(0.2)
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    """How many records of `topic` the consumer group has committed (sum of its committed offsets)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_consumer_group_offsets(group)
+    finally:
+        admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
 
 def duckdb_opens(path: Path) -> subprocess.CompletedProcess[str]:

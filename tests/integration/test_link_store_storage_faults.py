@@ -53,10 +53,16 @@ def test_a_full_disk_is_named_as_such_and_the_store_recovers_when_space_is_freed
 def test_a_new_file_on_a_full_disk_is_disk_full(tmp_path: Path) -> None:
     require_mount_privilege()
     with tmpfs(tmp_path / "vol", "1m") as vol:
-        fill(vol)
+        filler = fill(vol)
         with pytest.raises(LinkStoreError) as raised:
             LinkStore(vol / "links-p1.duckdb")
         assert raised.value.fault is StorageFault.DISK_FULL
+        assert sorted(p.name for p in vol.iterdir()) == ["filler"]  # no partial file left behind
+        filler.unlink()
+        store = LinkStore(vol / "links-p1.duckdb")  # once there is space, the file is created whole
+        store.apply(_update(3))
+        assert store.counts()["families"] == 3
+        store.close()
 
 
 def test_a_read_only_disk_fails_at_once_and_is_named_read_only(tmp_path: Path) -> None:
