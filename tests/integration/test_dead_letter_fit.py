@@ -31,6 +31,7 @@ from contracts.topics import (
     DTKS_CHANGES,
     LINKED_FAMILIES,
     LINKED_MEMBERS,
+    MAX_RECORD_BYTES,
     POPULATION_CHANGES,
     REVIEW,
     SUBMISSIONS,
@@ -135,7 +136,7 @@ def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submi
     for r in dead:
         letter = DEAD_LETTER_ADAPTER.validate_json(r.value or b"")
         letters[(letter.source_topic, letter.original_size or len(letter.payload))] = letter
-        assert len(r.value or b"") + len(r.key or b"") <= 1_000_000
+        assert len(r.value or b"") + len(r.key or b"") <= MAX_RECORD_BYTES
     originals = {(names[SUBMISSIONS], len(v)): v for _, v in bad_submissions}
     originals |= {(names[POPULATION_CHANGES], len(v)): v for _, v in bad_changes}
     assert len(dead) == len(originals) and sorted(letters) == sorted(originals)  # one per bad record
