@@ -65,9 +65,20 @@ class DeadLetter(OutboundModel):
     source_offset: int = Field(ge=0)
     key: str | None = Field(default=None, description="the original Kafka key as text (the family key)")
     payload_base64: Annotated[str, AfterValidator(_is_base64)] = Field(
-        description="the original payload bytes, base64 (empty string when there was no payload)"
+        description="the original payload bytes, base64 (empty string when there was no payload); only a "
+        "prefix when `original_size` is set"
     )
     dead_lettered_at: AwareDatetime
+    original_size: int | None = Field(
+        default=None, ge=0,
+        description="set when payload_base64 holds only a prefix (the record must fit in one Kafka record): "
+        "the size of the whole original payload in bytes",
+    )  # fmt: skip
+    original_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="set with original_size: the SHA-256 (hex) of the whole original payload, to find and "
+        "verify the original at its source position",
+    )  # fmt: skip
 
     @property
     def payload(self) -> bytes:
@@ -130,8 +141,10 @@ def build_dead_letter(
     key: bytes | None,
     errors: tuple[FieldError, ...] = (),
     now: dt.datetime | None = None,
+    original_size: int | None = None,
+    original_sha256: str | None = None,
 ) -> DeadLetter:
-    """Assemble a DeadLetter for a rejected Kafka record."""
+    """Assemble a DeadLetter for a rejected Kafka record (`original_*`: `payload` is only a prefix)."""
     return DeadLetter(
         reason=reason,
         detail=detail,
@@ -142,4 +155,6 @@ def build_dead_letter(
         key=None if key is None else key.decode("utf-8", errors="replace"),
         payload_base64=base64.b64encode(payload or b"").decode("ascii"),
         dead_lettered_at=now or dt.datetime.now(dt.UTC),
+        original_size=original_size,
+        original_sha256=original_sha256,
     )

@@ -26,6 +26,13 @@ LINKED_FAMILIES = "linkage.families.v1"
 REVIEW = "linkage.review.v1"
 UPDATES = "linkage.updates.v1"
 
+#: The largest record (key + value) the services produce themselves, e.g. a dead letter. The catalogue
+#: keeps the broker's default limit (`message.max.bytes` 1,048,588 bytes per record batch; the
+#: producers' `max.request.size` is 1,048,576), and kafka-python consumers refuse a fetch response above
+#: 1,000,000 bytes by default (`receive_message_max_bytes`): one such record with its batch and
+#: response headers stays below all three.
+MAX_RECORD_BYTES = 960_000
+
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from services import broker as kafka_broker
 from services import topics as topic_admin
 from services.commands.topics import print_report
 from services.kafka_io import JsonProducer, ProduceError, Value
+from services.linker.deadletter import SourcePosition, bounded_dead_letter
 from services.pipeline.linker_process import PipelineTopics
 from services.pipeline.live import LiveRunError, LiveSummary, ensure_model, run_live
 from services.pipeline.outcome import Submissions
@@ -76,9 +78,8 @@ def stream_submissions(path: Path, bootstrap: str, *, advance: Callable[[int], N
             try:
                 submission = decode(FAMILY_SUBMISSION_ADAPTER, payload)
             except ContractViolation as violation:
-                letter = violation.dead_letter(
-                    payload=payload, source_topic=source, source_partition=0, source_offset=offset, key=None
-                )
+                position = SourcePosition(source, 0, offset, time.time())
+                letter = bounded_dead_letter(violation, payload, None, position)  # fits in one record
                 bad.append((None, letter))
                 counts.reasons[letter.reason.value] = counts.reasons.get(letter.reason.value, 0) + 1
             else:

@@ -38,6 +38,7 @@ def serve_publisher(
     from services.publisher.registry_file import RegistryFileError, load_registry
     from services.publisher.settings import PublisherSettings
     from services.publisher.topics import ensure_subscriber_topics
+    from services.shutdown import ShutdownDeadline
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     given: dict[str, Any] = {"bootstrap": bootstrap, "registry_path": registry, "disclosure_db": disclosure_db,
@@ -88,17 +89,29 @@ def serve_publisher(
                    settings.max_poll_records),
         metrics=metrics, **security,
     )  # fmt: skip
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    # Closing the clients after a fatal error or SIGTERM may hang (an unreachable broker): the deadline
+    # ends the process then, so a supervisor can restart it.
+    deadline = ShutdownDeadline(settings.shutdown_deadline_seconds)
+
+    def on_sigterm(*_: object) -> None:
+        deadline.arm("SIGTERM")
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     typer.echo(f"publisher: {len(subscriptions.subscriptions)} subscriptions "
                f"(registry version {subscriptions.registry_version}) from {settings.bootstrap}")  # fmt: skip
     try:
         loop.run()
     except KeyboardInterrupt:
-        pass
+        deadline.arm("SIGINT")
     except (DisclosureLogError, PublishError) as exc:
         # Fatal: the batch's offsets were not committed, so a restart redelivers it (same message ids).
+        deadline.arm(f"a fatal {type(exc).__name__}")
         _log.error("publisher stopped: %s", exc)
         raise typer.Exit(code=1) from None
+    except BaseException as exc:
+        deadline.arm(f"a fatal {type(exc).__name__}")
+        raise
     finally:
         loop.close()
         log.close()

@@ -27,12 +27,13 @@ from faust.types import TP, EventT
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
-from services.linker.deadletter import SourcePosition, classify_submission
+from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, SubmissionLinker
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
+from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStoreLike
 from services.observability.recorder import BatchRecorder
 from services.updates.progress import SubmissionsProgress
@@ -114,7 +115,8 @@ class SubmissionHandler:
                 self.counters.dead_letters[reason] = self.counters.dead_letters.get(reason, 0) + 1
                 # Position and reason only: the payload may hold NIKs and names.
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-                dead.append(OutboundRecord(self._settings.dlq_topic, msg.key, to_canonical_json(result)))
+                key = dead_letter_key(msg.key)
+                dead.append(OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result)))
             else:
                 if isinstance(self._store, PartitionedLinkStore):
                     # A family's state lives in the file of the partition its records arrive on.
@@ -346,7 +348,7 @@ def build_app(
 
     def _crash_later(exc: BaseException) -> None:
         # A store write that failed after its batch returned: nothing acks those events; stop the worker.
-        log.error("link-store write failed (%s); stopping for re-delivery", type(exc).__name__)
+        log.error("link-store write failed (%s); stopping for re-delivery", describe_failure(exc))
         asyncio.ensure_future(app.crash(exc))
 
     @app.agent(source, name="link-submissions")
@@ -369,7 +371,9 @@ def build_app(
                 handler.on_store_failure(_crash_later)
                 progress.handled(events)
             except Exception as exc:
-                log.error("linker batch failed (%s); stopping for re-delivery", type(exc).__name__)
+                # The cause (disk full, read-only, locked: services/linker/storage_errors.py) or the type
+                # only: an exception's text may quote a record.
+                log.error("linker batch failed (%s); stopping for re-delivery", describe_failure(exc))
                 await app.crash(exc)
                 raise
 

@@ -1,27 +1,39 @@
 """Dead-letter classification: raw Kafka record -> a valid FamilySubmission, or a DeadLetter with a reason.
 
-The dead letter carries the original bytes, except for an oversized payload, of which it carries a
-64 KiB prefix (a 2 MB payload in base64 does not fit in a Kafka record; the source topic keeps it).
+A dead letter must fit in one Kafka record, whatever the reason: the payload travels base64 (4/3 of its
+size) next to the field errors and the key, so a bad payload of 786 KB already made a record the broker
+refuses, and a refused dead letter stopped the linker. `bounded_dead_letter` therefore keeps at most
+`MAX_FIELD_ERRORS` field errors, a key prefix of `MAX_KEY_BYTES`, and as many leading payload bytes as
+fit under `contracts.topics.MAX_RECORD_BYTES` (an oversized payload: `OVERSIZED_PREFIX_BYTES` at most).
+When the payload is cut, `original_size` and `original_sha256` name the whole original, which stays at
+its source topic/partition/offset.
 
 A pure function of the record (no clock: the dead letter's time is the source record's broker timestamp),
 so re-processing a bad record yields a byte-identical dead letter. The checks themselves live in the
-contracts (`contracts.decode`); this module adds the source position and the service's size limit.
+contracts (`contracts.decode`); this module adds the source position and the size limits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
-from contracts.dead_letter import DeadLetter, DeadLetterReason
+from contracts.dead_letter import DeadLetter, DeadLetterReason, build_dead_letter, describe
 from contracts.decode import ContractViolation, decode_family_submission
+from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
+from contracts.topics import MAX_RECORD_BYTES
 
 #: 1 MiB: a family questionnaire is a few kB; anything this big is a broken or hostile producer.
 DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
-#: An oversized payload cannot be copied whole into a dead letter (the broker would refuse the record);
-#: the dead letter keeps this prefix, and the full original stays at its source topic/partition/offset.
+#: An oversized payload is beyond anything we accept: a prefix of this size is enough to see what it is.
 OVERSIZED_PREFIX_BYTES = 65_536
+#: Field errors kept in a dead letter (a payload of 300,000 bad members has 300,000 of them).
+MAX_FIELD_ERRORS = 100
+#: Bytes of the record key kept (a family key has 22; the key is the dead-letter record's key, too).
+MAX_KEY_BYTES = 256
+_SHORT_DETAIL_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -34,29 +46,70 @@ class SourcePosition:
     timestamp: float
 
 
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The key of the dead-letter record: the original key, cut to `MAX_KEY_BYTES`."""
+    return None if key is None else key[:MAX_KEY_BYTES]
+
+
+def bounded_dead_letter(
+    violation: ContractViolation,
+    value: bytes | None,
+    key: bytes | None,
+    source: SourcePosition,
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> DeadLetter:
+    """The dead letter of a rejected record, small enough that key + value stay within `max_record_bytes`."""
+    errors = violation.errors
+    detail = violation.detail
+    if len(errors) > MAX_FIELD_ERRORS:
+        errors = errors[:MAX_FIELD_ERRORS]
+        detail = f"{describe(errors)}; and {len(violation.errors) - MAX_FIELD_ERRORS} more field errors"
+    kept_key = dead_letter_key(key)
+    if key is not None and kept_key is not None and len(kept_key) < len(key):
+        detail += f"; the record key of {len(key)} bytes is cut to its first {MAX_KEY_BYTES}"
+    payload = value or b""
+    limit = OVERSIZED_PREFIX_BYTES if violation.reason is DeadLetterReason.TOO_LARGE else len(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+
+    def build(kept: int) -> DeadLetter:
+        cut = kept < len(payload)
+        note = (f"; only the first {kept} of {len(payload)} payload bytes are kept here, the original is at "
+                f"{source.topic}[{source.partition}]@{source.offset}") if cut else ""  # fmt: skip
+        return build_dead_letter(
+            reason=violation.reason, detail=detail + note, errors=errors, payload=payload[:kept],
+            source_topic=source.topic, source_partition=source.partition, source_offset=source.offset,
+            key=kept_key, now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
+            original_size=len(payload) if cut else None,
+            original_sha256=digest if cut else None,
+        )  # fmt: skip
+
+    def size(letter: DeadLetter) -> int:
+        return len(to_canonical_json(letter)) + len(kept_key or b"")
+
+    if size(build(0)) > max_record_bytes // 2:
+        # Unusually long error texts (100 errors are normally about 10 KB): the reason and a short detail.
+        errors, detail = (), detail[:_SHORT_DETAIL_CHARS]
+    kept = min(limit, len(payload))
+    letter = build(kept)
+    excess = size(letter) - max_record_bytes
+    if excess > 0:
+        # Every 3 payload bytes are 4 base64 characters; the cut note and the digest add a few hundred.
+        kept = max(0, kept - (excess + 512) // 4 * 3 - 3)
+        letter = build(kept)
+    return letter
+
+
 def classify_submission(
     value: bytes | None,
     key: bytes | None,
     source: SourcePosition,
     *,
     max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> FamilySubmission | DeadLetter:
     """The validated submission, or the dead letter (original bytes, position, reason, detail)."""
     try:
         return decode_family_submission(value, key=key, max_bytes=max_bytes)
     except ContractViolation as violation:
-        payload = value
-        if violation.reason is DeadLetterReason.TOO_LARGE and value is not None:
-            payload = value[:OVERSIZED_PREFIX_BYTES]
-            violation.detail += (
-                f"; only the first {OVERSIZED_PREFIX_BYTES} bytes are kept here, the original is at "
-                f"{source.topic}[{source.partition}]@{source.offset}"
-            )
-        return violation.dead_letter(
-            payload=payload,
-            source_topic=source.topic,
-            source_partition=source.partition,
-            source_offset=source.offset,
-            key=key,
-            now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
-        )
+        return bounded_dead_letter(violation, value, key, source, max_record_bytes=max_record_bytes)

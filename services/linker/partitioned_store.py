@@ -5,8 +5,9 @@ family key always arrives on the same partition, so each file holds exactly the 
 members' minted ids) of one partition. A file is opened when a batch first needs it and closed when
 the partition is revoked. When instances of one consumer group share `link_store_dir` (one host or a
 shared volume), the new owner of a partition opens the file the old owner closed and knows every
-revision stored before the move. DuckDB allows one process per file, so opening retries for a while:
-during a rebalance the old owner may still be closing it.
+revision stored before the move. DuckDB allows one process per file, so opening retries for a while
+when the file is locked: during a rebalance the old owner may still be closing it (any other storage
+fault, a full or read-only disk, fails at once: services/linker/storage_errors.py).
 
 The handler routes each valid submission's family key to its partition (`route`) before the pipeline
 reads the store. The read and write methods are the same as `LinkStore`'s. A batch touching several
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
-from services.linker.errors import LinkerConfigError
+from services.linker.storage_errors import LinkStoreError, StorageFault
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 
 _FAMILY_KEY_LENGTH = 22
@@ -58,9 +59,10 @@ class PartitionedLinkStore:
             try:
                 store = LinkStore(self.path(partition))
                 break
-            except LinkerConfigError:
+            except LinkStoreError as exc:
                 # Another instance still holds it (a rebalance in progress); it closes on revocation.
-                if time.monotonic() > deadline:
+                # A full or read-only disk does not heal by waiting: that stops the batch at once.
+                if exc.fault is not StorageFault.LOCKED or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
         self._stores[partition] = store

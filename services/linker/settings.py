@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
+
 # A development default so tests and the demo run without set-up; deployments MUST set their own key
 # (a leaked key lets anyone with a NIK list recompute person ids).
 DEV_PERSON_ID_KEY = "regsosek-dev-only-person-id-key"
@@ -55,6 +57,10 @@ class LinkerSettings(BaseSettings):
     max_payload_bytes: int = Field(default=1_048_576, ge=1024)
 
     person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
+
+    # After a fatal error or a stop request the process is gone within this time, hung or not
+    # (services/shutdown.py): its DuckDB files are then free for the restarted process.
+    shutdown_deadline_seconds: float = Field(default=DEFAULT_SHUTDOWN_DEADLINE_S, gt=0)
 
     # Prometheus /metrics endpoint (services.observability); None serves no metrics.
     metrics_host: str = "127.0.0.1"

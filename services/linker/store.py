@@ -7,6 +7,7 @@ recomputes the same outputs (at-least-once delivery with idempotent outputs).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
-from services.linker.errors import LinkerConfigError
+from services.linker.storage_errors import LinkStoreError, StorageFault, lock_holder, storage_fault
 from services.updates.journal import save_positions
 from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
 from services.updates.member_state import MemberState, Probe, find_family_members, find_members, write_members
@@ -83,25 +84,44 @@ def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
     })  # fmt: skip
 
 
+def _connect(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """Open (or create) a link-store file with its tables; a storage fault raises `LinkStoreError`.
+
+    Named by its cause: only a lock held by another process is worth waiting for. A NEW file that could
+    not be created whole (a full disk) is removed again: once space is freed, DuckDB would refuse the
+    partial file as "not a valid DuckDB database file".
+    """
+    new = str(path) != ":memory:" and not Path(path).exists()
+    con: duckdb.DuckDBPyConnection | None = None
+    try:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+        # One thread per file: the statements are small, and DuckDB's scheduling across threads cost
+        # about 2.5 times their work on the shared 2-core machine. Several files of one batch are
+        # written in parallel by `PartitionedLinkStore` instead.
+        con.execute("SET threads = 1")
+        con.execute(_SCHEMA)
+        con.execute(MEMBER_SCHEMA)
+        return con
+    except (OSError, duckdb.Error) as exc:
+        if con is not None:
+            con.close()
+        fault = storage_fault(exc)
+        if fault is None:
+            raise
+        if new and fault is StorageFault.DISK_FULL:
+            for leftover in (Path(path), Path(f"{path}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise LinkStoreError(fault, path, "open", lock_holder(exc)) from exc
+
+
 class LinkStore:
     """DuckDB-backed link store. Not shared between processes (DuckDB allows one writer per file)."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            raise LinkerConfigError(
-                f"cannot open the link store {path}: is another linker using this state directory? "
-                "Give each instance its own REGSOSEK_LINKER_STATE_DIR."
-            ) from exc
-        # One thread per file: the statements are small, and DuckDB's scheduling across threads cost
-        # about 2.5 times their work on the shared 2-core machine. Several files of one batch are
-        # written in parallel by `PartitionedLinkStore` instead.
-        self._con.execute("SET threads = 1")
-        self._con.execute(_SCHEMA)
-        self._con.execute(MEMBER_SCHEMA)
+        self._path = str(path)
+        self._con = _connect(path)
         # The revisions and minted ids in memory, read once at open: a lookup by key in DuckDB is a
         # scan of the table (a join on an unnested list does not use the primary-key index), so per
         # batch it grew with the file (about 30 ms per batch at 800,000 rows). This process is the
@@ -156,14 +176,26 @@ class LinkStore:
                 self._con.execute("INSERT INTO minted_ids SELECT * FROM minted_batch")
             write_members(self._con, update.members, update.dropped_members, existing=existing)
             self._con.execute("COMMIT")
-        except Exception:
-            self._con.execute("ROLLBACK")
+        except Exception as exc:
+            self._failed("write", exc)
             raise
         finally:
             for name in ("new_families", "newer_families", "minted_batch"):
                 self._con.unregister(name)
         held.update(changed)
         self._minted.update(minted)
+
+    def _failed(self, action: str, exc: Exception) -> None:
+        """Roll back a failed transaction; raise `LinkStoreError` if the cause is the storage.
+
+        A failed COMMIT (a full disk) has already ended the transaction, and the ROLLBACK's own
+        error ("no transaction is active") used to replace the cause: it is ignored here.
+        """
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("ROLLBACK")
+        fault = storage_fault(exc)
+        if fault is not None:
+            raise LinkStoreError(fault, self._path, action) from exc
 
     def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
         """Members a changed master record may affect (services/updates/member_state.py)."""
@@ -185,8 +217,8 @@ class LinkStore:
             write_members(self._con, members)
             save_positions(self._con, "change_positions", positions)
             self._con.execute("COMMIT")
-        except Exception:
-            self._con.execute("ROLLBACK")
+        except Exception as exc:
+            self._failed("write", exc)
             raise
 
     def counts(self) -> Mapping[str, int]:

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
+
 
 class PublisherSettings(BaseSettings):
     """How the publisher connects, where its registry and disclosure log are, and its secrets."""
@@ -35,6 +37,8 @@ class PublisherSettings(BaseSettings):
     sasl_password_file: Path | None = None
     poll_timeout_ms: int = Field(default=500, ge=10)
     max_poll_records: int = Field(default=500, ge=1)
+    # After a fatal error or SIGTERM the process is gone within this time, hung or not (services/shutdown.py).
+    shutdown_deadline_seconds: float = Field(default=DEFAULT_SHUTDOWN_DEADLINE_S, gt=0)
 
     @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
     @classmethod

@@ -2,13 +2,13 @@
 
 Population changes (`dukcapil.population.changes.v1`) and sectoral rows (`sectoral.dtks.changes.v1`,
 `sectoral.bpjs.changes.v1`) are validated by their contracts (`contracts.decode`); bad input becomes a
-`DeadLetter` with the reason and the original bytes. A pure function of the record: the dead letter's
+`DeadLetter` with the reason and the original bytes (a prefix, if they would not fit in one record:
+`services.linker.deadletter.bounded_dead_letter`). A pure function of the record: the dead letter's
 time is the source record's broker timestamp, so re-processing yields the same bytes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Literal
@@ -18,7 +18,8 @@ from contracts.decode import ContractViolation, decode
 from contracts.linkage_updates import ChangeSource, UpdateCause
 from contracts.population import POPULATION_CHANGE_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER, BpjsRecord, DtksRecord
-from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition
+from contracts.topics import MAX_RECORD_BYTES
+from services.linker.deadletter import SourcePosition, bounded_dead_letter
 from services.updates.master import MasterPerson, SectoralSource, master_person
 
 ChangeTopicKind = Literal["population", "dtks", "bpjs"]
@@ -44,7 +45,13 @@ class Change:
 
 
 def classify_change(
-    value: bytes | None, key: bytes | None, source: SourcePosition, kind: ChangeTopicKind, *, max_bytes: int
+    value: bytes | None,
+    key: bytes | None,
+    source: SourcePosition,
+    kind: ChangeTopicKind,
+    *,
+    max_bytes: int,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Change | DeadLetter:
     """The change a record carries, or its dead letter (reason, detail, original bytes, position)."""
     try:
@@ -67,13 +74,7 @@ def classify_change(
         fact = None if row.nik is None else SectoralFact(_source(row), row.nik, row_id, decile)
         return Change(cause, sectoral=fact)
     except ContractViolation as violation:
-        payload = value
-        if violation.reason is DeadLetterReason.TOO_LARGE and value is not None:
-            payload = value[:OVERSIZED_PREFIX_BYTES]  # the broker would refuse the whole one in base64
-        return violation.dead_letter(
-            payload=payload, source_topic=source.topic, source_partition=source.partition,
-            source_offset=source.offset, key=key, now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
-        )  # fmt: skip
+        return bounded_dead_letter(violation, value, key, source, max_record_bytes=max_record_bytes)
 
 
 def _source(row: DtksRecord | BpjsRecord) -> SectoralSource:

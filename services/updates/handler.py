@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
-from services.linker.deadletter import SourcePosition
+from services.linker.deadletter import SourcePosition, dead_letter_key
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutboundRecord
 from services.linker.port import MemberLink, MemberQuery
@@ -225,7 +225,7 @@ class ChangeHandler:
                 reason = result.reason.value
                 self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-                dead.append(OutboundRecord(self._dlq, msg.key, to_canonical_json(result)))
+                dead.append(OutboundRecord(self._dlq, dead_letter_key(msg.key), to_canonical_json(result)))
             else:
                 changes.append(JournalEntry(result, (msg.topic, msg.partition, msg.offset)))
         return changes, dead

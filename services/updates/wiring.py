@@ -34,6 +34,7 @@ from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
+from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
 from services.updates.changes import ChangeTopicKind
@@ -220,7 +221,7 @@ def install_updates(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("master updates: change batch failed (%s); stopping for re-delivery", type(exc).__name__)
+            log.error("master updates: change batch failed (%s); stopping for re-delivery", describe_failure(exc))
             await app.crash(exc)
             raise
         finally:

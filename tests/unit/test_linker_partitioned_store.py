@@ -80,10 +80,11 @@ def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path
     # Now this process holds it; a second process with a short timeout gives up with a clear error.
     code = (
         "from services.linker.partitioned_store import PartitionedLinkStore\n"
-        "from services.linker.errors import LinkerConfigError\n"
+        "from services.linker.storage_errors import LinkStoreError\n"
         f"s = PartitionedLinkStore(__import__('pathlib').Path({str(tmp_path)!r}), open_timeout_s=0.5)\n"
         f"s.route({FAM_1!r}, 3)\n"
-        "try:\n    s.families([" + repr(FAM_1) + "])\nexcept LinkerConfigError:\n    raise SystemExit(3)\n"
+        "try:\n    s.families([" + repr(FAM_1) + "])\nexcept LinkStoreError as e:\n"
+        "    raise SystemExit(3 if e.fault == 'locked by another process' else 4)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 3, done.stderr

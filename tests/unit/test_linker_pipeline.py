@@ -214,10 +214,10 @@ def test_a_link_store_in_use_by_another_process_is_a_clear_error(tmp_path: Path)
 
     held = LinkStore(tmp_path / "links.duckdb")
     code = (
-        "import sys\nfrom services.linker.errors import LinkerConfigError\n"
+        "import sys\nfrom services.linker.storage_errors import LinkStoreError\n"
         "from services.linker.store import LinkStore\n"
         f"try:\n    LinkStore({str(tmp_path / 'links.duckdb')!r})\n"
-        "except LinkerConfigError as e:\n    print(e); sys.exit(3)\n"
+        "except LinkStoreError as e:\n    print(e); sys.exit(3)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     held.close()

@@ -1,0 +1,127 @@
+"""The linker service on a REAL full and a REAL read-only link-store volume, against the real broker.
+
+Each fault stops the linker with a non-zero status within its shutdown deadline, with one log line
+naming the cause (what an operator reads: there is no other output of a stopped process), and without
+committing the offsets of the failed batch: once the volume is fixed, a restarted linker re-processes
+the batch and its link-store file then holds it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from contracts.topics import LINKED_MEMBERS, SUBMISSIONS
+from tests.integration.linker_faults import (
+    LinkerProcess,
+    committed,
+    duckdb_opens,
+    family,
+    master_file,
+    private_topics,
+    produce,
+    wait_for,
+    wait_until,
+)
+from tests.integration.mounts import fill, remount, require_mount_privilege, tmpfs
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+DEADLINE_S = 10.0
+
+
+def _members(n: int) -> object:
+    return lambda records: len({r.key for r in records}) >= n
+
+
+def _stopped_by_fault(linker: LinkerProcess, timeout_s: float) -> int:
+    code = linker.wait_exit(timeout_s)
+    assert code is not None, f"still running after {timeout_s:.0f} s:\n{linker.tail()}"
+    linker.stop()
+    return code
+
+
+def _count(volume: Path) -> int:
+    total = 0
+    for path in sorted(volume.glob("links-p*.duckdb")):
+        opened = duckdb_opens(path)
+        assert opened.returncode == 0, opened.stderr
+        total += int(opened.stdout)
+    return total
+
+
+def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothing(
+    kafka_broker: object, tmp_path: Path
+) -> None:
+    require_mount_privilege()
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    names = private_topics(bootstrap)
+    master = master_file(tmp_path / "master.json", range(1, 3))
+    group = f"full-{uuid.uuid4().hex[:6]}"
+    with tmpfs(tmp_path / "links", "8m") as volume:
+        env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
+               "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
+        produce(bootstrap, names[SUBMISSIONS], [family(1)])
+        linker = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        try:
+            wait_for(bootstrap, names[LINKED_MEMBERS], _members(1), linker)
+            # Offsets are committed after the link-store write: family 1 is then on the volume.
+            wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 1, linker, "commit of family 1")
+            filler = fill(volume)
+            produce(bootstrap, names[SUBMISSIONS], [family(2)])
+            code = _stopped_by_fault(linker, 60 + DEADLINE_S)
+        finally:
+            linker.stop()
+        assert code != 0
+        assert committed(bootstrap, group, names[SUBMISSIONS]) == 1  # the failed batch was not committed
+        log = linker.text()
+        assert "linker batch failed" in log and "disk full" in log and str(volume) in log, log
+        assert "no transaction is active" not in log
+        filler.unlink()
+        assert _count(volume) == 1  # family 2 was never stored
+
+        again = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        try:
+            wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 2, again, "commit of family 2")
+        finally:
+            assert again.stop() == 0, again.tail()
+        assert _count(volume) == 2  # the uncommitted batch was processed again and stored
+
+
+def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
+    kafka_broker: object, tmp_path: Path
+) -> None:
+    require_mount_privilege()
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    names = private_topics(bootstrap)
+    master = master_file(tmp_path / "master.json", range(1, 3))
+    group = f"ro-{uuid.uuid4().hex[:6]}"
+    with tmpfs(tmp_path / "links", "8m") as volume:
+        env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
+               "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
+        produce(bootstrap, names[SUBMISSIONS], [family(1)])
+        first = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        try:
+            wait_for(bootstrap, names[LINKED_MEMBERS], _members(1), first)
+            wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 1, first, "commit of family 1")
+        finally:
+            assert first.stop() == 0, first.tail()
+        remount(volume, "ro")
+        produce(bootstrap, names[SUBMISSIONS], [family(2)])
+        started = time.monotonic()
+        linker = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        try:
+            # Start-up, one batch, the stop: well inside the 60 s the open used to retry a read-only file.
+            code = _stopped_by_fault(linker, 45)
+        finally:
+            linker.stop()
+        assert time.monotonic() - started < 45
+        assert code != 0
+        log = linker.text()
+        assert "linker batch failed" in log and "read-only" in log and "another linker" not in log, log
+        assert committed(bootstrap, group, names[SUBMISSIONS]) == 1
+        remount(volume, "rw")
+        assert _count(volume) == 1
