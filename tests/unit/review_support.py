@@ -50,14 +50,14 @@ def users() -> UserStore:
     return store
 
 
-_USERS = users()  # scrypt is slow on purpose; hash once per test session
+USERS = users()  # scrypt is slow on purpose; hash once per test session
 
 
 def rig(tmp_path: Path, store: ReviewStore | None = None) -> Rig:
     settings = ReviewSettings(state_path=tmp_path / "review.sqlite", users_file=tmp_path / "users.json")
     store = store or ReviewStore(settings.state_path)
     producer, registry = FakeProducer(), CollectorRegistry()
-    app = build_app(settings, store=store, producer=producer, users=_USERS, master=sample_master(),
+    app = build_app(settings, store=store, producer=producer, users=USERS, master=sample_master(),
                     registry=registry, clock=lambda: NOW, ingest=False)  # fmt: skip
     return Rig(store, producer, registry, TestClient(app), settings, app)
 
