@@ -97,7 +97,6 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
     app.state.store, app.state.feed, app.state.sessions = store, feed, sessions
 
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        metrics.open_tasks.set(store.open_count())
         return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)
 
     def session_of(request: Request) -> Session | None:
@@ -174,14 +173,16 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
             return RedirectResponse("/login", status_code=303)
         flt = QueueFilter(district or None, village or None, source or None, age or None)
         now_ms = int(now().timestamp() * 1000)
-        tasks = store.queue(flt, now_ms, skipped_by=session.reviewer.user_id)
+        tasks = store.queue(flt, now_ms, limit=settings.queue_page_size, skipped_by=session.reviewer.user_id)
+        open_total = store.open_count()
+        metrics.open_tasks.set(open_total)  # refreshed whenever someone looks at the queue
         shown = settings.candidates_shown
         rows = [{"task_id": t.task_id, "url": "/tasks/" + quote(t.task_id, safe=""), "district": t.district,
                  "village": t.village, "source": t.source, "age_h": (now_ms - t.received_ms) // 3_600_000,
                  "aid": t.aid_priority == 0, "probability": t.record.probability,
                  "candidates": len(views.candidates_of(t.record, shown))} for t in tasks]  # fmt: skip
         return page(request, "queue.html", session=session, rows=rows, counts=store.counts_by_district(flt, now_ms),
-                    flt=flt, open_total=store.open_count(), last=_last(session))  # fmt: skip
+                    flt=flt, open_total=open_total, last=_last(session))  # fmt: skip
 
     def _last(session: Session) -> Any:
         return store.decision(session.last_decision_id) if session.last_decision_id else None

@@ -31,6 +31,7 @@ class ReviewSettings(BaseSettings):
     port: int = Field(default=8090, ge=0, le=65535)
     produce_timeout_s: float = Field(default=10.0, gt=0, description="wait for the broker's acknowledgement")
     session_ttl_s: int = Field(default=8 * 3600, gt=0, description="a login lasts this long")
+    queue_page_size: int = Field(default=100, ge=1, le=1000, description="tasks listed on the queue page")
     candidates_shown: int = Field(default=5, ge=1, le=9, description="most candidates on a task page")
     client_id: str = "regsosek-review"
     #: Cookies marked Secure (set behind TLS); off for plain-HTTP local use and the tests.

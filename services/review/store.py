@@ -27,8 +27,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
   task_id TEXT PRIMARY KEY, member_key TEXT NOT NULL, family_key TEXT NOT NULL, district TEXT NOT NULL,
   village TEXT NOT NULL, source TEXT NOT NULL, revision INTEGER NOT NULL, received_ms INTEGER NOT NULL,
-  aid_priority INTEGER NOT NULL, status TEXT NOT NULL, sequence INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (status, received_ms);
+  aid_priority INTEGER NOT NULL, status TEXT NOT NULL, sequence INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL,
+  day INTEGER GENERATED ALWAYS AS (received_ms / 86400000) VIRTUAL);
+-- The queue order (oldest day, aid families, time) straight from an index: no sort of all open tasks.
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (status, day, aid_priority, received_ms, task_id);
+CREATE INDEX IF NOT EXISTS tasks_district ON tasks (status, district);
 CREATE INDEX IF NOT EXISTS tasks_member ON tasks (member_key);
 CREATE TABLE IF NOT EXISTS families (family_key TEXT PRIMARY KEY, revision INTEGER NOT NULL, submission TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions (
@@ -42,6 +45,8 @@ CREATE TABLE IF NOT EXISTS rejected (topic TEXT NOT NULL, partition INTEGER NOT 
 """
 
 OPEN, DECIDED, CLOSED = "open", "decided", "closed"
+_COLUMNS = ("task_id, member_key, family_key, district, village, source, revision, received_ms, aid_priority, status,"
+            " sequence, record")
 #: DTKS deciles whose social aid depends on the link: these families come first within a day.
 AID_DECILES = range(1, 5)
 _DAY_MS = 86_400_000
@@ -176,7 +181,7 @@ class ReviewStore:
     def task(self, task_id: str) -> TaskRow | None:
         """One task, or None when unknown."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return _row(row) if row else None
 
     def queue(self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None
@@ -187,8 +192,7 @@ class ReviewStore:
             where += (" AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.task_id = tasks.task_id"
                       " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)")
             args.append(skipped_by)
-        sql = (f"SELECT * FROM tasks WHERE {where} ORDER BY received_ms / {_DAY_MS}, aid_priority, received_ms,"
-               " task_id LIMIT ?")
+        sql = (f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY day, aid_priority, received_ms, task_id LIMIT ?")
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [_row(r) for r in rows]
