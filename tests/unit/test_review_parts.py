@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -92,3 +93,22 @@ def test_metrics_have_bounded_conventional_labels() -> None:
         labels = {name for sample in family.samples for name in sample.labels}
         assert not labels & (FORBIDDEN_LABELS | {"district", "village", "reviewer", "task_id"}), family.name
     assert route_of("/tasks/3603010001000100001001-01%2Fr1") == "/tasks" and route_of("/wp-admin") == "other"
+
+
+def test_parquet_master_finds_candidates_and_their_kk(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from services.review.master import ParquetMaster
+    from services.review.testing import sample_master
+
+    rows = list(sample_master().persons(list(CANDIDATE_NIKS)).values())
+    table = pa.Table.from_pylist([{**r, "birth_date": dt.date.fromisoformat(r["birth_date"])} for r in rows])
+    pq.write_table(table, tmp_path / "population.parquet")
+    master = ParquetMaster(tmp_path / "population.parquet")
+    found = master.persons([CANDIDATE_NIKS[1], "3603121505809999"])
+    assert list(found) == [CANDIDATE_NIKS[1]] and found[CANDIDATE_NIKS[1]]["birth_date"] == "1980-05-15"
+    assert [r["nik"] for r in master.kk_members("3603121705150003")] == list(CANDIDATE_NIKS[:2])
+    assert master.persons([]) == {}
+    with pytest.raises(FileNotFoundError):
+        ParquetMaster(tmp_path / "missing.parquet")
