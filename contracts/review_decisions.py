@@ -60,7 +60,7 @@ class ReviewDecision(BaseModel):
 
     schema_version: Literal["1"] = "1"
     decision_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    task_id: str = Field(min_length=1, max_length=64)
+    task_id: str = Field(min_length=1, max_length=200)
     member_key: str = Field(pattern=r"^\d{22}-\d{2}$")
     revision: int = Field(ge=1)
     #: Decisions recorded on this task before this one (0 for the first).

@@ -130,8 +130,9 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
 
     @app.get("/readyz", response_class=PlainTextResponse)
     def readyz() -> Response:
-        ready = not ingest or feed.caught_up.is_set()
-        return PlainTextResponse("ready" if ready else "catching up", status_code=200 if ready else 503)
+        ready = not ingest or feed.healthy
+        text = "ready" if ready else "not ready (catching up or broker away)"
+        return PlainTextResponse(text, status_code=200 if ready else 503)
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from contracts.review_decisions import ReviewDecision, ReviewOutcome, ShownCandidate, decision_id_of
 from services.kafka_io import Delivered, ProduceError, Value
 from services.review.metrics import ReviewMetrics
@@ -44,6 +46,14 @@ class Decider:
             chosen = next((c for c in shown if c.rank == chosen_rank), None)
             if chosen is None:
                 raise DecisionRefused("invalid", "That candidate was not on the page.", 400)
+        try:
+            return self._decision(task, sequence, outcome, reviewer, shown, chosen, revokes)
+        except ValidationError:  # e.g. a task record the contract cannot carry; never echo its values
+            raise DecisionRefused("invalid", "This task cannot be decided here (its record is malformed).", 400) \
+                from None
+
+    def _decision(self, task: TaskRow, sequence: int, outcome: ReviewOutcome, reviewer: Reviewer,
+                  shown: list[ShownCandidate], chosen: ShownCandidate | None, revokes: str | None) -> ReviewDecision:
         return ReviewDecision(
             decision_id=decision_id_of(task.task_id, sequence), task_id=task.task_id, member_key=task.member_key,
             revision=task.revision, sequence=sequence, outcome=outcome,

@@ -43,6 +43,11 @@ class Ingest:
         """Start reading."""
         self._thread.start()
 
+    @property
+    def healthy(self) -> bool:
+        """Caught up once, still running and not in an error."""
+        return self.caught_up.is_set() and self._thread.is_alive() and self.error is None
+
     def stop(self) -> None:
         """Stop after the current batch."""
         self._stop.set()
@@ -52,9 +57,9 @@ class Ingest:
         while not self._stop.is_set():
             try:
                 self._consume()
-            except KafkaError as exc:  # broker away: keep the state, retry
+            except Exception as exc:  # broker away or state trouble: keep what is stored, retry
                 self.error = exc.__class__.__name__
-                log.warning("review ingest: broker error %s; retrying", self.error)
+                log.warning("review ingest: %s; retrying in 2 s", self.error)
                 self._stop.wait(2.0)
 
     def _consume(self) -> None:

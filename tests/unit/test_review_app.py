@@ -282,3 +282,15 @@ def test_state_survives_a_restart_and_the_outbox_is_produced_once(tmp_path: Path
     with again.client:
         pass
     assert len(again.producer.sent) == 1
+
+
+def test_a_task_raised_by_a_master_change_is_filtered_by_source_and_decidable(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    base = sample_task(1)
+    change = base.model_copy(update={"task_id": f"{base.member_key}/r1/{'c' * 64}"})  # change ids up to 64 chars
+    put(r.store, (change, NOW_MS), (sample_task(2), NOW_MS))
+    login(r.client, "rina")
+    listed = re.findall(r'task-link">([^<]+)<', r.client.get("/", params={"source": "master_change"}).text)
+    assert listed == [change.task_id]
+    assert _decide(r.client, change.task_id, "new_person").status_code == 303
+    assert _sent(r)[0].task_id == change.task_id
