@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from pathlib import Path
+
+import pytest
 
 from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, PersonIdKind
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewOutcome, decision_id_of
@@ -89,7 +92,10 @@ def test_task_page_aligns_fields_marks_differences_and_masks_niks_for_reviewers(
     assert all(nik in supervisor.get(f"/tasks/{task.task_id}").text for nik in CANDIDATE_NIKS)
 
 
-def test_accept_produces_exactly_one_decision_with_who_when_and_what_was_shown(tmp_path: Path) -> None:
+def test_accept_produces_exactly_one_decision_with_who_when_and_what_was_shown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     r = rig(tmp_path)
     task, other = sample_task(1), sample_task(2)
     put(r.store, (task, NOW_MS - 2 * HOUR_MS), (other, NOW_MS))
@@ -107,6 +113,8 @@ def test_accept_produces_exactly_one_decision_with_who_when_and_what_was_shown(t
     stored = r.store.task(task.task_id)
     assert stored is not None and (stored.status, stored.sequence) == (DECIDED, 1)
     assert "Recorded and acknowledged by the broker" in r.client.get(response.headers["location"]).text
+    assert decision.decision_id in caplog.text  # the decision is logged, without any personal value
+    assert not any(nik in caplog.text for nik in CANDIDATE_NIKS) and "Fauzi" not in caplog.text
 
 
 def test_new_person_and_skip(tmp_path: Path) -> None:
