@@ -93,6 +93,20 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
 
     app = FastAPI(title="REGSOSEK review", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.middleware("http")
+    async def protective_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        # Pages carry names and dates of birth: never cached, never framed, no referrer to other sites.
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "frame-ancestors 'none'; form-action 'self'"
+        )
+        return response
     app.mount("/metrics", metrics_asgi_app(metrics.registry))
     app.state.store, app.state.feed, app.state.sessions = store, feed, sessions
 

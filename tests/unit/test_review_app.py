@@ -89,7 +89,10 @@ def test_task_page_aligns_fields_marks_differences_and_masks_niks_for_reviewers(
     assert "waterfall" in html and "prior" in html
     supervisor = r.new_client()
     login(supervisor, "sari")
-    assert all(nik in supervisor.get(f"/tasks/{task.task_id}").text for nik in CANDIDATE_NIKS)
+    page = supervisor.get(f"/tasks/{task.task_id}")
+    assert all(nik in page.text for nik in CANDIDATE_NIKS)
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 def test_accept_produces_exactly_one_decision_with_who_when_and_what_was_shown(
