@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,spark]'
 	$(BIN)/regsosek broker fetch
 	command -v promtool >/dev/null || { apt-get update -q && apt-get install -y -q prometheus; }
+	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -117,6 +117,17 @@ class IntegratedFamily(_Outbound):
     model_version: str
 
 
+class ReviewCandidate(_Outbound):
+    """One ranked master candidate of a review task (rank 1 is the one in `candidate_nik`)."""
+
+    rank: int = Field(ge=1, le=99)
+    nik: str = Field(pattern=r"^\d{16}$")
+    person_id: str | None = None
+    probability: float | None = Field(default=None, ge=0.0, le=1.0)
+    match_weight: float | None = None
+    explanation: dict[str, float] = Field(default_factory=dict)
+
+
 class ReviewTask(_Outbound):
     """A clerical review task for a member in the review band (`linkage.review.v1`)."""
 
@@ -132,6 +143,11 @@ class ReviewTask(_Outbound):
     runner_up_weight: float | None = None
     explanation: dict[str, float] = Field(default_factory=dict)
     model_version: str
+    # Optional inside v1 and left out of the JSON when unset, so records without them stay byte-identical:
+    # the top candidates (3 or more when the engine kept them) and the DTKS decile of the family, which
+    # the review queue uses to put families whose aid depends on the link first.
+    candidates: list[ReviewCandidate] = Field(default_factory=list, exclude_if=lambda v: not v)
+    dtks_decile: int | None = Field(default=None, ge=1, le=10, exclude_if=lambda v: v is None)
 
 
 #: Parsers for consumers of the three output topics (and the JSON Schema export).

@@ -18,6 +18,7 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER
 from contracts.linkage_outputs import INTEGRATED_FAMILY_ADAPTER, LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
+from contracts.review_decisions import REVIEW_DECISION_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 
@@ -47,6 +48,7 @@ SCHEMAS: tuple[SchemaSpec, ...] = (
     SchemaSpec("integrated_family.v1.json", "IntegratedFamily", INTEGRATED_FAMILY_ADAPTER, "serialization"),
     SchemaSpec("review_task.v1.json", "ReviewTask", REVIEW_TASK_ADAPTER, "serialization"),
     SchemaSpec("linkage_update.v1.json", "LinkageUpdate", LINKAGE_UPDATE_ADAPTER, "serialization"),
+    SchemaSpec("review_decision.v1.json", "ReviewDecision", REVIEW_DECISION_ADAPTER, "serialization"),
 )
 
 

@@ -25,6 +25,7 @@ LINKED_MEMBERS = "linkage.members.v1"
 LINKED_FAMILIES = "linkage.families.v1"
 REVIEW = "linkage.review.v1"
 UPDATES = "linkage.updates.v1"
+REVIEW_DECISIONS = "linkage.review.decisions.v1"
 
 #: The largest record (key + value) the services produce themselves, e.g. a dead letter. The catalogue
 #: keeps the broker's default limit (`message.max.bytes` 1,048,588 bytes per record batch; the
@@ -107,6 +108,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="member key",
         value_schema="LinkageUpdate v1",
         description="changes of an existing link caused by population or sectoral changes",
+    ),
+    TopicSpec(
+        REVIEW_DECISIONS, 4, "delete", FOREVER,
+        key="member key",
+        value_schema="ReviewDecision v1",
+        # Kept forever: the audit trail of clerical decisions and the labels a model is trained on.
+        description="clerical reviewers' decisions on review tasks (accept, new person, skip, undo)",
     ),
 )  # fmt: skip
 

@@ -15,6 +15,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "gateway",
     "linker",
     "publisher",
+    "review",
 )
 
 

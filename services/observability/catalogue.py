@@ -7,20 +7,22 @@ from prometheus_client import CollectorRegistry
 from services.observability.gateway_metrics import GatewayMetrics
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
+from services.review.metrics import ReviewMetrics
 
 
 def exported_series_names() -> frozenset[str]:
-    """Names of every sample the gateway and linker can export (`_total`, `_bucket`, ... included).
+    """Names of every sample the gateway, linker and review app can export (`_total`, `_bucket`, ... included).
 
     Built from fresh registries with the same classes the services use, so a renamed metric shows up
     here at once. Process and platform collectors are not included (the services do not register them).
     """
-    gateway, linker = CollectorRegistry(), CollectorRegistry()
+    gateway, linker, review = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
     GatewayMetrics(gateway)
     LinkerMetrics(linker)
     RegionProgress(linker, {})
+    ReviewMetrics(review)
     names: set[str] = set()
-    for family in [*gateway.collect(), *linker.collect()]:
+    for family in [*gateway.collect(), *linker.collect(), *review.collect()]:
         names.add(family.name)
         for sample in family.samples:
             names.add(sample.name)

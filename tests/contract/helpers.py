@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from contracts.dead_letter import DEAD_LETTER_ADAPTER
 from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
+from contracts.review_decisions import REVIEW_DECISION_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 
@@ -23,6 +24,7 @@ KINDS: dict[str, tuple[TypeAdapter[Any], str]] = {
     "population_change": (POPULATION_CHANGE_ADAPTER, "population_change.v1.json"),
     "sectoral": (SECTORAL_RECORD_ADAPTER, "sectoral_record.v1.json"),
     "dead_letter": (DEAD_LETTER_ADAPTER, "dead_letter.v1.json"),
+    "review_decision": (REVIEW_DECISION_ADAPTER, "review_decision.v1.json"),
 }
 
 

@@ -1,0 +1,101 @@
+"""`regsosek serve review` (the reviewers' web app) and `regsosek review users add|list` (accounts)."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from contracts.review_decisions import ReviewerRole
+
+_USERS_HELP = "Users file [env REGSOSEK_REVIEW_USERS_FILE, default .run/review/users.json]."
+
+
+def _users_file(given: Path | None) -> Path:
+    return given or Path(os.environ.get("REGSOSEK_REVIEW_USERS_FILE", ".run/review/users.json"))
+
+
+def users_add(
+    user: str = typer.Argument(..., help="Reviewer id (lower-case letters, digits, '.', '_', '-')."),
+    role: ReviewerRole = typer.Option(ReviewerRole.REVIEWER, "--role", help="reviewer or supervisor."),
+    users_file: Path | None = typer.Option(None, "--users-file", help=_USERS_HELP),
+    password_env: str | None = typer.Option(
+        None, "--password-env", help="Read the password from this environment variable (else prompt)."
+    ),
+) -> None:
+    """Add (or replace) a reviewer account; the file keeps only a salted scrypt hash."""
+    from services.review.users import UserFileError, UserStore
+
+    path = _users_file(users_file)
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise typer.BadParameter(f"environment variable {password_env} is not set or empty")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            raise typer.BadParameter("the passwords differ")
+    try:
+        store = UserStore.load(path)
+        store.add(user, password, role)
+    except UserFileError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    store.save(path)
+    typer.echo(f"{user} ({role.value}) saved in {path}; {len(store)} accounts")
+
+
+def serve_review(
+    host: str | None = typer.Option(None, "--host", help="Listen address [env REGSOSEK_REVIEW_HOST]."),
+    port: int | None = typer.Option(None, "--port", help="Listen port [env REGSOSEK_REVIEW_PORT]."),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka [env REGSOSEK_REVIEW_BOOTSTRAP]."),
+    state_path: Path | None = typer.Option(None, "--state", help="SQLite state [env REGSOSEK_REVIEW_STATE_PATH]."),
+    users_file: Path | None = typer.Option(None, "--users-file", help=_USERS_HELP),
+    master_path: Path | None = typer.Option(None, "--master", help="population.parquet for candidate details."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the clerical review app (queue from linkage.review.v1, decisions to linkage.review.decisions.v1)."""
+    import uvicorn
+
+    from services.review.app import build_app
+    from services.review.settings import ReviewSettings
+    from services.review.users import UserFileError, UserStore
+
+    given: dict[str, Any] = {"host": host, "port": port, "bootstrap": bootstrap, "state_path": state_path,
+                             "users_file": users_file, "master_path": master_path}  # fmt: skip
+    try:
+        settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
+        users = UserStore.load(settings.users_file)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems) from None
+    except UserFileError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if len(users) == 0:
+        raise typer.BadParameter(
+            f"no reviewer accounts in {settings.users_file}: add one with `regsosek review users add <id>`"
+        )
+    if settings.master_path is not None and not settings.master_path.is_file():
+        raise typer.BadParameter(f"master file {settings.master_path} does not exist")
+    typer.echo(f"review app on http://{settings.host}:{settings.port} <- {settings.review_topic} "
+               f"-> {settings.decisions_topic} ({len(users)} accounts)")  # fmt: skip
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(build_app(settings, users=users), host=settings.host, port=settings.port, log_level=log_level)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `review` group (accounts)."""
+    review_app = typer.Typer(help="Clerical review: reviewer accounts.", no_args_is_help=True)
+    users_app = typer.Typer(help="Reviewer accounts (hashed passwords, roles).", no_args_is_help=True)
+    users_app.command("add")(users_add)
+    review_app.add_typer(users_app, name="users")
+    app.add_typer(review_app, name="review")
+
+
+def register_serve(serve_app: typer.Typer) -> None:
+    """Add `review` to the `serve` group."""
+    serve_app.command("review")(serve_review)

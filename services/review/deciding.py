@@ -1,0 +1,89 @@
+"""Turning a reviewer's action into a produced decision: claim in the store, produce (acks=all), confirm.
+
+Nothing is produced twice: the store's compare-and-set on the task sequence lets one decision per
+(task, sequence) through; the broker's acknowledgement is awaited before the page confirms, and a failed
+produce releases the claim so the task is as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from contracts.review_decisions import ReviewDecision, ReviewOutcome, ShownCandidate, decision_id_of
+from services.kafka_io import Delivered, ProduceError, Value
+from services.review.metrics import ReviewMetrics
+from services.review.store import DecisionRefused, ReviewStore, TaskRow
+from services.review.users import Reviewer
+
+log = logging.getLogger("regsosek.review")
+
+
+class Producer(Protocol):
+    """What the app needs of a producer (services.kafka_io.JsonProducer fits)."""
+
+    def send(self, topic: str, key: str | bytes | None, value: Value) -> Delivered: ...
+
+
+class Decider:
+    """Records and produces decisions; the only writer of `linkage.review.decisions.v1` in the app."""
+
+    def __init__(self, store: ReviewStore, producer: Callable[[], Producer], topic: str, metrics: ReviewMetrics,
+                 clock: Callable[[], dt.datetime]) -> None:
+        self._store, self._producer, self._topic = store, producer, topic
+        self._metrics, self._clock = metrics, clock
+
+    def build(self, task: TaskRow, sequence: int, outcome: ReviewOutcome, reviewer: Reviewer,
+              shown: list[ShownCandidate], chosen_rank: int | None = None, revokes: str | None = None
+              ) -> ReviewDecision:
+        """The decision for an action on the page (raises DecisionRefused for an impossible choice)."""
+        chosen = None
+        if outcome is ReviewOutcome.ACCEPT:
+            chosen = next((c for c in shown if c.rank == chosen_rank), None)
+            if chosen is None:
+                raise DecisionRefused("invalid", "That candidate was not on the page.", 400)
+        try:
+            return self._decision(task, sequence, outcome, reviewer, shown, chosen, revokes)
+        except ValidationError:  # e.g. a task record the contract cannot carry; never echo its values
+            raise DecisionRefused("invalid", "This task cannot be decided here (its record is malformed).", 400) \
+                from None
+
+    def _decision(self, task: TaskRow, sequence: int, outcome: ReviewOutcome, reviewer: Reviewer,
+                  shown: list[ShownCandidate], chosen: ShownCandidate | None, revokes: str | None) -> ReviewDecision:
+        return ReviewDecision(
+            decision_id=decision_id_of(task.task_id, sequence), task_id=task.task_id, member_key=task.member_key,
+            revision=task.revision, sequence=sequence, outcome=outcome,
+            chosen_record_id=chosen.record_id if chosen else None,
+            chosen_person_id=chosen.person_id if chosen else None,
+            revokes_decision_id=revokes, reviewer_id=reviewer.user_id, reviewer_role=reviewer.role,
+            decided_at=self._clock(), shown=shown, model_version=task.record.model_version,
+        )  # fmt: skip
+
+    def decide(self, decision: ReviewDecision) -> Delivered:
+        """Claim, produce and confirm one decision; DecisionRefused says why nothing was produced."""
+        self._store.claim(decision)
+        try:
+            delivered = self._producer().send(self._topic, decision.member_key, decision)
+        except ProduceError:
+            self._store.release(decision)
+            log.warning("decision %s not acknowledged by the broker; released", decision.decision_id)
+            raise DecisionRefused("broker", "The broker did not acknowledge the decision; nothing was recorded. "
+                                  "Try again in a moment.", 503) from None  # fmt: skip
+        self._store.mark_produced(decision.decision_id)
+        self._metrics.decisions.labels(outcome=decision.outcome.value, role=decision.reviewer_role.value).inc()
+        log.info("decision %s (%s) on %s by %s at %s[%d]@%d", decision.decision_id, decision.outcome.value,
+                 decision.task_id, decision.reviewer_id, delivered.topic, delivered.partition, delivered.offset)
+        return delivered
+
+    def flush_outbox(self) -> int:
+        """Produce decisions claimed before a crash (same ids); returns how many were produced."""
+        done = 0
+        for decision in self._store.unproduced():
+            self._producer().send(self._topic, decision.member_key, decision)
+            self._store.mark_produced(decision.decision_id)
+            done += 1
+        return done

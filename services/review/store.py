@@ -1,0 +1,309 @@
+"""The review app's durable state (one SQLite file): tasks, families, decisions and consumer positions.
+
+Consumed records and the next offsets are written in one transaction, so a restart resumes exactly
+where the last committed batch ended and loses nothing. Decisions are recorded before they are produced
+(an outbox): a decision whose produce failed is released again, and one left unproduced by a crash is
+produced at the next start with the same deterministic id.
+
+Concurrency: a task carries a `sequence` (decisions recorded on it). A decision is claimed with a
+compare-and-set on that sequence, so of two reviewers deciding the same task at once exactly one wins.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contracts.linkage_outputs import LinkedMember, MemberDecision, ReviewTask
+from contracts.review_decisions import ReviewDecision, ReviewOutcome
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+  task_id TEXT PRIMARY KEY, member_key TEXT NOT NULL, family_key TEXT NOT NULL, district TEXT NOT NULL,
+  village TEXT NOT NULL, source TEXT NOT NULL, revision INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+  aid_priority INTEGER NOT NULL, status TEXT NOT NULL, sequence INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL,
+  day INTEGER GENERATED ALWAYS AS (received_ms / 86400000) VIRTUAL);
+-- The queue order (oldest day, aid families, time) straight from an index: no sort of all open tasks.
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (status, day, aid_priority, received_ms, task_id);
+CREATE INDEX IF NOT EXISTS tasks_district ON tasks (status, district);
+CREATE INDEX IF NOT EXISTS tasks_member ON tasks (member_key);
+CREATE TABLE IF NOT EXISTS families (family_key TEXT PRIMARY KEY, revision INTEGER NOT NULL, submission TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+  decision_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, sequence INTEGER NOT NULL, outcome TEXT NOT NULL,
+  reviewer_id TEXT NOT NULL, previous_status TEXT NOT NULL, produced INTEGER NOT NULL, body TEXT NOT NULL,
+  UNIQUE (task_id, sequence));
+CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+  PRIMARY KEY (topic, partition));
+CREATE TABLE IF NOT EXISTS rejected (topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+  reason TEXT NOT NULL, PRIMARY KEY (topic, partition, "offset"));
+"""
+
+OPEN, DECIDED, CLOSED = "open", "decided", "closed"
+_COLUMNS = ("task_id, member_key, family_key, district, village, source, revision, received_ms, aid_priority, status,"
+            " sequence, record")
+#: DTKS deciles whose social aid depends on the link: these families come first within a day.
+AID_DECILES = range(1, 5)
+_DAY_MS = 86_400_000
+
+
+class DecisionRefused(Exception):
+    """A decision that cannot be recorded; `reason` is a bounded code, `message` is safe to show."""
+
+    def __init__(self, reason: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.status = reason, message, status
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task as stored."""
+
+    task_id: str
+    member_key: str
+    family_key: str
+    district: str
+    village: str
+    source: str
+    revision: int
+    received_ms: int
+    aid_priority: int
+    status: str
+    sequence: int
+    record: ReviewTask
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Queue filters; None means any."""
+
+    district: str | None = None
+    village: str | None = None
+    source: str | None = None
+    min_age_days: int | None = None
+
+
+def source_of(task: ReviewTask) -> str:
+    """`submission` for a task from linking a submission, `master_change` for one from a master update."""
+    return "master_change" if task.task_id.count("/") >= 2 else "submission"
+
+
+class ReviewStore:
+    """Thread-safe access to the SQLite state file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._db.close()
+
+    # ---- ingest -------------------------------------------------------------------------------------
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per (topic, partition)."""
+        with self._lock:
+            rows = self._db.execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
+        return {(t, p): o for t, p, o in rows}
+
+    def ingest(self, items: Iterable[tuple[str, Any, int]], positions: dict[tuple[str, int], int],
+               rejected: Iterable[tuple[str, int, int, str]] = ()) -> None:
+        """Apply consumed records (`kind`, model, timestamp ms) and the new positions in one transaction."""
+        with self._tx() as db:
+            for kind, model, ts_ms in items:
+                if kind == "review":
+                    self._apply_review(db, model, ts_ms)
+                elif kind == "member":
+                    self._apply_member(db, model)
+                else:
+                    self._apply_submission(db, model)
+            for topic, partition, offset, reason in rejected:
+                db.execute("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?, ?)", (topic, partition, offset, reason))
+            db.executemany(
+                "INSERT INTO offsets VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset",
+                [(t, p, o) for (t, p), o in positions.items()],
+            )
+
+    @staticmethod
+    def _apply_review(db: sqlite3.Connection, task: ReviewTask, ts_ms: int) -> None:
+        family = task.member_key[:22]
+        # A newer revision of the member supersedes its older open tasks.
+        db.execute("UPDATE tasks SET status = ? WHERE member_key = ? AND revision < ? AND status = ?",
+                   (CLOSED, task.member_key, task.revision, OPEN))  # fmt: skip
+        newer = db.execute("SELECT 1 FROM tasks WHERE member_key = ? AND revision > ?",
+                           (task.member_key, task.revision)).fetchone()  # fmt: skip
+        aid = 0 if task.dtks_decile in AID_DECILES else 1
+        db.execute(
+            "INSERT INTO tasks (task_id, member_key, family_key, district, village, source, revision, received_ms,"
+            " aid_priority, status, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (task.task_id, task.member_key, family, family[:7], family[:10], source_of(task), task.revision,
+             ts_ms, aid, CLOSED if newer else OPEN, task.model_dump_json()),
+        )
+
+    @staticmethod
+    def _apply_member(db: sqlite3.Connection, member: LinkedMember) -> None:
+        if member.decision is MemberDecision.PENDING_REVIEW:
+            return
+        # The member left review (auto link or no match at this or a later revision): its tasks close.
+        db.execute("UPDATE tasks SET status = ? WHERE member_key = ? AND revision <= ? AND status = ?",
+                   (CLOSED, member.member_key, member.revision, OPEN))  # fmt: skip
+
+    @staticmethod
+    def _apply_submission(db: sqlite3.Connection, submission: Any) -> None:
+        db.execute(
+            "INSERT INTO families VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET revision = excluded.revision,"
+            " submission = excluded.submission WHERE excluded.revision >= families.revision",
+            (submission.family_key.key, submission.revision, submission.model_dump_json()),
+        )
+
+    # ---- reading ------------------------------------------------------------------------------------
+    def task(self, task_id: str) -> TaskRow | None:
+        """One task, or None when unknown."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return _row(row) if row else None
+
+    def queue(self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None
+              ) -> list[TaskRow]:
+        """Open tasks, oldest day first, within a day families whose aid depends on the link first."""
+        where, args = _where(flt, now_ms)
+        if skipped_by is not None:
+            where += (" AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.task_id = tasks.task_id"
+                      " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)")
+            args.append(skipped_by)
+        sql = (f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY day, aid_priority, received_ms, task_id LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, (*args, limit)).fetchall()
+        return [_row(r) for r in rows]
+
+    def counts_by_district(self, flt: QueueFilter, now_ms: int) -> list[tuple[str, int]]:
+        """Open tasks per district code under the filter (the district filter itself ignored)."""
+        where, args = _where(QueueFilter(None, None, flt.source, flt.min_age_days), now_ms)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT district, count(*) FROM tasks WHERE {where} GROUP BY district ORDER BY district", args
+            ).fetchall()
+        return [(d, n) for d, n in rows]
+
+    def open_count(self) -> int:
+        """All open tasks."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM tasks WHERE status = ?", (OPEN,)).fetchone()[0])
+
+    def family(self, family_key: str) -> dict[str, Any] | None:
+        """The latest stored submission of a family (as JSON data), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT submission FROM families WHERE family_key = ?", (family_key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def last_decision(self, task_id: str) -> ReviewDecision | None:
+        """The latest produced decision on a task."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM decisions WHERE task_id = ? AND produced = 1"
+                                   " ORDER BY sequence DESC LIMIT 1", (task_id,)).fetchone()  # fmt: skip
+        return ReviewDecision.model_validate_json(row[0]) if row else None
+
+    def decision(self, decision_id: str) -> ReviewDecision | None:
+        """A produced decision by id."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM decisions WHERE decision_id = ? AND produced = 1",
+                                   (decision_id,)).fetchone()  # fmt: skip
+        return ReviewDecision.model_validate_json(row[0]) if row else None
+
+    def rejected_count(self) -> int:
+        """Consumed records that could not be read (kept with their reason)."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM rejected").fetchone()[0])
+
+    # ---- deciding -----------------------------------------------------------------------------------
+    def claim(self, decision: ReviewDecision) -> None:
+        """Record `decision` (not yet produced) if the task is still at its sequence; else DecisionRefused."""
+        with self._tx() as db:
+            row = db.execute("SELECT status, sequence FROM tasks WHERE task_id = ?", (decision.task_id,)).fetchone()
+            if row is None:
+                raise DecisionRefused("unknown_task", "There is no review task with this id.", 404)
+            status, sequence = row
+            if sequence != decision.sequence:
+                raise DecisionRefused(
+                    "stale", "This task changed meanwhile (another decision was recorded); reload it.", 409
+                )
+            if status == CLOSED:
+                raise DecisionRefused("closed", "This task left review (a newer link exists); nothing recorded.", 409)
+            undo = decision.outcome is ReviewOutcome.UNDO
+            if status == DECIDED and not undo:
+                raise DecisionRefused("decided", "This task is already decided.", 409)
+            new_status = DECIDED if decision.outcome in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON) else OPEN
+            db.execute("UPDATE tasks SET status = ?, sequence = sequence + 1 WHERE task_id = ?",
+                       (new_status, decision.task_id))  # fmt: skip
+            db.execute(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                (decision.decision_id, decision.task_id, decision.sequence, decision.outcome.value,
+                 decision.reviewer_id, status, decision.model_dump_json()),
+            )
+
+    def mark_produced(self, decision_id: str) -> None:
+        """The broker acknowledged the decision."""
+        with self._tx() as db:
+            db.execute("UPDATE decisions SET produced = 1 WHERE decision_id = ?", (decision_id,))
+
+    def release(self, decision: ReviewDecision) -> None:
+        """Undo a claim whose produce failed: the task is back at its previous status and sequence."""
+        with self._tx() as db:
+            row = db.execute("SELECT previous_status FROM decisions WHERE decision_id = ? AND produced = 0",
+                             (decision.decision_id,)).fetchone()  # fmt: skip
+            if row is None:
+                return
+            db.execute("DELETE FROM decisions WHERE decision_id = ?", (decision.decision_id,))
+            db.execute("UPDATE tasks SET status = ?, sequence = ? WHERE task_id = ?",
+                       (row[0], decision.sequence, decision.task_id))  # fmt: skip
+
+    def unproduced(self) -> list[ReviewDecision]:
+        """Claimed decisions the broker has not acknowledged (left by a crash), in claim order."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM decisions WHERE produced = 0 ORDER BY rowid").fetchall()
+        return [ReviewDecision.model_validate_json(r[0]) for r in rows]
+
+
+def _where(flt: QueueFilter, now_ms: int) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["status = ?"]
+    args: list[Any] = [OPEN]
+    if flt.district:
+        clauses.append("district = ?")
+        args.append(flt.district)
+    if flt.village:
+        clauses.append("village = ?")
+        args.append(flt.village)
+    if flt.source:
+        clauses.append("source = ?")
+        args.append(flt.source)
+    if flt.min_age_days:
+        clauses.append("received_ms <= ?")
+        args.append(now_ms - flt.min_age_days * _DAY_MS)
+    return " AND ".join(clauses), args
+
+
+def _row(row: tuple[Any, ...]) -> TaskRow:
+    task_id, member_key, family_key, district, village, source, revision, received_ms, aid, status, seq, record = row
+    return TaskRow(task_id, member_key, family_key, district, village, source, revision, received_ms, aid, status,
+                   seq, ReviewTask.model_validate_json(record))  # fmt: skip
