@@ -20,6 +20,7 @@ from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
 from linkage.records import LINKAGE_COLUMNS
+from linkage.relatives import without_relative_niks
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -77,9 +78,16 @@ def predict_pairs(
     """All blocked candidate pairs with Splink's weights, oriented record -> master."""
     if db_api is not None:
         model = model_for_backend(model, source, db_api)
+    # the comparison levels (gamma_*) and the NIK's Bayes factor are needed by the relative's-NIK rule
+    model = {**model, "retain_intermediate_calculation_columns": True}
     linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
-    result = linker.inference.predict()
-    return candidates_of(result.as_dict())
+    predictions = linker.inference.predict().as_dict()
+    return without_relative_niks(candidates_of(predictions), predictions, model)
+
+
+def _capped(band: str, candidate: Candidate | None) -> str:
+    """A pair with the holder of a relative's NIK is never auto-linked (`linkage.relatives`)."""
+    return "review" if band == "auto_link" and candidate is not None and candidate.relative_nik else band
 
 
 def link_file(
@@ -123,7 +131,7 @@ def link_file(
                 "master_record_id": cand.master_record_id if cand else None,
                 "match_probability": cand.match_probability if cand else None,
                 "match_weight": cand.match_weight if cand else None,
-                "band": band_of(cand.match_probability if cand else None, artefact.thresholds),
+                "band": _capped(band_of(cand.match_probability if cand else None, artefact.thresholds), cand),
             }
         )
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA), artefact

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+# fmt: off
 # Prefix words -> their canonical kind. Street-like kinds start a place name.
 _PLACE_KINDS = {
     "KP": "KP", "KMP": "KP", "KAMP": "KP", "KAMPUNG": "KP", "KAMPONG": "KP", "KAMPOENG": "KP",
@@ -30,6 +31,7 @@ _ADMIN_KINDS = {
     "KEC": "KEC", "KECAMATAN": "KEC", "KAB": "KAB", "KABUPATEN": "KAB", "KOTA": "KAB",
     "PROV": "KAB", "PROVINSI": "KAB",
 }
+# fmt: on
 # Words that end a place name without naming anything themselves.
 _STOP_WORDS = frozenset({"BLK", "BLOK", "NO", "NOMOR", "NOMER", "NMR", "RT", "RW", "RTRW"})
 

@@ -39,6 +39,7 @@ class Candidate:
     master_record_id: str
     match_weight: float
     match_probability: float
+    relative_nik: bool = False  # the record's NIK belongs to this master person, a relative (never auto-link)
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.comparisons import INTEGER_COLUMNS, PREPARED_COLUMNS
+from linkage.normalise.address import normalise_address
 from linkage.normalise.columnar import (
     as_array,
     distinct_safe,
     map_distinct,
     with_fallback,
 )
-from linkage.normalise.address import normalise_address
 from linkage.normalise.dates import is_placeholder, parse_date, parse_year, swapped
 from linkage.normalise.names import normalise_name
 from linkage.normalise.nik import clean_nik, nik_consistency, nik_consistency_column
