@@ -14,13 +14,13 @@ from typing import Any
 import pyarrow as pa
 
 from linkage.comparisons import Source
+from linkage.engine.relatives import without_relative_niks
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
 from linkage.model.splink_session import build_linker, candidates_of, model_for_backend
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
 from linkage.records import LINKAGE_COLUMNS
-from linkage.relatives import without_relative_niks
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -86,7 +86,7 @@ def predict_pairs(
 
 
 def _capped(band: str, candidate: Candidate | None) -> str:
-    """A pair with the holder of a relative's NIK is never auto-linked (`linkage.relatives`)."""
+    """A pair with the holder of a relative's NIK is never auto-linked (`linkage.engine.relatives`)."""
     return "review" if band == "auto_link" and candidate is not None and candidate.relative_nik else band
 
 

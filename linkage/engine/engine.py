@@ -38,10 +38,10 @@ from linkage.engine.keys import BlockingKeys, KeyHashes
 from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
+from linkage.engine.relatives import EXPLANATION as RELATIVE_NIK_LABEL
+from linkage.engine.relatives import RelativeNikRule, discount_pairs
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
 from linkage.observer import NO_OBSERVER, LinkageObserver, Source
-from linkage.relatives import EXPLANATION as RELATIVE_NIK_LABEL
-from linkage.relatives import RelativeNikRule, discount_pairs
 
 Preparer = Callable[[pa.Table], pa.Table]
 # The master column naming each person's relationship to the KK head (carried through preparation).
@@ -279,7 +279,7 @@ class LinkageEngine:
     def _decide(self, ids: list[str], scored: ScoredPairs, families: QueryFamilies | None) -> list[LinkDecision]:
         n = len(ids)
         q, totals = scored.query_index, scored.scores.totals
-        # a relative's NIK (linkage.relatives): resolve those queries without the NIK's weight
+        # a relative's NIK (linkage.engine.relatives): resolve those queries without the NIK's weight
         discounted = discount_pairs(self._relatives, q, scored.scores.levels, scored.scores.weights, totals)
         no_pairs = np.zeros(len(q), dtype=np.bool_)
         affected, relative = no_pairs, no_pairs

@@ -15,8 +15,7 @@ predictions) and the engine apply it, from the same trained model JSON.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ import numpy.typing as npt
 
 from linkage.engine.conditions import AllOf, Condition, Equal, Otherwise, parse_condition
 from linkage.engine.decisions import match_probability
-from linkage.engine.params import ModelParameters
+from linkage.engine.params import ModelParameters, read_model_parameters
 from linkage.normalise.family import Candidate
 
 NIK_COMPARISON = "nik"
@@ -36,20 +35,6 @@ EXPLANATION = "NIK of a relative (its holder's name and birth date disagree): no
 
 def _names(model: Mapping[str, Any]) -> list[str]:
     return [str(c.get("output_column_name") or "") for c in model.get("comparisons", [])]
-
-
-def gamma_positions(levels: Sequence[Mapping[str, Any]]) -> dict[int, int]:
-    """Splink's comparison-vector value (gamma) of each level -> its position in the level list
-    (null levels are -1; the others count down to 0 at ELSE)."""
-    out: dict[int, int] = {}
-    counter = sum(1 for lv in levels if not lv.get("is_null_level")) - 1
-    for pos, level in enumerate(levels):
-        if level.get("is_null_level"):
-            out.setdefault(-1, pos)
-        else:
-            out[counter] = pos
-            counter -= 1
-    return out
 
 
 def _has_nik_equal(cond: Condition) -> bool:
@@ -111,35 +96,54 @@ def without_relative_niks(
     candidates: Sequence[Candidate], predictions: Mapping[str, Sequence[Any]], model: Mapping[str, Any]
 ) -> list[Candidate]:
     """The batch path's rule on Splink predictions (`candidates` built from the same `predictions`, in
-    order; the model's predictions must retain Splink's intermediate columns `gamma_*` and `bf_nik`).
+    order; the predictions must retain Splink's intermediate columns, i.e. each comparison's weight
+    `mw_<name>`).
 
-    Records with a relative's-NIK pair get every candidate's NIK weight removed, and that pair is
-    marked (`Candidate.relative_nik`) so it is never auto-linked. Other records are unchanged."""
+    Splink 5 reports a pair's per-comparison weight, not its level, so a level is recognised by its
+    weight: a pair is at one of the rule's levels only when its weight equals that level's and no level
+    outside the rule's set has the same weight (ambiguous weights never trigger the rule). Records with
+    a relative's-NIK pair get every candidate's NIK weight removed, and that pair is marked
+    (`Candidate.relative_nik`) so it is never auto-linked. Other records are unchanged."""
     rule = RelativeNikRule.from_model(model)
-    names = _names(model)
-    gamma_columns = [f"gamma_{n}" for n in names]
-    nik_bf = f"bf_{NIK_COMPARISON}"
-    if rule is None or nik_bf not in predictions or any(c not in predictions for c in gamma_columns):
+    if rule is None:
         return list(candidates)
-    to_position = [gamma_positions(c["comparison_levels"]) for c in model["comparisons"]]
-    used = (rule.nik, rule.name) if rule.birth is None else (rule.nik, rule.name, rule.birth)
-    flagged: list[bool] = []
-    for i in range(len(candidates)):
-        positions = [0] * len(names)
-        for c in used:
-            positions[c] = to_position[c].get(int(predictions[gamma_columns[c]][i]), -1)
-        flagged.append(rule.applies(positions))
+    params = read_model_parameters(model)
+    used = [(rule.nik, rule.nik_equal), (rule.name, rule.name_contradicts)]
+    if rule.birth is not None:
+        used.append((rule.birth, rule.birth_contradicts))
+    columns = [f"mw_{params.comparisons[c].name}" for c, _ in used]
+    if any(col not in predictions for col in columns):
+        return list(candidates)
+    tests = [_weight_test([lv.match_weight for lv in params.comparisons[c].levels], wanted) for c, wanted in used]
+    flagged = [
+        all(test(float(predictions[col][i])) for test, col in zip(tests, columns, strict=True))
+        for i in range(len(candidates))
+    ]
     records = {c.record_id for c, f in zip(candidates, flagged, strict=True) if f}
     if not records:
         return list(candidates)
+    nik_weights = predictions[columns[0]]
     out: list[Candidate] = []
     for i, cand in enumerate(candidates):
         if cand.record_id not in records:
             out.append(cand)
             continue
-        weight = cand.match_weight - math.log2(float(predictions[nik_bf][i]))
+        weight = cand.match_weight - float(nik_weights[i])
         out.append(Candidate(cand.record_id, cand.master_record_id, weight, match_probability(weight), flagged[i]))
     return out
+
+
+def _weight_test(weights: Sequence[float], wanted: frozenset[int]) -> Callable[[float], bool]:
+    """Whether a comparison weight can only come from a level in `wanted` (positions in `weights`)."""
+    inside = [w for p, w in enumerate(weights) if p in wanted]
+    outside = [w for p, w in enumerate(weights) if p not in wanted]
+
+    def test(value: float) -> bool:
+        if not any(abs(value - w) <= 1e-9 for w in inside):
+            return False
+        return not any(abs(value - w) <= 1e-9 for w in outside)
+
+    return test
 
 
 def discount_pairs(
