@@ -92,12 +92,13 @@ def _split_rt_rw(text: str) -> tuple[str, str | None, str | None]:
 
 def _place(tokens: list[str]) -> str | None:
     """The place name: the words after the first kampung/dusun/street prefix (up to the next keyword);
-    else the leading unprefixed words; else the desa name."""
+    else the leading unprefixed words; else the desa name. A prefix word right after another one is a
+    name ("Kp. Dukuh", "Jl. Kampung Baru")."""
     segments: list[tuple[str, list[str]]] = [("", [])]
     for token in tokens:
         if token in _STOP_WORDS:
             segments.append(("STOP", []))
-        elif token in _PLACE_KINDS:
+        elif token in _PLACE_KINDS and not (segments[-1][0] in _PLACE_KINDS.values() and not segments[-1][1]):
             segments.append((_PLACE_KINDS[token], []))
         elif token in _ADMIN_KINDS:
             segments.append((_ADMIN_KINDS[token], []))

@@ -95,9 +95,10 @@ def rtrw_text(rt: int, rw: int, rnd: random.Random) -> str:
 def _typo(text: str, rnd: random.Random) -> str:
     """One letter of the place name (after the prefix word) replaced, dropped or doubled."""
     head, _, place = text.partition(" ")
-    if len(place) < 4:
+    name_end = place.find(" No. ") if " No. " in place else len(place)  # not in the house number
+    if name_end < 4:
         return text
-    i = rnd.randrange(1, len(place) - 1)
+    i = rnd.randrange(1, name_end - 1)
     kind = rnd.randrange(3)
     if kind == 0:
         place = place[:i] + rnd.choice("AEIOUNRSTK").lower() + place[i + 1 :]

@@ -40,6 +40,9 @@ from linkage.normalise.prepare import prepare_record
         ("Desa Sukamaju RT 003 RW 009", "SUKAMAJU", "3", "9"),
         ("Ds. Sukamaju 003/009", "SUKAMAJU", "3", "9"),
         ("Kelurahan Sukasari", "SUKASARI", None, None),
+        # a prefix word used as a name
+        ("Kp. Dukuh RT 1 RW 1", "DUKUH", "1", "1"),
+        ("Jl. Kampung Baru No. 3", "KAMPUNG BARU", None, None),
         # a street name without a prefix word
         ("Melati 12 RT 2 RW 5", "MELATI 12", "2", "5"),
         # missing parts, zeros, empties
