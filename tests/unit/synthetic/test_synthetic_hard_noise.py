@@ -154,7 +154,8 @@ def test_address_noise(rows: list[Row]) -> None:
         ),
         "addr_rtrw_inline": (
             PROFILE.addr_rtrw_inline,
-            lambda s, m, r: not r.doc["address"].get("rt") and normalise_address(r.doc["address"].get("street")).addr_rt,
+            lambda s, m, r: not r.doc["address"].get("rt")
+            and normalise_address(r.doc["address"].get("street")).addr_rt is not None,
         ),
         "addr_abbreviation": (
             PROFILE.addr_abbreviation,
