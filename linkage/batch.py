@@ -86,8 +86,9 @@ def predict_pairs(
 
 
 def _capped(band: str, candidate: Candidate | None) -> str:
-    """A pair with the holder of a relative's NIK is never auto-linked (`linkage.engine.relatives`)."""
-    return "review" if band == "auto_link" and candidate is not None and candidate.relative_nik else band
+    """A pair whose name and birth date disagree (e.g. with the holder of a relative's NIK) is never
+    auto-linked (`linkage.engine.relatives`)."""
+    return "review" if band == "auto_link" and candidate is not None and candidate.contradicted else band
 
 
 def link_file(

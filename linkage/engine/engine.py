@@ -279,12 +279,13 @@ class LinkageEngine:
     def _decide(self, ids: list[str], scored: ScoredPairs, families: QueryFamilies | None) -> list[LinkDecision]:
         n = len(ids)
         q, totals = scored.query_index, scored.scores.totals
-        # a relative's NIK (linkage.engine.relatives): resolve those queries without the NIK's weight
+        # a relative's NIK (linkage.engine.relatives): resolve those queries without the NIK's weight;
+        # a pair whose name and birth date disagree is never auto-linked
         discounted = discount_pairs(self._relatives, q, scored.scores.levels, scored.scores.weights, totals)
         no_pairs = np.zeros(len(q), dtype=np.bool_)
-        affected, relative = no_pairs, no_pairs
+        affected, contradicted = no_pairs, no_pairs
         if discounted is not None:
-            totals, affected, relative = discounted
+            totals, affected, contradicted = discounted
         counts = np.bincount(q, minlength=n)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         has = counts > 0
@@ -318,7 +319,7 @@ class LinkageEngine:
         totals_of = totals[chosen].tolist()
         rows_of = scored.master_rows[chosen].tolist()
         affected_of = affected[chosen].tolist()
-        relative_of = relative[chosen].tolist()
+        contradicted_of = contradicted[chosen].tolist()
         nik_of = -1 if self._relatives is None else self._relatives.nik
         runner_of = runner.tolist()
         counts_of = counts.tolist()
@@ -340,7 +341,7 @@ class LinkageEngine:
                 for c, (lvl, w, tf) in enumerate(zip(levels_of[k], weights_of[k], tf_of[k], strict=True))
             )
             band = self.thresholds.band(probability)
-            if relative_of[k] and band is Band.AUTO_LINK:  # never auto-linked to the NIK's holder
+            if contradicted_of[k] and band is Band.AUTO_LINK:  # name and birth date disagree: not alone
                 band = Band.REVIEW
             runner_up = runner_of[i]
             decisions.append(

@@ -9,8 +9,10 @@ even though the names share nothing and the birth dates differ. The rule here re
 A record with such a pair is resolved WITHOUT its NIK: on every one of its candidate pairs the NIK
 comparison's weight is taken out (as if the NIK were missing), so the right person - usually a member
 of the holder's KK, found by the name, birth-date and KK blocking rules - can win on the rest of the
-evidence; the pair with the holder is never auto-linked (at most review). Both the batch path (Splink
-predictions) and the engine apply it, from the same trained model JSON.
+evidence; the pair with the holder is never auto-linked (at most review). More generally no pair whose
+name and birth date both disagree is auto-linked: the household's address, KK and village together
+identify a household, not a person (a newborn must not be linked to a dead grandmother of the same
+house). Both the batch path (Splink predictions) and the engine apply it, from the same model JSON.
 """
 
 from __future__ import annotations
@@ -85,11 +87,16 @@ class RelativeNikRule:
             return None
         return cls(nik, equal, name, contradicts, birth, birth_contradicts)
 
-    def applies(self, positions: Sequence[int]) -> bool:
-        """Whether a pair with these level positions (one per comparison) is a relative's NIK."""
-        if positions[self.nik] not in self.nik_equal or positions[self.name] not in self.name_contradicts:
+    def contradicted(self, positions: Sequence[int]) -> bool:
+        """Whether the pair's name AND birth date (where known) disagree: never an auto-link, whatever
+        the rest (an equal NIK, or a household's address, KK and village) adds up to."""
+        if positions[self.name] not in self.name_contradicts:
             return False
         return self.birth is None or positions[self.birth] in self.birth_contradicts
+
+    def applies(self, positions: Sequence[int]) -> bool:
+        """Whether a pair with these level positions (one per comparison) is a relative's NIK."""
+        return positions[self.nik] in self.nik_equal and self.contradicted(positions)
 
 
 def without_relative_niks(
@@ -102,8 +109,8 @@ def without_relative_niks(
     Splink 5 reports a pair's per-comparison weight, not its level, so a level is recognised by its
     weight: a pair is at one of the rule's levels only when its weight equals that level's and no level
     outside the rule's set has the same weight (ambiguous weights never trigger the rule). Records with
-    a relative's-NIK pair get every candidate's NIK weight removed, and that pair is marked
-    (`Candidate.relative_nik`) so it is never auto-linked. Other records are unchanged."""
+    a relative's-NIK pair get every candidate's NIK weight removed; every pair whose name and birth date
+    disagree is marked (`Candidate.contradicted`) so it is never auto-linked."""
     rule = RelativeNikRule.from_model(model)
     if rule is None:
         return list(candidates)
@@ -115,21 +122,24 @@ def without_relative_niks(
     if any(col not in predictions for col in columns):
         return list(candidates)
     tests = [_weight_test([lv.match_weight for lv in params.comparisons[c].levels], wanted) for c, wanted in used]
-    flagged = [
-        all(test(float(predictions[col][i])) for test, col in zip(tests, columns, strict=True))
+    contradicted = [
+        all(test(float(predictions[col][i])) for test, col in zip(tests[1:], columns[1:], strict=True))
         for i in range(len(candidates))
     ]
-    records = {c.record_id for c, f in zip(candidates, flagged, strict=True) if f}
-    if not records:
-        return list(candidates)
     nik_weights = predictions[columns[0]]
+    records = {
+        c.record_id
+        for i, (c, bad) in enumerate(zip(candidates, contradicted, strict=True))
+        if bad and tests[0](float(nik_weights[i]))
+    }
     out: list[Candidate] = []
     for i, cand in enumerate(candidates):
-        if cand.record_id not in records:
-            out.append(cand)
-            continue
-        weight = cand.match_weight - float(nik_weights[i])
-        out.append(Candidate(cand.record_id, cand.master_record_id, weight, match_probability(weight), flagged[i]))
+        weight = cand.match_weight
+        if cand.record_id in records:
+            weight -= float(nik_weights[i])
+        if cand.record_id in records or contradicted[i]:
+            cand = Candidate(cand.record_id, cand.master_record_id, weight, match_probability(weight), contradicted[i])
+        out.append(cand)
     return out
 
 
@@ -155,16 +165,17 @@ def discount_pairs(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
     """The engine's rule on scored pairs (levels/weights: one row per comparison, one column per pair).
 
-    Returns (totals without the NIK weight on every pair of an affected query, affected pairs, relative's
-    NIK pairs), or None when no pair is a relative's NIK."""
+    Returns (totals without the NIK weight on every pair of a query with a relative's NIK, those pairs,
+    the pairs whose name and birth date disagree - never auto-linked), or None when no pair disagrees."""
     if rule is None or not len(query_index):
         return None
-    flagged = np.isin(levels[rule.nik], list(rule.nik_equal)) & np.isin(levels[rule.name], list(rule.name_contradicts))
+    contradicted = np.isin(levels[rule.name], list(rule.name_contradicts))
     if rule.birth is not None:
-        flagged &= np.isin(levels[rule.birth], list(rule.birth_contradicts))
-    if not flagged.any():
+        contradicted &= np.isin(levels[rule.birth], list(rule.birth_contradicts))
+    if not contradicted.any():
         return None
-    affected = np.isin(query_index, np.unique(query_index[flagged]))
+    relative = contradicted & np.isin(levels[rule.nik], list(rule.nik_equal))
+    affected = np.isin(query_index, np.unique(query_index[relative]))
     out = totals.copy()
     out[affected] -= weights[rule.nik, affected]
-    return out, affected, flagged
+    return out, affected, contradicted

@@ -39,7 +39,7 @@ class Candidate:
     master_record_id: str
     match_weight: float
     match_probability: float
-    relative_nik: bool = False  # the record's NIK belongs to this master person, a relative (never auto-link)
+    contradicted: bool = False  # name and birth date both disagree (linkage.engine.relatives): never auto-link
 
 
 @dataclass(frozen=True)

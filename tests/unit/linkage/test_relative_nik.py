@@ -40,12 +40,19 @@ PLAIN = {**HOLDER, "record_id": "Q3", "full_name": "Ahmad Fauzy"}  # the holder 
 
 
 def _model() -> dict[str, Any]:
-    """The spec's members model (fixed m/u) with NIK levels as strong as a trained model's: an equal NIK
-    outweighs a name and a birth date that disagree, which is what the rule is for."""
+    """The spec's members model (fixed m/u) with NIK levels as strong, and a name and birth date that
+    disagree as mild, as in a trained model: an equal NIK, or a whole household's evidence, then outweighs
+    them, which is what the rule is for."""
     model = members_model()
     levels = model["comparisons"][0]["comparison_levels"]
     for level, (m, u) in zip(levels[1:], [(0.75, 1e-13), (0.05, 1e-13), (0.02, 1e-6), (0.18, 0.999998)], strict=True):
         level["m_probability"], level["u_probability"] = m, u
+    for c in (1, 2):  # name, birth date: the ELSE level
+        else_level = model["comparisons"][c]["comparison_levels"][-1]
+        else_level["m_probability"], else_level["u_probability"] = 0.04, 0.9
+    for c in (4, 5, 6):  # village, address, KK: the top level as strong as trained
+        top = model["comparisons"][c]["comparison_levels"][1]
+        top["m_probability"], top["u_probability"] = 0.9, 5e-5
     return model
 
 
@@ -135,3 +142,23 @@ def test_batch_path_applies_the_same_rule(with_wife: bool) -> None:
         assert out[rid]["master_record_id"] == engine[rid].master_record_id
         assert out[rid]["match_weight"] == pytest.approx(engine[rid].match_weight, abs=1e-6)
         assert out[rid]["band"] == engine[rid].band.value
+
+
+NEWBORN = {
+    **WIFE, "record_id": "Q4", "nik": None, "full_name": "Putri Ramadhani", "birth_date": "2022-10-07",
+    "birth_year": 2022,
+}  # fmt: skip
+
+
+def test_a_household_match_alone_is_never_an_auto_link() -> None:
+    """A newborn of the house shares KK, address, village and sex with the wife, nothing personal."""
+    engine = _engine(_master(with_wife=True))
+    scored = engine.scoring.score(_table([NEWBORN]))
+    rows = [engine.master.prepared.record_id(r) for r in scored.master_rows.tolist()]
+    plain = dict(zip(rows, scored.scores.totals.tolist(), strict=True))
+    assert match_probability(plain[WIFE["nik"]]) >= 0.99  # Splink's weights alone: an auto-link
+    (decision,) = engine.link(_table([NEWBORN]))
+    assert decision.master_record_id == WIFE["nik"] and decision.band is Band.REVIEW
+    artefact = ModelArtefact(_model(), {"thresholds": {"auto_link": 0.99, "review": 0.5}})
+    links, _ = link_file(_master(with_wife=True), _table([NEWBORN]), artefact=artefact)
+    assert links.to_pylist()[0]["band"] == "review"
