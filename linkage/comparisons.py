@@ -192,6 +192,15 @@ class TokenSubsetLevel:
             f"list_has_all(str_split({c}_r, ' '), str_split({c}_l, ' '))"
         )
 
+    def spark_sql(self) -> str:
+        """The same condition in Spark SQL (no `list_has_all` there): nothing left after removing the
+        other side's tokens, in either direction."""
+        c = self.column
+        return (
+            f"size(array_except(split({c}_r, ' '), split({c}_l, ' '))) = 0 OR "
+            f"size(array_except(split({c}_l, ' '), split({c}_r, ' '))) = 0"
+        )
+
 
 @dataclass(frozen=True)
 class AllOf:
