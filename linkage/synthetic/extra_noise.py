@@ -37,7 +37,11 @@ _RTRW_FORMATS = (
 
 
 def token_noise(
-    names: list[str], eligible: np.ndarray, rng: np.random.Generator, base: int, profile: NoiseProfile,
+    names: list[str],
+    eligible: np.ndarray,
+    rng: np.random.Generator,
+    base: int,
+    profile: NoiseProfile,
     rnd: random.Random,
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """Apply at most one name-token noise kind per row (among `eligible`); return names and masks."""
@@ -68,7 +72,12 @@ def token_noise(
 
 
 def year_off(
-    rng: np.random.Generator, year: np.ndarray, month: np.ndarray, day: np.ndarray, rows: np.ndarray, base: int,
+    rng: np.random.Generator,
+    year: np.ndarray,
+    month: np.ndarray,
+    day: np.ndarray,
+    rows: np.ndarray,
+    base: int,
     rate: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(years with `rate * base` of `rows` moved one year up or down, the mask); 29 February stays."""
@@ -110,8 +119,13 @@ def _typo(text: str, rnd: random.Random) -> str:
 
 
 def survey_addresses(
-    street: list[str], rt: list[int], rw: list[int], rng: np.random.Generator, profile: NoiseProfile,
-    new_street: list[str], rnd: random.Random,
+    street: list[str],
+    rt: list[int],
+    rw: list[int],
+    rng: np.random.Generator,
+    profile: NoiseProfile,
+    new_street: list[str],
+    rnd: random.Random,
 ) -> Addresses:
     """The address each submission writes for its family (one entry per submission).
 
@@ -155,7 +169,10 @@ def survey_addresses(
         out_rt.append(rt_s)
         out_rw.append(rw_s)
     masks = {
-        "addr_moved": moved, "addr_abbreviation": abbreviation, "addr_rtrw_inline": inline,
-        "addr_missing_part": missing, "addr_typo": typo,
+        "addr_moved": moved,
+        "addr_abbreviation": abbreviation,
+        "addr_rtrw_inline": inline,
+        "addr_missing_part": missing,
+        "addr_typo": typo,
     }
     return Addresses(out_street, out_rt, out_rw, masks)

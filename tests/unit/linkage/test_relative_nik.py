@@ -66,9 +66,7 @@ def _master(with_wife: bool) -> pa.Table:
 
 
 def _engine(master: pa.Table) -> LinkageEngine:
-    engine = LinkageEngine.from_model_json(
-        _model(), BandThresholds(auto_link=0.99, review=0.5), preparer=prepare_table
-    )
+    engine = LinkageEngine.from_model_json(_model(), BandThresholds(auto_link=0.99, review=0.5), preparer=prepare_table)
     engine.master.load(master)
     return engine
 

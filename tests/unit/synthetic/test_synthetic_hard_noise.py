@@ -154,14 +154,17 @@ def test_address_noise(rows: list[Row]) -> None:
         ),
         "addr_rtrw_inline": (
             PROFILE.addr_rtrw_inline,
-            lambda s, m, r: not r.doc["address"].get("rt")
-            and normalise_address(r.doc["address"].get("street")).addr_rt is not None,
+            lambda s, m, r: (
+                not r.doc["address"].get("rt") and normalise_address(r.doc["address"].get("street")).addr_rt is not None
+            ),
         ),
         "addr_abbreviation": (
             PROFILE.addr_abbreviation,
-            lambda s, m, r: not far(s, m)
-            and ((r.doc["address"].get("street") or "").split() or [None])[0] != r.master["address"].split()[0]
-            and bool(r.doc["address"].get("street")),
+            lambda s, m, r: (
+                not far(s, m)
+                and ((r.doc["address"].get("street") or "").split() or [None])[0] != r.master["address"].split()[0]
+                and bool(r.doc["address"].get("street"))
+            ),
         ),
     }
     for tag, (rate, detect) in checks.items():
