@@ -76,13 +76,14 @@ def predict_pairs(
     db_api: Any | None = None,
 ) -> list[Candidate]:
     """All blocked candidate pairs with Splink's weights, oriented record -> master."""
+    trained = model  # DuckDB SQL: the relative's-NIK rule reads its levels from this one
     if db_api is not None:
         model = model_for_backend(model, source, db_api)
-    # the comparison levels (gamma_*) and the NIK's Bayes factor are needed by the relative's-NIK rule
+    # each comparison's weight (mw_*) is needed by the relative's-NIK rule
     model = {**model, "retain_intermediate_calculation_columns": True}
     linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
     predictions = linker.inference.predict().as_dict()
-    return without_relative_niks(candidates_of(predictions), predictions, model)
+    return without_relative_niks(candidates_of(predictions), predictions, trained)
 
 
 def _capped(band: str, candidate: Candidate | None) -> str:
