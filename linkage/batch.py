@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from linkage.comparisons import Source
+from linkage.engine.relatives import without_relative_niks
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
 from linkage.model.splink_session import build_linker, candidates_of, model_for_backend
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
@@ -75,11 +76,20 @@ def predict_pairs(
     db_api: Any | None = None,
 ) -> list[Candidate]:
     """All blocked candidate pairs with Splink's weights, oriented record -> master."""
+    trained = model  # DuckDB SQL: the relative's-NIK rule reads its levels from this one
     if db_api is not None:
         model = model_for_backend(model, source, db_api)
+    # each comparison's weight (mw_*) is needed by the relative's-NIK rule
+    model = {**model, "retain_intermediate_calculation_columns": True}
     linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
-    result = linker.inference.predict()
-    return candidates_of(result.as_dict())
+    predictions = linker.inference.predict().as_dict()
+    return without_relative_niks(candidates_of(predictions), predictions, trained)
+
+
+def _capped(band: str, candidate: Candidate | None) -> str:
+    """A pair whose name and birth date disagree (e.g. with the holder of a relative's NIK) is never
+    auto-linked (`linkage.engine.relatives`)."""
+    return "review" if band == "auto_link" and candidate is not None and candidate.contradicted else band
 
 
 def link_file(
@@ -123,7 +133,7 @@ def link_file(
                 "master_record_id": cand.master_record_id if cand else None,
                 "match_probability": cand.match_probability if cand else None,
                 "match_weight": cand.match_weight if cand else None,
-                "band": band_of(cand.match_probability if cand else None, artefact.thresholds),
+                "band": _capped(band_of(cand.match_probability if cand else None, artefact.thresholds), cand),
             }
         )
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA), artefact

@@ -21,13 +21,22 @@ every column may be NULL; an empty string never occurs - unknown is always NULL)
 | `name_key` | str | Indonesian phonetic key of `name_concat` (see `linkage.normalise.names.phonetic_key`) |
 | `given_name` / `given_name_key` | str | first token of `name_norm` / its phonetic key |
 | `other_names` | str | remaining tokens joined by a space; NULL for a single name |
+| `name_sorted` | str | the tokens of `name_norm` sorted (`NASUTION SUMIATI` == `SUMIATI NASUTION`) |
+| `name_initials` | str | every token but the last reduced to its initial (`A RAHMAN` for `ABDUL RAHMAN`);
+  NULL for a single name |
 | `sex` | str | `M` / `F` |
 | `birth_date` | str | `YYYY-MM-DD`, only for a complete valid date |
 | `birth_date_real` | str | `birth_date` unless it is a placeholder (01-07 or 31-12), then NULL |
 | `birth_date_swapped` | str | `birth_date` with day and month exchanged (when valid and different) |
+| `birth_day_month` | str | `MM-DD` of `birth_date_real` (NULL for a placeholder or an incomplete date) |
 | `birth_year` | int | year of `birth_date`, else the stated year, else derived from the stated age |
 | `village_code` | str | Kemendagri 10 digits (BPS codes are mapped through the crosswalk first) |
 | `district_code` | str | first 6 digits of `village_code` |
+| `addr_place` | str | the address's kampung/dusun/street/estate name without prefix word, house number, RT/RW
+  or desa/kecamatan parts (a desa name only when nothing else names a place); see
+  `linkage.normalise.address` |
+| `addr_rt` / `addr_rw` | str | RT and RW numbers without zero padding (`3`, `12`) |
+| `household_key` | str | `addr_place|addr_rt|addr_rw`, only when all three are known |
 
 Level semantics (identical in Splink and in the engine; `_l` / `_r` are the two sides of a pair):
 - A comparison's value is the FIRST level whose condition is TRUE; SQL NULL (a comparison with a NULL
@@ -46,6 +55,10 @@ Level semantics (identical in Splink and in the engine; `_l` / `_r` are the two 
   `left_column_l = right_column_r OR right_column_l = left_column_r` (e.g. one side's day/month-swapped
   date equals the other side's date). With NULLs: TRUE if either disjunct is TRUE.
 - `AbsDiffLevel(column, max_diff)`: `ABS(column_l - column_r) <= max_diff` on integers.
+- `TokenSubsetLevel(column)`: the space-separated tokens of one side are all among the other side's
+  tokens, in either direction: `list_has_all(str_split(column_l, ' '), str_split(column_r, ' ')) OR
+  list_has_all(str_split(column_r, ' '), str_split(column_l, ' '))` (DuckDB; set semantics: order and
+  repeats do not matter). A dropped or added middle name.
 - `AllOf(levels)`: conjunction of the nested levels' conditions (TRUE only if all are TRUE).
 - `ElseLevel()`: everything else.
 
@@ -75,13 +88,20 @@ PREPARED_COLUMNS: tuple[str, ...] = (
     "given_name",
     "given_name_key",
     "other_names",
+    "name_sorted",
+    "name_initials",
     "sex",
     "birth_date",
     "birth_date_real",
     "birth_date_swapped",
+    "birth_day_month",
     "birth_year",
     "village_code",
     "district_code",
+    "addr_place",
+    "addr_rt",
+    "addr_rw",
+    "household_key",
 )
 INTEGER_COLUMNS: frozenset[str] = frozenset({"birth_year"})
 
@@ -159,6 +179,30 @@ class AbsDiffLevel:
 
 
 @dataclass(frozen=True)
+class TokenSubsetLevel:
+    """One side's name tokens all among the other side's (either direction; see module docstring)."""
+
+    column: str
+    label: str = ""
+
+    def sql(self) -> str:
+        c = self.column
+        return (
+            f"list_has_all(str_split({c}_l, ' '), str_split({c}_r, ' ')) OR "
+            f"list_has_all(str_split({c}_r, ' '), str_split({c}_l, ' '))"
+        )
+
+    def spark_sql(self) -> str:
+        """The same condition in Spark SQL (no `list_has_all` there): nothing left after removing the
+        other side's tokens, in either direction."""
+        c = self.column
+        return (
+            f"size(array_except(split({c}_r, ' '), split({c}_l, ' '))) = 0 OR "
+            f"size(array_except(split({c}_l, ' '), split({c}_r, ' '))) = 0"
+        )
+
+
+@dataclass(frozen=True)
 class AllOf:
     """Conjunction of simple levels (no nested AllOf, no Null/Else inside)."""
 
@@ -179,7 +223,9 @@ class ElseLevel:
         return "ELSE"
 
 
-SimpleLevel = ExactLevel | JaroWinklerLevel | DamerauLevenshteinLevel | CrossExactLevel | AbsDiffLevel
+SimpleLevel = (
+    ExactLevel | JaroWinklerLevel | DamerauLevenshteinLevel | CrossExactLevel | AbsDiffLevel | TokenSubsetLevel
+)
 Level = NullLevel | SimpleLevel | AllOf | ElseLevel
 
 
@@ -232,12 +278,15 @@ NAME = Comparison(
         NullLevel(("name_norm",), "name missing"),
         ExactLevel("name_norm", tf_adjust=True, label="normalised name equal"),
         ExactLevel("name_concat", label="equal apart from spacing"),
+        ExactLevel("name_sorted", label="same tokens in another order"),
         JaroWinklerLevel("name_concat", 0.94, "Jaro-Winkler >= 0.94"),
+        TokenSubsetLevel("name_norm", "one name's tokens all in the other (dropped or added name)"),
+        ExactLevel("name_initials", label="equal up to initials (A. Rahman ~ Abdul Rahman)"),
         ExactLevel("name_key", label="phonetic key equal"),
         JaroWinklerLevel("name_concat", 0.85, "Jaro-Winkler >= 0.85"),
         ElseLevel(),
     ),
-    "full name after Indonesian normalisation",
+    "full name after Indonesian normalisation; token-aware levels for reordered, dropped and initialled names",
 )
 
 BIRTH_DATE = Comparison(
@@ -247,11 +296,15 @@ BIRTH_DATE = Comparison(
         ExactLevel("birth_date_real", label="birth date equal (not a placeholder)"),
         ExactLevel("birth_date", label="placeholder birth date (01-07 / 31-12) equal"),
         CrossExactLevel("birth_date_swapped", "birth_date", "day and month swapped"),
+        AllOf(
+            (ExactLevel("birth_day_month"), AbsDiffLevel("birth_year", 1)),
+            "same day and month, year off by one",
+        ),
         ExactLevel("birth_year", label="birth year equal"),
         AbsDiffLevel("birth_year", 1, "birth year within 1 (age-derived)"),
         ElseLevel(),
     ),
-    "birth date: exact, placeholder, swapped, year only, age-derived range",
+    "birth date: exact, placeholder, swapped, year off by one, year only, age-derived range",
 )
 
 SEX = Comparison(
@@ -271,6 +324,18 @@ VILLAGE = Comparison(
     "Kemendagri village (BPS codes mapped through the crosswalk)",
 )
 
+ADDRESS = Comparison(
+    "address",
+    (
+        NullLevel(("addr_place",), "address place missing"),
+        ExactLevel("household_key", tf_adjust=True, label="same place, RT and RW"),
+        AllOf((ExactLevel("addr_place"), ExactLevel("addr_rt")), "same place and RT"),
+        JaroWinklerLevel("addr_place", 0.9, "place Jaro-Winkler >= 0.9"),
+        ElseLevel(),
+    ),
+    "household address: kampung/street + RT/RW (see linkage.normalise.address)",
+)
+
 KK_NUMBER = Comparison(
     "kk_number",
     (NullLevel(("kk_number",), "KK missing"), ExactLevel("kk_number", label="same KK"), ElseLevel()),
@@ -278,9 +343,9 @@ KK_NUMBER = Comparison(
 )
 
 COMPARISONS: dict[Source, tuple[Comparison, ...]] = {
-    "members": (NIK, NAME, BIRTH_DATE, SEX, VILLAGE, KK_NUMBER),
-    "dtks": (NIK, NAME, BIRTH_DATE, SEX, VILLAGE),
-    "bpjs": (NIK, NAME, BIRTH_DATE, SEX, VILLAGE),
+    "members": (NIK, NAME, BIRTH_DATE, SEX, VILLAGE, ADDRESS, KK_NUMBER),
+    "dtks": (NIK, NAME, BIRTH_DATE, SEX, VILLAGE, ADDRESS),
+    "bpjs": (NIK, NAME, BIRTH_DATE, SEX, VILLAGE, ADDRESS),
 }
 
 _COMMON_BLOCKING: tuple[tuple[str, ...], ...] = (
@@ -318,7 +383,7 @@ def _render_level(level: Level) -> Any:
         creator = cll.JaroWinklerLevel(level.column, level.threshold)
     elif isinstance(level, DamerauLevenshteinLevel):
         creator = cll.DamerauLevenshteinLevel(level.column, level.max_distance)
-    elif isinstance(level, CrossExactLevel):
+    elif isinstance(level, (CrossExactLevel, TokenSubsetLevel)):
         creator = cll.CustomLevel(level.sql())
     elif isinstance(level, AbsDiffLevel):
         creator = cll.AbsoluteDifferenceLevel(level.column, level.max_diff)

@@ -13,7 +13,9 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from linkage.normalise.address import household_address
 from linkage.normalise.columnar import as_array, distinct_safe, map_distinct
 from linkage.normalise.regions import Crosswalk
 
@@ -75,7 +77,7 @@ def population_records_rows(population: pa.Table) -> pa.Table:
                 "birth_date": dob,
                 "birth_year": _year(dob),
                 "village_code": r.get("village_code"),
-                "address": r.get("address"),
+                "address": household_address(r.get("address"), r.get("rt"), r.get("rw")),
             }
         )
     return _table(rows, LINKAGE_SCHEMA)
@@ -113,6 +115,12 @@ def population_records(population: pa.Table) -> pa.Table:
     iso, year = map_distinct(birth, _iso_and_year, [pa.string(), pa.int64()])
     columns = {c: text(c) for c in _PASSTHROUGH}
     columns.update(record_id=columns["nik"], birth_date=iso, birth_year=year)
+    if "rt" in names or "rw" in names:  # the population file keeps RT/RW apart from the street line
+        # one string per row (unit separator between the parts), so each distinct address is composed once
+        joined = pc.binary_join_element_wise(
+            columns["address"], text("rt"), text("rw"), "\x1f", null_handling="replace", null_replacement=""
+        )
+        (columns["address"],) = map_distinct(joined, lambda v: (household_address(*v.split("\x1f")),), [pa.string()])
     return pa.Table.from_arrays([columns[c] for c in LINKAGE_COLUMNS], schema=LINKAGE_SCHEMA)
 
 
@@ -201,7 +209,8 @@ def member_records(submissions: Iterable[Mapping[str, Any]], crosswalk: Crosswal
         key = sub["family_key"]
         bps_village = f"{key['province']}{key['regency']}{key['district']}{key['village']}"
         village = crosswalk.village(bps_village) if crosswalk is not None else None
-        street = (sub.get("address") or {}).get("street")
+        where = sub.get("address") or {}
+        street = household_address(where.get("street"), where.get("rt"), where.get("rw"))
         for m in sub["members"]:
             iso, year = _member_birth(m)
             rows.append(

@@ -9,6 +9,7 @@ computed on the vocabulary strings of the codes. Codes follow Splink's null sema
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,23 @@ def as_number(value: object) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     return float(str(value))
+
+
+def token_mask(value: object) -> int:
+    """A 64-bit signature of a string's space-separated tokens (one bit per token, by CRC32): if the
+    tokens of `a` are all among those of `b`, then `token_mask(a) & ~token_mask(b) == 0`. Only a filter:
+    the reverse does not hold, so candidates are checked on the tokens themselves. 0 for None."""
+    if value is None:
+        return 0
+    mask = 0
+    for token in str(value).split(" "):
+        mask |= 1 << (zlib.crc32(token.encode("utf-8")) & 63)
+    return mask
+
+
+def token_masks(values: Sequence[object]) -> npt.NDArray[np.uint64]:
+    """`token_mask` of each value."""
+    return np.fromiter((token_mask(v) for v in values), dtype=np.uint64, count=len(values))
 
 
 def char_matrix(values: Sequence[object], width: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
@@ -62,6 +80,7 @@ class EncodedColumn:
         self._size = len(codes)
         self._arrow_strings: pa.LargeStringArray | None = None
         self._numbers: npt.NDArray[np.float64] | None = None
+        self._token_masks: npt.NDArray[np.uint64] | None = None
         self._chars: tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None = None
         self._chars_unsupported_at = -1
         self._counts: npt.NDArray[np.int64] = np.bincount(codes[codes >= 0], minlength=len(self._vocab))
@@ -114,6 +133,14 @@ class EncodedColumn:
         if self._numbers is None or len(self._numbers) != len(self._vocab):
             self._numbers = np.array([as_number(v) for v in self._vocab], dtype=np.float64)
         return self._numbers
+
+    def token_masks(self) -> npt.NDArray[np.uint64]:
+        """Vocabulary as token signatures (`token_mask`), for token-subset levels."""
+        if self._token_masks is None or len(self._token_masks) != len(self._vocab):
+            done = 0 if self._token_masks is None else len(self._token_masks)
+            extra = token_masks(self._vocab[done:])
+            self._token_masks = extra if self._token_masks is None else np.concatenate([self._token_masks, extra])
+        return self._token_masks
 
     def char_matrix(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None:
         """Vocabulary as a code-point matrix (see `char_matrix`), for short strings only (IDs)."""

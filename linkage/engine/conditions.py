@@ -62,6 +62,15 @@ class AbsDiffAtMost:
 
 
 @dataclass(frozen=True, slots=True)
+class TokensWithin:
+    """`list_has_all(str_split(c_<outer>, ' '), str_split(c_<inner>, ' '))`: every space-separated token
+    of the `inner` side is among the `outer` side's tokens (`outer` is "l" or "r")."""
+
+    column: str
+    outer: str
+
+
+@dataclass(frozen=True, slots=True)
 class AllOf:
     """Conjunction of conditions (SQL AND; a NULL part makes the level not apply)."""
 
@@ -80,7 +89,17 @@ class Otherwise:
     """Splink's ELSE level."""
 
 
-Condition = IsNull | Equal | JaroWinklerAtLeast | DamerauLevenshteinAtMost | AbsDiffAtMost | AllOf | AnyOf | Otherwise
+Condition = (
+    IsNull
+    | Equal
+    | JaroWinklerAtLeast
+    | DamerauLevenshteinAtMost
+    | AbsDiffAtMost
+    | TokensWithin
+    | AllOf
+    | AnyOf
+    | Otherwise
+)
 
 
 def _side_column(node: Any, sql: str) -> tuple[str, str]:
@@ -151,6 +170,8 @@ def _convert(node: Any, sql: str) -> Condition:
         cutoff_node = call.args.get("case_insensitive")  # sqlglot's slot for the 3rd argument
         cutoff = _number(cutoff_node, sql) if cutoff_node is not None else None
         return JaroWinklerAtLeast(column, _number(node.expression, sql), cutoff)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_has_all":
+        return _tokens_within(node, sql)
     if isinstance(node, exp.LTE):
         lhs = node.this
         if isinstance(lhs, exp.Anonymous) and lhs.name.lower() == "damerau_levenshtein":
@@ -163,6 +184,22 @@ def _convert(node: Any, sql: str) -> Condition:
             sub = lhs.this.unnest()
             return AbsDiffAtMost(_same_column(sub.this, sub.expression, sql), _number(node.expression, sql))
     raise UnsupportedModelError(f"level condition outside the engine's supported kinds: {sql}")
+
+
+def _tokens_within(node: Any, sql: str) -> TokensWithin:
+    """`list_has_all(str_split(a, ' '), str_split(b, ' '))` with a and b the two sides of one column."""
+    args = node.expressions
+    if len(args) != 2 or not all(isinstance(a, exp.Split) for a in args):
+        raise UnsupportedModelError(f"list_has_all takes two str_split(column, ' ') lists: {sql}")
+    for arg in args:
+        sep = arg.expression
+        if not isinstance(sep, exp.Literal) or not sep.is_string or sep.this != " ":
+            raise UnsupportedModelError(f"only str_split on a single space is supported: {sql}")
+    outer, outer_side = _side_column(args[0].this, sql)
+    inner, inner_side = _side_column(args[1].this, sql)
+    if outer != inner or outer_side == inner_side:
+        raise UnsupportedModelError(f"list_has_all must compare the two sides of one column: {sql}")
+    return TokensWithin(outer, outer_side)
 
 
 def parse_condition(sql: str) -> Condition:

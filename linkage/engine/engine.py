@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from linkage.engine.blocking import RowIds
 from linkage.engine.decisions import (
+    Band,
     BandThresholds,
     ComparisonContribution,
     Explanation,
@@ -37,6 +38,8 @@ from linkage.engine.keys import BlockingKeys, KeyHashes
 from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
+from linkage.engine.relatives import EXPLANATION as RELATIVE_NIK_LABEL
+from linkage.engine.relatives import RelativeNikRule, discount_pairs
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
 from linkage.observer import NO_OBSERVER, LinkageObserver, Source
 
@@ -191,6 +194,7 @@ class LinkageEngine:
         self.master = MasterStage(self)
         self.scoring = ScoringStage(self)
         self.keys = BlockingKeys(parameters.blocking_rules)
+        self._relatives = RelativeNikRule.from_parameters(parameters)
         self._observer: LinkageObserver = NO_OBSERVER
         self._observed_source: Source = "dukcapil"
 
@@ -275,6 +279,13 @@ class LinkageEngine:
     def _decide(self, ids: list[str], scored: ScoredPairs, families: QueryFamilies | None) -> list[LinkDecision]:
         n = len(ids)
         q, totals = scored.query_index, scored.scores.totals
+        # a relative's NIK (linkage.engine.relatives): resolve those queries without the NIK's weight;
+        # a pair whose name and birth date disagree is never auto-linked
+        discounted = discount_pairs(self._relatives, q, scored.scores.levels, scored.scores.weights, totals)
+        no_pairs = np.zeros(len(q), dtype=np.bool_)
+        affected, contradicted = no_pairs, no_pairs
+        if discounted is not None:
+            totals, affected, contradicted = discounted
         counts = np.bincount(q, minlength=n)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         has = counts > 0
@@ -307,6 +318,9 @@ class LinkageEngine:
         tf_of = scored.scores.tf_adjustments[:, chosen].T.tolist()
         totals_of = totals[chosen].tolist()
         rows_of = scored.master_rows[chosen].tolist()
+        affected_of = affected[chosen].tolist()
+        contradicted_of = contradicted[chosen].tolist()
+        nik_of = -1 if self._relatives is None else self._relatives.nik
         runner_of = runner.tolist()
         counts_of = counts.tolist()
         no_match = self.thresholds.band(None)
@@ -322,8 +336,13 @@ class LinkageEngine:
             probability = match_probability(weight)
             contributions = tuple(
                 ComparisonContribution(names[c], labels[c][lvl], w, tf)
+                if c != nik_of or not affected_of[k]
+                else ComparisonContribution(names[c], RELATIVE_NIK_LABEL, 0.0, 0.0)
                 for c, (lvl, w, tf) in enumerate(zip(levels_of[k], weights_of[k], tf_of[k], strict=True))
             )
+            band = self.thresholds.band(probability)
+            if contradicted_of[k] and band is Band.AUTO_LINK:  # name and birth date disagree: not alone
+                band = Band.REVIEW
             runner_up = runner_of[i]
             decisions.append(
                 LinkDecision(
@@ -333,7 +352,7 @@ class LinkageEngine:
                     match_weight=weight,
                     runner_up_match_weight=None if runner_up != runner_up else runner_up,  # NaN: none
                     candidate_count=counts_of[i],
-                    band=self.thresholds.band(probability),
+                    band=band,
                     explanation=Explanation(prior, contributions),
                 )
             )

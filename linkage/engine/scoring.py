@@ -18,7 +18,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from linkage.engine.blocking import RowIds
-from linkage.engine.columns import NULL_CODE, Codes, as_number, char_matrix
+from linkage.engine.columns import NULL_CODE, Codes, as_number, char_matrix, token_masks
 from linkage.engine.conditions import (
     AbsDiffAtMost,
     AllOf,
@@ -29,6 +29,7 @@ from linkage.engine.conditions import (
     IsNull,
     JaroWinklerAtLeast,
     Otherwise,
+    TokensWithin,
 )
 from linkage.engine.master import PreparedMaster
 from linkage.engine.params import LevelParameters
@@ -68,6 +69,7 @@ class QueryBatch:
         self._codes: dict[tuple[str, str], Codes] = {}
         self._objects: dict[str, npt.NDArray[np.object_]] = {}
         self._numbers: dict[str, Floats] = {}
+        self._token_masks: dict[str, npt.NDArray[np.uint64]] = {}
 
     @property
     def prepared(self) -> pa.Table:
@@ -98,6 +100,14 @@ class QueryBatch:
         if found is None:
             found = np.array([as_number(v) for v in self.values(column)], dtype=np.float64)
             self._numbers[column] = found
+        return found
+
+    def token_masks(self, column: str) -> npt.NDArray[np.uint64]:
+        """Token signatures of a query column (`linkage.engine.columns.token_mask`; 0 for null)."""
+        found = self._token_masks.get(column)
+        if found is None:
+            found = token_masks(self.values(column))
+            self._token_masks[column] = found
         return found
 
     def codes(self, column: str, vocabulary: str | None = None) -> Codes:
@@ -235,7 +245,35 @@ class PairScorer:
         if isinstance(condition, DamerauLevenshteinAtMost):
             dist = self._damerau_levenshtein(condition.column, idx, condition.max_distance)
             return (dist >= 0) & (dist <= condition.max_distance)
+        if isinstance(condition, TokensWithin):
+            return self._tokens_within(condition, idx)
         return self._abs_diff(condition, idx)
+
+    def _tokens_within(self, condition: TokensWithin, idx: RowIds) -> Mask:
+        """DuckDB's `list_has_all(str_split(outer, ' '), str_split(inner, ' '))`: a signature filter
+        first (vectorised), then the token sets of the few pairs that pass it."""
+        column = condition.column
+        out = np.zeros(len(idx), dtype=np.bool_)
+        m_codes = self._master_codes(column, idx)
+        q_codes = self._query_codes(column, idx)
+        both = np.flatnonzero((m_codes != NULL_CODE) & (q_codes != NULL_CODE))
+        if not len(both):
+            return out
+        q_masks = self._batch.token_masks(column)[self._q[idx[both]]]
+        m_masks = np.zeros(len(both), dtype=np.uint64)
+        seen = m_codes[both] >= 0
+        m_masks[seen] = self._master.columns[column].token_masks()[m_codes[both][seen]]
+        outer, inner = (q_masks, m_masks) if condition.outer == "l" else (m_masks, q_masks)
+        maybe = both[(inner & ~outer) == 0]
+        if not len(maybe):
+            return out
+        sub, q_strings, m_strings = self._string_pairs(column, idx[maybe])
+        # _string_pairs keeps every pair here (both sides non-null), in order
+        for k, (q_text, m_text) in enumerate(zip(q_strings, m_strings, strict=True)):
+            o, i = (q_text, m_text) if condition.outer == "l" else (m_text, q_text)
+            out[maybe[k]] = set(i.split(" ")) <= set(o.split(" "))
+        del sub
+        return out
 
     def _apply_cutoff(self, column: str, idx: RowIds, sim: Floats, cutoff: float) -> Floats:
         """DuckDB's 3-argument form: 0.0 below the cutoff; AT the cutoff DuckDB's result depends on

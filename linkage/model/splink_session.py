@@ -67,7 +67,7 @@ def model_for_backend(model: dict[str, Any], source: Source, db_api: Any) -> dic
     """
     from splink import Linker
 
-    from linkage.comparisons import render_settings
+    from linkage.comparisons import COMPARISONS, TokenSubsetLevel, render_settings
     from linkage.normalise.prepare import PREPARED_SCHEMA
 
     if db_api.sql_dialect.sql_dialect_str == "duckdb":
@@ -79,6 +79,13 @@ def model_for_backend(model: dict[str, Any], source: Source, db_api: Any) -> dic
         tables, render_settings(source), log_level=logging.ERROR
     ).misc.save_model_to_json()
     rendered["probability_two_random_records_match"] = model["probability_two_random_records_match"]
+    if db_api.sql_dialect.sql_dialect_str == "spark":  # DuckDB list functions -> Spark array functions
+        spark = {
+            lv.sql(): lv.spark_sql() for c in COMPARISONS[source] for lv in c.levels if isinstance(lv, TokenSubsetLevel)
+        }
+        for comparison in rendered["comparisons"]:
+            for level in comparison["comparison_levels"]:
+                level["sql_condition"] = spark.get(level["sql_condition"], level["sql_condition"])
     for target, trained in zip(rendered["comparisons"], model["comparisons"], strict=True):
         for t_level, m_level in zip(target["comparison_levels"], trained["comparison_levels"], strict=True):
             for key in ("m_probability", "u_probability"):

@@ -39,6 +39,7 @@ class Candidate:
     master_record_id: str
     match_weight: float
     match_probability: float
+    contradicted: bool = False  # name and birth date both disagree (linkage.engine.relatives): never auto-link
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,8 @@ class NameParts:
     given_name: str | None
     given_name_key: str | None
     other_names: str | None
+    name_sorted: str | None = None
+    name_initials: str | None = None
 
 
 def _ascii_upper(raw: str) -> str:
@@ -214,7 +216,7 @@ def normalise_name(raw: str | None) -> NameParts:
     """All prepared name columns of a raw name (cached: registers repeat names a lot)."""
     tokens = clean_tokens(raw)
     if not tokens:
-        return NameParts(None, None, None, None, None, None)
+        return NameParts(None, None, None, None, None, None, None, None)
     name_norm = " ".join(tokens)
     concat = "".join(tokens)
     # The given name used for blocking skips weak leading tokens ("MUHAMMAD RIZKI" -> RIZKI) so that a
@@ -229,4 +231,8 @@ def normalise_name(raw: str | None) -> NameParts:
         given_name=given,
         given_name_key=phonetic_key(given),
         other_names=other_names,
+        # the same tokens in another order ("NASUTION SUMIATI") are the same name
+        name_sorted=" ".join(sorted(tokens)),
+        # "A RAHMAN" ~ "ABDUL RAHMAN": every token but the last reduced to its initial (two tokens or more)
+        name_initials=" ".join([t[0] for t in tokens[:-1]] + [tokens[-1]]) if len(tokens) > 1 else None,
     )

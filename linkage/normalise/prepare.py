@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.comparisons import INTEGER_COLUMNS, PREPARED_COLUMNS
+from linkage.normalise.address import normalise_address
 from linkage.normalise.columnar import (
     as_array,
     distinct_safe,
@@ -44,14 +45,16 @@ def clean_sex(value: object) -> str | None:
 
 
 @lru_cache(maxsize=131_072)
-def _date_facts(value: object) -> tuple[date | None, str | None, str | None, str | None]:
-    # Birth dates repeat a lot across a master: (date, iso, iso unless placeholder, swapped iso).
+def _date_facts(value: object) -> tuple[date | None, str | None, str | None, str | None, str | None]:
+    # Birth dates repeat a lot across a master: (date, iso, iso unless placeholder, swapped iso,
+    # MM-DD unless placeholder).
     dob = parse_date(value)
     if dob is None:
-        return None, None, None, None
+        return None, None, None, None, None
     iso = dob.isoformat()
     swap = swapped(dob)
-    return dob, iso, None if is_placeholder(dob) else iso, swap.isoformat() if swap is not None else None
+    real = None if is_placeholder(dob) else iso
+    return dob, iso, real, swap.isoformat() if swap is not None else None, iso[5:] if real else None
 
 
 def prepare_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,9 +63,10 @@ def prepare_record(record: Mapping[str, Any]) -> dict[str, Any]:
     kk = clean_nik(_text(record.get("kk_number")))
     name = normalise_name(_text(record.get("full_name")))
     sex = clean_sex(record.get("sex"))
-    dob, iso, real, swap = _date_facts(record.get("birth_date"))
+    dob, iso, real, swap, day_month = _date_facts(record.get("birth_date"))
     year = dob.year if dob is not None else parse_year(record.get("birth_year"))
     village = clean_village_code(record.get("village_code"))
+    address = normalise_address(_text(record.get("address")))
     return {
         "record_id": _text(record.get("record_id")),
         "nik": nik,
@@ -74,13 +78,20 @@ def prepare_record(record: Mapping[str, Any]) -> dict[str, Any]:
         "given_name": name.given_name,
         "given_name_key": name.given_name_key,
         "other_names": name.other_names,
+        "name_sorted": name.name_sorted,
+        "name_initials": name.name_initials,
         "sex": sex,
         "birth_date": iso,
         "birth_date_real": real,
         "birth_date_swapped": swap,
+        "birth_day_month": day_month,
         "birth_year": year,
         "village_code": village,
         "district_code": village[:6] if village else None,
+        "addr_place": address.addr_place,
+        "addr_rt": address.addr_rt,
+        "addr_rw": address.addr_rw,
+        "household_key": address.household_key,
     }
 
 
@@ -120,12 +131,18 @@ def prepare_table(table: pa.Table, *, keep: Sequence[str] = ()) -> pa.Table:
 # Below this many rows the row-by-row path is as fast or faster: the column-wise path has a fixed cost
 # of about 0.6 ms (a few dozen Arrow kernel calls); measured crossover 200-250 rows of member records.
 FAST_MIN_ROWS = 256
-_INPUT_COLUMNS = ("record_id", "nik", "kk_number", "full_name", "sex", "birth_date", "birth_year", "village_code")
+_INPUT_COLUMNS = (
+    "record_id", "nik", "kk_number", "full_name", "sex", "birth_date", "birth_year", "village_code", "address"
+)
 # A NIK / KK number that needs no cleaning: 16 ASCII digits (anything else goes through `clean_nik`).
 _PLAIN_NIK = r"^[0-9]{16}$"
 # An id `_text` leaves unchanged: starts and ends with a printable, non-space ASCII character.
 _PLAIN_TEXT = r"(?s)^[!-~](.*[!-~])?$"
-_NAME_COLUMNS = ("name_norm", "name_concat", "name_key", "given_name", "given_name_key", "other_names")
+_NAME_COLUMNS = (
+    "name_norm", "name_concat", "name_key", "given_name", "given_name_key", "other_names", "name_sorted",
+    "name_initials",
+)
+_ADDRESS_COLUMNS = ("addr_place", "addr_rt", "addr_rw", "household_key")
 _REPEATED_DIGITS = pa.array([str(d) * 15 for d in range(10)])
 
 
@@ -171,14 +188,22 @@ def _record_ids(column: pa.Array) -> pa.Array:
 
 def _name_parts(value: object) -> tuple[str | None, ...]:
     n = normalise_name(_text(value))
-    return n.name_norm, n.name_concat, n.name_key, n.given_name, n.given_name_key, n.other_names
+    return (
+        n.name_norm, n.name_concat, n.name_key, n.given_name, n.given_name_key, n.other_names, n.name_sorted,
+        n.name_initials,
+    )
+
+
+def _address_parts(value: object) -> tuple[str | None, ...]:
+    a = normalise_address(_text(value))
+    return a.addr_place, a.addr_rt, a.addr_rw, a.household_key
 
 
 def _date_parts(value: object) -> tuple[object, ...]:
-    dob, iso, real, swap = _date_facts(value)
+    dob, iso, real, swap, day_month = _date_facts(value)
     if dob is None:
-        return iso, real, swap, None, None
-    return iso, real, swap, dob.year, dob.strftime("%d%m%y")  # the last: as `nik_consistency` reads it
+        return iso, real, swap, day_month, None, None
+    return iso, real, swap, day_month, dob.year, dob.strftime("%d%m%y")  # the last: as `nik_consistency` reads it
 
 
 def _village_parts(value: object) -> tuple[str | None, str | None]:
@@ -191,10 +216,11 @@ def prepare_columns(table: pa.Table) -> pa.Table:
 
     Input columns must be string, integer, date32 or null typed (see `prepare_table`)."""
     nik = _clean_niks(_column(table, "nik"))
-    names = map_distinct(_column(table, "full_name"), _name_parts, [pa.string()] * 6)
+    names = map_distinct(_column(table, "full_name"), _name_parts, [pa.string()] * len(_NAME_COLUMNS))
+    address = map_distinct(_column(table, "address"), _address_parts, [pa.string()] * len(_ADDRESS_COLUMNS))
     (sex,) = map_distinct(_column(table, "sex"), lambda v: (clean_sex(v),), [pa.string()])
-    iso, real, swap, dob_year, ddmmyy = map_distinct(
-        _column(table, "birth_date"), _date_parts, [pa.string()] * 3 + [pa.int64(), pa.string()]
+    iso, real, swap, day_month, dob_year, ddmmyy = map_distinct(
+        _column(table, "birth_date"), _date_parts, [pa.string()] * 4 + [pa.int64(), pa.string()]
     )
     (stated_year,) = map_distinct(_column(table, "birth_year"), lambda v: (parse_year(v),), [pa.int64()])
     year = pc.coalesce(dob_year, stated_year)  # the date's year when there is a date
@@ -209,8 +235,10 @@ def prepare_columns(table: pa.Table) -> pa.Table:
         "birth_date": iso,
         "birth_date_real": real,
         "birth_date_swapped": swap,
+        "birth_day_month": day_month,
         "birth_year": year,
         "village_code": village,
         "district_code": district,
+        **dict(zip(_ADDRESS_COLUMNS, address, strict=True)),
     }
     return pa.Table.from_arrays([columns[c] for c in PREPARED_COLUMNS], schema=PREPARED_SCHEMA)

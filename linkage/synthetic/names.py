@@ -136,3 +136,42 @@ def case_spacing_variant(name: str, rnd: random.Random) -> str:
     else:
         out = f" {name} "
     return out if out != name else f"{name} "
+
+
+# Middle names enumerators add from memory or from another document (a dropped one is the reverse).
+_ADDED_TOKENS = ("Nur", "Sri", "Dwi", "Tri", "Eka", "Putri", "Putra", "Dewi", "Ayu", "Budi", "Indah", "Rahmat")
+
+
+def dropped_token(name: str, rnd: random.Random) -> str | None:
+    """The name without one of its later tokens (the middle one of three); None for a single name."""
+    tokens = name.split()
+    if len(tokens) < 2:
+        return None
+    i = len(tokens) // 2 if len(tokens) >= 3 else (0 if tokens[0] in _PREFIXED else 1)
+    return " ".join(tokens[:i] + tokens[i + 1 :])
+
+
+def added_token(name: str, rnd: random.Random) -> str:
+    """The name with an extra middle name (or a second one for a single name)."""
+    tokens = name.split()
+    extra = rnd.choice([t for t in _ADDED_TOKENS if t not in tokens])
+    at = 1 if len(tokens) >= 2 else len(tokens)
+    return " ".join(tokens[:at] + [extra] + tokens[at:])
+
+
+def reordered_tokens(name: str) -> str | None:
+    """The family name first ("Nasution Sumiati"); None for a single name."""
+    tokens = name.split()
+    if len(tokens) < 2:
+        return None
+    return " ".join(tokens[-1:] + tokens[:-1])
+
+
+def with_initial(name: str, rnd: random.Random) -> str | None:
+    """One token before the last written as its initial ("M. Rizki", "A. Rahman Hakim"); None for a
+    single name."""
+    tokens = name.split()
+    if len(tokens) < 2:
+        return None
+    i = rnd.randrange(len(tokens) - 1)
+    return " ".join(tokens[:i] + [tokens[i][0] + "."] + tokens[i + 1 :])

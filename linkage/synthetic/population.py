@@ -31,6 +31,7 @@ _RELIGION_P = [0.93, 0.035, 0.015, 0.003, 0.015, 0.002]
 MARITAL = np.array(["BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI"])
 _CITIES = tuple(_FakerAddress.cities)
 _STREETS = tuple(_FakerAddress.streets)
+STREETS = _STREETS  # street names, for addresses written elsewhere (movers)
 
 
 @dataclass(frozen=True)

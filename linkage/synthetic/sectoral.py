@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from linkage.synthetic.extra_noise import rtrw_text
 from linkage.synthetic.names import sample_names, spelling_variant
 from linkage.synthetic.noise import choose, mistype_nik, transpose_nik
 from linkage.synthetic.population import Population
@@ -114,7 +115,7 @@ def generate_dtks(rng: np.random.Generator, pop: Population, regency: Regency, p
                                    for m, b in zip(dob_missing.tolist(), birth.tolist(), strict=True)],
                                   pa.string()),
         "kode_desa": pa.array(vil_codes[village], pa.string()),
-        "alamat": pa.array([str(a).upper() for a in pop.address[fam]], pa.string()),
+        "alamat": pa.array(_alamat(pop, fam), pa.string()),
         "id_keluarga": pa.array([fam_ids[f] for f in fam.tolist()], pa.string()),
         "desil": pa.array(decile, pa.int8()),
     })
@@ -124,6 +125,12 @@ def generate_dtks(rng: np.random.Generator, pop: Population, regency: Regency, p
                   ("died", dead))
     true_nik: list[str | None] = [str(x) for x in pop.nik[persons]] + [None] * extra
     return Sectoral(table, ids, true_nik, noise, np.r_[persons, np.full(extra, -1)])
+
+
+def _alamat(pop: Population, fam: np.ndarray) -> list[str]:
+    """DTKS addresses: the street line in capitals with RT/RW in one of the usual formats."""
+    rnd = random.Random(len(fam))  # its own stream: the other DTKS columns stay as they were
+    return [f"{str(pop.address[f]).upper()} {rtrw_text(int(pop.rt[f]), int(pop.rw[f]), rnd)}" for f in fam.tolist()]
 
 
 def _stale_village(rng: np.random.Generator, village: np.ndarray, regency: Regency, rate: float) -> np.ndarray:

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from linkage.synthetic.extra_noise import survey_addresses, token_noise, year_off
 from linkage.synthetic.items import family_items, member_items
 from linkage.synthetic.members import BaseMembers
 from linkage.synthetic.noise import birth_date_noise, choose, mistype_nik, name_noise, transpose_nik
-from linkage.synthetic.population import Population
+from linkage.synthetic.population import STREETS, Population
 from linkage.synthetic.profile import NoiseProfile
 from linkage.synthetic.regions import Regency
 
@@ -61,12 +62,13 @@ def _wrong_niks(rng: np.random.Generator, rows: np.ndarray, true_nik: np.ndarray
     in_master = base.person[rows] >= 0
     u = rng.random(m)
     edges = np.cumsum([profile.nik_missing, profile.nik_family_member, profile.nik_transposed,
-                       profile.nik_mistyped])
+                       profile.nik_mistyped, profile.nik_relative])
     band = np.searchsorted(edges, u, side="right")
     missing = in_master & (band == 0)
     family_member = in_master & (band == 1) & (n_in >= 2)
     transposed = in_master & (band == 2)
     mistyped = in_master & ((band == 3) | ((band == 1) & (n_in < 2)))
+    relative = in_master & (band == 4)  # filled in by the caller (a person of another family)
     shift = 1 + np.floor(rng.random(m) * np.maximum(n_in - 1, 1)).astype(np.int64)
     other = inst_start[inst_of_row] + (within + shift) % np.maximum(n_in, 1)
     nik: list[str | None] = [str(x) if p else None for x, p in zip(true_nik.tolist(), in_master.tolist(),
@@ -83,8 +85,28 @@ def _wrong_niks(rng: np.random.Generator, rows: np.ndarray, true_nik: np.ndarray
     for i in np.flatnonzero(mistyped).tolist():
         nik[i] = str(true_nik[i])[:12] + "0000" if invalid[i] else mistype_nik(str(true_nik[i]), rnd)
     masks = {"nik_missing": missing, "nik_family_member": family_member, "nik_transposed": transposed,
-             "nik_mistyped": mistyped}
+             "nik_mistyped": mistyped, "nik_relative": relative}
     return nik, masks
+
+
+def _relatives_niks(rng: np.random.Generator, pop: Population, person: np.ndarray, rows: np.ndarray
+                    ) -> list[str]:
+    """For each row: the NIK of a master person of ANOTHER family in the same village (a parent or a
+    sibling with their own KK nearby)."""
+    village_of = pop.village[pop.family]
+    order = np.argsort(village_of, kind="stable")
+    sorted_v = village_of[order]
+    out: list[str] = []
+    for i in rows.tolist():
+        p = int(person[i])
+        lo, hi = np.searchsorted(sorted_v, village_of[p], "left"), np.searchsorted(sorted_v, village_of[p], "right")
+        pick = p
+        for _ in range(20):
+            pick = int(order[lo + int(rng.integers(hi - lo))])
+            if pop.family[pick] != pop.family[p]:
+                break
+        out.append(str(pop.nik[pick]))
+    return out
 
 
 def build_submissions(
@@ -141,6 +163,12 @@ def build_submissions(
     n_in = base.in_master_count[inst_e][inst_of_row]
     nik, nik_masks = _wrong_niks(rng, rows, true_nik, base, inst_of_row, within, inst_start, n_in,
                                  profile, rnd)
+    # The harder noise kinds draw from their own streams: a world without them stays as it was.
+    xrng = rng.spawn(1)[0]
+    xrnd = random.Random(int(xrng.integers(2**62)))
+    relative_rows = np.flatnonzero(nik_masks["nik_relative"])
+    for i, other in zip(relative_rows.tolist(), _relatives_niks(xrng, pop, person, relative_rows), strict=True):
+        nik[i] = other
 
     by, bm, bd = _ymd(base.birth[rows])
     swapped, year_only, placeholder = birth_date_noise(
@@ -151,8 +179,11 @@ def build_submissions(
     age = ey - by - ((em * 100 + ed) < (bm * 100 + bd))
     day = np.where(swapped, bm, np.where(placeholder, np.where(rng.random(m) < 0.5, 1, 31), bd))
     month = np.where(swapped, bd, np.where(placeholder, np.where(day == 1, 7, 12), bm))
+    by_written, year_off_mask = year_off(xrng, by, bm, bd, in_master & ~swapped & ~year_only & ~placeholder,
+                                         n_master, profile.dob_year_off)
     female = base.female[rows]
     names = [base.name[r] for r in rows.tolist()]
+    names, token_masks = token_noise(names, in_master, xrng, n_master, profile, xrnd)
     names, variant, honorific, case = name_noise(
         names, female.tolist(), in_master & (age >= 22), rng, n_master,
         profile.name_variant, profile.name_honorific, profile.name_case_spacing, rnd,
@@ -160,12 +191,18 @@ def build_submissions(
     sex_missing = choose(rng, in_master, profile.sex_missing, n_master)
     presence = base.presence[rows]
     row_kind = kind[inst_of_row]
+    new_street = [f"Jl. {STREETS[int(k)]} No. {int(no)}"
+                  for k, no in zip(xrng.integers(0, len(STREETS), n_inst), xrng.integers(1, 120, n_inst), strict=True)]
+    addresses = survey_addresses([str(pop.address[f]) for f in fam.tolist()], pop.rt[fam].tolist(),
+                                 pop.rw[fam].tolist(), xrng, profile, new_street, xrnd)
     tags = _tag_rows(m, [
         *nik_masks.items(), ("name_variant", variant), ("name_honorific", honorific),
         ("name_case_spacing", case), ("dob_swapped", swapped), ("dob_year_only", year_only),
         ("dob_placeholder", placeholder), ("sex_missing", sex_missing), ("not_in_master", ~in_master),
         ("duplicate_enumeration", row_kind == DUPLICATE), ("revision", row_kind == REVISION),
-        ("died", presence == 2), ("moved", presence == 3),
+        ("died", presence == 2), ("moved", presence == 3), *token_masks.items(),
+        ("dob_year_off", year_off_mask),
+        *((tag, mask[inst_of_row]) for tag, mask in addresses.masks.items()),
     ])
 
     decile = pop.decile[fam]
@@ -181,7 +218,7 @@ def build_submissions(
         "nik": nik, "name": names, "presence": presence.tolist(),
         "sex": np.where(sex_missing, 0, np.where(female, 2, 1)).tolist(),
         "day": np.where(year_only, 0, day).tolist(), "month": np.where(year_only, 0, month).tolist(),
-        "year": by.tolist(), "age": age.tolist(), "marital": base.marital[rows].tolist(),
+        "year": by_written.tolist(), "age": age.tolist(), "marital": base.marital[rows].tolist(),
         "relationship": base.relationship[rows].tolist(),
     }
     family_keys = [
@@ -209,9 +246,8 @@ def build_submissions(
     def lines() -> Iterator[str]:
         when_s = [str(w) for w in when.tolist()]
         kk_all = pop.kk_number[pop.family_start[fam]].tolist()
-        fam_l, kind_l, e_l = fam.tolist(), kind.tolist(), inst_e.tolist()
+        kind_l, e_l = kind.tolist(), inst_e.tolist()
         for done, i in enumerate(order.tolist(), start=1):
-            f = fam_l[i]
             key = family_keys[i]
             members = [_member(cols, m_items, j, j - start_l[i] + 1)
                        for j in range(start_l[i], start_l[i] + size_l[i])]
@@ -225,8 +261,7 @@ def build_submissions(
                 "family_key": {"province": key[0:2], "regency": key[2:4], "district": key[4:7],
                                "village": key[7:10], "sls": key[10:14], "sub_sls": key[14:16],
                                "building_serial": key[16:19], "family_serial": key[19:22]},
-                "address": {"street": str(pop.address[f]), "rt": f"{int(pop.rt[f]):03d}",
-                            "rw": f"{int(pop.rw[f]):03d}"},
+                "address": {"street": addresses.street[i], "rt": addresses.rt[i], "rw": addresses.rw[i]},
                 "kk_number": None if kk_missing[i] else kk_all[i],
                 "kk_code": int(kk_code[i]),
                 "head_name": members[0]["name"],

@@ -22,7 +22,7 @@ def generate(
         "3603", "--regency", help="Kemendagri regency code, e.g. 3603 (Kab. Tangerang)."
     ),
     profile: str = typer.Option(
-        "default", "--profile", help="Noise profile: default, clean, noisy, or a JSON file of rate overrides."
+        "default", "--profile", help="Noise profile: default, clean, noisy, hard, or a JSON file of rate overrides."
     ),
 ) -> None:
     """Generate a deterministic synthetic world: population, crosswalk, DTKS, BPJS, submissions, truth."""

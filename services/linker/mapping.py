@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from contracts.codes import Sex
 from contracts.member import Member
 from contracts.submission import FamilySubmission
+from linkage.normalise.address import household_address
 from services.linker.port import MemberQuery
 
 
@@ -34,7 +35,7 @@ def member_query(
         reference_year=submission.enumerated_at.year,
         village_code=(village_crosswalk or {}).get(bps_village, ""),
         bps_village_code=bps_village,
-        address=submission.address.street or "",
+        address=household_address(submission.address.street, submission.address.rt, submission.address.rw) or "",
         family_key=submission.family_key.key,
         head_name=submission.head_name,
         relationship=int(member.relationship),

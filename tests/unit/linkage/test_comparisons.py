@@ -61,7 +61,7 @@ def test_members_settings_render_and_score_in_splink() -> None:
     linker = Linker([master, records], render_settings("members"))
     model = linker.misc.save_model_to_json()
     names = [c["output_column_name"] for c in model["comparisons"]]
-    assert names == ["nik", "name", "birth_date", "sex", "village", "kk_number"]
+    assert names == ["nik", "name", "birth_date", "sex", "village", "address", "kk_number"]
     nik_levels = model["comparisons"][0]["comparison_levels"]
     assert nik_levels[0]["is_null_level"] is True
     assert nik_levels[3]["sql_condition"] == 'damerau_levenshtein("nik_l", "nik_r") <= 1'

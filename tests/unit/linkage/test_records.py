@@ -60,7 +60,7 @@ def test_member_records_carry_family_context_and_map_the_village() -> None:
         "birth_date": "1980-05-15",
         "birth_year": 1980,
         "village_code": "3603122001",
-        "address": "Jl. Melati No. 12",
+        "address": "Jl. Melati No. 12 RT 002 RW 005",  # RT/RW joined to the street line
         "family_key": "3603010001000100001001",
         "head_name": "Ahmad Fauzi",
         "relationship": 1,

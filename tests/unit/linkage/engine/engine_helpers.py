@@ -89,9 +89,20 @@ def _typo(text: str, rnd: random.Random) -> str:
     return text[:i] + text[i + 1 :]
 
 
-def make_master(persons: int, seed: int) -> list[dict[str, Any]]:
-    """Master records (linkage-record shape; record_id is the NIK)."""
+_PLACES = ["SUKAMAJU", "CIBADAK", "MELATI", "MAWAR", "KRAJAN", "GRIYA ASRI", "PASIR JAYA", "CIKUPA"]
+_PREFIXES = ("Kp.", "Jl.", "Gg.", "Dsn.", "Perum")
+
+
+def _address(rnd: random.Random) -> str:
+    place = f"{rnd.choice(_PREFIXES)} {rnd.choice(_PLACES).title()}"
+    return f"{place} RT {rnd.randint(1, 8):03d} RW {rnd.randint(1, 4):03d}"
+
+
+def make_master(persons: int, seed: int, *, addresses: bool = False) -> list[dict[str, Any]]:
+    """Master records (linkage-record shape; record_id is the NIK). With `addresses`, household
+    addresses drawn from their own random stream (the other fields stay as without)."""
     rnd = random.Random(seed)
+    address_rnd = random.Random(seed + 1)
     villages = [f"3603{d:02d}{2000 + v:04d}" for d in range(10, 40) for v in range(1, 12)]
     rows = []
     for i in range(persons):
@@ -113,19 +124,24 @@ def make_master(persons: int, seed: int) -> list[dict[str, Any]]:
                 "birth_date": birth.isoformat(),
                 "birth_year": birth.year,
                 "village_code": village,
-                "address": None,
+                "address": _address(address_rnd) if addresses else None,
             }
         )
     unique = {r["nik"]: r for r in rows}
     return list(unique.values())
 
 
-def make_queries(master: list[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
-    """Noisy copies of master rows, strangers and one all-null record."""
+def make_queries(master: list[dict[str, Any]], count: int, seed: int, *, hard: bool = False) -> list[dict[str, Any]]:
+    """Noisy copies of master rows, strangers and one all-null record. With `hard`, also (from a random
+    stream of their own) name tokens dropped, added, reordered or initialled, birth years one off with
+    the same day and month, and rewritten, partial or other addresses."""
     rnd = random.Random(seed)
+    hard_rnd = random.Random(seed + 1)
     out: list[dict[str, Any]] = []
     for i in range(count):
         base = dict(rnd.choice(master))
+        if hard:
+            _hard_noise(base, hard_rnd)
         base["record_id"] = f"Q{i:06d}"
         roll = rnd.random()
         if roll < 0.25:
@@ -153,6 +169,36 @@ def make_queries(master: list[dict[str, Any]], count: int, seed: int) -> list[di
         out.append(base)
     out.append({"record_id": "Q-ALL-NULL"})
     return out
+
+
+def _hard_noise(row: dict[str, Any], rnd: random.Random) -> None:
+    tokens = str(row["full_name"]).split(" ")
+    roll = rnd.random()
+    if roll < 0.08 and len(tokens) > 1:
+        del tokens[rnd.randrange(1, len(tokens))]
+    elif roll < 0.14:
+        tokens.insert(rnd.randrange(len(tokens) + 1), rnd.choice(OTHER))
+    elif roll < 0.20:
+        tokens = tokens[-1:] + tokens[:-1]
+    elif roll < 0.28 and len(tokens) > 1:
+        tokens[0] = tokens[0][0] + "."
+    row["full_name"] = " ".join(tokens)
+    y, m, d = str(row["birth_date"]).split("-")
+    if rnd.random() < 0.08 and (m, d) != ("02", "29"):
+        row["birth_date"] = f"{int(y) + rnd.choice((-1, 1))}-{m}-{d}"
+    address = row.get("address")
+    roll = rnd.random()
+    if address and roll < 0.15:  # RT/RW in another format
+        head, rt, rw = address.rsplit(" ", 4)[0], int(address.split()[-3]), int(address.split()[-1])
+        form = rnd.choice(["RT.{:03d}/RW.{:03d}", "{:03d}/{:03d}", "Rt{:02d} Rw{:02d}"])
+        row["address"] = f"{head} {form.format(rt, rw)}"
+    elif address and roll < 0.25:  # the RW left out
+        row["address"] = address.rsplit(" ", 2)[0]
+    elif roll < 0.35:  # another address
+        row["address"] = _address(rnd)
+    elif address and roll < 0.40:  # a typo in the place
+        i = rnd.randrange(4, len(address) - 16)
+        row["address"] = address[:i] + address[i + 1 :]
 
 
 def prepare(rows: list[dict[str, Any]]) -> pa.Table:
