@@ -217,7 +217,7 @@ class Publisher:
         state_key = "m:" + member.member_key
         prior = self._last(sub.subscriber_id, state_key)
         pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub)
+        projected = project_person(member, sub, pseudonyms)
         reference = pseudonyms.person(member.person_id)
         digest = _digest(reference, projected)
         if prior is not None and (prior.digest == digest or member.revision < prior.revision):
@@ -258,7 +258,7 @@ class Publisher:
         state_key = "m:" + member.member_key
         prior = self._last(sub.subscriber_id, state_key)
         pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub)
+        projected = project_person(member, sub, pseudonyms)
         reference = pseudonyms.person(member.person_id)
         digest = _digest(reference, projected)
         # The id depends on the input only (not on the state), so a replayed event is found in the log.
