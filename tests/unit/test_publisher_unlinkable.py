@@ -98,7 +98,9 @@ def test_two_feeds_about_the_same_people_share_no_identifier(tmp_path: Path) -> 
 
     sos, kes = _feed_strings(sent, "kemensos"), _feed_strings(sent, "kemenkes")
     # Both feeds got the same events (so the comparison is about the same people and changes).
-    kinds = sorted((n.envelope.event_type, n.envelope.record_type) for n in sent if n.envelope.subscriber_id == "kemensos")
+    kinds = sorted(
+        (n.envelope.event_type, n.envelope.record_type) for n in sent if n.envelope.subscriber_id == "kemensos"
+    )
     assert kinds == sorted((n.envelope.event_type, n.envelope.record_type) for n in sent
                            if n.envelope.subscriber_id == "kemenkes")  # fmt: skip
     assert len(kinds) == 6 and any(n.envelope.previous_reference_id for n in sent)
@@ -126,7 +128,9 @@ def test_a_subscribers_member_and_family_keys_are_stable_across_updates(tmp_path
     assert first.envelope.reference_id != second.envelope.reference_id
     assert first.envelope.record["member_key"] == second.envelope.record["member_key"] == first.key == second.key
     assert first.key == pseudonyms.member(before.member_key)
-    assert first.envelope.record["family_key"] == second.envelope.record["family_key"] == pseudonyms.family(
-        before.family_key
+    assert (
+        first.envelope.record["family_key"]
+        == second.envelope.record["family_key"]
+        == pseudonyms.family(before.family_key)
     )
     assert (second.envelope.supersedes, second.envelope.correction) == (first.envelope.message_id, True)

@@ -202,8 +202,9 @@ def test_projection_of_each_example_subscription_has_exactly_its_fields() -> Non
     member = linked_member(1, nik=NIK_1, dtks_id="D-1", bpjs_id="0001234567890")
     family = integrated_family([member, linked_member(2, nik=None)])
     sos, kes, dik = example_subscriptions()
+    sos_family_ref = ring.for_subscriber("kemensos").family(member.family_key)
     assert project_person(member, sos, ring.for_subscriber("kemensos")) == {
-        "nik": NIK_1, "family_key": ring.for_subscriber("kemensos").family(member.family_key), "decision": "linked", "in_dtks": True, "dtks_id": "D-1",
+        "nik": NIK_1, "family_key": sos_family_ref, "decision": "linked", "in_dtks": True, "dtks_id": "D-1",
         "regency_code": "3603",
     }  # fmt: skip
     assert project_person(member, kes, ring.for_subscriber("kemenkes")) == {
