@@ -156,6 +156,10 @@ class Subscription(OutboundModel):
     may_receive_nik: bool = False
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
+    # Deliver the current state of every matching record once before the live feed (the publisher
+    # reads the compacted linkage topics; docs/subscriptions.md "Backfill"). Set by `subscriptions add`
+    # unless `--no-backfill`; left out of the JSON when false, so older registries stay byte-identical.
+    backfill: bool = Field(default=False, exclude_if=lambda v: not v)
 
     @field_validator("event_types", "person_fields", "family_fields")
     @classmethod
@@ -337,6 +341,8 @@ class NotificationEnvelope(OutboundModel):
     is true when the earlier one was wrong (the person's link changed), not merely outdated.
     `previous_reference_id` (only `link_merged` / `link_split`) is the subscriber's pseudonym of the
     person id the member had before: the subscriber maps its records from that reference to `reference_id`.
+    `snapshot` (optional, default false) marks a notification of the backfill: the current state of a
+    record that existed before the subscription, delivered once before the live feed.
     """
 
     schema_version: Literal["1"] = "1"
@@ -351,3 +357,5 @@ class NotificationEnvelope(OutboundModel):
     supersedes: str | None = None
     correction: bool = False
     previous_reference_id: str | None = None
+    # Left out when false: live notifications stay byte-identical to those before backfill existed.
+    snapshot: bool = Field(default=False, exclude_if=lambda v: not v)
