@@ -94,8 +94,8 @@ def add_cmd(
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
     save_registry(registry_path, updated)
-    then = " (with backfill)" if subscription.backfill else ""
-    typer.echo(f"added {subscriber_id} -> {subscription.topic}{then} (registry version {updated.registry_version})")
+    then = "; backfill when the publisher next starts" if subscription.backfill else ""
+    typer.echo(f"added {subscriber_id} -> {subscription.topic} (registry version {updated.registry_version}){then}")
 
 
 @subscriptions_app.command("remove")

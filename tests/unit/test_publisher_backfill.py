@@ -155,7 +155,7 @@ def test_subscriptions_add_asks_for_a_backfill_by_default(cli_app: typer.Typer, 
               "person_new", "--person-field", "decision", "--registry", str(path)]  # fmt: skip
     done = CliRunner().invoke(cli_app, ["subscriptions", "add", "dinsos", *common])
     assert done.exit_code == 0, done.output
-    assert "(with backfill)" in done.output
+    assert done.output.strip().endswith("(registry version 1); backfill when the publisher next starts")
     done = CliRunner().invoke(cli_app, ["subscriptions", "add", "bappenas", "--no-backfill", *common])
     assert done.exit_code == 0, done.output
     registry = load_registry(path)

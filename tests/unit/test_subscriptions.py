@@ -161,7 +161,8 @@ def test_cli_add_from_json_and_missing_options(cli_app: typer.Typer, tmp_path: P
     done = runner.invoke(cli_app, ["subscriptions", "add", "kemendikbud", "--from-json", str(spec),
                                    "--registry", str(reg)])  # fmt: skip
     assert done.exit_code == 0, done.output
-    assert load_registry(reg).subscriptions == (example_subscriptions()[2],)
+    # The JSON does not say `backfill`: the command's default (on) applies.
+    assert load_registry(reg).subscriptions == (example_subscriptions()[2].model_copy(update={"backfill": True}),)
     bare = runner.invoke(cli_app, ["subscriptions", "add", "bkkbn", "--registry", str(reg)])
     assert bare.exit_code == 2 and "purpose_code" in bare.output
 
