@@ -159,7 +159,17 @@ class PublisherLoop:
                 return read_current(self.config.bootstrap, (topics.members, topics.families),
                                     timeout_s=self.config.timeout_s * 2, **self._security)  # fmt: skip
 
-        self.backfilled = run_backfills(self.publisher, self._send, read, self.publisher.clock)
+        sent: list[tuple[str, str]] = []
+
+        def send(chunk: list[Notification]) -> None:
+            self._send(chunk)
+            sent.extend((n.envelope.subscriber_id, n.envelope.event_type.value) for n in chunk)
+
+        self.backfilled = run_backfills(self.publisher, send, read, self.publisher.clock)
+        if self.metrics is not None:
+            # Acknowledged and confirmed (run_backfills returned): counted like live notifications.
+            for subscriber, event in sent:
+                self.metrics.notifications.labels(subscriber, event).inc()
         for subscriber_id, count in self.backfilled.items():
             # Counts only, never the records.
             log.info("publisher backfill: %d snapshot notifications to %s", count, subscriber_id)

@@ -6,6 +6,7 @@ The real-broker test is tests/integration/test_publisher_backfill.py.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,3 +162,30 @@ def test_subscriptions_add_asks_for_a_backfill_by_default(cli_app: typer.Typer, 
     registry = load_registry(path)
     assert [(s.subscriber_id, s.backfill) for s in registry.subscriptions] == [("dinsos", True), ("bappenas", False)]
     assert path.read_text().count('"backfill"') == 1  # false is left out of the file
+
+
+def test_the_loop_backfills_before_its_first_batch_and_counts_the_notifications(log: DisclosureLog) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from services.publisher.loop import LoopConfig, PublisherLoop
+    from services.publisher.metrics import PublisherMetrics
+    from tests.unit.test_publisher_write_ahead import FakeBroker, FakeProducer
+
+    broker = FakeBroker()
+    registry = SubscriptionRegistry(subscriptions=(_sub(),))
+    metrics = PublisherMetrics(CollectorRegistry(), registry)
+    loop = PublisherLoop(_publisher(log, _sub()), LoopConfig("fake:0"), metrics=metrics, consumer=broker.consumer(),
+                         producer=FakeProducer(broker))  # fmt: skip
+    assert loop.backfill(read=_world) == {"dinsos": 3}
+    assert sorted(json.loads(v)["event_type"] for _, _, v in broker.delivered) == ["family_new", "link_created",
+                                                                                   "link_created"]  # fmt: skip
+    assert all(json.loads(v)["snapshot"] is True for _, _, v in broker.delivered)
+
+    def count(event: str) -> float:
+        value = metrics.registry.get_sample_value(
+            "regsosek_publisher_notifications_total", {"subscriber": "dinsos", "event_type": event}
+        )
+        return value or 0.0
+
+    assert (count("link_created"), count("family_new")) == (2.0, 1.0)
+    assert loop.backfill(read=_world) == {} and len(broker.delivered) == 3
