@@ -20,6 +20,7 @@ from typing import Literal, Self
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from contracts._base import OutboundModel
+from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, UPDATES
 
 #: Subscriber ids become topic names (`subscriber.<id>.notifications.v1`) and Kafka principals.
 SUBSCRIBER_ID_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
@@ -155,6 +156,10 @@ class Subscription(OutboundModel):
     may_receive_nik: bool = False
     valid_from: AwareDatetime
     valid_until: AwareDatetime | None = None
+    # Deliver the current state of every matching record once before the live feed (the publisher
+    # reads the compacted linkage topics; docs/subscriptions.md "Backfill"). Set by `subscriptions add`
+    # unless `--no-backfill`; left out of the JSON when false, so older registries stay byte-identical.
+    backfill: bool = Field(default=False, exclude_if=lambda v: not v)
 
     @field_validator("event_types", "person_fields", "family_fields")
     @classmethod
@@ -214,12 +219,59 @@ class Subscription(OutboundModel):
         return notification_topic(self.subscriber_id)
 
 
+#: The linkage topics an integration team may be given read access to (the linker's outputs).
+INTEGRATION_TOPICS: frozenset[str] = frozenset({LINKED_MEMBERS, LINKED_FAMILIES, UPDATES, REVIEW})
+
+
+def integration_group_prefix(team_id: str) -> str:
+    """The prefix an integration team's consumer group ids must start with."""
+    return f"integration.{team_id}."
+
+
+class IntegrationTeam(OutboundModel):
+    """An internal integration team (a data warehouse, an analytics platform) that reads linkage topics.
+
+    Unlike a subscriber it gets no projected, pseudonymised feed: it reads the named linkage topics as
+    the linker wrote them (raw identifiers included), so each grant is a decision with a purpose.
+    Its Kafka principal is `User:<team_id>`; its consumer groups start with `integration.<team_id>.`.
+    """
+
+    team_id: str = Field(pattern=SUBSCRIBER_ID_PATTERN)
+    purpose_text: str = Field(min_length=10, max_length=500)
+    topics: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(topics) - INTEGRATION_TOPICS)
+        if unknown:
+            allowed = ", ".join(sorted(INTEGRATION_TOPICS))
+            raise ValueError(f"not a linkage topic an integration team may read: {', '.join(unknown)} "
+                             f"(one of {allowed})")  # fmt: skip
+        return tuple(sorted(set(topics)))
+
+    @field_validator("team_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        reason = reserved_subscriber_id(value)
+        if reason is not None:
+            raise ValueError(f"team id {value!r} is reserved: {reason}")
+        return value
+
+    @property
+    def group_prefix(self) -> str:
+        """The prefix of the team's consumer group ids."""
+        return integration_group_prefix(self.team_id)
+
+
 class SubscriptionRegistry(OutboundModel):
-    """The versioned registry file: every subscription, ids unique."""
+    """The versioned registry file: every subscription and integration team, principals unique."""
 
     schema_version: Literal["1"] = "1"
     registry_version: int = Field(default=0, ge=0)
     subscriptions: tuple[Subscription, ...] = ()
+    # Left out of the JSON when empty, so registries written before teams existed stay byte-identical.
+    integration_teams: tuple[IntegrationTeam, ...] = Field(default=(), exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:
@@ -227,7 +279,36 @@ class SubscriptionRegistry(OutboundModel):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate subscriber ids: {', '.join(duplicates)}")
+        # Subscriber and team ids are both Kafka principals: one name cannot be both, or two teams.
+        ids = self.principals()
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate subscriber or team ids: {', '.join(duplicates)}")
         return self
+
+    def principals(self) -> list[str]:
+        """Every subscriber and team id (the registry's Kafka principals, without `User:`)."""
+        return [s.subscriber_id for s in self.subscriptions] + [t.team_id for t in self.integration_teams]
+
+    def team(self, team_id: str) -> IntegrationTeam | None:
+        """The integration team `team_id`, or None."""
+        return next((t for t in self.integration_teams if t.team_id == team_id), None)
+
+    def with_team(self, team: IntegrationTeam) -> SubscriptionRegistry:
+        """A new registry version with `team` added (ValueError if the id is taken)."""
+        if team.team_id in self.principals():
+            raise ValueError(f"{team.team_id!r} already exists as a subscriber or team")
+        return self._next(integration_teams=(*self.integration_teams, team))
+
+    def without_team(self, team_id: str) -> SubscriptionRegistry:
+        """A new registry version without the team (KeyError if it is not there)."""
+        if self.team(team_id) is None:
+            raise KeyError(team_id)
+        return self._next(integration_teams=tuple(t for t in self.integration_teams if t.team_id != team_id))
+
+    def _next(self, **changes: object) -> SubscriptionRegistry:
+        fields = {"subscriptions": self.subscriptions, "integration_teams": self.integration_teams, **changes}
+        return SubscriptionRegistry(registry_version=self.registry_version + 1, **fields)  # type: ignore[arg-type]
 
     def get(self, subscriber_id: str) -> Subscription | None:
         """The subscription of `subscriber_id`, or None."""
@@ -237,16 +318,15 @@ class SubscriptionRegistry(OutboundModel):
         """A new registry version with `subscription` added (ValueError if the id exists)."""
         if self.get(subscription.subscriber_id) is not None:
             raise ValueError(f"subscriber {subscription.subscriber_id!r} already exists")
-        return SubscriptionRegistry(
-            registry_version=self.registry_version + 1, subscriptions=(*self.subscriptions, subscription)
-        )
+        if self.team(subscription.subscriber_id) is not None:
+            raise ValueError(f"{subscription.subscriber_id!r} already exists as an integration team")
+        return self._next(subscriptions=(*self.subscriptions, subscription))
 
     def without(self, subscriber_id: str) -> SubscriptionRegistry:
         """A new registry version without `subscriber_id` (KeyError if it is not there)."""
         if self.get(subscriber_id) is None:
             raise KeyError(subscriber_id)
-        kept = tuple(s for s in self.subscriptions if s.subscriber_id != subscriber_id)
-        return SubscriptionRegistry(registry_version=self.registry_version + 1, subscriptions=kept)
+        return self._next(subscriptions=tuple(s for s in self.subscriptions if s.subscriber_id != subscriber_id))
 
 
 JsonScalar = str | int | float | bool | None
@@ -261,6 +341,8 @@ class NotificationEnvelope(OutboundModel):
     is true when the earlier one was wrong (the person's link changed), not merely outdated.
     `previous_reference_id` (only `link_merged` / `link_split`) is the subscriber's pseudonym of the
     person id the member had before: the subscriber maps its records from that reference to `reference_id`.
+    `snapshot` (optional, default false) marks a notification of the backfill: the current state of a
+    record that existed before the subscription, delivered once before the live feed.
     """
 
     schema_version: Literal["1"] = "1"
@@ -275,3 +357,5 @@ class NotificationEnvelope(OutboundModel):
     supersedes: str | None = None
     correction: bool = False
     previous_reference_id: str | None = None
+    # Left out when false: live notifications stay byte-identical to those before backfill existed.
+    snapshot: bool = Field(default=False, exclude_if=lambda v: not v)

@@ -1,13 +1,21 @@
 """Least-privilege ACLs for the services and every subscriber, derived from the catalogue and registry.
 
 `plan` is pure: it lists the grants (principal, resource, pattern, operation) the system needs.
-`sync` makes the broker's ALLOW ACLs equal to the plan: it creates what is missing and deletes
-grants of non-super principals that the plan no longer has (e.g. a removed subscriber), and stores
-SCRAM credentials for principals whose password it was given.
+`sync` makes the broker's ALLOW ACLs of the *managed* principals equal to the plan: it creates what is
+missing and deletes what the plan no longer has (e.g. a removed subscriber or team), and stores SCRAM
+credentials for principals whose password it was given. Grants of other principals (made by hand by
+an operator, e.g. a temporary read for a team not yet in the registry) are left alone.
 
-Principals (SCRAM user names): `regsosek-gateway`, `regsosek-linker`, `regsosek-publisher`, and each
-subscriber id. A subscriber may read its own topic with consumer groups named `subscriber.<id>.*`,
-and nothing else: no write anywhere, no other topic, no group of someone else.
+Managed principals (`managed_principals`): the services, every subscriber and integration team in the
+registry, and any principal holding a grant in the managed namespace (topics and groups with prefix
+`subscriber.`, groups with prefix `integration.`), which is how a subscriber or team removed from the
+registry is still recognised and loses every grant, its linkage-topic reads included.
+
+Principals (SCRAM user names): `regsosek-gateway`, `regsosek-linker`, `regsosek-publisher`, each
+subscriber id and each integration team id. A subscriber may read its own topic with consumer groups
+named `subscriber.<id>.*`, and nothing else: no write anywhere, no other topic, no group of someone
+else. An integration team may read the linkage topics it is registered for with consumer groups
+named `integration.<id>.*`, and nothing else.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from kafka.admin import (
     ResourceType,
 )
 
-from contracts.subscriptions import SubscriptionRegistry, reserved_subscriber_id
+from contracts.subscriptions import SubscriptionRegistry, integration_group_prefix, reserved_subscriber_id
 from contracts.topics import (
     BPJS_CHANGES,
     DTKS_CHANGES,
@@ -50,6 +58,10 @@ SUPER_USERS: frozenset[str] = frozenset(_BROKER_SUPER_USERS)
 #: Consumer group of the publisher; the linker's groups and internal topics start with its app id.
 PUBLISHER_GROUP = "regsosek-publisher"
 LINKER_APP_ID = "regsosek-linker"
+#: Resources only `sync` hands out: (resource kind, name prefix). A grant on one marks a managed principal.
+MANAGED_NAMESPACE: tuple[tuple[str, str], ...] = (
+    ("topic", "subscriber."), ("group", "subscriber."), ("group", "integration."),
+)  # fmt: skip
 
 Pattern = Literal["literal", "prefixed"]
 Resource = Literal["topic", "group", "cluster"]
@@ -91,10 +103,10 @@ def plan(registry: SubscriptionRegistry) -> list[Grant]:
     """Every grant the services and the registry's subscribers need, sorted."""
     # Also checked by the contract; here for registries built without validation (`model_copy`).
     supers = frozenset(p.removeprefix("User:") for p in SUPER_USERS)
-    for s in registry.subscriptions:
-        reason = reserved_subscriber_id(s.subscriber_id, supers)
+    for principal in registry.principals():
+        reason = reserved_subscriber_id(principal, supers)
         if reason is not None:  # the service principals all start with the reserved prefix
-            raise AclSyncError(f"subscriber id {s.subscriber_id!r} is reserved: {reason}")
+            raise AclSyncError(f"subscriber or team id {principal!r} is reserved: {reason}")
     grants: list[Grant] = []
     # The gateway only appends submissions.
     grants += _topic(GATEWAY, SUBMISSIONS, "write", "describe")
@@ -115,7 +127,33 @@ def plan(registry: SubscriptionRegistry) -> list[Grant]:
     for sub in registry.subscriptions:
         grants += _topic(sub.subscriber_id, sub.topic, "read", "describe")
         grants += _group(sub.subscriber_id, subscriber_group_prefix(sub.subscriber_id), "prefixed")
+    # Each integration team reads its registered linkage topics with its own groups, nothing else.
+    for team in registry.integration_teams:
+        for topic in team.topics:
+            grants += _topic(team.team_id, topic, "read", "describe")
+        grants += _group(team.team_id, integration_group_prefix(team.team_id), "prefixed")
     return sorted(set(grants))
+
+
+def _in_managed_namespace(grant: Grant) -> bool:
+    return any(grant.resource == kind and grant.name.startswith(prefix) for kind, prefix in MANAGED_NAMESPACE)
+
+
+def stale_grants(registry: SubscriptionRegistry, existing: set[Grant]) -> list[Grant]:
+    """The grants `sync` deletes: those of managed principals that the plan does not have (sorted).
+
+    A hand-made grant of any other principal (e.g. `User:integration-dwh read topic:linkage.members.v1`
+    before the team is registered) is not among them.
+    """
+    managed = managed_principals(registry, existing)
+    return sorted(g for g in existing - set(plan(registry)) if g.principal in managed)
+
+
+def managed_principals(registry: SubscriptionRegistry, existing: set[Grant]) -> set[str]:
+    """The principals whose grants `sync` owns (module docstring); super users never."""
+    managed = {f"User:{p}" for p in (*SERVICE_PRINCIPALS, *registry.principals())}
+    managed |= {g.principal for g in existing if _in_managed_namespace(g)}
+    return managed - SUPER_USERS
 
 
 _RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.CLUSTER}
@@ -173,7 +211,7 @@ def sync(admin: KafkaAdminClient, registry: SubscriptionRegistry, passwords: Map
     report.users_set = upsert_scram_users(admin, dict(passwords))
     existing = current_grants(admin)
     missing = sorted(desired - existing)
-    extra = sorted(g for g in existing - desired if g.principal not in SUPER_USERS)
+    extra = stale_grants(registry, existing)
     report.unchanged = len(desired & existing)
     if missing:
         result = admin.create_acls([_to_acl(g) for g in missing])

@@ -77,13 +77,18 @@ def sync_cmd(
     ),
     registry_path: Path = RegistryOption,
 ) -> None:
-    """Create subscriber topics, SCRAM users and exactly the planned ACLs (removing stale grants)."""
+    """Create subscriber topics, SCRAM users and exactly the planned ACLs (removing stale grants).
+
+    Only the grants of managed principals (services, subscribers and teams, and principals holding
+    grants on `subscriber.*` / `integration.*` resources) are changed; hand-made grants of any other
+    principal are left as they are.
+    """
     registry = _registry(registry_path)
     if admin_password_file is not None:
         admin_password = admin_password_file.read_text().strip()
     if not admin_password and not plaintext:
         raise typer.BadParameter("give the admin password with --admin-password-file or REGSOSEK_ACL_ADMIN_PASSWORD")
-    principals = [*SERVICE_PRINCIPALS, "admin", *(s.subscriber_id for s in registry.subscriptions)]
+    principals = [*SERVICE_PRINCIPALS, "admin", *registry.principals()]
     passwords = _passwords(credentials_dir, principals)
     security = {} if plaintext else scram_options(admin_user, admin_password or "")
     try:

@@ -1,4 +1,5 @@
-"""`regsosek audit disclosures|summary`: what the disclosure log says was sent to whom, when and why.
+"""`regsosek audit disclosures|summary|verify`: what the disclosure log says was sent to whom, when and why,
+and whether its hash chain (`services.privacy.chain`) shows rows deleted, altered or reordered.
 
 Each entry has a status (`services.privacy.disclosure`): `pending` (logged, send not yet acknowledged),
 `in_doubt` (the publisher stopped before the acknowledgement was recorded: may have been delivered) or
@@ -95,6 +96,29 @@ def summary_cmd(db: Path = DbOption) -> None:
     for (subscriber, purpose), by_status in sorted(counts.items()):
         numbers = [str(sum(by_status.values())), *(str(by_status[s]) for s in STATUSES)]
         typer.echo("\t".join((subscriber, purpose, *numbers)))
+
+
+@audit_app.command("verify")
+def verify_cmd(
+    head: str | None = typer.Option(
+        None, "--head", help="A head hash printed by an earlier verify: it must still be in the chain."
+    ),
+    db: Path = DbOption,
+) -> None:
+    """Check the log's hash chain: exit 0 and print the head hash if intact; else one line per problem, exit 1."""
+    log = _open(db)
+    try:
+        result = log.verify(expected_head=head)
+    finally:
+        log.close()
+    if result.ok:
+        typer.echo(f"ok: {result.rows} rows chained, head {result.head}")
+        return
+    for position, what in result.problems:
+        where = f"position {position}" if position else "outside the chain"
+        typer.echo(f"TAMPERED {where}: {what}", err=True)
+    typer.echo(f"{len(result.problems)} problems in {result.rows} chained rows", err=True)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,10 +29,12 @@ def serve_publisher(
     """Publish purpose-bound, pseudonymised notifications to every subscriber in the registry.
 
     Exits 1 (offsets of the current batch not committed) when the disclosure log cannot be written,
-    before anything of the batch is sent, or when the broker does not acknowledge the notifications.
+    before anything of the batch is sent, or when the broker does not acknowledge the notifications;
+    also when the backfill of a new subscription cannot read the linkage topics (nothing of it is sent).
     """
     from services.privacy.disclosure import DisclosureLog, DisclosureLogError
     from services.privacy.pseudonyms import KeyRing
+    from services.publisher.backfill import BackfillError
     from services.publisher.core import Publisher
     from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
     from services.publisher.registry_file import RegistryFileError, load_registry
@@ -104,7 +106,7 @@ def serve_publisher(
         loop.run()
     except KeyboardInterrupt:
         deadline.arm("SIGINT")
-    except (DisclosureLogError, PublishError) as exc:
+    except (DisclosureLogError, PublishError, BackfillError) as exc:
         # Fatal: the batch's offsets were not committed, so a restart redelivers it (same message ids).
         deadline.arm(f"a fatal {type(exc).__name__}")
         _log.error("publisher stopped: %s", exc)

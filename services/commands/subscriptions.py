@@ -48,6 +48,10 @@ def add_cmd(
     valid_from: datetime | None = typer.Option(None, "--valid-from", help="Start (UTC); default now."),
     valid_until: datetime | None = typer.Option(None, "--valid-until", help="End (UTC); default open."),
     from_json: Path | None = typer.Option(None, "--from-json", help="Read the subscription from a JSON file."),
+    backfill: bool = typer.Option(
+        True, "--backfill/--no-backfill",
+        help="First deliver the current state of every matching record (marked snapshot), then the live feed.",
+    ),
     super_users: str = typer.Option(
         "", "--super-users", envvar="REGSOSEK_KAFKA_SUPER_USERS",
         help="The broker's super.users when it has more than User:admin;User:ANONYMOUS (e.g. 'User:ops').",
@@ -56,7 +60,9 @@ def add_cmd(
 ) -> None:  # fmt: skip
     """Add a subscription; the registry version goes up by one.
 
-    Reserved principals are refused (exit 2, registry unchanged): the broker's super users and the
+    With `--backfill` (the default) the publisher, when it next starts, first sends the current state
+    of every matching person/family from the compacted linkage topics (`snapshot: true`), then the live
+    feed. Reserved principals are refused (exit 2, registry unchanged): the broker's super users and the
     `regsosek-` service principals. A subscriber id is its Kafka login, so taking one of these names
     would let `acl sync` set that principal's password.
     """
@@ -70,6 +76,7 @@ def add_cmd(
         if from_json is not None:
             data = json.loads(from_json.read_text())
             data["subscriber_id"] = subscriber_id
+            data.setdefault("backfill", backfill)
             subscription = Subscription.model_validate(data)
         else:
             subscription = Subscription.model_validate({
@@ -79,6 +86,7 @@ def add_cmd(
                 "may_receive_nik": raw_nik,
                 "valid_from": (valid_from or datetime.now(UTC)).replace(tzinfo=UTC),
                 "valid_until": valid_until.replace(tzinfo=UTC) if valid_until else None,
+                "backfill": backfill,
             })  # fmt: skip
         updated = registry.with_added(subscription)
     except ValidationError as exc:
@@ -86,7 +94,8 @@ def add_cmd(
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
     save_registry(registry_path, updated)
-    typer.echo(f"added {subscriber_id} -> {subscription.topic} (registry version {updated.registry_version})")
+    then = "; backfill when the publisher next starts" if subscription.backfill else ""
+    typer.echo(f"added {subscriber_id} -> {subscription.topic} (registry version {updated.registry_version}){then}")
 
 
 @subscriptions_app.command("remove")

@@ -14,6 +14,10 @@ is appended later to `disclosure_outcomes` (never an update of the entry). The s
   message is sent again and acknowledged;
 - `sent`: the broker acknowledged the notification.
 Every status counts as a disclosure: an entry is never removed because its send did not happen.
+
+Tamper evidence (`services.privacy.chain`): every entry and outcome is also appended, in the same
+transaction, to a hash chain in which each row commits to the previous one; `verify` recomputes it.
+A log written before the chain is chained on its first writable open (`chain.migrate`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from services.privacy.chain import CHAIN_SCHEMA, Verification, chain_entry, chain_outcome, migrate
+from services.privacy.chain import verify as verify_chain
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS disclosures (
@@ -123,15 +130,20 @@ class DisclosureLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             had_outcomes = self._has_table("disclosure_outcomes")
-            self._db.executescript(_SCHEMA)
-            if not had_outcomes:
-                # A log written before the write-ahead protocol logged each entry after its acknowledgement.
-                self._db.execute(
-                    "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
-                    "SELECT message_id, 'sent', disclosed_at FROM disclosures"
-                )
+            had_chain = self._has_table("disclosure_chain")
+            self._db.executescript(_SCHEMA + CHAIN_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise DisclosureLogError(f"the disclosure log {path} cannot be opened for writing: {exc}") from exc
+        if not had_outcomes or not had_chain:
+            with self.transaction() as tx:
+                if not had_outcomes:
+                    # A log written before write-ahead logged each entry after its acknowledgement.
+                    tx.execute(
+                        "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
+                        "SELECT message_id, 'sent', disclosed_at FROM disclosures"
+                    )
+                if not had_chain:
+                    migrate(tx)
 
     def _has_table(self, name: str) -> bool:
         row = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
@@ -186,6 +198,7 @@ class DisclosureLog:
                     "INSERT OR IGNORE INTO disclosed_persons (message_id, person_id) VALUES (?, ?)",
                     [(e.message_id, p) for p in sorted(set(e.person_ids))],
                 )
+                chain_entry(db, e.message_id)
         return added
 
     def query(
@@ -249,11 +262,7 @@ class DisclosureLog:
         if db is None:
             with self.transaction() as tx:
                 return self.mark(outcome, message_ids, moment, db=tx)
-        db.executemany(
-            "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
-            "SELECT message_id, ?, ? FROM disclosures WHERE message_id = ?",
-            [(outcome, _iso(moment), m) for m in message_ids],
-        )
+        _insert_outcomes(db, outcome, message_ids, moment)
         return None
 
     def mark_pending_in_doubt(self, moment: datetime) -> int:
@@ -262,12 +271,11 @@ class DisclosureLog:
         Returns how many entries became `in_doubt`. Nothing is removed: each stays a recorded disclosure.
         """
         with self.transaction() as tx:
-            cur = tx.execute(
-                "INSERT INTO disclosure_outcomes (message_id, outcome, recorded_at) "
-                f"SELECT d.message_id, 'in_doubt', ? FROM disclosures d WHERE {_STATUS_SQL} = 'pending'",
-                (_iso(moment),),
-            )
-            return cur.rowcount
+            pending = [m for (m,) in tx.execute(
+                f"SELECT d.message_id FROM disclosures d WHERE {_STATUS_SQL} = 'pending' ORDER BY d.seq"
+            )]  # fmt: skip
+            _insert_outcomes(tx, IN_DOUBT, pending, moment)
+            return len(pending)
 
     def status(self, message_ids: Iterable[str]) -> dict[str, str]:
         """The status (`STATUSES`) of each logged message id; ids not in the log are left out."""
@@ -300,6 +308,14 @@ class DisclosureLog:
         ).fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
 
+    def verify(self, *, expected_head: str | None = None) -> Verification:
+        """Check the hash chain (`services.privacy.chain.verify`); a log without one is a problem."""
+        if not self._has_table("disclosure_chain"):
+            result = Verification()
+            result.problems.append((0, "the log has no hash chain yet: it is added when the publisher next opens it"))
+            return result
+        return verify_chain(self._db, expected_head=expected_head)
+
     def count(self) -> int:
         """How many disclosures are logged."""
         (n,) = self._db.execute("SELECT count(*) FROM disclosures").fetchone()
@@ -308,6 +324,18 @@ class DisclosureLog:
     def close(self) -> None:
         """Close the file."""
         self._db.close()
+
+
+def _insert_outcomes(db: sqlite3.Connection, outcome: str, message_ids: Iterable[str], moment: datetime) -> None:
+    # Each new outcome joins the hash chain in the same transaction; an outcome already there is kept.
+    for m in message_ids:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO disclosure_outcomes (message_id, outcome, recorded_at) "
+            "SELECT message_id, ?, ? FROM disclosures WHERE message_id = ?",
+            (outcome, _iso(moment), m),
+        )
+        if cur.rowcount:
+            chain_outcome(db, m, outcome)
 
 
 def _iso(moment: datetime) -> str:

@@ -1,8 +1,9 @@
 """Project linkage outputs onto what one subscription may see (data minimisation).
 
 Only the fields the subscription lists are present; every internal id is replaced by the subscriber's
-pseudonym; the raw NIK/KK appear only when the subscription lists them (which its validation allows
-only with `may_receive_nik`).
+pseudonym (person ids, and the `member_key` / `family_key` slots: in clear they would be the same
+value at every ministry and let two of them join their feeds); the raw NIK/KK appear only when the
+subscription lists them (which its validation allows only with `may_receive_nik`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from contracts.subscriptions import JsonScalar, ProjectedValue, RecordType, Subs
 from services.privacy.pseudonyms import Pseudonymiser
 
 
-def person_values(member: LinkedMember) -> dict[str, JsonScalar]:
-    """Every projectable field of a person record (before the subscription's field list is applied)."""
+def person_values(member: LinkedMember, pseudonyms: Pseudonymiser) -> dict[str, JsonScalar]:
+    """Every projectable field of a person record (before the subscription's field list is applied).
+
+    `member_key` is the subscriber's member pseudonym (the notification's Kafka key) and `family_key`
+    its family pseudonym (the `reference_id` of that family's notifications): stable for one subscriber
+    across updates, different at every other subscriber.
+    """
     return {
         "nik": member.matched_nik,
-        "member_key": member.member_key,
-        "family_key": member.family_key,
+        "member_key": pseudonyms.member(member.member_key),
+        "family_key": pseudonyms.family(member.family_key),
         "serial": member.serial,
         # The family key starts with the province and regency codes (equal in BPS and Kemendagri).
         "province_code": member.family_key[:2],
@@ -43,7 +49,7 @@ def family_values(family: IntegratedFamily, pseudonyms: Pseudonymiser) -> dict[s
     ]
     return {
         "kk_number": family.kk_number,
-        "family_key": family.family_key,
+        "family_key": pseudonyms.family(family.family_key),
         "province_code": family.family_key[:2],
         "regency_code": family.family_key[:4],
         "member_count": len(family.members),
@@ -64,9 +70,11 @@ def project(values: dict[str, ProjectedValue], subscription: Subscription, recor
     return {name: values[name] for name in allowed}
 
 
-def project_person(member: LinkedMember, subscription: Subscription) -> dict[str, ProjectedValue]:
+def project_person(
+    member: LinkedMember, subscription: Subscription, pseudonyms: Pseudonymiser
+) -> dict[str, ProjectedValue]:
     """The person record as `subscription` may see it."""
-    return project(dict(person_values(member)), subscription, RecordType.PERSON)
+    return project(dict(person_values(member, pseudonyms)), subscription, RecordType.PERSON)
 
 
 def project_family(

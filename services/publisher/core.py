@@ -159,6 +159,7 @@ class Publisher:
         self.state = DeliveryState(log.connection)
         self.stats = PublisherStats()
         self._clock = clock
+        self.clock = clock
         # Deliveries decided in this batch but not yet confirmed: later records of the batch see them.
         self._pending: dict[tuple[str, str], Delivered] = {}
         self._pending_ids: set[str] = set()
@@ -217,7 +218,7 @@ class Publisher:
         state_key = "m:" + member.member_key
         prior = self._last(sub.subscriber_id, state_key)
         pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub)
+        projected = project_person(member, sub, pseudonyms)
         reference = pseudonyms.person(member.person_id)
         digest = _digest(reference, projected)
         if prior is not None and (prior.digest == digest or member.revision < prior.revision):
@@ -258,7 +259,7 @@ class Publisher:
         state_key = "m:" + member.member_key
         prior = self._last(sub.subscriber_id, state_key)
         pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub)
+        projected = project_person(member, sub, pseudonyms)
         reference = pseudonyms.person(member.person_id)
         digest = _digest(reference, projected)
         # The id depends on the input only (not on the state), so a replayed event is found in the log.
@@ -342,6 +343,84 @@ class Publisher:
         # Keyed by the record slot (member or family), not the person: a correction that changes the
         # person reference still lands on the same partition, after the notification it supersedes.
         return Notification(sub.topic, slot, envelope, state_key, final, disclosure)
+
+    # ------------------------------------------------------------------------------------- backfill
+
+    def snapshot(self, sub: Subscription, record: SourceRecord) -> Notification | None:
+        """The backfill notification of one current record (latest value of its key) for a new subscription.
+
+        Sent only when the subscription receives the record type, the record passes its filters and the
+        subscription lists the record's creation event (`person_new` / `link_created` / `family_new`): a
+        feed of deaths only gets no snapshot of everyone. Nothing when the subscriber already received
+        this or a newer revision (a backfill repeated after a crash). `snapshot: true` in the envelope;
+        the disclosure's source is `snapshot:<topic>/<partition>/<offset>`. Input positions are not
+        advanced: the live feed reads the same topics for the other subscribers.
+        """
+        if record.value is None:
+            return None
+        try:
+            if record.topic == self.topics.families:
+                family = IntegratedFamily.model_validate_json(record.value)
+                return self._snapshot_family(sub, family, record)
+            member = LinkedMember.model_validate_json(record.value)
+        except ValidationError:
+            self.stats.undecodable += 1
+            return None
+        return self._snapshot_person(sub, member, record)
+
+    def _snapshot_person(
+        self, sub: Subscription, member: LinkedMember, record: SourceRecord
+    ) -> Notification | None:
+        event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
+        if (event not in sub.event_types or RecordType.PERSON not in sub.record_types()
+                or not matches_filters(sub, member.family_key, member)):  # fmt: skip
+            return None
+        state_key = "m:" + member.member_key
+        prior = self._last(sub.subscriber_id, state_key)
+        if prior is not None and member.revision <= prior.revision:
+            return None
+        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
+        projected = project_person(member, sub, pseudonyms)
+        reference = pseudonyms.person(member.person_id)
+        delivered = Delivered("", _digest(reference, projected), {member.member_key: member.person_id}, (),
+                              member.revision)  # fmt: skip
+        return self._snapshot_built(
+            self._build(sub, record, event, RecordType.PERSON, reference, projected, None, False, state_key,
+                        delivered, subject=member.person_id, persons=(member.person_id,),
+                        slot=pseudonyms.member(member.member_key),
+                        message_id=_message_id(sub.subscriber_id, record, event, "snapshot"))  # fmt: skip
+        )
+
+    def _snapshot_family(
+        self, sub: Subscription, family: IntegratedFamily, record: SourceRecord
+    ) -> Notification | None:
+        if (EventType.FAMILY_NEW not in sub.event_types or RecordType.FAMILY not in sub.record_types()
+                or not matches_filters(sub, family.family_key, None)):  # fmt: skip
+            return None
+        state_key = "f:" + family.family_key
+        prior = self._last(sub.subscriber_id, state_key)
+        if prior is not None and family.revision <= prior.revision:
+            return None
+        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
+        projected = project_family(family, sub, pseudonyms)
+        reference = pseudonyms.family(family.family_key)
+        person_ids = {m.member_key: m.person_id for m in family.members}
+        delivered = Delivered("", _digest(reference, projected), person_ids,
+                              tuple(sorted(family.deceased_in_master_serials)), family.revision)  # fmt: skip
+        return self._snapshot_built(
+            self._build(sub, record, EventType.FAMILY_NEW, RecordType.FAMILY, reference, projected, None, False,
+                        state_key, delivered, subject=family.family_key,
+                        persons=tuple(sorted(set(person_ids.values()))), slot=reference,
+                        message_id=_message_id(sub.subscriber_id, record, EventType.FAMILY_NEW,
+                                               "snapshot"))  # fmt: skip
+        )
+
+    def _snapshot_built(self, n: Notification) -> Notification:
+        envelope = n.envelope.model_copy(update={"snapshot": True})
+        disclosure = replace(n.disclosure, source="snapshot:" + n.disclosure.source)
+        self._pending[(envelope.subscriber_id, n.state_key)] = n.delivered
+        self._pending_ids.add(envelope.message_id)
+        return replace(n, envelope=envelope, disclosure=disclosure)
 
     # ------------------------------------------------------------------ around the send: log, then ack
 

@@ -9,6 +9,9 @@ deterministic message ids, subscribers see at most duplicates they can drop by m
 Both failures are fatal to the loop (`PublishError`, `DisclosureLogError` propagate): in particular a
 disclosure log that cannot be written stops the publisher before it sends anything of the batch.
 
+Before the first batch, `run` and `run_until_idle` deliver the backfill of new subscriptions
+(`services.publisher.backfill`): their snapshot precedes their live feed.
+
 The consumer and the producer are ports (`ConsumerPort`, `ProducerPort`): kafka-python's clients by
 default, fakes in the unit tests.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,6 +79,9 @@ class PublisherLoop:
         self.config = config
         self.metrics = metrics
         self._stop = threading.Event()
+        self._security = security
+        #: Snapshot notifications sent per subscriber by the last `backfill` (tests and logs read it).
+        self.backfilled: dict[str, int] = {}
         self._consumer: ConsumerPort = consumer or KafkaConsumer(
             *publisher.topics.all(), bootstrap_servers=config.bootstrap, group_id=config.group_id,
             client_id=config.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -139,13 +145,45 @@ class PublisherLoop:
         except KafkaError as exc:
             raise PublishError(f"the broker did not acknowledge the notifications: {type(exc).__name__}") from exc
 
+    def backfill(self, read: Callable[[], list[SourceRecord]] | None = None) -> dict[str, int]:
+        """Deliver the snapshot of every new subscription that asks for one (before the live feed).
+
+        `read` supplies the linkage records (default: the members and families topics of the broker up to
+        their current end offsets). Raises `PublishError` / `DisclosureLogError` / `BackfillError`.
+        """
+        from services.publisher.backfill import read_current, run_backfills
+
+        topics = self.publisher.topics
+        if read is None:
+            def read() -> list[SourceRecord]:
+                return read_current(self.config.bootstrap, (topics.members, topics.families),
+                                    timeout_s=self.config.timeout_s * 2, **self._security)  # fmt: skip
+
+        sent: list[tuple[str, str]] = []
+
+        def send(chunk: list[Notification]) -> None:
+            self._send(chunk)
+            sent.extend((n.envelope.subscriber_id, n.envelope.event_type.value) for n in chunk)
+
+        self.backfilled = run_backfills(self.publisher, send, read, self.publisher.clock)
+        if self.metrics is not None:
+            # Acknowledged and confirmed (run_backfills returned): counted like live notifications.
+            for subscriber, event in sent:
+                self.metrics.notifications.labels(subscriber, event).inc()
+        for subscriber_id, count in self.backfilled.items():
+            # Counts only, never the records.
+            log.info("publisher backfill: %d snapshot notifications to %s", count, subscriber_id)
+        return self.backfilled
+
     def run(self) -> None:
-        """Process batches until `stop()` is called."""
+        """Deliver pending backfills, then process batches until `stop()` is called."""
+        self.backfill()
         while not self._stop.is_set():
             self.run_once()
 
     def run_until_idle(self, idle_s: float = 2.0, max_s: float = 60.0) -> int:
         """Process until no record arrived for `idle_s` (or `max_s` passed). Returns records processed."""
+        self.backfill()
         total, deadline = 0, time.monotonic() + max_s
         last = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - last < idle_s:

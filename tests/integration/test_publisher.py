@@ -90,7 +90,8 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: object, 
     ]
     by_ref = {e.reference_id: e for _, e in got[sos.subscriber_id]}
     person1 = by_ref[keys.for_subscriber(sos.subscriber_id).person(m1.person_id)]
-    assert person1.record == {"nik": NIK_1, "family_key": m1.family_key, "decision": "linked", "in_dtks": True,
+    sos_family_ref = keys.for_subscriber(sos.subscriber_id).family(m1.family_key)  # never the linker's key
+    assert person1.record == {"nik": NIK_1, "family_key": sos_family_ref, "decision": "linked", "in_dtks": True,
                               "dtks_id": "DTKS-1", "regency_code": "3603"}  # fmt: skip
     fam_sos = by_ref[keys.for_subscriber(sos.subscriber_id).family(family.family_key)]
     assert fam_sos.record["kk_number"] == KK

@@ -65,7 +65,8 @@ def test_person_notifications_are_projected_per_subscription(log: DisclosureLog)
     assert sorted(envelopes) == ["kemenkes", "kemensos"]
     sos, kes = envelopes["kemensos"], envelopes["kemenkes"]
     assert sos.event_type is kes.event_type is EventType.LINK_CREATED
-    assert sos.record == {"nik": NIK_1, "family_key": member.family_key, "decision": "linked",
+    sos_family_ref = KeyRing(EXAMPLE_SECRETS).for_subscriber("kemensos").family(member.family_key)
+    assert sos.record == {"nik": NIK_1, "family_key": sos_family_ref, "decision": "linked",
                           "in_dtks": False, "dtks_id": None, "regency_code": "3603"}  # fmt: skip
     assert kes.record == {"decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890", "province_code": "36"}
     assert NIK_1 not in kes.model_dump_json()

@@ -161,7 +161,8 @@ def test_cli_add_from_json_and_missing_options(cli_app: typer.Typer, tmp_path: P
     done = runner.invoke(cli_app, ["subscriptions", "add", "kemendikbud", "--from-json", str(spec),
                                    "--registry", str(reg)])  # fmt: skip
     assert done.exit_code == 0, done.output
-    assert load_registry(reg).subscriptions == (example_subscriptions()[2],)
+    # The JSON does not say `backfill`: the command's default (on) applies.
+    assert load_registry(reg).subscriptions == (example_subscriptions()[2].model_copy(update={"backfill": True}),)
     bare = runner.invoke(cli_app, ["subscriptions", "add", "bkkbn", "--registry", str(reg)])
     assert bare.exit_code == 2 and "purpose_code" in bare.output
 
@@ -202,11 +203,12 @@ def test_projection_of_each_example_subscription_has_exactly_its_fields() -> Non
     member = linked_member(1, nik=NIK_1, dtks_id="D-1", bpjs_id="0001234567890")
     family = integrated_family([member, linked_member(2, nik=None)])
     sos, kes, dik = example_subscriptions()
-    assert project_person(member, sos) == {
-        "nik": NIK_1, "family_key": member.family_key, "decision": "linked", "in_dtks": True, "dtks_id": "D-1",
+    sos_family_ref = ring.for_subscriber("kemensos").family(member.family_key)
+    assert project_person(member, sos, ring.for_subscriber("kemensos")) == {
+        "nik": NIK_1, "family_key": sos_family_ref, "decision": "linked", "in_dtks": True, "dtks_id": "D-1",
         "regency_code": "3603",
     }  # fmt: skip
-    assert project_person(member, kes) == {
+    assert project_person(member, kes, ring.for_subscriber("kemenkes")) == {
         "decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890", "province_code": "36"
     }
     refs = [ring.for_subscriber("kemendikbud").person(m.person_id) for m in family.members]
@@ -227,7 +229,7 @@ def test_every_vocabulary_field_can_be_projected() -> None:
         family_fields=sorted(FAMILY_FIELDS), may_receive_nik=True,
     )  # fmt: skip
     member = linked_member(1, nik=NIK_1)
-    assert set(project_person(member, everything)) == PERSON_FIELDS
+    assert set(project_person(member, everything, ring.for_subscriber("kemensos"))) == PERSON_FIELDS
     family = integrated_family([member])
     assert set(project_family(family, everything, ring.for_subscriber("kemensos"))) == FAMILY_FIELDS
 
