@@ -19,6 +19,13 @@ from contracts.family import Address, Assets, FamilyKey, Housing, Programmes
 from contracts.identity import check_kk_number
 from contracts.member import Member
 
+#: Highest revision a submission may carry: the largest signed 32-bit integer, so every store and every
+#: downstream consumer (32-bit integer columns included) can hold it. Stores keep revisions as 64-bit.
+MAX_REVISION = 2**31 - 1
+#: Largest step from a family's current revision (0 before its first) to a new one. A bigger jump is
+#: refused by the linker (dead letter `revision_jump`): one request must not make a family unrevisable.
+MAX_REVISION_STEP = 100
+
 #: Enumerator tablets' clocks drift; a timestamp this far ahead of our clock is still accepted.
 CLOCK_SKEW_TOLERANCE = dt.timedelta(minutes=5)
 
@@ -47,7 +54,11 @@ class FamilySubmissionV1(InboundModel):
 
     schema_version: Literal["1"] = Field(description="contract version of this message")
     submission_id: str = Field(min_length=1, max_length=64, description="unique per submission and revision")
-    revision: int = Field(ge=1, description="1 first; a newer revision replaces older ones")
+    revision: int = Field(
+        ge=1, le=MAX_REVISION,
+        description=f"1 first; a newer revision replaces older ones; at most {MAX_REVISION_STEP} above the "
+        "family's current revision (the linker refuses bigger jumps)",
+    )  # fmt: skip
     enumerator_code: str = Field(min_length=1, max_length=32, description="field officer who enumerated")
     enumerated_at: Annotated[AwareDatetime, AfterValidator(_not_future_timestamp)] = Field(
         description="time of the visit, with its UTC offset; not in the future"

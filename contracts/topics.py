@@ -26,6 +26,10 @@ LINKED_FAMILIES = "linkage.families.v1"
 REVIEW = "linkage.review.v1"
 UPDATES = "linkage.updates.v1"
 
+#: Header of every record on SUBMISSIONS: the enumerator team that sent it (the gateway writes it from
+#: the bearer token; the linker keeps the first team of a family as its owner). Never personal data.
+TEAM_HEADER = "regsosek-team"
+
 
 @dataclass(frozen=True)
 class TopicSpec:

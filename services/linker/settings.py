@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.submission import MAX_REVISION_STEP
+
 # A development default so tests and the demo run without set-up; deployments MUST set their own key
 # (a leaked key lets anyone with a NIK list recompute person ids).
 DEV_PERSON_ID_KEY = "regsosek-dev-only-person-id-key"
@@ -55,6 +57,12 @@ class LinkerSettings(BaseSettings):
     max_payload_bytes: int = Field(default=1_048_576, ge=1024)
 
     person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
+
+    # Owner rule (docs/linker.md): teams that may revise families another team owns, as a JSON list,
+    # e.g. REGSOSEK_LINKER_SUPERVISOR_TEAMS='["team-3603-supervisor"]'. Every other team is refused.
+    supervisor_teams: frozenset[str] = frozenset()
+    # Largest step from a family's current revision to a new one; bigger jumps are dead-lettered.
+    max_revision_step: int = Field(default=MAX_REVISION_STEP, ge=1)
 
     # Prometheus /metrics endpoint (services.observability); None serves no metrics.
     metrics_host: str = "127.0.0.1"
