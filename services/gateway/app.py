@@ -23,7 +23,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, ValidationError
 
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
-from services.gateway.auth import TeamTokens
+from contracts.topics import TEAM_HEADER as SUBMISSIONS_TEAM_HEADER
+from services.gateway.auth import TeamGrant, TeamTokens
 from services.gateway.body import BodyTooLarge, read_bounded_body
 from services.gateway.openapi import install_openapi, submission_request_body
 from services.gateway.producer import (
@@ -37,8 +38,8 @@ from services.observability.gateway_metrics import GatewayMetrics, MetricsMiddle
 
 log = logging.getLogger("services.gateway")
 
-#: Kafka header naming the enumerator team that sent the record (for audit; never a person's data).
-TEAM_HEADER = "regsosek-team"
+#: Kafka header naming the enumerator team that sent the record (audit, and the linker's owner rule).
+TEAM_HEADER = SUBMISSIONS_TEAM_HEADER
 RETRY_AFTER_S = "1"
 
 
@@ -94,10 +95,10 @@ _bearer = HTTPBearer(auto_error=False, description="the enumerator team's token"
 
 async def authenticated_team(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str | None:
-    """The team id of the request's bearer token, None when missing or unknown (answered with 401)."""
+) -> TeamGrant | None:
+    """The team (and regions) of the request's bearer token, None when missing or unknown (401)."""
     tokens: TeamTokens = request.app.state.tokens
-    return tokens.team_for(credentials.credentials if credentials else None)
+    return tokens.grant_for(credentials.credentials if credentials else None)
 
 
 def build_app(
@@ -111,7 +112,10 @@ def build_app(
     Metrics go to `registry` (a fresh one by default, never the process-global one, so two apps in
     one test process do not collide) and are served at /metrics.
     """
-    tokens = TeamTokens(settings.all_tokens())
+    tokens = TeamTokens(settings.grants())
+    if tokens.unrestricted():
+        log.warning("%d team tokens carry no regions and may write every region; give each team its "
+                    "regions (docs/gateway.md)", tokens.unrestricted())  # fmt: skip
     sink: SubmissionProducer = producer or KafkaSubmissionProducer(
         settings.bootstrap,
         settings.topic,
@@ -149,16 +153,18 @@ def build_app(
         summary="Submit one family questionnaire (FamilySubmission v1)",
         responses={
             401: {"model": Problem, "description": "missing or unknown bearer token"},
+            403: {"model": Problem, "description": "the family lies outside the regions of the token's team"},
             413: {"model": Problem, "description": f"body larger than {settings.max_body_bytes} bytes"},
             422: {"model": ValidationProblem, "description": "not a valid FamilySubmission v1"},
             503: {"model": Problem, "description": "the broker did not confirm the submission; resend it"},
         },
         openapi_extra={"requestBody": submission_request_body()},
     )
-    async def submit(request: Request, team: Annotated[str | None, Depends(authenticated_team)]) -> Any:
-        if team is None:
+    async def submit(request: Request, grant: Annotated[TeamGrant | None, Depends(authenticated_team)]) -> Any:
+        if grant is None:
             log.info("submission refused: missing or unknown token")
             return _problem(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
+        team = grant.team
         try:
             body = await read_bounded_body(request, settings.max_body_bytes)
         except BodyTooLarge as exc:
@@ -171,6 +177,10 @@ def build_app(
             log.info("submission invalid team=%s errors=%d first_loc=%s", team, len(errors), errors[0]["loc"])
             return JSONResponse({"detail": errors}, status_code=422)
         family_key = submission.family_key.key
+        if not grant.may_write(family_key):
+            # The log names the district (a region, not personal data); the answer echoes nothing sent.
+            log.info("submission refused: district %s outside the regions of team=%s", family_key[:7], team)
+            return _problem(403, f"the family lies outside the regions team {team!r} may submit")
         try:
             delivery = await sink.produce(submission.kafka_key, body, [(TEAM_HEADER, team.encode())])
         except MessageTooLarge as exc:
