@@ -35,7 +35,10 @@ class GatewaySettingsError(ValueError):
 class GatewaySettings(BaseSettings):
     """Everything the ingest gateway needs to run; immutable once built."""
 
-    model_config = SettingsConfigDict(env_prefix="REGSOSEK_GATEWAY_", frozen=True, extra="forbid")
+    # hide_input_in_errors: a settings error must not print the token map it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="REGSOSEK_GATEWAY_", frozen=True, extra="forbid", hide_input_in_errors=True
+    )
 
     bootstrap: str = Field(
         default="127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port]"
