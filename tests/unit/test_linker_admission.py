@@ -135,3 +135,13 @@ def test_a_refused_latest_revision_leaves_the_owners_one_linked(tmp_path: Path, 
     store.close()
     reopened = LinkStore(tmp_path / "links.duckdb")  # the owner survives a restart
     assert reopened.families([FAMILY_KEY])[FAMILY_KEY] == FamilyState(2, _sub(2).submission_id, (1,), "a")
+
+
+def test_supervisors_and_step_come_from_the_linker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.linker.settings import LinkerSettings
+
+    monkeypatch.setenv("REGSOSEK_LINKER_SUPERVISOR_TEAMS", '["team-3603-sup"]')
+    monkeypatch.setenv("REGSOSEK_LINKER_MAX_REVISION_STEP", "5")
+    settings = LinkerSettings()
+    assert (settings.supervisor_teams, settings.max_revision_step) == (frozenset({"team-3603-sup"}), 5)
+    assert LinkerSettings.model_fields["max_revision_step"].default == MAX_REVISION_STEP
