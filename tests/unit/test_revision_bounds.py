@@ -39,6 +39,7 @@ from services.publisher.testing import EXAMPLE_SECRETS, example_registry
 ACCEPTED = [1, 2, 2**15, 2**31 - 2, MAX_REVISION]
 REFUSED = [0, -1, MAX_REVISION + 1, 2**31, 2**32, 2**63, 10**30]
 NIK = nik_for(2)
+T = 1_709_251_200_000  # 2024-03-01, a record time inside the example subscriptions' validity
 
 
 def _raw(revision: int) -> bytes:
@@ -90,7 +91,7 @@ def test_an_accepted_revision_round_trips_through_every_store(tmp_path: Path, re
     log = DisclosureLog(tmp_path / "disclosures.sqlite")
     now = datetime(2024, 3, 1, tzinfo=UTC)
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: now)
-    sent = publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 1, member.key, member.value, 1_709_251_200_000))
+    sent = publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 1, member.key, member.value, T))
     assert sent
     publisher.confirm(sent)
     assert log.count() == len(sent)
@@ -128,3 +129,23 @@ def test_a_file_with_32_bit_revisions_is_widened_and_keeps_its_rows(tmp_path: Pa
     con.close()
     assert types == [("family_revisions", "BIGINT"), ("member_links", "BIGINT")]
     assert LinkStore(path).families([FAMILY_KEY])[FAMILY_KEY] == FamilyState(2**40, "s8", (1,), "team-a")
+
+
+def test_a_poisoned_output_record_is_skipped_by_the_publisher(tmp_path: Path) -> None:
+    # A linkage.members.v1 record written before the bound (revision 10**30) crash-looped the publisher
+    # (SQLite INTEGER overflow); the output contract now refuses it, so it is counted and skipped.
+    from contracts.linkage_outputs import to_canonical_json
+    from services.publisher.testing import linked_member
+
+    log = DisclosureLog(tmp_path / "disclosures.sqlite")
+    publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log,
+                          clock=lambda: datetime(2024, 3, 1, tzinfo=UTC))  # fmt: skip
+    good = linked_member(1, nik=NIK)
+    poisoned = json.loads(to_canonical_json(good))
+    poisoned["revision"] = 10**30
+    key = good.member_key.encode()
+    assert publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 1, key, json.dumps(poisoned).encode(), T)) == []
+    assert publisher.stats.undecodable == 1
+    sent = publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 2, key, to_canonical_json(good), T))
+    publisher.confirm(sent)
+    assert sent and log.count() == len(sent)
