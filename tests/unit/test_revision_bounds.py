@@ -149,3 +149,19 @@ def test_a_poisoned_output_record_is_skipped_by_the_publisher(tmp_path: Path) ->
     sent = publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 2, key, to_canonical_json(good), T))
     publisher.confirm(sent)
     assert sent and log.count() == len(sent)
+
+
+def test_the_largest_member_numbers_reach_the_member_states(tmp_path: Path) -> None:
+    # Serial 99, age 130, the oldest birth year and the largest relationship code the contract allows.
+    member = dict(member_payload(99, "Ahmad Fauzi", None, relationship=8, birth=(1, 1, 1880)), age=130)
+    doc = submission_payload([member], revision=MAX_REVISION)
+    sub = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
+    store = LinkStore(tmp_path / "links.duckdb")
+    pipeline = SubmissionLinker(FakeMemberLinker.of([]), store, PersonIds(b"k"), OutputTopics("m", "f", "r"),
+                                rules=AdmissionRules(max_step=MAX_REVISION))  # fmt: skip
+    store.apply(pipeline.process([sub]).update)
+    store.close()
+    (state,) = LinkStore(tmp_path / "links.duckdb").find_family_members([FAMILY_KEY])
+    assert (state.member_key, state.revision, state.query.age, state.query.birth_year, state.query.relationship) == (
+        f"{FAMILY_KEY}-99", MAX_REVISION, 130, 1880, 8,
+    )  # fmt: skip
