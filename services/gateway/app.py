@@ -3,7 +3,8 @@
 `POST /v1/submissions` takes one FamilySubmission v1 from a CAPI device and answers 202 only after the
 broker acknowledged the record (acks=all): a 202 always means "stored". The order of checks is chosen so
 that cheap refusals come first and nothing unbounded is read: token (401), declared and streamed body
-size (413), contract validation (422), produce (503 when the broker does not acknowledge in time).
+size (413), contract validation (422), the family's region against the token's regions (403), produce
+(503 when the broker does not acknowledge in time).
 The record's value is the request body byte-for-byte and its key is the 22-digit family key, so all
 revisions of one family land on one partition in the order they were accepted.
 """
