@@ -35,6 +35,8 @@ class DeadLetterReason(StrEnum):
     FUTURE_DATE = "future_date"  #: a birth date or timestamp in the future
     DUPLICATE_MEMBER_SERIAL = "duplicate_member_serial"  #: two members share a serial
     SCHEMA_VIOLATION = "schema_violation"  #: any other contract violation (missing field, code out of range)
+    FOREIGN_TEAM = "foreign_team"  #: a revision from a team other than the family's owner (not a supervisor)
+    REVISION_JUMP = "revision_jump"  #: revision more than MAX_REVISION_STEP above the family's current one
 
 
 class FieldError(OutboundModel):

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from contracts.submission import MAX_REVISION
+
 
 class _Outbound(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,7 +70,7 @@ class LinkedMember(_Outbound):
     family_key: str = Field(pattern=r"^\d{22}$")
     serial: int = Field(ge=1, le=99)
     submission_id: str
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=MAX_REVISION)
     decision: MemberDecision
     band: LinkBand
     probability: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -106,7 +108,7 @@ class IntegratedFamily(_Outbound):
     schema_version: Literal["1"] = "1"
     family_key: str = Field(pattern=r"^\d{22}$")
     submission_id: str
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=MAX_REVISION)
     kk_number: str | None = None
     # Distinct KK numbers of the master persons the members were linked to, sorted.
     master_kk_numbers: list[str] = Field(default_factory=list)
@@ -135,7 +137,7 @@ class ReviewTask(_Outbound):
     task_id: str
     member_key: str = Field(pattern=r"^\d{22}-\d{2}$")
     submission_id: str
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=MAX_REVISION)
     candidate_nik: str | None = Field(default=None, pattern=r"^\d{16}$")
     candidate_person_id: str | None = None
     probability: float | None = Field(default=None, ge=0.0, le=1.0)

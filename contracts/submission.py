@@ -25,6 +25,13 @@ MAX_MEMBERS = 99
 #: The presence codes of members who belong to the family now; `member_count` (item 112) counts them.
 LIVING_PRESENCE = frozenset({Presence.LIVES_HERE, Presence.NEW_MEMBER})
 
+#: Highest revision a submission may carry: the largest signed 32-bit integer, so every store and every
+#: downstream consumer (32-bit integer columns included) can hold it. Stores keep revisions as 64-bit.
+MAX_REVISION = 2**31 - 1
+#: Largest step from a family's current revision (0 before its first) to a new one. A bigger jump is
+#: refused by the linker (dead letter `revision_jump`): one request must not make a family unrevisable.
+MAX_REVISION_STEP = 100
+
 #: Enumerator tablets' clocks drift; a timestamp this far ahead of our clock is still accepted.
 CLOCK_SKEW_TOLERANCE = dt.timedelta(minutes=5)
 
@@ -47,7 +54,11 @@ class FamilySubmissionV1(InboundModel):
     submission_id: Annotated[str, safe_id(64)] = Field(
         description="unique per submission and revision; letters, digits and . _ : - only"
     )
-    revision: int = Field(ge=1, description="1 first; a newer revision replaces older ones")
+    revision: int = Field(
+        ge=1, le=MAX_REVISION,
+        description=f"1 first; a newer revision replaces older ones; at most {MAX_REVISION_STEP} above the "
+        "family's current revision (the linker refuses bigger jumps)",
+    )  # fmt: skip
     enumerator_code: Annotated[str, safe_id(32)] = Field(
         description="field officer who enumerated; letters, digits and . _ : - only"
     )

@@ -34,6 +34,10 @@ REVIEW_DECISIONS = "linkage.review.decisions.v1"
 #: response headers stays below all three.
 MAX_RECORD_BYTES = 960_000
 
+#: Header of every record on SUBMISSIONS: the enumerator team that sent it (the gateway writes it from
+#: the bearer token; the linker keeps the first team of a family as its owner). Never personal data.
+TEAM_HEADER = "regsosek-team"
+
 
 @dataclass(frozen=True)
 class TopicSpec:

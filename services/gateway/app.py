@@ -4,7 +4,8 @@
 broker acknowledged the record (acks=all): a 202 always means "stored". The order of checks is chosen so
 that cheap refusals come first and nothing unbounded is read: token (401), media type (415), declared and
 streamed body size (413), duplicate keys and contract validation (422, in the threadpool so a heavy body
-does not stall other requests), produce (503 when the broker does not acknowledge in time).
+does not stall other requests), the family's region against the token's regions (403), produce (503 when
+the broker does not acknowledge in time).
 The record's value is the request body byte-for-byte and its key is the 22-digit family key, so all
 revisions of one family land on one partition in the order they were accepted.
 """
@@ -23,7 +24,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
-from services.gateway.auth import TeamTokens
+from contracts.topics import TEAM_HEADER as SUBMISSIONS_TEAM_HEADER
+from services.gateway.auth import TeamGrant, TeamTokens
 from services.gateway.body import BodyTooLarge, is_json_utf8, read_bounded_body
 from services.gateway.openapi import install_openapi, submission_request_body
 from services.gateway.producer import (
@@ -38,8 +40,8 @@ from services.observability.gateway_metrics import GatewayMetrics, MetricsMiddle
 
 log = logging.getLogger("services.gateway")
 
-#: Kafka header naming the enumerator team that sent the record (for audit; never a person's data).
-TEAM_HEADER = "regsosek-team"
+#: Kafka header naming the enumerator team that sent the record (audit, and the linker's owner rule).
+TEAM_HEADER = SUBMISSIONS_TEAM_HEADER
 RETRY_AFTER_S = "1"
 UNSUPPORTED_MEDIA_TYPE = "Content-Type must be application/json (optionally with charset=utf-8)"
 
@@ -84,10 +86,10 @@ _bearer = HTTPBearer(auto_error=False, description="the enumerator team's token"
 
 async def authenticated_team(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str | None:
-    """The team id of the request's bearer token, None when missing or unknown (answered with 401)."""
+) -> TeamGrant | None:
+    """The team (and regions) of the request's bearer token, None when missing or unknown (401)."""
     tokens: TeamTokens = request.app.state.tokens
-    return tokens.team_for(credentials.credentials if credentials else None)
+    return tokens.grant_for(credentials.credentials if credentials else None)
 
 
 def build_app(
@@ -101,7 +103,10 @@ def build_app(
     Metrics go to `registry` (a fresh one by default, never the process-global one, so two apps in
     one test process do not collide) and are served at /metrics.
     """
-    tokens = TeamTokens(settings.all_tokens())
+    tokens = TeamTokens(settings.grants())
+    if tokens.unrestricted():
+        log.warning("%d team tokens carry no regions and may write every region; give each team its "
+                    "regions (docs/gateway.md)", tokens.unrestricted())  # fmt: skip
     sink: SubmissionProducer = producer or KafkaSubmissionProducer(
         settings.bootstrap,
         settings.topic,
@@ -140,6 +145,7 @@ def build_app(
         summary="Submit one family questionnaire (FamilySubmission v1)",
         responses={
             401: {"model": Problem, "description": "missing or unknown bearer token"},
+            403: {"model": Problem, "description": "the family lies outside the regions of the token's team"},
             413: {"model": Problem, "description": f"body larger than {settings.max_body_bytes} bytes"},
             415: {"model": Problem, "description": "Content-Type is not application/json (charset utf-8)"},
             422: {"model": ValidationProblem, "description": "not a valid FamilySubmission v1"},
@@ -147,10 +153,11 @@ def build_app(
         },
         openapi_extra={"requestBody": submission_request_body()},
     )
-    async def submit(request: Request, team: Annotated[str | None, Depends(authenticated_team)]) -> Any:
-        if team is None:
+    async def submit(request: Request, grant: Annotated[TeamGrant | None, Depends(authenticated_team)]) -> Any:
+        if grant is None:
             log.info("submission refused: missing or unknown token")
             return _problem(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
+        team = grant.team
         if not is_json_utf8(request.headers.get("content-type")):
             log.info("submission refused: not declared as JSON team=%s", team)
             return _problem(415, UNSUPPORTED_MEDIA_TYPE)
@@ -165,6 +172,10 @@ def build_app(
             return JSONResponse({"detail": checked.errors, "error_count": checked.total}, status_code=422)
         submission = checked
         family_key = submission.family_key.key
+        if not grant.may_write(family_key):
+            # The log names the district (a region, not personal data); the answer echoes nothing sent.
+            log.info("submission refused: district %s outside the regions of team=%s", family_key[:7], team)
+            return _problem(403, f"the family lies outside the regions team {team!r} may submit")
         try:
             delivery = await sink.produce(submission.kafka_key, body, [(TEAM_HEADER, team.encode())])
         except MessageTooLarge as exc:

@@ -2,8 +2,11 @@
 
 Every field can be set with an environment variable prefixed `REGSOSEK_GATEWAY_` (e.g.
 `REGSOSEK_GATEWAY_BOOTSTRAP=127.0.0.1:19092`) or passed as a keyword argument, which wins over env.
-Bearer tokens map to enumerator team ids; they come from `REGSOSEK_GATEWAY_TOKENS` (a JSON object
-`{"<token>": "<team id>"}`) and/or a file named by `REGSOSEK_GATEWAY_TOKENS_FILE` in the same format.
+Bearer tokens map to enumerator teams and the regions they may write; they come from
+`REGSOSEK_GATEWAY_TOKENS` (a JSON object `{"<token>": {"team": "<team id>", "regions": ["3603", ...]}}`)
+and/or a file named by `REGSOSEK_GATEWAY_TOKENS_FILE` in the same format. Region codes are prefixes of
+the family key: province (2 digits), regency (4), district (7) or village (10). The older form
+`{"<token>": "<team id>"}` is still read and grants every region (the gateway warns at start-up).
 SASL/SCRAM on a secured broker (off by default): `REGSOSEK_GATEWAY_SASL_USERNAME` and
 `REGSOSEK_GATEWAY_SASL_PASSWORD` or `REGSOSEK_GATEWAY_SASL_PASSWORD_FILE` (docs/subscriptions.md).
 """
@@ -19,6 +22,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topics import SUBMISSIONS
+from services.gateway.auth import TeamGrant, grant_of, is_region_code
 
 #: Shortest token accepted; shorter ones are guessable, so they are refused at start-up.
 MIN_TOKEN_LENGTH = 16
@@ -31,7 +35,10 @@ class GatewaySettingsError(ValueError):
 class GatewaySettings(BaseSettings):
     """Everything the ingest gateway needs to run; immutable once built."""
 
-    model_config = SettingsConfigDict(env_prefix="REGSOSEK_GATEWAY_", frozen=True, extra="forbid")
+    # hide_input_in_errors: a settings error must not print the token map it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="REGSOSEK_GATEWAY_", frozen=True, extra="forbid", hide_input_in_errors=True
+    )
 
     bootstrap: str = Field(
         default="127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port]"
@@ -49,10 +56,12 @@ class GatewaySettings(BaseSettings):
         default=1.0, ge=0, description="after a failed broker connection, answer 503 at once for this long"
     )
     client_id: str = Field(default="regsosek-gateway", description="Kafka client id (visible in broker logs)")
-    tokens: dict[str, str] = Field(
-        default_factory=dict, repr=False, description='bearer token -> team id, JSON {"<token>": "<team>"}'
-    )
-    tokens_file: Path | None = Field(default=None, description="JSON file with more token -> team id entries")
+    # Values are checked by `grants()`, not by pydantic: its errors would name the dict key, the token.
+    tokens: dict[str, Any] = Field(
+        default_factory=dict, repr=False,
+        description='bearer token -> team and regions, JSON {"<token>": {"team": "<team>", "regions": ["3603"]}}',
+    )  # fmt: skip
+    tokens_file: Path | None = Field(default=None, description="JSON file with more token entries, same format")
     # SASL on a secured broker; off while no username is set (an empty value, as compose passes it, too).
     sasl_username: str | None = Field(default=None, description="SCRAM user (principal), e.g. regsosek-gateway")
     sasl_password: SecretStr | None = Field(default=None, repr=False, description="SCRAM password")
@@ -85,7 +94,8 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:
-        for token, team in self.all_tokens().items():
+        for token, grant in self.grants().items():
+            team = grant.team
             if len(token) < MIN_TOKEN_LENGTH:
                 raise GatewaySettingsError(
                     f"the token of team {team!r} is shorter than {MIN_TOKEN_LENGTH} characters; "
@@ -96,24 +106,50 @@ class GatewaySettings(BaseSettings):
                 raise GatewaySettingsError("a token maps to an empty team id; every token needs its team")
         return self
 
-    def all_tokens(self) -> dict[str, str]:
-        """Token -> team id from the settings and the tokens file together (the file wins on a clash)."""
-        merged = dict(self.tokens)
+    def grants(self) -> dict[str, TeamGrant]:
+        """Token -> team and regions, from the settings and the tokens file together (the file wins)."""
+        merged = {token: parse_grant(value, "REGSOSEK_GATEWAY_TOKENS") for token, value in self.tokens.items()}
         if self.tokens_file is not None:
             merged.update(load_tokens_file(self.tokens_file))
         return merged
 
+    def all_tokens(self) -> dict[str, str]:
+        """Token -> team id from the settings and the tokens file together (the file wins on a clash)."""
+        return {token: grant.team for token, grant in self.grants().items()}
 
-def load_tokens_file(path: Path) -> dict[str, str]:
-    """Read a JSON object of bearer token -> team id; a clear error when it is missing or malformed."""
+
+_FORMAT = '{"<token>": {"team": "<team id>", "regions": ["<region code>", ...]}} (or {"<token>": "<team id>"})'
+
+
+def parse_grant(value: object, where: object) -> TeamGrant:
+    """One token entry: a team id (every region) or {"team": ..., "regions": [...]}; errors never name
+    the token."""
+    if isinstance(value, str):
+        return grant_of(value)
+    if not isinstance(value, dict):
+        raise GatewaySettingsError(f"{where} must be a JSON object {_FORMAT}")
+    team, regions = value.get("team"), value.get("regions")
+    if set(value) != {"team", "regions"} or not isinstance(team, str):
+        raise GatewaySettingsError(f"{where}: each entry needs exactly a team and its regions: {_FORMAT}")
+    if not isinstance(regions, list) or not regions or not all(isinstance(r, str) for r in regions):
+        raise GatewaySettingsError(f"{where}: team {team!r} needs a non-empty list of region codes")
+    bad = sorted(r for r in regions if not is_region_code(r))
+    if bad:
+        raise GatewaySettingsError(
+            f"{where}: team {team!r} has region codes {bad} that are not 2, 4, 7 or 10 digits "
+            "(province, regency, district or village, as at the start of the family key)"
+        )
+    return grant_of(team, regions)
+
+
+def load_tokens_file(path: Path) -> dict[str, TeamGrant]:
+    """Read a JSON object of bearer token -> team and regions; a clear error when missing or malformed."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise GatewaySettingsError(f"cannot read the tokens file {path}: {exc.strerror}") from exc
     except ValueError as exc:
         raise GatewaySettingsError(f"the tokens file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise GatewaySettingsError(f'the tokens file {path} must be a JSON object {{"<token>": "<team id>"}}')
-    return data
+    if not isinstance(data, dict):
+        raise GatewaySettingsError(f"the tokens file {path} must be a JSON object {_FORMAT}")
+    return {str(token): parse_grant(value, f"the tokens file {path}") for token, value in data.items()}

@@ -27,6 +27,8 @@ from faust.types import TP, EventT
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
+from contracts.submission import FamilySubmission
+from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
@@ -55,6 +57,17 @@ class LinkerCounters:
     stale: int = 0
     not_owned: int = 0  # records of partitions revoked before their batch ran (left to the new owner)
     dead_letters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A valid submission with where it came from and the team its header names (for refusals)."""
+
+    submission: FamilySubmission
+    team: str | None
+    source: SourcePosition
+    key: bytes | None
+    value: bytes | None
 
 
 class SubmissionHandler:
@@ -101,9 +114,9 @@ class SubmissionHandler:
                         len(events) - len(kept), lost)  # fmt: skip
         return kept
 
-    def classify(self, events: Sequence[EventT[Any]]) -> tuple[list[Any], list[OutboundRecord]]:
-        """Valid submissions, and the dead-letter records of the bad ones."""
-        accepted: list[Any] = []
+    def classify(self, events: Sequence[EventT[Any]]) -> tuple[list[Received], list[OutboundRecord]]:
+        """Valid submissions (with their team and position), and the dead-letter records of the bad ones."""
+        accepted: list[Received] = []
         dead: list[OutboundRecord] = []
         for event in events:
             msg = event.message
@@ -121,8 +134,21 @@ class SubmissionHandler:
                 if isinstance(self._store, PartitionedLinkStore):
                     # A family's state lives in the file of the partition its records arrive on.
                     self._store.route(result.family_key.key, msg.partition)
-                accepted.append(result)
+                accepted.append(Received(result, team_of(msg.headers), source, msg.key, msg.value))
         return accepted, dead
+
+    def refused(self, received: Sequence[Received], result: BatchResult) -> list[OutboundRecord]:
+        """Dead letters of the submissions the owner or revision-step rule refused."""
+        out: list[OutboundRecord] = []
+        for refusal in result.refused:
+            got = received[refusal.index]
+            reason = refusal.reason.value
+            self.counters.dead_letters[reason] = self.counters.dead_letters.get(reason, 0) + 1
+            src = got.source
+            log.warning("dead-lettered %s[%d]@%d: %s", src.topic, src.partition, src.offset, reason)
+            letter = refusal_dead_letter(refusal, got.value, got.key, src)
+            out.append(OutboundRecord(self._settings.dlq_topic, got.key, to_canonical_json(letter)))
+        return out
 
     async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
         """Classify, link, produce, wait for every acknowledgement, then update the link store."""
@@ -137,7 +163,9 @@ class SubmissionHandler:
         started = time.perf_counter()
         events = self._owned_events(events)
         accepted, records = self.classify(events)
-        result = await asyncio.to_thread(self._pipeline.process, accepted) if accepted else BatchResult()
+        subs, teams = [r.submission for r in accepted], [r.team for r in accepted]
+        result = await asyncio.to_thread(self._pipeline.process, subs, teams) if accepted else BatchResult()
+        records.extend(self.refused(accepted, result))
         records.extend(result.records)
         linked = time.perf_counter()
         await self._produce_and_wait(records)
@@ -165,9 +193,11 @@ class SubmissionHandler:
         try:
             events = self._owned_events(events)
             accepted, records = self.classify(events)
-            pre: Prelinked | None = await asyncio.to_thread(self._pipeline.prelink, accepted) if accepted else None
+            subs, teams = [r.submission for r in accepted], [r.team for r in accepted]
+            pre: Prelinked | None = await asyncio.to_thread(self._pipeline.prelink, subs, teams) if accepted else None
             await self.settle()  # this batch must read what the previous one wrote
             result = await asyncio.to_thread(self._pipeline.finish, pre) if pre is not None else BatchResult()
+            records.extend(self.refused(accepted, result))
             records.extend(result.records)
             linked = time.perf_counter()
             await self._produce_and_wait(records)
@@ -276,6 +306,7 @@ def build_app(
     pipeline = SubmissionLinker(
         linker, store, ids, topics,
         max_members_per_call=settings.batch_max_members, village_crosswalk=village_crosswalk,
+        rules=AdmissionRules(frozenset(settings.supervisor_teams), settings.max_revision_step),
     )  # fmt: skip
     handler = SubmissionHandler(settings, pipeline, store, recorder)
     app = faust.App(

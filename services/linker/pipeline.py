@@ -7,6 +7,9 @@ acknowledged every record, so a crash in between re-processes the batch to the s
 Revision rule: per family key the highest revision wins. A revision lower than the one in the store (or
 than another one in the same batch) is stale and produces nothing; an equal one is re-processed (a
 re-delivery) and yields identical records.
+
+Before that, `services.linker.admission` refuses revisions from a team other than the family's owner
+and revisions that jump too far ahead (`BatchResult.refused`, dead-lettered by the caller).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from contracts.family import FAMILY_KEY_LENGTH
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
+from services.linker.admission import AdmissionRules, Refusal, admit
 from services.linker.batcher import chunk_by_members
 from services.linker.ids import PersonIds
 from services.linker.mapping import family_queries
@@ -56,13 +61,16 @@ class BatchResult:
     # for a band without a master candidate (not a link), and how many of them had no NIK.
     family_bands: dict[str, tuple[Band, ...]] = field(default_factory=dict)
     members_without_nik: int = 0
+    #: Submissions (by position in the batch) refused by the owner or revision-step rule.
+    refused: list[Refusal] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Prelinked:
     """A batch linked before its store read (`SubmissionLinker.prelink`)."""
 
-    submissions: int
+    submissions: Sequence[FamilySubmission]
+    teams: Sequence[str | None]
     latest: dict[str, FamilySubmission]
     links: dict[str, MemberLink]
     queries: dict[str, MemberQuery]
@@ -80,6 +88,7 @@ class SubmissionLinker:
         *,
         max_members_per_call: int = 1000,
         village_crosswalk: Mapping[str, str] | None = None,
+        rules: AdmissionRules | None = None,
     ) -> None:
         self._linker = linker
         self._store = store
@@ -87,39 +96,68 @@ class SubmissionLinker:
         self._topics = topics
         self._max_members = max_members_per_call
         self._crosswalk = dict(village_crosswalk or {})
+        self._rules = rules or AdmissionRules()
 
-    def process(self, submissions: Sequence[FamilySubmission]) -> BatchResult:
-        """Link the current revisions among `submissions` and build their records (store untouched)."""
-        latest = self._latest_per_family(submissions)
-        stored, current = self._current(latest)
+    def process(
+        self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None
+    ) -> BatchResult:
+        """Link the current revisions among `submissions` and build their records (store untouched).
+
+        `teams[i]` is the team that sent `submissions[i]` (None: unknown); all None when not given.
+        """
+        teams = _teams_of(submissions, teams)
+        stored, latest, refused, owners = self._admitted(submissions, teams)
+        current = self._current(stored, latest)
         if not current:
-            return BatchResult(stale=len(submissions) - len(current))
+            return BatchResult(stale=len(submissions) - len(refused), refused=refused)
         links, queries = self._link(current)
-        return self._build(len(submissions), stored, current, links, queries)
+        return self._build(len(submissions), stored, current, links, queries, refused, owners)
 
-    def prelink(self, submissions: Sequence[FamilySubmission]) -> Prelinked:
+    def prelink(
+        self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None
+    ) -> Prelinked:
         """Step 1 of `process` without the store: link the latest revision of every family in the batch.
 
         Lets the engine run while the previous batch's link-store write is still in progress; a
         revision the store then shows to be stale was linked for nothing and is dropped by `finish`.
         """
+        teams = _teams_of(submissions, teams)
         latest = self._latest_per_family(submissions)
         links, queries = self._link(list(latest.values())) if latest else ({}, {})
-        return Prelinked(len(submissions), latest, links, queries)
+        return Prelinked(submissions, teams, latest, links, queries)
 
     def finish(self, pre: Prelinked) -> BatchResult:
-        """Step 2: read the store, drop stale revisions, build the records (equal to `process`'s)."""
-        stored, current = self._current(pre.latest)
+        """Step 2: read the store, refuse and drop stale revisions, build the records (as `process`)."""
+        stored, latest, refused, owners = self._admitted(pre.submissions, pre.teams)
+        current = self._current(stored, latest)
         if not current:
-            return BatchResult(stale=pre.submissions - len(current))
-        return self._build(pre.submissions, stored, current, pre.links, pre.queries)
+            return BatchResult(stale=len(pre.submissions) - len(refused), refused=refused)
+        links, queries = pre.links, pre.queries
+        # A refusal can hit the revision prelink chose; the family's admitted one is linked now.
+        relink = [sub for sub in current if pre.latest.get(sub.family_key.key) is not sub]
+        if relink:
+            keys = {sub.family_key.key for sub in relink}
+            links = {k: v for k, v in links.items() if k[:FAMILY_KEY_LENGTH] not in keys}
+            queries = {k: v for k, v in queries.items() if k[:FAMILY_KEY_LENGTH] not in keys}
+            more_links, more_queries = self._link(relink)
+            links.update(more_links)
+            queries.update(more_queries)
+        return self._build(len(pre.submissions), stored, current, links, queries, refused, owners)
 
+    def _admitted(
+        self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None]
+    ) -> tuple[dict[str, FamilyState], dict[str, FamilySubmission], list[Refusal], dict[str, str | None]]:
+        """The stored states, the latest admitted revision per family, the refusals and the owners."""
+        stored = self._store.families({sub.family_key.key for sub in submissions})
+        admission = admit(submissions, teams, stored, self._rules)
+        latest = self._latest_per_family([submissions[i] for i in admission.accepted])
+        return stored, latest, admission.refused, admission.owners
+
+    @staticmethod
     def _current(
-        self, latest: Mapping[str, FamilySubmission]
-    ) -> tuple[dict[str, FamilyState], list[FamilySubmission]]:
-        stored = self._store.families(latest)
-        current = [sub for key, sub in latest.items() if key not in stored or sub.revision >= stored[key].revision]
-        return stored, current
+        stored: Mapping[str, FamilyState], latest: Mapping[str, FamilySubmission]
+    ) -> list[FamilySubmission]:
+        return [sub for key, sub in latest.items() if key not in stored or sub.revision >= stored[key].revision]
 
     def _build(
         self,
@@ -128,8 +166,10 @@ class SubmissionLinker:
         current: Sequence[FamilySubmission],
         links: Mapping[str, MemberLink],
         queries: Mapping[str, MemberQuery],
+        refused: list[Refusal],
+        owners: Mapping[str, str | None],
     ) -> BatchResult:
-        result = BatchResult(stale=submissions - len(current))
+        result = BatchResult(stale=submissions - len(refused) - len(current), refused=refused)
         model_version = self._linker.model_version
         minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
         for sub in current:
@@ -139,7 +179,7 @@ class SubmissionLinker:
             previous = stored.get(key)
             records = self._records(key, out, serials, previous)
             result.records.extend(records)
-            result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials)
+            result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials, owners.get(key))
             result.update.minted.update(out.minted)
             # What a later master change needs to find and re-link these members (services/updates).
             result.update.members.update(member_states(sub, out, links, queries, self._encoded(records)))
@@ -201,3 +241,9 @@ class SubmissionLinker:
 def _linked_band(link: MemberLink) -> Band:
     # A band without a candidate NIK is not a link (the same rule as the member records).
     return link.band if link.master_nik else "no_match"
+def _teams_of(submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None) -> Sequence[str | None]:
+    if teams is None:
+        return [None] * len(submissions)
+    if len(teams) != len(submissions):
+        raise ValueError(f"{len(teams)} teams for {len(submissions)} submissions")
+    return teams

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.submission import MAX_REVISION_STEP
 from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 
 # A development default so tests and the demo run without set-up; deployments MUST set their own key
@@ -61,6 +62,11 @@ class LinkerSettings(BaseSettings):
     # After a fatal error or a stop request the process is gone within this time, hung or not
     # (services/shutdown.py): its DuckDB files are then free for the restarted process.
     shutdown_deadline_seconds: float = Field(default=DEFAULT_SHUTDOWN_DEADLINE_S, gt=0)
+    # Owner rule (docs/linker.md): teams that may revise families another team owns, as a JSON list,
+    # e.g. REGSOSEK_LINKER_SUPERVISOR_TEAMS='["team-3603-supervisor"]'. Every other team is refused.
+    supervisor_teams: frozenset[str] = frozenset()
+    # Largest step from a family's current revision to a new one; bigger jumps are dead-lettered.
+    max_revision_step: int = Field(default=MAX_REVISION_STEP, ge=1)
 
     # Prometheus /metrics endpoint (services.observability); None serves no metrics.
     metrics_host: str = "127.0.0.1"

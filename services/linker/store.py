@@ -24,10 +24,13 @@ from services.updates.member_state import MemberState, Probe, find_family_member
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS family_revisions (
     family_key    VARCHAR PRIMARY KEY,
-    revision      INTEGER NOT NULL,
+    revision      BIGINT NOT NULL,
     submission_id VARCHAR NOT NULL,
-    serials       INTEGER[] NOT NULL
+    serials       INTEGER[] NOT NULL,
+    owner         VARCHAR
 );
+-- files written before the owning team was kept: their families have no owner until one writes again
+ALTER TABLE family_revisions ADD COLUMN IF NOT EXISTS owner VARCHAR;
 CREATE TABLE IF NOT EXISTS minted_ids (
     member_key VARCHAR PRIMARY KEY,
     person_id  VARCHAR NOT NULL
@@ -40,15 +43,19 @@ CREATE TABLE IF NOT EXISTS change_positions (
     PRIMARY KEY (topic, partition)
 );
 """
+# Files written while revisions were 32-bit INTEGER: these columns are widened once at open.
+_REVISION_COLUMNS = (("family_revisions", "revision"), ("member_links", "revision"))
 
 
 @dataclass(frozen=True)
 class FamilyState:
-    """The highest revision of a family whose outputs were acknowledged, and its member serials."""
+    """The highest revision of a family whose outputs were acknowledged, its member serials, and the
+    team that owns it (wrote its first accepted revision; None when unknown, e.g. no gateway header)."""
 
     revision: int
     submission_id: str
     serials: tuple[int, ...]
+    owner: str | None = None
 
 
 @dataclass
@@ -78,9 +85,10 @@ class LinkStoreLike(Protocol):
 def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
     return pa.table({
         "family_key": [k for k, _ in families],
-        "revision": pa.array([s.revision for _, s in families], pa.int32()),
+        "revision": pa.array([s.revision for _, s in families], pa.int64()),
         "submission_id": pa.array([s.submission_id for _, s in families], pa.string()),
         "serials": pa.array([list(s.serials) for _, s in families], pa.list_(pa.int32())),
+        "owner": pa.array([s.owner for _, s in families], pa.string()),
     })  # fmt: skip
 
 
@@ -103,6 +111,7 @@ def _connect(path: Path | str) -> duckdb.DuckDBPyConnection:
         con.execute("SET threads = 1")
         con.execute(_SCHEMA)
         con.execute(MEMBER_SCHEMA)
+        _widen_to_bigint(con, _REVISION_COLUMNS)
         return con
     except (OSError, duckdb.Error) as exc:
         if con is not None:
@@ -127,9 +136,9 @@ class LinkStore:
         # batch it grew with the file (about 30 ms per batch at 800,000 rows). This process is the
         # file's only user while it is open (DuckDB locks it), so the copy stays exact: `apply`
         # updates it after each commit. About 150 bytes per family and per minted id.
-        rows = self._con.execute("SELECT family_key, revision, submission_id, serials FROM family_revisions")
+        rows = self._con.execute("SELECT family_key, revision, submission_id, serials, owner FROM family_revisions")
         self._families: dict[str, FamilyState] = {
-            str(r[0]): FamilyState(int(r[1]), str(r[2]), tuple(int(s) for s in r[3])) for r in rows.fetchall()
+            str(r[0]): FamilyState(int(r[1]), str(r[2]), tuple(int(s) for s in r[3]), r[4]) for r in rows.fetchall()
         }
         minted = self._con.execute("SELECT member_key, person_id FROM minted_ids").fetchall()
         self._minted: dict[str, str] = {str(k): str(v) for k, v in minted}
@@ -166,11 +175,15 @@ class LinkStore:
             self._con.register("newer_families", newer_families)
             self._con.register("minted_batch", minted_batch)
             if new_families.num_rows:
-                self._con.execute("INSERT INTO family_revisions SELECT * FROM new_families")
+                self._con.execute(
+                    "INSERT INTO family_revisions (family_key, revision, submission_id, serials, owner) "
+                    "SELECT family_key, revision, submission_id, serials, owner FROM new_families"
+                )
             if newer_families.num_rows:
                 self._con.execute(
                     "UPDATE family_revisions SET revision = n.revision, submission_id = n.submission_id, "
-                    "serials = n.serials FROM newer_families n WHERE family_revisions.family_key = n.family_key"
+                    "serials = n.serials, owner = n.owner "
+                    "FROM newer_families n WHERE family_revisions.family_key = n.family_key"
                 )
             if minted:
                 self._con.execute("INSERT INTO minted_ids SELECT * FROM minted_batch")
@@ -230,3 +243,15 @@ class LinkStore:
     def close(self) -> None:
         """Close the DuckDB connection (the file stays)."""
         self._con.close()
+
+
+
+def _widen_to_bigint(con: duckdb.DuckDBPyConnection, columns: Iterable[tuple[str, str]]) -> None:
+    """Make columns 64-bit in a file created while they were INTEGER (32-bit), keeping their rows."""
+    for table, column in columns:
+        row = con.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+            [table, column],
+        ).fetchone()
+        if row is not None and str(row[0]).upper() != "BIGINT":
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET DATA TYPE BIGINT")

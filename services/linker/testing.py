@@ -226,7 +226,8 @@ def submission_payload(
 
 @dataclass
 class FakeMessage:
-    """The parts of a faust message the linker's handlers read (topic, position, timestamp, key, value)."""
+    """The parts of a faust message the linker's handlers read (topic, position, timestamp, key, value,
+    headers: (name, bytes) pairs, e.g. the gateway's team header)."""
 
     topic: str
     partition: int
@@ -234,6 +235,7 @@ class FakeMessage:
     timestamp: float
     key: bytes | None
     value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass

@@ -36,7 +36,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS member_links (
     member_key  VARCHAR NOT NULL,
     family_key  VARCHAR NOT NULL,
-    revision    INTEGER NOT NULL,
+    revision    BIGINT NOT NULL,
     decision    VARCHAR NOT NULL,
     link_nik    VARCHAR,
     query_nik   VARCHAR,
@@ -147,7 +147,7 @@ def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberSta
     batch = pa.table({
         "member_key": [s.member_key for s in rows],
         "family_key": [s.family_key for s in rows],
-        "revision": pa.array([s.revision for s in rows], pa.int32()),
+        "revision": pa.array([s.revision for s in rows], pa.int64()),
         "decision": [s.decision for s in rows],
         "link_nik": [s.link_nik for s in rows],
         "query_nik": [s.query.nik or None for s in rows],
