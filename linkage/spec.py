@@ -11,8 +11,10 @@ support: a prepared column is *usable* when its fill rate (share of non-NULL val
 - A blocking rule is kept when all its columns are usable. When NIK blocking is unusable the
   `FALLBACK_BLOCKING` rules are added: without NIK, name-and-date evidence needs wider candidate sets.
 - EM passes are chosen greedily from `EM_CANDIDATES`: the next pass is the first usable rule that leaves
-  some not-yet-trained comparison free (a comparison reading a column of the rule learns nothing there).
-  Later passes train only the newly freed comparisons, the earlier ones' m fixed (see training).
+  some not-yet-trained comparison free (a comparison reading a column of the rule learns nothing there)
+  and at least `MIN_ACTIVE` comparisons active; only when no such rule exists is a pass with one active
+  comparison accepted (e.g. name + birth date only). Later passes train only the newly freed
+  comparisons, the earlier ones' m fixed.
 - Prior rules: the usable rules of `PRIOR_CANDIDATES` (they only seed the prior, which training then
   re-estimates from the predictions, see `linkage.model.training`).
 - Too little to link -> `NotEnoughToLink`: fewer than `MIN_COMPARISONS` comparisons, no blocking rule, or
@@ -52,6 +54,10 @@ EM_CANDIDATES: tuple[tuple[str, ...], ...] = (
     ("birth_date",),
     ("name_norm",),
 )
+# EM prefers passes with at least this many comparisons active (not reading the rule's columns): with
+# one, the share of matches among the pass's pairs and that comparison's m are not both identifiable,
+# and free EM calls every disagreement a non-match. Such a pass runs with that share fixed (training).
+MIN_ACTIVE = 2
 PRIOR_CANDIDATES: tuple[tuple[str, ...], ...] = (("nik", "birth_date"), ("name_norm", "birth_date"))
 # Used only when no rule above is usable (a looser rule overstates the prior more).
 PRIOR_FALLBACKS: tuple[tuple[str, ...], ...] = (("nik",), ("name_norm",))
@@ -143,16 +149,22 @@ def _why(columns: Sequence[str], master: Mapping[str, float], records: Mapping[s
     return "; ".join(parts) + f" (floor {floor:.0%})"
 
 
+def active_comparisons(comparisons: Sequence[Comparison], rule: Sequence[str]) -> list[Comparison]:
+    """Comparisons an EM pass blocked on `rule` can use (Splink leaves out those reading its columns)."""
+    return [c for c in comparisons if not set(rule) & set(c.columns())]
+
+
 def _em_passes(comparisons: Sequence[Comparison], usable: set[str]) -> tuple[list[Rule], set[str]]:
     trained: set[str] = set()
     passes: list[Rule] = []
-    for rule in EM_CANDIDATES:
-        if not set(rule) <= usable:
-            continue
-        frees = {c.name for c in comparisons if c.name not in trained and not set(rule) & set(c.columns())}
-        if frees:
-            passes.append(rule)
-            trained |= frees
+    for min_active in (MIN_ACTIVE, 1):
+        for rule in EM_CANDIDATES:
+            if not set(rule) <= usable or rule in passes:
+                continue
+            active = {c.name for c in active_comparisons(comparisons, rule)}
+            if active - trained and len(active) >= min_active:
+                passes.append(rule)
+                trained |= active
     return passes, {c.name for c in comparisons} - trained
 
 

@@ -25,13 +25,15 @@ import pyarrow as pa
 from linkage.comparisons import Source
 from linkage.model.splink_session import build_linker, candidates_of
 from linkage.normalise.family import Candidate
-from linkage.spec import ModelSpec, spec_for_tables
+from linkage.spec import MIN_ACTIVE, ModelSpec, active_comparisons, spec_for_tables
 
 DEFAULT_MAX_PAIRS = 1_000_000
 DEFAULT_SEED = 20221015  # first day of the REGSOSEK enumeration
 # Share of true matches the deterministic rules are assumed to find (only seeds the prior).
 DETERMINISTIC_RECALL = 0.7
 PRIOR_ITERATIONS = 50
+# Prefix of the column copies a merged EM pass blocks on (see `_em_passes`).
+EM_ALIAS = "em_block_"
 
 Progress = Callable[[str], None]
 
@@ -58,13 +60,17 @@ def estimate_prior(
     record_rows: int,
     iterations: int = PRIOR_ITERATIONS,
 ) -> float:
-    """The prior that makes the model's expected number of matched records agree with its predictions.
+    """The prior under which a record's best-candidate probability is its record-level posterior.
 
-    Each record matches at most one master record: with the record-level match rate `pi` spread evenly
-    over the master, a record's candidates j have posterior `(pi/N) B_j / ((1 - pi) + (pi/N) sum_k B_k)`,
-    B being the Bayes factors (the pairs' weights less the prior's). `pi` is then the mean over records
-    of their candidates' posteriors (EM on this one parameter); the pairwise prior is `pi / N`. Pairs
-    the blocking rules miss count as unmatched, so the estimate errs low, never high.
+    Each record matches at most one master record: with the share `pi` of records that are in the master
+    and the match spread evenly over the N master records, a record's candidates j have posterior
+    `(pi/N) B_j / ((1 - pi) + (pi/N) sum_k B_k)`, B being the Bayes factors (the pairs' weights less the
+    prior's). `pi` is the mean over records of their candidates' posteriors (EM on this one parameter).
+    The returned pairwise prior has odds `pi / ((1 - pi) N)`: then Splink's pairwise probability of a
+    record's only candidate equals that posterior, so the bands' probabilities mean what they say for
+    the one link each record gets. (A pairwise prior of `pi / N` would ignore that a record of a file
+    largely contained in the master is probably in it, and understate every probability near the
+    review/auto-link border.) Pairs the blocking rules miss count as unmatched: `pi` errs low.
     """
     if not candidates or master_rows <= 0 or record_rows <= 0:
         return prior
@@ -88,7 +94,8 @@ def estimate_prior(
             pi = new
             break
         pi = new
-    return pi / master_rows
+    odds = pi / ((1 - pi) * master_rows)
+    return odds / (1 + odds)
 
 
 def train_model(
@@ -115,20 +122,56 @@ def train_model(
     )
     step("u (random sampling)")
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    model: dict[str, Any] = linker.misc.save_model_to_json()
+    model = _em_passes(master, records, spec, model, step)
+    step("prior (from predictions)")
+    model["probability_two_random_records_match"] = refined_prior(master, records, model)
+    return model
+
+
+def _aliased(table: pa.Table, columns: set[str]) -> pa.Table:
+    for column in sorted(columns):
+        table = table.append_column(f"{EM_ALIAS}{column}", table.column(column))
+    return table
+
+
+def _em_passes(
+    master: pa.Table, records: pa.Table, spec: ModelSpec, model: dict[str, Any], step: Progress
+) -> dict[str, Any]:
+    """Run the spec's EM passes; returns the model with every m free again.
+
+    A pass leaving a single comparison active cannot tell the share of matches among its pairs from that
+    comparison's m (EM then calls every disagreement a non-match). Such passes are merged into ONE pass
+    over the union of their pairs, blocked on copies of the columns so that Splink keeps every
+    comparison active (e.g. name + birth date only: pairs with the same birth date OR the same name)."""
+    from splink import block_on
+
+    strong = [r for r in spec.em_rules if len(active_comparisons(spec.comparisons, r)) >= MIN_ACTIVE]
+    weak = [r for r in spec.em_rules if r not in strong]
     trained: set[str] = set()
-    for i, rule in enumerate(spec.em_rules):
-        frees = {c.name for c in spec.comparisons if c.name not in trained and not set(rule) & set(c.columns())}
+    passes: list[tuple[str, Any, set[str]]] = [
+        (em_step_name(r), block_on(*r), {c.name for c in active_comparisons(spec.comparisons, r)}) for r in strong
+    ]
+    aliases: set[str] = set()
+    if weak:
+        aliases = {c for r in weak for c in r}
+        sql = " OR ".join(
+            "(" + " AND ".join(f'l."{EM_ALIAS}{c}" = r."{EM_ALIAS}{c}"' for c in r) + ")" for r in weak
+        )
+        name = f"m (EM blocked on {' or '.join('+'.join(r) for r in weak)})"
+        passes.append((name, sql, {c.name for c in spec.comparisons}))
+    em_master, em_records = (_aliased(master, aliases), _aliased(records, aliases)) if aliases else (master, records)
+    for i, (name, rule, active) in enumerate(passes):
+        frees = active - trained
         if i > 0:
             # Only the newly trainable comparisons move; everything learnt earlier stays fixed.
-            model = _fix_m_except(linker.misc.save_model_to_json(), frees, fixed=True)
-            linker = build_linker(master, records, model)
-        step(em_step_name(rule))
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+            model = _fix_m_except(model, frees, fixed=True)
+        linker = build_linker(em_master, em_records, model)
+        step(name)
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        model = linker.misc.save_model_to_json()
         trained |= frees
-    result: dict[str, Any] = _fix_m_except(linker.misc.save_model_to_json(), set(), fixed=False)
-    step("prior (from predictions)")
-    result["probability_two_random_records_match"] = refined_prior(master, records, result)
-    return result
+    return _fix_m_except(model, set(), fixed=False)
 
 
 def refined_prior(master: pa.Table, records: pa.Table, model: dict[str, Any]) -> float:
