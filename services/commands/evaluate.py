@@ -106,7 +106,7 @@ def evaluate(
             raise fail(str(e)) from None
         finally:
             for line in notes:
-                console.print(line, markup=False, highlight=False)
+                typer.echo(line, err=True)
         if out is not None:
             write_table(ours, out)
     else:

@@ -173,7 +173,7 @@ def link(
         raise fail(str(e)) from None
     finally:
         for line in notes:
-            console.print(line, markup=False, highlight=False)
+            typer.echo(line, err=True)
     write_table(links, out)
     bands = links.column("band").value_counts().to_pylist()
     summary = ", ".join(f"{b['values']} {b['counts']}" for b in bands)

@@ -55,7 +55,7 @@ def train(
         step("write artefact")
         folder = save_artefact(artefact, out, charts=charts)
     for line in spec.describe():
-        console.print(f"model spec: {line}", markup=False, highlight=False)
+        typer.echo(f"model spec: {line}", err=True)
     console.print(
         f"[green]model trained[/] in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
         f"and {records.num_rows} {source} records -> {folder}"

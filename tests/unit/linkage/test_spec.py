@@ -1,0 +1,141 @@
+"""The spec chooser: tables of fill rates -> the comparisons, blocking, EM passes and prior rules chosen."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from linkage.comparisons import BLOCKING_RULES, COMPARISONS, Comparison, ElseLevel, ExactLevel, NullLevel
+from linkage.model.training import estimate_prior
+from linkage.normalise.family import Candidate
+from linkage.normalise.prepare import PREPARED_SCHEMA
+from linkage.spec import FILL_FLOOR, NotEnoughToLink, choose_spec, full_spec, spec_from_metadata
+
+ALL = {c: 1.0 for c in PREPARED_SCHEMA.names}
+NAME_DOB = {
+    c: 1.0
+    for c in (
+        "record_id",
+        "name_norm",
+        "name_concat",
+        "name_key",
+        "given_name",
+        "given_name_key",
+        "other_names",
+        "birth_date",
+        "birth_date_real",
+        "birth_date_swapped",
+        "birth_year",
+    )
+}
+
+
+def test_every_column_filled_gives_the_full_members_spec() -> None:
+    spec = choose_spec("members", ALL, ALL)
+    assert spec.names == ("nik", "name", "birth_date", "sex", "village", "kk_number")
+    assert spec.blocking_rules == BLOCKING_RULES["members"]
+    assert spec.em_rules == (("nik",), ("name_key", "birth_year"))
+    assert spec.prior_rules == (("nik", "birth_date"), ("name_norm", "birth_date"))
+    assert spec.dropped == {}
+    assert spec == full_spec("members")
+
+
+def test_an_empty_nik_column_drops_nik_and_its_rules_and_adds_the_fallback_blocking() -> None:
+    records = {**ALL, "nik": 0.0, "nik_consistent": 0.0}
+    spec = choose_spec("dtks", ALL, records)
+    assert spec.names == ("name", "birth_date", "sex", "village")
+    assert ("nik",) not in spec.blocking_rules and ("nik",) not in spec.em_rules
+    assert spec.blocking_rules == (
+        ("name_key", "birth_year"),
+        ("given_name_key", "village_code"),
+        ("birth_date", "sex"),
+        ("birth_date",),
+        ("given_name_key", "birth_year"),
+    )
+    # sex and village first (name key + birth year leaves them active), then name, then the birth date
+    assert spec.em_rules == (("name_key", "birth_year"), ("birth_date",), ("name_norm",))
+    assert spec.prior_rules == (("name_norm", "birth_date"),)
+    assert spec.dropped["nik"] == "nik filled 100% in the master, 0% in the records (floor 20%)"
+
+
+def test_name_and_birth_date_only() -> None:
+    spec = choose_spec("dtks", NAME_DOB, NAME_DOB)
+    assert spec.names == ("name", "birth_date")
+    assert spec.blocking_rules == (("name_key", "birth_year"), ("birth_date",), ("given_name_key", "birth_year"))
+    assert spec.em_rules == (("birth_date",), ("name_norm",))
+    assert set(spec.dropped) == {"nik", "sex", "village"}
+
+
+@pytest.mark.parametrize(
+    ("fill", "kept"),
+    [(FILL_FLOOR, True), (FILL_FLOOR - 0.01, False), (0.0, False), (1.0, True)],
+)
+def test_the_fill_floor_applies_to_the_worse_filled_input(fill: float, kept: bool) -> None:
+    master = {**NAME_DOB, "village_code": 1.0, "district_code": 1.0}
+    records = {**NAME_DOB, "village_code": fill, "district_code": fill}
+    assert ("village" in choose_spec("dtks", master, records).names) is kept
+    assert ("village" in choose_spec("dtks", records, master).names) is kept
+
+
+@pytest.mark.parametrize(
+    ("fill", "missing"),
+    [
+        ({c: 1.0 for c in ("name_norm", "name_concat", "name_key", "given_name_key")}, "birth_date"),
+        ({"birth_date": 1.0, "birth_year": 1.0, "birth_date_real": 1.0}, "name"),
+        ({}, "name"),
+    ],
+)
+def test_too_little_to_link_names_what_is_missing(fill: dict[str, float], missing: str) -> None:
+    with pytest.raises(NotEnoughToLink) as e:
+        choose_spec("dtks", fill, fill)
+    message = str(e.value)
+    assert message.startswith("too little to link")
+    assert "\n" not in message
+    assert missing in message.split("missing or under 20% filled:")[1]
+
+
+def test_without_a_usable_blocking_rule_or_training_pass() -> None:
+    fill = {"nik": 1.0, "nik_consistent": 1.0, "sex": 1.0}
+    # NIK blocks, but no pass can learn NIK's own m (every pair of the NIK pass agrees on it)
+    with pytest.raises(NotEnoughToLink, match="no training pass can learn nik"):
+        choose_spec("dtks", fill, fill)
+    fill = {"sex": 1.0, "village_code": 1.0}
+    with pytest.raises(NotEnoughToLink, match="no blocking rule can be used"):
+        choose_spec("dtks", fill, fill)
+
+
+def test_a_comparison_added_later_is_chosen_by_its_null_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    address = Comparison(
+        "address",
+        (NullLevel(("addr_place",)), ExactLevel("household_key"), ExactLevel("addr_place"), ElseLevel()),
+    )
+    monkeypatch.setitem(COMPARISONS, "dtks", (*COMPARISONS["dtks"], address))
+    filled = {**NAME_DOB, "addr_place": 0.9, "household_key": 0.1}
+    assert choose_spec("dtks", filled, filled).names == ("name", "birth_date", "address")
+    spec = choose_spec("dtks", NAME_DOB, NAME_DOB)
+    assert "address" in spec.dropped
+    # with the address active, the birth-date pass leaves two comparisons and is no longer a weak one
+    assert choose_spec("dtks", filled, filled).em_rules == (("birth_date",), ("name_norm",))
+
+
+def test_the_spec_round_trips_through_the_metadata() -> None:
+    spec = choose_spec("dtks", NAME_DOB, {**NAME_DOB, "sex": 0.5})
+    assert spec_from_metadata({"source": "dtks", "spec": spec.to_metadata()}) == spec
+    assert spec_from_metadata({"source": "members"}) == full_spec("members")  # older artefacts
+    with pytest.raises(ValueError, match="does not know: shoe_size"):
+        spec_from_metadata({"source": "dtks", "spec": {**spec.to_metadata(), "comparisons": ["shoe_size"]}})
+
+
+def test_estimate_prior_gives_the_record_level_match_rate() -> None:
+    # 1,000 master records, 100 records: 80 have one overwhelming candidate, 20 have none.
+    prior = 1e-5
+    weight = math.log2(prior / (1 - prior)) + 40
+    candidates = [Candidate(f"r{i}", f"m{i}", weight, 1.0) for i in range(80)]
+    estimated = estimate_prior(candidates, prior, master_rows=1000, record_rows=100)
+    odds = estimated / (1 - estimated)
+    assert odds == pytest.approx(0.8 / (0.2 * 1000), rel=1e-3)
+    # a weak candidate (Bayes factor 1) barely moves the rate: it is most likely not the match
+    weak = [*candidates, Candidate("r99", "m99", math.log2(prior / (1 - prior)), 0.0)]
+    assert estimate_prior(weak, prior, 1000, 100) == pytest.approx(estimated, rel=0.01)
+    assert estimate_prior([], prior, 1000, 100) == prior
