@@ -47,7 +47,9 @@ from linkage.comparisons import (
 # learnt from a handful of pairs and its blocking rule would find almost no candidates.
 FILL_FLOOR = 0.2
 MIN_COMPARISONS = 2
-FALLBACK_BLOCKING: tuple[tuple[str, ...], ...] = (("birth_date",), ("given_name_key", "birth_year"))
+# Without NIK: a record whose birth year is wrong is found by its exact name, one whose name key changed
+# by its birth date or given name + year (plain Splink's `full_name` / `birth_date` rules, and more).
+FALLBACK_BLOCKING: tuple[tuple[str, ...], ...] = (("birth_date",), ("given_name_key", "birth_year"), ("name_norm",))
 EM_CANDIDATES: tuple[tuple[str, ...], ...] = (
     ("nik",),
     ("name_key", "birth_year"),

@@ -52,6 +52,7 @@ def test_an_empty_nik_column_drops_nik_and_its_rules_and_adds_the_fallback_block
         ("birth_date", "sex"),
         ("birth_date",),
         ("given_name_key", "birth_year"),
+        ("name_norm",),
     )
     # sex and village first (name key + birth year leaves them active), then name, then the birth date
     assert spec.em_rules == (("name_key", "birth_year"), ("birth_date",), ("name_norm",))
@@ -62,7 +63,12 @@ def test_an_empty_nik_column_drops_nik_and_its_rules_and_adds_the_fallback_block
 def test_name_and_birth_date_only() -> None:
     spec = choose_spec("dtks", NAME_DOB, NAME_DOB)
     assert spec.names == ("name", "birth_date")
-    assert spec.blocking_rules == (("name_key", "birth_year"), ("birth_date",), ("given_name_key", "birth_year"))
+    assert spec.blocking_rules == (
+        ("name_key", "birth_year"),
+        ("birth_date",),
+        ("given_name_key", "birth_year"),
+        ("name_norm",),
+    )
     assert spec.em_rules == (("birth_date",), ("name_norm",))
     assert set(spec.dropped) == {"nik", "sex", "village"}
 
