@@ -9,6 +9,7 @@ only when both files fill it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -52,7 +53,7 @@ def baseline_settings(columns: tuple[str, ...] = RAW_COLUMNS) -> Any:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    library = {
+    library: dict[str, Callable[[], Any]] = {
         "nik": lambda: cl.ExactMatch("nik"),
         "full_name": lambda: cl.NameComparison("full_name"),
         "birth_date": lambda: cl.DateOfBirthComparison("birth_date", input_is_string=True),
