@@ -32,6 +32,9 @@ DEFAULT_SEED = 20221015  # first day of the REGSOSEK enumeration
 # Share of true matches the deterministic rules are assumed to find (only seeds the prior).
 DETERMINISTIC_RECALL = 0.7
 PRIOR_ITERATIONS = 50
+# Cap of the estimated share of records that are in the master: the prior odds grow as 1 / (1 - share),
+# and a file assumed (almost) wholly contained would auto-link a weak lone candidate.
+MAX_MATCHED_SHARE = 0.95
 # Prefix of the column copies a merged EM pass blocks on (see `_em_passes`).
 EM_ALIAS = "em_block_"
 
@@ -70,7 +73,8 @@ def estimate_prior(
     record's only candidate equals that posterior, so the bands' probabilities mean what they say for
     the one link each record gets. (A pairwise prior of `pi / N` would ignore that a record of a file
     largely contained in the master is probably in it, and understate every probability near the
-    review/auto-link border.) Pairs the blocking rules miss count as unmatched: `pi` errs low.
+    review/auto-link border.) Pairs the blocking rules miss count as unmatched: `pi` errs low. `pi` is
+    capped at `MAX_MATCHED_SHARE`.
     """
     if not candidates or master_rows <= 0 or record_rows <= 0:
         return prior
@@ -94,6 +98,7 @@ def estimate_prior(
             pi = new
             break
         pi = new
+    pi = min(pi, MAX_MATCHED_SHARE)
     odds = pi / ((1 - pi) * master_rows)
     return odds / (1 + odds)
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from linkage.comparisons import BLOCKING_RULES, COMPARISONS, Comparison, ElseLevel, ExactLevel, NullLevel
-from linkage.model.training import estimate_prior
+from linkage.model.training import MAX_MATCHED_SHARE, estimate_prior
 from linkage.normalise.family import Candidate
 from linkage.normalise.prepare import PREPARED_SCHEMA
 from linkage.spec import FILL_FLOOR, NotEnoughToLink, choose_spec, full_spec, spec_from_metadata
@@ -145,3 +145,11 @@ def test_estimate_prior_gives_the_record_level_match_rate() -> None:
     weak = [*candidates, Candidate("r99", "m99", math.log2(prior / (1 - prior)), 0.0)]
     assert estimate_prior(weak, prior, 1000, 100) == pytest.approx(estimated, rel=0.01)
     assert estimate_prior([], prior, 1000, 100) == prior
+
+
+def test_estimate_prior_caps_the_matched_share() -> None:
+    prior = 1e-3
+    weight = math.log2(prior / (1 - prior)) + 40
+    every = [Candidate(f"r{i}", f"m{i}", weight, 1.0) for i in range(100)]  # every record matched
+    estimated = estimate_prior(every, prior, master_rows=400, record_rows=100)
+    assert estimated / (1 - estimated) == pytest.approx(MAX_MATCHED_SHARE / ((1 - MAX_MATCHED_SHARE) * 400))
