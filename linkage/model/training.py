@@ -15,6 +15,7 @@ puts right links into review and wrong ones above the auto-link threshold.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -35,6 +36,8 @@ PRIOR_ITERATIONS = 50
 # Cap of the estimated share of records that are in the master: the prior odds grow as 1 / (1 - share),
 # and a file assumed (almost) wholly contained would auto-link a weak lone candidate.
 MAX_MATCHED_SHARE = 0.95
+# A level's u never drops below this share of its sampled value when the matches are taken out.
+MIN_U_SHARE = 0.01
 # Prefix of the column copies a merged EM pass blocks on (see `_em_passes`).
 EM_ALIAS = "em_block_"
 
@@ -131,7 +134,44 @@ def train_model(
     model = _em_passes(master, records, spec, model, step)
     step("prior (from predictions)")
     model["probability_two_random_records_match"] = refined_prior(master, records, model)
+    model = without_matches_in_u(model, matched_pair_rate(model, master.num_rows))
+    model["probability_two_random_records_match"] = refined_prior(master, records, model)
     return model
+
+
+def matched_pair_rate(model: dict[str, Any], master_rows: int) -> float:
+    """Share of all (record, master) pairs that match, from the record-level prior (`estimate_prior`)."""
+    prior = float(model["probability_two_random_records_match"])
+    odds = prior / (1 - prior) * master_rows  # pi / (1 - pi)
+    return odds / (1 + odds) / master_rows
+
+
+def without_matches_in_u(model: dict[str, Any], rate: float) -> dict[str, Any]:
+    """u with the true matches taken out of Splink's random sample (returns a new dict).
+
+    The random pairs u is estimated from include matches at `rate`; where u is as small as that (a NIK,
+    an exact birth date in a master of a few thousand) they ARE most of it: FEBRL4's exact birth date
+    had u 2.0e-4, of which matches 1.7e-4. The non-match distribution is `(u - rate m) / (1 - rate)`,
+    kept at no less than `MIN_U_SHARE` of the sampled u and renormalised over each comparison's levels."""
+    out: dict[str, Any] = json.loads(json.dumps(model))
+    for comparison in out["comparisons"]:
+        levels = [
+            lv
+            for lv in comparison["comparison_levels"]
+            if not lv.get("is_null_level")
+            and isinstance(lv.get("u_probability"), float | int)
+            and isinstance(lv.get("m_probability"), float | int)
+        ]
+        corrected = [
+            max(lv["u_probability"] - rate * lv["m_probability"], MIN_U_SHARE * lv["u_probability"]) for lv in levels
+        ]
+        total = sum(corrected)
+        if total <= 0:
+            continue
+        scale = sum(lv["u_probability"] for lv in levels) / total
+        for level, u in zip(levels, corrected, strict=True):
+            level["u_probability"] = u * scale
+    return out
 
 
 def _aliased(table: pa.Table, columns: set[str]) -> pa.Table:
@@ -160,9 +200,7 @@ def _em_passes(
     aliases: set[str] = set()
     if weak:
         aliases = {c for r in weak for c in r}
-        sql = " OR ".join(
-            "(" + " AND ".join(f'l."{EM_ALIAS}{c}" = r."{EM_ALIAS}{c}"' for c in r) + ")" for r in weak
-        )
+        sql = " OR ".join("(" + " AND ".join(f'l."{EM_ALIAS}{c}" = r."{EM_ALIAS}{c}"' for c in r) + ")" for r in weak)
         name = f"m (EM blocked on {' or '.join('+'.join(r) for r in weak)})"
         passes.append((name, sql, {c.name for c in spec.comparisons}))
     em_master, em_records = (_aliased(master, aliases), _aliased(records, aliases)) if aliases else (master, records)

@@ -7,7 +7,13 @@ import math
 import pytest
 
 from linkage.comparisons import BLOCKING_RULES, COMPARISONS, Comparison, ElseLevel, ExactLevel, NullLevel
-from linkage.model.training import MAX_MATCHED_SHARE, estimate_prior
+from linkage.model.training import (
+    MAX_MATCHED_SHARE,
+    MIN_U_SHARE,
+    estimate_prior,
+    matched_pair_rate,
+    without_matches_in_u,
+)
 from linkage.normalise.family import Candidate
 from linkage.normalise.prepare import PREPARED_SCHEMA
 from linkage.spec import FILL_FLOOR, NotEnoughToLink, choose_spec, full_spec, spec_from_metadata
@@ -153,3 +159,37 @@ def test_estimate_prior_caps_the_matched_share() -> None:
     every = [Candidate(f"r{i}", f"m{i}", weight, 1.0) for i in range(100)]  # every record matched
     estimated = estimate_prior(every, prior, master_rows=400, record_rows=100)
     assert estimated / (1 - estimated) == pytest.approx(MAX_MATCHED_SHARE / ((1 - MAX_MATCHED_SHARE) * 400))
+
+
+def test_matches_are_taken_out_of_the_sampled_u() -> None:
+    model = {
+        "probability_two_random_records_match": 0.5,
+        "comparisons": [
+            {
+                "output_column_name": "dob",
+                "comparison_levels": [
+                    {"sql_condition": "x IS NULL", "is_null_level": True},
+                    {"sql_condition": "a", "m_probability": 0.9, "u_probability": 2.0e-4},
+                    {"sql_condition": "b", "m_probability": 0.05, "u_probability": 1.0e-4},
+                    {"sql_condition": "ELSE", "m_probability": 0.05, "u_probability": 1 - 3.0e-4},
+                ],
+            }
+        ],
+    }
+    out = without_matches_in_u(model, rate=1.7e-4)
+    levels = out["comparisons"][0]["comparison_levels"]
+    u = [lv["u_probability"] for lv in levels[1:]]
+    assert sum(u) == pytest.approx(1.0)
+    # 2.0e-4 - 1.7e-4 * 0.9 = 4.7e-5 (then renormalised by a factor of about 1)
+    assert u[0] == pytest.approx(4.7e-5 / (1 - 1.7e-4), rel=1e-3)
+    # a level the matches would explain entirely keeps MIN_U_SHARE of its sampled u
+    tiny = without_matches_in_u(model, rate=1e-2)["comparisons"][0]["comparison_levels"]
+    assert tiny[1]["u_probability"] == pytest.approx(MIN_U_SHARE * 2.0e-4, rel=0.02)
+    assert (
+        "u_probability" not in levels[0] and model["comparisons"][0]["comparison_levels"][1]["u_probability"] == 2.0e-4
+    )
+    # rate from the record-level prior: odds pi / ((1 - pi) N) with N = 1000, pi = 0.8
+    odds = 0.8 / (0.2 * 1000)
+    assert matched_pair_rate({"probability_two_random_records_match": odds / (1 + odds)}, 1000) == pytest.approx(
+        0.8 / 1000
+    )
