@@ -34,10 +34,8 @@ import pyarrow as pa
 
 from linkage.batch import link_file
 from linkage.evaluate import Evaluation, calibration_table, evaluate_links, format_calibration
-from linkage.model.artefact import band_of
-from linkage.model.baseline import link_baseline
-from linkage.normalise.family import choose_best
 from linkage.records import LINKAGE_COLUMNS, LINKAGE_SCHEMA
+from services.commands.evaluate import baseline_links
 
 Dataset = tuple[pa.Table, pa.Table, pa.Table]  # master, records, truth (record_id, true_nik, noise)
 
@@ -192,19 +190,6 @@ def profiles_available() -> list[str]:
     return out
 
 
-def plain_links(master: pa.Table, records: pa.Table, thresholds: dict[str, float]) -> pa.Table:
-    """Plain Splink's best candidate per record, banded like ours."""
-    choices = choose_best(link_baseline(master, records))
-    rows = []
-    for rid in records.column("record_id").to_pylist():
-        choice = choices.get(str(rid))
-        cand = choice.candidate if choice is not None else None
-        p = cand.match_probability if cand else None
-        rows.append({"record_id": str(rid), "master_record_id": cand.master_record_id if cand else None,
-                     "match_probability": p, "band": band_of(p, thresholds)})
-    return pa.Table.from_pylist(rows)
-
-
 @dataclass(frozen=True)
 class Result:
     """One data set, one model."""
@@ -223,7 +208,7 @@ def run(name: str, load: Callable[[], Dataset], *, calibration: bool) -> list[Re
     source = "members" if name.startswith("world:") else "dtks"
     ours, artefact = link_file(master, records, source=source, notes=notes.append)
     mid = time.perf_counter()
-    plain = plain_links(master, records, artefact.thresholds)
+    plain = baseline_links(master, records, artefact.thresholds)
     end = time.perf_counter()
     print(f"\n== {name}: {master.num_rows} master, {records.num_rows} records")
     for line in notes:

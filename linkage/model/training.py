@@ -36,6 +36,8 @@ PRIOR_ITERATIONS = 50
 # Cap of the estimated share of records that are in the master: the prior odds grow as 1 / (1 - share),
 # and a file assumed (almost) wholly contained would auto-link a weak lone candidate.
 MAX_MATCHED_SHARE = 0.95
+# Records sampled to re-estimate the prior (see `refined_prior`).
+PRIOR_SAMPLE = 20_000
 # A level's u never drops below this share of its sampled value when the matches are taken out.
 MIN_U_SHARE = 0.01
 # Prefix of the column copies a merged EM pass blocks on (see `_em_passes`).
@@ -217,10 +219,18 @@ def _em_passes(
     return _fix_m_except(model, set(), fixed=False)
 
 
-def refined_prior(master: pa.Table, records: pa.Table, model: dict[str, Any]) -> float:
-    """`estimate_prior` on the blocked pairs scored by `model` (with m/u floors applied first)."""
+def refined_prior(master: pa.Table, records: pa.Table, model: dict[str, Any], seed: int = DEFAULT_SEED) -> float:
+    """`estimate_prior` on the blocked pairs scored by `model` (with m/u floors applied first).
+
+    The matched share is a mean over records: a seeded sample of `PRIOR_SAMPLE` records estimates it
+    and bounds the cost of this prediction on big files."""
+    import numpy as np
+
     from linkage.model.artefact import regularise
 
+    if records.num_rows > PRIOR_SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(records.num_rows, PRIOR_SAMPLE, replace=False))
+        records = records.take(pa.array(rows))
     regular = regularise(model)
     linker = build_linker(master, records, regular)
     candidates = candidates_of(linker.inference.predict().as_dict())

@@ -27,7 +27,8 @@ from linkage.spec import NotEnoughToLink
 from services.commands.link import LINK_STEPS, fail, read_table, refuse_existing, step_progress, write_table
 
 
-def _baseline_links(master: pa.Table, records: pa.Table, thresholds: dict[str, float]) -> pa.Table:
+def baseline_links(master: pa.Table, records: pa.Table, thresholds: dict[str, float]) -> pa.Table:
+    """Plain Splink's best candidate per record (record_id, master_record_id, match_probability, band)."""
     choices = choose_best(link_baseline(master, records))
     rows = []
     for rid in records.column("record_id").to_pylist():
@@ -99,7 +100,7 @@ def evaluate(
                 calibrations["normalised"] = format_calibration(calibration_table(ours, truth_table), "normalised")
                 if baseline:
                     step("plain Splink")
-                    plain = _baseline_links(master, records, used.thresholds)
+                    plain = baseline_links(master, records, used.thresholds)
                     results["plain Splink"] = evaluate_links(plain, truth_table)
                     calibrations["plain"] = format_calibration(calibration_table(plain, truth_table), "plain Splink")
         except (LinkInputError, NotEnoughToLink, EvaluationInputError) as e:
