@@ -97,3 +97,18 @@ def test_artefact_folder_records_the_spec(world: dict[str, Any]) -> None:
     meta = json.loads((Path(world["folder"]) / "metadata.json").read_text(encoding="utf-8"))
     assert meta["spec"]["comparisons"] == ["name", "birth_date"]
     assert meta["spec"]["dropped"].keys() == {"nik", "sex", "village"}
+
+
+def test_an_artefact_whose_model_disagrees_with_its_spec_is_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from linkage.engine import EngineError
+
+    folder = tmp_path / "mismatch"
+    shutil.copytree(world["folder"], folder)
+    meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    meta["spec"]["comparisons"] = ["name"]
+    (folder / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(EngineError, match="model.json compares name, birth_date but metadata.json's spec chose name"):
+        LinkageEngine.from_artefact(folder)
