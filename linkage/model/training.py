@@ -52,12 +52,13 @@ def em_step_name(rule: Sequence[str]) -> str:
 
 
 def _fix_m_except(model: dict[str, Any], free: set[str], *, fixed: bool) -> dict[str, Any]:
+    """Set every non-null level's `fix_m_probability` to `fixed`, and to False in the `free` comparisons
+    (a comparison fixed in an earlier pass must move again when its own pass comes)."""
     for comparison in model["comparisons"]:
-        if comparison["output_column_name"] in free:
-            continue
+        flag = fixed and comparison["output_column_name"] not in free
         for level in comparison["comparison_levels"]:
             if not level.get("is_null_level"):
-                level["fix_m_probability"] = fixed
+                level["fix_m_probability"] = flag
     return model
 
 
@@ -176,6 +177,19 @@ def without_matches_in_u(model: dict[str, Any], rate: float) -> dict[str, Any]:
     return out
 
 
+def _floor_fixed(model: dict[str, Any], free: set[str]) -> dict[str, Any]:
+    from linkage.model.artefact import M_FLOOR
+
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] in free:
+            continue
+        for level in comparison["comparison_levels"]:
+            m = level.get("m_probability")
+            if not level.get("is_null_level") and not (isinstance(m, float | int) and m >= M_FLOOR):
+                level["m_probability"] = M_FLOOR
+    return model
+
+
 def _aliased(table: pa.Table, columns: set[str]) -> pa.Table:
     for column in sorted(columns):
         table = table.append_column(f"{EM_ALIAS}{column}", table.column(column))
@@ -209,8 +223,10 @@ def _em_passes(
     for i, (name, rule, active) in enumerate(passes):
         frees = active - trained
         if i > 0:
-            # Only the newly trainable comparisons move; everything learnt earlier stays fixed.
-            model = _fix_m_except(model, frees, fixed=True)
+            # Only the newly trainable comparisons move; everything learnt earlier stays fixed, with the
+            # m floors applied: a level an earlier pass never saw has no m, and a fixed missing m turns
+            # the whole pass into NaN (Splink then saves no m at all for the comparison being trained).
+            model = _floor_fixed(_fix_m_except(model, frees, fixed=True), frees)
         linker = build_linker(em_master, em_records, model)
         step(name)
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
