@@ -116,3 +116,21 @@ def test_artefact_of_another_spec_version_is_refused(trained: ModelArtefact, tmp
     with pytest.raises(ModelArtefactError, match="cannot read"):
         load_artefact(tmp_path / "broken")
     assert json.loads((folder / "metadata.json").read_text())["spec_version"] == "0"
+
+
+def test_without_nik_every_comparison_is_trained() -> None:
+    import pyarrow as pa
+
+    master = make_master(400)
+    records, _ = make_records(master)
+    records = records.set_column(
+        records.column_names.index("nik"), "nik", pa.array([None] * records.num_rows, pa.string())
+    )
+    artefact = train_artefact(prepare_table(master), prepare_table(records), "dtks", max_pairs=50_000, seed=3)
+    assert artefact.spec.em_rules == (("name_key", "birth_year"), ("birth_date",), ("name_norm",))
+    top = {c["output_column_name"]: c["comparison_levels"][1] for c in artefact.model["comparisons"]}
+    assert set(top) == {"name", "birth_date", "sex", "village"}
+    # each comparison's top level learnt a real m in its own pass (not left at the floor or missing)
+    for name, level in top.items():
+        assert level["m_probability"] > 0.5, name
+    assert artefact.metadata["spec"]["comparisons"] == ["name", "birth_date", "sex", "village"]
