@@ -15,12 +15,15 @@ import pyarrow as pa
 
 from linkage.comparisons import Source
 from linkage.engine.relatives import without_relative_niks
+from linkage.inputs import MissingColumnError, check_columns, check_input, unusable_values
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
 from linkage.model.splink_session import build_linker, candidates_of, model_for_backend
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
-from linkage.records import LINKAGE_COLUMNS
+from linkage.spec import ModelSpec, spec_for_tables
+
+__all__ = ["MissingColumnError", "check_columns", "link_file", "predict_pairs", "train_artefact"]
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -34,21 +37,6 @@ OUTPUT_SCHEMA = pa.schema(
 Progress = Callable[[str], None]
 
 
-class MissingColumnError(ValueError):
-    """An input file lacks a required column."""
-
-    def __init__(self, what: str, column: str) -> None:
-        self.column = column
-        super().__init__(f"{what} has no column {column!r}; expected columns: {', '.join(LINKAGE_COLUMNS)}")
-
-
-def check_columns(table: pa.Table, what: str) -> None:
-    """Raise `MissingColumnError` naming the first required column `table` lacks."""
-    for column in LINKAGE_COLUMNS:
-        if column not in table.column_names:
-            raise MissingColumnError(what, column)
-
-
 def train_artefact(
     prepared_master: pa.Table,
     prepared_records: pa.Table,
@@ -57,13 +45,18 @@ def train_artefact(
     max_pairs: float = DEFAULT_MAX_PAIRS,
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
+    spec: ModelSpec | None = None,
 ) -> ModelArtefact:
-    """Train, regularise and describe a model (not yet written to disk)."""
+    """Train, regularise and describe a model (not yet written to disk).
+
+    Without `spec` it is chosen from the tables' fill rates (`linkage.spec.choose_spec`; raises
+    `linkage.spec.NotEnoughToLink` when they cannot support a model)."""
+    spec = spec or spec_for_tables(source, prepared_master, prepared_records)
     model = regularise(
-        train_model(prepared_master, prepared_records, source, max_pairs=max_pairs, seed=seed, progress=progress)
+        train_model(prepared_master, prepared_records, spec, max_pairs=max_pairs, seed=seed, progress=progress)
     )
     data_hash = table_sha256(prepared_master, prepared_records)
-    meta = build_metadata(source, data_hash, training={"max_pairs": max_pairs, "seed": seed})
+    meta = build_metadata(source, data_hash, training={"max_pairs": max_pairs, "seed": seed}, spec=spec)
     return ModelArtefact(model, meta)
 
 
@@ -72,10 +65,12 @@ def predict_pairs(
     prepared_records: pa.Table,
     model: dict[str, Any],
     *,
-    source: Source = "members",
+    source: Source | ModelSpec = "members",
     db_api: Any | None = None,
 ) -> list[Candidate]:
-    """All blocked candidate pairs with Splink's weights, oriented record -> master."""
+    """All blocked candidate pairs with Splink's weights, oriented record -> master.
+
+    `source` (or the model's spec) is needed only to re-render the model for a non-DuckDB `db_api`."""
     trained = model  # DuckDB SQL: the relative's-NIK rule reads its levels from this one
     if db_api is not None:
         model = model_for_backend(model, source, db_api)
@@ -100,19 +95,33 @@ def link_file(
     source: Source = "members",
     db_api: Any | None = None,
     progress: Progress | None = None,
+    notes: Callable[[str], None] | None = None,
 ) -> tuple[pa.Table, ModelArtefact]:
-    """Link `records` to `master` (both linkage-record tables); returns (links table, model used)."""
+    """Link `records` to `master` (both linkage-record tables); returns (links table, model used).
+
+    Raises `linkage.inputs.LinkInputError` for unusable files and `linkage.spec.NotEnoughToLink` when a
+    model must be trained and the files fill too few columns."""
     step = progress or (lambda _msg: None)
-    check_columns(master, "master file")
-    check_columns(records, "records file")
+    check_input(master, "master file")
+    check_input(records, "records file")
     step("normalise")
     group_col = "submission_id" if "submission_id" in records.column_names else None
     pm = prepare_table(master)
     pr = prepare_table(records)
+    note = notes or (lambda _msg: None)
+    for raw, prepared, what in ((master, pm, "master file"), (records, pr, "records file")):
+        for unusable in unusable_values(raw, prepared):
+            note(unusable.message(what))
     if artefact is None:
-        artefact = train_artefact(pm, pr, source, progress=step)
+        spec = spec_for_tables(source, pm, pr)
+        for line in spec.describe():
+            note(f"model spec: {line}")
+        artefact = train_artefact(pm, pr, source, progress=step, spec=spec)
+    else:
+        for line in artefact.spec.describe():
+            note(f"model spec (from the artefact): {line}")
     step("predict")
-    candidates = predict_pairs(pm, pr, artefact.model, source=source, db_api=db_api)
+    candidates = predict_pairs(pm, pr, artefact.model, source=artefact.spec, db_api=db_api)
     step("choose best")
     group_of = None
     if group_col is not None:

@@ -141,3 +141,91 @@ def format_side_by_side(results: dict[str, Evaluation]) -> str:
             vals.append(f"{err}/{seen}")
         row(f"  {tag}", vals)
     return "\n".join(lines)
+
+
+# Bin edges of the calibration table: fine near 1, where the auto-link threshold sits.
+CALIBRATION_EDGES: tuple[float, ...] = (0.0, 0.1, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """Best candidates whose match probability falls in [low, high) (the last bin includes 1.0)."""
+
+    low: float
+    high: float
+    count: int
+    correct: int
+    mean_probability: float
+
+    @property
+    def precision(self) -> float:
+        """Observed share of these best candidates that are the true master record."""
+        return self.correct / self.count if self.count else 0.0
+
+
+def calibration_table(
+    links: pa.Table, truth: pa.Table, edges: tuple[float, ...] = CALIBRATION_EDGES
+) -> list[CalibrationBin]:
+    """Predicted probability bins -> observed precision, over every record with a best candidate.
+
+    A record counts in the bin of its best candidate's `match_probability` whatever its band; it is
+    correct when that candidate is its true master record (a person not in the master is never correct).
+    A well-calibrated model has each bin's precision close to its mean probability."""
+    true_of = {
+        str(r): (n or None)
+        for r, n in zip(truth.column("record_id").to_pylist(), truth.column("true_nik").to_pylist(), strict=True)
+    }
+    counts = [0] * (len(edges) - 1)
+    correct = [0] * (len(edges) - 1)
+    sums = [0.0] * (len(edges) - 1)
+    for rid, mid, prob in zip(
+        links.column("record_id").to_pylist(),
+        links.column("master_record_id").to_pylist(),
+        links.column("match_probability").to_pylist(),
+        strict=True,
+    ):
+        if str(rid) not in true_of or not mid or prob is None:
+            continue
+        p = float(prob)
+        i = next((k for k in range(len(edges) - 1) if p < edges[k + 1]), len(edges) - 2)
+        counts[i] += 1
+        sums[i] += p
+        correct[i] += str(mid) == true_of[str(rid)]
+    return [
+        CalibrationBin(edges[i], edges[i + 1], counts[i], correct[i], sums[i] / counts[i] if counts[i] else 0.0)
+        for i in range(len(edges) - 1)
+    ]
+
+
+def format_calibration(bins: list[CalibrationBin], title: str = "") -> str:
+    """The calibration table as plain text (empty bins are left out)."""
+    head = f"calibration{f' ({title})' if title else ''}: predicted probability -> observed precision"
+    lines = [head, f"{'bin':<20}{'records':>9}{'mean predicted':>16}{'observed':>10}"]
+    for b in bins:
+        if b.count:
+            label = f"[{b.low:g}, {b.high:g}{']' if b.high >= 1.0 else ')'}"
+            lines.append(f"{label:<20}{b.count:>9}{b.mean_probability:>16.4f}{b.precision:>10.4f}")
+    return "\n".join(lines)
+
+
+TRUTH_COLUMNS = ("record_id", "true_nik", "noise")
+LINKS_COLUMNS = ("record_id", "master_record_id", "match_probability", "band")
+
+
+class EvaluationInputError(ValueError):
+    """The links or truth file cannot be evaluated (one line naming the problem)."""
+
+
+def check_evaluation_inputs(links: pa.Table, truth: pa.Table) -> None:
+    """Raise `EvaluationInputError` when a column is missing or the files share no record id."""
+    for what, table, columns in (("links file", links, LINKS_COLUMNS), ("truth file", truth, TRUTH_COLUMNS)):
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise EvaluationInputError(
+                f"{what} has no column {missing[0]!r}; expected columns: {', '.join(columns)}"
+            )
+    link_ids = {str(v) for v in links.column("record_id").to_pylist()}
+    if not link_ids & {str(v) for v in truth.column("record_id").to_pylist()}:
+        raise EvaluationInputError(
+            "the truth file shares no record_id with the links: is it the truth of the world the links come from?"
+        )

@@ -229,12 +229,20 @@ class LinkageEngine:
             metadata = json.loads((folder_path / "metadata.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise EngineError(f"cannot read the model metadata in {folder_path}: {e}") from e
-        return cls.from_model_json(
+        engine = cls.from_model_json(
             folder_path / "model.json",
             BandThresholds.from_metadata(metadata),
             preparer=preparer,
             id_column=id_column,
         )
+        # The model JSON was rendered from the spec chosen at training (metadata `spec`): they must agree.
+        chosen = (metadata.get("spec") or {}).get("comparisons")
+        scored = [c.name for c in engine.parameters.comparisons]
+        if chosen is not None and list(chosen) != scored:
+            raise EngineError(
+                f"model.json compares {', '.join(scored)} but metadata.json's spec chose {', '.join(chosen)}"
+            )
+        return engine
 
     def link(self, batch: Batch) -> list[LinkDecision]:
         """Best master candidate, probability, runner-up, band and explanation for each record."""

@@ -4,7 +4,9 @@ Layout (`<out>/<source>-<UTC timestamp>-<hash8>/`):
 - `model.json`    - Splink 5 model (settings with trained m/u; no term-frequency tables: they are
                     rebuilt from the master when a linker or the engine starts);
 - `metadata.json` - source, created_at, splink_version, spec_version, training_data_sha256,
-                    training parameters, `thresholds` {auto_link, review} (match probabilities);
+                    training parameters, `thresholds` {auto_link, review} (match probabilities),
+                    `spec`: the comparisons, blocking rules, EM passes and prior rules chosen for the
+                    training files (`linkage.spec.ModelSpec.to_metadata`; absent in older artefacts);
 - `match_weights.{html,png}`, `m_u_parameters.{html,png}`.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from linkage.comparisons import SPEC_VERSION
+from linkage.spec import ModelSpec, spec_from_metadata
 
 # Match-probability thresholds of the bands; chosen on generated data (see docs/linkage-model.md).
 DEFAULT_THRESHOLDS: dict[str, float] = {"auto_link": 0.99, "review": 0.5}
@@ -39,6 +42,11 @@ class ModelArtefact:
 
     model: dict[str, Any]
     metadata: dict[str, Any]
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model spec this artefact was trained with (the full source spec for older artefacts)."""
+        return spec_from_metadata(self.metadata)
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -85,11 +93,17 @@ def table_sha256(*tables: pa.Table) -> str:
 
 
 def build_metadata(
-    source: str, data_hash: str, *, training: dict[str, Any], thresholds: dict[str, float] | None = None
+    source: str,
+    data_hash: str,
+    *,
+    training: dict[str, Any],
+    thresholds: dict[str, float] | None = None,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Metadata for a freshly trained model."""
     from importlib.metadata import version
 
+    extra = {"spec": spec.to_metadata()} if spec is not None else {}
     return {
         "source": source,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -98,6 +112,7 @@ def build_metadata(
         "training_data_sha256": data_hash,
         "training": training,
         "thresholds": dict(thresholds or DEFAULT_THRESHOLDS),
+        **extra,
     }
 
 
@@ -129,4 +144,8 @@ def load_artefact(path: Path) -> ModelArtefact:
             f"model artefact {folder} was trained for comparison spec {metadata.get('spec_version')!r}, "
             f"this code uses {SPEC_VERSION!r}: retrain with `regsosek train`"
         )
+    try:
+        spec_from_metadata(metadata)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelArtefactError(f"model artefact {folder} has an unusable spec in metadata.json: {e}") from e
     return ModelArtefact(model, metadata)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from linkage.comparisons import Source
 from linkage.normalise.family import Candidate
+from linkage.spec import ModelSpec
 
 _counter = itertools.count()
 
@@ -58,30 +59,30 @@ def build_linker(master: pa.Table, records: pa.Table, settings: Any, *, db_api: 
     return linker
 
 
-def model_for_backend(model: dict[str, Any], source: Source, db_api: Any) -> dict[str, Any]:
+def model_for_backend(model: dict[str, Any], source: Source | ModelSpec, db_api: Any) -> dict[str, Any]:
     """The trained model with its SQL rendered for `db_api`'s dialect (e.g. Spark).
 
     The saved JSON holds DuckDB SQL (double-quoted identifiers, DuckDB function names). For another
     backend the spec is rendered again in that dialect and the trained parameters are copied over
-    level by level.
+    level by level. `source` is the model's spec (or a source, for the full spec of older models).
     """
     from splink import Linker
 
-    from linkage.comparisons import COMPARISONS, TokenSubsetLevel, render_settings
+    from linkage.comparisons import TokenSubsetLevel
     from linkage.normalise.prepare import PREPARED_SCHEMA
+    from linkage.spec import full_spec
 
     if db_api.sql_dialect.sql_dialect_str == "duckdb":
         return model
     n = next(_counter)
     empty = pa.Table.from_pylist([], schema=PREPARED_SCHEMA)
     tables = [db_api.register(empty, table_name=f"empty_a_{n}"), db_api.register(empty, table_name=f"empty_b_{n}")]
-    rendered: dict[str, Any] = Linker(
-        tables, render_settings(source), log_level=logging.ERROR
-    ).misc.save_model_to_json()
+    spec = full_spec(source) if isinstance(source, str) else source
+    rendered: dict[str, Any] = Linker(tables, spec.render_settings(), log_level=logging.ERROR).misc.save_model_to_json()
     rendered["probability_two_random_records_match"] = model["probability_two_random_records_match"]
     if db_api.sql_dialect.sql_dialect_str == "spark":  # DuckDB list functions -> Spark array functions
         spark = {
-            lv.sql(): lv.spark_sql() for c in COMPARISONS[source] for lv in c.levels if isinstance(lv, TokenSubsetLevel)
+            lv.sql(): lv.spark_sql() for c in spec.comparisons for lv in c.levels if isinstance(lv, TokenSubsetLevel)
         }
         for comparison in rendered["comparisons"]:
             for level in comparison["comparison_levels"]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 # Dates registers write when only the year is known (1 July, 31 December).
 PLACEHOLDER_DAY_MONTHS = frozenset({(1, 7), (31, 12)})
 
 
+# Day first, as Indonesian forms write it: 17/08/1945, 17-08-1945, 17.08.1945.
+_DAY_FIRST = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+
+
 def parse_date(value: object) -> date | None:
-    """A date from a `date`/`datetime`, an ISO `YYYY-MM-DD` string, or None for anything else."""
+    """A date from a `date`/`datetime`, an ISO `YYYY-MM-DD` or day-first `DD/MM/YYYY` string (also with
+    `-` or `.`), or None for anything else, including impossible dates such as 31/02/1990."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -17,6 +23,13 @@ def parse_date(value: object) -> date | None:
     if isinstance(value, date):
         return value
     text = str(value).strip()
+    day_first = _DAY_FIRST.match(text)
+    if day_first:
+        day, month, year = (int(g) for g in day_first.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
     if len(text) < 10:
         return None
     try:

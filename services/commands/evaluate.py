@@ -5,20 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 
 from linkage.batch import link_file
-from linkage.evaluate import Evaluation, evaluate_links, format_side_by_side
+from linkage.evaluate import (
+    Evaluation,
+    EvaluationInputError,
+    calibration_table,
+    check_evaluation_inputs,
+    evaluate_links,
+    format_calibration,
+    format_side_by_side,
+)
+from linkage.inputs import LinkInputError
 from linkage.model.artefact import ModelArtefactError, band_of, load_artefact
 from linkage.model.baseline import link_baseline
 from linkage.normalise.family import choose_best
 from linkage.records import load_world_source
-from services.commands.link import LINK_STEPS, read_table, step_progress, write_table
+from linkage.spec import NotEnoughToLink
+from services.commands.link import LINK_STEPS, fail, read_table, refuse_existing, step_progress, write_table
 
 
-def _baseline_links(master: pa.Table, records: pa.Table, thresholds: dict[str, float]) -> pa.Table:
+def baseline_links(master: pa.Table, records: pa.Table, thresholds: dict[str, float]) -> pa.Table:
+    """Plain Splink's best candidate per record (record_id, master_record_id, match_probability, band)."""
     choices = choose_best(link_baseline(master, records))
     rows = []
     for rid in records.column("record_id").to_pylist():
@@ -28,6 +38,7 @@ def _baseline_links(master: pa.Table, records: pa.Table, thresholds: dict[str, f
             {
                 "record_id": str(rid),
                 "master_record_id": cand.master_record_id if cand else None,
+                "match_probability": cand.match_probability if cand else None,
                 "band": band_of(cand.match_probability if cand else None, thresholds),
             }
         )
@@ -48,49 +59,72 @@ def evaluate(
     ),
     out: Path | None = typer.Option(None, "--out", help="With --world: also write our links here."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="With --world: also run plain Splink."),
+    force: bool = typer.Option(False, "--force", help="With --out: overwrite it when it exists."),
 ) -> None:
-    """Print precision, recall and F1 of auto-links and auto+review, band shares and errors by noise type."""
+    """Print precision, recall and F1 of auto-links and auto+review, band shares, errors by noise type and
+    a calibration table (predicted probability bins -> observed precision)."""
     console = Console(stderr=True)
     results: dict[str, Evaluation] = {}
+    calibrations: dict[str, str] = {}
     if world is not None:
         truth = truth or world / "truth.parquet"
         if source not in ("members", "dtks", "bpjs"):
             raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
+        refuse_existing(out, force)
+        if not world.is_dir():
+            raise fail(f"{world} is not a folder written by `regsosek generate`")
         artefact = None
         if model is not None:
             try:
                 artefact = load_artefact(model)
             except ModelArtefactError as e:
                 raise typer.BadParameter(str(e), param_hint="--model") from None
-        master, records = load_world_source(str(world), source)
-        with step_progress(console, (*LINK_STEPS, "plain Splink")) as step:
-            ours, used = link_file(
-                master,
-                records,
-                artefact=artefact,
-                source=source,  # type: ignore[arg-type]
-                progress=step,
-            )
-            truth_table = pq.read_table(truth)
-            results["normalised"] = evaluate_links(ours, truth_table)
-            if baseline:
-                step("plain Splink")
-                results["plain Splink"] = evaluate_links(_baseline_links(master, records, used.thresholds), truth_table)
+        try:
+            master, records = load_world_source(str(world), source)
+        except OSError as e:
+            raise fail(f"cannot read the {source} files of {world}: {e.strerror or e}") from None
+        truth_table = read_table(truth, "truth file")
+        notes: list[str] = []
+        try:
+            with step_progress(console, (*LINK_STEPS, "plain Splink")) as step:
+                ours, used = link_file(
+                    master,
+                    records,
+                    artefact=artefact,
+                    source=source,  # type: ignore[arg-type]
+                    progress=step,
+                    notes=notes.append,
+                )
+                check_evaluation_inputs(ours, truth_table)
+                results["normalised"] = evaluate_links(ours, truth_table)
+                calibrations["normalised"] = format_calibration(calibration_table(ours, truth_table), "normalised")
+                if baseline:
+                    step("plain Splink")
+                    plain = baseline_links(master, records, used.thresholds)
+                    results["plain Splink"] = evaluate_links(plain, truth_table)
+                    calibrations["plain"] = format_calibration(calibration_table(plain, truth_table), "plain Splink")
+        except (LinkInputError, NotEnoughToLink, EvaluationInputError) as e:
+            raise fail(str(e)) from None
+        finally:
+            for line in notes:
+                typer.echo(line, err=True)
         if out is not None:
             write_table(ours, out)
     else:
         if links is None or truth is None:
             raise typer.BadParameter("give --links and --truth, or --world")
         table = read_table(links, "links file")
-        for column in ("record_id", "master_record_id", "band"):
-            if column not in table.column_names:
-                console.print(
-                    f"[red]error:[/] links file has no column {column!r}; expected record_id, "
-                    "master_record_id, match_probability, match_weight, band"
-                )
-                raise typer.Exit(2)
-        results["links"] = evaluate_links(table, read_table(truth, "truth file"))
+        truth_table = read_table(truth, "truth file")
+        try:
+            check_evaluation_inputs(table, truth_table)
+        except EvaluationInputError as e:
+            raise fail(str(e)) from None
+        results["links"] = evaluate_links(table, truth_table)
+        calibrations["links"] = format_calibration(calibration_table(table, truth_table))
     typer.echo(format_side_by_side(results))
+    for text in calibrations.values():
+        typer.echo("")
+        typer.echo(text)
 
 
 def register(app: typer.Typer) -> None:

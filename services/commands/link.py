@@ -12,18 +12,34 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from linkage.batch import MissingColumnError, check_columns, link_file
+from linkage.batch import link_file
+from linkage.inputs import LinkInputError
 from linkage.model.artefact import ModelArtefactError, load_artefact
+from linkage.spec import NotEnoughToLink
 
+# The EM passes depend on the columns present (linkage.spec); the bar counts two of them.
 LINK_STEPS = (
     "normalise",
     "prior",
     "u (random sampling)",
-    "m (EM blocked on nik)",
-    "m (EM blocked on name_key+birth_year)",
+    "m (EM, first pass)",
+    "m (EM, second pass)",
+    "prior (from predictions)",
     "predict",
     "choose best",
 )
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one error line and return the exit-2 exception to raise (data-shaped problems)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def refuse_existing(out: Path | None, force: bool) -> None:
+    """Exit 2 when `out` exists and --force was not given (never overwrite a result by accident)."""
+    if out is not None and out.exists() and not force:
+        raise fail(f"{out} already exists; choose another --out or pass --force to overwrite it")
 
 
 @contextmanager
@@ -74,10 +90,16 @@ def read_table(path: Path, what: str) -> pa.Table:
 
 
 def as_linkage_table(table: pa.Table) -> pa.Table:
-    """Coerce `birth_year` to integers (CSV gives text; empty means unknown)."""
+    """Coerce `birth_year` to integers (CSV gives text; empty means unknown).
+
+    When some value is not an integer the column stays text: preparation then treats those values as
+    unknown and `linkage.inputs.unusable_values` counts them for the report."""
     if "birth_year" not in table.column_names:
         return table
-    years = [int(v) if v not in (None, "") else None for v in table.column("birth_year").to_pylist()]
+    try:
+        years = [int(v) if v not in (None, "") else None for v in table.column("birth_year").to_pylist()]
+    except (TypeError, ValueError):
+        return table
     idx = table.column_names.index("birth_year")
     return table.set_column(idx, "birth_year", pa.array(years, pa.int64()))
 
@@ -106,12 +128,16 @@ def link(
     ),
     source: str = typer.Option("members", "--source", help="Model settings to train: members, dtks or bpjs."),
     engine: str = typer.Option("duckdb", "--engine", help="Splink backend: duckdb or spark (local mode)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out when it exists."),
 ) -> None:
-    """Link every record of a file to the master file; write one link (or none) per record."""
+    """Link every record of a file to the master file; write one link (or none) per record.
+
+    The model (trained here or given) uses only the columns filled in both files; its choice is printed."""
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
     if engine not in ("duckdb", "spark"):
         raise typer.BadParameter("expected duckdb or spark", param_hint="--engine")
+    refuse_existing(out, force)
     console = Console(stderr=True)
     artefact = None
     if model is not None:
@@ -121,12 +147,6 @@ def link(
             raise typer.BadParameter(str(e), param_hint="--model") from None
     master_table = as_linkage_table(read_table(master, "master file"))
     records_table = as_linkage_table(read_table(records, "records file"))
-    try:
-        check_columns(master_table, "master file")
-        check_columns(records_table, "records file")
-    except MissingColumnError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
     db_api = None
     if engine == "spark":
         from linkage.model.spark import SparkUnavailableError, spark_db_api
@@ -137,15 +157,23 @@ def link(
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
     started = time.perf_counter()
-    with step_progress(console, LINK_STEPS) as step:
-        links, _ = link_file(
-            master_table,
-            records_table,
-            artefact=artefact,
-            source=source,  # type: ignore[arg-type]
-            db_api=db_api,
-            progress=step,
-        )
+    notes: list[str] = []
+    try:
+        with step_progress(console, LINK_STEPS) as step:
+            links, _ = link_file(
+                master_table,
+                records_table,
+                artefact=artefact,
+                source=source,  # type: ignore[arg-type]
+                db_api=db_api,
+                progress=step,
+                notes=notes.append,
+            )
+    except (LinkInputError, NotEnoughToLink) as e:
+        raise fail(str(e)) from None
+    finally:
+        for line in notes:
+            typer.echo(line, err=True)
     write_table(links, out)
     bands = links.column("band").value_counts().to_pylist()
     summary = ", ".join(f"{b['values']} {b['counts']}" for b in bands)

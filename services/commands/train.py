@@ -13,17 +13,10 @@ from linkage.model.artefact import save_artefact
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED
 from linkage.normalise.prepare import prepare_table
 from linkage.records import load_world_source
-from services.commands.link import step_progress
+from linkage.spec import NotEnoughToLink, spec_for_tables
+from services.commands.link import LINK_STEPS, fail, step_progress
 
-TRAIN_STEPS = (
-    "load",
-    "normalise",
-    "prior",
-    "u (random sampling)",
-    "m (EM blocked on nik)",
-    "m (EM blocked on name_key+birth_year)",
-    "write artefact",
-)
+TRAIN_STEPS = ("load", *LINK_STEPS[:6], "write artefact")
 
 
 def train(
@@ -52,9 +45,17 @@ def train(
         master, records = load_world_source(str(world), source)
         step("normalise")
         pm, pr = prepare_table(master), prepare_table(records)
-        artefact = train_artefact(pm, pr, source, max_pairs=max_pairs, seed=seed, progress=step)  # type: ignore[arg-type]
+        try:
+            spec = spec_for_tables(source, pm, pr)  # type: ignore[arg-type]
+        except NotEnoughToLink as e:
+            raise fail(str(e)) from None
+        artefact = train_artefact(
+            pm, pr, source, max_pairs=max_pairs, seed=seed, progress=step, spec=spec  # type: ignore[arg-type]
+        )
         step("write artefact")
         folder = save_artefact(artefact, out, charts=charts)
+    for line in spec.describe():
+        typer.echo(f"model spec: {line}", err=True)
     console.print(
         f"[green]model trained[/] in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
         f"and {records.num_rows} {source} records -> {folder}"

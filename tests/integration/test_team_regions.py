@@ -64,7 +64,8 @@ def gateway(kafka_broker: RunningBroker, topics: Topics) -> Iterator[TestClient]
 
 
 def _post(client: TestClient, token: str, body: bytes) -> int:
-    return client.post("/v1/submissions", content=body, headers={"Authorization": f"Bearer {token}"}).status_code
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return client.post("/v1/submissions", content=body, headers=headers).status_code
 
 
 def test_regions_owners_and_revision_bounds(

@@ -52,7 +52,8 @@ def _body(family_key: str, revision: int = 1) -> bytes:
 
 
 def _post(client: TestClient, token: str, body: bytes) -> tuple[int, dict[str, object]]:
-    response = client.post("/v1/submissions", content=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    response = client.post("/v1/submissions", content=body, headers=headers)
     return response.status_code, response.json()
 
 
