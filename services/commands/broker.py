@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -47,10 +48,13 @@ def fetch_cmd(
 
 @broker_app.command("start")
 def start_cmd(
-    run_dir: Path = RunDirOption, port: int = PortOption, controller_port: int = ControllerPortOption
-) -> None:
+    run_dir: Path = RunDirOption, port: int = PortOption, controller_port: int = ControllerPortOption,
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve broker metrics (Prometheus JMX exporter agent) on this port."
+    ),
+) -> None:  # fmt: skip
     """Start the broker in the background and wait until it accepts admin requests."""
-    config = config_for(run_dir, port, controller_port)
+    config = dataclasses.replace(config_for(run_dir, port, controller_port), metrics_port=metrics_port)
     try:
         st = kafka_broker.start(config)
     except kafka_broker.BrokerError as exc:
