@@ -108,7 +108,7 @@ def libs_complete(libs_dir: Path) -> bool:
 
 
 def fetch(libs_dir: Path = DEFAULT_LIBS_DIR, *, force: bool = False) -> bool:
-    """Copy the broker jars from Maven Central into `libs_dir` unless already there. True if fetched."""
+    """Copy the broker jars and the JMX exporter agent from Maven Central unless there. True if fetched."""
     if libs_complete(libs_dir) and not force:
         return fetch_jmx_agent(libs_dir)
     libs_dir.mkdir(parents=True, exist_ok=True)

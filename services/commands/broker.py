@@ -43,7 +43,8 @@ def fetch_cmd(
     except kafka_broker.BrokerError as exc:
         raise _fail(exc) from None
     verb = "fetched" if fetched else "already present"
-    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars {verb} in {libs_dir}")
+    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars and the JMX exporter agent {verb} in {libs_dir} "
+               f"and {kafka_broker.jmx_agent_jar(libs_dir).parent}")  # fmt: skip
 
 
 @broker_app.command("start")
