@@ -2,8 +2,9 @@
 
 `regsosek topics create` provisions exactly this list and reports any difference on the broker.
 Topic names carry the major version of their value schema (`.v1`); a breaking change is a new topic.
-Partition counts are equal (4) for topics keyed by family or member key, so a consumer that joins them
-sees one family on one partition number everywhere (co-partitioning).
+Partition counts are equal (4) for topics keyed by family or member key, and a member key is
+partitioned by its family key (`contracts.partitioning`, used by the linker's producer), so a consumer
+that joins them sees one family on one partition number everywhere (co-partitioning).
 """
 
 from __future__ import annotations

@@ -25,6 +25,11 @@ INFRA_DIR = REPO_ROOT / "infra" / "kafka"
 KAFKA_VERSION = "4.3.1"
 DEFAULT_RUN_DIR = Path(os.environ.get("REGSOSEK_RUN_DIR", REPO_ROOT / ".run")) / "broker"
 DEFAULT_LIBS_DIR = Path(os.environ.get("REGSOSEK_RUN_DIR", REPO_ROOT / ".run")) / "kafka" / "libs"
+#: The Prometheus JMX exporter java agent (Maven Central), kept beside the libs folder and off the
+#: broker's classpath; its rules are infra/kafka/jmx-exporter.yaml.
+JMX_EXPORTER_VERSION = "1.0.1"
+JMX_EXPORTER_ARTIFACT = f"io.prometheus.jmx:jmx_prometheus_javaagent:{JMX_EXPORTER_VERSION}"
+JMX_EXPORTER_CONFIG = INFRA_DIR / "jmx-exporter.yaml"
 DEFAULT_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
 READY_LINE = "Kafka Server started"
@@ -54,6 +59,8 @@ class BrokerConfig:
     # Optional security mode (off by default): an extra SASL_PLAINTEXT listener on `sasl_port` with
     # SCRAM-SHA-512 users created at format time and the StandardAuthorizer (see docs/subscriptions.md).
     sasl_port: int | None = None
+    # Optional broker metrics: the JMX exporter agent serves /metrics on host:metrics_port.
+    metrics_port: int | None = None
     scram_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, password)
 
     @property
@@ -101,9 +108,9 @@ def libs_complete(libs_dir: Path) -> bool:
 
 
 def fetch(libs_dir: Path = DEFAULT_LIBS_DIR, *, force: bool = False) -> bool:
-    """Copy the broker jars from Maven Central into `libs_dir` unless already there. True if fetched."""
+    """Copy the broker jars and the JMX exporter agent from Maven Central unless there. True if fetched."""
     if libs_complete(libs_dir) and not force:
-        return False
+        return fetch_jmx_agent(libs_dir)
     libs_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         "mvn", "-B", "-q", "-f", str(INFRA_DIR / "pom.xml"),
@@ -120,6 +127,33 @@ def fetch(libs_dir: Path = DEFAULT_LIBS_DIR, *, force: bool = False) -> bool:
     if not (libs_dir / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file():
         raise BrokerError(f"mvn finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {libs_dir}")
     (libs_dir / _FETCH_MARKER).write_text(KAFKA_VERSION + "\n")
+    fetch_jmx_agent(libs_dir)
+    return True
+
+
+def jmx_agent_jar(libs_dir: Path = DEFAULT_LIBS_DIR) -> Path:
+    """Where the JMX exporter agent jar lives (a sibling of the libs folder, not on the classpath)."""
+    return libs_dir.parent / "agents" / f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar"
+
+
+def fetch_jmx_agent(libs_dir: Path = DEFAULT_LIBS_DIR) -> bool:
+    """Copy the JMX exporter agent jar from Maven Central unless already there. True if fetched."""
+    jar = jmx_agent_jar(libs_dir)
+    if jar.is_file():
+        return False
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "mvn", "-B", "-q", "-f", str(INFRA_DIR / "pom.xml"),
+        "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+        f"-Dartifact={JMX_EXPORTER_ARTIFACT}", f"-DoutputDirectory={jar.parent}",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    except FileNotFoundError as exc:
+        raise BrokerError("Maven (mvn) is not installed; it is needed once to fetch the JMX exporter") from exc
+    if done.returncode != 0 or not jar.is_file():
+        output = _tail_text(done.stdout + done.stderr)
+        raise BrokerError(f"fetching {JMX_EXPORTER_ARTIFACT} failed (mvn exit {done.returncode}):\n{output}")
     return True
 
 
@@ -251,6 +285,9 @@ def _java_cmd(config: BrokerConfig, main: list[str], heap: bool) -> list[str]:
     cmd = ["java"]
     if heap:
         cmd += ["-Xms256m", f"-Xmx{config.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+        if config.metrics_port is not None:  # only the broker JVM, never the storage tool
+            agent = jmx_agent_jar(config.libs_dir)
+            cmd.append(f"-javaagent:{agent}={config.host}:{config.metrics_port}:{JMX_EXPORTER_CONFIG}")
     cmd += [
         f"-Dkafka.logs.dir={config.logs_dir}",
         f"-Dlog4j2.configurationFile={config.run_dir / 'log4j2.properties'}",
@@ -277,7 +314,11 @@ def start(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
         return current
     if not libs_complete(config.libs_dir):
         fetch(config.libs_dir)
-    for port in (config.port, config.controller_port):
+    if config.metrics_port is not None:
+        fetch_jmx_agent(config.libs_dir)
+    for port in (config.port, config.controller_port, config.metrics_port):
+        if port is None:
+            continue
         if _port_in_use(config.host, port):
             raise BrokerError(f"port {config.host}:{port} is already in use by another program")
     config.run_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import BaseModel
 
+from contracts.partitioning import producer_partitioner
+
 Value = bytes | BaseModel | dict[str, Any]
 
 
@@ -86,6 +88,8 @@ class JsonProducer:
                 # Idempotence: a retried send is not written twice, and per-key order holds.
                 enable_idempotence=True,
                 linger_ms=5,
+                # Member keys go to their family's partition (contracts.partitioning).
+                partitioner=producer_partitioner,
                 request_timeout_ms=int(timeout_s * 1000),
             )
         except (KafkaError, OSError) as exc:

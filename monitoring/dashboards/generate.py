@@ -15,11 +15,14 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from monitoring.dashboards.pipeline import pipeline_dashboard
+from monitoring.dashboards.publisher import publisher_dashboard
 from monitoring.dashboards.quality import quality_dashboard
 from monitoring.dashboards.region import region_dashboard
 
 OUTPUT_DIR = Path(__file__).resolve().parents[1] / "grafana" / "dashboards"
-BUILDERS: tuple[Callable[[], Dashboard], ...] = (pipeline_dashboard, quality_dashboard, region_dashboard)
+BUILDERS: tuple[Callable[[], Dashboard], ...] = (
+    pipeline_dashboard, quality_dashboard, region_dashboard, publisher_dashboard,
+)
 
 
 def render_all() -> dict[str, str]:

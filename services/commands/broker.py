@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -42,15 +43,19 @@ def fetch_cmd(
     except kafka_broker.BrokerError as exc:
         raise _fail(exc) from None
     verb = "fetched" if fetched else "already present"
-    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars {verb} in {libs_dir}")
+    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars and the JMX exporter agent {verb} in {libs_dir} "
+               f"and {kafka_broker.jmx_agent_jar(libs_dir).parent}")  # fmt: skip
 
 
 @broker_app.command("start")
 def start_cmd(
-    run_dir: Path = RunDirOption, port: int = PortOption, controller_port: int = ControllerPortOption
-) -> None:
+    run_dir: Path = RunDirOption, port: int = PortOption, controller_port: int = ControllerPortOption,
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve broker metrics (Prometheus JMX exporter agent) on this port."
+    ),
+) -> None:  # fmt: skip
     """Start the broker in the background and wait until it accepts admin requests."""
-    config = config_for(run_dir, port, controller_port)
+    config = dataclasses.replace(config_for(run_dir, port, controller_port), metrics_port=metrics_port)
     try:
         st = kafka_broker.start(config)
     except kafka_broker.BrokerError as exc:

@@ -27,6 +27,7 @@ from faust.types import TP, EventT
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
+from contracts.partitioning import producer_partitioner
 from contracts.submission import FamilySubmission
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
@@ -328,6 +329,8 @@ def build_app(
         # A batch produces thousands of small records at once: let them share requests.
         producer_linger=0.005,
         producer_max_batch_size=262_144,
+        # Members follow their family's partition on every topic (the catalogue's co-partitioning).
+        producer_partitioner=producer_partitioner,
     )  # fmt: skip
     # Bytes in, bytes out: the contracts decode and encode, faust only moves the bytes.
     source = app.topic(settings.submissions_topic, key_serializer="raw", value_serializer="raw")

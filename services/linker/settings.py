@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.submission import MAX_REVISION_STEP
@@ -58,6 +58,8 @@ class LinkerSettings(BaseSettings):
     max_payload_bytes: int = Field(default=1_048_576, ge=1024)
 
     person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
+    # The key as a file (a compose/Kubernetes secret at /run/secrets/...); wins over `person_id_key`.
+    person_id_key_file: Path | None = None
 
     # After a fatal error or a stop request the process is gone within this time, hung or not
     # (services/shutdown.py): its DuckDB files are then free for the restarted process.
@@ -89,6 +91,20 @@ class LinkerSettings(BaseSettings):
     sasl_password_file: Path | None = None
     security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
     sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_file(cls, data: Any) -> Any:
+        path = data.get("person_id_key_file") if isinstance(data, dict) else None
+        if not path:
+            return data
+        try:
+            key = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the person id key file {path}: {exc.strerror}") from exc
+        if not key:
+            raise ValueError(f"the person id key file {path} is empty")
+        return {**data, "person_id_key": key}
 
     @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
     @classmethod

@@ -40,6 +40,12 @@ class ConsumedRecord(Protocol):
     @property
     def topic(self) -> str: ...
 
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
 
 class LinkedBatch(Protocol):
     """What the recorder needs of a submissions batch's result (the linker's `BatchResult` fits)."""
@@ -99,6 +105,9 @@ class BatchRecorder:
         """Record one applied batch of master/sectoral change records and what it produced (acknowledged)."""
         for record in consumed:
             self._m.messages_consumed.labels(topic=record.topic).inc()
+            # The change reader's position, so `refresh_lag` reports the updates reader's lag too.
+            key = (record.topic, record.partition)
+            self._next_offsets[key] = max(self._next_offsets.get(key, 0), record.offset + 1)
         self._produced(produced)
 
     def _produced(self, records: Iterable[ProducedRecord]) -> None:

@@ -94,6 +94,9 @@ class PublisherLoop:
 
     def run_once(self) -> int:
         """Poll one batch and process it completely. Returns how many input records it held."""
+        # Before the poll the position is the committed offset of the last batch: lag = not yet handled.
+        if self.metrics is not None and hasattr(self._consumer, "end_offsets"):  # test fakes may lack it
+            self.metrics.lag.maybe_report(self._consumer)  # type: ignore[arg-type]
         batch = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms)
         started = time.monotonic()
         before = (self.publisher.stats.consumed, self.publisher.stats.unchanged, self.publisher.stats.undecodable)

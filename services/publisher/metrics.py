@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from contracts.subscriptions import EventType, SubscriptionRegistry
+from services.observability.consumer_lag import ConsumerLag
 
 OUTCOMES = ("consumed", "unchanged", "undecodable")
 
@@ -16,7 +17,9 @@ OUTCOMES = ("consumed", "unchanged", "undecodable")
 class PublisherMetrics:
     """Counters of notifications per subscriber and event, input outcomes, and batch durations."""
 
-    def __init__(self, registry: CollectorRegistry, subscriptions: SubscriptionRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, subscriptions: SubscriptionRegistry, *, lag_interval_s: float = 5.0
+    ) -> None:
         self.registry = registry
         self.notifications = Counter(
             "regsosek_publisher_notifications", "Notifications acknowledged by the broker and logged.",
@@ -29,6 +32,8 @@ class PublisherMetrics:
             "regsosek_publisher_batch_seconds", "Time from poll to offset commit of one batch.",
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=registry,
         )  # fmt: skip
+        # Lag of the publisher's group on the linkage topics (topic/partition labels only).
+        self.lag = ConsumerLag(registry, "regsosek_publisher_consumer_lag_messages", interval_s=lag_interval_s)
         # Pre-initialise every label combination so dashboards see zeros, not gaps.
         for sub in subscriptions.subscriptions:
             for event in EventType:

@@ -9,6 +9,7 @@ broker come the same way (`sasl_username`, `sasl_password` or `sasl_password_fil
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ class PublisherSettings(BaseSettings):
     # The disclosure log and the delivery state (one SQLite file).
     disclosure_db: Path = Path(".run/publisher/disclosures.sqlite")
     pseudonym_keys_dir: Path | None = None
+    # The same JSON object as `pseudonym_keys`, in a file (a compose secret at /run/secrets/...).
+    pseudonym_keys_file: Path | None = None
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
     # Set both (or the password file) to connect through the SASL/SCRAM-SHA-512 listener.
     sasl_username: str | None = None
@@ -47,11 +50,13 @@ class PublisherSettings(BaseSettings):
         return None if value == "" else value
 
     def secrets(self) -> dict[str, bytes]:
-        """Pseudonym secrets by subscriber id: files first, env entries win over files."""
+        """Pseudonym secrets by subscriber id: key files, then the keys file, then env entries (later wins)."""
         found: dict[str, bytes] = {}
         if self.pseudonym_keys_dir is not None and self.pseudonym_keys_dir.is_dir():
             for path in sorted(self.pseudonym_keys_dir.glob("*.key")):
                 found[path.stem] = path.read_bytes().strip()
+        if self.pseudonym_keys_file is not None:
+            found.update(load_keys_file(self.pseudonym_keys_file))
         for sid, secret in self.pseudonym_keys.items():
             found[sid] = secret.get_secret_value().encode()
         return found
@@ -64,6 +69,19 @@ class PublisherSettings(BaseSettings):
         if self.sasl_username is None or password is None:
             return {}
         return scram_options(self.sasl_username, password)
+
+
+def load_keys_file(path: Path) -> dict[str, bytes]:
+    """`{"<subscriber id>": "<secret>"}` from a JSON file; ValueError names the file, never a secret."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read the pseudonym keys file {path}: {exc.strerror}") from exc
+    except ValueError:
+        raise ValueError(f"the pseudonym keys file {path} is not valid JSON") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise ValueError(f'the pseudonym keys file {path} must be a JSON object {{"<subscriber id>": "<secret>"}}')
+    return {str(sid): secret.encode() for sid, secret in doc.items()}
 
 
 def scram_options(username: str, password: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from monitoring.dashboards.generate import OUTPUT_DIR, render_all
 from monitoring.dashboards.panels import DATASOURCE_UID
 from monitoring.expressions import dashboard_expressions, load_yaml, metric_names, named_metrics, rule_expressions
-from services.observability.catalogue import exported_series_names
+from services.observability.catalogue import broker_series_names, exported_series_names
 from services.observability.promtool import check_expressions, find_binary, run_promtool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,14 +41,17 @@ def test_committed_dashboards_match_the_code() -> None:
         assert committed[name] == text, f"{name} drifted: run `python -m monitoring.dashboards.generate`"
 
 
-def test_the_three_boards_have_their_panels() -> None:
+def test_the_four_boards_have_their_panels() -> None:
     titles = {uid.split("/")[0] for uid, _ in dashboard_expressions()}
-    assert titles == {"regsosek-pipeline", "regsosek-linkage-quality", "regsosek-region-progress"}
+    assert titles == {"regsosek-pipeline", "regsosek-linkage-quality", "regsosek-region-progress",
+                      "regsosek-publisher"}  # fmt: skip
     exprs = " ".join(expr for _, expr in dashboard_expressions())
     for needle in ("regsosek_event_age_seconds_bucket", "regsosek_consumer_lag_messages",
                    "regsosek_dead_letters_total", "linkage_match_probability_bucket",
                    "linkage_review_backlog_members", "linkage_members_without_nik_total",
-                   'source=~"dtks|bpjs"', "regsosek_region_families_expected"):  # fmt: skip
+                   'source=~"dtks|bpjs"', "regsosek_region_families_expected",
+                   "regsosek_publisher_consumer_lag_messages", "regsosek_publisher_notifications_total",
+                   "kafka_server_bytes_in_total", "kafka_server_under_replicated_partitions"):  # fmt: skip
         assert needle in exprs
 
 
@@ -62,9 +65,10 @@ def test_every_target_uses_the_provisioned_datasource() -> None:
 
 
 def test_every_named_metric_is_exported_by_the_services() -> None:
-    exported = exported_series_names() | PROMETHEUS_SERIES
+    exported = exported_series_names() | broker_series_names() | PROMETHEUS_SERIES
     named = named_metrics()
     assert "regsosek_gateway_requests_total" in named and "linkage_decisions_total" in named
+    assert "regsosek_publisher_consumer_lag_messages" in named and "kafka_server_bytes_in_total" in named
     unknown = {name: where for name, where in named.items() if name not in exported}
     assert not unknown, f"metrics named but not registered by any service: {unknown}"
 
@@ -101,7 +105,9 @@ def test_alert_rule_unit_tests_pass(promtool: Path) -> None:
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
     alerts = {name for name, _ in rule_expressions()}
     assert alerts >= {"LinkerDown", "ConsumerLagGrowing", "LinkingStalled", "DeadLetterRateHigh",
-                      "ReviewBacklogHigh", "MatchRateCollapsed", "GatewayErrors"}  # fmt: skip
+                      "ReviewBacklogHigh", "MatchRateCollapsed", "GatewayErrors", "PublisherDown",
+                      "PublisherLagGrowing", "PublisherUndecodableRecords", "KafkaBrokerDown",
+                      "KafkaUnderReplicatedPartitions", "KafkaOfflinePartitions"}  # fmt: skip
     fires: set[str] = set()
     quiet: set[str] = set()
     for path in RULE_TESTS:

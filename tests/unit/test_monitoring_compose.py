@@ -20,6 +20,8 @@ import typer
 import typer.main
 from ruamel.yaml import YAML
 
+from services.broker import jmx_agent_jar
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 # Located without importing check_jsonschema (its CLI module fails to import, see the docstring).
@@ -77,21 +79,34 @@ def test_every_mounted_file_exists_and_volumes_are_named(compose: dict[str, Any]
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            if source.startswith((".", "/")):
+            if source == "./.run/kafka/agents":  # made by `regsosek broker fetch` (the JMX exporter jar)
+                agent = compose["services"]["kafka"]["environment"]["KAFKA_OPTS"].split("=")[0]
+                assert agent.startswith(f"-javaagent:{volume.split(':')[1]}/{jmx_agent_jar().name}")
+                assert jmx_agent_jar().parent == REPO / ".run/kafka/agents"
+            elif source.startswith((".", "/")):
                 assert (REPO / source).exists(), f"{name} mounts missing {source}"
                 mounts += 1
             else:
                 assert source in declared, f"{name} uses undeclared volume {source}"
-    assert mounts == 4
+    assert mounts == 5
 
 
-def test_no_secret_is_written_in_the_file(compose: dict[str, Any]) -> None:
+def test_secrets_are_compose_secrets_never_environment_values(compose: dict[str, Any]) -> None:
     example = (REPO / ".env.example").read_text(encoding="utf-8")
+    declared = compose["secrets"]
+    assert all(spec["file"].startswith("./secrets/") for spec in declared.values())
+    assert "secrets/" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    mounted = 0
     for name, service in compose["services"].items():
         for key, value in service.get("environment", {}).items():
-            if any(word in key for word in SECRET_WORDS):
-                match = re.fullmatch(r"\$\{(\w+)(:\?[^}]*)?\}", str(value))
-                assert match, f"{name}.{key} must come from the env file"
+            if any(word in key for word in SECRET_WORDS) and key != "REGSOSEK_PUBLISHER_SASL_USERNAME":
+                # Only a file name: /run/secrets/<a secret this service is given>.
+                assert key.endswith("_FILE"), f"{name}.{key}: pass secrets as files (compose secrets:)"
+                secret = str(value).removeprefix("/run/secrets/")
+                assert secret in service.get("secrets", []) and secret in declared, (name, key, value)
+                mounted += 1
+    assert mounted == 5
+    assert sorted(s for svc in compose["services"].values() for s in svc.get("secrets", [])) == sorted(declared)
     used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text(encoding="utf-8")))
     listed = set(re.findall(r"^(\w+)=", example, re.MULTILINE))
     assert used == listed
@@ -135,3 +150,35 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on(compose: dict[str, 
     grafana = compose["services"]["grafana"]["volumes"]
     provider = YAML(typ="safe").load((REPO / "monitoring/grafana/provisioning/dashboards/regsosek.yml").read_text())
     assert f"./monitoring/grafana/dashboards:{provider['providers'][0]['options']['path']}:ro" in grafana
+
+
+def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    published = [(name, port) for name, svc in compose["services"].items() for port in svc.get("ports", [])]
+    assert sorted(published) == [("gateway", "127.0.0.1:8080:8080"), ("grafana", "127.0.0.1:3000:3000"),
+                                 ("prometheus", "127.0.0.1:9090:9090")]  # fmt: skip
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(float(size[:-1]) * units[size[-1].lower()])
+
+
+def test_every_long_running_service_has_limits_and_kafka_a_heap_inside_them(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if name == "topics":  # one-shot
+            continue
+        limits = service["deploy"]["resources"]["limits"]
+        assert float(limits["cpus"]) > 0 and _bytes(limits["memory"]) >= 256 << 20, name
+    kafka = compose["services"]["kafka"]
+    heap = re.search(r"-Xmx(\d+[kmg])", kafka["environment"]["KAFKA_HEAP_OPTS"])
+    assert heap is not None
+    # Heap at most half the container: the broker lives on the page cache.
+    assert _bytes(heap.group(1)) * 2 <= _bytes(kafka["deploy"]["resources"]["limits"]["memory"])
+
+
+def test_linker_and_publisher_health_checks_ask_kafka(compose: dict[str, Any]) -> None:
+    for name, group in (("linker", "regsosek-linker"), ("publisher", "regsosek-publisher")):
+        test = compose["services"][name]["healthcheck"]["test"]
+        assert test[:4] == ["CMD", "python", "-m", "services.observability.healthcheck"]
+        assert importlib.util.find_spec("services.observability.healthcheck") is not None
+        assert test[test.index("--bootstrap") + 1] == "kafka:9092" and test[test.index("--group") + 1] == group

@@ -1,0 +1,69 @@
+"""Co-partitioning on the REAL broker: every member record sits on its family record's partition.
+
+The linker service (`python -m services.linker`, fake engine) links families whose keys are spread over
+the partitions; the submissions are written with the ordinary default partitioner, as the gateway does.
+Each member record, family record and review task of a family must then carry one partition number.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
+
+from contracts.partitioning import partition_for
+from services.kafka_io import compacted_state
+from services.linker.testing import member_payload, nik_for, submission_payload
+from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers  # noqa: F401
+
+FAMILIES = 40
+MEMBERS_PER_FAMILY = 3
+
+
+def _family_key(i: int) -> str:
+    return f"36030100010001{i:05d}001"
+
+
+def test_members_share_their_family_partition(
+    kafka_broker: object,
+    topics: Topics,  # noqa: F811
+    workers: list[Worker],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    master_file = tmp_path / "master.json"
+    master_file.write_text("[]")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        futures = []
+        for i in range(FAMILIES):
+            members = [member_payload(s, f"Anggota {s}", nik_for(i * 10 + s)) for s in range(1, MEMBERS_PER_FAMILY + 1)]
+            doc = submission_payload(members, family_key=_family_key(i))
+            futures.append(
+                producer.send(topics.submissions, key=_family_key(i).encode(), value=json.dumps(doc).encode())
+            )
+        submitted = {_family_key(i): f.get(timeout=30).partition for i, f in enumerate(futures)}
+    finally:
+        producer.close()
+    worker = Worker(bootstrap, topics, tmp_path / "state", master_file, f"copart-{uuid.uuid4().hex[:6]}")
+    workers.append(worker)
+    families = _wait_for(bootstrap, topics.families, lambda rs: len(compacted_state(rs)) == FAMILIES, worker)
+    want_members = FAMILIES * MEMBERS_PER_FAMILY
+    members = _wait_for(bootstrap, topics.members, lambda rs: len(compacted_state(rs)) == want_members, worker)
+
+    family_partition = {r.key.decode(): r.partition for r in families if r.key is not None}
+    assert len(family_partition) == FAMILIES
+    assert len(set(family_partition.values())) == 4  # the keys really are spread over all 4 partitions
+    misplaced = [r.key for r in members if r.key is not None and r.partition != family_partition[r.key.decode()[:22]]]
+    assert misplaced == []
+    assert len(members) >= want_members
+    # Families sit where the submissions were written by the default partitioner, and the rule agrees.
+    assert family_partition == submitted
+    assert all(partition_for(r.key, 4) == r.partition for r in members if r.key is not None)
+    # Without the rule, most members would sit elsewhere: the test can fail.
+    default_moved = sum((murmur2(r.key) & 0x7FFFFFFF) % 4 != r.partition for r in members if r.key is not None)
+    assert default_moved > len(members) // 2
+    assert worker.stop() == 0, worker.tail()
