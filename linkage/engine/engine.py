@@ -39,8 +39,7 @@ from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
 from linkage.engine.relatives import EXPLANATION as RELATIVE_NIK_LABEL
-from linkage.engine.relatives import HOUSEHOLD_EXPLANATION
-from linkage.engine.relatives import RelativeNikRule, discount_pairs
+from linkage.engine.relatives import HOUSEHOLD_EXPLANATION, RelativeNikRule, discount_pairs
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
 from linkage.observer import NO_OBSERVER, LinkageObserver, Source
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pyarrow as pa
-
 import pytest
 
 from linkage.comparisons import BLOCKING_RULES, COMPARISONS, Comparison, ElseLevel, ExactLevel, NullLevel
@@ -230,17 +229,12 @@ def test_a_fallback_rule_over_the_pair_budget_is_left_out() -> None:
 
     # every person of one kampung (no RT): the address pairs each record with the whole master
     people = FALLBACK_PAIR_BUDGET + 5
-    master = table(
-        [
-            {"record_id": f"m{i}", "full_name": f"Budi {chr(65 + i % 26)}{i}", "birth_date": f"19{50 + i}-01-0{1 + i % 9}",
-             "address": "Kp. Sukamaju"}
-            for i in range(people)
-        ]
-    )
-    records = table(
-        [{"record_id": f"r{i}", "full_name": f"Budi {chr(65 + i % 26)}{i}", "birth_date": f"19{50 + i}-01-0{1 + i % 9}",
-          "address": "Kampung Sukamaju"} for i in range(people)]
-    )
+    def person(prefix: str, i: int, address: str) -> dict[str, object]:
+        name, born = f"Budi {chr(65 + i % 26)}{i}", f"19{50 + i}-01-0{1 + i % 9}"
+        return {"record_id": f"{prefix}{i}", "full_name": name, "birth_date": born, "address": address}
+
+    master = table([person("m", i, "Kp. Sukamaju") for i in range(people)])
+    records = table([person("r", i, "Kampung Sukamaju") for i in range(people)])
     pm, pr = prepare_table(master), prepare_table(records)
     assert blocked_pairs(pm, pr, ("addr_place",)) == people * people
     spec = spec_for_tables("dtks", pm, pr)
