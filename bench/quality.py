@@ -224,14 +224,17 @@ def run(name: str, load: Callable[[], Dataset], *, calibration: bool) -> list[Re
 def format_results(results: list[Result]) -> str:
     """A Markdown table of the results."""
     lines = [
-        "| data | model | auto precision | auto recall | auto F1 | auto+review F1 | review share | seconds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| data | model | auto precision | auto recall | auto F1 | auto+review F1 | review share | recall without NIK |"
+        " seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         e = r.evaluation
+        # auto+review recall of the records the generator wrote without NIK (worlds only)
+        no_nik = f"{e.no_nik_recall:.4f}" if e.no_nik_records else "-"
         lines.append(
             f"| {r.data} | {r.model} | {e.auto.precision:.4f} | {e.auto.recall:.4f} | {e.auto.f1:.4f} | "
-            f"{e.auto_review.f1:.4f} | {e.band_share['review']:.3f} | {r.seconds:.0f} |"
+            f"{e.auto_review.f1:.4f} | {e.band_share['review']:.3f} | {no_nik} | {r.seconds:.0f} |"
         )
     return "\n".join(lines)
 

@@ -300,11 +300,12 @@ BIRTH_DATE = Comparison(
             (ExactLevel("birth_day_month"), AbsDiffLevel("birth_year", 1)),
             "same day and month, year off by one",
         ),
+        DamerauLevenshteinLevel("birth_date", 1, "one digit typed wrong or two adjacent digits transposed"),
         ExactLevel("birth_year", label="birth year equal"),
         AbsDiffLevel("birth_year", 1, "birth year within 1 (age-derived)"),
         ElseLevel(),
     ),
-    "birth date: exact, placeholder, swapped, year off by one, year only, age-derived range",
+    "birth date: exact, placeholder, swapped, year off by one, one digit typo, year only, age-derived range",
 )
 
 SEX = Comparison(
@@ -330,7 +331,9 @@ ADDRESS = Comparison(
         NullLevel(("addr_place",), "address place missing"),
         ExactLevel("household_key", tf_adjust=True, label="same place, RT and RW"),
         AllOf((ExactLevel("addr_place"), ExactLevel("addr_rt")), "same place and RT"),
+        ExactLevel("addr_place", label="same place (RT/RW differ or unknown)"),
         JaroWinklerLevel("addr_place", 0.9, "place Jaro-Winkler >= 0.9"),
+        JaroWinklerLevel("addr_place", 0.8, "place Jaro-Winkler >= 0.8 (a word added or dropped, typos)"),
         ElseLevel(),
     ),
     "household address: kampung/street + RT/RW (see linkage.normalise.address)",

@@ -10,6 +10,8 @@ support: a prepared column is *usable* when its fill rate (share of non-NULL val
   comparison is unknown) are usable; its other columns are refinements of the same value.
 - A blocking rule is kept when all its columns are usable. When NIK blocking is unusable the
   `FALLBACK_BLOCKING` rules are added: without NIK, name-and-date evidence needs wider candidate sets.
+  A fallback rule whose equal-value pairs between the two inputs exceed `FALLBACK_PAIR_BUDGET` per
+  record (counted by `spec_for_tables`) is left out: it would mostly add non-matches and cost.
 - EM passes are chosen greedily from `EM_CANDIDATES`: the next pass is the first usable rule that leaves
   some not-yet-trained comparison free (a comparison reading a column of the rule learns nothing there)
   and at least `MIN_ACTIVE` comparisons active; only when no such rule exists is a pass with one active
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.comparisons import (
     BLOCKING_RULES,
@@ -49,7 +52,19 @@ FILL_FLOOR = 0.2
 MIN_COMPARISONS = 2
 # Without NIK: a record whose birth year is wrong is found by its exact name, one whose name key changed
 # by its birth date or given name + year (plain Splink's `full_name` / `birth_date` rules, and more).
-FALLBACK_BLOCKING: tuple[tuple[str, ...], ...] = (("birth_date",), ("given_name_key", "birth_year"), ("name_norm",))
+# The address, the name's token set, the surname(s) and the given name alone find the record whose name
+# AND birth date were both mistyped; a rule wider than `FALLBACK_PAIR_BUDGET` pairs per record (a common
+# given name in a big master, a kampung without RT) is left out.
+FALLBACK_BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("birth_date",),
+    ("given_name_key", "birth_year"),
+    ("name_norm",),
+    ("name_sorted",),
+    ("addr_place",),
+    ("other_names",),
+    ("given_name",),
+)
+FALLBACK_PAIR_BUDGET = 20
 EM_CANDIDATES: tuple[tuple[str, ...], ...] = (
     ("nik",),
     ("name_key", "birth_year"),
@@ -175,8 +190,10 @@ def choose_spec(
     master_fill: Mapping[str, float],
     records_fill: Mapping[str, float],
     floor: float = FILL_FLOOR,
+    too_wide: frozenset[Rule] = frozenset(),
 ) -> ModelSpec:
-    """Choose `source`'s model spec from the prepared columns' fill rates of both inputs."""
+    """Choose `source`'s model spec from the prepared columns' fill rates of both inputs (`too_wide`:
+    fallback blocking rules over the pair budget)."""
     usable = {c for c in set(master_fill) | set(records_fill) if _usable(c, master_fill, records_fill, floor)}
     kept: list[Comparison] = []
     dropped: dict[str, str] = {}
@@ -195,7 +212,7 @@ def choose_spec(
         )
     candidates = list(BLOCKING_RULES[source])
     if "nik" not in usable:
-        candidates += [r for r in FALLBACK_BLOCKING if r not in candidates]
+        candidates += [r for r in FALLBACK_BLOCKING if r not in candidates and r not in too_wide]
     blocking = tuple(r for r in candidates if set(r) <= usable)
     if not blocking:
         raise NotEnoughToLink(
@@ -215,8 +232,28 @@ def choose_spec(
 
 
 def spec_for_tables(source: Source, master: pa.Table, records: pa.Table, floor: float = FILL_FLOOR) -> ModelSpec:
-    """`choose_spec` on two prepared tables."""
-    return choose_spec(source, fill_rates(master), fill_rates(records), floor)
+    """`choose_spec` on two prepared tables (fallback blocking rules over the pair budget left out)."""
+    budget = FALLBACK_PAIR_BUDGET * max(records.num_rows, 1)
+    too_wide = frozenset(r for r in FALLBACK_BLOCKING if blocked_pairs(master, records, r) > budget)
+    return choose_spec(source, fill_rates(master), fill_rates(records), floor, too_wide)
+
+
+def blocked_pairs(master: pa.Table, records: pa.Table, rule: Rule) -> int:
+    """Number of (record, master) pairs equal and non-NULL on all of `rule`'s columns (0 when a column
+    is missing)."""
+    columns = list(rule)
+    if not set(columns) <= set(master.column_names) & set(records.column_names):
+        return 0
+
+    def counts(table: pa.Table) -> pa.Table:
+        keys = table.select(columns).drop_null()
+        return keys.group_by(columns).aggregate([([], "count_all")])
+
+    joined = counts(master).join(counts(records), columns, join_type="inner", right_suffix="_r")
+    if joined.num_rows == 0:
+        return 0
+    product = pc.multiply(joined.column("count_all").cast(pa.int64()), joined.column("count_all_r").cast(pa.int64()))
+    return int(pc.sum(product).as_py() or 0)
 
 
 def full_spec(source: Source) -> ModelSpec:

@@ -39,7 +39,7 @@ from linkage.engine.master import PreparedMaster
 from linkage.engine.parallel import prepare_in_parallel
 from linkage.engine.params import ModelParameters, read_model_parameters
 from linkage.engine.relatives import EXPLANATION as RELATIVE_NIK_LABEL
-from linkage.engine.relatives import RelativeNikRule, discount_pairs
+from linkage.engine.relatives import HOUSEHOLD_EXPLANATION, RelativeNikRule, discount_pairs
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
 from linkage.observer import NO_OBSERVER, LinkageObserver, Source
 
@@ -329,6 +329,7 @@ class LinkageEngine:
         affected_of = affected[chosen].tolist()
         contradicted_of = contradicted[chosen].tolist()
         nik_of = -1 if self._relatives is None else self._relatives.nik
+        household_of = () if self._relatives is None else self._relatives.household
         runner_of = runner.tolist()
         counts_of = counts.tolist()
         no_match = self.thresholds.band(None)
@@ -343,9 +344,11 @@ class LinkageEngine:
             weight = totals_of[k]
             probability = match_probability(weight)
             contributions = tuple(
-                ComparisonContribution(names[c], labels[c][lvl], w, tf)
-                if c != nik_of or not affected_of[k]
-                else ComparisonContribution(names[c], RELATIVE_NIK_LABEL, 0.0, 0.0)
+                ComparisonContribution(names[c], RELATIVE_NIK_LABEL, 0.0, 0.0)
+                if c == nik_of and affected_of[k]
+                else ComparisonContribution(names[c], HOUSEHOLD_EXPLANATION, 0.0, 0.0)
+                if c in household_of and contradicted_of[k] and w > 0
+                else ComparisonContribution(names[c], labels[c][lvl], w, tf)
                 for c, (lvl, w, tf) in enumerate(zip(levels_of[k], weights_of[k], tf_of[k], strict=True))
             )
             band = self.thresholds.band(probability)

@@ -12,7 +12,11 @@ of the holder's KK, found by the name, birth-date and KK blocking rules - can wi
 evidence; the pair with the holder is never auto-linked (at most review). More generally no pair whose
 name and birth date both disagree is auto-linked: the household's address, KK and village together
 identify a household, not a person (a newborn must not be linked to a dead grandmother of the same
-house). Both the batch path (Splink predictions) and the engine apply it, from the same model JSON.
+house). On such a pair the household comparisons' positive weights (village, address, KK agreeing) are
+taken out too: given that name and birth date disagree, agreeing on the household is what a family
+member does, so those Bayes factors (learnt on matches against random pairs) would overstate the pair's probability (a
+newborn not in the master scored 0.999 against its mother). Both the batch path (Splink predictions)
+and the engine apply it, from the same model JSON.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ from linkage.normalise.family import Candidate
 NIK_COMPARISON = "nik"
 NAME_COMPARISON = "name"
 BIRTH_COMPARISON = "birth_date"
+# Comparisons that identify a household, not a person: on a pair whose name and birth date disagree they
+# say "same household" (a relative, a newborn, a lodger), so their weight is taken out of such a pair.
+HOUSEHOLD_COMPARISONS = ("village", "address", "kk_number")
 EXPLANATION = "NIK of a relative (its holder's name and birth date disagree): not used as evidence"
+HOUSEHOLD_EXPLANATION = "same household, but name and birth date disagree: not evidence of the person"
 
 
 def _names(model: Mapping[str, Any]) -> list[str]:
@@ -54,6 +62,7 @@ class RelativeNikRule:
     name_contradicts: frozenset[int]
     birth: int | None
     birth_contradicts: frozenset[int]
+    household: tuple[int, ...] = ()  # comparison indices of HOUSEHOLD_COMPARISONS in the model
 
     @classmethod
     def from_model(cls, model: Mapping[str, Any]) -> RelativeNikRule | None:
@@ -85,7 +94,8 @@ class RelativeNikRule:
             )
         if not equal or not contradicts:
             return None
-        return cls(nik, equal, name, contradicts, birth, birth_contradicts)
+        household = tuple(i for i, n in enumerate(names) if n in HOUSEHOLD_COMPARISONS)
+        return cls(nik, equal, name, contradicts, birth, birth_contradicts, household)
 
     def contradicted(self, positions: Sequence[int]) -> bool:
         """Whether the pair's name AND birth date (where known) disagree: never an auto-link, whatever
@@ -110,7 +120,8 @@ def without_relative_niks(
     weight: a pair is at one of the rule's levels only when its weight equals that level's and no level
     outside the rule's set has the same weight (ambiguous weights never trigger the rule). Records with
     a relative's-NIK pair get every candidate's NIK weight removed; every pair whose name and birth date
-    disagree is marked (`Candidate.contradicted`) so it is never auto-linked."""
+    disagree is marked (`Candidate.contradicted`) so it is never auto-linked, and loses its household
+    comparisons' weights."""
     rule = RelativeNikRule.from_model(model)
     if rule is None:
         return list(candidates)
@@ -119,8 +130,19 @@ def without_relative_niks(
     if rule.birth is not None:
         used.append((rule.birth, rule.birth_contradicts))
     columns = [f"mw_{params.comparisons[c].name}" for c, _ in used]
-    if any(col not in predictions for col in columns):
+    household = [f"mw_{params.comparisons[c].name}" for c in rule.household]
+    if any(col not in predictions for col in columns + household):
         return list(candidates)
+    # Splink keeps a comparison's term-frequency adjustment in its own column
+    tf_columns = [f"mw_tf_adj_{params.comparisons[c].name}" for c in rule.household]
+
+    def household_weight(i: int) -> float:
+        total = 0.0
+        for mw, tf in zip(household, tf_columns, strict=True):
+            weight = float(predictions[mw][i]) + (float(predictions[tf][i]) if tf in predictions else 0.0)
+            total += max(weight, 0.0)
+        return total
+
     tests = [_weight_test([lv.match_weight for lv in params.comparisons[c].levels], wanted) for c, wanted in used]
     contradicted = [
         all(test(float(predictions[col][i])) for test, col in zip(tests[1:], columns[1:], strict=True))
@@ -137,6 +159,8 @@ def without_relative_niks(
         weight = cand.match_weight
         if cand.record_id in records:
             weight -= float(nik_weights[i])
+        if contradicted[i]:
+            weight -= household_weight(i)
         if cand.record_id in records or contradicted[i]:
             cand = Candidate(cand.record_id, cand.master_record_id, weight, match_probability(weight), contradicted[i])
         out.append(cand)
@@ -165,8 +189,10 @@ def discount_pairs(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
     """The engine's rule on scored pairs (levels/weights: one row per comparison, one column per pair).
 
-    Returns (totals without the NIK weight on every pair of a query with a relative's NIK, those pairs,
-    the pairs whose name and birth date disagree - never auto-linked), or None when no pair disagrees."""
+    Returns (totals without the NIK weight on every pair of a query with a relative's NIK and without the
+    household weights on every pair whose name and birth date disagree, the relative's-NIK queries'
+    pairs, the disagreeing pairs - never auto-linked), or None when no pair disagrees. Only positive
+    household weights are taken out: a different household still speaks against the person."""
     if rule is None or not len(query_index):
         return None
     contradicted = np.isin(levels[rule.name], list(rule.name_contradicts))
@@ -178,4 +204,6 @@ def discount_pairs(
     affected = np.isin(query_index, np.unique(query_index[relative]))
     out = totals.copy()
     out[affected] -= weights[rule.nik, affected]
+    if rule.household:
+        out[contradicted] -= np.maximum(weights[list(rule.household)][:, contradicted], 0.0).sum(axis=0)
     return out, affected, contradicted

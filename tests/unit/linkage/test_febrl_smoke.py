@@ -34,6 +34,17 @@ def test_febrl4_sample_links_without_nik() -> None:
     assert artefact.spec.names == ("name", "birth_date", "address")
     assert "model spec: comparisons: name, birth_date, address" in notes
     result = evaluate_links(links, truth)
+    assert result.auto.precision >= 0.995
+    # measured 0.986 (sample of 400; 0.83 before the address, the birth-date typo level and the
+    # no-NIK fallback blocking): the floor catches a broken chooser, EM or blocking
+    assert result.auto.f1 >= 0.96
+    assert result.auto_review.f1 >= 0.96
+
+
+def test_name_and_birth_date_only_one_error_each() -> None:
+    master, records, truth = _quality().namedob(duplicates=400, strangers=100)
+    links, artefact = link_file(master, records, source="dtks")
+    assert artefact.spec.names == ("name", "birth_date")
+    result = evaluate_links(links, truth)
     assert result.auto.precision >= 0.99
-    assert result.auto.f1 >= 0.75  # measured 0.83 (sample of 400); the floor catches a broken chooser or EM
-    assert result.auto_review.f1 >= 0.8
+    assert result.auto.f1 >= 0.95  # measured 1.0 here, 0.9957 at full size (2,000 duplicates)

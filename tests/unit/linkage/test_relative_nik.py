@@ -15,7 +15,7 @@ from engine_helpers import make_master, members_model  # noqa: E402
 from linkage.batch import link_file  # noqa: E402
 from linkage.engine import Band, BandThresholds, LinkageEngine  # noqa: E402
 from linkage.engine.decisions import match_probability  # noqa: E402
-from linkage.engine.relatives import EXPLANATION, RelativeNikRule  # noqa: E402
+from linkage.engine.relatives import EXPLANATION, HOUSEHOLD_EXPLANATION, RelativeNikRule  # noqa: E402
 from linkage.model.artefact import ModelArtefact  # noqa: E402
 from linkage.normalise.prepare import prepare_table  # noqa: E402
 from linkage.records import LINKAGE_COLUMNS  # noqa: E402
@@ -76,10 +76,10 @@ def test_the_rule_reads_the_spec_model() -> None:
     assert rule is not None
     assert (rule.nik, rule.name, rule.birth) == (0, 1, 2)
     assert rule.nik_equal == frozenset({1, 2})  # NIK equal (consistent or not)
-    assert (rule.name_contradicts, rule.birth_contradicts) == (frozenset({9}), frozenset({0, 7}))  # ELSE (and null)
-    assert rule.applies([1, 9, 7, 1, 1, 1, 1]) and rule.applies([2, 9, 0, 1, 1, 1, 1])
-    assert not rule.applies([3, 9, 7, 1, 1, 1, 1])  # NIK one typo apart: not the same NIK
-    assert not rule.applies([1, 8, 7, 1, 1, 1, 1])  # names somewhat alike
+    assert (rule.name_contradicts, rule.birth_contradicts) == (frozenset({9}), frozenset({0, 8}))  # ELSE (and null)
+    assert rule.applies([1, 9, 8, 1, 1, 1, 1]) and rule.applies([2, 9, 0, 1, 1, 1, 1])
+    assert not rule.applies([3, 9, 8, 1, 1, 1, 1])  # NIK one typo apart: not the same NIK
+    assert not rule.applies([1, 8, 8, 1, 1, 1, 1])  # names somewhat alike
     assert not rule.applies([1, 9, 1, 1, 1, 1, 1])  # same birth date
 
 
@@ -156,7 +156,22 @@ def test_a_household_match_alone_is_never_an_auto_link() -> None:
     plain = dict(zip(rows, scored.scores.totals.tolist(), strict=True))
     assert match_probability(plain[WIFE["nik"]]) >= 0.99  # Splink's weights alone: an auto-link
     (decision,) = engine.link(_table([NEWBORN]))
-    assert decision.master_record_id == WIFE["nik"] and decision.band is Band.REVIEW
+    # the household's weights (village, address, KK) are taken out: same household, another person
+    assert decision.master_record_id == WIFE["nik"] and decision.band is Band.NO_MATCH
+    assert decision.explanation is not None
+    by_name = {c.comparison: c for c in decision.explanation.contributions}
+    household = [by_name[n] for n in ("village", "address", "kk_number")]
+    pos = rows.index(WIFE["nik"])
+    names = [c.name for c in engine.parameters.comparisons]
+    raw = [float(scored.scores.weights[names.index(n), pos]) for n in ("village", "address", "kk_number")]
+    for contribution, weight in zip(household, raw, strict=True):  # agreeing parts out, others kept
+        expected = (HOUSEHOLD_EXPLANATION, 0.0) if weight > 0 else (contribution.level, weight)
+        assert (contribution.level, contribution.match_weight) == expected
+    taken = sum(w for w in raw if w > 0)
+    assert taken > 10 and decision.match_weight == pytest.approx(plain[WIFE["nik"]] - taken, abs=1e-9)
+    assert decision.match_probability is not None and decision.match_probability < 0.5
     artefact = ModelArtefact(_model(), {"thresholds": {"auto_link": 0.99, "review": 0.5}})
     links, _ = link_file(_master(with_wife=True), _table([NEWBORN]), artefact=artefact)
-    assert links.to_pylist()[0]["band"] == "review"
+    (row,) = links.to_pylist()
+    assert (row["master_record_id"], row["band"]) == (WIFE["nik"], "no_match")
+    assert row["match_weight"] == pytest.approx(decision.match_weight, abs=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pyarrow as pa
 import pytest
 
 from linkage.comparisons import BLOCKING_RULES, COMPARISONS, Comparison, ElseLevel, ExactLevel, NullLevel
@@ -16,7 +17,16 @@ from linkage.model.training import (
 )
 from linkage.normalise.family import Candidate
 from linkage.normalise.prepare import PREPARED_SCHEMA
-from linkage.spec import FILL_FLOOR, NotEnoughToLink, choose_spec, full_spec, spec_from_metadata
+from linkage.spec import (
+    FALLBACK_PAIR_BUDGET,
+    FILL_FLOOR,
+    NotEnoughToLink,
+    blocked_pairs,
+    choose_spec,
+    full_spec,
+    spec_for_tables,
+    spec_from_metadata,
+)
 
 ALL = {c: 1.0 for c in PREPARED_SCHEMA.names}
 NAME_DOB = {
@@ -59,6 +69,10 @@ def test_an_empty_nik_column_drops_nik_and_its_rules_and_adds_the_fallback_block
         ("birth_date",),
         ("given_name_key", "birth_year"),
         ("name_norm",),
+        ("name_sorted",),
+        ("addr_place",),
+        ("other_names",),
+        ("given_name",),
     )
     # sex and village first (name key + birth year leaves them active), then name, then the birth date
     assert spec.em_rules == (("name_key", "birth_year"), ("birth_date",), ("name_norm",))
@@ -74,6 +88,8 @@ def test_name_and_birth_date_only() -> None:
         ("birth_date",),
         ("given_name_key", "birth_year"),
         ("name_norm",),
+        ("other_names",),
+        ("given_name",),
     )
     assert spec.em_rules == (("birth_date",), ("name_norm",))
     assert set(spec.dropped) == {"nik", "sex", "village", "address"}
@@ -194,3 +210,36 @@ def test_matches_are_taken_out_of_the_sampled_u() -> None:
     assert matched_pair_rate({"probability_two_random_records_match": odds / (1 + odds)}, 1000) == pytest.approx(
         0.8 / 1000
     )
+
+
+def test_blocked_pairs_counts_equal_non_null_keys() -> None:
+    master = pa.table({"a": ["x", "x", "y", None], "b": [1, 1, 2, 3]})
+    records = pa.table({"a": ["x", "y", "y", None], "b": [1, 2, 5, 3]})
+    assert blocked_pairs(master, records, ("a",)) == 2 * 1 + 1 * 2  # NULLs never pair
+    assert blocked_pairs(master, records, ("a", "b")) == 2 + 1
+    assert blocked_pairs(master, records, ("missing",)) == 0
+
+
+def test_a_fallback_rule_over_the_pair_budget_is_left_out() -> None:
+    from linkage.normalise.prepare import prepare_table
+    from linkage.records import LINKAGE_COLUMNS, LINKAGE_SCHEMA
+
+    def table(rows: list[dict[str, object]]) -> pa.Table:
+        return pa.Table.from_pylist([{c: r.get(c) for c in LINKAGE_COLUMNS} for r in rows], schema=LINKAGE_SCHEMA)
+
+    # every person of one kampung (no RT): the address pairs each record with the whole master
+    people = FALLBACK_PAIR_BUDGET + 5
+    def person(prefix: str, i: int, address: str) -> dict[str, object]:
+        name, born = f"Budi {chr(65 + i % 26)}{i}", f"19{50 + i}-01-0{1 + i % 9}"
+        return {"record_id": f"{prefix}{i}", "full_name": name, "birth_date": born, "address": address}
+
+    master = table([person("m", i, "Kp. Sukamaju") for i in range(people)])
+    records = table([person("r", i, "Kampung Sukamaju") for i in range(people)])
+    pm, pr = prepare_table(master), prepare_table(records)
+    assert blocked_pairs(pm, pr, ("addr_place",)) == people * people
+    spec = spec_for_tables("dtks", pm, pr)
+    assert ("addr_place",) not in spec.blocking_rules  # people per record > the budget
+    assert ("given_name",) not in spec.blocking_rules  # every given name is Budi
+    assert ("name_sorted",) in spec.blocking_rules and ("other_names",) in spec.blocking_rules
+    few = spec_for_tables("dtks", pm.slice(0, 3), pr.slice(0, 3))
+    assert ("addr_place",) in few.blocking_rules

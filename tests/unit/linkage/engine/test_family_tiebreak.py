@@ -13,6 +13,7 @@ from engine_helpers import make_master, make_queries, members_model
 
 from linkage.engine import Band, BandThresholds, EngineWorkers, LinkageEngine, LinkDecision
 from linkage.engine.cache import load_master_cached
+from linkage.engine.relatives import RelativeNikRule, discount_pairs
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
 from linkage.records import population_records
@@ -143,7 +144,8 @@ def test_forked_workers_resolve_each_family_in_its_batch(engine: LinkageEngine) 
 
 def test_same_choices_as_choose_best_over_every_pair() -> None:
     """Families of noisy copies (three per submission, close relatives in the master share a KK): the
-    engine's choices and runner-ups are `choose_best`'s over all scored pairs, weights untouched."""
+    engine's choices and runner-ups are `choose_best`'s over all scored pairs (their weights after the
+    relative's-NIK and household rule, `linkage.engine.relatives.discount_pairs`)."""
     rnd = random.Random(21)
     master = [dict(r) for r in make_master(600, seed=21)]
     for start in range(0, len(master), 3):  # KKs of three: the first is the head
@@ -165,7 +167,12 @@ def test_same_choices_as_choose_best_over_every_pair() -> None:
     scored = engine.scoring.score(queries)
     prepared = engine.master.prepared
     name = {prepared.record_id(r): f"{r:012d}" for r in range(prepared.row_count)}  # ties: lowest row
-    pairs = zip(scored.query_index.tolist(), scored.master_rows.tolist(), scored.scores.totals.tolist(), strict=True)
+    totals = scored.scores.totals
+    rule = RelativeNikRule.from_parameters(engine.parameters)
+    discounted = discount_pairs(rule, scored.query_index, scored.scores.levels, scored.scores.weights, totals)
+    if discounted is not None:
+        totals = discounted[0]
+    pairs = zip(scored.query_index.tolist(), scored.master_rows.tolist(), totals.tolist(), strict=True)
     candidates = [Candidate(queries[i]["record_id"], f"{r:012d}", w, 0.0) for i, r, w in pairs]
     batch = pa.Table.from_pylist(queries)
     masters = {name[rid]: head for rid, head in master_heads(pa.Table.from_pylist(master)).items()}
