@@ -18,6 +18,7 @@ from contracts.linkage_outputs import (
     LinkedMember,
     MemberDecision,
     PersonIdKind,
+    ReviewCandidate,
     ReviewTask,
     SectoralMatches,
 )
@@ -177,4 +178,14 @@ def _review_task(
         runner_up_weight=_round(link.runner_up_weight),
         explanation=_explanation(link),
         model_version=model_version,
+        candidates=[
+            ReviewCandidate(
+                rank=rank, nik=c.master_nik, person_id=ids.for_master(c.master_nik),
+                probability=_round(c.probability), match_weight=_round(c.match_weight),
+                explanation={name: round(float(w), _DIGITS) for name, w in sorted(c.explanation.items())},
+            )
+            for rank, c in enumerate(link.candidates, start=1)
+        ],  # fmt: skip
+        # the candidate's DTKS decile: the queue puts families whose aid depends on the link first
+        dtks_decile=link.dtks_decile,
     )
