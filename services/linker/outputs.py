@@ -41,8 +41,8 @@ def _explanation(link: MemberLink) -> dict[str, float]:
 
 
 def decision_of(link: MemberLink) -> MemberDecision:
-    """auto_link with a candidate -> linked; review -> pending_review; anything else -> not_linked."""
-    if link.band == "auto_link" and link.master_nik:
+    """auto_link or clerical_link with a candidate -> linked; review -> pending_review; else not_linked."""
+    if link.band in ("auto_link", "clerical_link") and link.master_nik:
         return MemberDecision.LINKED
     if link.band == "review" and link.master_nik:
         return MemberDecision.PENDING_REVIEW

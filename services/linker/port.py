@@ -16,7 +16,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from linkage.observer import LinkageObserver
 
-Band = Literal["auto_link", "review", "no_match"]
+# `clerical_link`: a reviewer accepted the candidate (services/updates/clerical.py), never the engine.
+Band = Literal["auto_link", "review", "no_match", "clerical_link"]
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,9 @@ class FakeMemberLinker:
         if self.observer is not NO_OBSERVER and links:
             self.observer.batch_linked(len(links), time.perf_counter() - started)
             for link in links:
-                self.observer.record_decided("dukcapil", link.band, link.probability, None)
+                band = link.band
+                if band != "clerical_link":  # never the fake's own band (a reviewer's decision sets it)
+                    self.observer.record_decided("dukcapil", band, link.probability, None)
             report_sectoral(self.observer, links)
         return links
 
