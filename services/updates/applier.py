@@ -126,6 +126,14 @@ class ChangeApplier:
         self._families(result)
         return result
 
+    def relink_one(self, change: Change, state: MemberState, link: MemberLink, result: UpdateResult) -> None:
+        """One member's new link as `process` handles it (clerical decisions use it with their own link)."""
+        self._member(change, state, link, result)
+
+    def rebuild_families(self, result: UpdateResult) -> None:
+        """Re-publish the families of the members in `result` whose record changed (as `process` does)."""
+        self._families(result)
+
     def _families(self, result: UpdateResult) -> None:
         """Re-publish the integrated record of every family whose members were re-linked, if it changed."""
         touched = sorted({s.family_key for s in result.states.values()})

@@ -25,9 +25,9 @@ from services.linker.port import MemberLink, MemberQuery
 
 
 class DecisionReason(StrEnum):
-    """Why a decision was dead-lettered (bounded: a metric label and the dead letter's reason)."""
+    """Why a decision was dead-lettered (the dead letter's reason; an undecodable one gets the contract's
+    own reason: not_json, schema_violation, ...)."""
 
-    UNDECODABLE = "undecodable"
     UNKNOWN_MEMBER = "unknown_member"
     UNKNOWN_TASK = "unknown_task"
     STALE_TASK = "stale_task"
