@@ -63,6 +63,7 @@ class DecisionResult:
     states: dict[str, MemberState] = field(default_factory=dict)
     dead: dict[str, int] = field(default_factory=dict)  # reason -> count
     duplicates: int = 0
+    elsewhere: int = 0  # members of files other instances own
     applied: int = 0
     events: int = 0
 
@@ -77,7 +78,7 @@ class DecisionApplier:
 
     def __init__(
         self, linker: LinkingMaster, index: MemberIndex, decisions_of: DecisionLog, ids: PersonIds,
-        topics: UpdateTopics, dlq_topic: str, *, max_bytes: int = 1_048_576,
+        topics: UpdateTopics, dlq_topic: str, *, max_bytes: int = 1_048_576, unknown_is_elsewhere: bool = False,
     ) -> None:  # fmt: skip
         self._linker = linker
         self._index = index
@@ -85,6 +86,8 @@ class DecisionApplier:
         self._applier = ChangeApplier(linker, index, ids, topics)
         self._dlq = dlq_topic
         self._max_bytes = max_bytes
+        # Several instances: a member no file of this one holds belongs to another instance's files.
+        self._elsewhere = unknown_is_elsewhere
 
     def process(self, records: Sequence[DecisionRecord]) -> DecisionResult:
         """Judge and apply `records` in order; later decisions of the batch see the earlier ones."""
@@ -100,6 +103,9 @@ class DecisionApplier:
                 self._dead(result, bounded_dead_letter(violation, record.value, record.key, source), record)
                 continue
             state = relinked.states.get(decision.member_key) or self._stored(decision.member_key)
+            if state is None and self._elsewhere:
+                result.elsewhere += 1
+                continue
             log = [*self._decisions_of(decision.member_key), *result.entries]
             task = sorted((d for d in log if d.task_id == decision.task_id), key=lambda d: d.sequence)
             verdict = judge(decision, state.revision if state else None, task)
