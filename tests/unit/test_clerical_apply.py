@@ -193,3 +193,25 @@ def test_bad_decisions_are_dead_lettered_with_their_reason_and_change_nothing(tm
     # a decision for a member the linker does not hold (key and payload agree)
     res = rig.applier.process([_record(9, other.model_dump_json().encode(), f"{FAMILY_KEY}-09".encode())])
     assert [DEAD_LETTER_ADAPTER.validate_json(r.value or b"").reason.value for r in res.records] == ["unknown_member"]
+
+
+def test_master_changes_keep_the_human_decision(tmp_path: Path) -> None:
+    from contracts.linkage_updates import ChangeSource, UpdateCause
+    from services.updates.applier import ChangeApplier
+    from services.updates.changes import Change
+    from services.updates.master import MasterPerson
+
+    rig = Rig(tmp_path)
+    rig.link()
+    rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITTI))
+    applier = ChangeApplier(rig.fake, StoreMemberIndex(lambda: {0: rig.store}), IDS, UPDATE_TOPICS)
+    died = MasterPerson(SITTI, "3603121705150009", "Sitti Aminah", "F", "1980-05-15", "", "", True)
+    result = applier.process([Change(UpdateCause(source=ChangeSource.DUKCAPIL, change="died", change_id="c-1"),
+                                     person=died)])  # fmt: skip
+    # the member's record is unchanged (still the reviewer's link: without the decision the engine's
+    # re-link would have put it back in review), and the death of the chosen person is an event
+    assert not [r for r in result.records if r.topic in ("m", "r")]
+    events = [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in result.records if r.topic == "u"]
+    assert [(e.event, e.member.band.value, e.member.matched_nik) for e in events] == [
+        ("person_died", "clerical_link", SITTI)
+    ]
