@@ -43,6 +43,8 @@ class DeadLetterReason(StrEnum):
     STALE_TASK = "stale_task"  #: a newer revision of the family replaced the task the reviewer decided
     STALE_SEQUENCE = "stale_sequence"  #: the decision's sequence is not the next one on its task
     UNDO_MISMATCH = "undo_mismatch"  #: an undo that does not revoke the task's latest decision
+    FORBIDDEN_UNDO = "forbidden_undo"  #: an undo of another reviewer's decision without the supervisor role
+    SAME_REVIEWER = "same_reviewer"  #: a second review by the reviewer whose decision it should confirm
 
 
 class FieldError(OutboundModel):

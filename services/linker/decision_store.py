@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import duckdb
 
 from contracts.review_decisions import ReviewOutcome
-from services.updates.clerical import AppliedDecision, StickyDecision, effective, task_revision
+from services.updates.clerical import AppliedDecision, StickyDecision, effective
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS review_decisions (
@@ -26,33 +26,40 @@ CREATE TABLE IF NOT EXISTS review_decisions (
     probability DOUBLE,
     match_weight DOUBLE,
     identity    VARCHAR NOT NULL,
-    revokes     VARCHAR
+    revokes     VARCHAR,
+    reviewer_id VARCHAR NOT NULL,
+    held        BOOLEAN NOT NULL,
+    applied_no  BIGINT NOT NULL
 );
 """
 _COLUMNS = (
-    "decision_id, task_id, member_key, sequence, outcome, chosen_nik, probability, match_weight, identity, revokes"
+    "decision_id, task_id, member_key, sequence, outcome, chosen_nik, probability, match_weight, identity, revokes, "
+    "reviewer_id, held"
 )
 
 
 def read_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, list[AppliedDecision]]:
-    """Every applied decision of the file, by member key, in (task, sequence) order."""
-    rows = con.execute(f"SELECT {_COLUMNS} FROM review_decisions ORDER BY member_key, task_id, sequence").fetchall()
+    """Every applied decision of the file, by member key, in the order they were applied."""
+    rows = con.execute(f"SELECT {_COLUMNS} FROM review_decisions ORDER BY applied_no").fetchall()
     out: dict[str, list[AppliedDecision]] = {}
     for r in rows:
         entry = AppliedDecision(str(r[0]), str(r[1]), str(r[2]), int(r[3]), ReviewOutcome(r[4]), r[5], r[6], r[7],
-                                str(r[8]), r[9])  # fmt: skip
+                                str(r[8]), r[9], str(r[10]), bool(r[11]))  # fmt: skip
         out.setdefault(entry.member_key, []).append(entry)
     return out
 
 
 def insert_decisions(con: duckdb.DuckDBPyConnection, entries: Sequence[AppliedDecision]) -> None:
     """Append applied decisions (inside the caller's transaction); an id already stored is kept once."""
+    row = con.execute("SELECT coalesce(max(applied_no), 0) FROM review_decisions").fetchone()
+    number = int(row[0]) if row else 0
     for e in entries:
+        number += 1
         con.execute(
-            f"INSERT INTO review_decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO review_decisions ({_COLUMNS}, applied_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (decision_id) DO NOTHING",
             [e.decision_id, e.task_id, e.member_key, e.sequence, e.outcome.value, e.chosen_nik, e.probability,
-             e.match_weight, e.identity, e.revokes],
+             e.match_weight, e.identity, e.revokes, e.reviewer_id, e.held, number],
         )  # fmt: skip
 
 
@@ -62,15 +69,15 @@ def task_log(decisions: Sequence[AppliedDecision], task_id: str) -> list[Applied
 
 
 def sticky_of(decisions: Sequence[AppliedDecision]) -> StickyDecision | None:
-    """A member's effective human decision: that of its latest decided task (highest revision).
+    """A member's effective human decision: that of the task decided last (`decisions` in the order
+    they were applied).
 
     An earlier task's decision does not outlive a later task: a later task exists only because the
-    member's data changed (else the decision had been applied and no task raised).
+    member's data changed, an undo reopened the review, or a second review was asked for.
     """
     if not decisions:
         return None
-    latest = max({d.task_id for d in decisions}, key=lambda t: (task_revision(t, decisions[0].member_key) or 0, t))
-    return effective(task_log(decisions, latest))
+    return effective(task_log(decisions, decisions[-1].task_id))
 
 
 def sticky_decisions(held: dict[str, list[AppliedDecision]], member_keys: Iterable[str]) -> dict[str, StickyDecision]:

@@ -221,7 +221,7 @@ class LinkStore:
         return decision_store.sticky_decisions(self._decisions, member_keys)
 
     def decisions_of(self, member_key: str) -> list[AppliedDecision]:
-        """Every decision applied to a member, in (task, sequence) order."""
+        """Every decision applied to a member, in the order applied."""
         return list(self._decisions.get(member_key, []))
 
     def apply_decisions(self, entries: Sequence[AppliedDecision], members: Mapping[str, MemberState]) -> None:
@@ -237,8 +237,7 @@ class LinkStore:
         for e in entries:
             held = self._decisions.setdefault(e.member_key, [])
             if all(d.decision_id != e.decision_id for d in held):
-                held.append(e)
-                held.sort(key=lambda d: (d.task_id, d.sequence))
+                held.append(e)  # in the order applied (the last one names the member's current task)
 
     def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
         """Members a changed master record may affect (services/updates/member_state.py)."""

@@ -11,6 +11,14 @@ same member data arrives, or the model changes.
 - `new_person`: the member is a person not in the master: band `no_match`, no master candidate.
 - `skip`: nothing changes (it takes its place in the task's sequence).
 - `undo`: reverts the task's latest decision; the member's link is what it was before that decision.
+  Undoing another reviewer's decision needs the supervisor role (a supervisor's reversal).
+
+The second-reviewer rule (`SecondReview`, configurable): an accept or new_person by a reviewer (not a
+supervisor) in a flagged district, or one that overrides the engine's candidate while the engine gave it
+at least `min_probability`, is held: recorded, not applied, and a second-review task
+`<task id of the member>/second-<decision id>` is raised. A decision on that task by another reviewer
+that agrees (same outcome and candidate) applies; one that disagrees is held in turn (another second
+review); a supervisor's decision applies at once.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from contracts.review_decisions import ReviewDecision, ReviewOutcome
+from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome
 from services.linker.port import MemberLink, MemberQuery
 
 
@@ -33,6 +41,8 @@ class DecisionReason(StrEnum):
     STALE_TASK = "stale_task"
     STALE_SEQUENCE = "stale_sequence"
     UNDO_MISMATCH = "undo_mismatch"
+    FORBIDDEN_UNDO = "forbidden_undo"
+    SAME_REVIEWER = "same_reviewer"
 
 
 class Verdict(StrEnum):
@@ -56,6 +66,8 @@ class AppliedDecision:
     match_weight: float | None
     identity: str
     revokes: str | None = None
+    reviewer_id: str = ""
+    held: bool = False  # waits for a second reviewer (not part of the member's effective decision)
 
 
 @dataclass(frozen=True)
@@ -107,10 +119,60 @@ def judge(
         last = log[-1] if log else None
         if last is None or last.decision_id != decision.revokes_decision_id or last.outcome is ReviewOutcome.UNDO:
             return DecisionReason.UNDO_MISMATCH
+        if last.reviewer_id != decision.reviewer_id and decision.reviewer_role is not ReviewerRole.SUPERVISOR:
+            return DecisionReason.FORBIDDEN_UNDO
     return Verdict.APPLY
 
 
-def applied(decision: ReviewDecision, identity: str) -> AppliedDecision:
+@dataclass(frozen=True)
+class SecondReview:
+    """Which decisions need a second, agreeing reviewer (off by default)."""
+
+    #: District codes (the first 7 digits of the family key) a supervisor flagged.
+    districts: frozenset[str] = frozenset()
+    #: A decision against the engine's candidate needs a second reviewer when the engine gave that
+    #: candidate at least this probability (None: never for this reason).
+    min_probability: float | None = None
+
+    def needed(self, decision: ReviewDecision, engine_nik: str | None, engine_probability: float | None) -> bool:
+        """Whether `decision` (on a first-review task) must wait for a second reviewer."""
+        if decision.reviewer_role is ReviewerRole.SUPERVISOR:
+            return False
+        if decision.outcome not in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON):
+            return False
+        if decision.member_key[:7] in self.districts:
+            return True
+        overrides = decision.outcome is ReviewOutcome.NEW_PERSON or decision.chosen_record_id != engine_nik
+        limit = self.min_probability
+        return overrides and limit is not None and engine_probability is not None and engine_probability >= limit
+
+
+SECOND_REVIEW_MARK = "/second-"
+
+
+def second_review_task(held: AppliedDecision) -> str:
+    """The task id of the second review of a held decision."""
+    base = held.task_id.split(SECOND_REVIEW_MARK, 1)[0]
+    return f"{base}{SECOND_REVIEW_MARK}{held.decision_id}"
+
+
+def held_decision(task_id: str, log: Sequence[AppliedDecision]) -> AppliedDecision | None:
+    """The held decision a second-review task asks to confirm (None: not a second-review task)."""
+    if SECOND_REVIEW_MARK not in task_id:
+        return None
+    wanted = task_id.rsplit(SECOND_REVIEW_MARK, 1)[1]
+    return next((d for d in log if d.decision_id == wanted and d.held), None)
+
+
+def second_opinion(decision: ReviewDecision, held: AppliedDecision) -> bool | DecisionReason:
+    """On a second-review task: True when `decision` agrees with the held one (applies both), False when
+    it disagrees (held in turn, unless a supervisor decided), SAME_REVIEWER when the same person decided."""
+    if decision.reviewer_id == held.reviewer_id:
+        return DecisionReason.SAME_REVIEWER
+    return decision.outcome is held.outcome and decision.chosen_record_id == held.chosen_nik
+
+
+def applied(decision: ReviewDecision, identity: str, *, held: bool = False) -> AppliedDecision:
     """The log entry of an applied decision; the chosen candidate's scores come from what was shown."""
     shown = {c.record_id: c for c in decision.shown}
     chosen = shown.get(decision.chosen_record_id or "")
@@ -118,7 +180,7 @@ def applied(decision: ReviewDecision, identity: str) -> AppliedDecision:
         decision_id=decision.decision_id, task_id=decision.task_id, member_key=decision.member_key,
         sequence=decision.sequence, outcome=decision.outcome, chosen_nik=decision.chosen_record_id,
         probability=chosen.probability if chosen else None, match_weight=chosen.match_weight if chosen else None,
-        identity=identity, revokes=decision.revokes_decision_id,
+        identity=identity, revokes=decision.revokes_decision_id, reviewer_id=decision.reviewer_id, held=held,
     )  # fmt: skip
 
 
@@ -126,7 +188,7 @@ def effective(log: Sequence[AppliedDecision]) -> StickyDecision | None:
     """The member's human decision after a task's decisions (in sequence order); None: the engine's."""
     after: list[StickyDecision | None] = []
     for entry in log:
-        if entry.outcome in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON):
+        if entry.outcome in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON) and not entry.held:
             after.append(
                 StickyDecision(entry.decision_id, entry.task_id, entry.outcome, entry.chosen_nik,
                                entry.probability, entry.match_weight, entry.identity)

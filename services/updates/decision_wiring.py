@@ -34,7 +34,7 @@ from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
-from services.updates.clerical import AppliedDecision
+from services.updates.clerical import AppliedDecision, SecondReview
 from services.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
 from services.updates.handler import StoreMemberIndex, by_partition
 from services.updates.journal import save_positions
@@ -73,13 +73,14 @@ class DecisionHandler:
     def __init__(
         self, master: LinkingMaster, files: Callable[[], Mapping[int, LinkStore]], owns_all: Callable[[], bool],
         ids: PersonIds, topics: UpdateTopics, dlq_topic: str, positions: DecisionPositions, send: Send,
-        *, max_payload_bytes: int,
+        *, max_payload_bytes: int, second_review: SecondReview | None = None,
     ) -> None:  # fmt: skip
         self._master, self._files, self._owns_all = master, files, owns_all
         self._ids, self._topics, self._dlq = ids, topics, dlq_topic
         self._positions, self._send, self._max_bytes = positions, send, max_payload_bytes
         self.next_positions = positions.read()
-        self.totals: dict[str, int] = {"applied": 0, "duplicates": 0, "elsewhere": 0}
+        self._second = second_review
+        self.totals: dict[str, int] = {"applied": 0, "duplicates": 0, "elsewhere": 0, "held": 0}
         self.dead_letters: dict[str, int] = {}
 
     async def handle(self, records: Sequence[ChangeRecord]) -> DecisionResult:
@@ -97,7 +98,7 @@ class DecisionHandler:
 
         applier = DecisionApplier(self._master, StoreMemberIndex(lambda: files), decisions_of, self._ids,
                                   self._topics, self._dlq, max_bytes=self._max_bytes,
-                                  unknown_is_elsewhere=not owns_all)  # fmt: skip
+                                  unknown_is_elsewhere=not owns_all, second_review=self._second)  # fmt: skip
         decisions = [DecisionRecord(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value) for r in records]
         result = await asyncio.to_thread(applier.process, decisions)
         await self._produce_and_wait(result.records)
@@ -105,7 +106,7 @@ class DecisionHandler:
         await asyncio.to_thread(self._save, files, result, target)
         self.next_positions = target
         for name, n in (("applied", result.applied), ("duplicates", result.duplicates),
-                        ("elsewhere", result.elsewhere)):  # fmt: skip
+                        ("elsewhere", result.elsewhere), ("held", result.held)):  # fmt: skip
             self.totals[name] += n
         for reason, n in result.dead.items():
             self.dead_letters[reason] = self.dead_letters.get(reason, 0) + n
@@ -119,9 +120,8 @@ class DecisionHandler:
         self, files: Mapping[int, LinkStore], result: DecisionResult, target: Mapping[tuple[str, int], int]
     ) -> None:
         states = by_partition(result.states.values())
-        partition_of = {s.member_key: s.partition for s in result.states.values()}
         for p, file in sorted(files.items()):
-            entries = [e for e in result.entries if partition_of.get(e.member_key) == p]
+            entries = [e for e in result.entries if result.partitions.get(e.member_key) == p]
             if entries or states.get(p):
                 file.apply_decisions(entries, states.get(p, {}))
         self._positions.save(target)
@@ -164,7 +164,9 @@ def install_decisions(
                           settings.families_topic)  # fmt: skip
     handler = DecisionHandler(linker, files, owns_all, ids, topics, settings.dlq_topic,
                               DecisionPositions(settings.state_dir / "review-decisions.duckdb"), send,
-                              max_payload_bytes=settings.max_payload_bytes)  # fmt: skip
+                              max_payload_bytes=settings.max_payload_bytes,
+                              second_review=SecondReview(settings.second_review_districts,
+                                                         settings.second_review_min_probability))  # fmt: skip
 
     async def wait_for_submissions() -> None:
         await assigned.wait()

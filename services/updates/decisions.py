@@ -18,23 +18,29 @@ from dataclasses import dataclass, field
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason
 from contracts.decode import ContractViolation, decode
-from contracts.linkage_outputs import to_canonical_json
+from contracts.linkage_outputs import LinkedMember, ReviewCandidate, ReviewTask, to_canonical_json
 from contracts.linkage_updates import ChangeSource, UpdateCause
-from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision
+from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewerRole, ReviewOutcome
 from services.linker.deadletter import SourcePosition, bounded_dead_letter
 from services.linker.ids import PersonIds
 from services.linker.pipeline import OutboundRecord
+from services.linker.port import MemberLink
 from services.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
 from services.updates.changes import Change
 from services.updates.clerical import (
+    SECOND_REVIEW_MARK,
     AppliedDecision,
     DecisionReason,
+    SecondReview,
     Verdict,
     applied,
     effective,
+    held_decision,
     identity_of,
     judge,
     override_link,
+    second_opinion,
+    second_review_task,
 )
 from services.updates.member_state import MemberState
 
@@ -63,9 +69,15 @@ class DecisionResult:
     states: dict[str, MemberState] = field(default_factory=dict)
     dead: dict[str, int] = field(default_factory=dict)  # reason -> count
     duplicates: int = 0
+    held: int = 0  # waiting for a second reviewer
+    partitions: dict[str, int] = field(default_factory=dict)  # member key -> its link-store file
     elsewhere: int = 0  # members of files other instances own
     applied: int = 0
     events: int = 0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)  # as the linker's outputs round
 
 
 def clerical_cause(decision: ReviewDecision) -> UpdateCause:
@@ -79,6 +91,7 @@ class DecisionApplier:
     def __init__(
         self, linker: LinkingMaster, index: MemberIndex, decisions_of: DecisionLog, ids: PersonIds,
         topics: UpdateTopics, dlq_topic: str, *, max_bytes: int = 1_048_576, unknown_is_elsewhere: bool = False,
+        second_review: SecondReview | None = None,
     ) -> None:  # fmt: skip
         self._linker = linker
         self._index = index
@@ -88,6 +101,9 @@ class DecisionApplier:
         self._max_bytes = max_bytes
         # Several instances: a member no file of this one holds belongs to another instance's files.
         self._elsewhere = unknown_is_elsewhere
+        self._second = second_review or SecondReview()
+        self._topics = topics
+        self._ids = ids
 
     def process(self, records: Sequence[DecisionRecord]) -> DecisionResult:
         """Judge and apply `records` in order; later decisions of the batch see the earlier ones."""
@@ -113,16 +129,25 @@ class DecisionApplier:
                 result.duplicates += 1
                 continue
             if isinstance(verdict, DecisionReason) or state is None:
-                reason = DeadLetterReason(verdict.value if isinstance(verdict, DecisionReason) else "unknown_member")
-                detail = f"review decision {decision.decision_id} not applied: {reason.value}"
-                letter = bounded_dead_letter(ContractViolation(reason, detail), record.value, record.key, source)
-                self._dead(result, letter, record)
+                reason = verdict if isinstance(verdict, DecisionReason) else DecisionReason.UNKNOWN_MEMBER
+                self._refuse(result, reason, decision, record, source)
                 continue
-            entry = applied(decision, identity_of(state.query))
+            (link,) = self._linker.link([state.query])
+            hold = self._hold(decision, link, log)
+            if isinstance(hold, DecisionReason):
+                self._refuse(result, hold, decision, record, source)
+                continue
+            entry = applied(decision, identity_of(state.query), held=hold)
             result.entries.append(entry)
+            result.partitions[decision.member_key] = state.partition
+            if hold:
+                # not applied: the member stays as it is and a second reviewer gets a task
+                result.held += 1
+                task_json = to_canonical_json(self._second_review(state, link, entry))
+                result.records.append(OutboundRecord(self._topics.review, decision.member_key.encode(), task_json))
+                continue
             result.applied += 1
             sticky = effective([*task, entry])
-            (link,) = self._linker.link([state.query])
             events_before = relinked.events
             self._applier.relink_one(Change(clerical_cause(decision)), state, override_link(link, sticky, state.query),
                                      relinked)  # fmt: skip
@@ -131,6 +156,48 @@ class DecisionApplier:
         result.records.extend(relinked.records)
         result.states = relinked.states
         return result
+
+    def _hold(
+        self, decision: ReviewDecision, link: MemberLink, log: Sequence[AppliedDecision]
+    ) -> bool | DecisionReason:
+        """Whether the decision waits for a second reviewer (the second-reviewer rule)."""
+        if SECOND_REVIEW_MARK in decision.task_id:
+            first = held_decision(decision.task_id, log)
+            if first is None:
+                return DecisionReason.UNKNOWN_TASK
+            if decision.outcome not in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON):
+                return False  # skip / undo on the second-review task: as on any task
+            opinion = second_opinion(decision, first)
+            if isinstance(opinion, DecisionReason):
+                return opinion
+            return not opinion and decision.reviewer_role is not ReviewerRole.SUPERVISOR
+        return self._second.needed(decision, link.master_nik, link.probability)
+
+    def _second_review(self, state: MemberState, link: MemberLink, held: AppliedDecision) -> ReviewTask:
+        member = LinkedMember.model_validate_json(state.member_json)
+        nik = link.master_nik
+        return ReviewTask(
+            task_id=second_review_task(held), member_key=member.member_key, submission_id=member.submission_id,
+            revision=member.revision, candidate_nik=nik, candidate_person_id=self._ids.for_master(nik) if nik else None,
+            probability=_round(link.probability), match_weight=_round(link.match_weight),
+            runner_up_weight=_round(link.runner_up_weight),
+            explanation={k: round(float(w), 6) for k, w in sorted(link.explanation.items())},
+            model_version=self._linker.model_version,
+            candidates=[
+                ReviewCandidate(rank=rank, nik=c.master_nik, person_id=self._ids.for_master(c.master_nik),
+                                probability=_round(c.probability), match_weight=_round(c.match_weight),
+                                explanation={k: round(float(w), 6) for k, w in sorted(c.explanation.items())})
+                for rank, c in enumerate(link.candidates, start=1)
+            ],
+            dtks_decile=link.dtks_decile,
+        )  # fmt: skip
+
+    def _refuse(self, result: DecisionResult, reason: DecisionReason, decision: ReviewDecision,
+                record: DecisionRecord, source: SourcePosition) -> None:  # fmt: skip
+        why = DeadLetterReason(reason.value)
+        detail = f"review decision {decision.decision_id} not applied: {why.value}"
+        letter = bounded_dead_letter(ContractViolation(why, detail), record.value, record.key, source)
+        self._dead(result, letter, record)
 
     def _stored(self, member_key: str) -> MemberState | None:
         found = self._index.find_families([member_key[:22]])

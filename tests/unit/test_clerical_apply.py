@@ -24,6 +24,7 @@ from services.linker.testing import (
     submission_payload,
 )
 from services.updates.applier import UpdateTopics
+from services.updates.clerical import SecondReview
 from services.updates.decisions import DecisionApplier, DecisionRecord
 from services.updates.handler import StoreMemberIndex
 
@@ -51,11 +52,12 @@ def _submission(revision: int = 1, siti: str = "Sity Aminah"):  # type: ignore[n
 
 
 def _decision(seq: int, outcome: ReviewOutcome, chosen: str | None = None, revokes: str | None = None,
-              task: str = f"{KEY}/r1", revision: int = 1) -> ReviewDecision:  # fmt: skip
+              task: str = f"{KEY}/r1", revision: int = 1, who: str = "rina",
+              role: ReviewerRole = ReviewerRole.REVIEWER) -> ReviewDecision:  # fmt: skip
     return ReviewDecision(
         decision_id=decision_id_of(task, seq), task_id=task, member_key=KEY, revision=revision, sequence=seq,
-        outcome=outcome, chosen_record_id=chosen, revokes_decision_id=revokes, reviewer_id="rina",
-        reviewer_role=ReviewerRole.REVIEWER, decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
+        outcome=outcome, chosen_record_id=chosen, revokes_decision_id=revokes, reviewer_id=who,
+        reviewer_role=role, decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
         shown=[ShownCandidate(rank=1, record_id=SITI, probability=0.6, match_weight=1.25),
                ShownCandidate(rank=2, record_id=SITTI, probability=0.25, match_weight=-1.5)],
         model_version="fake-1",
@@ -67,12 +69,18 @@ def _record(offset: int, value: bytes, key: bytes | None = KEY.encode()) -> Deci
 
 
 class Rig:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, second: SecondReview | None = None) -> None:
         self.fake = _fake()
         self.store = LinkStore(tmp_path / "links.duckdb")
         self.pipeline = SubmissionLinker(self.fake, self.store, IDS, TOPICS)
         self.applier = DecisionApplier(
-            self.fake, StoreMemberIndex(lambda: {0: self.store}), self.store.decisions_of, IDS, UPDATE_TOPICS, "dlq"
+            self.fake,
+            StoreMemberIndex(lambda: {0: self.store}),
+            self.store.decisions_of,
+            IDS,
+            UPDATE_TOPICS,
+            "dlq",
+            second_review=second,
         )
 
     def link(self, revision: int = 1, siti: str = "Sity Aminah") -> dict[str, dict[str, bytes | None]]:
@@ -215,3 +223,81 @@ def test_master_changes_keep_the_human_decision(tmp_path: Path) -> None:
     assert [(e.event, e.member.band.value, e.member.matched_nik) for e in events] == [
         ("person_died", "clerical_link", SITTI)
     ]
+
+
+SARI = ReviewerRole.SUPERVISOR
+
+
+def _events(out: dict[str, list[bytes | None]]) -> list[str]:
+    return [LINKAGE_UPDATE_ADAPTER.validate_json(v or b"").event for v in out.get("u", [])]
+
+
+def test_a_flagged_district_needs_two_agreeing_reviewers(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, SecondReview(districts=frozenset({FAMILY_KEY[:7]})))
+    rig.link()
+    first = _decision(0, ReviewOutcome.ACCEPT, SITTI)
+    out, result = rig.decide(first)
+    # held: the member is unchanged, no event, and a second-review task is raised
+    assert (set(out), result.held, result.applied) == ({"r"}, 1, 0)  # type: ignore[attr-defined]
+    second_task = REVIEW_TASK_ADAPTER.validate_json(out["r"][0] or b"")
+    assert (second_task.task_id, second_task.candidate_nik) == (f"{KEY}/r1/second-{first.decision_id}", SITI)
+    assert [c.nik for c in second_task.candidates] == [SITI, SITTI]
+    # the same reviewer cannot confirm their own decision
+    out, _ = rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITTI, task=second_task.task_id))
+    assert [DEAD_LETTER_ADAPTER.validate_json(v or b"").reason.value for v in out["dlq"]] == ["same_reviewer"]
+    # another reviewer agrees: applied
+    out, result = rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITTI, task=second_task.task_id, who="budi"))
+    member = LINKED_MEMBER_ADAPTER.validate_json(out["m"][0] or b"")
+    assert (member.band.value, member.matched_nik, _events(out)) == ("clerical_link", SITTI, ["link_created", "merged"])
+    # and sticky like any other decision
+    assert LINKED_MEMBER_ADAPTER.validate_json(rig.link()["m"][KEY] or b"").matched_nik == SITTI
+
+
+def test_disagreeing_reviewers_ask_for_another_review_and_a_supervisor_decides_alone(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, SecondReview(districts=frozenset({FAMILY_KEY[:7]})))
+    rig.link()
+    first = _decision(0, ReviewOutcome.ACCEPT, SITTI)
+    out, _ = rig.decide(first)
+    task2 = f"{KEY}/r1/second-{first.decision_id}"
+    other = _decision(0, ReviewOutcome.NEW_PERSON, task=task2, who="budi")
+    out, result = rig.decide(other)
+    assert (result.held, set(out)) == (1, {"r"})  # type: ignore[attr-defined]
+    task3 = REVIEW_TASK_ADAPTER.validate_json(out["r"][0] or b"").task_id
+    assert task3 == f"{KEY}/r1/second-{other.decision_id}"
+    out, _ = rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITI, task=task3, who="sari", role=SARI))
+    member = LINKED_MEMBER_ADAPTER.validate_json(out["m"][0] or b"")
+    assert (member.band.value, member.matched_nik) == ("clerical_link", SITI)
+    # a supervisor's first decision in a flagged district applies at once
+    rig2 = Rig(tmp_path / "b", SecondReview(districts=frozenset({FAMILY_KEY[:7]})))
+    rig2.link()
+    out, _ = rig2.decide(_decision(0, ReviewOutcome.NEW_PERSON, who="sari", role=SARI))
+    assert LINKED_MEMBER_ADAPTER.validate_json(out["m"][0] or b"").band.value == "no_match"
+
+
+def test_overriding_a_likely_engine_candidate_needs_a_second_reviewer(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, SecondReview(min_probability=0.5))
+    rig.link()
+    # the engine's own candidate (probability 0.6): no override, applied
+    out, result = rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITI))
+    assert (result.applied, result.held) == (1, 0)  # type: ignore[attr-defined]
+    rig2 = Rig(tmp_path / "b", SecondReview(min_probability=0.5))
+    rig2.link()
+    out, result = rig2.decide(_decision(0, ReviewOutcome.ACCEPT, SITTI))
+    assert (result.applied, result.held, set(out)) == (0, 1, {"r"})  # type: ignore[attr-defined]
+    rig3 = Rig(tmp_path / "c", SecondReview(min_probability=0.7))  # the engine's 0.6 is below the bar
+    rig3.link()
+    _, result = rig3.decide(_decision(0, ReviewOutcome.NEW_PERSON))
+    assert (result.applied, result.held) == (1, 0)  # type: ignore[attr-defined]
+
+
+def test_only_a_supervisor_reverses_another_reviewers_decision(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.link()
+    accept = _decision(0, ReviewOutcome.ACCEPT, SITTI)
+    rig.decide(accept)
+    out, _ = rig.decide(_decision(1, ReviewOutcome.UNDO, revokes=accept.decision_id, who="budi"))
+    assert [DEAD_LETTER_ADAPTER.validate_json(v or b"").reason.value for v in out["dlq"]] == ["forbidden_undo"]
+    out, _ = rig.decide(_decision(1, ReviewOutcome.UNDO, revokes=accept.decision_id, who="sari", role=SARI))
+    assert _events(out) == ["split"]
+    member = LINKED_MEMBER_ADAPTER.validate_json(out["m"][0] or b"")
+    assert (member.decision.value, member.person_id) == ("pending_review", IDS.mint(KEY))

@@ -116,3 +116,36 @@ def test_override_link_applies_the_decision_only_to_the_same_member_data() -> No
     changed = MemberQuery(**{**QUERY.__dict__, "full_name": "Siti Rahma"})
     assert override_link(link, other, changed) is link
     assert override_link(link, None, QUERY) is link
+
+
+def test_the_second_reviewer_rule_and_second_opinions() -> None:
+    from contracts.review_decisions import ReviewerRole as Role
+    from services.updates.clerical import SecondReview, held_decision, second_opinion, second_review_task
+
+    accept_other, accept_engine = (
+        _decision(0, ReviewOutcome.ACCEPT, OTHER_NIK),
+        _decision(0, ReviewOutcome.ACCEPT, ENGINE_NIK),
+    )
+    new, skip = _decision(0, ReviewOutcome.NEW_PERSON), _decision(0, ReviewOutcome.SKIP)
+    off, district, likely = SecondReview(), SecondReview(frozenset({KEY[:7]})), SecondReview(min_probability=0.5)
+    assert [off.needed(d, ENGINE_NIK, 0.9) for d in (accept_other, new, skip)] == [False, False, False]
+    assert [district.needed(d, ENGINE_NIK, 0.1) for d in (accept_other, accept_engine, new, skip)] == [
+        True, True, True, False,
+    ]  # fmt: skip
+    assert [likely.needed(d, ENGINE_NIK, 0.6) for d in (accept_other, accept_engine, new)] == [True, False, True]
+    assert [likely.needed(d, ENGINE_NIK, p) for d, p in ((accept_other, 0.49), (new, None))] == [False, False]
+    boss = accept_other.model_copy(update={"reviewer_role": Role.SUPERVISOR})
+    assert district.needed(boss, ENGINE_NIK, 0.9) is False
+    held = applied(accept_other, identity_of(QUERY), held=True)
+    task2 = second_review_task(held)
+    assert task2 == f"{TASK}/second-{accept_other.decision_id}"
+    assert held_decision(task2, [held]) == held
+    assert held_decision(TASK, [held]) is None
+    assert effective([held]) is None  # a held decision changes nothing
+    agree = accept_other.model_copy(update={"reviewer_id": "budi"})
+    assert second_opinion(agree, held) is True
+    assert second_opinion(new.model_copy(update={"reviewer_id": "budi"}), held) is False
+    assert second_opinion(accept_other, held) is DecisionReason.SAME_REVIEWER
+    # a disagreement on the second-review task asks for another review of the member's own task
+    disagree = _decision(0, ReviewOutcome.NEW_PERSON, task=task2)
+    assert second_review_task(applied(disagree, "x", held=True)) == f"{TASK}/second-{disagree.decision_id}"
