@@ -125,3 +125,95 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
     finally:
         producer.close()
     assert worker.stop() == 0, worker.tail()
+
+
+def test_a_world_slice_member_in_review_is_accepted_and_kept(
+    kafka_broker: object, workers: list[Worker], tmp_path: Path
+) -> None:
+    """A generated world's first 30 families (fake engine over the world's master); one member's name
+    is misspelt so that it lands in review; a reviewer accepts the engine's candidate."""
+    import pyarrow.parquet as pq
+
+    from contracts.decode import ContractViolation, decode_family_submission
+    from linkage.records import family_key_string
+    from linkage.synthetic import generate_world
+
+    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex[:8]
+    names = {SUBMISSIONS: f"w{tag}.submissions", SUBMISSIONS_DLQ: f"w{tag}.dlq", LINKED_MEMBERS: f"w{tag}.members",
+             LINKED_FAMILIES: f"w{tag}.families", REVIEW: f"w{tag}.review", UPDATES: f"w{tag}.updates",
+             REVIEW_DECISIONS: f"w{tag}.decisions"}  # fmt: skip
+    assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences
+    topics = Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
+    generate_world(tmp_path / "world", persons=400, seed=11)
+    rows = pq.read_table(tmp_path / "world" / "population.parquet").to_pylist()
+    master = tmp_path / "master.json"
+    master.write_text(json.dumps([{"nik": r["nik"], "full_name": r["full_name"], "kk_number": r["kk_number"],
+                                   "deceased": r["status"] == "dead"} for r in rows]))  # fmt: skip
+    known = {r["nik"] for r in rows}
+    docs, target = [], None
+    for line in (tmp_path / "world" / "submissions.jsonl").read_text().splitlines():
+        doc = json.loads(line)
+        key = family_key_string(doc["family_key"])
+        try:
+            decode_family_submission(line.encode(), key=key.encode())
+        except ContractViolation:
+            continue  # the world's deliberately broken lines
+        if target is None:
+            member = next((m for m in doc["members"] if m.get("nik") in known), None)
+            if member is not None:
+                member["name"] = member["name"] + " Xq"  # same NIK, another name: the fake's review band
+                target = (key, f"{key}-{member['serial']:02d}", member["nik"], len(docs))
+        docs.append((key, doc))
+        if len(docs) == 30:
+            break
+    assert target is not None
+    family_key, member_key, nik, index = target
+    worker = Worker(bootstrap, topics, tmp_path / "state", master, f"w{tag}", extra_env={
+        "REGSOSEK_LINKER_DECISIONS_ENABLED": "true", "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
+        "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
+    })  # fmt: skip
+    workers.append(worker)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for f in [producer.send(topics.submissions, key=k.encode(), value=json.dumps(d).encode()) for k, d in docs]:
+            f.get(timeout=30)
+        n_members = sum(len(d["members"]) for _, d in docs)
+        _wait_for(bootstrap, topics.members, lambda r: len({x.key for x in r}) >= n_members, worker)
+        tasks = [REVIEW_TASK_ADAPTER.validate_json(r.value or b"") for r in read_topic(bootstrap, topics.review)]
+        task = next(t for t in tasks if t.member_key == member_key)
+        assert task.candidate_nik == nik
+        decision = ReviewDecision(
+            decision_id=decision_id_of(task.task_id, 0), task_id=task.task_id, member_key=member_key, revision=1,
+            sequence=0, outcome=ReviewOutcome.ACCEPT, chosen_record_id=nik, reviewer_id="rina",
+            reviewer_role=ReviewerRole.REVIEWER, decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
+            shown=[ShownCandidate(rank=1, record_id=nik, probability=task.probability,
+                                  match_weight=task.match_weight)],
+            model_version=task.model_version,
+        )  # fmt: skip
+        producer.send(names[REVIEW_DECISIONS], key=member_key.encode(), value=decision.model_dump_json().encode()).get(
+            timeout=30
+        )
+        events = _wait_for(bootstrap, names[UPDATES], lambda r: len(r) >= 2, worker)
+        assert [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"").event for r in events] == [
+            "link_created",
+            "merged",
+        ]
+        mine = [r for r in read_topic(bootstrap, topics.members) if r.key == member_key.encode()]
+        member = LINKED_MEMBER_ADAPTER.validate_json(mine[-1].value or b"")
+        assert (member.decision.value, member.band.value, member.matched_nik, member.person_id) == (
+            "linked", "clerical_link", nik, IDS.for_master(nik),
+        )  # fmt: skip
+        # the same revision of that family again: the decision holds
+        producer.send(topics.submissions, key=family_key.encode(), value=json.dumps(docs[index][1]).encode()).get(
+            timeout=30
+        )
+        again = _wait_for(
+            bootstrap, topics.members,
+            lambda r: len([x for x in r if x.key == member_key.encode()]) >= len(mine) + 1, worker,
+        )  # fmt: skip
+        assert [r.value for r in again if r.key == member_key.encode()][-1] == mine[-1].value
+        assert len([t for t in read_topic(bootstrap, topics.review) if t.key == member_key.encode()]) == 1
+    finally:
+        producer.close()
+    assert worker.stop() == 0, worker.tail()
