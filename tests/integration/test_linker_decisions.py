@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
@@ -151,7 +152,8 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
     master.write_text(json.dumps([{"nik": r["nik"], "full_name": r["full_name"], "kk_number": r["kk_number"],
                                    "deceased": r["status"] == "dead"} for r in rows]))  # fmt: skip
     known = {r["nik"] for r in rows}
-    docs, target = [], None
+    docs: list[tuple[str, dict[str, Any]]] = []
+    target: tuple[str, str, str, int] | None = None
     for line in (tmp_path / "world" / "submissions.jsonl").read_text().splitlines():
         doc = json.loads(line)
         key = family_key_string(doc["family_key"])
