@@ -157,10 +157,13 @@ def second_review_task(held: AppliedDecision) -> str:
 
 
 def held_decision(task_id: str, log: Sequence[AppliedDecision]) -> AppliedDecision | None:
-    """The held decision a second-review task asks to confirm (None: not a second-review task)."""
+    """The held decision a second-review task asks to confirm (None: not a second-review task, or the
+    held decision was undone)."""
     if SECOND_REVIEW_MARK not in task_id:
         return None
     wanted = task_id.rsplit(SECOND_REVIEW_MARK, 1)[1]
+    if any(d.revokes == wanted for d in log):
+        return None  # its reviewer (or a supervisor) undid it: nothing left to confirm
     return next((d for d in log if d.decision_id == wanted and d.held), None)
 
 

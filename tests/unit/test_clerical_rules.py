@@ -141,6 +141,8 @@ def test_the_second_reviewer_rule_and_second_opinions() -> None:
     assert task2 == f"{TASK}/second-{accept_other.decision_id}"
     assert held_decision(task2, [held]) == held
     assert held_decision(TASK, [held]) is None
+    undone = applied(_decision(1, ReviewOutcome.UNDO, revokes=held.decision_id), identity_of(QUERY))
+    assert held_decision(task2, [held, undone]) is None
     assert effective([held]) is None  # a held decision changes nothing
     agree = accept_other.model_copy(update={"reviewer_id": "budi"})
     assert second_opinion(agree, held) is True
