@@ -37,6 +37,14 @@ class DeadLetterReason(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"  #: any other contract violation (missing field, code out of range)
     FOREIGN_TEAM = "foreign_team"  #: a revision from a team other than the family's owner (not a supervisor)
     REVISION_JUMP = "revision_jump"  #: revision more than MAX_REVISION_STEP above the family's current one
+    # Added inside v1 for clerical review decisions (`linkage.review.decisions.v1`, applied by the linker):
+    UNKNOWN_MEMBER = "unknown_member"  #: a decision for a member the linker does not hold
+    UNKNOWN_TASK = "unknown_task"  #: a task id or revision the linker never raised for the member
+    STALE_TASK = "stale_task"  #: a newer revision of the family replaced the task the reviewer decided
+    STALE_SEQUENCE = "stale_sequence"  #: the decision's sequence is not the next one on its task
+    UNDO_MISMATCH = "undo_mismatch"  #: an undo that does not revoke the task's latest decision
+    FORBIDDEN_UNDO = "forbidden_undo"  #: an undo of another reviewer's decision without the supervisor role
+    SAME_REVIEWER = "same_reviewer"  #: a second review by the reviewer whose decision it should confirm
 
 
 class FieldError(OutboundModel):

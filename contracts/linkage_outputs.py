@@ -31,6 +31,9 @@ class LinkBand(StrEnum):
     AUTO_LINK = "auto_link"
     REVIEW = "review"
     NO_MATCH = "no_match"
+    #: Added inside v1: a reviewer accepted the candidate (`linkage.review.decisions.v1`). A reviewer's
+    #: "none of these" gives `no_match`.
+    CLERICAL_LINK = "clerical_link"
 
 
 class MemberDecision(StrEnum):

@@ -15,6 +15,9 @@ events stay in order on one partition). Events are discriminated on `event`:
 - `welfare_changed`: the DTKS welfare decile of the member's (unchanged) person changed, e.g. a DTKS
   row with a new `desil`; `decile_before` / `decile_after` (None: no DTKS decile known).
 
+A clerical review decision applied by the linker gives the same events with the cause
+`{"source": "review", "change": "clerical", "change_id": <decision id>}`.
+
 Every event carries the cause (which change), a summary of the decision before and after, and the
 member's record after the update (the same value re-emitted on `linkage.members.v1`). The `event_id`
 is derived from the cause, the member key and the event type, so re-processing a change yields the
@@ -55,13 +58,15 @@ class ChangeSource(StrEnum):
     DUKCAPIL = "dukcapil"
     DTKS = "dtks"
     BPJS = "bpjs"
+    #: Added inside v1: a clerical review decision (`change` = "clerical", `change_id` = its decision id).
+    REVIEW = "review"
 
 
 class UpdateCause(_Outbound):
     """The change behind an update: its source, kind (`born`, `died`, ..., `sectoral_upsert`) and id."""
 
     source: ChangeSource
-    change: Literal["born", "died", "moved", "corrected", "kk_changed", "sectoral_upsert"]
+    change: Literal["born", "died", "moved", "corrected", "kk_changed", "sectoral_upsert", "clerical"]
     # The population change's own id; for a sectoral row `<source>-<row id>-<content digest>`.
     change_id: str = Field(min_length=1, max_length=128)
     effective_date: dt.date | None = None

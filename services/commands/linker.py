@@ -30,6 +30,10 @@ def serve_linker(
         None, "--updates/--no-updates",
         help="Apply master and sectoral changes, publish linkage.updates.v1 (env REGSOSEK_LINKER_UPDATES_ENABLED).",
     ),  # fmt: skip
+    decisions: bool | None = typer.Option(
+        None, "--decisions/--no-decisions",
+        help="Apply review decisions from linkage.review.decisions.v1 (env REGSOSEK_LINKER_DECISIONS_ENABLED).",
+    ),  # fmt: skip
     log_level: str = typer.Option("info", "--log-level", help="Log level of the worker."),
 ) -> None:
     """Link submissions from regsosek.submissions.v1 to linkage.members/families/review.v1."""
@@ -40,6 +44,7 @@ def serve_linker(
     given: dict[str, Any] = {
         "bootstrap": bootstrap, "state_dir": state_dir, "world_dir": world_dir, "model_path": model_path,
         "fake_master_path": fake_master, "app_id": app_id, "updates_enabled": updates,
+        "decisions_enabled": decisions,
     }  # fmt: skip
     try:
         settings = LinkerSettings(**{k: v for k, v in given.items() if v is not None})

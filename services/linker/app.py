@@ -39,6 +39,7 @@ from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStoreLike
 from services.observability.recorder import BatchRecorder
+from services.updates.decision_wiring import install_decisions
 from services.updates.progress import SubmissionsProgress
 from services.updates.wiring import MasterUpdates, install_updates
 
@@ -352,6 +353,9 @@ def build_app(
     if settings.updates_enabled:
         updates = install_updates(app, settings, linker=linker, store=store, ids=ids, send=send,
                                   lock=engine_lock, progress=progress, recorder=recorder)  # fmt: skip
+    if settings.decisions_enabled:
+        install_decisions(app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock,
+                          progress=progress)  # fmt: skip
 
     if recorder is not None:
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))

@@ -13,6 +13,7 @@ probabilistic sectoral->master link table from `regsosek link` can replace this 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 from linkage.observer import NO_OBSERVER, LinkageObserver
 from services.linker.errors import LinkerConfigError
 from services.linker.port import MemberLink, MemberQuery, report_sectoral
+from services.linker.ranking import rank_review_candidates
 from services.updates.master import MasterPerson, SectoralSource
 
 # Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
@@ -172,6 +174,9 @@ class EngineMemberLinker:
                     dtks_decile=self._dtks_decile(nik) if nik else None, blocking_keys=query_keys,
                 )
             )  # fmt: skip
+        ranked = rank_review_candidates(self._engine, table, links)
+        for index, candidates in ranked.items():
+            links[index] = replace(links[index], candidates=candidates)
         if self._observer is not NO_OBSERVER:
             report_sectoral(self._observer, links)
         return links

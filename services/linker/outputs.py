@@ -18,6 +18,7 @@ from contracts.linkage_outputs import (
     LinkedMember,
     MemberDecision,
     PersonIdKind,
+    ReviewCandidate,
     ReviewTask,
     SectoralMatches,
 )
@@ -40,8 +41,8 @@ def _explanation(link: MemberLink) -> dict[str, float]:
 
 
 def decision_of(link: MemberLink) -> MemberDecision:
-    """auto_link with a candidate -> linked; review -> pending_review; anything else -> not_linked."""
-    if link.band == "auto_link" and link.master_nik:
+    """auto_link or clerical_link with a candidate -> linked; review -> pending_review; else not_linked."""
+    if link.band in ("auto_link", "clerical_link") and link.master_nik:
         return MemberDecision.LINKED
     if link.band == "review" and link.master_nik:
         return MemberDecision.PENDING_REVIEW
@@ -177,4 +178,14 @@ def _review_task(
         runner_up_weight=_round(link.runner_up_weight),
         explanation=_explanation(link),
         model_version=model_version,
+        candidates=[
+            ReviewCandidate(
+                rank=rank, nik=c.master_nik, person_id=ids.for_master(c.master_nik),
+                probability=_round(c.probability), match_weight=_round(c.match_weight),
+                explanation={name: round(float(w), _DIGITS) for name, w in sorted(c.explanation.items())},
+            )
+            for rank, c in enumerate(link.candidates, start=1)
+        ],  # fmt: skip
+        # the candidate's DTKS decile: the queue puts families whose aid depends on the link first
+        dtks_decile=link.dtks_decile,
     )

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from services.linker.storage_errors import LinkStoreError, StorageFault
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
+from services.updates.clerical import StickyDecision
 
 _FAMILY_KEY_LENGTH = 22
 _A = TypeVar("_A")
@@ -104,6 +105,16 @@ class PartitionedLinkStore:
             by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
         out: dict[str, str] = {}
         for part in self._each(by_partition, lambda store, keys: store.minted_ids(keys)):
+            out.update(part)
+        return out
+
+    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]:
+        """Effective clerical decisions of the given members, each read from its partition's file."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for key in member_keys:
+            by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
+        out: dict[str, StickyDecision] = {}
+        for part in self._each(by_partition, lambda store, keys: store.sticky_decisions(keys)):
             out.update(part)
         return out
 

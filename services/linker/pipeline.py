@@ -27,6 +27,7 @@ from services.linker.mapping import family_queries
 from services.linker.outputs import FamilyOutputs, build_family_outputs
 from services.linker.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
+from services.updates.clerical import override_link
 from services.updates.member_state import member_states
 
 
@@ -172,6 +173,11 @@ class SubmissionLinker:
         result = BatchResult(stale=submissions - len(refused) - len(current), refused=refused)
         model_version = self._linker.model_version
         minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
+        # Human decisions are sticky: a reviewer's decision replaces the engine's link as long as the
+        # member's identity fields are those the reviewer saw (services/updates/clerical.py).
+        sticky = self._store.sticky_decisions(sub.member_key(m) for sub in current for m in sub.members)
+        if sticky:
+            links = {k: override_link(v, sticky.get(k), queries[k]) if k in sticky else v for k, v in links.items()}
         for sub in current:
             key = sub.family_key.key
             out = build_family_outputs(sub, links, self._ids, model_version, minted)

@@ -16,7 +16,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from linkage.observer import LinkageObserver
 
-Band = Literal["auto_link", "review", "no_match"]
+# `clerical_link`: a reviewer accepted the candidate (services/updates/clerical.py), never the engine.
+Band = Literal["auto_link", "review", "no_match", "clerical_link"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class MemberQuery:
 
 
 @dataclass(frozen=True)
+class RankedCandidate:
+    """One of a member's best master candidates (review tasks show them to the clerk), best first."""
+
+    master_nik: str
+    probability: float | None
+    match_weight: float | None
+    explanation: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MemberLink:
     """The engine's verdict for one member; master facts are those of the best candidate (if any)."""
 
@@ -67,6 +78,9 @@ class MemberLink:
     # The query's blocking-key hashes (the engine's `query_keys`): a later master record sharing one
     # could be paired with this member by the engine (services/updates finds members by them).
     blocking_keys: tuple[int, ...] = ()
+    # Review band only: the best candidates, the chosen one (`master_nik`) first; empty when the engine
+    # does not rank them (the review task then carries the single candidate).
+    candidates: tuple[RankedCandidate, ...] = ()
 
 
 class MemberLinker(Protocol):

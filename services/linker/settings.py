@@ -52,6 +52,15 @@ class LinkerSettings(BaseSettings):
     # (its previous owner had read more changes) wait for this instance's change reader.
     updates_ahead_wait_seconds: float = Field(default=60.0, ge=0)
 
+    # Clerical review decisions (services/updates/decision_wiring.py): a per-instance reader, off by default.
+    decisions_enabled: bool = False
+    review_decisions_topic: str = "linkage.review.decisions.v1"
+    # The second-reviewer rule (services/updates/clerical.py `SecondReview`): districts (7 digits, as a
+    # JSON list) where every reviewer's accept/new person needs a second, agreeing reviewer; and the
+    # engine probability from which overriding its candidate needs one (None: off).
+    second_review_districts: frozenset[str] = frozenset()
+    second_review_min_probability: float | None = Field(default=None, ge=0.0, le=1.0)
+
     # Micro-batching: a batch closes at `batch_max_members` members or after `batch_wait_seconds`.
     batch_max_members: int = Field(default=1000, ge=1)
     batch_wait_seconds: float = Field(default=0.05, gt=0)

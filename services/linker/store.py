@@ -16,7 +16,9 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
+from services.linker import decision_store
 from services.linker.storage_errors import LinkStoreError, StorageFault, lock_holder, storage_fault
+from services.updates.clerical import AppliedDecision, StickyDecision
 from services.updates.journal import save_positions
 from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
 from services.updates.member_state import MemberState, Probe, find_family_members, find_members, write_members
@@ -81,6 +83,8 @@ class LinkStoreLike(Protocol):
 
     def apply(self, update: StoreUpdate) -> None: ...
 
+    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]: ...
+
 
 def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
     return pa.table({
@@ -111,6 +115,7 @@ def _connect(path: Path | str) -> duckdb.DuckDBPyConnection:
         con.execute("SET threads = 1")
         con.execute(_SCHEMA)
         con.execute(MEMBER_SCHEMA)
+        con.execute(decision_store.SCHEMA)
         _widen_to_bigint(con, _REVISION_COLUMNS)
         return con
     except (OSError, duckdb.Error) as exc:
@@ -142,6 +147,7 @@ class LinkStore:
         }
         minted = self._con.execute("SELECT member_key, person_id FROM minted_ids").fetchall()
         self._minted: dict[str, str] = {str(k): str(v) for k, v in minted}
+        self._decisions = decision_store.read_decisions(self._con)
 
     def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
         """The stored state of the given families (absent keys were never processed)."""
@@ -209,6 +215,29 @@ class LinkStore:
         fault = storage_fault(exc)
         if fault is not None:
             raise LinkStoreError(fault, self._path, action) from exc
+
+    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]:
+        """The effective clerical decisions of the given members (those that have one)."""
+        return decision_store.sticky_decisions(self._decisions, member_keys)
+
+    def decisions_of(self, member_key: str) -> list[AppliedDecision]:
+        """Every decision applied to a member, in the order applied."""
+        return list(self._decisions.get(member_key, []))
+
+    def apply_decisions(self, entries: Sequence[AppliedDecision], members: Mapping[str, MemberState]) -> None:
+        """Applied decisions and the member states they produced, in one transaction."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            decision_store.insert_decisions(self._con, entries)
+            write_members(self._con, members)
+            self._con.execute("COMMIT")
+        except Exception as exc:
+            self._failed("write", exc)
+            raise
+        for e in entries:
+            held = self._decisions.setdefault(e.member_key, [])
+            if all(d.decision_id != e.decision_id for d in held):
+                held.append(e)  # in the order applied (the last one names the member's current task)
 
     def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
         """Members a changed master record may affect (services/updates/member_state.py)."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from linkage.observer import NO_OBSERVER, LinkageObserver
-from services.linker.port import Band, MemberLink, MemberQuery, report_sectoral
+from services.linker.port import Band, MemberLink, MemberQuery, RankedCandidate, report_sectoral
 from services.updates.master import MasterPerson, SectoralSource
 
 
@@ -76,6 +76,9 @@ class FakeMemberLinker:
     batch_sizes: list[int] = field(default_factory=list)
     fail_with: Exception | None = None
     observer: LinkageObserver = field(default=NO_OBSERVER, repr=False)
+    #: Off by default (existing records stay as they were): give review links ranked candidates, the
+    #: NIK's person first, then the master persons whose name sounds like theirs (`fake_sound`), by NIK.
+    rank_candidates: bool = False
 
     @classmethod
     def of(cls, people: Iterable[FakeMasterPerson], version: str = "fake-1") -> FakeMemberLinker:
@@ -106,7 +109,9 @@ class FakeMemberLinker:
         if self.observer is not NO_OBSERVER and links:
             self.observer.batch_linked(len(links), time.perf_counter() - started)
             for link in links:
-                self.observer.record_decided("dukcapil", link.band, link.probability, None)
+                band = link.band
+                if band != "clerical_link":  # never the fake's own band (a reviewer's decision sets it)
+                    self.observer.record_decided("dukcapil", band, link.probability, None)
             report_sectoral(self.observer, links)
         return links
 
@@ -148,7 +153,16 @@ class FakeMemberLinker:
         same_name = person.full_name.casefold() == query.full_name.casefold()
         if same_name:
             return self._link(query, person, "auto_link", 0.999, 12.5, {"nik": 10.0, "full_name": 2.5}, keys)
-        return self._link(query, person, "review", 0.6, 1.25, {"nik": 10.0, "full_name": -8.75}, keys)
+        link = self._link(query, person, "review", 0.6, 1.25, {"nik": 10.0, "full_name": -8.75}, keys)
+        if not self.rank_candidates:
+            return link
+        name_code = fake_sound(person.full_name)
+        niks = sorted(
+            p.nik for p in self.master.values() if p.nik != person.nik and fake_sound(p.full_name) == name_code
+        )
+        others = tuple(RankedCandidate(nik, 0.25, -1.5, {"nik": -10.0, "full_name": 8.5}) for nik in niks)
+        first = RankedCandidate(person.nik, link.probability, link.match_weight, dict(link.explanation))
+        return replace(link, candidates=(first, *others))
 
     @staticmethod
     def _link(query: MemberQuery, person: FakeMasterPerson, band: Band, probability: float, weight: float,

@@ -47,6 +47,7 @@ from services.linker.outputs import decision_of
 from services.linker.pipeline import OutboundRecord
 from services.linker.port import MemberLink, MemberLinker
 from services.updates.changes import Change
+from services.updates.clerical import StickyDecision, override_link
 from services.updates.family import rebuilt_family
 from services.updates.master import MasterPerson, MasterWriter
 from services.updates.member_state import MemberState, Probe, name_key
@@ -60,6 +61,8 @@ class MemberIndex(Protocol):
     def find(self, probe: Probe) -> list[MemberState]: ...
 
     def find_families(self, family_keys: Iterable[str]) -> list[MemberState]: ...
+
+    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]: ...
 
 
 class LinkingMaster(MemberLinker, MasterWriter, Protocol):
@@ -120,11 +123,24 @@ class ChangeApplier:
             links = self._linker.link([s.query for s in states])
             if len(links) != len(states):
                 raise RuntimeError(f"the linker returned {len(links)} links for {len(states)} members")
+            # A reviewer's decision outlives master changes while the member's data is unchanged.
+            sticky = self._index.sticky_decisions(s.member_key for s in states)
+            if sticky:
+                pairs = zip(states, links, strict=True)
+                links = [override_link(k, sticky.get(s.member_key), s.query) for s, k in pairs]
             result.relinked += len(states)
             for state, link in zip(states, links, strict=True):
                 self._member(change, state, link, result)
         self._families(result)
         return result
+
+    def relink_one(self, change: Change, state: MemberState, link: MemberLink, result: UpdateResult) -> None:
+        """One member's new link as `process` handles it (clerical decisions use it with their own link)."""
+        self._member(change, state, link, result)
+
+    def rebuild_families(self, result: UpdateResult) -> None:
+        """Re-publish the families of the members in `result` whose record changed (as `process` does)."""
+        self._families(result)
 
     def _families(self, result: UpdateResult) -> None:
         """Re-publish the integrated record of every family whose members were re-linked, if it changed."""

@@ -39,6 +39,7 @@ from services.linker.port import MemberLink, MemberQuery
 from services.linker.store import LinkStore, StoreUpdate
 from services.updates.applier import ChangeApplier, LinkingMaster, UpdateResult, UpdateTopics
 from services.updates.changes import ChangeTopicKind, classify_change
+from services.updates.clerical import StickyDecision
 from services.updates.journal import JournalEntry, MasterJournal
 from services.updates.master import MasterPerson, SectoralSource
 from services.updates.member_state import MemberState, Probe
@@ -73,6 +74,14 @@ class StoreMemberIndex:
         keys = sorted(set(family_keys))
         found = [s for p, f in sorted(self._files().items()) for s in f.find_family_members(keys, p)]
         return sorted(found, key=lambda s: s.member_key)
+
+    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]:
+        """The effective clerical decisions of the given members, from every owned file."""
+        keys = list(member_keys)
+        out: dict[str, StickyDecision] = {}
+        for _, f in sorted(self._files().items()):
+            out.update(f.sticky_decisions(keys))
+        return out
 
     def save(self, states: Iterable[MemberState]) -> None:
         """Write re-linked members back to the file each came from."""

@@ -86,6 +86,13 @@ class ChangeReader:
         log.info("master updates: reading %d change partitions outside the consumer group (%d from the journal's "
                  "positions, %d from the beginning)", len(tps), len(tps) - len(fresh), len(fresh))  # fmt: skip
 
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (0 when unknown), from the broker's metadata."""
+        if self._consumer is None:
+            raise RuntimeError("start() the reader first")
+        cluster = await self._consumer._client.fetch_all_metadata()
+        return len(cluster.partitions_for_topic(topic) or ())
+
     async def run(
         self,
         apply: Callable[[list[ChangeRecord]], Awaitable[None]],

@@ -1,0 +1,216 @@
+"""Wiring clerical review decisions into the linker's faust app: a per-instance reader and its handler.
+
+Like the change reader (`reader.py`), every instance reads every partition of
+`linkage.review.decisions.v1` outside the consumer group (decisions are keyed by member key, the link
+store is split by the submissions partition of the family key, so the two partitionings differ). Each
+batch waits until the submissions agent has handled its partitions up to their current end (a replay
+links the families before their decisions), then runs under the engine lock: the decisions of members
+held by the files this instance owns are applied (`decisions.py`), every output is produced and
+acknowledged, then the applied decisions and member states are written to their link-store files, and
+last the reader's positions to `<state_dir>/review-decisions.duckdb`. A crash in between re-reads the
+batch; decisions already in a file are dropped by id, so nothing is applied twice.
+
+A decision for a member that no owned file holds is dead-lettered (`unknown_member`) when this instance
+owns every submissions partition; otherwise another instance owns the member and applies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import faust
+from faust.types import TP
+
+from services.linker.ids import PersonIds
+from services.linker.partitioned_store import PartitionedLinkStore
+from services.linker.pipeline import OutboundRecord
+from services.linker.settings import LinkerSettings
+from services.linker.storage_errors import describe_failure
+from services.linker.store import LinkStore, LinkStoreLike
+from services.updates.applier import LinkingMaster, UpdateTopics
+from services.updates.clerical import AppliedDecision, SecondReview
+from services.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
+from services.updates.handler import StoreMemberIndex, by_partition
+from services.updates.journal import save_positions
+from services.updates.positions import advanced
+from services.updates.progress import SubmissionsProgress
+from services.updates.reader import ChangeReader, ChangeRecord
+
+log = logging.getLogger("regsosek.linker.decisions")
+Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
+
+
+class DecisionPositions:
+    """The reader's next offset per decisions partition (a small DuckDB file of this instance)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(str(path))
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS positions (topic VARCHAR NOT NULL, partition INTEGER NOT NULL, "
+            "next_offset BIGINT NOT NULL, PRIMARY KEY (topic, partition))"
+        )
+
+    def read(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> next offset."""
+        rows = self._con.execute("SELECT topic, partition, next_offset FROM positions").fetchall()
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+    def save(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Upsert the positions."""
+        save_positions(self._con, "positions", positions)
+
+
+class DecisionHandler:
+    """Applies one batch of decision records: apply, produce, await every ack, then store."""
+
+    def __init__(
+        self, master: LinkingMaster, files: Callable[[], Mapping[int, LinkStore]], owns_all: Callable[[], bool],
+        ids: PersonIds, topics: UpdateTopics, dlq_topic: str, positions: DecisionPositions, send: Send,
+        *, max_payload_bytes: int, second_review: SecondReview | None = None,
+    ) -> None:  # fmt: skip
+        self._master, self._files, self._owns_all = master, files, owns_all
+        self._ids, self._topics, self._dlq = ids, topics, dlq_topic
+        self._positions, self._send, self._max_bytes = positions, send, max_payload_bytes
+        self.next_positions = positions.read()
+        self._second = second_review
+        self.totals: dict[str, int] = {"applied": 0, "duplicates": 0, "elsewhere": 0, "held": 0}
+        self.dead_letters: dict[str, int] = {}
+
+    async def handle(self, records: Sequence[ChangeRecord]) -> DecisionResult:
+        """Call under the engine lock."""
+        started = time.perf_counter()
+        files = await asyncio.to_thread(self._files)
+        owns_all = self._owns_all()
+
+        def decisions_of(member_key: str) -> list[AppliedDecision]:
+            for file in files.values():
+                found = file.decisions_of(member_key)
+                if found:
+                    return found
+            return []
+
+        applier = DecisionApplier(self._master, StoreMemberIndex(lambda: files), decisions_of, self._ids,
+                                  self._topics, self._dlq, max_bytes=self._max_bytes,
+                                  unknown_is_elsewhere=not owns_all, second_review=self._second)  # fmt: skip
+        decisions = [DecisionRecord(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value) for r in records]
+        result = await asyncio.to_thread(applier.process, decisions)
+        await self._produce_and_wait(result.records)
+        target = advanced(self.next_positions, records)
+        await asyncio.to_thread(self._save, files, result, target)
+        self.next_positions = target
+        for name, n in (("applied", result.applied), ("duplicates", result.duplicates),
+                        ("elsewhere", result.elsewhere), ("held", result.held)):  # fmt: skip
+            self.totals[name] += n
+        for reason, n in result.dead.items():
+            self.dead_letters[reason] = self.dead_letters.get(reason, 0) + n
+        log.info("review decisions: %d records, %d applied, %d duplicates, %d for other instances, %d dead-lettered, "
+                 "%d update events, %d outputs in %.3f s", len(records), result.applied, result.duplicates,
+                 result.elsewhere, sum(result.dead.values()), result.events, len(result.records),
+                 time.perf_counter() - started)  # fmt: skip
+        return result
+
+    def _save(
+        self, files: Mapping[int, LinkStore], result: DecisionResult, target: Mapping[tuple[str, int], int]
+    ) -> None:
+        states = by_partition(result.states.values())
+        for p, file in sorted(files.items()):
+            entries = [e for e in result.entries if result.partitions.get(e.member_key) == p]
+            if entries or states.get(p):
+                file.apply_decisions(entries, states.get(p, {}))
+        self._positions.save(target)
+
+    async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
+        pending = [await self._send(r.topic, r.key, r.value) for r in records]
+        if pending:
+            await asyncio.gather(*pending)
+
+
+def install_decisions(
+    app: faust.App, settings: LinkerSettings, *, linker: Any, store: LinkStoreLike, ids: PersonIds, send: Send,
+    lock: Any, progress: SubmissionsProgress,
+) -> DecisionHandler:  # fmt: skip
+    """Add the decisions reader (a task) to `app`; its batches take turns with the others on `lock`."""
+    owned: set[int] = set()
+    assigned = asyncio.Event()
+    partitions_total: list[int] = []
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def note_assignment(sender: Any, assigned_tps: set[TP], **_: Any) -> None:
+        owned.clear()
+        owned.update(tp.partition for tp in assigned_tps if tp.topic == settings.submissions_topic)
+        assigned.set()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def note_revocation(sender: Any, revoked: set[TP], **_: Any) -> None:
+        owned.difference_update(tp.partition for tp in revoked if tp.topic == settings.submissions_topic)
+
+    def files() -> Mapping[int, LinkStore]:
+        if isinstance(store, LinkStore):
+            return {0: store}
+        assert isinstance(store, PartitionedLinkStore)
+        return {p: store.file(p) for p in sorted(owned)}
+
+    def owns_all() -> bool:
+        return isinstance(store, LinkStore) or (bool(partitions_total) and len(owned) >= partitions_total[0])
+
+    topics = UpdateTopics(settings.members_topic, settings.review_topic, settings.updates_topic,
+                          settings.families_topic)  # fmt: skip
+    handler = DecisionHandler(linker, files, owns_all, ids, topics, settings.dlq_topic,
+                              DecisionPositions(settings.state_dir / "review-decisions.duckdb"), send,
+                              max_payload_bytes=settings.max_payload_bytes,
+                              second_review=SecondReview(settings.second_review_districts,
+                                                         settings.second_review_min_probability))  # fmt: skip
+
+    async def wait_for_submissions() -> None:
+        await assigned.wait()
+        deadline = time.monotonic() + settings.updates_catchup_seconds
+        while time.monotonic() < deadline:
+            tps = [TP(settings.submissions_topic, p) for p in sorted(owned)]
+            ends = {tp.partition: _highwater(app, tp) for tp in tps}
+            committed: Mapping[TP, Any] = getattr(app.consumer, "_committed_offset", {})
+            if progress.caught_up(ends, {tp.partition: committed.get(tp) for tp in tps}):
+                return
+            await asyncio.sleep(0.1)
+        log.warning("review decisions: submissions not caught up after %.0f s; applying anyway",
+                    settings.updates_catchup_seconds)  # fmt: skip
+
+    async def apply(records: list[ChangeRecord]) -> None:
+        await wait_for_submissions()
+        async with lock:
+            await handler.handle(records)
+
+    async def idle() -> None:
+        return None
+
+    @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
+    async def read_review_decisions() -> None:
+        reader = ChangeReader(settings, [settings.review_decisions_topic])
+        try:
+            await reader.start(handler.next_positions)
+            partitions_total.append(await reader.partition_count(settings.submissions_topic))
+            await reader.run(apply, idle, max_records=settings.batch_max_members)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("review decisions: batch failed (%s); stopping for re-delivery", describe_failure(exc))
+            await app.crash(exc)
+            raise
+        finally:
+            await reader.stop()
+
+    return handler
+
+
+def _highwater(app: faust.App, tp: TP) -> int | None:
+    try:
+        value = app.consumer.highwater(tp)
+    except Exception:  # not fetched yet
+        return None
+    return None if value is None else int(value)

@@ -1,0 +1,68 @@
+"""Review tasks from the REAL engine carry ranked candidates (generated world, freshly trained model).
+
+In-process: the submissions of the shared 2,000-person world are linked with `EngineMemberLinker`, the
+first 60 with the head's name and birth date replaced (a NIK whose name and birth date disagree is never
+auto-linked, so those heads land in review unless they fall out altogether). The review tasks must
+carry 3 or more candidates where the engine scored that many, the engine's chosen candidate first and
+the others in decreasing match weight, each with its stable person id.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from contracts.decode import decode_family_submission
+from contracts.linkage_outputs import REVIEW_TASK_ADAPTER, ReviewTask
+from linkage.records import family_key_string
+from services.linker.engine_adapter import load_village_crosswalk
+from services.linker.engine_link import EngineMemberLinker
+from services.linker.ids import PersonIds
+from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
+from services.linker.store import LinkStore
+from tests.integration.test_linker_engine import world_and_model
+
+pytestmark = [pytest.mark.slow]
+__all__ = ["world_and_model"]
+
+
+def test_review_tasks_of_the_real_engine_carry_ranked_candidates(world_and_model: tuple[Path, Path]) -> None:
+    world, model = world_and_model
+    ids = PersonIds(DEV_PERSON_ID_KEY.encode())
+    settings = LinkerSettings(world_dir=world, model_path=model)
+    pipeline = SubmissionLinker(
+        EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"), LinkStore(":memory:"), ids,
+        OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings),
+    )  # fmt: skip
+    tasks: list[ReviewTask] = []
+    lines = [ln for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()]
+    for n, line in enumerate(lines[:300]):
+        doc = json.loads(line)
+        head = doc["members"][0]
+        if n < 60 and head.get("nik"):
+            head["name"] = "Maria Goretti Wulandari"
+            head["birth_date"] = {"day": 1, "month": 1, "year": 1931}
+            head.pop("age", None)
+        key = family_key_string(doc["family_key"]).encode()
+        result = pipeline.process([decode_family_submission(json.dumps(doc).encode(), key=key)])
+        pipeline._store.apply(result.update)
+        tasks += [REVIEW_TASK_ADAPTER.validate_json(r.value) for r in result.records if r.topic == "r" and r.value]
+    assert tasks, "the world gave no review task"
+    for task in tasks:
+        assert task.candidates, task.task_id
+        first = task.candidates[0]
+        assert (first.rank, first.nik, first.probability, first.match_weight) == (
+            1, task.candidate_nik, task.probability, task.match_weight,
+        )  # fmt: skip
+        assert [c.rank for c in task.candidates] == list(range(1, len(task.candidates) + 1))
+        assert len({c.nik for c in task.candidates}) == len(task.candidates) <= 5
+        rest = [c.match_weight or 0.0 for c in task.candidates[1:]]
+        assert all(c.match_weight is not None for c in task.candidates)
+        assert rest == sorted(rest, reverse=True)
+        assert all(c.person_id == ids.for_master(c.nik) and c.explanation for c in task.candidates)
+    with_three = [t for t in tasks if len(t.candidates) >= 3]
+    assert with_three, f"no review task with 3+ candidates among {len(tasks)}"
+    print(f"review tasks: {len(tasks)}, with 3+ candidates: {len(with_three)}")
