@@ -81,10 +81,10 @@ def _push_string_keywords(node: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in node.items() if k not in moved}, "anyOf": branches}
 
 
-def _portable(node: Any, *, open_content: bool) -> Any:
-    # Recursive rewrite of pydantic's output; see the module docstring for why each key goes.
+def portable(node: Any, *, open_content: bool) -> Any:
+    """`node` without `discriminator` (and without `additionalProperties: false` when `open_content`)."""
     if isinstance(node, list):
-        return [_portable(item, open_content=open_content) for item in node]
+        return [portable(item, open_content=open_content) for item in node]
     if not isinstance(node, dict):
         return node
     node = _push_string_keywords(node)
@@ -96,15 +96,15 @@ def _portable(node: Any, *, open_content: bool) -> Any:
             continue
         # Property names are data, not keywords: recurse into their schemas but keep every name.
         if key in ("properties", "$defs"):
-            out[key] = {name: _portable(sub, open_content=open_content) for name, sub in value.items()}
+            out[key] = {name: portable(sub, open_content=open_content) for name, sub in value.items()}
         else:
-            out[key] = _portable(value, open_content=open_content)
+            out[key] = portable(value, open_content=open_content)
     return out
 
 
 def generate_schema(spec: SchemaSpec) -> dict[str, Any]:
     """The JSON Schema document of one contract."""
-    schema = _portable(spec.adapter.json_schema(mode=spec.mode), open_content=spec.mode == "serialization")
+    schema = portable(spec.adapter.json_schema(mode=spec.mode), open_content=spec.mode == "serialization")
     return {"$schema": _DIALECT, "$id": schema_id(spec.file_name), **schema, "title": spec.title}
 
 
