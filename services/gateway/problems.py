@@ -88,7 +88,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(422, "the request is not valid", errors=errors, error_count=len(found))
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return problem(500, "unexpected error; the request id identifies it in the gateway's log")
+        # Runs outside RequestIdMiddleware (in Starlette's error middleware): add the header here.
+        request_id = current_request_id()
+        return problem(500, "unexpected error; the request id identifies it in the gateway's log",
+                       {"X-Request-ID": request_id})  # fmt: skip
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, request_error)

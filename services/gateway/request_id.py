@@ -52,10 +52,10 @@ class RequestIdMiddleware:
                 message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            _current.reset(token)
+        await self.app(scope, receive, send_with_id)
+        # Reset only after a normal end: on an exception the id must stay visible to the 500 handler,
+        # which Starlette runs outside this middleware (the request's task context ends right after).
+        _current.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

@@ -87,3 +87,20 @@ def test_the_request_id_is_on_the_log_records_of_the_request(client: TestClient)
     entries = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(e["request_id"], e["message"].split(" ")[1]) for e in entries] == [("req-42", "stored"),
                                                                                 ("req-43", "refused:")]  # fmt: skip
+
+
+def test_an_unexpected_failure_is_a_500_problem_with_the_request_id() -> None:
+    app = build_app(GatewaySettings(tokens={TOKEN: "team-3603-a"}), producer=FakeSubmissionProducer())
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret detail 3603121505800002")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/boom", headers={"X-Request-ID": "r-500"})
+    assert answer.status_code == 500
+    assert answer.headers["X-Request-ID"] == "r-500"
+    assert answer.json() == {
+        "type": "about:blank", "title": "Internal Server Error", "status": 500,
+        "detail": "unexpected error; the request id identifies it in the gateway's log", "request_id": "r-500",
+    }  # fmt: skip
