@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.gateway.app import build_app
-from services.gateway.logs import JsonFormatter
+from services.gateway.logs import EscapingFormatter, JsonFormatter
 from services.gateway.request_id import RequestIdFilter, accept_or_generate, current_request_id
 from services.gateway.settings import GatewaySettings
 from services.gateway.testing import FakeSubmissionProducer, sample_body
@@ -104,3 +104,13 @@ def test_an_unexpected_failure_is_a_500_problem_with_the_request_id() -> None:
         "type": "about:blank", "title": "Internal Server Error", "status": 500,
         "detail": "unexpected error; the request id identifies it in the gateway's log", "request_id": "r-500",
     }  # fmt: skip
+
+
+def test_text_log_lines_end_with_the_request_id_and_none_outside_a_request() -> None:
+    formatter = EscapingFormatter("%(levelname)s %(message)s")
+    inside = logging.LogRecord("services.gateway", logging.INFO, __file__, 1, "stored", None, None)
+    inside.request_id = "req-9"
+    outside = logging.LogRecord("services.gateway", logging.INFO, __file__, 1, "started", None, None)
+    RequestIdFilter().filter(outside)
+    assert formatter.format(inside) == "INFO stored request_id=req-9"
+    assert formatter.format(outside) == "INFO started"
