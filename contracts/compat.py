@@ -37,19 +37,20 @@ class Mode(StrEnum):
     FULL = "FULL_TRANSITIVE"
 
 
-def breaks(new: dict[str, Any], old: dict[str, Any], mode: Mode, *, our_output: bool = False) -> list[str]:
+def breaks(new: dict[str, Any], old: dict[str, Any], mode: Mode, *, declared_only: bool = False) -> list[str]:
     """Why `new` is not compatible with `old` under `mode` (empty when it is).
 
-    `our_output`: the data is written by our own models, which never emit an undeclared field (extra is
-    forbidden), while readers follow the open-content policy (unknown fields ignored). So the writer side
-    is read closed and the reader side open, whatever `additionalProperties` the files carry; this is
-    what lets an optional field be added within a version (docs/contracts.md).
+    `declared_only`: judge the data by the fields the writer's schema declares, and let readers ignore
+    the rest, whatever `additionalProperties` the files carry. That is our policy (docs/contracts.md):
+    our output models never emit an undeclared field and consumers ignore unknown ones; our input
+    models ignore unknown fields, and a field a producer sends without it being in the contract is
+    outside the contract. It is what lets an optional field be added within a version.
     """
     def writer(schema: dict[str, Any]) -> dict[str, Any]:
-        return _with_extra(schema, False) if our_output else schema
+        return _with_extra(schema, False) if declared_only else schema
 
     def reader(schema: dict[str, Any]) -> dict[str, Any]:
-        return _with_extra(schema, True) if our_output else schema
+        return _with_extra(schema, True) if declared_only else schema
 
     found: list[str] = []
     if mode in (Mode.BACKWARD, Mode.FULL):

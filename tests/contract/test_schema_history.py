@@ -54,7 +54,7 @@ def _member() -> dict[str, Any]:
 def test_an_optional_output_field_breaks_nobody() -> None:
     old, new = _member(), _member()
     new["properties"]["event_time"] = {"type": "string", "format": "date-time"}
-    assert breaks(new, old, Mode.FULL, our_output=True) == []
+    assert breaks(new, old, Mode.FULL, declared_only=True) == []
 
 
 def test_an_optional_field_breaks_a_closed_schema_read_as_written() -> None:
@@ -72,7 +72,7 @@ def test_a_new_required_field_breaks_backward() -> None:
     old, new = _member(), _member()
     new["properties"]["event_time"] = {"type": "string"}
     new["required"] = [*new["required"], "event_time"]
-    assert breaks(new, old, Mode.FULL, our_output=True) == [
+    assert breaks(new, old, Mode.FULL, declared_only=True) == [
         "old data rejected by new schema: $: the reader requires 'event_time', the writer may omit it"
     ]
 
@@ -80,7 +80,7 @@ def test_a_new_required_field_breaks_backward() -> None:
 def test_a_changed_type_breaks_both_ways() -> None:
     old, new = _member(), copy.deepcopy(_member())
     new["properties"]["serial"] = {"type": "string"}
-    assert breaks(new, old, Mode.FULL, our_output=True) == [
+    assert breaks(new, old, Mode.FULL, declared_only=True) == [
         "old data rejected by new schema: $.serial: types ['integer'] not within ['string']",
         "new data rejected by old schema: $.serial: types ['string'] not within ['integer']",
     ]
@@ -90,18 +90,29 @@ def test_enum_values_removed_break_backward_and_added_break_forward() -> None:
     old, fewer, more = _member(), _member(), _member()
     fewer["$defs"]["MemberDecision"]["enum"] = ["linked", "not_linked"]
     more["$defs"]["MemberDecision"]["enum"] = ["linked", "pending_review", "not_linked", "withdrawn"]
-    assert breaks(fewer, old, Mode.BACKWARD, our_output=True) == [
+    assert breaks(fewer, old, Mode.BACKWARD, declared_only=True) == [
         "old data rejected by new schema: $.decision: the reader drops allowed values ['pending_review']"
     ]
-    assert breaks(fewer, old, Mode.FORWARD, our_output=True) == []
-    assert breaks(more, old, Mode.FORWARD, our_output=True) == [
+    assert breaks(fewer, old, Mode.FORWARD, declared_only=True) == []
+    assert breaks(more, old, Mode.FORWARD, declared_only=True) == [
         "new data rejected by old schema: $.decision: the reader drops allowed values ['withdrawn']"
+    ]
+
+
+def test_an_optional_input_field_is_compatible_and_a_new_pattern_is_not() -> None:
+    old = json.loads((SCHEMA_DIR / "population_record.v1.json").read_text(encoding="utf-8"))
+    added, tightened = copy.deepcopy(old), copy.deepcopy(old)
+    added["properties"]["kecamatan_name"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+    assert breaks(added, old, Mode.BACKWARD, declared_only=True) == []
+    tightened["properties"]["full_name"] = {**old["properties"]["full_name"], "pattern": "^[A-Z ]+$"}
+    assert breaks(tightened, old, Mode.BACKWARD, declared_only=True) == [
+        "old data rejected by new schema: $.full_name: the reader requires pattern '^[A-Z ]+$'"
     ]
 
 
 def test_an_unknown_keyword_is_a_break_until_someone_looks() -> None:
     old, new = _member(), _member()
     new["properties"]["serial"]["multipleOf"] = 2
-    assert breaks(new, old, Mode.BACKWARD, our_output=True) == [
+    assert breaks(new, old, Mode.BACKWARD, declared_only=True) == [
         "old data rejected by new schema: $.serial: reader uses keywords this check does not know: ['multipleOf']"
     ]
