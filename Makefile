@@ -8,12 +8,13 @@ STAMP   := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck archcheck pytest bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/node/package-lock.json
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,spark]'
 	$(BIN)/regsosek broker fetch
+	cd tests/node && npm ci --no-audit --no-fund  # Ajv + Redocly CLI, pinned by package-lock.json
 	command -v promtool >/dev/null || { apt-get update -q && apt-get install -y -q prometheus; }
 	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP)

@@ -2,6 +2,12 @@
 
 Inbound contracts are exported in validation mode (what a producer must send); outbound ones in
 serialization mode (what we emit). Output is deterministic: sorted keys, two-space indent, final newline.
+
+Three rewrites make the documents portable (docs/contracts.md): every schema gets a stable `$id` (a URN,
+nothing to fetch); pydantic's `discriminator` (an OpenAPI keyword, unknown to JSON Schema 2020-12, so Ajv's
+strict mode refuses it) is dropped, the `oneOf` branches already tell the variants apart by their `const`
+tag; and outbound schemas have open content (no `additionalProperties: false`), so a field added later in
+the same version never breaks a consumer that validates with an older copy of the schema.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_AD
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
+from contracts.subscriptions import NotificationEnvelope
 
 #: Where the committed schemas live.
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: Prefix of every schema's `$id`: `urn:regsosek:contract:<file stem>`, e.g. `...:linked_member.v1`.
+ID_PREFIX = "urn:regsosek:contract:"
+
+NOTIFICATION_ADAPTER: TypeAdapter[NotificationEnvelope] = TypeAdapter(NotificationEnvelope)
 
 
 @dataclass(frozen=True)
@@ -49,13 +61,53 @@ SCHEMAS: tuple[SchemaSpec, ...] = (
     SchemaSpec("review_task.v1.json", "ReviewTask", REVIEW_TASK_ADAPTER, "serialization"),
     SchemaSpec("linkage_update.v1.json", "LinkageUpdate", LINKAGE_UPDATE_ADAPTER, "serialization"),
     SchemaSpec("review_decision.v1.json", "ReviewDecision", REVIEW_DECISION_ADAPTER, "serialization"),
+    SchemaSpec("notification.v1.json", "NotificationEnvelope", NOTIFICATION_ADAPTER, "serialization"),
 )
+
+
+def schema_id(file_name: str) -> str:
+    """The stable `$id` of a schema file, e.g. `urn:regsosek:contract:linked_member.v1`."""
+    return ID_PREFIX + file_name.removesuffix(".json")
+
+
+_STRING_KEYWORDS = ("pattern", "minLength", "maxLength", "format")
+
+
+def _push_string_keywords(node: dict[str, Any]) -> dict[str, Any]:
+    # `Field(json_schema_extra={"pattern": ...})` on an optional string lands next to `anyOf`, where Ajv's
+    # strictTypes refuses it; the same rule is meant for the string branch, so move it there.
+    moved = {k: node[k] for k in _STRING_KEYWORDS if k in node}
+    if not moved or "type" in node or "anyOf" not in node:
+        return node
+    branches = [{**b, **moved} if b.get("type") == "string" else b for b in node["anyOf"]]
+    return {**{k: v for k, v in node.items() if k not in moved}, "anyOf": branches}
+
+
+def portable(node: Any, *, open_content: bool) -> Any:
+    """`node` without `discriminator` (and without `additionalProperties: false` when `open_content`)."""
+    if isinstance(node, list):
+        return [portable(item, open_content=open_content) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = _push_string_keywords(node)
+    out = {}
+    for key, value in node.items():
+        if key == "discriminator":
+            continue
+        if key == "additionalProperties" and value is False and open_content:
+            continue
+        # Property names are data, not keywords: recurse into their schemas but keep every name.
+        if key in ("properties", "$defs"):
+            out[key] = {name: portable(sub, open_content=open_content) for name, sub in value.items()}
+        else:
+            out[key] = portable(value, open_content=open_content)
+    return out
 
 
 def generate_schema(spec: SchemaSpec) -> dict[str, Any]:
     """The JSON Schema document of one contract."""
-    schema = spec.adapter.json_schema(mode=spec.mode)
-    return {"$schema": _DIALECT, **schema, "title": spec.title}
+    schema = portable(spec.adapter.json_schema(mode=spec.mode), open_content=spec.mode == "serialization")
+    return {"$schema": _DIALECT, "$id": schema_id(spec.file_name), **schema, "title": spec.title}
 
 
 def render_schema(spec: SchemaSpec) -> str:

@@ -26,6 +26,9 @@ def generate(
     ),
 ) -> None:
     """Generate a deterministic synthetic world: population, crosswalk, DTKS, BPJS, submissions, truth."""
+    if out.exists() and not out.is_dir():
+        typer.echo(f"error: --out {out} exists and is not a folder", err=True)
+        raise typer.Exit(code=2)
     try:
         noise = NoiseProfile.named(profile)
     except ValueError as exc:
@@ -52,6 +55,10 @@ def generate(
             raise typer.BadParameter(str(exc), param_hint="--regency") from None
         except ValueError as exc:  # e.g. too many persons for one district and birth date
             raise typer.BadParameter(str(exc), param_hint="--persons") from None
+        except OSError as exc:  # e.g. a read-only folder or a full disk: one line, no traceback
+            bar.stop()
+            typer.echo(f"error: cannot write the world into {out}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(code=2) from None
     elapsed = time.perf_counter() - started
     console.print(
         f"[green]world written[/] to {out} in {elapsed:.1f}s: {world.persons} persons in "

@@ -22,20 +22,22 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from contracts.topics import TEAM_HEADER as SUBMISSIONS_TEAM_HEADER
 from services.gateway.auth import TeamGrant, TeamTokens
 from services.gateway.body import BodyTooLarge, is_json_utf8, read_bounded_body
 from services.gateway.openapi import install_openapi, submission_request_body
+from services.gateway.problems import Problem, ValidationProblem, install_problem_handlers, problem, validation_problem
 from services.gateway.producer import (
     BrokerUnavailable,
     KafkaSubmissionProducer,
     MessageTooLarge,
     SubmissionProducer,
 )
+from services.gateway.request_id import RequestIdMiddleware
 from services.gateway.settings import GatewaySettings
-from services.gateway.validation import MAX_REPORTED_ERRORS, Invalid, SubmissionChecker
+from services.gateway.validation import Invalid, SubmissionChecker
 from services.observability.gateway_metrics import GatewayMetrics, MetricsMiddleware
 
 log = logging.getLogger("services.gateway")
@@ -56,29 +58,9 @@ class SubmissionAccepted(BaseModel):
     offset: int
 
 
-class FieldError(BaseModel):
-    """One reason a body is not a valid FamilySubmission: where (`loc`) and what (`msg`, `type`)."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ValidationProblem(BaseModel):
-    """422 body: the first errors (at most `MAX_REPORTED_ERRORS`) and how many there were in all."""
-
-    detail: list[FieldError] = Field(max_length=MAX_REPORTED_ERRORS)
-    error_count: int = Field(ge=1, description="all errors found; `detail` lists the first of them")
-
-
-class Problem(BaseModel):
-    """401, 413, 415 and 503 bodies."""
-
-    detail: str
-
-
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    # Every error is RFC 9457 problem+json (services/gateway/problems.py).
+    return problem(status, detail, headers)
 
 
 _bearer = HTTPBearer(auto_error=False, description="the enumerator team's token")
@@ -135,6 +117,8 @@ def build_app(
     app.state.producer = sink
     app.state.metrics = metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)  # added last = outermost: every answer carries the id
+    install_problem_handlers(app)
     app.state.tokens = tokens
     checker = SubmissionChecker()
 
@@ -169,7 +153,7 @@ def build_app(
         checked = await checker.check(body)
         if isinstance(checked, Invalid):
             log.info("submission invalid team=%s errors=%d first_loc=%s", team, checked.total, checked.errors[0]["loc"])
-            return JSONResponse({"detail": checked.errors, "error_count": checked.total}, status_code=422)
+            return validation_problem(checked.errors, checked.total)
         submission = checked
         family_key = submission.family_key.key
         if not grant.may_write(family_key):

@@ -11,7 +11,9 @@ every control character, so a CR/LF cannot forge a log line and an ANSI escape c
   `message`, and `exception` when there is one), for log shippers.
 
 `logging_config` builds the `logging.config.dictConfig` mapping that `regsosek serve gateway` hands to
-uvicorn, so uvicorn's own loggers go through the same formatter as the gateway's.
+uvicorn, so uvicorn's own loggers go through the same formatter as the gateway's. Its handler carries
+`RequestIdFilter`, so a record written while a request is handled ends with ` request_id=<id>` (text) or
+has a `request_id` member (JSON): the id the client got in its X-Request-ID header.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class EscapingFormatter(logging.Formatter):
     """A text formatter whose output is always one line without control characters."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return escape_controls(super().format(record))
+        line = super().format(record)
+        request_id = getattr(record, "request_id", "-")
+        return escape_controls(line if request_id == "-" else f"{line} request_id={request_id}")
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,6 +55,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", "-")
+        if request_id != "-":
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=True)
@@ -70,8 +77,10 @@ def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"gateway": formatter},
+        "filters": {"request_id": {"()": "services.gateway.request_id.RequestIdFilter"}},
         "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "gateway", "stream": "ext://sys.stderr"}
+            "stderr": {"class": "logging.StreamHandler", "formatter": "gateway", "stream": "ext://sys.stderr",
+                       "filters": ["request_id"]}  # fmt: skip
         },
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {name: dict(uvicorn) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},

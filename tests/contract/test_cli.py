@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from contracts.schema_export import SCHEMA_DIR, SCHEMAS
-from services.commands.contracts import register
+from services.commands.contracts import MAX_LINE_BYTES, LineTooLong, read_lines, register
+from services.commands.generate import register as register_generate
 from tests.contract.helpers import full_submission, load
+from tests.contract.samples import all_samples
 
 # Wide terminal so rich does not wrap the usage-error panel.
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -24,6 +27,7 @@ def _app() -> typer.Typer:
         """Test root."""
 
     register(app)
+    register_generate(app)
     return app
 
 
@@ -84,3 +88,48 @@ def test_validate_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(_app(), ["contracts", "validate", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2
     assert "is not a readable file" in result.output
+
+
+def test_validate_every_output_contract(tmp_path: Path) -> None:
+    samples = all_samples(tmp_path / "d.sqlite")
+    for contract, schema in [("member", "linked_member.v1.json"), ("family", "integrated_family.v1.json"),
+                             ("review", "review_task.v1.json"), ("update", "linkage_update.v1.json"),
+                             ("notification", "notification.v1.json")]:  # fmt: skip
+        records = samples[schema]
+        file = tmp_path / f"{contract}.jsonl"
+        file.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"schema_version": "1"}\n')
+        result = runner.invoke(_app(), ["contracts", "validate", str(file), "--contract", contract])
+        assert result.exit_code == 1, (contract, result.output)
+        assert f"{len(records)} valid, 1 invalid, 0 blank lines" in result.output, contract
+        assert f"line {len(records) + 1}: " in result.output
+
+
+def test_validate_a_huge_line_is_one_line_error_not_memory(tmp_path: Path) -> None:
+    file = tmp_path / "one-line.jsonl"
+    with file.open("wb") as fh:
+        fh.write(json.dumps(full_submission()).encode() + b"\n")
+        fh.write(b"[" + b"1," * (MAX_LINE_BYTES // 2) + b"1]\n")
+    result = runner.invoke(_app(), ["contracts", "validate", str(file), "--contract", "submission"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {file}: line 2 is longer than {MAX_LINE_BYTES} bytes; not a JSON Lines file?\n"
+
+
+def test_read_lines_allows_a_line_of_exactly_the_bound(tmp_path: Path) -> None:
+    file = tmp_path / "x"
+    file.write_bytes(b"abcde\n" + b"abcdef\n")
+    with file.open("rb") as fh:
+        lines = read_lines(fh, max_bytes=5)
+        assert next(lines) == b"abcde\n"  # the bound counts the line's bytes, not its newline
+        with pytest.raises(LineTooLong, match="line 2 is longer than 5 bytes"):
+            next(lines)
+    file.write_bytes(b"abcde")
+    with file.open("rb") as fh:
+        assert list(read_lines(fh, max_bytes=5)) == [b"abcde"]
+
+
+def test_generate_into_an_existing_file_is_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "world"
+    target.write_text("not a folder")
+    result = runner.invoke(_app(), ["generate", "--out", str(target), "--persons", "10", "--seed", "1"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --out {target} exists and is not a folder\n"

@@ -70,7 +70,12 @@ def test_requests_without_a_known_token_get_401_and_nothing_is_produced(
     response = client.post("/v1/submissions", content=sample_body(), headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "missing or unknown bearer token"}
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:regsosek:problem:unauthenticated", "title": "Missing or unknown bearer token",
+        "status": 401, "detail": "missing or unknown bearer token",
+        "request_id": response.headers["X-Request-ID"],
+    }  # fmt: skip
     assert producer.records == []
 
 
@@ -119,7 +124,11 @@ def test_invalid_bodies_get_422_with_field_errors_and_are_not_produced(
 ) -> None:
     response = client.post("/v1/submissions", content=body, headers=AUTH)
     assert response.status_code == 422, case
-    errors = response.json()["detail"]
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["type"], problem["status"]) == ("urn:regsosek:problem:invalid-submission", 422)
+    errors = problem["errors"]
+    assert problem["error_count"] == len(errors)
     assert errors, case
     assert all(set(e) == {"loc", "msg", "type"} and e["msg"] for e in errors)
     matching = [e for e in errors if e["loc"] == loc]

@@ -80,7 +80,9 @@ def test_a_team_writes_only_its_regions(
     else:
         assert producer.records == []
         team = TOKENS[token]["team"]  # type: ignore[index]
-        assert body == {"detail": f"the family lies outside the regions team {team!r} may submit"}
+        assert (body["status"], body["detail"]) == (  # type: ignore[index]
+            403, f"the family lies outside the regions team {team!r} may submit"
+        )
 
 
 def test_the_403_echoes_nothing_the_device_sent(client: TestClient, producer: FakeSubmissionProducer) -> None:
@@ -108,7 +110,7 @@ def test_revisions_beyond_the_contract_are_422(
     code, body = _post(client, REGENCY_TOKEN, _body(IN_3603, revision))
     assert code == status
     if status == 422:
-        assert [e["loc"] for e in body["detail"]] == [["body", "revision"]]  # type: ignore[index,union-attr]
+        assert [e["loc"] for e in body["errors"]] == [["body", "revision"]]  # type: ignore[index,union-attr]
         assert producer.records == []
 
 
