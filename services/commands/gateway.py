@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.config
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,9 @@ def serve_gateway(
     # The gateway's own lines (team id, submission id, partition, offset; never personal data) and
     # uvicorn's share one level and one formatter, which escapes control characters (no forged lines).
     config = logging_config(log_level, "json" if log_format == "json" else "text")
+    # Configured before the app is built, so that build_app's own warnings (e.g. tokens without regions)
+    # go through the same escaping formatter as every later line; uvicorn applies the same config again.
+    logging.config.dictConfig(config)
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=log_level, log_config=config)
 
 
