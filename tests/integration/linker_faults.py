@@ -50,6 +50,18 @@ def master_file(path: Path, families: range) -> Path:
     return path
 
 
+def fault_run(bootstrap: str, tmp_path: Path, prefix: str) -> tuple[dict[str, str], Path, str]:
+    """A fault test's set-up: private topics, the master of families 1 and 2, a fresh group `prefix-...`."""
+    names = private_topics(bootstrap)
+    master = master_file(tmp_path / "master.json", range(1, 3))
+    return names, master, f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def members(n: int) -> Callable[[list[ConsumedRecord]], bool]:
+    """A `wait_for` condition: at least `n` distinct member keys on the topic."""
+    return lambda records: len({r.key for r in records}) >= n
+
+
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     """Produce and wait for every acknowledgement."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -133,6 +145,13 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
     finally:
         admin.close()
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def link_first_family(bootstrap: str, names: dict[str, str], group: str, linker: LinkerProcess) -> None:
+    """Wait until `linker` has published family 1's member and committed its submission."""
+    wait_for(bootstrap, names[LINKED_MEMBERS], members(1), linker)
+    # Offsets are committed after the link-store write: family 1 is then on the volume.
+    wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 1, linker, "commit of family 1")
 
 
 def duckdb_opens(path: Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ from tests.integration.linker_faults import (
     LinkerProcess,
     duckdb_opens,
     family,
-    master_file,
-    private_topics,
+    fault_run,
+    members,
     produce,
     wait_for,
     wait_until,
@@ -36,24 +35,19 @@ DEADLINE_S = 5.0
 SLACK_S = 10.0
 
 
-def _members(n: int) -> object:
-    return lambda records: len({r.key for r in records}) >= n
-
-
 @pytest.mark.parametrize("fault", ["hang", "raise"])
 def test_a_failed_or_hung_linker_exits_within_its_deadline_and_frees_its_link_store(
     kafka_broker: object, tmp_path: Path, fault: str
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
-    names = private_topics(bootstrap)
-    master = master_file(tmp_path / "master.json", range(1, 3))
-    state, marker, group = tmp_path / "state", tmp_path / "engine-fault", f"shutdown-{uuid.uuid4().hex[:6]}"
+    names, master, group = fault_run(bootstrap, tmp_path, "shutdown")
+    state, marker = tmp_path / "state", tmp_path / "engine-fault"
     env = {"FAULT_MODE": fault, "FAULT_CALL": "2", "FAULT_MARKER": str(marker),
            "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
     produce(bootstrap, names[SUBMISSIONS], [family(1)])
     linker = LinkerProcess(bootstrap, names, state, master, group, module="tests.integration.fault_linker", env=env)
     try:
-        wait_for(bootstrap, names[LINKED_MEMBERS], _members(1), linker)
+        wait_for(bootstrap, names[LINKED_MEMBERS], members(1), linker)
         produce(bootstrap, names[SUBMISSIONS], [family(2)])
         wait_until(marker.exists, linker, "the engine's second call")
         started = time.monotonic()
@@ -76,6 +70,6 @@ def test_a_failed_or_hung_linker_exits_within_its_deadline_and_frees_its_link_st
     # The failed batch was never committed: a restarted linker (same group and state) links family 2.
     again = LinkerProcess(bootstrap, names, state, master, group)
     try:
-        wait_for(bootstrap, names[LINKED_MEMBERS], _members(2), again)
+        wait_for(bootstrap, names[LINKED_MEMBERS], members(2), again)
     finally:
         assert again.stop() == 0, again.tail()

@@ -9,21 +9,19 @@ the batch and its link-store file then holds it.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from contracts.topics import LINKED_MEMBERS, SUBMISSIONS
+from contracts.topics import SUBMISSIONS
 from tests.integration.linker_faults import (
     LinkerProcess,
     committed,
     duckdb_opens,
     family,
-    master_file,
-    private_topics,
+    fault_run,
+    link_first_family,
     produce,
-    wait_for,
     wait_until,
 )
 from tests.integration.mounts import fill, remount, require_mount_privilege, tmpfs
@@ -31,10 +29,6 @@ from tests.integration.mounts import fill, remount, require_mount_privilege, tmp
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 DEADLINE_S = 10.0
-
-
-def _members(n: int) -> object:
-    return lambda records: len({r.key for r in records}) >= n
 
 
 def _stopped_by_fault(linker: LinkerProcess, timeout_s: float) -> int:
@@ -58,18 +52,14 @@ def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothin
 ) -> None:
     require_mount_privilege()
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
-    names = private_topics(bootstrap)
-    master = master_file(tmp_path / "master.json", range(1, 3))
-    group = f"full-{uuid.uuid4().hex[:6]}"
+    names, master, group = fault_run(bootstrap, tmp_path, "full")
     with tmpfs(tmp_path / "links", "8m") as volume:
         env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
                "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
         linker = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
         try:
-            wait_for(bootstrap, names[LINKED_MEMBERS], _members(1), linker)
-            # Offsets are committed after the link-store write: family 1 is then on the volume.
-            wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 1, linker, "commit of family 1")
+            link_first_family(bootstrap, names, group, linker)
             filler = fill(volume)
             produce(bootstrap, names[SUBMISSIONS], [family(2)])
             code = _stopped_by_fault(linker, 60 + DEADLINE_S)
@@ -96,17 +86,14 @@ def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
 ) -> None:
     require_mount_privilege()
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
-    names = private_topics(bootstrap)
-    master = master_file(tmp_path / "master.json", range(1, 3))
-    group = f"ro-{uuid.uuid4().hex[:6]}"
+    names, master, group = fault_run(bootstrap, tmp_path, "ro")
     with tmpfs(tmp_path / "links", "8m") as volume:
         env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
                "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
         first = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
         try:
-            wait_for(bootstrap, names[LINKED_MEMBERS], _members(1), first)
-            wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 1, first, "commit of family 1")
+            link_first_family(bootstrap, names, group, first)
         finally:
             assert first.stop() == 0, first.tail()
         remount(volume, "ro")
