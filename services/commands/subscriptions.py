@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +32,28 @@ def _load(path: Path) -> SubscriptionRegistry:
 
 def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'subscription'}: {e['msg']}" for e in exc.errors())
+
+
+def _refuse_reserved(kind: str, principal: str, super_users: str) -> None:
+    """Exit 2 with one line (registry untouched) when `principal` is a reserved Kafka login."""
+    supers = frozenset(p.strip().removeprefix("User:") for p in super_users.split(";") if p.strip())
+    reason = reserved_subscriber_id(principal, supers)
+    if reason is not None:
+        typer.echo(f"Error: {kind} id {principal!r} is reserved: {reason}", err=True)
+        raise typer.Exit(2)
+
+
+def _remove(
+    registry_path: Path, without: Callable[[SubscriptionRegistry], SubscriptionRegistry], missing: str
+) -> SubscriptionRegistry:
+    """Save the registry `without(...)` returns; a KeyError from it is `missing` (a bad parameter)."""
+    registry = _load(registry_path)
+    try:
+        updated = without(registry)
+    except KeyError:
+        raise typer.BadParameter(f"{missing} in {registry_path}") from None
+    save_registry(registry_path, updated)
+    return updated
 
 
 @subscriptions_app.command("add")
@@ -66,11 +89,7 @@ def add_cmd(
     `regsosek-` service principals. A subscriber id is its Kafka login, so taking one of these names
     would let `acl sync` set that principal's password.
     """
-    supers = frozenset(p.strip().removeprefix("User:") for p in super_users.split(";") if p.strip())
-    reason = reserved_subscriber_id(subscriber_id, supers)
-    if reason is not None:
-        typer.echo(f"Error: subscriber id {subscriber_id!r} is reserved: {reason}", err=True)
-        raise typer.Exit(2)
+    _refuse_reserved("subscriber", subscriber_id, super_users)
     registry = _load(registry_path)
     try:
         if from_json is not None:
@@ -101,12 +120,7 @@ def add_cmd(
 @subscriptions_app.command("remove")
 def remove_cmd(subscriber_id: str = typer.Argument(...), registry_path: Path = RegistryOption) -> None:
     """Remove a subscription (its topic and disclosure log entries stay); the version goes up by one."""
-    registry = _load(registry_path)
-    try:
-        updated = registry.without(subscriber_id)
-    except KeyError:
-        raise typer.BadParameter(f"no subscription {subscriber_id!r} in {registry_path}") from None
-    save_registry(registry_path, updated)
+    updated = _remove(registry_path, lambda r: r.without(subscriber_id), f"no subscription {subscriber_id!r}")
     typer.echo(f"removed {subscriber_id} (registry version {updated.registry_version})")
 
 

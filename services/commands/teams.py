@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from contracts.subscriptions import INTEGRATION_TOPICS, IntegrationTeam, reserved_subscriber_id
-from services.commands.subscriptions import RegistryOption, _load, _problems
+from contracts.subscriptions import INTEGRATION_TOPICS, IntegrationTeam
+from services.commands.subscriptions import RegistryOption, _load, _problems, _refuse_reserved, _remove
 from services.publisher.registry_file import save_registry
 
 teams_app = typer.Typer(help="Manage integration teams (read access to linkage topics).", no_args_is_help=True)
@@ -35,11 +35,7 @@ def add_cmd(
     registry_path: Path = RegistryOption,
 ) -> None:  # fmt: skip
     """Add an integration team; the registry version goes up by one."""
-    supers = frozenset(p.strip().removeprefix("User:") for p in super_users.split(";") if p.strip())
-    reason = reserved_subscriber_id(team_id, supers)
-    if reason is not None:
-        typer.echo(f"Error: team id {team_id!r} is reserved: {reason}", err=True)
-        raise typer.Exit(2)
+    _refuse_reserved("team", team_id, super_users)
     registry = _load(registry_path)
     try:
         team = IntegrationTeam(team_id=team_id, purpose_text=purpose_text, topics=tuple(topics))
@@ -56,12 +52,7 @@ def add_cmd(
 @teams_app.command("remove")
 def remove_cmd(team_id: str = typer.Argument(...), registry_path: Path = RegistryOption) -> None:
     """Remove a team (the next `acl sync` deletes its grants and login); the version goes up by one."""
-    registry = _load(registry_path)
-    try:
-        updated = registry.without_team(team_id)
-    except KeyError:
-        raise typer.BadParameter(f"no integration team {team_id!r} in {registry_path}") from None
-    save_registry(registry_path, updated)
+    updated = _remove(registry_path, lambda r: r.without_team(team_id), f"no integration team {team_id!r}")
     typer.echo(f"removed team {team_id} (registry version {updated.registry_version})")
 
 
