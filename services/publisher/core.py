@@ -368,16 +368,24 @@ class Publisher:
             return None
         return self._snapshot_person(sub, member, record)
 
+    def _snapshot_due(
+        self, sub: Subscription, event: EventType, record_type: RecordType, family_key: str,
+        member: LinkedMember | None, state_key: str, revision: int,
+    ) -> bool:  # fmt: skip
+        """Whether `sub` takes this snapshot record and has not yet been sent this revision or a newer one."""
+        if (event not in sub.event_types or record_type not in sub.record_types()
+                or not matches_filters(sub, family_key, member)):  # fmt: skip
+            return False
+        prior = self._last(sub.subscriber_id, state_key)
+        return prior is None or revision > prior.revision
+
     def _snapshot_person(
         self, sub: Subscription, member: LinkedMember, record: SourceRecord
     ) -> Notification | None:
         event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
-        if (event not in sub.event_types or RecordType.PERSON not in sub.record_types()
-                or not matches_filters(sub, member.family_key, member)):  # fmt: skip
-            return None
         state_key = "m:" + member.member_key
-        prior = self._last(sub.subscriber_id, state_key)
-        if prior is not None and member.revision <= prior.revision:
+        if not self._snapshot_due(sub, event, RecordType.PERSON, member.family_key, member, state_key,
+                                  member.revision):  # fmt: skip
             return None
         pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
         projected = project_person(member, sub, pseudonyms)
@@ -394,12 +402,9 @@ class Publisher:
     def _snapshot_family(
         self, sub: Subscription, family: IntegratedFamily, record: SourceRecord
     ) -> Notification | None:
-        if (EventType.FAMILY_NEW not in sub.event_types or RecordType.FAMILY not in sub.record_types()
-                or not matches_filters(sub, family.family_key, None)):  # fmt: skip
-            return None
         state_key = "f:" + family.family_key
-        prior = self._last(sub.subscriber_id, state_key)
-        if prior is not None and family.revision <= prior.revision:
+        if not self._snapshot_due(sub, EventType.FAMILY_NEW, RecordType.FAMILY, family.family_key, None, state_key,
+                                  family.revision):  # fmt: skip
             return None
         pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
         projected = project_family(family, sub, pseudonyms)
