@@ -31,7 +31,6 @@ from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord
 from services.linker.settings import LinkerSettings
-from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
 from services.updates.clerical import AppliedDecision, SecondReview
@@ -40,7 +39,7 @@ from services.updates.handler import StoreMemberIndex, by_partition
 from services.updates.journal import save_positions
 from services.updates.positions import advanced
 from services.updates.progress import SubmissionsProgress
-from services.updates.reader import ChangeReader, ChangeRecord
+from services.updates.reader import ChangeReader, ChangeRecord, read_or_crash
 
 log = logging.getLogger("regsosek.linker.decisions")
 Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
@@ -191,19 +190,14 @@ def install_decisions(
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def read_review_decisions() -> None:
-        reader = ChangeReader(settings, [settings.review_decisions_topic])
-        try:
-            await reader.start(handler.next_positions)
+        async def count_partitions(reader: ChangeReader) -> None:
             partitions_total.append(await reader.partition_count(settings.submissions_topic))
-            await reader.run(apply, idle, max_records=settings.batch_max_members)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("review decisions: batch failed (%s); stopping for re-delivery", describe_failure(exc))
-            await app.crash(exc)
-            raise
-        finally:
-            await reader.stop()
+
+        await read_or_crash(
+            ChangeReader(settings, [settings.review_decisions_topic]), handler.next_positions, apply, idle,
+            max_records=settings.batch_max_members, crash=app.crash, started=count_partitions,
+            failed=lambda why: log.error("review decisions: batch failed (%s); stopping for re-delivery", why),
+        )  # fmt: skip
 
     return handler
 

@@ -10,6 +10,7 @@ journals the batch, after every output of the batch was acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
+from services.linker.storage_errors import describe_failure
 
 log = logging.getLogger("regsosek.linker.updates")
 
@@ -118,3 +120,31 @@ class ChangeReader:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+async def read_or_crash(
+    reader: ChangeReader,
+    positions: Mapping[tuple[str, int], int],
+    apply: Callable[[list[ChangeRecord]], Awaitable[None]],
+    idle: Callable[[], Awaitable[None]],
+    *,
+    max_records: int,
+    crash: Callable[[Exception], Awaitable[None]],
+    failed: Callable[[str], None],
+    started: Callable[[ChangeReader], Awaitable[None]] | None = None,
+) -> None:
+    """Start `reader` at `positions` and run it; a failed batch is reported to `failed` (its cause, no
+    data) and crashes the app via `crash`, so the batch, never recorded as done, is read again."""
+    try:
+        await reader.start(positions)
+        if started is not None:
+            await started(reader)
+        await reader.run(apply, idle, max_records=max_records)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        failed(describe_failure(exc))
+        await crash(exc)
+        raise
+    finally:
+        await reader.stop()

@@ -34,14 +34,13 @@ from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
-from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
 from services.updates.changes import ChangeTopicKind
 from services.updates.handler import ChangeHandler, ChangeRecorder, Send
 from services.updates.journal import MasterJournal
 from services.updates.progress import SubmissionsProgress
-from services.updates.reader import ChangeReader, ChangeRecord
+from services.updates.reader import ChangeReader, ChangeRecord, read_or_crash
 
 log = logging.getLogger("regsosek.linker.updates")
 
@@ -214,17 +213,10 @@ def install_updates(
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def read_master_changes() -> None:
-        reader = ChangeReader(settings, list(kinds))
-        try:
-            await reader.start(handler.engine_positions)
-            await reader.run(updates.apply, updates.idle, max_records=settings.batch_max_members)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("master updates: change batch failed (%s); stopping for re-delivery", describe_failure(exc))
-            await app.crash(exc)
-            raise
-        finally:
-            await reader.stop()
+        await read_or_crash(
+            ChangeReader(settings, list(kinds)), handler.engine_positions, updates.apply, updates.idle,
+            max_records=settings.batch_max_members, crash=app.crash,
+            failed=lambda why: log.error("master updates: change batch failed (%s); stopping for re-delivery", why),
+        )  # fmt: skip
 
     return updates
