@@ -45,6 +45,29 @@ AHMAD, SITI, SITTI = nik_for(2), nik_for(3, female=True), nik_for(7, female=True
 KEY = f"{FAMILY_KEY}-02"
 
 
+def _decision_topics(bootstrap: str, prefix: str) -> tuple[str, dict[str, str], Topics]:
+    """A fresh tag; private copies (`<prefix><tag>.*`) of the linker's topics, updates and review decisions."""
+    tag = uuid.uuid4().hex[:8]
+    names = {SUBMISSIONS: f"{prefix}{tag}.submissions", SUBMISSIONS_DLQ: f"{prefix}{tag}.dlq",
+             LINKED_MEMBERS: f"{prefix}{tag}.members", LINKED_FAMILIES: f"{prefix}{tag}.families",
+             REVIEW: f"{prefix}{tag}.review", UPDATES: f"{prefix}{tag}.updates",
+             REVIEW_DECISIONS: f"{prefix}{tag}.decisions"}  # fmt: skip
+    assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences
+    topics = Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
+    return tag, names, topics
+
+
+def _decisions_worker(bootstrap: str, names: dict[str, str], topics: Topics, state: Path, master: Path, group: str,
+                      workers: list[Worker]) -> Worker:  # fmt: skip
+    """A linker worker reading review decisions and publishing updates (stopped by the `workers` fixture)."""
+    worker = Worker(bootstrap, topics, state, master, group, extra_env={
+        "REGSOSEK_LINKER_DECISIONS_ENABLED": "true", "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
+        "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
+    })  # fmt: skip
+    workers.append(worker)
+    return worker
+
+
 def _submission() -> bytes:
     members = [member_payload(1, "Ahmad Fauzi", AHMAD), member_payload(2, "Sity Aminah", SITI, sex=2, relationship=2)]
     return json.dumps(submission_payload(members)).encode()
@@ -65,23 +88,14 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
     kafka_broker: object, workers: list[Worker], tmp_path: Path
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
-    tag = uuid.uuid4().hex[:8]
-    names = {SUBMISSIONS: f"d{tag}.submissions", SUBMISSIONS_DLQ: f"d{tag}.dlq", LINKED_MEMBERS: f"d{tag}.members",
-             LINKED_FAMILIES: f"d{tag}.families", REVIEW: f"d{tag}.review", UPDATES: f"d{tag}.updates",
-             REVIEW_DECISIONS: f"d{tag}.decisions"}  # fmt: skip
-    assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences
-    topics = Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
+    tag, names, topics = _decision_topics(bootstrap, "d")
     master = tmp_path / "master.json"
     master.write_text(json.dumps([
         {"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": "3603121705150003"},
         {"nik": SITI, "full_name": "Siti Aminah", "kk_number": "3603121705150003"},
         {"nik": SITTI, "full_name": "Sitti Aminah", "kk_number": "3603121705150009"},
     ]))  # fmt: skip
-    worker = Worker(bootstrap, topics, tmp_path / "state", master, f"g{tag}", extra_env={
-        "REGSOSEK_LINKER_DECISIONS_ENABLED": "true", "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
-    })  # fmt: skip
-    workers.append(worker)
+    worker = _decisions_worker(bootstrap, names, topics, tmp_path / "state", master, f"g{tag}", workers)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         producer.send(topics.submissions, key=FAMILY_KEY.encode(), value=_submission()).get(timeout=30)
@@ -140,12 +154,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
     from linkage.synthetic import generate_world
 
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
-    tag = uuid.uuid4().hex[:8]
-    names = {SUBMISSIONS: f"w{tag}.submissions", SUBMISSIONS_DLQ: f"w{tag}.dlq", LINKED_MEMBERS: f"w{tag}.members",
-             LINKED_FAMILIES: f"w{tag}.families", REVIEW: f"w{tag}.review", UPDATES: f"w{tag}.updates",
-             REVIEW_DECISIONS: f"w{tag}.decisions"}  # fmt: skip
-    assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences
-    topics = Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
+    tag, names, topics = _decision_topics(bootstrap, "w")
     generate_world(tmp_path / "world", persons=400, seed=11)
     rows = pq.read_table(tmp_path / "world" / "population.parquet").to_pylist()
     master = tmp_path / "master.json"
@@ -171,11 +180,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
             break
     assert target is not None
     family_key, member_key, nik, index = target
-    worker = Worker(bootstrap, topics, tmp_path / "state", master, f"w{tag}", extra_env={
-        "REGSOSEK_LINKER_DECISIONS_ENABLED": "true", "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
-    })  # fmt: skip
-    workers.append(worker)
+    worker = _decisions_worker(bootstrap, names, topics, tmp_path / "state", master, f"w{tag}", workers)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         for f in [producer.send(topics.submissions, key=k.encode(), value=json.dumps(d).encode()) for k, d in docs]:
