@@ -14,21 +14,9 @@ from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.producer import BrokerUnavailable, MessageTooLarge
 from services.gateway.settings import GatewaySettings
 from services.gateway.testing import FakeSubmissionProducer, family_key_of, sample_body, sample_submission
+from tests.unit.gateway_support import AUTH, TOKEN, client, producer
 
-TOKEN = "team-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-
-
-@pytest.fixture
-def producer() -> FakeSubmissionProducer:
-    return FakeSubmissionProducer()
-
-
-@pytest.fixture
-def client(producer: FakeSubmissionProducer) -> Iterator[TestClient]:
-    settings = GatewaySettings(tokens={TOKEN: "team-3603-a"}, max_body_bytes=4096)
-    with TestClient(build_app(settings, producer=producer)) as test_client:
-        yield test_client
+__all__ = ["client", "producer"]  # the fixtures
 
 
 def test_valid_submission_is_produced_verbatim_under_the_family_key(

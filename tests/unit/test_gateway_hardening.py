@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,10 +26,9 @@ from services.gateway.validation import (
     check_submission,
     field_errors,
 )
+from tests.unit.gateway_support import AUTH, BEARER, TOKEN, client, producer
 
-TOKEN = "team-token-0123456789abcdef"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
-AUTH = {**BEARER, "Content-Type": "application/json"}
+__all__ = ["client", "producer"]  # the fixtures
 
 
 def _invalid(response: httpx.Response) -> dict[str, object]:
@@ -44,18 +42,6 @@ def _invalid(response: httpx.Response) -> dict[str, object]:
     }  # fmt: skip
     assert body.pop("detail").startswith(f"{body['error_count']} error(s) in the submission")
     return body
-
-
-@pytest.fixture
-def producer() -> FakeSubmissionProducer:
-    return FakeSubmissionProducer()
-
-
-@pytest.fixture
-def client(producer: FakeSubmissionProducer) -> Iterator[TestClient]:
-    settings = GatewaySettings(tokens={TOKEN: "team-3603-a"}, max_body_bytes=4096)
-    with TestClient(build_app(settings, producer=producer)) as test_client:
-        yield test_client
 
 
 @pytest.mark.parametrize(
