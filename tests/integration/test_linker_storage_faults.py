@@ -38,6 +38,14 @@ def _stopped_by_fault(linker: LinkerProcess, timeout_s: float) -> int:
     return code
 
 
+def _linker(bootstrap: str, names: dict[str, str], tmp_path: Path, master: Path, group: str, volume: Path
+            ) -> LinkerProcess:  # fmt: skip
+    """The linker with its link store on `volume` and the test's shutdown deadline."""
+    env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
+           "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
+    return LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+
+
 def _count(volume: Path) -> int:
     total = 0
     for path in sorted(volume.glob("links-p*.duckdb")):
@@ -54,10 +62,8 @@ def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothin
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
     names, master, group = fault_run(bootstrap, tmp_path, "full")
     with tmpfs(tmp_path / "links", "8m") as volume:
-        env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
-               "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
-        linker = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        linker = _linker(bootstrap, names, tmp_path, master, group, volume)
         try:
             link_first_family(bootstrap, names, group, linker)
             filler = fill(volume)
@@ -73,7 +79,7 @@ def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothin
         filler.unlink()
         assert _count(volume) == 1  # family 2 was never stored
 
-        again = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        again = _linker(bootstrap, names, tmp_path, master, group, volume)
         try:
             wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 2, again, "commit of family 2")
         finally:
@@ -88,10 +94,8 @@ def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
     bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
     names, master, group = fault_run(bootstrap, tmp_path, "ro")
     with tmpfs(tmp_path / "links", "8m") as volume:
-        env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
-               "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
-        first = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        first = _linker(bootstrap, names, tmp_path, master, group, volume)
         try:
             link_first_family(bootstrap, names, group, first)
         finally:
@@ -99,7 +103,7 @@ def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
         remount(volume, "ro")
         produce(bootstrap, names[SUBMISSIONS], [family(2)])
         started = time.monotonic()
-        linker = LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+        linker = _linker(bootstrap, names, tmp_path, master, group, volume)
         try:
             # Start-up, one batch, the stop: well inside the 60 s the open used to retry a read-only file.
             code = _stopped_by_fault(linker, 45)
