@@ -95,6 +95,16 @@ class World:
         finally:
             log.close()
 
+    def inject(self, trigger: str) -> None:
+        """Create the disclosure log's schema and install the fault `trigger` in it."""
+        DisclosureLog(self.db).close()
+        self.sql(trigger)
+
+    def prepare(self) -> None:
+        """The subscribers' topics exist and one family (two members) is on the linkage topics."""
+        ensure_subscriber_topics(self.bootstrap, self.registry)
+        self.produce_family()
+
     def sql(self, statement: str) -> None:
         raw = sqlite3.connect(self.db)
         try:
@@ -115,10 +125,8 @@ ALL_COMMITTED = {"members": 2, "families": 1}
 
 
 def test_an_unwritable_log_stops_the_publisher_before_it_sends(world: World) -> None:
-    ensure_subscriber_topics(world.bootstrap, world.registry)
-    world.produce_family()
-    DisclosureLog(world.db).close()
-    world.sql(FAIL_ENTRY)
+    world.prepare()
+    world.inject(FAIL_ENTRY)
     with pytest.raises(DisclosureLogError, match="injected"):
         world.run()
     assert world.delivered() == [] and world.committed() == {} and world.statuses() == {}
@@ -132,10 +140,8 @@ def test_an_unwritable_log_stops_the_publisher_before_it_sends(world: World) -> 
 
 
 def test_a_crash_between_the_ack_and_the_sent_mark_is_reconciled_on_restart(world: World) -> None:
-    ensure_subscriber_topics(world.bootstrap, world.registry)
-    world.produce_family()
-    DisclosureLog(world.db).close()
-    world.sql(FAIL_SENT_MARK)
+    world.prepare()
+    world.inject(FAIL_SENT_MARK)
     with pytest.raises(DisclosureLogError, match="injected"):
         world.run()
     first = world.delivered()
@@ -155,8 +161,7 @@ def test_a_refused_send_leaves_pending_entries_that_the_restart_delivers(world: 
     # The broker refuses every notification to kemensos: its topic takes records of at most 64 bytes.
     sos = world.registry.subscriptions[0]
     world.admin.create_topics([NewTopic(sos.topic, 1, 1, topic_configs={"max.message.bytes": "64"})])
-    ensure_subscriber_topics(world.bootstrap, world.registry)
-    world.produce_family()
+    world.prepare()
     with pytest.raises(PublishError):
         world.run()
     first = world.delivered()
@@ -192,8 +197,7 @@ def test_serve_publisher_exits_1_without_sending_when_the_log_cannot_be_written(
     keys.mkdir()
     for sid, secret in world.secrets.items():
         (keys / f"{sid}.key").write_bytes(secret)
-    DisclosureLog(world.db).close()
-    world.sql(FAIL_ENTRY)
+    world.inject(FAIL_ENTRY)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_PUBLISHER_")}
     env |= {"REGSOSEK_PUBLISHER_GROUP_ID": world.group, "REGSOSEK_PUBLISHER_POLL_TIMEOUT_MS": "200"}
     done = subprocess.run(  # noqa: S603 - fixed command line
