@@ -172,16 +172,21 @@ def _statuses(path: Path) -> dict[str, str]:
         log.close()
 
 
+def _faulty_world(tmp_path: Path, fail: str) -> tuple[FakeBroker, Path, FaultyLog, PublisherLoop]:
+    """One batch (`_world`) and a loop over a FaultyLog at `tmp_path/d.sqlite` whose `fail` step fails."""
+    broker, db = FakeBroker(), tmp_path / "d.sqlite"
+    _world(broker)
+    faulty = FaultyLog(db)
+    faulty.fail = fail
+    return broker, db, faulty, _loop(broker, faulty)
+
+
 def _all_committed(broker: FakeBroker) -> dict[TopicPartition, int]:
     return {tp: len(rs) for tp, rs in broker.inputs.items()}
 
 
 def test_a_log_that_cannot_be_written_stops_the_batch_before_anything_is_sent(tmp_path: Path) -> None:
-    broker, db = FakeBroker(), tmp_path / "d.sqlite"
-    _world(broker)
-    faulty = FaultyLog(db)
-    faulty.fail = "append"
-    loop = _loop(broker, faulty)
+    broker, db, faulty, loop = _faulty_world(tmp_path, "append")
     with pytest.raises(DisclosureLogError, match="disk I/O error"):
         loop.run()  # the loop itself stops: the error is not swallowed
     assert broker.delivered == [] and broker.committed == {}
@@ -227,11 +232,7 @@ def test_a_failed_send_leaves_pending_entries_that_the_restart_sends_again_witho
 
 
 def test_a_crash_between_the_ack_and_the_sent_mark_is_reconciled_on_restart(tmp_path: Path) -> None:
-    broker, db = FakeBroker(), tmp_path / "d.sqlite"
-    _world(broker)
-    faulty = FaultyLog(db)
-    faulty.fail = "mark"
-    loop = _loop(broker, faulty)
+    broker, db, faulty, loop = _faulty_world(tmp_path, "mark")
     with pytest.raises(DisclosureLogError, match="disk is full"):
         loop.run_once()
     first = broker.message_ids()
