@@ -75,9 +75,13 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in changes.items()]
     assert not provision(bootstrap, specs).differences
     metrics_port = free_port()
+    # compose mounts the key as a secret file (/run/secrets/...): the test's own file stands in for it
+    key_file = tmp_path / "linker_person_id_key"
+    key_file.write_text(DEV_PERSON_ID_KEY, encoding="utf-8")
+    assert "REGSOSEK_LINKER_PERSON_ID_KEY_FILE" in env
     env.update({
         "REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_MODEL_PATH": str(model),
-        "REGSOSEK_LINKER_PERSON_ID_KEY": DEV_PERSON_ID_KEY,  # compose takes it from .env
+        "REGSOSEK_LINKER_PERSON_ID_KEY_FILE": str(key_file),
         "REGSOSEK_LINKER_METRICS_HOST": "127.0.0.1", "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
         "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": changes[POPULATION_CHANGES],
         "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": changes[DTKS_CHANGES],
