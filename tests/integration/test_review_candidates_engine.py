@@ -1,8 +1,9 @@
 """Review tasks from the REAL engine carry ranked candidates (generated world, freshly trained model).
 
 In-process: the submissions of the shared 2,000-person world are linked with `EngineMemberLinker`, the
-first 60 with the head's name and birth date replaced (a NIK whose name and birth date disagree is never
-auto-linked, so those heads land in review unless they fall out altogether). The review tasks must
+first 60 heads without their NIK, with their given name only and their birth year 3 off. The model's
+auto-link threshold is raised for this test (the trained model is decisive on this world: with its own
+thresholds such heads auto-link or fall out), so those heads land in review. The review tasks must
 carry 3 or more candidates where the engine scored that many, the engine's chosen candidate first and
 the others in decreasing match weight, each with its stable person id.
 """
@@ -10,6 +11,7 @@ the others in decreasing match weight, each with its stable person id.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,15 @@ pytestmark = [pytest.mark.slow]
 __all__ = ["world_and_model"]
 
 
-def test_review_tasks_of_the_real_engine_carry_ranked_candidates(world_and_model: tuple[Path, Path]) -> None:
-    world, model = world_and_model
+def test_review_tasks_of_the_real_engine_carry_ranked_candidates(
+    world_and_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    world, trained = world_and_model
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    metadata = json.loads((model / "metadata.json").read_text(encoding="utf-8"))
+    metadata["thresholds"]["auto_link"] = 1 - 1e-9
+    (model / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
     ids = PersonIds(DEV_PERSON_ID_KEY.encode())
     settings = LinkerSettings(world_dir=world, model_path=model)
     pipeline = SubmissionLinker(
@@ -42,9 +51,12 @@ def test_review_tasks_of_the_real_engine_carry_ranked_candidates(world_and_model
     for n, line in enumerate(lines[:300]):
         doc = json.loads(line)
         head = doc["members"][0]
-        if n < 60 and head.get("nik"):
-            head["name"] = "Maria Goretti Wulandari"
-            head["birth_date"] = {"day": 1, "month": 1, "year": 1931}
+        if n < 60 and head.get("nik") and head.get("birth_date", {}).get("year"):
+            # no NIK, the surname replaced and the birth year 3 off: the household still points at the
+            # head, the person's own fields only half agree
+            head["nik"] = None
+            head["name"] = f"{head['name'].split()[0]} Wulandari"
+            head["birth_date"] = {**head["birth_date"], "year": head["birth_date"]["year"] + 3}
             head.pop("age", None)
         key = family_key_string(doc["family_key"]).encode()
         result = pipeline.process([decode_family_submission(json.dumps(doc).encode(), key=key)])
