@@ -63,9 +63,8 @@ class QueryBatch:
         self.size = table.num_rows
         self._master = master
         self._table = table
-        self._values: dict[str, list[object]] = {
-            name: table.column(name).to_pylist() for name in master.columns if name in table.column_names
-        }
+        # converted to Python lists on first use: a single-record call touches only a few columns
+        self._values: dict[str, list[object]] = {}
         self._codes: dict[tuple[str, str], Codes] = {}
         self._objects: dict[str, npt.NDArray[np.object_]] = {}
         self._numbers: dict[str, Floats] = {}
