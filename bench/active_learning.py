@@ -1,6 +1,6 @@
 """Benchmark: labels from (simulated) reviewers improve the model; age order vs uncertainty order.
 
-    PYTHONPATH=. .venv/bin/python bench/active_learning.py [--persons 30000] [--seed 13] [--n 100 500 2000]
+    PYTHONPATH=. .venv/bin/python bench/active_learning.py [--persons 60000] [--seed 13] [--n 100 500 2000]
 
 1. Generates a world (`--persons`, the `hard` profile with the field noise raised further: see
    `BENCH_PROFILE`) into `.run/bench/al-world-<persons>-<seed>` (reused when present).
@@ -85,7 +85,7 @@ def _simulate(tasks: list[str], shown: dict[str, list[str]], truth: dict[str, st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=30_000)
+    parser.add_argument("--persons", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 2000])
     parser.add_argument("--orders", nargs="+", default=["age", "uncertainty"], choices=["age", "uncertainty"])

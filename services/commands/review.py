@@ -107,7 +107,7 @@ def labels(
     from services.review.settings import ReviewSettings
 
     refuse_existing(out, force)
-    given = {"bootstrap": bootstrap, "decisions_topic": topic}
+    given: dict[str, Any] = {"bootstrap": bootstrap, "decisions_topic": topic}
     try:
         settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
