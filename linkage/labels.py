@@ -230,7 +230,8 @@ def calibrate_thresholds(
     """Band thresholds from the labelled records' best candidates (`(probability, right)` pairs).
 
     - auto_link: the lowest probability t (among the judged ones) at which the best candidates with
-      probability >= t have a labelled precision >= `target_precision`, within `AUTO_LINK_BOUNDS`;
+      probability >= t, at least `min_labelled` of them, have a labelled precision >= `target_precision`,
+      within `AUTO_LINK_BOUNDS`;
     - review: the highest t at which the right best candidates with probability >= t are still at least
       `target_recall` of all right ones (the review band keeps that share of the labelled matches), and
       never above auto_link.
@@ -247,7 +248,7 @@ def calibrate_thresholds(
         for i, (prob, ok) in enumerate(ordered, start=1):
             right += ok
             last_of_tie = i == len(ordered) or ordered[i][0] != prob
-            if last_of_tie and right / i >= target_precision:
+            if last_of_tie and i >= min_labelled and right / i >= target_precision:
                 best = (prob, right / i)
         if best is not None:
             low, high = AUTO_LINK_BOUNDS

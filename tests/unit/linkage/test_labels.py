@@ -98,6 +98,10 @@ def test_thresholds_are_kept_with_too_few_labels_or_no_threshold_meeting_the_tar
     bad = calibrate_thresholds([(0.99, False)] * 5 + [(0.9, True)] * 40, CURRENT, min_labelled=30)
     assert bad.thresholds["auto_link"] == CURRENT["auto_link"] and bad.kept == ("auto_link",)
     assert bad.thresholds["review"] == 0.9  # every right one is at 0.9
+    # support: 5 right ones at 0.97 then only non-matches: fewer than 30 judged at or above any t that
+    # meets the precision target, so the auto-link threshold is kept (labels from the uncertain middle)
+    thin = calibrate_thresholds([(0.97, True)] * 5 + [(0.6, False)] * 95, CURRENT, min_labelled=30)
+    assert thin.thresholds["auto_link"] == CURRENT["auto_link"] and "auto_link" in thin.kept
     # a calibrated review threshold never exceeds the auto-link one, which stays within its bounds
     hi = calibrate_thresholds([(1.0, True)] * 50, {"auto_link": 0.99, "review": 0.5}, min_labelled=30)
     assert hi.thresholds == {"auto_link": 0.999999, "review": 0.999999}
