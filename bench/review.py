@@ -1,11 +1,13 @@
 """Benchmark: the review app's queue and task pages with many open tasks (in process, SQLite state).
 
-    .venv/bin/python bench/review.py [--tasks 100000] [--requests 200]
+    .venv/bin/python bench/review.py [--tasks 100000] [--requests 200] [--order age|uncertainty]
 
-Fills a fresh state file with `--tasks` open review tasks over 50 districts (3 candidates each, a third
-in DTKS deciles 1-4), then times `--requests` GETs of the queue page (alternating no filter and a
-district filter) and of task pages through the ASGI app (FastAPI TestClient: routing, SQLite, Jinja2;
-no network). Prints p50/p99/max in ms and writes .run/bench/review-results.json.
+Fills a fresh state file with `--tasks` open review tasks over 50 districts (3 candidates each with
+probabilities that vary from task to task, a third in DTKS deciles 1-4), then times `--requests` GETs
+of the queue page (alternating no filter and a district filter) and of task pages through the ASGI app
+(FastAPI TestClient: routing, SQLite, Jinja2; no network), with the queue in `--order`
+(REGSOSEK_REVIEW_QUEUE_ORDER). Prints p50/p99/max in ms and writes
+.run/bench/review-results[-uncertainty].json.
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ def _fill(store: ReviewStore, n: int) -> list[str]:
     for i in range(n):
         district = f"3603{i % 50:03d}"
         key = f"{district}{i % 997:03d}0001{i // 997 % 100:02d}{i % 1000:03d}{i // 1000 % 1000:03d}-01"
-        task = base.model_copy(update={"task_id": f"{key}/r1", "member_key": key,
+        top = 0.5 + (i * 7919 % 490) / 1000
+        ranked = [c.model_copy(update={"probability": round(top * (1 - 0.3 * k), 4)})
+                  for k, c in enumerate(base.candidates)]  # fmt: skip
+        task = base.model_copy(update={"task_id": f"{key}/r1", "member_key": key, "candidates": ranked,
+                                       "probability": ranked[0].probability,
                                        "dtks_decile": 2 if i % 3 == 0 else None})  # fmt: skip
         batch.append(("review", task, t0 + i * 1000))
         ids.append(task.task_id)
@@ -71,9 +77,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--order", choices=["age", "uncertainty"], default="age")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = ReviewSettings(state_path=Path(tmp) / "review.sqlite", users_file=Path(tmp) / "u.json")
+        settings = ReviewSettings(state_path=Path(tmp) / "review.sqlite", users_file=Path(tmp) / "u.json",
+                                  queue_order=args.order)  # fmt: skip
         store = ReviewStore(settings.state_path)
         started = time.perf_counter()
         ids = _fill(store, args.tasks)
@@ -89,9 +97,9 @@ def main() -> None:
             queue = _timed(client, ["/" if i % 2 else "/?district=3603007" for i in range(args.requests)])
             step = max(1, len(ids) // args.requests)
             tasks = _timed(client, [f"/tasks/{ids[i * step]}" for i in range(args.requests)])
-    result = {"tasks": args.tasks, "requests": args.requests, "fill_s": round(fill_s, 1),
+    result = {"tasks": args.tasks, "requests": args.requests, "order": args.order, "fill_s": round(fill_s, 1),
               "queue_ms": _summary(queue), "task_ms": _summary(tasks)}  # fmt: skip
-    out = ROOT / ".run" / "bench" / "review-results.json"
+    out = ROOT / ".run" / "bench" / f"review-results{'' if args.order == 'age' else '-' + args.order}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -8,7 +8,9 @@ the head's name when the master has a `relationship` column) and band it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -16,14 +18,36 @@ import pyarrow as pa
 from linkage.comparisons import Source
 from linkage.engine.relatives import without_relative_niks
 from linkage.inputs import MissingColumnError, check_columns, check_input, unusable_values
+from linkage.labels import (
+    TARGET_PRECISION,
+    TARGET_RECALL,
+    Calibration,
+    MemberLabels,
+    calibrate_thresholds,
+    label_keys,
+)
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
 from linkage.model.splink_session import build_linker, candidates_of, model_for_backend
-from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, train_model
+from linkage.model.training import (
+    DEFAULT_MAX_PAIRS,
+    DEFAULT_SEED,
+    LABEL_PRIOR_PAIRS,
+    m_from_labels,
+    refined_prior,
+    train_model,
+)
 from linkage.normalise.family import Candidate, HeadContext, choose_best, master_heads, member_heads
 from linkage.normalise.prepare import prepare_table
 from linkage.spec import ModelSpec, spec_for_tables
 
-__all__ = ["MissingColumnError", "check_columns", "link_file", "predict_pairs", "train_artefact"]
+__all__ = [
+    "MissingColumnError",
+    "check_columns",
+    "link_file",
+    "predict_pairs",
+    "train_artefact",
+    "train_with_labels",
+]
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -146,3 +170,96 @@ def link_file(
             }
         )
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA), artefact
+
+
+def label_judgements(
+    links: pa.Table, labels: dict[str, MemberLabels], keys: list[str] | None = None
+) -> list[tuple[float, bool]]:
+    """`(probability, right)` of each labelled record's best candidate that the labels judge (`keys`: the
+    links rows' label keys, when the links table cannot tell them, e.g. `label_keys` of its records)."""
+    out = []
+    for key, mid, prob in zip(
+        keys if keys is not None else label_keys(links),
+        links.column("master_record_id").to_pylist(),
+        links.column("match_probability").to_pylist(),
+        strict=True,
+    ):
+        member = labels.get(key)
+        verdict = member.verdict(str(mid) if mid else None) if member is not None else None
+        if verdict is not None and prob is not None:
+            out.append((float(prob), verdict))
+    return out
+
+
+def reband(links: pa.Table, before: dict[str, float], after: dict[str, float]) -> pa.Table:
+    """`links` banded by `before` re-banded under the thresholds `after` (a capped pair stays capped:
+    it is the one in review at or above `before`'s auto-link threshold)."""
+    bands = []
+    for prob, band in zip(links.column("match_probability").to_pylist(), links.column("band").to_pylist(), strict=True):
+        capped = band == "review" and prob is not None and prob >= before["auto_link"]
+        new = band_of(prob, after)
+        bands.append("review" if capped and new == "auto_link" else new)
+    i = links.column_names.index("band")
+    return links.set_column(i, "band", pa.array(bands, pa.string()))
+
+
+def train_with_labels(
+    master: pa.Table,
+    records: pa.Table,
+    base: ModelArtefact,
+    labels: dict[str, MemberLabels],
+    *,
+    prior_pairs: float = LABEL_PRIOR_PAIRS,
+    target_precision: float = TARGET_PRECISION,
+    target_recall: float = TARGET_RECALL,
+    progress: Progress | None = None,
+    links_out: list[pa.Table] | None = None,
+) -> tuple[ModelArtefact, Calibration]:
+    """`base` retrained with labels: m from the labelled matches (`m_from_labels`), the prior re-estimated,
+    then the records linked with the new model and the thresholds calibrated on the labelled records'
+    best candidates (`calibrate_thresholds`). `master`/`records` are linkage-record tables (not prepared);
+    labels are matched to records by `label_keys`. `links_out`, when given, receives the records' links
+    under the new model and thresholds."""
+    step = progress or (lambda _msg: None)
+    step("normalise")
+    pm, pr = prepare_table(master), prepare_table(records)
+    ids = [str(r) for r in records.column("record_id").to_pylist()]
+    keys = label_keys(records)
+    master_ids = {str(m) for m in master.column("record_id").to_pylist()}
+    matches = [
+        (rid, str(labels[key].positive))
+        for rid, key in zip(ids, keys, strict=True)
+        if key in labels and labels[key].positive in master_ids
+    ]
+    step("m (from labels)")
+    model = m_from_labels(pm, pr, base.model, matches, prior_pairs=prior_pairs)
+    step("prior (from predictions)")
+    model["probability_two_random_records_match"] = refined_prior(pm, pr, regularise(model))
+    model = regularise(model)
+    meta = json.loads(json.dumps(base.metadata))
+    relabelled = ModelArtefact(model, meta)
+    source: Source = base.metadata["source"]
+    links, _ = link_file(master, records, artefact=relabelled, source=source, progress=step)
+    calibration = calibrate_thresholds(
+        label_judgements(links, labels, keys),
+        base.thresholds,
+        target_precision=target_precision,
+        target_recall=target_recall,
+    )
+    if links_out is not None:
+        links_out.append(reband(links, base.thresholds, calibration.thresholds))
+    positives = sum(m.positive is not None for m in labels.values())
+    meta.update(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        thresholds=calibration.thresholds,
+        labels={
+            "records": len(labels),
+            "positives": positives,
+            "negatives": sum(len(m.negatives) for m in labels.values()),
+            "matches_used": len(matches),
+            "prior_pairs": prior_pairs,
+            "base_training_data_sha256": base.metadata.get("training_data_sha256"),
+            "calibration": calibration.to_metadata(target_precision, target_recall),
+        },
+    )
+    return ModelArtefact(model, meta), calibration

@@ -41,15 +41,31 @@ def master_tf_table(master: pa.Table, column: str) -> pa.Table:
     ).to_arrow_table()
 
 
-def build_linker(master: pa.Table, records: pa.Table, settings: Any, *, db_api: Any | None = None) -> Any:
-    """A Splink `Linker` linking `records` to `master` (DuckDB unless `db_api` is given)."""
+def input_names() -> tuple[str, str]:
+    """Fresh table names (master, records) for `build_linker`; also Splink's `source_dataset` values."""
+    n = next(_counter)
+    return f"master_{n}", f"records_{n}"
+
+
+def build_linker(
+    master: pa.Table,
+    records: pa.Table,
+    settings: Any,
+    *,
+    db_api: Any | None = None,
+    names: tuple[str, str] | None = None,
+) -> Any:
+    """A Splink `Linker` linking `records` to `master` (DuckDB unless `db_api` is given).
+
+    `names` (from `input_names`) are the input tables' names, i.e. the pairs' `source_dataset` values."""
     from splink import DuckDBAPI, Linker
 
     if db_api is None:
         db_api = DuckDBAPI(duckdb.connect())
-    n = next(_counter)
-    sdf_master = db_api.register(master, table_name=f"master_{n}")
-    sdf_records = db_api.register(records, table_name=f"records_{n}")
+    master_name, records_name = names or input_names()
+    n = master_name.removeprefix("master_")
+    sdf_master = db_api.register(master, table_name=master_name)
+    sdf_records = db_api.register(records, table_name=records_name)
     # ERROR: Splink logs its training chatter at INFO; the CLI shows a progress bar instead.
     linker = Linker([sdf_master, sdf_records], settings, log_level=logging.ERROR)
     settings_dict = linker.misc.save_model_to_json()

@@ -253,3 +253,65 @@ def refined_prior(master: pa.Table, records: pa.Table, model: dict[str, Any], se
     return estimate_prior(
         candidates, float(regular["probability_two_random_records_match"]), master.num_rows, records.num_rows
     )
+
+
+# Weight of the unsupervised m in `m_from_labels`, as a number of labelled pairs (a Dirichlet prior):
+# with few labels m stays near the unsupervised estimate, with many it follows the labels.
+LABEL_PRIOR_PAIRS = 500
+
+
+def m_from_labels(
+    master: pa.Table,
+    records: pa.Table,
+    model: dict[str, Any],
+    matches: Sequence[tuple[str, str]],
+    *,
+    prior_pairs: float = LABEL_PRIOR_PAIRS,
+) -> dict[str, Any]:
+    """m re-estimated from labelled matching pairs `(record id, master record id)` (returns a new dict).
+
+    Splink's `estimate_m_from_pairwise_labels` counts the comparison levels of the labelled pairs (every
+    level's m starts empty, so a level no labelled pair reaches gets m 0 from the labels). The result is
+    blended with the model's own m: `(n m_labels + k m_model) / (n + k)`, n the labelled pairs and
+    k = `prior_pairs`. u is kept: non-matches labelled in review are the hardest ones, not a sample of
+    all non-matching pairs, and u from random sampling is already near exact. Pairs whose ids are not in
+    the tables are left out by the join."""
+    import duckdb
+    from splink import DuckDBAPI
+
+    from linkage.model.splink_session import input_names
+
+    out: dict[str, Any] = json.loads(json.dumps(model))
+    if not matches:
+        return out
+    blank: dict[str, Any] = json.loads(json.dumps(model))
+    for comparison in blank["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level"):
+                level.pop("m_probability", None)
+                level["fix_m_probability"] = False
+    db_api = DuckDBAPI(duckdb.connect())
+    master_name, records_name = input_names()
+    linker = build_linker(master, records, blank, db_api=db_api, names=(master_name, records_name))
+    labels = pa.table(
+        {
+            "source_dataset_l": pa.array([records_name] * len(matches), pa.string()),
+            "record_id_l": pa.array([r for r, _ in matches], pa.string()),
+            "source_dataset_r": pa.array([master_name] * len(matches), pa.string()),
+            "record_id_r": pa.array([m for _, m in matches], pa.string()),
+        }
+    )
+    table = db_api.register(labels, table_name=f"labels_{master_name}")
+    linker.training.estimate_m_from_pairwise_labels(table)
+    learnt = linker.misc.save_model_to_json()
+    n = float(len(matches))
+    for target, trained in zip(out["comparisons"], learnt["comparisons"], strict=True):
+        for level, new in zip(target["comparison_levels"], trained["comparison_levels"], strict=True):
+            if level.get("is_null_level"):
+                continue
+            m_label = new.get("m_probability")
+            m_label = float(m_label) if isinstance(m_label, float | int) and not math.isnan(m_label) else 0.0
+            m_model = level.get("m_probability")
+            m_model = float(m_model) if isinstance(m_model, float | int) else 0.0
+            level["m_probability"] = (n * m_label + prior_pairs * m_model) / (n + prior_pairs)
+    return out

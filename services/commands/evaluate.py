@@ -19,6 +19,14 @@ from linkage.evaluate import (
     format_side_by_side,
 )
 from linkage.inputs import LinkInputError
+from linkage.labels import (
+    LabelsInputError,
+    MemberLabels,
+    evaluate_against_labels,
+    format_label_evaluation,
+    label_keys,
+    read_labels,
+)
 from linkage.model.artefact import ModelArtefactError, band_of, load_artefact
 from linkage.model.baseline import link_baseline
 from linkage.normalise.family import choose_best
@@ -60,12 +68,38 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="With --world: also write our links here."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="With --world: also run plain Splink."),
     force: bool = typer.Option(False, "--force", help="With --out: overwrite it when it exists."),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Labels file (`regsosek review labels`): score the links against the labelled pairs instead of "
+        "the truth (the truth too when --truth is given).",
+    ),
 ) -> None:
     """Print precision, recall and F1 of auto-links and auto+review, band shares, errors by noise type and
-    a calibration table (predicted probability bins -> observed precision)."""
+    a calibration table (predicted probability bins -> observed precision); with --labels, precision,
+    recall and F1 against reviewers' labelled pairs."""
     console = Console(stderr=True)
     results: dict[str, Evaluation] = {}
     calibrations: dict[str, str] = {}
+    labelled = None
+    if labels is not None:
+        try:
+            labelled = read_labels(read_table(labels, "labels file"))
+        except LabelsInputError as e:
+            raise fail(f"{labels}: {e}") from None
+    if labelled is not None and truth is None:
+        table = None
+        if world is not None:
+            table = _world_links(world, source, model, out, force, console)
+        elif links is not None:
+            table = read_table(links, "links file")
+        else:
+            raise typer.BadParameter("give --links or --world with --labels")
+        try:
+            typer.echo(format_label_evaluation(evaluate_against_labels(table, labelled)))
+        except LabelsInputError as e:
+            raise fail(str(e)) from None
+        return
     if world is not None:
         truth = truth or world / "truth.parquet"
         if source not in ("members", "dtks", "bpjs"):
@@ -110,6 +144,9 @@ def evaluate(
                 typer.echo(line, err=True)
         if out is not None:
             write_table(ours, out)
+        if labelled is not None:
+            ours = ours.append_column("member_key", pa.array(label_keys(records), pa.string()))
+            _print_labels(ours, labelled)
     else:
         if links is None or truth is None:
             raise typer.BadParameter("give --links and --truth, or --world")
@@ -121,10 +158,56 @@ def evaluate(
             raise fail(str(e)) from None
         results["links"] = evaluate_links(table, truth_table)
         calibrations["links"] = format_calibration(calibration_table(table, truth_table))
+        if labelled is not None:
+            _print_labels(table, labelled)
     typer.echo(format_side_by_side(results))
     for text in calibrations.values():
         typer.echo("")
         typer.echo(text)
+
+
+def _print_labels(links: pa.Table, labelled: dict[str, MemberLabels]) -> None:
+    try:
+        typer.echo(format_label_evaluation(evaluate_against_labels(links, labelled)))
+    except LabelsInputError as e:
+        raise fail(str(e)) from None
+    typer.echo("")
+
+
+def _world_links(
+    world: Path, source: str, model: Path | None, out: Path | None, force: bool, console: Console
+) -> pa.Table:
+    """A world's records linked with `model` (else trained on the world), with their label keys."""
+    if source not in ("members", "dtks", "bpjs"):
+        raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
+    refuse_existing(out, force)
+    if not world.is_dir():
+        raise fail(f"{world} is not a folder written by `regsosek generate`")
+    artefact = None
+    if model is not None:
+        try:
+            artefact = load_artefact(model)
+        except ModelArtefactError as e:
+            raise typer.BadParameter(str(e), param_hint="--model") from None
+    try:
+        master, records = load_world_source(str(world), source)
+    except OSError as e:
+        raise fail(f"cannot read the {source} files of {world}: {e.strerror or e}") from None
+    notes: list[str] = []
+    try:
+        with step_progress(console, LINK_STEPS) as step:
+            ours, _ = link_file(
+                master, records, artefact=artefact, source=source, progress=step, notes=notes.append  # type: ignore[arg-type]
+            )
+    except (LinkInputError, NotEnoughToLink) as e:
+        raise fail(str(e)) from None
+    finally:
+        for line in notes:
+            typer.echo(line, err=True)
+    ours = ours.append_column("member_key", pa.array(label_keys(records), pa.string()))
+    if out is not None:
+        write_table(ours, out)
+    return ours
 
 
 def register(app: typer.Typer) -> None:

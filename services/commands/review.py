@@ -87,10 +87,64 @@ def serve_review(
     uvicorn.run(build_app(settings, users=users), host=settings.host, port=settings.port, log_level=log_level)
 
 
+def labels(
+    out: Path = typer.Option(..., "--out", help="Labels file to write (Parquet, or CSV when it ends in .csv)."),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka [env REGSOSEK_REVIEW_BOOTSTRAP]."),
+    topic: str | None = typer.Option(
+        None, "--topic", help="Decisions topic [env REGSOSEK_REVIEW_DECISIONS_TOPIC, default the catalogue's]."
+    ),
+    timeout_s: float = typer.Option(60.0, "--timeout", help="Seconds to read the topic to its end."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out when it exists."),
+) -> None:
+    """Write the labelled pairs of every review decision on the decisions topic (docs/review.md, "Labels")."""
+    import pyarrow as pa
+    from kafka.errors import KafkaError
+
+    from contracts.review_decisions import REVIEW_DECISION_ADAPTER
+    from services.commands.link import fail, refuse_existing, write_table
+    from services.kafka_io import read_topic
+    from services.review.labels import LABEL_COLUMNS, derive_labels
+    from services.review.settings import ReviewSettings
+
+    refuse_existing(out, force)
+    given: dict[str, Any] = {"bootstrap": bootstrap, "decisions_topic": topic}
+    try:
+        settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(problems) from None
+    try:
+        records = read_topic(settings.bootstrap, settings.decisions_topic, timeout_s=timeout_s)
+    except (KafkaError, KeyError, TimeoutError, OSError) as exc:
+        raise fail(f"cannot read {settings.decisions_topic} on {settings.bootstrap}: {exc}") from None
+    decisions, unreadable = [], 0
+    for record in records:
+        try:
+            decisions.append(REVIEW_DECISION_ADAPTER.validate_json(record.value or b""))
+        except ValidationError:
+            unreadable += 1
+    pairs, stats = derive_labels(decisions)
+    table = pa.table(
+        {c: pa.array([getattr(p, c) for p in pairs], pa.int8() if c == "label" else pa.string()) for c in LABEL_COLUMNS}
+    )
+    write_table(table, out)
+    typer.echo(
+        f"{len(pairs)} labelled pairs ({stats.positives} matches, {stats.negatives} non-matches) of "
+        f"{stats.members} members from {stats.decisions} decisions -> {out}"
+    )
+    typer.echo(
+        f"not labels: {stats.skips} skips, {stats.undos} undos, {stats.duplicates} repeated decisions, "
+        f"{stats.disagreed} tasks where two reviewers disagree, {stats.orphaned} second reviews of an undone "
+        f"decision, {unreadable} records that are not a review decision",
+        err=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `review` group (accounts)."""
-    review_app = typer.Typer(help="Clerical review: reviewer accounts.", no_args_is_help=True)
+    """Add the `review` group (accounts, labels)."""
+    review_app = typer.Typer(help="Clerical review: reviewer accounts, labels.", no_args_is_help=True)
     users_app = typer.Typer(help="Reviewer accounts (hashed passwords, roles).", no_args_is_help=True)
+    review_app.command("labels")(labels)
     users_app.command("add")(users_add)
     review_app.add_typer(users_app, name="users")
     app.add_typer(review_app, name="review")

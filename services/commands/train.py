@@ -8,15 +8,19 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from linkage.batch import train_artefact
-from linkage.model.artefact import save_artefact
-from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED
+from linkage.batch import train_artefact, train_with_labels
+from linkage.inputs import LinkInputError
+from linkage.labels import TARGET_PRECISION, TARGET_RECALL, LabelsInputError, read_labels
+from linkage.model.artefact import ModelArtefact, ModelArtefactError, load_artefact, save_artefact
+from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, LABEL_PRIOR_PAIRS
 from linkage.normalise.prepare import prepare_table
 from linkage.records import load_world_source
 from linkage.spec import NotEnoughToLink, spec_for_tables
-from services.commands.link import LINK_STEPS, fail, step_progress
+from services.commands.link import LINK_STEPS, fail, read_table, step_progress
 
 TRAIN_STEPS = ("load", *LINK_STEPS[:6], "write artefact")
+LABEL_STEPS = ("load", "normalise", "m (from labels)", "prior (from predictions)", "predict", "choose best",
+               "write artefact")  # fmt: skip
 
 
 def train(
@@ -26,8 +30,26 @@ def train(
     max_pairs: float = typer.Option(DEFAULT_MAX_PAIRS, "--max-pairs", help="Pairs sampled to estimate u."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Seed of the u sampling."),
     charts: bool = typer.Option(True, "--charts/--no-charts", help="Write match-weight and m/u charts."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Labels file (`regsosek review labels`): re-estimate m and calibrate the thresholds."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", help="With --labels: start from this artefact instead of training unsupervised first."
+    ),
+    target_precision: float = typer.Option(
+        TARGET_PRECISION, "--target-precision", min=0.5, max=1.0, help="With --labels: auto-link precision target."
+    ),
+    target_recall: float = typer.Option(
+        TARGET_RECALL, "--target-recall", min=0.5, max=1.0, help="With --labels: labelled matches kept >= review."
+    ),
+    prior_pairs: float = typer.Option(
+        LABEL_PRIOR_PAIRS, "--label-prior-pairs", min=0.0, help="With --labels: weight of the unsupervised m."
+    ),
 ) -> None:
-    """Train a model unsupervised (u by sampling, m by EM); write model.json, metadata.json, charts."""
+    """Train a model unsupervised (u by sampling, m by EM); write model.json, metadata.json, charts.
+    With --labels, then re-estimate m from the labelled matches and calibrate the band thresholds."""
+    if model is not None and labels is None:
+        raise typer.BadParameter("--model only goes with --labels", param_hint="--model")
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
     needed = [
@@ -40,6 +62,9 @@ def train(
             raise typer.BadParameter(f"{world} has no {name}: generate a world first", param_hint="--world")
     console = Console(stderr=True)
     started = time.perf_counter()
+    if labels is not None:
+        _train_with_labels(world, source, out, labels, model, charts, target_precision, target_recall, prior_pairs)
+        return
     with step_progress(console, TRAIN_STEPS) as step:
         step("load")
         master, records = load_world_source(str(world), source)
@@ -60,6 +85,73 @@ def train(
         f"[green]model trained[/] in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
         f"and {records.num_rows} {source} records -> {folder}"
     )
+    typer.echo(str(folder))
+
+
+def _train_with_labels(
+    world: Path,
+    source: str,
+    out: Path,
+    labels_path: Path,
+    model: Path | None,
+    charts: bool,
+    target_precision: float,
+    target_recall: float,
+    prior_pairs: float,
+) -> None:
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    try:
+        labelled = read_labels(read_table(labels_path, "labels file"))
+    except LabelsInputError as e:
+        raise fail(f"{labels_path}: {e}") from None
+    base: ModelArtefact | None = None
+    if model is not None:
+        try:
+            base = load_artefact(model)
+        except ModelArtefactError as e:
+            raise typer.BadParameter(str(e), param_hint="--model") from None
+        if base.metadata.get("source") != source:
+            raise fail(f"the model was trained for {base.metadata.get('source')!r}, not {source!r}")
+    steps = LABEL_STEPS if base is not None else (*TRAIN_STEPS[:-1], *LABEL_STEPS[2:])
+    try:
+        with step_progress(console, steps) as step:
+            step("load")
+            master, records = load_world_source(str(world), source)
+            if base is None:
+                pm, pr = prepare_table(master), prepare_table(records)
+                spec = spec_for_tables(source, pm, pr)  # type: ignore[arg-type]
+                base = train_artefact(pm, pr, source, progress=step, spec=spec)  # type: ignore[arg-type]
+            artefact, calibration = train_with_labels(
+                master,
+                records,
+                base,
+                labelled,
+                prior_pairs=prior_pairs,
+                target_precision=target_precision,
+                target_recall=target_recall,
+                progress=step,
+            )
+            step("write artefact")
+            folder = save_artefact(artefact, out, charts=charts)
+    except (LinkInputError, NotEnoughToLink) as e:
+        raise fail(str(e)) from None
+    used = artefact.metadata["labels"]
+    if used["matches_used"] == 0 and not calibration.judged:
+        typer.echo("warning: no labelled record is in this world's records; m and thresholds are unchanged", err=True)
+    before, after = base.thresholds, calibration.thresholds
+    typer.echo(
+        f"labels: {used['records']} records ({used['positives']} matches, {used['negatives']} non-matching pairs), "
+        f"{used['matches_used']} matches used for m, {calibration.judged} best candidates judged",
+        err=True,
+    )
+    typer.echo(
+        f"thresholds: auto_link {before['auto_link']:g} -> {after['auto_link']:g}, "
+        f"review {before['review']:g} -> {after['review']:g}"
+        + (f" (kept: {', '.join(calibration.kept)})" if calibration.kept else ""),
+        err=True,
+    )
+    console.print(f"[green]model trained with labels[/] in {time.perf_counter() - started:.1f}s -> {folder}")
     typer.echo(str(folder))
 
 

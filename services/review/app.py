@@ -188,7 +188,8 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
             return RedirectResponse("/login", status_code=303)
         flt = QueueFilter(district or None, village or None, source or None, age or None)
         now_ms = int(now().timestamp() * 1000)
-        tasks = store.queue(flt, now_ms, limit=settings.queue_page_size, skipped_by=session.reviewer.user_id)
+        tasks = store.queue(flt, now_ms, limit=settings.queue_page_size, skipped_by=session.reviewer.user_id,
+                            order=settings.queue_order)
         open_total = store.open_count()
         metrics.open_tasks.set(open_total)  # refreshed whenever someone looks at the queue
         shown = settings.candidates_shown
@@ -256,7 +257,8 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
         return RedirectResponse("/tasks/" + quote(task.task_id, safe="") + "?undone=1", status_code=303)
 
     def _next(session: Session) -> str:
-        nxt = store.queue(QueueFilter(), int(now().timestamp() * 1000), limit=1, skipped_by=session.reviewer.user_id)
+        nxt = store.queue(QueueFilter(), int(now().timestamp() * 1000), limit=1, skipped_by=session.reviewer.user_id,
+                          order=settings.queue_order)
         return ("/tasks/" + quote(nxt[0].task_id, safe="") if nxt else "/") + "?" + urlencode({"done": "1"})
 
     return app

@@ -7,6 +7,7 @@ Every field can be set with an environment variable prefixed `REGSOSEK_REVIEW_` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,9 @@ class ReviewSettings(BaseSettings):
     session_ttl_s: int = Field(default=8 * 3600, gt=0, description="a login lasts this long")
     queue_page_size: int = Field(default=100, ge=1, le=1000, description="tasks listed on the queue page")
     candidates_shown: int = Field(default=5, ge=1, le=9, description="most candidates on a task page")
+    queue_order: Literal["age", "uncertainty"] = Field(
+        default="age", description="age: oldest first (aid families first within a day); uncertainty: active learning"
+    )
     client_id: str = "regsosek-review"
     #: Cookies marked Secure (set behind TLS); off for plain-HTTP local use and the tests.
     secure_cookies: bool = False

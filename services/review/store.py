@@ -22,13 +22,14 @@ from typing import Any
 
 from contracts.linkage_outputs import LinkedMember, MemberDecision, ReviewTask
 from contracts.review_decisions import ReviewDecision, ReviewOutcome
+from linkage.labels import uncertainty
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
   task_id TEXT PRIMARY KEY, member_key TEXT NOT NULL, family_key TEXT NOT NULL, district TEXT NOT NULL,
   village TEXT NOT NULL, source TEXT NOT NULL, revision INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   aid_priority INTEGER NOT NULL, status TEXT NOT NULL, sequence INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL,
-  day INTEGER GENERATED ALWAYS AS (received_ms / 86400000) VIRTUAL);
+  day INTEGER GENERATED ALWAYS AS (received_ms / 86400000) VIRTUAL, uncertainty REAL NOT NULL DEFAULT 0);
 -- The queue order (oldest day, aid families, time) straight from an index: no sort of all open tasks.
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (status, day, aid_priority, received_ms, task_id);
 CREATE INDEX IF NOT EXISTS tasks_district ON tasks (status, district);
@@ -43,8 +44,15 @@ CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, partition INTEGER NOT N
 CREATE TABLE IF NOT EXISTS rejected (topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
   reason TEXT NOT NULL, PRIMARY KEY (topic, partition, "offset"));
 """
+# The active-learning order (most uncertain first) straight from an index too; created after the
+# migration of older state files, which lack the column.
+_UNCERTAINTY_INDEX = (
+    "CREATE INDEX IF NOT EXISTS tasks_uncertainty ON tasks (status, uncertainty DESC, received_ms, task_id)"
+)
 
 OPEN, DECIDED, CLOSED = "open", "decided", "closed"
+#: Queue orders (`ReviewSettings.queue_order`): oldest first, or most uncertain first (active learning).
+AGE, UNCERTAINTY = "age", "uncertainty"
 _COLUMNS = ("task_id, member_key, family_key, district, village, source, revision, received_ms, aid_priority, status,"
             " sequence, record")
 #: DTKS deciles whose social aid depends on the link: these families come first within a day.
@@ -102,7 +110,21 @@ class ReviewStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+        self._db.execute(_UNCERTAINTY_INDEX)
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """State files written before the uncertainty order: add the column and fill it from the records."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_xinfo(tasks)")}
+        if "uncertainty" in columns:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute("ALTER TABLE tasks ADD COLUMN uncertainty REAL NOT NULL DEFAULT 0")
+        rows = self._db.execute("SELECT task_id, record FROM tasks").fetchall()
+        self._db.executemany("UPDATE tasks SET uncertainty = ? WHERE task_id = ?",
+                             [(task_uncertainty(ReviewTask.model_validate_json(r)), t) for t, r in rows])  # fmt: skip
+        self._db.execute("COMMIT")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -156,9 +178,10 @@ class ReviewStore:
         aid = 0 if task.dtks_decile in AID_DECILES else 1
         db.execute(
             "INSERT INTO tasks (task_id, member_key, family_key, district, village, source, revision, received_ms,"
-            " aid_priority, status, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " aid_priority, status, record, uncertainty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (task.task_id, task.member_key, family, family[:7], family[:10], source_of(task), task.revision,
-             ts_ms, aid, CLOSED if newer else OPEN, task.model_dump_json()),
+             ts_ms, aid, CLOSED if newer else OPEN, task.model_dump_json(), task_uncertainty(task)),
         )
 
     @staticmethod
@@ -184,15 +207,19 @@ class ReviewStore:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return _row(row) if row else None
 
-    def queue(self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None
-              ) -> list[TaskRow]:
-        """Open tasks, oldest day first, within a day families whose aid depends on the link first."""
+    def queue(self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None,
+              order: str = AGE) -> list[TaskRow]:
+        """Open tasks, oldest day first, within a day families whose aid depends on the link first; with
+        `order` "uncertainty", the tasks whose answer the model is least sure of first (then oldest)."""
         where, args = _where(flt, now_ms)
         if skipped_by is not None:
             where += (" AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.task_id = tasks.task_id"
                       " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)")
             args.append(skipped_by)
-        sql = (f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY day, aid_priority, received_ms, task_id LIMIT ?")
+        by = "day, aid_priority, received_ms, task_id"
+        if order == UNCERTAINTY:
+            by = "uncertainty DESC, received_ms, task_id"
+        sql = f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY {by} LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [_row(r) for r in rows]
@@ -283,6 +310,12 @@ class ReviewStore:
         with self._lock:
             rows = self._db.execute("SELECT body FROM decisions WHERE produced = 0 ORDER BY rowid").fetchall()
         return [ReviewDecision.model_validate_json(r[0]) for r in rows]
+
+
+def task_uncertainty(task: ReviewTask) -> float:
+    """`linkage.labels.uncertainty` of a task's ranked candidates (its single candidate for older records)."""
+    probabilities = [c.probability for c in task.candidates] if task.candidates else [task.probability]
+    return round(uncertainty(probabilities), 9)
 
 
 def _where(flt: QueueFilter, now_ms: int) -> tuple[str, list[Any]]:

@@ -27,14 +27,32 @@ def _generated_world(folder: Path) -> tuple[pa.Table, pa.Table]:
     return prepare_table(master), prepare_table(members.select(list(LINKAGE_COLUMNS)).slice(0, 4_000))
 
 
-@pytest.fixture(scope="module", params=["hand-made", "generated"])
+def _label_trained(master: pa.Table, queries: pa.Table) -> dict[str, Any]:
+    """`members_model` with m re-estimated from labelled pairs (`regsosek train --labels`): the queries
+    whose NIK is a master NIK, labelled as matches."""
+    from linkage.model.artefact import regularise
+    from linkage.model.training import m_from_labels
+
+    masters = {n: r for n, r in zip(*(master.column(c).to_pylist() for c in ("nik", "record_id")), strict=True) if n}
+    matches = [
+        (q, masters[n])
+        for q, n in zip(*(queries.column(c).to_pylist() for c in ("record_id", "nik")), strict=True)
+        if n in masters
+    ]
+    assert len(matches) > 2_000
+    model = regularise(m_from_labels(master, queries, members_model(), matches, prior_pairs=100))
+    assert model != regularise(members_model())
+    return model
+
+
+@pytest.fixture(scope="module", params=["hand-made", "generated", "label-trained"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if request.param == "hand-made":
+    if request.param == "generated":
+        master, queries = _generated_world(tmp_path_factory.mktemp("world"))
+    else:
         master = prepare(make_master(20_000, seed=11, addresses=True))
         queries = prepare(make_queries(make_master(20_000, seed=11, addresses=True), 4_000, seed=12, hard=True))
-    else:
-        master, queries = _generated_world(tmp_path_factory.mktemp("world"))
-    model = members_model()
+    model = _label_trained(master, queries) if request.param == "label-trained" else members_model()
     engine = LinkageEngine.from_model_json(model, BandThresholds(auto_link=0.99, review=0.5))
     engine.master.load(master)
     return {"master": master, "queries": queries, "model": model, "engine": engine, "kind": request.param}
