@@ -193,15 +193,17 @@ class KafkaFeedbackReader:
                 await self._follow(consumer)
             except (KafkaError, OSError) as exc:
                 log.warning("feedback topic %s not readable yet: %s", self._topic, type(exc).__name__)
+            except Exception:  # never let the reader die silently: readiness would stay false for ever
+                log.exception("feedback reader failed; restarting it")
             finally:
                 await consumer.stop()
             await asyncio.sleep(self._retry_s)
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        # A consumer without a subscription asks for no topic's metadata: add ours to its client's list
+        # (a metadata round trip; aiokafka has no public call for an assigned-only consumer).
+        await consumer._client.add_topic(self._topic)
         partitions = consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(self._topic)
         if not partitions:
             raise KafkaError(f"topic {self._topic} not found")
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
