@@ -1,7 +1,8 @@
 """Which partition a keyed record goes to: the co-partitioning rule of the topic catalogue.
 
 Records of one family land on the same partition number on every topic keyed by family or member key
-(`contracts.topics`): a member key `<family key>-<serial>` is partitioned by its family key, every other
+(`contracts.topics`): a member key `<family key>-<serial>` and a feedback item id `<family key>/<kind>...`
+are partitioned by their family key, every other
 key by itself, with Kafka's default hash (murmur2 of the key bytes, sign bit cleared, modulo the number
 of partitions). So a family record keyed by its family key goes where any Kafka client's default
 partitioner sends it (the submissions included), and its members follow it. A consumer that joins
@@ -17,6 +18,8 @@ import re
 from collections.abc import Sequence
 
 _MEMBER_KEY = re.compile(rb"^(\d{22})-\d{2}$")
+#: A field feedback item id `<family key>/<kind>[/<serial>]` (contracts.feedback).
+_FEEDBACK_KEY = re.compile(rb"^(\d{22})/[a-z_]+(?:/\d{2})?$")
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -49,7 +52,7 @@ def murmur2(data: bytes) -> int:
 
 def partition_key(key: bytes) -> bytes:
     """The bytes a record is partitioned by: the family key of a member key, otherwise the key itself."""
-    match = _MEMBER_KEY.match(key)
+    match = _MEMBER_KEY.match(key) or _FEEDBACK_KEY.match(key)
     return match.group(1) if match else key
 
 

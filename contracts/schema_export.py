@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from contracts.dead_letter import DEAD_LETTER_ADAPTER
+from contracts.feedback import FIELD_FEEDBACK_ADAPTER
 from contracts.linkage_outputs import INTEGRATED_FAMILY_ADAPTER, LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.population import POPULATION_CHANGE_ADAPTER, POPULATION_RECORD_ADAPTER
@@ -61,6 +62,7 @@ SCHEMAS: tuple[SchemaSpec, ...] = (
     SchemaSpec("review_task.v1.json", "ReviewTask", REVIEW_TASK_ADAPTER, "serialization"),
     SchemaSpec("linkage_update.v1.json", "LinkageUpdate", LINKAGE_UPDATE_ADAPTER, "serialization"),
     SchemaSpec("review_decision.v1.json", "ReviewDecision", REVIEW_DECISION_ADAPTER, "serialization"),
+    SchemaSpec("field_feedback.v1.json", "FieldFeedback", FIELD_FEEDBACK_ADAPTER, "serialization"),
     SchemaSpec("notification.v1.json", "NotificationEnvelope", NOTIFICATION_ADAPTER, "serialization"),
 )
 

@@ -27,6 +27,7 @@ LINKED_FAMILIES = "linkage.families.v1"
 REVIEW = "linkage.review.v1"
 UPDATES = "linkage.updates.v1"
 REVIEW_DECISIONS = "linkage.review.decisions.v1"
+FIELD_FEEDBACK = "field.feedback.v1"
 
 #: The largest record (key + value) the services produce themselves, e.g. a dead letter. The catalogue
 #: keeps the broker's default limit (`message.max.bytes` 1,048,588 bytes per record batch; the
@@ -120,6 +121,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         value_schema="ReviewDecision v1",
         # Kept forever: the audit trail of clerical decisions and the labels a model is trained on.
         description="clerical reviewers' decisions on review tasks (accept, new person, skip, undo)",
+    ),
+    TopicSpec(
+        FIELD_FEEDBACK, 4, "compact", FOREVER,
+        key="feedback item id (<family key>/<kind>[/<serial>]), partitioned by its family key",
+        value_schema="FieldFeedback v1",
+        # Compacted: the latest state (open or closed) per item is what a team's devices need; the
+        # gateway rebuilds its index from it at start. Closed items stay, so a late device learns of them.
+        description="items an enumerator team can fix in the field (NIK, KK, death, duplicate, not found)",
     ),
 )  # fmt: skip
 

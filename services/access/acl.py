@@ -40,6 +40,7 @@ from contracts.subscriptions import SubscriptionRegistry, integration_group_pref
 from contracts.topics import (
     BPJS_CHANGES,
     DTKS_CHANGES,
+    FIELD_FEEDBACK,
     LINKED_FAMILIES,
     LINKED_MEMBERS,
     POPULATION_CHANGES,
@@ -108,13 +109,15 @@ def plan(registry: SubscriptionRegistry) -> list[Grant]:
         if reason is not None:  # the service principals all start with the reserved prefix
             raise AclSyncError(f"subscriber or team id {principal!r} is reserved: {reason}")
     grants: list[Grant] = []
-    # The gateway only appends submissions.
+    # The gateway appends submissions, and reads the field feedback it serves to teams (assigned
+    # partitions, no consumer group: docs/feedback.md).
     grants += _topic(GATEWAY, SUBMISSIONS, "write", "describe")
+    grants += _topic(GATEWAY, FIELD_FEEDBACK, "read", "describe")
     # The linker reads submissions and master/sectoral changes, writes the linkage outputs and the DLQ,
     # and owns its faust groups and internal (changelog/leader) topics, all prefixed by its app id.
     for source in (SUBMISSIONS, POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES):
         grants += _topic(LINKER, source, "read", "describe")
-    for output in (SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, UPDATES):
+    for output in (SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, UPDATES, FIELD_FEEDBACK):
         grants += _topic(LINKER, output, "write", "describe")
     grants += _topic(LINKER, LINKER_APP_ID, "read", "write", "create", "describe", pattern="prefixed")
     grants += _group(LINKER, LINKER_APP_ID, "prefixed")

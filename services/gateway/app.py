@@ -18,15 +18,17 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version as dist_version
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
+from contracts.feedback import FieldFeedback
 from contracts.topics import TEAM_HEADER as SUBMISSIONS_TEAM_HEADER
 from services.gateway.auth import TeamGrant, TeamTokens
 from services.gateway.body import BodyTooLarge, is_json_utf8, read_bounded_body
+from services.gateway.feedback import BadCursor, Cursor, FeedbackIndex, FeedbackSource, KafkaFeedbackReader
 from services.gateway.openapi import install_openapi, submission_request_body
 from services.gateway.problems import Problem, ValidationProblem, install_problem_handlers, problem, validation_problem
 from services.gateway.producer import (
@@ -58,6 +60,18 @@ class SubmissionAccepted(BaseModel):
     offset: int
 
 
+#: Most items one GET /v1/feedback answer carries.
+MAX_FEEDBACK_LIMIT = 1000
+
+
+class FeedbackPage(BaseModel):
+    """200 body of GET /v1/feedback: the team's items changed after `since`, and the cursor to go on with."""
+
+    items: list[FieldFeedback]
+    next_cursor: str
+    more: bool
+
+
 def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     # Every error is RFC 9457 problem+json (services/gateway/problems.py).
     return problem(status, detail, headers)
@@ -79,6 +93,7 @@ def build_app(
     *,
     producer: SubmissionProducer | None = None,
     registry: CollectorRegistry | None = None,
+    feedback: FeedbackSource | None = None,
 ) -> FastAPI:
     """Compose the gateway: settings in, a FastAPI app out. Tests pass their own `producer` and `registry`.
 
@@ -99,12 +114,23 @@ def build_app(
         security=settings.kafka_security(),
     )
 
+    metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+    if feedback is None and settings.feedback_topic:
+        feedback = KafkaFeedbackReader(
+            settings.bootstrap, settings.feedback_topic, FeedbackIndex(metrics),
+            client_id=settings.client_id, security=settings.kafka_security(),
+        )  # fmt: skip
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await sink.start()
+        if feedback is not None:
+            await feedback.start()
         try:
             yield
         finally:
+            if feedback is not None:
+                await feedback.stop()
             await sink.stop()
 
     app = FastAPI(
@@ -115,7 +141,8 @@ def build_app(
     )
     app.state.settings = settings
     app.state.producer = sink
-    app.state.metrics = metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+    app.state.metrics = metrics
+    app.state.feedback = feedback
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)  # added last = outermost: every answer carries the id
     install_problem_handlers(app)
@@ -182,6 +209,35 @@ def build_app(
             offset=delivery.offset,
         )
 
+    @app.get(
+        "/v1/feedback",
+        response_model=FeedbackPage,
+        summary="Field feedback of the token's team (FieldFeedback v1), changed after `since`",
+        responses={
+            400: {"model": Problem, "description": "`since` is neither a cursor of this API nor an ISO-8601 time"},
+            401: {"model": Problem, "description": "missing or unknown bearer token"},
+            503: {"model": Problem, "description": "the feedback index is not caught up (or not configured)"},
+        },
+    )
+    async def list_feedback(
+        grant: Annotated[TeamGrant | None, Depends(authenticated_team)],
+        since: Annotated[str | None, Query(
+            max_length=4096, description="next_cursor of the previous answer, or an ISO-8601 time with offset"
+        )] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_FEEDBACK_LIMIT, description="most items in the answer")] = 100,
+    ) -> Any:
+        if grant is None:
+            return _problem(401, "missing or unknown bearer token", {"WWW-Authenticate": "Bearer"})
+        if feedback is None or not feedback.ready():
+            return _problem(503, "field feedback is not available yet; try again", {"Retry-After": RETRY_AFTER_S})
+        try:
+            cursor = Cursor.parse(since)
+        except BadCursor as exc:
+            return _problem(400, str(exc))
+        shown, next_cursor, more = feedback.index.page(grant.team, cursor, limit)
+        log.info("feedback served team=%s items=%d", grant.team, len(shown))
+        return FeedbackPage(items=shown, next_cursor=next_cursor.encode(), more=more)
+
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -192,6 +248,8 @@ def build_app(
         responses={503: {"model": Problem, "description": "broker unreachable or topic missing"}},
     )
     async def readyz() -> Any:
+        if feedback is not None and not feedback.ready():
+            return _problem(503, "the field feedback index is still catching up", {"Retry-After": "1"})
         if await sink.ready():
             return {"status": "ready", "topic": settings.topic}
         return _problem(503, f"broker not ready or topic {settings.topic!r} missing", {"Retry-After": "1"})

@@ -24,6 +24,7 @@ PROBLEM_JSON = "application/problem+json"
 
 #: `type` of each problem the gateway answers with; anything else (404, 405, ...) is `about:blank`.
 PROBLEM_TYPES: dict[int, tuple[str, str]] = {
+    400: ("urn:regsosek:problem:bad-request", "Bad request"),
     401: ("urn:regsosek:problem:unauthenticated", "Missing or unknown bearer token"),
     403: ("urn:regsosek:problem:region-not-allowed", "Family outside the team's regions"),
     413: ("urn:regsosek:problem:body-too-large", "Request body too large"),

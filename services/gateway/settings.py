@@ -56,6 +56,9 @@ class GatewaySettings(BaseSettings):
         default=1.0, ge=0, description="after a failed broker connection, answer 503 at once for this long"
     )
     client_id: str = Field(default="regsosek-gateway", description="Kafka client id (visible in broker logs)")
+    feedback_topic: str = Field(
+        default="", description="field feedback topic served at GET /v1/feedback (field.feedback.v1); empty: off"
+    )
     # Values are checked by `grants()`, not by pydantic: its errors would name the dict key, the token.
     tokens: dict[str, Any] = Field(
         default_factory=dict, repr=False,

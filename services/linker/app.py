@@ -304,7 +304,9 @@ def build_app(
     if store is None:
         store = PartitionedLinkStore(settings.link_store_path)
     ids = PersonIds(settings.person_id_key.get_secret_value().encode("utf-8"))
-    topics = OutputTopics(settings.members_topic, settings.families_topic, settings.review_topic)
+    topics = OutputTopics(
+        settings.members_topic, settings.families_topic, settings.review_topic, settings.feedback_topic or None
+    )
     pipeline = SubmissionLinker(
         linker, store, ids, topics,
         max_members_per_call=settings.batch_max_members, village_crosswalk=village_crosswalk,

@@ -49,6 +49,12 @@ class NikIndex:
             name: pc.take(pc.filter(col, keep), order).to_numpy(zero_copy_only=False) for name, col in columns.items()
         }
 
+    def has(self, nik: str) -> bool:
+        """Whether a row with this NIK exists."""
+        key = nik.encode("ascii", errors="replace")
+        pos = int(np.searchsorted(self._niks, key))
+        return pos < len(self._niks) and bool(self._niks[pos] == key)
+
     def get(self, nik: str, column: str) -> Any:
         """The value of `column` for the first row with this NIK, or None."""
         key = nik.encode("ascii")
@@ -138,6 +144,10 @@ class EngineMemberLinker:
             return kk if column == "kk" else dead
         return self._master.get(nik, column)
 
+    def _known(self, nik: str) -> bool:
+        """Whether `nik` is a master NIK (the start-up lookup, or added by a master update)."""
+        return nik in self._updated or self._master.has(nik)
+
     def _sectoral_id(self, source: str, nik: str) -> Any:
         if (source, nik) in self._sectoral_updated:
             return self._sectoral_updated[(source, nik)][0]
@@ -172,6 +182,7 @@ class EngineMemberLinker:
                     dtks_id=self._sectoral_id("dtks", nik) if nik else None,
                     bpjs_id=self._sectoral_id("bpjs", nik) if nik else None,
                     dtks_decile=self._dtks_decile(nik) if nik else None, blocking_keys=query_keys,
+                    query_nik_in_master=self._known(query.nik) if query.nik else None,
                 )
             )  # fmt: skip
         ranked = rank_review_candidates(self._engine, table, links)

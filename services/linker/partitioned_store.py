@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
@@ -115,6 +115,16 @@ class PartitionedLinkStore:
             by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
         out: dict[str, StickyDecision] = {}
         for part in self._each(by_partition, lambda store, keys: store.sticky_decisions(keys)):
+            out.update(part)
+        return out
+
+    def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]:
+        """Families whose present members are linked to any of `niks`, over the files this process has
+        open (the partitions it owns): a family on another instance's partition is not seen."""
+        out: dict[str, frozenset[str]] = {}
+        if not niks:
+            return out
+        for part in self._each(dict.fromkeys(self._stores, None), lambda store, _: store.linked_families(niks)):
             out.update(part)
         return out
 

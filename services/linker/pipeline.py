@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts.family import FAMILY_KEY_LENGTH
+from contracts.feedback import FieldFeedback
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
 from services.linker.admission import AdmissionRules, Refusal, admit
 from services.linker.batcher import chunk_by_members
+from services.linker.feedback import Duplicate, OpenItem, derive_feedback, find_duplicate, present_linked_niks
 from services.linker.ids import PersonIds
 from services.linker.mapping import family_queries
 from services.linker.outputs import FamilyOutputs, build_family_outputs
@@ -38,6 +40,8 @@ class OutputTopics:
     members: str
     families: str
     review: str
+    #: Field feedback (`field.feedback.v1`); None: not produced.
+    feedback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class BatchResult:
     members_without_nik: int = 0
     #: Submissions (by position in the batch) refused by the owner or revision-step rule.
     refused: list[Refusal] = field(default_factory=list)
+    #: Field feedback records of this batch (also in `records` when the feedback topic is set).
+    feedback: list[FieldFeedback] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ class SubmissionLinker:
         if not current:
             return BatchResult(stale=len(submissions) - len(refused), refused=refused)
         links, queries = self._link(current)
-        return self._build(len(submissions), stored, current, links, queries, refused, owners)
+        arrival = _arrival(submissions, current)
+        return self._build(len(submissions), stored, current, links, queries, refused, owners, arrival)
 
     def prelink(
         self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None
@@ -143,7 +150,8 @@ class SubmissionLinker:
             more_links, more_queries = self._link(relink)
             links.update(more_links)
             queries.update(more_queries)
-        return self._build(len(pre.submissions), stored, current, links, queries, refused, owners)
+        arrival = _arrival(pre.submissions, current)
+        return self._build(len(pre.submissions), stored, current, links, queries, refused, owners, arrival)
 
     def _admitted(
         self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None]
@@ -169,6 +177,7 @@ class SubmissionLinker:
         queries: Mapping[str, MemberQuery],
         refused: list[Refusal],
         owners: Mapping[str, str | None],
+        arrival: Mapping[str, tuple[int, int]],
     ) -> BatchResult:
         result = BatchResult(stale=submissions - len(refused) - len(current), refused=refused)
         model_version = self._linker.model_version
@@ -178,6 +187,7 @@ class SubmissionLinker:
         sticky = self._store.sticky_decisions(sub.member_key(m) for sub in current for m in sub.members)
         if sticky:
             links = {k: override_link(v, sticky.get(k), queries[k]) if k in sticky else v for k, v in links.items()}
+        duplicates = self._duplicates(current, links, owners, stored, arrival)
         for sub in current:
             key = sub.family_key.key
             out = build_family_outputs(sub, links, self._ids, model_version, minted)
@@ -185,7 +195,19 @@ class SubmissionLinker:
             previous = stored.get(key)
             records = self._records(key, out, serials, previous)
             result.records.extend(records)
-            result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials, owners.get(key))
+            owner = owners.get(key)
+            open_feedback: tuple[str, ...] = ()
+            if owner is not None:
+                before = [OpenItem.decode(t) for t in previous.open_feedback] if previous is not None else []
+                feedback = derive_feedback(sub, owner, links, before, duplicates.get(key))
+                open_feedback = tuple(item.encode() for item in feedback.open_items)
+                result.feedback.extend(feedback.records)
+                if self._topics.feedback is not None:
+                    result.records.extend(
+                        OutboundRecord(self._topics.feedback, f.item_id.encode(), to_canonical_json(f))
+                        for f in feedback.records
+                    )
+            result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials, owner, open_feedback)
             result.update.minted.update(out.minted)
             # What a later master change needs to find and re-link these members (services/updates).
             result.update.members.update(member_states(sub, out, links, queries, self._encoded(records)))
@@ -198,6 +220,40 @@ class SubmissionLinker:
             result.members_without_nik += sum(1 for k in member_keys if not queries[k].nik)
         result.families_linked = len(current)
         return result
+
+    def _duplicates(
+        self,
+        current: Sequence[FamilySubmission],
+        links: Mapping[str, MemberLink],
+        owners: Mapping[str, str | None],
+        stored: Mapping[str, FamilyState],
+        arrival: Mapping[str, tuple[int, int]],
+    ) -> dict[str, Duplicate]:
+        """Families whose present linked members were already submitted under another family key.
+
+        "Already": the other family is in the link store (an earlier batch, on a partition this instance
+        holds) or came earlier in this batch; so a batch decides as its records one by one would.
+        """
+        batch_niks = {sub.family_key.key: present_linked_niks(sub, links) for sub in current}
+        niks = {key: found for key, found in batch_niks.items() if owners.get(key)}
+        wanted = set().union(*niks.values()) if niks else set()
+        if not wanted:
+            return {}
+        in_store = self._store.linked_families(wanted)
+        out: dict[str, Duplicate] = {}
+        for key, mine in niks.items():
+            if len(mine) < 2:
+                continue
+            seen_at = arrival[key][1]
+            # The batch's own revision of a family that came earlier replaces its stored one.
+            others = dict(in_store)
+            others.update((k, v) for k, v in batch_niks.items() if k != key and arrival[k][0] < seen_at)
+            other = find_duplicate(key, mine, others)
+            if other is None:
+                continue
+            other_owner = stored[other].owner if other in stored else owners.get(other)
+            out[key] = Duplicate(other, same_team=other_owner is not None and other_owner == owners.get(key))
+        return out
 
     @staticmethod
     def _latest_per_family(submissions: Sequence[FamilySubmission]) -> dict[str, FamilySubmission]:
@@ -247,6 +303,23 @@ class SubmissionLinker:
 def _linked_band(link: MemberLink) -> Band:
     # A band without a candidate NIK is not a link (the same rule as the member records).
     return link.band if link.master_nik else "no_match"
+
+
+def _arrival(
+    submissions: Sequence[FamilySubmission], current: Sequence[FamilySubmission]
+) -> dict[str, tuple[int, int]]:
+    """Per current family: the batch position of its first record and of its current revision."""
+    first: dict[str, int] = {}
+    at: dict[str, int] = {}
+    chosen = {id(sub) for sub in current}
+    for index, sub in enumerate(submissions):
+        key = sub.family_key.key
+        first.setdefault(key, index)
+        if id(sub) in chosen:
+            at[key] = index
+    return {key: (first[key], at[key]) for key in at}
+
+
 def _teams_of(submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None) -> Sequence[str | None]:
     if teams is None:
         return [None] * len(submissions)

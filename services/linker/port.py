@@ -81,6 +81,9 @@ class MemberLink:
     # Review band only: the best candidates, the chosen one (`master_nik`) first; empty when the engine
     # does not rank them (the review task then carries the single candidate).
     candidates: tuple[RankedCandidate, ...] = ()
+    # Whether the member's own (survey) NIK is a master NIK, whoever holds it; None: no NIK given, or not
+    # looked up (field feedback: services/linker/feedback.py).
+    query_nik_in_master: bool | None = None
 
 
 class MemberLinker(Protocol):

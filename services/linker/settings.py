@@ -39,6 +39,8 @@ class LinkerSettings(BaseSettings):
     members_topic: str = "linkage.members.v1"
     families_topic: str = "linkage.families.v1"
     review_topic: str = "linkage.review.v1"
+    # Field feedback to enumerator teams (services/linker/feedback.py, docs/feedback.md); empty: off.
+    feedback_topic: str = "field.feedback.v1"
 
     # Master and sectoral updates (services/updates): a second agent on these topics, off by default.
     updates_enabled: bool = False

@@ -8,7 +8,7 @@ recomputes the same outputs (at-least-once delivery with idempotent outputs).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS family_revisions (
 );
 -- files written before the owning team was kept: their families have no owner until one writes again
 ALTER TABLE family_revisions ADD COLUMN IF NOT EXISTS owner VARCHAR;
+-- field feedback items open after the family's revision (services/linker/feedback.py `OpenItem.encode`)
+ALTER TABLE family_revisions ADD COLUMN IF NOT EXISTS open_feedback VARCHAR[];
 CREATE TABLE IF NOT EXISTS minted_ids (
     member_key VARCHAR PRIMARY KEY,
     person_id  VARCHAR NOT NULL
@@ -52,12 +54,14 @@ _REVISION_COLUMNS = (("family_revisions", "revision"), ("member_links", "revisio
 @dataclass(frozen=True)
 class FamilyState:
     """The highest revision of a family whose outputs were acknowledged, its member serials, and the
-    team that owns it (wrote its first accepted revision; None when unknown, e.g. no gateway header)."""
+    team that owns it (wrote its first accepted revision; None when unknown, e.g. no gateway header),
+    and the field feedback items open after that revision (encoded `services.linker.feedback.OpenItem`)."""
 
     revision: int
     submission_id: str
     serials: tuple[int, ...]
     owner: str | None = None
+    open_feedback: tuple[str, ...] = ()
 
 
 @dataclass
@@ -85,6 +89,8 @@ class LinkStoreLike(Protocol):
 
     def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]: ...
 
+    def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]: ...
+
 
 def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
     return pa.table({
@@ -93,6 +99,7 @@ def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
         "submission_id": pa.array([s.submission_id for _, s in families], pa.string()),
         "serials": pa.array([list(s.serials) for _, s in families], pa.list_(pa.int32())),
         "owner": pa.array([s.owner for _, s in families], pa.string()),
+        "open_feedback": pa.array([list(s.open_feedback) for _, s in families], pa.list_(pa.string())),
     })  # fmt: skip
 
 
@@ -141,9 +148,12 @@ class LinkStore:
         # batch it grew with the file (about 30 ms per batch at 800,000 rows). This process is the
         # file's only user while it is open (DuckDB locks it), so the copy stays exact: `apply`
         # updates it after each commit. About 150 bytes per family and per minted id.
-        rows = self._con.execute("SELECT family_key, revision, submission_id, serials, owner FROM family_revisions")
+        rows = self._con.execute(
+            "SELECT family_key, revision, submission_id, serials, owner, open_feedback FROM family_revisions"
+        )
         self._families: dict[str, FamilyState] = {
-            str(r[0]): FamilyState(int(r[1]), str(r[2]), tuple(int(s) for s in r[3]), r[4]) for r in rows.fetchall()
+            str(r[0]): FamilyState(int(r[1]), str(r[2]), tuple(int(s) for s in r[3]), r[4], tuple(r[5] or ()))
+            for r in rows.fetchall()
         }
         minted = self._con.execute("SELECT member_key, person_id FROM minted_ids").fetchall()
         self._minted: dict[str, str] = {str(k): str(v) for k, v in minted}
@@ -182,13 +192,13 @@ class LinkStore:
             self._con.register("minted_batch", minted_batch)
             if new_families.num_rows:
                 self._con.execute(
-                    "INSERT INTO family_revisions (family_key, revision, submission_id, serials, owner) "
-                    "SELECT family_key, revision, submission_id, serials, owner FROM new_families"
+                    "INSERT INTO family_revisions (family_key, revision, submission_id, serials, owner, open_feedback) "
+                    "SELECT family_key, revision, submission_id, serials, owner, open_feedback FROM new_families"
                 )
             if newer_families.num_rows:
                 self._con.execute(
                     "UPDATE family_revisions SET revision = n.revision, submission_id = n.submission_id, "
-                    "serials = n.serials, owner = n.owner "
+                    "serials = n.serials, owner = n.owner, open_feedback = n.open_feedback "
                     "FROM newer_families n WHERE family_revisions.family_key = n.family_key"
                 )
             if minted:
@@ -219,6 +229,21 @@ class LinkStore:
     def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]:
         """The effective clerical decisions of the given members (those that have one)."""
         return decision_store.sticky_decisions(self._decisions, member_keys)
+
+    def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]:
+        """Families whose present members are linked to any of `niks`: family key -> those NIKs.
+
+        One scan of `member_links` (no index on the NIK): a few milliseconds per 100,000 members,
+        once per batch (the duplicate-family feedback rule, services/linker/feedback.py).
+        """
+        if not niks:
+            return {}
+        rows = self._con.execute(
+            "SELECT family_key, list_sort(list(DISTINCT link_nik)) FROM member_links "
+            "WHERE decision = 'linked' AND present AND link_nik IN (SELECT unnest(?)) GROUP BY family_key",
+            [sorted(niks)],
+        ).fetchall()
+        return {str(k): frozenset(str(n) for n in v) for k, v in rows}
 
     def decisions_of(self, member_key: str) -> list[AppliedDecision]:
         """Every decision applied to a member, in the order applied."""

@@ -105,7 +105,10 @@ class FakeMemberLinker:
                 key = fake_blocking_keys(None, person.full_name, _year(person.birth_date))
                 if key:
                     by_sound.setdefault(key[0], []).append(person)
-        links = [self._one(q, by_sound) for q in members]
+        links = [
+            replace(self._one(q, by_sound), query_nik_in_master=(q.nik in self.master) if q.nik else None)
+            for q in members
+        ]
         if self.observer is not NO_OBSERVER and links:
             self.observer.batch_linked(len(links), time.perf_counter() - started)
             for link in links:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.observability import buckets
 from services.observability.info import register_build_info
@@ -41,6 +41,15 @@ class GatewayMetrics:
         self.body_bytes = Histogram(
             "regsosek_gateway_request_body_bytes", "Declared size of submission request bodies.",
             buckets=buckets.BODY_BYTES, registry=r,
+        )  # fmt: skip
+        # Field feedback the gateway serves (services/gateway/feedback.py): open items now, and transitions
+        # seen on `field.feedback.v1` (the rebuild at start counts the items' current states once).
+        self.feedback_open = Gauge(
+            "regsosek_gateway_feedback_open_items", "Field feedback items open now, by kind.", ["kind"], registry=r,
+        )  # fmt: skip
+        self.feedback_items = Counter(
+            "regsosek_gateway_feedback_items_total", "Field feedback items opened or closed, by kind.",
+            ["kind", "transition"], registry=r,
         )  # fmt: skip
         for code in SUBMISSION_CODES:
             self.requests.labels(route=SUBMISSIONS_ROUTE, code=code)

@@ -16,7 +16,15 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
+from contracts.topics import (
+    FIELD_FEEDBACK,
+    LINKED_FAMILIES,
+    LINKED_MEMBERS,
+    REVIEW,
+    SUBMISSIONS,
+    SUBMISSIONS_DLQ,
+    topic_spec,
+)
 from services.topics import provision
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,13 +47,14 @@ class PipelineTopics:
     members: str = LINKED_MEMBERS
     families: str = LINKED_FAMILIES
     review: str = REVIEW
+    feedback: str = FIELD_FEEDBACK
 
     def env(self) -> dict[str, str]:
         """The linker settings naming these topics."""
         return {
             "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": self.submissions, "REGSOSEK_LINKER_DLQ_TOPIC": self.dlq,
             "REGSOSEK_LINKER_MEMBERS_TOPIC": self.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": self.families,
-            "REGSOSEK_LINKER_REVIEW_TOPIC": self.review,
+            "REGSOSEK_LINKER_REVIEW_TOPIC": self.review, "REGSOSEK_LINKER_FEEDBACK_TOPIC": self.feedback,
         }  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """Sample records of every published contract, produced by our own code (not hand-written JSON).
 
-Inputs come from the committed v1 examples; outputs from the linker's pipeline (members, families,
+Inputs come from the committed v1 examples; outputs from the linker's pipeline (members, families, feedback,
 review tasks), the dead-letter decoder, the updates test builders and the publisher (notifications).
 Used by the Ajv test (tests/contract/test_ajv_schemas.py) and the `contracts validate` tests.
 """
@@ -32,7 +32,8 @@ from services.publisher.core import Publisher, SourceRecord
 from services.publisher.testing import EXAMPLE_SECRETS, example_registry, linked_member, update_event
 from tests.contract.helpers import FIXTURES_V1, fixture_paths, kind_of
 
-_TOPIC_SCHEMA = {"m": "linked_member.v1.json", "f": "integrated_family.v1.json", "r": "review_task.v1.json"}
+_TOPIC_SCHEMA = {"m": "linked_member.v1.json", "f": "integrated_family.v1.json", "r": "review_task.v1.json",
+                 "fb": "field_feedback.v1.json"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -57,9 +58,16 @@ def linker_samples() -> dict[str, list[dict[str, Any]]]:
     ]
     doc = submission_payload(members)
     submission = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
-    linker = SubmissionLinker(fake, LinkStore(":memory:"), PersonIds(b"k"), OutputTopics("m", "f", "r"))
+    store = LinkStore(":memory:")
+    linker = SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r", "fb"))
     out: dict[str, list[dict[str, Any]]] = {}
-    for rec in linker.process([submission]).records:
+    first = linker.process([submission], ["team-a"])
+    store.apply(first.update)
+    # Revision 2 corrects member 2's name: its feedback item is closed (field feedback, open and closed).
+    members[1] = member_payload(2, "Siti Aminah", siti, sex=2, relationship=2)
+    corrected = decode_family_submission(json.dumps(submission_payload(members, revision=2)).encode(),
+                                         key=FAMILY_KEY.encode())  # fmt: skip
+    for rec in [*first.records, *linker.process([corrected], ["team-a"]).records]:
         if rec.value is not None:
             out.setdefault(_TOPIC_SCHEMA[rec.topic], []).append(json.loads(rec.value))
     return out

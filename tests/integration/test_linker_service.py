@@ -151,6 +151,7 @@ class Worker:
             "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": topics.submissions, "REGSOSEK_LINKER_DLQ_TOPIC": topics.dlq,
             "REGSOSEK_LINKER_MEMBERS_TOPIC": topics.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": topics.families,
             "REGSOSEK_LINKER_REVIEW_TOPIC": topics.review,
+            "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: `Topics` has no feedback topic
         })  # fmt: skip
         state_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = state_dir.parent / f"{group}.log"

@@ -166,6 +166,7 @@ def test_prometheus_sees_what_the_pipeline_processed(
         "REGSOSEK_LINKER_MEMBERS_TOPIC": names[LINKED_MEMBERS],
         "REGSOSEK_LINKER_FAMILIES_TOPIC": names[LINKED_FAMILIES],
         "REGSOSEK_LINKER_REVIEW_TOPIC": names[REVIEW],
+        "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
     })  # fmt: skip
     processes.append(linker)
     config = tmp_path / "prometheus.yml"

@@ -127,6 +127,7 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
         "REGSOSEK_LINKER_MEMBERS_TOPIC": topics[LINKED_MEMBERS],
         "REGSOSEK_LINKER_FAMILIES_TOPIC": topics[LINKED_FAMILIES],
         "REGSOSEK_LINKER_REVIEW_TOPIC": topics[REVIEW],
+        "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
         "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
     })
     linker_log = tmp_path / "linker.log"

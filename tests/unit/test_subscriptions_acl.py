@@ -24,7 +24,10 @@ def test_plan_gives_each_subscriber_read_on_its_own_topic_only() -> None:
 def test_services_get_only_their_topics() -> None:
     grants = plan(SubscriptionRegistry())
     gateway = {(g.name, g.operation) for g in grants if g.principal == "User:regsosek-gateway"}
-    assert gateway == {("regsosek.submissions.v1", "write"), ("regsosek.submissions.v1", "describe")}
+    assert gateway == {("regsosek.submissions.v1", "write"), ("regsosek.submissions.v1", "describe"),
+                       ("field.feedback.v1", "read"), ("field.feedback.v1", "describe")}  # fmt: skip
+    linker_writes = {g.name for g in grants if g.principal == "User:regsosek-linker" and g.operation == "write"}
+    assert "field.feedback.v1" in linker_writes
     publisher_writes = {(g.name, g.pattern) for g in grants
                         if g.principal == "User:regsosek-publisher" and g.operation == "write"}  # fmt: skip
     assert publisher_writes == {("subscriber.", "prefixed")}
