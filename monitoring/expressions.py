@@ -16,7 +16,7 @@ RULES_DIR = MONITORING / "prometheus" / "rules"
 PROMQL_WORDS = frozenset({
     "sum", "max", "min", "avg", "count", "rate", "increase", "delta", "deriv", "histogram_quantile", "time",
     "absent", "label_replace", "by", "without", "ignoring", "group_left", "group_right", "and", "or",
-    "unless", "on", "bool",
+    "unless", "on", "bool", "offset", "vector",
 })  # fmt: skip
 
 

@@ -18,10 +18,11 @@ from monitoring.dashboards.pipeline import pipeline_dashboard
 from monitoring.dashboards.publisher import publisher_dashboard
 from monitoring.dashboards.quality import quality_dashboard
 from monitoring.dashboards.region import region_dashboard
+from monitoring.dashboards.review import review_dashboard
 
 OUTPUT_DIR = Path(__file__).resolve().parents[1] / "grafana" / "dashboards"
 BUILDERS: tuple[Callable[[], Dashboard], ...] = (
-    pipeline_dashboard, quality_dashboard, region_dashboard, publisher_dashboard,
+    pipeline_dashboard, quality_dashboard, region_dashboard, publisher_dashboard, review_dashboard,
 )
 
 

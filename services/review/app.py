@@ -31,7 +31,7 @@ from services.review.master import MasterLookup, NoMaster, ParquetMaster
 from services.review.metrics import MetricsMiddleware, ReviewMetrics
 from services.review.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, csrf_ok
 from services.review.settings import ReviewSettings
-from services.review.store import DecisionRefused, QueueFilter, ReviewStore
+from services.review.store import Backlog, DecisionRefused, QueueFilter, ReviewStore
 from services.review.users import UserStore
 
 log = logging.getLogger("regsosek.review")
@@ -54,8 +54,13 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
     store = store or ReviewStore(settings.state_path)
     users = users if users is not None else UserStore.load(settings.users_file)
     master = master or (ParquetMaster(settings.master_path) if settings.master_path else NoMaster())
-    metrics = ReviewMetrics(registry or CollectorRegistry())
     now = clock or (lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
+
+    def backlog() -> tuple[Backlog, int]:
+        now_ms = int(now().timestamp() * 1000)
+        return store.backlog(now_ms), now_ms
+
+    metrics = ReviewMetrics(registry or CollectorRegistry(), backlog)
     sessions = Sessions(settings.session_ttl_s)
     holder: dict[str, Producer] = {}
 
@@ -191,7 +196,6 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
         tasks = store.queue(flt, now_ms, limit=settings.queue_page_size, skipped_by=session.reviewer.user_id,
                             order=settings.queue_order)
         open_total = store.open_count()
-        metrics.open_tasks.set(open_total)  # refreshed whenever someone looks at the queue
         shown = settings.candidates_shown
         rows = [{"task_id": t.task_id, "url": "/tasks/" + quote(t.task_id, safe=""), "district": t.district,
                  "village": t.village, "source": t.source, "age_h": (now_ms - t.received_ms) // 3_600_000,
@@ -216,9 +220,10 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
         kk = {r["kk_number"]: master.kk_members(r["kk_number"]) for r in master_rows.values() if r.get("kk_number")}
         submission = store.family(task.family_key)
         cols = views.columns(task.record, candidates, submission, master_rows, kk, session.reviewer.role)
+        second = views.second_review(task.task_id, decider.held(task), candidates, session.reviewer)
         return page(request, "task.html", session=session, task=task, cols=cols, fields=views.FIELDS,
                     family=views.family_context(submission, int(task.member_key[-2:])), last=_last(session),
-                    supervisor=session.reviewer.role is ReviewerRole.SUPERVISOR)  # fmt: skip
+                    supervisor=session.reviewer.role is ReviewerRole.SUPERVISOR, second=second)  # fmt: skip
 
     @app.post("/decide")
     async def decide(request: Request) -> Response:

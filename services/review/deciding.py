@@ -3,6 +3,11 @@
 Nothing is produced twice: the store's compare-and-set on the task sequence lets one decision per
 (task, sequence) through; the broker's acknowledgement is awaited before the page confirms, and a failed
 produce releases the claim so the task is as it was.
+
+Second reviews (docs/linker.md, "Second-reviewer rule"): an accept or new person on a second-review task
+by the reviewer who made the held decision is refused here (`same_reviewer`), as the linker would refuse
+it; an acknowledged one by someone else is counted as agreeing or not with the held decision (the same
+outcome and chosen candidate: the linker's rule).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from pydantic import ValidationError
 from contracts.review_decisions import ReviewDecision, ReviewOutcome, ShownCandidate, decision_id_of
 from services.kafka_io import Delivered, ProduceError, Value
 from services.review.metrics import ReviewMetrics
-from services.review.store import DecisionRefused, ReviewStore, TaskRow
+from services.review.store import DecisionRefused, ReviewStore, TaskRow, held_decision_id
 from services.review.users import Reviewer
 
 log = logging.getLogger("regsosek.review")
+#: The outcomes that decide a task (the second-reviewer rule is about these).
+_DECIDING = (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON)
 
 
 class Producer(Protocol):
@@ -41,6 +48,10 @@ class Decider:
               shown: list[ShownCandidate], chosen_rank: int | None = None, revokes: str | None = None
               ) -> ReviewDecision:
         """The decision for an action on the page (raises DecisionRefused for an impossible choice)."""
+        held = self.held(task)
+        if held is not None and held.reviewer_id == reviewer.user_id and outcome in _DECIDING:
+            raise DecisionRefused("same_reviewer", "You made the decision this second review must confirm: another "
+                                  "reviewer has to decide it. Nothing was recorded.", 403)  # fmt: skip
         chosen = None
         if outcome is ReviewOutcome.ACCEPT:
             chosen = next((c for c in shown if c.rank == chosen_rank), None)
@@ -51,6 +62,11 @@ class Decider:
         except ValidationError:  # e.g. a task record the contract cannot carry; never echo its values
             raise DecisionRefused("invalid", "This task cannot be decided here (its record is malformed).", 400) \
                 from None
+
+    def held(self, task: TaskRow) -> ReviewDecision | None:
+        """The held decision a second-review task asks to confirm, when this app recorded it."""
+        held_id = held_decision_id(task.task_id)
+        return self._store.decision(held_id) if held_id else None
 
     def _decision(self, task: TaskRow, sequence: int, outcome: ReviewOutcome, reviewer: Reviewer,
                   shown: list[ShownCandidate], chosen: ShownCandidate | None, revokes: str | None) -> ReviewDecision:
@@ -74,10 +90,25 @@ class Decider:
             raise DecisionRefused("broker", "The broker did not acknowledge the decision; nothing was recorded. "
                                   "Try again in a moment.", 503) from None  # fmt: skip
         self._store.mark_produced(decision.decision_id)
-        self._metrics.decisions.labels(outcome=decision.outcome.value, role=decision.reviewer_role.value).inc()
+        self._count(decision)
         log.info("decision %s (%s) on %s by %s at %s[%d]@%d", decision.decision_id, decision.outcome.value,
                  decision.task_id, decision.reviewer_id, delivered.topic, delivered.partition, delivered.offset)
         return delivered
+
+    def _count(self, decision: ReviewDecision) -> None:
+        self._metrics.decisions.labels(regency=decision.member_key[:4], outcome=decision.outcome.value,
+                                       role=decision.reviewer_role.value).inc()  # fmt: skip
+        held_id = held_decision_id(decision.task_id)
+        if held_id is None or decision.outcome not in _DECIDING:
+            return
+        held = self._store.decision(held_id)
+        if held is None:
+            result = "unknown"
+        elif held.outcome is decision.outcome and held.chosen_record_id == decision.chosen_record_id:
+            result = "agree"
+        else:
+            result = "disagree"
+        self._metrics.second_decisions.labels(result=result).inc()
 
     def flush_outbox(self) -> int:
         """Produce decisions claimed before a crash (same ids); returns how many were produced."""
@@ -85,5 +116,6 @@ class Decider:
         for decision in self._store.unproduced():
             self._producer().send(self._topic, decision.member_key, decision)
             self._store.mark_produced(decision.decision_id)
+            self._count(decision)
             done += 1
         return done

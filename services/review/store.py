@@ -7,6 +7,11 @@ produced at the next start with the same deterministic id.
 
 Concurrency: a task carries a `sequence` (decisions recorded on it). A decision is claimed with a
 compare-and-set on that sequence, so of two reviewers deciding the same task at once exactly one wins.
+
+Second reviews: the linker holds a decision that needs a second, agreeing reviewer and raises the task
+`<task id>/second-<held decision id>` (docs/linker.md, "Second-reviewer rule"). Such a task has the
+source `second_review`; it is hidden from the queue of the reviewer who made the held decision, and it
+closes when the held decision is undone (the linker would refuse any decision on it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from contracts.linkage_outputs import LinkedMember, MemberDecision, ReviewTask
 from contracts.review_decisions import ReviewDecision, ReviewOutcome
 from linkage.labels import uncertainty
+from services.updates.clerical import SECOND_REVIEW_MARK
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -58,6 +64,9 @@ _COLUMNS = ("task_id, member_key, family_key, district, village, source, revisio
 #: DTKS deciles whose social aid depends on the link: these families come first within a day.
 AID_DECILES = range(1, 5)
 _DAY_MS = 86_400_000
+#: Age buckets of open tasks (label value, lower bound in days), for the backlog metrics.
+AGE_BUCKETS = (("0-1d", 0), ("1-3d", 1), ("3-7d", 3), ("7-14d", 7), ("14d+", 14))
+SECOND_REVIEW = "second_review"
 
 
 class DecisionRefused(Exception):
@@ -96,9 +105,34 @@ class QueueFilter:
     min_age_days: int | None = None
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The open tasks at one moment: how many, by age bucket, the oldest, and second reviews among them."""
+
+    open: int
+    by_age: dict[str, int]
+    oldest_received_ms: int | None
+    second_reviews: int
+
+
 def source_of(task: ReviewTask) -> str:
-    """`submission` for a task from linking a submission, `master_change` for one from a master update."""
+    """`submission` for a task from linking a submission, `master_change` for one from a master update,
+    `second_review` for a task that asks a second reviewer to confirm a held decision."""
+    if SECOND_REVIEW_MARK in task.task_id:
+        return SECOND_REVIEW
     return "master_change" if task.task_id.count("/") >= 2 else "submission"
+
+
+def held_decision_id(task_id: str) -> str | None:
+    """The id of the held decision a second-review task asks to confirm (None: not a second review)."""
+    if SECOND_REVIEW_MARK not in task_id:
+        return None
+    return task_id.rsplit(SECOND_REVIEW_MARK, 1)[1]
+
+
+def second_review_task_id(decision: ReviewDecision) -> str:
+    """The task id the linker raises when it holds `decision` (as services/updates/clerical.py names it)."""
+    return f"{decision.task_id.split(SECOND_REVIEW_MARK, 1)[0]}{SECOND_REVIEW_MARK}{decision.decision_id}"
 
 
 class ReviewStore:
@@ -176,6 +210,9 @@ class ReviewStore:
         newer = db.execute("SELECT 1 FROM tasks WHERE member_key = ? AND revision > ?",
                            (task.member_key, task.revision)).fetchone()  # fmt: skip
         aid = 0 if task.dtks_decile in AID_DECILES else 1
+        held = held_decision_id(task.task_id)
+        if held is not None and _undone(db, held):
+            newer = True  # its held decision was undone here: the linker would refuse any decision on it
         db.execute(
             "INSERT INTO tasks (task_id, member_key, family_key, district, village, source, revision, received_ms,"
             " aid_priority, status, record, uncertainty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -210,12 +247,17 @@ class ReviewStore:
     def queue(self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None,
               order: str = AGE) -> list[TaskRow]:
         """Open tasks, oldest day first, within a day families whose aid depends on the link first; with
-        `order` "uncertainty", the tasks whose answer the model is least sure of first (then oldest)."""
+        `order` "uncertainty", the tasks whose answer the model is least sure of first (then oldest).
+
+        With `skipped_by` (a reviewer id), the tasks that reviewer skipped last and the second reviews of
+        that reviewer's own held decisions are left out."""
         where, args = _where(flt, now_ms)
         if skipped_by is not None:
             where += (" AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.task_id = tasks.task_id"
-                      " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)")
-            args.append(skipped_by)
+                      " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)"
+                      " AND NOT (tasks.source = ? AND EXISTS (SELECT 1 FROM decisions h WHERE h.decision_id ="
+                      " substr(tasks.task_id, instr(tasks.task_id, ?) + ?) AND h.reviewer_id = ?))")
+            args += [skipped_by, SECOND_REVIEW, SECOND_REVIEW_MARK, len(SECOND_REVIEW_MARK), skipped_by]
         by = "day, aid_priority, received_ms, task_id"
         if order == UNCERTAINTY:
             by = "uncertainty DESC, received_ms, task_id"
@@ -237,6 +279,24 @@ class ReviewStore:
         """All open tasks."""
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM tasks WHERE status = ?", (OPEN,)).fetchone()[0])
+
+    def backlog(self, now_ms: int) -> Backlog:
+        """Open tasks by age bucket (from their record time), the oldest one's time, second reviews."""
+        # One pass over the covering queue index; bucket i holds ages in [days_i, days_i+1) (a record time
+        # in the future counts as new). The bounds are integers computed here, never user input.
+        starts = [now_ms - days * _DAY_MS for _, days in AGE_BUCKETS]
+        cases = [f"sum(received_ms > {starts[1]})"]
+        pairs = zip(starts[1:], starts[2:], strict=False)
+        cases += [f"sum(received_ms <= {a} AND received_ms > {b})" for a, b in pairs]
+        cases.append(f"sum(received_ms <= {starts[-1]})")
+        bounds = AGE_BUCKETS
+        sql = (f"SELECT count(*), min(received_ms), sum(instr(task_id, ?) > 0), {', '.join(cases)}"
+               " FROM tasks WHERE status = ?")  # fmt: skip
+        with self._lock:
+            row = self._db.execute(sql, (SECOND_REVIEW_MARK, OPEN)).fetchone()
+        total, oldest, second, *counts = row
+        return Backlog(int(total), {label: int(n or 0) for (label, _), n in zip(bounds, counts, strict=True)},
+                       None if oldest is None else int(oldest), int(second or 0))  # fmt: skip
 
     def family(self, family_key: str) -> dict[str, Any] | None:
         """The latest stored submission of a family (as JSON data), or None."""
@@ -290,9 +350,20 @@ class ReviewStore:
             )
 
     def mark_produced(self, decision_id: str) -> None:
-        """The broker acknowledged the decision."""
+        """The broker acknowledged the decision. An acknowledged undo of a held decision closes the second
+        review that asks to confirm it (the linker refuses decisions on it from now on)."""
         with self._tx() as db:
             db.execute("UPDATE decisions SET produced = 1 WHERE decision_id = ?", (decision_id,))
+            row = db.execute("SELECT body FROM decisions WHERE decision_id = ? AND outcome = ?",
+                             (decision_id, ReviewOutcome.UNDO.value)).fetchone()  # fmt: skip
+            if row is None:
+                return
+            undo = ReviewDecision.model_validate_json(row[0])
+            revoked = db.execute("SELECT body FROM decisions WHERE decision_id = ?",
+                                 (undo.revokes_decision_id,)).fetchone()  # fmt: skip
+            if revoked is not None:
+                second = second_review_task_id(ReviewDecision.model_validate_json(revoked[0]))
+                db.execute("UPDATE tasks SET status = ? WHERE task_id = ? AND status = ?", (CLOSED, second, OPEN))
 
     def release(self, decision: ReviewDecision) -> None:
         """Undo a claim whose produce failed: the task is back at its previous status and sequence."""
@@ -316,6 +387,16 @@ def task_uncertainty(task: ReviewTask) -> float:
     """`linkage.labels.uncertainty` of a task's ranked candidates (its single candidate for older records)."""
     probabilities = [c.probability for c in task.candidates] if task.candidates else [task.probability]
     return round(uncertainty(probabilities), 9)
+
+
+def _undone(db: sqlite3.Connection, decision_id: str) -> bool:
+    """Whether a produced undo revokes `decision_id` (looked up on its task: an index, not a scan)."""
+    row = db.execute("SELECT task_id FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
+    if row is None:
+        return False
+    undos = db.execute("SELECT body FROM decisions WHERE task_id = ? AND outcome = ? AND produced = 1",
+                       (row[0], ReviewOutcome.UNDO.value)).fetchall()  # fmt: skip
+    return any(ReviewDecision.model_validate_json(b).revokes_decision_id == decision_id for (b,) in undos)
 
 
 def _where(flt: QueueFilter, now_ms: int) -> tuple[str, list[Any]]:

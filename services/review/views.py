@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.linkage_outputs import ReviewCandidate, ReviewTask
-from contracts.review_decisions import ReviewerRole, ShownCandidate
+from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate
 from services.review.nik import decode_nik, mask_nik, nik_mismatches
+from services.review.store import held_decision_id
+from services.review.users import Reviewer
 
 #: The aligned rows of the comparison table: label, member field, candidate field.
 FIELDS = (("Name", "name"), ("Sex", "sex"), ("Birth date", "birth_date"), ("NIK", "nik"),
@@ -164,3 +166,24 @@ def family_context(submission: dict[str, Any] | None, serial: int) -> list[dict[
              "age": str(m.get("age") if m.get("age") is not None else "?"),
              "relationship": _RELATIONSHIP.get(m.get("relationship") or 0, "?")}
             for m in submission["members"] if m["serial"] != serial]  # fmt: skip
+
+
+def second_review(task_id: str, held: ReviewDecision | None, candidates: list[ReviewCandidate],
+                  reviewer: Reviewer) -> dict[str, Any] | None:
+    """What the page says about a second-review task: the held decision (who decided what, when) and
+    whether the viewer made it (then only another reviewer may decide). None: not a second review."""
+    held_id = held_decision_id(task_id)
+    if held_id is None:
+        return None
+    if held is None:
+        return {"held_id": held_id, "known": False, "mine": False, "chosen_rank": None}
+    rank = next((c.rank for c in candidates if c.nik == held.chosen_record_id), None)
+    if held.outcome is ReviewOutcome.NEW_PERSON:
+        what = "none of these (new person)"
+    elif rank is not None:
+        what = f"accept candidate {rank}"
+    else:
+        what = "accept a candidate not listed on this page"
+    return {"held_id": held_id, "known": True, "mine": held.reviewer_id == reviewer.user_id, "chosen_rank": rank,
+            "reviewer": held.reviewer_id, "role": held.reviewer_role.value, "what": what,
+            "decided_at": held.decided_at.strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip

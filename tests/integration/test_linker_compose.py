@@ -1,4 +1,5 @@
-"""The linker as docker-compose.yml runs it (metrics port AND master updates on), on the REAL broker.
+"""The linker as docker-compose.yml runs it (metrics port, master updates AND review decisions on), on the
+REAL broker.
 
 The linker service's environment is read from docker-compose.yml; only what names the surroundings is
 adapted (the test broker, private topic copies, a state folder, the world and model of the linker's
@@ -26,7 +27,7 @@ from ruamel.yaml import YAML
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
-from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
+from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, REVIEW_DECISIONS, UPDATES, topic_spec
 from linkage.records import family_key_string
 from services.broker import free_port
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
@@ -70,8 +71,10 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     env = compose_linker_env()
     # What this test is about: compose serves metrics AND applies master updates.
     assert env["REGSOSEK_LINKER_METRICS_PORT"] and env["REGSOSEK_LINKER_UPDATES_ENABLED"] == "true"
+    assert env["REGSOSEK_LINKER_DECISIONS_ENABLED"] == "true"  # the review app's decisions are applied
     tag = uuid.uuid4().hex[:8]
-    changes = {src: f"c{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
+    changes = {src: f"c{tag}.{src}"
+               for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES, REVIEW_DECISIONS)}
     specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in changes.items()]
     assert not provision(bootstrap, specs).differences
     metrics_port = free_port()
@@ -87,6 +90,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
         "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": changes[DTKS_CHANGES],
         "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": changes[BPJS_CHANGES],
         "REGSOSEK_LINKER_UPDATES_TOPIC": changes[UPDATES],
+        "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": changes[REVIEW_DECISIONS],
     })  # fmt: skip
     # Bootstrap, state folder, group and the pipeline topics: set by the Worker (over the compose values).
 

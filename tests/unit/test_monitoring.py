@@ -20,6 +20,9 @@ RULES = sorted((MONITORING / "prometheus" / "rules").glob("*.yml"))
 RULE_TESTS = sorted((MONITORING / "prometheus" / "tests").glob("*.yml"))
 #: Series Prometheus itself makes (scrape health); everything else must come from our services.
 PROMETHEUS_SERIES = {"up"}
+#: The gateway's field-feedback series (issue 13, section 4), named by the review board with these agreed
+#: names; registered by the gateway's feedback feature.
+GATEWAY_FEEDBACK_SERIES = {"regsosek_gateway_feedback_open_items", "regsosek_gateway_feedback_items_total"}
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +44,23 @@ def test_committed_dashboards_match_the_code() -> None:
         assert committed[name] == text, f"{name} drifted: run `python -m monitoring.dashboards.generate`"
 
 
-def test_the_four_boards_have_their_panels() -> None:
+def test_the_five_boards_have_their_panels() -> None:
     titles = {uid.split("/")[0] for uid, _ in dashboard_expressions()}
     assert titles == {"regsosek-pipeline", "regsosek-linkage-quality", "regsosek-region-progress",
-                      "regsosek-publisher"}  # fmt: skip
+                      "regsosek-publisher", "regsosek-review"}  # fmt: skip
     exprs = " ".join(expr for _, expr in dashboard_expressions())
     for needle in ("regsosek_event_age_seconds_bucket", "regsosek_consumer_lag_messages",
                    "regsosek_dead_letters_total", "linkage_match_probability_bucket",
                    "linkage_review_backlog_members", "linkage_members_without_nik_total",
                    'source=~"dtks|bpjs"', "regsosek_region_families_expected",
                    "regsosek_publisher_consumer_lag_messages", "regsosek_publisher_notifications_total",
-                   "kafka_server_bytes_in_total", "kafka_server_under_replicated_partitions"):  # fmt: skip
+                   "kafka_server_bytes_in_total", "kafka_server_under_replicated_partitions",
+                   "sum by (age) (regsosek_review_open_tasks_by_age)", "regsosek_review_oldest_open_task_age_seconds",
+                   "sum by (role, outcome) (increase(regsosek_review_decisions_total",
+                   "sum by (regency) (increase(regsosek_review_decisions_total",
+                   'regsosek_review_second_decisions_total{result="agree"}', "regsosek_review_decisions_refused_total",
+                   "sum by (kind) (regsosek_gateway_feedback_open_items)",
+                   "sum by (transition) (increase(regsosek_gateway_feedback_items_total"):  # fmt: skip
         assert needle in exprs
 
 
@@ -69,6 +78,8 @@ def test_every_named_metric_is_exported_by_the_services() -> None:
     named = named_metrics()
     assert "regsosek_gateway_requests_total" in named and "linkage_decisions_total" in named
     assert "regsosek_publisher_consumer_lag_messages" in named and "kafka_server_bytes_in_total" in named
+    assert set(named) >= GATEWAY_FEEDBACK_SERIES and "regsosek_review_open_tasks_by_age" in named
+    assert exported >= GATEWAY_FEEDBACK_SERIES
     unknown = {name: where for name, where in named.items() if name not in exported}
     assert not unknown, f"metrics named but not registered by any service: {unknown}"
 
@@ -76,6 +87,7 @@ def test_every_named_metric_is_exported_by_the_services() -> None:
 def test_metric_name_extraction_sees_through_matchers() -> None:
     expr = 'sum by (le) (rate(linkage_x_bucket{source="dukcapil",band=~"a|b"}[5m])) / ignoring (band) up'
     assert metric_names(expr) == {"linkage_x_bucket", "up"}
+    assert metric_names("sum(x_total) - sum(x_total offset 6h) or vector(0)") == {"x_total"}
 
 
 def test_every_expression_parses(promtool: Path) -> None:
@@ -107,7 +119,8 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
     assert alerts >= {"LinkerDown", "ConsumerLagGrowing", "LinkingStalled", "DeadLetterRateHigh",
                       "ReviewBacklogHigh", "MatchRateCollapsed", "GatewayErrors", "PublisherDown",
                       "PublisherLagGrowing", "PublisherUndecodableRecords", "KafkaBrokerDown",
-                      "KafkaUnderReplicatedPartitions", "KafkaOfflinePartitions"}  # fmt: skip
+                      "KafkaUnderReplicatedPartitions", "KafkaOfflinePartitions", "ReviewBacklogGrowing",
+                      "ReviewTaskTooOld", "ReviewDecisionsStalled", "ReviewDecisionsRefused"}  # fmt: skip
     fires: set[str] = set()
     quiet: set[str] = set()
     for path in RULE_TESTS:

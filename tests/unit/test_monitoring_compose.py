@@ -54,7 +54,8 @@ def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any])
 
 def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "prometheus", "grafana"}
+    assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "review", "prometheus",
+                             "grafana"}
     assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (services/broker.py)
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     for name, service in services.items():
@@ -62,7 +63,7 @@ def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
         assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), (name, image)
         if name != "topics":  # one-shot
             assert "healthcheck" in service, f"{name} has no healthcheck"
-    for name in ("topics", "gateway", "linker", "publisher"):
+    for name in ("topics", "gateway", "linker", "publisher", "review"):
         assert services[name]["image"].startswith(OUR_IMAGE)
         assert (REPO / services[name]["build"]["context"] / services[name]["build"]["dockerfile"]).is_file()
 
@@ -137,7 +138,9 @@ def test_every_service_command_is_a_real_entry_point(compose: dict[str, Any], cl
             assert argv[:2] == ["python", "-m"], argv
             assert importlib.util.find_spec(f"{argv[2]}.__main__") is not None, argv
         checked += 1
-    assert checked == 4
+    assert checked == 5
+    review = run_entry_point(cli_app, compose["services"]["review"]["command"][1:])
+    assert (review["port"], str(review["master_path"])) == (8090, "/models/world/population.parquet")
     assert run_entry_point(cli_app, compose["services"]["gateway"]["command"][1:])["port"] == 8080
 
 
@@ -147,6 +150,7 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on(compose: dict[str, 
     assert jobs["gateway"]["static_configs"][0]["targets"] == ["gateway:8080"]
     linker_port = int(compose["services"]["linker"]["environment"]["REGSOSEK_LINKER_METRICS_PORT"])
     assert jobs["linker"]["dns_sd_configs"][0]["port"] == linker_port
+    assert jobs["review"]["static_configs"][0]["targets"] == ["review:8090"]
     grafana = compose["services"]["grafana"]["volumes"]
     provider = YAML(typ="safe").load((REPO / "monitoring/grafana/provisioning/dashboards/regsosek.yml").read_text())
     assert f"./monitoring/grafana/dashboards:{provider['providers'][0]['options']['path']}:ro" in grafana
@@ -155,7 +159,7 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on(compose: dict[str, 
 def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
     published = [(name, port) for name, svc in compose["services"].items() for port in svc.get("ports", [])]
     assert sorted(published) == [("gateway", "127.0.0.1:8080:8080"), ("grafana", "127.0.0.1:3000:3000"),
-                                 ("prometheus", "127.0.0.1:9090:9090")]  # fmt: skip
+                                 ("prometheus", "127.0.0.1:9090:9090"), ("review", "127.0.0.1:8090:8090")]  # fmt: skip
 
 
 def _bytes(size: str) -> int:
@@ -182,3 +186,16 @@ def test_linker_and_publisher_health_checks_ask_kafka(compose: dict[str, Any]) -
         assert test[:4] == ["CMD", "python", "-m", "services.observability.healthcheck"]
         assert importlib.util.find_spec("services.observability.healthcheck") is not None
         assert test[test.index("--bootstrap") + 1] == "kafka:9092" and test[test.index("--group") + 1] == group
+
+
+def test_the_review_app_reads_its_accounts_from_a_secret_and_the_linker_applies_its_decisions(
+    compose: dict[str, Any],
+) -> None:
+    review, linker = compose["services"]["review"], compose["services"]["linker"]
+    env = review["environment"]
+    assert env["REGSOSEK_REVIEW_USERS_FILE"] == "/run/secrets/review_users" and review["secrets"] == ["review_users"]
+    assert compose["secrets"]["review_users"]["file"] == "./secrets/review_users.json"
+    assert env["REGSOSEK_REVIEW_BOOTSTRAP"] == linker["environment"]["REGSOSEK_LINKER_BOOTSTRAP"]
+    assert env["REGSOSEK_REVIEW_STATE_PATH"].startswith("/var/lib/regsosek/review/")
+    assert {"review-state:/var/lib/regsosek/review", "linker-models:/models:ro"} == set(review["volumes"])
+    assert linker["environment"]["REGSOSEK_LINKER_DECISIONS_ENABLED"] == "true"

@@ -155,7 +155,7 @@ def test_forged_replayed_unknown_and_unauthenticated_decisions_produce_nothing(t
     metrics = r.client.get("/metrics").text
     assert 'regsosek_review_decisions_refused_total{reason="csrf"} 1.0' in metrics
     assert 'regsosek_review_decisions_refused_total{reason="stale"} 1.0' in metrics
-    assert 'regsosek_review_decisions_total{outcome="accept",role="reviewer"} 1.0' in metrics
+    assert 'regsosek_review_decisions_total{outcome="accept",regency="3603",role="reviewer"} 1.0' in metrics
     assert not any(nik in metrics for nik in CANDIDATE_NIKS) and "Fauzi" not in metrics
 
 
