@@ -44,6 +44,9 @@ class ConsumedRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    #: The record's headers ((name, bytes) pairs, in order) and its Kafka timestamp in ms.
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
 
 
 def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
@@ -154,7 +157,7 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list[C
                 raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
             for tp, batch in consumer.poll(timeout_ms=500).items():
                 records.extend(
-                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
                     for r in batch
                     if r.offset < end.get(tp, 0)
                 )
