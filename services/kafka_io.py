@@ -98,9 +98,21 @@ class JsonProducer:
         except (KafkaError, OSError) as exc:
             raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc
 
-    def send(self, topic: str, key: str | bytes | None, value: Value) -> Delivered:
-        """Write one record and wait for the broker's acknowledgement."""
-        return self.send_many(topic, [(key, value)])[0]
+    def send(
+        self, topic: str, key: str | bytes | None, value: Value, *,
+        headers: list[tuple[str, bytes]] | None = None, timestamp_ms: int | None = None,
+    ) -> Delivered:  # fmt: skip
+        """Write one record and wait for the broker's acknowledgement (`headers`, `timestamp_ms`: the
+        record's CloudEvents headers and event time, `services.events`; None: none and the clock)."""
+        raw_key = key.encode() if isinstance(key, str) else key
+        try:
+            future = self._producer.send(topic, key=raw_key, value=to_bytes(value), headers=headers,
+                                         timestamp_ms=timestamp_ms)  # fmt: skip
+            self._producer.flush(timeout=self.timeout_s)
+            meta = future.get(timeout=self.timeout_s)
+        except KafkaError as exc:
+            raise ProduceError(f"the broker did not acknowledge a record on {topic}: {exc}") from exc
+        return Delivered(meta.topic, meta.partition, meta.offset)
 
     def send_many(self, topic: str, records: Iterable[tuple[str | bytes | None, Value]]) -> list[Delivered]:
         """Write records in order, then wait until every one is acknowledged (raises on the first failure)."""
