@@ -16,13 +16,20 @@ import json
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.submission import MAX_REVISION
 
 
 class _Outbound(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def event_time_field(what: str) -> Any:
+    """The optional `event_time` of an output record (added inside v1): when the event behind the record
+    happened, in UTC; the same time as the record's `ce_time` header and its Kafka timestamp. Left out of
+    the JSON when unset, so records written before it existed stay byte-identical."""
+    return Field(default=None, exclude_if=lambda v: v is None, description=f"when {what} (UTC)")
 
 
 class LinkBand(StrEnum):
@@ -86,6 +93,10 @@ class LinkedMember(_Outbound):
     person_id_kind: PersonIdKind
     sectoral: SectoralMatches = Field(default_factory=SectoralMatches)
     model_version: str
+    event_time: AwareDatetime | None = event_time_field(
+        "the event behind this record happened: the enumeration of the revision (`enumerated_at`), or the "
+        "master change or review decision that re-linked the member"
+    )
 
 
 class FamilyFlags(_Outbound):
@@ -120,6 +131,10 @@ class IntegratedFamily(_Outbound):
     not_in_master_serials: list[int] = Field(default_factory=list)
     deceased_in_master_serials: list[int] = Field(default_factory=list)
     model_version: str
+    event_time: AwareDatetime | None = event_time_field(
+        "the event behind this record happened: the enumeration of the revision (`enumerated_at`), or the "
+        "master change or review decision that changed a member's link"
+    )
 
 
 class ReviewCandidate(_Outbound):
@@ -153,6 +168,10 @@ class ReviewTask(_Outbound):
     # the review queue uses to put families whose aid depends on the link first.
     candidates: list[ReviewCandidate] = Field(default_factory=list, exclude_if=lambda v: not v)
     dtks_decile: int | None = Field(default=None, ge=1, le=10, exclude_if=lambda v: v is None)
+    event_time: AwareDatetime | None = event_time_field(
+        "the event that raised the task happened: the enumeration of the revision (`enumerated_at`), or "
+        "the master change that put the member in the review band"
+    )
 
 
 #: Parsers for consumers of the three output topics (and the JSON Schema export).

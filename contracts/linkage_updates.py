@@ -31,9 +31,9 @@ import hashlib
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, PersonIdKind
+from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, PersonIdKind, event_time_field
 
 
 class _Outbound(BaseModel):
@@ -91,6 +91,9 @@ class _UpdateBase(_Outbound):
     before: DecisionSummary
     after: DecisionSummary
     member: LinkedMember = Field(description="the member's record after the update")
+    event_time: AwareDatetime | None = event_time_field(
+        "the change happened: the change record's broker timestamp, or the review decision's `decided_at`"
+    )
 
 
 class LinkCreated(_UpdateBase):

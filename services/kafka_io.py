@@ -44,6 +44,9 @@ class ConsumedRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    #: The record's headers ((name, bytes) pairs, in order) and its Kafka timestamp in ms.
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
 
 
 def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
@@ -95,9 +98,21 @@ class JsonProducer:
         except (KafkaError, OSError) as exc:
             raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc
 
-    def send(self, topic: str, key: str | bytes | None, value: Value) -> Delivered:
-        """Write one record and wait for the broker's acknowledgement."""
-        return self.send_many(topic, [(key, value)])[0]
+    def send(
+        self, topic: str, key: str | bytes | None, value: Value, *,
+        headers: list[tuple[str, bytes]] | None = None, timestamp_ms: int | None = None,
+    ) -> Delivered:  # fmt: skip
+        """Write one record and wait for the broker's acknowledgement (`headers`, `timestamp_ms`: the
+        record's CloudEvents headers and event time, `services.events`; None: none and the clock)."""
+        raw_key = key.encode() if isinstance(key, str) else key
+        try:
+            future = self._producer.send(topic, key=raw_key, value=to_bytes(value), headers=headers,
+                                         timestamp_ms=timestamp_ms)  # fmt: skip
+            self._producer.flush(timeout=self.timeout_s)
+            meta = future.get(timeout=self.timeout_s)
+        except KafkaError as exc:
+            raise ProduceError(f"the broker did not acknowledge a record on {topic}: {exc}") from exc
+        return Delivered(meta.topic, meta.partition, meta.offset)
 
     def send_many(self, topic: str, records: Iterable[tuple[str | bytes | None, Value]]) -> list[Delivered]:
         """Write records in order, then wait until every one is acknowledged (raises on the first failure)."""
@@ -154,7 +169,7 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list[C
                 raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
             for tp, batch in consumer.poll(timeout_ms=500).items():
                 records.extend(
-                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
                     for r in batch
                     if r.offset < end.get(tp, 0)
                 )

@@ -25,15 +25,17 @@ from typing import Any, Literal
 import faust
 from faust.types import TP, EventT
 
+from contracts import events as ce
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
 from contracts.partitioning import producer_partitioner
 from contracts.submission import FamilySubmission
+from services.events import EventStamper, faust_timestamp
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
-from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, SubmissionLinker
+from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
@@ -45,8 +47,6 @@ from services.updates.wiring import MasterUpdates, install_updates
 
 log = logging.getLogger("regsosek.linker")
 
-#: Produce one record; the awaited result is a future that resolves when the broker acknowledged it.
-Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -92,7 +92,7 @@ class SubmissionHandler:
         self.counters = LinkerCounters()
 
     def bind_sender(self, send: Send) -> None:
-        """How records are produced: `await send(topic, key, value)` returns the broker-ack future."""
+        """How records are produced: `await send(record)` returns the broker-ack future."""
         self._send = send
 
     def bind_ownership(self, owned: Callable[[], Collection[int]]) -> None:
@@ -131,7 +131,8 @@ class SubmissionHandler:
                 # Position and reason only: the payload may hold NIKs and names.
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
                 key = dead_letter_key(msg.key)
-                dead.append(OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result)))
+                dead.append(OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result),
+                                           result.dead_lettered_at))  # fmt: skip
             else:
                 if isinstance(self._store, PartitionedLinkStore):
                     # A family's state lives in the file of the partition its records arrive on.
@@ -149,7 +150,8 @@ class SubmissionHandler:
             src = got.source
             log.warning("dead-lettered %s[%d]@%d: %s", src.topic, src.partition, src.offset, reason)
             letter = refusal_dead_letter(refusal, got.value, got.key, src)
-            out.append(OutboundRecord(self._settings.dlq_topic, got.key, to_canonical_json(letter)))
+            out.append(OutboundRecord(self._settings.dlq_topic, got.key, to_canonical_json(letter),
+                                      letter.dead_lettered_at))  # fmt: skip
         return out
 
     async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
@@ -257,7 +259,7 @@ class SubmissionHandler:
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
         if self._send is None:
             raise RuntimeError("the handler has no sender: call bind_sender() first")
-        pending = [await self._send(rec.topic, rec.key, rec.value) for rec in records]
+        pending = [await self._send(rec) for rec in records]
         if pending:
             await asyncio.gather(*pending)
 
@@ -289,6 +291,16 @@ class StoreGate(asyncio.Lock):
             yield
         finally:
             self.release()
+
+
+def linker_stamper(settings: LinkerSettings) -> EventStamper:
+    """The CloudEvents headers of every topic the linker writes (names from the settings)."""
+    kinds = {
+        settings.members_topic: ce.MEMBER, settings.families_topic: ce.FAMILY,
+        settings.review_topic: ce.REVIEW_TASK, settings.updates_topic: ce.UPDATE,
+        settings.dlq_topic: ce.DEAD_LETTER,
+    }  # fmt: skip
+    return EventStamper(kinds, ce.LINKER_SOURCE)
 
 
 def build_app(
@@ -338,10 +350,14 @@ def build_app(
     # Bytes in, bytes out: the contracts decode and encode, faust only moves the bytes.
     source = app.topic(settings.submissions_topic, key_serializer="raw", value_serializer="raw")
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> Awaitable[Any]:
+    stamp = linker_stamper(settings)
+
+    async def send(rec: OutboundRecord) -> Awaitable[Any]:
         # Straight to the producer: faust's Topic.send adds per-record serialisation and bookkeeping
         # (about half the batch time at 4,700 outputs per batch), and may defer sends to commit time.
-        return await app.producer.send(topic, key, value, None, None, None)
+        # CloudEvents headers and the event time as the record's timestamp (services.events).
+        headers, ts = stamp(rec.topic, rec.key, rec.value, rec.event_time)
+        return await app.producer.send(rec.topic, rec.key, rec.value, None, faust_timestamp(ts), headers)
 
     handler.bind_sender(send)
     handler.bind_ownership(

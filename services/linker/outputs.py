@@ -1,11 +1,13 @@
 """Builders of the outbound records: a linked family -> member records, review tasks, the family record.
 
 Pure functions of their inputs (submission, the engine's links, person ids): no clock, no randomness,
-floats rounded, so the same submission always yields byte-identical values.
+floats rounded, so the same submission always yields byte-identical values. Their `event_time` is the
+submission's `enumerated_at`, part of the payload.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +32,14 @@ from services.linker.port import MemberLink
 # Enough digits to be useful, few enough that float noise in the last bits cannot change the bytes.
 _DIGITS = 6
 _PRESENT = (Presence.LIVES_HERE, Presence.NEW_MEMBER)
+
+
+def event_time_of(submission: FamilySubmission) -> dt.datetime:
+    """The event time of every record a submission produces: its enumeration time (`enumerated_at`), in UTC.
+
+    Part of the payload, so re-processing or re-sending the same revision gives the same time.
+    """
+    return submission.enumerated_at.astimezone(dt.UTC)
 
 
 def _round(value: float | None) -> float | None:
@@ -119,6 +129,7 @@ def build_family_outputs(
         not_in_master_serials=not_in_master,
         deceased_in_master_serials=deceased,
         model_version=model_version,
+        event_time=event_time_of(submission),
     )
     return FamilyOutputs(members=members, reviews=reviews, family=family, minted=minted)
 
@@ -159,6 +170,7 @@ def _member_record(
             dtks_decile=link.dtks_decile if linked else None,
         ),
         model_version=model_version,
+        event_time=event_time_of(submission),
     )
 
 
@@ -188,4 +200,5 @@ def _review_task(
         ],  # fmt: skip
         # the candidate's DTKS decile: the queue puts families whose aid depends on the link first
         dtks_decile=link.dtks_decile,
+        event_time=event_time_of(submission),
     )

@@ -14,8 +14,10 @@ and revisions that jump too far ahead (`BatchResult.refused`, dead-lettered by t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts.family import FAMILY_KEY_LENGTH
 from contracts.feedback import FieldFeedback
@@ -26,7 +28,7 @@ from services.linker.batcher import chunk_by_members
 from services.linker.feedback import Duplicate, OpenItem, derive_feedback, find_duplicate, present_linked_niks
 from services.linker.ids import PersonIds
 from services.linker.mapping import family_queries
-from services.linker.outputs import FamilyOutputs, build_family_outputs
+from services.linker.outputs import FamilyOutputs, build_family_outputs, event_time_of
 from services.linker.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
 from services.updates.clerical import override_link
@@ -46,11 +48,22 @@ class OutputTopics:
 
 @dataclass(frozen=True)
 class OutboundRecord:
-    """One record to produce; `value=None` is a tombstone (a member removed by a newer revision)."""
+    """One record to produce; `value=None` is a tombstone (a member removed by a newer revision).
+
+    `event_time`: when the event behind the record happened (the submission's `enumerated_at`, a change
+    record's broker timestamp, a decision's `decided_at`). The producer turns it into the record's
+    CloudEvents `ce_time` header and its Kafka timestamp (`services.events`); None only in tests.
+    """
 
     topic: str
     key: bytes | None
     value: bytes | None
+    event_time: dt.datetime | None = None
+
+
+#: Produce one record; the awaited result is a future that resolves when the broker acknowledged it. The
+#: service's sender adds the CloudEvents headers and the Kafka timestamp (`services.events`).
+Send = Callable[[OutboundRecord], Awaitable[Awaitable[Any]]]
 
 
 @dataclass
@@ -193,7 +206,7 @@ class SubmissionLinker:
             out = build_family_outputs(sub, links, self._ids, model_version, minted)
             serials = tuple(sorted(m.serial for m in sub.members))
             previous = stored.get(key)
-            records = self._records(key, out, serials, previous)
+            records = self._records(key, out, serials, previous, event_time_of(sub))
             result.records.extend(records)
             owner = owners.get(key)
             open_feedback: tuple[str, ...] = ()
@@ -283,20 +296,21 @@ class SubmissionLinker:
         return {r.key: r.value for r in records if r.topic in wanted and r.key is not None and r.value is not None}
 
     def _records(
-        self, family_key: str, out: FamilyOutputs, serials: tuple[int, ...], previous: FamilyState | None
+        self, family_key: str, out: FamilyOutputs, serials: tuple[int, ...], previous: FamilyState | None,
+        time: dt.datetime,
     ) -> list[OutboundRecord]:
         t = self._topics
         records = [
-            OutboundRecord(t.members, m.member_key.encode(), to_canonical_json(m)) for m in out.members
+            OutboundRecord(t.members, m.member_key.encode(), to_canonical_json(m), time) for m in out.members
         ]
         # Members dropped by a newer revision: a tombstone so the compacted topic forgets them.
         if previous is not None:
             for serial in sorted(set(previous.serials) - set(serials)):
-                records.append(OutboundRecord(t.members, f"{family_key}-{serial:02d}".encode(), None))
+                records.append(OutboundRecord(t.members, f"{family_key}-{serial:02d}".encode(), None, time))
         records.extend(
-            OutboundRecord(t.review, r.member_key.encode(), to_canonical_json(r)) for r in out.reviews
+            OutboundRecord(t.review, r.member_key.encode(), to_canonical_json(r), time) for r in out.reviews
         )
-        records.append(OutboundRecord(t.families, family_key.encode(), to_canonical_json(out.family)))
+        records.append(OutboundRecord(t.families, family_key.encode(), to_canonical_json(out.family), time))
         return records
 
 

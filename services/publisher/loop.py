@@ -28,6 +28,8 @@ from typing import Any, Protocol
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
+from contracts import events as ce
+from services.events import EventStamper
 from services.privacy.disclosure import DisclosureLogError
 from services.publisher.core import Notification, Publisher, SourceRecord
 from services.publisher.metrics import PublisherMetrics
@@ -51,7 +53,9 @@ class ConsumerPort(Protocol):
 class ProducerPort(Protocol):
     """What the loop uses of a kafka-python `KafkaProducer`: `send` returns a future with `get`."""
 
-    def send(self, topic: str, *, key: bytes, value: bytes) -> Any: ...  # noqa: D102
+    def send(  # noqa: D102
+        self, topic: str, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]], timestamp_ms: int
+    ) -> Any: ...
     def flush(self, timeout: float | None = ...) -> Any: ...  # noqa: D102
     def close(self, timeout: float | None = ...) -> Any: ...  # noqa: D102
 
@@ -66,6 +70,13 @@ class LoopConfig:
     poll_timeout_ms: int = 500
     max_poll_records: int = 500
     timeout_s: float = 30.0
+
+
+def notification_stamp(n: Notification, key: bytes, value: bytes) -> tuple[list[tuple[str, bytes]], int]:
+    """(CloudEvents headers, timestamp in ms) of a notification: id = its `message_id`, time = its
+    `timestamp` (the linkage record's event time), on whichever subscriber topic (services.events)."""
+    kind = {n.topic: ce.NOTIFICATION}
+    return EventStamper(kind, ce.PUBLISHER_SOURCE)(n.topic, key, value, n.envelope.timestamp, id=n.envelope.message_id)
 
 
 class PublisherLoop:
@@ -140,8 +151,9 @@ class PublisherLoop:
         futures = []
         try:
             for n in notifications:
-                futures.append(self._producer.send(n.topic, key=n.key.encode(),
-                                                   value=n.envelope.model_dump_json().encode()))  # fmt: skip
+                key, value = n.key.encode(), n.envelope.model_dump_json().encode()
+                headers, ts = notification_stamp(n, key, value)
+                futures.append(self._producer.send(n.topic, key=key, value=value, headers=headers, timestamp_ms=ts))
             self._producer.flush(timeout=self.config.timeout_s)
             for future in futures:
                 future.get(timeout=self.config.timeout_s)

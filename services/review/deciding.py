@@ -19,8 +19,10 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from contracts import events as ce
 from contracts.review_decisions import ReviewDecision, ReviewOutcome, ShownCandidate, decision_id_of
-from services.kafka_io import Delivered, ProduceError, Value
+from services.events import EventStamper
+from services.kafka_io import Delivered, ProduceError, Value, to_bytes
 from services.review.metrics import ReviewMetrics
 from services.review.store import DecisionRefused, ReviewStore, TaskRow, held_decision_id
 from services.review.users import Reviewer
@@ -33,7 +35,10 @@ _DECIDING = (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON)
 class Producer(Protocol):
     """What the app needs of a producer (services.kafka_io.JsonProducer fits)."""
 
-    def send(self, topic: str, key: str | bytes | None, value: Value) -> Delivered: ...
+    def send(
+        self, topic: str, key: str | bytes | None, value: Value, *,
+        headers: list[tuple[str, bytes]] | None = None, timestamp_ms: int | None = None,
+    ) -> Delivered: ...  # fmt: skip
 
 
 class Decider:
@@ -43,6 +48,7 @@ class Decider:
                  clock: Callable[[], dt.datetime]) -> None:
         self._store, self._producer, self._topic = store, producer, topic
         self._metrics, self._clock = metrics, clock
+        self._stamp = EventStamper({topic: ce.REVIEW_DECISION}, ce.REVIEW_SOURCE)
 
     def build(self, task: TaskRow, sequence: int, outcome: ReviewOutcome, reviewer: Reviewer,
               shown: list[ShownCandidate], chosen_rank: int | None = None, revokes: str | None = None
@@ -79,11 +85,19 @@ class Decider:
             decided_at=self._clock(), shown=shown, model_version=task.record.model_version,
         )  # fmt: skip
 
+    def _send(self, decision: ReviewDecision) -> Delivered:
+        # CloudEvents headers: id = the decision's own (deterministic) id, time = decided_at, which is also
+        # the record's timestamp, so the outbox re-sending a decision writes the same headers.
+        value = to_bytes(decision)
+        headers, ts = self._stamp(self._topic, decision.member_key.encode(), value, decision.decided_at,
+                                  id=decision.decision_id)  # fmt: skip
+        return self._producer().send(self._topic, decision.member_key, value, headers=headers, timestamp_ms=ts)
+
     def decide(self, decision: ReviewDecision) -> Delivered:
         """Claim, produce and confirm one decision; DecisionRefused says why nothing was produced."""
         self._store.claim(decision)
         try:
-            delivered = self._producer().send(self._topic, decision.member_key, decision)
+            delivered = self._send(decision)
         except ProduceError:
             self._store.release(decision)
             log.warning("decision %s not acknowledged by the broker; released", decision.decision_id)
@@ -114,7 +128,7 @@ class Decider:
         """Produce decisions claimed before a crash (same ids); returns how many were produced."""
         done = 0
         for decision in self._store.unproduced():
-            self._producer().send(self._topic, decision.member_key, decision)
+            self._send(decision)
             self._store.mark_produced(decision.decision_id)
             self._count(decision)
             done += 1

@@ -40,12 +40,18 @@ class FakeProducer:
 
     sent: list[tuple[str, str, bytes]] = field(default_factory=list)
     fail: bool = False
+    #: The headers and timestamp of each sent record, in the order of `sent`.
+    stamps: list[tuple[list[tuple[str, bytes]] | None, int | None]] = field(default_factory=list)
 
-    def send(self, topic: str, key: str | bytes | None, value: Value) -> Delivered:
+    def send(
+        self, topic: str, key: str | bytes | None, value: Value, *,
+        headers: list[tuple[str, bytes]] | None = None, timestamp_ms: int | None = None,
+    ) -> Delivered:  # fmt: skip
         if self.fail:
             raise ProduceError("fake broker down")
         raw_key = key.decode() if isinstance(key, bytes) else str(key)
         self.sent.append((topic, raw_key, to_bytes(value)))
+        self.stamps.append((headers, timestamp_ms))
         return Delivered(topic, 0, len(self.sent) - 1)
 
 

@@ -14,6 +14,7 @@ after the broker acknowledged every record.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -88,6 +89,8 @@ class UpdateResult:
 
     records: list[OutboundRecord] = field(default_factory=list)
     states: dict[str, MemberState] = field(default_factory=dict)
+    #: The time of the latest change that re-linked a member of each family (its record's event time).
+    family_times: dict[str, dt.datetime] = field(default_factory=dict)
     changes: int = 0
     relinked: int = 0
     events: int = 0
@@ -157,10 +160,11 @@ class ChangeApplier:
                 continue
             old_json = states[0].family_json
             family = rebuilt_family(IntegratedFamily.model_validate_json(old_json), states)
-            new_json = to_canonical_json(family)
-            if new_json == old_json:
+            if to_canonical_json(family) == old_json:
                 continue
-            result.records.append(OutboundRecord(self._topics.families, family_key.encode(), new_json))
+            time = result.family_times[family_key]
+            new_json = to_canonical_json(family.model_copy(update={"event_time": time}))
+            result.records.append(OutboundRecord(self._topics.families, family_key.encode(), new_json, time))
             for state in states:  # every member row carries the family record last published
                 result.states[state.member_key] = dataclasses.replace(state, family_json=new_json)
 
@@ -180,17 +184,23 @@ class ChangeApplier:
 
     def _member(self, change: Change, state: MemberState, link: MemberLink, result: UpdateResult) -> None:
         old = LinkedMember.model_validate_json(state.member_json)
-        new = self._relinked(old, link)
-        new_json = to_canonical_json(new)
+        time = change_time(change)
+        # Compared without the event time: a record that changes nothing else is not re-published.
+        fresh = self._relinked(old, link).model_copy(update={"event_time": old.event_time})
+        changed = to_canonical_json(fresh) != state.member_json
+        new = fresh.model_copy(update={"event_time": time}) if changed else fresh
+        new_json = to_canonical_json(new) if changed else state.member_json
         t = self._topics
-        if new_json != state.member_json:
-            result.records.append(OutboundRecord(t.members, new.member_key.encode(), new_json))
+        # The family record may change with the member's state alone (master KK, death): any change counts.
+        result.family_times[new.family_key] = max(time, result.family_times.get(new.family_key, time))
+        if changed:
+            result.records.append(OutboundRecord(t.members, new.member_key.encode(), new_json, time))
         if new.decision is MemberDecision.PENDING_REVIEW and old.decision is not MemberDecision.PENDING_REVIEW:
-            task = self._review_task(new, link, change.cause)
-            result.records.append(OutboundRecord(t.review, new.member_key.encode(), to_canonical_json(task)))
+            task = self._review_task(new, link, change.cause, time)
+            result.records.append(OutboundRecord(t.review, new.member_key.encode(), to_canonical_json(task), time))
         changed_nik = change.person.nik if change.person else change.sectoral.nik if change.sectoral else None
-        for event in _events(change.cause, old, new, changed_nik, new_json != state.member_json):
-            result.records.append(OutboundRecord(t.updates, new.member_key.encode(), to_canonical_json(event)))
+        for event in _events(change.cause, old, new, changed_nik, changed, time):
+            result.records.append(OutboundRecord(t.updates, new.member_key.encode(), to_canonical_json(event), time))
             result.events += 1
         link_nik = link.master_nik if new.decision is not MemberDecision.NOT_LINKED else None
         result.states[state.member_key] = dataclasses.replace(
@@ -222,7 +232,9 @@ class ChangeApplier:
             model_version=self._linker.model_version,
         )  # fmt: skip
 
-    def _review_task(self, member: LinkedMember, link: MemberLink, cause: UpdateCause) -> ReviewTask:
+    def _review_task(
+        self, member: LinkedMember, link: MemberLink, cause: UpdateCause, time: dt.datetime
+    ) -> ReviewTask:
         return ReviewTask(
             # One task per member, revision and change: re-processing the change yields the same id.
             task_id=f"{member.member_key}/r{member.revision}/{cause.change_id}",
@@ -231,7 +243,7 @@ class ChangeApplier:
             candidate_person_id=self._ids.for_master(link.master_nik) if link.master_nik else None,
             probability=member.probability, match_weight=member.match_weight,
             runner_up_weight=member.runner_up_weight, explanation=member.explanation,
-            model_version=member.model_version,
+            model_version=member.model_version, event_time=time,
         )  # fmt: skip
 
 
@@ -249,8 +261,18 @@ def _matches(state: MemberState, probe: Probe) -> bool:
     return (bool(q.birth_date) and q.birth_date in probe.birth_dates) or name_key(q.full_name) in probe.name_keys
 
 
+def change_time(change: Change) -> dt.datetime:
+    """The event time of the records a change causes (`Change.time`). A change journalled before the
+    time was kept has none: its effective date (midnight UTC), else the Unix epoch."""
+    if change.time is not None:
+        return change.time.astimezone(dt.UTC)
+    day = change.cause.effective_date or dt.date(1970, 1, 1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
 def _events(
-    cause: UpdateCause, old: LinkedMember, new: LinkedMember, changed_nik: str | None, record_changed: bool
+    cause: UpdateCause, old: LinkedMember, new: LinkedMember, changed_nik: str | None, record_changed: bool,
+    time: dt.datetime,
 ) -> list[AnyLinkageUpdate]:
     """The update events of one re-linked member (the rules of contracts/linkage_updates.py)."""
     kinds: list[UpdateEventType] = []
@@ -277,20 +299,22 @@ def _events(
             # The same person's welfare decile changed (a DTKS row with a new `desil`, or the person
             # entered or left DTKS): its own event, besides any link change.
             kinds.append(UpdateEventType.WELFARE_CHANGED)
-    return [_event(kind, cause, old, new) for kind in kinds]
+    return [_event(kind, cause, old, new, time) for kind in kinds]
 
 
 def _changed_besides_decile(old: LinkedMember, new: LinkedMember) -> bool:
     """Whether the record changed in anything but the DTKS decile (that alone is `welfare_changed`)."""
     same_decile = old.sectoral.model_copy(update={"dtks_decile": new.sectoral.dtks_decile})
-    return old.model_copy(update={"sectoral": same_decile}) != new
+    return old.model_copy(update={"sectoral": same_decile, "event_time": new.event_time}) != new
 
 
-def _event(kind: UpdateEventType, cause: UpdateCause, old: LinkedMember, new: LinkedMember) -> AnyLinkageUpdate:
+def _event(
+    kind: UpdateEventType, cause: UpdateCause, old: LinkedMember, new: LinkedMember, time: dt.datetime
+) -> AnyLinkageUpdate:
     common = {
         "event_id": update_event_id(cause.change_id, new.member_key, kind),
         "member_key": new.member_key, "family_key": new.family_key, "cause": cause,
-        "before": summary_of(old), "after": summary_of(new), "member": new,
+        "before": summary_of(old), "after": summary_of(new), "member": new, "event_time": time,
     }  # fmt: skip
     ids = {"old_person_id": old.person_id, "new_person_id": new.person_id}
     match kind:

@@ -9,6 +9,7 @@ time is the source record's broker timestamp, so re-processing yields the same b
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Literal
@@ -37,11 +38,17 @@ class SectoralFact:
 
 @dataclass(frozen=True)
 class Change:
-    """A validated change: its cause, and either a master person or a sectoral fact (None: no NIK)."""
+    """A validated change: its cause, and either a master person or a sectoral fact (None: no NIK).
+
+    `time` is when the change happened, the event time of the records it causes: the change record's
+    broker timestamp, or a review decision's `decided_at` (None only for a change journalled before the
+    time was kept; `ChangeApplier` then uses the effective date).
+    """
 
     cause: UpdateCause
     person: MasterPerson | None = None
     sectoral: SectoralFact | None = None
+    time: dt.datetime | None = None
 
 
 def classify_change(
@@ -59,7 +66,7 @@ def classify_change(
             pc = decode(POPULATION_CHANGE_ADAPTER, value, max_bytes=max_bytes)
             cause = UpdateCause(source=ChangeSource.DUKCAPIL, change=pc.change, change_id=pc.change_id,
                                 effective_date=pc.effective_date)  # fmt: skip
-            return Change(cause, person=master_person(pc.record))
+            return Change(cause, person=master_person(pc.record), time=source_time(source))
         row = decode(SECTORAL_RECORD_ADAPTER, value, max_bytes=max_bytes)
         if row.source != kind:
             raise ContractViolation(
@@ -72,9 +79,14 @@ def classify_change(
                             change_id=f"{kind}-{row_id}-{digest}")  # fmt: skip
         decile = row.desil if isinstance(row, DtksRecord) else None
         fact = None if row.nik is None else SectoralFact(_source(row), row.nik, row_id, decile)
-        return Change(cause, sectoral=fact)
+        return Change(cause, sectoral=fact, time=source_time(source))
     except ContractViolation as violation:
         return bounded_dead_letter(violation, value, key, source, max_record_bytes=max_record_bytes)
+
+
+def source_time(source: SourcePosition) -> dt.datetime:
+    """The broker timestamp of a consumed record as an aware UTC time (its event time)."""
+    return dt.datetime.fromtimestamp(source.timestamp, dt.UTC)
 
 
 def _source(row: DtksRecord | BpjsRecord) -> SectoralSource:

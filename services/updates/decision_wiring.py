@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from faust.types import TP
 
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
-from services.linker.pipeline import OutboundRecord
+from services.linker.pipeline import OutboundRecord, Send
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
@@ -42,7 +42,6 @@ from services.updates.progress import SubmissionsProgress
 from services.updates.reader import ChangeReader, ChangeRecord, read_or_crash
 
 log = logging.getLogger("regsosek.linker.decisions")
-Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
 
 
 class DecisionPositions:
@@ -126,7 +125,7 @@ class DecisionHandler:
         self._positions.save(target)
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
-        pending = [await self._send(r.topic, r.key, r.value) for r in records]
+        pending = [await self._send(r) for r in records]
         if pending:
             await asyncio.gather(*pending)
 

@@ -13,6 +13,7 @@ saves `entries` and `states` (`LinkStore.apply_decisions`) and commits the decis
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -143,14 +144,17 @@ class DecisionApplier:
             if hold:
                 # not applied: the member stays as it is and a second reviewer gets a task
                 result.held += 1
-                task_json = to_canonical_json(self._second_review(state, link, entry))
-                result.records.append(OutboundRecord(self._topics.review, decision.member_key.encode(), task_json))
+                decided = decision.decided_at.astimezone(dt.UTC)
+                task_json = to_canonical_json(self._second_review(state, link, entry, decided))
+                result.records.append(
+                    OutboundRecord(self._topics.review, decision.member_key.encode(), task_json, decided)
+                )
                 continue
             result.applied += 1
             sticky = effective([*task, entry])
             events_before = relinked.events
-            self._applier.relink_one(Change(clerical_cause(decision)), state, override_link(link, sticky, state.query),
-                                     relinked)  # fmt: skip
+            change = Change(clerical_cause(decision), time=decision.decided_at)
+            self._applier.relink_one(change, state, override_link(link, sticky, state.query), relinked)
             result.events += relinked.events - events_before
         self._applier.rebuild_families(relinked)
         result.records.extend(relinked.records)
@@ -173,7 +177,9 @@ class DecisionApplier:
             return not opinion and decision.reviewer_role is not ReviewerRole.SUPERVISOR
         return self._second.needed(decision, link.master_nik, link.probability)
 
-    def _second_review(self, state: MemberState, link: MemberLink, held: AppliedDecision) -> ReviewTask:
+    def _second_review(
+        self, state: MemberState, link: MemberLink, held: AppliedDecision, time: dt.datetime
+    ) -> ReviewTask:
         member = LinkedMember.model_validate_json(state.member_json)
         nik = link.master_nik
         return ReviewTask(
@@ -189,7 +195,7 @@ class DecisionApplier:
                                 explanation={k: round(float(w), 6) for k, w in sorted(c.explanation.items())})
                 for rank, c in enumerate(link.candidates, start=1)
             ],
-            dtks_decile=link.dtks_decile,
+            dtks_decile=link.dtks_decile, event_time=time,
         )  # fmt: skip
 
     def _refuse(self, result: DecisionResult, reason: DecisionReason, decision: ReviewDecision,
@@ -204,5 +210,5 @@ class DecisionApplier:
         return next((s for s in found if s.member_key == member_key), None)
 
     def _dead(self, result: DecisionResult, letter: DeadLetter, record: DecisionRecord) -> None:
-        result.records.append(OutboundRecord(self._dlq, record.key, to_canonical_json(letter)))
+        result.records.append(OutboundRecord(self._dlq, record.key, to_canonical_json(letter), letter.dead_lettered_at))
         result.dead[letter.reason.value] = result.dead.get(letter.reason.value, 0) + 1

@@ -3,7 +3,8 @@
 The same rules as the linker's family builder (`services/linker/outputs.py`), applied to the stored
 member states: person ids and decisions of the members, the linked master persons' KK numbers, the
 flags `kk_mismatch`, `members_not_in_master` and `deceased_in_master_present_in_survey` and their
-serials. Family-level fields (survey KK, submission, revision, model version) stay as published.
+serials. Family-level fields (survey KK, submission, revision, model version, event time) stay as
+published; the caller sets the event time of a record that changed.
 """
 
 from __future__ import annotations
@@ -44,5 +45,5 @@ def rebuilt_family(family: IntegratedFamily, states: Iterable[MemberState]) -> I
         flags=FamilyFlags(kk_mismatch=kk_mismatch, members_not_in_master=bool(not_in_master),
                           deceased_in_master_present_in_survey=bool(deceased)),
         not_in_master_serials=not_in_master, deceased_in_master_serials=deceased,
-        model_version=family.model_version,
+        model_version=family.model_version, event_time=family.event_time,
     )  # fmt: skip

@@ -27,14 +27,14 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
 from services.linker.deadletter import SourcePosition, dead_letter_key
 from services.linker.ids import PersonIds
-from services.linker.pipeline import OutboundRecord
+from services.linker.pipeline import OutboundRecord, Send
 from services.linker.port import MemberLink, MemberQuery
 from services.linker.store import LinkStore, StoreUpdate
 from services.updates.applier import ChangeApplier, LinkingMaster, UpdateResult, UpdateTopics
@@ -46,9 +46,6 @@ from services.updates.member_state import MemberState, Probe
 from services.updates.positions import FileStatus, Positions, RawChange, advanced, file_status
 
 log = logging.getLogger("regsosek.linker.updates")
-
-#: Produce one record; the awaited result resolves when the broker acknowledged it (as the linker's).
-Send = Callable[[str, bytes | None, bytes | None], Awaitable[Awaitable[Any]]]
 
 
 class ChangeRecorder(Protocol):
@@ -234,7 +231,8 @@ class ChangeHandler:
                 reason = result.reason.value
                 self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-                dead.append(OutboundRecord(self._dlq, dead_letter_key(msg.key), to_canonical_json(result)))
+                dead.append(OutboundRecord(self._dlq, dead_letter_key(msg.key), to_canonical_json(result),
+                                           result.dead_lettered_at))  # fmt: skip
             else:
                 changes.append(JournalEntry(result, (msg.topic, msg.partition, msg.offset)))
         return changes, dead
@@ -274,6 +272,6 @@ class ChangeHandler:
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
         if self._send is None:
             raise RuntimeError("the handler has no sender: call bind_sender() first")
-        pending = [await self._send(r.topic, r.key, r.value) for r in records]
+        pending = [await self._send(r) for r in records]
         if pending:
             await asyncio.gather(*pending)

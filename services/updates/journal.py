@@ -12,6 +12,7 @@ owned it, or it was not written before a crash) can be caught up from this journ
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS cause_json VARCHAR;
 ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS src_topic VARCHAR;
 ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS src_partition INTEGER;
 ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS src_offset BIGINT;
+ALTER TABLE applied_changes ADD COLUMN IF NOT EXISTS event_time_us BIGINT;
 CREATE TABLE IF NOT EXISTS reader_positions (
     topic       VARCHAR NOT NULL,
     partition   INTEGER NOT NULL,
@@ -87,7 +89,8 @@ class MasterJournal:
             else:
                 continue  # changes nothing (a sectoral row without a NIK)
             topic, partition, offset = pos if pos is not None else (None, None, None)
-            rows.append((c.cause.change_id, kind, fact, c.cause.model_dump_json(), topic, partition, offset))
+            when = None if c.time is None else (c.time - _EPOCH) // dt.timedelta(microseconds=1)
+            rows.append((c.cause.change_id, kind, fact, c.cause.model_dump_json(), topic, partition, offset, when))
         if not rows and not positions:
             return
         self._con.execute("BEGIN TRANSACTION")
@@ -95,7 +98,8 @@ class MasterJournal:
             if rows:
                 self._con.executemany(
                     "INSERT INTO applied_changes (change_id, kind, fact_json, cause_json, src_topic, "
-                    "src_partition, src_offset) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (change_id) DO NOTHING",
+                    "src_partition, src_offset, event_time_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (change_id) DO NOTHING",
                     rows,
                 )
             save_positions(self._con, "reader_positions", positions)
@@ -122,25 +126,33 @@ class MasterJournal:
         rows = self._con.execute(
             "WITH f AS (SELECT unnest(?::VARCHAR[]) AS topic, unnest(?::INTEGER[]) AS part, "
             "unnest(?::BIGINT[]) AS next_offset) "
-            "SELECT kind, fact_json, cause_json, src_topic, src_partition, src_offset FROM applied_changes a "
+            "SELECT kind, fact_json, cause_json, src_topic, src_partition, src_offset, event_time_us "
+            "FROM applied_changes a "
             "LEFT JOIN f ON f.topic = a.src_topic AND f.part = a.src_partition "
             "WHERE a.src_topic IS NOT NULL AND a.src_offset >= coalesce(f.next_offset, 0) ORDER BY a.seq",
             [[t for (t, _), _ in seen], [p for (_, p), _ in seen], [o for _, o in seen]],
         ).fetchall()
         out = []
-        for kind, text, cause, topic, partition, offset in rows:
+        for kind, text, cause, topic, partition, offset, when in rows:
             position = (str(topic), int(partition), int(offset))
             if not unseen(position, file):
                 continue
             fact = _fact(kind, text)
             cause_ = UpdateCause.model_validate_json(cause)
-            change = Change(cause_, person=fact) if isinstance(fact, MasterPerson) else Change(cause_, sectoral=fact)
+            time = None if when is None else _EPOCH + dt.timedelta(microseconds=int(when))
+            if isinstance(fact, MasterPerson):
+                change = Change(cause_, person=fact, time=time)
+            else:
+                change = Change(cause_, sectoral=fact, time=time)
             out.append(JournalEntry(change, position))
         return out
 
     def close(self) -> None:
         """Close the file."""
         self._con.close()
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _fact(kind: str, text: str) -> MasterPerson | SectoralFact:

@@ -32,12 +32,13 @@ from faust.types import TP
 from services.linker.errors import LinkerConfigError
 from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
+from services.linker.pipeline import Send
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
 from services.updates.changes import ChangeTopicKind
-from services.updates.handler import ChangeHandler, ChangeRecorder, Send
+from services.updates.handler import ChangeHandler, ChangeRecorder
 from services.updates.journal import MasterJournal
 from services.updates.progress import SubmissionsProgress
 from services.updates.reader import ChangeReader, ChangeRecord, read_or_crash

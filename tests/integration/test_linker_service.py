@@ -9,6 +9,7 @@ those bytes under exactly those keys.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, KafkaAdminClient
 
+from contracts import events as ce
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.topics import (
@@ -33,6 +35,7 @@ from contracts.topics import (
     SUBMISSIONS_DLQ,
     topic_spec,
 )
+from services.events import cloud_event_headers, timestamp_ms
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.ids import PersonIds
@@ -212,6 +215,40 @@ def _latest(records: list[ConsumedRecord]) -> dict[str, bytes | None]:
     return latest
 
 
+def _stamped(r: ConsumedRecord) -> tuple[bytes, tuple[tuple[str, bytes], ...], int | None]:
+    return (r.value or b"", r.headers, r.timestamp_ms)
+
+
+def _check_cloud_events(
+    members: list[ConsumedRecord], reviews: list[ConsumedRecord], families: list[ConsumedRecord],
+    dead: list[ConsumedRecord], topics: Topics,
+) -> None:
+    """Every record carries the CloudEvents headers (binary mode) with its event time as the timestamp."""
+    kinds = ((members, ce.MEMBER), (reviews, ce.REVIEW_TASK), (families, ce.FAMILY), (dead, ce.DEAD_LETTER))
+    for records, kind in kinds:
+        assert records
+        for r in records:
+            if r.value is None:  # a member dropped by revision 2 (if r1 had a batch of its own): no data
+                when = dt.datetime.fromisoformat(dict(r.headers)["ce_time"].decode())
+                assert sorted(dict(r.headers)) == ["ce_id", "ce_source", "ce_specversion", "ce_time", "ce_type"]
+                assert r.timestamp_ms == timestamp_ms(when)
+                continue
+            value = json.loads(r.value)
+            # the event time: the submission's enumerated_at, or (a dead letter) the source record's time
+            when = dt.datetime.fromisoformat(value.get("event_time") or value["dead_lettered_at"])
+            assert r.headers == tuple(cloud_event_headers(kind, source=ce.LINKER_SOURCE, topic=r.topic, key=r.key,
+                                                          value=r.value, time=when))  # fmt: skip
+            assert r.timestamp_ms == timestamp_ms(when)
+    a1 = next(r for r in members if r.key == f"{FAM_A}-01".encode() and b'"revision":2' in (r.value or b""))
+    headers = dict(a1.headers)
+    assert {k: v for k, v in headers.items() if k != "ce_id"} == {
+        "ce_dataschema": b"urn:regsosek:contract:linked_member.v1", "ce_source": b"urn:regsosek:service:linker",
+        "ce_specversion": b"1.0", "ce_time": b"2022-10-20T02:15:00Z",  # enumerated_at 09:15 +07:00
+        "ce_type": b"id.go.bps.regsosek.linkage.member.v1", "content-type": b"application/json",
+    }  # fmt: skip
+    assert len(headers["ce_id"]) == 32
+
+
 def _expected() -> dict[str, dict[str, bytes]]:
     """What the service must publish: the pipeline applied to the valid submissions in order."""
     store = LinkStore(":memory:")
@@ -285,6 +322,7 @@ def test_linker_links_dead_letters_and_is_idempotent(
         assert dl.payload == (value or b"")[:OVERSIZED_PREFIX_BYTES], reason
         assert dl.key == (key.decode() if key else None)
         assert dl.source_topic == topics.submissions
+    _check_cloud_events(members, reviews, families, dead, topics)
     # Outputs were acknowledged before offsets were committed: a clean stop exits 0.
     assert worker.stop() == 0, worker.tail()
 
@@ -301,8 +339,9 @@ def test_linker_links_dead_letters_and_is_idempotent(
         new = [r for r in after if (r.partition, r.offset) not in first[topic]]
         assert len(new) == added, topic
         if topic == topics.dlq:
-            assert sorted(r.value or b"" for r in new) == sorted(r.value or b"" for r in before)
+            assert sorted(_stamped(r) for r in new) == sorted(_stamped(r) for r in before)
         else:
-            old_latest = _latest(before)
-            assert {r.key: r.value for r in new} == {r.key: old_latest[r.key.decode()] for r in new if r.key}
+            old_latest = {r.key: _stamped(r) for r in before}  # offset order: the last per key wins
+            # value, CloudEvents headers and Kafka timestamp: all byte-identical on the replay
+            assert {r.key: _stamped(r) for r in new} == {r.key: old_latest[r.key] for r in new}
     assert replay.stop() == 0, replay.tail()

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from contracts import events as ce
 from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, NotificationEnvelope, SubscriptionRegistry
+from services.events import cloud_event_headers, timestamp_ms
 from services.kafka_io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.privacy.pseudonyms import KeyRing
@@ -96,6 +98,15 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: object, 
     fam_sos = by_ref[keys.for_subscriber(sos.subscriber_id).family(family.family_key)]
     assert fam_sos.record["kk_number"] == KK
     ((key, kes_env),) = got[kes.subscriber_id]
+    # CloudEvents headers: the notification's message_id and timestamp (the member record's time), and that
+    # time as the record's own timestamp
+    (kes_raw,) = read_topic(bootstrap, kes.topic)
+    (m1_raw,) = [r for r in read_topic(bootstrap, topics.members) if r.key == m1.member_key.encode()]
+    assert kes_raw.headers == tuple(cloud_event_headers(
+        ce.NOTIFICATION, source="urn:regsosek:service:publisher", topic=kes.topic, key=kes_raw.key,
+        value=kes_raw.value, time=kes_env.timestamp, id=kes_env.message_id,
+    ))  # fmt: skip
+    assert kes_raw.timestamp_ms == m1_raw.timestamp_ms == timestamp_ms(kes_env.timestamp)
     assert kes_env.reference_id == keys.for_subscriber(kes.subscriber_id).person(m1.person_id)
     assert key == keys.for_subscriber(kes.subscriber_id).member(m1.member_key)
     assert kes_env.record == {"decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890",

@@ -67,6 +67,9 @@ ENV_NAMES = {
     DTKS_CHANGES: "DTKS_CHANGES_TOPIC", BPJS_CHANGES: "BPJS_CHANGES_TOPIC", UPDATES: "UPDATES_TOPIC",
 }  # fmt: skip
 
+#: The broker timestamp of the change records: the event time of the records they cause.
+CHANGE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:
@@ -152,7 +155,7 @@ def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, bytes], dict[st
     kinds = {POPULATION_CHANGES: "population", DTKS_CHANGES: "dtks"}
     changes = []
     for topic, value in sc.changes:
-        c = classify_change(value, b"k", SourcePosition(topic, 0, 0, 0.0), kinds[topic], max_bytes=1 << 20)  # type: ignore[arg-type]
+        c = classify_change(value, b"k", SourcePosition(topic, 0, 0, CHANGE_MS / 1000), kinds[topic], max_bytes=1 << 20)  # type: ignore[arg-type]
         if isinstance(c, Change):
             changes.append(c)
     applied = applier.process(changes)
@@ -240,7 +243,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
         n_members = len({s.member_key(m) for s in sc.submissions for m in s.members})
         worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(compacted_state(rs)) >= n_members)
         # One change partition: the changes keep their order (the in-process expectation applies them so).
-        for f in [producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0)
+        for f in [producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0, timestamp_ms=CHANGE_MS)
                   for i, (t, v) in enumerate(sc.changes)]:  # fmt: skip
             f.get(timeout=30)
     finally:

@@ -13,7 +13,7 @@ import pytest
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from services.linker.app import SubmissionHandler
 from services.linker.ids import PersonIds
-from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, StoreUpdate
 from services.linker.testing import (
@@ -52,7 +52,8 @@ def _handler(store: LinkStore) -> tuple[SubmissionHandler, dict[str, _Topic], li
     log: list[Any] = []
     topics = {n: _Topic(n, log) for n in ("m", "f", "r", "dlq")}
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+    async def send(rec: OutboundRecord) -> asyncio.Future[None]:
+        topic, key, value = rec.topic, rec.key, rec.value
         return await topics[topic].send(key, value)
 
     handler.bind_sender(send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def test_one_family_gives_exact_member_review_and_family_records(store: LinkStor
         "explanation": {"full_name": 2.5, "nik": 10.0}, "matched_nik": AHMAD,
         "person_id": IDS.for_master(AHMAD), "person_id_kind": "master",
         "sectoral": {"dtks_id": "DTKS-1", "bpjs_id": "0001234567890"}, "model_version": "fake-1",
+        # the submission's enumerated_at (2022-10-20T09:15:00+07:00) in UTC
+        "event_time": "2022-10-20T02:15:00Z",
     }  # fmt: skip
     siti = members[f"{FAMILY_KEY}-02"]
     assert siti is not None
@@ -101,9 +104,11 @@ def test_one_family_gives_exact_member_review_and_family_records(store: LinkStor
             "submission_id": f"S-{FAMILY_KEY}-r1", "revision": 1, "candidate_nik": SITI,
             "candidate_person_id": IDS.for_master(SITI), "probability": 0.6, "match_weight": 1.25,
             "runner_up_weight": -3.0, "explanation": {"full_name": -8.75, "nik": 10.0},
-            "model_version": "fake-1",
+            "model_version": "fake-1", "event_time": "2022-10-20T02:15:00Z",
         }
     }  # fmt: skip
+    # every record of the submission carries its enumeration time, as a field and for the headers
+    assert {r.event_time for r in result.records} == {dt.datetime(2022, 10, 20, 2, 15, tzinfo=dt.UTC)}
     family = topics["f"][FAMILY_KEY]
     assert family is not None
     assert family["flags"] == {
@@ -112,6 +117,7 @@ def test_one_family_gives_exact_member_review_and_family_records(store: LinkStor
     assert family["master_kk_numbers"] == [SURVEY_KK, OTHER_KK]
     assert family["not_in_master_serials"] == [3]
     assert family["deceased_in_master_serials"] == [4]
+    assert family["event_time"] == "2022-10-20T02:15:00Z"
     refs = family["members"]
     assert isinstance(refs, list)
     assert [m["person_id"] for m in refs] == [

@@ -112,7 +112,7 @@ class FakeProducer:
     def __init__(self, broker: FakeBroker, ack_limit: int | None = None) -> None:
         self.broker, self.ack_limit, self.attempts = broker, ack_limit, 0
 
-    def send(self, topic: str, *, key: bytes, value: bytes) -> _Future:
+    def send(self, topic: str, *, key: bytes, value: bytes, **_stamp: object) -> _Future:
         self.attempts += 1
         if self.ack_limit is not None and self.attempts > self.ack_limit:
             return _Future(KafkaTimeoutError("no acknowledgement"))

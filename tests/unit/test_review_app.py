@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts import events as ce
 from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, PersonIdKind
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewOutcome, decision_id_of
+from services.events import cloud_event_headers, timestamp_ms
 from services.review.store import CLOSED, DECIDED, OPEN, DecisionRefused, ReviewStore
 from services.review.testing import CANDIDATE_NIKS, sample_task
 from tests.unit.review_support import HOUR_MS, NOW, NOW_MS, csrf_of, login, put, rig
@@ -108,6 +110,13 @@ def test_accept_produces_exactly_one_decision_with_who_when_and_what_was_shown(
     [decision] = _sent(r)
     assert r.producer.sent[0][:2] == ("linkage.review.decisions.v1", task.member_key)
     assert decision.decision_id == decision_id_of(task.task_id, 0)
+    # CloudEvents headers: the decision's own id and decided_at, also as the record's timestamp
+    value = r.producer.sent[0][2]
+    assert r.producer.stamps == [(cloud_event_headers(
+        ce.REVIEW_DECISION, source="urn:regsosek:service:review", topic="linkage.review.decisions.v1",
+        key=task.member_key.encode(), value=value, time=decision.decided_at, id=decision.decision_id,
+    ), timestamp_ms(decision.decided_at))]  # fmt: skip
+    assert dict(r.producer.stamps[0][0] or [])["ce_id"] == decision.decision_id.encode()
     assert (decision.outcome, decision.chosen_record_id, decision.chosen_person_id) == (
         ReviewOutcome.ACCEPT, CANDIDATE_NIKS[1], "P-0003")
     assert (decision.reviewer_id, decision.reviewer_role.value, decision.decided_at) == ("rina", "reviewer", NOW)

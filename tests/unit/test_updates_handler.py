@@ -14,7 +14,7 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from services.linker.ids import PersonIds
-from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.testing import (
     FakeEvent,
@@ -50,7 +50,8 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     sent: list[Any] = []
     acks: list[asyncio.Future[None]] = []
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+    async def send(rec: OutboundRecord) -> asyncio.Future[None]:
+        topic, key, value = rec.topic, rec.key, rec.value
         sent.append((topic, key, value))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         acks.append(fut)

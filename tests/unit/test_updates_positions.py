@@ -12,7 +12,7 @@ from typing import Any
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from services.linker.ids import PersonIds
-from services.linker.pipeline import OutputTopics, SubmissionLinker
+from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.testing import (
     FakeMasterPerson,
@@ -113,7 +113,8 @@ def _handler(tmp_path: Path, files: dict[int, LinkStore], fake: FakeMemberLinker
                             {"pop": "population"}, "dlq", max_payload_bytes=100_000)  # fmt: skip
     sent: list[Any] = []
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+    async def send(rec: OutboundRecord) -> asyncio.Future[None]:
+        topic, key, value = rec.topic, rec.key, rec.value
         sent.append((topic, (key or b"").decode(), value))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         fut.set_result(None)

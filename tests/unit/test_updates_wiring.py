@@ -20,6 +20,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from services.linker.ids import PersonIds
+from services.linker.pipeline import OutboundRecord
 from services.linker.runner import build_worker_app
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
@@ -46,7 +47,7 @@ def _updates(tmp_path: Path, wait_s: float, ahead: bool = True) -> tuple[MasterU
                             MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
                             max_payload_bytes=100_000)  # fmt: skip
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+    async def send(rec: OutboundRecord) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut
@@ -171,7 +172,7 @@ def test_a_change_batch_is_counted_by_the_recorder(tmp_path: Path) -> None:
                             MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
                             max_payload_bytes=100_000, recorder=recorder)  # fmt: skip
 
-    async def send(topic: str, key: bytes | None, value: bytes | None) -> asyncio.Future[None]:
+    async def send(rec: OutboundRecord) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut

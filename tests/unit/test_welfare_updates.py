@@ -5,6 +5,7 @@ after is in its filter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,7 +83,9 @@ def test_a_new_decile_of_the_same_dtks_row_emits_welfare_changed_and_the_member(
         member_key=key, family_key=FAM,
         cause=UpdateCause(source=ChangeSource.DTKS, change="sectoral_upsert", change_id=change.cause.change_id),
         before=summary, after=summary, member=member, decile_before=3, decile_after=5,
+        event_time=dt.datetime(1970, 1, 1, tzinfo=dt.UTC),  # the change record's broker timestamp (0 here)
     )  # fmt: skip
+    assert member.event_time == event.event_time
     assert result.records[1].key == key.encode()
     # The same row again changes nothing: no record, no event.
     _, again = _apply_dtks(store, fake, dtks_row("DTKS-77", SITI, "Siti", desil=5))
