@@ -8,13 +8,15 @@ STAMP   := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck archcheck pytest bench clean
 
-$(STAMP): pyproject.toml tests/node/package-lock.json
+$(STAMP): pyproject.toml tests/node/package-lock.json examples/consumers/go/go.sum
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,spark]'
 	$(BIN)/regsosek broker fetch
-	cd tests/node && npm ci --no-audit --no-fund  # Ajv + Redocly CLI, pinned by package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund  # Ajv, Redocly CLI, kafkajs, pinned by package-lock.json
+	@command -v go >/dev/null || { echo "need go (>= 1.21) on PATH for the Go consumer example"; exit 1; }
+	cd examples/consumers/go && go mod download  # franz-go, pinned by go.sum; the tests build offline
 	command -v promtool >/dev/null || { apt-get update -q && apt-get install -y -q prometheus; }
 	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 	touch $(STAMP)

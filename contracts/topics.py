@@ -16,6 +16,11 @@ CleanupPolicy = Literal["delete", "compact"]
 
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = -1
+#: How long a tombstone (a record with a null value) stays on a compacted topic after compaction
+#: reached it (`delete.retention.ms`; the broker's default is 1 day). Consumers read the compacted
+#: linkage topics weekly or after a holiday: one that is behind by more than this misses the deletion
+#: and keeps the deleted key forever. A week and a day covers a weekly reader that was a day late.
+TOMBSTONE_RETENTION_MS = 8 * DAY_MS
 
 SUBMISSIONS = "regsosek.submissions.v1"
 SUBMISSIONS_DLQ = "regsosek.submissions.dlq.v1"
@@ -52,10 +57,15 @@ class TopicSpec:
     key: str
     value_schema: str
     description: str
+    #: `delete.retention.ms` of a compacted topic (None: the broker's default, 1 day).
+    tombstone_retention_ms: int | None = None
 
     def configs(self) -> dict[str, str]:
         """The topic-level broker configs this spec implies (what `topics create` sets and checks)."""
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        configs = {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        if self.tombstone_retention_ms is not None:
+            configs["delete.retention.ms"] = str(self.tombstone_retention_ms)
+        return configs
 
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -94,14 +104,17 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         LINKED_MEMBERS, 4, "compact", FOREVER,
         key="member key (<family key>-<serial, 2 digits>)",
         value_schema="LinkedMember v1",
-        # Compacted: the latest link per member is the state; consumers upsert.
+        # Compacted: the latest link per member is the state; consumers upsert. A member dropped by a
+        # newer revision of its family gets a tombstone (null value), kept TOMBSTONE_RETENTION_MS.
         description="the current link decision for every submitted family member",
+        tombstone_retention_ms=TOMBSTONE_RETENTION_MS,
     ),
     TopicSpec(
         LINKED_FAMILIES, 4, "compact", FOREVER,
         key="family key (REGSOSEK22-K)",
         value_schema="IntegratedFamily v1",
         description="the current linkage summary of every family (KK match, members linked)",
+        tombstone_retention_ms=TOMBSTONE_RETENTION_MS,
     ),
     TopicSpec(
         REVIEW, 4, "delete", 90 * DAY_MS,

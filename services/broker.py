@@ -30,6 +30,11 @@ DEFAULT_LIBS_DIR = Path(os.environ.get("REGSOSEK_RUN_DIR", REPO_ROOT / ".run")) 
 JMX_EXPORTER_VERSION = "1.0.1"
 JMX_EXPORTER_ARTIFACT = f"io.prometheus.jmx:jmx_prometheus_javaagent:{JMX_EXPORTER_VERSION}"
 JMX_EXPORTER_CONFIG = INFRA_DIR / "jmx-exporter.yaml"
+#: Kafka's command-line tools (console consumer, consumer groups, configs) are in `kafka-tools`, which
+#: the broker does not need. Only that one jar is fetched, beside the libs folder and off the broker's
+#: classpath; the tools run with the broker's jars plus it (`tools_classpath`, docs/consuming.md).
+TOOLS_ARTIFACT = f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"
+CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 DEFAULT_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
 READY_LINE = "Kafka Server started"
@@ -108,9 +113,13 @@ def libs_complete(libs_dir: Path) -> bool:
 
 
 def fetch(libs_dir: Path = DEFAULT_LIBS_DIR, *, force: bool = False) -> bool:
-    """Copy the broker jars and the JMX exporter agent from Maven Central unless there. True if fetched."""
+    """Copy the broker jars, the JMX exporter agent and the tools jar from Maven Central unless there.
+
+    True if anything was fetched.
+    """
     if libs_complete(libs_dir) and not force:
-        return fetch_jmx_agent(libs_dir)
+        agent = fetch_jmx_agent(libs_dir)
+        return fetch_tools(libs_dir) or agent
     libs_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         "mvn", "-B", "-q", "-f", str(INFRA_DIR / "pom.xml"),
@@ -128,6 +137,7 @@ def fetch(libs_dir: Path = DEFAULT_LIBS_DIR, *, force: bool = False) -> bool:
         raise BrokerError(f"mvn finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {libs_dir}")
     (libs_dir / _FETCH_MARKER).write_text(KAFKA_VERSION + "\n")
     fetch_jmx_agent(libs_dir)
+    fetch_tools(libs_dir)
     return True
 
 
@@ -138,22 +148,41 @@ def jmx_agent_jar(libs_dir: Path = DEFAULT_LIBS_DIR) -> Path:
 
 def fetch_jmx_agent(libs_dir: Path = DEFAULT_LIBS_DIR) -> bool:
     """Copy the JMX exporter agent jar from Maven Central unless already there. True if fetched."""
-    jar = jmx_agent_jar(libs_dir)
+    return _fetch_artifact(JMX_EXPORTER_ARTIFACT, jmx_agent_jar(libs_dir), "the JMX exporter")
+
+
+def tools_jar(libs_dir: Path = DEFAULT_LIBS_DIR) -> Path:
+    """Where the kafka-tools jar lives (a sibling of the libs folder, not on the broker's classpath)."""
+    return libs_dir.parent / "tools" / f"kafka-tools-{KAFKA_VERSION}.jar"
+
+
+def fetch_tools(libs_dir: Path = DEFAULT_LIBS_DIR) -> bool:
+    """Copy the kafka-tools jar (console consumer, ...) from Maven Central unless there. True if fetched."""
+    return _fetch_artifact(TOOLS_ARTIFACT, tools_jar(libs_dir), "Kafka's tools")
+
+
+def tools_classpath(libs_dir: Path = DEFAULT_LIBS_DIR) -> str:
+    """The Java classpath that runs Kafka's command-line tools: the broker's jars and kafka-tools."""
+    return f"{libs_dir}/*:{tools_jar(libs_dir).parent}/*"
+
+
+def _fetch_artifact(artifact: str, jar: Path, what: str) -> bool:
+    # One jar without its dependencies (maven-dependency-plugin copy), unless already there.
     if jar.is_file():
         return False
     jar.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         "mvn", "-B", "-q", "-f", str(INFRA_DIR / "pom.xml"),
         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
-        f"-Dartifact={JMX_EXPORTER_ARTIFACT}", f"-DoutputDirectory={jar.parent}",
+        f"-Dartifact={artifact}", f"-DoutputDirectory={jar.parent}",
     ]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     except FileNotFoundError as exc:
-        raise BrokerError("Maven (mvn) is not installed; it is needed once to fetch the JMX exporter") from exc
+        raise BrokerError(f"Maven (mvn) is not installed; it is needed once to fetch {what}") from exc
     if done.returncode != 0 or not jar.is_file():
         output = _tail_text(done.stdout + done.stderr)
-        raise BrokerError(f"fetching {JMX_EXPORTER_ARTIFACT} failed (mvn exit {done.returncode}):\n{output}")
+        raise BrokerError(f"fetching {artifact} failed (mvn exit {done.returncode}):\n{output}")
     return True
 
 

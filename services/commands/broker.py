@@ -37,14 +37,15 @@ def fetch_cmd(
     libs_dir: Path = typer.Option(kafka_broker.DEFAULT_LIBS_DIR, "--libs-dir", help="Where the jars go."),
     force: bool = typer.Option(False, "--force", help="Fetch again even if the jars are there."),
 ) -> None:
-    """Copy the Kafka broker jars from Maven Central (only when missing or incomplete)."""
+    """Copy the Kafka broker jars and tools from Maven Central (only when missing or incomplete)."""
     try:
         fetched = kafka_broker.fetch(libs_dir, force=force)
     except kafka_broker.BrokerError as exc:
         raise _fail(exc) from None
     verb = "fetched" if fetched else "already present"
-    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars and the JMX exporter agent {verb} in {libs_dir} "
-               f"and {kafka_broker.jmx_agent_jar(libs_dir).parent}")  # fmt: skip
+    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars, the JMX exporter agent and Kafka's tools {verb} in "
+               f"{libs_dir}, {kafka_broker.jmx_agent_jar(libs_dir).parent} and "
+               f"{kafka_broker.tools_jar(libs_dir).parent}")  # fmt: skip
 
 
 @broker_app.command("start")

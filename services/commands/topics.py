@@ -59,14 +59,18 @@ def list_cmd() -> None:
     """Show the catalogue itself (no broker needed)."""
     table = Table()
     table.add_column("topic", no_wrap=True)
-    for header in ("partitions", "cleanup", "retention"):
+    for header in ("partitions", "cleanup", "retention", "tombstones kept"):
         table.add_column(header, no_wrap=True)
     table.add_column("key")
     table.add_column("value", no_wrap=True)
     for spec in CATALOGUE:
         retention = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000} d"
+        tombstones = "-"
+        if spec.cleanup_policy == "compact":
+            kept = spec.tombstone_retention_ms
+            tombstones = "1 d (broker default)" if kept is None else f"{kept // 86_400_000} d"
         table.add_row(
-            spec.name, str(spec.partitions), spec.cleanup_policy, retention, spec.key, spec.value_schema
+            spec.name, str(spec.partitions), spec.cleanup_policy, retention, tombstones, spec.key, spec.value_schema
         )
     Console().print(table)
 

@@ -6,10 +6,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 import typer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from typer.testing import CliRunner
 
-from contracts.topics import CATALOGUE, LINKED_MEMBERS, SUBMISSIONS, TopicSpec
+from contracts.topics import (
+    CATALOGUE,
+    LINKED_FAMILIES,
+    LINKED_MEMBERS,
+    SUBMISSIONS,
+    TOMBSTONE_RETENTION_MS,
+    TopicSpec,
+)
 from services import topics
 
 if TYPE_CHECKING:
@@ -67,6 +74,42 @@ def test_a_wrong_pre_existing_topic_is_reported_not_changed(kafka_broker: Runnin
     ]
     assert not report.ok
     assert after == {name: 1}  # reported, never silently altered
+
+
+def _delete_retention(bootstrap: str, names: list[str]) -> dict[str, str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, n, {"delete.retention.ms": None}) for n in names]
+        found = {}
+        for response in admin.describe_configs(resources):
+            for resource in response.to_object()["resources"]:
+                entries = {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+                found[resource["resource_name"]] = entries["delete.retention.ms"]
+        return found
+    finally:
+        admin.close()
+
+
+def test_compacted_topics_keep_tombstones_for_the_catalogue_time(kafka_topics: ProvisionedBroker) -> None:
+    # Not the broker's default of 1 day: weekly consumers must still see a deletion (docs/consuming.md).
+    assert TOMBSTONE_RETENTION_MS == 8 * 24 * 3600 * 1000
+    found = _delete_retention(kafka_topics.bootstrap, [LINKED_MEMBERS, LINKED_FAMILIES, SUBMISSIONS])
+    assert found == {LINKED_MEMBERS: "691200000", LINKED_FAMILIES: "691200000", SUBMISSIONS: "86400000"}
+
+
+def test_a_compacted_topic_with_the_default_tombstone_time_is_reported(kafka_broker: RunningBroker) -> None:
+    # A members topic provisioned before the catalogue set delete.retention.ms: check says so, and
+    # provisioning leaves it for the operator (docs/consuming.md gives the kafka-configs command).
+    name = "test.old.compacted.v1"
+    old = TopicSpec(name, 1, "compact", -1, key="k", value_schema="V", description="d")
+    topics.provision(kafka_broker.bootstrap, [old])
+    now = TopicSpec(name, 1, "compact", -1, key="k", value_schema="V", description="d",
+                    tombstone_retention_ms=TOMBSTONE_RETENTION_MS)  # fmt: skip
+    for report in (topics.check(kafka_broker.bootstrap, [now]), topics.provision(kafka_broker.bootstrap, [now])):
+        assert [str(d) for d in report.differences] == [
+            f"{name}: delete.retention.ms is 86400000, catalogue says 691200000"
+        ]
+    assert _delete_retention(kafka_broker.bootstrap, [name]) == {name: "86400000"}
 
 
 def test_check_reports_a_missing_topic(kafka_broker: RunningBroker) -> None:

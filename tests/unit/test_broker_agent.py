@@ -60,3 +60,13 @@ def test_the_cli_start_option_reaches_the_config(monkeypatch: object, tmp_path: 
     result = CliRunner().invoke(cli_app, ["broker", "start", "--run-dir", str(tmp_path), "--metrics-port", "9555"])
     assert result.exit_code == 1
     assert [c.metrics_port for c in seen] == [9555]
+
+
+def test_the_tools_jar_is_beside_the_libs_and_off_the_broker_classpath(tmp_path: Path) -> None:
+    libs = tmp_path / "kafka" / "libs"
+    jar = broker.tools_jar(libs)
+    assert jar == tmp_path / "kafka" / "tools" / f"kafka-tools-{broker.KAFKA_VERSION}.jar"
+    assert broker.tools_classpath(libs) == f"{libs}/*:{tmp_path / 'kafka' / 'tools'}/*"
+    config = broker.BrokerConfig(run_dir=tmp_path, libs_dir=libs)
+    cmd = broker._java_cmd(config, ["kafka.Kafka"], heap=True)
+    assert cmd[cmd.index("-cp") + 1] == f"{libs}/*"  # the broker runs without the tools
