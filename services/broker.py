@@ -32,6 +32,8 @@ JMX_EXPORTER_ARTIFACT = f"io.prometheus.jmx:jmx_prometheus_javaagent:{JMX_EXPORT
 JMX_EXPORTER_CONFIG = INFRA_DIR / "jmx-exporter.yaml"
 DEFAULT_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
+#: The SASL/SCRAM listener of the secured mode (`regsosek broker start --secured`).
+DEFAULT_SASL_PORT = 19094
 READY_LINE = "Kafka Server started"
 #: The broker's super users in security mode (`super.users`): the operator's `admin` and the
 #: `ANONYMOUS` principal of the loopback PLAINTEXT listeners. No subscriber may take these names

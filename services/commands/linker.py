@@ -8,11 +8,11 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from services.commands.options import bootstrap_option
+
 
 def serve_linker(
-    bootstrap: str | None = typer.Option(
-        None, "--bootstrap", help="Kafka bootstrap servers (env REGSOSEK_LINKER_BOOTSTRAP)."
-    ),
+    bootstrap: str = bootstrap_option("REGSOSEK_LINKER_BOOTSTRAP"),
     state_dir: Path | None = typer.Option(
         None, "--state-dir", help="Folder of the DuckDB link store (env REGSOSEK_LINKER_STATE_DIR)."
     ),

@@ -10,11 +10,13 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from services.commands.options import bootstrap_option
+
 _log = logging.getLogger("services.publisher")
 
 
 def serve_publisher(
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap [env ..._BOOTSTRAP]."),
+    bootstrap: str = bootstrap_option("REGSOSEK_PUBLISHER_BOOTSTRAP"),
     registry: Path | None = typer.Option(None, "--registry", help="Registry file [env ..._REGISTRY_PATH]."),
     disclosure_db: Path | None = typer.Option(
         None, "--disclosure-db", help="Disclosure log [env REGSOSEK_PUBLISHER_DISCLOSURE_DB]."
