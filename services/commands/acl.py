@@ -12,8 +12,8 @@ from contracts.subscriptions import SubscriptionRegistry
 from services.access.acl import SERVICE_PRINCIPALS, AclSyncError, plan, sync
 from services.access.scram import ScramError
 from services.commands.options import DEFAULT_BOOTSTRAP, DEFAULT_SASL_BOOTSTRAP, bootstrap_option
+from services.kafka_security import scram_options
 from services.publisher.registry_file import RegistryFileError, load_registry
-from services.publisher.settings import scram_options
 from services.publisher.topics import ensure_subscriber_topics
 
 acl_app = typer.Typer(help="Kafka access control: SCRAM users and ACLs from the registry.", no_args_is_help=True)

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from services.commands.options import bootstrap_option
+from services.commands.options import bootstrap_option, settings_problems
 
 
 def serve_gateway(
@@ -51,10 +51,7 @@ def serve_gateway(
     try:
         settings = GatewaySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     except SettingsError as exc:  # e.g. REGSOSEK_GATEWAY_TOKENS is not valid JSON
         raise typer.BadParameter(f"{exc}; REGSOSEK_GATEWAY_TOKENS must be a JSON object") from None
     if not settings.all_tokens():

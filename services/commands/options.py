@@ -14,11 +14,14 @@ first one set wins:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from services import broker as kafka_broker
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 #: The variable every Kafka command reads its broker address from (after its own, if it has one).
 BOOTSTRAP_ENV = "REGSOSEK_BOOTSTRAP"
@@ -41,3 +44,10 @@ def bootstrap_option(
         default, "--bootstrap", envvar=bootstrap_envvars(service_env), show_envvar=True,
         help=f"Kafka bootstrap servers host:port[,host:port]{what}; variables in precedence order:",
     )  # fmt: skip
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A service's settings errors as one line: `field: problem; ...` (`settings:` for whole-object checks)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+    )

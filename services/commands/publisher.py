@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from services.commands.options import bootstrap_option
+from services.commands.options import bootstrap_option, settings_problems
 
 _log = logging.getLogger("services.publisher")
 
@@ -51,8 +51,7 @@ def serve_publisher(
         settings = PublisherSettings(**{k: v for k, v in given.items() if v is not None})
         subscriptions = load_registry(settings.registry_path)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     except RegistryFileError as exc:
         raise typer.BadParameter(str(exc), param_hint="--registry") from None
     try:
@@ -72,7 +71,7 @@ def serve_publisher(
     except DisclosureLogError as exc:
         _log.error("publisher not started: %s", exc)
         raise typer.Exit(code=1) from None
-    security = settings.kafka_security()
+    security = settings.kafka_python_security()
     ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
     if publisher.stats.in_doubt:
         # Counts only. These entries stay recorded; the redelivered input sends them again.

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from contracts.review_decisions import ReviewerRole
-from services.commands.options import bootstrap_option
+from services.commands.options import bootstrap_option, settings_problems
 
 _USERS_HELP = "Users file [env REGSOSEK_REVIEW_USERS_FILE, default .run/review/users.json]."
 
@@ -72,8 +72,7 @@ def serve_review(
         settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
         users = UserStore.load(settings.users_file)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     except UserFileError as exc:
         raise typer.BadParameter(str(exc)) from None
     if len(users) == 0:
