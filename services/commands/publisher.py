@@ -89,7 +89,8 @@ def serve_publisher(
     loop = PublisherLoop(
         publisher,
         LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,
-                   settings.max_poll_records),
+                   settings.max_poll_records, progress_interval_s=settings.progress_interval_seconds,
+                   progress_every_records=settings.progress_every_records),
         metrics=metrics, **security,
     )  # fmt: skip
     # Closing the clients after a fatal error or SIGTERM may hang (an unreachable broker): the deadline

@@ -37,6 +37,10 @@ class PublisherSettings(KafkaSecurity):
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
     poll_timeout_ms: int = Field(default=500, ge=10)
     max_poll_records: int = Field(default=500, ge=1)
+    # One progress line at INFO every this many seconds or input records, whichever first; 0 turns a
+    # trigger off (services/publisher/progress.py; counts only, no personal data).
+    progress_interval_seconds: float = Field(default=30.0, ge=0)
+    progress_every_records: int = Field(default=10_000, ge=0)
     # After a fatal error or SIGTERM the process is gone within this time, hung or not (services/shutdown.py).
     shutdown_deadline_seconds: float = Field(default=DEFAULT_SHUTDOWN_DEADLINE_S, gt=0)
 
