@@ -14,7 +14,7 @@ them with its own prefix (e.g. `REGSOSEK_PUBLISHER_SASL_USERNAME`, `REGSOSEK_GAT
   `ssl_check_hostname`: verify the broker's host name (default true).
 
 The same settings become the keyword arguments of each client library: `kafka_python_security()`
-(publisher, review, acl), `aiokafka_security()` (gateway) and `faust_credentials()` (linker).
+(publisher, review), `aiokafka_security()` (gateway) and `faust_credentials()` (linker).
 """
 
 from __future__ import annotations
