@@ -9,6 +9,7 @@ The jars are shared by every run folder (default `<repo>/.run/kafka/libs`).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import secrets
@@ -37,6 +38,8 @@ TOOLS_ARTIFACT = f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"
 CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 DEFAULT_PORT = 19092
 DEFAULT_CONTROLLER_PORT = 19093
+#: The SASL/SCRAM listener of the secured mode (`regsosek broker start --secured`).
+DEFAULT_SASL_PORT = 19094
 READY_LINE = "Kafka Server started"
 #: The broker's super users in security mode (`super.users`): the operator's `admin` and the
 #: `ANONYMOUS` principal of the loopback PLAINTEXT listeners. No subscriber may take these names
@@ -102,6 +105,8 @@ class BrokerStatus:
     already_running: bool = False
     start_seconds: float | None = None
     details: dict[str, str] = field(default_factory=dict)
+    #: The SASL/SCRAM listener when the broker runs in security mode, else None.
+    sasl_bootstrap: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- fetch
@@ -230,8 +235,10 @@ def status(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
     state = _read_state(config)
     pid = state.get("pid")
     bootstrap = str(state.get("bootstrap", config.bootstrap))
+    sasl_port = state.get("sasl_port")
+    sasl = f"{config.host}:{sasl_port}" if isinstance(sasl_port, int) else None
     if isinstance(pid, int) and _pid_alive(pid):
-        return BrokerStatus(True, bootstrap, pid, str(config.run_dir), _rss_mb(pid))
+        return BrokerStatus(True, bootstrap, pid, str(config.run_dir), _rss_mb(pid), sasl_bootstrap=sasl)
     return BrokerStatus(False, bootstrap, None, str(config.run_dir))
 
 
@@ -345,7 +352,7 @@ def start(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
         fetch(config.libs_dir)
     if config.metrics_port is not None:
         fetch_jmx_agent(config.libs_dir)
-    for port in (config.port, config.controller_port, config.metrics_port):
+    for port in (config.port, config.controller_port, config.metrics_port, config.sasl_port):
         if port is None:
             continue
         if _port_in_use(config.host, port):
@@ -371,7 +378,7 @@ def start(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
         )  # fmt: skip
     state = {"pid": proc.pid, "bootstrap": config.bootstrap, "port": config.port,
              "controller_port": config.controller_port, "cluster_id": cluster_id,
-             "kafka_version": KAFKA_VERSION, "started_at": time.time()}  # fmt: skip
+             "kafka_version": KAFKA_VERSION, "started_at": time.time(), "sasl_port": config.sasl_port}  # fmt: skip
     config.state_file.write_text(json.dumps(state, indent=2))
     try:
         _wait_ready(config, proc, server_log, log_offset)
@@ -427,6 +434,68 @@ def _admin_ok(bootstrap: str) -> bool:
         return len(admin.describe_cluster().get("brokers", [])) >= 1
     except (KafkaError, OSError):
         return False
+    finally:
+        admin.close()
+
+
+# ------------------------------------------------------------------------------------- security mode
+
+
+def admin_password_file(config: BrokerConfig) -> Path:
+    """Where `regsosek broker start --secured` keeps the generated password of the `admin` super user."""
+    return config.run_dir / "admin.password"
+
+
+def admin_password(config: BrokerConfig) -> str:
+    """The admin password of this run folder: the stored one, or a new random one stored now (0600)."""
+    path = admin_password_file(config)
+    if path.is_file():
+        stored = path.read_text(encoding="utf-8").strip()
+        if stored:
+            return stored
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def start_secured(config: BrokerConfig) -> BrokerStatus:
+    """Start the broker in security mode with the `admin` SCRAM user of `admin_password_file`.
+
+    The user is created at format time and set again through the loopback operator listener once the
+    broker runs, so a data folder formatted earlier (without it, or by a plain start) gets it too.
+    """
+    if config.sasl_port is None:
+        raise BrokerError("the secured mode needs a SASL port")
+    current = status(config)
+    if current.running and current.sasl_bootstrap is None:
+        raise BrokerError(
+            f"a broker without the SASL listener already runs from {config.run_dir} (pid {current.pid}); "
+            "stop it first with `regsosek broker stop`"
+        )
+    password = admin_password(config)
+    st = start(dataclasses.replace(config, scram_users=(("admin", password),)))
+    _set_admin_user(config.bootstrap, password)
+    return st
+
+
+def _set_admin_user(bootstrap: str, password: str) -> None:
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from services.access.scram import ScramError, upsert_scram_users
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-broker-admin-user",
+                                 request_timeout_ms=15000)  # fmt: skip
+    except (KafkaError, OSError) as exc:
+        raise BrokerError(f"cannot reach the operator listener {bootstrap}: {type(exc).__name__}") from exc
+    try:
+        upsert_scram_users(admin, {"admin": password})
+    except (KafkaError, OSError, ScramError) as exc:
+        raise BrokerError(f"the admin SCRAM user could not be set: {exc}") from exc
     finally:
         admin.close()
 

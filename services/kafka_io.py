@@ -81,7 +81,9 @@ def to_bytes(value: Value) -> bytes:
 class JsonProducer:
     """A kafka-python producer with acks='all' and idempotent retries; use as a context manager."""
 
-    def __init__(self, bootstrap: str, *, client_id: str = "regsosek", timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, bootstrap: str, *, client_id: str = "regsosek", timeout_s: float = 30.0, **security: Any
+    ) -> None:
         self.timeout_s = timeout_s
         try:
             self._producer = KafkaProducer(
@@ -94,6 +96,7 @@ class JsonProducer:
                 # Member keys go to their family's partition (contracts.partitioning).
                 partitioner=producer_partitioner,
                 request_timeout_ms=int(timeout_s * 1000),
+                **security,  # SASL/TLS options (services.kafka_security), none on the PLAINTEXT listener
             )
         except (KafkaError, OSError) as exc:
             raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc

@@ -11,8 +11,9 @@ from kafka.errors import KafkaError
 from contracts.subscriptions import SubscriptionRegistry
 from services.access.acl import SERVICE_PRINCIPALS, AclSyncError, plan, sync
 from services.access.scram import ScramError
+from services.commands.options import DEFAULT_BOOTSTRAP, DEFAULT_SASL_BOOTSTRAP, bootstrap_option
+from services.kafka_security import scram_options
 from services.publisher.registry_file import RegistryFileError, load_registry
-from services.publisher.settings import scram_options
 from services.publisher.topics import ensure_subscriber_topics
 
 acl_app = typer.Typer(help="Kafka access control: SCRAM users and ACLs from the registry.", no_args_is_help=True)
@@ -60,8 +61,10 @@ def _passwords(credentials_dir: Path | None, principals: list[str]) -> dict[str,
 
 @acl_app.command("sync")
 def sync_cmd(
-    bootstrap: str = typer.Option(..., "--bootstrap", envvar="REGSOSEK_ACL_BOOTSTRAP",
-                                  help="The broker's SASL_PLAINTEXT listener host:port."),
+    bootstrap: str | None = bootstrap_option(
+        "REGSOSEK_ACL_BOOTSTRAP", default=None,
+        what=f" (default {DEFAULT_SASL_BOOTSTRAP}, the SASL listener; with --plaintext {DEFAULT_BOOTSTRAP})",
+    ),
     admin_user: str = typer.Option("admin", "--admin-user", envvar="REGSOSEK_ACL_ADMIN_USER"),
     admin_password_file: Path | None = typer.Option(
         None, "--admin-password-file", help="File with the admin password [or env REGSOSEK_ACL_ADMIN_PASSWORD]."
@@ -84,6 +87,7 @@ def sync_cmd(
     principal are left as they are.
     """
     registry = _registry(registry_path)
+    bootstrap = bootstrap or (DEFAULT_BOOTSTRAP if plaintext else DEFAULT_SASL_BOOTSTRAP)
     if admin_password_file is not None:
         admin_password = admin_password_file.read_text().strip()
     if not admin_password and not plaintext:

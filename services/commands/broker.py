@@ -1,4 +1,4 @@
-"""`regsosek broker fetch|start|stop|status`: the local Apache Kafka broker."""
+"""`regsosek broker fetch|start|stop|status`: the local Apache Kafka broker (optionally secured)."""
 
 from __future__ import annotations
 
@@ -54,11 +54,23 @@ def start_cmd(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve broker metrics (Prometheus JMX exporter agent) on this port."
     ),
+    secured: bool = typer.Option(
+        False, "--secured",
+        help="Security mode: a SASL_PLAINTEXT listener with SCRAM-SHA-512 users and ACLs (StandardAuthorizer); "
+             "the generated admin password is kept in <run dir>/admin.password.",
+    ),
+    sasl_port: int = typer.Option(
+        kafka_broker.DEFAULT_SASL_PORT, "--sasl-port", help="SASL/SCRAM listener port (--secured)."
+    ),
 ) -> None:  # fmt: skip
     """Start the broker in the background and wait until it accepts admin requests."""
     config = dataclasses.replace(config_for(run_dir, port, controller_port), metrics_port=metrics_port)
     try:
-        st = kafka_broker.start(config)
+        if secured:
+            config = dataclasses.replace(config, sasl_port=sasl_port)
+            st = kafka_broker.start_secured(config)
+        else:
+            st = kafka_broker.start(config)
     except kafka_broker.BrokerError as exc:
         raise _fail(exc) from None
     if st.already_running:
@@ -66,6 +78,23 @@ def start_cmd(
     else:
         typer.echo(f"broker started (pid {st.pid}) at {st.bootstrap} in {st.start_seconds:.1f} s; "
                    f"RSS {st.rss_mb:.0f} MiB; logs in {config.logs_dir}")  # fmt: skip
+    if secured:
+        for line in connection_lines(config):
+            typer.echo(line)
+
+
+def connection_lines(config: kafka_broker.BrokerConfig) -> list[str]:
+    """How clients connect to a secured broker (never the password itself, only where it is)."""
+    password_file = kafka_broker.admin_password_file(config)
+    return [
+        f"secured: SASL_PLAINTEXT, SCRAM-SHA-512 at {config.sasl_bootstrap} (ACLs apply to every user); "
+        f"{config.bootstrap} stays the loopback operator listener (super user, no login)",
+        f"admin credentials: user admin, password in {password_file}",
+        f"next: regsosek acl sync --bootstrap {config.sasl_bootstrap} --admin-password-file {password_file} "
+        "--registry subscriptions.json --credentials-dir <folder of <principal>.password files>",
+        "services log in with REGSOSEK_<SERVICE>_SASL_USERNAME and REGSOSEK_<SERVICE>_SASL_PASSWORD_FILE "
+        f"and --bootstrap {config.sasl_bootstrap} (docs/subscriptions.md)",
+    ]
 
 
 @broker_app.command("stop")
@@ -81,6 +110,9 @@ def status_cmd(run_dir: Path = RunDirOption) -> None:
     st = kafka_broker.status(kafka_broker.BrokerConfig(run_dir=run_dir))
     if st.running:
         typer.echo(f"running: pid {st.pid} at {st.bootstrap}, RSS {st.rss_mb:.0f} MiB, run dir {st.run_dir}")
+        if st.sasl_bootstrap is not None:
+            typer.echo(f"secured: SASL/SCRAM at {st.sasl_bootstrap}, admin password in "
+                       f"{kafka_broker.admin_password_file(kafka_broker.BrokerConfig(run_dir=run_dir))}")  # fmt: skip
     else:
         typer.echo(f"stopped (run dir {st.run_dir})")
         raise typer.Exit(code=3)

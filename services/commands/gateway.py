@@ -10,13 +10,13 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from services.commands.options import bootstrap_option, settings_problems
+
 
 def serve_gateway(
     host: str | None = typer.Option(None, "--host", help="Listen address [env REGSOSEK_GATEWAY_HOST]."),
     port: int | None = typer.Option(None, "--port", help="Listen port [env REGSOSEK_GATEWAY_PORT]."),
-    bootstrap: str | None = typer.Option(
-        None, "--bootstrap", help="Kafka bootstrap servers [env REGSOSEK_GATEWAY_BOOTSTRAP]."
-    ),
+    bootstrap: str = bootstrap_option("REGSOSEK_GATEWAY_BOOTSTRAP"),
     topic: str | None = typer.Option(None, "--topic", help="Submissions topic [env REGSOSEK_GATEWAY_TOPIC]."),
     tokens_file: Path | None = typer.Option(
         None, "--tokens-file", help='JSON {"<token>": "<team id>"} [env REGSOSEK_GATEWAY_TOKENS_FILE].'
@@ -51,10 +51,7 @@ def serve_gateway(
     try:
         settings = GatewaySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     except SettingsError as exc:  # e.g. REGSOSEK_GATEWAY_TOKENS is not valid JSON
         raise typer.BadParameter(f"{exc}; REGSOSEK_GATEWAY_TOKENS must be a JSON object") from None
     if not settings.all_tokens():

@@ -8,11 +8,11 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from services.commands.options import bootstrap_option, settings_problems
+
 
 def serve_linker(
-    bootstrap: str | None = typer.Option(
-        None, "--bootstrap", help="Kafka bootstrap servers (env REGSOSEK_LINKER_BOOTSTRAP)."
-    ),
+    bootstrap: str = bootstrap_option("REGSOSEK_LINKER_BOOTSTRAP"),
     state_dir: Path | None = typer.Option(
         None, "--state-dir", help="Folder of the DuckDB link store (env REGSOSEK_LINKER_STATE_DIR)."
     ),
@@ -49,8 +49,7 @@ def serve_linker(
     try:
         settings = LinkerSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     for path in (settings.world_dir, settings.model_path, settings.fake_master_path):
         if path is not None and not path.exists():
             raise typer.BadParameter(f"{path} does not exist")

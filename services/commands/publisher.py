@@ -10,11 +10,13 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from services.commands.options import bootstrap_option, settings_problems
+
 _log = logging.getLogger("services.publisher")
 
 
 def serve_publisher(
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap [env ..._BOOTSTRAP]."),
+    bootstrap: str = bootstrap_option("REGSOSEK_PUBLISHER_BOOTSTRAP"),
     registry: Path | None = typer.Option(None, "--registry", help="Registry file [env ..._REGISTRY_PATH]."),
     disclosure_db: Path | None = typer.Option(
         None, "--disclosure-db", help="Disclosure log [env REGSOSEK_PUBLISHER_DISCLOSURE_DB]."
@@ -49,8 +51,7 @@ def serve_publisher(
         settings = PublisherSettings(**{k: v for k, v in given.items() if v is not None})
         subscriptions = load_registry(settings.registry_path)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     except RegistryFileError as exc:
         raise typer.BadParameter(str(exc), param_hint="--registry") from None
     try:
@@ -70,7 +71,7 @@ def serve_publisher(
     except DisclosureLogError as exc:
         _log.error("publisher not started: %s", exc)
         raise typer.Exit(code=1) from None
-    security = settings.kafka_security()
+    security = settings.kafka_python_security()
     ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
     if publisher.stats.in_doubt:
         # Counts only. These entries stay recorded; the redelivered input sends them again.
@@ -88,7 +89,8 @@ def serve_publisher(
     loop = PublisherLoop(
         publisher,
         LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,
-                   settings.max_poll_records),
+                   settings.max_poll_records, progress_interval_s=settings.progress_interval_seconds,
+                   progress_every_records=settings.progress_every_records),
         metrics=metrics, **security,
     )  # fmt: skip
     # Closing the clients after a fatal error or SIGTERM may hang (an unreachable broker): the deadline

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from contracts.review_decisions import ReviewerRole
+from services.commands.options import bootstrap_option, settings_problems
 
 _USERS_HELP = "Users file [env REGSOSEK_REVIEW_USERS_FILE, default .run/review/users.json]."
 
@@ -52,7 +53,7 @@ def users_add(
 def serve_review(
     host: str | None = typer.Option(None, "--host", help="Listen address [env REGSOSEK_REVIEW_HOST]."),
     port: int | None = typer.Option(None, "--port", help="Listen port [env REGSOSEK_REVIEW_PORT]."),
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka [env REGSOSEK_REVIEW_BOOTSTRAP]."),
+    bootstrap: str = bootstrap_option("REGSOSEK_REVIEW_BOOTSTRAP"),
     state_path: Path | None = typer.Option(None, "--state", help="SQLite state [env REGSOSEK_REVIEW_STATE_PATH]."),
     users_file: Path | None = typer.Option(None, "--users-file", help=_USERS_HELP),
     master_path: Path | None = typer.Option(None, "--master", help="population.parquet for candidate details."),
@@ -71,8 +72,7 @@ def serve_review(
         settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
         users = UserStore.load(settings.users_file)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     except UserFileError as exc:
         raise typer.BadParameter(str(exc)) from None
     if len(users) == 0:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from contracts.topics import SUBMISSIONS
+from services.commands.options import bootstrap_option
 
 if TYPE_CHECKING:  # the simulator pulls in aiokafka and httpx; import it only when the command runs
     from services.gateway.simulator import SimulationReport
@@ -40,7 +41,7 @@ def simulate_cmd(
     duration: str = typer.Option(..., "--duration", help="How long to stream: 30, 30s, 2m, 500ms."),
     world: Path = typer.Option(..., "--world", help="World folder written by `regsosek generate`."),
     via: Via = typer.Option(Via.kafka, "--via", help="Produce to Kafka directly, or POST to the gateway."),
-    bootstrap: str = typer.Option("127.0.0.1:19092", "--bootstrap", help="Kafka bootstrap (--via kafka)."),
+    bootstrap: str = bootstrap_option(what=" (--via kafka)"),
     topic: str = typer.Option(SUBMISSIONS, "--topic", help="Submissions topic (--via kafka)."),
     gateway_url: str = typer.Option("http://127.0.0.1:8080", "--gateway-url", help="Gateway base URL."),
     token: str | None = typer.Option(

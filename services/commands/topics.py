@@ -7,14 +7,12 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.topics import CATALOGUE
-from services import broker as kafka_broker
 from services import topics as topic_admin
+from services.commands.options import bootstrap_option
 
 topics_app = typer.Typer(help="Provision and check the Kafka topic catalogue.", no_args_is_help=True)
 
-BootstrapOption = typer.Option(
-    f"127.0.0.1:{kafka_broker.DEFAULT_PORT}", "--bootstrap", help="Kafka bootstrap server host:port."
-)
+BootstrapOption = bootstrap_option()
 
 
 def print_report(report: topic_admin.TopicReport, console: Console) -> None:

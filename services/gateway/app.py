@@ -111,7 +111,7 @@ def build_app(
         max_message_bytes=settings.max_body_bytes,
         connect_backoff_s=settings.connect_backoff_s,
         client_id=settings.client_id,
-        security=settings.kafka_security(),
+        security=settings.aiokafka_security(),
     )
 
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())

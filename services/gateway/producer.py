@@ -83,7 +83,7 @@ class KafkaSubmissionProducer:
         self._max_request = max_message_bytes + _FRAMING_BYTES
         self._backoff_s = connect_backoff_s
         self._client_id = client_id
-        # SASL options for aiokafka (`GatewaySettings.kafka_security`); empty on a plaintext broker.
+        # SASL options for aiokafka (`GatewaySettings.aiokafka_security`); empty on a plaintext broker.
         self._security = dict(security or {})
         self._producer: AIOKafkaProducer | None = None
         self._lock: asyncio.Lock | None = None

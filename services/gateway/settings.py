@@ -7,22 +7,23 @@ Bearer tokens map to enumerator teams and the regions they may write; they come 
 and/or a file named by `REGSOSEK_GATEWAY_TOKENS_FILE` in the same format. Region codes are prefixes of
 the family key: province (2 digits), regency (4), district (7) or village (10). The older form
 `{"<token>": "<team id>"}` is still read and grants every region (the gateway warns at start-up).
-SASL/SCRAM on a secured broker (off by default): `REGSOSEK_GATEWAY_SASL_USERNAME` and
-`REGSOSEK_GATEWAY_SASL_PASSWORD` or `REGSOSEK_GATEWAY_SASL_PASSWORD_FILE` (docs/subscriptions.md).
+SASL/SCRAM on a secured broker (off by default), over PLAINTEXT or TLS: the shared block of
+services/kafka_security.py, e.g. `REGSOSEK_GATEWAY_SASL_USERNAME`, `REGSOSEK_GATEWAY_SASL_PASSWORD_FILE`,
+`REGSOSEK_GATEWAY_SECURITY_PROTOCOL=SASL_SSL`, `REGSOSEK_GATEWAY_SSL_CAFILE` (docs/subscriptions.md).
 """
 
 from __future__ import annotations
 
 import json
-import ssl
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from contracts.topics import SUBMISSIONS
 from services.gateway.auth import TeamGrant, grant_of, is_region_code
+from services.kafka_security import KafkaSecurity
 
 #: Shortest token accepted; shorter ones are guessable, so they are refused at start-up.
 MIN_TOKEN_LENGTH = 16
@@ -32,7 +33,7 @@ class GatewaySettingsError(ValueError):
     """The gateway's settings are unusable (bad tokens file, weak token); the message says how to fix it."""
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(KafkaSecurity):
     """Everything the ingest gateway needs to run; immutable once built."""
 
     # hide_input_in_errors: a settings error must not print the token map it was given.
@@ -65,36 +66,6 @@ class GatewaySettings(BaseSettings):
         description='bearer token -> team and regions, JSON {"<token>": {"team": "<team>", "regions": ["3603"]}}',
     )  # fmt: skip
     tokens_file: Path | None = Field(default=None, description="JSON file with more token entries, same format")
-    # SASL on a secured broker; off while no username is set (an empty value, as compose passes it, too).
-    sasl_username: str | None = Field(default=None, description="SCRAM user (principal), e.g. regsosek-gateway")
-    sasl_password: SecretStr | None = Field(default=None, repr=False, description="SCRAM password")
-    sasl_password_file: Path | None = Field(default=None, description="file holding the SCRAM password")
-    security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
-    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
-
-    @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
-    def kafka_security(self) -> dict[str, Any]:
-        """aiokafka keyword arguments for SASL/SCRAM, or {} for a plaintext broker."""
-        if self.sasl_username is None:
-            return {}
-        if self.sasl_password is not None:
-            password = self.sasl_password.get_secret_value()
-        elif self.sasl_password_file is not None:
-            password = self.sasl_password_file.read_text(encoding="utf-8").strip()
-        else:
-            raise GatewaySettingsError("sasl_username is set but neither sasl_password nor sasl_password_file")
-        options: dict[str, Any] = {
-            "security_protocol": self.security_protocol, "sasl_mechanism": self.sasl_mechanism,
-            "sasl_plain_username": self.sasl_username, "sasl_plain_password": password,
-        }  # fmt: skip
-        if self.security_protocol == "SASL_SSL":
-            options["ssl_context"] = ssl.create_default_context()
-        return options
-
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:
         for token, grant in self.grants().items():

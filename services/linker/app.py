@@ -328,7 +328,7 @@ def build_app(
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
-        broker_credentials=settings.broker_credentials(),
+        broker_credentials=settings.faust_credentials(),
         store=settings.table_store,
         processing_guarantee="at_least_once",
         producer_acks=-1,

@@ -2,19 +2,21 @@
 
 Every field can be set with an environment variable `REGSOSEK_LINKER_<FIELD>` (e.g.
 `REGSOSEK_LINKER_BOOTSTRAP=127.0.0.1:19092`, `REGSOSEK_LINKER_STATE_DIR=/var/lib/regsosek/linker`).
-SASL/SCRAM on a secured broker (off by default): `REGSOSEK_LINKER_SASL_USERNAME` and
-`REGSOSEK_LINKER_SASL_PASSWORD` or `REGSOSEK_LINKER_SASL_PASSWORD_FILE` (docs/subscriptions.md).
+SASL/SCRAM on a secured broker (off by default), over PLAINTEXT or TLS: the shared block of
+services/kafka_security.py, e.g. `REGSOSEK_LINKER_SASL_USERNAME`, `REGSOSEK_LINKER_SASL_PASSWORD_FILE`,
+`REGSOSEK_LINKER_SECURITY_PROTOCOL=SASL_SSL`, `REGSOSEK_LINKER_SSL_CAFILE` (docs/subscriptions.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from contracts.submission import MAX_REVISION_STEP
+from services.kafka_security import KafkaSecurity
 from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 
 # A development default so tests and the demo run without set-up; deployments MUST set their own key
@@ -22,7 +24,7 @@ from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 DEV_PERSON_ID_KEY = "regsosek-dev-only-person-id-key"
 
 
-class LinkerSettings(BaseSettings):
+class LinkerSettings(KafkaSecurity):
     """How one linker instance connects, batches, and where it keeps its link store."""
 
     model_config = SettingsConfigDict(env_prefix="REGSOSEK_LINKER_", frozen=True, extra="ignore")
@@ -96,13 +98,6 @@ class LinkerSettings(BaseSettings):
     # folder hand a partition's state over on a rebalance; default: <state_dir>/links.
     link_store_dir: Path | None = None
 
-    # SASL on a secured broker; off while no username is set (an empty value, as compose passes it, too).
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = Field(default=None, repr=False)
-    sasl_password_file: Path | None = None
-    security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
-    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
-
     @model_validator(mode="before")
     @classmethod
     def _key_from_file(cls, data: Any) -> Any:
@@ -116,29 +111,6 @@ class LinkerSettings(BaseSettings):
         if not key:
             raise ValueError(f"the person id key file {path} is empty")
         return {**data, "person_id_key": key}
-
-    @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
-    def broker_credentials(self) -> Any:
-        """faust `broker_credentials` (SASL/SCRAM) for the consumer, producer and admin client, or None."""
-        if self.sasl_username is None:
-            return None
-        if self.sasl_password is not None:
-            password = self.sasl_password.get_secret_value()
-        elif self.sasl_password_file is not None:
-            password = self.sasl_password_file.read_text(encoding="utf-8").strip()
-        else:
-            raise ValueError("REGSOSEK_LINKER_SASL_USERNAME is set without a password or password file")
-        import ssl
-
-        from faust.auth import SASLCredentials
-
-        context = ssl.create_default_context() if self.security_protocol == "SASL_SSL" else None
-        return SASLCredentials(username=self.sasl_username, password=password, mechanism=self.sasl_mechanism,
-                               ssl_context=context)  # fmt: skip
 
     @property
     def link_store_path(self) -> Path:

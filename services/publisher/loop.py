@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from services.events import EventStamper
 from services.privacy.disclosure import DisclosureLogError
 from services.publisher.core import Notification, Publisher, SourceRecord
 from services.publisher.metrics import PublisherMetrics
+from services.publisher.progress import ProgressReporter, ProgressSnapshot, total_lag
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,10 @@ class LoopConfig:
     poll_timeout_ms: int = 500
     max_poll_records: int = 500
     timeout_s: float = 30.0
+    # A progress line at INFO every this many seconds or input records (services/publisher/progress.py);
+    # 0 turns either trigger off.
+    progress_interval_s: float = 30.0
+    progress_every_records: int = 10_000
 
 
 def notification_stamp(n: Notification, key: bytes, value: bytes) -> tuple[list[tuple[str, bytes]], int]:
@@ -84,7 +90,8 @@ class PublisherLoop:
 
     def __init__(
         self, publisher: Publisher, config: LoopConfig, *, metrics: PublisherMetrics | None = None,
-        consumer: ConsumerPort | None = None, producer: ProducerPort | None = None, **security: Any,
+        consumer: ConsumerPort | None = None, producer: ProducerPort | None = None,
+        progress: ProgressReporter | None = None, **security: Any,
     ) -> None:  # fmt: skip
         self.publisher = publisher
         self.config = config
@@ -93,6 +100,10 @@ class PublisherLoop:
         self._security = security
         #: Snapshot notifications sent per subscriber by the last `backfill` (tests and logs read it).
         self.backfilled: dict[str, int] = {}
+        #: Notifications acknowledged per subscriber since start, backfill included (progress lines).
+        self.sent_by_subscriber: Counter[str] = Counter()
+        self.progress = progress or ProgressReporter(interval_s=config.progress_interval_s,
+                                                     every_records=config.progress_every_records)  # fmt: skip
         self._consumer: ConsumerPort = consumer or KafkaConsumer(
             *publisher.topics.all(), bootstrap_servers=config.bootstrap, group_id=config.group_id,
             client_id=config.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -117,6 +128,7 @@ class PublisherLoop:
             for r in batch[tp]
         ]
         if not records:
+            self.report_progress()
             return 0
         notifications: list[Notification] = []
         for record in records:
@@ -136,6 +148,7 @@ class PublisherLoop:
             if rs
         }
         self._consumer.commit(offsets)
+        self.sent_by_subscriber.update(n.envelope.subscriber_id for n in notifications)
         if self.metrics is not None:
             stats = self.publisher.stats
             self.metrics.batch(
@@ -145,7 +158,21 @@ class PublisherLoop:
             )  # fmt: skip
         # Counts only: never keys, values or ids (they identify people).
         log.debug("publisher batch: %d records in, %d notifications out", len(records), len(notifications))
+        self.report_progress()
         return len(records)
+
+    def snapshot(self, at: float) -> ProgressSnapshot:
+        """The counters for a progress line (the lag is one end-offsets request to the broker)."""
+        stats = self.publisher.stats
+        return ProgressSnapshot(at=at, records=stats.consumed, unchanged=stats.unchanged,
+                                undecodable=stats.undecodable, sent=dict(self.sent_by_subscriber),
+                                lag=total_lag(self._consumer))  # fmt: skip
+
+    def report_progress(self, *, force: bool = False) -> str | None:
+        """Log the progress line when it is due (or `force`); returns it."""
+        if not self.progress.enabled and not force:
+            return None
+        return self.progress.report(self.publisher.stats.consumed, self.snapshot, force=force)
 
     def _send(self, notifications: list[Notification]) -> None:
         futures = []
@@ -181,6 +208,7 @@ class PublisherLoop:
             sent.extend((n.envelope.subscriber_id, n.envelope.event_type.value) for n in chunk)
 
         self.backfilled = run_backfills(self.publisher, send, read, self.publisher.clock)
+        self.sent_by_subscriber.update(self.backfilled)
         if self.metrics is not None:
             # Acknowledged and confirmed (run_backfills returned): counted like live notifications.
             for subscriber, event in sent:
@@ -195,6 +223,7 @@ class PublisherLoop:
         self.backfill()
         while not self._stop.is_set():
             self.run_once()
+        self.report_progress(force=True)  # the totals of this run, at a clean stop
 
     def run_until_idle(self, idle_s: float = 2.0, max_s: float = 60.0) -> int:
         """Process until no record arrived for `idle_s` (or `max_s` passed). Returns records processed."""

@@ -3,23 +3,24 @@
 Every field can be set with `REGSOSEK_PUBLISHER_<FIELD>`. Pseudonym secrets are per subscriber and
 never live in the repository: either files `<pseudonym_keys_dir>/<subscriber id>.key` (the content is
 the secret, at least 32 bytes) or `REGSOSEK_PUBLISHER_PSEUDONYM_KEYS`, a JSON object
-`{"<subscriber id>": "<secret>"}` (e.g. injected from a secret store). SASL credentials for a secured
-broker come the same way (`sasl_username`, `sasl_password` or `sasl_password_file`).
+`{"<subscriber id>": "<secret>"}` (e.g. injected from a secret store). SASL/SCRAM on a secured broker,
+over PLAINTEXT or TLS, is the shared block of services/kafka_security.py (`REGSOSEK_PUBLISHER_SASL_USERNAME`,
+`..._SASL_PASSWORD_FILE`, `..._SECURITY_PROTOCOL=SASL_SSL`, `..._SSL_CAFILE`, ...).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
+from services.kafka_security import KafkaSecurity
 from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 
 
-class PublisherSettings(BaseSettings):
+class PublisherSettings(KafkaSecurity):
     """How the publisher connects, where its registry and disclosure log are, and its secrets."""
 
     model_config = SettingsConfigDict(env_prefix="REGSOSEK_PUBLISHER_", frozen=True, extra="forbid")
@@ -34,20 +35,14 @@ class PublisherSettings(BaseSettings):
     # The same JSON object as `pseudonym_keys`, in a file (a compose secret at /run/secrets/...).
     pseudonym_keys_file: Path | None = None
     pseudonym_keys: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
-    # Set both (or the password file) to connect through the SASL/SCRAM-SHA-512 listener.
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = Field(default=None, repr=False)
-    sasl_password_file: Path | None = None
     poll_timeout_ms: int = Field(default=500, ge=10)
     max_poll_records: int = Field(default=500, ge=1)
+    # One progress line at INFO every this many seconds or input records, whichever first; 0 turns a
+    # trigger off (services/publisher/progress.py; counts only, no personal data).
+    progress_interval_seconds: float = Field(default=30.0, ge=0)
+    progress_every_records: int = Field(default=10_000, ge=0)
     # After a fatal error or SIGTERM the process is gone within this time, hung or not (services/shutdown.py).
     shutdown_deadline_seconds: float = Field(default=DEFAULT_SHUTDOWN_DEADLINE_S, gt=0)
-
-    @field_validator("sasl_username", "sasl_password", "sasl_password_file", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # docker compose passes `${VAR}` of an empty .env entry as "": that means "not configured".
-        return None if value == "" else value
 
     def secrets(self) -> dict[str, bytes]:
         """Pseudonym secrets by subscriber id: key files, then the keys file, then env entries (later wins)."""
@@ -60,15 +55,6 @@ class PublisherSettings(BaseSettings):
         for sid, secret in self.pseudonym_keys.items():
             found[sid] = secret.get_secret_value().encode()
         return found
-
-    def kafka_security(self) -> dict[str, Any]:
-        """kafka-python keyword arguments for SASL/SCRAM, or {} for the plaintext listener."""
-        password = self.sasl_password.get_secret_value() if self.sasl_password else None
-        if password is None and self.sasl_password_file is not None:
-            password = self.sasl_password_file.read_text().strip()
-        if self.sasl_username is None or password is None:
-            return {}
-        return scram_options(self.sasl_username, password)
 
 
 def load_keys_file(path: Path) -> dict[str, bytes]:
@@ -83,12 +69,3 @@ def load_keys_file(path: Path) -> dict[str, bytes]:
         raise ValueError(f'the pseudonym keys file {path} must be a JSON object {{"<subscriber id>": "<secret>"}}')
     return {str(sid): secret.encode() for sid, secret in doc.items()}
 
-
-def scram_options(username: str, password: str) -> dict[str, Any]:
-    """kafka-python client options for SASL_PLAINTEXT with SCRAM-SHA-512."""
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": username,
-        "sasl_plain_password": password,
-    }

@@ -69,7 +69,8 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
             return producer
         if "p" not in holder:  # connected on first use, so the pages work while the broker is away
             holder["p"] = JsonProducer(settings.bootstrap, client_id=settings.client_id,
-                                       timeout_s=settings.produce_timeout_s)  # fmt: skip
+                                       timeout_s=settings.produce_timeout_s,
+                                       **settings.kafka_python_security())  # fmt: skip
         return holder["p"]
 
     decider = Decider(store, get_producer, settings.decisions_topic, metrics, now)

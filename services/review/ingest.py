@@ -64,7 +64,8 @@ class Ingest:
 
     def _consume(self) -> None:
         consumer = KafkaConsumer(bootstrap_servers=self._settings.bootstrap, group_id=None,
-                                 enable_auto_commit=False, client_id=f"{self._settings.client_id}-ingest")  # fmt: skip
+                                 enable_auto_commit=False, client_id=f"{self._settings.client_id}-ingest",
+                                 **self._settings.kafka_python_security())  # fmt: skip
         try:
             assigned = self._assign(consumer)
             end = consumer.end_offsets(assigned)

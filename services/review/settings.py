@@ -2,6 +2,8 @@
 
 Every field can be set with an environment variable prefixed `REGSOSEK_REVIEW_` (e.g.
 `REGSOSEK_REVIEW_BOOTSTRAP=127.0.0.1:19092`) or passed as a keyword argument, which wins over env.
+SASL/SCRAM on a secured broker, over PLAINTEXT or TLS: the shared block of services/kafka_security.py
+(`REGSOSEK_REVIEW_SASL_USERNAME`, `..._SASL_PASSWORD_FILE`, `..._SECURITY_PROTOCOL`, `..._SSL_CAFILE`, ...).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from contracts.topics import LINKED_MEMBERS, REVIEW, REVIEW_DECISIONS, SUBMISSIONS
+from services.kafka_security import KafkaSecurity
 
 
-class ReviewSettings(BaseSettings):
+class ReviewSettings(KafkaSecurity):
     """Everything the review app needs to run; immutable once built."""
 
     model_config = SettingsConfigDict(env_prefix="REGSOSEK_REVIEW_", frozen=True, extra="forbid")

@@ -62,7 +62,7 @@ class ChangeReader:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap.split(","), group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", client_id=f"{s.app_id}-change-reader",
-            **credentials_to_aiokafka_auth(s.broker_credentials()),
+            **credentials_to_aiokafka_auth(s.faust_credentials()),
         )  # fmt: skip
         await consumer.start()
         self._consumer = consumer

@@ -25,12 +25,12 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, UPDATES
 from services import broker as broker_service
 from services.access.acl import GATEWAY, LINKER, PUBLISHER, PUBLISHER_GROUP, SERVICE_PRINCIPALS
+from services.kafka_security import scram_options
 from services.privacy.disclosure import DisclosureLog
 from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.registry_file import save_registry
-from services.publisher.settings import scram_options
 from services.publisher.testing import EXAMPLE_SECRETS, example_registry, linked_member
 from services.topics import provision
 
@@ -48,6 +48,7 @@ class SecuredBroker:
     passwords: dict[str, str]  # principal -> password, generated for this run
     registry_path: Path
     credentials_dir: Path
+    start_output: str  # what `regsosek broker start --secured` printed
 
     def security(self, user: str, password: str | None = None) -> dict[str, Any]:
         return scram_options(user, password if password is not None else self.passwords[user])
@@ -55,18 +56,21 @@ class SecuredBroker:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory, cli_app: typer.Typer) -> Iterator[SecuredBroker]:
-    """A broker with the SASL listener, catalogue topics, and `regsosek acl sync` applied once."""
+    """A broker with the SASL listener started by `regsosek broker start --secured`, the catalogue topics,
+    and `regsosek acl sync` applied once."""
     port, controller_port, sasl_port = broker_service.free_ports(3)
-    admin_password = secrets.token_urlsafe(24)
     config = broker_service.BrokerConfig(
         run_dir=tmp_path_factory.mktemp("kafka-secured"), port=port, controller_port=controller_port,
-        sasl_port=sasl_port, scram_users=(("admin", admin_password),),
+        sasl_port=sasl_port,
     )  # fmt: skip
+    run_dir = ["--run-dir", str(config.run_dir)]
+    ports = ["--port", str(port), "--controller-port", str(controller_port), "--sasl-port", str(sasl_port)]
+    started = CliRunner().invoke(cli_app, ["broker", "start", "--secured", *run_dir, *ports])
     try:
-        broker_service.start(config)
-    except broker_service.BrokerError as exc:
-        pytest.fail(f"the secured Kafka broker could not start: {exc}", pytrace=False)
-    try:
+        if started.exit_code != 0:
+            pytest.fail(f"the secured Kafka broker could not start: {started.output}", pytrace=False)
+        # The generated admin password, from the file the command names (it never prints the password).
+        admin_password = broker_service.admin_password_file(config).read_text().strip()
         # The catalogue through the loopback PLAINTEXT (operator) listener.
         assert provision(config.bootstrap).ok
         work = tmp_path_factory.mktemp("acl")
@@ -77,9 +81,36 @@ def secured(tmp_path_factory: pytest.TempPathFactory, cli_app: typer.Typer) -> I
         for principal in (*SERVICE_PRINCIPALS, "kemensos", "kemenkes", "kemendikbud"):
             passwords[principal] = secrets.token_urlsafe(18)
             (credentials / f"{principal}.password").write_text(passwords[principal] + "\n")
-        yield SecuredBroker(config, config.sasl_bootstrap, passwords, registry_path, credentials)
+        yield SecuredBroker(config, config.sasl_bootstrap, passwords, registry_path, credentials, started.output)
     finally:
-        broker_service.stop(config)
+        stopped = CliRunner().invoke(cli_app, ["broker", "stop", *run_dir])
+        assert stopped.exit_code == 0 and not broker_service.status(config).running, stopped.output
+
+
+def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, cli_app: typer.Typer) -> None:
+    password_file = broker_service.admin_password_file(secured.config)
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    password = secured.passwords["admin"]
+    assert len(password) >= 24 and password not in secured.start_output
+    assert f"SCRAM-SHA-512 at {secured.sasl} " in secured.start_output
+    assert f"admin credentials: user admin, password in {password_file}" in secured.start_output
+    # The admin logs in through the SASL listener with that password; a wrong one is refused.
+    admin = KafkaAdminClient(bootstrap_servers=secured.sasl, request_timeout_ms=15000, **secured.security("admin"))
+    try:
+        assert SUBMISSIONS in admin.list_topics()
+    finally:
+        admin.close()
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(bootstrap_servers=secured.sasl, request_timeout_ms=5000,
+                         **secured.security("admin", "not-the-password-0123"))  # fmt: skip
+    status = CliRunner().invoke(cli_app, ["broker", "status", "--run-dir", str(secured.config.run_dir)])
+    assert status.exit_code == 0 and f"SASL/SCRAM at {secured.sasl}" in status.output
+    # Started again: the same broker and the same password file (the admin password does not change).
+    config = secured.config
+    again = CliRunner().invoke(cli_app, ["broker", "start", "--secured", "--run-dir", str(config.run_dir),
+                                         "--port", str(config.port), "--sasl-port", str(config.sasl_port)])  # fmt: skip
+    assert again.exit_code == 0 and "already running" in again.output, again.output
+    assert password_file.read_text().strip() == password
 
 
 def _sync(cli_app: typer.Typer, broker: SecuredBroker, *extra: str) -> str:

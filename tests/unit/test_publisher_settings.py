@@ -23,7 +23,7 @@ def test_empty_sasl_entries_from_the_env_file_mean_plaintext(monkeypatch: pytest
     monkeypatch.setenv("REGSOSEK_PUBLISHER_PSEUDONYM_KEYS", "{}")
     settings = PublisherSettings()
     assert (settings.sasl_username, settings.sasl_password, settings.sasl_password_file) == (None, None, None)
-    assert settings.kafka_security() == {} and settings.secrets() == {}
+    assert settings.kafka_python_security() == {} and settings.secrets() == {}
 
 
 def test_sasl_login_from_the_env_or_a_password_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -32,11 +32,11 @@ def test_sasl_login_from_the_env_or_a_password_file(monkeypatch: pytest.MonkeyPa
     secret = tmp_path / "regsosek-publisher.password"
     secret.write_text("from-a-file-0123\n")
     monkeypatch.setenv("REGSOSEK_PUBLISHER_SASL_PASSWORD_FILE", str(secret))
-    assert PublisherSettings().kafka_security() == {
+    assert PublisherSettings().kafka_python_security() == {
         "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "regsosek-publisher", "sasl_plain_password": "from-a-file-0123",
     }  # fmt: skip
     monkeypatch.setenv("REGSOSEK_PUBLISHER_SASL_PASSWORD", "from-the-env-0123")
-    assert PublisherSettings().kafka_security()["sasl_plain_password"] == "from-the-env-0123"
+    assert PublisherSettings().kafka_python_security()["sasl_plain_password"] == "from-the-env-0123"
     # The password never shows in the settings' repr (logged at start-up by careless code).
     assert "from-the-env-0123" not in repr(PublisherSettings())
