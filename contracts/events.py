@@ -51,6 +51,7 @@ UPDATE = _kind("linkage.update.v1", "linkage_update.v1")
 DEAD_LETTER = _kind("submission.dead_letter.v1", "dead_letter.v1")
 REVIEW_DECISION = _kind("linkage.review_decision.v1", "review_decision.v1")
 NOTIFICATION = _kind("subscriber.notification.v1", "notification.v1")
+FIELD_FEEDBACK = _kind("field.feedback.v1", "field_feedback.v1")
 
 #: The kind of every output topic of the catalogue (`subscriber.<id>.notifications.v1`: NOTIFICATION).
 CATALOGUE_KINDS: dict[str, EventKind] = {
@@ -60,4 +61,5 @@ CATALOGUE_KINDS: dict[str, EventKind] = {
     topics.UPDATES: UPDATE,
     topics.SUBMISSIONS_DLQ: DEAD_LETTER,
     topics.REVIEW_DECISIONS: REVIEW_DECISION,
+    topics.FIELD_FEEDBACK: FIELD_FEEDBACK,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,15 +147,19 @@ class JsonProducer:
         self.close()
 
 
-def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> list[ConsumedRecord]:
+def read_topic(
+    bootstrap: str, topic: str, *, timeout_s: float = 30.0, security: Mapping[str, Any] | None = None
+) -> list[ConsumedRecord]:
     """Everything in `topic` up to its end at the time of the call, in (partition, offset) order.
 
     No consumer group (partitions are assigned directly), so nothing is committed and a read can be
     repeated. With acks='all' an acknowledged record is below the end offset, so a read right after a
-    send sees it. Raises TimeoutError if the end is not reached within `timeout_s`.
+    send sees it. Raises TimeoutError if the end is not reached within `timeout_s`. `security`: kafka-python
+    SASL/TLS options (`KafkaSecurity.kafka_python_security()`).
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="regsosek-reader"
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="regsosek-reader",
+        **dict(security or {}),
     )
     try:
         partitions = consumer.partitions_for_topic(topic)

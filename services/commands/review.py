@@ -89,7 +89,7 @@ def serve_review(
 
 def labels(
     out: Path = typer.Option(..., "--out", help="Labels file to write (Parquet, or CSV when it ends in .csv)."),
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka [env REGSOSEK_REVIEW_BOOTSTRAP]."),
+    bootstrap: str = bootstrap_option("REGSOSEK_REVIEW_BOOTSTRAP"),
     topic: str | None = typer.Option(
         None, "--topic", help="Decisions topic [env REGSOSEK_REVIEW_DECISIONS_TOPIC, default the catalogue's]."
     ),
@@ -111,10 +111,10 @@ def labels(
     try:
         settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise typer.BadParameter(problems) from None
+        raise typer.BadParameter(settings_problems(exc)) from None
     try:
-        records = read_topic(settings.bootstrap, settings.decisions_topic, timeout_s=timeout_s)
+        records = read_topic(settings.bootstrap, settings.decisions_topic, timeout_s=timeout_s,
+                             security=settings.kafka_python_security())  # fmt: skip
     except (KafkaError, KeyError, TimeoutError, OSError) as exc:
         raise fail(f"cannot read {settings.decisions_topic} on {settings.bootstrap}: {exc}") from None
     decisions, unreadable = [], 0

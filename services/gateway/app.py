@@ -118,7 +118,7 @@ def build_app(
     if feedback is None and settings.feedback_topic:
         feedback = KafkaFeedbackReader(
             settings.bootstrap, settings.feedback_topic, FeedbackIndex(metrics),
-            client_id=settings.client_id, security=settings.kafka_security(),
+            client_id=settings.client_id, security=settings.aiokafka_security(),
         )  # fmt: skip
 
     @asynccontextmanager

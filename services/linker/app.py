@@ -300,6 +300,8 @@ def linker_stamper(settings: LinkerSettings) -> EventStamper:
         settings.review_topic: ce.REVIEW_TASK, settings.updates_topic: ce.UPDATE,
         settings.dlq_topic: ce.DEAD_LETTER,
     }  # fmt: skip
+    if settings.feedback_topic:
+        kinds[settings.feedback_topic] = ce.FIELD_FEEDBACK
     return EventStamper(kinds, ce.LINKER_SOURCE)
 
 

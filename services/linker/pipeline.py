@@ -206,7 +206,8 @@ class SubmissionLinker:
             out = build_family_outputs(sub, links, self._ids, model_version, minted)
             serials = tuple(sorted(m.serial for m in sub.members))
             previous = stored.get(key)
-            records = self._records(key, out, serials, previous, event_time_of(sub))
+            event_time = event_time_of(sub)
+            records = self._records(key, out, serials, previous, event_time)
             result.records.extend(records)
             owner = owners.get(key)
             open_feedback: tuple[str, ...] = ()
@@ -217,7 +218,7 @@ class SubmissionLinker:
                 result.feedback.extend(feedback.records)
                 if self._topics.feedback is not None:
                     result.records.extend(
-                        OutboundRecord(self._topics.feedback, f.item_id.encode(), to_canonical_json(f))
+                        OutboundRecord(self._topics.feedback, f.item_id.encode(), to_canonical_json(f), event_time)
                         for f in feedback.records
                     )
             result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials, owner, open_feedback)

@@ -78,6 +78,13 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
             assert [(f.item_id, f.team, f.status.value, f.raised_revision) for f in raised] == [
                 (item_id, "team-a", "open", 1)
             ]
+            (record,) = read_topic(bootstrap, topics.feedback)
+            ce = dict(record.headers)
+            assert (ce["ce_type"], ce["ce_dataschema"], ce["ce_source"]) == (
+                b"id.go.bps.regsosek.field.feedback.v1", b"urn:regsosek:contract:field_feedback.v1",
+                b"urn:regsosek:service:linker",
+            )  # fmt: skip
+            assert ce["ce_time"] == b"2022-10-20T02:15:00Z"  # the submission's enumerated_at
             page = _poll(lambda: (p := _get(client, A_TOKEN))["items"] and p, 30, lambda: "never served")
             assert page["status"] == 200
             assert [(i["item_id"], i["status"]) for i in page["items"]] == [(item_id, "open")]
