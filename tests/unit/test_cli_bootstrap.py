@@ -23,6 +23,7 @@ KAFKA_COMMANDS: dict[str, str | None] = {
     "serve linker": "REGSOSEK_LINKER_BOOTSTRAP",
     "serve publisher": "REGSOSEK_PUBLISHER_BOOTSTRAP",
     "serve review": "REGSOSEK_REVIEW_BOOTSTRAP",
+    "review labels": "REGSOSEK_REVIEW_BOOTSTRAP",
 }
 
 
