@@ -49,9 +49,9 @@ from contracts.subscriptions import (
     SubscriptionRegistry,
 )
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from integration.projection import matches_filters, project_family, project_person
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import SENT, Disclosure, DisclosureLog
-from services.privacy.projection import matches_filters, project_family, project_person
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.state import Delivered, DeliveryState
 
 

@@ -43,17 +43,17 @@ from contracts.linkage_updates import (
     summary_of,
     update_event_id,
 )
-from services.linker.ids import PersonIds
-from services.linker.outputs import decision_of
+from integration.clerical import StickyDecision, override_link
+from integration.ids import PersonIds
+from integration.outputs import decision_of
+from integration.port import MemberLink, MemberLinker
 from services.linker.pipeline import OutboundRecord
-from services.linker.port import MemberLink, MemberLinker
 from services.updates.changes import Change
-from services.updates.clerical import StickyDecision, override_link
 from services.updates.family import rebuilt_family
 from services.updates.master import MasterPerson, MasterWriter
 from services.updates.member_state import MemberState, Probe, name_key
 
-_DIGITS = 6  # as the linker's outputs round (services/linker/outputs.py)
+_DIGITS = 6  # as the linker's outputs round (integration/outputs.py)
 
 
 class MemberIndex(Protocol):

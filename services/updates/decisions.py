@@ -2,7 +2,7 @@
 
 Per decision record of `linkage.review.decisions.v1`, in order: decode it (a bad record becomes a dead
 letter with the contract's reason), find the member in the link store, judge it against the decisions
-its task already has (`services/updates/clerical.py`: unknown member or task, stale task or sequence,
+its task already has (`integration/clerical.py`: unknown member or task, stale task or sequence,
 an undo that revokes something else -> dead letter; an id applied already -> dropped), and re-link the
 member with the engine under the member's new effective human decision. The member record, a review
 task if the member is back in review (after an undo), the family record and the update events (cause
@@ -22,13 +22,7 @@ from contracts.decode import ContractViolation, decode
 from contracts.linkage_outputs import LinkedMember, ReviewCandidate, ReviewTask, to_canonical_json
 from contracts.linkage_updates import ChangeSource, UpdateCause
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewerRole, ReviewOutcome
-from services.linker.deadletter import SourcePosition, bounded_dead_letter
-from services.linker.ids import PersonIds
-from services.linker.pipeline import OutboundRecord
-from services.linker.port import MemberLink
-from services.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
-from services.updates.changes import Change
-from services.updates.clerical import (
+from integration.clerical import (
     SECOND_REVIEW_MARK,
     AppliedDecision,
     DecisionReason,
@@ -43,6 +37,12 @@ from services.updates.clerical import (
     second_opinion,
     second_review_task,
 )
+from integration.ids import PersonIds
+from integration.port import MemberLink
+from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.linker.pipeline import OutboundRecord
+from services.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
+from services.updates.changes import Change
 from services.updates.member_state import MemberState
 
 #: The decisions applied so far to a member (the link store's `decisions_of`).

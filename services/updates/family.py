@@ -1,6 +1,6 @@
 """Rebuilding a family's integrated record after some of its members were re-linked.
 
-The same rules as the linker's family builder (`services/linker/outputs.py`), applied to the stored
+The same rules as the linker's family builder (`integration/outputs.py`), applied to the stored
 member states: person ids and decisions of the members, the linked master persons' KK numbers, the
 flags `kk_mismatch`, `members_not_in_master` and `deceased_in_master_present_in_survey` and their
 serials. Family-level fields (survey KK, submission, revision, model version, event time) stay as

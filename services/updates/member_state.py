@@ -24,10 +24,10 @@ import pyarrow as pa
 from contracts.codes import Presence
 from contracts.linkage_outputs import MemberDecision, to_canonical_json
 from contracts.submission import FamilySubmission
-from services.linker.port import MemberLink, MemberQuery
+from integration.port import MemberLink, MemberQuery
 
 if TYPE_CHECKING:
-    from services.linker.outputs import FamilyOutputs
+    from integration.outputs import FamilyOutputs
 
 # Members who live in the household (a deceased-in-master flag only counts for them).
 _PRESENT = (Presence.LIVES_HERE, Presence.NEW_MEMBER)

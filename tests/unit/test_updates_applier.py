@@ -19,8 +19,8 @@ from contracts.linkage_outputs import (
 )
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, UpdateEventType, update_event_id
 from contracts.submission import FamilySubmission
+from integration.ids import PersonIds
 from services.linker.deadletter import SourcePosition
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload

@@ -26,8 +26,8 @@ from contracts.linkage_outputs import (
 )
 from contracts.member import Member
 from contracts.submission import FamilySubmission
-from services.linker.ids import PersonIds
-from services.linker.port import MemberLink
+from integration.ids import PersonIds
+from integration.port import MemberLink
 
 # Enough digits to be useful, few enough that float noise in the last bits cannot change the bytes.
 _DIGITS = 6
