@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy contracts linkage services
+	$(BIN)/mypy contracts linkage integration services
 
 archcheck: $(STAMP)
 	$(BIN)/lint-imports

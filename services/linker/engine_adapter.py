@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from integration.port import MemberLinker
 from services.linker.errors import LinkerConfigError
-from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.testing import FakeMasterPerson, FakeMemberLinker
 

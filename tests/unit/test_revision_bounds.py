@@ -19,8 +19,9 @@ from contracts.dead_letter import DeadLetterReason
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.submission import MAX_REVISION, FamilySubmission
 from contracts.topics import LINKED_MEMBERS
+from integration.ids import PersonIds
+from integration.pseudonyms import KeyRing
 from services.linker.admission import AdmissionRules
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 from services.linker.testing import (
@@ -32,7 +33,6 @@ from services.linker.testing import (
     submission_payload,
 )
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceRecord
 from services.publisher.testing import EXAMPLE_SECRETS, example_registry
 
