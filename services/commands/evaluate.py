@@ -27,7 +27,7 @@ from linkage.labels import (
     label_keys,
     read_labels,
 )
-from linkage.model.artefact import ModelArtefactError, band_of, load_artefact
+from linkage.model.artefact import ModelArtefact, ModelArtefactError, band_of, load_artefact
 from linkage.model.baseline import link_baseline
 from linkage.normalise.family import choose_best
 from linkage.records import load_world_source
@@ -102,21 +102,7 @@ def evaluate(
         return
     if world is not None:
         truth = truth or world / "truth.parquet"
-        if source not in ("members", "dtks", "bpjs"):
-            raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
-        refuse_existing(out, force)
-        if not world.is_dir():
-            raise fail(f"{world} is not a folder written by `regsosek generate`")
-        artefact = None
-        if model is not None:
-            try:
-                artefact = load_artefact(model)
-            except ModelArtefactError as e:
-                raise typer.BadParameter(str(e), param_hint="--model") from None
-        try:
-            master, records = load_world_source(str(world), source)
-        except OSError as e:
-            raise fail(f"cannot read the {source} files of {world}: {e.strerror or e}") from None
+        artefact, master, records = _open_world(world, source, model, out, force)
         truth_table = read_table(truth, "truth file")
         notes: list[str] = []
         try:
@@ -174,10 +160,11 @@ def _print_labels(links: pa.Table, labelled: dict[str, MemberLabels]) -> None:
     typer.echo("")
 
 
-def _world_links(
-    world: Path, source: str, model: Path | None, out: Path | None, force: bool, console: Console
-) -> pa.Table:
-    """A world's records linked with `model` (else trained on the world), with their label keys."""
+def _open_world(
+    world: Path, source: str, model: Path | None, out: Path | None, force: bool
+) -> tuple[ModelArtefact | None, pa.Table, pa.Table]:
+    """The model artefact (None: train on the world), the master and the `source` records of a world;
+    bad arguments are one-line errors."""
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
     refuse_existing(out, force)
@@ -193,6 +180,14 @@ def _world_links(
         master, records = load_world_source(str(world), source)
     except OSError as e:
         raise fail(f"cannot read the {source} files of {world}: {e.strerror or e}") from None
+    return artefact, master, records
+
+
+def _world_links(
+    world: Path, source: str, model: Path | None, out: Path | None, force: bool, console: Console
+) -> pa.Table:
+    """A world's records linked with `model` (else trained on the world), with their label keys."""
+    artefact, master, records = _open_world(world, source, model, out, force)
     notes: list[str] = []
     try:
         with step_progress(console, LINK_STEPS) as step:
