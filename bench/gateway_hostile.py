@@ -20,7 +20,7 @@ import httpx
 
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer, sample_body, sample_submission, serving
+from tests.support.gateway import FakeSubmissionProducer, sample_body, sample_submission, serving
 
 TOKEN = "bench-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

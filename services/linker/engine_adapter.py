@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from services.linker.errors import LinkerConfigError
 from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker
 
 
 def load_member_linker(settings: LinkerSettings) -> MemberLinker:

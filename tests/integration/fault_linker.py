@@ -18,7 +18,7 @@ from pathlib import Path
 from services.linker.port import MemberLink, MemberQuery
 from services.linker.runner import run_worker
 from services.linker.settings import LinkerSettings
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker
 
 
 @dataclasses.dataclass

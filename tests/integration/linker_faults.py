@@ -19,8 +19,8 @@ from kafka.admin import KafkaAdminClient
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
 from services.kafka_io import ConsumedRecord, read_topic
-from services.linker.testing import FakeMasterPerson, member_payload, nik_for, submission_payload
 from services.topics import provision
+from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_NAMES = {SUBMISSIONS: "SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "DLQ_TOPIC", LINKED_MEMBERS: "MEMBERS_TOPIC",

@@ -23,9 +23,9 @@ from kafka.admin import KafkaAdminClient
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, SUBMISSIONS_DLQ
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import family_key_of, sample_body, sample_submission
 from services.kafka_io import read_topic
 from tests.integration.test_acl import SecuredBroker, secured, synced  # noqa: F401  (module fixtures)
+from tests.support.gateway import family_key_of, sample_body, sample_submission
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

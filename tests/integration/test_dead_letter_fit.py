@@ -40,8 +40,8 @@ from contracts.topics import (
     topic_spec,
 )
 from services.kafka_io import ConsumedRecord, read_topic
-from services.linker.testing import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
 from services.topics import provision
+from tests.support.linker import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

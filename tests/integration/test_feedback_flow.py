@@ -16,9 +16,9 @@ from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FieldFeedback
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
-from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
-from services.pipeline.linker_process import LinkerProcess, provision_private_topics
 from tests.conftest import RunningBroker
+from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tools.pipeline.linker_process import LinkerProcess, provision_private_topics
 
 KK = "3603121705150003"
 AHMAD, SITI = nik_for(2), nik_for(3, female=True)

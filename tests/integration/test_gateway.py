@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
 from services import topics
-from services.broker import free_port
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import family_key_of, sample_body, sample_submission, serving
 from services.gateway.validation import DUPLICATE_KEY_ERROR
 from services.kafka_io import ConsumedRecord, read_topic
+from tests.support.gateway import family_key_of, sample_body, sample_submission, serving
+from tools.broker import free_port
 
 if TYPE_CHECKING:
     from tests.conftest import RunningBroker

@@ -42,14 +42,14 @@ from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from services.topics import provision
+from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,
     member_payload,
     nik_for,
     submission_payload,
 )
-from services.topics import provision
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

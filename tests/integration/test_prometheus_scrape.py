@@ -36,13 +36,13 @@ from contracts.topics import (
     topic_spec,
 )
 from monitoring.expressions import named_metrics
-from services.broker import free_ports
-from services.linker.testing import FakeMasterPerson, member_payload, nik_for, submission_payload
-from services.observability.picture import render_run_picture
-from services.observability.prom_api import PrometheusApi
-from services.observability.promtool import find_binary
-from services.review.testing import PASSWORD
 from services.topics import provision
+from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
+from tests.support.review import PASSWORD
+from tools.broker import free_ports
+from tools.observability.picture import render_run_picture
+from tools.observability.prom_api import PrometheusApi
+from tools.observability.promtool import find_binary
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

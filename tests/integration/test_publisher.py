@@ -21,9 +21,9 @@ from services.privacy.disclosure import DisclosureLog
 from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
-from services.publisher.testing import example_subscriptions as _examples
-from services.publisher.testing import integrated_family, linked_member
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.publisher import example_subscriptions as _examples
+from tests.support.publisher import integrated_family, linked_member
 
 pytestmark = [pytest.mark.broker]
 

@@ -30,7 +30,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from contracts.subscriptions import SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, UPDATES, topic_spec
 from linkage.synthetic.world import generate_world
-from services.broker import free_port
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
@@ -40,9 +39,10 @@ from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
-from services.publisher.testing import EXAMPLE_SECRETS, example_subscriptions
 from services.publisher.topics import ensure_subscriber_topics
 from services.topics import provision
+from tests.support.publisher import EXAMPLE_SECRETS, example_subscriptions
+from tools.broker import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

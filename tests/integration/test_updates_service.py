@@ -50,12 +50,12 @@ from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker
 from services.topics import provision
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
-from services.updates.testing import dtks_row
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker
+from tests.support.updates import dtks_row
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -6,7 +6,6 @@ import datetime as dt
 
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate, decision_id_of
 from services.linker.port import MemberLink, MemberQuery, RankedCandidate
-from services.linker.testing import FAMILY_KEY, nik_for
 from services.updates.clerical import (
     DecisionReason,
     StickyDecision,
@@ -18,6 +17,7 @@ from services.updates.clerical import (
     override_link,
     task_revision,
 )
+from tests.support.linker import FAMILY_KEY, nik_for
 
 KEY = f"{FAMILY_KEY}-02"
 TASK = f"{KEY}/r3"

@@ -17,7 +17,7 @@ from services.linker.feedback import (
     present_linked_niks,
 )
 from services.linker.port import Band, MemberLink
-from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 FK = FAMILY_KEY
 TEAM = "team-3603-a"

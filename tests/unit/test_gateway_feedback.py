@@ -14,8 +14,8 @@ from contracts.linkage_outputs import to_canonical_json
 from services.gateway.app import build_app
 from services.gateway.feedback import Cursor, FeedbackIndex
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer
 from services.linker.feedback import message_for
+from tests.support.gateway import FakeSubmissionProducer
 
 FK = "3603010001000100001001"
 A_TOKEN, B_TOKEN = "token-team-a-0123456789", "token-team-b-0123456789"

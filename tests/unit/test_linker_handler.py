@@ -16,7 +16,7 @@ from services.linker.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, StoreUpdate
-from services.linker.testing import (
+from tests.support.linker import (
     FAMILY_KEY,
     FakeEvent,
     FakeMasterPerson,

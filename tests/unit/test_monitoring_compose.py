@@ -20,7 +20,7 @@ import typer
 import typer.main
 from ruamel.yaml import YAML
 
-from services.broker import jmx_agent_jar
+from tools.broker import jmx_agent_jar
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -56,7 +56,7 @@ def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "review", "prometheus",
                              "grafana"}
-    assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (services/broker.py)
+    assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (tools/broker.py)
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     for name, service in services.items():
         image = service["image"]

@@ -24,7 +24,6 @@ from services.linker.pipeline import OutboundRecord
 from services.linker.runner import build_worker_app
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, nik_for
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.recorder import BatchRecorder
 from services.updates.applier import UpdateTopics
@@ -33,8 +32,9 @@ from services.updates.journal import MasterJournal
 from services.updates.positions import FileStatus
 from services.updates.progress import SubmissionsProgress
 from services.updates.reader import ChangeRecord, records_of
-from services.updates.testing import population_change
 from services.updates.wiring import MasterUpdates
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker, nik_for
+from tests.support.updates import population_change
 
 SUBMISSIONS = "subs"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts.family import FamilyKey
-from services.gateway.http_client import HttpProtocolError, KeepAlivePoster
 from services.gateway.producer import BrokerUnavailable, KafkaSubmissionProducer, MessageTooLarge
+from tools.http_client import HttpProtocolError, KeepAlivePoster
 
 ACCEPTED = "accepted"
 SUBMISSIONS_FILE = "submissions.jsonl"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from services import broker as kafka_broker
+from tools import broker as kafka_broker
 
 broker_app = typer.Typer(
     help="Run the local Apache Kafka broker (KRaft, loopback only).", no_args_is_help=True
