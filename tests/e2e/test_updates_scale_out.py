@@ -243,7 +243,8 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
 
     def linker(name: str) -> LinkerProcess:
         return LinkerProcess(bootstrap=bootstrap, group=tag, state_dir=tmp_path / name / "state", topics=topics,
-                             link_store_dir=shared, log_path=tmp_path / f"{name}.log", extra_env=env)  # fmt: skip
+                             link_store_dir=shared, log_path=tmp_path / f"{name}.log", extra_env=env,
+                             module="tests.support.fake_linker")  # fmt: skip
 
     ref = Reference()
     a, b = linker("a"), linker("b")

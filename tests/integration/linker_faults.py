@@ -73,10 +73,10 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
 
 
 class LinkerProcess:
-    """The linker service (`module`: services.linker or the test-only fault harness) in a subprocess."""
+    """The linker service (`module`: the fake engine's entry or the test-only fault harness) in a subprocess."""
 
     def __init__(self, bootstrap: str, names: dict[str, str], state_dir: Path, master: Path, group: str,
-                 *, module: str = "services.linker", env: dict[str, str] | None = None) -> None:  # fmt: skip
+                 *, module: str = "tests.support.fake_linker", env: dict[str, str] | None = None) -> None:  # fmt: skip
         full = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
         full.update({f"REGSOSEK_LINKER_{ENV_NAMES[src]}": dst for src, dst in names.items()})
         full.update({"REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,

@@ -87,7 +87,7 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
     })  # fmt: skip
     log = tmp_path / "linker.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
         try:
             deadline = time.monotonic() + 120

@@ -168,7 +168,7 @@ def test_prometheus_sees_what_the_pipeline_processed(
     ], tmp_path, {"REGSOSEK_GATEWAY_BOOTSTRAP": bootstrap, "REGSOSEK_GATEWAY_TOKENS": json.dumps({TOKEN: "team-1"}),
                   "REGSOSEK_GATEWAY_FEEDBACK_TOPIC": names[FIELD_FEEDBACK]})
     processes.append(gateway)
-    linker = Process("linker", [sys.executable, "-m", "services.linker"], tmp_path, {
+    linker = Process("linker", [sys.executable, "-m", "tests.support.fake_linker"], tmp_path, {
         "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": f"linker-{tag}",
         "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
         "REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_METRICS_PORT": str(linker_port),

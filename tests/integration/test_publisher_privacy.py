@@ -129,13 +129,13 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
         "REGSOSEK_LINKER_REVIEW_TOPIC": topics[REVIEW],
         "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
         "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
+        "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "linker"),
+        "REGSOSEK_LINKER_APP_ID": f"linker-{tag}", "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
     })
     linker_log = tmp_path / "linker.log"
     with open(linker_log, "wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [sys.executable, "-m", "services.cli", "serve", "linker", "--bootstrap", bootstrap,
-             "--state-dir", str(tmp_path / "linker"), "--fake-master", str(master), "--group", f"linker-{tag}",
-             "--log-level", "debug"],
+            [sys.executable, "-m", "tests.support.fake_linker", "--log-level", "debug"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

@@ -183,7 +183,7 @@ class Worker:
         state.parent.mkdir(parents=True, exist_ok=True)
         self.log = state.parent / f"{group}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env,
                                      stdout=self._out, stderr=subprocess.STDOUT)  # fmt: skip
 
     def stop(self) -> int:

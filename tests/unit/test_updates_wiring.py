@@ -5,8 +5,6 @@ wait is bounded; and the reader's records keep a fixed order and faust's timesta
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import urllib.request
 from pathlib import Path
@@ -147,11 +145,9 @@ def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_secon
 def test_the_linker_composed_with_metrics_takes_master_updates(tmp_path: Path) -> None:
     # The compose configuration: a metrics port AND updates on. The engine object given to the updates
     # wiring must be the real one (metrics attach to it), not a wrapper without `upsert_master`.
-    master = tmp_path / "master.json"
-    master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003"))]))
-    settings = LinkerSettings(fake_master_path=master, state_dir=tmp_path / "state", metrics_port=0,
-                              updates_enabled=True)  # fmt: skip
-    app, server = build_worker_app(settings)
+    fake = FakeMemberLinker.of([FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003")])
+    settings = LinkerSettings(state_dir=tmp_path / "state", metrics_port=0, updates_enabled=True)
+    app, server = build_worker_app(settings, linker=fake, master_records=1)
     assert server is not None
     try:
         assert "read_master_changes" in [t.__name__ for t in app._app_tasks]  # the change reader is installed
