@@ -1,6 +1,6 @@
 """Shared fixtures. `kafka_broker`: one real Apache Kafka broker per test session, on free ports.
 
-The broker is started by the same code as `regsosek broker start` (tools/broker.py), in a temporary
+The broker is started by the same code as `python -m tools broker start` (tools/broker.py), in a temporary
 run folder, only when a test asks for it. If it cannot start, every test that needs it FAILS with the
 broker's log tail: a missing broker must never turn into silently skipped tests.
 """

@@ -1,6 +1,6 @@
 """Run a real Apache Kafka broker (KRaft, combined broker+controller) on loopback from Maven jars.
 
-Used by the `regsosek broker` commands, the demo and the pytest session fixture, so all three run the
+Used by the `python -m tools broker` commands, the demo and the pytest session fixture, so all three run the
 broker the same way. Run state lives in one folder (default `<repo>/.run/broker`):
 `broker.json` (pid, ports, cluster id), `server.properties`, `log4j2.properties`, `data/`, `logs/`.
 The jars are shared by every run folder (default `<repo>/.run/kafka/libs`).
@@ -443,7 +443,7 @@ def _admin_ok(bootstrap: str) -> bool:
 
 
 def admin_password_file(config: BrokerConfig) -> Path:
-    """Where `regsosek broker start --secured` keeps the generated password of the `admin` super user."""
+    """Where `python -m tools broker start --secured` keeps the generated password of the `admin` super user."""
     return config.run_dir / "admin.password"
 
 
@@ -474,7 +474,7 @@ def start_secured(config: BrokerConfig) -> BrokerStatus:
     if current.running and current.sasl_bootstrap is None:
         raise BrokerError(
             f"a broker without the SASL listener already runs from {config.run_dir} (pid {current.pid}); "
-            "stop it first with `regsosek broker stop`"
+            "stop it first with `python -m tools broker stop`"
         )
     password = admin_password(config)
     st = start(dataclasses.replace(config, scram_users=(("admin", password),)))

@@ -48,7 +48,7 @@ class SecuredBroker:
     passwords: dict[str, str]  # principal -> password, generated for this run
     registry_path: Path
     credentials_dir: Path
-    start_output: str  # what `regsosek broker start --secured` printed
+    start_output: str  # what `python -m tools broker start --secured` printed
 
     def security(self, user: str, password: str | None = None) -> dict[str, Any]:
         return scram_options(user, password if password is not None else self.passwords[user])

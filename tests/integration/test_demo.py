@@ -1,4 +1,4 @@
-"""The demo's streaming step and the `regsosek demo` command against the session broker."""
+"""The demo's streaming step and the `python -m tools demo` command against the session broker."""
 
 from __future__ import annotations
 

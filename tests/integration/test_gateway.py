@@ -1,5 +1,5 @@
 """The ingest gateway against the REAL broker: stored byte-for-byte under the family key, refusals store
-nothing, 503 (never 202) when the broker is unreachable, and `regsosek simulate` delivers every message."""
+nothing, 503 (never 202) when the broker is unreachable, and `python -m tools simulate` delivers every message."""
 
 from __future__ import annotations
 

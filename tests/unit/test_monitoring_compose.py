@@ -80,7 +80,7 @@ def test_every_mounted_file_exists_and_volumes_are_named(compose: dict[str, Any]
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            if source == "./.run/kafka/agents":  # made by `regsosek broker fetch` (the JMX exporter jar)
+            if source == "./.run/kafka/agents":  # made by `python -m tools broker fetch` (the JMX exporter jar)
                 agent = compose["services"]["kafka"]["environment"]["KAFKA_OPTS"].split("=")[0]
                 assert agent.startswith(f"-javaagent:{volume.split(':')[1]}/{jmx_agent_jar().name}")
                 assert jmx_agent_jar().parent == REPO / ".run/kafka/agents"

@@ -1,4 +1,4 @@
-"""`regsosek broker fetch|start|stop|status`: the local Apache Kafka broker (optionally secured)."""
+"""`python -m tools broker fetch|start|stop|status`: the local Apache Kafka broker (optionally secured)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`regsosek demo`: the whole pipeline on a generated world with a real Kafka broker.
+"""`python -m tools demo`: the whole pipeline on a generated world with a real Kafka broker.
 
 Steps: start (or reuse) the broker, provision the topics, generate a world, train the members model
 (cached next to the world), start the linker service as a process, stream the submissions at an offered

@@ -1,4 +1,4 @@
-"""`regsosek simulate`: stream a generated world's submissions at a given rate, via Kafka or the gateway."""
+"""`python -m tools simulate`: stream a generated world's submissions at a given rate, via Kafka or the gateway."""
 
 from __future__ import annotations
 
