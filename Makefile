@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy contracts linkage services tools
+	$(BIN)/mypy contracts linkage integration services tools
 
 archcheck: $(STAMP)
 	$(BIN)/lint-imports

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from integration.port import Band, MemberLink, MemberQuery, report_sectoral
 from linkage.observer import NO_OBSERVER, LinkageObserver
-from services.linker.port import Band, MemberLink, MemberQuery, report_sectoral
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.observer import PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder

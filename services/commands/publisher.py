@@ -34,8 +34,8 @@ def serve_publisher(
     before anything of the batch is sent, or when the broker does not acknowledge the notifications;
     also when the backfill of a new subscription cannot read the linkage topics (nothing of it is sent).
     """
+    from integration.pseudonyms import KeyRing
     from services.privacy.disclosure import DisclosureLog, DisclosureLogError
-    from services.privacy.pseudonyms import KeyRing
     from services.publisher.backfill import BackfillError
     from services.publisher.core import Publisher
     from services.publisher.loop import LoopConfig, PublisherLoop, PublishError

@@ -30,13 +30,13 @@ from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
 from contracts.partitioning import producer_partitioner
 from contracts.submission import FamilySubmission
+from integration.ids import PersonIds
+from integration.port import MemberLinker
 from services.events import EventStamper, faust_timestamp
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
-from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
-from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStoreLike

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import groupby
 
-from services.linker.port import MemberQuery
+from integration.port import MemberQuery
 
 
 def chunk_by_members(queries: Sequence[MemberQuery], max_members: int) -> Iterator[list[MemberQuery]]:

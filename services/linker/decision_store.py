@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import duckdb
 
 from contracts.review_decisions import ReviewOutcome
-from services.updates.clerical import AppliedDecision, StickyDecision, effective
+from integration.clerical import AppliedDecision, StickyDecision, effective
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS review_decisions (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from integration.port import MemberLinker
 from services.linker.errors import LinkerConfigError
-from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 
 

@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from integration.port import MemberLink, MemberQuery, report_sectoral
 from linkage.observer import NO_OBSERVER, LinkageObserver
 from services.linker.errors import LinkerConfigError
-from services.linker.port import MemberLink, MemberQuery, report_sectoral
 from services.linker.ranking import rank_review_candidates
 from services.updates.master import MasterPerson, SectoralSource
 

@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
+from integration.clerical import StickyDecision
 from services.linker.storage_errors import LinkStoreError, StorageFault
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
-from services.updates.clerical import StickyDecision
 
 _FAMILY_KEY_LENGTH = 22
 _A = TypeVar("_A")

@@ -23,15 +23,15 @@ from contracts.family import FAMILY_KEY_LENGTH
 from contracts.feedback import FieldFeedback
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
+from integration.clerical import override_link
+from integration.feedback import Duplicate, OpenItem, derive_feedback, find_duplicate, present_linked_niks
+from integration.ids import PersonIds
+from integration.mapping import family_queries
+from integration.outputs import FamilyOutputs, build_family_outputs, event_time_of
+from integration.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.admission import AdmissionRules, Refusal, admit
 from services.linker.batcher import chunk_by_members
-from services.linker.feedback import Duplicate, OpenItem, derive_feedback, find_duplicate, present_linked_niks
-from services.linker.ids import PersonIds
-from services.linker.mapping import family_queries
-from services.linker.outputs import FamilyOutputs, build_family_outputs, event_time_of
-from services.linker.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
-from services.updates.clerical import override_link
 from services.updates.member_state import member_states
 
 
@@ -196,7 +196,7 @@ class SubmissionLinker:
         model_version = self._linker.model_version
         minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
         # Human decisions are sticky: a reviewer's decision replaces the engine's link as long as the
-        # member's identity fields are those the reviewer saw (services/updates/clerical.py).
+        # member's identity fields are those the reviewer saw (integration/clerical.py).
         sticky = self._store.sticky_decisions(sub.member_key(m) for sub in current for m in sub.members)
         if sticky:
             links = {k: override_link(v, sticky.get(k), queries[k]) if k in sticky else v for k, v in links.items()}

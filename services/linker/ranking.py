@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from services.linker.port import MemberLink, RankedCandidate
+from integration.port import MemberLink, RankedCandidate
 
 #: How many candidates a review task carries by default (the review app shows 3 or more).
 DEFAULT_CANDIDATES = 5

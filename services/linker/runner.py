@@ -11,7 +11,7 @@ from services.shutdown import ShutdownDeadline
 if TYPE_CHECKING:
     import faust
 
-    from services.linker.port import MemberLinker
+    from integration.port import MemberLinker
     from services.observability.exposition import MetricsServer
 
 

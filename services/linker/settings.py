@@ -41,7 +41,7 @@ class LinkerSettings(KafkaSecurity):
     members_topic: str = "linkage.members.v1"
     families_topic: str = "linkage.families.v1"
     review_topic: str = "linkage.review.v1"
-    # Field feedback to enumerator teams (services/linker/feedback.py, docs/feedback.md); empty: off.
+    # Field feedback to enumerator teams (integration/feedback.py, docs/feedback.md); empty: off.
     feedback_topic: str = "field.feedback.v1"
 
     # Master and sectoral updates (services/updates): a second agent on these topics, off by default.
@@ -59,7 +59,7 @@ class LinkerSettings(KafkaSecurity):
     # Clerical review decisions (services/updates/decision_wiring.py): a per-instance reader, off by default.
     decisions_enabled: bool = False
     review_decisions_topic: str = "linkage.review.decisions.v1"
-    # The second-reviewer rule (services/updates/clerical.py `SecondReview`): districts (7 digits, as a
+    # The second-reviewer rule (integration/clerical.py `SecondReview`): districts (7 digits, as a
     # JSON list) where every reviewer's accept/new person needs a second, agreeing reviewer; and the
     # engine probability from which overriding its candidate needs one (None: off).
     second_review_districts: frozenset[str] = frozenset()

@@ -16,9 +16,9 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
+from integration.clerical import AppliedDecision, StickyDecision
 from services.linker import decision_store
 from services.linker.storage_errors import LinkStoreError, StorageFault, lock_holder, storage_fault
-from services.updates.clerical import AppliedDecision, StickyDecision
 from services.updates.journal import save_positions
 from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
 from services.updates.member_state import MemberState, Probe, find_family_members, find_members, write_members
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS family_revisions (
 );
 -- files written before the owning team was kept: their families have no owner until one writes again
 ALTER TABLE family_revisions ADD COLUMN IF NOT EXISTS owner VARCHAR;
--- field feedback items open after the family's revision (services/linker/feedback.py `OpenItem.encode`)
+-- field feedback items open after the family's revision (integration/feedback.py `OpenItem.encode`)
 ALTER TABLE family_revisions ADD COLUMN IF NOT EXISTS open_feedback VARCHAR[];
 CREATE TABLE IF NOT EXISTS minted_ids (
     member_key VARCHAR PRIMARY KEY,
@@ -55,7 +55,7 @@ _REVISION_COLUMNS = (("family_revisions", "revision"), ("member_links", "revisio
 class FamilyState:
     """The highest revision of a family whose outputs were acknowledged, its member serials, and the
     team that owns it (wrote its first accepted revision; None when unknown, e.g. no gateway header),
-    and the field feedback items open after that revision (encoded `services.linker.feedback.OpenItem`)."""
+    and the field feedback items open after that revision (encoded `integration.feedback.OpenItem`)."""
 
     revision: int
     submission_id: str
@@ -234,7 +234,7 @@ class LinkStore:
         """Families whose present members are linked to any of `niks`: family key -> those NIKs.
 
         One scan of `member_links` (no index on the NIK): a few milliseconds per 100,000 members,
-        once per batch (the duplicate-family feedback rule, services/linker/feedback.py).
+        once per batch (the duplicate-family feedback rule, integration/feedback.py).
         """
         if not niks:
             return {}

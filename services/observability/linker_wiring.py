@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from services.linker.port import MemberLinker, ObservableLinker
+from integration.port import MemberLinker, ObservableLinker
 from services.linker.settings import LinkerSettings
 from services.observability.exposition import MetricsServer, serve_metrics
 from services.observability.linker_metrics import LinkerMetrics

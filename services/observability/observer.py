@@ -1,7 +1,7 @@
 """The Prometheus implementation of the core's `LinkageObserver`.
 
 `PrometheusLinkageObserver` turns the hooks into metric updates. It is attached to the engine object
-itself (`services.linker.port.ObservableLinker.attach_observer`), never wrapped around it: the engine
+itself (`integration.port.ObservableLinker.attach_observer`), never wrapped around it: the engine
 reports each call and each decision (Dukcapil with its candidate pairs, DTKS and BPJS), whether the
 submissions pipeline or the master updates called it, and the object the updates modify is the one
 the pipeline links with. Only bands, counts and probabilities cross this boundary.

@@ -1,9 +1,11 @@
 """The publisher's decisions, free of Kafka: one linkage output in -> notifications out.
 
 For every subscription the record is filtered, projected and pseudonymised; the event type is derived
-from what the subscriber last received (delivery state). Message ids are deterministic: a UUID built
-from the subscriber, the input (topic, key, value bytes), the event and the notification it supersedes,
-so reprocessing the same input after a crash yields the same id and consumers dedupe on it.
+from what the subscriber last received (delivery state). The rules (views, event types, corrections,
+message ids) are pure, in `integration/notifications.py`; this module adds the delivery state and the
+disclosure log. Message ids are deterministic: a UUID built from the subscriber, the input (topic, key,
+value bytes), the event and the notification it supersedes, so reprocessing the same input after a crash
+yields the same id and consumers dedupe on it.
 
 Link updates (`linkage.updates.v1`) are delivered as the subscription's own event types (death, move,
 link created/changed/merged/split, decile change, `UPDATE_EVENT_TYPES`); their ids depend on the input only, so a
@@ -22,9 +24,6 @@ delivered); the redelivered input sends them again and records `sent`.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,26 +31,25 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember
-from contracts.linkage_updates import (
-    LINKAGE_UPDATE_ADAPTER,
-    AnyLinkageUpdate,
-    Merged,
-    Split,
-    UpdateEventType,
-    WelfareChanged,
-)
-from contracts.subscriptions import (
-    EventType,
-    NotificationEnvelope,
-    ProjectedValue,
-    RecordType,
-    Subscription,
-    SubscriptionRegistry,
-)
+from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, AnyLinkageUpdate, Merged, Split
+from contracts.subscriptions import EventType, NotificationEnvelope, RecordType, Subscription, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from integration.notifications import (
+    ALWAYS_SENT,
+    NEVER_CORRECTION,
+    View,
+    family_event,
+    family_state_key,
+    family_view,
+    member_state_key,
+    message_id,
+    person_event,
+    person_view,
+    update_event,
+)
+from integration.projection import matches_filters
+from integration.pseudonyms import KeyRing, Pseudonymiser
 from services.privacy.disclosure import SENT, Disclosure, DisclosureLog
-from services.privacy.projection import matches_filters, project_family, project_person
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.state import Delivered, DeliveryState
 
 
@@ -66,34 +64,6 @@ class SourceTopics:
     def all(self) -> tuple[str, ...]:
         """Every source topic, for the consumer's subscription."""
         return (self.members, self.families, self.updates)
-
-
-#: The subscription event type each link update (`linkage.updates.v1`) is delivered as. A
-#: `welfare_changed` update is delivered as `decile_change`, or as `welfare_change` to a subscription
-#: that lists only that one (`WELFARE_EVENT_TYPES`): one notification per subscriber, never both.
-UPDATE_EVENT_TYPES: dict[UpdateEventType, EventType] = {
-    UpdateEventType.LINK_CREATED: EventType.LINK_CREATED,
-    UpdateEventType.LINK_CHANGED: EventType.LINK_CHANGED,
-    UpdateEventType.PERSON_DIED: EventType.DEATH,
-    UpdateEventType.MOVED: EventType.MOVE,
-    UpdateEventType.MERGED: EventType.LINK_MERGED,
-    UpdateEventType.SPLIT: EventType.LINK_SPLIT,
-    UpdateEventType.WELFARE_CHANGED: EventType.DECILE_CHANGE,
-}
-
-#: The subscription event types a `welfare_changed` update can be delivered as, in order of preference.
-WELFARE_EVENT_TYPES: tuple[EventType, ...] = (EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE)
-
-# Update events whose news is the event itself: sent even when the subscriber's projection is unchanged
-# (a death or a move leaves the member record as it was; a merge or split is the id mapping).
-# A decile change is news even to a subscriber that does not receive the decile field.
-_ALWAYS_SENT = frozenset({EventType.DEATH, EventType.MOVE, EventType.LINK_MERGED, EventType.LINK_SPLIT,
-                          EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE})  # fmt: skip
-# Update events that report news about the same link, never a correction of an earlier record.
-_NEVER_CORRECTION = frozenset({EventType.DEATH, EventType.MOVE, EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE})
-
-# Fixed namespace for the message-id UUIDs (uuid5-style: SHA-1 over the namespace and a name).
-_MESSAGE_NS = uuid.UUID("6c0f8f0e-3b1e-5a43-9a55-52454753454b")
 
 
 @dataclass(frozen=True)
@@ -210,43 +180,38 @@ class Publisher:
         pending = self._pending.get((subscriber_id, state_key))
         return pending if pending is not None else self.state.get(subscriber_id, state_key)
 
+    def _seen(self, sub: Subscription, member: LinkedMember) -> tuple[str, Delivered | None, Pseudonymiser, View]:
+        """A member record as `sub` sees it, and what its subscriber last received of that member."""
+        state_key = member_state_key(member)
+        prior = self._last(sub.subscriber_id, state_key)
+        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
+        return state_key, prior, pseudonyms, person_view(member, sub, pseudonyms)
+
     def _person(
         self, sub: Subscription, member: LinkedMember, record: SourceRecord, *, corrections_only: bool = False
     ) -> Notification | None:
         if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member):
             return None
-        state_key = "m:" + member.member_key
-        prior = self._last(sub.subscriber_id, state_key)
-        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub, pseudonyms)
-        reference = pseudonyms.person(member.person_id)
-        digest = _digest(reference, projected)
-        if prior is not None and (prior.digest == digest or member.revision < prior.revision):
+        state_key, prior, _, view = self._seen(sub, member)
+        if prior is not None and (prior.digest == view.digest or member.revision < prior.revision):
             # Nothing new for this subscriber, or a replayed older revision (never step back).
             self.stats.unchanged += 1
             return None
+        from_updates = record.topic == self.topics.updates
         correction = prior is not None and (
-            record.topic == self.topics.updates or prior.person_ids.get(member.member_key) != member.person_id
+            from_updates or prior.person_ids.get(member.member_key) != member.person_id
         )
-        if record.topic == self.topics.updates or prior is not None:
-            event = EventType.LINK_CHANGED
-        else:
-            event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
+        event = person_event(from_updates, prior is not None, member.matched_nik is not None)
         # Corrections go to whoever received the earlier version, whatever it subscribed to.
         if not correction and (corrections_only or event not in sub.event_types):
             return None
-        delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
-        return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
-                           state_key, delivered, subject=member.person_id, persons=(member.person_id,),
-                           slot=pseudonyms.member(member.member_key))  # fmt: skip
+        delivered = Delivered("", view.digest, {member.member_key: member.person_id}, (), member.revision)
+        return self._build(sub, record, event, RecordType.PERSON, view, prior, correction, state_key, delivered,
+                           subject=member.person_id, persons=(member.person_id,))  # fmt: skip
 
     def _update(self, sub: Subscription, update: AnyLinkageUpdate, record: SourceRecord) -> Notification | None:
         """A link update as the subscription's own event type; unsubscribed types only as corrections."""
-        event = UPDATE_EVENT_TYPES[UpdateEventType(update.event)]
-        deciles: tuple[int | None, ...] | None = None
-        if isinstance(update, WelfareChanged):
-            event = next((e for e in WELFARE_EVENT_TYPES if e in sub.event_types), event)
-            deciles = (update.decile_before, update.decile_after)
+        event, deciles = update_event(update, sub)
         if event not in sub.event_types:
             # Not subscribed to this kind: nothing, except a correction to whoever received the earlier
             # version of the member when its projection changed (`_person` on the updates topic).
@@ -256,17 +221,12 @@ class Publisher:
             sub, member.family_key, member, deciles
         ):
             return None
-        state_key = "m:" + member.member_key
-        prior = self._last(sub.subscriber_id, state_key)
-        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub, pseudonyms)
-        reference = pseudonyms.person(member.person_id)
-        digest = _digest(reference, projected)
+        state_key, prior, pseudonyms, view = self._seen(sub, member)
         # The id depends on the input only (not on the state), so a replayed event is found in the log.
-        message_id = _message_id(sub.subscriber_id, record, event, None)
-        unchanged = prior is not None and prior.digest == digest and event not in _ALWAYS_SENT
+        mid = _message_id(sub.subscriber_id, record, event, None)
+        unchanged = prior is not None and prior.digest == view.digest and event not in ALWAYS_SENT
         stale = prior is not None and member.revision < prior.revision
-        if unchanged or stale or message_id in self._pending_ids or self.state.logged(message_id):
+        if unchanged or stale or mid in self._pending_ids or self.state.logged(mid):
             self.stats.unchanged += 1
             return None
         previous: str | None = None
@@ -275,74 +235,58 @@ class Publisher:
             previous = pseudonyms.person(update.old_person_id)
             persons = tuple(sorted({update.old_person_id, member.person_id}))
         # Wrong, not merely outdated: the earlier record differs and the event is about the link itself.
-        correction = prior is not None and prior.digest != digest and event not in _NEVER_CORRECTION
-        delivered = Delivered("", digest, {member.member_key: member.person_id}, (), member.revision)
-        return self._build(sub, record, event, RecordType.PERSON, reference, projected, prior, correction,
-                           state_key, delivered, subject=member.person_id, persons=persons,
-                           slot=pseudonyms.member(member.member_key), previous=previous,
-                           message_id=message_id)  # fmt: skip
+        correction = prior is not None and prior.digest != view.digest and event not in NEVER_CORRECTION
+        delivered = Delivered("", view.digest, {member.member_key: member.person_id}, (), member.revision)
+        return self._build(sub, record, event, RecordType.PERSON, view, prior, correction, state_key, delivered,
+                           subject=member.person_id, persons=persons, previous=previous,
+                           message_id=mid)  # fmt: skip
 
     def _family(self, sub: Subscription, family: IntegratedFamily, record: SourceRecord) -> Notification | None:
         if RecordType.FAMILY not in sub.record_types() or not matches_filters(sub, family.family_key, None):
             return None
-        state_key = "f:" + family.family_key
+        state_key = family_state_key(family)
         prior = self._last(sub.subscriber_id, state_key)
-        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_family(family, sub, pseudonyms)
-        reference = pseudonyms.family(family.family_key)
-        digest = _digest(reference, projected)
-        if prior is not None and (prior.digest == digest or family.revision < prior.revision):
+        view = family_view(family, sub, self.keys.for_subscriber(sub.subscriber_id))
+        if prior is not None and (prior.digest == view.digest or family.revision < prior.revision):
             self.stats.unchanged += 1
             return None
         person_ids = {m.member_key: m.person_id for m in family.members}
         deceased = tuple(sorted(family.deceased_in_master_serials))
-        correction = False
-        if prior is None:
-            event = EventType.FAMILY_NEW
-        else:
-            before, now = set(prior.person_ids), set(person_ids)
-            correction = any(prior.person_ids[k] != person_ids[k] for k in before & now)
-            if set(deceased) - set(prior.deceased):
-                event = EventType.DEATH
-            elif now - before:
-                event = EventType.MEMBER_ADDED
-            elif before - now:
-                event = EventType.MEMBER_REMOVED
-            else:
-                event = EventType.LINK_CHANGED
+        event, correction = family_event(
+            prior.person_ids if prior is not None else None, prior.deceased if prior is not None else (),
+            person_ids, deceased,
+        )  # fmt: skip
         if not correction and event not in sub.event_types:
             return None
-        delivered = Delivered("", digest, person_ids, deceased, family.revision)
-        return self._build(sub, record, event, RecordType.FAMILY, reference, projected, prior, correction,
-                           state_key, delivered, subject=family.family_key,
-                           persons=tuple(sorted(set(person_ids.values()))), slot=reference)  # fmt: skip
+        delivered = Delivered("", view.digest, person_ids, deceased, family.revision)
+        return self._build(sub, record, event, RecordType.FAMILY, view, prior, correction, state_key, delivered,
+                           subject=family.family_key, persons=tuple(sorted(set(person_ids.values()))))  # fmt: skip
 
     def _build(
-        self, sub: Subscription, record: SourceRecord, event: EventType, record_type: RecordType,
-        reference: str, projected: dict[str, ProjectedValue], prior: Delivered | None, correction: bool,
-        state_key: str, delivered: Delivered, *, subject: str, persons: tuple[str, ...], slot: str,
-        previous: str | None = None, message_id: str | None = None,
+        self, sub: Subscription, record: SourceRecord, event: EventType, record_type: RecordType, view: View,
+        prior: Delivered | None, correction: bool, state_key: str, delivered: Delivered, *, subject: str,
+        persons: tuple[str, ...], previous: str | None = None, message_id: str | None = None,
     ) -> Notification:  # fmt: skip
         supersedes = prior.message_id if prior is not None else None
         if message_id is None:
             message_id = _message_id(sub.subscriber_id, record, event, supersedes)
         envelope = NotificationEnvelope(
             message_id=message_id, timestamp=_moment(record), subscriber_id=sub.subscriber_id,
-            purpose_code=sub.purpose_code, event_type=event, record_type=record_type, reference_id=reference,
-            record=projected, supersedes=supersedes, correction=correction, previous_reference_id=previous,
+            purpose_code=sub.purpose_code, event_type=event, record_type=record_type, reference_id=view.reference,
+            record=view.projected, supersedes=supersedes, correction=correction, previous_reference_id=previous,
         )  # fmt: skip
         # The old-to-new mapping is itself disclosed: logged as a field, with both person ids.
-        fields = tuple(sorted([*projected, *(["previous_reference_id"] if previous is not None else [])]))
+        fields = tuple(sorted([*view.projected, *(["previous_reference_id"] if previous is not None else [])]))
         disclosure = Disclosure(
             message_id=message_id, subscriber_id=sub.subscriber_id, purpose_code=sub.purpose_code,
-            event_type=event.value, record_type=record_type.value, subject_id=subject, reference_id=reference,
+            event_type=event.value, record_type=record_type.value, subject_id=subject, reference_id=view.reference,
             fields=fields, disclosed_at=self._clock(),
             source=f"{record.topic}/{record.partition}/{record.offset}", person_ids=persons,
         )  # fmt: skip
         final = replace(delivered, message_id=message_id)
         # Keyed by the record slot (member or family), not the person: a correction that changes the
         # person reference still lands on the same partition, after the notification it supersedes.
-        return Notification(sub.topic, slot, envelope, state_key, final, disclosure)
+        return Notification(sub.topic, view.slot, envelope, state_key, final, disclosure)
 
     # ------------------------------------------------------------------------------------- backfill
 
@@ -382,40 +326,33 @@ class Publisher:
     def _snapshot_person(
         self, sub: Subscription, member: LinkedMember, record: SourceRecord
     ) -> Notification | None:
-        event = EventType.LINK_CREATED if member.matched_nik is not None else EventType.PERSON_NEW
-        state_key = "m:" + member.member_key
+        event = person_event(False, False, member.matched_nik is not None)
+        state_key = member_state_key(member)
         if not self._snapshot_due(sub, event, RecordType.PERSON, member.family_key, member, state_key,
                                   member.revision):  # fmt: skip
             return None
-        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_person(member, sub, pseudonyms)
-        reference = pseudonyms.person(member.person_id)
-        delivered = Delivered("", _digest(reference, projected), {member.member_key: member.person_id}, (),
-                              member.revision)  # fmt: skip
+        view = person_view(member, sub, self.keys.for_subscriber(sub.subscriber_id))
+        delivered = Delivered("", view.digest, {member.member_key: member.person_id}, (), member.revision)
         return self._snapshot_built(
-            self._build(sub, record, event, RecordType.PERSON, reference, projected, None, False, state_key,
-                        delivered, subject=member.person_id, persons=(member.person_id,),
-                        slot=pseudonyms.member(member.member_key),
+            self._build(sub, record, event, RecordType.PERSON, view, None, False, state_key, delivered,
+                        subject=member.person_id, persons=(member.person_id,),
                         message_id=_message_id(sub.subscriber_id, record, event, "snapshot"))  # fmt: skip
         )
 
     def _snapshot_family(
         self, sub: Subscription, family: IntegratedFamily, record: SourceRecord
     ) -> Notification | None:
-        state_key = "f:" + family.family_key
+        state_key = family_state_key(family)
         if not self._snapshot_due(sub, EventType.FAMILY_NEW, RecordType.FAMILY, family.family_key, None, state_key,
                                   family.revision):  # fmt: skip
             return None
-        pseudonyms = self.keys.for_subscriber(sub.subscriber_id)
-        projected = project_family(family, sub, pseudonyms)
-        reference = pseudonyms.family(family.family_key)
+        view = family_view(family, sub, self.keys.for_subscriber(sub.subscriber_id))
         person_ids = {m.member_key: m.person_id for m in family.members}
-        delivered = Delivered("", _digest(reference, projected), person_ids,
-                              tuple(sorted(family.deceased_in_master_serials)), family.revision)  # fmt: skip
+        delivered = Delivered("", view.digest, person_ids, tuple(sorted(family.deceased_in_master_serials)),
+                              family.revision)  # fmt: skip
         return self._snapshot_built(
-            self._build(sub, record, EventType.FAMILY_NEW, RecordType.FAMILY, reference, projected, None, False,
-                        state_key, delivered, subject=family.family_key,
-                        persons=tuple(sorted(set(person_ids.values()))), slot=reference,
+            self._build(sub, record, EventType.FAMILY_NEW, RecordType.FAMILY, view, None, False, state_key,
+                        delivered, subject=family.family_key, persons=tuple(sorted(set(person_ids.values()))),
                         message_id=_message_id(sub.subscriber_id, record, EventType.FAMILY_NEW,
                                                "snapshot"))  # fmt: skip
         )
@@ -478,13 +415,5 @@ def _moment(record: SourceRecord) -> datetime:
     return datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
 
 
-def _digest(reference: str, projected: dict[str, ProjectedValue]) -> str:
-    body = json.dumps({"ref": reference, "record": projected}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def _message_id(subscriber_id: str, record: SourceRecord, event: EventType, supersedes: str | None) -> str:
-    value_hash = hashlib.sha256(record.value or b"").hexdigest()
-    key = (record.key or b"").hex()
-    name = "|".join((subscriber_id, record.topic, key, value_hash, event.value, supersedes or "-"))
-    return str(uuid.uuid5(_MESSAGE_NS, name))
+    return message_id(subscriber_id, record.topic, record.key, record.value, event, supersedes)

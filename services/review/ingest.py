@@ -104,6 +104,7 @@ class Ingest:
         rejected: list[tuple[str, int, int, str]] = []
         positions: dict[tuple[str, int], int] = {}
         counts: dict[str, int] = {}
+        read_ms = int(time.time() * 1000)
         for tp, records in batch.items():
             kind = self._kinds[tp.topic]
             for r in records:
@@ -113,7 +114,9 @@ class Ingest:
                     rejected.append((tp.topic, tp.partition, r.offset, reason))
                     counts["rejected"] = counts.get("rejected", 0) + 1
                     continue
-                items.append((kind, parsed, int(r.timestamp)))
+                # A task's age is how long it has waited here: the time this app read it, not the
+                # record's timestamp (the event time, e.g. the enumeration day; docs/review.md).
+                items.append((kind, parsed, read_ms if kind == "review" else int(r.timestamp)))
                 counts[kind] = counts.get(kind, 0) + 1
         self._store.ingest(items, positions, rejected)
         if self._on_batch is not None:

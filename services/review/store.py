@@ -27,8 +27,8 @@ from typing import Any
 
 from contracts.linkage_outputs import LinkedMember, MemberDecision, ReviewTask
 from contracts.review_decisions import ReviewDecision, ReviewOutcome
+from integration.clerical import SECOND_REVIEW_MARK
 from linkage.labels import uncertainty
-from services.updates.clerical import SECOND_REVIEW_MARK
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -131,7 +131,7 @@ def held_decision_id(task_id: str) -> str | None:
 
 
 def second_review_task_id(decision: ReviewDecision) -> str:
-    """The task id the linker raises when it holds `decision` (as services/updates/clerical.py names it)."""
+    """The task id the linker raises when it holds `decision` (as integration/clerical.py names it)."""
     return f"{decision.task_id.split(SECOND_REVIEW_MARK, 1)[0]}{SECOND_REVIEW_MARK}{decision.decision_id}"
 
 

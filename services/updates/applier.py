@@ -6,9 +6,9 @@ without a link sharing its NIK or one of its blocking-key hashes, i.e. every suc
 blocking would pair with the record), re-link them with the engine, and compare each member's record
 before and after. A changed record is re-emitted on `linkage.members.v1` (same key), a member newly in
 the review band gets a review task, and every consequence becomes a `linkage.updates.v1` event (see
-`contracts/linkage_updates.py` for the event rules). Members changed by an earlier change of the same
-batch are seen in their new state. The store is only read here; the caller saves `UpdateResult.states`
-after the broker acknowledged every record.
+`contracts/linkage_updates.py`; the rules, pure, are in `integration/updates.py`). Members changed by an
+earlier change of the same batch are seen in their new state. The store is only read here; the caller
+saves `UpdateResult.states` after the broker acknowledged every record.
 """
 
 from __future__ import annotations
@@ -19,41 +19,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from contracts.linkage_outputs import (
-    IntegratedFamily,
-    LinkBand,
-    LinkedMember,
-    MemberDecision,
-    PersonIdKind,
-    ReviewTask,
-    SectoralMatches,
-    to_canonical_json,
-)
-from contracts.linkage_updates import (
-    AnyLinkageUpdate,
-    LinkChanged,
-    LinkCreated,
-    Merged,
-    PersonDied,
-    PersonMoved,
-    Split,
-    UpdateCause,
-    UpdateEventType,
-    WelfareChanged,
-    summary_of,
-    update_event_id,
-)
-from services.linker.ids import PersonIds
-from services.linker.outputs import decision_of
+from contracts.linkage_outputs import IntegratedFamily, LinkedMember, MemberDecision, to_canonical_json
+from integration.clerical import StickyDecision, override_link
+from integration.ids import PersonIds
+from integration.outputs import rebuilt_family
+from integration.port import MemberLink, MemberLinker
+from integration.updates import change_event_time, change_review_task, relinked_member, update_events
 from services.linker.pipeline import OutboundRecord
-from services.linker.port import MemberLink, MemberLinker
 from services.updates.changes import Change
-from services.updates.clerical import StickyDecision, override_link
-from services.updates.family import rebuilt_family
 from services.updates.master import MasterPerson, MasterWriter
 from services.updates.member_state import MemberState, Probe, name_key
-
-_DIGITS = 6  # as the linker's outputs round (services/linker/outputs.py)
 
 
 class MemberIndex(Protocol):
@@ -94,10 +69,6 @@ class UpdateResult:
     changes: int = 0
     relinked: int = 0
     events: int = 0
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), _DIGITS)
 
 
 class ChangeApplier:
@@ -159,7 +130,8 @@ class ChangeApplier:
             if not states:
                 continue
             old_json = states[0].family_json
-            family = rebuilt_family(IntegratedFamily.model_validate_json(old_json), states)
+            current = {s.member_key: s.current() for s in states}
+            family = rebuilt_family(IntegratedFamily.model_validate_json(old_json), current)
             if to_canonical_json(family) == old_json:
                 continue
             time = result.family_times[family_key]
@@ -186,7 +158,8 @@ class ChangeApplier:
         old = LinkedMember.model_validate_json(state.member_json)
         time = change_time(change)
         # Compared without the event time: a record that changes nothing else is not re-published.
-        fresh = self._relinked(old, link).model_copy(update={"event_time": old.event_time})
+        fresh = relinked_member(old, link, self._ids, self._linker.model_version)
+        fresh = fresh.model_copy(update={"event_time": old.event_time})
         changed = to_canonical_json(fresh) != state.member_json
         new = fresh.model_copy(update={"event_time": time}) if changed else fresh
         new_json = to_canonical_json(new) if changed else state.member_json
@@ -196,10 +169,10 @@ class ChangeApplier:
         if changed:
             result.records.append(OutboundRecord(t.members, new.member_key.encode(), new_json, time))
         if new.decision is MemberDecision.PENDING_REVIEW and old.decision is not MemberDecision.PENDING_REVIEW:
-            task = self._review_task(new, link, change.cause, time)
+            task = change_review_task(new, link, change.cause, self._ids, time)
             result.records.append(OutboundRecord(t.review, new.member_key.encode(), to_canonical_json(task), time))
         changed_nik = change.person.nik if change.person else change.sectoral.nik if change.sectoral else None
-        for event in _events(change.cause, old, new, changed_nik, changed, time):
+        for event in update_events(change.cause, old, new, changed_nik, changed, time):
             result.records.append(OutboundRecord(t.updates, new.member_key.encode(), to_canonical_json(event), time))
             result.events += 1
         link_nik = link.master_nik if new.decision is not MemberDecision.NOT_LINKED else None
@@ -207,43 +180,6 @@ class ChangeApplier:
             state, decision=new.decision.value, link_nik=link_nik, member_json=new_json,
             master_kk=link.master_kk_number, master_dead=link.master_deceased,
             blocking_keys=link.blocking_keys or state.blocking_keys,
-        )  # fmt: skip
-
-    def _relinked(self, old: LinkedMember, link: MemberLink) -> LinkedMember:
-        decision = decision_of(link)
-        linked = decision is MemberDecision.LINKED
-        if linked:
-            assert link.master_nik is not None  # guaranteed by decision_of
-            person_id, kind = self._ids.for_master(link.master_nik), PersonIdKind.MASTER
-        elif old.person_id_kind is PersonIdKind.MINTED:
-            person_id, kind = old.person_id, PersonIdKind.MINTED
-        else:
-            person_id, kind = self._ids.mint(old.member_key), PersonIdKind.MINTED
-        return LinkedMember(
-            member_key=old.member_key, family_key=old.family_key, serial=old.serial,
-            submission_id=old.submission_id, revision=old.revision, decision=decision,
-            band=LinkBand(link.band), probability=_round(link.probability),
-            match_weight=_round(link.match_weight), runner_up_weight=_round(link.runner_up_weight),
-            explanation={k: round(float(w), _DIGITS) for k, w in sorted(link.explanation.items())},
-            matched_nik=link.master_nik if linked else None, person_id=person_id, person_id_kind=kind,
-            sectoral=SectoralMatches(dtks_id=link.dtks_id if linked else None,
-                                     bpjs_id=link.bpjs_id if linked else None,
-                                     dtks_decile=link.dtks_decile if linked else None),
-            model_version=self._linker.model_version,
-        )  # fmt: skip
-
-    def _review_task(
-        self, member: LinkedMember, link: MemberLink, cause: UpdateCause, time: dt.datetime
-    ) -> ReviewTask:
-        return ReviewTask(
-            # One task per member, revision and change: re-processing the change yields the same id.
-            task_id=f"{member.member_key}/r{member.revision}/{cause.change_id}",
-            member_key=member.member_key, submission_id=member.submission_id, revision=member.revision,
-            candidate_nik=link.master_nik,
-            candidate_person_id=self._ids.for_master(link.master_nik) if link.master_nik else None,
-            probability=member.probability, match_weight=member.match_weight,
-            runner_up_weight=member.runner_up_weight, explanation=member.explanation,
-            model_version=member.model_version, event_time=time,
         )  # fmt: skip
 
 
@@ -262,74 +198,5 @@ def _matches(state: MemberState, probe: Probe) -> bool:
 
 
 def change_time(change: Change) -> dt.datetime:
-    """The event time of the records a change causes (`Change.time`). A change journalled before the
-    time was kept has none: its effective date (midnight UTC), else the Unix epoch."""
-    if change.time is not None:
-        return change.time.astimezone(dt.UTC)
-    day = change.cause.effective_date or dt.date(1970, 1, 1)
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-
-
-def _events(
-    cause: UpdateCause, old: LinkedMember, new: LinkedMember, changed_nik: str | None, record_changed: bool,
-    time: dt.datetime,
-) -> list[AnyLinkageUpdate]:
-    """The update events of one re-linked member (the rules of contracts/linkage_updates.py)."""
-    kinds: list[UpdateEventType] = []
-    before_master = old.person_id_kind is PersonIdKind.MASTER
-    after_master = new.person_id_kind is PersonIdKind.MASTER
-    if old.person_id != new.person_id:
-        if after_master and not before_master:
-            kinds = [UpdateEventType.LINK_CREATED, UpdateEventType.MERGED]
-        elif before_master and not after_master:
-            kinds = [UpdateEventType.SPLIT]
-        else:
-            kinds = [UpdateEventType.LINK_CHANGED]
-    else:
-        linked_to_change = new.matched_nik is not None and new.matched_nik == changed_nik
-        if linked_to_change and cause.change == "died":
-            kinds = [UpdateEventType.PERSON_DIED]
-        elif linked_to_change and cause.change == "moved":
-            kinds = [UpdateEventType.MOVED]
-        elif (record_changed and _changed_besides_decile(old, new)) or (
-            linked_to_change and cause.change in ("corrected", "kk_changed")
-        ):
-            kinds = [UpdateEventType.LINK_CHANGED]
-        if old.sectoral.dtks_decile != new.sectoral.dtks_decile:
-            # The same person's welfare decile changed (a DTKS row with a new `desil`, or the person
-            # entered or left DTKS): its own event, besides any link change.
-            kinds.append(UpdateEventType.WELFARE_CHANGED)
-    return [_event(kind, cause, old, new, time) for kind in kinds]
-
-
-def _changed_besides_decile(old: LinkedMember, new: LinkedMember) -> bool:
-    """Whether the record changed in anything but the DTKS decile (that alone is `welfare_changed`)."""
-    same_decile = old.sectoral.model_copy(update={"dtks_decile": new.sectoral.dtks_decile})
-    return old.model_copy(update={"sectoral": same_decile, "event_time": new.event_time}) != new
-
-
-def _event(
-    kind: UpdateEventType, cause: UpdateCause, old: LinkedMember, new: LinkedMember, time: dt.datetime
-) -> AnyLinkageUpdate:
-    common = {
-        "event_id": update_event_id(cause.change_id, new.member_key, kind),
-        "member_key": new.member_key, "family_key": new.family_key, "cause": cause,
-        "before": summary_of(old), "after": summary_of(new), "member": new, "event_time": time,
-    }  # fmt: skip
-    ids = {"old_person_id": old.person_id, "new_person_id": new.person_id}
-    match kind:
-        case UpdateEventType.LINK_CREATED:
-            return LinkCreated.model_validate(common)
-        case UpdateEventType.MERGED:
-            return Merged.model_validate({**common, **ids})
-        case UpdateEventType.SPLIT:
-            return Split.model_validate({**common, **ids})
-        case UpdateEventType.PERSON_DIED:
-            return PersonDied.model_validate(common)
-        case UpdateEventType.MOVED:
-            return PersonMoved.model_validate(common)
-        case UpdateEventType.WELFARE_CHANGED:
-            deciles = {"decile_before": old.sectoral.dtks_decile, "decile_after": new.sectoral.dtks_decile}
-            return WelfareChanged.model_validate({**common, **deciles})
-        case _:
-            return LinkChanged.model_validate(common)
+    """The event time of the records a change causes (`integration.updates.change_event_time`)."""
+    return change_event_time(change.time, change.cause)

@@ -27,13 +27,13 @@ import duckdb
 import faust
 from faust.types import TP
 
-from services.linker.ids import PersonIds
+from integration.clerical import AppliedDecision, SecondReview
+from integration.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics
-from services.updates.clerical import AppliedDecision, SecondReview
 from services.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
 from services.updates.handler import StoreMemberIndex, by_partition
 from services.updates.journal import save_positions

@@ -2,7 +2,7 @@
 
 Per decision record of `linkage.review.decisions.v1`, in order: decode it (a bad record becomes a dead
 letter with the contract's reason), find the member in the link store, judge it against the decisions
-its task already has (`services/updates/clerical.py`: unknown member or task, stale task or sequence,
+its task already has (`integration/clerical.py`: unknown member or task, stale task or sequence,
 an undo that revokes something else -> dead letter; an id applied already -> dropped), and re-link the
 member with the engine under the member's new effective human decision. The member record, a review
 task if the member is back in review (after an undo), the family record and the update events (cause
@@ -19,16 +19,10 @@ from dataclasses import dataclass, field
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason
 from contracts.decode import ContractViolation, decode
-from contracts.linkage_outputs import LinkedMember, ReviewCandidate, ReviewTask, to_canonical_json
+from contracts.linkage_outputs import LinkedMember, ReviewTask, to_canonical_json
 from contracts.linkage_updates import ChangeSource, UpdateCause
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewerRole, ReviewOutcome
-from services.linker.deadletter import SourcePosition, bounded_dead_letter
-from services.linker.ids import PersonIds
-from services.linker.pipeline import OutboundRecord
-from services.linker.port import MemberLink
-from services.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
-from services.updates.changes import Change
-from services.updates.clerical import (
+from integration.clerical import (
     SECOND_REVIEW_MARK,
     AppliedDecision,
     DecisionReason,
@@ -43,6 +37,13 @@ from services.updates.clerical import (
     second_opinion,
     second_review_task,
 )
+from integration.ids import PersonIds
+from integration.outputs import review_task
+from integration.port import MemberLink
+from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.linker.pipeline import OutboundRecord
+from services.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
+from services.updates.changes import Change
 from services.updates.member_state import MemberState
 
 #: The decisions applied so far to a member (the link store's `decisions_of`).
@@ -75,10 +76,6 @@ class DecisionResult:
     elsewhere: int = 0  # members of files other instances own
     applied: int = 0
     events: int = 0
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 6)  # as the linker's outputs round
 
 
 def clerical_cause(decision: ReviewDecision) -> UpdateCause:
@@ -181,22 +178,8 @@ class DecisionApplier:
         self, state: MemberState, link: MemberLink, held: AppliedDecision, time: dt.datetime
     ) -> ReviewTask:
         member = LinkedMember.model_validate_json(state.member_json)
-        nik = link.master_nik
-        return ReviewTask(
-            task_id=second_review_task(held), member_key=member.member_key, submission_id=member.submission_id,
-            revision=member.revision, candidate_nik=nik, candidate_person_id=self._ids.for_master(nik) if nik else None,
-            probability=_round(link.probability), match_weight=_round(link.match_weight),
-            runner_up_weight=_round(link.runner_up_weight),
-            explanation={k: round(float(w), 6) for k, w in sorted(link.explanation.items())},
-            model_version=self._linker.model_version,
-            candidates=[
-                ReviewCandidate(rank=rank, nik=c.master_nik, person_id=self._ids.for_master(c.master_nik),
-                                probability=_round(c.probability), match_weight=_round(c.match_weight),
-                                explanation={k: round(float(w), 6) for k, w in sorted(c.explanation.items())})
-                for rank, c in enumerate(link.candidates, start=1)
-            ],
-            dtks_decile=link.dtks_decile, event_time=time,
-        )  # fmt: skip
+        return review_task(second_review_task(held), member.member_key, member.submission_id, member.revision,
+                           link, self._ids, self._linker.model_version, time)  # fmt: skip
 
     def _refuse(self, result: DecisionResult, reason: DecisionReason, decision: ReviewDecision,
                 record: DecisionRecord, source: SourcePosition) -> None:  # fmt: skip

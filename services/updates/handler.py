@@ -32,14 +32,14 @@ from typing import Any, Protocol
 
 from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
+from integration.clerical import StickyDecision
+from integration.ids import PersonIds
+from integration.port import MemberLink, MemberQuery
 from services.linker.deadletter import SourcePosition, dead_letter_key
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, Send
-from services.linker.port import MemberLink, MemberQuery
 from services.linker.store import LinkStore, StoreUpdate
 from services.updates.applier import ChangeApplier, LinkingMaster, UpdateResult, UpdateTopics
 from services.updates.changes import ChangeTopicKind, classify_change
-from services.updates.clerical import StickyDecision
 from services.updates.journal import JournalEntry, MasterJournal
 from services.updates.master import MasterPerson, SectoralSource
 from services.updates.member_state import MemberState, Probe

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from contracts.codes import Presence
-from contracts.linkage_outputs import MemberDecision, to_canonical_json
+from contracts.linkage_outputs import LinkedMember, MemberDecision, to_canonical_json
 from contracts.submission import FamilySubmission
-from services.linker.port import MemberLink, MemberQuery
-
-if TYPE_CHECKING:
-    from services.linker.outputs import FamilyOutputs
+from integration.outputs import FamilyOutputs, MasterFacts
+from integration.port import MemberLink, MemberQuery
 
 # Members who live in the household (a deceased-in-master flag only counts for them).
 _PRESENT = (Presence.LIVES_HERE, Presence.NEW_MEMBER)
@@ -105,6 +103,12 @@ class MemberState:
     present: bool = True
     partition: int = 0
     blocking_keys: tuple[int, ...] | None = None
+
+    def current(self) -> tuple[LinkedMember, MasterFacts]:
+        """The member record last published and the master facts the family flags need
+        (`integration.outputs.rebuilt_family`)."""
+        return LinkedMember.model_validate_json(self.member_json), MasterFacts(self.master_kk, self.master_dead,
+                                                                               self.present)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from integration.ids import PersonIds
+from integration.port import MemberLinker
 from services.linker.errors import LinkerConfigError
-from services.linker.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
-from services.linker.port import MemberLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
 from services.updates.applier import LinkingMaster, UpdateTopics

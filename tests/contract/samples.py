@@ -15,11 +15,11 @@ from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import to_canonical_json
 from contracts.linkage_updates import UpdateEventType
 from contracts.topics import LINKED_MEMBERS, UPDATES
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
+from integration.pseudonyms import KeyRing
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceRecord
 from tests.contract.helpers import FIXTURES_V1, fixture_paths, kind_of
 from tests.support.linker import (

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from contracts.decode import decode_family_submission
+from integration.ids import PersonIds
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore

@@ -43,11 +43,11 @@ from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
+from integration.ids import PersonIds
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.deadletter import SourcePosition
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
@@ -136,7 +136,8 @@ class Reference:
     def change(self, changes: list[tuple[str, bytes]]) -> None:
         parsed = []
         for _, value in changes:
-            c = classify_change(value, b"k", SourcePosition("t", 0, 0, 0.0), "population", max_bytes=1 << 20)
+            at = SourcePosition("t", 0, 0, CHANGE_MS / 1000)
+            c = classify_change(value, b"k", at, "population", max_bytes=1 << 20)
             assert isinstance(c, Change)
             parsed.append(c)
         result = self.applier.process(parsed)
@@ -173,10 +174,15 @@ def _by_key(records: list[ConsumedRecord]) -> dict[str, set[bytes]]:
     return {k: set(vs) for k, vs in values_by_key(records).items()}
 
 
+#: The broker timestamp of the change records: the event time of the update events they cause, so the
+#: in-process reference gives them the same one.
+CHANGE_MS = 1_700_000_000_123
+
+
 def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]], partition: Callable[[int], int]) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
-        for f in [producer.send(topic, key=k.encode(), value=v, partition=partition(i))
+        for f in [producer.send(topic, key=k.encode(), value=v, partition=partition(i), timestamp_ms=CHANGE_MS)
                   for i, (k, v) in enumerate(records)]:  # fmt: skip
             f.get(timeout=30)
     finally:
@@ -420,7 +426,8 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     def apply(changes: list[tuple[str, bytes]]) -> None:
         parsed = []
         for _, value in changes:
-            c = classify_change(value, b"k", SourcePosition("t", 0, 0, 0.0), "population", max_bytes=1 << 20)
+            at = SourcePosition("t", 0, 0, CHANGE_MS / 1000)
+            c = classify_change(value, b"k", at, "population", max_bytes=1 << 20)
             assert isinstance(c, Change)
             parsed.append(c)
         result = applier.process(parsed)

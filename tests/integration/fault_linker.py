@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.linker.port import MemberLink, MemberQuery
+from integration.port import MemberLink, MemberQuery
 from services.linker.runner import run_worker
 from services.linker.settings import LinkerSettings
 from tests.support.fake_linker import fake_master_path, load_fake_master

@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 from contracts.linkage_outputs import to_canonical_json
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, UPDATES
+from integration.pseudonyms import KeyRing
 from services.access.acl import GATEWAY, LINKER, PUBLISHER, PUBLISHER_GROUP, SERVICE_PRINCIPALS
 from services.kafka_security import scram_options
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.registry_file import save_registry

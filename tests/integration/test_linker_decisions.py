@@ -30,8 +30,8 @@ from contracts.topics import (
     UPDATES,
     topic_spec,
 )
+from integration.ids import PersonIds
 from services.kafka_io import read_topic
-from services.linker.ids import PersonIds
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.topics import provision
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, workers

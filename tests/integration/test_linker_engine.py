@@ -20,11 +20,11 @@ import pytest
 from kafka import KafkaProducer
 
 from contracts.decode import decode_family_submission
+from integration.ids import PersonIds
 from linkage.records import family_key_string
 from services.kafka_io import compacted_state
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore

@@ -35,10 +35,10 @@ from contracts.topics import (
     SUBMISSIONS_DLQ,
     topic_spec,
 )
+from integration.ids import PersonIds
 from services.events import cloud_event_headers, timestamp_ms
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore

@@ -22,9 +22,9 @@ from contracts.subscriptions import (
     SubscriptionFilter,
     SubscriptionRegistry,
 )
+from integration.pseudonyms import KeyRing
 from services.kafka_io import read_topic
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.topics import ensure_subscriber_topics

@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.linkage_outputs import to_canonical_json
+from integration.pseudonyms import KeyRing
 from services.kafka_io import JsonProducer
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics

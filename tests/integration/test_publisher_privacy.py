@@ -29,13 +29,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from contracts.subscriptions import SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, UPDATES, topic_spec
+from integration.pseudonyms import KeyRing
 from linkage.synthetic.world import generate_world
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.privacy.log_redaction import install_log_redaction, uninstall_log_redaction
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics

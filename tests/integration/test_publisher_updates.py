@@ -15,9 +15,9 @@ import pytest
 from contracts.linkage_outputs import LinkedMember, SectoralMatches, to_canonical_json
 from contracts.linkage_updates import UpdateEventType as U
 from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry
+from integration.pseudonyms import KeyRing
 from services.kafka_io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher
 from services.publisher.topics import ensure_subscriber_topics
 from tests.integration.test_publisher import _envelopes, _private_topics, _run

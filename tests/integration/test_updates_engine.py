@@ -24,11 +24,11 @@ import pytest
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision, PersonIdKind
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
+from integration.ids import PersonIds
 from linkage.records import family_key_string
 from services.linker.deadletter import SourcePosition
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore

@@ -43,10 +43,10 @@ from contracts.topics import (
     UPDATES,
     topic_spec,
 )
+from integration.ids import PersonIds
 from linkage.synthetic import generate_world
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.deadletter import SourcePosition
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore

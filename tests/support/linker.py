@@ -15,8 +15,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from integration.port import Band, MemberLink, MemberQuery, RankedCandidate, report_sectoral
 from linkage.observer import NO_OBSERVER, LinkageObserver
-from services.linker.port import Band, MemberLink, MemberQuery, RankedCandidate, report_sectoral
 from services.updates.master import MasterPerson, SectoralSource
 
 

@@ -12,11 +12,11 @@ from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import INTEGRATED_FAMILY_ADAPTER, LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate, decision_id_of
-from services.linker.ids import PersonIds
+from integration.clerical import SecondReview
+from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.updates.applier import UpdateTopics
-from services.updates.clerical import SecondReview
 from services.updates.decisions import DecisionApplier, DecisionRecord
 from services.updates.handler import StoreMemberIndex
 from tests.support.linker import (

@@ -1,12 +1,11 @@
-"""The decision rules of clerical review (services/updates/clerical.py): pure functions, exact results."""
+"""The decision rules of clerical review (integration/clerical.py): pure functions, exact results."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate, decision_id_of
-from services.linker.port import MemberLink, MemberQuery, RankedCandidate
-from services.updates.clerical import (
+from integration.clerical import (
     DecisionReason,
     StickyDecision,
     Verdict,
@@ -17,6 +16,7 @@ from services.updates.clerical import (
     override_link,
     task_revision,
 )
+from integration.port import MemberLink, MemberQuery, RankedCandidate
 from tests.support.linker import FAMILY_KEY, nik_for
 
 KEY = f"{FAMILY_KEY}-02"
@@ -120,7 +120,7 @@ def test_override_link_applies_the_decision_only_to_the_same_member_data() -> No
 
 def test_the_second_reviewer_rule_and_second_opinions() -> None:
     from contracts.review_decisions import ReviewerRole as Role
-    from services.updates.clerical import SecondReview, held_decision, second_opinion, second_review_task
+    from integration.clerical import SecondReview, held_decision, second_opinion, second_review_task
 
     accept_other, accept_engine = (
         _decision(0, ReviewOutcome.ACCEPT, OTHER_NIK),

@@ -1,4 +1,4 @@
-"""Field feedback rules (services/linker/feedback.py): exact items for each kind, keeping and closing."""
+"""Field feedback rules (integration/feedback.py): exact items for each kind, keeping and closing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contracts.decode import decode_family_submission
 from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FeedbackKind, FeedbackStatus, FieldFeedback
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
-from services.linker.feedback import (
+from integration.feedback import (
     Duplicate,
     OpenItem,
     derive_feedback,
@@ -16,7 +16,7 @@ from services.linker.feedback import (
     message_for,
     present_linked_niks,
 )
-from services.linker.port import Band, MemberLink
+from integration.port import Band, MemberLink
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 FK = FAMILY_KEY

@@ -11,10 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from contracts.feedback import FeedbackKind, FeedbackStatus, FieldFeedback, feedback_item_id
 from contracts.linkage_outputs import to_canonical_json
+from integration.feedback import message_for
 from services.gateway.app import build_app
 from services.gateway.feedback import Cursor, FeedbackIndex
 from services.gateway.settings import GatewaySettings
-from services.linker.feedback import message_for
 from tests.support.gateway import FakeSubmissionProducer
 
 FK = "3603010001000100001001"

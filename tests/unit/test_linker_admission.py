@@ -10,9 +10,9 @@ import pytest
 from contracts.dead_letter import DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.submission import MAX_REVISION_STEP, FamilySubmission
+from integration.ids import PersonIds
 from services.linker.admission import AdmissionRules, Refusal, admit, refusal_dead_letter, team_of
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore
 from tests.support.linker import (

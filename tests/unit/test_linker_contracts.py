@@ -17,7 +17,7 @@ from contracts.linkage_outputs import (
     LinkedMember,
 )
 from contracts.schema_export import SCHEMA_DIR
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from tests.support.linker import (

@@ -10,7 +10,7 @@ from contracts.decode import decode_family_submission
 from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FeedbackStatus, FieldFeedback
 from contracts.partitioning import partition_for
 from contracts.submission import FamilySubmission
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import BatchResult, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from tests.support.linker import (

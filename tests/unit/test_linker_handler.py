@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
+from integration.ids import PersonIds
 from services.linker.app import SubmissionHandler
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, StoreUpdate

@@ -10,7 +10,7 @@ import pytest
 
 from contracts.decode import decode_family_submission
 from contracts.submission import FamilySubmission
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from tests.support.linker import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.linker.port import MemberQuery
+from integration.port import MemberQuery
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 from services.updates.member_state import MemberState
 

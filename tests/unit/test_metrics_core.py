@@ -11,11 +11,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from integration.port import MemberQuery
 from linkage.engine import BandThresholds, LinkageEngine
 from linkage.normalise.prepare import prepare_table
 from linkage.observer import NO_OBSERVER, RecordingObserver
 from services.linker.engine_link import EngineMemberLinker, NikIndex
-from services.linker.port import MemberQuery
 from services.observability.linker_wiring import instrument_linker
 
 

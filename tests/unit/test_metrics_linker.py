@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry
 from contracts.dead_letter import DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.submission import FamilySubmission
+from integration.ids import PersonIds
+from integration.port import MemberQuery
 from linkage.observer import NO_OBSERVER, LinkageObserver, RecordingObserver
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
-from services.linker.port import MemberQuery
 from services.linker.store import LinkStore
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.linker_wiring import instrument_linker

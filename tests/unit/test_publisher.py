@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, NotificationEnvelope, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import Disclosure, DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Notification, Publisher, SourceRecord
 from tests.support.publisher import (
     EXAMPLE_SECRETS,

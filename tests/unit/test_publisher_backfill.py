@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, Subscription, SubscriptionFilter, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.backfill import current_state, run_backfills
 from services.publisher.core import Notification, Publisher, SourceRecord
 from services.publisher.loop import PublishError

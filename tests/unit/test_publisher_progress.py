@@ -11,8 +11,8 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.progress import ProgressReporter, ProgressSnapshot, progress_line, total_lag

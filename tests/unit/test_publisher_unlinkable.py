@@ -18,8 +18,8 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.linkage_updates import UpdateEventType
 from contracts.subscriptions import FAMILY_FIELDS, PERSON_FIELDS, EventType, Subscription, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Notification, Publisher, SourceRecord
 from tests.support.publisher import VALID_FROM, integrated_family, linked_member, update_event
 

@@ -13,9 +13,10 @@ from contracts.linkage_outputs import LinkedMember, to_canonical_json
 from contracts.linkage_updates import UpdateEventType
 from contracts.subscriptions import EventType, NotificationEnvelope, Subscription, SubscriptionRegistry
 from contracts.topics import LINKED_MEMBERS, UPDATES
+from integration.notifications import UPDATE_EVENT_TYPES
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
-from services.publisher.core import UPDATE_EVENT_TYPES, Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher, SourceRecord
 from tests.support.publisher import VALID_FROM, linked_member, update_event
 
 NIK_1, NIK_2 = "3603121505800002", "3603125505850003"

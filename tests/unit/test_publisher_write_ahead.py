@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from contracts.linkage_outputs import to_canonical_json
 from contracts.linkage_updates import UpdateEventType
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, Disclosure, DisclosureLog, DisclosureLogError
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceRecord
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
 from tests.support.publisher import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import REVIEW_TASK_ADAPTER
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from tests.support.linker import (

@@ -35,7 +35,7 @@ def _decide(client, task_id: str, action: str, *, rank: int = 0, sequence: int =
 
 
 def _second_of(task: ReviewTask, held_id: str) -> ReviewTask:
-    """The task the linker raises for a held decision (services/updates/clerical.py's naming)."""
+    """The task the linker raises for a held decision (integration/clerical.py's naming)."""
     return task.model_copy(update={"task_id": f"{task.task_id}/second-{held_id}"})
 
 

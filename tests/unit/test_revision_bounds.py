@@ -19,12 +19,12 @@ from contracts.dead_letter import DeadLetterReason
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.submission import MAX_REVISION, FamilySubmission
 from contracts.topics import LINKED_MEMBERS
+from integration.ids import PersonIds
+from integration.pseudonyms import KeyRing
 from services.linker.admission import AdmissionRules
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Publisher, SourceRecord
 from tests.support.linker import (
     FAMILY_KEY,
@@ -68,15 +68,19 @@ def test_an_accepted_revision_round_trips_through_every_store(tmp_path: Path, re
     sub = _decode(revision)
     assert sub.revision == revision
     # Link store and member states: the first revision of a family may be anything here (no step rule).
-    store = LinkStore(tmp_path / "links.duckdb")
     fake = FakeMemberLinker.of([FakeMasterPerson(NIK, "Ahmad Fauzi", "3603121705150003")])
-    pipeline = SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"),
+
+    def linker_on(store: LinkStore) -> SubmissionLinker:
+        return SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"),
                                 rules=AdmissionRules(max_step=MAX_REVISION))  # fmt: skip
-    result = pipeline.process([sub], ["team-a"])
+
+    store = LinkStore(tmp_path / "links.duckdb")
+    result = linker_on(store).process([sub], ["team-a"])
     assert result.families_linked == 1
     store.apply(result.update)
     store.close()
-    store = LinkStore(tmp_path / "links.duckdb")
+    store = LinkStore(tmp_path / "links.duckdb")  # reopened: what was written is read back
+    pipeline = linker_on(store)
     assert store.families([FAMILY_KEY])[FAMILY_KEY].revision == revision
     assert [m.revision for m in store.find_family_members([FAMILY_KEY])] == [revision]
     # The same revision again is a re-delivery (processed), the one below it is stale.

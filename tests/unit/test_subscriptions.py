@@ -20,8 +20,8 @@ from contracts.subscriptions import (
     SubscriptionRegistry,
     notification_topic,
 )
-from services.privacy.projection import matches_filters, project_family, project_person
-from services.privacy.pseudonyms import KeyRing, MissingSecretError, Pseudonymiser
+from integration.projection import matches_filters, project_family, project_person
+from integration.pseudonyms import KeyRing, MissingSecretError, Pseudonymiser
 from services.publisher.registry_file import RegistryFileError, load_registry, save_registry
 from tests.support.publisher import (
     EXAMPLE_SECRETS,

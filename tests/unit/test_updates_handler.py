@@ -13,7 +13,7 @@ import pytest
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.updates.applier import UpdateTopics

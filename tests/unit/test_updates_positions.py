@@ -11,7 +11,7 @@ from typing import Any
 
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.updates.applier import UpdateTopics

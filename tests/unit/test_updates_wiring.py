@@ -17,7 +17,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from services.linker.ids import PersonIds
+from integration.ids import PersonIds
 from services.linker.pipeline import OutboundRecord
 from services.linker.runner import build_worker_app
 from services.linker.settings import LinkerSettings

@@ -26,12 +26,12 @@ from contracts.linkage_updates import (
 )
 from contracts.subscriptions import EventType, NotificationEnvelope, Subscription, SubscriptionRegistry
 from contracts.topics import UPDATES
+from integration.ids import PersonIds
+from integration.pseudonyms import KeyRing
 from services.linker.deadletter import SourcePosition
-from services.linker.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.privacy.disclosure import DisclosureLog
-from services.privacy.pseudonyms import KeyRing
 from services.publisher.core import Notification, Publisher, SourceRecord
 from services.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
 from services.updates.changes import Change, classify_change

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember
 from contracts.subscriptions import JsonScalar, ProjectedValue, RecordType, Subscription
-from services.privacy.pseudonyms import Pseudonymiser
+from integration.pseudonyms import Pseudonymiser
 
 
 def person_values(member: LinkedMember, pseudonyms: Pseudonymiser) -> dict[str, JsonScalar]:

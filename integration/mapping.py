@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from contracts.codes import Sex
 from contracts.member import Member
 from contracts.submission import FamilySubmission
+from integration.port import MemberQuery
 from linkage.normalise.address import household_address
-from services.linker.port import MemberQuery
 
 
 def member_query(

@@ -30,8 +30,8 @@ from contracts.codes import Presence
 from contracts.feedback import FeedbackKind, FeedbackStatus, FieldFeedback, feedback_item_id
 from contracts.linkage_outputs import MemberDecision
 from contracts.submission import FamilySubmission
-from services.linker.outputs import decision_of
-from services.linker.port import MemberLink
+from integration.outputs import decision_of
+from integration.port import MemberLink
 
 _PRESENT = (Presence.LIVES_HERE, Presence.NEW_MEMBER)
 _CHECK_ID = "Check it against the member's KTP or the family card (KK)."

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome
-from services.linker.port import MemberLink, MemberQuery
+from integration.port import MemberLink, MemberQuery
 
 
 class DecisionReason(StrEnum):

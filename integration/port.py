@@ -17,7 +17,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from linkage.observer import LinkageObserver
 
-# `clerical_link`: a reviewer accepted the candidate (services/updates/clerical.py), never the engine.
+# `clerical_link`: a reviewer accepted the candidate (integration/clerical.py), never the engine.
 Band = Literal["auto_link", "review", "no_match", "clerical_link"]
 
 
@@ -83,7 +83,7 @@ class MemberLink:
     # does not rank them (the review task then carries the single candidate).
     candidates: tuple[RankedCandidate, ...] = ()
     # Whether the member's own (survey) NIK is a master NIK, whoever holds it; None: no NIK given, or not
-    # looked up (field feedback: services/linker/feedback.py).
+    # looked up (field feedback: integration/feedback.py).
     query_nik_in_master: bool | None = None
 
 
