@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml tests/node/package-lock.json examples/consumers/go/go.s
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,spark]'
-	$(BIN)/regsosek broker fetch
+	$(BIN)/python -m tools broker fetch  # the development CLI (tools/cli.py), not shipped
 	cd tests/node && npm ci --no-audit --no-fund  # Ajv, Redocly CLI, kafkajs, pinned by package-lock.json
 	@command -v go >/dev/null || { echo "need go (>= 1.21) on PATH for the Go consumer example"; exit 1; }
 	cd examples/consumers/go && go mod download  # franz-go, pinned by go.sum; the tests build offline
@@ -24,13 +24,13 @@ $(STAMP): pyproject.toml tests/node/package-lock.json examples/consumers/go/go.s
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/regsosek demo
+	$(BIN)/python -m tools demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy contracts linkage integration services
+	$(BIN)/mypy contracts linkage integration services tools
 
 archcheck: $(STAMP)
 	$(BIN)/lint-imports

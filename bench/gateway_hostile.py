@@ -13,14 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
-from services.gateway.app import build_app
-from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer, sample_body, sample_submission, serving
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support is in the checkout, not installed
+
+from services.gateway.app import build_app  # noqa: E402
+from services.gateway.settings import GatewaySettings  # noqa: E402
+from tests.support.gateway import FakeSubmissionProducer, sample_body, sample_submission, serving  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

@@ -6,8 +6,8 @@
 1. world: a `--master-persons` world under .run/bench/world-<persons>-s<seed> (generated once, then
    reused); model: `--model`, else the newest .run/bench/models/members-* (bench/engine.py trains it),
    else one is trained on a 50,000-person world (cached);
-2. a dedicated broker (services/broker.py, free ports, .run/bench/pipeline-broker) and private topics;
-3. `--linkers` instances of the linker (`services.pipeline.profiled_linker` = `python -m services.linker`
+2. a dedicated broker (tools/broker.py, free ports, .run/bench/pipeline-broker) and private topics;
+3. `--linkers` instances of the linker (`tools.pipeline.profiled_linker` = `python -m services.linker`
    plus a stack sampler) in one consumer group over the 4 partitions, each with its own state folder
    and the real engine on the whole master, sharing one link-store folder (the documented scale-out,
    docs/linker.md); default 2, one per core. The prepared-master caches are kept across runs;
@@ -15,7 +15,7 @@
    maximum (`--max-members` as fast as the producer goes); each on its own slice of the submissions.
    End-to-end latency = submission produced -> its linked member record consumed (one process, one
    clock). Throughput = members linked / (last record consumed - first submission produced);
-5. pass-through: the same max-phase messages through as many `services.pipeline.passthrough`
+5. pass-through: the same max-phase messages through as many `tools.pipeline.passthrough`
    instances (the linker's faust clients and delivery, no work), and the pipeline's share of it;
 6. the profile of the linker processes over the max phase (stage shares of its threads' samples, CPU
    of the linker and broker processes). Prints a report, writes .run/bench/pipeline-results.json.
@@ -38,10 +38,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services import broker as broker_service  # noqa: E402
-from services.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics  # noqa: E402
-from services.pipeline.sampler import read_samples  # noqa: E402
-from services.pipeline.streaming import OutputWatcher, SubmissionStreamer, percentile  # noqa: E402
+from tools import broker as broker_service  # noqa: E402
+from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics  # noqa: E402
+from tools.pipeline.sampler import read_samples  # noqa: E402
+from tools.pipeline.streaming import OutputWatcher, SubmissionStreamer, percentile  # noqa: E402
 
 BENCH_DIR = ROOT / ".run" / "bench"
 CLI = str(Path(sys.executable).parent / "regsosek")
@@ -228,7 +228,7 @@ def start_linkers(count: int, bootstrap: str, topics: PipelineTopics, run: Path,
         profile.unlink(missing_ok=True)
         linkers.append(
             start_service(
-                "services.pipeline.profiled_linker",
+                "tools.pipeline.profiled_linker",
                 bootstrap,
                 topics,
                 "bench-linker",
@@ -326,7 +326,7 @@ def main() -> None:
 
         pt_topics = provision_private_topics(bootstrap, "passthrough")
         passthroughs = [
-            start_service("services.pipeline.passthrough", bootstrap, pt_topics, "bench-passthrough",
+            start_service("tools.pipeline.passthrough", bootstrap, pt_topics, "bench-passthrough",
                           run / f"passthrough-{i}", None, None, {}, log_name=f"bench-passthrough-{i}")
             for i in range(args.linkers)
         ]  # fmt: skip

@@ -27,12 +27,12 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from contracts.review_decisions import ReviewerRole  # noqa: E402
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER  # noqa: E402
-from services.gateway.testing import sample_submission  # noqa: E402
 from services.review.app import build_app  # noqa: E402
 from services.review.settings import ReviewSettings  # noqa: E402
 from services.review.store import ReviewStore  # noqa: E402
-from services.review.testing import PASSWORD, FakeProducer, sample_master, sample_task  # noqa: E402
 from services.review.users import UserStore  # noqa: E402
+from tests.support.gateway import sample_submission  # noqa: E402
+from tests.support.review import PASSWORD, FakeProducer, sample_master, sample_task  # noqa: E402
 
 
 def _fill(store: ReviewStore, n: int) -> list[str]:

@@ -26,7 +26,7 @@ from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, UPDATES
 SUBSCRIBER_ID_PATTERN = r"^[a-z][a-z0-9-]{1,39}$"
 
 #: Principals a subscriber id must never be: the broker's super users (`User:admin`, `User:ANONYMOUS`,
-#: services/broker.py `SUPER_USERS`), compared case-insensitively. As a subscriber, `acl sync` would set
+#: services/access/acl.py `BROKER_SUPER_USERS`), compared case-insensitively. As a subscriber, `acl sync` would set
 #: their password and a removal would delete their login.
 RESERVED_SUBSCRIBER_IDS: frozenset[str] = frozenset({"admin", "anonymous"})
 #: The prefix of the service principals (`regsosek-gateway`, `-linker`, `-publisher`, and future ones).

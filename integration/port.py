@@ -1,8 +1,9 @@
 """The linker's port to the linkage engine: what the service needs, in the service's own words.
 
 The service codes against `MemberLinker`; `engine_adapter.py` implements it with the real
-`linkage.engine.LinkageEngine`, `testing.py` with a small fake for unit tests. Keeping the port here lets
-the service be tested without the trained models, and keeps the engine free of service concerns.
+`linkage.engine.LinkageEngine`, tests/support/linker.py (not shipped) with a small fake for tests.
+Keeping the port here lets the service be tested without the trained models, and keeps the engine free
+of service concerns.
 
 Observation is a capability of the engine object itself (`ObservableLinker`), not a wrapper around it:
 the object the pipeline links with is the one the master updates modify (`services/updates`).

@@ -1,6 +1,6 @@
 """Shared fixtures. `kafka_broker`: one real Apache Kafka broker per test session, on free ports.
 
-The broker is started by the same code as `regsosek broker start` (services/broker.py), in a temporary
+The broker is started by the same code as `python -m tools broker start` (tools/broker.py), in a temporary
 run folder, only when a test asks for it. If it cannot start, every test that needs it FAILS with the
 broker's log tail: a missing broker must never turn into silently skipped tests.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 import typer
 
-from services import broker as broker_service
 from services.topics import TopicReport, provision
+from tools import broker as broker_service
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,14 @@ def cli_app() -> typer.Typer:
     from services.cli import _register, app
 
     _register()
+    return app
+
+
+@pytest.fixture(scope="session")
+def dev_cli_app() -> typer.Typer:
+    """The development CLI's typer app (`python -m tools`: broker, demo, simulate)."""
+    from tools.cli import app
+
     return app
 
 

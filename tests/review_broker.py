@@ -14,10 +14,10 @@ from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, Pe
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision
 from contracts.topics import TopicSpec
 from services import topics
-from services.gateway.testing import sample_body
 from services.kafka_io import JsonProducer, read_topic
 from services.review.settings import ReviewSettings
-from services.review.testing import sample_task
+from tests.support.gateway import sample_body
+from tests.support.review import sample_task
 
 
 def review_settings(bootstrap: str, tmp_path: Path) -> ReviewSettings:

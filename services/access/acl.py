@@ -50,12 +50,15 @@ from contracts.topics import (
     UPDATES,
 )
 from services.access.scram import ScramError, delete_scram_users, upsert_scram_users
-from services.broker import SUPER_USERS as _BROKER_SUPER_USERS
 
 GATEWAY, LINKER, PUBLISHER = "regsosek-gateway", "regsosek-linker", "regsosek-publisher"
 SERVICE_PRINCIPALS: tuple[str, ...] = (GATEWAY, LINKER, PUBLISHER)
-#: Principals that are super users on the broker (services/broker.py); never given or stripped of ACLs.
-SUPER_USERS: frozenset[str] = frozenset(_BROKER_SUPER_USERS)
+#: The broker's super users in security mode (`super.users`; the development broker, tools/broker.py,
+#: writes them): the operator's `admin` and the `ANONYMOUS` principal of the loopback PLAINTEXT listeners.
+#: No subscriber may take these names (contracts.subscriptions.RESERVED_SUBSCRIBER_IDS).
+BROKER_SUPER_USERS: tuple[str, ...] = ("User:admin", "User:ANONYMOUS")
+#: Principals that are super users on the broker; never given or stripped of ACLs.
+SUPER_USERS: frozenset[str] = frozenset(BROKER_SUPER_USERS)
 #: Consumer group of the publisher; the linker's groups and internal topics start with its app id.
 PUBLISHER_GROUP = "regsosek-publisher"
 LINKER_APP_ID = "regsosek-linker"

@@ -8,13 +8,10 @@ import typer
 
 # One line per command module; each module defines `register(app: typer.Typer) -> None`.
 COMMAND_MODULES: tuple[str, ...] = (
-    "broker",
     "topics",
     "generate",
     "contracts",
     "serve",
-    "simulate",
-    "demo",
     "train",
     "link",
     "evaluate",

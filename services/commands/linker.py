@@ -22,9 +22,6 @@ def serve_linker(
     model_path: Path | None = typer.Option(
         None, "--model", help="Model artefact from `regsosek train` (env REGSOSEK_LINKER_MODEL_PATH)."
     ),
-    fake_master: Path | None = typer.Option(
-        None, "--fake-master", help="JSON master for the fake engine (tests, demos without a model)."
-    ),
     app_id: str | None = typer.Option(None, "--group", help="Consumer group (env REGSOSEK_LINKER_APP_ID)."),
     updates: bool | None = typer.Option(
         None, "--updates/--no-updates",
@@ -43,14 +40,13 @@ def serve_linker(
 
     given: dict[str, Any] = {
         "bootstrap": bootstrap, "state_dir": state_dir, "world_dir": world_dir, "model_path": model_path,
-        "fake_master_path": fake_master, "app_id": app_id, "updates_enabled": updates,
-        "decisions_enabled": decisions,
+        "app_id": app_id, "updates_enabled": updates, "decisions_enabled": decisions,
     }  # fmt: skip
     try:
         settings = LinkerSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         raise typer.BadParameter(settings_problems(exc)) from None
-    for path in (settings.world_dir, settings.model_path, settings.fake_master_path):
+    for path in (settings.world_dir, settings.model_path):
         if path is not None and not path.exists():
             raise typer.BadParameter(f"{path} does not exist")
     typer.echo(f"linker {settings.app_id} on {settings.bootstrap}, link store {settings.link_store_path}")

@@ -8,7 +8,7 @@ first one set wins:
    `REGSOSEK_LINKER_BOOTSTRAP`, `REGSOSEK_PUBLISHER_BOOTSTRAP`, `REGSOSEK_REVIEW_BOOTSTRAP`,
    `REGSOSEK_ACL_BOOTSTRAP`), as read before this option existed;
 3. `REGSOSEK_BOOTSTRAP`, shared by every command;
-4. the default, `127.0.0.1:<port>` of the local broker (`regsosek broker start`): its PLAINTEXT port
+4. the default, `127.0.0.1:<port>` of the local development broker (`python -m tools broker start`): its PLAINTEXT port
    19092, or its SASL port 19094 for commands that connect through the secured listener (`acl sync`).
 """
 
@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from services import broker as kafka_broker
-
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
 #: The variable every Kafka command reads its broker address from (after its own, if it has one).
 BOOTSTRAP_ENV = "REGSOSEK_BOOTSTRAP"
-#: The local broker's PLAINTEXT listener (`regsosek broker start`).
-DEFAULT_BOOTSTRAP = f"127.0.0.1:{kafka_broker.DEFAULT_PORT}"
-#: The local secured broker's SASL listener (`regsosek broker start --secured`).
-DEFAULT_SASL_BOOTSTRAP = f"127.0.0.1:{kafka_broker.DEFAULT_SASL_PORT}"
+#: The local development broker's PLAINTEXT port (`python -m tools broker start`, tools/broker.py).
+LOCAL_BROKER_PORT = 19092
+#: The local secured development broker's SASL/SCRAM port (`python -m tools broker start --secured`).
+LOCAL_BROKER_SASL_PORT = 19094
+#: The local broker's PLAINTEXT listener.
+DEFAULT_BOOTSTRAP = f"127.0.0.1:{LOCAL_BROKER_PORT}"
+#: The local secured broker's SASL listener.
+DEFAULT_SASL_BOOTSTRAP = f"127.0.0.1:{LOCAL_BROKER_SASL_PORT}"
 
 
 def bootstrap_envvars(service_env: str | None = None) -> list[str]:

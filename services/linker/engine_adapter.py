@@ -1,31 +1,21 @@
 """Choosing and building the `MemberLinker` the service runs with.
 
-- `fake_master_path` set: the deterministic `FakeMemberLinker` over a JSON list of master persons (tests
-  and demos without trained models);
-- otherwise the real `linkage.engine.LinkageEngine` over a generated world and a model artefact
-  (`world_dir`, `model_path`), wrapped by `EngineMemberLinker`.
+The real `linkage.engine.LinkageEngine` over a generated world and a model artefact (`world_dir`,
+`model_path`), wrapped by `EngineMemberLinker`. The shipped package has no other engine: tests inject
+their fake through `services.linker.runner.run_worker(settings, linker=...)` (tests/support/fake_linker.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from integration.port import MemberLinker
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker
 
 
 def load_member_linker(settings: LinkerSettings) -> MemberLinker:
     """The linker port the settings ask for; fails fast with a remedy when files are missing."""
-    if settings.fake_master_path is not None:
-        try:
-            rows = json.loads(settings.fake_master_path.read_text())
-        except (OSError, ValueError) as exc:
-            path = settings.fake_master_path
-            raise LinkerConfigError(f"cannot read the fake master {path}: {exc}") from exc
-        return FakeMemberLinker.of(FakeMasterPerson(**row) for row in rows)
     if settings.world_dir is None or settings.model_path is None:
         raise LinkerConfigError(
             "no engine configured: set REGSOSEK_LINKER_WORLD_DIR and REGSOSEK_LINKER_MODEL_PATH "

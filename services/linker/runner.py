@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 
 
 def build_worker_app(
-    settings: LinkerSettings, *, linker: MemberLinker | None = None
+    settings: LinkerSettings, *, linker: MemberLinker | None = None, master_records: int | None = None
 ) -> tuple[faust.App, MetricsServer | None]:
     """The engine, its metrics endpoint (with a metrics port) and the faust app, composed as run.
 
     The engine object is handed unwrapped to the app (the pipeline and the master updates): metrics
     observe it through its attached observer and the batch recorder. `linker`: an engine to use instead of
-    the configured one (tests run the service with a fake).
+    the configured one (tests run the service with a fake); `master_records`: its master's size (metrics).
     """
     from services.linker.app import build_app
     from services.linker.engine_adapter import load_member_linker, load_village_crosswalk
@@ -33,20 +33,24 @@ def build_worker_app(
     if settings.metrics_port is not None:  # Prometheus metrics (services.observability)
         from services.observability.linker_wiring import serve_linker_metrics
 
-        recorder, server = serve_linker_metrics(settings, linker)
+        recorder, server = serve_linker_metrics(settings, linker, master_records=master_records)
     crosswalk = load_village_crosswalk(settings)
     app, _ = build_app(settings, linker=linker, village_crosswalk=crosswalk, recorder=recorder)
     return app, server
 
 
-def run_worker(settings: LinkerSettings, *, loglevel: str = "info", linker: MemberLinker | None = None) -> None:
+def run_worker(
+    settings: LinkerSettings, *, loglevel: str = "info", linker: MemberLinker | None = None,
+    master_records: int | None = None,
+) -> None:  # fmt: skip
     """Build the engine and the app, then run a faust worker until SIGTERM/SIGINT. Does not return.
 
-    `linker`: an engine to use instead of the configured one (tests run the service with a fake).
+    `linker`: an engine to use instead of the configured one (tests run the service with a fake, through
+    tests/support/fake_linker.py); `master_records`: its master's size (metrics).
     """
     import faust
 
-    app, _ = build_worker_app(settings, linker=linker)
+    app, _ = build_worker_app(settings, linker=linker, master_records=master_records)
     logging.getLogger("regsosek.linker").setLevel(loglevel.upper())
     deadline = ShutdownDeadline(settings.shutdown_deadline_seconds)
 

@@ -88,11 +88,10 @@ class LinkerSettings(KafkaSecurity):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     # The real engine: a generated world folder (population, crosswalk, sectoral files) and a model
-    # artefact. When neither is set the service refuses to start (unless a linker is injected).
+    # artefact. When neither is set the service refuses to start (unless a linker is injected: the tests'
+    # fake engine is started by tests/support/fake_linker.py, never from the shipped package).
     world_dir: Path | None = None
     model_path: Path | None = None
-    # Tests and demos without trained models: a JSON list of master persons for the fake engine.
-    fake_master_path: Path | None = None
 
     # The link store: one DuckDB file per submissions partition. Instances of one group that share this
     # folder hand a partition's state over on a rebalance; default: <state_dir>/links.

@@ -8,7 +8,6 @@ reports the master, and (with a world folder) loads the district targets for reg
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -85,15 +84,15 @@ def instrument_linker(
     return LinkerInstrumentation(registry, metrics, observer, recorder, region)
 
 
-def serve_linker_metrics(settings: LinkerSettings, linker: MemberLinker) -> tuple[BatchRecorder, MetricsServer]:
+def serve_linker_metrics(
+    settings: LinkerSettings, linker: MemberLinker, *, master_records: int | None = None
+) -> tuple[BatchRecorder, MetricsServer]:
     """Instrument `linker` from the linker's settings and serve /metrics on `settings.metrics_port`.
 
     Returns the batch recorder to hand to `services.linker.app.build_app` (`linker` itself is unchanged
-    but for the attached observer), and the running endpoint.
+    but for the attached observer), and the running endpoint. `master_records`: the master's size for an
+    injected engine without a world folder (the tests' fake); with a world it is counted from its files.
     """
-    master_records = None
-    if settings.fake_master_path is not None and settings.fake_master_path.is_file():
-        master_records = len(json.loads(settings.fake_master_path.read_text(encoding="utf-8")))
     consumed = [settings.submissions_topic]
     produced = [settings.dlq_topic, settings.members_topic, settings.families_topic, settings.review_topic]
     if settings.updates_enabled:  # the change reader's records and the update events are counted too

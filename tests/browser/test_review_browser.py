@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from contracts.review_decisions import ReviewOutcome, decision_id_of
-from services.gateway.testing import serving
 from services.review.app import build_app
-from services.review.testing import CANDIDATE_NIKS, PASSWORD, sample_master
 from tests.review_broker import decisions_on, publish_world, ready, review_settings, wait_for
+from tests.support.gateway import serving
+from tests.support.review import CANDIDATE_NIKS, PASSWORD, sample_master
 from tests.unit.review_support import NOW, USERS
 
 if TYPE_CHECKING:

@@ -19,7 +19,10 @@ from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from services.privacy.disclosure import DisclosureLog
+from services.publisher.core import Publisher, SourceRecord
+from tests.contract.helpers import FIXTURES_V1, fixture_paths, kind_of
+from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
     FakeMemberLinker,
@@ -27,10 +30,7 @@ from services.linker.testing import (
     nik_for,
     submission_payload,
 )
-from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Publisher, SourceRecord
-from services.publisher.testing import EXAMPLE_SECRETS, example_registry, linked_member, update_event
-from tests.contract.helpers import FIXTURES_V1, fixture_paths, kind_of
+from tests.support.publisher import EXAMPLE_SECRETS, example_registry, linked_member, update_event
 
 _TOPIC_SCHEMA = {"m": "linked_member.v1.json", "f": "integrated_family.v1.json", "r": "review_task.v1.json",
                  "fb": "field_feedback.v1.json"}

@@ -24,8 +24,8 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
-from services.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
-from services.pipeline.outcome import Submissions
+from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
+from tools.pipeline.outcome import Submissions
 
 PERSONS = 5000
 SEED = 11

@@ -1,7 +1,7 @@
 """Broker restart mid-stream: the broker is stopped (SIGTERM, controlled shutdown) and started again on
 the same ports and data folder while the linker runs and submissions are being produced.
 
-The broker is a dedicated one (services/broker.py on free ports in a temporary folder): the session
+The broker is a dedicated one (tools/broker.py on free ports in a temporary folder): the session
 broker is shared by other tests. The linker process must survive the outage (reconnect, no restart)
 and finish with every member linked once, equal to the in-process reference.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from services import broker as broker_service
-from services.pipeline.outcome import wait_for_members
-from services.pipeline.streaming import SubmissionStreamer
 from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tools import broker as broker_service
+from tools.pipeline.outcome import wait_for_members
+from tools.pipeline.streaming import SubmissionStreamer
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from services.pipeline.outcome import wait_for_members
-from services.pipeline.streaming import SubmissionStreamer
 from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tools.pipeline.outcome import wait_for_members
+from tools.pipeline.streaming import SubmissionStreamer
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

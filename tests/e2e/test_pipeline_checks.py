@@ -6,9 +6,9 @@ import json
 import sys
 
 from services.kafka_io import ConsumedRecord
-from services.pipeline.outcome import MemberOutcome, Submissions
-from services.pipeline.sampler import stage_of
-from services.pipeline.streaming import district_partitioner, percentile
+from tools.pipeline.outcome import MemberOutcome, Submissions
+from tools.pipeline.sampler import stage_of
+from tools.pipeline.streaming import district_partitioner, percentile
 
 FAMILY = "3603010001000100001001"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from services.pipeline.outcome import MemberOutcome, wait_for_members
-from services.pipeline.streaming import SubmissionStreamer
 from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tools.pipeline.outcome import MemberOutcome, wait_for_members
+from tools.pipeline.streaming import SubmissionStreamer
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.pipeline.outcome import MemberOutcome, batch_scores, stream_scores, wait_for_members
-from services.pipeline.streaming import SubmissionStreamer
 from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tools.pipeline.outcome import MemberOutcome, batch_scores, stream_scores, wait_for_members
+from tools.pipeline.streaming import SubmissionStreamer
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -51,16 +51,16 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
-from services.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
-from services.pipeline.outcome import wait_for_members
-from services.pipeline.streaming import district_partitioner
 from services.topics import provision
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
-from services.updates.testing import population_change
 from tests.e2e.conftest import E2EWorld, private_topics
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.updates import population_change
+from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
+from tools.pipeline.outcome import wait_for_members
+from tools.pipeline.streaming import district_partitioner
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -249,7 +249,8 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
 
     def linker(name: str) -> LinkerProcess:
         return LinkerProcess(bootstrap=bootstrap, group=tag, state_dir=tmp_path / name / "state", topics=topics,
-                             link_store_dir=shared, log_path=tmp_path / f"{name}.log", extra_env=env)  # fmt: skip
+                             link_store_dir=shared, log_path=tmp_path / f"{name}.log", extra_env=env,
+                             module="tests.support.fake_linker")  # fmt: skip
 
     ref = Reference()
     a, b = linker("a"), linker("b")

@@ -9,7 +9,6 @@ would); FAULT_CALL is which engine call (1-based) does it; FAULT_MARKER is a fil
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -18,7 +17,8 @@ from pathlib import Path
 from integration.port import MemberLink, MemberQuery
 from services.linker.runner import run_worker
 from services.linker.settings import LinkerSettings
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker
+from tests.support.fake_linker import fake_master_path, load_fake_master
+from tests.support.linker import FakeMemberLinker
 
 
 @dataclasses.dataclass
@@ -43,15 +43,14 @@ class FaultyLinker(FakeMemberLinker):
 
 def main() -> None:
     settings = LinkerSettings()
-    assert settings.fake_master_path is not None
-    people = [FakeMasterPerson(**row) for row in json.loads(settings.fake_master_path.read_text())]
+    people = load_fake_master(fake_master_path())
     linker = FaultyLinker(
         master={p.nik: p for p in people},
         fault=os.environ["FAULT_MODE"],
         fault_call=int(os.environ["FAULT_CALL"]),
         marker=Path(os.environ["FAULT_MARKER"]),
     )
-    run_worker(settings, linker=linker)
+    run_worker(settings, linker=linker, master_records=len(people))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from kafka.admin import KafkaAdminClient
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
 from services.kafka_io import ConsumedRecord, read_topic
-from services.linker.testing import FakeMasterPerson, member_payload, nik_for, submission_payload
 from services.topics import provision
+from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_NAMES = {SUBMISSIONS: "SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "DLQ_TOPIC", LINKED_MEMBERS: "MEMBERS_TOPIC",
@@ -73,10 +73,10 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
 
 
 class LinkerProcess:
-    """The linker service (`module`: services.linker or the test-only fault harness) in a subprocess."""
+    """The linker service (`module`: the fake engine's entry or the test-only fault harness) in a subprocess."""
 
     def __init__(self, bootstrap: str, names: dict[str, str], state_dir: Path, master: Path, group: str,
-                 *, module: str = "services.linker", env: dict[str, str] | None = None) -> None:  # fmt: skip
+                 *, module: str = "tests.support.fake_linker", env: dict[str, str] | None = None) -> None:  # fmt: skip
         full = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
         full.update({f"REGSOSEK_LINKER_{ENV_NAMES[src]}": dst for src, dst in names.items()})
         full.update({"REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,

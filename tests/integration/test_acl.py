@@ -1,7 +1,7 @@
 """Access control on a REAL secured broker: SASL/SCRAM-SHA-512 + StandardAuthorizer + `regsosek acl sync`.
 
 A separate broker (module fixture, free ports, temporary folder) runs in the optional security mode of
-services/broker.py; the session broker of the other tests is not touched. Every password is generated
+tools/broker.py; the session broker of the other tests is not touched. Every password is generated
 here at run time (never stored in the repository) and handed to `regsosek acl sync` through files.
 """
 
@@ -24,15 +24,15 @@ from typer.testing import CliRunner
 from contracts.linkage_outputs import to_canonical_json
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, UPDATES
 from integration.pseudonyms import KeyRing
-from services import broker as broker_service
 from services.access.acl import GATEWAY, LINKER, PUBLISHER, PUBLISHER_GROUP, SERVICE_PRINCIPALS
 from services.kafka_security import scram_options
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.registry_file import save_registry
-from services.publisher.testing import EXAMPLE_SECRETS, example_registry, linked_member
 from services.topics import provision
+from tests.support.publisher import EXAMPLE_SECRETS, example_registry, linked_member
+from tools import broker as broker_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -48,15 +48,15 @@ class SecuredBroker:
     passwords: dict[str, str]  # principal -> password, generated for this run
     registry_path: Path
     credentials_dir: Path
-    start_output: str  # what `regsosek broker start --secured` printed
+    start_output: str  # what `python -m tools broker start --secured` printed
 
     def security(self, user: str, password: str | None = None) -> dict[str, Any]:
         return scram_options(user, password if password is not None else self.passwords[user])
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, cli_app: typer.Typer) -> Iterator[SecuredBroker]:
-    """A broker with the SASL listener started by `regsosek broker start --secured`, the catalogue topics,
+def secured(tmp_path_factory: pytest.TempPathFactory, dev_cli_app: typer.Typer) -> Iterator[SecuredBroker]:
+    """A broker with the SASL listener started by `python -m tools broker start --secured`, the catalogue topics,
     and `regsosek acl sync` applied once."""
     port, controller_port, sasl_port = broker_service.free_ports(3)
     config = broker_service.BrokerConfig(
@@ -65,7 +65,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory, cli_app: typer.Typer) -> I
     )  # fmt: skip
     run_dir = ["--run-dir", str(config.run_dir)]
     ports = ["--port", str(port), "--controller-port", str(controller_port), "--sasl-port", str(sasl_port)]
-    started = CliRunner().invoke(cli_app, ["broker", "start", "--secured", *run_dir, *ports])
+    started = CliRunner().invoke(dev_cli_app, ["broker", "start", "--secured", *run_dir, *ports])
     try:
         if started.exit_code != 0:
             pytest.fail(f"the secured Kafka broker could not start: {started.output}", pytrace=False)
@@ -83,11 +83,11 @@ def secured(tmp_path_factory: pytest.TempPathFactory, cli_app: typer.Typer) -> I
             (credentials / f"{principal}.password").write_text(passwords[principal] + "\n")
         yield SecuredBroker(config, config.sasl_bootstrap, passwords, registry_path, credentials, started.output)
     finally:
-        stopped = CliRunner().invoke(cli_app, ["broker", "stop", *run_dir])
+        stopped = CliRunner().invoke(dev_cli_app, ["broker", "stop", *run_dir])
         assert stopped.exit_code == 0 and not broker_service.status(config).running, stopped.output
 
 
-def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, cli_app: typer.Typer) -> None:
+def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, dev_cli_app: typer.Typer) -> None:
     password_file = broker_service.admin_password_file(secured.config)
     assert password_file.stat().st_mode & 0o777 == 0o600
     password = secured.passwords["admin"]
@@ -103,11 +103,11 @@ def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, cli_ap
     with pytest.raises(KafkaError):
         KafkaAdminClient(bootstrap_servers=secured.sasl, request_timeout_ms=5000,
                          **secured.security("admin", "not-the-password-0123"))  # fmt: skip
-    status = CliRunner().invoke(cli_app, ["broker", "status", "--run-dir", str(secured.config.run_dir)])
+    status = CliRunner().invoke(dev_cli_app, ["broker", "status", "--run-dir", str(secured.config.run_dir)])
     assert status.exit_code == 0 and f"SASL/SCRAM at {secured.sasl}" in status.output
     # Started again: the same broker and the same password file (the admin password does not change).
     config = secured.config
-    again = CliRunner().invoke(cli_app, ["broker", "start", "--secured", "--run-dir", str(config.run_dir),
+    again = CliRunner().invoke(dev_cli_app, ["broker", "start", "--secured", "--run-dir", str(config.run_dir),
                                          "--port", str(config.port), "--sasl-port", str(config.sasl_port)])  # fmt: skip
     assert again.exit_code == 0 and "already running" in again.output, again.output
     assert password_file.read_text().strip() == password

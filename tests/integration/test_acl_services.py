@@ -23,9 +23,9 @@ from kafka.admin import KafkaAdminClient
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, SUBMISSIONS_DLQ
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import family_key_of, sample_body, sample_submission
 from services.kafka_io import read_topic
 from tests.integration.test_acl import SecuredBroker, secured, synced  # noqa: F401  (module fixtures)
+from tests.support.gateway import family_key_of, sample_body, sample_submission
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -87,7 +87,7 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
     })  # fmt: skip
     log = tmp_path / "linker.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
         try:
             deadline = time.monotonic() + 120

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 import typer
 
-from services import broker
+from tools import broker
 
 if TYPE_CHECKING:
     pass
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.broker
 
 
-def test_start_is_idempotent_and_stop_stops(tmp_path: Path, cli_app: typer.Typer) -> None:
+def test_start_is_idempotent_and_stop_stops(tmp_path: Path, dev_cli_app: typer.Typer) -> None:
     from typer.testing import CliRunner
 
     port, controller_port = broker.free_ports(2)
@@ -34,7 +34,7 @@ def test_start_is_idempotent_and_stop_stops(tmp_path: Path, cli_app: typer.Typer
 
         status = broker.status(config)
         assert status.running and status.pid == first.pid
-        cli = CliRunner().invoke(cli_app, ["broker", "status", "--run-dir", str(config.run_dir)])
+        cli = CliRunner().invoke(dev_cli_app, ["broker", "status", "--run-dir", str(config.run_dir)])
         assert cli.exit_code == 0 and f"pid {first.pid}" in cli.output
     finally:
         stopped = broker.stop(config)
@@ -42,7 +42,7 @@ def test_start_is_idempotent_and_stop_stops(tmp_path: Path, cli_app: typer.Typer
     assert broker.status(config).running is False
     assert not broker._pid_alive(first.pid)
     assert broker.stop(config) is False  # stopping a stopped broker is fine
-    cli = CliRunner().invoke(cli_app, ["broker", "status", "--run-dir", str(config.run_dir)])
+    cli = CliRunner().invoke(dev_cli_app, ["broker", "status", "--run-dir", str(config.run_dir)])
     assert cli.exit_code == 3 and "stopped" in cli.output
 
 

@@ -18,10 +18,10 @@ from kafka import KafkaProducer
 
 from contracts.topics import LINKED_FAMILIES, topic_spec
 from monitoring.expressions import named_metrics
-from services import broker as broker_service
-from services.observability.prom_api import PrometheusApi
 from services.topics import provision
 from tests.integration.test_prometheus_scrape import Process, processes, prometheus_binary, wait_until  # noqa: F401
+from tools import broker as broker_service
+from tools.observability.prom_api import PrometheusApi
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

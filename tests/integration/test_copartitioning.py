@@ -16,8 +16,8 @@ from kafka.partitioner.default import murmur2
 
 from contracts.partitioning import partition_for
 from services.kafka_io import compacted_state
-from services.linker.testing import member_payload, nik_for, submission_payload
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers  # noqa: F401
+from tests.support.linker import member_payload, nik_for, submission_payload
 
 FAMILIES = 40
 MEMBERS_PER_FAMILY = 3

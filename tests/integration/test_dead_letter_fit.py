@@ -40,8 +40,8 @@ from contracts.topics import (
     topic_spec,
 )
 from services.kafka_io import ConsumedRecord, read_topic
-from services.linker.testing import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
 from services.topics import provision
+from tests.support.linker import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -112,7 +112,7 @@ def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submi
     })  # fmt: skip
     log = tmp_path / "linker.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
         try:
             expected = len(SIZES) * 2

@@ -1,4 +1,4 @@
-"""The demo's streaming step and the `regsosek demo` command against the session broker."""
+"""The demo's streaming step and the `python -m tools demo` command against the session broker."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from contracts.dead_letter import DeadLetter
 from contracts.submission import FamilySubmission
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
-from services import broker
-from services.commands.demo import StreamCounts, stream_submissions
 from services.kafka_io import read_topic
 from tests.integration.samples import raw, submission, submission_dict
+from tools import broker
+from tools.commands.demo import StreamCounts, stream_submissions
 
 if TYPE_CHECKING:
     from tests.conftest import ProvisionedBroker
@@ -71,7 +71,7 @@ def test_stream_submissions_produces_valid_lines_and_dead_letters_the_rest(
 def test_demo_command_reuses_a_running_broker_and_leaves_it_running(
     kafka_topics: ProvisionedBroker,
     kafka_broker_config: broker.BrokerConfig,
-    cli_app: typer.Typer,
+    dev_cli_app: typer.Typer,
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "world-cli.jsonl"
@@ -79,7 +79,7 @@ def test_demo_command_reuses_a_running_broker_and_leaves_it_running(
     config = kafka_broker_config
     args = ["demo", "--submissions", str(path), "--run-dir", str(config.run_dir),
             "--port", str(config.port), "--controller-port", str(config.controller_port)]  # fmt: skip
-    result = CliRunner().invoke(cli_app, args, env={"COLUMNS": "120"})
+    result = CliRunner().invoke(dev_cli_app, args, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "reusing the running broker" in result.output
     rows = _table_rows(result.output)
@@ -88,8 +88,8 @@ def test_demo_command_reuses_a_running_broker_and_leaves_it_running(
     assert broker.status(kafka_broker_config).running  # not stopped: this command did not start it
 
 
-def test_demo_rejects_a_bad_regency_code(cli_app: typer.Typer) -> None:
-    result = CliRunner().invoke(cli_app, ["demo", "--regency", "36x3"])
+def test_demo_rejects_a_bad_regency_code(dev_cli_app: typer.Typer) -> None:
+    result = CliRunner().invoke(dev_cli_app, ["demo", "--regency", "36x3"])
     assert result.exit_code == 2
     assert "regency must be a 4-digit Kemendagri code" in result.output
 
@@ -97,7 +97,7 @@ def test_demo_rejects_a_bad_regency_code(cli_app: typer.Typer) -> None:
 def test_demo_generates_a_world_and_streams_all_of_its_submissions(
     kafka_topics: ProvisionedBroker,
     kafka_broker_config: broker.BrokerConfig,
-    cli_app: typer.Typer,
+    dev_cli_app: typer.Typer,
     tmp_path: Path,
 ) -> None:
     config = kafka_broker_config
@@ -105,7 +105,7 @@ def test_demo_generates_a_world_and_streams_all_of_its_submissions(
     args = ["demo", "--persons", "1000", "--seed", "11", "--out", str(out), "--run-dir", str(config.run_dir),
             "--port", str(config.port), "--controller-port", str(config.controller_port),
             "--invalid-nik-share", "1.0", "--state-dir", str(tmp_path / "linker")]  # fmt: skip
-    result = CliRunner().invoke(cli_app, args, env={"COLUMNS": "120"})
+    result = CliRunner().invoke(dev_cli_app, args, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     lines = (out / "submissions.jsonl").read_bytes().splitlines()
     valid = []

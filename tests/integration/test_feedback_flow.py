@@ -16,9 +16,9 @@ from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FieldFeedback
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
-from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
-from services.pipeline.linker_process import LinkerProcess, provision_private_topics
 from tests.conftest import RunningBroker
+from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tools.pipeline.linker_process import LinkerProcess, provision_private_topics
 
 KK = "3603121705150003"
 AHMAD, SITI = nik_for(2), nik_for(3, female=True)
@@ -62,7 +62,8 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
     master.write_text(json.dumps([{"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": KK},
                                   {"nik": SITI, "full_name": "Siti Aminah", "kk_number": KK}]))  # fmt: skip
     linker = LinkerProcess(bootstrap=bootstrap, group=f"fb-{uuid.uuid4().hex[:8]}", state_dir=tmp_path / "linker",
-                           topics=topics, extra_env={"REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master)})  # fmt: skip
+                           topics=topics, extra_env={"REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master)},
+                           module="tests.support.fake_linker")  # fmt: skip
     settings = GatewaySettings(
         bootstrap=bootstrap, topic=topics.submissions, feedback_topic=topics.feedback,
         tokens={A_TOKEN: {"team": "team-a", "regions": ["3603"]}, B_TOKEN: {"team": "team-b", "regions": ["3603"]}},

@@ -1,5 +1,5 @@
 """The ingest gateway against the REAL broker: stored byte-for-byte under the family key, refusals store
-nothing, 503 (never 202) when the broker is unreachable, and `regsosek simulate` delivers every message."""
+nothing, 503 (never 202) when the broker is unreachable, and `python -m tools simulate` delivers every message."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
 from services import topics
-from services.broker import free_port
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import family_key_of, sample_body, sample_submission, serving
 from services.gateway.validation import DUPLICATE_KEY_ERROR
 from services.kafka_io import ConsumedRecord, read_topic
+from tests.support.gateway import family_key_of, sample_body, sample_submission, serving
+from tools.broker import free_port
 
 if TYPE_CHECKING:
     from tests.conftest import RunningBroker
@@ -211,11 +211,11 @@ def _world(tmp_path: Path, serials: range) -> Path:
 
 
 def test_simulate_via_kafka_delivers_every_submission(
-    cli_app: typer.Typer, kafka_broker: RunningBroker, tmp_path: Path
+    dev_cli_app: typer.Typer, kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
     topic = _new_topic(kafka_broker.bootstrap)
     world = _world(tmp_path, range(100, 160))
-    result = CliRunner().invoke(cli_app, [
+    result = CliRunner().invoke(dev_cli_app, [
         "simulate", "--rate", "200", "--duration", "10s", "--world", str(world), "--via", "kafka",
         "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
     ])  # fmt: skip
@@ -227,7 +227,7 @@ def test_simulate_via_kafka_delivers_every_submission(
 
 
 def test_simulate_streams_a_generated_world_through_the_gateway(
-    cli_app: typer.Typer, kafka_broker: RunningBroker, tmp_path: Path
+    cli_app: typer.Typer, dev_cli_app: typer.Typer, kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
     runner = CliRunner()
     world = tmp_path / "generated"
@@ -243,7 +243,7 @@ def test_simulate_streams_a_generated_world_through_the_gateway(
     settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic=topic, tokens={TOKEN: "team-3603-b"})
     with serving(build_app(settings)) as base_url:
         assert httpx.get(f"{base_url}/readyz", timeout=10).status_code == 200
-        result = runner.invoke(cli_app, [
+        result = runner.invoke(dev_cli_app, [
             "simulate", "--rate", "500", "--duration", "10s", "--world", str(world), "--via", "gateway",
             "--gateway-url", base_url, "--token", TOKEN,
         ])  # fmt: skip

@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.topics import TopicSpec
-from services import broker as broker_service
 from services import topics
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import sample_body
 from services.kafka_io import read_topic
+from tests.support.gateway import sample_body
+from tools import broker as broker_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

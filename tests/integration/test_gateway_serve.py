@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
 from services import topics
-from services.broker import free_port
-from services.gateway.testing import sample_body
 from services.kafka_io import read_topic
+from tests.support.gateway import sample_body
+from tools.broker import free_port
 
 if TYPE_CHECKING:
     from tests.conftest import RunningBroker

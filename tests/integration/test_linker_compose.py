@@ -29,13 +29,13 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, REVIEW_DECISIONS, UPDATES, topic_spec
 from linkage.records import family_key_string
-from services.broker import free_port
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.topics import provision
 from tests.integration.test_linker_engine import world_and_model
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers
 from tests.integration.test_updates_service import _change
+from tools.broker import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 __all__ = ["topics", "workers", "world_and_model"]  # fixtures shared with the linker's service tests

@@ -33,9 +33,9 @@ from contracts.topics import (
 from integration.ids import PersonIds
 from services.kafka_io import read_topic
 from services.linker.settings import DEV_PERSON_ID_KEY
-from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
 from services.topics import provision
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, workers
+from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 pytestmark = [pytest.mark.broker]
 __all__ = ["workers"]

@@ -42,14 +42,14 @@ from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from services.topics import provision
+from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,
     member_payload,
     nik_for,
     submission_payload,
 )
-from services.topics import provision
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -138,7 +138,8 @@ def topics(kafka_broker: object) -> Topics:
 
 
 class Worker:
-    """`python -m services.linker` in a subprocess, stopped with SIGTERM."""
+    """The linker service in a subprocess, stopped with SIGTERM: with the fake engine over `master_file`
+    (tests/support/fake_linker.py), or without one the shipped `python -m services.linker`."""
 
     def __init__(
         self, bootstrap: str, topics: Topics, state_dir: Path, master_file: Path | None, group: str,
@@ -159,8 +160,9 @@ class Worker:
         state_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log = state_dir.parent / f"{group}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        module = "tests.support.fake_linker" if master_file is not None else "services.linker"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.linker"], cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", module], cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT
         )
 
     def stop(self) -> int:

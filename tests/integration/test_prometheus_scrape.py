@@ -36,13 +36,13 @@ from contracts.topics import (
     topic_spec,
 )
 from monitoring.expressions import named_metrics
-from services.broker import free_ports
-from services.linker.testing import FakeMasterPerson, member_payload, nik_for, submission_payload
-from services.observability.picture import render_run_picture
-from services.observability.prom_api import PrometheusApi
-from services.observability.promtool import find_binary
-from services.review.testing import PASSWORD
 from services.topics import provision
+from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
+from tests.support.review import PASSWORD
+from tools.broker import free_ports
+from tools.observability.picture import render_run_picture
+from tools.observability.prom_api import PrometheusApi
+from tools.observability.promtool import find_binary
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -168,7 +168,7 @@ def test_prometheus_sees_what_the_pipeline_processed(
     ], tmp_path, {"REGSOSEK_GATEWAY_BOOTSTRAP": bootstrap, "REGSOSEK_GATEWAY_TOKENS": json.dumps({TOKEN: "team-1"}),
                   "REGSOSEK_GATEWAY_FEEDBACK_TOPIC": names[FIELD_FEEDBACK]})
     processes.append(gateway)
-    linker = Process("linker", [sys.executable, "-m", "services.linker"], tmp_path, {
+    linker = Process("linker", [sys.executable, "-m", "tests.support.fake_linker"], tmp_path, {
         "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": f"linker-{tag}",
         "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
         "REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_METRICS_PORT": str(linker_port),

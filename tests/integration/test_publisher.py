@@ -21,9 +21,9 @@ from services.kafka_io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
-from services.publisher.testing import example_subscriptions as _examples
-from services.publisher.testing import integrated_family, linked_member
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.publisher import example_subscriptions as _examples
+from tests.support.publisher import integrated_family, linked_member
 
 pytestmark = [pytest.mark.broker]
 

@@ -27,8 +27,8 @@ from services.kafka_io import read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
-from services.publisher.testing import VALID_FROM, integrated_family, linked_member
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.publisher import VALID_FROM, integrated_family, linked_member
 
 pytestmark = [pytest.mark.broker]
 

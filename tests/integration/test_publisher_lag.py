@@ -15,9 +15,9 @@ from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
-from services.publisher.testing import linked_member
 from services.publisher.topics import ensure_subscriber_topics
 from tests.integration.test_publisher import _private_topics, _registry
+from tests.support.publisher import linked_member
 
 pytestmark = [pytest.mark.broker]
 RECORDS = 10

@@ -31,7 +31,6 @@ from contracts.subscriptions import SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, UPDATES, topic_spec
 from integration.pseudonyms import KeyRing
 from linkage.synthetic.world import generate_world
-from services.broker import free_port
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
@@ -40,9 +39,10 @@ from services.privacy.log_redaction import install_log_redaction, uninstall_log_
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
-from services.publisher.testing import EXAMPLE_SECRETS, example_subscriptions
 from services.publisher.topics import ensure_subscriber_topics
 from services.topics import provision
+from tests.support.publisher import EXAMPLE_SECRETS, example_subscriptions
+from tools.broker import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -129,13 +129,13 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
         "REGSOSEK_LINKER_REVIEW_TOPIC": topics[REVIEW],
         "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
         "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
+        "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "linker"),
+        "REGSOSEK_LINKER_APP_ID": f"linker-{tag}", "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
     })
     linker_log = tmp_path / "linker.log"
     with open(linker_log, "wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [sys.executable, "-m", "services.cli", "serve", "linker", "--bootstrap", bootstrap,
-             "--state-dir", str(tmp_path / "linker"), "--fake-master", str(master), "--group", f"linker-{tag}",
-             "--log-level", "debug"],
+            [sys.executable, "-m", "tests.support.fake_linker", "--log-level", "debug"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

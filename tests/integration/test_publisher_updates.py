@@ -19,9 +19,9 @@ from integration.pseudonyms import KeyRing
 from services.kafka_io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
-from services.publisher.testing import VALID_FROM, linked_member, update_event
 from services.publisher.topics import ensure_subscriber_topics
 from tests.integration.test_publisher import _envelopes, _private_topics, _run
+from tests.support.publisher import VALID_FROM, linked_member, update_event
 
 pytestmark = [pytest.mark.broker]
 

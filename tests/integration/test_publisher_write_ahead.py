@@ -30,8 +30,8 @@ from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, DisclosureLog, 
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
 from services.publisher.registry_file import save_registry
-from services.publisher.testing import example_subscriptions, integrated_family, linked_member
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.publisher import example_subscriptions, integrated_family, linked_member
 
 pytestmark = [pytest.mark.broker]
 

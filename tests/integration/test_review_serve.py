@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from services.broker import free_port
-from services.review.testing import PASSWORD
 from tests.review_broker import publish_world, ready, review_settings, wait_for
+from tests.support.review import PASSWORD
+from tools.broker import free_port
 
 if TYPE_CHECKING:
     from tests.conftest import RunningBroker

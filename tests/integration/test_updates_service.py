@@ -50,12 +50,12 @@ from services.linker.deadletter import SourcePosition
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker
 from services.topics import provision
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
-from services.updates.testing import dtks_row
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker
+from tests.support.updates import dtks_row
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -183,7 +183,7 @@ class Worker:
         state.parent.mkdir(parents=True, exist_ok=True)
         self.log = state.parent / f"{group}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.linker"], cwd=REPO, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env,
                                      stdout=self._out, stderr=subprocess.STDOUT)  # fmt: skip
 
     def stop(self) -> int:

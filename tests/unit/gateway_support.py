@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer
+from tests.support.gateway import FakeSubmissionProducer
 
 TOKEN = "team-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

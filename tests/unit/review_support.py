@@ -14,12 +14,12 @@ from prometheus_client import CollectorRegistry
 from contracts.linkage_outputs import ReviewTask
 from contracts.review_decisions import ReviewerRole
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
-from services.gateway.testing import sample_submission
 from services.review.app import build_app
 from services.review.settings import ReviewSettings
 from services.review.store import ReviewStore
-from services.review.testing import PASSWORD, FakeProducer, sample_master
 from services.review.users import UserStore
+from tests.support.gateway import sample_submission
+from tests.support.review import PASSWORD, FakeProducer, sample_master
 
 NOW = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
 NOW_MS = int(NOW.timestamp() * 1000)

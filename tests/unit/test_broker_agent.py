@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from services import broker
+from tools import broker
 
 
 def test_the_agent_is_added_to_the_broker_jvm_only_when_a_metrics_port_is_set(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_start_refuses_a_busy_metrics_port_before_starting_anything(tmp_path: Pa
     assert not (tmp_path / "run").exists()
 
 
-def test_the_cli_start_option_reaches_the_config(monkeypatch: object, tmp_path: Path, cli_app: typer.Typer) -> None:
+def test_the_cli_start_option_reaches_the_config(monkeypatch: object, tmp_path: Path, dev_cli_app: typer.Typer) -> None:
     seen: list[broker.BrokerConfig] = []
 
     def fake_start(config: broker.BrokerConfig) -> broker.BrokerStatus:
@@ -57,7 +57,7 @@ def test_the_cli_start_option_reaches_the_config(monkeypatch: object, tmp_path: 
         raise broker.BrokerError("stop here")
 
     monkeypatch.setattr(broker, "start", fake_start)  # type: ignore[attr-defined]
-    result = CliRunner().invoke(cli_app, ["broker", "start", "--run-dir", str(tmp_path), "--metrics-port", "9555"])
+    result = CliRunner().invoke(dev_cli_app, ["broker", "start", "--run-dir", str(tmp_path), "--metrics-port", "9555"])
     assert result.exit_code == 1
     assert [c.metrics_port for c in seen] == [9555]
 

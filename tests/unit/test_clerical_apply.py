@@ -16,7 +16,10 @@ from integration.clerical import SecondReview
 from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from services.updates.applier import UpdateTopics
+from services.updates.decisions import DecisionApplier, DecisionRecord
+from services.updates.handler import StoreMemberIndex
+from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
     FakeMemberLinker,
@@ -24,9 +27,6 @@ from services.linker.testing import (
     nik_for,
     submission_payload,
 )
-from services.updates.applier import UpdateTopics
-from services.updates.decisions import DecisionApplier, DecisionRecord
-from services.updates.handler import StoreMemberIndex
 
 IDS = PersonIds(b"test-key")
 AHMAD, SITI, SITTI = nik_for(2), nik_for(3, female=True), nik_for(7, female=True)

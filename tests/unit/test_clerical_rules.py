@@ -17,7 +17,7 @@ from integration.clerical import (
     task_revision,
 )
 from integration.port import MemberLink, MemberQuery, RankedCandidate
-from services.linker.testing import FAMILY_KEY, nik_for
+from tests.support.linker import FAMILY_KEY, nik_for
 
 KEY = f"{FAMILY_KEY}-02"
 TASK = f"{KEY}/r3"

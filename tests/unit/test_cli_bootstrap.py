@@ -1,4 +1,5 @@
-"""Every `regsosek` command that talks to Kafka takes the broker address the same way (services/commands/options.py)."""
+"""Every command that talks to Kafka takes the broker address the same way (services/commands/options.py): the
+`regsosek` CLI's and the development CLI's (`python -m tools`, tools/commands/)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import typer
 
 from services.commands.options import BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP
 
-COMMANDS_DIR = Path(__file__).resolve().parents[2] / "services" / "commands"
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS_DIRS = (ROOT / "services" / "commands", ROOT / "tools" / "commands")
 
 # command path -> its own variable (kept from before the shared option) or None
 KAFKA_COMMANDS: dict[str, str | None] = {
     "topics create": None,
     "topics check": None,
-    "simulate": None,
+    "simulate": None,  # the development CLI's
     "acl sync": "REGSOSEK_ACL_BOOTSTRAP",
     "serve gateway": "REGSOSEK_GATEWAY_BOOTSTRAP",
     "serve linker": "REGSOSEK_LINKER_BOOTSTRAP",
@@ -40,8 +42,11 @@ def _walk(command: Command, path: str = "") -> Iterator[tuple[str, Command]]:
 
 
 @pytest.fixture(scope="module")
-def commands(cli_app: typer.Typer) -> dict[str, Command]:
-    return dict(_walk(typer.main.get_command(cli_app)))
+def commands(cli_app: typer.Typer, dev_cli_app: typer.Typer) -> dict[str, Command]:
+    shipped = dict(_walk(typer.main.get_command(cli_app)))
+    dev = dict(_walk(typer.main.get_command(dev_cli_app)))
+    assert not shipped.keys() & dev.keys()  # one command, one CLI
+    return shipped | dev
 
 
 def _bootstrap(command: Command) -> Any:
@@ -61,7 +66,7 @@ def test_every_kafka_command_takes_the_shared_bootstrap_option(commands: dict[st
 
 
 def test_no_command_module_defines_its_own_bootstrap_option() -> None:
-    defining = sorted(p.name for p in COMMANDS_DIR.glob("*.py") if '"--bootstrap"' in p.read_text())
+    defining = sorted(p.name for d in COMMANDS_DIRS for p in d.glob("*.py") if '"--bootstrap"' in p.read_text())
     assert defining == ["options.py"]
 
 

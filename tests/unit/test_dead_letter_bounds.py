@@ -23,8 +23,8 @@ from services.linker.deadletter import (
     classify_submission,
     dead_letter_key,
 )
-from services.linker.testing import FAMILY_KEY, member_payload, submission_payload
 from services.updates.changes import classify_change
+from tests.support.linker import FAMILY_KEY, member_payload, submission_payload
 
 SOURCE = SourcePosition("regsosek.submissions.v1", 3, 1234, 1_700_000_000.0)
 CHANGE_SOURCE = SourcePosition("dukcapil.population.changes.v1", 1, 77, 1_700_000_000.0)

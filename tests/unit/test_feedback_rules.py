@@ -17,7 +17,7 @@ from integration.feedback import (
     present_linked_niks,
 )
 from integration.port import Band, MemberLink
-from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 FK = FAMILY_KEY
 TEAM = "team-3603-a"

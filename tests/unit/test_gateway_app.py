@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.producer import BrokerUnavailable, MessageTooLarge
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer, family_key_of, sample_body, sample_submission
+from tests.support.gateway import FakeSubmissionProducer, family_key_of, sample_body, sample_submission
 from tests.unit.gateway_support import AUTH, TOKEN, client, producer
 
 __all__ = ["client", "producer"]  # the fixtures

@@ -15,7 +15,7 @@ from integration.feedback import message_for
 from services.gateway.app import build_app
 from services.gateway.feedback import Cursor, FeedbackIndex
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer
+from tests.support.gateway import FakeSubmissionProducer
 
 FK = "3603010001000100001001"
 A_TOKEN, B_TOKEN = "token-team-a-0123456789", "token-team-b-0123456789"

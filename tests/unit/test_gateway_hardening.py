@@ -17,7 +17,6 @@ from contracts.submission import FAMILY_SUBMISSION_ADAPTER, MAX_MEMBERS
 from services.gateway.app import UNSUPPORTED_MEDIA_TYPE, build_app
 from services.gateway.logs import EscapingFormatter, JsonFormatter, escape_controls
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer, sample_body, sample_submission
 from services.gateway.validation import (
     DUPLICATE_KEY_ERROR,
     MAX_REPORTED_ERRORS,
@@ -26,6 +25,7 @@ from services.gateway.validation import (
     check_submission,
     field_errors,
 )
+from tests.support.gateway import FakeSubmissionProducer, sample_body, sample_submission
 from tests.unit.gateway_support import AUTH, BEARER, TOKEN, client, producer
 
 __all__ = ["client", "producer"]  # the fixtures

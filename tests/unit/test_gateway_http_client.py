@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from services.gateway.app import build_app
-from services.gateway.http_client import HttpProtocolError, KeepAlivePoster
 from services.gateway.settings import GatewaySettings
-from services.gateway.simulator import ACCEPTED, GatewaySender
-from services.gateway.testing import FakeSubmissionProducer, sample_body, serving
+from tests.support.gateway import FakeSubmissionProducer, sample_body, serving
+from tools.http_client import HttpProtocolError, KeepAlivePoster
+from tools.simulator import ACCEPTED, GatewaySender
 
 TOKEN = "poster-token-0123456789abcdef"
 
@@ -87,7 +87,7 @@ def test_garbage_answers_and_bad_urls_are_errors() -> None:
 
 
 def test_unreachable_gateway_is_a_connection_error_outcome() -> None:
-    from services.broker import free_port
+    from tools.broker import free_port
 
     async def run() -> str:
         sender = GatewaySender(f"http://127.0.0.1:{free_port()}", TOKEN, timeout_s=2)

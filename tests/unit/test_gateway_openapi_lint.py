@@ -11,8 +11,8 @@ from typing import Any
 
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer
 from tests.node_tools import node_tools
+from tests.support.gateway import FakeSubmissionProducer
 
 
 def _document() -> dict[str, Any]:

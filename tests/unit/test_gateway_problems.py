@@ -15,7 +15,7 @@ from services.gateway.app import build_app
 from services.gateway.logs import EscapingFormatter, JsonFormatter
 from services.gateway.request_id import RequestIdFilter, accept_or_generate, current_request_id
 from services.gateway.settings import GatewaySettings
-from services.gateway.testing import FakeSubmissionProducer, sample_body
+from tests.support.gateway import FakeSubmissionProducer, sample_body
 
 TOKEN = "team-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

@@ -14,7 +14,7 @@ from contracts.submission import MAX_REVISION
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.auth import TeamGrant, TeamTokens
 from services.gateway.settings import GatewaySettings, GatewaySettingsError, load_tokens_file
-from services.gateway.testing import FakeSubmissionProducer, sample_submission
+from tests.support.gateway import FakeSubmissionProducer, sample_submission
 
 REGENCY_TOKEN = "regency-token-0123456789abcdef"  # team-3603-a: all of regency 3603
 DISTRICT_TOKEN = "district-token-0123456789abcdef"  # team-3171-b: district 3171010 only

@@ -11,8 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from services.commands.simulate import parse_duration
-from services.gateway.simulator import (
+from tests.support.gateway import sample_body
+from tools.commands.simulate import parse_duration
+from tools.simulator import (
     ACCEPTED,
     SimulationReport,
     family_key_of,
@@ -20,7 +21,6 @@ from services.gateway.simulator import (
     read_submissions,
     simulate,
 )
-from services.gateway.testing import sample_body
 
 
 class ScriptedSender:
@@ -116,14 +116,14 @@ def test_parse_duration_refuses_nonsense(text: str) -> None:
         parse_duration(text)
 
 
-def test_cli_refuses_missing_world_and_missing_token(cli_app: typer.Typer, tmp_path: Path) -> None:
+def test_cli_refuses_missing_world_and_missing_token(dev_cli_app: typer.Typer, tmp_path: Path) -> None:
     runner = CliRunner()
-    missing = runner.invoke(cli_app, ["simulate", "--rate", "5", "--duration", "1", "--world", str(tmp_path)])
+    missing = runner.invoke(dev_cli_app, ["simulate", "--rate", "5", "--duration", "1", "--world", str(tmp_path)])
     assert missing.exit_code == 2
     assert "regsosek generate" in missing.output
     (tmp_path / "submissions.jsonl").write_bytes(sample_body(1) + b"\n")
     no_token = runner.invoke(
-        cli_app, ["simulate", "--rate", "5", "--duration", "1", "--world", str(tmp_path), "--via", "gateway"],
+        dev_cli_app, ["simulate", "--rate", "5", "--duration", "1", "--world", str(tmp_path), "--via", "gateway"],
         env={"REGSOSEK_SIMULATE_TOKEN": ""},
     )  # fmt: skip
     assert no_token.exit_code == 2

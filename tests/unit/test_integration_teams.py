@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from contracts.subscriptions import IntegrationTeam, SubscriptionRegistry
 from services.access.acl import Grant, managed_principals, plan, stale_grants
 from services.publisher.registry_file import load_registry, save_registry
-from services.publisher.testing import example_registry
+from tests.support.publisher import example_registry
 
 DWH = IntegrationTeam(team_id="integration-dwh", purpose_text="Data warehouse of the integration team",
                       topics=("linkage.members.v1", "linkage.families.v1"))  # fmt: skip

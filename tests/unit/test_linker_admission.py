@@ -15,7 +15,7 @@ from services.linker.admission import AdmissionRules, Refusal, admit, refusal_de
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore
-from services.linker.testing import (
+from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
     FakeMemberLinker,

@@ -17,9 +17,7 @@ def test_the_decisions_flag_reaches_the_settings(
     seen: list[Any] = []
     monkeypatch.setattr("services.linker.runner.run_worker", lambda settings, **_: seen.append(settings))
     monkeypatch.delenv("REGSOSEK_LINKER_DECISIONS_ENABLED", raising=False)
-    master = tmp_path / "master.json"
-    master.write_text("[]")
-    args = ["serve", "linker", "--fake-master", str(master), "--state-dir", str(tmp_path / "s")]
+    args = ["serve", "linker", "--state-dir", str(tmp_path / "s")]
     result = CliRunner().invoke(cli_app, [*args, *([flag] if flag else [])])
     assert result.exit_code == 0, result.output
     assert [s.decisions_enabled for s in seen] == [expected]

@@ -11,7 +11,7 @@ import pytest
 from contracts.dead_letter import DeadLetter, DeadLetterReason
 from contracts.submission import FamilySubmission
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition, classify_submission
-from services.linker.testing import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 SOURCE = SourcePosition("regsosek.submissions.v1", 2, 41, 1_666_232_100.5)
 KEY = FAMILY_KEY.encode()

@@ -16,7 +16,7 @@ from services.linker.app import SubmissionHandler
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, StoreUpdate
-from services.linker.testing import (
+from tests.support.linker import (
     FAMILY_KEY,
     FakeEvent,
     FakeMasterPerson,

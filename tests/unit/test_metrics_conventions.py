@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.observability.catalogue import exported_series_names
 from services.observability.exposition import metrics_asgi_app, serve_metrics
 from services.observability.gateway_metrics import SUBMISSION_CODES, GatewayMetrics, MetricsMiddleware
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
+from tools.observability.catalogue import exported_series_names
 
 #: Label names that would carry a person or a submission: never allowed.
 FORBIDDEN_LABELS = {"nik", "kk", "kk_number", "name", "full_name", "submission_id", "member_key", "family_key",

@@ -19,13 +19,13 @@ from integration.port import MemberQuery
 from linkage.observer import NO_OBSERVER, LinkageObserver, RecordingObserver
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.linker_wiring import instrument_linker
 from services.observability.observer import PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import UNKNOWN_DISTRICT, DistrictTarget, RegionProgress, targets_from_world
 from services.observability.region_store import RegionStore
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 
 FAM_A = "3603010001000100001001"  # BPS district 3603010
 FAM_B = "3603020003000200001001"  # BPS district 3603020

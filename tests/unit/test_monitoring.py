@@ -11,8 +11,8 @@ import pytest
 from monitoring.dashboards.generate import OUTPUT_DIR, render_all
 from monitoring.dashboards.panels import DATASOURCE_UID
 from monitoring.expressions import dashboard_expressions, load_yaml, metric_names, named_metrics, rule_expressions
-from services.observability.catalogue import broker_series_names, exported_series_names
-from services.observability.promtool import check_expressions, find_binary, run_promtool
+from tools.observability.catalogue import broker_series_names, exported_series_names
+from tools.observability.promtool import check_expressions, find_binary, run_promtool
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"

@@ -20,7 +20,7 @@ import typer
 import typer.main
 from ruamel.yaml import YAML
 
-from services.broker import jmx_agent_jar
+from tools.broker import jmx_agent_jar
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -56,7 +56,7 @@ def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "review", "prometheus",
                              "grafana"}
-    assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (services/broker.py)
+    assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (tools/broker.py)
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     for name, service in services.items():
         image = service["image"]
@@ -80,7 +80,7 @@ def test_every_mounted_file_exists_and_volumes_are_named(compose: dict[str, Any]
     for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            if source == "./.run/kafka/agents":  # made by `regsosek broker fetch` (the JMX exporter jar)
+            if source == "./.run/kafka/agents":  # made by `python -m tools broker fetch` (the JMX exporter jar)
                 agent = compose["services"]["kafka"]["environment"]["KAFKA_OPTS"].split("=")[0]
                 assert agent.startswith(f"-javaagent:{volume.split(':')[1]}/{jmx_agent_jar().name}")
                 assert jmx_agent_jar().parent == REPO / ".run/kafka/agents"

@@ -18,14 +18,14 @@ from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import Disclosure, DisclosureLog
 from services.publisher.core import Notification, Publisher, SourceRecord
-from services.publisher.testing import (
+from tests.support.publisher import (
     EXAMPLE_SECRETS,
     example_registry,
     example_subscriptions,
     integrated_family,
     linked_member,
 )
-from services.updates.testing import link_changed_update
+from tests.support.updates import link_changed_update
 
 NIK_1 = "3603121505800002"
 NIK_2 = "3603125505850003"

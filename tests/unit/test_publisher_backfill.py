@@ -25,7 +25,7 @@ from services.publisher.backfill import current_state, run_backfills
 from services.publisher.core import Notification, Publisher, SourceRecord
 from services.publisher.loop import PublishError
 from services.publisher.registry_file import load_registry
-from services.publisher.testing import integrated_family, linked_member
+from tests.support.publisher import integrated_family, linked_member
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 T_OLD = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)

@@ -17,7 +17,7 @@ from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.progress import ProgressReporter, ProgressSnapshot, progress_line, total_lag
 from services.publisher.settings import PublisherSettings
-from services.publisher.testing import EXAMPLE_SECRETS, example_registry
+from tests.support.publisher import EXAMPLE_SECRETS, example_registry
 from tests.unit.test_publisher_write_ahead import EXPECTED, NOW, FakeBroker, FakeProducer, _world
 
 

@@ -21,7 +21,7 @@ from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher, SourceRecord
-from services.publisher.testing import VALID_FROM, integrated_family, linked_member, update_event
+from tests.support.publisher import VALID_FROM, integrated_family, linked_member, update_event
 
 NIK_1, NIK_2, NIK_3 = "3603121505800002", "3603125505850003", "3603120101900004"
 T0 = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)

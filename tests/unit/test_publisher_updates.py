@@ -17,7 +17,7 @@ from integration.notifications import UPDATE_EVENT_TYPES
 from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher, SourceRecord
-from services.publisher.testing import VALID_FROM, linked_member, update_event
+from tests.support.publisher import VALID_FROM, linked_member, update_event
 
 NIK_1, NIK_2 = "3603121505800002", "3603125505850003"
 T0 = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)

@@ -30,7 +30,7 @@ from integration.pseudonyms import KeyRing
 from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, Disclosure, DisclosureLog, DisclosureLogError
 from services.publisher.core import Publisher, SourceRecord
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
-from services.publisher.testing import (
+from tests.support.publisher import (
     EXAMPLE_SECRETS,
     example_registry,
     integrated_family,

@@ -15,7 +15,7 @@ from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, Pe
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewOutcome, decision_id_of
 from services.events import cloud_event_headers, timestamp_ms
 from services.review.store import CLOSED, DECIDED, OPEN, DecisionRefused, ReviewStore
-from services.review.testing import CANDIDATE_NIKS, sample_task
+from tests.support.review import CANDIDATE_NIKS, sample_task
 from tests.unit.review_support import HOUR_MS, NOW, NOW_MS, csrf_of, login, put, rig
 
 

@@ -11,7 +11,7 @@ from contracts.linkage_outputs import REVIEW_TASK_ADAPTER
 from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
     FakeMemberLinker,

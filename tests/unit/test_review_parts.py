@@ -17,9 +17,9 @@ from services.review.ingest import _parse
 from services.review.metrics import ReviewMetrics, route_of
 from services.review.nik import decode_nik, mask_nik, nik_mismatches
 from services.review.store import ReviewStore
-from services.review.testing import CANDIDATE_NIKS, PASSWORD, sample_task
 from services.review.users import UserFileError, UserStore
 from services.review.views import waterfall
+from tests.support.review import CANDIDATE_NIKS, PASSWORD, sample_task
 from tests.unit.test_metrics_conventions import FORBIDDEN_LABELS
 
 
@@ -100,7 +100,7 @@ def test_parquet_master_finds_candidates_and_their_kk(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     from services.review.master import ParquetMaster
-    from services.review.testing import sample_master
+    from tests.support.review import sample_master
 
     rows = list(sample_master().persons(list(CANDIDATE_NIKS)).values())
     table = pa.Table.from_pylist([{**r, "birth_date": dt.date.fromisoformat(r["birth_date"])} for r in rows])

@@ -16,7 +16,7 @@ from linkage.labels import uncertainty
 from services.review.app import build_app
 from services.review.settings import ReviewSettings
 from services.review.store import AGE, UNCERTAINTY, QueueFilter, ReviewStore, task_uncertainty
-from services.review.testing import CANDIDATE_NIKS, FakeProducer, sample_master, sample_task
+from tests.support.review import CANDIDATE_NIKS, FakeProducer, sample_master, sample_task
 
 
 def with_probabilities(family: int, *probabilities: float) -> ReviewTask:

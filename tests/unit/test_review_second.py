@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts.linkage_outputs import ReviewTask
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewOutcome, decision_id_of
 from services.review.store import CLOSED, DECIDED, OPEN
-from services.review.testing import CANDIDATE_NIKS, sample_task
+from tests.support.review import CANDIDATE_NIKS, sample_task
 from tests.unit.review_support import HOUR_MS, NOW_MS, Rig, csrf_of, login, put, rig
 
 DAY_MS = 24 * HOUR_MS

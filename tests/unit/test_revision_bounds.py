@@ -24,7 +24,9 @@ from integration.pseudonyms import KeyRing
 from services.linker.admission import AdmissionRules
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
-from services.linker.testing import (
+from services.privacy.disclosure import DisclosureLog
+from services.publisher.core import Publisher, SourceRecord
+from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
     FakeMemberLinker,
@@ -32,9 +34,7 @@ from services.linker.testing import (
     nik_for,
     submission_payload,
 )
-from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Publisher, SourceRecord
-from services.publisher.testing import EXAMPLE_SECRETS, example_registry
+from tests.support.publisher import EXAMPLE_SECRETS, example_registry
 
 ACCEPTED = [1, 2, 2**15, 2**31 - 2, MAX_REVISION]
 REFUSED = [0, -1, MAX_REVISION + 1, 2**31, 2**32, 2**63, 10**30]
@@ -139,7 +139,7 @@ def test_a_poisoned_output_record_is_skipped_by_the_publisher(tmp_path: Path) ->
     # A linkage.members.v1 record written before the bound (revision 10**30) crash-looped the publisher
     # (SQLite INTEGER overflow); the output contract now refuses it, so it is counted and skipped.
     from contracts.linkage_outputs import to_canonical_json
-    from services.publisher.testing import linked_member
+    from tests.support.publisher import linked_member
 
     log = DisclosureLog(tmp_path / "disclosures.sqlite")
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log,

@@ -23,7 +23,7 @@ from contracts.subscriptions import (
 from integration.projection import matches_filters, project_family, project_person
 from integration.pseudonyms import KeyRing, MissingSecretError, Pseudonymiser
 from services.publisher.registry_file import RegistryFileError, load_registry, save_registry
-from services.publisher.testing import (
+from tests.support.publisher import (
     EXAMPLE_SECRETS,
     VALID_FROM,
     example_registry,

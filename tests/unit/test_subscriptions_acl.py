@@ -6,7 +6,7 @@ import pytest
 
 from contracts.subscriptions import SubscriptionRegistry
 from services.access.acl import AclSyncError, Grant, plan
-from services.publisher.testing import example_registry, example_subscriptions
+from tests.support.publisher import example_registry, example_subscriptions
 
 
 def test_plan_gives_each_subscriber_read_on_its_own_topic_only() -> None:

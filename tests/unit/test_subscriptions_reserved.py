@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from contracts.subscriptions import Subscription, SubscriptionRegistry, reserved_subscriber_id
 from services.access.acl import SERVICE_PRINCIPALS, SUPER_USERS, AclSyncError, plan
-from services.broker import BrokerConfig, _security_properties
 from services.publisher.registry_file import RegistryFileError, load_registry, save_registry
-from services.publisher.testing import example_subscriptions
+from tests.support.publisher import example_subscriptions
+from tools.broker import BrokerConfig, _security_properties
 
 SUPER = "it is a super user of the broker"
 SERVICE = "the prefix 'regsosek-' is reserved for service principals"

@@ -24,12 +24,12 @@ from integration.outputs import rebuilt_family
 from services.linker.deadletter import SourcePosition
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from services.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
 from services.updates.member_state import Probe
-from services.updates.testing import dtks_row, population_change
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.updates import dtks_row, population_change
 
 IDS = PersonIds(b"test-key")
 KK = "3603121705150003"

@@ -16,7 +16,12 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from services.updates.applier import UpdateTopics
+from services.updates.handler import ChangeHandler
+from services.updates.journal import MasterJournal
+from services.updates.member_state import Probe
+from services.updates.progress import SubmissionsProgress
+from tests.support.linker import (
     FakeEvent,
     FakeMasterPerson,
     FakeMemberLinker,
@@ -25,12 +30,7 @@ from services.linker.testing import (
     nik_for,
     submission_payload,
 )
-from services.updates.applier import UpdateTopics
-from services.updates.handler import ChangeHandler
-from services.updates.journal import MasterJournal
-from services.updates.member_state import Probe
-from services.updates.progress import SubmissionsProgress
-from services.updates.testing import dtks_row, population_change
+from tests.support.updates import dtks_row, population_change
 
 IDS = PersonIds(b"k")
 KK = "3603121705150003"

@@ -14,7 +14,13 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import (
+from services.updates.applier import UpdateTopics
+from services.updates.changes import Change
+from services.updates.handler import ChangeHandler
+from services.updates.journal import JournalEntry, MasterJournal
+from services.updates.master import MasterPerson
+from services.updates.positions import FileStatus, advanced, file_status, unseen
+from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,
     FakeMessage,
@@ -22,13 +28,7 @@ from services.linker.testing import (
     nik_for,
     submission_payload,
 )
-from services.updates.applier import UpdateTopics
-from services.updates.changes import Change
-from services.updates.handler import ChangeHandler
-from services.updates.journal import JournalEntry, MasterJournal
-from services.updates.master import MasterPerson
-from services.updates.positions import FileStatus, advanced, file_status, unseen
-from services.updates.testing import population_change
+from tests.support.updates import population_change
 
 IDS = PersonIds(b"k")
 KK = "3603121705150003"

@@ -5,8 +5,6 @@ wait is bounded; and the reader's records keep a fixed order and faust's timesta
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import urllib.request
 from pathlib import Path
@@ -24,7 +22,6 @@ from services.linker.pipeline import OutboundRecord
 from services.linker.runner import build_worker_app
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, nik_for
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.recorder import BatchRecorder
 from services.updates.applier import UpdateTopics
@@ -33,8 +30,9 @@ from services.updates.journal import MasterJournal
 from services.updates.positions import FileStatus
 from services.updates.progress import SubmissionsProgress
 from services.updates.reader import ChangeRecord, records_of
-from services.updates.testing import population_change
 from services.updates.wiring import MasterUpdates
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker, nik_for
+from tests.support.updates import population_change
 
 SUBMISSIONS = "subs"
 
@@ -147,11 +145,9 @@ def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_secon
 def test_the_linker_composed_with_metrics_takes_master_updates(tmp_path: Path) -> None:
     # The compose configuration: a metrics port AND updates on. The engine object given to the updates
     # wiring must be the real one (metrics attach to it), not a wrapper without `upsert_master`.
-    master = tmp_path / "master.json"
-    master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003"))]))
-    settings = LinkerSettings(fake_master_path=master, state_dir=tmp_path / "state", metrics_port=0,
-                              updates_enabled=True)  # fmt: skip
-    app, server = build_worker_app(settings)
+    fake = FakeMemberLinker.of([FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003")])
+    settings = LinkerSettings(state_dir=tmp_path / "state", metrics_port=0, updates_enabled=True)
+    app, server = build_worker_app(settings, linker=fake, master_records=1)
     assert server is not None
     try:
         assert "read_master_changes" in [t.__name__ for t in app._app_tasks]  # the change reader is installed

@@ -31,14 +31,14 @@ from integration.pseudonyms import KeyRing
 from services.linker.deadletter import SourcePosition
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.linker.testing import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher, SourceRecord
-from services.publisher.testing import VALID_FROM, linked_member, update_event
 from services.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
-from services.updates.testing import dtks_row
+from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.publisher import VALID_FROM, linked_member, update_event
+from tests.support.updates import dtks_row
 
 IDS = PersonIds(b"test-key")
 KK = "3603121705150003"

@@ -8,7 +8,7 @@
 #       --max-messages 10
 #
 # With an Apache Kafka distribution, bin/kafka-console-consumer.sh takes the same options. Here it runs
-# from the jars `regsosek broker fetch` put in .run/kafka (libs/ and tools/; override with KAFKA_LIBS and
+# from the jars `python -m tools broker fetch` put in .run/kafka (libs/ and tools/; override with KAFKA_LIBS and
 # KAFKA_TOOLS). On a secured broker pass --command-config client.properties (docs/consuming.md).
 set -euo pipefail
 if [ $# -lt 3 ]; then

@@ -1,4 +1,4 @@
-"""Test doubles of the linker's port, shipped with the package so unit and integration tests share them.
+"""Test doubles of the linker's port (not shipped: tests/support/), shared by unit and integration tests.
 
 `FakeMemberLinker` decides by exact NIK lookup in a tiny master: same NIK and same name -> auto_link,
 same NIK but another name -> review. A query without such a NIK falls back to a second "blocking rule",

@@ -1,6 +1,6 @@
 """Run a real Apache Kafka broker (KRaft, combined broker+controller) on loopback from Maven jars.
 
-Used by the `regsosek broker` commands, the demo and the pytest session fixture, so all three run the
+Used by the `python -m tools broker` commands, the demo and the pytest session fixture, so all three run the
 broker the same way. Run state lives in one folder (default `<repo>/.run/broker`):
 `broker.json` (pid, ports, cluster id), `server.properties`, `log4j2.properties`, `data/`, `logs/`.
 The jars are shared by every run folder (default `<repo>/.run/kafka/libs`).
@@ -21,6 +21,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from services.access.acl import BROKER_SUPER_USERS
+from services.commands.options import LOCAL_BROKER_PORT, LOCAL_BROKER_SASL_PORT
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA_DIR = REPO_ROOT / "infra" / "kafka"
 KAFKA_VERSION = "4.3.1"
@@ -36,15 +39,13 @@ JMX_EXPORTER_CONFIG = INFRA_DIR / "jmx-exporter.yaml"
 #: classpath; the tools run with the broker's jars plus it (`tools_classpath`, docs/consuming.md).
 TOOLS_ARTIFACT = f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"
 CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
-DEFAULT_PORT = 19092
+DEFAULT_PORT = LOCAL_BROKER_PORT
 DEFAULT_CONTROLLER_PORT = 19093
-#: The SASL/SCRAM listener of the secured mode (`regsosek broker start --secured`).
-DEFAULT_SASL_PORT = 19094
+#: The SASL/SCRAM listener of the secured mode (`python -m tools broker start --secured`).
+DEFAULT_SASL_PORT = LOCAL_BROKER_SASL_PORT
 READY_LINE = "Kafka Server started"
-#: The broker's super users in security mode (`super.users`): the operator's `admin` and the
-#: `ANONYMOUS` principal of the loopback PLAINTEXT listeners. No subscriber may take these names
-#: (contracts.subscriptions.RESERVED_SUBSCRIBER_IDS).
-SUPER_USERS: tuple[str, ...] = ("User:admin", "User:ANONYMOUS")
+#: The broker's super users in security mode (`super.users`), defined beside the ACL sync that skips them.
+SUPER_USERS: tuple[str, ...] = BROKER_SUPER_USERS
 # A marker written after a complete fetch; a half-copied libs folder has none and is fetched again.
 _FETCH_MARKER = ".fetched"
 
@@ -303,7 +304,7 @@ def _security_properties(config: BrokerConfig) -> str:
     # clients are meant to use the SASL listener, where every principal is subject to ACLs.
     h, p, c, s = config.host, config.port, config.controller_port, config.sasl_port
     return (
-        "\n# security mode (services/broker.py)\n"
+        "\n# security mode (tools/broker.py)\n"
         f"listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c},SASL_PLAINTEXT://{h}:{s}\n"
         f"advertised.listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{s}\n"
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT\n"
@@ -442,7 +443,7 @@ def _admin_ok(bootstrap: str) -> bool:
 
 
 def admin_password_file(config: BrokerConfig) -> Path:
-    """Where `regsosek broker start --secured` keeps the generated password of the `admin` super user."""
+    """Where `python -m tools broker start --secured` keeps the generated password of the `admin` super user."""
     return config.run_dir / "admin.password"
 
 
@@ -473,7 +474,7 @@ def start_secured(config: BrokerConfig) -> BrokerStatus:
     if current.running and current.sasl_bootstrap is None:
         raise BrokerError(
             f"a broker without the SASL listener already runs from {config.run_dir} (pid {current.pid}); "
-            "stop it first with `regsosek broker stop`"
+            "stop it first with `python -m tools broker stop`"
         )
     password = admin_password(config)
     st = start(dataclasses.replace(config, scram_users=(("admin", password),)))

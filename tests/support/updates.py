@@ -14,7 +14,7 @@ from contracts.linkage_updates import (
     summary_of,
     update_event_id,
 )
-from services.linker.testing import nik_for
+from tests.support.linker import nik_for
 
 #: A valid Kemendagri village in Kab. Tangerang district 360312 (the district of `nik_for`).
 VILLAGE = "3603122001"

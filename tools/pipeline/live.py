@@ -18,9 +18,9 @@ from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.pipeline.linker_process import LinkerProcess, PipelineTopics
-from services.pipeline.outcome import MemberOutcome, Submissions, stream_scores
-from services.pipeline.streaming import OutputWatcher, SubmissionStreamer, percentile
+from tools.pipeline.linker_process import LinkerProcess, PipelineTopics
+from tools.pipeline.outcome import MemberOutcome, Submissions, stream_scores
+from tools.pipeline.streaming import OutputWatcher, SubmissionStreamer, percentile
 
 
 class LiveRunError(RuntimeError):

@@ -1,4 +1,4 @@
-"""`regsosek broker fetch|start|stop|status`: the local Apache Kafka broker (optionally secured)."""
+"""`python -m tools broker fetch|start|stop|status`: the local Apache Kafka broker (optionally secured)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from services import broker as kafka_broker
+from tools import broker as kafka_broker
 
 broker_app = typer.Typer(
     help="Run the local Apache Kafka broker (KRaft, loopback only).", no_args_is_help=True

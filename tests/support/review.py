@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.linkage_outputs import ReviewCandidate, ReviewTask
-from services.gateway.testing import family_key_of, sample_submission
 from services.kafka_io import Delivered, ProduceError, Value, to_bytes
+from tests.support.gateway import family_key_of, sample_submission
 
 #: Candidate NIKs of the sample tasks: the member's own NIK, a woman's NIK, one born a year later.
 CANDIDATE_NIKS = ("3603121505800002", "3603125505800003", "3603121505810004")

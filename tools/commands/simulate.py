@@ -1,4 +1,4 @@
-"""`regsosek simulate`: stream a generated world's submissions at a given rate, via Kafka or the gateway."""
+"""`python -m tools simulate`: stream a generated world's submissions at a given rate, via Kafka or the gateway."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from contracts.topics import SUBMISSIONS
 from services.commands.options import bootstrap_option
 
 if TYPE_CHECKING:  # the simulator pulls in aiokafka and httpx; import it only when the command runs
-    from services.gateway.simulator import SimulationReport
+    from tools.simulator import SimulationReport
 
 
 class Via(StrEnum):
@@ -51,7 +51,7 @@ def simulate_cmd(
     timeout_s: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds per send before giving up."),
 ) -> None:
     """Stream submissions.jsonl at --rate per second for --duration; exit 1 if any was rejected."""
-    from services.gateway.simulator import SUBMISSIONS_FILE
+    from tools.simulator import SUBMISSIONS_FILE
 
     seconds = parse_duration(duration)
     source = world / SUBMISSIONS_FILE
@@ -74,7 +74,7 @@ async def _run(
 ) -> SimulationReport:  # fmt: skip
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.gateway.simulator import (
+    from tools.simulator import (
         GatewaySender,
         KafkaSender,
         SubmissionSender,

@@ -1,4 +1,4 @@
-"""`python -m services.pipeline.passthrough`: the linker's clients and delivery without the linking.
+"""`python -m tools.pipeline.passthrough`: the linker's clients and delivery without the linking.
 
 The baseline of bench/pipeline.py: a faust app configured like the linker (services/linker/app.py:
 at_least_once, acks=all, the same micro-batches, raw bytes) that forwards every submission unchanged

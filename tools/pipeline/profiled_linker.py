@@ -1,4 +1,4 @@
-"""`python -m services.pipeline.profiled_linker`: the linker with the stack sampler running.
+"""`python -m tools.pipeline.profiled_linker`: the linker with the stack sampler running.
 
 The sampler's totals go to `$REGSOSEK_PROFILE_OUT` (bench/pipeline.py diffs them around its phases).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.pipeline.sampler import StackSampler
+from tools.pipeline.sampler import StackSampler
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import altair as alt
 import vl_convert
 
-from services.observability.prom_api import PrometheusApi
+from tools.observability.prom_api import PrometheusApi
 
 #: (panel title, PromQL, label that names the line)
 PANELS: tuple[tuple[str, str, str], ...] = (

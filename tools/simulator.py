@@ -1,6 +1,6 @@
 """Stream a world's submissions at a fixed rate, straight into Kafka or through the gateway's HTTP API.
 
-Used by `regsosek simulate` (and the demo) to play the part of thousands of CAPI devices. Submissions are
+Used by `python -m tools simulate` (and the demo) to play the part of thousands of CAPI devices. Submissions are
 sent in file order at `rate` per second for `duration` seconds (or until the file ends), with at most
 `concurrency` in flight; every outcome is counted by label ("accepted", an HTTP status, or a broker error).
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts.family import FamilyKey
-from services.gateway.http_client import HttpProtocolError, KeepAlivePoster
 from services.gateway.producer import BrokerUnavailable, KafkaSubmissionProducer, MessageTooLarge
+from tools.http_client import HttpProtocolError, KeepAlivePoster
 
 ACCEPTED = "accepted"
 SUBMISSIONS_FILE = "submissions.jsonl"

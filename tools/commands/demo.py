@@ -1,4 +1,4 @@
-"""`regsosek demo`: the whole pipeline on a generated world with a real Kafka broker.
+"""`python -m tools demo`: the whole pipeline on a generated world with a real Kafka broker.
 
 Steps: start (or reuse) the broker, provision the topics, generate a world, train the members model
 (cached next to the world), start the linker service as a process, stream the submissions at an offered
@@ -30,14 +30,14 @@ from contracts.decode import ContractViolation, decode
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
 from linkage.records import family_key_string
-from services import broker as kafka_broker
 from services import topics as topic_admin
 from services.commands.topics import print_report
 from services.kafka_io import JsonProducer, ProduceError, Value
 from services.linker.deadletter import SourcePosition, bounded_dead_letter
-from services.pipeline.linker_process import PipelineTopics
-from services.pipeline.live import LiveRunError, LiveSummary, ensure_model, run_live
-from services.pipeline.outcome import Submissions
+from tools import broker as kafka_broker
+from tools.pipeline.linker_process import PipelineTopics
+from tools.pipeline.live import LiveRunError, LiveSummary, ensure_model, run_live
+from tools.pipeline.outcome import Submissions
 
 DEFAULT_OUT = kafka_broker.DEFAULT_RUN_DIR.parent / "demo"
 BATCH = 500

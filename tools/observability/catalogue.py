@@ -6,12 +6,12 @@ from prometheus_client import CollectorRegistry
 from ruamel.yaml import YAML
 
 from contracts.subscriptions import SubscriptionRegistry
-from services.broker import JMX_EXPORTER_CONFIG
 from services.observability.gateway_metrics import GatewayMetrics
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
 from services.publisher.metrics import PublisherMetrics
 from services.review.metrics import ReviewMetrics
+from tools.broker import JMX_EXPORTER_CONFIG
 
 
 def exported_series_names() -> frozenset[str]:

@@ -1,0 +1,1 @@
+"""Sub-commands of the development CLI (`python -m tools`); each module exposes `register(app)`."""
