@@ -2,7 +2,7 @@
 
 ONE set of rules for every path that publishes them: the linker (a new family revision,
 `build_family_outputs`), a master change re-linking stored members (`integration/updates.py`,
-`rebuilt_family`) and a clerical decision (`services/updates/decisions.py`). Pure functions of their
+`rebuilt_family`) and a clerical decision (`services/linker/updates/decisions.py`). Pure functions of their
 inputs (the links, person ids, the stored records): no clock, no randomness, floats rounded, so the same
 input always yields byte-identical values. A submission's records carry its `enumerated_at` as event
 time, part of the payload.

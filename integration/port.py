@@ -6,7 +6,7 @@ Keeping the port here lets the service be tested without the trained models, and
 of service concerns.
 
 Observation is a capability of the engine object itself (`ObservableLinker`), not a wrapper around it:
-the object the pipeline links with is the one the master updates modify (`services/updates`).
+the object the pipeline links with is the one the master updates modify (`services/linker/updates`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class MemberLink:
     bpjs_id: str | None = None
     dtks_decile: int | None = None  # the welfare decile of the DTKS row behind `dtks_id`
     # The query's blocking-key hashes (the engine's `query_keys`): a later master record sharing one
-    # could be paired with this member by the engine (services/updates finds members by them).
+    # could be paired with this member by the engine (services/linker/updates finds members by them).
     blocking_keys: tuple[int, ...] = ()
     # Review band only: the best candidates, the chosen one (`master_nik`) first; empty when the engine
     # does not rank them (the review task then carries the single candidate).

@@ -2,7 +2,7 @@
 `contracts/linkage_updates.py`).
 
 A master change, a sectoral row or a clerical decision re-links members the link store holds
-(`services/updates/applier.py` finds them and runs the engine). Per member, these pure functions decide
+(`services/linker/updates/applier.py` finds them and runs the engine). Per member, these pure functions decide
 the new member record (`relinked_member`: the same rules as the linker's, `integration/outputs.py`),
 the review task of a member newly in the review band (`change_review_task`), the event time of a
 change (`change_event_time`) and the `linkage.updates.v1` events (`update_events`).

@@ -37,13 +37,13 @@ from services.linker.admission import AdmissionRules, refusal_dead_letter, team_
 from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
+from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
 from services.linker.store import LinkStoreLike
+from services.linker.updates.decision_wiring import install_decisions
+from services.linker.updates.wiring import MasterUpdates, install_updates
 from services.observability.recorder import BatchRecorder
-from services.updates.decision_wiring import install_decisions
-from services.updates.progress import SubmissionsProgress
-from services.updates.wiring import MasterUpdates, install_updates
 
 log = logging.getLogger("regsosek.linker")
 
@@ -366,7 +366,7 @@ def build_app(
         lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic}
     )
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
-    # One engine and link store for both agents: their batches take turns (services/updates).
+    # One engine and link store for both agents: their batches take turns (services/linker/updates).
     engine_lock = StoreGate(handler)
     progress = SubmissionsProgress()
     updates: MasterUpdates | None = None

@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery, report_sectoral
 from linkage.observer import NO_OBSERVER, LinkageObserver
 from services.linker.errors import LinkerConfigError
 from services.linker.ranking import rank_review_candidates
-from services.updates.master import MasterPerson, SectoralSource
 
 # Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
 _MEMBER_SCHEMA = pa.schema(
@@ -75,7 +75,7 @@ class EngineMemberLinker:
         self._master = master
         self._dtks = dtks
         self._bpjs = bpjs
-        # Master updates (services/updates): newer facts than the sorted start-up lookups.
+        # Master updates (services/linker/updates): newer facts than the sorted start-up lookups.
         self._updated: dict[str, tuple[str, bool]] = {}
         self._sectoral_updated: dict[tuple[str, str], tuple[str, int | None]] = {}
         self._observer: LinkageObserver = NO_OBSERVER

@@ -31,8 +31,8 @@ from integration.outputs import FamilyOutputs, build_family_outputs, event_time_
 from integration.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.admission import AdmissionRules, Refusal, admit
 from services.linker.batcher import chunk_by_members
+from services.linker.member_state import member_states
 from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
-from services.updates.member_state import member_states
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class SubmissionLinker:
                     )
             result.update.families[key] = FamilyState(sub.revision, sub.submission_id, serials, owner, open_feedback)
             result.update.minted.update(out.minted)
-            # What a later master change needs to find and re-link these members (services/updates).
+            # What a later master change needs to find and re-link these members (services/linker/updates).
             result.update.members.update(member_states(sub, out, links, queries, self._encoded(records)))
             if previous is not None:
                 dropped = set(previous.serials) - set(serials)

@@ -31,7 +31,7 @@ def build_worker_app(
         linker = load_member_linker(settings)
     recorder, server = None, None
     if settings.metrics_port is not None:  # Prometheus metrics (services.observability)
-        from services.observability.linker_wiring import serve_linker_metrics
+        from services.linker.metrics_wiring import serve_linker_metrics
 
         recorder, server = serve_linker_metrics(settings, linker, master_records=master_records)
     crosswalk = load_village_crosswalk(settings)

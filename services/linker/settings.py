@@ -44,7 +44,7 @@ class LinkerSettings(KafkaSecurity):
     # Field feedback to enumerator teams (integration/feedback.py, docs/feedback.md); empty: off.
     feedback_topic: str = "field.feedback.v1"
 
-    # Master and sectoral updates (services/updates): a second agent on these topics, off by default.
+    # Master and sectoral updates (services/linker/updates): a second agent on these topics, off by default.
     updates_enabled: bool = False
     population_changes_topic: str = "dukcapil.population.changes.v1"
     dtks_changes_topic: str = "sectoral.dtks.changes.v1"
@@ -56,7 +56,7 @@ class LinkerSettings(KafkaSecurity):
     # (its previous owner had read more changes) wait for this instance's change reader.
     updates_ahead_wait_seconds: float = Field(default=60.0, ge=0)
 
-    # Clerical review decisions (services/updates/decision_wiring.py): a per-instance reader, off by default.
+    # Clerical review decisions (services/linker/updates/decision_wiring.py): a per-instance reader, off by default.
     decisions_enabled: bool = False
     review_decisions_topic: str = "linkage.review.decisions.v1"
     # The second-reviewer rule (integration/clerical.py `SecondReview`): districts (7 digits, as a

@@ -18,10 +18,9 @@ import pyarrow as pa
 
 from integration.clerical import AppliedDecision, StickyDecision
 from services.linker import decision_store
+from services.linker.member_state import SCHEMA as MEMBER_SCHEMA
+from services.linker.member_state import MemberState, Probe, find_family_members, find_members, write_members
 from services.linker.storage_errors import LinkStoreError, StorageFault, lock_holder, storage_fault
-from services.updates.journal import save_positions
-from services.updates.member_state import SCHEMA as MEMBER_SCHEMA
-from services.updates.member_state import MemberState, Probe, find_family_members, find_members, write_members
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS family_revisions (
@@ -51,6 +50,17 @@ CREATE TABLE IF NOT EXISTS change_positions (
 _REVISION_COLUMNS = (("family_revisions", "revision"), ("member_links", "revision"))
 
 
+def save_positions(con: duckdb.DuckDBPyConnection, table: str, positions: Mapping[tuple[str, int], int] | None) -> None:
+    """Upsert (topic, partition) -> next offset into `table` (the journal's or a link-store file's), in the
+    caller's transaction."""
+    if positions:
+        con.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+            "DO UPDATE SET next_offset = excluded.next_offset",
+            [(t, p, o) for (t, p), o in sorted(positions.items())],
+        )
+
+
 @dataclass(frozen=True)
 class FamilyState:
     """The highest revision of a family whose outputs were acknowledged, its member serials, and the
@@ -70,7 +80,7 @@ class StoreUpdate:
 
     families: dict[str, FamilyState] = field(default_factory=dict)
     minted: dict[str, str] = field(default_factory=dict)
-    # Per-member link state for master updates (services/updates), and members a newer revision dropped.
+    # Per-member link state for master updates (services/linker/updates), and members a newer revision dropped.
     members: dict[str, MemberState] = field(default_factory=dict)
     dropped_members: set[str] = field(default_factory=set)
 
@@ -265,11 +275,11 @@ class LinkStore:
                 held.append(e)  # in the order applied (the last one names the member's current task)
 
     def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
-        """Members a changed master record may affect (services/updates/member_state.py)."""
+        """Members a changed master record may affect (services/linker/member_state.py)."""
         return find_members(self._con, probe, partition)
 
     def find_family_members(self, family_keys: Iterable[str], partition: int = 0) -> list[MemberState]:
-        """Every stored member of the given families (services/updates rebuilds their family records)."""
+        """Every stored member of the given families (services/linker/updates rebuilds their family records)."""
         return find_family_members(self._con, family_keys, partition)
 
     def change_positions(self) -> dict[tuple[str, int], int]:
@@ -278,7 +288,7 @@ class LinkStore:
         return {(str(t), int(p)): int(o) for t, p, o in rows}
 
     def apply_changes(self, members: Mapping[str, MemberState], positions: Mapping[tuple[str, int], int]) -> None:
-        """Re-linked members and the change positions they reflect, in one transaction (services/updates)."""
+        """Re-linked members and the change positions they reflect, in one transaction (services/linker/updates)."""
         self._con.execute("BEGIN TRANSACTION")
         try:
             write_members(self._con, members)

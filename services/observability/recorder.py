@@ -7,7 +7,7 @@ revisions the members without NIK and region progress. The master updates' handl
 records it read and the records it produced (`changes_done`): per-topic counters and dead letters.
 It reads only positions, timestamps, topic names, bands and the dead letter's `reason`, never a
 payload's personal data. (The engine's own calls are observed by `PrometheusLinkageObserver`, attached
-to the engine object: see `linker_wiring.py`.)
+to the engine object: see `services/linker/metrics_wiring.py`.)
 """
 
 from __future__ import annotations

@@ -51,10 +51,10 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
+from services.linker.updates.applier import ChangeApplier, UpdateTopics
+from services.linker.updates.changes import Change, classify_change
+from services.linker.updates.handler import StoreMemberIndex
 from services.topics import provision
-from services.updates.applier import ChangeApplier, UpdateTopics
-from services.updates.changes import Change, classify_change
-from services.updates.handler import StoreMemberIndex
 from tests.e2e.conftest import E2EWorld, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.updates import population_change

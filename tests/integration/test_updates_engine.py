@@ -29,13 +29,13 @@ from linkage.records import family_key_string
 from services.linker.deadletter import SourcePosition
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
+from services.linker.member_state import Probe, name_key
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
-from services.updates.applier import ChangeApplier, UpdateTopics
-from services.updates.changes import Change, classify_change
-from services.updates.handler import StoreMemberIndex
-from services.updates.member_state import Probe, name_key
+from services.linker.updates.applier import ChangeApplier, UpdateTopics
+from services.linker.updates.changes import Change, classify_change
+from services.linker.updates.handler import StoreMemberIndex
 from tests.integration.test_linker_engine import world_and_model
 
 pytestmark = [pytest.mark.slow]

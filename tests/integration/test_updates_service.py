@@ -50,10 +50,10 @@ from services.linker.deadletter import SourcePosition
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
+from services.linker.updates.applier import ChangeApplier, UpdateTopics
+from services.linker.updates.changes import Change, classify_change
+from services.linker.updates.handler import StoreMemberIndex
 from services.topics import provision
-from services.updates.applier import ChangeApplier, UpdateTopics
-from services.updates.changes import Change, classify_change
-from services.updates.handler import StoreMemberIndex
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker
 from tests.support.updates import dtks_row
 

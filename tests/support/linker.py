@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from integration.master import MasterPerson, SectoralSource
 from integration.port import Band, MemberLink, MemberQuery, RankedCandidate, report_sectoral
 from linkage.observer import NO_OBSERVER, LinkageObserver
-from services.updates.master import MasterPerson, SectoralSource
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from integration.clerical import SecondReview
 from integration.ids import PersonIds
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.updates.applier import UpdateTopics
-from services.updates.decisions import DecisionApplier, DecisionRecord
-from services.updates.handler import StoreMemberIndex
+from services.linker.updates.applier import UpdateTopics
+from services.linker.updates.decisions import DecisionApplier, DecisionRecord
+from services.linker.updates.handler import StoreMemberIndex
 from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
@@ -213,9 +213,9 @@ def test_bad_decisions_are_dead_lettered_with_their_reason_and_change_nothing(tm
 
 def test_master_changes_keep_the_human_decision(tmp_path: Path) -> None:
     from contracts.linkage_updates import ChangeSource, UpdateCause
-    from services.updates.applier import ChangeApplier
-    from services.updates.changes import Change
-    from services.updates.master import MasterPerson
+    from integration.master import MasterPerson
+    from services.linker.updates.applier import ChangeApplier
+    from services.linker.updates.changes import Change
 
     rig = Rig(tmp_path)
     rig.link()

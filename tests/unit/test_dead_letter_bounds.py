@@ -23,7 +23,7 @@ from services.linker.deadletter import (
     classify_submission,
     dead_letter_key,
 )
-from services.updates.changes import classify_change
+from services.linker.updates.changes import classify_change
 from tests.support.linker import FAMILY_KEY, member_payload, submission_payload
 
 SOURCE = SourcePosition("regsosek.submissions.v1", 3, 1234, 1_700_000_000.0)

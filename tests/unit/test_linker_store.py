@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from integration.port import MemberQuery
+from services.linker.member_state import MemberState
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
-from services.updates.member_state import MemberState
 
 FAMILY = "3603010001000100010001"
 OTHER = "3603010001000100020001"

@@ -16,7 +16,7 @@ from linkage.engine import BandThresholds, LinkageEngine
 from linkage.normalise.prepare import prepare_table
 from linkage.observer import NO_OBSERVER, RecordingObserver
 from services.linker.engine_link import EngineMemberLinker, NikIndex
-from services.observability.linker_wiring import instrument_linker
+from services.linker.metrics_wiring import instrument_linker
 
 
 def _helpers() -> ModuleType:

@@ -17,10 +17,10 @@ from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.port import MemberQuery
 from linkage.observer import NO_OBSERVER, LinkageObserver, RecordingObserver
+from services.linker.metrics_wiring import instrument_linker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.observability.linker_metrics import LinkerMetrics
-from services.observability.linker_wiring import instrument_linker
 from services.observability.observer import PrometheusLinkageObserver
 from services.observability.recorder import BatchRecorder
 from services.observability.region import UNKNOWN_DISTRICT, DistrictTarget, RegionProgress, targets_from_world

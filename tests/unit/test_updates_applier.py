@@ -22,12 +22,12 @@ from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.outputs import rebuilt_family
 from services.linker.deadletter import SourcePosition
+from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
-from services.updates.changes import Change, classify_change
-from services.updates.handler import StoreMemberIndex
-from services.updates.member_state import Probe
+from services.linker.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
+from services.linker.updates.changes import Change, classify_change
+from services.linker.updates.handler import StoreMemberIndex
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.updates import dtks_row, population_change
 

@@ -18,7 +18,7 @@ from contracts.linkage_updates import (
     update_event_id,
 )
 from services.linker.deadletter import SourcePosition
-from services.updates.changes import Change, ChangeTopicKind, classify_change
+from services.linker.updates.changes import Change, ChangeTopicKind, classify_change
 from tests.support.updates import dtks_row, nik_for, population_change
 
 POS = SourcePosition("dukcapil.population.changes.v1", 2, 41, 1_700_000_000.0)

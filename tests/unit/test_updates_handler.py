@@ -14,13 +14,13 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
+from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
+from services.linker.progress import SubmissionsProgress
 from services.linker.store import LinkStore
-from services.updates.applier import UpdateTopics
-from services.updates.handler import ChangeHandler
-from services.updates.journal import MasterJournal
-from services.updates.member_state import Probe
-from services.updates.progress import SubmissionsProgress
+from services.linker.updates.applier import UpdateTopics
+from services.linker.updates.handler import ChangeHandler
+from services.linker.updates.journal import MasterJournal
 from tests.support.linker import (
     FakeEvent,
     FakeMasterPerson,

@@ -12,14 +12,14 @@ from typing import Any
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
+from integration.master import MasterPerson
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
-from services.updates.applier import UpdateTopics
-from services.updates.changes import Change
-from services.updates.handler import ChangeHandler
-from services.updates.journal import JournalEntry, MasterJournal
-from services.updates.master import MasterPerson
-from services.updates.positions import FileStatus, advanced, file_status, unseen
+from services.linker.updates.applier import UpdateTopics
+from services.linker.updates.changes import Change
+from services.linker.updates.handler import ChangeHandler
+from services.linker.updates.journal import JournalEntry, MasterJournal
+from services.linker.updates.positions import FileStatus, advanced, file_status, unseen
 from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,

@@ -19,18 +19,18 @@ from prometheus_client import CollectorRegistry
 
 from integration.ids import PersonIds
 from services.linker.pipeline import OutboundRecord
+from services.linker.progress import SubmissionsProgress
 from services.linker.runner import build_worker_app
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore
+from services.linker.updates.applier import UpdateTopics
+from services.linker.updates.handler import ChangeHandler
+from services.linker.updates.journal import MasterJournal
+from services.linker.updates.positions import FileStatus
+from services.linker.updates.reader import ChangeRecord, records_of
+from services.linker.updates.wiring import MasterUpdates
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.recorder import BatchRecorder
-from services.updates.applier import UpdateTopics
-from services.updates.handler import ChangeHandler
-from services.updates.journal import MasterJournal
-from services.updates.positions import FileStatus
-from services.updates.progress import SubmissionsProgress
-from services.updates.reader import ChangeRecord, records_of
-from services.updates.wiring import MasterUpdates
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, nik_for
 from tests.support.updates import population_change
 

@@ -31,11 +31,11 @@ from integration.pseudonyms import KeyRing
 from services.linker.deadletter import SourcePosition
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
+from services.linker.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
+from services.linker.updates.changes import Change, classify_change
+from services.linker.updates.handler import StoreMemberIndex
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher, SourceRecord
-from services.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
-from services.updates.changes import Change, classify_change
-from services.updates.handler import StoreMemberIndex
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.publisher import VALID_FROM, linked_member, update_event
 from tests.support.updates import dtks_row

@@ -21,9 +21,10 @@ from pathlib import Path
 import duckdb
 
 from contracts.linkage_updates import UpdateCause
-from services.updates.changes import Change, SectoralFact
-from services.updates.master import MasterPerson, MasterWriter
-from services.updates.positions import Positions, unseen
+from integration.master import MasterPerson, MasterWriter
+from services.linker.store import save_positions
+from services.linker.updates.changes import Change, SectoralFact
+from services.linker.updates.positions import Positions, unseen
 
 _SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS applied_seq;
@@ -53,17 +54,6 @@ class JournalEntry:
 
     change: Change
     position: tuple[str, int, int] | None = None
-
-
-def save_positions(con: duckdb.DuckDBPyConnection, table: str, positions: Positions | None) -> None:
-    """Upsert (topic, partition) -> next offset into `table` (the journal's or a link-store file's), in the
-    caller's transaction."""
-    if positions:
-        con.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
-            "DO UPDATE SET next_offset = excluded.next_offset",
-            [(t, p, o) for (t, p), o in sorted(positions.items())],
-        )
 
 
 class MasterJournal:

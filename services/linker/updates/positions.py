@@ -1,6 +1,6 @@
 """How far the change topics were applied: per (topic, partition) the next offset to apply.
 
-Every linker instance reads every change record (services/updates/reader.py) and keeps two kinds of
+Every linker instance reads every change record (services/linker/updates/reader.py) and keeps two kinds of
 positions: its engine's (in its journal, `<state_dir>/master-updates.duckdb`: which changes its master
 holds) and, per link-store file (`links-p<N>.duckdb`, table `change_positions`), which changes were
 applied to that file's members. Pure functions over those positions: a file is in sync with the

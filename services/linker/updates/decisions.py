@@ -41,10 +41,10 @@ from integration.ids import PersonIds
 from integration.outputs import review_task
 from integration.port import MemberLink
 from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.linker.member_state import MemberState
 from services.linker.pipeline import OutboundRecord
-from services.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
-from services.updates.changes import Change
-from services.updates.member_state import MemberState
+from services.linker.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
+from services.linker.updates.changes import Change
 
 #: The decisions applied so far to a member (the link store's `decisions_of`).
 DecisionLog = Callable[[str], Sequence[AppliedDecision]]

@@ -34,14 +34,14 @@ from integration.port import MemberLinker
 from services.linker.errors import LinkerConfigError
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
+from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, LinkStoreLike
-from services.updates.applier import LinkingMaster, UpdateTopics
-from services.updates.changes import ChangeTopicKind
-from services.updates.handler import ChangeHandler, ChangeRecorder
-from services.updates.journal import MasterJournal
-from services.updates.progress import SubmissionsProgress
-from services.updates.reader import ChangeReader, ChangeRecord, read_or_crash
+from services.linker.updates.applier import LinkingMaster, UpdateTopics
+from services.linker.updates.changes import ChangeTopicKind
+from services.linker.updates.handler import ChangeHandler, ChangeRecorder
+from services.linker.updates.journal import MasterJournal
+from services.linker.updates.reader import ChangeReader, ChangeRecord, read_or_crash
 
 log = logging.getLogger("regsosek.linker.updates")
 

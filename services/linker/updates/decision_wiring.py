@@ -31,15 +31,14 @@ from integration.clerical import AppliedDecision, SecondReview
 from integration.ids import PersonIds
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
+from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
-from services.linker.store import LinkStore, LinkStoreLike
-from services.updates.applier import LinkingMaster, UpdateTopics
-from services.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
-from services.updates.handler import StoreMemberIndex, by_partition
-from services.updates.journal import save_positions
-from services.updates.positions import advanced
-from services.updates.progress import SubmissionsProgress
-from services.updates.reader import ChangeReader, ChangeRecord, read_or_crash
+from services.linker.store import LinkStore, LinkStoreLike, save_positions
+from services.linker.updates.applier import LinkingMaster, UpdateTopics
+from services.linker.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
+from services.linker.updates.handler import StoreMemberIndex, by_partition
+from services.linker.updates.positions import advanced
+from services.linker.updates.reader import ChangeReader, ChangeRecord, read_or_crash
 
 log = logging.getLogger("regsosek.linker.decisions")
 

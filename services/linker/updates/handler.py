@@ -1,4 +1,4 @@
-"""One batch of change records end to end, in the linker process (wired by `services/updates/wiring.py`).
+"""One batch of change records end to end, in the linker process (wired by `services/linker/updates/wiring.py`).
 
 Every linker instance reads every change record (`reader.py`) and applies it to its own engine. The
 members it re-links are those of the link-store files it owns (one per submissions partition); each
@@ -34,16 +34,16 @@ from contracts.dead_letter import DeadLetter
 from contracts.linkage_outputs import to_canonical_json
 from integration.clerical import StickyDecision
 from integration.ids import PersonIds
+from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery
 from services.linker.deadletter import SourcePosition, dead_letter_key
+from services.linker.member_state import MemberState, Probe
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.store import LinkStore, StoreUpdate
-from services.updates.applier import ChangeApplier, LinkingMaster, UpdateResult, UpdateTopics
-from services.updates.changes import ChangeTopicKind, classify_change
-from services.updates.journal import JournalEntry, MasterJournal
-from services.updates.master import MasterPerson, SectoralSource
-from services.updates.member_state import MemberState, Probe
-from services.updates.positions import FileStatus, Positions, RawChange, advanced, file_status
+from services.linker.updates.applier import ChangeApplier, LinkingMaster, UpdateResult, UpdateTopics
+from services.linker.updates.changes import ChangeTopicKind, classify_change
+from services.linker.updates.journal import JournalEntry, MasterJournal
+from services.linker.updates.positions import FileStatus, Positions, RawChange, advanced, file_status
 
 log = logging.getLogger("regsosek.linker.updates")
 

@@ -22,13 +22,13 @@ from typing import Protocol
 from contracts.linkage_outputs import IntegratedFamily, LinkedMember, MemberDecision, to_canonical_json
 from integration.clerical import StickyDecision, override_link
 from integration.ids import PersonIds
+from integration.master import MasterPerson, MasterWriter
 from integration.outputs import rebuilt_family
 from integration.port import MemberLink, MemberLinker
 from integration.updates import change_event_time, change_review_task, relinked_member, update_events
+from services.linker.member_state import MemberState, Probe, name_key
 from services.linker.pipeline import OutboundRecord
-from services.updates.changes import Change
-from services.updates.master import MasterPerson, MasterWriter
-from services.updates.member_state import MemberState, Probe, name_key
+from services.linker.updates.changes import Change
 
 
 class MemberIndex(Protocol):

@@ -20,8 +20,8 @@ from contracts.linkage_updates import ChangeSource, UpdateCause
 from contracts.population import POPULATION_CHANGE_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER, BpjsRecord, DtksRecord
 from contracts.topics import MAX_RECORD_BYTES
+from integration.master import MasterPerson, SectoralSource, master_person
 from services.linker.deadletter import SourcePosition, bounded_dead_letter
-from services.updates.master import MasterPerson, SectoralSource, master_person
 
 ChangeTopicKind = Literal["population", "dtks", "bpjs"]
 
