@@ -21,9 +21,9 @@ from contracts.dead_letter import (
     field_errors,
 )
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER, FamilySubmissionV1
+from contracts.topics import MAX_PAYLOAD_BYTES
 
-#: Default payload size limit; a family questionnaire is a few kB.
-MAX_PAYLOAD_BYTES = 1_000_000
+__all__ = ["MAX_PAYLOAD_BYTES", "ContractViolation", "decode", "decode_family_submission"]
 
 T = TypeVar("T")
 

@@ -41,6 +41,12 @@ FIELD_FEEDBACK = "field.feedback.v1"
 #: response headers stays below all three.
 MAX_RECORD_BYTES = 960_000
 
+#: The largest payload (record value, or request body) a service accepts: 1 MiB, the producers'
+#: `max.request.size`. The gateway answers 413 above it; the linker dead-letters a larger submission,
+#: change or review decision as `too_large` (with a prefix of it: the dead letter stays under
+#: `MAX_RECORD_BYTES`). A family questionnaire is a few kB.
+MAX_PAYLOAD_BYTES = 1_048_576
+
 #: Header of every record on SUBMISSIONS: the enumerator team that sent it (the gateway writes it from
 #: the bearer token; the linker keeps the first team of a family as its owner). Never personal data.
 TEAM_HEADER = "regsosek-team"

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
+from contracts.topics import MAX_PAYLOAD_BYTES
+
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
@@ -72,7 +74,7 @@ class KafkaSubmissionProducer:
         topic: str,
         *,
         timeout_s: float = 5.0,
-        max_message_bytes: int = 1024 * 1024,
+        max_message_bytes: int = MAX_PAYLOAD_BYTES,
         connect_backoff_s: float = 1.0,
         client_id: str = "regsosek-gateway",
         security: Mapping[str, Any] | None = None,

@@ -21,7 +21,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from contracts.topics import SUBMISSIONS
+from contracts.topics import MAX_PAYLOAD_BYTES, SUBMISSIONS
 from services.gateway.auth import TeamGrant, grant_of, is_region_code
 from services.kafka_security import KafkaSecurity
 
@@ -48,7 +48,7 @@ class GatewaySettings(KafkaSecurity):
     host: str = Field(default="127.0.0.1", description="address the HTTP server listens on")
     port: int = Field(default=8080, ge=0, le=65535, description="port the HTTP server listens on")
     max_body_bytes: int = Field(
-        default=1024 * 1024, gt=0, description="largest accepted request body (413 above)"
+        default=MAX_PAYLOAD_BYTES, gt=0, description="largest accepted request body (413 above)"
     )
     produce_timeout_s: float = Field(
         default=5.0, gt=0, description="longest wait for the broker's acknowledgement"

@@ -23,10 +23,8 @@ from contracts.dead_letter import DeadLetter, DeadLetterReason, build_dead_lette
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
-from contracts.topics import MAX_RECORD_BYTES
+from contracts.topics import MAX_PAYLOAD_BYTES, MAX_RECORD_BYTES
 
-#: 1 MiB: a family questionnaire is a few kB; anything this big is a broken or hostile producer.
-DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
 #: An oversized payload is beyond anything we accept: a prefix of this size is enough to see what it is.
 OVERSIZED_PREFIX_BYTES = 65_536
 #: Field errors kept in a dead letter (a payload of 300,000 bad members has 300,000 of them).
@@ -105,7 +103,7 @@ def classify_submission(
     key: bytes | None,
     source: SourcePosition,
     *,
-    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
     max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> FamilySubmission | DeadLetter:
     """The validated submission, or the dead letter (original bytes, position, reason, detail)."""

@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contracts import topics
 from contracts.submission import MAX_REVISION_STEP
+from contracts.topics import MAX_PAYLOAD_BYTES
 from services.kafka_security import KafkaSecurity
 from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 
@@ -36,20 +38,20 @@ class LinkerSettings(KafkaSecurity):
     # faust table store; the linker keeps its state in DuckDB, faust tables are not used (memory:// is fine).
     table_store: str = "memory://"
 
-    submissions_topic: str = "regsosek.submissions.v1"
-    dlq_topic: str = "regsosek.submissions.dlq.v1"
-    members_topic: str = "linkage.members.v1"
-    families_topic: str = "linkage.families.v1"
-    review_topic: str = "linkage.review.v1"
+    submissions_topic: str = topics.SUBMISSIONS
+    dlq_topic: str = topics.SUBMISSIONS_DLQ
+    members_topic: str = topics.LINKED_MEMBERS
+    families_topic: str = topics.LINKED_FAMILIES
+    review_topic: str = topics.REVIEW
     # Field feedback to enumerator teams (integration/feedback.py, docs/feedback.md); empty: off.
-    feedback_topic: str = "field.feedback.v1"
+    feedback_topic: str = topics.FIELD_FEEDBACK
 
     # Master and sectoral updates (services/linker/updates): a second agent on these topics, off by default.
     updates_enabled: bool = False
-    population_changes_topic: str = "dukcapil.population.changes.v1"
-    dtks_changes_topic: str = "sectoral.dtks.changes.v1"
-    bpjs_changes_topic: str = "sectoral.bpjs.changes.v1"
-    updates_topic: str = "linkage.updates.v1"
+    population_changes_topic: str = topics.POPULATION_CHANGES
+    dtks_changes_topic: str = topics.DTKS_CHANGES
+    bpjs_changes_topic: str = topics.BPJS_CHANGES
+    updates_topic: str = topics.UPDATES
     # How long a change batch waits for the submissions agent to reach the end of its partitions.
     updates_catchup_seconds: float = Field(default=30.0, ge=0)
     # How long the submissions of a partition whose link-store file is ahead of this instance's master
@@ -58,7 +60,7 @@ class LinkerSettings(KafkaSecurity):
 
     # Clerical review decisions (services/linker/updates/decision_wiring.py): a per-instance reader, off by default.
     decisions_enabled: bool = False
-    review_decisions_topic: str = "linkage.review.decisions.v1"
+    review_decisions_topic: str = topics.REVIEW_DECISIONS
     # The second-reviewer rule (integration/clerical.py `SecondReview`): districts (7 digits, as a
     # JSON list) where every reviewer's accept/new person needs a second, agreeing reviewer; and the
     # engine probability from which overriding its candidate needs one (None: off).
@@ -68,7 +70,7 @@ class LinkerSettings(KafkaSecurity):
     # Micro-batching: a batch closes at `batch_max_members` members or after `batch_wait_seconds`.
     batch_max_members: int = Field(default=1000, ge=1)
     batch_wait_seconds: float = Field(default=0.05, gt=0)
-    max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+    max_payload_bytes: int = Field(default=MAX_PAYLOAD_BYTES, ge=1024)
 
     person_id_key: SecretStr = SecretStr(DEV_PERSON_ID_KEY)
     # The key as a file (a compose/Kubernetes secret at /run/secrets/...); wins over `person_id_key`.

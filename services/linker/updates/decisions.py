@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason
-from contracts.decode import ContractViolation, decode
+from contracts.decode import MAX_PAYLOAD_BYTES, ContractViolation, decode
 from contracts.linkage_outputs import LinkedMember, ReviewTask, to_canonical_json
 from contracts.linkage_updates import ChangeSource, UpdateCause
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewerRole, ReviewOutcome
@@ -88,7 +88,7 @@ class DecisionApplier:
 
     def __init__(
         self, linker: LinkingMaster, index: MemberIndex, decisions_of: DecisionLog, ids: PersonIds,
-        topics: UpdateTopics, dlq_topic: str, *, max_bytes: int = 1_048_576, unknown_is_elsewhere: bool = False,
+        topics: UpdateTopics, dlq_topic: str, *, max_bytes: int = MAX_PAYLOAD_BYTES, unknown_is_elsewhere: bool = False,
         second_review: SecondReview | None = None,
     ) -> None:  # fmt: skip
         self._linker = linker
