@@ -33,7 +33,8 @@ class LinkerSettings(KafkaSecurity):
 
     bootstrap: str = "127.0.0.1:19092"
     app_id: str = "regsosek-linker"
-    # Holds the DuckDB link store (`links.duckdb`) and faust's own data folder.
+    # This instance's own files: the master-updates journal (`master-updates.duckdb`), faust's data folder,
+    # and by default the link store's per-partition files (`links/links-p<N>.duckdb`, see `link_store_dir`).
     state_dir: Path = Path(".run/linker")
     # faust table store; the linker keeps its state in DuckDB, faust tables are not used (memory:// is fine).
     table_store: str = "memory://"

@@ -1,8 +1,9 @@
 """The linker's metric families, registered on an injected `CollectorRegistry`.
 
 `LinkerMetrics` only defines and pre-initialises the families; who updates them is elsewhere:
-`PrometheusLinkageObserver` (the core's hooks), `PipelineRecorder` (the faust handler's batches) and
-`RegionProgress` (coverage per district). Label values are bounded enums: topics of the catalogue,
+`PrometheusLinkageObserver` (the engine's hooks), `BatchRecorder` (services/observability/recorder.py: the
+linker's batches, consumer lag) and `RegionProgress` (coverage per district); the linker wires them in
+services/linker/metrics_wiring.py. Label values are bounded enums: topics of the catalogue,
 partition numbers, dead-letter reasons, bands, sources, district codes of the regency.
 """
 
