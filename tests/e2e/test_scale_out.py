@@ -21,6 +21,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tests.support.broker import RunningBroker
 from tools.pipeline.outcome import MemberOutcome, wait_for_members
 from tools.pipeline.streaming import SubmissionStreamer
 
@@ -44,10 +45,10 @@ def _stale_since(log: Path, since: int) -> int:
 
 
 def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
-    kafka_broker: object, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers,
+    kafka_broker: RunningBroker, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     topics, group = private_topics(bootstrap)
     assert _partitions(bootstrap, topics.submissions) == 4
     subs = e2e_world.submissions

@@ -56,6 +56,7 @@ from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
 from tests.e2e.conftest import E2EWorld, private_topics
+from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.updates import population_change
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
@@ -227,9 +228,9 @@ def _batches(proc: LinkerProcess, since: int) -> list[tuple[int, int, int]]:
 
 
 def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them_over_caught_up(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = f"us{uuid.uuid4().hex[:8]}"
     topics: PipelineTopics = provision_private_topics(bootstrap, tag)
     change_topics = {src: f"{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
@@ -352,12 +353,12 @@ def _died(row: dict[str, Any], change_id: str) -> bytes:
 
 
 def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survivor_to_all(
-    kafka_broker: object, e2e_world: E2EWorld, tmp_path: Path
+    kafka_broker: RunningBroker, e2e_world: E2EWorld, tmp_path: Path
 ) -> None:
     """The same with the REAL engine on the e2e world: `died` records for linked members of all four
     partitions reach them through the instance owning each; after one instance stops, the survivor
     applies further deaths to all four files. Exact events, members and families as in-process."""
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     topics, group = private_topics(bootstrap)
     change_topics = {src: f"{group}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
     specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in change_topics.items()]

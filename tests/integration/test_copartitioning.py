@@ -17,6 +17,7 @@ from kafka.partitioner.default import murmur2
 from contracts.partitioning import partition_for
 from services.kafka_io import compacted_state
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers  # noqa: F401
+from tests.support.broker import RunningBroker
 from tests.support.linker import member_payload, nik_for, submission_payload
 
 FAMILIES = 40
@@ -28,12 +29,12 @@ def _family_key(i: int) -> str:
 
 
 def test_members_share_their_family_partition(
-    kafka_broker: object,
+    kafka_broker: RunningBroker,
     topics: Topics,  # noqa: F811
     workers: list[Worker],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text("[]")
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")

@@ -41,6 +41,7 @@ from contracts.topics import (
 )
 from services.kafka_io import ConsumedRecord, read_topic
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -74,9 +75,9 @@ def _wait(bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], boo
 
 
 def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submission(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
     names = {src: f"t{tag}.{src}" for src in ENV_NAMES}
     assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences

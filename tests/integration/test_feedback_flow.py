@@ -16,7 +16,7 @@ from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FieldFeedback
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
-from tests.conftest import RunningBroker
+from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 from tools.pipeline.linker_process import LinkerProcess, provision_private_topics
 

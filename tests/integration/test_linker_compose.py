@@ -35,6 +35,7 @@ from services.topics import provision
 from tests.integration.test_linker_engine import world_and_model
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers
 from tests.integration.test_updates_service import _change
+from tests.support.broker import RunningBroker
 from tools.broker import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -64,9 +65,10 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def test_the_compose_configuration_links_applies_changes_and_counts_both(
-    kafka_broker: object, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     world, model = world_and_model
     env = compose_linker_env()
     # What this test is about: compose serves metrics AND applies master updates.

@@ -35,6 +35,7 @@ from services.kafka_io import read_topic
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.topics import provision
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, workers
+from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
 pytestmark = [pytest.mark.broker]
@@ -90,9 +91,9 @@ def _untimed(value: bytes | None) -> object:
 
 
 def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent_again(
-    kafka_broker: object, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, workers: list[Worker], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "d")
     master = tmp_path / "master.json"
     master.write_text(json.dumps([
@@ -149,7 +150,7 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
 
 
 def test_a_world_slice_member_in_review_is_accepted_and_kept(
-    kafka_broker: object, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, workers: list[Worker], tmp_path: Path
 ) -> None:
     """A generated world's first 30 families (fake engine over the world's master); one member's name
     is misspelt so that it lands in review; a reviewer accepts the engine's candidate."""
@@ -159,7 +160,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
     from linkage.records import family_key_string
     from linkage.synthetic import generate_world
 
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "w")
     generate_world(tmp_path / "world", persons=400, seed=11)
     rows = pq.read_table(tmp_path / "world" / "population.parquet").to_pylist()

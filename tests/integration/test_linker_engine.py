@@ -29,6 +29,7 @@ from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
 from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers
+from tests.support.broker import RunningBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 __all__ = ["topics", "workers"]  # fixtures shared with the fake-engine test
@@ -72,9 +73,10 @@ def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -
 
 
 def test_linker_with_the_real_engine_links_a_generated_world(
-    kafka_broker: object, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     world, model = world_and_model
     lines = [ln.encode() for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()]
     keys = [family_key_string(json.loads(ln)["family_key"]).encode() for ln in lines]

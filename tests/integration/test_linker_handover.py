@@ -28,6 +28,7 @@ from tests.integration.test_linker_service import (
     topics,
     workers,
 )
+from tests.support.broker import RunningBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 __all__ = ["topics", "workers"]  # fixtures shared with the fake-engine test
@@ -47,9 +48,9 @@ def _revisions(bootstrap: str, topic: str) -> list[int]:
 
 
 def test_a_late_older_revision_stays_stale_after_the_partition_moves(
-    kafka_broker: object, topics: Topics, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[Worker], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
     group = f"handover-{uuid.uuid4().hex[:6]}"

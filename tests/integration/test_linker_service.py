@@ -43,6 +43,7 @@ from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,
@@ -119,8 +120,8 @@ class Topics:
 
 
 @pytest.fixture()
-def topics(kafka_broker: object) -> Topics:
-    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+def topics(kafka_broker: RunningBroker) -> Topics:
+    bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
     names = {SUBMISSIONS: f"t{tag}.submissions", SUBMISSIONS_DLQ: f"t{tag}.dlq", LINKED_MEMBERS: f"t{tag}.members",
              LINKED_FAMILIES: f"t{tag}.families", REVIEW: f"t{tag}.review"}  # fmt: skip
@@ -271,9 +272,9 @@ def _expected() -> dict[str, dict[str, bytes]]:
 
 
 def test_linker_links_dead_letters_and_is_idempotent(
-    kafka_broker: object, topics: Topics, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[Worker], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
     bad = _bad_messages()

@@ -27,6 +27,7 @@ from tests.integration.linker_faults import (
     wait_for,
     wait_until,
 )
+from tests.support.broker import RunningBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,9 +38,9 @@ SLACK_S = 10.0
 
 @pytest.mark.parametrize("fault", ["hang", "raise"])
 def test_a_failed_or_hung_linker_exits_within_its_deadline_and_frees_its_link_store(
-    kafka_broker: object, tmp_path: Path, fault: str
+    kafka_broker: RunningBroker, tmp_path: Path, fault: str
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "shutdown")
     state, marker = tmp_path / "state", tmp_path / "engine-fault"
     env = {"FAULT_MODE": fault, "FAULT_CALL": "2", "FAULT_MARKER": str(marker),

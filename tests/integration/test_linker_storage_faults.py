@@ -25,6 +25,7 @@ from tests.integration.linker_faults import (
     wait_until,
 )
 from tests.integration.mounts import fill, remount, require_mount_privilege, tmpfs
+from tests.support.broker import RunningBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -56,10 +57,10 @@ def _count(volume: Path) -> int:
 
 
 def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothing(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
     require_mount_privilege()
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "full")
     with tmpfs(tmp_path / "links", "8m") as volume:
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
@@ -88,10 +89,10 @@ def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothin
 
 
 def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
     require_mount_privilege()
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "ro")
     with tmpfs(tmp_path / "links", "8m") as volume:
         produce(bootstrap, names[SUBMISSIONS], [family(1)])

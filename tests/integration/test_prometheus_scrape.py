@@ -37,6 +37,7 @@ from contracts.topics import (
 )
 from monitoring.expressions import named_metrics
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
 from tests.support.review import PASSWORD
 from tools.broker import free_ports
@@ -148,9 +149,9 @@ def make_world(folder: Path) -> None:
 
 
 def test_prometheus_sees_what_the_pipeline_processed(
-    kafka_broker: object, prometheus_binary: Path, processes: list[Process], tmp_path: Path
+    kafka_broker: RunningBroker, prometheus_binary: Path, processes: list[Process], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
     names = {src: f"p{tag}.{src.split('.')[-2]}" for src in
              (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, FIELD_FEEDBACK)}  # fmt: skip

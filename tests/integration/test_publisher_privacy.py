@@ -41,6 +41,7 @@ from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.topics import ensure_subscriber_topics
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.publisher import EXAMPLE_SECRETS, example_subscriptions
 from tools.broker import free_port
 
@@ -86,12 +87,12 @@ def _private_catalogue(bootstrap: str, tag: str) -> dict[str, str]:
 
 
 def test_no_nik_kk_or_name_in_logs_metrics_or_disclosure_log(
-    kafka_broker: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    kafka_broker: RunningBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # What every `regsosek` entry point does first (services/cli.py); the linker subprocess does it itself.
     install_log_redaction()
     try:
-        _pipeline_scan(kafka_broker.bootstrap, tmp_path, caplog)  # type: ignore[attr-defined]
+        _pipeline_scan(kafka_broker.bootstrap, tmp_path, caplog)
     finally:
         uninstall_log_redaction()
 

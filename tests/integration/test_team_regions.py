@@ -40,7 +40,7 @@ from tests.integration.test_linker_service import (
 )
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

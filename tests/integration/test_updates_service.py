@@ -54,6 +54,7 @@ from services.topics import provision
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
+from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker
 from tests.support.updates import dtks_row
 
@@ -221,9 +222,9 @@ def workers() -> Iterator[list[Worker]]:
 
 
 def test_changes_relink_members_publish_updates_and_replay_identically(
-    kafka_broker: object, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, workers: list[Worker], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
     topics = {src: f"u{tag}.{src}" for src in ENV_NAMES}
     assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in topics.items()]).differences
