@@ -36,10 +36,8 @@ from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
 from services.updates.member_state import Probe, name_key
-from tests.integration.test_linker_engine import world_and_model
 
 pytestmark = [pytest.mark.slow]
-__all__ = ["world_and_model"]  # the module-scoped fixture: world + trained model
 
 IDS = PersonIds(b"engine-updates-test")
 
