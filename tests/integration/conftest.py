@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 
 from tests.support.broker import RunningBroker
 from tests.support.linker_service import Topics, provision_topics
+from tests.support.processes import Watched
+from tools.observability.promtool import find_binary
 from tools.pipeline.linker_process import LinkerProcess
 
 
@@ -44,3 +47,24 @@ def world_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
         assert done.returncode == 0, done.stdout + done.stderr
     (model,) = (root / "models").iterdir()
     return root / "world", model
+
+
+@pytest.fixture()
+def processes() -> Iterator[list[Watched]]:
+    """Service processes a test started (append them): stopped in reverse order at the end."""
+    started: list[Watched] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus_binary() -> Path:
+    """Debian's prometheus; a missing binary fails in CI (never a silent skip) and skips elsewhere."""
+    path = find_binary("prometheus")
+    if path is None:
+        message = "prometheus missing: install Debian's prometheus package (make install does)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path

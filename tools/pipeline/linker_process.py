@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from contracts.topics import (
@@ -116,6 +116,7 @@ class LinkerProcess:
         log_path: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
         module: str | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
         env.update(FAST_GROUP_ENV)
@@ -137,6 +138,8 @@ class LinkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.env = env
         self.module = module or ("tests.support.fake_linker" if fake_master is not None else "services.linker")
+        self.args = list(args)
+        self.name = f"linker {group}"
         self.state_dir = state_dir
         self.log_path = log_path or state_dir.parent / f"{state_dir.name}.log"
         self.starts = 0
@@ -150,7 +153,7 @@ class LinkerProcess:
         self.log_offset = self.log_size()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-                [sys.executable, "-m", self.module], cwd=REPO, env=self.env,
+                [sys.executable, "-m", self.module, *self.args], cwd=REPO, env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         self.starts += 1

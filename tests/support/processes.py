@@ -1,0 +1,77 @@
+"""Service subprocesses a test starts (gateway, review app, Prometheus, ...) and waiting on them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from tests.support.polling import poll_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Watched(Protocol):
+    """A child process a test waits on: `ServiceProcess` or tools' `LinkerProcess`."""
+
+    name: str
+
+    def returncode(self) -> int | None: ...
+
+    def log_tail(self, chars: int = 4000) -> str: ...
+
+    def stop(self, timeout_s: float = 30.0) -> int | None: ...
+
+
+class ServiceProcess:
+    """A subprocess with its log file `<log_dir>/<name>.log`, stopped with SIGTERM (SIGKILL after a grace)."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log = log_dir / f"{name}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 - the test's own command line
+                argv, cwd=REPO, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def until_served(what: str, check: Callable[[], bool], processes: Sequence[Watched], timeout_s: float = 120.0) -> None:
+    """Poll `check` (an HTTP error counts as not yet) until it holds; fail at once when a process exits, and
+    with every process's log tail."""
+
+    def ready() -> bool:
+        try:
+            if check():
+                return True
+        except (httpx.HTTPError, OSError):
+            pass
+        dead = [p for p in processes if p.returncode() is not None]
+        if dead:
+            raise AssertionError(f"{what}: {dead[0].name} exited with {dead[0].returncode()}\n{tails()}")
+        return False
+
+    def tails() -> str:
+        return "\n".join(f"--- {p.name} log ---\n{p.log_tail(3000)}" for p in processes)
+
+    poll_until(ready, timeout_s, lambda: f"{what}\n{tails()}", interval_s=0.5)
