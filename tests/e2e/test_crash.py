@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import E2EWorld, Linkers, private_topics
 from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tools.pipeline.outcome import wait_for_members
 from tools.pipeline.streaming import SubmissionStreamer
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from tests.e2e.conftest import E2EWorld, Linkers, private_topics
 from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tools.pipeline.outcome import MemberOutcome, wait_for_members
 from tools.pipeline.streaming import SubmissionStreamer
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import E2EWorld, Linkers, private_topics
 from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tools.pipeline.outcome import MemberOutcome, batch_scores, stream_scores, wait_for_members
 from tools.pipeline.streaming import SubmissionStreamer
 

@@ -55,8 +55,8 @@ from services.topics import provision
 from services.updates.applier import ChangeApplier, UpdateTopics
 from services.updates.changes import Change, classify_change
 from services.updates.handler import StoreMemberIndex
-from tests.e2e.conftest import E2EWorld, private_topics
 from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.updates import population_change
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics

@@ -75,3 +75,23 @@ def until_served(what: str, check: Callable[[], bool], processes: Sequence[Watch
         return "\n".join(f"--- {p.name} log ---\n{p.log_tail(3000)}" for p in processes)
 
     poll_until(ready, timeout_s, lambda: f"{what}\n{tails()}", interval_s=0.5)
+
+
+def holds_connection_to(pid: int, port: int) -> bool:
+    """True while process `pid` has a TCP socket to local `port` that it has not closed yet (established, or
+    closed by the peer but not yet by `pid`): False once the process has seen that server go (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if inode in inodes and state in ("01", "08") and int(remote.rsplit(":", 1)[1], 16) == port:
+                return True  # 01 ESTABLISHED, 08 CLOSE_WAIT
+    return False
