@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from contracts.topics import LINKED_FAMILIES, topic_spec
 from monitoring.expressions import named_metrics
 from services.topics import provision
-from tests.support.processes import ServiceProcess, Watched, until_served
+from tests.support.processes import ServiceProcess, Watched, until
 from tools import broker as broker_service
 from tools.observability.prom_api import PrometheusApi
 
@@ -63,8 +63,8 @@ def test_prometheus_scrapes_broker_metrics_through_the_jmx_exporter(
         f"--web.listen-address=127.0.0.1:{prometheus_port}",
     ], tmp_path))  # fmt: skip
     prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
-    until_served("prometheus ready", prom.ready, processes)
-    until_served("broker target up", lambda: prom.value('up{job="kafka"}') == 1, processes)
+    until("prometheus ready", prom.ready, processes)
+    until("broker target up", lambda: prom.value('up{job="kafka"}') == 1, processes)
     before = prom.value("kafka_server_bytes_in_total") or 0.0
 
     producer = KafkaProducer(bootstrap_servers=config.bootstrap, acks="all")
@@ -75,7 +75,7 @@ def test_prometheus_scrapes_broker_metrics_through_the_jmx_exporter(
         producer.close()
 
     # The broker counts record batches as written (headers, compression off): at least the values.
-    until_served(
+    until(
         "bytes in counted",
         lambda: (prom.value("kafka_server_bytes_in_total") or 0.0) - before >= RECORDS * len(VALUE),
         processes,

@@ -37,7 +37,7 @@ from monitoring.expressions import named_metrics
 from services.topics import provision
 from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
-from tests.support.processes import ServiceProcess, Watched, until_served
+from tests.support.processes import ServiceProcess, Watched, until
 from tests.support.review import PASSWORD
 from tools.broker import free_ports
 from tools.observability.picture import render_run_picture
@@ -75,7 +75,7 @@ def two_more_scrapes(prom: PrometheusApi, processes: list[Watched]) -> None:
     """Wait until Prometheus has scraped every target at least twice more (its sample count of `up`)."""
     scrapes = 'min(count_over_time(up{job=~"gateway|linker|review"}[1h]))'
     now = prom.value(scrapes) or 0.0
-    until_served("two more scrapes of every target", lambda: (prom.value(scrapes) or 0.0) >= now + 2, processes, 30)
+    until("two more scrapes of every target", lambda: (prom.value(scrapes) or 0.0) >= now + 2, processes, 30)
 
 
 def make_world(folder: Path) -> None:
@@ -145,16 +145,16 @@ def test_prometheus_sees_what_the_pipeline_processed(
     ], tmp_path))  # fmt: skip
     prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
     base = f"http://127.0.0.1:{gateway_port}"
-    until_served("prometheus ready", prom.ready, processes)
-    until_served("gateway ready", lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, processes)
-    until_served("all targets up", lambda: prom.value('sum(up{job=~"gateway|linker|review"})') == 3, processes)
+    until("prometheus ready", prom.ready, processes)
+    until("gateway ready", lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, processes)
+    until("all targets up", lambda: prom.value('sum(up{job=~"gateway|linker|review"})') == 3, processes)
     started = time.time()
 
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     with httpx.Client(base_url=base, timeout=15) as client:
         # Two waves, so the scraped series show progress (and the linker's counters move in between).
         codes = [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[:2]]
-        until_served("first wave linked", lambda: prom.value("sum(regsosek_messages_consumed_total)") == 2, processes)
+        until("first wave linked", lambda: prom.value("sum(regsosek_messages_consumed_total)") == 2, processes)
         two_more_scrapes(prom, processes)  # the first wave's values stay on the picture for a while
         codes += [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[2:]]
         codes.append(client.post("/v1/submissions", content=b'{"schema_version": "1"}', headers=auth).status_code)
@@ -175,8 +175,8 @@ def test_prometheus_sees_what_the_pipeline_processed(
     def linker_scraped_everything() -> bool:
         return prom.value("sum(regsosek_messages_consumed_total)") == consumed
 
-    until_served("linker processed everything", linker_scraped_everything, processes)
-    until_served("review app holds the task", lambda: prom.value("regsosek_review_open_tasks") == 1, processes)
+    until("linker processed everything", linker_scraped_everything, processes)
+    until("review app holds the task", lambda: prom.value("regsosek_review_open_tasks") == 1, processes)
     two_more_scrapes(prom, processes)  # so the range of the picture ends flat
 
     def value(expr: str) -> float | None:
@@ -196,7 +196,7 @@ def test_prometheus_sees_what_the_pipeline_processed(
     produced = {s.labels["topic"]: s.value for s in prom.query("regsosek_messages_produced_total")}
     assert produced == {names[LINKED_MEMBERS]: MEMBERS, names[LINKED_FAMILIES]: len(FAMILIES),
                         names[REVIEW]: 1, names[SUBMISSIONS_DLQ]: 2, names[FIELD_FEEDBACK]: 5}  # fmt: skip
-    until_served("gateway serves the feedback", lambda: value("sum(regsosek_gateway_feedback_open_items)") == 5,
+    until("gateway serves the feedback", lambda: value("sum(regsosek_gateway_feedback_open_items)") == 5,
                processes)  # fmt: skip
     feedback = {s.labels["kind"]: s.value for s in prom.query("regsosek_gateway_feedback_open_items > 0")}
     assert feedback == {"kk_mismatch": 2, "member_not_found": 1, "nik_not_in_master": 1, "nik_of_another_person": 1}

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Watched(Protocol):
-    """A child process a test waits on: `ServiceProcess` or tools' `LinkerProcess`."""
+    """A child process a test waits on: a `ServiceProcess` or a `LinkerProcess` (tools/pipeline)."""
 
     name: str
 
@@ -56,9 +56,9 @@ class ServiceProcess:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def until_served(what: str, check: Callable[[], bool], processes: Sequence[Watched], timeout_s: float = 120.0) -> None:
-    """Poll `check` (an HTTP error counts as not yet) until it holds; fail at once when a process exits, and
-    with every process's log tail."""
+def until(what: str, check: Callable[[], bool], processes: Sequence[Watched], timeout_s: float = 120.0) -> None:
+    """Poll `check` (an HTTP or socket error counts as not yet) until it holds; fail at once when one of
+    `processes` exits, and with every process's log tail after `timeout_s`."""
 
     def ready() -> bool:
         try:
