@@ -8,24 +8,13 @@ broker's log tail: a missing broker must never turn into silently skipped tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import typer
 
-from services.topics import TopicReport, provision
+from services.topics import provision
+from tests.support.broker import ProvisionedBroker, RunningBroker
 from tools import broker as broker_service
-
-
-@dataclass(frozen=True)
-class RunningBroker:
-    """The session broker as tests see it."""
-
-    bootstrap: str
-    config: broker_service.BrokerConfig
-    pid: int
-    start_seconds: float
-
 
 # A failed start is remembered so later tests fail at once instead of waiting 90 s again each.
 _start_error: list[str] = []
@@ -88,14 +77,6 @@ def dev_cli_app() -> typer.Typer:
     from tools.cli import app
 
     return app
-
-
-@dataclass(frozen=True)
-class ProvisionedBroker:
-    """The session broker after the topic catalogue was provisioned on it (once, by this fixture)."""
-
-    bootstrap: str
-    first_report: TopicReport
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from services import topics
 from services.kafka_io import JsonProducer, read_topic
 from services.review.settings import ReviewSettings
 from tests.support.gateway import sample_body
+from tests.support.polling import poll_until
 from tests.support.review import sample_task
 
 
@@ -58,14 +58,7 @@ def decisions_on(settings: ReviewSettings) -> list[tuple[str, ReviewDecision]]:
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
     """Poll `check` until it returns a truthy value (its value), or fail naming `what`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return poll_until(check, timeout_s, f"waiting for {what}", interval_s=0.1)
 
 
 def ready(base: str) -> bool:

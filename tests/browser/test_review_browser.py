@@ -25,7 +25,7 @@ from tests.unit.review_support import NOW, USERS
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 pytestmark = pytest.mark.broker
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,20 +22,11 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
-from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
+from tests.support.e2e import E2EWorld, Linkers
 from tools.pipeline.outcome import Submissions
 
 PERSONS = 5000
 SEED = 11
-
-
-@dataclass(frozen=True)
-class E2EWorld:
-    """A generated world, its trained members model and its parsed submissions."""
-
-    world: Path
-    model: Path
-    submissions: Submissions
 
 
 @pytest.fixture(scope="session")
@@ -79,39 +68,8 @@ def reference_members(e2e_world: E2EWorld) -> dict[str, bytes]:
     return out
 
 
-class Linkers:
-    """Starts linker processes for one test and stops every one of them afterwards."""
-
-    def __init__(self, tmp: Path, world: E2EWorld) -> None:
-        self._tmp = tmp
-        self._world = world
-        self.started: list[LinkerProcess] = []
-
-    def start(
-        self, bootstrap: str, topics: PipelineTopics, group: str, name: str = "linker",
-        link_store_dir: Path | None = None,
-    ) -> LinkerProcess:  # fmt: skip
-        proc = LinkerProcess(
-            bootstrap=bootstrap, group=group, state_dir=self._tmp / name / "state", topics=topics,
-            world_dir=self._world.world, model_path=self._world.model, link_store_dir=link_store_dir,
-            log_path=self._tmp / f"{name}.log",
-        )  # fmt: skip
-        self.started.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.started:
-            proc.stop()
-
-
 @pytest.fixture()
 def linkers(tmp_path: Path, e2e_world: E2EWorld) -> Iterator[Linkers]:
     started = Linkers(tmp_path, e2e_world)
     yield started
     started.stop_all()
-
-
-def private_topics(bootstrap: str) -> tuple[PipelineTopics, str]:
-    """Fresh copies of the pipeline topics and a fresh consumer group for one test."""
-    tag = f"e2e{uuid.uuid4().hex[:8]}"
-    return provision_private_topics(bootstrap, tag), tag

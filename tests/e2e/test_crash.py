@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tools.pipeline.outcome import wait_for_members
 from tools.pipeline.streaming import SubmissionStreamer
 
@@ -25,9 +26,9 @@ SEED = 20261128
 
 
 def test_kill_9_at_random_points_loses_nothing_and_never_decides_twice(
-    kafka_broker: object, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers
+    kafka_broker: RunningBroker, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     rng = random.Random(SEED)
     topics, group = private_topics(bootstrap)
     subs = e2e_world.submissions

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import E2EWorld, Linkers, private_topics
+from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tools.pipeline.outcome import MemberOutcome, batch_scores, stream_scores, wait_for_members
 from tools.pipeline.streaming import SubmissionStreamer
 
@@ -17,9 +18,9 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 def test_streamed_world_is_linked_once_per_member_and_as_well_as_batch(
-    kafka_broker: object, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers
+    kafka_broker: RunningBroker, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     topics, group = private_topics(bootstrap)
     subs = e2e_world.submissions
     linker = linkers.start(bootstrap, topics, group)

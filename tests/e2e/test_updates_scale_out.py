@@ -25,7 +25,6 @@ import dataclasses
 import json
 import re
 import signal
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -55,8 +54,10 @@ from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
 from services.topics import provision
-from tests.e2e.conftest import E2EWorld, private_topics
+from tests.support.broker import RunningBroker
+from tests.support.e2e import E2EWorld, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.processes import until
 from tests.support.updates import population_change
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
 from tools.pipeline.outcome import wait_for_members
@@ -200,17 +201,6 @@ def _group_members(bootstrap: str, group: str) -> int | None:
         admin.close()
 
 
-def _until(what: str, check: Callable[[], bool], procs: list[LinkerProcess], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        for p in procs:
-            if not p.alive():
-                pytest.fail(f"{what}: a linker exited ({p.returncode()}):\n{p.log_tail()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout_s:.0f} s\n" + "\n".join(p.log_tail(3000) for p in procs))
-        time.sleep(0.3)
-
-
 def _log(proc: LinkerProcess, since: int) -> str:
     with open(proc.log_path, "rb") as fh:
         fh.seek(since)
@@ -227,9 +217,9 @@ def _batches(proc: LinkerProcess, since: int) -> list[tuple[int, int, int]]:
 
 
 def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them_over_caught_up(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = f"us{uuid.uuid4().hex[:8]}"
     topics: PipelineTopics = provision_private_topics(bootstrap, tag)
     change_topics = {src: f"{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
@@ -256,10 +246,10 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
     a, b = linker("a"), linker("b")
     procs = [a, b]
     try:
-        _until("two members in the group", lambda: _group_members(bootstrap, tag) == 2, procs)
+        until("two members in the group", lambda: _group_members(bootstrap, tag) == 2, procs)
         _produce(bootstrap, topics.submissions, SUBMISSIONS, lambda i: i)  # family p -> partition p
         ref.submit(SUBMISSIONS)
-        _until("members linked", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"],
+        until("members linked", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"],
                procs)  # fmt: skip
 
         def updates_done() -> bool:
@@ -269,7 +259,7 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
         marks = [a.log_size(), b.log_size()]
         _produce(bootstrap, population, [*C1[:4], ("bad-1", b"{broken"), *C1[4:]], lambda i: 0)
         ref.change(C1)
-        _until("phase 1 update events", updates_done, procs)
+        until("phase 1 update events", updates_done, procs)
         expected: set[Event] = {
             (f"{FAMS[p]}-01", "person_died", IDS.for_master(LINKED[p].nik), None, None) for p in range(4)
         }
@@ -278,10 +268,10 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
             expected |= {(key, "link_created", master_id, None, None), (key, "merged", master_id, minted, master_id)}
         assert _events(ref.updates) == expected
         for proc, mark in zip(procs, marks, strict=True):  # each re-linked members of the 2 files it owns
-            _until("batch logged", lambda: sum(r for r, _, _ in _batches(proc, mark)) == len(C1) + 1, procs)  # noqa: B023
+            until("batch logged", lambda: sum(r for r, _, _ in _batches(proc, mark)) == len(C1) + 1, procs)  # noqa: B023
             batches = _batches(proc, mark)
             assert sum(n for _, n, _ in batches) > 0 and {f for _, _, f in batches} == {2}, _log(proc, mark)
-        _until("dead letters", lambda: len([r for r in read_topic(bootstrap, topics.dlq) if r.key == b"bad-1"]) == 2,
+        until("dead letters", lambda: len([r for r in read_topic(bootstrap, topics.dlq) if r.key == b"bad-1"]) == 2,
                procs)  # fmt: skip
         dlq = [r for r in read_topic(bootstrap, topics.dlq) if r.key == b"bad-1"]
         assert len({r.value for r in dlq}) == 1
@@ -294,24 +284,24 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
         mark = b.log_size()
         _produce(bootstrap, population, C2, lambda i: 0)
         ref.change(C2)
-        _until("B applied the change", lambda: bool(_batches(b, mark)), [b])
+        until("B applied the change", lambda: bool(_batches(b, mark)), [b])
         seen = {k[:22] for k, vs in _by_key(read_topic(bootstrap, updates_topic)).items() if k.endswith("-03")}
         b_parts = sorted(FAMS.index(f) for f in seen)
         a_parts = sorted(set(range(4)) - set(b_parts))
         assert len(b_parts) == 2, seen
         a.kill()  # its session ends; B takes A's files over, behind B's master by one change
         procs = [b]
-        _until("phase 2 update events", updates_done, procs)
+        until("phase 2 update events", updates_done, procs)
         caught = re.findall(
             r"link-store file p(\d) caught up with this instance's master: (\d+) journalled", _log(b, mark)
         )
         assert sorted(int(p) for p, n in caught if int(n) > 0) == a_parts, _log(b, mark)
-        _until("one member owns every partition", lambda: _group_members(bootstrap, tag) == 1, procs)
+        until("one member owns every partition", lambda: _group_members(bootstrap, tag) == 1, procs)
         mark = b.log_size()
         _produce(bootstrap, population, C2B, lambda i: 0)  # the survivor applies it to all four files
         ref.change(C2B)
-        _until("phase 2b update events", updates_done, procs)
-        _until("batch logged", lambda: sum(r for r, _, _ in _batches(b, mark)) == len(C2B), procs)
+        until("phase 2b update events", updates_done, procs)
+        until("batch logged", lambda: sum(r for r, _, _ in _batches(b, mark)) == len(C2B), procs)
         assert {f for _, _, f in _batches(b, mark)} == {4}, _log(b, mark)
         shared_events = {e for e in _events(ref.updates) if e[0].endswith("-03")}
         assert {(k[:22], t) for k, t, *_ in shared_events} == {
@@ -326,14 +316,14 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
         ref.change(C3)
         a.restart()
         procs = [a]
-        _until("phase 3 update events", updates_done, procs)
-        _until("members", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"], procs)
+        until("phase 3 update events", updates_done, procs)
+        until("members", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"], procs)
         newcomer = LinkedMember.model_validate_json(ref.latest["m"][f"{NEW_FAM}-01"])
         assert (newcomer.decision, newcomer.person_id) == (MemberDecision.LINKED, IDS.for_master(NEWCOMER.nik))
         assert "are ahead of this instance's master" in _log(a, a.log_offset), a.log_tail()
         late = {e for e in _events(ref.updates) if e[0].endswith("-04")}
         assert {(k, t) for k, t, *_ in late} == {(f"{f}-04", t) for f in FAMS for t in ("link_created", "merged")}
-        _until("families", lambda: compacted_state(read_topic(bootstrap, topics.families)) == ref.latest["f"], procs)
+        until("families", lambda: compacted_state(read_topic(bootstrap, topics.families)) == ref.latest["f"], procs)
         assert a.stop() == 0, a.log_tail()
     finally:
         for proc in (a, b):
@@ -352,12 +342,12 @@ def _died(row: dict[str, Any], change_id: str) -> bytes:
 
 
 def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survivor_to_all(
-    kafka_broker: object, e2e_world: E2EWorld, tmp_path: Path
+    kafka_broker: RunningBroker, e2e_world: E2EWorld, tmp_path: Path
 ) -> None:
     """The same with the REAL engine on the e2e world: `died` records for linked members of all four
     partitions reach them through the instance owning each; after one instance stops, the survivor
     applies further deaths to all four files. Exact events, members and families as in-process."""
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     topics, group = private_topics(bootstrap)
     change_topics = {src: f"{group}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
     specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in change_topics.items()]
@@ -438,7 +428,7 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
         return _by_key(read_topic(bootstrap, updates_topic)) == expected
 
     try:
-        _until("two members in the group", lambda: _group_members(bootstrap, group) == 2, procs, 120)
+        until("two members in the group", lambda: _group_members(bootstrap, group) == 2, procs, 120)
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", partitioner=district_partitioner)
         try:
             for f in [producer.send(topics.submissions, key=k, value=v) for k, v in records]:
@@ -451,26 +441,26 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
         marks = [a.log_size(), b.log_size()]
         _produce(bootstrap, population, c1, lambda i: 0)
         apply(c1)
-        _until("deaths applied", updates_done, procs)
+        until("deaths applied", updates_done, procs)
         died = {(k, str(LINKAGE_UPDATE_ADAPTER.validate_json(v).event)) for k, vs in expected.items() for v in vs}
         assert {(k, "person_died") for p in range(4) for k, _ in targets[p][:2]} <= died
         for proc, mark in zip(procs, marks, strict=True):
-            _until("batch logged", lambda: sum(r for r, _, _ in _batches(proc, mark)) == len(c1), procs)  # noqa: B023
+            until("batch logged", lambda: sum(r for r, _, _ in _batches(proc, mark)) == len(c1), procs)  # noqa: B023
             assert {f for _, _, f in _batches(proc, mark)} == {2}, _log(proc, mark)
 
         assert b.stop() == 0, b.log_tail()
         procs = [a]
-        _until("one member owns every partition", lambda: _group_members(bootstrap, group) == 1, procs)
+        until("one member owns every partition", lambda: _group_members(bootstrap, group) == 1, procs)
         mark = a.log_size()
         _produce(bootstrap, population, c2, lambda i: 0)
         apply(c2)
-        _until("more deaths applied", updates_done, procs)
-        _until("batch logged", lambda: sum(r for r, _, _ in _batches(a, mark)) == len(c2), procs)
+        until("more deaths applied", updates_done, procs)
+        until("batch logged", lambda: sum(r for r, _, _ in _batches(a, mark)) == len(c2), procs)
         assert {f for _, _, f in _batches(a, mark)} == {4}, _log(a, mark)
         died = {(k, str(LINKAGE_UPDATE_ADAPTER.validate_json(v).event)) for k, vs in expected.items() for v in vs}
         assert {(targets[p][2][0], "person_died") for p in range(4)} <= died
-        _until("members", lambda: compacted_state(read_topic(bootstrap, topics.members)) == latest["m"], procs)
-        _until("families", lambda: compacted_state(read_topic(bootstrap, topics.families)) == latest["f"], procs)
+        until("members", lambda: compacted_state(read_topic(bootstrap, topics.members)) == latest["m"], procs)
+        until("families", lambda: compacted_state(read_topic(bootstrap, topics.families)) == latest["f"], procs)
         assert a.stop() == 0, a.log_tail()
     finally:
         for proc in (a, b):

@@ -8,11 +8,6 @@ passwords are generated at run time and handed over in files, as in production.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +21,11 @@ from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
 from tests.integration.test_acl import SecuredBroker, secured, synced  # noqa: F401  (module fixtures)
 from tests.support.gateway import family_key_of, sample_body, sample_submission
+from tests.support.polling import poll_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "acl-services-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
@@ -78,37 +74,22 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
     master = tmp_path / "master.json"
     master.write_text(json.dumps([{"nik": head["nik"], "full_name": head["name"], "kk_number": doc["kk_number"]}]))
     group = "regsosek-linker-acl"  # inside the linker's prefixed group grant
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
-    env.update({
-        "REGSOSEK_LINKER_BOOTSTRAP": synced.sasl, "REGSOSEK_LINKER_APP_ID": group,
-        "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
-        "REGSOSEK_LINKER_SASL_USERNAME": "regsosek-linker",
-        "REGSOSEK_LINKER_SASL_PASSWORD_FILE": str(synced.credentials_dir / "regsosek-linker.password"),
-    })  # fmt: skip
-    log = tmp_path / "linker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                members = _records(synced, LINKED_MEMBERS, family_key + b"-")
-                families = _records(synced, LINKED_FAMILIES, family_key)
-                dead = _records(synced, SUBMISSIONS_DLQ, b"")
-                if len(members) == len(doc["members"]) and families and dead:
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"linker: {proc.poll()=}, {members=}, {families=}, {len(dead)=}\n"
-                                f"{log.read_text(errors='replace')[-4000:]}")  # fmt: skip
-                time.sleep(1.0)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    env = {"REGSOSEK_LINKER_SASL_USERNAME": "regsosek-linker",
+           "REGSOSEK_LINKER_SASL_PASSWORD_FILE": str(synced.credentials_dir / "regsosek-linker.password")}  # fmt: skip
+    linker = LinkerProcess(bootstrap=synced.sasl, group=group, state_dir=tmp_path / "state", topics={},
+                           fake_master=master, extra_env=env, log_path=tmp_path / "linker.log")  # fmt: skip
+
+    def linked() -> tuple[list[bytes], list[bytes], list[bytes]] | None:
+        members = _records(synced, LINKED_MEMBERS, family_key + b"-")
+        families = _records(synced, LINKED_FAMILIES, family_key)
+        dead = _records(synced, SUBMISSIONS_DLQ, b"")
+        linker.check_running()
+        return (members, families, dead) if len(members) == len(doc["members"]) and families and dead else None
+
+    try:
+        members, _, _ = poll_until(linked, 120, linker.log_tail, interval_s=1.0)
+    finally:
+        linker.stop()
     assert sorted(members) == [f"{family_key.decode()}-{m['serial']:02d}".encode() for m in doc["members"]]
     # Its group committed the submissions it read (READ on its own group), as its own principal.
     admin = KafkaAdminClient(bootstrap_servers=synced.config.bootstrap)
@@ -117,4 +98,4 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
     finally:
         admin.close()
     assert {tp.topic for tp in committed} == {SUBMISSIONS} and sum(o.offset for o in committed.values()) >= 2
-    assert synced.passwords["regsosek-linker"] not in log.read_text(errors="replace")
+    assert synced.passwords["regsosek-linker"] not in linker.log_text()

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from contracts.topics import LINKED_FAMILIES, topic_spec
 from monitoring.expressions import named_metrics
 from services.topics import provision
-from tests.integration.test_prometheus_scrape import Process, processes, prometheus_binary, wait_until  # noqa: F401
+from tests.support.processes import ServiceProcess, Watched, until
 from tools import broker as broker_service
 from tools.observability.prom_api import PrometheusApi
 
@@ -44,8 +44,8 @@ def metrics_broker(tmp_path: Path) -> Iterator[broker_service.BrokerConfig]:
 
 def test_prometheus_scrapes_broker_metrics_through_the_jmx_exporter(
     metrics_broker: broker_service.BrokerConfig,
-    prometheus_binary: Path,  # noqa: F811
-    processes: list[Process],  # noqa: F811
+    prometheus_binary: Path,
+    processes: list[Watched],
     tmp_path: Path,
 ) -> None:
     config = metrics_broker
@@ -58,13 +58,13 @@ def test_prometheus_scrapes_broker_metrics_through_the_jmx_exporter(
         "scrape_configs": [{"job_name": "kafka", "static_configs": [
             {"targets": [f"{config.host}:{config.metrics_port}"]}]}],
     }))  # fmt: skip
-    processes.append(Process("prometheus", [
+    processes.append(ServiceProcess("prometheus", [
         str(prometheus_binary), f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{prometheus_port}",
     ], tmp_path))  # fmt: skip
     prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
-    wait_until("prometheus ready", prom.ready, processes)
-    wait_until("broker target up", lambda: prom.value('up{job="kafka"}') == 1, processes)
+    until("prometheus ready", prom.ready, processes)
+    until("broker target up", lambda: prom.value('up{job="kafka"}') == 1, processes)
     before = prom.value("kafka_server_bytes_in_total") or 0.0
 
     producer = KafkaProducer(bootstrap_servers=config.bootstrap, acks="all")
@@ -75,7 +75,7 @@ def test_prometheus_scrapes_broker_metrics_through_the_jmx_exporter(
         producer.close()
 
     # The broker counts record batches as written (headers, compression off): at least the values.
-    wait_until(
+    until(
         "bytes in counted",
         lambda: (prom.value("kafka_server_bytes_in_total") or 0.0) - before >= RECORDS * len(VALUE),
         processes,

@@ -31,7 +31,7 @@ from tests.support.publisher import integrated_family, linked_member
 from tools import broker as broker_service
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 pytestmark = pytest.mark.broker
 

@@ -16,8 +16,11 @@ from kafka.partitioner.default import murmur2
 
 from contracts.partitioning import partition_for
 from services.kafka_io import compacted_state
-from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers  # noqa: F401
+from tests.support.broker import RunningBroker
 from tests.support.linker import member_payload, nik_for, submission_payload
+from tests.support.linker_service import Topics, start_worker
+from tests.support.polling import records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 FAMILIES = 40
 MEMBERS_PER_FAMILY = 3
@@ -28,12 +31,12 @@ def _family_key(i: int) -> str:
 
 
 def test_members_share_their_family_partition(
-    kafka_broker: object,
+    kafka_broker: RunningBroker,
     topics: Topics,  # noqa: F811
-    workers: list[Worker],  # noqa: F811
+    workers: list[LinkerProcess],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text("[]")
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -48,11 +51,11 @@ def test_members_share_their_family_partition(
         submitted = {_family_key(i): f.get(timeout=30).partition for i, f in enumerate(futures)}
     finally:
         producer.close()
-    worker = Worker(bootstrap, topics, tmp_path / "state", master_file, f"copart-{uuid.uuid4().hex[:6]}")
+    worker = start_worker(bootstrap, topics, tmp_path / "state", master_file, f"copart-{uuid.uuid4().hex[:6]}")
     workers.append(worker)
-    families = _wait_for(bootstrap, topics.families, lambda rs: len(compacted_state(rs)) == FAMILIES, worker)
+    families = records_until(bootstrap, topics.families, lambda rs: len(compacted_state(rs)) == FAMILIES, worker)
     want_members = FAMILIES * MEMBERS_PER_FAMILY
-    members = _wait_for(bootstrap, topics.members, lambda rs: len(compacted_state(rs)) == want_members, worker)
+    members = records_until(bootstrap, topics.members, lambda rs: len(compacted_state(rs)) == want_members, worker)
 
     family_partition = {r.key.decode(): r.partition for r in families if r.key is not None}
     assert len(family_partition) == FAMILIES
@@ -66,4 +69,4 @@ def test_members_share_their_family_partition(
     # Without the rule, most members would sit elsewhere: the test can fail.
     default_moved = sum((murmur2(r.key) & 0x7FFFFFFF) % 4 != r.partition for r in members if r.key is not None)
     assert default_moved > len(members) // 2
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()

@@ -12,13 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,19 +33,17 @@ from contracts.topics import (
     UPDATES,
     topic_spec,
 )
-from services.kafka_io import ConsumedRecord, read_topic
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
+from tests.support.polling import records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 SIZES = [700_000, 786_000, 900_000, 1_048_576]
-ENV_NAMES = {
-    SUBMISSIONS: "SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "DLQ_TOPIC", LINKED_MEMBERS: "MEMBERS_TOPIC",
-    LINKED_FAMILIES: "FAMILIES_TOPIC", REVIEW: "REVIEW_TOPIC", POPULATION_CHANGES: "POPULATION_CHANGES_TOPIC",
-    DTKS_CHANGES: "DTKS_CHANGES_TOPIC", BPJS_CHANGES: "BPJS_CHANGES_TOPIC", UPDATES: "UPDATES_TOPIC",
-}  # fmt: skip
+PRIVATE = (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, POPULATION_CHANGES, DTKS_CHANGES,
+           BPJS_CHANGES, UPDATES)  # the topics the test renames  # fmt: skip
 
 
 def _invalid(size: int) -> bytes:
@@ -59,26 +51,12 @@ def _invalid(size: int) -> bytes:
     return head + b"y" * (size - len(head) - 2) + b'"}'
 
 
-def _wait(bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool], proc: subprocess.Popen[bytes],
-          log: Path, timeout_s: float = 120.0) -> list[ConsumedRecord]:  # fmt: skip
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = read_topic(bootstrap, topic)
-        if done(records):
-            return records
-        if proc.poll() is not None:
-            pytest.fail(f"the linker exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{topic}: {len(records)} records after {timeout_s:.0f} s\n{log.read_text()[-4000:]}")
-        time.sleep(0.5)
-
-
 def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submission(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
-    names = {src: f"t{tag}.{src}" for src in ENV_NAMES}
+    names = {src: f"t{tag}.{src}" for src in PRIVATE}
     assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
@@ -103,30 +81,16 @@ def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submi
 
     master = tmp_path / "master.json"
     master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(nik, "Ahmad Fauzi", "3603121705150003"))]))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
-    env.update({f"REGSOSEK_LINKER_{ENV_NAMES[src]}": dst for src, dst in names.items()})
-    env.update({
-        "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": f"fit-{tag}",
-        "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
-        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
-    })  # fmt: skip
-    log = tmp_path / "linker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            expected = len(SIZES) * 2
-            dead = _wait(bootstrap, names[SUBMISSIONS_DLQ], lambda rs: len(rs) >= expected, proc, log)
-            members = _wait(bootstrap, names[LINKED_MEMBERS], lambda rs: len(rs) >= 1, proc, log)
-            assert proc.poll() is None
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
+    linker = LinkerProcess(bootstrap=bootstrap, group=f"fit-{tag}", state_dir=tmp_path / "state", topics=names,
+                           fake_master=master, extra_env={"REGSOSEK_LINKER_UPDATES_ENABLED": "true"},
+                           log_path=tmp_path / "linker.log")  # fmt: skip
+    try:
+        expected = len(SIZES) * 2
+        dead = records_until(bootstrap, names[SUBMISSIONS_DLQ], lambda rs: len(rs) >= expected, linker, 120)
+        members = records_until(bootstrap, names[LINKED_MEMBERS], lambda rs: len(rs) >= 1, linker, 120)
+        linker.check_running()
+    finally:
+        code = linker.stop(60)
 
     assert [(r.key, json.loads(r.value or b"")["decision"]) for r in members] == [
         (f"{FAMILY_KEY}-01".encode(), "linked")
@@ -147,4 +111,4 @@ def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submi
             assert letter.payload == value and letter.original_size is None
         else:
             assert letter.original_sha256 == hashlib.sha256(value).hexdigest()
-    assert code == 0, log.read_text(errors="replace")[-4000:]
+    assert code == 0, linker.log_tail()

@@ -20,7 +20,7 @@ from tools import broker
 from tools.commands.demo import StreamCounts, stream_submissions
 
 if TYPE_CHECKING:
-    from tests.conftest import ProvisionedBroker
+    from tests.support.broker import ProvisionedBroker
 
 pytestmark = pytest.mark.broker
 

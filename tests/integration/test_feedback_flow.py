@@ -4,11 +4,9 @@ the gateway's feedback index -> GET /v1/feedback; a corrected revision closes th
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -16,25 +14,15 @@ from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FieldFeedback
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
-from tests.conftest import RunningBroker
+from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tests.support.polling import poll_until
 from tools.pipeline.linker_process import LinkerProcess, provision_private_topics
 
 KK = "3603121705150003"
 AHMAD, SITI = nik_for(2), nik_for(3, female=True)
 UNKNOWN = nik_for(9)
 A_TOKEN, B_TOKEN = "feedback-token-team-a-0001", "feedback-token-team-b-0001"
-T = TypeVar("T")
-
-
-def _poll(what: Callable[[], T | None], timeout_s: float, failure: Callable[[], str]) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(failure())
 
 
 def _body(ahmad_nik: str, revision: int) -> bytes:
@@ -62,20 +50,19 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
     master.write_text(json.dumps([{"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": KK},
                                   {"nik": SITI, "full_name": "Siti Aminah", "kk_number": KK}]))  # fmt: skip
     linker = LinkerProcess(bootstrap=bootstrap, group=f"fb-{uuid.uuid4().hex[:8]}", state_dir=tmp_path / "linker",
-                           topics=topics, extra_env={"REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master)},
-                           module="tests.support.fake_linker")  # fmt: skip
+                           topics=topics, fake_master=master)  # fmt: skip
     settings = GatewaySettings(
         bootstrap=bootstrap, topic=topics.submissions, feedback_topic=topics.feedback,
         tokens={A_TOKEN: {"team": "team-a", "regions": ["3603"]}, B_TOKEN: {"team": "team-b", "regions": ["3603"]}},
     )  # fmt: skip
     try:
         with TestClient(build_app(settings)) as client:
-            _poll(lambda: client.get("/readyz").status_code == 200, 30, lambda: "gateway never ready")
+            poll_until(lambda: client.get("/readyz").status_code == 200, 30, lambda: "gateway never ready")
             headers = {"Authorization": f"Bearer {A_TOKEN}", "Content-Type": "application/json"}
             assert client.post("/v1/submissions", content=_body(UNKNOWN, 1), headers=headers).status_code == 202
             item_id = f"{FAMILY_KEY}/nik_not_in_master/01"
 
-            raised = _poll(lambda: _feedback_topic(bootstrap, topics.feedback), 90, linker.log_tail)
+            raised = poll_until(lambda: _feedback_topic(bootstrap, topics.feedback), 90, linker.log_tail)
             assert [(f.item_id, f.team, f.status.value, f.raised_revision) for f in raised] == [
                 (item_id, "team-a", "open", 1)
             ]
@@ -86,7 +73,7 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
                 b"urn:regsosek:service:linker",
             )  # fmt: skip
             assert ce["ce_time"] == b"2022-10-20T02:15:00Z"  # the submission's enumerated_at
-            page = _poll(lambda: (p := _get(client, A_TOKEN))["items"] and p, 30, lambda: "never served")
+            page = poll_until(lambda: (p := _get(client, A_TOKEN))["items"] and p, 30, lambda: "never served")
             assert page["status"] == 200
             assert [(i["item_id"], i["status"]) for i in page["items"]] == [(item_id, "open")]
             other = _get(client, B_TOKEN)
@@ -94,11 +81,13 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
 
             # Revision 2 corrects the NIK: the item is closed on the topic and after the team's cursor.
             assert client.post("/v1/submissions", content=_body(AHMAD, 2), headers=headers).status_code == 202
-            closed = _poll(lambda: [f for f in _feedback_topic(bootstrap, topics.feedback) if f.status == "closed"],
-                           90, linker.log_tail)  # fmt: skip
+            closed = poll_until(
+                lambda: [f for f in _feedback_topic(bootstrap, topics.feedback) if f.status == "closed"], 90,
+                linker.log_tail,
+            )
             assert [(f.item_id, f.raised_revision, f.closed_revision) for f in closed] == [(item_id, 1, 2)]
-            later = _poll(lambda: (p := _get(client, A_TOKEN, page["next_cursor"]))["items"] and p, 30,
-                          lambda: "closing never served")  # fmt: skip
+            later = poll_until(lambda: (p := _get(client, A_TOKEN, page["next_cursor"]))["items"] and p, 30,
+                               "closing never served")  # fmt: skip
             got = [(i["item_id"], i["status"], i["closed_revision"]) for i in later["items"]]
             assert got == [(item_id, "closed", 2)]
             metrics = client.get("/metrics").text

@@ -27,7 +27,7 @@ from tests.support.gateway import family_key_of, sample_body, sample_submission,
 from tools.broker import free_port
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 pytestmark = pytest.mark.broker
 

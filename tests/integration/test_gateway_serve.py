@@ -24,7 +24,7 @@ from tests.support.gateway import sample_body
 from tools.broker import free_port
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 TOKEN = "serve-test-token-0123456789"
 

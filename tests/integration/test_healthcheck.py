@@ -15,6 +15,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from services.observability.healthcheck import check
+from tests.support.broker import RunningBroker
 
 pytestmark = [pytest.mark.broker]
 REPO = Path(__file__).resolve().parents[2]
@@ -40,8 +41,8 @@ def metrics_url() -> Iterator[str]:
     server.server_close()
 
 
-def test_healthy_only_while_the_group_has_a_live_member(kafka_broker: object, metrics_url: str) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+def test_healthy_only_while_the_group_has_a_live_member(kafka_broker: RunningBroker, metrics_url: str) -> None:
+    bootstrap: str = kafka_broker.bootstrap
     group = f"health-{uuid.uuid4().hex[:8]}"
     # Before any consumer joined: no such group (or no coordinator yet) -> unhealthy.
     problems = check(metrics_url, bootstrap, group)

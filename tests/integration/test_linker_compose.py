@@ -32,13 +32,14 @@ from linkage.records import family_key_string
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.topics import provision
-from tests.integration.test_linker_engine import world_and_model
-from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers
 from tests.integration.test_updates_service import _change
+from tests.support.broker import RunningBroker
+from tests.support.linker_service import Topics, start_worker
+from tests.support.polling import records_until
 from tools.broker import free_port
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-__all__ = ["topics", "workers", "world_and_model"]  # fixtures shared with the linker's service tests
 
 REPO = Path(__file__).resolve().parents[2]
 SENT_LINES = 40  # submissions of the world sent (a few micro-batches of the real engine)
@@ -64,9 +65,10 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def test_the_compose_configuration_links_applies_changes_and_counts_both(
-    kafka_broker: object, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[LinkerProcess], world_and_model: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     world, model = world_and_model
     env = compose_linker_env()
     # What this test is about: compose serves metrics AND applies master updates.
@@ -111,9 +113,9 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     try:
         for future in [producer.send(topics.submissions, key=k, value=v) for k, v in zip(keys, lines, strict=True)]:
             future.get(timeout=30)
-        worker = Worker(bootstrap, topics, tmp_path / "state", None, f"compose-{tag}", extra_env=env)
+        worker = start_worker(bootstrap, topics, tmp_path / "state", None, f"compose-{tag}", extra_env=env)
         workers.append(worker)
-        members = _wait_for(bootstrap, topics.members, lambda rs: set(compacted_state(rs)) == member_keys,
+        members = records_until(bootstrap, topics.members, lambda rs: set(compacted_state(rs)) == member_keys,
                             worker, 240.0)  # fmt: skip
 
         # A master change: a person linked to a member dies.
@@ -130,7 +132,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
         events = values_by_key(records).get(target, [])
         return any(LINKAGE_UPDATE_ADAPTER.validate_json(v).event == "person_died" for v in events)
 
-    updates = _wait_for(bootstrap, changes[UPDATES], died, worker, 120.0)
+    updates = records_until(bootstrap, changes[UPDATES], died, worker, 120.0)
     linked_to_nik = {k for k, m in linked.items() if m.matched_nik == nik}
     assert set(values_by_key(updates)) == linked_to_nik  # every member of that person, and no other
 
@@ -161,4 +163,4 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     # batch is linked too) and the master change's re-link alike: the engine object reports, not a wrapper.
     assert decisions["dukcapil"] == decisions["dtks"] == decisions["bpjs"] >= len(member_keys) + len(linked_to_nik)
     assert (sample(samples, "linkage_engine_call_seconds_count") or 0) >= 2  # submissions, then the re-link
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()

@@ -34,11 +34,13 @@ from integration.ids import PersonIds
 from services.kafka_io import read_topic
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.topics import provision
-from tests.integration.test_linker_service import Topics, Worker, _wait_for, workers
+from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
+from tests.support.linker_service import Topics, start_worker
+from tests.support.polling import records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker]
-__all__ = ["workers"]
 
 IDS = PersonIds(DEV_PERSON_ID_KEY.encode())
 AHMAD, SITI, SITTI = nik_for(2), nik_for(3, female=True), nik_for(7, female=True)
@@ -58,9 +60,9 @@ def _decision_topics(bootstrap: str, prefix: str) -> tuple[str, dict[str, str], 
 
 
 def _decisions_worker(bootstrap: str, names: dict[str, str], topics: Topics, state: Path, master: Path, group: str,
-                      workers: list[Worker]) -> Worker:  # fmt: skip
+                      workers: list[LinkerProcess]) -> LinkerProcess:  # fmt: skip
     """A linker worker reading review decisions and publishing updates (stopped by the `workers` fixture)."""
-    worker = Worker(bootstrap, topics, state, master, group, extra_env={
+    worker = start_worker(bootstrap, topics, state, master, group, extra_env={
         "REGSOSEK_LINKER_DECISIONS_ENABLED": "true", "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
         "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
     })  # fmt: skip
@@ -90,9 +92,9 @@ def _untimed(value: bytes | None) -> object:
 
 
 def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent_again(
-    kafka_broker: object, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, workers: list[LinkerProcess], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "d")
     master = tmp_path / "master.json"
     master.write_text(json.dumps([
@@ -104,7 +106,7 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         producer.send(topics.submissions, key=FAMILY_KEY.encode(), value=_submission()).get(timeout=30)
-        (task_record,) = _wait_for(bootstrap, topics.review, lambda r: len(r) >= 1, worker)
+        (task_record,) = records_until(bootstrap, topics.review, lambda r: len(r) >= 1, worker)
         task = REVIEW_TASK_ADAPTER.validate_json(task_record.value or b"")
         assert (task.task_id, task.candidate_nik) == (f"{KEY}/r1", SITI)
         before = LINKED_MEMBER_ADAPTER.validate_json(
@@ -115,7 +117,7 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
         producer.send(names[REVIEW_DECISIONS], key=KEY.encode(), value=decision.model_dump_json().encode()).get(
             timeout=30
         )
-        events = _wait_for(bootstrap, names[UPDATES], lambda r: len(r) >= 2, worker)
+        events = records_until(bootstrap, names[UPDATES], lambda r: len(r) >= 2, worker)
         updates = [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in events]
         assert [(u.event, u.cause.source.value, u.cause.change, u.cause.change_id) for u in updates] == [
             ("link_created", "review", "clerical", decision.decision_id),
@@ -129,14 +131,14 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
         assert (member.decision.value, member.band.value, member.matched_nik, member.person_id,
                 member.probability) == ("linked", "clerical_link", SITTI, IDS.for_master(SITTI), 0.3)  # fmt: skip
         assert member == updates[1].member
-        (letter,) = _wait_for(bootstrap, topics.dlq, lambda r: len(r) >= 1, worker)
+        (letter,) = records_until(bootstrap, topics.dlq, lambda r: len(r) >= 1, worker)
         dead = DEAD_LETTER_ADAPTER.validate_json(letter.value or b"")
         assert (dead.reason.value, dead.source_topic, dead.source_offset) == ("not_json", names[REVIEW_DECISIONS], 0)
         # The same revision again: the human decision holds (the same record but for its event time, which is
         # the submission's again: docs/contracts.md) and no review task is raised.
         decided = members[-1].value
         producer.send(topics.submissions, key=FAMILY_KEY.encode(), value=_submission()).get(timeout=30)
-        again = _wait_for(
+        again = records_until(
             bootstrap, topics.members,
             lambda r: len([x for x in r if x.key == KEY.encode()]) >= len(members) + 1, worker,
         )  # fmt: skip
@@ -145,11 +147,11 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
         assert len(read_topic(bootstrap, names[UPDATES])) == 2
     finally:
         producer.close()
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()
 
 
 def test_a_world_slice_member_in_review_is_accepted_and_kept(
-    kafka_broker: object, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, workers: list[LinkerProcess], tmp_path: Path
 ) -> None:
     """A generated world's first 30 families (fake engine over the world's master); one member's name
     is misspelt so that it lands in review; a reviewer accepts the engine's candidate."""
@@ -159,7 +161,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
     from linkage.records import family_key_string
     from linkage.synthetic import generate_world
 
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "w")
     generate_world(tmp_path / "world", persons=400, seed=11)
     rows = pq.read_table(tmp_path / "world" / "population.parquet").to_pylist()
@@ -192,7 +194,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
         for f in [producer.send(topics.submissions, key=k.encode(), value=json.dumps(d).encode()) for k, d in docs]:
             f.get(timeout=30)
         n_members = sum(len(d["members"]) for _, d in docs)
-        _wait_for(bootstrap, topics.members, lambda r: len({x.key for x in r}) >= n_members, worker)
+        records_until(bootstrap, topics.members, lambda r: len({x.key for x in r}) >= n_members, worker)
         tasks = [REVIEW_TASK_ADAPTER.validate_json(r.value or b"") for r in read_topic(bootstrap, topics.review)]
         task = next(t for t in tasks if t.member_key == member_key)
         assert task.candidate_nik == nik
@@ -207,7 +209,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
         producer.send(names[REVIEW_DECISIONS], key=member_key.encode(), value=decision.model_dump_json().encode()).get(
             timeout=30
         )
-        events = _wait_for(bootstrap, names[UPDATES], lambda r: len(r) >= 2, worker)
+        events = records_until(bootstrap, names[UPDATES], lambda r: len(r) >= 2, worker)
         assert [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"").event for r in events] == [
             "link_created",
             "merged",
@@ -221,7 +223,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
         producer.send(topics.submissions, key=family_key.encode(), value=json.dumps(docs[index][1]).encode()).get(
             timeout=30
         )
-        again = _wait_for(
+        again = records_until(
             bootstrap, topics.members,
             lambda r: len([x for x in r if x.key == member_key.encode()]) >= len(mine) + 1, worker,
         )  # fmt: skip
@@ -229,4 +231,4 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
         assert len([t for t in read_topic(bootstrap, topics.review) if t.key == member_key.encode()]) == 1
     finally:
         producer.close()
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()

@@ -28,10 +28,12 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
-from tests.integration.test_linker_service import Topics, Worker, _wait_for, topics, workers
+from tests.support.broker import RunningBroker
+from tests.support.linker_service import Topics, start_worker
+from tests.support.polling import records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-__all__ = ["topics", "workers"]  # fixtures shared with the fake-engine test
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +74,10 @@ def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -
 
 
 def test_linker_with_the_real_engine_links_a_generated_world(
-    kafka_broker: object, topics: Topics, workers: list[Worker], world_and_model: tuple[Path, Path], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[LinkerProcess], world_and_model: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     world, model = world_and_model
     lines = [ln.encode() for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()]
     keys = [family_key_string(json.loads(ln)["family_key"]).encode() for ln in lines]
@@ -86,13 +89,13 @@ def test_linker_with_the_real_engine_links_a_generated_world(
         producer.close()
     expected = _expected(world, model, lines, keys)
 
-    worker = Worker(
+    worker = start_worker(
         bootstrap, topics, tmp_path / "state", None, f"linker-{uuid.uuid4().hex[:6]}",
         extra_env={"REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_MODEL_PATH": str(model)},
     )  # fmt: skip
     workers.append(worker)
-    families = _wait_for(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker, 180.0)
-    members = _wait_for(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker, 60.0)
+    families = records_until(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker, 180.0)
+    members = records_until(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker, 60.0)
     assert len(compacted_state(families)) == len({k for k in keys})
     assert compacted_state(members) == expected["m"]
 
@@ -118,4 +121,4 @@ def test_linker_with_the_real_engine_links_a_generated_world(
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     print(f"real engine via the broker: {len(member_keys)} members, precision {precision:.4f}, recall {recall:.4f}")
     assert precision >= 0.99 and recall >= 0.95
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()

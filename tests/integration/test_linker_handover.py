@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 import uuid
 from pathlib import Path
 
@@ -17,20 +16,13 @@ import pytest
 from kafka import KafkaProducer
 
 from services.kafka_io import read_topic
-from tests.integration.test_linker_service import (
-    FAM_A,
-    MASTER,
-    Topics,
-    Worker,
-    _family_a,
-    _raw,
-    _wait_for,
-    topics,
-    workers,
-)
+from tests.integration.test_linker_service import FAM_A, MASTER, _family_a, _raw
+from tests.support.broker import RunningBroker
+from tests.support.linker_service import Topics, committed, start_worker
+from tests.support.polling import poll_until, records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-__all__ = ["topics", "workers"]  # fixtures shared with the fake-engine test
 
 
 def _produce(bootstrap: str, topic: str, docs: list[dict[str, object]]) -> None:
@@ -47,31 +39,29 @@ def _revisions(bootstrap: str, topic: str) -> list[int]:
 
 
 def test_a_late_older_revision_stays_stale_after_the_partition_moves(
-    kafka_broker: object, topics: Topics, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[LinkerProcess], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
     group = f"handover-{uuid.uuid4().hex[:6]}"
     shared = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(tmp_path / "shared-links")}
 
     _produce(bootstrap, topics.submissions, [_family_a(2)])
-    first = Worker(bootstrap, topics, tmp_path / "a" / "state", master_file, group, extra_env=shared)
+    first = start_worker(bootstrap, topics, tmp_path / "a" / "state", master_file, group, extra_env=shared)
     workers.append(first)
-    _wait_for(bootstrap, topics.families, lambda rs: len(rs) >= 1, first)
-    assert first.stop() == 0, first.tail()
+    records_until(bootstrap, topics.families, lambda rs: len(rs) >= 1, first)
+    assert first.stop() == 0, first.log_tail()
 
-    second = Worker(bootstrap, topics, tmp_path / "b" / "state", master_file, group, extra_env=shared)
+    second = start_worker(bootstrap, topics, tmp_path / "b" / "state", master_file, group, extra_env=shared)
     workers.append(second)
     # The late revision 1 alone (its own batch: in one batch with revision 3 it would lose anyway).
     _produce(bootstrap, topics.submissions, [_family_a(1)])
-    deadline = time.monotonic() + 90
-    while "batch: 1 records" not in second.log.read_text(errors="replace"):
-        assert second.proc.poll() is None and time.monotonic() < deadline, second.tail()
-        time.sleep(0.3)
-    assert "batch: 1 records, 0 families, 0 members linked, 1 stale" in second.log.read_text(errors="replace")
+    # B has processed it once the group committed the second submission (offsets follow the outputs).
+    poll_until(lambda: committed(bootstrap, group, topics.submissions) == 2, 90, second.log_tail)
+    assert _revisions(bootstrap, topics.families) == [2]  # stale: no family record for revision 1
     _produce(bootstrap, topics.submissions, [{**_family_a(2), "revision": 3, "submission_id": f"S-{FAM_A}-r3"}])
-    _wait_for(bootstrap, topics.families, lambda rs: 3 in _revisions(bootstrap, topics.families), second)
+    records_until(bootstrap, topics.families, lambda rs: 3 in _revisions(bootstrap, topics.families), second)
     # Revision 1 produced nothing: B found revision 2 in the link store A had written.
     assert _revisions(bootstrap, topics.families) == [2, 3]
-    assert second.stop() == 0, second.tail()
+    assert second.stop() == 0, second.log_tail()

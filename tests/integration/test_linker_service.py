@@ -11,30 +11,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from kafka.admin import ConfigResource, KafkaAdminClient
 
 from contracts import events as ce
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
-from contracts.topics import (
-    LINKED_FAMILIES,
-    LINKED_MEMBERS,
-    REVIEW,
-    SUBMISSIONS,
-    SUBMISSIONS_DLQ,
-    topic_spec,
-)
 from integration.ids import PersonIds
 from services.events import cloud_event_headers, timestamp_ms
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic
@@ -42,7 +28,7 @@ from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
-from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,
@@ -50,6 +36,9 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linker_service import Topics, start_worker
+from tests.support.polling import records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -107,102 +96,6 @@ def _bad_messages() -> list[tuple[bytes | None, bytes | None, DeadLetterReason]]
         (FAM_A.encode(), _raw(dup), DeadLetterReason.DUPLICATE_MEMBER_SERIAL),
         (FAM_B.encode(), _raw(no_members), DeadLetterReason.SCHEMA_VIOLATION),
     ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Topics:
-    submissions: str
-    dlq: str
-    members: str
-    families: str
-    review: str
-
-
-@pytest.fixture()
-def topics(kafka_broker: object) -> Topics:
-    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
-    tag = uuid.uuid4().hex[:8]
-    names = {SUBMISSIONS: f"t{tag}.submissions", SUBMISSIONS_DLQ: f"t{tag}.dlq", LINKED_MEMBERS: f"t{tag}.members",
-             LINKED_FAMILIES: f"t{tag}.families", REVIEW: f"t{tag}.review"}  # fmt: skip
-    specs = [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()]
-    report = provision(bootstrap, specs)
-    assert not report.differences
-    # Let the 2 MB message reach the linker (the catalogue's topic would refuse it at produce time, and
-    # the gateway answers 413): the linker must still dead-letter anything above its own 1 MiB limit.
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.alter_configs([ConfigResource("TOPIC", names[SUBMISSIONS], configs={"max.message.bytes": "4194304"})])
-    finally:
-        admin.close()
-    return Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
-
-
-class Worker:
-    """The linker service in a subprocess, stopped with SIGTERM: with the fake engine over `master_file`
-    (tests/support/fake_linker.py), or without one the shipped `python -m services.linker`."""
-
-    def __init__(
-        self, bootstrap: str, topics: Topics, state_dir: Path, master_file: Path | None, group: str,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
-        if master_file is not None:
-            env["REGSOSEK_LINKER_FAKE_MASTER_PATH"] = str(master_file)
-        env.update(extra_env or {})
-        env.update({
-            "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
-            "REGSOSEK_LINKER_STATE_DIR": str(state_dir),
-            "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": topics.submissions, "REGSOSEK_LINKER_DLQ_TOPIC": topics.dlq,
-            "REGSOSEK_LINKER_MEMBERS_TOPIC": topics.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": topics.families,
-            "REGSOSEK_LINKER_REVIEW_TOPIC": topics.review,
-            "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: `Topics` has no feedback topic
-        })  # fmt: skip
-        state_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.log = state_dir.parent / f"{group}.log"
-        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        module = "tests.support.fake_linker" if master_file is not None else "services.linker"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT
-        )
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-        return self.proc.returncode
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-@pytest.fixture()
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        w.stop()
-
-
-def _wait_for(
-    bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool], worker: Worker,
-    timeout_s: float = 90.0,
-) -> list[ConsumedRecord]:
-    """Read `topic` until `done(records)`; fail with the worker's log if it dies or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = read_topic(bootstrap, topic)
-        if done(records):
-            return records
-        if worker.proc.poll() is not None:
-            pytest.fail(f"the linker exited with {worker.proc.returncode}:\n{worker.tail()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{topic}: condition not met after {timeout_s:.0f} s ({len(records)} records)\n{worker.tail()}")
-        time.sleep(0.5)
 
 
 def _at_least(count: int) -> Callable[[list[ConsumedRecord]], bool]:
@@ -271,9 +164,9 @@ def _expected() -> dict[str, dict[str, bytes]]:
 
 
 def test_linker_links_dead_letters_and_is_idempotent(
-    kafka_broker: object, topics: Topics, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, workers: list[LinkerProcess], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
     bad = _bad_messages()
@@ -292,13 +185,13 @@ def test_linker_links_dead_letters_and_is_idempotent(
     expected = _expected()
 
     state = tmp_path / "state"
-    worker = Worker(bootstrap, topics, state, master_file, f"linker-{uuid.uuid4().hex[:6]}")
+    worker = start_worker(bootstrap, topics, state, master_file, f"linker-{uuid.uuid4().hex[:6]}")
     workers.append(worker)
     # Done when every family's latest revision is out and every bad message was dead-lettered. (How many
     # intermediate records appear depends on batching: revisions 1 and 2 of A in one batch -> only 2.)
-    families = _wait_for(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker)
-    dead = _wait_for(bootstrap, topics.dlq, _at_least(len(bad)), worker)
-    members = _wait_for(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker)
+    families = records_until(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker)
+    dead = records_until(bootstrap, topics.dlq, _at_least(len(bad)), worker)
+    members = records_until(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker)
     reviews = read_topic(bootstrap, topics.review)
 
     assert sorted(expected["m"]) == [f"{FAM_A}-01", f"{FAM_A}-02", f"{FAM_B}-01", f"{FAM_C}-01"]  # A-03: r2
@@ -326,18 +219,18 @@ def test_linker_links_dead_letters_and_is_idempotent(
         assert dl.source_topic == topics.submissions
     _check_cloud_events(members, reviews, families, dead, topics)
     # Outputs were acknowledged before offsets were committed: a clean stop exits 0.
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()
 
     # Replay the whole topic with a new consumer group and the same link store: the late revision 1 of A
     # is stale again, everything else is re-published byte for byte under the same keys.
-    replay = Worker(bootstrap, topics, state, master_file, f"replay-{uuid.uuid4().hex[:6]}")
+    replay = start_worker(bootstrap, topics, state, master_file, f"replay-{uuid.uuid4().hex[:6]}")
     workers.append(replay)
     first = {t: {(r.partition, r.offset) for r in recs} for t, recs in
              ((topics.members, members), (topics.families, families), (topics.review, reviews),
               (topics.dlq, dead))}  # fmt: skip
     for topic, before, added in ((topics.members, members, 4), (topics.families, families, 3),
                                  (topics.review, reviews, 1), (topics.dlq, dead, len(bad))):  # fmt: skip
-        after = _wait_for(bootstrap, topic, _at_least(len(before) + added), replay)
+        after = records_until(bootstrap, topic, _at_least(len(before) + added), replay)
         new = [r for r in after if (r.partition, r.offset) not in first[topic]]
         assert len(new) == added, topic
         if topic == topics.dlq:
@@ -346,4 +239,4 @@ def test_linker_links_dead_letters_and_is_idempotent(
             old_latest = {r.key: _stamped(r) for r in before}  # offset order: the last per key wins
             # value, CloudEvents headers and Kafka timestamp: all byte-identical on the replay
             assert {r.key: _stamped(r) for r in new} == {r.key: old_latest[r.key] for r in new}
-    assert replay.stop() == 0, replay.tail()
+    assert replay.stop() == 0, replay.log_tail()

@@ -18,15 +18,15 @@ import pytest
 from contracts.topics import LINKED_MEMBERS, SUBMISSIONS
 from services.shutdown import DEADLINE_EXIT_CODE
 from tests.integration.linker_faults import (
-    LinkerProcess,
     duckdb_opens,
     family,
     fault_run,
     members,
     produce,
-    wait_for,
-    wait_until,
+    start_linker,
 )
+from tests.support.broker import RunningBroker
+from tests.support.polling import poll_until, records_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,27 +37,27 @@ SLACK_S = 10.0
 
 @pytest.mark.parametrize("fault", ["hang", "raise"])
 def test_a_failed_or_hung_linker_exits_within_its_deadline_and_frees_its_link_store(
-    kafka_broker: object, tmp_path: Path, fault: str
+    kafka_broker: RunningBroker, tmp_path: Path, fault: str
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "shutdown")
     state, marker = tmp_path / "state", tmp_path / "engine-fault"
     env = {"FAULT_MODE": fault, "FAULT_CALL": "2", "FAULT_MARKER": str(marker),
            "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
     produce(bootstrap, names[SUBMISSIONS], [family(1)])
-    linker = LinkerProcess(bootstrap, names, state, master, group, module="tests.integration.fault_linker", env=env)
+    linker = start_linker(bootstrap, names, state, master, group, module="tests.integration.fault_linker", env=env)
     try:
-        wait_for(bootstrap, names[LINKED_MEMBERS], members(1), linker)
+        records_until(bootstrap, names[LINKED_MEMBERS], members(1), linker)
         produce(bootstrap, names[SUBMISSIONS], [family(2)])
-        wait_until(marker.exists, linker, "the engine's second call")
+        poll_until(marker.exists, 90, lambda: f"the engine's second call\n{linker.log_tail()}")
         started = time.monotonic()
         if fault == "hang":
-            linker.proc.send_signal(signal.SIGTERM)  # what a supervisor does with a stuck worker
+            linker.send_signal(signal.SIGTERM)  # what a supervisor does with a stuck worker
         code = linker.wait_exit(DEADLINE_S + SLACK_S)
         elapsed = time.monotonic() - started
     finally:
         linker.stop()
-    assert code is not None, f"still running {DEADLINE_S + SLACK_S:.0f} s after the fault:\n{linker.tail()}"
+    assert code is not None, f"still running {DEADLINE_S + SLACK_S:.0f} s after the fault:\n{linker.log_tail()}"
     assert code != 0
     if fault == "hang":
         assert code == DEADLINE_EXIT_CODE  # the stop could not finish: the deadline ended it
@@ -68,8 +68,8 @@ def test_a_failed_or_hung_linker_exits_within_its_deadline_and_frees_its_link_st
     assert (opened.returncode, opened.stdout.strip()) == (0, "1"), opened.stderr  # family 1 only
 
     # The failed batch was never committed: a restarted linker (same group and state) links family 2.
-    again = LinkerProcess(bootstrap, names, state, master, group)
+    again = start_linker(bootstrap, names, state, master, group)
     try:
-        wait_for(bootstrap, names[LINKED_MEMBERS], members(2), again)
+        records_until(bootstrap, names[LINKED_MEMBERS], members(2), again)
     finally:
-        assert again.stop() == 0, again.tail()
+        assert again.stop() == 0, again.log_tail()

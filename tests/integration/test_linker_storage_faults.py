@@ -15,16 +15,18 @@ import pytest
 
 from contracts.topics import SUBMISSIONS
 from tests.integration.linker_faults import (
-    LinkerProcess,
-    committed,
     duckdb_opens,
     family,
     fault_run,
     link_first_family,
     produce,
-    wait_until,
+    start_linker,
 )
 from tests.integration.mounts import fill, remount, require_mount_privilege, tmpfs
+from tests.support.broker import RunningBroker
+from tests.support.linker_service import committed
+from tests.support.polling import poll_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -33,7 +35,7 @@ DEADLINE_S = 10.0
 
 def _stopped_by_fault(linker: LinkerProcess, timeout_s: float) -> int:
     code = linker.wait_exit(timeout_s)
-    assert code is not None, f"still running after {timeout_s:.0f} s:\n{linker.tail()}"
+    assert code is not None, f"still running after {timeout_s:.0f} s:\n{linker.log_tail()}"
     linker.stop()
     return code
 
@@ -43,7 +45,7 @@ def _linker(bootstrap: str, names: dict[str, str], tmp_path: Path, master: Path,
     """The linker with its link store on `volume` and the test's shutdown deadline."""
     env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
            "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
-    return LinkerProcess(bootstrap, names, tmp_path / "state", master, group, env=env)
+    return start_linker(bootstrap, names, tmp_path / "state", master, group, env=env)
 
 
 def _count(volume: Path) -> int:
@@ -56,10 +58,10 @@ def _count(volume: Path) -> int:
 
 
 def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothing(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
     require_mount_privilege()
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "full")
     with tmpfs(tmp_path / "links", "8m") as volume:
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
@@ -73,7 +75,7 @@ def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothin
             linker.stop()
         assert code != 0
         assert committed(bootstrap, group, names[SUBMISSIONS]) == 1  # the failed batch was not committed
-        log = linker.text()
+        log = linker.log_text()
         assert "linker batch failed" in log and "disk full" in log and str(volume) in log, log
         assert "no transaction is active" not in log
         filler.unlink()
@@ -81,17 +83,17 @@ def test_a_full_link_store_volume_stops_the_linker_as_disk_full_and_loses_nothin
 
         again = _linker(bootstrap, names, tmp_path, master, group, volume)
         try:
-            wait_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 2, again, "commit of family 2")
+            poll_until(lambda: committed(bootstrap, group, names[SUBMISSIONS]) == 2, 90, again.log_tail)
         finally:
-            assert again.stop() == 0, again.tail()
+            assert again.stop() == 0, again.log_tail()
         assert _count(volume) == 2  # the uncommitted batch was processed again and stored
 
 
 def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
     require_mount_privilege()
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "ro")
     with tmpfs(tmp_path / "links", "8m") as volume:
         produce(bootstrap, names[SUBMISSIONS], [family(1)])
@@ -99,7 +101,7 @@ def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
         try:
             link_first_family(bootstrap, names, group, first)
         finally:
-            assert first.stop() == 0, first.tail()
+            assert first.stop() == 0, first.log_tail()
         remount(volume, "ro")
         produce(bootstrap, names[SUBMISSIONS], [family(2)])
         started = time.monotonic()
@@ -111,7 +113,7 @@ def test_a_read_only_link_store_volume_stops_the_linker_as_read_only_at_once(
             linker.stop()
         assert time.monotonic() - started < 45
         assert code != 0
-        log = linker.text()
+        log = linker.log_text()
         assert "linker batch failed" in log and "read-only" in log and "another linker" not in log, log
         assert committed(bootstrap, group, names[SUBMISSIONS]) == 1
         remount(volume, "rw")

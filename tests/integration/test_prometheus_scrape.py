@@ -12,12 +12,10 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -37,12 +35,14 @@ from contracts.topics import (
 )
 from monitoring.expressions import named_metrics
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
+from tests.support.processes import ServiceProcess, Watched, until
 from tests.support.review import PASSWORD
 from tools.broker import free_ports
 from tools.observability.picture import render_run_picture
 from tools.observability.prom_api import PrometheusApi
-from tools.observability.promtool import find_binary
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -71,65 +71,11 @@ MEMBERS = 6
 BANDS = {"auto_link": 3, "review": 1, "no_match": 2}
 
 
-@pytest.fixture(scope="module")
-def prometheus_binary() -> Path:
-    """Debian's prometheus; a missing binary fails in CI (never a silent skip) and skips elsewhere."""
-    path = find_binary("prometheus")
-    if path is None:
-        message = "prometheus missing: install Debian's prometheus package (make install does)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
-
-
-class Process:
-    """A subprocess with its log file, stopped with SIGTERM (SIGKILL after a grace period)."""
-
-    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.log = log_dir / f"{name}.log"
-        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            argv, cwd=REPO, env={**os.environ, **(env or {})}, stdout=self._out, stderr=subprocess.STDOUT
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-
-    def tail(self) -> str:
-        return f"--- {self.name} log ---\n" + self.log.read_text(errors="replace")[-3000:]
-
-
-@pytest.fixture()
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-
-
-def wait_until(what: str, check: Callable[[], bool], processes: list[Process], timeout_s: float = 120.0) -> None:
-    """Poll `check` until it holds; fail with every process's log tail when one dies or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        dead = [p for p in processes if p.proc.poll() is not None]
-        if dead or time.monotonic() > deadline:
-            reason = f"{dead[0].name} exited with {dead[0].proc.returncode}" if dead else f"timeout {timeout_s:.0f} s"
-            pytest.fail(f"{what}: {reason}\n" + "\n".join(p.tail() for p in processes), pytrace=False)
-        time.sleep(0.5)
+def two_more_scrapes(prom: PrometheusApi, processes: list[Watched]) -> None:
+    """Wait until Prometheus has scraped every target at least twice more (its sample count of `up`)."""
+    scrapes = 'min(count_over_time(up{job=~"gateway|linker|review"}[1h]))'
+    now = prom.value(scrapes) or 0.0
+    until("two more scrapes of every target", lambda: (prom.value(scrapes) or 0.0) >= now + 2, processes, 30)
 
 
 def make_world(folder: Path) -> None:
@@ -148,9 +94,9 @@ def make_world(folder: Path) -> None:
 
 
 def test_prometheus_sees_what_the_pipeline_processed(
-    kafka_broker: object, prometheus_binary: Path, processes: list[Process], tmp_path: Path
+    kafka_broker: RunningBroker, prometheus_binary: Path, processes: list[Watched], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
     names = {src: f"p{tag}.{src.split('.')[-2]}" for src in
              (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, FIELD_FEEDBACK)}  # fmt: skip
@@ -162,29 +108,22 @@ def test_prometheus_sees_what_the_pipeline_processed(
     master = tmp_path / "master.json"
     master.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
 
-    gateway = Process("gateway", [
+    gateway = ServiceProcess("gateway", [
         sys.executable, "-m", "services.cli", "serve", "gateway", "--host", "127.0.0.1",
         "--port", str(gateway_port), "--topic", names[SUBMISSIONS],
     ], tmp_path, {"REGSOSEK_GATEWAY_BOOTSTRAP": bootstrap, "REGSOSEK_GATEWAY_TOKENS": json.dumps({TOKEN: "team-1"}),
                   "REGSOSEK_GATEWAY_FEEDBACK_TOPIC": names[FIELD_FEEDBACK]})
     processes.append(gateway)
-    linker = Process("linker", [sys.executable, "-m", "tests.support.fake_linker"], tmp_path, {
-        "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": f"linker-{tag}",
-        "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "state"), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
-        "REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_METRICS_PORT": str(linker_port),
-        "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": names[SUBMISSIONS], "REGSOSEK_LINKER_DLQ_TOPIC": names[SUBMISSIONS_DLQ],
-        "REGSOSEK_LINKER_MEMBERS_TOPIC": names[LINKED_MEMBERS],
-        "REGSOSEK_LINKER_FAMILIES_TOPIC": names[LINKED_FAMILIES],
-        "REGSOSEK_LINKER_REVIEW_TOPIC": names[REVIEW],
-        "REGSOSEK_LINKER_FEEDBACK_TOPIC": names[FIELD_FEEDBACK],
-    })  # fmt: skip
+    linker = LinkerProcess(bootstrap=bootstrap, group=f"linker-{tag}", state_dir=tmp_path / "state", topics=names,
+                           fake_master=master, world_dir=world, log_path=tmp_path / "linker.log",
+                           extra_env={"REGSOSEK_LINKER_METRICS_PORT": str(linker_port)})  # fmt: skip
     processes.append(linker)
     # The review app on the linker's review topic (its backlog gauges are read from its state at each scrape).
     users = tmp_path / "review-users.json"
     subprocess.run([sys.executable, "-m", "services.cli", "review", "users", "add", "rina", "--users-file", str(users),
                     "--password-env", "REVIEW_PW"], cwd=REPO, env={**os.environ, "REVIEW_PW": PASSWORD},
                    check=True, capture_output=True)  # fmt: skip
-    processes.append(Process("review", [
+    processes.append(ServiceProcess("review", [
         sys.executable, "-m", "services.cli", "serve", "review", "--host", "127.0.0.1", "--port", str(review_port),
         "--users-file", str(users), "--state", str(tmp_path / "review.sqlite"), "--log-level", "warning",
     ], tmp_path, {"REGSOSEK_REVIEW_BOOTSTRAP": bootstrap, "REGSOSEK_REVIEW_REVIEW_TOPIC": names[REVIEW],
@@ -200,23 +139,23 @@ def test_prometheus_sees_what_the_pipeline_processed(
             {"job_name": "review", "static_configs": [{"targets": [f"127.0.0.1:{review_port}"]}]},
         ],
     }))  # fmt: skip
-    processes.append(Process("prometheus", [
+    processes.append(ServiceProcess("prometheus", [
         str(prometheus_binary), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{prometheus_port}",
     ], tmp_path))  # fmt: skip
     prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
     base = f"http://127.0.0.1:{gateway_port}"
-    wait_until("prometheus ready", prom.ready, processes)
-    wait_until("gateway ready", lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, processes)
-    wait_until("all targets up", lambda: prom.value('sum(up{job=~"gateway|linker|review"})') == 3, processes)
+    until("prometheus ready", prom.ready, processes)
+    until("gateway ready", lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200, processes)
+    until("all targets up", lambda: prom.value('sum(up{job=~"gateway|linker|review"})') == 3, processes)
     started = time.time()
 
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     with httpx.Client(base_url=base, timeout=15) as client:
         # Two waves, so the scraped series show progress (and the linker's counters move in between).
         codes = [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[:2]]
-        wait_until("first wave linked", lambda: prom.value("sum(regsosek_messages_consumed_total)") == 2, processes)
-        time.sleep(2.0)
+        until("first wave linked", lambda: prom.value("sum(regsosek_messages_consumed_total)") == 2, processes)
+        two_more_scrapes(prom, processes)  # the first wave's values stay on the picture for a while
         codes += [client.post("/v1/submissions", json=doc, headers=auth).status_code for doc in FAMILIES[2:]]
         codes.append(client.post("/v1/submissions", content=b'{"schema_version": "1"}', headers=auth).status_code)
         codes.append(client.post("/v1/submissions", json=FAMILIES[0]).status_code)  # no token
@@ -236,9 +175,9 @@ def test_prometheus_sees_what_the_pipeline_processed(
     def linker_scraped_everything() -> bool:
         return prom.value("sum(regsosek_messages_consumed_total)") == consumed
 
-    wait_until("linker processed everything", linker_scraped_everything, processes)
-    wait_until("review app holds the task", lambda: prom.value("regsosek_review_open_tasks") == 1, processes)
-    time.sleep(2.5)  # two more scrapes, so the range of the picture ends flat
+    until("linker processed everything", linker_scraped_everything, processes)
+    until("review app holds the task", lambda: prom.value("regsosek_review_open_tasks") == 1, processes)
+    two_more_scrapes(prom, processes)  # so the range of the picture ends flat
 
     def value(expr: str) -> float | None:
         return prom.value(expr)
@@ -257,7 +196,7 @@ def test_prometheus_sees_what_the_pipeline_processed(
     produced = {s.labels["topic"]: s.value for s in prom.query("regsosek_messages_produced_total")}
     assert produced == {names[LINKED_MEMBERS]: MEMBERS, names[LINKED_FAMILIES]: len(FAMILIES),
                         names[REVIEW]: 1, names[SUBMISSIONS_DLQ]: 2, names[FIELD_FEEDBACK]: 5}  # fmt: skip
-    wait_until("gateway serves the feedback", lambda: value("sum(regsosek_gateway_feedback_open_items)") == 5,
+    until("gateway serves the feedback", lambda: value("sum(regsosek_gateway_feedback_open_items)") == 5,
                processes)  # fmt: skip
     feedback = {s.labels["kind"]: s.value for s in prom.query("regsosek_gateway_feedback_open_items > 0")}
     assert feedback == {"kk_mismatch": 2, "member_not_found": 1, "nik_not_in_master": 1, "nik_of_another_person": 1}

@@ -22,6 +22,7 @@ from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.broker import RunningBroker
 from tests.support.publisher import example_subscriptions as _examples
 from tests.support.publisher import integrated_family, linked_member
 
@@ -63,8 +64,8 @@ def _run(bootstrap: str, publisher: Publisher, group: str) -> int:
         loop.close()
 
 
-def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: object, tmp_path: Path) -> None:
-    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningBroker, tmp_path: Path) -> None:
+    bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     topics = _private_topics(bootstrap)
     registry, secrets = _registry(tag)

@@ -28,6 +28,7 @@ from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.broker import RunningBroker
 from tests.support.publisher import VALID_FROM, integrated_family, linked_member
 
 pytestmark = [pytest.mark.broker]
@@ -78,9 +79,9 @@ def _feed(bootstrap: str, topic: str) -> list[tuple[str, NotificationEnvelope]]:
 
 
 def test_a_new_subscriber_gets_the_current_state_as_snapshot_then_the_live_feed(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     topics = _topics(bootstrap, tag)
     # 6 families in Banten and 2 in Jawa Barat, 2 members each; then member 2 of Banten family 0 is

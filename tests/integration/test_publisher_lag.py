@@ -17,6 +17,7 @@ from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.topics import ensure_subscriber_topics
 from tests.integration.test_publisher import _private_topics, _registry
+from tests.support.broker import RunningBroker
 from tests.support.publisher import linked_member
 
 pytestmark = [pytest.mark.broker]
@@ -29,8 +30,8 @@ def _lag(registry: CollectorRegistry, topic: str) -> float:
                if s.labels["topic"] == topic)  # fmt: skip
 
 
-def test_publisher_lag_counts_down_to_zero(kafka_broker: object, tmp_path: Path) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+def test_publisher_lag_counts_down_to_zero(kafka_broker: RunningBroker, tmp_path: Path) -> None:
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     topics = _private_topics(bootstrap)
     subscriptions, secrets = _registry(tag)

@@ -13,11 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -41,12 +36,14 @@ from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.topics import ensure_subscriber_topics
 from services.topics import provision
+from tests.support.broker import RunningBroker
+from tests.support.polling import records_until
 from tests.support.publisher import EXAMPLE_SECRETS, example_subscriptions
 from tools.broker import free_port
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "privacy-scan-token-0123456789"
 FAMILIES = 25  # enough families for every kind of record; keeps the test around half a minute
 
@@ -86,12 +83,12 @@ def _private_catalogue(bootstrap: str, tag: str) -> dict[str, str]:
 
 
 def test_no_nik_kk_or_name_in_logs_metrics_or_disclosure_log(
-    kafka_broker: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    kafka_broker: RunningBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # What every `regsosek` entry point does first (services/cli.py); the linker subprocess does it itself.
     install_log_redaction()
     try:
-        _pipeline_scan(kafka_broker.bootstrap, tmp_path, caplog)  # type: ignore[attr-defined]
+        _pipeline_scan(kafka_broker.bootstrap, tmp_path, caplog)
     finally:
         uninstall_log_redaction()
 
@@ -120,39 +117,18 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     master = tmp_path / "master.json"
     _fake_master(tmp_path / "world", master)
     metrics_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
-    env.update({
-        "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": topics[SUBMISSIONS],
-        "REGSOSEK_LINKER_DLQ_TOPIC": topics[SUBMISSIONS_DLQ],
-        "REGSOSEK_LINKER_MEMBERS_TOPIC": topics[LINKED_MEMBERS],
-        "REGSOSEK_LINKER_FAMILIES_TOPIC": topics[LINKED_FAMILIES],
-        "REGSOSEK_LINKER_REVIEW_TOPIC": topics[REVIEW],
-        "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
-        "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
-        "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_STATE_DIR": str(tmp_path / "linker"),
-        "REGSOSEK_LINKER_APP_ID": f"linker-{tag}", "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
-    })
-    linker_log = tmp_path / "linker.log"
-    with open(linker_log, "wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [sys.executable, "-m", "tests.support.fake_linker", "--log-level", "debug"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while len(read_topic(bootstrap, topics[LINKED_FAMILIES])) < len(submissions):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the linker did not link every family:\n{linker_log.read_text()[-3000:]}")
-                time.sleep(1.0)
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
-                linker_metrics = resp.read().decode()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    env = {"REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
+           "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port)}  # fmt: skip
+    names = {t: topics[t] for t in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)}
+    linker = LinkerProcess(bootstrap=bootstrap, group=f"linker-{tag}", state_dir=tmp_path / "linker", topics=names,
+                           fake_master=master, extra_env=env, args=["--log-level", "debug"],
+                           log_path=tmp_path / "linker.log")  # fmt: skip
+    try:
+        records_until(bootstrap, topics[LINKED_FAMILIES], lambda rs: len(rs) >= len(submissions), linker, 120)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+            linker_metrics = resp.read().decode()
+    finally:
+        linker.stop()
     assert "regsosek_build_info" in linker_metrics and "regsosek_region_members" in linker_metrics
 
     # 3. publisher (in-process, DEBUG) for the three example subscriptions.
@@ -181,7 +157,7 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     # 4. the scan.
     haystacks = {
         "captured DEBUG logs": caplog.text,
-        "linker console (DEBUG)": linker_log.read_text(errors="replace"),
+        "linker console (DEBUG)": linker.log_text(),
         "gateway /metrics": gateway_metrics,
         "linker /metrics": linker_metrics,
         "publisher /metrics": publisher_metrics,

@@ -21,6 +21,7 @@ from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.topics import ensure_subscriber_topics
 from tests.integration.test_publisher import _envelopes, _private_topics, _run
+from tests.support.broker import RunningBroker
 from tests.support.publisher import VALID_FROM, linked_member, update_event
 
 pytestmark = [pytest.mark.broker]
@@ -35,8 +36,8 @@ def _sub(subscriber_id: str, *events: EventType) -> Subscription:
                         person_fields=("decision", "regency_code"), valid_from=VALID_FROM)  # fmt: skip
 
 
-def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: object, tmp_path: Path) -> None:
-    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: RunningBroker, tmp_path: Path) -> None:
+    bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     topics = _private_topics(bootstrap)
     dinsos, bappenas, watch = f"dinsos-{tag}", f"bappenas-{tag}", f"watch-{tag}"
@@ -110,9 +111,9 @@ def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: o
 
 
 def test_decile_changes_reach_only_their_subscribers_with_the_decile_filter(
-    kafka_broker: object, tmp_path: Path
+    kafka_broker: RunningBroker, tmp_path: Path
 ) -> None:
-    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     topics = _private_topics(bootstrap)
     poor, welfare, other = f"poor-{tag}", f"welfare-{tag}", f"other-{tag}"

@@ -31,6 +31,7 @@ from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
 from services.publisher.registry_file import save_registry
 from services.publisher.topics import ensure_subscriber_topics
+from tests.support.broker import RunningBroker
 from tests.support.publisher import example_subscriptions, integrated_family, linked_member
 
 pytestmark = [pytest.mark.broker]
@@ -115,8 +116,8 @@ class World:
 
 
 @pytest.fixture
-def world(kafka_broker: object, tmp_path: Path) -> Iterator[World]:
-    w = World(kafka_broker.bootstrap, tmp_path)  # type: ignore[attr-defined]
+def world(kafka_broker: RunningBroker, tmp_path: Path) -> Iterator[World]:
+    w = World(kafka_broker.bootstrap, tmp_path)
     yield w
     w.admin.close()
 

@@ -19,7 +19,7 @@ from tests.support.review import CANDIDATE_NIKS, PASSWORD, sample_master
 from tests.unit.review_support import NOW, USERS
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 pytestmark = pytest.mark.broker
 

@@ -25,10 +25,8 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
-from tests.integration.test_linker_engine import world_and_model
 
 pytestmark = [pytest.mark.slow]
-__all__ = ["world_and_model"]
 
 
 def test_review_tasks_of_the_real_engine_carry_ranked_candidates(

@@ -16,7 +16,7 @@ from tests.review_broker import review_settings
 from tests.unit.test_review_labels import KEY, KEY2, T1, A, B, C, decision
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 pytestmark = pytest.mark.broker
 

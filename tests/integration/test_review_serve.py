@@ -17,7 +17,7 @@ from tests.support.review import PASSWORD
 from tools.broker import free_port
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
 
 
 @pytest.mark.broker

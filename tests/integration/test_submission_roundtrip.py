@@ -15,7 +15,7 @@ from services.kafka_io import JsonProducer, read_topic
 from tests.integration.samples import raw, submission, submission_dict
 
 if TYPE_CHECKING:
-    from tests.conftest import ProvisionedBroker
+    from tests.support.broker import ProvisionedBroker
 
 pytestmark = pytest.mark.broker
 

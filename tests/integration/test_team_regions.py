@@ -27,24 +27,16 @@ from contracts.submission import MAX_REVISION
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import compacted_state, read_topic
-from tests.integration.test_linker_service import (
-    FAM_A,
-    MASTER,
-    Topics,
-    Worker,
-    _family_a,
-    _raw,
-    _wait_for,
-    topics,
-    workers,
-)
+from tests.integration.test_linker_service import FAM_A, MASTER, _family_a, _raw
 
 if TYPE_CHECKING:
-    from tests.conftest import RunningBroker
+    from tests.support.broker import RunningBroker
+from tests.support.linker_service import Topics, start_worker
+from tests.support.polling import records_until
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-__all__ = ["topics", "workers"]  # fixtures used by name below
 
 OWNER_TOKEN = "owner-token-team-3603-a-0123456789"
 NEIGHBOUR_TOKEN = "neighbour-token-team-3603-b-01234"
@@ -69,7 +61,7 @@ def _post(client: TestClient, token: str, body: bytes) -> int:
 
 
 def test_regions_owners_and_revision_bounds(
-    kafka_broker: RunningBroker, topics: Topics, gateway: TestClient, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, topics: Topics, gateway: TestClient, workers: list[LinkerProcess], tmp_path: Path
 ) -> None:
     bootstrap = kafka_broker.bootstrap
     # Refused at the gateway: nothing is produced.
@@ -88,10 +80,10 @@ def test_regions_owners_and_revision_bounds(
 
     master_file = tmp_path / "master.json"
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
-    worker = Worker(bootstrap, topics, tmp_path / "state", master_file, f"linker-{uuid.uuid4().hex[:6]}")
+    worker = start_worker(bootstrap, topics, tmp_path / "state", master_file, f"linker-{uuid.uuid4().hex[:6]}")
     workers.append(worker)
-    dead = _wait_for(bootstrap, topics.dlq, lambda rs: len(rs) >= 2, worker)
-    families = _wait_for(
+    dead = records_until(bootstrap, topics.dlq, lambda rs: len(rs) >= 2, worker)
+    families = records_until(
         bootstrap, topics.families,
         lambda rs: FAM_A in compacted_state(rs) and json.loads(compacted_state(rs)[FAM_A])["revision"] == 2,
         worker,
@@ -106,5 +98,5 @@ def test_regions_owners_and_revision_bounds(
     family = json.loads(compacted_state(families)[FAM_A])
     assert (family["revision"], family["submission_id"]) == (2, _family_a(2)["submission_id"])
     assert [json.loads(r.value or b"{}")["revision"] for r in families if r.key == FAM_A.encode()][-1] == 2
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.log_tail()
     assert len(read_topic(bootstrap, topics.dlq)) == 2

@@ -20,7 +20,7 @@ from contracts.topics import (
 from services import topics
 
 if TYPE_CHECKING:
-    from tests.conftest import ProvisionedBroker, RunningBroker
+    from tests.support.broker import ProvisionedBroker, RunningBroker
 
 pytestmark = pytest.mark.broker
 

@@ -36,10 +36,8 @@ from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
-from tests.integration.test_linker_engine import world_and_model
 
 pytestmark = [pytest.mark.slow]
-__all__ = ["world_and_model"]  # the module-scoped fixture: world + trained model
 
 IDS = PersonIds(b"engine-updates-test")
 

@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +48,18 @@ from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
 from services.topics import provision
+from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker
+from tests.support.polling import records_until
 from tests.support.updates import dtks_row
+from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = PersonIds(DEV_PERSON_ID_KEY.encode())
-ENV_NAMES = {
-    SUBMISSIONS: "SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "DLQ_TOPIC", LINKED_MEMBERS: "MEMBERS_TOPIC",
-    LINKED_FAMILIES: "FAMILIES_TOPIC", REVIEW: "REVIEW_TOPIC", POPULATION_CHANGES: "POPULATION_CHANGES_TOPIC",
-    DTKS_CHANGES: "DTKS_CHANGES_TOPIC", BPJS_CHANGES: "BPJS_CHANGES_TOPIC", UPDATES: "UPDATES_TOPIC",
-}  # fmt: skip
+PRIVATE = (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, POPULATION_CHANGES, DTKS_CHANGES,
+           BPJS_CHANGES, UPDATES)  # the topics the test renames  # fmt: skip
 
 #: The broker timestamp of the change records: the event time of the records they cause.
 CHANGE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -169,63 +163,19 @@ def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, bytes], dict[st
     return state["m"], state["f"], dict(updates)
 
 
-class Worker:
-    """`python -m services.linker` with master updates on, in a subprocess, stopped with SIGTERM."""
-
-    def __init__(self, bootstrap: str, topics: dict[str, str], state: Path, master_file: Path, group: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
-        env.update({f"REGSOSEK_LINKER_{ENV_NAMES[src]}": dst for src, dst in topics.items()})
-        env.update({
-            "REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
-            "REGSOSEK_LINKER_STATE_DIR": str(state), "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master_file),
-            "REGSOSEK_LINKER_UPDATES_ENABLED": "true", "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
-        })  # fmt: skip
-        state.parent.mkdir(parents=True, exist_ok=True)
-        self.log = state.parent / f"{group}.log"
-        self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_linker"], cwd=REPO, env=env,
-                                     stdout=self._out, stderr=subprocess.STDOUT)  # fmt: skip
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-        return self.proc.returncode
-
-    def wait_for(self, bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool],
-                 timeout_s: float = 120.0) -> list[ConsumedRecord]:  # fmt: skip
-        deadline = time.monotonic() + timeout_s
-        while True:
-            records = read_topic(bootstrap, topic)
-            if done(records):
-                return records
-            if self.proc.poll() is not None:
-                pytest.fail(f"the linker exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{topic}: not done after {timeout_s:.0f} s ({len(records)} records)\n"
-                            f"{self.log.read_text()[-4000:]}")  # fmt: skip
-            time.sleep(0.5)
-
-
-@pytest.fixture()
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        w.stop()
+def _worker(bootstrap: str, topics: dict[str, str], state: Path, master_file: Path, group: str) -> LinkerProcess:
+    """The linker (fake engine) with master updates on, on the test's private topics."""
+    env = {"REGSOSEK_LINKER_UPDATES_ENABLED": "true", "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60"}
+    return LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state, topics=topics, fake_master=master_file,
+                         extra_env=env, log_path=state.parent / f"{group}.log")  # fmt: skip
 
 
 def test_changes_relink_members_publish_updates_and_replay_identically(
-    kafka_broker: object, workers: list[Worker], tmp_path: Path
+    kafka_broker: RunningBroker, workers: list[LinkerProcess], tmp_path: Path
 ) -> None:
-    bootstrap: str = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
-    topics = {src: f"u{tag}.{src}" for src in ENV_NAMES}
+    topics = {src: f"u{tag}.{src}" for src in PRIVATE}
     assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in topics.items()]).differences
     sc = _scenario(tmp_path / "world")
     master_file = tmp_path / "master.json"
@@ -238,10 +188,11 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
         for f in [producer.send(topics[SUBMISSIONS], key=s.kafka_key, value=line)
                   for s, line in zip(sc.submissions, sc.raw, strict=True)]:  # fmt: skip
             f.get(timeout=30)
-        worker = Worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
+        worker = _worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
         workers.append(worker)
         n_members = len({s.member_key(m) for s in sc.submissions for m in s.members})
-        worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(compacted_state(rs)) >= n_members)
+        records_until(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(compacted_state(rs)) >= n_members, worker,
+                      120)  # fmt: skip
         # One change partition: the changes keep their order (the in-process expectation applies them so).
         for f in [producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0, timestamp_ms=CHANGE_MS)
                   for i, (t, v) in enumerate(sc.changes)]:  # fmt: skip
@@ -249,10 +200,11 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     finally:
         producer.close()
 
-    updates = worker.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= n_events)
+    updates = records_until(bootstrap, topics[UPDATES], lambda rs: len(rs) >= n_events, worker, 120)
     assert values_by_key(updates) == expected_updates
-    members = worker.wait_for(bootstrap, topics[LINKED_MEMBERS], lambda rs: compacted_state(rs) == expected_members, 60)
-    worker.wait_for(bootstrap, topics[LINKED_FAMILIES], lambda rs: compacted_state(rs) == expected_families, 60)
+    members = records_until(bootstrap, topics[LINKED_MEMBERS], lambda rs: compacted_state(rs) == expected_members,
+                            worker, 60)  # fmt: skip
+    records_until(bootstrap, topics[LINKED_FAMILIES], lambda rs: compacted_state(rs) == expected_families, worker, 60)
     dlq = read_topic(bootstrap, topics[SUBMISSIONS_DLQ])
     (dead,) = [DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dlq]
     assert (dead.reason, dead.source_topic, dead.payload) == (DeadLetterReason.NOT_JSON, topics[POPULATION_CHANGES],
@@ -282,9 +234,9 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     assert workers[0].stop() == 0
 
     # Full replay: new group, fresh state, same topics -> the same update events and person ids again.
-    replay = Worker(bootstrap, topics, tmp_path / "b" / "state", master_file, f"upd-{tag}-b")
+    replay = _worker(bootstrap, topics, tmp_path / "b" / "state", master_file, f"upd-{tag}-b")
     workers.append(replay)
-    again = replay.wait_for(bootstrap, topics[UPDATES], lambda rs: len(rs) >= 2 * n_events)
+    again = records_until(bootstrap, topics[UPDATES], lambda rs: len(rs) >= 2 * n_events, replay, 120)
     assert {k: vs[len(vs) // 2:] for k, vs in values_by_key(again).items()} == expected_updates
     assert {k: vs[: len(vs) // 2] for k, vs in values_by_key(again).items()} == expected_updates
     assert compacted_state(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
@@ -299,7 +251,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     doc = json.loads(line)
     revision = doc["revision"] + 1
     doc.update(revision=revision, submission_id=f"{doc['submission_id']}-r{revision}")
-    restarted = Worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
+    restarted = _worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
     workers.append(restarted)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
@@ -311,7 +263,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
         value = compacted_state(records).get(t["born"])
         return value is not None and LinkedMember.model_validate_json(value).revision == revision
 
-    latest = compacted_state(restarted.wait_for(bootstrap, topics[LINKED_MEMBERS], revised))
+    latest = compacted_state(records_until(bootstrap, topics[LINKED_MEMBERS], revised, restarted, 120))
     relinked = LinkedMember.model_validate_json(latest[t["born"]])
     # (the fake master file lacks the born person: without the journal this member would not be linked)
     assert (relinked.decision, relinked.person_id) == (MemberDecision.LINKED, born_member.person_id)

@@ -1,8 +1,9 @@
 """The linker service as a child process (`python -m services.linker`), configured through its env.
 
-Tests, the benchmark and the demo start real linker processes and stop them with SIGTERM, or kill them
-with SIGKILL to prove at-least-once delivery. Settings travel as `REGSOSEK_LINKER_*` variables
-(services/linker/settings.py); faust's own consumer-group timings as faust's `BROKER_*` variables.
+The one way tests, the benchmark and the demo start linker processes: they stop them with SIGTERM, or kill
+them with SIGKILL to prove at-least-once delivery. Tests pass `fake_master` to run the fake engine's entry
+point (`python -m tests.support.fake_linker`) or `module` for a test-only harness. Settings travel as
+`REGSOSEK_LINKER_*` variables (services/linker/settings.py); faust's consumer-group timings as `BROKER_*`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from contracts.topics import (
+    BPJS_CHANGES,
+    DTKS_CHANGES,
     FIELD_FEEDBACK,
     LINKED_FAMILIES,
     LINKED_MEMBERS,
+    POPULATION_CHANGES,
     REVIEW,
+    REVIEW_DECISIONS,
     SUBMISSIONS,
     SUBMISSIONS_DLQ,
+    UPDATES,
     topic_spec,
 )
 from services.topics import provision
@@ -58,6 +64,21 @@ class PipelineTopics:
         }  # fmt: skip
 
 
+# The linker setting naming each catalogue topic it reads or writes (services/linker/settings.py).
+TOPIC_ENV = {
+    SUBMISSIONS: "REGSOSEK_LINKER_SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "REGSOSEK_LINKER_DLQ_TOPIC",
+    LINKED_MEMBERS: "REGSOSEK_LINKER_MEMBERS_TOPIC", LINKED_FAMILIES: "REGSOSEK_LINKER_FAMILIES_TOPIC",
+    REVIEW: "REGSOSEK_LINKER_REVIEW_TOPIC", FIELD_FEEDBACK: "REGSOSEK_LINKER_FEEDBACK_TOPIC",
+    POPULATION_CHANGES: "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC", DTKS_CHANGES: "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC",
+    BPJS_CHANGES: "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC", UPDATES: "REGSOSEK_LINKER_UPDATES_TOPIC",
+    REVIEW_DECISIONS: "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC",
+}  # fmt: skip
+
+
+class LinkerExited(RuntimeError):
+    """The linker process ended while a caller waited for it to do something."""
+
+
 def provision_private_topics(bootstrap: str, prefix: str) -> PipelineTopics:
     """Copies of the catalogue's pipeline topics (same partitions and policies) named `<prefix>.<name>`.
 
@@ -74,7 +95,12 @@ def provision_private_topics(bootstrap: str, prefix: str) -> PipelineTopics:
 
 
 class LinkerProcess:
-    """One linker instance as a child process; `restart()` starts it again with the same settings."""
+    """One linker instance as a child process; `restart()` starts it again with the same settings.
+
+    `topics` names the topics: a `PipelineTopics`, or catalogue name -> private name for the topics a
+    test renamed (the others keep their catalogue names). `fake_master` (a JSON list of master people)
+    runs the fake engine instead of the real one.
+    """
 
     def __init__(
         self,
@@ -82,17 +108,24 @@ class LinkerProcess:
         bootstrap: str,
         group: str,
         state_dir: Path,
-        topics: PipelineTopics,
+        topics: PipelineTopics | Mapping[str, str],
+        fake_master: Path | None = None,
         world_dir: Path | None = None,
         model_path: Path | None = None,
         link_store_dir: Path | None = None,
         log_path: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
-        module: str = "services.linker",
+        module: str | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_LINKER_")}
         env.update(FAST_GROUP_ENV)
-        env.update(topics.env())
+        if isinstance(topics, PipelineTopics):
+            env.update(topics.env())
+        else:
+            env.update({TOPIC_ENV[catalogue]: private for catalogue, private in topics.items()})
+        if fake_master is not None:
+            env["REGSOSEK_LINKER_FAKE_MASTER_PATH"] = str(fake_master)
         env.update({"REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
                     "REGSOSEK_LINKER_STATE_DIR": str(state_dir)})  # fmt: skip
         if world_dir is not None:
@@ -104,7 +137,9 @@ class LinkerProcess:
         env.update(extra_env or {})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.env = env
-        self.module = module
+        self.module = module or ("tests.support.fake_linker" if fake_master is not None else "services.linker")
+        self.args = list(args)
+        self.name = f"linker {group}"
         self.state_dir = state_dir
         self.log_path = log_path or state_dir.parent / f"{state_dir.name}.log"
         self.starts = 0
@@ -118,7 +153,7 @@ class LinkerProcess:
         self.log_offset = self.log_size()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-                [sys.executable, "-m", self.module], cwd=REPO, env=self.env,
+                [sys.executable, "-m", self.module, *self.args], cwd=REPO, env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         self.starts += 1
@@ -133,6 +168,25 @@ class LinkerProcess:
 
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
+
+    def wait_exit(self, timeout_s: float) -> int | None:
+        """The exit status, or None if still running after `timeout_s`."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def check_running(self) -> None:
+        """Raise `LinkerExited` (with the log's end) if the process has ended."""
+        if not self.alive():
+            raise LinkerExited(f"the linker exited with {self.returncode()}:\n{self.log_tail()}")
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send `sig` without waiting (a supervisor's SIGTERM to a stuck worker)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, nothing is flushed or committed."""
@@ -159,12 +213,16 @@ class LinkerProcess:
                 self.proc.wait()
         return self.proc.returncode
 
-    def log_tail(self, chars: int = 4000) -> str:
-        """The end of the process log (for failure messages)."""
+    def log_text(self) -> str:
+        """The whole process log (stdout and stderr of every run)."""
         try:
-            return self.log_path.read_text(errors="replace")[-chars:]
+            return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of the process log (for failure messages)."""
+        return self.log_text()[-chars:]
 
     def wait_for_log(self, needle: str, timeout_s: float, *, since: int | None = None) -> bool:
         """Wait until `needle` appears in the log after byte `since` (default: the current run's start)

@@ -1,0 +1,50 @@
+"""What the end-to-end fixtures (tests/e2e/conftest.py) give a test: the world, linker processes, topics."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
+from tools.pipeline.outcome import Submissions
+
+
+@dataclass(frozen=True)
+class E2EWorld:
+    """A generated world, its trained members model and its parsed submissions."""
+
+    world: Path
+    model: Path
+    submissions: Submissions
+
+
+class Linkers:
+    """Starts linker processes for one test and stops every one of them afterwards."""
+
+    def __init__(self, tmp: Path, world: E2EWorld) -> None:
+        self._tmp = tmp
+        self._world = world
+        self.started: list[LinkerProcess] = []
+
+    def start(
+        self, bootstrap: str, topics: PipelineTopics, group: str, name: str = "linker",
+        link_store_dir: Path | None = None,
+    ) -> LinkerProcess:  # fmt: skip
+        proc = LinkerProcess(
+            bootstrap=bootstrap, group=group, state_dir=self._tmp / name / "state", topics=topics,
+            world_dir=self._world.world, model_path=self._world.model, link_store_dir=link_store_dir,
+            log_path=self._tmp / f"{name}.log",
+        )  # fmt: skip
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            proc.stop()
+
+
+def private_topics(bootstrap: str) -> tuple[PipelineTopics, str]:
+    """Fresh copies of the pipeline topics and a fresh consumer group for one test."""
+    tag = f"e2e{uuid.uuid4().hex[:8]}"
+    return provision_private_topics(bootstrap, tag), tag
