@@ -37,6 +37,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .  # one formatter, no per-line opt-outs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy contracts linkage integration services tools

@@ -321,9 +321,13 @@ def _equivalence(args: argparse.Namespace, splink_rows: list[tuple[str, str, flo
     ruled: set[str] = set()
     if ruled_pairs is not None:
         lowered = ruled_pairs[0] != s.totals
-        ruled = {ids[q] for q, r, low in zip(result.query_index.tolist(), result.master_rows.tolist(),
-                                            lowered.tolist(), strict=True)
-                 if low and ours[(ids[q], engine.master.prepared.record_id(r))] == best_splink.get(ids[q])}
+        ruled = {
+            ids[q]
+            for q, r, low in zip(
+                result.query_index.tolist(), result.master_rows.tolist(), lowered.tolist(), strict=True
+            )
+            if low and ours[(ids[q], engine.master.prepared.record_id(r))] == best_splink.get(ids[q])
+        }
     same_best = 0
     for q, w in best_splink.items():
         chosen = decisions[q].master_record_id

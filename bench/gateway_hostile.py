@@ -74,8 +74,10 @@ def main() -> None:
     print(f"{args.bodies} bodies of {len(hostile):,} bytes at once: all answered after {wall:.2f} s")
     for status, size, seconds in answers:
         print(f"  {status}: {size:,} bytes after {seconds:.2f} s")
-    print(f"valid requests meanwhile: {len(valid)}, median {statistics.median(valid) * 1000:.1f} ms, "
-          f"max {max(valid) * 1000:.0f} ms")  # fmt: skip
+    print(
+        f"valid requests meanwhile: {len(valid)}, median {statistics.median(valid) * 1000:.1f} ms, "
+        f"max {max(valid) * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

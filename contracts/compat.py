@@ -17,15 +17,44 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-_ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id", "$defs", "deprecated",
-                "readOnly", "writeOnly", "$comment", "discriminator"}  # fmt: skip
+_ANNOTATIONS = {
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$schema",
+    "$id",
+    "$defs",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+    "discriminator",
+}
 # `discriminator` (OpenAPI) only names the tag the oneOf branches already fix with `const`.
 _LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems")
 _UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems")
-_KNOWN = _ANNOTATIONS | set(_LOWER) | set(_UPPER) | {
-    "type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required",
-    "additionalProperties", "items", "pattern", "format", "uniqueItems",
-}  # fmt: skip
+_KNOWN = (
+    _ANNOTATIONS
+    | set(_LOWER)
+    | set(_UPPER)
+    | {
+        "type",
+        "enum",
+        "const",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "pattern",
+        "format",
+        "uniqueItems",
+    }
+)
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
 
 
@@ -46,6 +75,7 @@ def breaks(new: dict[str, Any], old: dict[str, Any], mode: Mode, *, declared_onl
     models ignore unknown fields, and a field a producer sends without it being in the contract is
     outside the contract. It is what lets an optional field be added within a version.
     """
+
     def writer(schema: dict[str, Any]) -> dict[str, Any]:
         return _with_extra(schema, False) if declared_only else schema
 
@@ -66,8 +96,11 @@ def _with_extra(node: Any, allowed: bool) -> Any:
         return [_with_extra(item, allowed) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {k: (v if k in ("const", "enum", "default", "examples") else _with_extra(v, allowed))
-           for k, v in node.items() if not (k == "additionalProperties" and v is False)}  # fmt: skip
+    out = {
+        k: (v if k in ("const", "enum", "default", "examples") else _with_extra(v, allowed))
+        for k, v in node.items()
+        if not (k == "additionalProperties" and v is False)
+    }
     if "properties" in out:
         out["properties"] = {name: _with_extra(sub, allowed) for name, sub in node["properties"].items()}
         if not allowed and "additionalProperties" not in out:
@@ -157,8 +190,10 @@ class _Check:
         return found
 
     def _object(self, w: dict[str, Any], r: dict[str, Any], at: str) -> list[str]:
-        found = [f"{at}: the reader requires {name!r}, the writer may omit it"
-                 for name in sorted(set(r.get("required", ())) - set(w.get("required", ())))]  # fmt: skip
+        found = [
+            f"{at}: the reader requires {name!r}, the writer may omit it"
+            for name in sorted(set(r.get("required", ())) - set(w.get("required", ())))
+        ]
         w_props, r_props = w.get("properties", {}), r.get("properties", {})
         w_extra, r_extra = w.get("additionalProperties", True), r.get("additionalProperties", True)
         for name in sorted(set(w_props) | set(r_props)):

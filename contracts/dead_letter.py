@@ -80,15 +80,17 @@ class DeadLetter(OutboundModel):
     )
     dead_lettered_at: AwareDatetime
     original_size: int | None = Field(
-        default=None, ge=0,
+        default=None,
+        ge=0,
         description="set when payload_base64 holds only a prefix (the record must fit in one Kafka record): "
         "the size of the whole original payload in bytes",
-    )  # fmt: skip
+    )
     original_sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$",
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
         description="set with original_size: the SHA-256 (hex) of the whole original payload, to find and "
         "verify the original at its source position",
-    )  # fmt: skip
+    )
 
     @property
     def payload(self) -> bytes:

@@ -40,9 +40,7 @@ class FamilyKey(InboundModel):
     sls: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] = Field(
         description="SLS (neighbourhood area) code, 4 digits"
     )
-    sub_sls: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")] = Field(
-        description="sub-SLS code, 2 digits"
-    )
+    sub_sls: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")] = Field(description="sub-SLS code, 2 digits")
     building_serial: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")] = Field(
         description="building serial within the sub-SLS, 3 digits"
     )

@@ -65,9 +65,7 @@ class PopulationRecord(InboundModel):
     """One person in the Dukcapil master. The NIK and KK number must be structurally valid."""
 
     nik: Annotated[str, AfterValidator(check_nik)] = Field(json_schema_extra={"pattern": "^[0-9]{16}$"})
-    kk_number: Annotated[str, AfterValidator(check_kk_number)] = Field(
-        json_schema_extra={"pattern": "^[0-9]{16}$"}
-    )
+    kk_number: Annotated[str, AfterValidator(check_kk_number)] = Field(json_schema_extra={"pattern": "^[0-9]{16}$"})
     full_name: Name
     sex: Literal["M", "F"]
     birth_place: str = Field(default="", max_length=100)
@@ -86,9 +84,7 @@ class PopulationRecord(InboundModel):
     @model_validator(mode="after")
     def _district_contains_village(self) -> Self:
         if not self.village_code.startswith(self.district_code):
-            raise PydanticCustomError(
-                "inconsistent_fields", "district_code must be the first 6 digits of village_code"
-            )
+            raise PydanticCustomError("inconsistent_fields", "district_code must be the first 6 digits of village_code")
         return self
 
     @computed_field  # type: ignore[prop-decorator]
@@ -124,9 +120,7 @@ class PersonDied(_ChangeBase):
     @model_validator(mode="after")
     def _record_is_dead(self) -> Self:
         if self.record.status != "dead":
-            raise PydanticCustomError(
-                "inconsistent_fields", "record.status must be 'dead' in a 'died' change"
-            )
+            raise PydanticCustomError("inconsistent_fields", "record.status must be 'dead' in a 'died' change")
         return self
 
 

@@ -117,9 +117,7 @@ def render_schema(spec: SchemaSpec) -> str:
     return json.dumps(generate_schema(spec), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def export_schemas(
-    out_dir: Path = SCHEMA_DIR, *, on_written: Callable[[Path, bool], None] | None = None
-) -> list[Path]:
+def export_schemas(out_dir: Path = SCHEMA_DIR, *, on_written: Callable[[Path, bool], None] | None = None) -> list[Path]:
     """Write every schema to `out_dir`; `on_written(path, changed)` is called per file. Returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

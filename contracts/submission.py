@@ -55,10 +55,11 @@ class FamilySubmissionV1(InboundModel):
         description="unique per submission and revision; letters, digits and . _ : - only"
     )
     revision: int = Field(
-        ge=1, le=MAX_REVISION,
+        ge=1,
+        le=MAX_REVISION,
         description=f"1 first; a newer revision replaces older ones; at most {MAX_REVISION_STEP} above the "
         "family's current revision (the linker refuses bigger jumps)",
-    )  # fmt: skip
+    )
     enumerator_code: Annotated[str, safe_id(32)] = Field(
         description="field officer who enumerated; letters, digits and . _ : - only"
     )

@@ -98,16 +98,43 @@ EVENT_RECORD_TYPES: dict[EventType, frozenset[RecordType]] = {
 }
 
 #: Fields of a projected person record a subscription may ask for.
-PERSON_FIELDS: frozenset[str] = frozenset({
-    "nik", "member_key", "family_key", "serial", "province_code", "regency_code", "decision", "band",
-    "probability", "in_dtks", "in_bpjs", "dtks_id", "bpjs_id", "dtks_decile", "revision", "model_version",
-})  # fmt: skip
+PERSON_FIELDS: frozenset[str] = frozenset(
+    {
+        "nik",
+        "member_key",
+        "family_key",
+        "serial",
+        "province_code",
+        "regency_code",
+        "decision",
+        "band",
+        "probability",
+        "in_dtks",
+        "in_bpjs",
+        "dtks_id",
+        "bpjs_id",
+        "dtks_decile",
+        "revision",
+        "model_version",
+    }
+)
 
 #: Fields of a projected family record a subscription may ask for.
-FAMILY_FIELDS: frozenset[str] = frozenset({
-    "kk_number", "family_key", "province_code", "regency_code", "member_count", "members", "kk_mismatch",
-    "members_not_in_master", "deceased_in_master", "revision", "model_version",
-})  # fmt: skip
+FAMILY_FIELDS: frozenset[str] = frozenset(
+    {
+        "kk_number",
+        "family_key",
+        "province_code",
+        "regency_code",
+        "member_count",
+        "members",
+        "kk_mismatch",
+        "members_not_in_master",
+        "deceased_in_master",
+        "revision",
+        "model_version",
+    }
+)
 
 #: Fields that are raw state identifiers: only a subscription with `may_receive_nik` may receive them.
 RAW_IDENTIFIER_FIELDS: frozenset[str] = frozenset({"nik", "kk_number"})
@@ -246,8 +273,9 @@ class IntegrationTeam(OutboundModel):
         unknown = sorted(set(topics) - INTEGRATION_TOPICS)
         if unknown:
             allowed = ", ".join(sorted(INTEGRATION_TOPICS))
-            raise ValueError(f"not a linkage topic an integration team may read: {', '.join(unknown)} "
-                             f"(one of {allowed})")  # fmt: skip
+            raise ValueError(
+                f"not a linkage topic an integration team may read: {', '.join(unknown)} (one of {allowed})"
+            )
         return tuple(sorted(set(topics)))
 
     @field_validator("team_id")

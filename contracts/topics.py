@@ -76,38 +76,56 @@ class TopicSpec:
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
-        SUBMISSIONS, 4, "delete", FOREVER,
+        SUBMISSIONS,
+        4,
+        "delete",
+        FOREVER,
         key="family key (REGSOSEK22-K, 22 digits); all revisions of a family land on one partition",
         value_schema="FamilySubmission v1",
         # Kept forever: the submissions are the source of truth a new linkage model is replayed from.
         description="family questionnaires as enumerated, including re-submitted revisions",
     ),
     TopicSpec(
-        SUBMISSIONS_DLQ, 1, "delete", 30 * DAY_MS,
+        SUBMISSIONS_DLQ,
+        1,
+        "delete",
+        30 * DAY_MS,
         key="the original record's key, unchanged (family key when it could be read)",
         value_schema="DeadLetter v1",
         description="submissions that could not be parsed or validated, with the original bytes and reason",
     ),
     TopicSpec(
-        POPULATION_CHANGES, 4, "delete", 30 * DAY_MS,
+        POPULATION_CHANGES,
+        4,
+        "delete",
+        30 * DAY_MS,
         key="opaque person reference issued with the change (never the raw NIK)",
         value_schema="PopulationChange v1",
         description="Dukcapil master changes: born, died, moved, corrected, kk_changed",
     ),
     TopicSpec(
-        DTKS_CHANGES, 2, "delete", 30 * DAY_MS,
+        DTKS_CHANGES,
+        2,
+        "delete",
+        30 * DAY_MS,
         key="id_dtks (the DTKS row id)",
         value_schema="DtksRecord v1",
         description="new and changed rows of the Kemensos DTKS social-welfare data",
     ),
     TopicSpec(
-        BPJS_CHANGES, 2, "delete", 30 * DAY_MS,
+        BPJS_CHANGES,
+        2,
+        "delete",
+        30 * DAY_MS,
         key="noka (the BPJS Kesehatan card number)",
         value_schema="BpjsRecord v1",
         description="new and changed BPJS Kesehatan PBI-JK memberships",
     ),
     TopicSpec(
-        LINKED_MEMBERS, 4, "compact", FOREVER,
+        LINKED_MEMBERS,
+        4,
+        "compact",
+        FOREVER,
         key="member key (<family key>-<serial, 2 digits>)",
         value_schema="LinkedMember v1",
         # Compacted: the latest link per member is the state; consumers upsert. A member dropped by a
@@ -116,40 +134,55 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         tombstone_retention_ms=TOMBSTONE_RETENTION_MS,
     ),
     TopicSpec(
-        LINKED_FAMILIES, 4, "compact", FOREVER,
+        LINKED_FAMILIES,
+        4,
+        "compact",
+        FOREVER,
         key="family key (REGSOSEK22-K)",
         value_schema="IntegratedFamily v1",
         description="the current linkage summary of every family (KK match, members linked)",
         tombstone_retention_ms=TOMBSTONE_RETENTION_MS,
     ),
     TopicSpec(
-        REVIEW, 4, "delete", 90 * DAY_MS,
+        REVIEW,
+        4,
+        "delete",
+        90 * DAY_MS,
         key="member key",
         value_schema="ReviewTask v1",
         description="uncertain matches sent to clerical review",
     ),
     TopicSpec(
-        UPDATES, 4, "delete", 7 * DAY_MS,
+        UPDATES,
+        4,
+        "delete",
+        7 * DAY_MS,
         key="member key",
         value_schema="LinkageUpdate v1",
         description="changes of an existing link caused by population or sectoral changes",
     ),
     TopicSpec(
-        REVIEW_DECISIONS, 4, "delete", FOREVER,
+        REVIEW_DECISIONS,
+        4,
+        "delete",
+        FOREVER,
         key="member key",
         value_schema="ReviewDecision v1",
         # Kept forever: the audit trail of clerical decisions and the labels a model is trained on.
         description="clerical reviewers' decisions on review tasks (accept, new person, skip, undo)",
     ),
     TopicSpec(
-        FIELD_FEEDBACK, 4, "compact", FOREVER,
+        FIELD_FEEDBACK,
+        4,
+        "compact",
+        FOREVER,
         key="feedback item id (<family key>/<kind>[/<serial>]), partitioned by its family key",
         value_schema="FieldFeedback v1",
         # Compacted: the latest state (open or closed) per item is what a team's devices need; the
         # gateway rebuilds its index from it at start. Closed items stay, so a late device learns of them.
         description="items an enumerator team can fix in the field (NIK, KK, death, duplicate, not found)",
     ),
-)  # fmt: skip
+)
 
 
 def topic_spec(name: str) -> TopicSpec:

@@ -180,11 +180,19 @@ def applied(decision: ReviewDecision, identity: str, *, held: bool = False) -> A
     shown = {c.record_id: c for c in decision.shown}
     chosen = shown.get(decision.chosen_record_id or "")
     return AppliedDecision(
-        decision_id=decision.decision_id, task_id=decision.task_id, member_key=decision.member_key,
-        sequence=decision.sequence, outcome=decision.outcome, chosen_nik=decision.chosen_record_id,
-        probability=chosen.probability if chosen else None, match_weight=chosen.match_weight if chosen else None,
-        identity=identity, revokes=decision.revokes_decision_id, reviewer_id=decision.reviewer_id, held=held,
-    )  # fmt: skip
+        decision_id=decision.decision_id,
+        task_id=decision.task_id,
+        member_key=decision.member_key,
+        sequence=decision.sequence,
+        outcome=decision.outcome,
+        chosen_nik=decision.chosen_record_id,
+        probability=chosen.probability if chosen else None,
+        match_weight=chosen.match_weight if chosen else None,
+        identity=identity,
+        revokes=decision.revokes_decision_id,
+        reviewer_id=decision.reviewer_id,
+        held=held,
+    )
 
 
 def effective(log: Sequence[AppliedDecision]) -> StickyDecision | None:
@@ -193,9 +201,16 @@ def effective(log: Sequence[AppliedDecision]) -> StickyDecision | None:
     for entry in log:
         if entry.outcome in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON) and not entry.held:
             after.append(
-                StickyDecision(entry.decision_id, entry.task_id, entry.outcome, entry.chosen_nik,
-                               entry.probability, entry.match_weight, entry.identity)
-            )  # fmt: skip
+                StickyDecision(
+                    entry.decision_id,
+                    entry.task_id,
+                    entry.outcome,
+                    entry.chosen_nik,
+                    entry.probability,
+                    entry.match_weight,
+                    entry.identity,
+                )
+            )
         elif entry.outcome is ReviewOutcome.UNDO:
             # undo reverts the latest decision (judge checked it): the state before that one
             after.append(after[-2] if len(after) >= 2 else None)
@@ -210,9 +225,16 @@ def override_link(link: MemberLink, sticky: StickyDecision | None, query: Member
         return link
     if sticky.outcome is ReviewOutcome.NEW_PERSON:
         return replace(
-            link, band="no_match", master_nik=None, master_kk_number=None, master_deceased=False,
-            dtks_id=None, bpjs_id=None, dtks_decile=None, candidates=(),
-        )  # fmt: skip
+            link,
+            band="no_match",
+            master_nik=None,
+            master_kk_number=None,
+            master_deceased=False,
+            dtks_id=None,
+            bpjs_id=None,
+            dtks_decile=None,
+            candidates=(),
+        )
     if sticky.chosen_nik == link.master_nik:
         return replace(link, band="clerical_link", candidates=())
     # Another candidate than the engine's best: its scores as shown to the reviewer; the engine's master
@@ -220,9 +242,16 @@ def override_link(link: MemberLink, sticky: StickyDecision | None, query: Member
     ranked = {c.master_nik: c for c in link.candidates}
     chosen = ranked.get(sticky.chosen_nik or "")
     return replace(
-        link, band="clerical_link", master_nik=sticky.chosen_nik,
+        link,
+        band="clerical_link",
+        master_nik=sticky.chosen_nik,
         probability=chosen.probability if chosen else sticky.probability,
         match_weight=chosen.match_weight if chosen else sticky.match_weight,
-        explanation=dict(chosen.explanation) if chosen else {}, master_kk_number=None, master_deceased=False,
-        dtks_id=None, bpjs_id=None, dtks_decile=None, candidates=(),
-    )  # fmt: skip
+        explanation=dict(chosen.explanation) if chosen else {},
+        master_kk_number=None,
+        master_deceased=False,
+        dtks_id=None,
+        bpjs_id=None,
+        dtks_decile=None,
+        candidates=(),
+    )

@@ -83,19 +83,27 @@ def message_for(kind: FeedbackKind, serial: int | None, other_family_key: str | 
     if kind is FeedbackKind.NIK_NOT_IN_MASTER:
         return f"{who}: the NIK recorded is not in the Dukcapil population data. {_CHECK_ID}"
     if kind is FeedbackKind.NIK_OF_ANOTHER_PERSON:
-        return (f"{who}: in the Dukcapil data the NIK recorded belongs to a person with another name or birth "
-                "date. Check NIK, name and birth date against the member's KTP or the family card (KK).")  # fmt: skip
+        return (
+            f"{who}: in the Dukcapil data the NIK recorded belongs to a person with another name or birth "
+            "date. Check NIK, name and birth date against the member's KTP or the family card (KK)."
+        )
     if kind is FeedbackKind.DEAD_IN_MASTER:
         return f"{who} lives here but is recorded as deceased in the Dukcapil data. Confirm identity and NIK."
     if kind is FeedbackKind.KK_MISMATCH:
-        return (f"{who}: the family card (KK) number recorded differs from the member's KK in the Dukcapil "
-                "data. Check the KK number, or whether the member has a KK of their own.")  # fmt: skip
+        return (
+            f"{who}: the family card (KK) number recorded differs from the member's KK in the Dukcapil "
+            "data. Check the KK number, or whether the member has a KK of their own."
+        )
     if kind is FeedbackKind.DUPLICATE_FAMILY:
         where = f" (family {other_family_key})" if other_family_key else ""
-        return (f"The members of this family were already submitted under another family{where}. "
-                "Check whether the family was enumerated twice.")  # fmt: skip
-    return (f"{who} was not found in the Dukcapil data by name and birth date. Check the spelling of the name "
-            "and the birth date, and record the NIK if the member has one.")  # fmt: skip
+        return (
+            f"The members of this family were already submitted under another family{where}. "
+            "Check whether the family was enumerated twice."
+        )
+    return (
+        f"{who} was not found in the Dukcapil data by name and birth date. Check the spelling of the name "
+        "and the birth date, and record the NIK if the member has one."
+    )
 
 
 def raised_items(
@@ -145,27 +153,70 @@ def derive_feedback(
             now[item_id] = kept
             continue
         now[item_id] = OpenItem(kind, serial, submission.revision, submission.submission_id)
-        records.append(_record(item_id, team, family_key, kind, serial, FeedbackStatus.OPEN,
-                               submission.revision, submission.submission_id, None, None, other))  # fmt: skip
+        records.append(
+            _record(
+                item_id,
+                team,
+                family_key,
+                kind,
+                serial,
+                FeedbackStatus.OPEN,
+                submission.revision,
+                submission.submission_id,
+                None,
+                None,
+                other,
+            )
+        )
     for item_id, old in before.items():
         if item_id not in now:
-            records.append(_record(item_id, team, family_key, old.kind, old.serial, FeedbackStatus.CLOSED,
-                                   old.raised_revision, old.raised_submission_id, submission.revision,
-                                   submission.submission_id, None))  # fmt: skip
+            records.append(
+                _record(
+                    item_id,
+                    team,
+                    family_key,
+                    old.kind,
+                    old.serial,
+                    FeedbackStatus.CLOSED,
+                    old.raised_revision,
+                    old.raised_submission_id,
+                    submission.revision,
+                    submission.submission_id,
+                    None,
+                )
+            )
     records.sort(key=lambda r: r.item_id)
     return FeedbackOutcome(records, tuple(now[k] for k in sorted(now)))
 
 
 def _record(
-    item_id: str, team: str, family_key: str, kind: FeedbackKind, serial: int | None, status: FeedbackStatus,
-    raised: int, raised_id: str, closed: int | None, closed_id: str | None, other: str | None,
-) -> FieldFeedback:  # fmt: skip
+    item_id: str,
+    team: str,
+    family_key: str,
+    kind: FeedbackKind,
+    serial: int | None,
+    status: FeedbackStatus,
+    raised: int,
+    raised_id: str,
+    closed: int | None,
+    closed_id: str | None,
+    other: str | None,
+) -> FieldFeedback:
     return FieldFeedback(
-        item_id=item_id, team=team, family_key=family_key,
-        member_key=None if serial is None else f"{family_key}-{serial:02d}", serial=serial, kind=kind,
-        status=status, raised_revision=raised, raised_submission_id=raised_id, closed_revision=closed,
-        closed_submission_id=closed_id, message=message_for(kind, serial, other), other_family_key=other,
-    )  # fmt: skip
+        item_id=item_id,
+        team=team,
+        family_key=family_key,
+        member_key=None if serial is None else f"{family_key}-{serial:02d}",
+        serial=serial,
+        kind=kind,
+        status=status,
+        raised_revision=raised,
+        raised_submission_id=raised_id,
+        closed_revision=closed,
+        closed_submission_id=closed_id,
+        message=message_for(kind, serial, other),
+        other_family_key=other,
+    )
 
 
 def present_linked_niks(submission: FamilySubmission, links: Mapping[str, MemberLink]) -> frozenset[str]:

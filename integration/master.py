@@ -45,7 +45,12 @@ def master_person(record: PopulationRecord) -> MasterPerson:
     """The master person a population change's record describes (RT/RW joined to the street line, as the
     batch master's `population_records` does)."""
     return MasterPerson(
-        nik=record.nik, kk_number=record.kk_number, full_name=record.full_name, sex=record.sex,
-        birth_date=record.birth_date.isoformat(), village_code=record.village_code,
-        address=household_address(record.address, record.rt, record.rw) or "", deceased=record.status == "dead",
-    )  # fmt: skip
+        nik=record.nik,
+        kk_number=record.kk_number,
+        full_name=record.full_name,
+        sex=record.sex,
+        birth_date=record.birth_date.isoformat(),
+        village_code=record.village_code,
+        address=household_address(record.address, record.rt, record.rw) or "",
+        deceased=record.status == "dead",
+    )

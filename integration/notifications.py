@@ -42,8 +42,16 @@ WELFARE_EVENT_TYPES: tuple[EventType, ...] = (EventType.DECILE_CHANGE, EventType
 #: Update events whose news is the event itself: sent even when the subscriber's projection is unchanged
 #: (a death or a move leaves the member record as it was; a merge or split is the id mapping).
 #: A decile change is news even to a subscriber that does not receive the decile field.
-ALWAYS_SENT = frozenset({EventType.DEATH, EventType.MOVE, EventType.LINK_MERGED, EventType.LINK_SPLIT,
-                         EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE})  # fmt: skip
+ALWAYS_SENT = frozenset(
+    {
+        EventType.DEATH,
+        EventType.MOVE,
+        EventType.LINK_MERGED,
+        EventType.LINK_SPLIT,
+        EventType.DECILE_CHANGE,
+        EventType.WELFARE_CHANGE,
+    }
+)
 #: Update events that report news about the same link, never a correction of an earlier record.
 NEVER_CORRECTION = frozenset({EventType.DEATH, EventType.MOVE, EventType.DECILE_CHANGE, EventType.WELFARE_CHANGE})
 

@@ -84,9 +84,13 @@ def person_id_of(
 
 
 def member_record(
-    slot: MemberSlot, link: MemberLink, person_id: str, kind: PersonIdKind, model_version: str,
+    slot: MemberSlot,
+    link: MemberLink,
+    person_id: str,
+    kind: PersonIdKind,
+    model_version: str,
     event_time: dt.datetime | None,
-) -> LinkedMember:  # fmt: skip
+) -> LinkedMember:
     """The member record of one link; master facts only when it is linked."""
     decision = decision_of(link)
     linked = decision is MemberDecision.LINKED
@@ -106,7 +110,8 @@ def member_record(
         person_id=person_id,
         person_id_kind=kind,
         sectoral=SectoralMatches(
-            dtks_id=link.dtks_id if linked else None, bpjs_id=link.bpjs_id if linked else None,
+            dtks_id=link.dtks_id if linked else None,
+            bpjs_id=link.bpjs_id if linked else None,
             dtks_decile=link.dtks_decile if linked else None,
         ),
         model_version=model_version,
@@ -115,9 +120,17 @@ def member_record(
 
 
 def review_task(
-    task_id: str, member_key: str, submission_id: str, revision: int, link: MemberLink, ids: PersonIds,
-    model_version: str, event_time: dt.datetime, *, ranked: bool = True,
-) -> ReviewTask:  # fmt: skip
+    task_id: str,
+    member_key: str,
+    submission_id: str,
+    revision: int,
+    link: MemberLink,
+    ids: PersonIds,
+    model_version: str,
+    event_time: dt.datetime,
+    *,
+    ranked: bool = True,
+) -> ReviewTask:
     """The review task of a member in the review band. `ranked`: with the engine's ranked candidates and
     the DTKS decile (a master change's task carries neither: only the single candidate)."""
     return ReviewTask(
@@ -134,12 +147,17 @@ def review_task(
         model_version=model_version,
         candidates=[
             ReviewCandidate(
-                rank=rank, nik=c.master_nik, person_id=ids.for_master(c.master_nik),
-                probability=_round(c.probability), match_weight=_round(c.match_weight),
+                rank=rank,
+                nik=c.master_nik,
+                person_id=ids.for_master(c.master_nik),
+                probability=_round(c.probability),
+                match_weight=_round(c.match_weight),
                 explanation=_explanation(c.explanation),
             )
             for rank, c in enumerate(link.candidates, start=1)
-        ] if ranked else [],  # fmt: skip
+        ]
+        if ranked
+        else [],
         # the candidate's DTKS decile: the queue puts families whose aid depends on the link first
         dtks_decile=link.dtks_decile if ranked else None,
         event_time=event_time,
@@ -157,10 +175,14 @@ class MasterFacts:
 
 
 def family_record(
-    family_key: str, submission_id: str, revision: int, kk_number: str | None,
-    members: Sequence[tuple[FamilyMemberRef, MasterFacts | None]], model_version: str,
+    family_key: str,
+    submission_id: str,
+    revision: int,
+    kk_number: str | None,
+    members: Sequence[tuple[FamilyMemberRef, MasterFacts | None]],
+    model_version: str,
     event_time: dt.datetime | None,
-) -> IntegratedFamily:  # fmt: skip
+) -> IntegratedFamily:
     """The integrated family record: its members (in the given order), the linked master persons' KK
     numbers and the flags `kk_mismatch`, `members_not_in_master` and `deceased_in_master_present_in_survey`
     with their serials. A member without facts (None) is listed but counts for no flag."""
@@ -245,10 +267,18 @@ def build_family_outputs(
         if decision is MemberDecision.PENDING_REVIEW:
             # One task per member and revision: a re-delivery yields the same task id, a new revision a new one.
             task_id = f"{key}/r{submission.revision}"
-            reviews.append(review_task(task_id, key, submission.submission_id, submission.revision, link, ids,
-                                       model_version, time))  # fmt: skip
-    family = family_record(family_key, submission.submission_id, submission.revision, submission.kk_number,
-                           family_members, model_version, time)  # fmt: skip
+            reviews.append(
+                review_task(task_id, key, submission.submission_id, submission.revision, link, ids, model_version, time)
+            )
+    family = family_record(
+        family_key,
+        submission.submission_id,
+        submission.revision,
+        submission.kk_number,
+        family_members,
+        model_version,
+        time,
+    )
     return FamilyOutputs(members=members, reviews=reviews, family=family, minted=minted)
 
 
@@ -267,7 +297,20 @@ def rebuilt_family(
             rebuilt.append((ref, None))
             continue
         record, facts = current
-        rebuilt.append((FamilyMemberRef(serial=ref.serial, member_key=ref.member_key, person_id=record.person_id,
-                                        decision=record.decision), facts))  # fmt: skip
-    return family_record(family.family_key, family.submission_id, family.revision, family.kk_number, rebuilt,
-                         family.model_version, family.event_time)  # fmt: skip
+        rebuilt.append(
+            (
+                FamilyMemberRef(
+                    serial=ref.serial, member_key=ref.member_key, person_id=record.person_id, decision=record.decision
+                ),
+                facts,
+            )
+        )
+    return family_record(
+        family.family_key,
+        family.submission_id,
+        family.revision,
+        family.kk_number,
+        rebuilt,
+        family.model_version,
+        family.event_time,
+    )

@@ -62,9 +62,9 @@ def family_values(family: IntegratedFamily, pseudonyms: Pseudonymiser) -> dict[s
     }
 
 
-def project(values: dict[str, ProjectedValue], subscription: Subscription, record_type: RecordType) -> dict[
-    str, ProjectedValue
-]:
+def project(
+    values: dict[str, ProjectedValue], subscription: Subscription, record_type: RecordType
+) -> dict[str, ProjectedValue]:
     """Keep exactly the fields the subscription lists for `record_type`."""
     allowed = subscription.fields_for(record_type)
     return {name: values[name] for name in allowed}

@@ -47,8 +47,17 @@ def change_review_task(
     """The review task of a member a change put in the review band (the single candidate)."""
     # One task per member, revision and change: re-processing the change yields the same id.
     task_id = f"{member.member_key}/r{member.revision}/{cause.change_id}"
-    return review_task(task_id, member.member_key, member.submission_id, member.revision, link, ids,
-                       member.model_version, time, ranked=False)  # fmt: skip
+    return review_task(
+        task_id,
+        member.member_key,
+        member.submission_id,
+        member.revision,
+        link,
+        ids,
+        member.model_version,
+        time,
+        ranked=False,
+    )
 
 
 def change_event_time(time: dt.datetime | None, cause: UpdateCause) -> dt.datetime:
@@ -61,9 +70,13 @@ def change_event_time(time: dt.datetime | None, cause: UpdateCause) -> dt.dateti
 
 
 def update_events(
-    cause: UpdateCause, old: LinkedMember, new: LinkedMember, changed_nik: str | None, record_changed: bool,
+    cause: UpdateCause,
+    old: LinkedMember,
+    new: LinkedMember,
+    changed_nik: str | None,
+    record_changed: bool,
     time: dt.datetime,
-) -> list[AnyLinkageUpdate]:  # fmt: skip
+) -> list[AnyLinkageUpdate]:
     """The update events of one re-linked member: `old` and `new` record, the NIK the change was about
     (None: a clerical decision, a sectoral row without NIK) and whether the record changed."""
     kinds: list[UpdateEventType] = []
@@ -104,9 +117,14 @@ def _event(
 ) -> AnyLinkageUpdate:
     common = {
         "event_id": update_event_id(cause.change_id, new.member_key, kind),
-        "member_key": new.member_key, "family_key": new.family_key, "cause": cause,
-        "before": summary_of(old), "after": summary_of(new), "member": new, "event_time": time,
-    }  # fmt: skip
+        "member_key": new.member_key,
+        "family_key": new.family_key,
+        "cause": cause,
+        "before": summary_of(old),
+        "after": summary_of(new),
+        "member": new,
+        "event_time": time,
+    }
     ids = {"old_person_id": old.person_id, "new_person_id": new.person_id}
     match kind:
         case UpdateEventType.LINK_CREATED:

@@ -221,9 +221,7 @@ def check_evaluation_inputs(links: pa.Table, truth: pa.Table) -> None:
     for what, table, columns in (("links file", links, LINKS_COLUMNS), ("truth file", truth, TRUTH_COLUMNS)):
         missing = [c for c in columns if c not in table.column_names]
         if missing:
-            raise EvaluationInputError(
-                f"{what} has no column {missing[0]!r}; expected columns: {', '.join(columns)}"
-            )
+            raise EvaluationInputError(f"{what} has no column {missing[0]!r}; expected columns: {', '.join(columns)}")
     link_ids = {str(v) for v in links.column("record_id").to_pylist()}
     if not link_ids & {str(v) for v in truth.column("record_id").to_pylist()}:
         raise EvaluationInputError(

@@ -175,9 +175,7 @@ def evaluate_against_labels(links: pa.Table, labels: dict[str, MemberLabels]) ->
         labelled_records=len(labels),
         used=len(chosen),
         unmatched=len(labels) - len(chosen),
-        labelled_pairs_used=sum(
-            (labels[k].positive is not None) + len(labels[k].negatives) for k in chosen
-        ),
+        labelled_pairs_used=sum((labels[k].positive is not None) + len(labels[k].negatives) for k in chosen),
         unjudged=(unjudged[0], unjudged[1]),
         auto=levels[0],
         auto_review=levels[1],

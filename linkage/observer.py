@@ -27,9 +27,7 @@ class LinkageObserver(Protocol):
     def master_loaded(self, records: int, as_of_epoch_s: float) -> None:
         """The population master now holds `records` persons, current as of `as_of_epoch_s` (Unix time)."""
 
-    def record_decided(
-        self, source: Source, band: Band, probability: float | None, candidates: int | None
-    ) -> None:
+    def record_decided(self, source: Source, band: Band, probability: float | None, candidates: int | None) -> None:
         """One record was decided against `source`: its band, best match probability, candidate pairs.
 
         `probability` and `candidates` are None when the source or engine does not report them.
@@ -45,9 +43,7 @@ class NoOpObserver:
     def master_loaded(self, records: int, as_of_epoch_s: float) -> None:
         """Ignored."""
 
-    def record_decided(
-        self, source: Source, band: Band, probability: float | None, candidates: int | None
-    ) -> None:
+    def record_decided(self, source: Source, band: Band, probability: float | None, candidates: int | None) -> None:
         """Ignored."""
 
     def batch_linked(self, records: int, seconds: float) -> None:
@@ -67,9 +63,7 @@ class RecordingObserver:
         """Recorded."""
         self.calls.append(("master_loaded", (records, as_of_epoch_s)))
 
-    def record_decided(
-        self, source: Source, band: Band, probability: float | None, candidates: int | None
-    ) -> None:
+    def record_decided(self, source: Source, band: Band, probability: float | None, candidates: int | None) -> None:
         """Recorded."""
         self.calls.append(("record_decided", (source, band, probability, candidates)))
 

@@ -13,11 +13,35 @@ MONITORING = Path(__file__).resolve().parent
 DASHBOARDS_DIR = MONITORING / "grafana" / "dashboards"
 RULES_DIR = MONITORING / "prometheus" / "rules"
 #: PromQL words that look like identifiers but are functions, keywords or operators.
-PROMQL_WORDS = frozenset({
-    "sum", "max", "min", "avg", "count", "rate", "increase", "delta", "deriv", "histogram_quantile", "time",
-    "absent", "label_replace", "by", "without", "ignoring", "group_left", "group_right", "and", "or",
-    "unless", "on", "bool", "offset", "vector",
-})  # fmt: skip
+PROMQL_WORDS = frozenset(
+    {
+        "sum",
+        "max",
+        "min",
+        "avg",
+        "count",
+        "rate",
+        "increase",
+        "delta",
+        "deriv",
+        "histogram_quantile",
+        "time",
+        "absent",
+        "label_replace",
+        "by",
+        "without",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "on",
+        "bool",
+        "offset",
+        "vector",
+    }
+)
 
 
 def load_yaml(path: Path) -> Any:

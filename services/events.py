@@ -103,7 +103,13 @@ class EventStamper:
         self._source = source
 
     def __call__(
-        self, topic: str, key: bytes | None, value: bytes | None, time: dt.datetime | None, *, id: str | None = None,  # noqa: A002
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        time: dt.datetime | None,
+        *,
+        id: str | None = None,  # noqa: A002
     ) -> tuple[Headers, int]:
         """(headers, timestamp in ms) of one record."""
         if time is None:

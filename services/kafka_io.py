@@ -102,15 +102,21 @@ class JsonProducer:
             raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc
 
     def send(
-        self, topic: str, key: str | bytes | None, value: Value, *,
-        headers: list[tuple[str, bytes]] | None = None, timestamp_ms: int | None = None,
-    ) -> Delivered:  # fmt: skip
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: Value,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Delivered:
         """Write one record and wait for the broker's acknowledgement (`headers`, `timestamp_ms`: the
         record's CloudEvents headers and event time, `services.events`; None: none and the clock)."""
         raw_key = key.encode() if isinstance(key, str) else key
         try:
-            future = self._producer.send(topic, key=raw_key, value=to_bytes(value), headers=headers,
-                                         timestamp_ms=timestamp_ms)  # fmt: skip
+            future = self._producer.send(
+                topic, key=raw_key, value=to_bytes(value), headers=headers, timestamp_ms=timestamp_ms
+            )
             self._producer.flush(timeout=self.timeout_s)
             meta = future.get(timeout=self.timeout_s)
         except KafkaError as exc:
@@ -158,7 +164,10 @@ def read_topic(
     SASL/TLS options (`KafkaSecurity.kafka_python_security()`).
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="regsosek-reader",
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="regsosek-reader",
         **dict(security or {}),
     )
     try:

@@ -31,9 +31,12 @@ SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256"]
 
 
 def scram_options(
-    username: str, password: str, *, protocol: SecurityProtocol = "SASL_PLAINTEXT",
+    username: str,
+    password: str,
+    *,
+    protocol: SecurityProtocol = "SASL_PLAINTEXT",
     mechanism: SaslMechanism = "SCRAM-SHA-512",
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """kafka-python client options for a SCRAM login (no TLS options)."""
     return {
         "security_protocol": protocol,
@@ -58,9 +61,14 @@ class KafkaSecurity(BaseSettings):
     ssl_check_hostname: bool = Field(default=True, description="verify the broker's host name (SASL_SSL)")
 
     @field_validator(
-        "sasl_username", "sasl_password", "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
+        "sasl_username",
+        "sasl_password",
+        "sasl_password_file",
+        "ssl_cafile",
+        "ssl_certfile",
+        "ssl_keyfile",
         mode="before",
-    )  # fmt: skip
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes `${VAR}` of an empty .env entry as "": that means "not configured".
@@ -82,8 +90,10 @@ class KafkaSecurity(BaseSettings):
             self._read(self.sasl_password_file, "sasl_password_file")
         tls_files = [name for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, name)]
         if tls_files and self.security_protocol != "SASL_SSL":
-            raise ValueError(f"{self._env(tls_files[0])} is set but {self._env('security_protocol')} is "
-                             f"{self.security_protocol}; set it to SASL_SSL")  # fmt: skip
+            raise ValueError(
+                f"{self._env(tls_files[0])} is set but {self._env('security_protocol')} is "
+                f"{self.security_protocol}; set it to SASL_SSL"
+            )
         for name in tls_files:
             path = getattr(self, name)
             if not path.is_file():
@@ -122,8 +132,9 @@ class KafkaSecurity(BaseSettings):
         """kafka-python keyword arguments (KafkaConsumer, KafkaProducer, KafkaAdminClient), {} without SASL."""
         if self.sasl_username is None:
             return {}
-        options = scram_options(self.sasl_username, self._password(), protocol=self.security_protocol,
-                                mechanism=self.sasl_mechanism)  # fmt: skip
+        options = scram_options(
+            self.sasl_username, self._password(), protocol=self.security_protocol, mechanism=self.sasl_mechanism
+        )
         if self.security_protocol == "SASL_SSL":
             options["ssl_check_hostname"] = self.ssl_check_hostname
             for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
@@ -136,8 +147,9 @@ class KafkaSecurity(BaseSettings):
         """aiokafka keyword arguments (AIOKafkaProducer, AIOKafkaConsumer), {} without SASL."""
         if self.sasl_username is None:
             return {}
-        options = scram_options(self.sasl_username, self._password(), protocol=self.security_protocol,
-                                mechanism=self.sasl_mechanism)  # fmt: skip
+        options = scram_options(
+            self.sasl_username, self._password(), protocol=self.security_protocol, mechanism=self.sasl_mechanism
+        )
         if self.security_protocol == "SASL_SSL":
             options["ssl_context"] = self.ssl_context()
         return options
@@ -149,5 +161,6 @@ class KafkaSecurity(BaseSettings):
         from faust.auth import SASLCredentials
 
         context = self.ssl_context() if self.security_protocol == "SASL_SSL" else None
-        return SASLCredentials(username=self.sasl_username, password=self._password(),
-                               mechanism=self.sasl_mechanism, ssl_context=context)  # fmt: skip
+        return SASLCredentials(
+            username=self.sasl_username, password=self._password(), mechanism=self.sasl_mechanism, ssl_context=context
+        )

@@ -65,8 +65,10 @@ class ShutdownDeadline:
         self.fired.set()
         log.critical(
             "shutdown after %s did not finish within %.0f s; exiting with status %d",
-            why, self.seconds, DEADLINE_EXIT_CODE,
-        )  # fmt: skip
+            why,
+            self.seconds,
+            DEADLINE_EXIT_CODE,
+        )
         # Exiting anyway: a broken log handler or stream must not keep the process alive.
         for stream in [*logging.getLogger().handlers, sys.stderr]:
             with contextlib.suppress(Exception):

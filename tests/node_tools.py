@@ -25,6 +25,7 @@ def node_tools() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     if not (NODE_DIR / "node_modules" / ".package-lock.json").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=600, capture_output=True
+        )
     return NODE_DIR

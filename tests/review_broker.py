@@ -24,27 +24,47 @@ def review_settings(bootstrap: str, tmp_path: Path) -> ReviewSettings:
     """Settings on fresh topics of this test (so other tests' records never mix in), provisioned now."""
     tag = uuid.uuid4().hex[:8]
     names = {k: f"test.review.{k}.{tag}" for k in ("review", "members", "submissions", "decisions")}
-    topics.provision(bootstrap, [TopicSpec(n, 2, "delete", -1, key="member or family key", value_schema="any",
-                                           description="review app test") for n in names.values()])  # fmt: skip
-    return ReviewSettings(bootstrap=bootstrap, review_topic=names["review"], members_topic=names["members"],
-                          submissions_topic=names["submissions"], decisions_topic=names["decisions"],
-                          state_path=tmp_path / "review.sqlite", users_file=tmp_path / "users.json")  # fmt: skip
+    topics.provision(
+        bootstrap,
+        [
+            TopicSpec(n, 2, "delete", -1, key="member or family key", value_schema="any", description="review app test")
+            for n in names.values()
+        ],
+    )
+    return ReviewSettings(
+        bootstrap=bootstrap,
+        review_topic=names["review"],
+        members_topic=names["members"],
+        submissions_topic=names["submissions"],
+        decisions_topic=names["decisions"],
+        state_path=tmp_path / "review.sqlite",
+        users_file=tmp_path / "users.json",
+    )
 
 
 def left_review(task: ReviewTask) -> LinkedMember:
     """A newer link of the task's member that is no longer in review (an auto link)."""
-    return LinkedMember(member_key=task.member_key, family_key=task.member_key[:22], serial=int(task.member_key[-2:]),
-                        submission_id=task.submission_id, revision=task.revision, decision=MemberDecision.LINKED,
-                        band=LinkBand.AUTO_LINK, person_id="P-x", person_id_kind=PersonIdKind.MASTER,
-                        model_version=task.model_version)  # fmt: skip
+    return LinkedMember(
+        member_key=task.member_key,
+        family_key=task.member_key[:22],
+        serial=int(task.member_key[-2:]),
+        submission_id=task.submission_id,
+        revision=task.revision,
+        decision=MemberDecision.LINKED,
+        band=LinkBand.AUTO_LINK,
+        person_id="P-x",
+        person_id_kind=PersonIdKind.MASTER,
+        model_version=task.model_version,
+    )
 
 
 def publish_world(settings: ReviewSettings) -> list[ReviewTask]:
     """Three families' submissions and review tasks; the third member then leaves review (task closes)."""
     tasks = [sample_task(1, dtks_decile=2), sample_task(2), sample_task(3)]
     with JsonProducer(settings.bootstrap) as producer:
-        producer.send_many(settings.submissions_topic,
-                           [(f"{t.member_key[:22]}", sample_body(int(t.member_key[19:22]))) for t in tasks])
+        producer.send_many(
+            settings.submissions_topic, [(f"{t.member_key[:22]}", sample_body(int(t.member_key[19:22]))) for t in tasks]
+        )
         producer.send_many(settings.review_topic, [(t.member_key, t) for t in tasks])
         producer.send(settings.members_topic, tasks[2].member_key, left_review(tasks[2]))
     return tasks
@@ -52,8 +72,11 @@ def publish_world(settings: ReviewSettings) -> list[ReviewTask]:
 
 def decisions_on(settings: ReviewSettings) -> list[tuple[str, ReviewDecision]]:
     """(key, decision) of everything on the decisions topic, in offset order per partition."""
-    return [(r.key.decode(), REVIEW_DECISION_ADAPTER.validate_json(r.value or b""))
-            for r in read_topic(settings.bootstrap, settings.decisions_topic) if r.key]  # fmt: skip
+    return [
+        (r.key.decode(), REVIEW_DECISION_ADAPTER.validate_json(r.value or b""))
+        for r in read_topic(settings.bootstrap, settings.decisions_topic)
+        if r.key
+    ]
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:

@@ -128,10 +128,15 @@ def fetch(libs_dir: Path = DEFAULT_LIBS_DIR, *, force: bool = False) -> bool:
         return fetch_tools(libs_dir) or agent
     libs_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
-        "mvn", "-B", "-q", "-f", str(INFRA_DIR / "pom.xml"),
+        "mvn",
+        "-B",
+        "-q",
+        "-f",
+        str(INFRA_DIR / "pom.xml"),
         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={libs_dir}",
-    ]  # fmt: skip
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs_dir}",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     except FileNotFoundError as exc:
@@ -178,10 +183,15 @@ def _fetch_artifact(artifact: str, jar: Path, what: str) -> bool:
         return False
     jar.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        "mvn", "-B", "-q", "-f", str(INFRA_DIR / "pom.xml"),
+        "mvn",
+        "-B",
+        "-q",
+        "-f",
+        str(INFRA_DIR / "pom.xml"),
         "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
-        f"-Dartifact={artifact}", f"-DoutputDirectory={jar.parent}",
-    ]  # fmt: skip
+        f"-Dartifact={artifact}",
+        f"-DoutputDirectory={jar.parent}",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     except FileNotFoundError as exc:
@@ -287,9 +297,11 @@ def _port_in_use(host: str, port: int) -> bool:
 def _render(config: BrokerConfig) -> Path:
     template = string.Template((INFRA_DIR / "server.properties.tmpl").read_text())
     text = template.substitute(
-        host=config.host, port=config.port, controller_port=config.controller_port,
+        host=config.host,
+        port=config.port,
+        controller_port=config.controller_port,
         data_dir=config.data_dir,
-    )  # fmt: skip
+    )
     if config.sasl_port is not None:
         text += _security_properties(config)
     props = config.run_dir / "server.properties"
@@ -328,14 +340,19 @@ def _java_cmd(config: BrokerConfig, main: list[str], heap: bool) -> list[str]:
     cmd += [
         f"-Dkafka.logs.dir={config.logs_dir}",
         f"-Dlog4j2.configurationFile={config.run_dir / 'log4j2.properties'}",
-        "-cp", f"{config.libs_dir}/*", *main,
-    ]  # fmt: skip
+        "-cp",
+        f"{config.libs_dir}/*",
+        *main,
+    ]
     return cmd
 
 
 def _format_storage(config: BrokerConfig, props: Path, cluster_id: str) -> None:
-    cmd = _java_cmd(config, ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-                             "--ignore-formatted"], heap=False)  # fmt: skip
+    cmd = _java_cmd(
+        config,
+        ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"],
+        heap=False,
+    )
     for name, password in config.scram_users:  # SCRAM users exist before the broker first starts
         cmd += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
@@ -374,12 +391,21 @@ def start(config: BrokerConfig = BrokerConfig()) -> BrokerStatus:
     with open(config.logs_dir / "stdout.log", "ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed command line, no shell
             _java_cmd(config, ["kafka.Kafka", str(props)], heap=True),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # detached: survives the CLI process and Ctrl-C in the terminal
-        )  # fmt: skip
-    state = {"pid": proc.pid, "bootstrap": config.bootstrap, "port": config.port,
-             "controller_port": config.controller_port, "cluster_id": cluster_id,
-             "kafka_version": KAFKA_VERSION, "started_at": time.time(), "sasl_port": config.sasl_port}  # fmt: skip
+        )
+    state = {
+        "pid": proc.pid,
+        "bootstrap": config.bootstrap,
+        "port": config.port,
+        "controller_port": config.controller_port,
+        "cluster_id": cluster_id,
+        "kafka_version": KAFKA_VERSION,
+        "started_at": time.time(),
+        "sasl_port": config.sasl_port,
+    }
     config.state_file.write_text(json.dumps(state, indent=2))
     try:
         _wait_ready(config, proc, server_log, log_offset)
@@ -427,8 +453,9 @@ def _admin_ok(bootstrap: str) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
-                                 client_id="regsosek-broker-probe")  # fmt: skip
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="regsosek-broker-probe"
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -489,8 +516,9 @@ def _set_admin_user(bootstrap: str, password: str) -> None:
     from services.access.scram import ScramError, upsert_scram_users
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-broker-admin-user",
-                                 request_timeout_ms=15000)  # fmt: skip
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="regsosek-broker-admin-user", request_timeout_ms=15000
+        )
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot reach the operator listener {bootstrap}: {type(exc).__name__}") from exc
     try:

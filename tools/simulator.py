@@ -39,9 +39,7 @@ class KafkaSender:
     """Produces straight to the submissions topic (acks=all), keyed by family key."""
 
     def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> None:
-        self._producer = KafkaSubmissionProducer(
-            bootstrap, topic, timeout_s=timeout_s, client_id="regsosek-simulate"
-        )
+        self._producer = KafkaSubmissionProducer(bootstrap, topic, timeout_s=timeout_s, client_id="regsosek-simulate")
 
     async def send(self, key: bytes, value: bytes) -> str:
         try:

@@ -43,9 +43,7 @@ def filled_columns(master: pa.Table, records: pa.Table) -> tuple[str, ...]:
     def fill(table: pa.Table, column: str) -> float:
         return 1 - table.column(column).null_count / table.num_rows if table.num_rows else 0.0
 
-    return tuple(
-        c for c in RAW_COLUMNS if c == "record_id" or min(fill(master, c), fill(records, c)) >= RAW_FILL_FLOOR
-    )
+    return tuple(c for c in RAW_COLUMNS if c == "record_id" or min(fill(master, c), fill(records, c)) >= RAW_FILL_FLOOR)
 
 
 def baseline_settings(columns: tuple[str, ...] = RAW_COLUMNS) -> Any:

@@ -56,9 +56,7 @@ def _implied(ddmmyy: str) -> tuple[str | None, str | None]:
     return f"{d}{m}{y[2:]}", sex
 
 
-def nik_consistency(
-    nik: str | None, birth_date: date | None, birth_year: int | None, sex: str | None
-) -> str | None:
+def nik_consistency(nik: str | None, birth_date: date | None, birth_year: int | None, sex: str | None) -> str | None:
     """`Y` if the NIK's implied birth date and sex agree with the stated ones, `N` if any disagree.
 
     None when there is no NIK or nothing stated to check against. Only the parts that are stated are
@@ -91,9 +89,7 @@ def nik_consistency_column(nik: pa.Array, stated_ddmmyy: pa.Array, birth_year: p
     implied_dmy, implied_sex = map_distinct(
         pc.utf8_slice_codeunits(nik, 6, 12), _implied_of_part, [pa.string(), pa.string()]
     )
-    (stated_yy,) = map_distinct(
-        birth_year, lambda y: (f"{y % 100:02d}" if y is not None else None,), [pa.string()]
-    )
+    (stated_yy,) = map_distinct(birth_year, lambda y: (f"{y % 100:02d}" if y is not None else None,), [pa.string()])
 
     def valid(a: pa.Array) -> npt.NDArray[np.bool_]:
         valid_rows: npt.NDArray[np.bool_] = a.is_valid().to_numpy(zero_copy_only=False)
@@ -103,9 +99,7 @@ def nik_consistency_column(nik: pa.Array, stated_ddmmyy: pa.Array, birth_year: p
         different: npt.NDArray[np.bool_] = pc.fill_null(pc.not_equal(a, b), False).to_numpy(zero_copy_only=False)
         return different
 
-    has_date, has_year, has_sex, has_implied = (
-        valid(a) for a in (stated_ddmmyy, birth_year, sex, implied_dmy)
-    )
+    has_date, has_year, has_sex, has_implied = (valid(a) for a in (stated_ddmmyy, birth_year, sex, implied_dmy))
     unchecked = ~valid(nik) | (~has_date & ~has_year & ~has_sex)
     sex_bad = has_sex & valid(implied_sex) & differs(sex, implied_sex)
     date_bad = has_date & (~has_implied | differs(implied_dmy, stated_ddmmyy))

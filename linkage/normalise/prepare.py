@@ -95,9 +95,7 @@ def prepare_record(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-PREPARED_SCHEMA = pa.schema(
-    [(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in PREPARED_COLUMNS]
-)
+PREPARED_SCHEMA = pa.schema([(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in PREPARED_COLUMNS])
 
 
 def prepare_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -132,14 +130,28 @@ def prepare_table(table: pa.Table, *, keep: Sequence[str] = ()) -> pa.Table:
 # of about 0.6 ms (a few dozen Arrow kernel calls); measured crossover 200-250 rows of member records.
 FAST_MIN_ROWS = 256
 _INPUT_COLUMNS = (
-    "record_id", "nik", "kk_number", "full_name", "sex", "birth_date", "birth_year", "village_code", "address"
+    "record_id",
+    "nik",
+    "kk_number",
+    "full_name",
+    "sex",
+    "birth_date",
+    "birth_year",
+    "village_code",
+    "address",
 )
 # A NIK / KK number that needs no cleaning: 16 ASCII digits (anything else goes through `clean_nik`).
 _PLAIN_NIK = r"^[0-9]{16}$"
 # An id `_text` leaves unchanged: starts and ends with a printable, non-space ASCII character.
 _PLAIN_TEXT = r"(?s)^[!-~](.*[!-~])?$"
 _NAME_COLUMNS = (
-    "name_norm", "name_concat", "name_key", "given_name", "given_name_key", "other_names", "name_sorted",
+    "name_norm",
+    "name_concat",
+    "name_key",
+    "given_name",
+    "given_name_key",
+    "other_names",
+    "name_sorted",
     "name_initials",
 )
 _ADDRESS_COLUMNS = ("addr_place", "addr_rt", "addr_rw", "household_key")
@@ -189,7 +201,13 @@ def _record_ids(column: pa.Array) -> pa.Array:
 def _name_parts(value: object) -> tuple[str | None, ...]:
     n = normalise_name(_text(value))
     return (
-        n.name_norm, n.name_concat, n.name_key, n.given_name, n.given_name_key, n.other_names, n.name_sorted,
+        n.name_norm,
+        n.name_concat,
+        n.name_key,
+        n.given_name,
+        n.given_name_key,
+        n.other_names,
+        n.name_sorted,
         n.name_initials,
     )
 

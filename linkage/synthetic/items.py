@@ -12,16 +12,18 @@ from typing import Any
 import numpy as np
 
 
-def _code(rng: np.random.Generator, n: int, poor: np.ndarray, rich_codes: list[int],
-          poor_codes: list[int]) -> np.ndarray:
+def _code(
+    rng: np.random.Generator, n: int, poor: np.ndarray, rich_codes: list[int], poor_codes: list[int]
+) -> np.ndarray:
     """A code from the richer or the poorer set, depending on the family's poverty."""
     rich = rng.choice(rich_codes, n)
     poorer = rng.choice(poor_codes, n)
     return np.where(rng.random(n) < poor, poorer, rich)
 
 
-def family_items(rng: np.random.Generator, decile: np.ndarray
-                 ) -> list[tuple[dict[str, Any], dict[str, bool], dict[str, bool]]]:
+def family_items(
+    rng: np.random.Generator, decile: np.ndarray
+) -> list[tuple[dict[str, Any], dict[str, bool], dict[str, bool]]]:
     """(housing, programmes, assets) per family; `decile` 1 is the poorest."""
     n = len(decile)
     poor = np.clip((10 - decile) / 10, 0.05, 0.9)
@@ -65,8 +67,9 @@ def family_items(rng: np.random.Generator, decile: np.ndarray
     ]
 
 
-def member_items(rng: np.random.Generator, age: np.ndarray, female: np.ndarray, decile: np.ndarray,
-                 bpjs_pbi: np.ndarray) -> list[tuple[Any, Any, Any, dict[str, bool]]]:
+def member_items(
+    rng: np.random.Generator, age: np.ndarray, female: np.ndarray, decile: np.ndarray, bpjs_pbi: np.ndarray
+) -> list[tuple[Any, Any, Any, dict[str, bool]]]:
     """(education, work, disability, insurance) per member; None where the item is not asked."""
     n = len(age)
     u = rng.random(n)
@@ -84,13 +87,28 @@ def member_items(rng: np.random.Generator, age: np.ndarray, female: np.ndarray, 
     non_pbi = ~bpjs_pbi & (rng.random(n) < 0.2 + 0.05 * decile)
     pip = (age >= 6) & (age <= 21) & (decile <= 4) & (rng.random(n) < 0.5)
     out: list[tuple[Any, Any, Any, dict[str, bool]]] = []
-    cols = zip(age.tolist(), participation.tolist(), level.tolist(), worked.tolist(), sector.tolist(),
-               status.tolist(), difficulty[0].tolist(), difficulty[1].tolist(), difficulty[2].tolist(),
-               bpjs_pbi.tolist(), non_pbi.tolist(), pip.tolist(), strict=True)
+    cols = zip(
+        age.tolist(),
+        participation.tolist(),
+        level.tolist(),
+        worked.tolist(),
+        sector.tolist(),
+        status.tolist(),
+        difficulty[0].tolist(),
+        difficulty[1].tolist(),
+        difficulty[2].tolist(),
+        bpjs_pbi.tolist(),
+        non_pbi.tolist(),
+        pip.tolist(),
+        strict=True,
+    )
     for a, part, lvl, w, sec, st, see, hear, walk, pbi, npbi, p in cols:
         education = None if a < 5 else {"school_participation": part, "highest_level": lvl}
-        work = None if a < 10 else {"worked_last_week": w, "main_sector": sec if w else None,
-                                    "employment_status": st if w else None}
+        work = (
+            None
+            if a < 10
+            else {"worked_last_week": w, "main_sector": sec if w else None, "employment_status": st if w else None}
+        )
         disability = None if a < 2 else {"seeing": see, "hearing": hear, "walking": walk}
         out.append((education, work, disability, {"bpjs_pbi": pbi, "bpjs_non_pbi": npbi, "pip": p}))
     return out

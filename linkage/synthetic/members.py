@@ -29,8 +29,7 @@ from linkage.synthetic.profile import NoiseProfile
 
 # Questionnaire relationship codes (item 409) for the master roles.
 _RELATIONSHIP_CODE = np.zeros(6, np.int64)
-_RELATIONSHIP_CODE[[ROLE_HEAD, ROLE_SPOUSE, ROLE_CHILD, ROLE_GRANDCHILD, ROLE_PARENT, ROLE_OTHER]] = [
-    1, 2, 3, 5, 6, 8]
+_RELATIONSHIP_CODE[[ROLE_HEAD, ROLE_SPOUSE, ROLE_CHILD, ROLE_GRANDCHILD, ROLE_PARENT, ROLE_OTHER]] = [1, 2, 3, 5, 6, 8]
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,9 @@ class BaseMembers:
         return len(self.person)
 
 
-def _outside_niks(rng: np.random.Generator, female: np.ndarray, birth: np.ndarray,
-                  neighbour_districts: list[str], taken: set[str]) -> list[str]:
+def _outside_niks(
+    rng: np.random.Generator, female: np.ndarray, birth: np.ndarray, neighbour_districts: list[str], taken: set[str]
+) -> list[str]:
     """Valid NIKs issued outside the regency (serials 9000+), never equal to a master NIK."""
     out: list[str] = []
     for f, b in zip(female.tolist(), birth.tolist(), strict=True):
@@ -72,14 +72,16 @@ def _outside_niks(rng: np.random.Generator, female: np.ndarray, birth: np.ndarra
     return out
 
 
-def list_members(rng: np.random.Generator, pop: Population, profile: NoiseProfile,
-                 neighbour_districts: list[str]) -> BaseMembers:
+def list_members(
+    rng: np.random.Generator, pop: Population, profile: NoiseProfile, neighbour_districts: list[str]
+) -> BaseMembers:
     """Choose the enumerated families and build their listed members (see the module docstring)."""
     alive = ~pop.dead
     alive_per_family = np.bincount(pop.family, weights=alive, minlength=pop.families).astype(np.int64)
     fam_moved = pop.moved_out[pop.family_start]
-    enumerated = np.flatnonzero(~fam_moved & (alive_per_family > 0)
-                                & (rng.random(pop.families) < profile.family_coverage))
+    enumerated = np.flatnonzero(
+        ~fam_moved & (alive_per_family > 0) & (rng.random(pop.families) < profile.family_coverage)
+    )
     is_enum = np.zeros(pop.families, bool)
     is_enum[enumerated] = True
     listed = np.flatnonzero(is_enum[pop.family] & alive)
@@ -90,20 +92,18 @@ def list_members(rng: np.random.Generator, pop: Population, profile: NoiseProfil
     newborn = rng.random(n_new) < profile.newborn_share
     new_female = rng.random(n_new) < 0.5
     snap = np.datetime64(SNAPSHOT.isoformat(), "D")
-    new_birth = np.where(newborn, snap + 1 + rng.integers(0, 14, n_new),
-                         snap - (rng.uniform(16, 70, n_new) * 365.25).astype(np.int64))
-    head_age = ((snap - pop.birth_date[pop.family_start[new_family]]).astype(np.int64) / 365.25
-                if n_new else np.zeros(0))
+    new_birth = np.where(
+        newborn, snap + 1 + rng.integers(0, 14, n_new), snap - (rng.uniform(16, 70, n_new) * 365.25).astype(np.int64)
+    )
+    head_age = (snap - pop.birth_date[pop.family_start[new_family]]).astype(np.int64) / 365.25 if n_new else np.zeros(0)
     kind = rng.random(n_new)
-    new_rel = np.where(newborn, np.where(head_age >= 45, 5, 3),
-                       np.where(kind < 0.4, 4, np.where(kind < 0.55, 7, 8)))
+    new_rel = np.where(newborn, np.where(head_age >= 45, 5, 3), np.where(kind < 0.4, 4, np.where(kind < 0.55, 7, 8)))
     new_marital = np.where(newborn, 1, np.where(new_rel == 4, 2, np.where(kind < 0.8, 1, 2)))
     new_names = sample_names(rng, new_female, pop.religion[pop.family_start[new_family]] == "ISLAM")
     with_nik = ~newborn & (rng.random(n_new) < 0.2)
     taken = set(pop.nik.tolist()) if with_nik.any() else set()
     idx_nik = np.flatnonzero(with_nik)
-    outside = _outside_niks(rng, new_female[idx_nik], new_birth[idx_nik].astype(dt.date), neighbour_districts,
-                            taken)
+    outside = _outside_niks(rng, new_female[idx_nik], new_birth[idx_nik].astype(dt.date), neighbour_districts, taken)
     new_nik: list[str | None] = [None] * n_new
     for i, nik in zip(idx_nik.tolist(), outside, strict=True):
         new_nik[i] = nik
@@ -129,11 +129,9 @@ def list_members(rng: np.random.Generator, pop: Population, profile: NoiseProfil
     relationship = pick(rel_master, new_rel)
     marital = pick(pop.marital[p] + 1, new_marital)
     names_master = pop.full_name[p]
-    name = [str(names_master[i]) if m else new_names[int(new_idx[i])]
-            for i, m in enumerate(master.tolist())]
+    name = [str(names_master[i]) if m else new_names[int(new_idx[i])] for i, m in enumerate(master.tolist())]
     newborn_row = pick(np.zeros(len(p), bool), newborn)
-    outside_nik: list[str | None] = [None if m else new_nik[int(new_idx[i])]
-                                     for i, m in enumerate(master.tolist())]
+    outside_nik: list[str | None] = [None if m else new_nik[int(new_idx[i])] for i, m in enumerate(master.tolist())]
 
     size = np.bincount(np.searchsorted(enumerated, family), minlength=len(enumerated))
     start = np.r_[0, np.cumsum(size)[:-1]]
@@ -150,8 +148,18 @@ def list_members(rng: np.random.Generator, pop: Population, profile: NoiseProfil
 
     in_master_count = np.bincount(np.searchsorted(enumerated, family[master]), minlength=len(enumerated))
     return BaseMembers(
-        families=enumerated, start=start, size=size, in_master_count=in_master_count, person=person,
-        family=family, female=female.astype(bool), birth=birth.astype("datetime64[D]"), name=name,
-        relationship=relationship.astype(np.int64), marital=marital.astype(np.int64),
-        presence=presence.astype(np.int64), newborn=newborn_row.astype(bool), outside_nik=outside_nik,
+        families=enumerated,
+        start=start,
+        size=size,
+        in_master_count=in_master_count,
+        person=person,
+        family=family,
+        female=female.astype(bool),
+        birth=birth.astype("datetime64[D]"),
+        name=name,
+        relationship=relationship.astype(np.int64),
+        marital=marital.astype(np.int64),
+        presence=presence.astype(np.int64),
+        newborn=newborn_row.astype(bool),
+        outside_nik=outside_nik,
     )

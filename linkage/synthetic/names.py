@@ -17,9 +17,7 @@ _UNISEX = {"Ade", "Eka"}
 _PREFIXED = {"Muhammad", "Siti"}
 
 MALE_FIRST: tuple[str, ...] = tuple(n for n in _FakerPerson.first_names_male if n not in _PREFIXED)
-FEMALE_FIRST: tuple[str, ...] = tuple(
-    n for n in _FakerPerson.first_names_female if n not in _PREFIXED | _UNISEX
-)
+FEMALE_FIRST: tuple[str, ...] = tuple(n for n in _FakerPerson.first_names_female if n not in _PREFIXED | _UNISEX)
 MALE_LAST: tuple[str, ...] = tuple(_FakerPerson.last_names_male)
 FEMALE_LAST: tuple[str, ...] = tuple(_FakerPerson.last_names_female)
 

@@ -59,8 +59,15 @@ def mistype_nik(nik: str, rnd: random.Random) -> str:
 
 
 def name_noise(
-    names: list[str], female: list[bool], adult: np.ndarray, rng: np.random.Generator, base: int,
-    variant_rate: float, honorific_rate: float, case_rate: float, rnd: random.Random,
+    names: list[str],
+    female: list[bool],
+    adult: np.ndarray,
+    rng: np.random.Generator,
+    base: int,
+    variant_rate: float,
+    honorific_rate: float,
+    case_rate: float,
+    rnd: random.Random,
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Apply spelling variants, honorifics (adults only) and case/spacing noise; return the masks."""
     n = len(names)
@@ -82,8 +89,14 @@ def name_noise(
 
 
 def birth_date_noise(
-    rng: np.random.Generator, day: np.ndarray, month: np.ndarray, rows: np.ndarray, base: int,
-    swapped_rate: float, year_only_rate: float, placeholder_rate: float,
+    rng: np.random.Generator,
+    day: np.ndarray,
+    month: np.ndarray,
+    rows: np.ndarray,
+    base: int,
+    swapped_rate: float,
+    year_only_rate: float,
+    placeholder_rate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Masks of rows (within `rows`) whose date gets a day/month swap, only a year, or a placeholder."""
     # 7 January would turn into 1 July, indistinguishable from a day/month swap: leave it alone.

@@ -118,8 +118,9 @@ def _to_digits(region6: np.ndarray, ddmmyy: np.ndarray, serial: np.ndarray) -> n
     return digits
 
 
-def _ages(rng: np.random.Generator, sizes: np.ndarray, role: np.ndarray, family: np.ndarray,
-          has_spouse: np.ndarray) -> np.ndarray:
+def _ages(
+    rng: np.random.Generator, sizes: np.ndarray, role: np.ndarray, family: np.ndarray, has_spouse: np.ndarray
+) -> np.ndarray:
     n_fam = len(sizes)
     single = sizes == 1
     head_age = np.clip(rng.normal(48, 14, n_fam), 20, 92)
@@ -136,16 +137,21 @@ def _ages(rng: np.random.Generator, sizes: np.ndarray, role: np.ndarray, family:
     child_hi = np.clip(mother_age[family] - 18, 0, None)
     ages = np.select(
         [role == ROLE_HEAD, role == ROLE_SPOUSE, role == ROLE_PARENT, role == ROLE_CHILD],
-        [fam_head, spouse_age[family], np.clip(fam_head + rng.normal(27, 4, n), fam_head + 17, 99),
-         child_lo + (child_hi - child_lo) * u],
+        [
+            fam_head,
+            spouse_age[family],
+            np.clip(fam_head + rng.normal(27, 4, n), fam_head + 17, 99),
+            child_lo + (child_hi - child_lo) * u,
+        ],
         default=np.clip(fam_head - 40, 0, 18) * u,  # grandchildren
     )
     whole: np.ndarray = np.floor(ages).astype(np.int64)
     return whole
 
 
-def generate_population(rng: np.random.Generator, regency: Regency, persons: int,
-                        profile: NoiseProfile, neighbour_districts: list[str]) -> Population:
+def generate_population(
+    rng: np.random.Generator, regency: Regency, persons: int, profile: NoiseProfile, neighbour_districts: list[str]
+) -> Population:
     """Build the master for `persons` people in `regency` (see the module docstring)."""
     if persons < 1:
         raise ValueError("persons must be at least 1")
@@ -166,8 +172,9 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     ages = _ages(rng, sizes, role, family, has_spouse)
     head_age = ages[family_start][family]
     role[(role == ROLE_CHILD) & (head_age >= 55) & (rng.random(persons) < 0.35)] = ROLE_GRANDCHILD
-    ages = np.where(role == ROLE_GRANDCHILD, np.floor(np.clip(head_age - 40, 0, 18) * rng.random(persons)),
-                    ages).astype(np.int64)
+    ages = np.where(
+        role == ROLE_GRANDCHILD, np.floor(np.clip(head_age - 40, 0, 18) * rng.random(persons)), ages
+    ).astype(np.int64)
     # Other relatives living on the KK (a nephew, a younger sibling of the head): FAMILI LAIN.
     role[(role == ROLE_CHILD) & (rng.random(persons) < 0.03)] = ROLE_OTHER
     ages = np.where(role == ROLE_OTHER, rng.integers(3, 40, persons), ages)
@@ -188,10 +195,8 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     birth = np.where(placeholder, np.where(rng.random(persons) < 0.5, july, dec31), birth)
 
     relationship = np.select(
-        [role == ROLE_HEAD, role == ROLE_SPOUSE, role == ROLE_PARENT, role == ROLE_GRANDCHILD,
-         role == ROLE_OTHER],
-        ["KEPALA KELUARGA", "ISTRI", np.where(rng.random(persons) < 0.5, "ORANG TUA", "MERTUA"), "CUCU",
-         "FAMILI LAIN"],
+        [role == ROLE_HEAD, role == ROLE_SPOUSE, role == ROLE_PARENT, role == ROLE_GRANDCHILD, role == ROLE_OTHER],
+        ["KEPALA KELUARGA", "ISTRI", np.where(rng.random(persons) < 0.5, "ORANG TUA", "MERTUA"), "CUCU", "FAMILI LAIN"],
         default="ANAK",
     )
     marital = np.zeros(persons, np.int64)
@@ -222,7 +227,8 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     number = rng.integers(1, 120, n_fam).tolist()
     address = np.array(
         [
-            f"Kp. {regency.villages[v].name}" if k < 0.35
+            f"Kp. {regency.villages[v].name}"
+            if k < 0.35
             else (f"Gg. {_STREETS[s]} No. {no}" if k < 0.55 else f"Jl. {_STREETS[s]} No. {no}")
             for k, s, no, v in zip(street_kind.tolist(), street, number, village.tolist(), strict=True)
         ],
@@ -232,8 +238,7 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     # NIK: first registered in the family's district, or (in-movers) elsewhere in the province.
     elsewhere = (rng.random(persons) < profile.born_elsewhere) & (ages >= 17)
     neighbours = np.array([int(c) for c in neighbour_districts])
-    nik_district = np.where(elsewhere, neighbours[rng.integers(0, len(neighbours), persons)],
-                            fam_district[family])
+    nik_district = np.where(elsewhere, neighbours[rng.integers(0, len(neighbours), persons)], fam_district[family])
     nik_date = _ddmmyy(birth, female)
     nik = _to_digits(nik_district, nik_date, _serials(rng, nik_district * 10**6 + nik_date))
 
@@ -260,11 +265,26 @@ def generate_population(rng: np.random.Generator, regency: Regency, persons: int
     decile = (np.argsort(np.argsort(score, kind="stable"), kind="stable") * 10 // n_fam + 1).astype(np.int64)
 
     return Population(
-        nik=nik, kk_number=kk[family], full_name=names, female=female, birth_date=birth,
-        birth_place=birth_place, religion=religion, marital=marital, role=role,
-        relationship=relationship, family=family, dead=dead, moved_out=moved_out,
-        family_start=family_start, family_size=sizes, village=village, rt=rt, rw=rw,
-        address=address, decile=decile,
+        nik=nik,
+        kk_number=kk[family],
+        full_name=names,
+        female=female,
+        birth_date=birth,
+        birth_place=birth_place,
+        religion=religion,
+        marital=marital,
+        role=role,
+        relationship=relationship,
+        family=family,
+        dead=dead,
+        moved_out=moved_out,
+        family_start=family_start,
+        family_size=sizes,
+        village=village,
+        rt=rt,
+        rw=rw,
+        address=address,
+        decile=decile,
     )
 
 
@@ -284,8 +304,7 @@ def population_table(pop: Population, regency: Regency) -> pa.Table:
             "marital_status": pa.array(MARITAL[pop.marital], pa.string()),
             "relationship": pa.array(pop.relationship, pa.string()),
             "village_code": pa.array(village, pa.string()),
-            "district_code": pa.array(np.array([c[:6] for c in vil_codes])[pop.village][pop.family],
-                                      pa.string()),
+            "district_code": pa.array(np.array([c[:6] for c in vil_codes])[pop.village][pop.family], pa.string()),
             "address": pa.array(pop.address[pop.family], pa.string()),
             "rt": pa.array(np.char.zfill(pop.rt[pop.family].astype(str), 3), pa.string()),
             "rw": pa.array(np.char.zfill(pop.rw[pop.family].astype(str), 3), pa.string()),

@@ -97,9 +97,21 @@ class NoiseProfile:
         doubled = {
             name: min(1.0, 2 * getattr(base, name))
             for name in (
-                "nik_family_member", "nik_transposed", "nik_mistyped", "name_variant", "name_honorific",
-                "name_case_spacing", "dob_swapped", "dob_year_only", "dob_placeholder", "sex_missing",
-                "duplicate_family", "revised_family", "not_in_master", "dtks_nik_wrong", "bpjs_nik_wrong",
+                "nik_family_member",
+                "nik_transposed",
+                "nik_mistyped",
+                "name_variant",
+                "name_honorific",
+                "name_case_spacing",
+                "dob_swapped",
+                "dob_year_only",
+                "dob_placeholder",
+                "sex_missing",
+                "duplicate_family",
+                "revised_family",
+                "not_in_master",
+                "dtks_nik_wrong",
+                "bpjs_nik_wrong",
             )
         }
         return replace(base, **doubled)
@@ -110,19 +122,42 @@ class NoiseProfile:
         added name tokens, initials, years off by one, 15% of members not in the master, messy addresses."""
         return replace(
             cls(),
-            kk_missing=0.30, nik_missing=0.30, nik_family_member=0.03, nik_relative=0.01, nik_transposed=0.01,
-            nik_mistyped=0.015, name_variant=0.10, name_honorific=0.05, name_case_spacing=0.08,
-            name_token_dropped=0.05, name_token_added=0.02, name_reordered=0.01, name_initial=0.03,
-            dob_swapped=0.02, dob_year_only=0.06, dob_placeholder=0.02, dob_year_off=0.04, sex_missing=0.03,
-            addr_moved=0.05, addr_abbreviation=0.40, addr_rtrw_inline=0.30, addr_missing_part=0.08,
-            addr_typo=0.05, not_in_master=0.15, duplicate_family=0.03, revised_family=0.03,
-        )  # fmt: skip
+            kk_missing=0.30,
+            nik_missing=0.30,
+            nik_family_member=0.03,
+            nik_relative=0.01,
+            nik_transposed=0.01,
+            nik_mistyped=0.015,
+            name_variant=0.10,
+            name_honorific=0.05,
+            name_case_spacing=0.08,
+            name_token_dropped=0.05,
+            name_token_added=0.02,
+            name_reordered=0.01,
+            name_initial=0.03,
+            dob_swapped=0.02,
+            dob_year_only=0.06,
+            dob_placeholder=0.02,
+            dob_year_off=0.04,
+            sex_missing=0.03,
+            addr_moved=0.05,
+            addr_abbreviation=0.40,
+            addr_rtrw_inline=0.30,
+            addr_missing_part=0.08,
+            addr_typo=0.05,
+            not_in_master=0.15,
+            duplicate_family=0.03,
+            revised_family=0.03,
+        )
 
     @classmethod
     def named(cls, name: str) -> NoiseProfile:
         """A preset by name (`default`, `clean`, `noisy`, `hard`) or a JSON file of overrides of the default."""
         presets: dict[str, Callable[[], NoiseProfile]] = {
-            "default": cls, "clean": cls.clean, "noisy": cls.noisy, "hard": cls.hard,
+            "default": cls,
+            "clean": cls.clean,
+            "noisy": cls.noisy,
+            "hard": cls.hard,
         }
         if name in presets:
             return presets[name]()

@@ -45,17 +45,24 @@ def _tags(*pairs: tuple[str, np.ndarray]) -> list[str]:
     return ["|".join(t) for t in tags]
 
 
-def _rows(rng: np.random.Generator, pop: Population, by_decile: np.ndarray, person_p: float,
-          not_in_master: float) -> tuple[np.ndarray, int]:
+def _rows(
+    rng: np.random.Generator, pop: Population, by_decile: np.ndarray, person_p: float, not_in_master: float
+) -> tuple[np.ndarray, int]:
     fam_in = rng.random(pop.families) < by_decile[pop.decile]
     persons = np.flatnonzero(fam_in[pop.family] & (rng.random(pop.persons) < person_p))
     extra = int(round(len(persons) * not_in_master / max(1e-9, 1 - not_in_master)))
     return persons, extra
 
 
-def _nik_column(rng: np.random.Generator, pop: Population, persons: np.ndarray, extra: int,
-                present_rate: float, wrong_rate: float, rnd: random.Random
-                ) -> tuple[list[str | None], np.ndarray, np.ndarray, np.ndarray]:
+def _nik_column(
+    rng: np.random.Generator,
+    pop: Population,
+    persons: np.ndarray,
+    extra: int,
+    present_rate: float,
+    wrong_rate: float,
+    rnd: random.Random,
+) -> tuple[list[str | None], np.ndarray, np.ndarray, np.ndarray]:
     n = len(persons) + extra
     in_master = np.r_[np.ones(len(persons), bool), np.zeros(extra, bool)]
     missing = in_master & (rng.random(n) >= present_rate)
@@ -79,8 +86,9 @@ def _strangers(rng: np.random.Generator, n: int) -> tuple[list[str], np.ndarray,
     return names, female, birth
 
 
-def generate_dtks(rng: np.random.Generator, pop: Population, regency: Regency, profile: NoiseProfile,
-                  rnd: random.Random) -> Sectoral:
+def generate_dtks(
+    rng: np.random.Generator, pop: Population, regency: Regency, profile: NoiseProfile, rnd: random.Random
+) -> Sectoral:
     """dtks.parquet: poorer families (all members), upper-case names, some stale and missing fields."""
     persons, extra = _rows(rng, pop, _DTKS_BY_DECILE, 0.97, profile.dtks_not_in_master)
     n = len(persons) + extra
@@ -104,25 +112,37 @@ def generate_dtks(rng: np.random.Generator, pop: Population, regency: Regency, p
     decile = np.clip(pop.decile[fam] + rng.integers(-1, 2, n), 1, 10)
     ids = [f"{regency.code}{i:012d}" for i in rng.permutation(n) + 1]
     fam_ids = {f: f"{regency.code}K{k:09d}" for k, f in enumerate(np.unique(fam).tolist(), start=1)}
-    table = pa.table({
-        "id_dtks": pa.array(ids, pa.string()),
-        "nik": pa.array(nik, pa.string()),
-        "nama": pa.array([x.upper() for x in names], pa.string()),
-        "jenis_kelamin": pa.array([None if m else ("P" if f else "L")
-                                   for m, f in zip(sex_missing.tolist(), female.tolist(), strict=True)],
-                                  pa.string()),
-        "tanggal_lahir": pa.array([None if m else str(b)
-                                   for m, b in zip(dob_missing.tolist(), birth.tolist(), strict=True)],
-                                  pa.string()),
-        "kode_desa": pa.array(vil_codes[village], pa.string()),
-        "alamat": pa.array(_alamat(pop, fam), pa.string()),
-        "id_keluarga": pa.array([fam_ids[f] for f in fam.tolist()], pa.string()),
-        "desil": pa.array(decile, pa.int8()),
-    })
+    table = pa.table(
+        {
+            "id_dtks": pa.array(ids, pa.string()),
+            "nik": pa.array(nik, pa.string()),
+            "nama": pa.array([x.upper() for x in names], pa.string()),
+            "jenis_kelamin": pa.array(
+                [
+                    None if m else ("P" if f else "L")
+                    for m, f in zip(sex_missing.tolist(), female.tolist(), strict=True)
+                ],
+                pa.string(),
+            ),
+            "tanggal_lahir": pa.array(
+                [None if m else str(b) for m, b in zip(dob_missing.tolist(), birth.tolist(), strict=True)], pa.string()
+            ),
+            "kode_desa": pa.array(vil_codes[village], pa.string()),
+            "alamat": pa.array(_alamat(pop, fam), pa.string()),
+            "id_keluarga": pa.array([fam_ids[f] for f in fam.tolist()], pa.string()),
+            "desil": pa.array(decile, pa.int8()),
+        }
+    )
     dead = np.r_[pop.dead[persons], np.zeros(extra, bool)]
-    noise = _tags(("nik_missing", missing), ("nik_transposed", transposed), ("nik_mistyped", mistyped),
-                  ("name_variant", variant), ("sex_missing", sex_missing), ("not_in_master", ~in_master),
-                  ("died", dead))
+    noise = _tags(
+        ("nik_missing", missing),
+        ("nik_transposed", transposed),
+        ("nik_mistyped", mistyped),
+        ("name_variant", variant),
+        ("sex_missing", sex_missing),
+        ("not_in_master", ~in_master),
+        ("died", dead),
+    )
     true_nik: list[str | None] = [str(x) for x in pop.nik[persons]] + [None] * extra
     return Sectoral(table, ids, true_nik, noise, np.r_[persons, np.full(extra, -1)])
 
@@ -142,8 +162,9 @@ def _stale_village(rng: np.random.Generator, village: np.ndarray, regency: Regen
     return moved
 
 
-def generate_bpjs(rng: np.random.Generator, pop: Population, regency: Regency, profile: NoiseProfile,
-                  rnd: random.Random) -> Sectoral:
+def generate_bpjs(
+    rng: np.random.Generator, pop: Population, regency: Regency, profile: NoiseProfile, rnd: random.Random
+) -> Sectoral:
     """bpjs.parquet: PBI-JK members (individuals of poorer families), alive people only."""
     persons, extra = _rows(rng, pop, _BPJS_BY_DECILE, 0.95, profile.bpjs_not_in_master)
     persons = persons[~pop.dead[persons]]
@@ -170,19 +191,35 @@ def generate_bpjs(rng: np.random.Generator, pop: Population, regency: Regency, p
     district_code = np.array([c[2:6] for c in vil_codes])[pop.village[fam]]
     clinic = rng.integers(1, 12, n).tolist()
     faskes = [f"{d}P{k:03d}" for d, k in zip(district_code.tolist(), clinic, strict=True)]
-    table = pa.table({
-        "noka": pa.array(noka, pa.string()),
-        "nik": pa.array(nik, pa.string()),
-        "nama_peserta": pa.array(names, pa.string()),
-        "tgl_lahir": pa.array(np.where(dob_missing, np.datetime64("NaT"), birth).astype("datetime64[D]"),
-                              pa.date32(), mask=dob_missing),
-        "jk": pa.array([None if m else ("2" if f else "1")
-                        for m, f in zip(sex_missing.tolist(), female.tolist(), strict=True)], pa.string()),
-        "kd_desa": pa.array(vil_codes[pop.village[fam]], pa.string(), mask=village_missing),
-        "segmen": pa.array(np.where(rng.random(n) < 0.8, "PBI-APBN", "PBI-APBD"), pa.string()),
-        "faskes": pa.array(faskes, pa.string()),
-    })
-    noise = _tags(("nik_missing", missing), ("nik_transposed", transposed), ("nik_mistyped", mistyped),
-                  ("name_variant", variant), ("sex_missing", sex_missing), ("not_in_master", ~in_master))
+    table = pa.table(
+        {
+            "noka": pa.array(noka, pa.string()),
+            "nik": pa.array(nik, pa.string()),
+            "nama_peserta": pa.array(names, pa.string()),
+            "tgl_lahir": pa.array(
+                np.where(dob_missing, np.datetime64("NaT"), birth).astype("datetime64[D]"),
+                pa.date32(),
+                mask=dob_missing,
+            ),
+            "jk": pa.array(
+                [
+                    None if m else ("2" if f else "1")
+                    for m, f in zip(sex_missing.tolist(), female.tolist(), strict=True)
+                ],
+                pa.string(),
+            ),
+            "kd_desa": pa.array(vil_codes[pop.village[fam]], pa.string(), mask=village_missing),
+            "segmen": pa.array(np.where(rng.random(n) < 0.8, "PBI-APBN", "PBI-APBD"), pa.string()),
+            "faskes": pa.array(faskes, pa.string()),
+        }
+    )
+    noise = _tags(
+        ("nik_missing", missing),
+        ("nik_transposed", transposed),
+        ("nik_mistyped", mistyped),
+        ("name_variant", variant),
+        ("sex_missing", sex_missing),
+        ("not_in_master", ~in_master),
+    )
     true_nik: list[str | None] = [str(x) for x in pop.nik[persons]] + [None] * extra
     return Sectoral(table, noka, true_nik, noise, np.r_[persons, np.full(extra, -1)])

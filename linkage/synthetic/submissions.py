@@ -50,19 +50,38 @@ def _ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d = days.astype("datetime64[D]")
     y = d.astype("datetime64[Y]")
     m = d.astype("datetime64[M]")
-    return (y.astype(np.int64) + 1970, (m - y.astype("datetime64[M]")).astype(np.int64) + 1,
-            (d - m.astype("datetime64[D]")).astype(np.int64) + 1)
+    return (
+        y.astype(np.int64) + 1970,
+        (m - y.astype("datetime64[M]")).astype(np.int64) + 1,
+        (d - m.astype("datetime64[D]")).astype(np.int64) + 1,
+    )
 
 
-def _wrong_niks(rng: np.random.Generator, rows: np.ndarray, true_nik: np.ndarray, base: BaseMembers,
-                inst_of_row: np.ndarray, within: np.ndarray, inst_start: np.ndarray, n_in: np.ndarray,
-                profile: NoiseProfile, rnd: random.Random) -> tuple[list[str | None], dict[str, np.ndarray]]:
+def _wrong_niks(
+    rng: np.random.Generator,
+    rows: np.ndarray,
+    true_nik: np.ndarray,
+    base: BaseMembers,
+    inst_of_row: np.ndarray,
+    within: np.ndarray,
+    inst_start: np.ndarray,
+    n_in: np.ndarray,
+    profile: NoiseProfile,
+    rnd: random.Random,
+) -> tuple[list[str | None], dict[str, np.ndarray]]:
     """Submitted NIKs and the NIK noise masks (missing / family member / transposed / mistyped)."""
     m = len(rows)
     in_master = base.person[rows] >= 0
     u = rng.random(m)
-    edges = np.cumsum([profile.nik_missing, profile.nik_family_member, profile.nik_transposed,
-                       profile.nik_mistyped, profile.nik_relative])
+    edges = np.cumsum(
+        [
+            profile.nik_missing,
+            profile.nik_family_member,
+            profile.nik_transposed,
+            profile.nik_mistyped,
+            profile.nik_relative,
+        ]
+    )
     band = np.searchsorted(edges, u, side="right")
     missing = in_master & (band == 0)
     family_member = in_master & (band == 1) & (n_in >= 2)
@@ -71,8 +90,7 @@ def _wrong_niks(rng: np.random.Generator, rows: np.ndarray, true_nik: np.ndarray
     relative = in_master & (band == 4)  # filled in by the caller (a person of another family)
     shift = 1 + np.floor(rng.random(m) * np.maximum(n_in - 1, 1)).astype(np.int64)
     other = inst_start[inst_of_row] + (within + shift) % np.maximum(n_in, 1)
-    nik: list[str | None] = [str(x) if p else None for x, p in zip(true_nik.tolist(), in_master.tolist(),
-                                                                       strict=True)]
+    nik: list[str | None] = [str(x) if p else None for x, p in zip(true_nik.tolist(), in_master.tolist(), strict=True)]
     for i in np.flatnonzero(~in_master).tolist():
         nik[i] = base.outside_nik[rows[i]]
     for i in np.flatnonzero(missing).tolist():
@@ -84,13 +102,17 @@ def _wrong_niks(rng: np.random.Generator, rows: np.ndarray, true_nik: np.ndarray
     invalid = mistyped & (rng.random(m) < profile.nik_invalid_share)
     for i in np.flatnonzero(mistyped).tolist():
         nik[i] = str(true_nik[i])[:12] + "0000" if invalid[i] else mistype_nik(str(true_nik[i]), rnd)
-    masks = {"nik_missing": missing, "nik_family_member": family_member, "nik_transposed": transposed,
-             "nik_mistyped": mistyped, "nik_relative": relative}
+    masks = {
+        "nik_missing": missing,
+        "nik_family_member": family_member,
+        "nik_transposed": transposed,
+        "nik_mistyped": mistyped,
+        "nik_relative": relative,
+    }
     return nik, masks
 
 
-def _relatives_niks(rng: np.random.Generator, pop: Population, person: np.ndarray, rows: np.ndarray
-                    ) -> list[str]:
+def _relatives_niks(rng: np.random.Generator, pop: Population, person: np.ndarray, rows: np.ndarray) -> list[str]:
     """For each row: the NIK of a master person of ANOTHER family in the same village (a parent or a
     sibling with their own KK nearby)."""
     village_of = pop.village[pop.family]
@@ -110,8 +132,14 @@ def _relatives_niks(rng: np.random.Generator, pop: Population, person: np.ndarra
 
 
 def build_submissions(
-    rng: np.random.Generator, pop: Population, base: BaseMembers, regency: Regency, profile: NoiseProfile,
-    bpjs_person: np.ndarray, rnd: random.Random, progress: Callable[[int, int], None] | None = None,
+    rng: np.random.Generator,
+    pop: Population,
+    base: BaseMembers,
+    regency: Regency,
+    profile: NoiseProfile,
+    bpjs_person: np.ndarray,
+    rnd: random.Random,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Iterator[str], MemberTruth, int, int]:
     """Return (JSON lines iterator, member truth, submission count, member record count)."""
     n_e = len(base.families)
@@ -124,9 +152,10 @@ def build_submissions(
     fam = base.families[inst_e]
 
     # When: fieldwork days 07:00-18:00; revisions 1-20 days after their original.
-    minute = (rng.integers(0, _FIELDWORK_DAYS, n_inst) * 1440 + rng.integers(7 * 60, 18 * 60, n_inst))
-    minute[kind == REVISION] = minute[:n_e][revised] + rng.integers(1, 21, len(revised)) * 1440 \
-        + rng.integers(-120, 120, len(revised))
+    minute = rng.integers(0, _FIELDWORK_DAYS, n_inst) * 1440 + rng.integers(7 * 60, 18 * 60, n_inst)
+    minute[kind == REVISION] = (
+        minute[:n_e][revised] + rng.integers(1, 21, len(revised)) * 1440 + rng.integers(-120, 120, len(revised))
+    )
     when = _FIELDWORK_START + minute.astype("timedelta64[m]")
     order = np.lexsort((np.arange(n_inst), when))
 
@@ -161,8 +190,7 @@ def build_submissions(
     true_nik = pop.nik[np.where(in_master, person, 0)].astype(object)
     true_nik[~in_master] = None
     n_in = base.in_master_count[inst_e][inst_of_row]
-    nik, nik_masks = _wrong_niks(rng, rows, true_nik, base, inst_of_row, within, inst_start, n_in,
-                                 profile, rnd)
+    nik, nik_masks = _wrong_niks(rng, rows, true_nik, base, inst_of_row, within, inst_start, n_in, profile, rnd)
     # The harder noise kinds draw from their own streams: a world without them stays as it was.
     xrng = rng.spawn(1)[0]
     xrnd = random.Random(int(xrng.integers(2**62)))
@@ -179,31 +207,60 @@ def build_submissions(
     age = ey - by - ((em * 100 + ed) < (bm * 100 + bd))
     day = np.where(swapped, bm, np.where(placeholder, np.where(rng.random(m) < 0.5, 1, 31), bd))
     month = np.where(swapped, bd, np.where(placeholder, np.where(day == 1, 7, 12), bm))
-    by_written, year_off_mask = year_off(xrng, by, bm, bd, in_master & ~swapped & ~year_only & ~placeholder,
-                                         n_master, profile.dob_year_off)
+    by_written, year_off_mask = year_off(
+        xrng, by, bm, bd, in_master & ~swapped & ~year_only & ~placeholder, n_master, profile.dob_year_off
+    )
     female = base.female[rows]
     names = [base.name[r] for r in rows.tolist()]
     names, token_masks = token_noise(names, in_master, xrng, n_master, profile, xrnd)
     names, variant, honorific, case = name_noise(
-        names, female.tolist(), in_master & (age >= 22), rng, n_master,
-        profile.name_variant, profile.name_honorific, profile.name_case_spacing, rnd,
+        names,
+        female.tolist(),
+        in_master & (age >= 22),
+        rng,
+        n_master,
+        profile.name_variant,
+        profile.name_honorific,
+        profile.name_case_spacing,
+        rnd,
     )
     sex_missing = choose(rng, in_master, profile.sex_missing, n_master)
     presence = base.presence[rows]
     row_kind = kind[inst_of_row]
-    new_street = [f"Jl. {STREETS[int(k)]} No. {int(no)}"
-                  for k, no in zip(xrng.integers(0, len(STREETS), n_inst), xrng.integers(1, 120, n_inst), strict=True)]
-    addresses = survey_addresses([str(pop.address[f]) for f in fam.tolist()], pop.rt[fam].tolist(),
-                                 pop.rw[fam].tolist(), xrng, profile, new_street, xrnd)
-    tags = _tag_rows(m, [
-        *nik_masks.items(), ("name_variant", variant), ("name_honorific", honorific),
-        ("name_case_spacing", case), ("dob_swapped", swapped), ("dob_year_only", year_only),
-        ("dob_placeholder", placeholder), ("sex_missing", sex_missing), ("not_in_master", ~in_master),
-        ("duplicate_enumeration", row_kind == DUPLICATE), ("revision", row_kind == REVISION),
-        ("died", presence == 2), ("moved", presence == 3), *token_masks.items(),
-        ("dob_year_off", year_off_mask),
-        *((tag, mask[inst_of_row]) for tag, mask in addresses.masks.items()),
-    ])
+    new_street = [
+        f"Jl. {STREETS[int(k)]} No. {int(no)}"
+        for k, no in zip(xrng.integers(0, len(STREETS), n_inst), xrng.integers(1, 120, n_inst), strict=True)
+    ]
+    addresses = survey_addresses(
+        [str(pop.address[f]) for f in fam.tolist()],
+        pop.rt[fam].tolist(),
+        pop.rw[fam].tolist(),
+        xrng,
+        profile,
+        new_street,
+        xrnd,
+    )
+    tags = _tag_rows(
+        m,
+        [
+            *nik_masks.items(),
+            ("name_variant", variant),
+            ("name_honorific", honorific),
+            ("name_case_spacing", case),
+            ("dob_swapped", swapped),
+            ("dob_year_only", year_only),
+            ("dob_placeholder", placeholder),
+            ("sex_missing", sex_missing),
+            ("not_in_master", ~in_master),
+            ("duplicate_enumeration", row_kind == DUPLICATE),
+            ("revision", row_kind == REVISION),
+            ("died", presence == 2),
+            ("moved", presence == 3),
+            *token_masks.items(),
+            ("dob_year_off", year_off_mask),
+            *((tag, mask[inst_of_row]) for tag, mask in addresses.masks.items()),
+        ],
+    )
 
     decile = pop.decile[fam]
     bpjs_member = np.zeros(m, bool)
@@ -215,19 +272,27 @@ def build_submissions(
 
     vil_bps = [v.bps_code for v in regency.villages]
     cols = {
-        "nik": nik, "name": names, "presence": presence.tolist(),
+        "nik": nik,
+        "name": names,
+        "presence": presence.tolist(),
         "sex": np.where(sex_missing, 0, np.where(female, 2, 1)).tolist(),
-        "day": np.where(year_only, 0, day).tolist(), "month": np.where(year_only, 0, month).tolist(),
-        "year": by_written.tolist(), "age": age.tolist(), "marital": base.marital[rows].tolist(),
+        "day": np.where(year_only, 0, day).tolist(),
+        "month": np.where(year_only, 0, month).tolist(),
+        "year": by_written.tolist(),
+        "age": age.tolist(),
+        "marital": base.marital[rows].tolist(),
         "relationship": base.relationship[rows].tolist(),
     }
     family_keys = [
         f"{vil_bps[v]}{rw:02d}{rt:02d}00{b:03d}001"
-        for v, rw, rt, b in zip(pop.village[fam].tolist(), pop.rw[fam].tolist(), pop.rt[fam].tolist(),
-                                building.tolist(), strict=True)
+        for v, rw, rt, b in zip(
+            pop.village[fam].tolist(), pop.rw[fam].tolist(), pop.rt[fam].tolist(), building.tolist(), strict=True
+        )
     ]
-    sub_ids = [f"S-{regency.code}-{s:0{width}d}-r{2 if k == REVISION else 1}"
-               for s, k in zip(seq.tolist(), kind.tolist(), strict=True)]
+    sub_ids = [
+        f"S-{regency.code}-{s:0{width}d}-r{2 if k == REVISION else 1}"
+        for s, k in zip(seq.tolist(), kind.tolist(), strict=True)
+    ]
     record_id: list[str] = []
     member_key: list[str] = []
     truth_nik: list[str | None] = []
@@ -249,8 +314,7 @@ def build_submissions(
         kind_l, e_l = kind.tolist(), inst_e.tolist()
         for done, i in enumerate(order.tolist(), start=1):
             key = family_keys[i]
-            members = [_member(cols, m_items, j, j - start_l[i] + 1)
-                       for j in range(start_l[i], start_l[i] + size_l[i])]
+            members = [_member(cols, m_items, j, j - start_l[i] + 1) for j in range(start_l[i], start_l[i] + size_l[i])]
             housing, programmes, assets = f_items[e_l[i]]
             doc: dict[str, Any] = {
                 "schema_version": "1",
@@ -258,9 +322,16 @@ def build_submissions(
                 "revision": 2 if kind_l[i] == REVISION else 1,
                 "enumerator_code": f"E{key[:10]}",
                 "enumerated_at": when_s[i][:16].replace(" ", "T") + ":00+07:00",
-                "family_key": {"province": key[0:2], "regency": key[2:4], "district": key[4:7],
-                               "village": key[7:10], "sls": key[10:14], "sub_sls": key[14:16],
-                               "building_serial": key[16:19], "family_serial": key[19:22]},
+                "family_key": {
+                    "province": key[0:2],
+                    "regency": key[2:4],
+                    "district": key[4:7],
+                    "village": key[7:10],
+                    "sls": key[10:14],
+                    "sub_sls": key[14:16],
+                    "building_serial": key[16:19],
+                    "family_serial": key[19:22],
+                },
                 "address": {"street": addresses.street[i], "rt": addresses.rt[i], "rw": addresses.rw[i]},
                 "kk_number": None if kk_missing[i] else kk_all[i],
                 "kk_code": int(kk_code[i]),
@@ -278,8 +349,9 @@ def build_submissions(
     return lines(), truth, n_inst, m
 
 
-def _member(cols: dict[str, list[Any]], items: list[tuple[Any, Any, Any, dict[str, bool]]], j: int,
-            serial: int) -> dict[str, Any]:
+def _member(
+    cols: dict[str, list[Any]], items: list[tuple[Any, Any, Any, dict[str, bool]]], j: int, serial: int
+) -> dict[str, Any]:
     education, work, disability, insurance = items[j]
     sex = cols["sex"][j]
     day, month = cols["day"][j], cols["month"][j]

@@ -49,13 +49,15 @@ def _write(table: pa.Table, path: Path) -> None:
 
 def _truth_table(members: MemberTruth, dtks: Sectoral, bpjs: Sectoral) -> pa.Table:
     n_m, n_d, n_b = len(members.record_id), len(dtks.record_id), len(bpjs.record_id)
-    return pa.table({
-        "source": pa.array(["member"] * n_m + ["dtks"] * n_d + ["bpjs"] * n_b, pa.string()),
-        "record_id": pa.array(members.record_id + dtks.record_id + bpjs.record_id, pa.string()),
-        "member_key": pa.array(members.member_key + [None] * (n_d + n_b), pa.string()),
-        "true_nik": pa.array(members.true_nik + dtks.true_nik + bpjs.true_nik, pa.string()),
-        "noise": pa.array(members.noise + dtks.noise + bpjs.noise, pa.string()),
-    })
+    return pa.table(
+        {
+            "source": pa.array(["member"] * n_m + ["dtks"] * n_d + ["bpjs"] * n_b, pa.string()),
+            "record_id": pa.array(members.record_id + dtks.record_id + bpjs.record_id, pa.string()),
+            "member_key": pa.array(members.member_key + [None] * (n_d + n_b), pa.string()),
+            "true_nik": pa.array(members.true_nik + dtks.true_nik + bpjs.true_nik, pa.string()),
+            "noise": pa.array(members.noise + dtks.noise + bpjs.noise, pa.string()),
+        }
+    )
 
 
 def generate_world(
@@ -107,7 +109,13 @@ def generate_world(
     step("members", 1, 1)
 
     lines, member_truth, n_sub, n_rec = build_submissions(
-        rng, pop, base, region, profile, bpjs_person, rnd,
+        rng,
+        pop,
+        base,
+        region,
+        profile,
+        bpjs_person,
+        rnd,
         progress=lambda done, total: step("submissions", done, total),
     )
     step("submissions", 0, n_sub)
@@ -121,9 +129,16 @@ def generate_world(
     _write(_truth_table(member_truth, dtks, bpjs), out_dir / "truth.parquet")
     step("truth", 1, 1)
     return World(
-        population=out_dir / "population.parquet", crosswalk=out_dir / "crosswalk.parquet",
-        dtks=out_dir / "dtks.parquet", bpjs=out_dir / "bpjs.parquet",
-        submissions=out_dir / "submissions.jsonl", truth=out_dir / "truth.parquet",
-        persons=pop.persons, families=pop.families, submission_count=n_sub, member_records=n_rec,
-        dtks_rows=dtks.table.num_rows, bpjs_rows=bpjs.table.num_rows,
+        population=out_dir / "population.parquet",
+        crosswalk=out_dir / "crosswalk.parquet",
+        dtks=out_dir / "dtks.parquet",
+        bpjs=out_dir / "bpjs.parquet",
+        submissions=out_dir / "submissions.jsonl",
+        truth=out_dir / "truth.parquet",
+        persons=pop.persons,
+        families=pop.families,
+        submission_count=n_sub,
+        member_records=n_rec,
+        dtks_rows=dtks.table.num_rows,
+        bpjs_rows=bpjs.table.num_rows,
     )

@@ -22,7 +22,11 @@ from monitoring.dashboards.review import review_dashboard
 
 OUTPUT_DIR = Path(__file__).resolve().parents[1] / "grafana" / "dashboards"
 BUILDERS: tuple[Callable[[], Dashboard], ...] = (
-    pipeline_dashboard, quality_dashboard, region_dashboard, publisher_dashboard, review_dashboard,
+    pipeline_dashboard,
+    quality_dashboard,
+    region_dashboard,
+    publisher_dashboard,
+    review_dashboard,
 )
 
 

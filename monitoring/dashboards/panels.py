@@ -36,21 +36,34 @@ def series(title: str, unit: str, *targets: tuple[str, str], description: str = 
 def single(title: str, unit: str, expr: str, *, description: str = "", decimals: int = 0) -> stat.Panel:
     """A stat panel showing the last value of one expression."""
     panel = (
-        stat.Panel().title(title).unit(unit).decimals(decimals).datasource(DATASOURCE).height(4).span(6)
+        stat.Panel()
+        .title(title)
+        .unit(unit)
+        .decimals(decimals)
+        .datasource(DATASOURCE)
+        .height(4)
+        .span(6)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
         .with_target(query(expr))
-    )  # fmt: skip
+    )
     return panel.description(description) if description else panel
 
 
 def bars(title: str, unit: str, expr: str, legend: str, *, description: str = "") -> bargauge.Panel:
     """A horizontal bar gauge, one bar per series (e.g. per district)."""
     panel = (
-        bargauge.Panel().title(title).unit(unit).min(0).datasource(DATASOURCE).height(10).span(12)
-        .orientation(VizOrientation.HORIZONTAL).display_mode(BarGaugeDisplayMode.GRADIENT)
+        bargauge.Panel()
+        .title(title)
+        .unit(unit)
+        .min(0)
+        .datasource(DATASOURCE)
+        .height(10)
+        .span(12)
+        .orientation(VizOrientation.HORIZONTAL)
+        .display_mode(BarGaugeDisplayMode.GRADIENT)
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
         .with_target(query(expr, legend))
-    )  # fmt: skip
+    )
     if unit == "percentunit":
         panel = panel.max(1)
     return panel.description(description) if description else panel

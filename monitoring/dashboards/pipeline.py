@@ -19,53 +19,92 @@ def _quantiles(metric: str) -> list[tuple[str, str]]:
 def pipeline_dashboard() -> Dashboard:
     """The operator's first board: is data flowing, how fast, how far behind, what is rejected."""
     return (
-        Dashboard("REGSOSEK pipeline overview").uid("regsosek-pipeline").tags(["regsosek", "pipeline"])
-        .refresh("30s").time("now-6h", "now").timezone("browser")
+        Dashboard("REGSOSEK pipeline overview")
+        .uid("regsosek-pipeline")
+        .tags(["regsosek", "pipeline"])
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
         .with_row(Row("Health"))
         .with_panel(single("Linker instances up", "short", 'sum(up{job="linker"})'))
         .with_panel(single("Gateway instances up", "short", 'sum(up{job="gateway"})'))
-        .with_panel(single(
-            "Seconds since the last batch", "s", "time() - max(regsosek_last_processed_timestamp_seconds)",
-            description="Grows while the linker is stalled; alert LinkingStalled fires when lag is waiting too.",
-        ))
+        .with_panel(
+            single(
+                "Seconds since the last batch",
+                "s",
+                "time() - max(regsosek_last_processed_timestamp_seconds)",
+                description="Grows while the linker is stalled; alert LinkingStalled fires when lag is waiting too.",
+            )
+        )
         .with_panel(single("Consumer lag (records)", "short", "sum(regsosek_consumer_lag_messages)"))
         .with_row(Row("Throughput"))
-        .with_panel(series(
-            "Gateway answers per second", "reqps",
-            (f"sum by (code) (rate(regsosek_gateway_requests_total{{{SUBMIT}}}[5m]))", "{{code}}"),
-        ))
-        .with_panel(series(
-            "Records consumed and produced per second", "ops",
-            ("sum by (topic) (rate(regsosek_messages_consumed_total[5m]))", "in {{topic}}"),
-            ("sum by (topic) (rate(regsosek_messages_produced_total[5m]))", "out {{topic}}"),
-        ))
+        .with_panel(
+            series(
+                "Gateway answers per second",
+                "reqps",
+                (f"sum by (code) (rate(regsosek_gateway_requests_total{{{SUBMIT}}}[5m]))", "{{code}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Records consumed and produced per second",
+                "ops",
+                ("sum by (topic) (rate(regsosek_messages_consumed_total[5m]))", "in {{topic}}"),
+                ("sum by (topic) (rate(regsosek_messages_produced_total[5m]))", "out {{topic}}"),
+            )
+        )
         .with_row(Row("Latency"))
-        .with_panel(series(
-            "End-to-end event age (Kafka timestamp to processed)", "s",
-            *_quantiles("regsosek_event_age_seconds"),
-        ))
-        .with_panel(series(
-            "Micro-batch duration", "s", *_quantiles("regsosek_batch_processing_seconds"),
-        ))
-        .with_panel(series(
-            "Gateway request duration", "s", *_quantiles("regsosek_gateway_request_duration_seconds"),
-        ))
-        .with_panel(series(
-            "Records per micro-batch", "short",
-            ("sum(rate(regsosek_batch_size_records_sum[5m])) / sum(rate(regsosek_batch_size_records_count[5m]))",
-             "mean"),
-        ))
+        .with_panel(
+            series(
+                "End-to-end event age (Kafka timestamp to processed)",
+                "s",
+                *_quantiles("regsosek_event_age_seconds"),
+            )
+        )
+        .with_panel(
+            series(
+                "Micro-batch duration",
+                "s",
+                *_quantiles("regsosek_batch_processing_seconds"),
+            )
+        )
+        .with_panel(
+            series(
+                "Gateway request duration",
+                "s",
+                *_quantiles("regsosek_gateway_request_duration_seconds"),
+            )
+        )
+        .with_panel(
+            series(
+                "Records per micro-batch",
+                "short",
+                (
+                    "sum(rate(regsosek_batch_size_records_sum[5m])) / sum(rate(regsosek_batch_size_records_count[5m]))",
+                    "mean",
+                ),
+            )
+        )
         .with_row(Row("Lag, dead letters, decisions"))
-        .with_panel(series(
-            "Consumer lag per partition", "short",
-            ("sum by (topic, partition) (regsosek_consumer_lag_messages)", "{{topic}}[{{partition}}]"),
-        ))
-        .with_panel(series(
-            "Dead letters per second by reason", "ops",
-            ("sum by (reason) (rate(regsosek_dead_letters_total[5m])) > 0", "{{reason}}"),
-        ))
-        .with_panel(series(
-            "Dukcapil decisions per second by band", "ops",
-            ('sum by (band) (rate(linkage_decisions_total{source="dukcapil"}[5m]))', "{{band}}"),
-        ))
-    )  # fmt: skip
+        .with_panel(
+            series(
+                "Consumer lag per partition",
+                "short",
+                ("sum by (topic, partition) (regsosek_consumer_lag_messages)", "{{topic}}[{{partition}}]"),
+            )
+        )
+        .with_panel(
+            series(
+                "Dead letters per second by reason",
+                "ops",
+                ("sum by (reason) (rate(regsosek_dead_letters_total[5m])) > 0", "{{reason}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Dukcapil decisions per second by band",
+                "ops",
+                ('sum by (band) (rate(linkage_decisions_total{source="dukcapil"}[5m]))', "{{band}}"),
+            )
+        )
+    )

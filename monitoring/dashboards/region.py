@@ -23,38 +23,82 @@ def _total(expr: str) -> str:
 def region_dashboard() -> Dashboard:
     """What a regency head asks: how many families and people are enumerated and linked, per district."""
     return (
-        Dashboard("REGSOSEK region progress").uid("regsosek-region-progress").tags(["regsosek", "region"])
-        .refresh("5m").time("now-7d", "now").timezone("browser")
+        Dashboard("REGSOSEK region progress")
+        .uid("regsosek-region-progress")
+        .tags(["regsosek", "region"])
+        .refresh("5m")
+        .time("now-7d", "now")
+        .timezone("browser")
         .with_row(Row("Regency totals"))
-        .with_panel(single(
-            "Families enumerated / expected", "percentunit",
-            f"{_total(FAMILIES)} / {_total(FAMILIES_EXPECTED)}", decimals=1,
-        ))
-        .with_panel(single(
-            "Members enumerated / expected", "percentunit", f"{_total(MEMBERS)} / {_total(MEMBERS_EXPECTED)}",
-            decimals=1,
-        ))
-        .with_panel(single(
-            "Members auto-linked to Dukcapil", "percentunit", f"{_total(LINKED)} / {_total(MEMBERS)}", decimals=1,
-        ))
+        .with_panel(
+            single(
+                "Families enumerated / expected",
+                "percentunit",
+                f"{_total(FAMILIES)} / {_total(FAMILIES_EXPECTED)}",
+                decimals=1,
+            )
+        )
+        .with_panel(
+            single(
+                "Members enumerated / expected",
+                "percentunit",
+                f"{_total(MEMBERS)} / {_total(MEMBERS_EXPECTED)}",
+                decimals=1,
+            )
+        )
+        .with_panel(
+            single(
+                "Members auto-linked to Dukcapil",
+                "percentunit",
+                f"{_total(LINKED)} / {_total(MEMBERS)}",
+                decimals=1,
+            )
+        )
         .with_panel(single("Families enumerated", "short", _total(FAMILIES)))
         .with_row(Row("Per district"))
-        .with_panel(bars(
-            "Family coverage per district", "percentunit", f"{FAMILIES} / ({FAMILIES_EXPECTED} > 0)", "{{district}}",
-            description="Families submitted over family cards of living residents in the master.",
-        ))
-        .with_panel(bars(
-            "Member coverage per district", "percentunit", f"{MEMBERS} / ({MEMBERS_EXPECTED} > 0)", "{{district}}",
-        ))
-        .with_panel(bars(
-            "Link rate per district", "percentunit", f"{LINKED} / ({MEMBERS} > 0)", "{{district}}",
-            description="Members auto-linked over members submitted; low values point to data-quality work.",
-        ))
-        .with_panel(bars(
-            "Members waiting for review per district", "short", REVIEW, "{{district}}",
-        ))
-        .with_panel(grid(
-            "District table", (FAMILIES, "families"), (FAMILIES_EXPECTED, "families expected"),
-            (MEMBERS, "members"), (MEMBERS_EXPECTED, "members expected"), (LINKED, "linked"), (REVIEW, "review"),
-        ))
-    )  # fmt: skip
+        .with_panel(
+            bars(
+                "Family coverage per district",
+                "percentunit",
+                f"{FAMILIES} / ({FAMILIES_EXPECTED} > 0)",
+                "{{district}}",
+                description="Families submitted over family cards of living residents in the master.",
+            )
+        )
+        .with_panel(
+            bars(
+                "Member coverage per district",
+                "percentunit",
+                f"{MEMBERS} / ({MEMBERS_EXPECTED} > 0)",
+                "{{district}}",
+            )
+        )
+        .with_panel(
+            bars(
+                "Link rate per district",
+                "percentunit",
+                f"{LINKED} / ({MEMBERS} > 0)",
+                "{{district}}",
+                description="Members auto-linked over members submitted; low values point to data-quality work.",
+            )
+        )
+        .with_panel(
+            bars(
+                "Members waiting for review per district",
+                "short",
+                REVIEW,
+                "{{district}}",
+            )
+        )
+        .with_panel(
+            grid(
+                "District table",
+                (FAMILIES, "families"),
+                (FAMILIES_EXPECTED, "families expected"),
+                (MEMBERS, "members"),
+                (MEMBERS_EXPECTED, "members expected"),
+                (LINKED, "linked"),
+                (REVIEW, "review"),
+            )
+        )
+    )

@@ -64,8 +64,10 @@ PUBLISHER_GROUP = "regsosek-publisher"
 LINKER_APP_ID = "regsosek-linker"
 #: Resources only `sync` hands out: (resource kind, name prefix). A grant on one marks a managed principal.
 MANAGED_NAMESPACE: tuple[tuple[str, str], ...] = (
-    ("topic", "subscriber."), ("group", "subscriber."), ("group", "integration."),
-)  # fmt: skip
+    ("topic", "subscriber."),
+    ("group", "subscriber."),
+    ("group", "integration."),
+)
 
 Pattern = Literal["literal", "prefixed"]
 Resource = Literal["topic", "group", "cluster"]
@@ -168,10 +170,12 @@ _PATTERN = {"literal": ACLResourcePatternType.LITERAL, "prefixed": ACLResourcePa
 
 def _to_acl(grant: Grant) -> ACL:
     return ACL(
-        principal=grant.principal, host="*", operation=ACLOperation[grant.operation.upper()],
+        principal=grant.principal,
+        host="*",
+        operation=ACLOperation[grant.operation.upper()],
         permission_type=ACLPermissionType.ALLOW,
         resource_pattern=ResourcePattern(_RESOURCE[grant.resource], grant.name, _PATTERN[grant.pattern]),
-    )  # fmt: skip
+    )
 
 
 def _from_acl(acl: Any) -> Grant | None:
@@ -183,8 +187,13 @@ def _from_acl(acl: Any) -> Grant | None:
     rp = acl.resource_pattern
     if rp.resource_type not in kinds or rp.pattern_type not in patterns:
         return None
-    return Grant(acl.principal, kinds[rp.resource_type], rp.resource_name, patterns[rp.pattern_type],  # type: ignore[arg-type]
-                 acl.operation.name.lower())  # fmt: skip
+    return Grant(
+        acl.principal,
+        kinds[rp.resource_type],  # type: ignore[arg-type]
+        rp.resource_name,
+        patterns[rp.pattern_type],  # type: ignore[arg-type]
+        acl.operation.name.lower(),
+    )
 
 
 @dataclass
@@ -201,9 +210,12 @@ class SyncReport:
 def current_grants(admin: KafkaAdminClient) -> set[Grant]:
     """The broker's ALLOW grants (as far as they are of a kind we manage)."""
     everything = ACLFilter(
-        principal=None, host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+        principal=None,
+        host=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
         resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
-    )  # fmt: skip
+    )
     acls, error = admin.describe_acls(everything)
     if error.errno != 0:
         raise AclSyncError(f"describing ACLs failed: {error}")

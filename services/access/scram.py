@@ -30,14 +30,17 @@ class AlterUserScramCredentialsResponse_v0(Response):  # type: ignore[misc]  # n
     FLEXIBLE_VERSION = True
     SCHEMA = Schema(
         ("throttle_time_ms", Int32),
-        ("results", CompactArray(
-            ("user", CompactString("utf-8")),
-            ("error_code", Int16),
-            ("error_message", CompactString("utf-8")),
-            ("tags", TaggedFields),
-        )),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
-    )  # fmt: skip
+    )
 
 
 class AlterUserScramCredentialsRequest_v0(Request):  # type: ignore[misc]  # noqa: N801
@@ -46,21 +49,27 @@ class AlterUserScramCredentialsRequest_v0(Request):  # type: ignore[misc]  # noq
     FLEXIBLE_VERSION = True
     RESPONSE_TYPE = AlterUserScramCredentialsResponse_v0
     SCHEMA = Schema(
-        ("deletions", CompactArray(
-            ("name", CompactString("utf-8")),
-            ("mechanism", Int8),
-            ("tags", TaggedFields),
-        )),
-        ("upsertions", CompactArray(
-            ("name", CompactString("utf-8")),
-            ("mechanism", Int8),
-            ("iterations", Int32),
-            ("salt", CompactBytes),
-            ("salted_password", CompactBytes),
-            ("tags", TaggedFields),
-        )),
+        (
+            "deletions",
+            CompactArray(
+                ("name", CompactString("utf-8")),
+                ("mechanism", Int8),
+                ("tags", TaggedFields),
+            ),
+        ),
+        (
+            "upsertions",
+            CompactArray(
+                ("name", CompactString("utf-8")),
+                ("mechanism", Int8),
+                ("iterations", Int32),
+                ("salt", CompactBytes),
+                ("salted_password", CompactBytes),
+                ("tags", TaggedFields),
+            ),
+        ),
         ("tags", TaggedFields),
-    )  # fmt: skip
+    )
 
 
 def salted_password(password: str, salt: bytes, iterations: int = ITERATIONS) -> bytes:

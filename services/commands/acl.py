@@ -19,9 +19,11 @@ from services.publisher.topics import ensure_subscriber_topics
 acl_app = typer.Typer(help="Kafka access control: SCRAM users and ACLs from the registry.", no_args_is_help=True)
 
 RegistryOption = typer.Option(
-    Path("subscriptions.json"), "--registry", envvar="REGSOSEK_PUBLISHER_REGISTRY_PATH",
+    Path("subscriptions.json"),
+    "--registry",
+    envvar="REGSOSEK_PUBLISHER_REGISTRY_PATH",
     help="The subscription registry file.",
-)  # fmt: skip
+)
 
 
 def _registry(path: Path) -> SubscriptionRegistry:
@@ -62,7 +64,8 @@ def _passwords(credentials_dir: Path | None, principals: list[str]) -> dict[str,
 @acl_app.command("sync")
 def sync_cmd(
     bootstrap: str | None = bootstrap_option(
-        "REGSOSEK_ACL_BOOTSTRAP", default=None,
+        "REGSOSEK_ACL_BOOTSTRAP",
+        default=None,
         what=f" (default {DEFAULT_SASL_BOOTSTRAP}, the SASL listener; with --plaintext {DEFAULT_BOOTSTRAP})",
     ),
     admin_user: str = typer.Option("admin", "--admin-user", envvar="REGSOSEK_ACL_ADMIN_USER"),
@@ -74,9 +77,10 @@ def sync_cmd(
         None, "--credentials-dir", help="Folder of <principal>.password files: SCRAM users to create/update."
     ),
     plaintext: bool = typer.Option(
-        False, "--plaintext",
+        False,
+        "--plaintext",
         help="Connect to the broker's internal PLAINTEXT (operator) listener instead of SASL; used to "
-             "bootstrap the first users, including admin, on a fresh broker.",
+        "bootstrap the first users, including admin, on a fresh broker.",
     ),
     registry_path: Path = RegistryOption,
 ) -> None:
@@ -97,8 +101,9 @@ def sync_cmd(
     security = {} if plaintext else scram_options(admin_user, admin_password or "")
     try:
         created_topics = ensure_subscriber_topics(bootstrap, registry, **security)
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-acl-sync",
-                                 request_timeout_ms=15000, **security)  # fmt: skip
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="regsosek-acl-sync", request_timeout_ms=15000, **security
+        )
     except (KafkaError, OSError, RuntimeError) as exc:
         who = "the operator listener" if plaintext else admin_user
         typer.secho(f"error: cannot reach {bootstrap} as {who}: {type(exc).__name__}", fg="red", err=True)
@@ -120,8 +125,10 @@ def sync_cmd(
         typer.echo(f"acl created     {grant}")
     for grant in report.deleted:
         typer.echo(f"acl deleted     {grant}")
-    typer.echo(f"{len(report.created)} created, {len(report.deleted)} deleted, {report.unchanged} unchanged "
-               f"(registry version {registry.registry_version})")  # fmt: skip
+    typer.echo(
+        f"{len(report.created)} created, {len(report.deleted)} deleted, {report.unchanged} unchanged "
+        f"(registry version {registry.registry_version})"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -21,9 +21,11 @@ from services.privacy.disclosure import STATUSES, Disclosure, DisclosureLog
 audit_app = typer.Typer(help="Query the append-only disclosure log.", no_args_is_help=True)
 
 DbOption = typer.Option(
-    Path(".run/publisher/disclosures.sqlite"), "--db", envvar="REGSOSEK_PUBLISHER_DISCLOSURE_DB",
+    Path(".run/publisher/disclosures.sqlite"),
+    "--db",
+    envvar="REGSOSEK_PUBLISHER_DISCLOSURE_DB",
     help="The publisher's disclosure log (SQLite).",
-)  # fmt: skip
+)
 
 
 def _open(db: Path) -> DisclosureLog:
@@ -39,12 +41,20 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def _as_dict(d: Disclosure, status: str, sent_at: datetime | None) -> dict[str, object]:
     return {
-        "message_id": d.message_id, "subscriber_id": d.subscriber_id, "purpose_code": d.purpose_code,
-        "event_type": d.event_type, "record_type": d.record_type, "subject_id": d.subject_id,
-        "reference_id": d.reference_id, "fields": list(d.fields), "disclosed_at": d.disclosed_at.isoformat(),
-        "source": d.source, "person_ids": list(d.person_ids), "status": status,
+        "message_id": d.message_id,
+        "subscriber_id": d.subscriber_id,
+        "purpose_code": d.purpose_code,
+        "event_type": d.event_type,
+        "record_type": d.record_type,
+        "subject_id": d.subject_id,
+        "reference_id": d.reference_id,
+        "fields": list(d.fields),
+        "disclosed_at": d.disclosed_at.isoformat(),
+        "source": d.source,
+        "person_ids": list(d.person_ids),
+        "status": status,
         "sent_at": sent_at.isoformat() if sent_at else None,
-    }  # fmt: skip
+    }
 
 
 @audit_app.command("disclosures")
@@ -63,8 +73,9 @@ def disclosures_cmd(
         raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
     log = _open(db)
     try:
-        rows = log.query(subscriber_id=subscriber, person_id=person, since=_utc(since), until=_utc(until),
-                         status=status, limit=limit)  # fmt: skip
+        rows = log.query(
+            subscriber_id=subscriber, person_id=person, since=_utc(since), until=_utc(until), status=status, limit=limit
+        )
         statuses = log.status(d.message_id for d in rows)
         sent_at = {d.message_id: log.sent_at(d.message_id) for d in rows}
     finally:
@@ -74,13 +85,20 @@ def disclosures_cmd(
             typer.echo(json.dumps(_as_dict(d, statuses[d.message_id], sent_at[d.message_id]), sort_keys=True))
         return
     table = Table(title=f"{len(rows)} disclosures")
-    for col in ("time (UTC)", "subscriber", "purpose", "event", "record", "subject", "fields", "status",
-                "message id"):  # fmt: skip
+    for col in ("time (UTC)", "subscriber", "purpose", "event", "record", "subject", "fields", "status", "message id"):
         table.add_column(col)
     for d in rows:
-        table.add_row(d.disclosed_at.strftime("%Y-%m-%d %H:%M:%S"), d.subscriber_id, d.purpose_code,
-                      d.event_type, d.record_type, d.subject_id, ",".join(d.fields), statuses[d.message_id],
-                      d.message_id)  # fmt: skip
+        table.add_row(
+            d.disclosed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            d.subscriber_id,
+            d.purpose_code,
+            d.event_type,
+            d.record_type,
+            d.subject_id,
+            ",".join(d.fields),
+            statuses[d.message_id],
+            d.message_id,
+        )
     Console(width=240).print(table)
 
 

@@ -192,7 +192,12 @@ def _world_links(
     try:
         with step_progress(console, LINK_STEPS) as step:
             ours, _ = link_file(
-                master, records, artefact=artefact, source=source, progress=step, notes=notes.append  # type: ignore[arg-type]
+                master,
+                records,
+                artefact=artefact,
+                source=source,  # type: ignore[arg-type]
+                progress=step,
+                notes=notes.append,
             )
     except (LinkInputError, NotEnoughToLink) as e:
         raise fail(str(e)) from None

@@ -45,9 +45,14 @@ def serve_gateway(
         raise typer.BadParameter("--log-format must be text or json")
 
     given: dict[str, Any] = {
-        "host": host, "port": port, "bootstrap": bootstrap, "topic": topic, "tokens_file": tokens_file,
-        "max_body_bytes": max_body_bytes, "produce_timeout_s": produce_timeout_s,
-    }  # fmt: skip
+        "host": host,
+        "port": port,
+        "bootstrap": bootstrap,
+        "topic": topic,
+        "tokens_file": tokens_file,
+        "max_body_bytes": max_body_bytes,
+        "produce_timeout_s": produce_timeout_s,
+    }
     try:
         settings = GatewaySettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

@@ -18,9 +18,7 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Folder to write the world into (created if missing)."),
     persons: int = typer.Option(..., "--persons", min=1, help="Number of persons in the population master."),
     seed: int = typer.Option(..., "--seed", help="Random seed; the same arguments give the same bytes."),
-    regency: str = typer.Option(
-        "3603", "--regency", help="Kemendagri regency code, e.g. 3603 (Kab. Tangerang)."
-    ),
+    regency: str = typer.Option("3603", "--regency", help="Kemendagri regency code, e.g. 3603 (Kab. Tangerang)."),
     profile: str = typer.Option(
         "default", "--profile", help="Noise profile: default, clean, noisy, hard, or a JSON file of rate overrides."
     ),
@@ -40,8 +38,12 @@ def generate(
     console = Console(stderr=True)
     started = time.perf_counter()
     with Progress(
-        TextColumn("[bold]{task.description:<12}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as bar:
         tasks: dict[str, TaskID] = {s: bar.add_task(s, total=1, visible=False) for s in STAGES}
 
@@ -49,8 +51,7 @@ def generate(
             bar.update(tasks[stage], completed=done, total=max(total, 1), visible=True)
 
         try:
-            world = generate_world(out, regency=regency, persons=persons, seed=seed, profile=noise,
-                                   progress=report)
+            world = generate_world(out, regency=regency, persons=persons, seed=seed, profile=noise, progress=report)
         except UnknownRegencyError as exc:
             raise typer.BadParameter(str(exc), param_hint="--regency") from None
         except ValueError as exc:  # e.g. too many persons for one district and birth date

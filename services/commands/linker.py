@@ -24,13 +24,15 @@ def serve_linker(
     ),
     app_id: str | None = typer.Option(None, "--group", help="Consumer group (env REGSOSEK_LINKER_APP_ID)."),
     updates: bool | None = typer.Option(
-        None, "--updates/--no-updates",
+        None,
+        "--updates/--no-updates",
         help="Apply master and sectoral changes, publish linkage.updates.v1 (env REGSOSEK_LINKER_UPDATES_ENABLED).",
-    ),  # fmt: skip
+    ),
     decisions: bool | None = typer.Option(
-        None, "--decisions/--no-decisions",
+        None,
+        "--decisions/--no-decisions",
         help="Apply review decisions from linkage.review.decisions.v1 (env REGSOSEK_LINKER_DECISIONS_ENABLED).",
-    ),  # fmt: skip
+    ),
     log_level: str = typer.Option("info", "--log-level", help="Log level of the worker."),
 ) -> None:
     """Link submissions from regsosek.submissions.v1 to linkage.members/families/review.v1."""
@@ -39,9 +41,14 @@ def serve_linker(
     from services.linker.settings import LinkerSettings
 
     given: dict[str, Any] = {
-        "bootstrap": bootstrap, "state_dir": state_dir, "world_dir": world_dir, "model_path": model_path,
-        "app_id": app_id, "updates_enabled": updates, "decisions_enabled": decisions,
-    }  # fmt: skip
+        "bootstrap": bootstrap,
+        "state_dir": state_dir,
+        "world_dir": world_dir,
+        "model_path": model_path,
+        "app_id": app_id,
+        "updates_enabled": updates,
+        "decisions_enabled": decisions,
+    }
     try:
         settings = LinkerSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

@@ -38,14 +38,15 @@ def bootstrap_envvars(service_env: str | None = None) -> list[str]:
     return [service_env, BOOTSTRAP_ENV] if service_env else [BOOTSTRAP_ENV]
 
 
-def bootstrap_option(
-    service_env: str | None = None, *, default: str | None = DEFAULT_BOOTSTRAP, what: str = ""
-) -> Any:
+def bootstrap_option(service_env: str | None = None, *, default: str | None = DEFAULT_BOOTSTRAP, what: str = "") -> Any:
     """The `--bootstrap` option of a Kafka command (precedence in this module's docstring)."""
     return typer.Option(
-        default, "--bootstrap", envvar=bootstrap_envvars(service_env), show_envvar=True,
+        default,
+        "--bootstrap",
+        envvar=bootstrap_envvars(service_env),
+        show_envvar=True,
         help=f"Kafka bootstrap servers host:port[,host:port]{what}; variables in precedence order:",
-    )  # fmt: skip
+    )
 
 
 def settings_problems(exc: ValidationError) -> str:

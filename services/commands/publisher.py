@@ -45,8 +45,12 @@ def serve_publisher(
     from services.shutdown import ShutdownDeadline
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    given: dict[str, Any] = {"bootstrap": bootstrap, "registry_path": registry, "disclosure_db": disclosure_db,
-                             "pseudonym_keys_dir": keys_dir}  # fmt: skip
+    given: dict[str, Any] = {
+        "bootstrap": bootstrap,
+        "registry_path": registry,
+        "disclosure_db": disclosure_db,
+        "pseudonym_keys_dir": keys_dir,
+    }
     try:
         settings = PublisherSettings(**{k: v for k, v in given.items() if v is not None})
         subscriptions = load_registry(settings.registry_path)
@@ -75,8 +79,10 @@ def serve_publisher(
     ensure_subscriber_topics(settings.bootstrap, subscriptions, **security)
     if publisher.stats.in_doubt:
         # Counts only. These entries stay recorded; the redelivered input sends them again.
-        _log.warning("publisher: %d disclosures of a stopped run are in doubt (may have been delivered)",
-                     publisher.stats.in_doubt)  # fmt: skip
+        _log.warning(
+            "publisher: %d disclosures of a stopped run are in doubt (may have been delivered)",
+            publisher.stats.in_doubt,
+        )
     metrics = None
     if metrics_port is not None:
         from prometheus_client import CollectorRegistry
@@ -88,11 +94,18 @@ def serve_publisher(
         serve_metrics(metrics.registry, metrics_host, metrics_port)
     loop = PublisherLoop(
         publisher,
-        LoopConfig(settings.bootstrap, settings.group_id, settings.client_id, settings.poll_timeout_ms,
-                   settings.max_poll_records, progress_interval_s=settings.progress_interval_seconds,
-                   progress_every_records=settings.progress_every_records),
-        metrics=metrics, **security,
-    )  # fmt: skip
+        LoopConfig(
+            settings.bootstrap,
+            settings.group_id,
+            settings.client_id,
+            settings.poll_timeout_ms,
+            settings.max_poll_records,
+            progress_interval_s=settings.progress_interval_seconds,
+            progress_every_records=settings.progress_every_records,
+        ),
+        metrics=metrics,
+        **security,
+    )
     # Closing the clients after a fatal error or SIGTERM may hang (an unreachable broker): the deadline
     # ends the process then, so a supervisor can restart it.
     deadline = ShutdownDeadline(settings.shutdown_deadline_seconds)
@@ -102,8 +115,10 @@ def serve_publisher(
         loop.stop()
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    typer.echo(f"publisher: {len(subscriptions.subscriptions)} subscriptions "
-               f"(registry version {subscriptions.registry_version}) from {settings.bootstrap}")  # fmt: skip
+    typer.echo(
+        f"publisher: {len(subscriptions.subscriptions)} subscriptions "
+        f"(registry version {subscriptions.registry_version}) from {settings.bootstrap}"
+    )
     try:
         loop.run()
     except KeyboardInterrupt:

@@ -66,8 +66,14 @@ def serve_review(
     from services.review.settings import ReviewSettings
     from services.review.users import UserFileError, UserStore
 
-    given: dict[str, Any] = {"host": host, "port": port, "bootstrap": bootstrap, "state_path": state_path,
-                             "users_file": users_file, "master_path": master_path}  # fmt: skip
+    given: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "bootstrap": bootstrap,
+        "state_path": state_path,
+        "users_file": users_file,
+        "master_path": master_path,
+    }
     try:
         settings = ReviewSettings(**{k: v for k, v in given.items() if v is not None})
         users = UserStore.load(settings.users_file)
@@ -81,8 +87,10 @@ def serve_review(
         )
     if settings.master_path is not None and not settings.master_path.is_file():
         raise typer.BadParameter(f"master file {settings.master_path} does not exist")
-    typer.echo(f"review app on http://{settings.host}:{settings.port} <- {settings.review_topic} "
-               f"-> {settings.decisions_topic} ({len(users)} accounts)")  # fmt: skip
+    typer.echo(
+        f"review app on http://{settings.host}:{settings.port} <- {settings.review_topic} "
+        f"-> {settings.decisions_topic} ({len(users)} accounts)"
+    )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(build_app(settings, users=users), host=settings.host, port=settings.port, log_level=log_level)
 
@@ -113,8 +121,9 @@ def labels(
     except ValidationError as exc:
         raise typer.BadParameter(settings_problems(exc)) from None
     try:
-        records = read_topic(settings.bootstrap, settings.decisions_topic, timeout_s=timeout_s,
-                             security=settings.kafka_python_security())  # fmt: skip
+        records = read_topic(
+            settings.bootstrap, settings.decisions_topic, timeout_s=timeout_s, security=settings.kafka_python_security()
+        )
     except (KafkaError, KeyError, TimeoutError, OSError) as exc:
         raise fail(f"cannot read {settings.decisions_topic} on {settings.bootstrap}: {exc}") from None
     decisions, unreadable = [], 0

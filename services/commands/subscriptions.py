@@ -18,9 +18,11 @@ from services.publisher.registry_file import RegistryFileError, load_registry, s
 subscriptions_app = typer.Typer(help="Manage ministry subscriptions (the registry file).", no_args_is_help=True)
 
 RegistryOption = typer.Option(
-    Path("subscriptions.json"), "--registry", envvar="REGSOSEK_PUBLISHER_REGISTRY_PATH",
+    Path("subscriptions.json"),
+    "--registry",
+    envvar="REGSOSEK_PUBLISHER_REGISTRY_PATH",
     help="The registry JSON file (created on the first add).",
-)  # fmt: skip
+)
 
 
 def _load(path: Path) -> SubscriptionRegistry:
@@ -72,15 +74,18 @@ def add_cmd(
     valid_until: datetime | None = typer.Option(None, "--valid-until", help="End (UTC); default open."),
     from_json: Path | None = typer.Option(None, "--from-json", help="Read the subscription from a JSON file."),
     backfill: bool = typer.Option(
-        True, "--backfill/--no-backfill",
+        True,
+        "--backfill/--no-backfill",
         help="First deliver the current state of every matching record (marked snapshot), then the live feed.",
     ),
     super_users: str = typer.Option(
-        "", "--super-users", envvar="REGSOSEK_KAFKA_SUPER_USERS",
+        "",
+        "--super-users",
+        envvar="REGSOSEK_KAFKA_SUPER_USERS",
         help="The broker's super.users when it has more than User:admin;User:ANONYMOUS (e.g. 'User:ops').",
     ),
     registry_path: Path = RegistryOption,
-) -> None:  # fmt: skip
+) -> None:
     """Add a subscription; the registry version goes up by one.
 
     With `--backfill` (the default) the publisher, when it next starts, first sends the current state
@@ -98,15 +103,21 @@ def add_cmd(
             data.setdefault("backfill", backfill)
             subscription = Subscription.model_validate(data)
         else:
-            subscription = Subscription.model_validate({
-                "subscriber_id": subscriber_id, "purpose_code": purpose_code, "purpose_text": purpose_text,
-                "event_types": events, "person_fields": person_fields, "family_fields": family_fields,
-                "filters": {"region_codes": regions, "programmes": programmes, "deciles": deciles},
-                "may_receive_nik": raw_nik,
-                "valid_from": (valid_from or datetime.now(UTC)).replace(tzinfo=UTC),
-                "valid_until": valid_until.replace(tzinfo=UTC) if valid_until else None,
-                "backfill": backfill,
-            })  # fmt: skip
+            subscription = Subscription.model_validate(
+                {
+                    "subscriber_id": subscriber_id,
+                    "purpose_code": purpose_code,
+                    "purpose_text": purpose_text,
+                    "event_types": events,
+                    "person_fields": person_fields,
+                    "family_fields": family_fields,
+                    "filters": {"region_codes": regions, "programmes": programmes, "deciles": deciles},
+                    "may_receive_nik": raw_nik,
+                    "valid_from": (valid_from or datetime.now(UTC)).replace(tzinfo=UTC),
+                    "valid_until": valid_until.replace(tzinfo=UTC) if valid_until else None,
+                    "backfill": backfill,
+                }
+            )
         updated = registry.with_added(subscription)
     except ValidationError as exc:
         raise typer.BadParameter(_problems(exc)) from None
@@ -139,11 +150,24 @@ def list_cmd(
         table.add_column(col)
     for s in registry.subscriptions:
         fields = ", ".join([f"person.{f}" for f in s.person_fields] + [f"family.{f}" for f in s.family_fields])
-        filters = ", ".join([f"region {r}" for r in s.filters.region_codes] + list(s.filters.programmes)
-                            + [f"decile {d}" for d in s.filters.deciles]) or "-"
+        filters = (
+            ", ".join(
+                [f"region {r}" for r in s.filters.region_codes]
+                + list(s.filters.programmes)
+                + [f"decile {d}" for d in s.filters.deciles]
+            )
+            or "-"
+        )
         until = s.valid_until.date().isoformat() if s.valid_until else "open"
-        table.add_row(s.subscriber_id, s.purpose_code, ", ".join(s.event_types), fields, filters,
-                      "yes" if s.may_receive_nik else "no", f"{s.valid_from.date()} - {until}")  # fmt: skip
+        table.add_row(
+            s.subscriber_id,
+            s.purpose_code,
+            ", ".join(s.event_types),
+            fields,
+            filters,
+            "yes" if s.may_receive_nik else "no",
+            f"{s.valid_from.date()} - {until}",
+        )
     Console(width=200).print(table)
 
 

@@ -29,11 +29,13 @@ def add_cmd(
         ..., "--topic", help=f"A linkage topic it may read (repeat): {', '.join(sorted(INTEGRATION_TOPICS))}."
     ),
     super_users: str = typer.Option(
-        "", "--super-users", envvar="REGSOSEK_KAFKA_SUPER_USERS",
+        "",
+        "--super-users",
+        envvar="REGSOSEK_KAFKA_SUPER_USERS",
         help="The broker's super.users when it has more than User:admin;User:ANONYMOUS.",
     ),
     registry_path: Path = RegistryOption,
-) -> None:  # fmt: skip
+) -> None:
     """Add an integration team; the registry version goes up by one."""
     _refuse_reserved("team", team_id, super_users)
     registry = _load(registry_path)
@@ -45,8 +47,10 @@ def add_cmd(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     save_registry(registry_path, updated)
-    typer.echo(f"added team {team_id}: read {', '.join(team.topics)}, groups {team.group_prefix}* "
-               f"(registry version {updated.registry_version})")  # fmt: skip
+    typer.echo(
+        f"added team {team_id}: read {', '.join(team.topics)}, groups {team.group_prefix}* "
+        f"(registry version {updated.registry_version})"
+    )
 
 
 @teams_app.command("remove")

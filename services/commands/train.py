@@ -19,8 +19,15 @@ from linkage.spec import NotEnoughToLink, spec_for_tables
 from services.commands.link import LINK_STEPS, fail, read_table, step_progress
 
 TRAIN_STEPS = ("load", *LINK_STEPS[:6], "write artefact")
-LABEL_STEPS = ("load", "normalise", "m (from labels)", "prior (from predictions)", "predict", "choose best",
-               "write artefact")  # fmt: skip
+LABEL_STEPS = (
+    "load",
+    "normalise",
+    "m (from labels)",
+    "prior (from predictions)",
+    "predict",
+    "choose best",
+    "write artefact",
+)
 
 
 def train(
@@ -75,7 +82,13 @@ def train(
         except NotEnoughToLink as e:
             raise fail(str(e)) from None
         artefact = train_artefact(
-            pm, pr, source, max_pairs=max_pairs, seed=seed, progress=step, spec=spec  # type: ignore[arg-type]
+            pm,
+            pr,
+            source,  # type: ignore[arg-type]
+            max_pairs=max_pairs,
+            seed=seed,
+            progress=step,
+            spec=spec,
         )
         step("write artefact")
         folder = save_artefact(artefact, out, charts=charts)

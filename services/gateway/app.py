@@ -102,8 +102,10 @@ def build_app(
     """
     tokens = TeamTokens(settings.grants())
     if tokens.unrestricted():
-        log.warning("%d team tokens carry no regions and may write every region; give each team its "
-                    "regions (docs/gateway.md)", tokens.unrestricted())  # fmt: skip
+        log.warning(
+            "%d team tokens carry no regions and may write every region; give each team its regions (docs/gateway.md)",
+            tokens.unrestricted(),
+        )
     sink: SubmissionProducer = producer or KafkaSubmissionProducer(
         settings.bootstrap,
         settings.topic,
@@ -117,9 +119,12 @@ def build_app(
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     if feedback is None and settings.feedback_topic:
         feedback = KafkaFeedbackReader(
-            settings.bootstrap, settings.feedback_topic, FeedbackIndex(metrics),
-            client_id=settings.client_id, security=settings.aiokafka_security(),
-        )  # fmt: skip
+            settings.bootstrap,
+            settings.feedback_topic,
+            FeedbackIndex(metrics),
+            client_id=settings.client_id,
+            security=settings.aiokafka_security(),
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -199,8 +204,11 @@ def build_app(
             return _problem(503, detail, {"Retry-After": RETRY_AFTER_S})
         log.info(
             "submission stored team=%s submission_id=%s partition=%d offset=%d",
-            team, submission.submission_id, delivery.partition, delivery.offset,
-        )  # fmt: skip
+            team,
+            submission.submission_id,
+            delivery.partition,
+            delivery.offset,
+        )
         return SubmissionAccepted(
             submission_id=submission.submission_id,
             family_key=family_key,
@@ -221,9 +229,10 @@ def build_app(
     )
     async def list_feedback(
         grant: Annotated[TeamGrant | None, Depends(authenticated_team)],
-        since: Annotated[str | None, Query(
-            max_length=4096, description="next_cursor of the previous answer, or an ISO-8601 time with offset"
-        )] = None,
+        since: Annotated[
+            str | None,
+            Query(max_length=4096, description="next_cursor of the previous answer, or an ISO-8601 time with offset"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_FEEDBACK_LIMIT, description="most items in the answer")] = 100,
     ) -> Any:
         if grant is None:

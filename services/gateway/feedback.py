@@ -110,8 +110,9 @@ class FeedbackIndex:
             item = FIELD_FEEDBACK_ADAPTER.validate_json(value)
         except ValidationError:
             self.rejected += 1
-            log.warning("feedback record at partition %d offset %d is not a FieldFeedback v1; skipped",
-                        partition, offset)  # fmt: skip
+            log.warning(
+                "feedback record at partition %d offset %d is not a FieldFeedback v1; skipped", partition, offset
+            )
             return
         old = self._items.get(item.item_id)
         entry = Entry(partition, offset, timestamp_ms, item)
@@ -133,10 +134,13 @@ class FeedbackIndex:
         after = cursor.offsets
         floor = cursor.min_timestamp_ms
         newer = sorted(
-            (e for e in self._by_team.get(team, {}).values()
-             if e.offset > after.get(e.partition, -1) and (floor is None or e.timestamp_ms >= floor)),
+            (
+                e
+                for e in self._by_team.get(team, {}).values()
+                if e.offset > after.get(e.partition, -1) and (floor is None or e.timestamp_ms >= floor)
+            ),
             key=lambda e: (e.partition, e.offset),
-        )  # fmt: skip
+        )
         shown = newer[:limit]
         offsets = dict(after)
         for e in shown:
@@ -159,8 +163,16 @@ class FeedbackSource(Protocol):
 class KafkaFeedbackReader:
     """Fills a `FeedbackIndex` from `field.feedback.v1` (all partitions, from the beginning, no group)."""
 
-    def __init__(self, bootstrap: str, topic: str, index: FeedbackIndex, *, client_id: str = "regsosek-gateway",
-                 security: Mapping[str, Any] | None = None, retry_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        index: FeedbackIndex,
+        *,
+        client_id: str = "regsosek-gateway",
+        security: Mapping[str, Any] | None = None,
+        retry_s: float = 1.0,
+    ) -> None:
         self.index = index
         self._bootstrap = bootstrap
         self._topic = topic
@@ -186,8 +198,13 @@ class KafkaFeedbackReader:
     async def _run(self) -> None:
         # Until the broker answers: retry (the gateway still takes submissions meanwhile).
         while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-feedback",
-                                        enable_auto_commit=False, group_id=None, **self._security)  # fmt: skip
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                client_id=f"{self._client_id}-feedback",
+                enable_auto_commit=False,
+                group_id=None,
+                **self._security,
+            )
             try:
                 await consumer.start()
                 await self._follow(consumer)

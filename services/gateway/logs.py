@@ -79,8 +79,12 @@ def logging_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]
         "formatters": {"gateway": formatter},
         "filters": {"request_id": {"()": "services.gateway.request_id.RequestIdFilter"}},
         "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "gateway", "stream": "ext://sys.stderr",
-                       "filters": ["request_id"]}  # fmt: skip
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "gateway",
+                "stream": "ext://sys.stderr",
+                "filters": ["request_id"],
+            }
         },
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {name: dict(uvicorn) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},

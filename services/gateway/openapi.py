@@ -46,8 +46,12 @@ def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes,
-                servers=SERVERS, license_info=LICENSE,
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                servers=SERVERS,
+                license_info=LICENSE,
             )
             components = document.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in _submission_schema()[1].items():

@@ -62,8 +62,14 @@ class ValidationProblem(Problem):
 def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     """A problem+json response of `status` with `detail` and any extension members in `extra`."""
     type_, title = PROBLEM_TYPES.get(status, ("about:blank", HTTPStatus(status).phrase))
-    body = {"type": type_, "title": title, "status": status, "detail": detail,
-            "request_id": current_request_id(), **extra}  # fmt: skip
+    body = {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": current_request_id(),
+        **extra,
+    }
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -91,8 +97,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Runs outside RequestIdMiddleware (in Starlette's error middleware): add the header here.
         request_id = current_request_id()
-        return problem(500, "unexpected error; the request id identifies it in the gateway's log",
-                       {"X-Request-ID": request_id})  # fmt: skip
+        return problem(
+            500, "unexpected error; the request id identifies it in the gateway's log", {"X-Request-ID": request_id}
+        )
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, request_error)

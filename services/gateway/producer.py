@@ -119,9 +119,7 @@ class KafkaSubmissionProducer:
                 producer = await self._connected()
                 meta = await producer.send_and_wait(self.topic, value, key=key, headers=list(headers))
         except TimeoutError as exc:
-            raise BrokerUnavailable(
-                f"no acknowledgement from the broker within {self.timeout_s:g} s"
-            ) from exc
+            raise BrokerUnavailable(f"no acknowledgement from the broker within {self.timeout_s:g} s") from exc
         except MessageSizeTooLargeError as exc:
             raise MessageTooLarge(f"the broker refused a {len(value)}-byte record as too large") from exc
         except KafkaError as exc:

@@ -41,18 +41,14 @@ class GatewaySettings(KafkaSecurity):
         env_prefix="REGSOSEK_GATEWAY_", frozen=True, extra="forbid", hide_input_in_errors=True
     )
 
-    bootstrap: str = Field(
-        default="127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port]"
-    )
+    bootstrap: str = Field(default="127.0.0.1:19092", description="Kafka bootstrap servers, host:port[,host:port]")
     topic: str = Field(default=SUBMISSIONS, description="topic the submissions are produced to")
     host: str = Field(default="127.0.0.1", description="address the HTTP server listens on")
     port: int = Field(default=8080, ge=0, le=65535, description="port the HTTP server listens on")
     max_body_bytes: int = Field(
         default=MAX_PAYLOAD_BYTES, gt=0, description="largest accepted request body (413 above)"
     )
-    produce_timeout_s: float = Field(
-        default=5.0, gt=0, description="longest wait for the broker's acknowledgement"
-    )
+    produce_timeout_s: float = Field(default=5.0, gt=0, description="longest wait for the broker's acknowledgement")
     connect_backoff_s: float = Field(
         default=1.0, ge=0, description="after a failed broker connection, answer 503 at once for this long"
     )
@@ -62,10 +58,12 @@ class GatewaySettings(KafkaSecurity):
     )
     # Values are checked by `grants()`, not by pydantic: its errors would name the dict key, the token.
     tokens: dict[str, Any] = Field(
-        default_factory=dict, repr=False,
+        default_factory=dict,
+        repr=False,
         description='bearer token -> team and regions, JSON {"<token>": {"team": "<team>", "regions": ["3603"]}}',
-    )  # fmt: skip
+    )
     tokens_file: Path | None = Field(default=None, description="JSON file with more token entries, same format")
+
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:
         for token, grant in self.grants().items():

@@ -135,7 +135,12 @@ def refusal_dead_letter(refusal: Refusal, value: bytes | None, key: bytes | None
             f"{source.topic}[{source.partition}]@{source.offset}"
         )
     return build_dead_letter(
-        reason=refusal.reason, detail=detail, payload=payload, source_topic=source.topic,
-        source_partition=source.partition, source_offset=source.offset, key=key,
+        reason=refusal.reason,
+        detail=detail,
+        payload=payload,
+        source_topic=source.topic,
+        source_partition=source.partition,
+        source_offset=source.offset,
+        key=key,
         now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
-    )  # fmt: skip
+    )

@@ -48,7 +48,6 @@ from services.observability.recorder import BatchRecorder
 log = logging.getLogger("regsosek.linker")
 
 
-
 @dataclass
 class LinkerCounters:
     """Running totals of this process (logged per batch; a metrics adapter can read them)."""
@@ -112,8 +111,9 @@ class SubmissionHandler:
         if len(kept) < len(events):
             lost = sorted({e.message.partition for e in events} - owned)
             self.counters.not_owned += len(events) - len(kept)
-            log.warning("dropped %d records of partitions %s revoked before their batch ran",
-                        len(events) - len(kept), lost)  # fmt: skip
+            log.warning(
+                "dropped %d records of partitions %s revoked before their batch ran", len(events) - len(kept), lost
+            )
         return kept
 
     def classify(self, events: Sequence[EventT[Any]]) -> tuple[list[Received], list[OutboundRecord]]:
@@ -131,8 +131,9 @@ class SubmissionHandler:
                 # Position and reason only: the payload may hold NIKs and names.
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
                 key = dead_letter_key(msg.key)
-                dead.append(OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result),
-                                           result.dead_lettered_at))  # fmt: skip
+                dead.append(
+                    OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result), result.dead_lettered_at)
+                )
             else:
                 if isinstance(self._store, PartitionedLinkStore):
                     # A family's state lives in the file of the partition its records arrive on.
@@ -150,8 +151,9 @@ class SubmissionHandler:
             src = got.source
             log.warning("dead-lettered %s[%d]@%d: %s", src.topic, src.partition, src.offset, reason)
             letter = refusal_dead_letter(refusal, got.value, got.key, src)
-            out.append(OutboundRecord(self._settings.dlq_topic, got.key, to_canonical_json(letter),
-                                      letter.dead_lettered_at))  # fmt: skip
+            out.append(
+                OutboundRecord(self._settings.dlq_topic, got.key, to_canonical_json(letter), letter.dead_lettered_at)
+            )
         return out
 
     async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
@@ -239,9 +241,15 @@ class SubmissionHandler:
         return lambda: store.apply(update)
 
     def _batch_done(
-        self, events: Sequence[EventT[Any]], records: Sequence[OutboundRecord], result: BatchResult,
-        started: float, linked: float, acked: float, stored: float,
-    ) -> None:  # fmt: skip
+        self,
+        events: Sequence[EventT[Any]],
+        records: Sequence[OutboundRecord],
+        result: BatchResult,
+        started: float,
+        linked: float,
+        acked: float,
+        stored: float,
+    ) -> None:
         if self._recorder is not None:
             self._recorder.batch_done(events, records, stored - started, result)
         c = self.counters
@@ -252,9 +260,15 @@ class SubmissionHandler:
         log.info(
             "batch: %d records, %d families, %d members linked, %d stale, %d outputs; "
             "decode+link %.3f s, produce+acks %.3f s, store %.3f s",
-            len(events), result.families_linked, result.members_linked, result.stale, len(records),
-            linked - started, acked - linked, stored - acked,
-        )  # fmt: skip
+            len(events),
+            result.families_linked,
+            result.members_linked,
+            result.stale,
+            len(records),
+            linked - started,
+            acked - linked,
+            stored - acked,
+        )
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
         if self._send is None:
@@ -296,10 +310,12 @@ class StoreGate(asyncio.Lock):
 def linker_stamper(settings: LinkerSettings) -> EventStamper:
     """The CloudEvents headers of every topic the linker writes (names from the settings)."""
     kinds = {
-        settings.members_topic: ce.MEMBER, settings.families_topic: ce.FAMILY,
-        settings.review_topic: ce.REVIEW_TASK, settings.updates_topic: ce.UPDATE,
+        settings.members_topic: ce.MEMBER,
+        settings.families_topic: ce.FAMILY,
+        settings.review_topic: ce.REVIEW_TASK,
+        settings.updates_topic: ce.UPDATE,
         settings.dlq_topic: ce.DEAD_LETTER,
-    }  # fmt: skip
+    }
     if settings.feedback_topic:
         kinds[settings.feedback_topic] = ce.FIELD_FEEDBACK
     return EventStamper(kinds, ce.LINKER_SOURCE)
@@ -322,10 +338,14 @@ def build_app(
         settings.members_topic, settings.families_topic, settings.review_topic, settings.feedback_topic or None
     )
     pipeline = SubmissionLinker(
-        linker, store, ids, topics,
-        max_members_per_call=settings.batch_max_members, village_crosswalk=village_crosswalk,
+        linker,
+        store,
+        ids,
+        topics,
+        max_members_per_call=settings.batch_max_members,
+        village_crosswalk=village_crosswalk,
         rules=AdmissionRules(frozenset(settings.supervisor_teams), settings.max_revision_step),
-    )  # fmt: skip
+    )
     handler = SubmissionHandler(settings, pipeline, store, recorder)
     app = faust.App(
         settings.app_id,
@@ -348,7 +368,7 @@ def build_app(
         producer_max_batch_size=262_144,
         # Members follow their family's partition on every topic (the catalogue's co-partitioning).
         producer_partitioner=producer_partitioner,
-    )  # fmt: skip
+    )
     # Bytes in, bytes out: the contracts decode and encode, faust only moves the bytes.
     source = app.topic(settings.submissions_topic, key_serializer="raw", value_serializer="raw")
 
@@ -371,11 +391,21 @@ def build_app(
     progress = SubmissionsProgress()
     updates: MasterUpdates | None = None
     if settings.updates_enabled:
-        updates = install_updates(app, settings, linker=linker, store=store, ids=ids, send=send,
-                                  lock=engine_lock, progress=progress, recorder=recorder)  # fmt: skip
+        updates = install_updates(
+            app,
+            settings,
+            linker=linker,
+            store=store,
+            ids=ids,
+            send=send,
+            lock=engine_lock,
+            progress=progress,
+            recorder=recorder,
+        )
     if settings.decisions_enabled:
-        install_decisions(app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock,
-                          progress=progress)  # fmt: skip
+        install_decisions(
+            app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock, progress=progress
+        )
 
     if recorder is not None:
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))

@@ -72,15 +72,27 @@ def bounded_dead_letter(
 
     def build(kept: int) -> DeadLetter:
         cut = kept < len(payload)
-        note = (f"; only the first {kept} of {len(payload)} payload bytes are kept here, the original is at "
-                f"{source.topic}[{source.partition}]@{source.offset}") if cut else ""  # fmt: skip
+        note = (
+            (
+                f"; only the first {kept} of {len(payload)} payload bytes are kept here, the original is at "
+                f"{source.topic}[{source.partition}]@{source.offset}"
+            )
+            if cut
+            else ""
+        )
         return build_dead_letter(
-            reason=violation.reason, detail=detail + note, errors=errors, payload=payload[:kept],
-            source_topic=source.topic, source_partition=source.partition, source_offset=source.offset,
-            key=kept_key, now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
+            reason=violation.reason,
+            detail=detail + note,
+            errors=errors,
+            payload=payload[:kept],
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_offset=source.offset,
+            key=kept_key,
+            now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
             original_size=len(payload) if cut else None,
             original_sha256=digest if cut else None,
-        )  # fmt: skip
+        )
 
     def size(letter: DeadLetter) -> int:
         return len(to_canonical_json(letter)) + len(kept_key or b"")

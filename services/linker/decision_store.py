@@ -43,8 +43,20 @@ def read_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, list[AppliedDeci
     rows = con.execute(f"SELECT {_COLUMNS} FROM review_decisions ORDER BY applied_no").fetchall()
     out: dict[str, list[AppliedDecision]] = {}
     for r in rows:
-        entry = AppliedDecision(str(r[0]), str(r[1]), str(r[2]), int(r[3]), ReviewOutcome(r[4]), r[5], r[6], r[7],
-                                str(r[8]), r[9], str(r[10]), bool(r[11]))  # fmt: skip
+        entry = AppliedDecision(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            int(r[3]),
+            ReviewOutcome(r[4]),
+            r[5],
+            r[6],
+            r[7],
+            str(r[8]),
+            r[9],
+            str(r[10]),
+            bool(r[11]),
+        )
         out.setdefault(entry.member_key, []).append(entry)
     return out
 
@@ -58,9 +70,22 @@ def insert_decisions(con: duckdb.DuckDBPyConnection, entries: Sequence[AppliedDe
         con.execute(
             f"INSERT INTO review_decisions ({_COLUMNS}, applied_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (decision_id) DO NOTHING",
-            [e.decision_id, e.task_id, e.member_key, e.sequence, e.outcome.value, e.chosen_nik, e.probability,
-             e.match_weight, e.identity, e.revokes, e.reviewer_id, e.held, number],
-        )  # fmt: skip
+            [
+                e.decision_id,
+                e.task_id,
+                e.member_key,
+                e.sequence,
+                e.outcome.value,
+                e.chosen_nik,
+                e.probability,
+                e.match_weight,
+                e.identity,
+                e.revokes,
+                e.reviewer_id,
+                e.held,
+                number,
+            ],
+        )
 
 
 def task_log(decisions: Sequence[AppliedDecision], task_id: str) -> list[AppliedDecision]:

@@ -30,11 +30,22 @@ from services.linker.ranking import rank_review_candidates
 
 # Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
 _MEMBER_SCHEMA = pa.schema(
-    [("record_id", pa.string()), ("nik", pa.string()), ("kk_number", pa.string()), ("full_name", pa.string()),
-     ("sex", pa.string()), ("birth_date", pa.string()), ("birth_year", pa.int64()),
-     ("village_code", pa.string()), ("address", pa.string()), ("family_key", pa.string()),
-     ("head_name", pa.string()), ("relationship", pa.int64()), ("submission_id", pa.string())]
-)  # fmt: skip
+    [
+        ("record_id", pa.string()),
+        ("nik", pa.string()),
+        ("kk_number", pa.string()),
+        ("full_name", pa.string()),
+        ("sex", pa.string()),
+        ("birth_date", pa.string()),
+        ("birth_year", pa.int64()),
+        ("village_code", pa.string()),
+        ("address", pa.string()),
+        ("family_key", pa.string()),
+        ("head_name", pa.string()),
+        ("relationship", pa.int64()),
+        ("submission_id", pa.string()),
+    ]
+)
 
 
 class NikIndex:
@@ -68,8 +79,9 @@ class NikIndex:
 class EngineMemberLinker:
     """Links members with the real-time engine; one `MemberLink` per query, in order."""
 
-    def __init__(self, engine: Any, version: str, master: NikIndex, dtks: NikIndex | None,
-                 bpjs: NikIndex | None) -> None:  # fmt: skip
+    def __init__(
+        self, engine: Any, version: str, master: NikIndex, dtks: NikIndex | None, bpjs: NikIndex | None
+    ) -> None:
         self._engine = engine
         self._version = version
         self._master = master
@@ -99,9 +111,13 @@ class EngineMemberLinker:
             raise LinkerConfigError(f"cannot load the model artefact {model_path}: {exc}") from exc
         engine = LinkageEngine.from_artefact(model_path, preparer=prepare_table)
         load_master_cached(
-            engine, population, cache_dir=cache_dir or world_dir / ".prepared",
-            version=f"spec-{SPEC_VERSION}", convert=population_records, processes=1,
-        )  # fmt: skip
+            engine,
+            population,
+            cache_dir=cache_dir or world_dir / ".prepared",
+            version=f"spec-{SPEC_VERSION}",
+            convert=population_records,
+            processes=1,
+        )
         meta = artefact.metadata
         version = (
             f"{meta.get('source', 'members')}-{str(meta.get('created_at', ''))}"
@@ -109,8 +125,13 @@ class EngineMemberLinker:
         )
         people = pq.read_table(population, columns=["nik", "kk_number", "status"])
         master = NikIndex(people["nik"], kk=people["kk_number"], dead=pc.equal(people["status"], "dead"))
-        return cls(engine, version, master, _sectoral(world_dir / "dtks.parquet", "id_dtks"),
-                   _sectoral(world_dir / "bpjs.parquet", "noka"))  # fmt: skip
+        return cls(
+            engine,
+            version,
+            master,
+            _sectoral(world_dir / "dtks.parquet", "id_dtks"),
+            _sectoral(world_dir / "bpjs.parquet", "noka"),
+        )
 
     @property
     def model_version(self) -> str:
@@ -174,17 +195,22 @@ class EngineMemberLinker:
             explanation = {c.comparison: c.match_weight for c in d.explanation.contributions} if d.explanation else {}
             links.append(
                 MemberLink(
-                    record_id=query.record_id, band=d.band.value, master_nik=nik,
-                    probability=d.match_probability, match_weight=d.match_weight,
-                    runner_up_weight=d.runner_up_match_weight, explanation=explanation,
+                    record_id=query.record_id,
+                    band=d.band.value,
+                    master_nik=nik,
+                    probability=d.match_probability,
+                    match_weight=d.match_weight,
+                    runner_up_weight=d.runner_up_match_weight,
+                    explanation=explanation,
                     master_kk_number=self._fact(nik, "kk") if nik else None,
                     master_deceased=bool(self._fact(nik, "dead")) if nik else False,
                     dtks_id=self._sectoral_id("dtks", nik) if nik else None,
                     bpjs_id=self._sectoral_id("bpjs", nik) if nik else None,
-                    dtks_decile=self._dtks_decile(nik) if nik else None, blocking_keys=query_keys,
+                    dtks_decile=self._dtks_decile(nik) if nik else None,
+                    blocking_keys=query_keys,
                     query_nik_in_master=self._known(query.nik) if query.nik else None,
                 )
-            )  # fmt: skip
+            )
         ranked = rank_review_candidates(self._engine, table, links)
         for index, candidates in ranked.items():
             links[index] = replace(links[index], candidates=candidates)
@@ -207,9 +233,15 @@ def _master_record(person: MasterPerson) -> dict[str, Any]:
     """A master person as the engine's raw master record (the population file's conversion)."""
     from linkage.records import population_records
 
-    row = {"nik": person.nik, "kk_number": person.kk_number, "full_name": person.full_name,
-           "sex": person.sex, "birth_date": person.birth_date, "village_code": person.village_code,
-           "address": person.address}  # fmt: skip
+    row = {
+        "nik": person.nik,
+        "kk_number": person.kk_number,
+        "full_name": person.full_name,
+        "sex": person.sex,
+        "birth_date": person.birth_date,
+        "village_code": person.village_code,
+        "address": person.address,
+    }
     record: dict[str, Any] = population_records(pa.Table.from_pylist([row])).to_pylist()[0]
     return record
 
@@ -219,9 +251,17 @@ def _row(q: MemberQuery) -> dict[str, Any]:
     if year is None and q.age is not None:
         year = q.reference_year - q.age  # the same age rule the batch linkage uses
     return {
-        "record_id": q.record_id, "nik": q.nik or None, "kk_number": q.kk_number or None,
-        "full_name": q.full_name, "sex": q.sex or None, "birth_date": q.birth_date or None,
-        "birth_year": year, "village_code": q.village_code or None, "address": q.address or None,
-        "family_key": q.family_key, "head_name": q.head_name, "relationship": q.relationship,
+        "record_id": q.record_id,
+        "nik": q.nik or None,
+        "kk_number": q.kk_number or None,
+        "full_name": q.full_name,
+        "sex": q.sex or None,
+        "birth_date": q.birth_date or None,
+        "birth_year": year,
+        "village_code": q.village_code or None,
+        "address": q.address or None,
+        "family_key": q.family_key,
+        "head_name": q.head_name,
+        "relationship": q.relationship,
         "submission_id": q.submission_id,
-    }  # fmt: skip
+    }

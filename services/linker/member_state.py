@@ -70,9 +70,23 @@ _QUERY_COLUMNS = (
     "other_member_names",
     "full_name",
 )
-_COLUMNS = ("member_key", "family_key", "revision", "decision", "link_nik", "query_nik", "birth_date",
-            "name_key", "master_kk", "master_dead", "present", *(f"q_{c}" for c in _QUERY_COLUMNS),
-            "member_json", "family_json", "block_keys")  # fmt: skip
+_COLUMNS = (
+    "member_key",
+    "family_key",
+    "revision",
+    "decision",
+    "link_nik",
+    "query_nik",
+    "birth_date",
+    "name_key",
+    "master_kk",
+    "master_dead",
+    "present",
+    *(f"q_{c}" for c in _QUERY_COLUMNS),
+    "member_json",
+    "family_json",
+    "block_keys",
+)
 
 
 def name_key(name: str) -> str:
@@ -107,8 +121,9 @@ class MemberState:
     def current(self) -> tuple[LinkedMember, MasterFacts]:
         """The member record last published and the master facts the family flags need
         (`integration.outputs.rebuilt_family`)."""
-        return LinkedMember.model_validate_json(self.member_json), MasterFacts(self.master_kk, self.master_dead,
-                                                                               self.present)  # fmt: skip
+        return LinkedMember.model_validate_json(self.member_json), MasterFacts(
+            self.master_kk, self.master_dead, self.present
+        )
 
 
 @dataclass(frozen=True)
@@ -131,8 +146,13 @@ def _query_of(r: tuple[Any, ...]) -> MemberQuery:
     return MemberQuery(record_id=str(r[0]), nik=r[5] or "", birth_date=r[6] or "", family_key=str(r[1]), **q)
 
 
-def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberState],
-                  dropped: Iterable[str] = (), *, existing: Collection[str] | None = None) -> None:  # fmt: skip
+def write_members(
+    con: duckdb.DuckDBPyConnection,
+    states: Mapping[str, MemberState],
+    dropped: Iterable[str] = (),
+    *,
+    existing: Collection[str] | None = None,
+) -> None:
     """Replace the rows of these members and delete dropped members, in the caller's transaction.
 
     No revision check here: the pipeline writes only current revisions (stale ones produce nothing)
@@ -148,24 +168,26 @@ def write_members(con: duckdb.DuckDBPyConnection, states: Mapping[str, MemberSta
     if not states:
         return
     rows = [states[k] for k in sorted(states)]
-    batch = pa.table({
-        "member_key": [s.member_key for s in rows],
-        "family_key": [s.family_key for s in rows],
-        "revision": pa.array([s.revision for s in rows], pa.int64()),
-        "decision": [s.decision for s in rows],
-        "link_nik": [s.link_nik for s in rows],
-        "query_nik": [s.query.nik or None for s in rows],
-        "birth_date": [s.query.birth_date or None for s in rows],
-        "name_key": [name_key(s.query.full_name) or None for s in rows],
-        "master_kk": [s.master_kk for s in rows],
-        "master_dead": [s.master_dead for s in rows],
-        "present": [s.present for s in rows],
-        **{f"q_{c}": [getattr(s.query, c) for s in rows] for c in _QUERY_COLUMNS if c != "other_member_names"},
-        "q_other_member_names": pa.array([list(s.query.other_member_names) for s in rows], pa.list_(pa.string())),
-        "member_json": [s.member_json.decode("utf-8") for s in rows],
-        "family_json": [s.family_json.decode("utf-8") for s in rows],
-        "block_keys": pa.array([s.blocking_keys for s in rows], pa.list_(pa.int64())),
-    })  # fmt: skip
+    batch = pa.table(
+        {
+            "member_key": [s.member_key for s in rows],
+            "family_key": [s.family_key for s in rows],
+            "revision": pa.array([s.revision for s in rows], pa.int64()),
+            "decision": [s.decision for s in rows],
+            "link_nik": [s.link_nik for s in rows],
+            "query_nik": [s.query.nik or None for s in rows],
+            "birth_date": [s.query.birth_date or None for s in rows],
+            "name_key": [name_key(s.query.full_name) or None for s in rows],
+            "master_kk": [s.master_kk for s in rows],
+            "master_dead": [s.master_dead for s in rows],
+            "present": [s.present for s in rows],
+            **{f"q_{c}": [getattr(s.query, c) for s in rows] for c in _QUERY_COLUMNS if c != "other_member_names"},
+            "q_other_member_names": pa.array([list(s.query.other_member_names) for s in rows], pa.list_(pa.string())),
+            "member_json": [s.member_json.decode("utf-8") for s in rows],
+            "family_json": [s.family_json.decode("utf-8") for s in rows],
+            "block_keys": pa.array([s.blocking_keys for s in rows], pa.list_(pa.int64())),
+        }
+    )
     con.register("member_batch", batch)
     try:
         if existing is None:
@@ -211,12 +233,20 @@ def find_family_members(
 
 def _state(r: tuple[Any, ...], partition: int) -> MemberState:
     return MemberState(
-        member_key=str(r[0]), family_key=str(r[1]), revision=int(r[2]), decision=str(r[3]),
-        link_nik=None if r[4] is None else str(r[4]), master_kk=None if r[8] is None else str(r[8]),
-        master_dead=bool(r[9]), present=bool(r[10]), query=_query_of(r),
-        member_json=str(r[-3]).encode("utf-8"), family_json=str(r[-2]).encode("utf-8"), partition=partition,
+        member_key=str(r[0]),
+        family_key=str(r[1]),
+        revision=int(r[2]),
+        decision=str(r[3]),
+        link_nik=None if r[4] is None else str(r[4]),
+        master_kk=None if r[8] is None else str(r[8]),
+        master_dead=bool(r[9]),
+        present=bool(r[10]),
+        query=_query_of(r),
+        member_json=str(r[-3]).encode("utf-8"),
+        family_json=str(r[-2]).encode("utf-8"),
+        partition=partition,
         blocking_keys=None if r[-1] is None else tuple(int(k) for k in r[-1]),
-    )  # fmt: skip
+    )
 
 
 def member_states(
@@ -239,11 +269,17 @@ def member_states(
         link = links[m.member_key]
         has_link = m.decision is not MemberDecision.NOT_LINKED
         states[m.member_key] = MemberState(
-            member_key=m.member_key, family_key=m.family_key, revision=m.revision,
-            decision=m.decision.value, link_nik=link.master_nik if has_link else None,
-            query=queries[m.member_key], family_json=family_json,
+            member_key=m.member_key,
+            family_key=m.family_key,
+            revision=m.revision,
+            decision=m.decision.value,
+            link_nik=link.master_nik if has_link else None,
+            query=queries[m.member_key],
+            family_json=family_json,
             member_json=known.get(m.member_key.encode()) or to_canonical_json(m),
-            master_kk=link.master_kk_number, master_dead=link.master_deceased, present=present[m.member_key],
+            master_kk=link.master_kk_number,
+            master_dead=link.master_deceased,
+            present=present[m.member_key],
             blocking_keys=link.blocking_keys,
-        )  # fmt: skip
+        )
     return states

@@ -134,9 +134,7 @@ class SubmissionLinker:
         arrival = _arrival(submissions, current)
         return self._build(len(submissions), stored, current, links, queries, refused, owners, arrival)
 
-    def prelink(
-        self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None
-    ) -> Prelinked:
+    def prelink(self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None) -> Prelinked:
         """Step 1 of `process` without the store: link the latest revision of every family in the batch.
 
         Lets the engine run while the previous batch's link-store write is still in progress; a
@@ -176,9 +174,7 @@ class SubmissionLinker:
         return stored, latest, admission.refused, admission.owners
 
     @staticmethod
-    def _current(
-        stored: Mapping[str, FamilyState], latest: Mapping[str, FamilySubmission]
-    ) -> list[FamilySubmission]:
+    def _current(stored: Mapping[str, FamilyState], latest: Mapping[str, FamilySubmission]) -> list[FamilySubmission]:
         return [sub for key, sub in latest.items() if key not in stored or sub.revision >= stored[key].revision]
 
     def _build(
@@ -279,9 +275,7 @@ class SubmissionLinker:
                 latest[key] = sub
         return dict(sorted(latest.items()))
 
-    def _link(
-        self, submissions: Sequence[FamilySubmission]
-    ) -> tuple[dict[str, MemberLink], dict[str, MemberQuery]]:
+    def _link(self, submissions: Sequence[FamilySubmission]) -> tuple[dict[str, MemberLink], dict[str, MemberQuery]]:
         queries = [q for sub in submissions for q in family_queries(sub, self._crosswalk)]
         links: dict[str, MemberLink] = {}
         for chunk in chunk_by_members(queries, self._max_members):
@@ -297,20 +291,20 @@ class SubmissionLinker:
         return {r.key: r.value for r in records if r.topic in wanted and r.key is not None and r.value is not None}
 
     def _records(
-        self, family_key: str, out: FamilyOutputs, serials: tuple[int, ...], previous: FamilyState | None,
+        self,
+        family_key: str,
+        out: FamilyOutputs,
+        serials: tuple[int, ...],
+        previous: FamilyState | None,
         time: dt.datetime,
     ) -> list[OutboundRecord]:
         t = self._topics
-        records = [
-            OutboundRecord(t.members, m.member_key.encode(), to_canonical_json(m), time) for m in out.members
-        ]
+        records = [OutboundRecord(t.members, m.member_key.encode(), to_canonical_json(m), time) for m in out.members]
         # Members dropped by a newer revision: a tombstone so the compacted topic forgets them.
         if previous is not None:
             for serial in sorted(set(previous.serials) - set(serials)):
                 records.append(OutboundRecord(t.members, f"{family_key}-{serial:02d}".encode(), None, time))
-        records.extend(
-            OutboundRecord(t.review, r.member_key.encode(), to_canonical_json(r), time) for r in out.reviews
-        )
+        records.extend(OutboundRecord(t.review, r.member_key.encode(), to_canonical_json(r), time) for r in out.reviews)
         records.append(OutboundRecord(t.families, family_key.encode(), to_canonical_json(out.family), time))
         return records
 

@@ -40,9 +40,12 @@ def build_worker_app(
 
 
 def run_worker(
-    settings: LinkerSettings, *, loglevel: str = "info", linker: MemberLinker | None = None,
+    settings: LinkerSettings,
+    *,
+    loglevel: str = "info",
+    linker: MemberLinker | None = None,
     master_records: int | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Build the engine and the app, then run a faust worker until SIGTERM/SIGINT. Does not return.
 
     `linker`: an engine to use instead of the configured one (tests run the service with a fake, through

@@ -103,14 +103,16 @@ class LinkStoreLike(Protocol):
 
 
 def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
-    return pa.table({
-        "family_key": [k for k, _ in families],
-        "revision": pa.array([s.revision for _, s in families], pa.int64()),
-        "submission_id": pa.array([s.submission_id for _, s in families], pa.string()),
-        "serials": pa.array([list(s.serials) for _, s in families], pa.list_(pa.int32())),
-        "owner": pa.array([s.owner for _, s in families], pa.string()),
-        "open_feedback": pa.array([list(s.open_feedback) for _, s in families], pa.list_(pa.string())),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "family_key": [k for k, _ in families],
+            "revision": pa.array([s.revision for _, s in families], pa.int64()),
+            "submission_id": pa.array([s.submission_id for _, s in families], pa.string()),
+            "serials": pa.array([list(s.serials) for _, s in families], pa.list_(pa.int32())),
+            "owner": pa.array([s.owner for _, s in families], pa.string()),
+            "open_feedback": pa.array([list(s.open_feedback) for _, s in families], pa.list_(pa.string())),
+        }
+    )
 
 
 def _connect(path: Path | str) -> duckdb.DuckDBPyConnection:
@@ -307,7 +309,6 @@ class LinkStore:
     def close(self) -> None:
         """Close the DuckDB connection (the file stays)."""
         self._con.close()
-
 
 
 def _widen_to_bigint(con: duckdb.DuckDBPyConnection, columns: Iterable[tuple[str, str]]) -> None:

@@ -31,11 +31,19 @@ class ConsumerLag:
     """`<name>{topic, partition}`: records between a consumer's position and the partition's end."""
 
     def __init__(
-        self, registry: CollectorRegistry, name: str, *, interval_s: float = 5.0,
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        *,
+        interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
-        self.gauge = Gauge(name, "Records not yet consumed: end offset minus the consumer's position.",
-                           ["topic", "partition"], registry=registry)  # fmt: skip
+    ) -> None:
+        self.gauge = Gauge(
+            name,
+            "Records not yet consumed: end offset minus the consumer's position.",
+            ["topic", "partition"],
+            registry=registry,
+        )
         self._interval_s = interval_s
         self._clock = clock
         self._last: float | None = None

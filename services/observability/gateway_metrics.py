@@ -31,26 +31,38 @@ class GatewayMetrics:
         self.registry = registry
         self.build_info = register_build_info(r, "gateway")
         self.requests = Counter(
-            "regsosek_gateway_requests_total", "HTTP requests answered, by route and status code.",
-            ["route", "code"], registry=r,
-        )  # fmt: skip
+            "regsosek_gateway_requests_total",
+            "HTTP requests answered, by route and status code.",
+            ["route", "code"],
+            registry=r,
+        )
         self.duration = Histogram(
-            "regsosek_gateway_request_duration_seconds", "Time to answer an HTTP request, by route.",
-            ["route"], buckets=buckets.REQUEST_SECONDS, registry=r,
-        )  # fmt: skip
+            "regsosek_gateway_request_duration_seconds",
+            "Time to answer an HTTP request, by route.",
+            ["route"],
+            buckets=buckets.REQUEST_SECONDS,
+            registry=r,
+        )
         self.body_bytes = Histogram(
-            "regsosek_gateway_request_body_bytes", "Declared size of submission request bodies.",
-            buckets=buckets.BODY_BYTES, registry=r,
-        )  # fmt: skip
+            "regsosek_gateway_request_body_bytes",
+            "Declared size of submission request bodies.",
+            buckets=buckets.BODY_BYTES,
+            registry=r,
+        )
         # Field feedback the gateway serves (services/gateway/feedback.py): open items now, and transitions
         # seen on `field.feedback.v1` (the rebuild at start counts the items' current states once).
         self.feedback_open = Gauge(
-            "regsosek_gateway_feedback_open_items", "Field feedback items open now, by kind.", ["kind"], registry=r,
-        )  # fmt: skip
+            "regsosek_gateway_feedback_open_items",
+            "Field feedback items open now, by kind.",
+            ["kind"],
+            registry=r,
+        )
         self.feedback_items = Counter(
-            "regsosek_gateway_feedback_items_total", "Field feedback items opened or closed, by kind.",
-            ["kind", "transition"], registry=r,
-        )  # fmt: skip
+            "regsosek_gateway_feedback_items_total",
+            "Field feedback items opened or closed, by kind.",
+            ["kind", "transition"],
+            registry=r,
+        )
         for code in SUBMISSION_CODES:
             self.requests.labels(route=SUBMISSIONS_ROUTE, code=code)
         self.duration.labels(route=SUBMISSIONS_ROUTE)

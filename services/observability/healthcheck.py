@@ -28,8 +28,9 @@ def check(metrics_url: str, bootstrap: str, group: str, *, timeout_s: float = 5.
     except (urllib.error.URLError, OSError) as exc:
         problems.append(f"metrics endpoint unreachable ({type(exc).__name__})")
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
-                                 client_id="regsosek-healthcheck")  # fmt: skip
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="regsosek-healthcheck"
+        )
     except (KafkaError, OSError, ValueError) as exc:
         return [*problems, f"broker {bootstrap} unreachable ({type(exc).__name__})"]
     try:

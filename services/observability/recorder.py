@@ -61,9 +61,13 @@ class BatchRecorder:
     """Updates `LinkerMetrics` (and region progress) from finished batches; `highwater` enables the lag gauge."""
 
     def __init__(
-        self, metrics: LinkerMetrics, *, dlq_topic: str, region: RegionProgress | None = None,
+        self,
+        metrics: LinkerMetrics,
+        *,
+        dlq_topic: str,
+        region: RegionProgress | None = None,
         clock: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._m = metrics
         self._dlq = dlq_topic
         self._region = region
@@ -76,9 +80,12 @@ class BatchRecorder:
         self._highwater = highwater
 
     def batch_done(
-        self, events: Sequence[Any], records: Iterable[ProducedRecord], seconds: float,
+        self,
+        events: Sequence[Any],
+        records: Iterable[ProducedRecord],
+        seconds: float,
         result: LinkedBatch | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Record one acknowledged micro-batch of faust events, the records it produced and its result."""
         now = self._clock()
         m = self._m

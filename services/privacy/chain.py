@@ -40,8 +40,19 @@ CREATE TRIGGER IF NOT EXISTS disclosure_chain_no_delete BEFORE DELETE ON disclos
 
 GENESIS = "0" * 64
 # `seq` is the entry's place in the log (audits list in that order): renumbering it is a reordering.
-_ENTRY_COLUMNS = ("seq", "message_id", "subscriber_id", "purpose_code", "event_type", "record_type", "subject_id",
-                  "reference_id", "fields", "disclosed_at", "source")  # fmt: skip
+_ENTRY_COLUMNS = (
+    "seq",
+    "message_id",
+    "subscriber_id",
+    "purpose_code",
+    "event_type",
+    "record_type",
+    "subject_id",
+    "reference_id",
+    "fields",
+    "disclosed_at",
+    "source",
+)
 
 
 def canonical(doc: dict[str, object]) -> bytes:
@@ -56,8 +67,9 @@ def link(previous: str, doc: dict[str, object]) -> str:
 
 def entry_doc(db: sqlite3.Connection, message_id: str) -> dict[str, object] | None:
     """The hashed content of the entry `message_id`, or None if it is not in the log."""
-    row = db.execute(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM disclosures WHERE message_id = ?",
-                     (message_id,)).fetchone()  # fmt: skip
+    row = db.execute(
+        f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM disclosures WHERE message_id = ?", (message_id,)
+    ).fetchone()
     if row is None:
         return None
     persons = db.execute(
@@ -68,8 +80,9 @@ def entry_doc(db: sqlite3.Connection, message_id: str) -> dict[str, object] | No
 
 def outcome_doc(db: sqlite3.Connection, message_id: str, outcome: str) -> dict[str, object] | None:
     """The hashed content of one outcome row, or None if it is not in the log."""
-    row = db.execute("SELECT recorded_at FROM disclosure_outcomes WHERE message_id = ? AND outcome = ?",
-                     (message_id, outcome)).fetchone()  # fmt: skip
+    row = db.execute(
+        "SELECT recorded_at FROM disclosure_outcomes WHERE message_id = ? AND outcome = ?", (message_id, outcome)
+    ).fetchone()
     if row is None:
         return None
     return {"kind": "outcome", "message_id": message_id, "outcome": outcome, "recorded_at": row[0]}
@@ -97,8 +110,10 @@ def chain_outcome(db: sqlite3.Connection, message_id: str, outcome: str) -> None
 
 def _append(db: sqlite3.Connection, kind: str, message_id: str, outcome: str, doc: dict[str, object]) -> None:
     pos, previous = head(db)
-    db.execute("INSERT INTO disclosure_chain (pos, kind, message_id, outcome, row_hash) VALUES (?,?,?,?,?)",
-               (pos + 1, kind, message_id, outcome, link(previous, doc)))  # fmt: skip
+    db.execute(
+        "INSERT INTO disclosure_chain (pos, kind, message_id, outcome, row_hash) VALUES (?,?,?,?,?)",
+        (pos + 1, kind, message_id, outcome, link(previous, doc)),
+    )
 
 
 def migrate(db: sqlite3.Connection) -> int:

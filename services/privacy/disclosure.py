@@ -189,9 +189,19 @@ class DisclosureLog:
         for e in entries:
             cur = db.execute(
                 f"INSERT OR IGNORE INTO disclosures ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (e.message_id, e.subscriber_id, e.purpose_code, e.event_type, e.record_type, e.subject_id,
-                 e.reference_id, ",".join(sorted(e.fields)), _iso(e.disclosed_at), e.source),
-            )  # fmt: skip
+                (
+                    e.message_id,
+                    e.subscriber_id,
+                    e.purpose_code,
+                    e.event_type,
+                    e.record_type,
+                    e.subject_id,
+                    e.reference_id,
+                    ",".join(sorted(e.fields)),
+                    _iso(e.disclosed_at),
+                    e.source,
+                ),
+            )
             if cur.rowcount:
                 added += 1
                 db.executemany(
@@ -247,11 +257,18 @@ class DisclosureLog:
             "SELECT person_id FROM disclosed_persons WHERE message_id = ? ORDER BY person_id", (row[0],)
         ).fetchall()
         return Disclosure(
-            message_id=row[0], subscriber_id=row[1], purpose_code=row[2], event_type=row[3],
-            record_type=row[4], subject_id=row[5], reference_id=row[6],
-            fields=tuple(f for f in row[7].split(",") if f), disclosed_at=datetime.fromisoformat(row[8]),
-            source=row[9], person_ids=tuple(p for (p,) in persons),
-        )  # fmt: skip
+            message_id=row[0],
+            subscriber_id=row[1],
+            purpose_code=row[2],
+            event_type=row[3],
+            record_type=row[4],
+            subject_id=row[5],
+            reference_id=row[6],
+            fields=tuple(f for f in row[7].split(",") if f),
+            disclosed_at=datetime.fromisoformat(row[8]),
+            source=row[9],
+            person_ids=tuple(p for (p,) in persons),
+        )
 
     def mark(
         self, outcome: str, message_ids: Iterable[str], moment: datetime, *, db: sqlite3.Connection | None = None
@@ -271,9 +288,12 @@ class DisclosureLog:
         Returns how many entries became `in_doubt`. Nothing is removed: each stays a recorded disclosure.
         """
         with self.transaction() as tx:
-            pending = [m for (m,) in tx.execute(
-                f"SELECT d.message_id FROM disclosures d WHERE {_STATUS_SQL} = 'pending' ORDER BY d.seq"
-            )]  # fmt: skip
+            pending = [
+                m
+                for (m,) in tx.execute(
+                    f"SELECT d.message_id FROM disclosures d WHERE {_STATUS_SQL} = 'pending' ORDER BY d.seq"
+                )
+            ]
             _insert_outcomes(tx, IN_DOUBT, pending, moment)
             return len(pending)
 

@@ -60,15 +60,18 @@ class BackfillMarks:
 
     def done(self, sub: Subscription) -> bool:
         """Whether this subscription (subscriber and validity start) was backfilled."""
-        row = self._db.execute("SELECT 1 FROM backfills WHERE subscriber_id = ? AND valid_from = ?",
-                               (sub.subscriber_id, sub.valid_from.isoformat())).fetchone()  # fmt: skip
+        row = self._db.execute(
+            "SELECT 1 FROM backfills WHERE subscriber_id = ? AND valid_from = ?",
+            (sub.subscriber_id, sub.valid_from.isoformat()),
+        ).fetchone()
         return row is not None
 
     def record(self, db: sqlite3.Connection, sub: Subscription, moment: datetime, notifications: int) -> None:
         """Mark the subscription backfilled, inside the caller's transaction."""
-        db.execute("INSERT OR IGNORE INTO backfills (subscriber_id, valid_from, completed_at, notifications) "
-                   "VALUES (?,?,?,?)",
-                   (sub.subscriber_id, sub.valid_from.isoformat(), moment.isoformat(), notifications))  # fmt: skip
+        db.execute(
+            "INSERT OR IGNORE INTO backfills (subscriber_id, valid_from, completed_at, notifications) VALUES (?,?,?,?)",
+            (sub.subscriber_id, sub.valid_from.isoformat(), moment.isoformat(), notifications),
+        )
 
 
 def pending(registry: SubscriptionRegistry, marks: BackfillMarks, moment: datetime) -> list[Subscription]:
@@ -89,8 +92,13 @@ def read_current(
     bootstrap: str, topics: Iterable[str], *, timeout_s: float = 60.0, **security: Any
 ) -> list[SourceRecord]:
     """Every record of `topics` from the beginning up to the end offsets taken when called (no group)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="regsosek-publisher-backfill",
-                             enable_auto_commit=False, group_id=None, **security)  # fmt: skip
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="regsosek-publisher-backfill",
+        enable_auto_commit=False,
+        group_id=None,
+        **security,
+    )
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = {tp: off for tp, off in consumer.end_offsets(partitions).items() if off > 0}
@@ -104,17 +112,22 @@ def read_current(
             if time.monotonic() > deadline:
                 raise BackfillError(f"the linkage topics were not read to their end offsets in {timeout_s:.0f} s")
             for tp, batch in consumer.poll(timeout_ms=500).items():
-                records += [SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
-                            for r in batch if r.offset < ends[tp]]  # fmt: skip
+                records += [
+                    SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                    for r in batch
+                    if r.offset < ends[tp]
+                ]
         return records
     finally:
         consumer.close()
 
 
 def run_backfills(
-    publisher: Publisher, send: Callable[[list[Notification]], None], read: Callable[[], list[SourceRecord]],
+    publisher: Publisher,
+    send: Callable[[list[Notification]], None],
+    read: Callable[[], list[SourceRecord]],
     clock: Callable[[], datetime],
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """Backfill every pending subscription; returns notifications sent per subscriber.
 
     `send` delivers a chunk and raises if the broker did not acknowledge it (then nothing is confirmed,

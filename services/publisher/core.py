@@ -198,16 +198,25 @@ class Publisher:
             self.stats.unchanged += 1
             return None
         from_updates = record.topic == self.topics.updates
-        correction = prior is not None and (
-            from_updates or prior.person_ids.get(member.member_key) != member.person_id
-        )
+        correction = prior is not None and (from_updates or prior.person_ids.get(member.member_key) != member.person_id)
         event = person_event(from_updates, prior is not None, member.matched_nik is not None)
         # Corrections go to whoever received the earlier version, whatever it subscribed to.
         if not correction and (corrections_only or event not in sub.event_types):
             return None
         delivered = Delivered("", view.digest, {member.member_key: member.person_id}, (), member.revision)
-        return self._build(sub, record, event, RecordType.PERSON, view, prior, correction, state_key, delivered,
-                           subject=member.person_id, persons=(member.person_id,))  # fmt: skip
+        return self._build(
+            sub,
+            record,
+            event,
+            RecordType.PERSON,
+            view,
+            prior,
+            correction,
+            state_key,
+            delivered,
+            subject=member.person_id,
+            persons=(member.person_id,),
+        )
 
     def _update(self, sub: Subscription, update: AnyLinkageUpdate, record: SourceRecord) -> Notification | None:
         """A link update as the subscription's own event type; unsubscribed types only as corrections."""
@@ -217,9 +226,7 @@ class Publisher:
             # version of the member when its projection changed (`_person` on the updates topic).
             return self._person(sub, update.member, record, corrections_only=True)
         member = update.member
-        if RecordType.PERSON not in sub.record_types() or not matches_filters(
-            sub, member.family_key, member, deciles
-        ):
+        if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member, deciles):
             return None
         state_key, prior, pseudonyms, view = self._seen(sub, member)
         # The id depends on the input only (not on the state), so a replayed event is found in the log.
@@ -237,9 +244,21 @@ class Publisher:
         # Wrong, not merely outdated: the earlier record differs and the event is about the link itself.
         correction = prior is not None and prior.digest != view.digest and event not in NEVER_CORRECTION
         delivered = Delivered("", view.digest, {member.member_key: member.person_id}, (), member.revision)
-        return self._build(sub, record, event, RecordType.PERSON, view, prior, correction, state_key, delivered,
-                           subject=member.person_id, persons=persons, previous=previous,
-                           message_id=mid)  # fmt: skip
+        return self._build(
+            sub,
+            record,
+            event,
+            RecordType.PERSON,
+            view,
+            prior,
+            correction,
+            state_key,
+            delivered,
+            subject=member.person_id,
+            persons=persons,
+            previous=previous,
+            message_id=mid,
+        )
 
     def _family(self, sub: Subscription, family: IntegratedFamily, record: SourceRecord) -> Notification | None:
         if RecordType.FAMILY not in sub.record_types() or not matches_filters(sub, family.family_key, None):
@@ -253,36 +272,76 @@ class Publisher:
         person_ids = {m.member_key: m.person_id for m in family.members}
         deceased = tuple(sorted(family.deceased_in_master_serials))
         event, correction = family_event(
-            prior.person_ids if prior is not None else None, prior.deceased if prior is not None else (),
-            person_ids, deceased,
-        )  # fmt: skip
+            prior.person_ids if prior is not None else None,
+            prior.deceased if prior is not None else (),
+            person_ids,
+            deceased,
+        )
         if not correction and event not in sub.event_types:
             return None
         delivered = Delivered("", view.digest, person_ids, deceased, family.revision)
-        return self._build(sub, record, event, RecordType.FAMILY, view, prior, correction, state_key, delivered,
-                           subject=family.family_key, persons=tuple(sorted(set(person_ids.values()))))  # fmt: skip
+        return self._build(
+            sub,
+            record,
+            event,
+            RecordType.FAMILY,
+            view,
+            prior,
+            correction,
+            state_key,
+            delivered,
+            subject=family.family_key,
+            persons=tuple(sorted(set(person_ids.values()))),
+        )
 
     def _build(
-        self, sub: Subscription, record: SourceRecord, event: EventType, record_type: RecordType, view: View,
-        prior: Delivered | None, correction: bool, state_key: str, delivered: Delivered, *, subject: str,
-        persons: tuple[str, ...], previous: str | None = None, message_id: str | None = None,
-    ) -> Notification:  # fmt: skip
+        self,
+        sub: Subscription,
+        record: SourceRecord,
+        event: EventType,
+        record_type: RecordType,
+        view: View,
+        prior: Delivered | None,
+        correction: bool,
+        state_key: str,
+        delivered: Delivered,
+        *,
+        subject: str,
+        persons: tuple[str, ...],
+        previous: str | None = None,
+        message_id: str | None = None,
+    ) -> Notification:
         supersedes = prior.message_id if prior is not None else None
         if message_id is None:
             message_id = _message_id(sub.subscriber_id, record, event, supersedes)
         envelope = NotificationEnvelope(
-            message_id=message_id, timestamp=_moment(record), subscriber_id=sub.subscriber_id,
-            purpose_code=sub.purpose_code, event_type=event, record_type=record_type, reference_id=view.reference,
-            record=view.projected, supersedes=supersedes, correction=correction, previous_reference_id=previous,
-        )  # fmt: skip
+            message_id=message_id,
+            timestamp=_moment(record),
+            subscriber_id=sub.subscriber_id,
+            purpose_code=sub.purpose_code,
+            event_type=event,
+            record_type=record_type,
+            reference_id=view.reference,
+            record=view.projected,
+            supersedes=supersedes,
+            correction=correction,
+            previous_reference_id=previous,
+        )
         # The old-to-new mapping is itself disclosed: logged as a field, with both person ids.
         fields = tuple(sorted([*view.projected, *(["previous_reference_id"] if previous is not None else [])]))
         disclosure = Disclosure(
-            message_id=message_id, subscriber_id=sub.subscriber_id, purpose_code=sub.purpose_code,
-            event_type=event.value, record_type=record_type.value, subject_id=subject, reference_id=view.reference,
-            fields=fields, disclosed_at=self._clock(),
-            source=f"{record.topic}/{record.partition}/{record.offset}", person_ids=persons,
-        )  # fmt: skip
+            message_id=message_id,
+            subscriber_id=sub.subscriber_id,
+            purpose_code=sub.purpose_code,
+            event_type=event.value,
+            record_type=record_type.value,
+            subject_id=subject,
+            reference_id=view.reference,
+            fields=fields,
+            disclosed_at=self._clock(),
+            source=f"{record.topic}/{record.partition}/{record.offset}",
+            person_ids=persons,
+        )
         final = replace(delivered, message_id=message_id)
         # Keyed by the record slot (member or family), not the person: a correction that changes the
         # person reference still lands on the same partition, after the notification it supersedes.
@@ -313,48 +372,77 @@ class Publisher:
         return self._snapshot_person(sub, member, record)
 
     def _snapshot_due(
-        self, sub: Subscription, event: EventType, record_type: RecordType, family_key: str,
-        member: LinkedMember | None, state_key: str, revision: int,
-    ) -> bool:  # fmt: skip
+        self,
+        sub: Subscription,
+        event: EventType,
+        record_type: RecordType,
+        family_key: str,
+        member: LinkedMember | None,
+        state_key: str,
+        revision: int,
+    ) -> bool:
         """Whether `sub` takes this snapshot record and has not yet been sent this revision or a newer one."""
-        if (event not in sub.event_types or record_type not in sub.record_types()
-                or not matches_filters(sub, family_key, member)):  # fmt: skip
+        if (
+            event not in sub.event_types
+            or record_type not in sub.record_types()
+            or not matches_filters(sub, family_key, member)
+        ):
             return False
         prior = self._last(sub.subscriber_id, state_key)
         return prior is None or revision > prior.revision
 
-    def _snapshot_person(
-        self, sub: Subscription, member: LinkedMember, record: SourceRecord
-    ) -> Notification | None:
+    def _snapshot_person(self, sub: Subscription, member: LinkedMember, record: SourceRecord) -> Notification | None:
         event = person_event(False, False, member.matched_nik is not None)
         state_key = member_state_key(member)
-        if not self._snapshot_due(sub, event, RecordType.PERSON, member.family_key, member, state_key,
-                                  member.revision):  # fmt: skip
+        if not self._snapshot_due(sub, event, RecordType.PERSON, member.family_key, member, state_key, member.revision):
             return None
         view = person_view(member, sub, self.keys.for_subscriber(sub.subscriber_id))
         delivered = Delivered("", view.digest, {member.member_key: member.person_id}, (), member.revision)
         return self._snapshot_built(
-            self._build(sub, record, event, RecordType.PERSON, view, None, False, state_key, delivered,
-                        subject=member.person_id, persons=(member.person_id,),
-                        message_id=_message_id(sub.subscriber_id, record, event, "snapshot"))  # fmt: skip
+            self._build(
+                sub,
+                record,
+                event,
+                RecordType.PERSON,
+                view,
+                None,
+                False,
+                state_key,
+                delivered,
+                subject=member.person_id,
+                persons=(member.person_id,),
+                message_id=_message_id(sub.subscriber_id, record, event, "snapshot"),
+            )
         )
 
     def _snapshot_family(
         self, sub: Subscription, family: IntegratedFamily, record: SourceRecord
     ) -> Notification | None:
         state_key = family_state_key(family)
-        if not self._snapshot_due(sub, EventType.FAMILY_NEW, RecordType.FAMILY, family.family_key, None, state_key,
-                                  family.revision):  # fmt: skip
+        if not self._snapshot_due(
+            sub, EventType.FAMILY_NEW, RecordType.FAMILY, family.family_key, None, state_key, family.revision
+        ):
             return None
         view = family_view(family, sub, self.keys.for_subscriber(sub.subscriber_id))
         person_ids = {m.member_key: m.person_id for m in family.members}
-        delivered = Delivered("", view.digest, person_ids, tuple(sorted(family.deceased_in_master_serials)),
-                              family.revision)  # fmt: skip
+        delivered = Delivered(
+            "", view.digest, person_ids, tuple(sorted(family.deceased_in_master_serials)), family.revision
+        )
         return self._snapshot_built(
-            self._build(sub, record, EventType.FAMILY_NEW, RecordType.FAMILY, view, None, False, state_key,
-                        delivered, subject=family.family_key, persons=tuple(sorted(set(person_ids.values()))),
-                        message_id=_message_id(sub.subscriber_id, record, EventType.FAMILY_NEW,
-                                               "snapshot"))  # fmt: skip
+            self._build(
+                sub,
+                record,
+                EventType.FAMILY_NEW,
+                RecordType.FAMILY,
+                view,
+                None,
+                False,
+                state_key,
+                delivered,
+                subject=family.family_key,
+                persons=tuple(sorted(set(person_ids.values()))),
+                message_id=_message_id(sub.subscriber_id, record, EventType.FAMILY_NEW, "snapshot"),
+            )
         )
 
     def _snapshot_built(self, n: Notification) -> Notification:

@@ -89,10 +89,16 @@ class PublisherLoop:
     """Runs a `Publisher` against the broker until `stop()` (or until idle, in tests and batch runs)."""
 
     def __init__(
-        self, publisher: Publisher, config: LoopConfig, *, metrics: PublisherMetrics | None = None,
-        consumer: ConsumerPort | None = None, producer: ProducerPort | None = None,
-        progress: ProgressReporter | None = None, **security: Any,
-    ) -> None:  # fmt: skip
+        self,
+        publisher: Publisher,
+        config: LoopConfig,
+        *,
+        metrics: PublisherMetrics | None = None,
+        consumer: ConsumerPort | None = None,
+        producer: ProducerPort | None = None,
+        progress: ProgressReporter | None = None,
+        **security: Any,
+    ) -> None:
         self.publisher = publisher
         self.config = config
         self.metrics = metrics
@@ -102,17 +108,28 @@ class PublisherLoop:
         self.backfilled: dict[str, int] = {}
         #: Notifications acknowledged per subscriber since start, backfill included (progress lines).
         self.sent_by_subscriber: Counter[str] = Counter()
-        self.progress = progress or ProgressReporter(interval_s=config.progress_interval_s,
-                                                     every_records=config.progress_every_records)  # fmt: skip
+        self.progress = progress or ProgressReporter(
+            interval_s=config.progress_interval_s, every_records=config.progress_every_records
+        )
         self._consumer: ConsumerPort = consumer or KafkaConsumer(
-            *publisher.topics.all(), bootstrap_servers=config.bootstrap, group_id=config.group_id,
-            client_id=config.client_id, enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=config.max_poll_records, **security,
-        )  # fmt: skip
+            *publisher.topics.all(),
+            bootstrap_servers=config.bootstrap,
+            group_id=config.group_id,
+            client_id=config.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=config.max_poll_records,
+            **security,
+        )
         self._producer: ProducerPort = producer or KafkaProducer(
-            bootstrap_servers=config.bootstrap, client_id=config.client_id, acks="all",
-            enable_idempotence=True, linger_ms=5, request_timeout_ms=int(config.timeout_s * 1000), **security,
-        )  # fmt: skip
+            bootstrap_servers=config.bootstrap,
+            client_id=config.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=int(config.timeout_s * 1000),
+            **security,
+        )
 
     def run_once(self) -> int:
         """Poll one batch and process it completely. Returns how many input records it held."""
@@ -152,10 +169,12 @@ class PublisherLoop:
         if self.metrics is not None:
             stats = self.publisher.stats
             self.metrics.batch(
-                consumed=stats.consumed - before[0], unchanged=stats.unchanged - before[1],
-                undecodable=stats.undecodable - before[2], seconds=time.monotonic() - started,
+                consumed=stats.consumed - before[0],
+                unchanged=stats.unchanged - before[1],
+                undecodable=stats.undecodable - before[2],
+                seconds=time.monotonic() - started,
                 sent=[(n.envelope.subscriber_id, n.envelope.event_type.value) for n in notifications],
-            )  # fmt: skip
+            )
         # Counts only: never keys, values or ids (they identify people).
         log.debug("publisher batch: %d records in, %d notifications out", len(records), len(notifications))
         self.report_progress()
@@ -164,9 +183,14 @@ class PublisherLoop:
     def snapshot(self, at: float) -> ProgressSnapshot:
         """The counters for a progress line (the lag is one end-offsets request to the broker)."""
         stats = self.publisher.stats
-        return ProgressSnapshot(at=at, records=stats.consumed, unchanged=stats.unchanged,
-                                undecodable=stats.undecodable, sent=dict(self.sent_by_subscriber),
-                                lag=total_lag(self._consumer))  # fmt: skip
+        return ProgressSnapshot(
+            at=at,
+            records=stats.consumed,
+            unchanged=stats.unchanged,
+            undecodable=stats.undecodable,
+            sent=dict(self.sent_by_subscriber),
+            lag=total_lag(self._consumer),
+        )
 
     def report_progress(self, *, force: bool = False) -> str | None:
         """Log the progress line when it is due (or `force`); returns it."""
@@ -197,9 +221,14 @@ class PublisherLoop:
 
         topics = self.publisher.topics
         if read is None:
+
             def read() -> list[SourceRecord]:
-                return read_current(self.config.bootstrap, (topics.members, topics.families),
-                                    timeout_s=self.config.timeout_s * 2, **self._security)  # fmt: skip
+                return read_current(
+                    self.config.bootstrap,
+                    (topics.members, topics.families),
+                    timeout_s=self.config.timeout_s * 2,
+                    **self._security,
+                )
 
         sent: list[tuple[str, str]] = []
 

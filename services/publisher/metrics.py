@@ -22,16 +22,20 @@ class PublisherMetrics:
     ) -> None:
         self.registry = registry
         self.notifications = Counter(
-            "regsosek_publisher_notifications", "Notifications acknowledged by the broker and logged.",
-            ["subscriber", "event_type"], registry=registry,
-        )  # fmt: skip
+            "regsosek_publisher_notifications",
+            "Notifications acknowledged by the broker and logged.",
+            ["subscriber", "event_type"],
+            registry=registry,
+        )
         self.records = Counter(
             "regsosek_publisher_records", "Linkage records read, by outcome.", ["outcome"], registry=registry
         )
         self.batch_seconds = Histogram(
-            "regsosek_publisher_batch_seconds", "Time from poll to offset commit of one batch.",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=registry,
-        )  # fmt: skip
+            "regsosek_publisher_batch_seconds",
+            "Time from poll to offset commit of one batch.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
         # Lag of the publisher's group on the linkage topics (topic/partition labels only).
         self.lag = ConsumerLag(registry, "regsosek_publisher_consumer_lag_messages", interval_s=lag_interval_s)
         # Pre-initialise every label combination so dashboards see zeros, not gaps.
@@ -41,8 +45,9 @@ class PublisherMetrics:
         for outcome in OUTCOMES:
             self.records.labels(outcome)
 
-    def batch(self, *, consumed: int, unchanged: int, undecodable: int, seconds: float,
-              sent: list[tuple[str, str]]) -> None:  # fmt: skip
+    def batch(
+        self, *, consumed: int, unchanged: int, undecodable: int, seconds: float, sent: list[tuple[str, str]]
+    ) -> None:
         """Record one committed batch; `sent` holds (subscriber, event type) per notification."""
         self.records.labels("consumed").inc(consumed)
         self.records.labels("unchanged").inc(unchanged)

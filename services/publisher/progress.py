@@ -77,9 +77,13 @@ class ProgressReporter:
     """Decides when a progress line is due and emits it (default: the publisher's logger at INFO)."""
 
     def __init__(
-        self, *, interval_s: float = 30.0, every_records: int = 10_000,
-        clock: Callable[[], float] = time.monotonic, emit: Callable[[str], None] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        interval_s: float = 30.0,
+        every_records: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        emit: Callable[[str], None] | None = None,
+    ) -> None:
         self.interval_s = interval_s
         self.every_records = every_records
         self._clock = clock
@@ -96,9 +100,7 @@ class ProgressReporter:
         by_count = self.every_records > 0 and records - self._last.records >= self.every_records
         return by_time or by_count
 
-    def report(
-        self, records: int, snapshot: Callable[[float], ProgressSnapshot], *, force: bool = False
-    ) -> str | None:
+    def report(self, records: int, snapshot: Callable[[float], ProgressSnapshot], *, force: bool = False) -> str | None:
         """Emit a line when due for `records` read so far (or `force`); only then is `snapshot(at)` taken
         (the lag costs a broker request). Returns the line emitted, if any."""
         if not force and not self.due(records):

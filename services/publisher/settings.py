@@ -68,4 +68,3 @@ def load_keys_file(path: Path) -> dict[str, bytes]:
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
         raise ValueError(f'the pseudonym keys file {path} must be a JSON object {{"<subscriber id>": "<secret>"}}')
     return {str(sid): secret.encode() for sid, secret in doc.items()}
-

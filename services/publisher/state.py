@@ -77,10 +77,16 @@ class DeliveryState:
             "VALUES (?,?,?,?,?,?,?) ON CONFLICT (subscriber_id, state_key) DO UPDATE SET "
             "message_id = excluded.message_id, digest = excluded.digest, person_ids = excluded.person_ids, "
             "deceased = excluded.deceased, revision = excluded.revision",
-            (subscriber_id, state_key, delivered.message_id, delivered.digest,
-             json.dumps(delivered.person_ids, sort_keys=True), json.dumps(list(delivered.deceased)),
-             delivered.revision),
-        )  # fmt: skip
+            (
+                subscriber_id,
+                state_key,
+                delivered.message_id,
+                delivered.digest,
+                json.dumps(delivered.person_ids, sort_keys=True),
+                json.dumps(list(delivered.deceased)),
+                delivered.revision,
+            ),
+        )
 
     def logged(self, message_id: str) -> bool:
         """Whether the disclosure log (same file) records this id as sent: the broker acknowledged it.

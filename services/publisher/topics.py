@@ -17,12 +17,11 @@ PARTITIONS = 2
 RETENTION_MS = 30 * 24 * 60 * 60 * 1000  # subscribers must consume within 30 days (retention limit)
 
 
-def ensure_subscriber_topics(
-    bootstrap: str, registry: SubscriptionRegistry, **security: Any
-) -> list[str]:
+def ensure_subscriber_topics(bootstrap: str, registry: SubscriptionRegistry, **security: Any) -> list[str]:
     """Create the missing `subscriber.<id>.notifications.v1` topics; returns the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-subscriber-topics",
-                             request_timeout_ms=15000, **security)  # fmt: skip
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="regsosek-subscriber-topics", request_timeout_ms=15000, **security
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [s.topic for s in registry.subscriptions if s.topic not in existing]

@@ -46,10 +46,17 @@ class _Refusal(Exception):
         self.status, self.reason, self.message = status, reason, message
 
 
-def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, producer: Producer | None = None,
-              users: UserStore | None = None, master: MasterLookup | None = None,
-              registry: CollectorRegistry | None = None, clock: Callable[[], dt.datetime] | None = None,
-              ingest: bool = True) -> FastAPI:
+def build_app(
+    settings: ReviewSettings,
+    *,
+    store: ReviewStore | None = None,
+    producer: Producer | None = None,
+    users: UserStore | None = None,
+    master: MasterLookup | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    ingest: bool = True,
+) -> FastAPI:
     """The review app. Absent parts are built from `settings` (SQLite state, Kafka, users file, master)."""
     store = store or ReviewStore(settings.state_path)
     users = users if users is not None else UserStore.load(settings.users_file)
@@ -68,9 +75,12 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
         if producer is not None:
             return producer
         if "p" not in holder:  # connected on first use, so the pages work while the broker is away
-            holder["p"] = JsonProducer(settings.bootstrap, client_id=settings.client_id,
-                                       timeout_s=settings.produce_timeout_s,
-                                       **settings.kafka_python_security())  # fmt: skip
+            holder["p"] = JsonProducer(
+                settings.bootstrap,
+                client_id=settings.client_id,
+                timeout_s=settings.produce_timeout_s,
+                **settings.kafka_python_security(),
+            )
         return holder["p"]
 
     decider = Decider(store, get_producer, settings.decisions_topic, metrics, now)
@@ -113,6 +123,7 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
             "frame-ancestors 'none'; form-action 'self'"
         )
         return response
+
     app.mount("/metrics", metrics_asgi_app(metrics.registry))
     app.state.store, app.state.feed, app.state.sessions = store, feed, sessions
 
@@ -141,8 +152,9 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
     async def refused(request: Request, exc: _Refusal) -> Response:
         if exc.reason != "unauthenticated":  # an expired login is not a refused decision
             metrics.refused.labels(reason=exc.reason).inc()
-        return page(request, "message.html", exc.status, title="Not done", message=exc.message,
-                    session=session_of(request))  # fmt: skip
+        return page(
+            request, "message.html", exc.status, title="Not done", message=exc.message, session=session_of(request)
+        )
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -169,13 +181,20 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
         reviewer = users.verify(form.get("user", ""), form.get("password", ""))
         if reviewer is None:
             metrics.logins.labels(result="failed").inc()
-            return page(request, "login.html", 401, csrf=form["csrf"], error="Unknown user or wrong password.",
-                        session=None)  # fmt: skip
+            return page(
+                request, "login.html", 401, csrf=form["csrf"], error="Unknown user or wrong password.", session=None
+            )
         metrics.logins.labels(result="ok").inc()
         sid, _ = sessions.create(reviewer)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=settings.secure_cookies,
-                            max_age=settings.session_ttl_s)  # fmt: skip
+        response.set_cookie(
+            SESSION_COOKIE,
+            sid,
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies,
+            max_age=settings.session_ttl_s,
+        )
         response.delete_cookie(LOGIN_COOKIE)
         return response
 
@@ -194,16 +213,35 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
             return RedirectResponse("/login", status_code=303)
         flt = QueueFilter(district or None, village or None, source or None, age or None)
         now_ms = int(now().timestamp() * 1000)
-        tasks = store.queue(flt, now_ms, limit=settings.queue_page_size, skipped_by=session.reviewer.user_id,
-                            order=settings.queue_order)
+        tasks = store.queue(
+            flt, now_ms, limit=settings.queue_page_size, skipped_by=session.reviewer.user_id, order=settings.queue_order
+        )
         open_total = store.open_count()
         shown = settings.candidates_shown
-        rows = [{"task_id": t.task_id, "url": "/tasks/" + quote(t.task_id, safe=""), "district": t.district,
-                 "village": t.village, "source": t.source, "age_h": (now_ms - t.received_ms) // 3_600_000,
-                 "aid": t.aid_priority == 0, "probability": t.record.probability,
-                 "candidates": len(views.candidates_of(t.record, shown))} for t in tasks]  # fmt: skip
-        return page(request, "queue.html", session=session, rows=rows, counts=store.counts_by_district(flt, now_ms),
-                    flt=flt, open_total=open_total, last=_last(session))  # fmt: skip
+        rows = [
+            {
+                "task_id": t.task_id,
+                "url": "/tasks/" + quote(t.task_id, safe=""),
+                "district": t.district,
+                "village": t.village,
+                "source": t.source,
+                "age_h": (now_ms - t.received_ms) // 3_600_000,
+                "aid": t.aid_priority == 0,
+                "probability": t.record.probability,
+                "candidates": len(views.candidates_of(t.record, shown)),
+            }
+            for t in tasks
+        ]
+        return page(
+            request,
+            "queue.html",
+            session=session,
+            rows=rows,
+            counts=store.counts_by_district(flt, now_ms),
+            flt=flt,
+            open_total=open_total,
+            last=_last(session),
+        )
 
     def _last(session: Session) -> Any:
         return store.decision(session.last_decision_id) if session.last_decision_id else None
@@ -222,9 +260,18 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
         submission = store.family(task.family_key)
         cols = views.columns(task.record, candidates, submission, master_rows, kk, session.reviewer.role)
         second = views.second_review(task.task_id, decider.held(task), candidates, session.reviewer)
-        return page(request, "task.html", session=session, task=task, cols=cols, fields=views.FIELDS,
-                    family=views.family_context(submission, int(task.member_key[-2:])), last=_last(session),
-                    supervisor=session.reviewer.role is ReviewerRole.SUPERVISOR, second=second)  # fmt: skip
+        return page(
+            request,
+            "task.html",
+            session=session,
+            task=task,
+            cols=cols,
+            fields=views.FIELDS,
+            family=views.family_context(submission, int(task.member_key[-2:])),
+            last=_last(session),
+            supervisor=session.reviewer.role is ReviewerRole.SUPERVISOR,
+            second=second,
+        )
 
     @app.post("/decide")
     async def decide(request: Request) -> Response:
@@ -256,15 +303,28 @@ def build_app(settings: ReviewSettings, *, store: ReviewStore | None = None, pro
             raise _Refusal(403, "forbidden", "Only a supervisor may undo another reviewer's decision.")
         if previous.outcome is ReviewOutcome.UNDO or task.sequence != previous.sequence + 1:
             raise _Refusal(409, "stale", "That decision is no longer the task's latest; nothing to undo.")
-        decision = _run(lambda: decider.build(task, task.sequence, ReviewOutcome.UNDO, session.reviewer,
-                                              list(previous.shown), revokes=previous.decision_id))  # fmt: skip
+        decision = _run(
+            lambda: decider.build(
+                task,
+                task.sequence,
+                ReviewOutcome.UNDO,
+                session.reviewer,
+                list(previous.shown),
+                revokes=previous.decision_id,
+            )
+        )
         _run(lambda: decider.decide(decision))
         session.last_decision_id = None
         return RedirectResponse("/tasks/" + quote(task.task_id, safe="") + "?undone=1", status_code=303)
 
     def _next(session: Session) -> str:
-        nxt = store.queue(QueueFilter(), int(now().timestamp() * 1000), limit=1, skipped_by=session.reviewer.user_id,
-                          order=settings.queue_order)
+        nxt = store.queue(
+            QueueFilter(),
+            int(now().timestamp() * 1000),
+            limit=1,
+            skipped_by=session.reviewer.user_id,
+            order=settings.queue_order,
+        )
         return ("/tasks/" + quote(nxt[0].task_id, safe="") if nxt else "/") + "?" + urlencode({"done": "1"})
 
     return app

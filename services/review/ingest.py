@@ -29,11 +29,18 @@ log = logging.getLogger("regsosek.review.ingest")
 class Ingest:
     """Reads the three input topics into the store from a daemon thread; `caught_up` once at the end."""
 
-    def __init__(self, settings: ReviewSettings, store: ReviewStore,
-                 on_batch: Callable[[dict[str, int], int], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: ReviewSettings,
+        store: ReviewStore,
+        on_batch: Callable[[dict[str, int], int], None] | None = None,
+    ) -> None:
         self._settings, self._store, self._on_batch = settings, store, on_batch
-        self._kinds = {settings.review_topic: "review", settings.members_topic: "member",
-                       settings.submissions_topic: "submission"}  # fmt: skip
+        self._kinds = {
+            settings.review_topic: "review",
+            settings.members_topic: "member",
+            settings.submissions_topic: "submission",
+        }
         self._stop = threading.Event()
         self.caught_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name="review-ingest", daemon=True)
@@ -63,9 +70,13 @@ class Ingest:
                 self._stop.wait(2.0)
 
     def _consume(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._settings.bootstrap, group_id=None,
-                                 enable_auto_commit=False, client_id=f"{self._settings.client_id}-ingest",
-                                 **self._settings.kafka_python_security())  # fmt: skip
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"{self._settings.client_id}-ingest",
+            **self._settings.kafka_python_security(),
+        )
         try:
             assigned = self._assign(consumer)
             end = consumer.end_offsets(assigned)

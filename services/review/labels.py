@@ -86,8 +86,9 @@ def _pairs(decision: ReviewDecision) -> list[LabelledPair]:
     for candidate in decision.shown:
         seen[candidate.record_id] = int(candidate.record_id == chosen)
     return [
-        LabelledPair(decision.member_key, nik, label, decision.decision_id, decision.task_id,
-                     decision.reviewer_role.value)  # fmt: skip
+        LabelledPair(
+            decision.member_key, nik, label, decision.decision_id, decision.task_id, decision.reviewer_role.value
+        )
         for nik, label in sorted(seen.items())
     ]
 

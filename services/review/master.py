@@ -12,8 +12,18 @@ from typing import Any, Protocol
 
 import duckdb
 
-_COLUMNS = ("nik", "kk_number", "full_name", "sex", "birth_place", "birth_date", "relationship",
-            "village_code", "address", "status")  # fmt: skip
+_COLUMNS = (
+    "nik",
+    "kk_number",
+    "full_name",
+    "sex",
+    "birth_place",
+    "birth_date",
+    "relationship",
+    "village_code",
+    "address",
+    "status",
+)
 
 
 class MasterLookup(Protocol):
@@ -51,8 +61,9 @@ class ParquetMaster:
     def _query(self, where: str, args: list[Any]) -> list[dict[str, Any]]:
         cols = ", ".join(_COLUMNS)
         with self._lock:
-            rows = self._db.execute(f"SELECT {cols} FROM read_parquet(?) WHERE {where} ORDER BY nik",
-                                    [self._path, *args]).fetchall()  # fmt: skip
+            rows = self._db.execute(
+                f"SELECT {cols} FROM read_parquet(?) WHERE {where} ORDER BY nik", [self._path, *args]
+            ).fetchall()
         return [{c: (str(v) if v is not None else None) for c, v in zip(_COLUMNS, row, strict=True)} for row in rows]
 
     def persons(self, niks: list[str]) -> dict[str, dict[str, Any]]:

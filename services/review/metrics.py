@@ -26,8 +26,18 @@ from services.review.store import AGE_BUCKETS, Backlog
 #: Route templates counted under their own name; anything else is `other`.
 ROUTES = ("/", "/login", "/logout", "/tasks", "/decide", "/undo", "/healthz", "/readyz", "/metrics")
 #: Why a decision was refused (see services/review/app.py and store.py).
-REFUSALS = ("csrf", "unauthenticated", "forbidden", "unknown_task", "stale", "closed", "decided", "invalid",
-            "broker", "same_reviewer")  # fmt: skip
+REFUSALS = (
+    "csrf",
+    "unauthenticated",
+    "forbidden",
+    "unknown_task",
+    "stale",
+    "closed",
+    "decided",
+    "invalid",
+    "broker",
+    "same_reviewer",
+)
 #: A second reviewer's accept / new person against the held decision (unknown: not held in this app's state).
 AGREEMENT = ("agree", "disagree", "unknown")
 _NO_BACKLOG = Backlog(0, {label: 0 for label, _ in AGE_BUCKETS}, None, 0)
@@ -48,19 +58,27 @@ class BacklogCollector(Collector):
 
     @staticmethod
     def _families(backlog: Backlog, now_ms: int) -> list[Metric]:
-        total = GaugeMetricFamily("regsosek_review_open_tasks", "Open review tasks (all districts).",
-                                  value=backlog.open)  # fmt: skip
-        by_age = GaugeMetricFamily("regsosek_review_open_tasks_by_age",
-                                   "Open review tasks by age since the task's record time (0-1d, ..., 14d+).",
-                                   labels=["age"])  # fmt: skip
+        total = GaugeMetricFamily(
+            "regsosek_review_open_tasks", "Open review tasks (all districts).", value=backlog.open
+        )
+        by_age = GaugeMetricFamily(
+            "regsosek_review_open_tasks_by_age",
+            "Open review tasks by age since the task's record time (0-1d, ..., 14d+).",
+            labels=["age"],
+        )
         for label, _ in AGE_BUCKETS:
             by_age.add_metric([label], backlog.by_age.get(label, 0))
         oldest = max(0.0, (now_ms - backlog.oldest_received_ms) / 1000) if backlog.oldest_received_ms else 0.0
-        age = GaugeMetricFamily("regsosek_review_oldest_open_task_age_seconds",
-                                "Age of the oldest open review task (0 when none is open).", value=oldest)
-        second = GaugeMetricFamily("regsosek_review_open_second_reviews",
-                                   "Open second-review tasks (a held decision waiting for a second reviewer).",
-                                   value=backlog.second_reviews)  # fmt: skip
+        age = GaugeMetricFamily(
+            "regsosek_review_oldest_open_task_age_seconds",
+            "Age of the oldest open review task (0 when none is open).",
+            value=oldest,
+        )
+        second = GaugeMetricFamily(
+            "regsosek_review_open_second_reviews",
+            "Open second-review tasks (a held decision waiting for a second reviewer).",
+            value=backlog.second_reviews,
+        )
         return [total, by_age, age, second]
 
 
@@ -71,23 +89,45 @@ class ReviewMetrics:
         r = registry
         self.registry = registry
         self.build_info = register_build_info(r, "review")
-        self.requests = Counter("regsosek_review_requests_total", "HTTP requests answered, by route and status code.",
-                                ["route", "code"], registry=r)  # fmt: skip
-        self.duration = Histogram("regsosek_review_request_duration_seconds", "Time to answer a request, by route.",
-                                  ["route"], buckets=buckets.REQUEST_SECONDS, registry=r)  # fmt: skip
-        self.decisions = Counter("regsosek_review_decisions_total",
-                                 "Decisions produced (acknowledged by the broker), by regency (4 digits of the "
-                                 "family key), outcome and reviewer role.", ["regency", "outcome", "role"],
-                                 registry=r)  # fmt: skip
-        self.second_decisions = Counter("regsosek_review_second_decisions_total",
-                                        "Accept / new-person decisions on second-review tasks (acknowledged), by "
-                                        "agreement with the held decision (agree, disagree, unknown).", ["result"],
-                                        registry=r)  # fmt: skip
-        self.refused = Counter("regsosek_review_decisions_refused_total",
-                               "Decisions refused before anything was produced, by reason.", ["reason"], registry=r)
-        self.ingested = Counter("regsosek_review_ingested_records_total",
-                                "Records read into the review state, by kind (review, member, submission, rejected).",
-                                ["kind"], registry=r)  # fmt: skip
+        self.requests = Counter(
+            "regsosek_review_requests_total",
+            "HTTP requests answered, by route and status code.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "regsosek_review_request_duration_seconds",
+            "Time to answer a request, by route.",
+            ["route"],
+            buckets=buckets.REQUEST_SECONDS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "regsosek_review_decisions_total",
+            "Decisions produced (acknowledged by the broker), by regency (4 digits of the "
+            "family key), outcome and reviewer role.",
+            ["regency", "outcome", "role"],
+            registry=r,
+        )
+        self.second_decisions = Counter(
+            "regsosek_review_second_decisions_total",
+            "Accept / new-person decisions on second-review tasks (acknowledged), by "
+            "agreement with the held decision (agree, disagree, unknown).",
+            ["result"],
+            registry=r,
+        )
+        self.refused = Counter(
+            "regsosek_review_decisions_refused_total",
+            "Decisions refused before anything was produced, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.ingested = Counter(
+            "regsosek_review_ingested_records_total",
+            "Records read into the review state, by kind (review, member, submission, rejected).",
+            ["kind"],
+            registry=r,
+        )
         r.register(BacklogCollector(backlog))
         self.logins = Counter("regsosek_review_logins_total", "Login attempts, by result.", ["result"], registry=r)
         for result in AGREEMENT:

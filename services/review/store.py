@@ -59,8 +59,10 @@ _UNCERTAINTY_INDEX = (
 OPEN, DECIDED, CLOSED = "open", "decided", "closed"
 #: Queue orders (`ReviewSettings.queue_order`): oldest first, or most uncertain first (active learning).
 AGE, UNCERTAINTY = "age", "uncertainty"
-_COLUMNS = ("task_id, member_key, family_key, district, village, source, revision, received_ms, aid_priority, status,"
-            " sequence, record")
+_COLUMNS = (
+    "task_id, member_key, family_key, district, village, source, revision, received_ms, aid_priority, status,"
+    " sequence, record"
+)
 #: DTKS deciles whose social aid depends on the link: these families come first within a day.
 AID_DECILES = range(1, 5)
 _DAY_MS = 86_400_000
@@ -156,8 +158,10 @@ class ReviewStore:
         self._db.execute("BEGIN IMMEDIATE")
         self._db.execute("ALTER TABLE tasks ADD COLUMN uncertainty REAL NOT NULL DEFAULT 0")
         rows = self._db.execute("SELECT task_id, record FROM tasks").fetchall()
-        self._db.executemany("UPDATE tasks SET uncertainty = ? WHERE task_id = ?",
-                             [(task_uncertainty(ReviewTask.model_validate_json(r)), t) for t, r in rows])  # fmt: skip
+        self._db.executemany(
+            "UPDATE tasks SET uncertainty = ? WHERE task_id = ?",
+            [(task_uncertainty(ReviewTask.model_validate_json(r)), t) for t, r in rows],
+        )
         self._db.execute("COMMIT")
 
     @contextmanager
@@ -183,8 +187,12 @@ class ReviewStore:
             rows = self._db.execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
         return {(t, p): o for t, p, o in rows}
 
-    def ingest(self, items: Iterable[tuple[str, Any, int]], positions: dict[tuple[str, int], int],
-               rejected: Iterable[tuple[str, int, int, str]] = ()) -> None:
+    def ingest(
+        self,
+        items: Iterable[tuple[str, Any, int]],
+        positions: dict[tuple[str, int], int],
+        rejected: Iterable[tuple[str, int, int, str]] = (),
+    ) -> None:
         """Apply consumed records (`kind`, model, timestamp ms) and the new positions in one transaction."""
         with self._tx() as db:
             for kind, model, ts_ms in items:
@@ -205,10 +213,13 @@ class ReviewStore:
     def _apply_review(db: sqlite3.Connection, task: ReviewTask, ts_ms: int) -> None:
         family = task.member_key[:22]
         # A newer revision of the member supersedes its older open tasks.
-        db.execute("UPDATE tasks SET status = ? WHERE member_key = ? AND revision < ? AND status = ?",
-                   (CLOSED, task.member_key, task.revision, OPEN))  # fmt: skip
-        newer = db.execute("SELECT 1 FROM tasks WHERE member_key = ? AND revision > ?",
-                           (task.member_key, task.revision)).fetchone()  # fmt: skip
+        db.execute(
+            "UPDATE tasks SET status = ? WHERE member_key = ? AND revision < ? AND status = ?",
+            (CLOSED, task.member_key, task.revision, OPEN),
+        )
+        newer = db.execute(
+            "SELECT 1 FROM tasks WHERE member_key = ? AND revision > ?", (task.member_key, task.revision)
+        ).fetchone()
         aid = 0 if task.dtks_decile in AID_DECILES else 1
         held = held_decision_id(task.task_id)
         if held is not None and _undone(db, held):
@@ -217,8 +228,20 @@ class ReviewStore:
             "INSERT INTO tasks (task_id, member_key, family_key, district, village, source, revision, received_ms,"
             " aid_priority, status, record, uncertainty) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO NOTHING",
-            (task.task_id, task.member_key, family, family[:7], family[:10], source_of(task), task.revision,
-             ts_ms, aid, CLOSED if newer else OPEN, task.model_dump_json(), task_uncertainty(task)),
+            (
+                task.task_id,
+                task.member_key,
+                family,
+                family[:7],
+                family[:10],
+                source_of(task),
+                task.revision,
+                ts_ms,
+                aid,
+                CLOSED if newer else OPEN,
+                task.model_dump_json(),
+                task_uncertainty(task),
+            ),
         )
 
     @staticmethod
@@ -226,8 +249,10 @@ class ReviewStore:
         if member.decision is MemberDecision.PENDING_REVIEW:
             return
         # The member left review (auto link or no match at this or a later revision): its tasks close.
-        db.execute("UPDATE tasks SET status = ? WHERE member_key = ? AND revision <= ? AND status = ?",
-                   (CLOSED, member.member_key, member.revision, OPEN))  # fmt: skip
+        db.execute(
+            "UPDATE tasks SET status = ? WHERE member_key = ? AND revision <= ? AND status = ?",
+            (CLOSED, member.member_key, member.revision, OPEN),
+        )
 
     @staticmethod
     def _apply_submission(db: sqlite3.Connection, submission: Any) -> None:
@@ -244,8 +269,9 @@ class ReviewStore:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return _row(row) if row else None
 
-    def queue(self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None,
-              order: str = AGE) -> list[TaskRow]:
+    def queue(
+        self, flt: QueueFilter, now_ms: int, *, limit: int = 200, skipped_by: str | None = None, order: str = AGE
+    ) -> list[TaskRow]:
         """Open tasks, oldest day first, within a day families whose aid depends on the link first; with
         `order` "uncertainty", the tasks whose answer the model is least sure of first (then oldest).
 
@@ -253,10 +279,12 @@ class ReviewStore:
         that reviewer's own held decisions are left out."""
         where, args = _where(flt, now_ms)
         if skipped_by is not None:
-            where += (" AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.task_id = tasks.task_id"
-                      " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)"
-                      " AND NOT (tasks.source = ? AND EXISTS (SELECT 1 FROM decisions h WHERE h.decision_id ="
-                      " substr(tasks.task_id, instr(tasks.task_id, ?) + ?) AND h.reviewer_id = ?))")
+            where += (
+                " AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.task_id = tasks.task_id"
+                " AND d.reviewer_id = ? AND d.outcome = 'skip' AND d.sequence = tasks.sequence - 1)"
+                " AND NOT (tasks.source = ? AND EXISTS (SELECT 1 FROM decisions h WHERE h.decision_id ="
+                " substr(tasks.task_id, instr(tasks.task_id, ?) + ?) AND h.reviewer_id = ?))"
+            )
             args += [skipped_by, SECOND_REVIEW, SECOND_REVIEW_MARK, len(SECOND_REVIEW_MARK), skipped_by]
         by = "day, aid_priority, received_ms, task_id"
         if order == UNCERTAINTY:
@@ -290,13 +318,19 @@ class ReviewStore:
         cases += [f"sum(received_ms <= {a} AND received_ms > {b})" for a, b in pairs]
         cases.append(f"sum(received_ms <= {starts[-1]})")
         bounds = AGE_BUCKETS
-        sql = (f"SELECT count(*), min(received_ms), sum(instr(task_id, ?) > 0), {', '.join(cases)}"
-               " FROM tasks WHERE status = ?")  # fmt: skip
+        sql = (
+            f"SELECT count(*), min(received_ms), sum(instr(task_id, ?) > 0), {', '.join(cases)}"
+            " FROM tasks WHERE status = ?"
+        )
         with self._lock:
             row = self._db.execute(sql, (SECOND_REVIEW_MARK, OPEN)).fetchone()
         total, oldest, second, *counts = row
-        return Backlog(int(total), {label: int(n or 0) for (label, _), n in zip(bounds, counts, strict=True)},
-                       None if oldest is None else int(oldest), int(second or 0))  # fmt: skip
+        return Backlog(
+            int(total),
+            {label: int(n or 0) for (label, _), n in zip(bounds, counts, strict=True)},
+            None if oldest is None else int(oldest),
+            int(second or 0),
+        )
 
     def family(self, family_key: str) -> dict[str, Any] | None:
         """The latest stored submission of a family (as JSON data), or None."""
@@ -307,15 +341,18 @@ class ReviewStore:
     def last_decision(self, task_id: str) -> ReviewDecision | None:
         """The latest produced decision on a task."""
         with self._lock:
-            row = self._db.execute("SELECT body FROM decisions WHERE task_id = ? AND produced = 1"
-                                   " ORDER BY sequence DESC LIMIT 1", (task_id,)).fetchone()  # fmt: skip
+            row = self._db.execute(
+                "SELECT body FROM decisions WHERE task_id = ? AND produced = 1 ORDER BY sequence DESC LIMIT 1",
+                (task_id,),
+            ).fetchone()
         return ReviewDecision.model_validate_json(row[0]) if row else None
 
     def decision(self, decision_id: str) -> ReviewDecision | None:
         """A produced decision by id."""
         with self._lock:
-            row = self._db.execute("SELECT body FROM decisions WHERE decision_id = ? AND produced = 1",
-                                   (decision_id,)).fetchone()  # fmt: skip
+            row = self._db.execute(
+                "SELECT body FROM decisions WHERE decision_id = ? AND produced = 1", (decision_id,)
+            ).fetchone()
         return ReviewDecision.model_validate_json(row[0]) if row else None
 
     def rejected_count(self) -> int:
@@ -341,12 +378,20 @@ class ReviewStore:
             if status == DECIDED and not undo:
                 raise DecisionRefused("decided", "This task is already decided.", 409)
             new_status = DECIDED if decision.outcome in (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON) else OPEN
-            db.execute("UPDATE tasks SET status = ?, sequence = sequence + 1 WHERE task_id = ?",
-                       (new_status, decision.task_id))  # fmt: skip
+            db.execute(
+                "UPDATE tasks SET status = ?, sequence = sequence + 1 WHERE task_id = ?", (new_status, decision.task_id)
+            )
             db.execute(
                 "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                (decision.decision_id, decision.task_id, decision.sequence, decision.outcome.value,
-                 decision.reviewer_id, status, decision.model_dump_json()),
+                (
+                    decision.decision_id,
+                    decision.task_id,
+                    decision.sequence,
+                    decision.outcome.value,
+                    decision.reviewer_id,
+                    status,
+                    decision.model_dump_json(),
+                ),
             )
 
     def mark_produced(self, decision_id: str) -> None:
@@ -354,13 +399,16 @@ class ReviewStore:
         review that asks to confirm it (the linker refuses decisions on it from now on)."""
         with self._tx() as db:
             db.execute("UPDATE decisions SET produced = 1 WHERE decision_id = ?", (decision_id,))
-            row = db.execute("SELECT body FROM decisions WHERE decision_id = ? AND outcome = ?",
-                             (decision_id, ReviewOutcome.UNDO.value)).fetchone()  # fmt: skip
+            row = db.execute(
+                "SELECT body FROM decisions WHERE decision_id = ? AND outcome = ?",
+                (decision_id, ReviewOutcome.UNDO.value),
+            ).fetchone()
             if row is None:
                 return
             undo = ReviewDecision.model_validate_json(row[0])
-            revoked = db.execute("SELECT body FROM decisions WHERE decision_id = ?",
-                                 (undo.revokes_decision_id,)).fetchone()  # fmt: skip
+            revoked = db.execute(
+                "SELECT body FROM decisions WHERE decision_id = ?", (undo.revokes_decision_id,)
+            ).fetchone()
             if revoked is not None:
                 second = second_review_task_id(ReviewDecision.model_validate_json(revoked[0]))
                 db.execute("UPDATE tasks SET status = ? WHERE task_id = ? AND status = ?", (CLOSED, second, OPEN))
@@ -368,13 +416,16 @@ class ReviewStore:
     def release(self, decision: ReviewDecision) -> None:
         """Undo a claim whose produce failed: the task is back at its previous status and sequence."""
         with self._tx() as db:
-            row = db.execute("SELECT previous_status FROM decisions WHERE decision_id = ? AND produced = 0",
-                             (decision.decision_id,)).fetchone()  # fmt: skip
+            row = db.execute(
+                "SELECT previous_status FROM decisions WHERE decision_id = ? AND produced = 0", (decision.decision_id,)
+            ).fetchone()
             if row is None:
                 return
             db.execute("DELETE FROM decisions WHERE decision_id = ?", (decision.decision_id,))
-            db.execute("UPDATE tasks SET status = ?, sequence = ? WHERE task_id = ?",
-                       (row[0], decision.sequence, decision.task_id))  # fmt: skip
+            db.execute(
+                "UPDATE tasks SET status = ?, sequence = ? WHERE task_id = ?",
+                (row[0], decision.sequence, decision.task_id),
+            )
 
     def unproduced(self) -> list[ReviewDecision]:
         """Claimed decisions the broker has not acknowledged (left by a crash), in claim order."""
@@ -394,8 +445,10 @@ def _undone(db: sqlite3.Connection, decision_id: str) -> bool:
     row = db.execute("SELECT task_id FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
     if row is None:
         return False
-    undos = db.execute("SELECT body FROM decisions WHERE task_id = ? AND outcome = ? AND produced = 1",
-                       (row[0], ReviewOutcome.UNDO.value)).fetchall()  # fmt: skip
+    undos = db.execute(
+        "SELECT body FROM decisions WHERE task_id = ? AND outcome = ? AND produced = 1",
+        (row[0], ReviewOutcome.UNDO.value),
+    ).fetchall()
     return any(ReviewDecision.model_validate_json(b).revokes_decision_id == decision_id for (b,) in undos)
 
 
@@ -419,5 +472,17 @@ def _where(flt: QueueFilter, now_ms: int) -> tuple[str, list[Any]]:
 
 def _row(row: tuple[Any, ...]) -> TaskRow:
     task_id, member_key, family_key, district, village, source, revision, received_ms, aid, status, seq, record = row
-    return TaskRow(task_id, member_key, family_key, district, village, source, revision, received_ms, aid, status,
-                   seq, ReviewTask.model_validate_json(record))  # fmt: skip
+    return TaskRow(
+        task_id,
+        member_key,
+        family_key,
+        district,
+        village,
+        source,
+        revision,
+        received_ms,
+        aid,
+        status,
+        seq,
+        ReviewTask.model_validate_json(record),
+    )

@@ -16,10 +16,24 @@ from services.review.store import held_decision_id
 from services.review.users import Reviewer
 
 #: The aligned rows of the comparison table: label, member field, candidate field.
-FIELDS = (("Name", "name"), ("Sex", "sex"), ("Birth date", "birth_date"), ("NIK", "nik"),
-          ("Relationship", "relationship"), ("Village", "village"))  # fmt: skip
-_RELATIONSHIP = {1: "head", 2: "spouse", 3: "child", 4: "child-in-law", 5: "grandchild", 6: "parent",
-                 7: "domestic worker", 8: "other"}  # fmt: skip
+FIELDS = (
+    ("Name", "name"),
+    ("Sex", "sex"),
+    ("Birth date", "birth_date"),
+    ("NIK", "nik"),
+    ("Relationship", "relationship"),
+    ("Village", "village"),
+)
+_RELATIONSHIP = {
+    1: "head",
+    2: "spouse",
+    3: "child",
+    4: "child-in-law",
+    5: "grandchild",
+    6: "parent",
+    7: "domestic worker",
+    8: "other",
+}
 
 
 @dataclass
@@ -44,15 +58,26 @@ def candidates_of(task: ReviewTask, limit: int) -> list[ReviewCandidate]:
         return sorted(task.candidates, key=lambda c: c.rank)[:limit]
     if task.candidate_nik is None:
         return []
-    return [ReviewCandidate(rank=1, nik=task.candidate_nik, person_id=task.candidate_person_id,
-                            probability=task.probability, match_weight=task.match_weight,
-                            explanation=task.explanation)]  # fmt: skip
+    return [
+        ReviewCandidate(
+            rank=1,
+            nik=task.candidate_nik,
+            person_id=task.candidate_person_id,
+            probability=task.probability,
+            match_weight=task.match_weight,
+            explanation=task.explanation,
+        )
+    ]
 
 
 def shown_of(candidates: list[ReviewCandidate]) -> list[ShownCandidate]:
     """What the decision records as shown."""
-    return [ShownCandidate(rank=c.rank, record_id=c.nik, person_id=c.person_id, probability=c.probability,
-                           match_weight=c.match_weight) for c in candidates]  # fmt: skip
+    return [
+        ShownCandidate(
+            rank=c.rank, record_id=c.nik, person_id=c.person_id, probability=c.probability, match_weight=c.match_weight
+        )
+        for c in candidates
+    ]
 
 
 def survey_member(submission: dict[str, Any] | None, serial: int) -> dict[str, Any] | None:
@@ -72,17 +97,34 @@ def _member_values(member: dict[str, Any] | None, village: str, role: ReviewerRo
         return {key: "?" for _, key in FIELDS}
     bd = member.get("birth_date") or {}
     date = "-".join(f"{bd.get(p):0{w}d}" if bd.get(p) else "?" * w for p, w in (("year", 4), ("month", 2), ("day", 2)))
-    return {"name": member["name"], "sex": {1: "M", 2: "F"}.get(member.get("sex") or 0, "?"), "birth_date": date,
-            "nik": mask_nik(member.get("nik"), role),
-            "relationship": _RELATIONSHIP.get(member.get("relationship") or 0, "?"), "village": village}  # fmt: skip
+    return {
+        "name": member["name"],
+        "sex": {1: "M", 2: "F"}.get(member.get("sex") or 0, "?"),
+        "birth_date": date,
+        "nik": mask_nik(member.get("nik"), role),
+        "relationship": _RELATIONSHIP.get(member.get("relationship") or 0, "?"),
+        "village": village,
+    }
 
 
 def _candidate_values(row: dict[str, Any] | None, nik: str, role: ReviewerRole) -> dict[str, str]:
     if row is None:
-        return {"name": "(not in master file)", "sex": "?", "birth_date": "?", "nik": mask_nik(nik, role),
-                "relationship": "?", "village": "?"}  # fmt: skip
-    return {"name": row["full_name"], "sex": row["sex"], "birth_date": row["birth_date"], "nik": mask_nik(nik, role),
-            "relationship": (row.get("relationship") or "?").lower(), "village": row.get("village_code") or "?"}
+        return {
+            "name": "(not in master file)",
+            "sex": "?",
+            "birth_date": "?",
+            "nik": mask_nik(nik, role),
+            "relationship": "?",
+            "village": "?",
+        }
+    return {
+        "name": row["full_name"],
+        "sex": row["sex"],
+        "birth_date": row["birth_date"],
+        "nik": mask_nik(nik, role),
+        "relationship": (row.get("relationship") or "?").lower(),
+        "village": row.get("village_code") or "?",
+    }
 
 
 def _differs(member: dict[str, str], candidate: dict[str, str]) -> set[str]:
@@ -115,23 +157,41 @@ def waterfall(total: float | None, explanation: dict[str, float]) -> list[dict[s
     hi = max(0.0, *(max(a, b) for _, a, b in steps))
     span = (hi - lo) or 1.0
     # Positions in percent of the chart width, for the template.
-    bars = [{"label": label, "value": end - start if label != "total" else end,
-             "left": round(100 * (min(start, end) - lo) / span, 2),
-             "width": max(round(100 * abs(end - start) / span, 2), 0.5)} for label, start, end in steps]  # fmt: skip
+    bars = [
+        {
+            "label": label,
+            "value": end - start if label != "total" else end,
+            "left": round(100 * (min(start, end) - lo) / span, 2),
+            "width": max(round(100 * abs(end - start) / span, 2), 0.5),
+        }
+        for label, start, end in steps
+    ]
     return bars
 
 
-def columns(task: ReviewTask, candidates: list[ReviewCandidate], submission: dict[str, Any] | None,
-            master: dict[str, dict[str, Any]], kk: dict[str, list[dict[str, Any]]], role: ReviewerRole
-            ) -> list[Column]:
+def columns(
+    task: ReviewTask,
+    candidates: list[ReviewCandidate],
+    submission: dict[str, Any] | None,
+    master: dict[str, dict[str, Any]],
+    kk: dict[str, list[dict[str, Any]]],
+    role: ReviewerRole,
+) -> list[Column]:
     """The member column followed by one column per candidate, with differences marked."""
     family_key, serial = task.member_key[:22], int(task.member_key[-2:])
     member = survey_member(submission, serial)
     member_nik = member.get("nik") if member else None
     m_values = _member_values(member, family_key[:10], role)
     m_decoded = decode_nik(member_nik)
-    out = [Column(0, "Survey member", m_values, nik_parts=_parts(m_decoded),
-                  raw_nik=member_nik if role is ReviewerRole.SUPERVISOR else None)]  # fmt: skip
+    out = [
+        Column(
+            0,
+            "Survey member",
+            m_values,
+            nik_parts=_parts(m_decoded),
+            raw_nik=member_nik if role is ReviewerRole.SUPERVISOR else None,
+        )
+    ]
     for c in candidates:
         row = master.get(c.nik)
         values = _candidate_values(row, c.nik, role)
@@ -140,36 +200,63 @@ def columns(task: ReviewTask, candidates: list[ReviewCandidate], submission: dic
         if member_nik and member_nik != c.nik:
             differs.add("nik")
         kk_rows = kk.get(row["kk_number"], []) if row else []
-        out.append(Column(
-            c.rank, f"Candidate {c.rank}", values, nik_parts=_parts(c_decoded), differs=differs,
-            probability=c.probability, match_weight=c.match_weight, waterfall=waterfall(c.match_weight, c.explanation),
-            kk_members=[{"name": r["full_name"], "sex": r["sex"], "birth_date": r["birth_date"],
-                         "relationship": (r.get("relationship") or "").lower(), "is_candidate": r["nik"] == c.nik}
-                        for r in kk_rows],
-            raw_nik=c.nik if role is ReviewerRole.SUPERVISOR else None,
-        ))  # fmt: skip
+        out.append(
+            Column(
+                c.rank,
+                f"Candidate {c.rank}",
+                values,
+                nik_parts=_parts(c_decoded),
+                differs=differs,
+                probability=c.probability,
+                match_weight=c.match_weight,
+                waterfall=waterfall(c.match_weight, c.explanation),
+                kk_members=[
+                    {
+                        "name": r["full_name"],
+                        "sex": r["sex"],
+                        "birth_date": r["birth_date"],
+                        "relationship": (r.get("relationship") or "").lower(),
+                        "is_candidate": r["nik"] == c.nik,
+                    }
+                    for r in kk_rows
+                ],
+                raw_nik=c.nik if role is ReviewerRole.SUPERVISOR else None,
+            )
+        )
     return out
 
 
 def _parts(decoded: Any) -> dict[str, str]:
     if decoded is None:
         return {"region_code": "?", "region": "unreadable or missing", "birth_date": "?", "sex": "?"}
-    return {"region_code": decoded.region_code or "?", "region": decoded.region or "?",
-            "birth_date": decoded.birth_date or "?", "sex": decoded.sex or "?"}
+    return {
+        "region_code": decoded.region_code or "?",
+        "region": decoded.region or "?",
+        "birth_date": decoded.birth_date or "?",
+        "sex": decoded.sex or "?",
+    }
 
 
 def family_context(submission: dict[str, Any] | None, serial: int) -> list[dict[str, str]]:
     """The other members of the survey family (name, sex, age, relationship)."""
     if submission is None:
         return []
-    return [{"serial": f"{m['serial']:02d}", "name": m["name"], "sex": {1: "M", 2: "F"}.get(m.get("sex") or 0, "?"),
-             "age": str(m.get("age") if m.get("age") is not None else "?"),
-             "relationship": _RELATIONSHIP.get(m.get("relationship") or 0, "?")}
-            for m in submission["members"] if m["serial"] != serial]  # fmt: skip
+    return [
+        {
+            "serial": f"{m['serial']:02d}",
+            "name": m["name"],
+            "sex": {1: "M", 2: "F"}.get(m.get("sex") or 0, "?"),
+            "age": str(m.get("age") if m.get("age") is not None else "?"),
+            "relationship": _RELATIONSHIP.get(m.get("relationship") or 0, "?"),
+        }
+        for m in submission["members"]
+        if m["serial"] != serial
+    ]
 
 
-def second_review(task_id: str, held: ReviewDecision | None, candidates: list[ReviewCandidate],
-                  reviewer: Reviewer) -> dict[str, Any] | None:
+def second_review(
+    task_id: str, held: ReviewDecision | None, candidates: list[ReviewCandidate], reviewer: Reviewer
+) -> dict[str, Any] | None:
     """What the page says about a second-review task: the held decision (who decided what, when) and
     whether the viewer made it (then only another reviewer may decide). None: not a second review."""
     held_id = held_decision_id(task_id)
@@ -184,6 +271,13 @@ def second_review(task_id: str, held: ReviewDecision | None, candidates: list[Re
         what = f"accept candidate {rank}"
     else:
         what = "accept a candidate not listed on this page"
-    return {"held_id": held_id, "known": True, "mine": held.reviewer_id == reviewer.user_id, "chosen_rank": rank,
-            "reviewer": held.reviewer_id, "role": held.reviewer_role.value, "what": what,
-            "decided_at": held.decided_at.strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
+    return {
+        "held_id": held_id,
+        "known": True,
+        "mine": held.reviewer_id == reviewer.user_id,
+        "chosen_rank": rank,
+        "reviewer": held.reviewer_id,
+        "role": held.reviewer_role.value,
+        "what": what,
+        "decided_at": held.decided_at.strftime("%Y-%m-%d %H:%M UTC"),
+    }

@@ -31,9 +31,18 @@ pytestmark = pytest.mark.broker
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 #: Flags for a closed network: no background connections, no first-run UI, nothing kept between runs.
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1000")  # fmt: skip
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
 
 
 @pytest.fixture
@@ -97,8 +106,14 @@ def test_reviewer_resolves_tasks_by_mouse_and_by_keyboard(
 
         # Keyboard: "n" on the next task = none of these (new person).
         browser.find_element(By.TAG_NAME, "body").send_keys("n")
-        wait_for(lambda: "new person" in browser.find_element(By.ID, "confirmed").text
-                 if browser.find_elements(By.ID, "queue") else False, "the keyboard decision")  # fmt: skip
+        wait_for(
+            lambda: (
+                "new person" in browser.find_element(By.ID, "confirmed").text
+                if browser.find_elements(By.ID, "queue")
+                else False
+            ),
+            "the keyboard decision",
+        )
         assert browser.find_elements(By.CSS_SELECTOR, "a.task-link") == []  # queue empty
         produced = decisions_on(settings)
 
@@ -109,10 +124,13 @@ def test_reviewer_resolves_tasks_by_mouse_and_by_keyboard(
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # harmless key: nothing happens
         after_undo = decisions_on(settings)
 
-    assert sorted((k, d.decision_id, d.outcome, d.chosen_record_id, d.reviewer_id) for k, d in produced) == sorted([
-        (a.member_key, decision_id_of(a.task_id, 0), ReviewOutcome.ACCEPT, CANDIDATE_NIKS[1], "rina"),
-        (b.member_key, decision_id_of(b.task_id, 0), ReviewOutcome.NEW_PERSON, None, "rina"),
-    ])  # fmt: skip
+    assert sorted((k, d.decision_id, d.outcome, d.chosen_record_id, d.reviewer_id) for k, d in produced) == sorted(
+        [
+            (a.member_key, decision_id_of(a.task_id, 0), ReviewOutcome.ACCEPT, CANDIDATE_NIKS[1], "rina"),
+            (b.member_key, decision_id_of(b.task_id, 0), ReviewOutcome.NEW_PERSON, None, "rina"),
+        ]
+    )
     undo = [d for _, d in after_undo if d.outcome is ReviewOutcome.UNDO]
     assert len(after_undo) == 3 and [(d.task_id, d.revokes_decision_id) for d in undo] == [
-        (b.task_id, decision_id_of(b.task_id, 0))]
+        (b.task_id, decision_id_of(b.task_id, 0))
+    ]

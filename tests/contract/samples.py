@@ -32,8 +32,12 @@ from tests.support.linker import (
 )
 from tests.support.publisher import EXAMPLE_SECRETS, example_registry, linked_member, update_event
 
-_TOPIC_SCHEMA = {"m": "linked_member.v1.json", "f": "integrated_family.v1.json", "r": "review_task.v1.json",
-                 "fb": "field_feedback.v1.json"}
+_TOPIC_SCHEMA = {
+    "m": "linked_member.v1.json",
+    "f": "integrated_family.v1.json",
+    "r": "review_task.v1.json",
+    "fb": "field_feedback.v1.json",
+}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -49,8 +53,12 @@ def input_samples() -> dict[str, list[dict[str, Any]]]:
 def linker_samples() -> dict[str, list[dict[str, Any]]]:
     """Member, family and review-task records of one four-member family through the real pipeline."""
     ahmad, siti = nik_for(2), nik_for(3, female=True)
-    fake = FakeMemberLinker.of([FakeMasterPerson(ahmad, "Ahmad Fauzi", "3603121705150003", dtks_id="DTKS-1"),
-                                FakeMasterPerson(siti, "Siti Aminah", "3603121705150003")])  # fmt: skip
+    fake = FakeMemberLinker.of(
+        [
+            FakeMasterPerson(ahmad, "Ahmad Fauzi", "3603121705150003", dtks_id="DTKS-1"),
+            FakeMasterPerson(siti, "Siti Aminah", "3603121705150003"),
+        ]
+    )
     members = [
         member_payload(1, "Ahmad Fauzi", ahmad),
         member_payload(2, "Sity Aminah", siti, sex=2, relationship=2),
@@ -65,8 +73,9 @@ def linker_samples() -> dict[str, list[dict[str, Any]]]:
     store.apply(first.update)
     # Revision 2 corrects member 2's name: its feedback item is closed (field feedback, open and closed).
     members[1] = member_payload(2, "Siti Aminah", siti, sex=2, relationship=2)
-    corrected = decode_family_submission(json.dumps(submission_payload(members, revision=2)).encode(),
-                                         key=FAMILY_KEY.encode())  # fmt: skip
+    corrected = decode_family_submission(
+        json.dumps(submission_payload(members, revision=2)).encode(), key=FAMILY_KEY.encode()
+    )
     for rec in [*first.records, *linker.process([corrected], ["team-a"]).records]:
         if rec.value is not None:
             out.setdefault(_TOPIC_SCHEMA[rec.topic], []).append(json.loads(rec.value))
@@ -80,8 +89,9 @@ def dead_letter_samples() -> list[dict[str, Any]]:
         try:
             decode_family_submission(payload, key=b"k")
         except ContractViolation as e:
-            letter = e.dead_letter(payload=payload, source_topic="t", source_partition=0, source_offset=1,
-                                   key=b"k", now=NOW)  # fmt: skip
+            letter = e.dead_letter(
+                payload=payload, source_topic="t", source_partition=0, source_offset=1, key=b"k", now=NOW
+            )
             out.append(json.loads(letter.model_dump_json()))
     return out
 
@@ -94,8 +104,9 @@ def update_and_notification_samples(tmp_db: Any) -> dict[str, list[dict[str, Any
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), DisclosureLog(tmp_db), clock=lambda: NOW)
     ts = int(NOW.timestamp() * 1000)
     sources = [SourceRecord(LINKED_MEMBERS, 0, 1, before.member_key.encode(), to_canonical_json(before), ts)]
-    sources += [SourceRecord(UPDATES, 0, i + 2, u.member_key.encode(), to_canonical_json(u), ts)
-                for i, u in enumerate(updates)]  # fmt: skip
+    sources += [
+        SourceRecord(UPDATES, 0, i + 2, u.member_key.encode(), to_canonical_json(u), ts) for i, u in enumerate(updates)
+    ]
     notifications = [json.loads(n.envelope.model_dump_json()) for s in sources for n in publisher.handle(s)]
     return {
         "linkage_update.v1.json": [json.loads(to_canonical_json(u)) for u in updates],

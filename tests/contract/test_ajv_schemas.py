@@ -17,8 +17,13 @@ def _ajv(schema_dir: Path, samples: dict[str, list[dict[str, Any]]], tmp_path: P
     tools = node_tools()
     samples_file = tmp_path / "samples.json"
     samples_file.write_text(json.dumps(samples), encoding="utf-8")
-    done = subprocess.run(["node", str(tools / "check_schemas.mjs"), str(schema_dir), str(samples_file)],
-                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    done = subprocess.run(
+        ["node", str(tools / "check_schemas.mjs"), str(schema_dir), str(samples_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 

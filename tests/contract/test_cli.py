@@ -65,9 +65,7 @@ def test_validate_reports_each_invalid_line(tmp_path: Path) -> None:
 
 def test_validate_other_kinds(tmp_path: Path) -> None:
     file = tmp_path / "dtks.jsonl"
-    file.write_text(
-        json.dumps(load("sectoral_dtks.json")) + "\n" + json.dumps(load("sectoral_bpjs.json")) + "\n"
-    )
+    file.write_text(json.dumps(load("sectoral_dtks.json")) + "\n" + json.dumps(load("sectoral_bpjs.json")) + "\n")
     result = runner.invoke(_app(), ["contracts", "validate", str(file), "--kind", "sectoral"])
     assert result.exit_code == 0, result.output
     assert "2 valid, 0 invalid, 0 blank lines" in result.output
@@ -92,9 +90,13 @@ def test_validate_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_validate_every_output_contract(tmp_path: Path) -> None:
     samples = all_samples(tmp_path / "d.sqlite")
-    for contract, schema in [("member", "linked_member.v1.json"), ("family", "integrated_family.v1.json"),
-                             ("review", "review_task.v1.json"), ("update", "linkage_update.v1.json"),
-                             ("notification", "notification.v1.json")]:  # fmt: skip
+    for contract, schema in [
+        ("member", "linked_member.v1.json"),
+        ("family", "integrated_family.v1.json"),
+        ("review", "review_task.v1.json"),
+        ("update", "linkage_update.v1.json"),
+        ("notification", "notification.v1.json"),
+    ]:
         records = samples[schema]
         file = tmp_path / f"{contract}.jsonl"
         file.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"schema_version": "1"}\n')

@@ -131,8 +131,6 @@ def test_dead_letter_envelope_keeps_the_original_bytes_and_position() -> None:
 def test_dead_letter_without_payload_or_key() -> None:
     with pytest.raises(ContractViolation) as info:
         decode_family_submission(None, key=KEY)
-    letter = info.value.dead_letter(
-        payload=None, source_topic="t", source_partition=0, source_offset=0, key=None
-    )
+    letter = info.value.dead_letter(payload=None, source_topic="t", source_partition=0, source_offset=0, key=None)
     assert (letter.payload_base64, letter.key, letter.reason) == ("", None, DeadLetterReason.EMPTY)
     assert letter.dead_lettered_at.tzinfo is not None

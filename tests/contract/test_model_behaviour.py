@@ -40,9 +40,7 @@ def test_family_and_member_keys() -> None:
     assert s.family_key.bps_village_code == "3603010001"
 
 
-@pytest.mark.parametrize(
-    "bad", ["360301000100010000100", "36030100010001000010011", "36030100010001000010a1"]
-)
+@pytest.mark.parametrize("bad", ["360301000100010000100", "36030100010001000010011", "36030100010001000010a1"])
 def test_family_key_parse_rejects_malformed(bad: str) -> None:
     with pytest.raises(ValueError, match="family key must be exactly 22 digits"):
         FamilyKey.parse(bad)

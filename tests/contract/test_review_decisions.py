@@ -48,8 +48,14 @@ def test_inconsistent_decisions_are_rejected(changes: dict[str, Any]) -> None:
 def test_undo_and_new_person_are_valid_and_match_the_schema() -> None:
     schema = json.loads((SCHEMA_DIR / "review_decision.v1.json").read_text())
     first = load(FIXTURE)["decision_id"]
-    undo = _decision(outcome="undo", chosen_record_id=None, chosen_person_id=None, sequence=1,
-                     decision_id=decision_id_of(load(FIXTURE)["task_id"], 1), revokes_decision_id=first)
+    undo = _decision(
+        outcome="undo",
+        chosen_record_id=None,
+        chosen_person_id=None,
+        sequence=1,
+        decision_id=decision_id_of(load(FIXTURE)["task_id"], 1),
+        revokes_decision_id=first,
+    )
     new = _decision(outcome="new_person", chosen_record_id=None, chosen_person_id=None)
     for doc in (undo, new):
         REVIEW_DECISION_ADAPTER.validate_python(doc)
@@ -57,8 +63,9 @@ def test_undo_and_new_person_are_valid_and_match_the_schema() -> None:
 
 
 def test_review_task_without_the_new_fields_is_byte_identical() -> None:
-    task = ReviewTask(task_id="k/r1", member_key="3603010001000100001001-01", submission_id="s", revision=1,
-                      model_version="m")  # fmt: skip
+    task = ReviewTask(
+        task_id="k/r1", member_key="3603010001000100001001-01", submission_id="s", revision=1, model_version="m"
+    )
     raw = to_canonical_json(task)
     assert b"candidates" not in raw and b"dtks_decile" not in raw
     with_candidates = task.model_copy(

@@ -27,8 +27,10 @@ def _git_checkout() -> None:
 def test_no_unacknowledged_break_with_any_released_version() -> None:
     _git_checkout()
     known = {(e["schema"], e["commit"]): set(e["reasons"]) for e in ACKNOWLEDGED}
-    unacknowledged = [(b.file_name, b.commit[:10], sorted(set(b.reasons) - known.get((b.file_name, b.commit), set())))
-                      for b in history_breaks(REPO)]  # fmt: skip
+    unacknowledged = [
+        (b.file_name, b.commit[:10], sorted(set(b.reasons) - known.get((b.file_name, b.commit), set())))
+        for b in history_breaks(REPO)
+    ]
     assert [u for u in unacknowledged if u[2]] == [], "a schema change breaks a released version (docs/contracts.md)"
 
 

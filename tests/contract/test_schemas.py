@@ -41,8 +41,9 @@ def _rendered_in_a_new_process(hash_seed: str) -> str:
     """Every schema's text rendered by a fresh interpreter with the given PYTHONHASHSEED."""
     code = "from contracts.schema_export import SCHEMAS, render_schema; print(''.join(map(render_schema, SCHEMAS)))"
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     return done.stdout
 
 

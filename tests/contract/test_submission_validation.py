@@ -141,9 +141,7 @@ INVALID_CASES: list[tuple[str, Mutation, str, str, str]] = [
     ),
     (
         "birth_date_future",
-        _set(
-            "members.2.birth_date", {"day": _TOMORROW.day, "month": _TOMORROW.month, "year": _TOMORROW.year}
-        ),
+        _set("members.2.birth_date", {"day": _TOMORROW.day, "month": _TOMORROW.month, "year": _TOMORROW.year}),
         "members.2.birth_date",
         "future_date",
         "birth_date must not be in the future",
@@ -353,7 +351,9 @@ def test_unknown_schema_version_names_the_supported_ones_but_never_echoes_the_su
         FAMILY_SUBMISSION_ADAPTER.validate_json(as_json(doc))
     (error,) = field_errors(info.value)
     assert (error.location, error.error_type, error.message) == (
-        "<message>", "union_tag_invalid", "schema_version must be one of: '1'"
+        "<message>",
+        "union_tag_invalid",
+        "schema_version must be one of: '1'",
     )
 
 

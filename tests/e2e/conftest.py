@@ -35,9 +35,19 @@ def e2e_world(tmp_path_factory: pytest.TempPathFactory) -> E2EWorld:
     cli = str(Path(sys.executable).parent / "regsosek")
     for args in (
         ["generate", "--out", str(root / "world"), "--persons", str(PERSONS), "--seed", str(SEED)],
-        ["train", "--source", "members", "--world", str(root / "world"), "--out", str(root / "models"),
-         "--max-pairs", "200000", "--no-charts"],
-    ):  # fmt: skip
+        [
+            "train",
+            "--source",
+            "members",
+            "--world",
+            str(root / "world"),
+            "--out",
+            str(root / "models"),
+            "--max-pairs",
+            "200000",
+            "--no-charts",
+        ],
+    ):
         done = subprocess.run([cli, *args], capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
     (model,) = (root / "models").iterdir()
@@ -52,9 +62,11 @@ def reference_members(e2e_world: E2EWorld) -> dict[str, bytes]:
     store = LinkStore(":memory:")
     pipeline = SubmissionLinker(
         EngineMemberLinker.from_files(e2e_world.world, e2e_world.model, cache_dir=e2e_world.world / "cache"),
-        store, PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r"),
+        store,
+        PersonIds(DEV_PERSON_ID_KEY.encode()),
+        OutputTopics("m", "f", "r"),
         village_crosswalk=load_village_crosswalk(settings),
-    )  # fmt: skip
+    )
     out: dict[str, bytes] = {}
     for key, raw in e2e_world.submissions.records:
         result = pipeline.process([decode_family_submission(raw, key=key)])

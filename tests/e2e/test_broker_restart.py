@@ -36,9 +36,11 @@ def own_broker(tmp_path: Path) -> Iterator[broker_service.BrokerConfig]:
 
 
 def test_linker_reconnects_after_a_broker_restart_and_loses_nothing(
-    own_broker: broker_service.BrokerConfig, e2e_world: E2EWorld, reference_members: dict[str, bytes],
+    own_broker: broker_service.BrokerConfig,
+    e2e_world: E2EWorld,
+    reference_members: dict[str, bytes],
     linkers: Linkers,
-) -> None:  # fmt: skip
+) -> None:
     bootstrap = own_broker.bootstrap
     topics, group = private_topics(bootstrap)
     subs = e2e_world.submissions

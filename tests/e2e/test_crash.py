@@ -61,6 +61,8 @@ def test_kill_9_at_random_points_loses_nothing_and_never_decides_twice(
     )
     assert outcome.conflicting_keys() == []
     assert outcome.latest() == reference_members
-    print(f"{len(kills)} kills at members sent {[s for s, _ in kills]}; "
-          f"{outcome.duplicates()} re-delivered member records, all identical")  # fmt: skip
+    print(
+        f"{len(kills)} kills at members sent {[s for s, _ in kills]}; "
+        f"{outcome.duplicates()} re-delivered member records, all identical"
+    )
     assert linker.stop() == 0, linker.log_tail()

@@ -22,11 +22,15 @@ def _records(*values: tuple[int, bytes | None]) -> list[ConsumedRecord]:
 
 
 def test_identical_redeliveries_and_newer_revisions_are_not_conflicts() -> None:
-    outcome = MemberOutcome.of(_records(
-        (1, _member(1, 1, "linked")), (1, _member(1, 1, "linked")),  # re-delivered, identical
-        (1, _member(1, 2, "not_linked")),  # a newer revision may decide differently
-        (2, _member(2, 1, "linked")), (2, None),  # tombstoned
-    ))  # fmt: skip
+    outcome = MemberOutcome.of(
+        _records(
+            (1, _member(1, 1, "linked")),
+            (1, _member(1, 1, "linked")),  # re-delivered, identical
+            (1, _member(1, 2, "not_linked")),  # a newer revision may decide differently
+            (2, _member(2, 1, "linked")),
+            (2, None),  # tombstoned
+        )
+    )
     assert outcome.conflicting_keys() == []
     assert outcome.duplicates() == 3
     assert outcome.latest() == {f"{FAMILY}-01": _member(1, 2, "not_linked")}
@@ -39,8 +43,16 @@ def test_two_different_records_for_one_revision_are_a_conflict() -> None:
 
 
 def test_expected_members_come_from_each_familys_latest_revision() -> None:
-    key = {"province": "36", "regency": "03", "district": "010", "village": "001", "sls": "0001",
-           "sub_sls": "00", "building_serial": "001", "family_serial": "001"}  # fmt: skip
+    key = {
+        "province": "36",
+        "regency": "03",
+        "district": "010",
+        "village": "001",
+        "sls": "0001",
+        "sub_sls": "00",
+        "building_serial": "001",
+        "family_serial": "001",
+    }
     r1 = {"family_key": key, "revision": 1, "submission_id": "S-1-r1", "members": [{"serial": 1}, {"serial": 2}]}
     r2 = {"family_key": key, "revision": 2, "submission_id": "S-1-r2", "members": [{"serial": 1}]}
     subs = Submissions.of([json.dumps(r1).encode(), json.dumps(r2).encode()])

@@ -29,7 +29,6 @@ from tools.pipeline.streaming import SubmissionStreamer
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
-
 def _partitions(bootstrap: str, topic: str) -> int:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
@@ -39,9 +38,12 @@ def _partitions(bootstrap: str, topic: str) -> int:
 
 
 def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
-    kafka_broker: RunningBroker, e2e_world: E2EWorld, reference_members: dict[str, bytes], linkers: Linkers,
+    kafka_broker: RunningBroker,
+    e2e_world: E2EWorld,
+    reference_members: dict[str, bytes],
+    linkers: Linkers,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     bootstrap: str = kafka_broker.bootstrap
     topics, group = private_topics(bootstrap)
     assert _partitions(bootstrap, topics.submissions) == 4
@@ -58,8 +60,12 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
     assert first.wait_for_log("batch:", 120), first.log_tail()
     assert second.wait_for_log("batch:", 120), second.log_tail()
     # Late in the stream, so that the first instance has stored second revisions on its partitions.
-    poll_until(lambda: streamer.sent_members >= 0.7 * sum(subs.members) or not streamer.is_alive(), 240,
-               "the stream stalled", interval_s=0.2)  # fmt: skip
+    poll_until(
+        lambda: streamer.sent_members >= 0.7 * sum(subs.members) or not streamer.is_alive(),
+        240,
+        "the stream stalled",
+        interval_s=0.2,
+    )
     # ... then one leaves mid-stream and the other takes its partitions over.
     assert first.stop() == 0, first.log_tail()
     sent_at_stop = streamer.sent_members
@@ -76,14 +82,20 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
     # Read only once the group has committed every submission: the last records streamed are second
     # revisions with the same member keys, so "every key present" alone is true before they are linked.
     outcome = wait_for_members(
-        bootstrap, topics.members, expected, timeout_s=240, failure=died,
+        bootstrap,
+        topics.members,
+        expected,
+        timeout_s=240,
+        failure=died,
         consumed_by=(group, topics.submissions),
-    )  # fmt: skip
+    )
     assert outcome.conflicting_keys() == []
     assert outcome.latest() == reference_members
     assert len(read_topic(bootstrap, topics.members)) > linked_at_stop  # the survivor linked after the rebalance
-    print(f"two instances; stop at {sent_at_stop} members sent; {outcome.duplicates()} re-delivered member "
-          "records, all identical")  # fmt: skip
+    print(
+        f"two instances; stop at {sent_at_stop} members sent; {outcome.duplicates()} re-delivered member "
+        "records, all identical"
+    )
 
     # Late first revisions of the revised families: stale for whichever instance stored revision 2.
     revised = {key for key, doc in subs.latest.items() if doc["revision"] > 1}

@@ -45,8 +45,10 @@ def test_streamed_world_is_linked_once_per_member_and_as_well_as_batch(
 
     stream = stream_scores(latest, subs, e2e_world.world)
     batch = batch_scores(e2e_world.world, e2e_world.model, subs)
-    print(f"stream: precision {stream.auto.precision:.4f} recall {stream.auto.recall:.4f} ({stream.records}); "
-          f"batch: precision {batch.auto.precision:.4f} recall {batch.auto.recall:.4f} ({batch.records})")  # fmt: skip
+    print(
+        f"stream: precision {stream.auto.precision:.4f} recall {stream.auto.recall:.4f} ({stream.records}); "
+        f"batch: precision {batch.auto.precision:.4f} recall {batch.auto.recall:.4f} ({batch.records})"
+    )
     assert stream.records == batch.records == len(expected)
     assert stream.auto.precision >= batch.auto.precision
     assert stream.auto.recall >= batch.auto.recall

@@ -100,8 +100,10 @@ C1 = [(f"c1-died-{p}", LINKED[p].change("died", f"c1-died-{p}")) for p in range(
     (f"c1-born-{p}", BORN[p].change("born", f"c1-born-{p}")) for p in range(4)
 ]
 C2 = [("c2-born-shared", SHARED.change("born", "c2-born-shared"))]
-C2B = [("c2b-died-shared", SHARED.change("died", "c2b-died-shared")),
-       ("c2b-born-new", NEWCOMER.change("born", "c2b-born-new"))]  # fmt: skip
+C2B = [
+    ("c2b-died-shared", SHARED.change("died", "c2b-died-shared")),
+    ("c2b-born-new", NEWCOMER.change("born", "c2b-born-new")),
+]
 C3 = [(f"c3-born-{p}", LATE[p].change("born", f"c3-born-{p}")) for p in range(4)]
 
 
@@ -123,8 +125,9 @@ class Reference:
         self.fake = FakeMemberLinker.of([FakeMasterPerson(p.nik, p.name, KK) for p in LINKED])
         self.store = LinkStore(":memory:")
         self.pipeline = SubmissionLinker(self.fake, self.store, IDS, OutputTopics("m", "f", "r"))
-        self.applier = ChangeApplier(self.fake, StoreMemberIndex(lambda: {0: self.store}), IDS,
-                                     UpdateTopics("m", "r", "u", "f"))  # fmt: skip
+        self.applier = ChangeApplier(
+            self.fake, StoreMemberIndex(lambda: {0: self.store}), IDS, UpdateTopics("m", "r", "u", "f")
+        )
         self.latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
         self.updates: dict[str, set[bytes]] = defaultdict(set)
 
@@ -166,8 +169,15 @@ def _events(updates: dict[str, set[bytes]]) -> set[Event]:
     for key, values in updates.items():
         for v in values:
             e = LINKAGE_UPDATE_ADAPTER.validate_json(v)
-            out.add((key, str(e.event), e.member.person_id, getattr(e, "old_person_id", None),
-                     getattr(e, "new_person_id", None)))  # fmt: skip
+            out.add(
+                (
+                    key,
+                    str(e.event),
+                    e.member.person_id,
+                    getattr(e, "old_person_id", None),
+                    getattr(e, "new_person_id", None),
+                )
+            )
     return out
 
 
@@ -183,8 +193,10 @@ CHANGE_MS = 1_700_000_000_123
 def _produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]], partition: Callable[[int], int]) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
-        for f in [producer.send(topic, key=k.encode(), value=v, partition=partition(i), timestamp_ms=CHANGE_MS)
-                  for i, (k, v) in enumerate(records)]:  # fmt: skip
+        for f in [
+            producer.send(topic, key=k.encode(), value=v, partition=partition(i), timestamp_ms=CHANGE_MS)
+            for i, (k, v) in enumerate(records)
+        ]:
             f.get(timeout=30)
     finally:
         producer.close()
@@ -229,18 +241,27 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
     master = tmp_path / "master.json"
     master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(p.nik, p.name, KK)) for p in LINKED]))
     env = {
-        "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master), "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
+        "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
+        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
         "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
         "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": change_topics[DTKS_CHANGES],
         "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": change_topics[BPJS_CHANGES],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic, "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
-    }  # fmt: skip
+        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic,
+        "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+    }
     shared = tmp_path / "link-store"
 
     def linker(name: str) -> LinkerProcess:
-        return LinkerProcess(bootstrap=bootstrap, group=tag, state_dir=tmp_path / name / "state", topics=topics,
-                             link_store_dir=shared, log_path=tmp_path / f"{name}.log", extra_env=env,
-                             module="tests.support.fake_linker")  # fmt: skip
+        return LinkerProcess(
+            bootstrap=bootstrap,
+            group=tag,
+            state_dir=tmp_path / name / "state",
+            topics=topics,
+            link_store_dir=shared,
+            log_path=tmp_path / f"{name}.log",
+            extra_env=env,
+            module="tests.support.fake_linker",
+        )
 
     ref = Reference()
     a, b = linker("a"), linker("b")
@@ -249,8 +270,9 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
         until("two members in the group", lambda: _group_members(bootstrap, tag) == 2, procs)
         _produce(bootstrap, topics.submissions, SUBMISSIONS, lambda i: i)  # family p -> partition p
         ref.submit(SUBMISSIONS)
-        until("members linked", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"],
-               procs)  # fmt: skip
+        until(
+            "members linked", lambda: compacted_state(read_topic(bootstrap, topics.members)) == ref.latest["m"], procs
+        )
 
         def updates_done() -> bool:
             return _by_key(read_topic(bootstrap, updates_topic)) == ref.updates
@@ -271,8 +293,9 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
             until("batch logged", lambda: sum(r for r, _, _ in _batches(proc, mark)) == len(C1) + 1, procs)  # noqa: B023
             batches = _batches(proc, mark)
             assert sum(n for _, n, _ in batches) > 0 and {f for _, _, f in batches} == {2}, _log(proc, mark)
-        until("dead letters", lambda: len([r for r in read_topic(bootstrap, topics.dlq) if r.key == b"bad-1"]) == 2,
-               procs)  # fmt: skip
+        until(
+            "dead letters", lambda: len([r for r in read_topic(bootstrap, topics.dlq) if r.key == b"bad-1"]) == 2, procs
+        )
         dlq = [r for r in read_topic(bootstrap, topics.dlq) if r.key == b"bad-1"]
         assert len({r.value for r in dlq}) == 1
         dead = DEAD_LETTER_ADAPTER.validate_json(dlq[0].value or b"")
@@ -336,8 +359,13 @@ def _died(row: dict[str, Any], change_id: str) -> bytes:
     """A `died` PopulationChange for a master person of the generated world."""
     rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
     rec.update({"birth_date": row["birth_date"].isoformat(), "status": "dead"})
-    doc = {"schema_version": "1", "change": "died", "change_id": change_id, "effective_date": "2023-02-01",
-           "record": rec}  # fmt: skip
+    doc = {
+        "schema_version": "1",
+        "change": "died",
+        "change_id": change_id,
+        "effective_date": "2023-02-01",
+        "record": rec,
+    }
     return json.dumps(doc, sort_keys=True).encode()
 
 
@@ -354,17 +382,26 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     assert not provision(bootstrap, specs).differences
     population, updates_topic = change_topics[POPULATION_CHANGES], change_topics[UPDATES]
     env = {
-        "REGSOSEK_LINKER_UPDATES_ENABLED": "true", "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
+        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
+        "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
         "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": change_topics[DTKS_CHANGES],
         "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": change_topics[BPJS_CHANGES],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic, "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
-    }  # fmt: skip
+        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic,
+        "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+    }
 
     def linker(name: str) -> LinkerProcess:
-        return LinkerProcess(bootstrap=bootstrap, group=group, state_dir=tmp_path / name / "state", topics=topics,
-                             world_dir=e2e_world.world, model_path=e2e_world.model,
-                             link_store_dir=tmp_path / "link-store", log_path=tmp_path / f"{name}.log",
-                             extra_env=env)  # fmt: skip
+        return LinkerProcess(
+            bootstrap=bootstrap,
+            group=group,
+            state_dir=tmp_path / name / "state",
+            topics=topics,
+            world_dir=e2e_world.world,
+            model_path=e2e_world.model,
+            link_store_dir=tmp_path / "link-store",
+            log_path=tmp_path / f"{name}.log",
+            extra_env=env,
+        )
 
     a, b = linker("a"), linker("b")
     procs = [a, b]
@@ -372,8 +409,9 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     engine = EngineMemberLinker.from_files(e2e_world.world, e2e_world.model, cache_dir=e2e_world.world / "cache")
     store = LinkStore(":memory:")
     settings = LinkerSettings(world_dir=e2e_world.world, model_path=e2e_world.model)
-    pipeline = SubmissionLinker(engine, store, IDS, OutputTopics("m", "f", "r"),
-                                village_crosswalk=load_village_crosswalk(settings))  # fmt: skip
+    pipeline = SubmissionLinker(
+        engine, store, IDS, OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings)
+    )
     applier = ChangeApplier(engine, StoreMemberIndex(lambda: {0: store}), IDS, UpdateTopics("m", "r", "u", "f"))
     latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
     expected: dict[str, set[bytes]] = defaultdict(set)
@@ -407,8 +445,9 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
         if m.matched_nik:
             nik_uses[m.matched_nik] += 1
             linked[partition(m.family_key)].append((key, m.matched_nik))
-    targets = {p: [(k, n) for k, n in linked[p] if nik_uses[n] == 1 and rows[n]["status"] == "alive"][:3]
-               for p in range(4)}  # fmt: skip
+    targets = {
+        p: [(k, n) for k, n in linked[p] if nik_uses[n] == 1 and rows[n]["status"] == "alive"][:3] for p in range(4)
+    }
     assert all(len(t) == 3 for t in targets.values()), {p: len(t) for p, t in targets.items()}
     c1 = [(f"d1-{p}-{i}", _died(rows[targets[p][i][1]], f"d1-{p}-{i}")) for p in range(4) for i in range(2)]
     c2 = [(f"d2-{p}", _died(rows[targets[p][2][1]], f"d2-{p}")) for p in range(4)]
@@ -435,8 +474,13 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
                 f.get(timeout=60)
         finally:
             producer.close()
-        wait_for_members(bootstrap, topics.members, e2e_world.submissions.expected_member_keys(), timeout_s=120,
-                         consumed_by=(group, topics.submissions))  # fmt: skip
+        wait_for_members(
+            bootstrap,
+            topics.members,
+            e2e_world.submissions.expected_member_keys(),
+            timeout_s=120,
+            consumed_by=(group, topics.submissions),
+        )
 
         marks = [a.log_size(), b.log_size()]
         _produce(bootstrap, population, c1, lambda i: 0)

@@ -40,9 +40,19 @@ def world_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     cli = str(Path(sys.executable).parent / "regsosek")
     for args in (
         ["generate", "--out", str(root / "world"), "--persons", "2000", "--seed", "5"],
-        ["train", "--source", "members", "--world", str(root / "world"), "--out", str(root / "models"),
-         "--max-pairs", "200000", "--no-charts"],
-    ):  # fmt: skip
+        [
+            "train",
+            "--source",
+            "members",
+            "--world",
+            str(root / "world"),
+            "--out",
+            str(root / "models"),
+            "--max-pairs",
+            "200000",
+            "--no-charts",
+        ],
+    ):
         done = subprocess.run([cli, *args], capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
     (model,) = (root / "models").iterdir()

@@ -69,13 +69,29 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
         producer.close()
 
 
-def start_linker(bootstrap: str, names: dict[str, str], state_dir: Path, master: Path, group: str,
-                 *, module: str | None = None, env: dict[str, str] | None = None) -> LinkerProcess:  # fmt: skip
+def start_linker(
+    bootstrap: str,
+    names: dict[str, str],
+    state_dir: Path,
+    master: Path,
+    group: str,
+    *,
+    module: str | None = None,
+    env: dict[str, str] | None = None,
+) -> LinkerProcess:
     """The linker (the fake engine's entry, or `module`: a test-only fault harness) on the private topics,
     logging to a file of its own."""
     log = master.parent / f"{group}-{uuid.uuid4().hex[:4]}.log"
-    return LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state_dir, topics=names, fake_master=master,
-                         module=module, extra_env=env, log_path=log)  # fmt: skip
+    return LinkerProcess(
+        bootstrap=bootstrap,
+        group=group,
+        state_dir=state_dir,
+        topics=names,
+        fake_master=master,
+        module=module,
+        extra_env=env,
+        log_path=log,
+    )
 
 
 def link_first_family(bootstrap: str, names: dict[str, str], group: str, linker: LinkerProcess) -> None:
@@ -87,7 +103,10 @@ def link_first_family(bootstrap: str, names: dict[str, str], group: str, linker:
 
 def duckdb_opens(path: Path) -> subprocess.CompletedProcess[str]:
     """Open (and read) a DuckDB file in a NEW process: fails while another process holds its lock."""
-    code = ("import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
-            "print(con.execute('SELECT count(*) FROM family_revisions').fetchone()[0])")  # fmt: skip
-    return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+        "print(con.execute('SELECT count(*) FROM family_revisions').fetchone()[0])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )

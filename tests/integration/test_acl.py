@@ -60,9 +60,11 @@ def secured(tmp_path_factory: pytest.TempPathFactory, dev_cli_app: typer.Typer) 
     and `regsosek acl sync` applied once."""
     port, controller_port, sasl_port = broker_service.free_ports(3)
     config = broker_service.BrokerConfig(
-        run_dir=tmp_path_factory.mktemp("kafka-secured"), port=port, controller_port=controller_port,
+        run_dir=tmp_path_factory.mktemp("kafka-secured"),
+        port=port,
+        controller_port=controller_port,
         sasl_port=sasl_port,
-    )  # fmt: skip
+    )
     run_dir = ["--run-dir", str(config.run_dir)]
     ports = ["--port", str(port), "--controller-port", str(controller_port), "--sasl-port", str(sasl_port)]
     started = CliRunner().invoke(dev_cli_app, ["broker", "start", "--secured", *run_dir, *ports])
@@ -101,14 +103,29 @@ def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, dev_cl
     finally:
         admin.close()
     with pytest.raises(KafkaError):
-        KafkaAdminClient(bootstrap_servers=secured.sasl, request_timeout_ms=5000,
-                         **secured.security("admin", "not-the-password-0123"))  # fmt: skip
+        KafkaAdminClient(
+            bootstrap_servers=secured.sasl,
+            request_timeout_ms=5000,
+            **secured.security("admin", "not-the-password-0123"),
+        )
     status = CliRunner().invoke(dev_cli_app, ["broker", "status", "--run-dir", str(secured.config.run_dir)])
     assert status.exit_code == 0 and f"SASL/SCRAM at {secured.sasl}" in status.output
     # Started again: the same broker and the same password file (the admin password does not change).
     config = secured.config
-    again = CliRunner().invoke(dev_cli_app, ["broker", "start", "--secured", "--run-dir", str(config.run_dir),
-                                         "--port", str(config.port), "--sasl-port", str(config.sasl_port)])  # fmt: skip
+    again = CliRunner().invoke(
+        dev_cli_app,
+        [
+            "broker",
+            "start",
+            "--secured",
+            "--run-dir",
+            str(config.run_dir),
+            "--port",
+            str(config.port),
+            "--sasl-port",
+            str(config.sasl_port),
+        ],
+    )
     assert again.exit_code == 0 and "already running" in again.output, again.output
     assert password_file.read_text().strip() == password
 
@@ -131,16 +148,25 @@ def synced(secured: SecuredBroker, cli_app: typer.Typer) -> SecuredBroker:
     assert "acl created     User:kemensos read topic:subscriber.kemensos.notifications.v1" in out
     # Seed one record in each topic the checks read, as the admin.
     with _producer(secured, "admin") as producer:
-        for topic in (SUBMISSIONS, LINKED_MEMBERS, "subscriber.kemensos.notifications.v1",
-                      "subscriber.kemenkes.notifications.v1"):  # fmt: skip
+        for topic in (
+            SUBMISSIONS,
+            LINKED_MEMBERS,
+            "subscriber.kemensos.notifications.v1",
+            "subscriber.kemenkes.notifications.v1",
+        ):
             producer.send(topic, key=b"k", value=b"{}", partition=0).get(timeout=30)
     return secured
 
 
 class _Producer:
     def __init__(self, broker: SecuredBroker, user: str, password: str | None = None) -> None:
-        self._p = KafkaProducer(bootstrap_servers=broker.sasl, acks="all", max_block_ms=8000,
-                                request_timeout_ms=8000, **broker.security(user, password))  # fmt: skip
+        self._p = KafkaProducer(
+            bootstrap_servers=broker.sasl,
+            acks="all",
+            max_block_ms=8000,
+            request_timeout_ms=8000,
+            **broker.security(user, password),
+        )
 
     def send(self, topic: str, **kw: object):  # type: ignore[no-untyped-def]
         return self._p.send(topic, **kw)
@@ -168,9 +194,15 @@ def _write(broker: SecuredBroker, user: str, topic: str) -> str:
 
 def _read(broker: SecuredBroker, user: str, topic: str, group: str | None = None) -> str:
     """'ok' if `user` read at least one record of `topic` (partition 0), 'denied' on an authorization error."""
-    consumer = KafkaConsumer(bootstrap_servers=broker.sasl, group_id=group, enable_auto_commit=False,
-                             auto_offset_reset="earliest", request_timeout_ms=12000, session_timeout_ms=6000,
-                             **broker.security(user))  # fmt: skip
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.sasl,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=12000,
+        session_timeout_ms=6000,
+        **broker.security(user),
+    )
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
@@ -239,8 +271,7 @@ def test_wrong_password_and_unknown_user_are_rejected(synced: SecuredBroker) -> 
     before = server_log.read_text(errors="replace").count("invalid credentials with SASL mechanism SCRAM-SHA-512")
     for user, password in (("kemensos", "not-the-password"), ("nobody", "whatever-password")):
         with pytest.raises(KafkaError):
-            KafkaAdminClient(bootstrap_servers=synced.sasl, request_timeout_ms=5000,
-                             **synced.security(user, password))  # fmt: skip
+            KafkaAdminClient(bootstrap_servers=synced.sasl, request_timeout_ms=5000, **synced.security(user, password))
     after = server_log.read_text(errors="replace").count("invalid credentials with SASL mechanism SCRAM-SHA-512")
     assert after >= before + 2
     # The right password works (the failures above are about the credentials, not the listener).
@@ -254,17 +285,22 @@ def test_publisher_runs_with_its_own_principal(synced: SecuredBroker, tmp_path: 
         producer.send(LINKED_MEMBERS, key=member.member_key.encode(), value=to_canonical_json(member)).get(timeout=10)
     registry = example_registry()
     publisher = Publisher(registry, KeyRing(EXAMPLE_SECRETS), DisclosureLog(tmp_path / "d.sqlite"))
-    loop = PublisherLoop(publisher, LoopConfig(synced.sasl, group_id=PUBLISHER_GROUP, poll_timeout_ms=200),
-                         **synced.security(PUBLISHER))  # fmt: skip
+    loop = PublisherLoop(
+        publisher, LoopConfig(synced.sasl, group_id=PUBLISHER_GROUP, poll_timeout_ms=200), **synced.security(PUBLISHER)
+    )
     try:
         loop.run_until_idle(idle_s=2.0, max_s=60.0)
     finally:
         loop.close()
     # The two seeded "{}" records are counted as undecodable; the member went to kemensos and kemenkes.
     assert publisher.stats.sent == 2 and publisher.log.count() == 2
-    consumer = KafkaConsumer(bootstrap_servers=synced.sasl, group_id="subscriber.kemenkes.reader",
-                             auto_offset_reset="earliest", consumer_timeout_ms=8000,
-                             **synced.security("kemenkes"))  # fmt: skip
+    consumer = KafkaConsumer(
+        bootstrap_servers=synced.sasl,
+        group_id="subscriber.kemenkes.reader",
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=8000,
+        **synced.security("kemenkes"),
+    )
     consumer.subscribe(["subscriber.kemenkes.notifications.v1"])
     values = [r.value for r in consumer if r.value != b"{}"]
     consumer.close()
@@ -284,8 +320,9 @@ def test_removed_subscriber_loses_grants_and_login(synced: SecuredBroker, cli_ap
         # The deletion reaches the broker's credential cache through the metadata log: allow a moment.
         for _ in range(20):
             try:
-                KafkaAdminClient(bootstrap_servers=synced.sasl, request_timeout_ms=5000,
-                                 **synced.security("kemendikbud")).close()  # fmt: skip
+                KafkaAdminClient(
+                    bootstrap_servers=synced.sasl, request_timeout_ms=5000, **synced.security("kemendikbud")
+                ).close()
             except KafkaError:
                 break
             time.sleep(0.5)
@@ -313,16 +350,32 @@ def test_serve_publisher_cli_over_sasl(synced: SecuredBroker, tmp_path: Path) ->
     with _producer(synced, LINKER) as producer:
         producer.send(LINKED_MEMBERS, key=member.member_key.encode(), value=to_canonical_json(member)).get(timeout=10)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_PUBLISHER_")}
-    env.update({"REGSOSEK_PUBLISHER_SASL_USERNAME": PUBLISHER,
-                "REGSOSEK_PUBLISHER_SASL_PASSWORD_FILE": str(password_file)})  # fmt: skip
+    env.update(
+        {"REGSOSEK_PUBLISHER_SASL_USERNAME": PUBLISHER, "REGSOSEK_PUBLISHER_SASL_PASSWORD_FILE": str(password_file)}
+    )
     db = tmp_path / "disclosures.sqlite"
     out = tmp_path / "publisher.log"
     with open(out, "wb") as fh:
         proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [sys.executable, "-m", "services.cli", "serve", "publisher", "--bootstrap", synced.sasl,
-             "--registry", str(synced.registry_path), "--keys-dir", str(keys), "--disclosure-db", str(db)],
-            env=env, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "serve",
+                "publisher",
+                "--bootstrap",
+                synced.sasl,
+                "--registry",
+                str(synced.registry_path),
+                "--keys-dir",
+                str(keys),
+                "--disclosure-db",
+                str(db),
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 60
             while not (db.is_file() and DisclosureLog(db).query(subscriber_id="kemensos")):
@@ -347,9 +400,21 @@ def test_acl_sync_over_the_operator_listener_bootstraps_users(
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "admin.password").write_text(synced.passwords["admin"])
-    done = CliRunner().invoke(cli_app, [
-        "acl", "sync", "--plaintext", "--bootstrap", synced.config.bootstrap, "--credentials-dir", str(creds),
-        "--registry", str(synced.registry_path)], env={"REGSOSEK_ACL_ADMIN_PASSWORD": ""})  # fmt: skip
+    done = CliRunner().invoke(
+        cli_app,
+        [
+            "acl",
+            "sync",
+            "--plaintext",
+            "--bootstrap",
+            synced.config.bootstrap,
+            "--credentials-dir",
+            str(creds),
+            "--registry",
+            str(synced.registry_path),
+        ],
+        env={"REGSOSEK_ACL_ADMIN_PASSWORD": ""},
+    )
     assert done.exit_code == 0, done.output
     assert "user set        admin" in done.output
     assert done.output.strip().splitlines()[-1].startswith("0 created, 0 deleted")

@@ -31,8 +31,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
 def _gateway(broker: SecuredBroker, user: str, password_file: Path) -> TestClient:
-    settings = GatewaySettings(bootstrap=broker.sasl, topic=SUBMISSIONS, tokens={TOKEN: "team-3603"},
-                               produce_timeout_s=8.0, sasl_username=user, sasl_password_file=password_file)  # fmt: skip
+    settings = GatewaySettings(
+        bootstrap=broker.sasl,
+        topic=SUBMISSIONS,
+        tokens={TOKEN: "team-3603"},
+        produce_timeout_s=8.0,
+        sasl_username=user,
+        sasl_password_file=password_file,
+    )
     return TestClient(build_app(settings))
 
 
@@ -53,8 +59,11 @@ def test_gateway_stores_submissions_with_its_own_principal_only(synced: SecuredB
         with _gateway(synced, user, password) as client:
             refused = client.post("/v1/submissions", content=sample_body(902), headers=AUTH)
             assert refused.status_code == 503, (user, refused.text)
-    assert not [r for r in read_topic(synced.config.bootstrap, SUBMISSIONS)
-                if r.key == family_key_of(sample_submission(902)).encode()]  # fmt: skip
+    assert not [
+        r
+        for r in read_topic(synced.config.bootstrap, SUBMISSIONS)
+        if r.key == family_key_of(sample_submission(902)).encode()
+    ]
 
 
 def _records(broker: SecuredBroker, topic: str, prefix: bytes) -> list[bytes]:
@@ -74,10 +83,19 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
     master = tmp_path / "master.json"
     master.write_text(json.dumps([{"nik": head["nik"], "full_name": head["name"], "kk_number": doc["kk_number"]}]))
     group = "regsosek-linker-acl"  # inside the linker's prefixed group grant
-    env = {"REGSOSEK_LINKER_SASL_USERNAME": "regsosek-linker",
-           "REGSOSEK_LINKER_SASL_PASSWORD_FILE": str(synced.credentials_dir / "regsosek-linker.password")}  # fmt: skip
-    linker = LinkerProcess(bootstrap=synced.sasl, group=group, state_dir=tmp_path / "state", topics={},
-                           fake_master=master, extra_env=env, log_path=tmp_path / "linker.log")  # fmt: skip
+    env = {
+        "REGSOSEK_LINKER_SASL_USERNAME": "regsosek-linker",
+        "REGSOSEK_LINKER_SASL_PASSWORD_FILE": str(synced.credentials_dir / "regsosek-linker.password"),
+    }
+    linker = LinkerProcess(
+        bootstrap=synced.sasl,
+        group=group,
+        state_dir=tmp_path / "state",
+        topics={},
+        fake_master=master,
+        extra_env=env,
+        log_path=tmp_path / "linker.log",
+    )
 
     def linked() -> tuple[list[bytes], list[bytes], list[bytes]] | None:
         members = _records(synced, LINKED_MEMBERS, family_key + b"-")

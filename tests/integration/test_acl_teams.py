@@ -23,8 +23,9 @@ from tests.integration.test_acl import DENIED, SecuredBroker, _read, _sync, secu
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-TEAM = IntegrationTeam(team_id="integration-dwh", purpose_text="Loads the linkage outputs into the warehouse",
-                       topics=(LINKED_MEMBERS,))  # fmt: skip
+TEAM = IntegrationTeam(
+    team_id="integration-dwh", purpose_text="Loads the linkage outputs into the warehouse", topics=(LINKED_MEMBERS,)
+)
 HAND_MADE = Grant("User:integration-bi", "topic", LINKED_MEMBERS, "literal", "read")
 
 
@@ -33,13 +34,23 @@ def _admin(broker: SecuredBroker) -> KafkaAdminClient:
 
 
 def test_team_reads_its_linkage_topic_and_hand_made_grants_survive_sync(
-    synced: SecuredBroker, cli_app: typer.Typer  # noqa: F811
+    synced: SecuredBroker,  # noqa: F811
+    cli_app: typer.Typer,
 ) -> None:
     admin = _admin(synced)
     try:
         # An operator's hand-made grant for a team that is not in the registry.
-        result = admin.create_acls([ACL(HAND_MADE.principal, "*", Op.READ, ACLPermissionType.ALLOW,
-                                        ResourcePattern(ResourceType.TOPIC, LINKED_MEMBERS))])  # fmt: skip
+        result = admin.create_acls(
+            [
+                ACL(
+                    HAND_MADE.principal,
+                    "*",
+                    Op.READ,
+                    ACLPermissionType.ALLOW,
+                    ResourcePattern(ResourceType.TOPIC, LINKED_MEMBERS),
+                )
+            ]
+        )
         assert not result["failed"]
         registry = load_registry(synced.registry_path)
         save_registry(synced.registry_path, registry.with_team(TEAM))

@@ -61,9 +61,7 @@ def test_start_refuses_a_port_taken_by_another_program(tmp_path: Path) -> None:
 def test_a_jvm_that_dies_at_start_up_fails_with_the_log_tail(tmp_path: Path) -> None:
     port, controller_port = broker.free_ports(2)
     # A maximum heap below the fixed 256 MiB minimum makes the JVM refuse to start.
-    config = broker.BrokerConfig(
-        run_dir=tmp_path / "b", port=port, controller_port=controller_port, heap="64m"
-    )
+    config = broker.BrokerConfig(run_dir=tmp_path / "b", port=port, controller_port=controller_port, heap="64m")
     with pytest.raises(broker.BrokerError) as failure:
         broker.start(config)
     message = str(failure.value)

@@ -53,15 +53,28 @@ def test_prometheus_scrapes_broker_metrics_through_the_jmx_exporter(
     assert not provision(config.bootstrap, [spec]).differences
     (prometheus_port,) = broker_service.free_ports(1)
     prom_config = tmp_path / "prometheus.yml"
-    prom_config.write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "kafka", "static_configs": [
-            {"targets": [f"{config.host}:{config.metrics_port}"]}]}],
-    }))  # fmt: skip
-    processes.append(ServiceProcess("prometheus", [
-        str(prometheus_binary), f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prometheus_port}",
-    ], tmp_path))  # fmt: skip
+    prom_config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {"job_name": "kafka", "static_configs": [{"targets": [f"{config.host}:{config.metrics_port}"]}]}
+                ],
+            }
+        )
+    )
+    processes.append(
+        ServiceProcess(
+            "prometheus",
+            [
+                str(prometheus_binary),
+                f"--config.file={prom_config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            tmp_path,
+        )
+    )
     prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
     until("prometheus ready", prom.ready, processes)
     until("broker target up", lambda: prom.value('up{job="kafka"}') == 1, processes)

@@ -65,8 +65,7 @@ def _need(tool: str) -> str:
 
 
 def _produce(bootstrap: str, members: str, families: str) -> list[Produced]:
-    one = [linked_member(1, nik="3603125505850001", family_key=BANTEN),
-           linked_member(2, nik=None, family_key=BANTEN)]  # fmt: skip
+    one = [linked_member(1, nik="3603125505850001", family_key=BANTEN), linked_member(2, nik=None, family_key=BANTEN)]
     two = [linked_member(1, nik="3273124101900002", family_key=JABAR, bpjs_id="0001234567899")]
     revised = [linked_member(1, nik="3603125505850001", family_key=BANTEN, revision=2)]  # member 02 dropped
     records: list[tuple[str, str, bytes | None]] = [
@@ -85,8 +84,9 @@ def _produce(bootstrap: str, members: str, families: str) -> list[Produced]:
             headers = {"ce_id": f"test-{uuid.uuid4()}", "ce_specversion": "1.0", "test_index": str(i)}
             if value is not None:
                 headers["content-type"] = "application/json"
-            future = producer.send(topic, key=key.encode(), value=value,
-                                   headers=[(k, v.encode()) for k, v in headers.items()])  # fmt: skip
+            future = producer.send(
+                topic, key=key.encode(), value=value, headers=[(k, v.encode()) for k, v in headers.items()]
+            )
             sent.append((future, key, value, headers))
         producer.flush(timeout=30)
         out = []
@@ -110,8 +110,16 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> lis
 
 def _console(bootstrap: str, topic: str, count: int, libs: Path) -> list[dict[str, Any]]:
     env = {**os.environ, "KAFKA_LIBS": str(libs), "KAFKA_TOOLS": str(broker_service.tools_jar(libs).parent)}
-    cmd = [str(EXAMPLES / "console" / "consume.sh"), bootstrap, topic, f"example.console.{uuid.uuid4().hex[:8]}",
-           "--max-messages", str(count), "--timeout-ms", str(int(DEADLINE_S * 1000))]  # fmt: skip
+    cmd = [
+        str(EXAMPLES / "console" / "consume.sh"),
+        bootstrap,
+        topic,
+        f"example.console.{uuid.uuid4().hex[:8]}",
+        "--max-messages",
+        str(count),
+        "--timeout-ms",
+        str(int(DEADLINE_S * 1000)),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=DEADLINE_S + 30, check=False)
     assert done.returncode == 0, f"console consumer exited {done.returncode}: {done.stderr[-3000:]}"
     assert f"Processed a total of {count} messages" in done.stderr
@@ -120,18 +128,36 @@ def _console(bootstrap: str, topic: str, count: int, libs: Path) -> list[dict[st
         partition, offset, headers, key, value = line.split("\t")
         assert partition.startswith("Partition:") and offset.startswith("Offset:"), line
         pairs = [] if headers == "NO_HEADERS" else [h.split(":", 1) for h in headers.split(",")]
-        lines.append({"topic": topic, "partition": int(partition.removeprefix("Partition:")),
-                      "offset": int(offset.removeprefix("Offset:")), "key": key,
-                      "value": None if value == "null" else json.loads(value), "headers": dict(pairs)})  # fmt: skip
+        lines.append(
+            {
+                "topic": topic,
+                "partition": int(partition.removeprefix("Partition:")),
+                "offset": int(offset.removeprefix("Offset:")),
+                "key": key,
+                "value": None if value == "null" else json.loads(value),
+                "headers": dict(pairs),
+            }
+        )
     return lines
 
 
 def _node(bootstrap: str, topic: str, count: int) -> list[dict[str, Any]]:
     node_dir = node_tools()  # the pinned kafkajs, Ajv and ajv-formats (tests/node)
     env = {**os.environ, "NODE_PATH": str(node_dir / "node_modules")}
-    cmd = ["node", str(EXAMPLES / "node" / "consume.cjs"), "--bootstrap", bootstrap, "--topic", topic,
-           "--group", f"example.node.{uuid.uuid4().hex[:8]}", "--schemas", str(SCHEMAS),
-           "--max-records", str(count)]  # fmt: skip
+    cmd = [
+        "node",
+        str(EXAMPLES / "node" / "consume.cjs"),
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        f"example.node.{uuid.uuid4().hex[:8]}",
+        "--schemas",
+        str(SCHEMAS),
+        "--max-records",
+        str(count),
+    ]
     return _run(cmd, cwd=REPO, env=env)
 
 
@@ -140,21 +166,47 @@ def _go_binary(tmp_path: Path) -> Path:
     binary = tmp_path / "consume"
     # Offline: `make install` ran `go mod download`; a missing module is an error, not a download.
     env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false", "GOPROXY": "off"}
-    done = subprocess.run([go, "build", "-o", str(binary), "."], cwd=EXAMPLES / "go", env=env,
-                          capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    done = subprocess.run(
+        [go, "build", "-o", str(binary), "."],
+        cwd=EXAMPLES / "go",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, f"go build failed: {done.stderr[-3000:]}"
     return binary
 
 
 def _go(binary: Path, bootstrap: str, topic: str, count: int) -> list[dict[str, Any]]:
-    cmd = [str(binary), "-bootstrap", bootstrap, "-topic", topic, "-group", f"example.go.{uuid.uuid4().hex[:8]}",
-           "-max-records", str(count)]  # fmt: skip
+    cmd = [
+        str(binary),
+        "-bootstrap",
+        bootstrap,
+        "-topic",
+        topic,
+        "-group",
+        f"example.go.{uuid.uuid4().hex[:8]}",
+        "-max-records",
+        str(count),
+    ]
     return _run(cmd, cwd=REPO)
 
 
 def _expected(produced: list[Produced], topic: str) -> list[dict[str, Any]]:
-    return [{"topic": p.topic, "partition": p.partition, "offset": p.offset, "key": p.key, "value": p.value,
-             "headers": p.headers} for p in produced if p.topic == topic]  # fmt: skip
+    return [
+        {
+            "topic": p.topic,
+            "partition": p.partition,
+            "offset": p.offset,
+            "key": p.key,
+            "value": p.value,
+            "headers": p.headers,
+        }
+        for p in produced
+        if p.topic == topic
+    ]
 
 
 def _ordered(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

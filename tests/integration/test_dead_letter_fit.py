@@ -42,8 +42,17 @@ from tools.pipeline.linker_process import LinkerProcess
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 SIZES = [700_000, 786_000, 900_000, 1_048_576]
-PRIVATE = (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, POPULATION_CHANGES, DTKS_CHANGES,
-           BPJS_CHANGES, UPDATES)  # the topics the test renames  # fmt: skip
+PRIVATE = (
+    SUBMISSIONS,
+    SUBMISSIONS_DLQ,
+    LINKED_MEMBERS,
+    LINKED_FAMILIES,
+    REVIEW,
+    POPULATION_CHANGES,
+    DTKS_CHANGES,
+    BPJS_CHANGES,
+    UPDATES,
+)  # the topics the test renames
 
 
 def _invalid(size: int) -> bytes:
@@ -81,9 +90,15 @@ def test_dead_letters_of_700_kb_to_1_mib_fit_and_the_linker_links_the_next_submi
 
     master = tmp_path / "master.json"
     master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(nik, "Ahmad Fauzi", "3603121705150003"))]))
-    linker = LinkerProcess(bootstrap=bootstrap, group=f"fit-{tag}", state_dir=tmp_path / "state", topics=names,
-                           fake_master=master, extra_env={"REGSOSEK_LINKER_UPDATES_ENABLED": "true"},
-                           log_path=tmp_path / "linker.log")  # fmt: skip
+    linker = LinkerProcess(
+        bootstrap=bootstrap,
+        group=f"fit-{tag}",
+        state_dir=tmp_path / "state",
+        topics=names,
+        fake_master=master,
+        extra_env={"REGSOSEK_LINKER_UPDATES_ENABLED": "true"},
+        log_path=tmp_path / "linker.log",
+    )
     try:
         expected = len(SIZES) * 2
         dead = records_until(bootstrap, names[SUBMISSIONS_DLQ], lambda rs: len(rs) >= expected, linker, 120)

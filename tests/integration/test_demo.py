@@ -77,8 +77,17 @@ def test_demo_command_reuses_a_running_broker_and_leaves_it_running(
     path = tmp_path / "world-cli.jsonl"
     _write_world(path, first_serial=501)
     config = kafka_broker_config
-    args = ["demo", "--submissions", str(path), "--run-dir", str(config.run_dir),
-            "--port", str(config.port), "--controller-port", str(config.controller_port)]  # fmt: skip
+    args = [
+        "demo",
+        "--submissions",
+        str(path),
+        "--run-dir",
+        str(config.run_dir),
+        "--port",
+        str(config.port),
+        "--controller-port",
+        str(config.controller_port),
+    ]
     result = CliRunner().invoke(dev_cli_app, args, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "reusing the running broker" in result.output
@@ -102,9 +111,25 @@ def test_demo_generates_a_world_and_streams_all_of_its_submissions(
 ) -> None:
     config = kafka_broker_config
     out = tmp_path / "world"
-    args = ["demo", "--persons", "1000", "--seed", "11", "--out", str(out), "--run-dir", str(config.run_dir),
-            "--port", str(config.port), "--controller-port", str(config.controller_port),
-            "--invalid-nik-share", "1.0", "--state-dir", str(tmp_path / "linker")]  # fmt: skip
+    args = [
+        "demo",
+        "--persons",
+        "1000",
+        "--seed",
+        "11",
+        "--out",
+        str(out),
+        "--run-dir",
+        str(config.run_dir),
+        "--port",
+        str(config.port),
+        "--controller-port",
+        str(config.controller_port),
+        "--invalid-nik-share",
+        "1.0",
+        "--state-dir",
+        str(tmp_path / "linker"),
+    ]
     result = CliRunner().invoke(dev_cli_app, args, env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     lines = (out / "submissions.jsonl").read_bytes().splitlines()
@@ -129,8 +154,10 @@ def test_demo_generates_a_world_and_streams_all_of_its_submissions(
     for s in valid:
         if s.kafka_key not in latest or s.revision >= latest[s.kafka_key].revision:
             latest[s.kafka_key] = s
-    decided = [int(rows[label].split()[0].replace(",", "")) for label in
-               ("members linked (auto)", "members for review", "members without a match")]  # fmt: skip
+    decided = [
+        int(rows[label].split()[0].replace(",", ""))
+        for label in ("members linked (auto)", "members for review", "members without a match")
+    ]
     assert sum(decided) == sum(len(s.members) for s in latest.values())
     assert decided[0] > 0.8 * sum(decided)
     assert float(rows["precision (auto links vs truth)"]) >= 0.95

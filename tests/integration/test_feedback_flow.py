@@ -26,8 +26,10 @@ A_TOKEN, B_TOKEN = "feedback-token-team-a-0001", "feedback-token-team-b-0001"
 
 
 def _body(ahmad_nik: str, revision: int) -> bytes:
-    members = [member_payload(1, "Ahmad Fauzi", ahmad_nik),
-               member_payload(2, "Siti Aminah", SITI, sex=2, relationship=2)]  # fmt: skip
+    members = [
+        member_payload(1, "Ahmad Fauzi", ahmad_nik),
+        member_payload(2, "Siti Aminah", SITI, sex=2, relationship=2),
+    ]
     return json.dumps(submission_payload(members, revision=revision, kk_number=KK)).encode()
 
 
@@ -47,14 +49,27 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
     bootstrap = kafka_broker.bootstrap
     topics = provision_private_topics(bootstrap, f"fb{uuid.uuid4().hex[:8]}")
     master = tmp_path / "master.json"
-    master.write_text(json.dumps([{"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": KK},
-                                  {"nik": SITI, "full_name": "Siti Aminah", "kk_number": KK}]))  # fmt: skip
-    linker = LinkerProcess(bootstrap=bootstrap, group=f"fb-{uuid.uuid4().hex[:8]}", state_dir=tmp_path / "linker",
-                           topics=topics, fake_master=master)  # fmt: skip
+    master.write_text(
+        json.dumps(
+            [
+                {"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": KK},
+                {"nik": SITI, "full_name": "Siti Aminah", "kk_number": KK},
+            ]
+        )
+    )
+    linker = LinkerProcess(
+        bootstrap=bootstrap,
+        group=f"fb-{uuid.uuid4().hex[:8]}",
+        state_dir=tmp_path / "linker",
+        topics=topics,
+        fake_master=master,
+    )
     settings = GatewaySettings(
-        bootstrap=bootstrap, topic=topics.submissions, feedback_topic=topics.feedback,
+        bootstrap=bootstrap,
+        topic=topics.submissions,
+        feedback_topic=topics.feedback,
         tokens={A_TOKEN: {"team": "team-a", "regions": ["3603"]}, B_TOKEN: {"team": "team-b", "regions": ["3603"]}},
-    )  # fmt: skip
+    )
     try:
         with TestClient(build_app(settings)) as client:
             poll_until(lambda: client.get("/readyz").status_code == 200, 30, lambda: "gateway never ready")
@@ -69,9 +84,10 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
             (record,) = read_topic(bootstrap, topics.feedback)
             ce = dict(record.headers)
             assert (ce["ce_type"], ce["ce_dataschema"], ce["ce_source"]) == (
-                b"id.go.bps.regsosek.field.feedback.v1", b"urn:regsosek:contract:field_feedback.v1",
+                b"id.go.bps.regsosek.field.feedback.v1",
+                b"urn:regsosek:contract:field_feedback.v1",
                 b"urn:regsosek:service:linker",
-            )  # fmt: skip
+            )
             assert ce["ce_time"] == b"2022-10-20T02:15:00Z"  # the submission's enumerated_at
             page = poll_until(lambda: (p := _get(client, A_TOKEN))["items"] and p, 30, lambda: "never served")
             assert page["status"] == 200
@@ -82,12 +98,14 @@ def test_an_item_reaches_its_team_only_and_a_corrected_revision_closes_it(
             # Revision 2 corrects the NIK: the item is closed on the topic and after the team's cursor.
             assert client.post("/v1/submissions", content=_body(AHMAD, 2), headers=headers).status_code == 202
             closed = poll_until(
-                lambda: [f for f in _feedback_topic(bootstrap, topics.feedback) if f.status == "closed"], 90,
+                lambda: [f for f in _feedback_topic(bootstrap, topics.feedback) if f.status == "closed"],
+                90,
                 linker.log_tail,
             )
             assert [(f.item_id, f.raised_revision, f.closed_revision) for f in closed] == [(item_id, 1, 2)]
-            later = poll_until(lambda: (p := _get(client, A_TOKEN, page["next_cursor"]))["items"] and p, 30,
-                               "closing never served")  # fmt: skip
+            later = poll_until(
+                lambda: (p := _get(client, A_TOKEN, page["next_cursor"]))["items"] and p, 30, "closing never served"
+            )
             got = [(i["item_id"], i["status"], i["closed_revision"]) for i in later["items"]]
             assert got == [(item_id, "closed", 2)]
             metrics = client.get("/metrics").text

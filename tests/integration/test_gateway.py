@@ -39,8 +39,15 @@ PARTITIONS = 4
 def _new_topic(bootstrap: str) -> str:
     # A topic per test module: other suites read `regsosek.submissions.v1` and must not see these records.
     name = f"test.gateway.{uuid.uuid4().hex[:10]}"
-    spec = TopicSpec(name, PARTITIONS, "delete", -1, key="family key", value_schema="FamilySubmission v1",
-                     description="gateway integration test")  # fmt: skip
+    spec = TopicSpec(
+        name,
+        PARTITIONS,
+        "delete",
+        -1,
+        key="family key",
+        value_schema="FamilySubmission v1",
+        description="gateway integration test",
+    )
     report = topics.provision(bootstrap, [spec])
     assert report.created == [name]
     return name
@@ -143,8 +150,12 @@ def test_refused_requests_store_nothing(client: TestClient, kafka_broker: Runnin
     miscounted_answer = client.post("/v1/submissions", content=json.dumps(miscounted).encode(), headers=AUTH).json()
     assert miscounted_answer["error_count"] == 1
     assert miscounted_answer["errors"] == [
-        {"loc": ["body", "members"], "type": "member_count_mismatch",
-         "msg": "member_count must equal the number of members living in the family (presence 1 or 4)"}]  # fmt: skip
+        {
+            "loc": ["body", "members"],
+            "type": "member_count_mismatch",
+            "msg": "member_count must equal the number of members living in the family (presence 1 or 4)",
+        }
+    ]
     duplicate_answer = client.post("/v1/submissions", content=duplicate_key, headers=AUTH).json()
     assert (duplicate_answer["errors"], duplicate_answer["error_count"]) == ([DUPLICATE_KEY_ERROR], 1)
     # Nothing refused reached the topic; a valid one sent afterwards is the only new record.
@@ -176,8 +187,9 @@ def test_a_body_within_the_gateway_limit_but_over_the_brokers_is_413_and_not_sto
 
 def test_readiness_checks_the_broker_and_the_topic(client: TestClient, kafka_broker: RunningBroker) -> None:
     assert client.get("/readyz").status_code == 200
-    settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic="test.gateway.absent",
-                               tokens={TOKEN: "t"}, produce_timeout_s=2)  # fmt: skip
+    settings = GatewaySettings(
+        bootstrap=kafka_broker.bootstrap, topic="test.gateway.absent", tokens={TOKEN: "t"}, produce_timeout_s=2
+    )
     with TestClient(build_app(settings)) as absent:
         started = time.monotonic()
         assert absent.get("/readyz").status_code == 503
@@ -215,10 +227,24 @@ def test_simulate_via_kafka_delivers_every_submission(
 ) -> None:
     topic = _new_topic(kafka_broker.bootstrap)
     world = _world(tmp_path, range(100, 160))
-    result = CliRunner().invoke(dev_cli_app, [
-        "simulate", "--rate", "200", "--duration", "10s", "--world", str(world), "--via", "kafka",
-        "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        dev_cli_app,
+        [
+            "simulate",
+            "--rate",
+            "200",
+            "--duration",
+            "10s",
+            "--world",
+            str(world),
+            "--via",
+            "kafka",
+            "--bootstrap",
+            kafka_broker.bootstrap,
+            "--topic",
+            topic,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "accepted" in result.output and "60" in result.output
     records = _read(kafka_broker.bootstrap, topic)
@@ -243,10 +269,24 @@ def test_simulate_streams_a_generated_world_through_the_gateway(
     settings = GatewaySettings(bootstrap=kafka_broker.bootstrap, topic=topic, tokens={TOKEN: "team-3603-b"})
     with serving(build_app(settings)) as base_url:
         assert httpx.get(f"{base_url}/readyz", timeout=10).status_code == 200
-        result = runner.invoke(dev_cli_app, [
-            "simulate", "--rate", "500", "--duration", "10s", "--world", str(world), "--via", "gateway",
-            "--gateway-url", base_url, "--token", TOKEN,
-        ])  # fmt: skip
+        result = runner.invoke(
+            dev_cli_app,
+            [
+                "simulate",
+                "--rate",
+                "500",
+                "--duration",
+                "10s",
+                "--world",
+                str(world),
+                "--via",
+                "gateway",
+                "--gateway-url",
+                base_url,
+                "--token",
+                TOKEN,
+            ],
+        )
     assert result.exit_code == 1, result.output  # exit 1: one submission was rejected
     assert "rejected (422)" in result.output
     assert f"accepted {len(lines)}" in " ".join(result.output.split())

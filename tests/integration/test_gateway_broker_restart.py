@@ -45,8 +45,9 @@ def _post(client: TestClient, serial: int) -> tuple[int, float]:
 
 def test_broker_outage_and_restart(own_broker: broker_service.BrokerConfig) -> None:
     bootstrap = own_broker.bootstrap
-    spec = TopicSpec(TOPIC, 2, "delete", -1, key="family key", value_schema="FamilySubmission v1",
-                     description="restart test")  # fmt: skip
+    spec = TopicSpec(
+        TOPIC, 2, "delete", -1, key="family key", value_schema="FamilySubmission v1", description="restart test"
+    )
     topics.provision(bootstrap, [spec])
     settings = GatewaySettings(bootstrap=bootstrap, topic=TOPIC, tokens={TOKEN: "team-r"}, produce_timeout_s=3)
     survivor = TestClient(build_app(settings))

@@ -48,18 +48,32 @@ def test_healthy_only_while_the_group_has_a_live_member(kafka_broker: RunningBro
     problems = check(metrics_url, bootstrap, group)
     assert len(problems) == 1 and problems[0].startswith(f"consumer group {group} ")
 
-    consumer = KafkaConsumer("__consumer_offsets", bootstrap_servers=bootstrap, group_id=group,
-                             enable_auto_commit=False)  # fmt: skip
+    consumer = KafkaConsumer(
+        "__consumer_offsets", bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     try:
         deadline = time.monotonic() + 60
         while check(metrics_url, bootstrap, group) and time.monotonic() < deadline:
             consumer.poll(timeout_ms=200)
         assert check(metrics_url, bootstrap, group) == []
         done = subprocess.run(
-            [sys.executable, "-m", "services.observability.healthcheck", "--metrics", metrics_url,
-             "--bootstrap", bootstrap, "--group", group],
-            cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "services.observability.healthcheck",
+                "--metrics",
+                metrics_url,
+                "--bootstrap",
+                bootstrap,
+                "--group",
+                group,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert (done.returncode, done.stdout.strip()) == (0, f"healthy: group {group} is Stable")
         # The service's /metrics gone (process hung or dead; port 9 is closed on loopback): unhealthy
         # although the group is fine.

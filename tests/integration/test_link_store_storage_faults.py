@@ -89,10 +89,14 @@ def test_a_read_only_disk_fails_at_once_and_is_named_read_only(tmp_path: Path) -
 def test_a_file_held_by_another_process_is_named_locked_with_its_pid(tmp_path: Path) -> None:
     path = tmp_path / "links-p0.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(LinkStoreError) as raised:
@@ -111,11 +115,13 @@ def test_a_file_held_by_another_process_is_named_locked_with_its_pid(tmp_path: P
         (OSError(30, "Read-only file system"), StorageFault.READ_ONLY),
         (duckdb.IOException('Could not write file "x.wal": No space left on device'), StorageFault.DISK_FULL),
         (duckdb.IOException('Cannot open file "x": Read-only file system'), StorageFault.READ_ONLY),
-        (duckdb.IOException('Could not set lock on file "x": Conflicting lock is held in p (PID 7)'),
-         StorageFault.LOCKED),
+        (
+            duckdb.IOException('Could not set lock on file "x": Conflicting lock is held in p (PID 7)'),
+            StorageFault.LOCKED,
+        ),
         (ValueError("Invalid revision"), None),
     ],
-)  # fmt: skip
+)
 def test_classification_of_exceptions_and_their_causes(error: BaseException, fault: StorageFault | None) -> None:
     assert storage_fault(error) == fault
     try:

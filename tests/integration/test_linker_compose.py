@@ -56,8 +56,11 @@ def compose_linker_env() -> dict[str, str]:
 def scrape(port: int) -> Samples:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def sample(samples: Samples, name: str, **labels: str) -> float | None:
@@ -65,7 +68,10 @@ def sample(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def test_the_compose_configuration_links_applies_changes_and_counts_both(
-    kafka_broker: RunningBroker, topics: Topics, workers: list[LinkerProcess], world_and_model: tuple[Path, Path],
+    kafka_broker: RunningBroker,
+    topics: Topics,
+    workers: list[LinkerProcess],
+    world_and_model: tuple[Path, Path],
     tmp_path: Path,
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap
@@ -75,8 +81,9 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     assert env["REGSOSEK_LINKER_METRICS_PORT"] and env["REGSOSEK_LINKER_UPDATES_ENABLED"] == "true"
     assert env["REGSOSEK_LINKER_DECISIONS_ENABLED"] == "true"  # the review app's decisions are applied
     tag = uuid.uuid4().hex[:8]
-    changes = {src: f"c{tag}.{src}"
-               for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES, REVIEW_DECISIONS)}
+    changes = {
+        src: f"c{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES, REVIEW_DECISIONS)
+    }
     specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in changes.items()]
     assert not provision(bootstrap, specs).differences
     metrics_port = free_port()
@@ -84,16 +91,20 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     key_file = tmp_path / "linker_person_id_key"
     key_file.write_text(DEV_PERSON_ID_KEY, encoding="utf-8")
     assert "REGSOSEK_LINKER_PERSON_ID_KEY_FILE" in env
-    env.update({
-        "REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_MODEL_PATH": str(model),
-        "REGSOSEK_LINKER_PERSON_ID_KEY_FILE": str(key_file),
-        "REGSOSEK_LINKER_METRICS_HOST": "127.0.0.1", "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
-        "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": changes[POPULATION_CHANGES],
-        "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": changes[DTKS_CHANGES],
-        "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": changes[BPJS_CHANGES],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": changes[UPDATES],
-        "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": changes[REVIEW_DECISIONS],
-    })  # fmt: skip
+    env.update(
+        {
+            "REGSOSEK_LINKER_WORLD_DIR": str(world),
+            "REGSOSEK_LINKER_MODEL_PATH": str(model),
+            "REGSOSEK_LINKER_PERSON_ID_KEY_FILE": str(key_file),
+            "REGSOSEK_LINKER_METRICS_HOST": "127.0.0.1",
+            "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
+            "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": changes[POPULATION_CHANGES],
+            "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": changes[DTKS_CHANGES],
+            "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": changes[BPJS_CHANGES],
+            "REGSOSEK_LINKER_UPDATES_TOPIC": changes[UPDATES],
+            "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": changes[REVIEW_DECISIONS],
+        }
+    )
     # Bootstrap, state folder, group and the pipeline topics: set by the Worker (over the compose values).
 
     lines = [ln.encode() for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()][:SENT_LINES]
@@ -115,8 +126,9 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
             future.get(timeout=30)
         worker = start_worker(bootstrap, topics, tmp_path / "state", None, f"compose-{tag}", extra_env=env)
         workers.append(worker)
-        members = records_until(bootstrap, topics.members, lambda rs: set(compacted_state(rs)) == member_keys,
-                            worker, 240.0)  # fmt: skip
+        members = records_until(
+            bootstrap, topics.members, lambda rs: set(compacted_state(rs)) == member_keys, worker, 240.0
+        )
 
         # A master change: a person linked to a member dies.
         linked = {k: LinkedMember.model_validate_json(v) for k, v in compacted_state(members).items()}
@@ -156,9 +168,14 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     # The members topic holds the submissions' records plus the re-emitted records of the dead person's members.
     assert sample(samples, "regsosek_messages_produced_total", topic=topics.members) == produced_members
     assert sample(samples, "linkage_members_without_nik_total") == without_nik
-    decisions = {source: sum(v for (name, labels), v in samples.items()
-                             if name == "linkage_decisions_total" and ("source", source) in labels)
-                 for source in ("dukcapil", "dtks", "bpjs")}  # fmt: skip
+    decisions = {
+        source: sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == "linkage_decisions_total" and ("source", source) in labels
+        )
+        for source in ("dukcapil", "dtks", "bpjs")
+    }
     # Each engine call counts its members once per source, the submissions' calls (a stale revision in a
     # batch is linked too) and the master change's re-link alike: the engine object reports, not a wrapper.
     assert decisions["dukcapil"] == decisions["dtks"] == decisions["bpjs"] >= len(member_keys) + len(linked_to_nik)

@@ -50,22 +50,42 @@ KEY = f"{FAMILY_KEY}-02"
 def _decision_topics(bootstrap: str, prefix: str) -> tuple[str, dict[str, str], Topics]:
     """A fresh tag; private copies (`<prefix><tag>.*`) of the linker's topics, updates and review decisions."""
     tag = uuid.uuid4().hex[:8]
-    names = {SUBMISSIONS: f"{prefix}{tag}.submissions", SUBMISSIONS_DLQ: f"{prefix}{tag}.dlq",
-             LINKED_MEMBERS: f"{prefix}{tag}.members", LINKED_FAMILIES: f"{prefix}{tag}.families",
-             REVIEW: f"{prefix}{tag}.review", UPDATES: f"{prefix}{tag}.updates",
-             REVIEW_DECISIONS: f"{prefix}{tag}.decisions"}  # fmt: skip
+    names = {
+        SUBMISSIONS: f"{prefix}{tag}.submissions",
+        SUBMISSIONS_DLQ: f"{prefix}{tag}.dlq",
+        LINKED_MEMBERS: f"{prefix}{tag}.members",
+        LINKED_FAMILIES: f"{prefix}{tag}.families",
+        REVIEW: f"{prefix}{tag}.review",
+        UPDATES: f"{prefix}{tag}.updates",
+        REVIEW_DECISIONS: f"{prefix}{tag}.decisions",
+    }
     assert not provision(bootstrap, [dataclasses.replace(topic_spec(s), name=d) for s, d in names.items()]).differences
     topics = Topics(*(names[n] for n in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)))
     return tag, names, topics
 
 
-def _decisions_worker(bootstrap: str, names: dict[str, str], topics: Topics, state: Path, master: Path, group: str,
-                      workers: list[LinkerProcess]) -> LinkerProcess:  # fmt: skip
+def _decisions_worker(
+    bootstrap: str,
+    names: dict[str, str],
+    topics: Topics,
+    state: Path,
+    master: Path,
+    group: str,
+    workers: list[LinkerProcess],
+) -> LinkerProcess:
     """A linker worker reading review decisions and publishing updates (stopped by the `workers` fixture)."""
-    worker = start_worker(bootstrap, topics, state, master, group, extra_env={
-        "REGSOSEK_LINKER_DECISIONS_ENABLED": "true", "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
-    })  # fmt: skip
+    worker = start_worker(
+        bootstrap,
+        topics,
+        state,
+        master,
+        group,
+        extra_env={
+            "REGSOSEK_LINKER_DECISIONS_ENABLED": "true",
+            "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
+            "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
+        },
+    )
     workers.append(worker)
     return worker
 
@@ -77,13 +97,22 @@ def _submission() -> bytes:
 
 def _accept(task_id: str) -> ReviewDecision:
     return ReviewDecision(
-        decision_id=decision_id_of(task_id, 0), task_id=task_id, member_key=KEY, revision=1, sequence=0,
-        outcome=ReviewOutcome.ACCEPT, chosen_record_id=SITTI, reviewer_id="rina",
-        reviewer_role=ReviewerRole.REVIEWER, decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
-        shown=[ShownCandidate(rank=1, record_id=SITI, probability=0.6, match_weight=1.25),
-               ShownCandidate(rank=2, record_id=SITTI, probability=0.3, match_weight=-1.2)],
+        decision_id=decision_id_of(task_id, 0),
+        task_id=task_id,
+        member_key=KEY,
+        revision=1,
+        sequence=0,
+        outcome=ReviewOutcome.ACCEPT,
+        chosen_record_id=SITTI,
+        reviewer_id="rina",
+        reviewer_role=ReviewerRole.REVIEWER,
+        decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
+        shown=[
+            ShownCandidate(rank=1, record_id=SITI, probability=0.6, match_weight=1.25),
+            ShownCandidate(rank=2, record_id=SITTI, probability=0.3, match_weight=-1.2),
+        ],
         model_version="fake-1",
-    )  # fmt: skip
+    )
 
 
 def _untimed(value: bytes | None) -> object:
@@ -97,11 +126,15 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
     bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "d")
     master = tmp_path / "master.json"
-    master.write_text(json.dumps([
-        {"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": "3603121705150003"},
-        {"nik": SITI, "full_name": "Siti Aminah", "kk_number": "3603121705150003"},
-        {"nik": SITTI, "full_name": "Sitti Aminah", "kk_number": "3603121705150009"},
-    ]))  # fmt: skip
+    master.write_text(
+        json.dumps(
+            [
+                {"nik": AHMAD, "full_name": "Ahmad Fauzi", "kk_number": "3603121705150003"},
+                {"nik": SITI, "full_name": "Siti Aminah", "kk_number": "3603121705150003"},
+                {"nik": SITTI, "full_name": "Sitti Aminah", "kk_number": "3603121705150009"},
+            ]
+        )
+    )
     worker = _decisions_worker(bootstrap, names, topics, tmp_path / "state", master, f"g{tag}", workers)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
@@ -124,12 +157,18 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
             ("merged", "review", "clerical", decision.decision_id),
         ]
         assert (updates[1].old_person_id, updates[1].new_person_id) == (  # type: ignore[union-attr]
-            before.person_id, IDS.for_master(SITTI),
-        )  # fmt: skip
+            before.person_id,
+            IDS.for_master(SITTI),
+        )
         members = [r for r in read_topic(bootstrap, topics.members) if r.key == KEY.encode()]
         member = LINKED_MEMBER_ADAPTER.validate_json(members[-1].value or b"")
-        assert (member.decision.value, member.band.value, member.matched_nik, member.person_id,
-                member.probability) == ("linked", "clerical_link", SITTI, IDS.for_master(SITTI), 0.3)  # fmt: skip
+        assert (member.decision.value, member.band.value, member.matched_nik, member.person_id, member.probability) == (
+            "linked",
+            "clerical_link",
+            SITTI,
+            IDS.for_master(SITTI),
+            0.3,
+        )
         assert member == updates[1].member
         (letter,) = records_until(bootstrap, topics.dlq, lambda r: len(r) >= 1, worker)
         dead = DEAD_LETTER_ADAPTER.validate_json(letter.value or b"")
@@ -139,9 +178,11 @@ def test_an_accept_decision_changes_the_link_and_stays_when_the_revision_is_sent
         decided = members[-1].value
         producer.send(topics.submissions, key=FAMILY_KEY.encode(), value=_submission()).get(timeout=30)
         again = records_until(
-            bootstrap, topics.members,
-            lambda r: len([x for x in r if x.key == KEY.encode()]) >= len(members) + 1, worker,
-        )  # fmt: skip
+            bootstrap,
+            topics.members,
+            lambda r: len([x for x in r if x.key == KEY.encode()]) >= len(members) + 1,
+            worker,
+        )
         assert _untimed([r.value for r in again if r.key == KEY.encode()][-1]) == _untimed(decided)
         assert len(read_topic(bootstrap, topics.review)) == 1
         assert len(read_topic(bootstrap, names[UPDATES])) == 2
@@ -166,8 +207,19 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
     generate_world(tmp_path / "world", persons=400, seed=11)
     rows = pq.read_table(tmp_path / "world" / "population.parquet").to_pylist()
     master = tmp_path / "master.json"
-    master.write_text(json.dumps([{"nik": r["nik"], "full_name": r["full_name"], "kk_number": r["kk_number"],
-                                   "deceased": r["status"] == "dead"} for r in rows]))  # fmt: skip
+    master.write_text(
+        json.dumps(
+            [
+                {
+                    "nik": r["nik"],
+                    "full_name": r["full_name"],
+                    "kk_number": r["kk_number"],
+                    "deceased": r["status"] == "dead",
+                }
+                for r in rows
+            ]
+        )
+    )
     known = {r["nik"] for r in rows}
     docs: list[tuple[str, dict[str, Any]]] = []
     target: tuple[str, str, str, int] | None = None
@@ -199,13 +251,19 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
         task = next(t for t in tasks if t.member_key == member_key)
         assert task.candidate_nik == nik
         decision = ReviewDecision(
-            decision_id=decision_id_of(task.task_id, 0), task_id=task.task_id, member_key=member_key, revision=1,
-            sequence=0, outcome=ReviewOutcome.ACCEPT, chosen_record_id=nik, reviewer_id="rina",
-            reviewer_role=ReviewerRole.REVIEWER, decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
-            shown=[ShownCandidate(rank=1, record_id=nik, probability=task.probability,
-                                  match_weight=task.match_weight)],
+            decision_id=decision_id_of(task.task_id, 0),
+            task_id=task.task_id,
+            member_key=member_key,
+            revision=1,
+            sequence=0,
+            outcome=ReviewOutcome.ACCEPT,
+            chosen_record_id=nik,
+            reviewer_id="rina",
+            reviewer_role=ReviewerRole.REVIEWER,
+            decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
+            shown=[ShownCandidate(rank=1, record_id=nik, probability=task.probability, match_weight=task.match_weight)],
             model_version=task.model_version,
-        )  # fmt: skip
+        )
         producer.send(names[REVIEW_DECISIONS], key=member_key.encode(), value=decision.model_dump_json().encode()).get(
             timeout=30
         )
@@ -217,16 +275,21 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
         mine = [r for r in read_topic(bootstrap, topics.members) if r.key == member_key.encode()]
         member = LINKED_MEMBER_ADAPTER.validate_json(mine[-1].value or b"")
         assert (member.decision.value, member.band.value, member.matched_nik, member.person_id) == (
-            "linked", "clerical_link", nik, IDS.for_master(nik),
-        )  # fmt: skip
+            "linked",
+            "clerical_link",
+            nik,
+            IDS.for_master(nik),
+        )
         # the same revision of that family again: the decision holds (all but the event time)
         producer.send(topics.submissions, key=family_key.encode(), value=json.dumps(docs[index][1]).encode()).get(
             timeout=30
         )
         again = records_until(
-            bootstrap, topics.members,
-            lambda r: len([x for x in r if x.key == member_key.encode()]) >= len(mine) + 1, worker,
-        )  # fmt: skip
+            bootstrap,
+            topics.members,
+            lambda r: len([x for x in r if x.key == member_key.encode()]) >= len(mine) + 1,
+            worker,
+        )
         assert _untimed([r.value for r in again if r.key == member_key.encode()][-1]) == _untimed(mine[-1].value)
         assert len([t for t in read_topic(bootstrap, topics.review) if t.key == member_key.encode()]) == 1
     finally:

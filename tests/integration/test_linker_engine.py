@@ -43,9 +43,19 @@ def world_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     cli = str(Path(sys.executable).parent / "regsosek")
     for args in (
         ["generate", "--out", str(root / "world"), "--persons", "2000", "--seed", "5"],
-        ["train", "--source", "members", "--world", str(root / "world"), "--out", str(root / "models"),
-         "--max-pairs", "200000", "--no-charts"],
-    ):  # fmt: skip
+        [
+            "train",
+            "--source",
+            "members",
+            "--world",
+            str(root / "world"),
+            "--out",
+            str(root / "models"),
+            "--max-pairs",
+            "200000",
+            "--no-charts",
+        ],
+    ):
         done = subprocess.run([cli, *args], capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
     (model,) = (root / "models").iterdir()
@@ -55,10 +65,12 @@ def world_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
 def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -> dict[str, dict[str, bytes]]:
     settings = LinkerSettings(world_dir=world, model_path=model)
     pipeline = SubmissionLinker(
-        EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"), LinkStore(":memory:"),
-        PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r"),
+        EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"),
+        LinkStore(":memory:"),
+        PersonIds(DEV_PERSON_ID_KEY.encode()),
+        OutputTopics("m", "f", "r"),
         village_crosswalk=load_village_crosswalk(settings),
-    )  # fmt: skip
+    )
     store = pipeline._store
     out: dict[str, dict[str, bytes]] = {"m": {}, "f": {}, "r": {}}
     for line, key in zip(lines, keys, strict=True):
@@ -74,7 +86,10 @@ def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -
 
 
 def test_linker_with_the_real_engine_links_a_generated_world(
-    kafka_broker: RunningBroker, topics: Topics, workers: list[LinkerProcess], world_and_model: tuple[Path, Path],
+    kafka_broker: RunningBroker,
+    topics: Topics,
+    workers: list[LinkerProcess],
+    world_and_model: tuple[Path, Path],
     tmp_path: Path,
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap
@@ -90,9 +105,13 @@ def test_linker_with_the_real_engine_links_a_generated_world(
     expected = _expected(world, model, lines, keys)
 
     worker = start_worker(
-        bootstrap, topics, tmp_path / "state", None, f"linker-{uuid.uuid4().hex[:6]}",
+        bootstrap,
+        topics,
+        tmp_path / "state",
+        None,
+        f"linker-{uuid.uuid4().hex[:6]}",
         extra_env={"REGSOSEK_LINKER_WORLD_DIR": str(world), "REGSOSEK_LINKER_MODEL_PATH": str(model)},
-    )  # fmt: skip
+    )
     workers.append(worker)
     families = records_until(bootstrap, topics.families, lambda rs: compacted_state(rs) == expected["f"], worker, 180.0)
     members = records_until(bootstrap, topics.members, lambda rs: compacted_state(rs) == expected["m"], worker, 60.0)
@@ -109,8 +128,11 @@ def test_linker_with_the_real_engine_links_a_generated_world(
     member_keys = {f"{k}-{m['serial']:02d}" for k, d in latest.items() for m in d["members"]}
     assert set(compacted_state(members)) == member_keys
 
-    truth = {r["member_key"]: r["true_nik"] for r in pq.read_table(world / "truth.parquet").to_pylist()
-             if r["source"] == "member"}  # fmt: skip
+    truth = {
+        r["member_key"]: r["true_nik"]
+        for r in pq.read_table(world / "truth.parquet").to_pylist()
+        if r["source"] == "member"
+    }
     tp = fp = fn = 0
     for key, value in compacted_state(members).items():
         rec = json.loads(value)

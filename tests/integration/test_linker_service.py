@@ -115,8 +115,11 @@ def _stamped(r: ConsumedRecord) -> tuple[bytes, tuple[tuple[str, bytes], ...], i
 
 
 def _check_cloud_events(
-    members: list[ConsumedRecord], reviews: list[ConsumedRecord], families: list[ConsumedRecord],
-    dead: list[ConsumedRecord], topics: Topics,
+    members: list[ConsumedRecord],
+    reviews: list[ConsumedRecord],
+    families: list[ConsumedRecord],
+    dead: list[ConsumedRecord],
+    topics: Topics,
 ) -> None:
     """Every record carries the CloudEvents headers (binary mode) with its event time as the timestamp."""
     kinds = ((members, ce.MEMBER), (reviews, ce.REVIEW_TASK), (families, ce.FAMILY), (dead, ce.DEAD_LETTER))
@@ -131,16 +134,20 @@ def _check_cloud_events(
             value = json.loads(r.value)
             # the event time: the submission's enumerated_at, or (a dead letter) the source record's time
             when = dt.datetime.fromisoformat(value.get("event_time") or value["dead_lettered_at"])
-            assert r.headers == tuple(cloud_event_headers(kind, source=ce.LINKER_SOURCE, topic=r.topic, key=r.key,
-                                                          value=r.value, time=when))  # fmt: skip
+            assert r.headers == tuple(
+                cloud_event_headers(kind, source=ce.LINKER_SOURCE, topic=r.topic, key=r.key, value=r.value, time=when)
+            )
             assert r.timestamp_ms == timestamp_ms(when)
     a1 = next(r for r in members if r.key == f"{FAM_A}-01".encode() and b'"revision":2' in (r.value or b""))
     headers = dict(a1.headers)
     assert {k: v for k, v in headers.items() if k != "ce_id"} == {
-        "ce_dataschema": b"urn:regsosek:contract:linked_member.v1", "ce_source": b"urn:regsosek:service:linker",
-        "ce_specversion": b"1.0", "ce_time": b"2022-10-20T02:15:00Z",  # enumerated_at 09:15 +07:00
-        "ce_type": b"id.go.bps.regsosek.linkage.member.v1", "content-type": b"application/json",
-    }  # fmt: skip
+        "ce_dataschema": b"urn:regsosek:contract:linked_member.v1",
+        "ce_source": b"urn:regsosek:service:linker",
+        "ce_specversion": b"1.0",
+        "ce_time": b"2022-10-20T02:15:00Z",  # enumerated_at 09:15 +07:00
+        "ce_type": b"id.go.bps.regsosek.linkage.member.v1",
+        "content-type": b"application/json",
+    }
     assert len(headers["ce_id"]) == 32
 
 
@@ -175,8 +182,11 @@ def test_linker_links_dead_letters_and_is_idempotent(
     sequence += [(key, value) for key, value, _ in bad[:5]]
     sequence += [(FAM_B.encode(), _raw(_family_b()))]
     sequence += [(key, value) for key, value, _ in bad[5:]]
-    sequence += [(FAM_A.encode(), _raw(_family_a(2))), (FAM_A.encode(), _raw(_family_a(1))),  # late r1
-                 (FAM_C.encode(), _raw(_family_c()))]  # fmt: skip
+    sequence += [
+        (FAM_A.encode(), _raw(_family_a(2))),
+        (FAM_A.encode(), _raw(_family_a(1))),  # late r1
+        (FAM_C.encode(), _raw(_family_c())),
+    ]
     try:
         for future in [raw_producer.send(topics.submissions, key=k, value=v) for k, v in sequence]:
             future.get(timeout=30)
@@ -199,11 +209,17 @@ def test_linker_links_dead_letters_and_is_idempotent(
     assert json.loads(expected["r"][f"{FAM_A}-02"])["task_id"] == f"{FAM_A}-02/r2"
     a1 = json.loads(expected["m"][f"{FAM_A}-01"])
     assert (a1["revision"], a1["decision"], a1["matched_nik"], a1["sectoral"]["dtks_id"]) == (
-        2, "linked", nik_for(11), "DTKS-11",
-    )  # fmt: skip
+        2,
+        "linked",
+        nik_for(11),
+        "DTKS-11",
+    )
     fam_b = json.loads(expected["f"][FAM_B])
-    assert fam_b["flags"] == {"kk_mismatch": True, "members_not_in_master": False,
-                              "deceased_in_master_present_in_survey": True}  # fmt: skip
+    assert fam_b["flags"] == {
+        "kk_mismatch": True,
+        "members_not_in_master": False,
+        "deceased_in_master_present_in_survey": True,
+    }
     # The late revision 1 of A never overwrote revision 2: no family record of A has revision 1 after r2.
     a_revisions = [json.loads(r.value or b"{}")["revision"] for r in families if r.key == FAM_A.encode()]
     assert a_revisions[-1] == 2 and a_revisions == sorted(a_revisions)
@@ -225,11 +241,21 @@ def test_linker_links_dead_letters_and_is_idempotent(
     # is stale again, everything else is re-published byte for byte under the same keys.
     replay = start_worker(bootstrap, topics, state, master_file, f"replay-{uuid.uuid4().hex[:6]}")
     workers.append(replay)
-    first = {t: {(r.partition, r.offset) for r in recs} for t, recs in
-             ((topics.members, members), (topics.families, families), (topics.review, reviews),
-              (topics.dlq, dead))}  # fmt: skip
-    for topic, before, added in ((topics.members, members, 4), (topics.families, families, 3),
-                                 (topics.review, reviews, 1), (topics.dlq, dead, len(bad))):  # fmt: skip
+    first = {
+        t: {(r.partition, r.offset) for r in recs}
+        for t, recs in (
+            (topics.members, members),
+            (topics.families, families),
+            (topics.review, reviews),
+            (topics.dlq, dead),
+        )
+    }
+    for topic, before, added in (
+        (topics.members, members, 4),
+        (topics.families, families, 3),
+        (topics.review, reviews, 1),
+        (topics.dlq, dead, len(bad)),
+    ):
         after = records_until(bootstrap, topic, _at_least(len(before) + added), replay)
         new = [r for r in after if (r.partition, r.offset) not in first[topic]]
         assert len(new) == added, topic

@@ -42,8 +42,12 @@ def test_a_failed_or_hung_linker_exits_within_its_deadline_and_frees_its_link_st
     bootstrap: str = kafka_broker.bootstrap
     names, master, group = fault_run(bootstrap, tmp_path, "shutdown")
     state, marker = tmp_path / "state", tmp_path / "engine-fault"
-    env = {"FAULT_MODE": fault, "FAULT_CALL": "2", "FAULT_MARKER": str(marker),
-           "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
+    env = {
+        "FAULT_MODE": fault,
+        "FAULT_CALL": "2",
+        "FAULT_MARKER": str(marker),
+        "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S),
+    }
     produce(bootstrap, names[SUBMISSIONS], [family(1)])
     linker = start_linker(bootstrap, names, state, master, group, module="tests.integration.fault_linker", env=env)
     try:

@@ -40,11 +40,11 @@ def _stopped_by_fault(linker: LinkerProcess, timeout_s: float) -> int:
     return code
 
 
-def _linker(bootstrap: str, names: dict[str, str], tmp_path: Path, master: Path, group: str, volume: Path
-            ) -> LinkerProcess:  # fmt: skip
+def _linker(
+    bootstrap: str, names: dict[str, str], tmp_path: Path, master: Path, group: str, volume: Path
+) -> LinkerProcess:
     """The linker with its link store on `volume` and the test's shutdown deadline."""
-    env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume),
-           "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}  # fmt: skip
+    env = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(volume), "REGSOSEK_LINKER_SHUTDOWN_DEADLINE_SECONDS": str(DEADLINE_S)}
     return start_linker(bootstrap, names, tmp_path / "state", master, group, env=env)
 
 

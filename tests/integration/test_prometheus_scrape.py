@@ -57,16 +57,22 @@ MASTER = [
 ]
 # BPS districts 3603010 and 3603020 are Kemendagri 360312 and 360313 in the world's crosswalk.
 FAMILIES = [
-    submission_payload([
-        member_payload(1, "Ahmad Fauzi", nik_for(11)),  # auto_link (+ DTKS)
-        member_payload(2, "Sity Aminah", nik_for(12, female=True), sex=2, relationship=2),  # review
-        member_payload(3, "Rizky", None, relationship=3, birth=(None, None, 2015)),  # no_match, no NIK
-    ], family_key="3603010001000100001001", kk_number=KK),
+    submission_payload(
+        [
+            member_payload(1, "Ahmad Fauzi", nik_for(11)),  # auto_link (+ DTKS)
+            member_payload(2, "Sity Aminah", nik_for(12, female=True), sex=2, relationship=2),  # review
+            member_payload(3, "Rizky", None, relationship=3, birth=(None, None, 2015)),  # no_match, no NIK
+        ],
+        family_key="3603010001000100001001",
+        kk_number=KK,
+    ),
     submission_payload([member_payload(1, "Joko Susilo", nik_for(21))], family_key="3603010001000100002001"),
-    submission_payload([member_payload(1, "Dewi Lestari", nik_for(31, female=True), sex=2)],  # auto (+ BPJS)
-                       family_key="3603020003000200001001"),
+    submission_payload(
+        [member_payload(1, "Dewi Lestari", nik_for(31, female=True), sex=2)],  # auto (+ BPJS)
+        family_key="3603020003000200001001",
+    ),
     submission_payload([member_payload(1, "Budi Santoso", nik_for(41))], family_key="3603020003000200002001"),
-]  # fmt: skip
+]
 MEMBERS = 6
 BANDS = {"auto_link": 3, "review": 1, "no_match": 2}
 
@@ -81,16 +87,28 @@ def two_more_scrapes(prom: PrometheusApi, processes: list[Watched]) -> None:
 def make_world(folder: Path) -> None:
     """A two-district world: targets for region progress and the BPS -> Kemendagri crosswalk."""
     folder.mkdir()
-    pq.write_table(pa.table({
-        "kk_number": ["K1", "K1", "K1", "K2", "K3", "K4", "K4", "K5"],
-        "district_code": ["360312"] * 4 + ["360313"] * 4,
-        "status": ["alive"] * 8,
-        "moved_out": [False] * 8,
-    }), folder / "population.parquet")  # fmt: skip
-    pq.write_table(pa.table({
-        "level": ["district", "district"], "bps_code": ["3603010", "3603020"],
-        "kemendagri_code": ["360312", "360313"], "name": ["Cisoka", "Solear"],
-    }), folder / "crosswalk.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {
+                "kk_number": ["K1", "K1", "K1", "K2", "K3", "K4", "K4", "K5"],
+                "district_code": ["360312"] * 4 + ["360313"] * 4,
+                "status": ["alive"] * 8,
+                "moved_out": [False] * 8,
+            }
+        ),
+        folder / "population.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "level": ["district", "district"],
+                "bps_code": ["3603010", "3603020"],
+                "kemendagri_code": ["360312", "360313"],
+                "name": ["Cisoka", "Solear"],
+            }
+        ),
+        folder / "crosswalk.parquet",
+    )
 
 
 def test_prometheus_sees_what_the_pipeline_processed(
@@ -98,8 +116,10 @@ def test_prometheus_sees_what_the_pipeline_processed(
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:8]
-    names = {src: f"p{tag}.{src.split('.')[-2]}" for src in
-             (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, FIELD_FEEDBACK)}  # fmt: skip
+    names = {
+        src: f"p{tag}.{src.split('.')[-2]}"
+        for src in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, FIELD_FEEDBACK)
+    }
     report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
     assert not report.differences
     gateway_port, linker_port, prometheus_port, review_port = free_ports(4)
@@ -108,41 +128,116 @@ def test_prometheus_sees_what_the_pipeline_processed(
     master = tmp_path / "master.json"
     master.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
 
-    gateway = ServiceProcess("gateway", [
-        sys.executable, "-m", "services.cli", "serve", "gateway", "--host", "127.0.0.1",
-        "--port", str(gateway_port), "--topic", names[SUBMISSIONS],
-    ], tmp_path, {"REGSOSEK_GATEWAY_BOOTSTRAP": bootstrap, "REGSOSEK_GATEWAY_TOKENS": json.dumps({TOKEN: "team-1"}),
-                  "REGSOSEK_GATEWAY_FEEDBACK_TOPIC": names[FIELD_FEEDBACK]})
+    gateway = ServiceProcess(
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            "gateway",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(gateway_port),
+            "--topic",
+            names[SUBMISSIONS],
+        ],
+        tmp_path,
+        {
+            "REGSOSEK_GATEWAY_BOOTSTRAP": bootstrap,
+            "REGSOSEK_GATEWAY_TOKENS": json.dumps({TOKEN: "team-1"}),
+            "REGSOSEK_GATEWAY_FEEDBACK_TOPIC": names[FIELD_FEEDBACK],
+        },
+    )
     processes.append(gateway)
-    linker = LinkerProcess(bootstrap=bootstrap, group=f"linker-{tag}", state_dir=tmp_path / "state", topics=names,
-                           fake_master=master, world_dir=world, log_path=tmp_path / "linker.log",
-                           extra_env={"REGSOSEK_LINKER_METRICS_PORT": str(linker_port)})  # fmt: skip
+    linker = LinkerProcess(
+        bootstrap=bootstrap,
+        group=f"linker-{tag}",
+        state_dir=tmp_path / "state",
+        topics=names,
+        fake_master=master,
+        world_dir=world,
+        log_path=tmp_path / "linker.log",
+        extra_env={"REGSOSEK_LINKER_METRICS_PORT": str(linker_port)},
+    )
     processes.append(linker)
     # The review app on the linker's review topic (its backlog gauges are read from its state at each scrape).
     users = tmp_path / "review-users.json"
-    subprocess.run([sys.executable, "-m", "services.cli", "review", "users", "add", "rina", "--users-file", str(users),
-                    "--password-env", "REVIEW_PW"], cwd=REPO, env={**os.environ, "REVIEW_PW": PASSWORD},
-                   check=True, capture_output=True)  # fmt: skip
-    processes.append(ServiceProcess("review", [
-        sys.executable, "-m", "services.cli", "serve", "review", "--host", "127.0.0.1", "--port", str(review_port),
-        "--users-file", str(users), "--state", str(tmp_path / "review.sqlite"), "--log-level", "warning",
-    ], tmp_path, {"REGSOSEK_REVIEW_BOOTSTRAP": bootstrap, "REGSOSEK_REVIEW_REVIEW_TOPIC": names[REVIEW],
-                  "REGSOSEK_REVIEW_MEMBERS_TOPIC": names[LINKED_MEMBERS],
-                  "REGSOSEK_REVIEW_SUBMISSIONS_TOPIC": names[SUBMISSIONS]}))  # fmt: skip
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(REPO / "monitoring/prometheus/rules/*.yml")],
-        "scrape_configs": [
-            {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{gateway_port}"]}]},
-            {"job_name": "linker", "static_configs": [{"targets": [f"127.0.0.1:{linker_port}"]}]},
-            {"job_name": "review", "static_configs": [{"targets": [f"127.0.0.1:{review_port}"]}]},
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "review",
+            "users",
+            "add",
+            "rina",
+            "--users-file",
+            str(users),
+            "--password-env",
+            "REVIEW_PW",
         ],
-    }))  # fmt: skip
-    processes.append(ServiceProcess("prometheus", [
-        str(prometheus_binary), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prometheus_port}",
-    ], tmp_path))  # fmt: skip
+        cwd=REPO,
+        env={**os.environ, "REVIEW_PW": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
+    processes.append(
+        ServiceProcess(
+            "review",
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "serve",
+                "review",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(review_port),
+                "--users-file",
+                str(users),
+                "--state",
+                str(tmp_path / "review.sqlite"),
+                "--log-level",
+                "warning",
+            ],
+            tmp_path,
+            {
+                "REGSOSEK_REVIEW_BOOTSTRAP": bootstrap,
+                "REGSOSEK_REVIEW_REVIEW_TOPIC": names[REVIEW],
+                "REGSOSEK_REVIEW_MEMBERS_TOPIC": names[LINKED_MEMBERS],
+                "REGSOSEK_REVIEW_SUBMISSIONS_TOPIC": names[SUBMISSIONS],
+            },
+        )
+    )
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(REPO / "monitoring/prometheus/rules/*.yml")],
+                "scrape_configs": [
+                    {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{gateway_port}"]}]},
+                    {"job_name": "linker", "static_configs": [{"targets": [f"127.0.0.1:{linker_port}"]}]},
+                    {"job_name": "review", "static_configs": [{"targets": [f"127.0.0.1:{review_port}"]}]},
+                ],
+            }
+        )
+    )
+    processes.append(
+        ServiceProcess(
+            "prometheus",
+            [
+                str(prometheus_binary),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            tmp_path,
+        )
+    )
     prom = PrometheusApi(f"http://127.0.0.1:{prometheus_port}")
     base = f"http://127.0.0.1:{gateway_port}"
     until("prometheus ready", prom.ready, processes)
@@ -194,10 +289,14 @@ def test_prometheus_sees_what_the_pipeline_processed(
     dead = {s.labels["reason"]: s.value for s in prom.query("regsosek_dead_letters_total > 0")}
     assert dead == {"not_json": 1, "invalid_nik": 1}
     produced = {s.labels["topic"]: s.value for s in prom.query("regsosek_messages_produced_total")}
-    assert produced == {names[LINKED_MEMBERS]: MEMBERS, names[LINKED_FAMILIES]: len(FAMILIES),
-                        names[REVIEW]: 1, names[SUBMISSIONS_DLQ]: 2, names[FIELD_FEEDBACK]: 5}  # fmt: skip
-    until("gateway serves the feedback", lambda: value("sum(regsosek_gateway_feedback_open_items)") == 5,
-               processes)  # fmt: skip
+    assert produced == {
+        names[LINKED_MEMBERS]: MEMBERS,
+        names[LINKED_FAMILIES]: len(FAMILIES),
+        names[REVIEW]: 1,
+        names[SUBMISSIONS_DLQ]: 2,
+        names[FIELD_FEEDBACK]: 5,
+    }
+    until("gateway serves the feedback", lambda: value("sum(regsosek_gateway_feedback_open_items)") == 5, processes)
     feedback = {s.labels["kind"]: s.value for s in prom.query("regsosek_gateway_feedback_open_items > 0")}
     assert feedback == {"kk_mismatch": 2, "member_not_found": 1, "nik_not_in_master": 1, "nik_of_another_person": 1}
     assert value("regsosek_event_age_seconds_count") == consumed
@@ -224,8 +323,11 @@ def test_prometheus_sees_what_the_pipeline_processed(
     elsewhere = ("kafka_", "regsosek_publisher_")
     # The review decisions counter has a regency label: its series appear with the first decision (none here).
     not_yet = {"regsosek_review_decisions_total"}
-    missing = {name: where for name, where in named_metrics().items()
-               if name not in scraped and not name.startswith(elsewhere) and name not in not_yet}  # fmt: skip
+    missing = {
+        name: where
+        for name, where in named_metrics().items()
+        if name not in scraped and not name.startswith(elsewhere) and name not in not_yet
+    }
     assert not missing, f"named by dashboards/rules but not scraped: {missing}"
 
     rules = {rule["name"]: rule for rule in prom.rules()}

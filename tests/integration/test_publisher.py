@@ -89,13 +89,21 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningB
     # kemendikbud: only the family, pseudonymous member refs.
     # (Two partitions: the order across references is not defined, so compare sorted.)
     assert sorted((e.event_type.value, e.record_type.value) for _, e in got[sos.subscriber_id]) == [
-        ("family_new", "family"), ("link_created", "person"), ("person_new", "person")
+        ("family_new", "family"),
+        ("link_created", "person"),
+        ("person_new", "person"),
     ]
     by_ref = {e.reference_id: e for _, e in got[sos.subscriber_id]}
     person1 = by_ref[keys.for_subscriber(sos.subscriber_id).person(m1.person_id)]
     sos_family_ref = keys.for_subscriber(sos.subscriber_id).family(m1.family_key)  # never the linker's key
-    assert person1.record == {"nik": NIK_1, "family_key": sos_family_ref, "decision": "linked", "in_dtks": True,
-                              "dtks_id": "DTKS-1", "regency_code": "3603"}  # fmt: skip
+    assert person1.record == {
+        "nik": NIK_1,
+        "family_key": sos_family_ref,
+        "decision": "linked",
+        "in_dtks": True,
+        "dtks_id": "DTKS-1",
+        "regency_code": "3603",
+    }
     fam_sos = by_ref[keys.for_subscriber(sos.subscriber_id).family(family.family_key)]
     assert fam_sos.record["kk_number"] == KK
     ((key, kes_env),) = got[kes.subscriber_id]
@@ -103,15 +111,21 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningB
     # time as the record's own timestamp
     (kes_raw,) = read_topic(bootstrap, kes.topic)
     (m1_raw,) = [r for r in read_topic(bootstrap, topics.members) if r.key == m1.member_key.encode()]
-    assert kes_raw.headers == tuple(cloud_event_headers(
-        ce.NOTIFICATION, source="urn:regsosek:service:publisher", topic=kes.topic, key=kes_raw.key,
-        value=kes_raw.value, time=kes_env.timestamp, id=kes_env.message_id,
-    ))  # fmt: skip
+    assert kes_raw.headers == tuple(
+        cloud_event_headers(
+            ce.NOTIFICATION,
+            source="urn:regsosek:service:publisher",
+            topic=kes.topic,
+            key=kes_raw.key,
+            value=kes_raw.value,
+            time=kes_env.timestamp,
+            id=kes_env.message_id,
+        )
+    )
     assert kes_raw.timestamp_ms == m1_raw.timestamp_ms == timestamp_ms(kes_env.timestamp)
     assert kes_env.reference_id == keys.for_subscriber(kes.subscriber_id).person(m1.person_id)
     assert key == keys.for_subscriber(kes.subscriber_id).member(m1.member_key)
-    assert kes_env.record == {"decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890",
-                              "province_code": "36"}  # fmt: skip
+    assert kes_env.record == {"decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890", "province_code": "36"}
     ((_, dik_env),) = got[dik.subscriber_id]
     assert set(dik_env.record) == {"regency_code", "member_count", "members"}
     for sid in (kes.subscriber_id, dik.subscriber_id):
@@ -126,11 +140,13 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningB
     assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-a") == 1
     for sub, first in ((sos, person1), (kes, kes_env)):
         # Same slot key as the first notification: same partition, so it really is the last one there.
-        last = [e for k, e in _envelopes(bootstrap, sub.topic)
-                if k == keys.for_subscriber(sub.subscriber_id).member(m1.member_key)][-1]  # fmt: skip
+        last = [
+            e
+            for k, e in _envelopes(bootstrap, sub.topic)
+            if k == keys.for_subscriber(sub.subscriber_id).member(m1.member_key)
+        ][-1]
         assert last.message_id != first.message_id
-        assert (last.event_type, last.correction, last.supersedes) == (EventType.LINK_CHANGED, True,
-                                                                       first.message_id)  # fmt: skip
+        assert (last.event_type, last.correction, last.supersedes) == (EventType.LINK_CHANGED, True, first.message_id)
     assert log.count() == 7
     sent_ids = {e.message_id for s in registry.subscriptions for _, e in _envelopes(bootstrap, s.topic)}
     assert {d.message_id for d in log.query()} == sent_ids

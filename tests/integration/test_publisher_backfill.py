@@ -41,9 +41,13 @@ def _topics(bootstrap: str, tag: str) -> SourceTopics:
     compact = {"cleanup.policy": "compact"}
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-backfill")
     try:
-        admin.create_topics([NewTopic(topics.members, 2, 1, topic_configs=compact),
-                             NewTopic(topics.families, 2, 1, topic_configs=compact),
-                             NewTopic(topics.updates, 2, 1)])  # fmt: skip
+        admin.create_topics(
+            [
+                NewTopic(topics.members, 2, 1, topic_configs=compact),
+                NewTopic(topics.families, 2, 1, topic_configs=compact),
+                NewTopic(topics.updates, 2, 1),
+            ]
+        )
     finally:
         admin.close()
     return topics
@@ -51,12 +55,22 @@ def _topics(bootstrap: str, tag: str) -> SourceTopics:
 
 def _sub(subscriber_id: str, valid_from: datetime, *, backfill: bool, regions: tuple[str, ...] = ()) -> Subscription:
     return Subscription(
-        subscriber_id=subscriber_id, purpose_code="BANSOS-TARGETING", purpose_text="Targeting of social assistance",
-        event_types=(EventType.PERSON_NEW, EventType.LINK_CREATED, EventType.LINK_CHANGED, EventType.FAMILY_NEW,
-                     EventType.MEMBER_ADDED),
-        filters=SubscriptionFilter(region_codes=regions), person_fields=("member_key", "decision"),
-        family_fields=("family_key", "member_count"), valid_from=valid_from, backfill=backfill,
-    )  # fmt: skip
+        subscriber_id=subscriber_id,
+        purpose_code="BANSOS-TARGETING",
+        purpose_text="Targeting of social assistance",
+        event_types=(
+            EventType.PERSON_NEW,
+            EventType.LINK_CREATED,
+            EventType.LINK_CHANGED,
+            EventType.FAMILY_NEW,
+            EventType.MEMBER_ADDED,
+        ),
+        filters=SubscriptionFilter(region_codes=regions),
+        person_fields=("member_key", "decision"),
+        family_fields=("family_key", "member_count"),
+        valid_from=valid_from,
+        backfill=backfill,
+    )
 
 
 def _run(bootstrap: str, publisher: Publisher, group: str, until: Callable[[], bool]) -> PublisherLoop:
@@ -74,8 +88,10 @@ def _run(bootstrap: str, publisher: Publisher, group: str, until: Callable[[], b
 
 
 def _feed(bootstrap: str, topic: str) -> list[tuple[str, NotificationEnvelope]]:
-    return [((r.key or b"").decode(), NotificationEnvelope.model_validate_json(r.value or b""))
-            for r in read_topic(bootstrap, topic)]  # fmt: skip
+    return [
+        ((r.key or b"").decode(), NotificationEnvelope.model_validate_json(r.value or b""))
+        for r in read_topic(bootstrap, topic)
+    ]
 
 
 def test_a_new_subscriber_gets_the_current_state_as_snapshot_then_the_live_feed(
@@ -86,9 +102,14 @@ def test_a_new_subscriber_gets_the_current_state_as_snapshot_then_the_live_feed(
     topics = _topics(bootstrap, tag)
     # 6 families in Banten and 2 in Jawa Barat, 2 members each; then member 2 of Banten family 0 is
     # re-linked (revision 2) and Banten family 5 is deleted (tombstones for the family and its members).
-    families = {f"{stem}{i:05d}001": [linked_member(1, nik=f"{stem[:6]}1505{i:06d}", family_key=f"{stem}{i:05d}001"),
-                                      linked_member(2, nik=None, family_key=f"{stem}{i:05d}001")]
-                for stem, n in ((BANTEN, 6), (JABAR, 2)) for i in range(n)}  # fmt: skip
+    families = {
+        f"{stem}{i:05d}001": [
+            linked_member(1, nik=f"{stem[:6]}1505{i:06d}", family_key=f"{stem}{i:05d}001"),
+            linked_member(2, nik=None, family_key=f"{stem}{i:05d}001"),
+        ]
+        for stem, n in ((BANTEN, 6), (JABAR, 2))
+        for i in range(n)
+    }
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     for key, members in families.items():
         for m in members:
@@ -109,8 +130,12 @@ def test_a_new_subscriber_gets_the_current_state_as_snapshot_then_the_live_feed(
     group = f"g-{tag}"
     ensure_subscriber_topics(bootstrap, SubscriptionRegistry(subscriptions=(old,)))
     old_sent = 8 + 16 + 1  # every family and member once, plus the re-link
-    _run(bootstrap, Publisher(SubscriptionRegistry(subscriptions=(old,)), keys, log, topics=topics), group,
-         until=lambda: log.count() >= old_sent)  # fmt: skip
+    _run(
+        bootstrap,
+        Publisher(SubscriptionRegistry(subscriptions=(old,)), keys, log, topics=topics),
+        group,
+        until=lambda: log.count() >= old_sent,
+    )
     assert log.count() == old_sent
 
     # Then the new subscriber (Banten only) is added, with a backfill.
@@ -130,8 +155,10 @@ def test_a_new_subscriber_gets_the_current_state_as_snapshot_then_the_live_feed(
     assert sorted((k, e.record_type.value) for k, e in feed) == sorted(expected)
     assert all(e.snapshot and e.supersedes is None for _, e in feed)
     by_key = {k: e for k, e in feed}
-    assert by_key[ring.member(relinked.member_key)].record == {"member_key": ring.member(relinked.member_key),
-                                                              "decision": "linked"}  # revision 2  # fmt: skip
+    assert by_key[ring.member(relinked.member_key)].record == {
+        "member_key": ring.member(relinked.member_key),
+        "decision": "linked",
+    }  # revision 2
     assert by_key[ring.family(f0)].record == {"family_key": ring.family(f0), "member_count": 2}
     assert log.count() == old_sent + 15  # the old subscriber got nothing more
 
@@ -144,8 +171,9 @@ def test_a_new_subscriber_gets_the_current_state_as_snapshot_then_the_live_feed(
     producer.send(topics.families, key=f1.encode(), value=to_canonical_json(grown))
     producer.flush(timeout=30)
     producer.close()
-    loop = _run(bootstrap, Publisher(registry, keys, log, topics=topics), group,
-                until=lambda: log.count() >= old_sent + 15 + 2)  # fmt: skip
+    loop = _run(
+        bootstrap, Publisher(registry, keys, log, topics=topics), group, until=lambda: log.count() >= old_sent + 15 + 2
+    )
     assert loop.backfilled == {}  # done once
     assert log.count() == old_sent + 15 + 2  # the live change: to the new and the old subscriber
     feed = _feed(bootstrap, new.topic)

@@ -26,8 +26,7 @@ NAME = "regsosek_publisher_consumer_lag_messages"
 
 
 def _lag(registry: CollectorRegistry, topic: str) -> float:
-    return sum(s.value for m in registry.collect() if m.name == NAME for s in m.samples
-               if s.labels["topic"] == topic)  # fmt: skip
+    return sum(s.value for m in registry.collect() if m.name == NAME for s in m.samples if s.labels["topic"] == topic)
 
 
 def test_publisher_lag_counts_down_to_zero(kafka_broker: RunningBroker, tmp_path: Path) -> None:
@@ -42,8 +41,11 @@ def test_publisher_lag_counts_down_to_zero(kafka_broker: RunningBroker, tmp_path
     registry = CollectorRegistry()
     metrics = PublisherMetrics(registry, subscriptions, lag_interval_s=0.0)
     publisher = Publisher(subscriptions, KeyRing(secrets), DisclosureLog(tmp_path / "d.sqlite"), topics=topics)
-    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=f"lag-{tag}", poll_timeout_ms=200,
-                                               max_poll_records=3), metrics=metrics)  # fmt: skip
+    loop = PublisherLoop(
+        publisher,
+        LoopConfig(bootstrap, group_id=f"lag-{tag}", poll_timeout_ms=200, max_poll_records=3),
+        metrics=metrics,
+    )
     seen: list[tuple[int, float]] = []
     try:
         handled = 0
@@ -63,6 +65,7 @@ def test_publisher_lag_counts_down_to_zero(kafka_broker: RunningBroker, tmp_path
     assert seen and all(lag == RECORDS - done for done, lag in seen), seen
     assert any(lag > 0 for _, lag in seen)  # the gauge really counted something down
     assert _lag(registry, topics.members) == 0
-    labels = {(s.labels["topic"], s.labels["partition"]) for m in registry.collect() if m.name == NAME
-              for s in m.samples}  # fmt: skip
+    labels = {
+        (s.labels["topic"], s.labels["partition"]) for m in registry.collect() if m.name == NAME for s in m.samples
+    }
     assert labels == {(t, p) for t in topics.all() for p in ("0", "1")}

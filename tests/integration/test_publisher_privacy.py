@@ -68,15 +68,22 @@ def _fake_master(world_dir: Path, path: Path) -> None:
     pop = pq.read_table(world_dir / "population.parquet").to_pylist()
     dtks = {r["nik"]: r["id_dtks"] for r in pq.read_table(world_dir / "dtks.parquet").to_pylist() if r["nik"]}
     bpjs = {r["nik"]: r["noka"] for r in pq.read_table(world_dir / "bpjs.parquet").to_pylist() if r["nik"]}
-    rows = [{"nik": p["nik"], "full_name": p["full_name"], "kk_number": p["kk_number"],
-             "deceased": p["status"] == "dead", "dtks_id": dtks.get(p["nik"]), "bpjs_id": bpjs.get(p["nik"])}
-            for p in pop]  # fmt: skip
+    rows = [
+        {
+            "nik": p["nik"],
+            "full_name": p["full_name"],
+            "kk_number": p["kk_number"],
+            "deceased": p["status"] == "dead",
+            "dtks_id": dtks.get(p["nik"]),
+            "bpjs_id": bpjs.get(p["nik"]),
+        }
+        for p in pop
+    ]
     path.write_text(json.dumps(rows))
 
 
 def _private_catalogue(bootstrap: str, tag: str) -> dict[str, str]:
-    names = {t: f"p{tag}.{t}" for t in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW,
-                                          UPDATES)}  # fmt: skip
+    names = {t: f"p{tag}.{t}" for t in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, UPDATES)}
     report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
     assert not report.differences
     return names
@@ -106,9 +113,11 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     settings = GatewaySettings(bootstrap=bootstrap, topic=topics[SUBMISSIONS], tokens={TOKEN: "team-scan"})
     with TestClient(build_app(settings)) as gateway:
         for doc in submissions:
-            answer = gateway.post("/v1/submissions", content=json.dumps(doc).encode(),
-                                  headers={"Authorization": f"Bearer {TOKEN}",
-                                           "Content-Type": "application/json"})  # fmt: skip
+            answer = gateway.post(
+                "/v1/submissions",
+                content=json.dumps(doc).encode(),
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            )
             assert answer.status_code == 202, answer.text
         gateway_metrics = gateway.get("/metrics").text
     assert "gateway" in gateway_metrics
@@ -117,12 +126,21 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     master = tmp_path / "master.json"
     _fake_master(tmp_path / "world", master)
     metrics_port = free_port()
-    env = {"REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
-           "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port)}  # fmt: skip
+    env = {
+        "REGSOSEK_LINKER_FEEDBACK_TOPIC": "",  # field feedback off: its topic is not provisioned here
+        "REGSOSEK_LINKER_METRICS_PORT": str(metrics_port),
+    }
     names = {t: topics[t] for t in (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW)}
-    linker = LinkerProcess(bootstrap=bootstrap, group=f"linker-{tag}", state_dir=tmp_path / "linker", topics=names,
-                           fake_master=master, extra_env=env, args=["--log-level", "debug"],
-                           log_path=tmp_path / "linker.log")  # fmt: skip
+    linker = LinkerProcess(
+        bootstrap=bootstrap,
+        group=f"linker-{tag}",
+        state_dir=tmp_path / "linker",
+        topics=names,
+        fake_master=master,
+        extra_env=env,
+        args=["--log-level", "debug"],
+        log_path=tmp_path / "linker.log",
+    )
     try:
         records_until(bootstrap, topics[LINKED_FAMILIES], lambda rs: len(rs) >= len(submissions), linker, 120)
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
@@ -140,8 +158,7 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
     source = SourceTopics(topics[LINKED_MEMBERS], topics[LINKED_FAMILIES], topics[UPDATES])
     publisher = Publisher(registry, keys, log, topics=source)
     metrics = PublisherMetrics(CollectorRegistry(), registry)
-    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=f"pub-{tag}", poll_timeout_ms=200),
-                         metrics=metrics)  # fmt: skip
+    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=f"pub-{tag}", poll_timeout_ms=200), metrics=metrics)
     try:
         loop.run_until_idle(idle_s=2.0, max_s=60.0)
     finally:
@@ -164,8 +181,9 @@ def _pipeline_scan(bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixt
         "disclosure log file": (tmp_path / "disclosures.sqlite").read_bytes().decode("latin-1"),
     }
     for sub in subs[1:]:  # kemenkes and kemendikbud may not receive raw identifiers or names
-        haystacks[sub.topic] = "\n".join((r.value or b"").decode() + (r.key or b"").decode()
-                                         for r in read_topic(bootstrap, sub.topic))  # fmt: skip
+        haystacks[sub.topic] = "\n".join(
+            (r.value or b"").decode() + (r.key or b"").decode() for r in read_topic(bootstrap, sub.topic)
+        )
     assert caplog.records and any(r.levelno == logging.DEBUG for r in caplog.records)
     # The clients did log every record sent at DEBUG; the redaction left only the payload sizes.
     assert " bytes>" in haystacks["captured DEBUG logs"] and " bytes>" in haystacks["linker console (DEBUG)"]

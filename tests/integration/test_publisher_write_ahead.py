@@ -40,10 +40,14 @@ REPO = Path(__file__).resolve().parents[2]
 # kemensos: both persons and the family; kemenkes: the BPJS member; kemendikbud: the family.
 EXPECTED = 5
 
-FAIL_ENTRY = ("CREATE TRIGGER inject_fault BEFORE INSERT ON disclosures "
-              "BEGIN SELECT RAISE(ABORT, 'injected: the log cannot be written'); END")  # fmt: skip
-FAIL_SENT_MARK = ("CREATE TRIGGER inject_fault BEFORE INSERT ON disclosure_outcomes WHEN NEW.outcome = 'sent' "
-                  "BEGIN SELECT RAISE(ABORT, 'injected: the log cannot be written'); END")  # fmt: skip
+FAIL_ENTRY = (
+    "CREATE TRIGGER inject_fault BEFORE INSERT ON disclosures "
+    "BEGIN SELECT RAISE(ABORT, 'injected: the log cannot be written'); END"
+)
+FAIL_SENT_MARK = (
+    "CREATE TRIGGER inject_fault BEFORE INSERT ON disclosure_outcomes WHEN NEW.outcome = 'sent' "
+    "BEGIN SELECT RAISE(ABORT, 'injected: the log cannot be written'); END"
+)
 
 
 class World:
@@ -52,8 +56,9 @@ class World:
     def __init__(self, bootstrap: str, tmp_path: Path) -> None:
         self.bootstrap, self.tag = bootstrap, uuid.uuid4().hex[:6]
         self.topics = SourceTopics(*(f"t-{self.tag}.{n}" for n in ("members", "families", "updates")))
-        subs = tuple(s.model_copy(update={"subscriber_id": f"{s.subscriber_id}-{self.tag}"})
-                     for s in example_subscriptions())  # fmt: skip
+        subs = tuple(
+            s.model_copy(update={"subscriber_id": f"{s.subscriber_id}-{self.tag}"}) for s in example_subscriptions()
+        )
         self.registry = SubscriptionRegistry(registry_version=3, subscriptions=subs)
         self.secrets = {s.subscriber_id: uuid.uuid4().hex.encode() * 2 for s in subs}
         self.group = f"g-{self.tag}"
@@ -82,8 +87,11 @@ class World:
 
     def delivered(self) -> list[str]:
         """Message ids on every subscriber topic (duplicates kept)."""
-        return [NotificationEnvelope.model_validate_json(r.value or b"").message_id
-                for s in self.registry.subscriptions for r in read_topic(self.bootstrap, s.topic)]  # fmt: skip
+        return [
+            NotificationEnvelope.model_validate_json(r.value or b"").message_id
+            for s in self.registry.subscriptions
+            for r in read_topic(self.bootstrap, s.topic)
+        ]
 
     def committed(self) -> dict[str, int]:
         offsets = self.admin.list_consumer_group_offsets(self.group)
@@ -170,8 +178,9 @@ def test_a_refused_send_leaves_pending_entries_that_the_restart_delivers(world: 
     pending = world.statuses()
     assert len(pending) == EXPECTED and set(pending.values()) == {PENDING} and set(first) < set(pending)
 
-    world.admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, sos.topic,
-                                              configs={"max.message.bytes": "1048588"})])  # fmt: skip
+    world.admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, sos.topic, configs={"max.message.bytes": "1048588"})]
+    )
     log = DisclosureLog(world.db)
     assert Publisher(world.registry, KeyRing(world.secrets), log, topics=world.topics).stats.in_doubt == EXPECTED
     log.close()
@@ -183,9 +192,7 @@ def test_a_refused_send_leaves_pending_entries_that_the_restart_delivers(world: 
     assert world.committed() == ALL_COMMITTED
 
 
-def test_serve_publisher_exits_1_without_sending_when_the_log_cannot_be_written(
-    world: World, tmp_path: Path
-) -> None:
+def test_serve_publisher_exits_1_without_sending_when_the_log_cannot_be_written(world: World, tmp_path: Path) -> None:
     """`regsosek serve publisher` as a process (catalogue topics): it stops, exit 1, nothing sent."""
     for name in (LINKED_MEMBERS, LINKED_FAMILIES, UPDATES):
         with suppress(TopicAlreadyExistsError):
@@ -202,10 +209,26 @@ def test_serve_publisher_exits_1_without_sending_when_the_log_cannot_be_written(
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_PUBLISHER_")}
     env |= {"REGSOSEK_PUBLISHER_GROUP_ID": world.group, "REGSOSEK_PUBLISHER_POLL_TIMEOUT_MS": "200"}
     done = subprocess.run(  # noqa: S603 - fixed command line
-        [sys.executable, "-m", "services.cli", "serve", "publisher", "--bootstrap", world.bootstrap,
-         "--registry", str(registry), "--keys-dir", str(keys), "--disclosure-db", str(world.db)],
-        cwd=REPO, env=env, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            "publisher",
+            "--bootstrap",
+            world.bootstrap,
+            "--registry",
+            str(registry),
+            "--keys-dir",
+            str(keys),
+            "--disclosure-db",
+            str(world.db),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stderr.decode()[-2000:]
     assert b"Traceback" not in done.stderr
     assert world.delivered() == [] and world.committed() == {} and world.statuses() == {}

@@ -38,8 +38,16 @@ def _login(client: httpx.Client, user: str) -> None:
 def _decide(client: httpx.Client, task_id: str, action: str, rank: int = 0) -> httpx.Response:
     page = client.get("/tasks/" + quote(task_id, safe=""))
     sequence = re.search(r'name="sequence" value="(\d+)"', page.text)
-    return client.post("/decide", data={"csrf": _csrf(page.text), "task_id": task_id, "action": action,
-                                        "rank": str(rank), "sequence": sequence.group(1) if sequence else "0"})
+    return client.post(
+        "/decide",
+        data={
+            "csrf": _csrf(page.text),
+            "task_id": task_id,
+            "action": action,
+            "rank": str(rank),
+            "sequence": sequence.group(1) if sequence else "0",
+        },
+    )
 
 
 def test_reviewers_resolve_tasks_and_the_exact_decisions_reach_the_broker(
@@ -59,16 +67,21 @@ def test_reviewers_resolve_tasks_and_the_exact_decisions_reach_the_broker(
         assert _decide(rina, b.task_id, "new_person").status_code == 200
         closed = _decide(rina, c.task_id, "accept", rank=1)
         assert closed.status_code == 409
-        replay = rina.post("/decide", data={"csrf": _csrf(queue), "task_id": a.task_id, "action": "accept",
-                                            "rank": "1", "sequence": "0"})  # fmt: skip
+        replay = rina.post(
+            "/decide",
+            data={"csrf": _csrf(queue), "task_id": a.task_id, "action": "accept", "rank": "1", "sequence": "0"},
+        )
         assert replay.status_code == 409
         produced = decisions_on(settings)
     # The two member keys may sit on different partitions: compare as sets of exact records.
-    assert sorted((k, d.decision_id, d.outcome, d.chosen_record_id, d.reviewer_id, d.decided_at, d.sequence)
-                  for k, d in produced) == sorted([
-        (a.member_key, decision_id_of(a.task_id, 0), ReviewOutcome.ACCEPT, CANDIDATE_NIKS[1], "rina", NOW, 0),
-        (b.member_key, decision_id_of(b.task_id, 0), ReviewOutcome.NEW_PERSON, None, "rina", NOW, 0),
-    ])  # fmt: skip
+    assert sorted(
+        (k, d.decision_id, d.outcome, d.chosen_record_id, d.reviewer_id, d.decided_at, d.sequence) for k, d in produced
+    ) == sorted(
+        [
+            (a.member_key, decision_id_of(a.task_id, 0), ReviewOutcome.ACCEPT, CANDIDATE_NIKS[1], "rina", NOW, 0),
+            (b.member_key, decision_id_of(b.task_id, 0), ReviewOutcome.NEW_PERSON, None, "rina", NOW, 0),
+        ]
+    )
     by_task = {d.task_id: d for _, d in produced}
     assert len(produced) == 2 and set(by_task) == {a.task_id, b.task_id}
     assert by_task[a.task_id].chosen_record_id == CANDIDATE_NIKS[1]
@@ -83,11 +96,13 @@ def test_reviewers_resolve_tasks_and_the_exact_decisions_reach_the_broker(
         assert [store.task(t.task_id).status for t in (a, b, c)] == [DECIDED, DECIDED, CLOSED]
         assert store.open_count() == 0
         _login(rina, "rina")
-        undo = rina.post("/undo", data={"csrf": _csrf(rina.get("/").text),
-                                        "decision_id": decision_id_of(a.task_id, 0)})  # fmt: skip
+        undo = rina.post("/undo", data={"csrf": _csrf(rina.get("/").text), "decision_id": decision_id_of(a.task_id, 0)})
         assert undo.status_code == 200 and store.task(a.task_id).status == OPEN
         produced = decisions_on(settings)
     undos = [d for _, d in produced if d.outcome is ReviewOutcome.UNDO]
     assert len(produced) == 3 and len(undos) == 1
     assert (undos[0].task_id, undos[0].revokes_decision_id, undos[0].sequence) == (
-        a.task_id, decision_id_of(a.task_id, 0), 1)
+        a.task_id,
+        decision_id_of(a.task_id, 0),
+        1,
+    )

@@ -41,9 +41,12 @@ def test_review_tasks_of_the_real_engine_carry_ranked_candidates(
     ids = PersonIds(DEV_PERSON_ID_KEY.encode())
     settings = LinkerSettings(world_dir=world, model_path=model)
     pipeline = SubmissionLinker(
-        EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"), LinkStore(":memory:"), ids,
-        OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings),
-    )  # fmt: skip
+        EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"),
+        LinkStore(":memory:"),
+        ids,
+        OutputTopics("m", "f", "r"),
+        village_crosswalk=load_village_crosswalk(settings),
+    )
     tasks: list[ReviewTask] = []
     lines = [ln for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()]
     for n, line in enumerate(lines[:300]):
@@ -65,8 +68,11 @@ def test_review_tasks_of_the_real_engine_carry_ranked_candidates(
         assert task.candidates, task.task_id
         first = task.candidates[0]
         assert (first.rank, first.nik, first.probability, first.match_weight) == (
-            1, task.candidate_nik, task.probability, task.match_weight,
-        )  # fmt: skip
+            1,
+            task.candidate_nik,
+            task.probability,
+            task.match_weight,
+        )
         assert [c.rank for c in task.candidates] == list(range(1, len(task.candidates) + 1))
         assert len({c.nik for c in task.candidates}) == len(task.candidates) <= 5
         rest = [c.match_weight or 0.0 for c in task.candidates[1:]]

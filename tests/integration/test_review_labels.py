@@ -35,24 +35,65 @@ def test_labels_file_from_the_decisions_topic(kafka_broker: RunningBroker, tmp_p
         producer.send(settings.decisions_topic, KEY, again)  # re-delivered
     _register()
     out = tmp_path / "labels.parquet"
-    result = CliRunner().invoke(app, ["review", "labels", "--out", str(out), "--bootstrap", settings.bootstrap,
-                                      "--topic", settings.decisions_topic])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["review", "labels", "--out", str(out), "--bootstrap", settings.bootstrap, "--topic", settings.decisions_topic],
+    )
     assert result.exit_code == 0, result.output
     assert "4 labelled pairs (1 matches, 3 non-matches) of 2 members from 6 decisions" in result.stdout
     rows = pq.read_table(out).to_pylist()
     assert rows == [
-        {"record_id": KEY, "master_record_id": A, "label": 0, "decision_id": again.decision_id, "task_id": T1,
-         "reviewer_role": "reviewer"},
-        {"record_id": KEY, "master_record_id": C, "label": 1, "decision_id": again.decision_id, "task_id": T1,
-         "reviewer_role": "reviewer"},
-        {"record_id": KEY, "master_record_id": B, "label": 0, "decision_id": again.decision_id, "task_id": T1,
-         "reviewer_role": "reviewer"},
-        {"record_id": KEY2, "master_record_id": A, "label": 0, "decision_id": new.decision_id, "task_id": t2,
-         "reviewer_role": "reviewer"},
-    ]  # fmt: skip
-    again_run = CliRunner().invoke(app, ["review", "labels", "--out", str(out), "--bootstrap", settings.bootstrap,
-                                         "--topic", settings.decisions_topic])  # fmt: skip
+        {
+            "record_id": KEY,
+            "master_record_id": A,
+            "label": 0,
+            "decision_id": again.decision_id,
+            "task_id": T1,
+            "reviewer_role": "reviewer",
+        },
+        {
+            "record_id": KEY,
+            "master_record_id": C,
+            "label": 1,
+            "decision_id": again.decision_id,
+            "task_id": T1,
+            "reviewer_role": "reviewer",
+        },
+        {
+            "record_id": KEY,
+            "master_record_id": B,
+            "label": 0,
+            "decision_id": again.decision_id,
+            "task_id": T1,
+            "reviewer_role": "reviewer",
+        },
+        {
+            "record_id": KEY2,
+            "master_record_id": A,
+            "label": 0,
+            "decision_id": new.decision_id,
+            "task_id": t2,
+            "reviewer_role": "reviewer",
+        },
+    ]
+    again_run = CliRunner().invoke(
+        app,
+        ["review", "labels", "--out", str(out), "--bootstrap", settings.bootstrap, "--topic", settings.decisions_topic],
+    )
     assert again_run.exit_code == 2 and "already exists" in again_run.output
-    missing = CliRunner().invoke(app, ["review", "labels", "--out", str(tmp_path / "x.csv"), "--bootstrap",
-                                       settings.bootstrap, "--topic", "no.such.topic", "--timeout", "5"])  # fmt: skip
+    missing = CliRunner().invoke(
+        app,
+        [
+            "review",
+            "labels",
+            "--out",
+            str(tmp_path / "x.csv"),
+            "--bootstrap",
+            settings.bootstrap,
+            "--topic",
+            "no.such.topic",
+            "--timeout",
+            "5",
+        ],
+    )
     assert missing.exit_code == 2 and "cannot read no.such.topic" in missing.output

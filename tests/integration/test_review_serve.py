@@ -26,17 +26,41 @@ def test_serve_review_process_reads_the_queue_and_stops_cleanly(kafka_broker: Ru
     a, b, _ = publish_world(settings)
     users = tmp_path / "users.json"
     cli = [sys.executable, "-m", "services.cli"]
-    env = {**os.environ, "PW": PASSWORD, "REGSOSEK_REVIEW_BOOTSTRAP": settings.bootstrap,
-           "REGSOSEK_REVIEW_REVIEW_TOPIC": settings.review_topic,
-           "REGSOSEK_REVIEW_MEMBERS_TOPIC": settings.members_topic,
-           "REGSOSEK_REVIEW_SUBMISSIONS_TOPIC": settings.submissions_topic,
-           "REGSOSEK_REVIEW_DECISIONS_TOPIC": settings.decisions_topic}  # fmt: skip
-    subprocess.run([*cli, "review", "users", "add", "rina", "--users-file", str(users), "--password-env", "PW"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "PW": PASSWORD,
+        "REGSOSEK_REVIEW_BOOTSTRAP": settings.bootstrap,
+        "REGSOSEK_REVIEW_REVIEW_TOPIC": settings.review_topic,
+        "REGSOSEK_REVIEW_MEMBERS_TOPIC": settings.members_topic,
+        "REGSOSEK_REVIEW_SUBMISSIONS_TOPIC": settings.submissions_topic,
+        "REGSOSEK_REVIEW_DECISIONS_TOPIC": settings.decisions_topic,
+    }
+    subprocess.run(
+        [*cli, "review", "users", "add", "rina", "--users-file", str(users), "--password-env", "PW"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "review", "--port", str(port), "--users-file", str(users),
-                             "--state", str(tmp_path / "state.sqlite"), "--log-level", "warning"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            *cli,
+            "serve",
+            "review",
+            "--port",
+            str(port),
+            "--users-file",
+            str(users),
+            "--state",
+            str(tmp_path / "state.sqlite"),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: proc.poll() is not None or ready(base), "the review process to read its topics")

@@ -50,9 +50,10 @@ def test_unknown_member_nik_and_partial_birth_date_survive_the_trip(kafka_topics
     with JsonProducer(kafka_topics.bootstrap) as producer:
         where = producer.send(SUBMISSIONS, s.kafka_key, s)
     record = next(
-        r for r in read_topic(kafka_topics.bootstrap, SUBMISSIONS)
+        r
+        for r in read_topic(kafka_topics.bootstrap, SUBMISSIONS)
         if (r.partition, r.offset) == (where.partition, where.offset)
-    )  # fmt: skip
+    )
     back = decode_family_submission(record.value, key=record.key)
     assert back.members[1].nik is None
     assert back.members[1].birth_date is not None and back.members[1].birth_date.year == 1984
@@ -61,10 +62,13 @@ def test_unknown_member_nik_and_partial_birth_date_survive_the_trip(kafka_topics
 
 BAD_INPUTS = [
     ("not_json", b"{this is not json", DeadLetterReason.NOT_JSON),
-    ("bad_nik", raw(submission_dict(301, members=[{**submission_dict()["members"][0], "nik": "12345"}])),
-     DeadLetterReason.INVALID_NIK),
+    (
+        "bad_nik",
+        raw(submission_dict(301, members=[{**submission_dict()["members"][0], "nik": "12345"}])),
+        DeadLetterReason.INVALID_NIK,
+    ),
     ("v9", raw(submission_dict(302, schema_version="9")), DeadLetterReason.UNKNOWN_SCHEMA_VERSION),
-]  # fmt: skip
+]
 
 
 def test_dead_letter_envelope_round_trip(kafka_topics: ProvisionedBroker) -> None:
@@ -85,10 +89,13 @@ def test_dead_letter_envelope_round_trip(kafka_topics: ProvisionedBroker) -> Non
                 decode_family_submission(record.value, key=record.key)
             dead_letters.append(
                 rejected.value.dead_letter(
-                    payload=record.value, source_topic=record.topic, source_partition=record.partition,
-                    source_offset=record.offset, key=record.key,
+                    payload=record.value,
+                    source_topic=record.topic,
+                    source_partition=record.partition,
+                    source_offset=record.offset,
+                    key=record.key,
                 )
-            )  # fmt: skip
+            )
         producer.send_many(SUBMISSIONS_DLQ, [(d.key, d) for d in dead_letters])
 
     dlq = [r for r in read_topic(bootstrap, SUBMISSIONS_DLQ) if raw_topic.encode() in (r.value or b"")]

@@ -73,8 +73,12 @@ def test_regions_owners_and_revision_bounds(
     # Accepted at the gateway, judged by the linker against the family's owner and current revision.
     foreign = _raw(dict(_family_a(2), submission_id="S-FOREIGN-r2", head_name="Budi Santoso"))
     jump = _raw(dict(_family_a(2), revision=MAX_REVISION, submission_id="S-JUMP"))
-    posts = [(OWNER_TOKEN, _raw(_family_a(1))), (NEIGHBOUR_TOKEN, foreign), (OWNER_TOKEN, jump),
-             (OWNER_TOKEN, _raw(_family_a(2)))]  # fmt: skip
+    posts = [
+        (OWNER_TOKEN, _raw(_family_a(1))),
+        (NEIGHBOUR_TOKEN, foreign),
+        (OWNER_TOKEN, jump),
+        (OWNER_TOKEN, _raw(_family_a(2))),
+    ]
     assert [_post(gateway, token, body) for token, body in posts] == [202, 202, 202, 202]
     assert len(read_topic(bootstrap, topics.submissions)) == 4
 
@@ -84,15 +88,17 @@ def test_regions_owners_and_revision_bounds(
     workers.append(worker)
     dead = records_until(bootstrap, topics.dlq, lambda rs: len(rs) >= 2, worker)
     families = records_until(
-        bootstrap, topics.families,
+        bootstrap,
+        topics.families,
         lambda rs: FAM_A in compacted_state(rs) and json.loads(compacted_state(rs)[FAM_A])["revision"] == 2,
         worker,
-    )  # fmt: skip
+    )
 
     letters = sorted((DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dead), key=lambda d: d.source_offset)
     assert [(d.reason, d.payload, d.key) for d in letters] == [
-        (DeadLetterReason.FOREIGN_TEAM, foreign, FAM_A), (DeadLetterReason.REVISION_JUMP, jump, FAM_A),
-    ]  # fmt: skip
+        (DeadLetterReason.FOREIGN_TEAM, foreign, FAM_A),
+        (DeadLetterReason.REVISION_JUMP, jump, FAM_A),
+    ]
     assert "belongs to team 'team-3603-a'" in letters[0].detail
     # The family record of revision 2 is the owner's: the foreign one (another head name) never linked.
     family = json.loads(compacted_state(families)[FAM_A])

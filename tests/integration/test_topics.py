@@ -103,8 +103,16 @@ def test_a_compacted_topic_with_the_default_tombstone_time_is_reported(kafka_bro
     name = "test.old.compacted.v1"
     old = TopicSpec(name, 1, "compact", -1, key="k", value_schema="V", description="d")
     topics.provision(kafka_broker.bootstrap, [old])
-    now = TopicSpec(name, 1, "compact", -1, key="k", value_schema="V", description="d",
-                    tombstone_retention_ms=TOMBSTONE_RETENTION_MS)  # fmt: skip
+    now = TopicSpec(
+        name,
+        1,
+        "compact",
+        -1,
+        key="k",
+        value_schema="V",
+        description="d",
+        tombstone_retention_ms=TOMBSTONE_RETENTION_MS,
+    )
     for report in (topics.check(kafka_broker.bootstrap, [now]), topics.provision(kafka_broker.bootstrap, [now])):
         assert [str(d) for d in report.differences] == [
             f"{name}: delete.retention.ms is 86400000, catalogue says 691200000"

@@ -45,8 +45,13 @@ IDS = PersonIds(b"engine-updates-test")
 def _born(row: dict[str, object], change_id: str) -> bytes:
     rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
     rec.update({"birth_date": row["birth_date"].isoformat(), "status": "alive"})  # type: ignore[attr-defined]
-    doc = {"schema_version": "1", "change": "born", "change_id": change_id, "effective_date": "2023-03-01",
-           "record": rec}  # fmt: skip
+    doc = {
+        "schema_version": "1",
+        "change": "born",
+        "change_id": change_id,
+        "effective_date": "2023-03-01",
+        "record": rec,
+    }
     return json.dumps(doc).encode()
 
 
@@ -106,18 +111,25 @@ def test_born_records_upserted_into_the_real_engine_merge_unlinked_members(
     rows[hidden_nik] = record
     (stored,) = [s for s in index.find_families([hidden_key.rsplit("-", 1)[0]]) if s.member_key == hidden_key]
     assert stored.decision != "linked" and not stored.query.nik
-    old_probe = Probe(niks=frozenset({hidden_nik}), birth_dates=frozenset({record["birth_date"].isoformat()}),
-                      name_keys=frozenset({name_key(record["full_name"])}))  # fmt: skip
+    old_probe = Probe(
+        niks=frozenset({hidden_nik}),
+        birth_dates=frozenset({record["birth_date"].isoformat()}),
+        name_keys=frozenset({name_key(record["full_name"])}),
+    )
     assert hidden_key not in {s.member_key for s in index.find(old_probe)}  # the former probe misses it
     for i, nik in enumerate([*sorted(targets.values()), hidden_nik]):
-        change = classify_change(_born(rows[nik], f"born-{i}"), b"r", SourcePosition("t", 0, i, 0.0), "population",
-                                 max_bytes=1 << 20)  # fmt: skip
+        change = classify_change(
+            _born(rows[nik], f"born-{i}"), b"r", SourcePosition("t", 0, i, 0.0), "population", max_bytes=1 << 20
+        )
         assert isinstance(change, Change)
         changes.append(change)
     applied = applier.process(changes)
 
-    after = {r.key.decode(): LinkedMember.model_validate_json(r.value) for r in applied.records
-             if r.topic == "m" and r.key is not None and r.value is not None}  # fmt: skip
+    after = {
+        r.key.decode(): LinkedMember.model_validate_json(r.value)
+        for r in applied.records
+        if r.topic == "m" and r.key is not None and r.value is not None
+    }
     events: dict[str, list[str]] = {}
     merged: dict[str, tuple[str, str]] = {}
     for r in applied.records:
@@ -140,8 +152,11 @@ def test_born_records_upserted_into_the_real_engine_merge_unlinked_members(
         else:  # linked to a wrong master person before: another master id now
             assert set(seen) == {"link_changed"}
     # The hidden member is re-linked against its Dukcapil record: linked to it, or sent to review with it.
-    tasks = {r.key.decode(): json.loads(r.value) for r in applied.records
-             if r.topic == "r" and r.key is not None and r.value is not None}  # fmt: skip
+    tasks = {
+        r.key.decode(): json.loads(r.value)
+        for r in applied.records
+        if r.topic == "r" and r.key is not None and r.value is not None
+    }
     assert after[hidden_key].matched_nik == hidden_nik or tasks[hidden_key]["candidate_nik"] == hidden_nik
     assert events[hidden_key]
     # Every re-emitted member record comes with an update event telling why.

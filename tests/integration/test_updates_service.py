@@ -58,8 +58,17 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = PersonIds(DEV_PERSON_ID_KEY.encode())
-PRIVATE = (SUBMISSIONS, SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, POPULATION_CHANGES, DTKS_CHANGES,
-           BPJS_CHANGES, UPDATES)  # the topics the test renames  # fmt: skip
+PRIVATE = (
+    SUBMISSIONS,
+    SUBMISSIONS_DLQ,
+    LINKED_MEMBERS,
+    LINKED_FAMILIES,
+    REVIEW,
+    POPULATION_CHANGES,
+    DTKS_CHANGES,
+    BPJS_CHANGES,
+    UPDATES,
+)  # the topics the test renames
 
 #: The broker timestamp of the change records: the event time of the records they cause.
 CHANGE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -95,8 +104,13 @@ def _linked_members(master: dict[str, FakeMasterPerson], subs: list[FamilySubmis
 def _change(change: str, change_id: str, row: dict[str, Any], **record: Any) -> bytes:
     rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
     rec.update({"birth_date": row["birth_date"].isoformat(), "status": row["status"], **record})
-    doc = {"schema_version": "1", "change": change, "change_id": change_id, "effective_date": "2023-02-01",
-           "record": rec}  # fmt: skip
+    doc = {
+        "schema_version": "1",
+        "change": change,
+        "change_id": change_id,
+        "effective_date": "2023-02-01",
+        "record": rec,
+    }
     return json.dumps(doc, sort_keys=True).encode()
 
 
@@ -107,8 +121,19 @@ def _scenario(world_dir: Path) -> Scenario:
     subs, raw = [], []
     for line in (world_dir / "submissions.jsonl").read_bytes().splitlines():
         doc = json.loads(line)
-        key = "".join(doc["family_key"][k] for k in ("province", "regency", "district", "village", "sls",
-                                                      "sub_sls", "building_serial", "family_serial"))  # fmt: skip
+        key = "".join(
+            doc["family_key"][k]
+            for k in (
+                "province",
+                "regency",
+                "district",
+                "village",
+                "sls",
+                "sub_sls",
+                "building_serial",
+                "family_serial",
+            )
+        )
         try:
             subs.append(decode_family_submission(line, key=key.encode()))
             raw.append(line)
@@ -166,8 +191,15 @@ def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, bytes], dict[st
 def _worker(bootstrap: str, topics: dict[str, str], state: Path, master_file: Path, group: str) -> LinkerProcess:
     """The linker (fake engine) with master updates on, on the test's private topics."""
     env = {"REGSOSEK_LINKER_UPDATES_ENABLED": "true", "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60"}
-    return LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state, topics=topics, fake_master=master_file,
-                         extra_env=env, log_path=state.parent / f"{group}.log")  # fmt: skip
+    return LinkerProcess(
+        bootstrap=bootstrap,
+        group=group,
+        state_dir=state,
+        topics=topics,
+        fake_master=master_file,
+        extra_env=env,
+        log_path=state.parent / f"{group}.log",
+    )
 
 
 def test_changes_relink_members_publish_updates_and_replay_identically(
@@ -185,30 +217,37 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
-        for f in [producer.send(topics[SUBMISSIONS], key=s.kafka_key, value=line)
-                  for s, line in zip(sc.submissions, sc.raw, strict=True)]:  # fmt: skip
+        for f in [
+            producer.send(topics[SUBMISSIONS], key=s.kafka_key, value=line)
+            for s, line in zip(sc.submissions, sc.raw, strict=True)
+        ]:
             f.get(timeout=30)
         worker = _worker(bootstrap, topics, tmp_path / "a" / "state", master_file, f"upd-{tag}-a")
         workers.append(worker)
         n_members = len({s.member_key(m) for s in sc.submissions for m in s.members})
-        records_until(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(compacted_state(rs)) >= n_members, worker,
-                      120)  # fmt: skip
+        records_until(bootstrap, topics[LINKED_MEMBERS], lambda rs: len(compacted_state(rs)) >= n_members, worker, 120)
         # One change partition: the changes keep their order (the in-process expectation applies them so).
-        for f in [producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0, timestamp_ms=CHANGE_MS)
-                  for i, (t, v) in enumerate(sc.changes)]:  # fmt: skip
+        for f in [
+            producer.send(topics[t], key=f"ref-{i}".encode(), value=v, partition=0, timestamp_ms=CHANGE_MS)
+            for i, (t, v) in enumerate(sc.changes)
+        ]:
             f.get(timeout=30)
     finally:
         producer.close()
 
     updates = records_until(bootstrap, topics[UPDATES], lambda rs: len(rs) >= n_events, worker, 120)
     assert values_by_key(updates) == expected_updates
-    members = records_until(bootstrap, topics[LINKED_MEMBERS], lambda rs: compacted_state(rs) == expected_members,
-                            worker, 60)  # fmt: skip
+    members = records_until(
+        bootstrap, topics[LINKED_MEMBERS], lambda rs: compacted_state(rs) == expected_members, worker, 60
+    )
     records_until(bootstrap, topics[LINKED_FAMILIES], lambda rs: compacted_state(rs) == expected_families, worker, 60)
     dlq = read_topic(bootstrap, topics[SUBMISSIONS_DLQ])
     (dead,) = [DEAD_LETTER_ADAPTER.validate_json(r.value or b"") for r in dlq]
-    assert (dead.reason, dead.source_topic, dead.payload) == (DeadLetterReason.NOT_JSON, topics[POPULATION_CHANGES],
-                                                              b"{broken")  # fmt: skip
+    assert (dead.reason, dead.source_topic, dead.payload) == (
+        DeadLetterReason.NOT_JSON,
+        topics[POPULATION_CHANGES],
+        b"{broken",
+    )
 
     # The scenario's consequences, spelled out.
     t = sc.targets
@@ -221,13 +260,18 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     assert [e.event for e in events[t["died"]]] == ["person_died"]
     families = compacted_state(read_topic(bootstrap, topics[LINKED_FAMILIES]))
     died_family = IntegratedFamily.model_validate_json(families[t["died"][:22]])
-    present = {s.member_key(m): m.presence in (Presence.LIVES_HERE, Presence.NEW_MEMBER)
-               for s in sc.submissions for m in s.members}  # fmt: skip
+    present = {
+        s.member_key(m): m.presence in (Presence.LIVES_HERE, Presence.NEW_MEMBER)
+        for s in sc.submissions
+        for m in s.members
+    }
     assert (int(t["died"][-2:]) in died_family.deceased_in_master_serials) == present[t["died"]]
     assert [e.event for e in events[t["moved"]]] == ["moved"]
     assert [e.event for e in events[t["corrected"]]] == ["split"]
     assert [(e.event, e.member.sectoral.dtks_id) for e in events[t["dtks"]]] == [
-        ("link_changed", "DTKS-NEW-1"), ("welfare_changed", "DTKS-NEW-1")]  # fmt: skip
+        ("link_changed", "DTKS-NEW-1"),
+        ("welfare_changed", "DTKS-NEW-1"),
+    ]
     welfare = events[t["dtks"]][1]
     assert isinstance(welfare, WelfareChanged)  # the DTKS row's decile (desil 2) now reaches the member
     assert (welfare.decile_after, welfare.member.sectoral.dtks_decile) == (2, 2) and welfare.decile_before != 2
@@ -237,7 +281,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     replay = _worker(bootstrap, topics, tmp_path / "b" / "state", master_file, f"upd-{tag}-b")
     workers.append(replay)
     again = records_until(bootstrap, topics[UPDATES], lambda rs: len(rs) >= 2 * n_events, replay, 120)
-    assert {k: vs[len(vs) // 2:] for k, vs in values_by_key(again).items()} == expected_updates
+    assert {k: vs[len(vs) // 2 :] for k, vs in values_by_key(again).items()} == expected_updates
     assert {k: vs[: len(vs) // 2] for k, vs in values_by_key(again).items()} == expected_updates
     assert compacted_state(read_topic(bootstrap, topics[LINKED_MEMBERS])) == expected_members
     assert compacted_state(read_topic(bootstrap, topics[LINKED_FAMILIES])) == expected_families
@@ -246,8 +290,12 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     # Restart of the first instance (same group and state): its engine reloads the master without the
     # born person, and the journal puts it back, so a new revision of that family links the member.
     born_family = t["born"][:22]
-    (line,) = [ln for s, ln in zip(sc.submissions, sc.raw, strict=True) if s.family_key.key == born_family
-               and s.revision == max(x.revision for x in sc.submissions if x.family_key.key == born_family)]
+    (line,) = [
+        ln
+        for s, ln in zip(sc.submissions, sc.raw, strict=True)
+        if s.family_key.key == born_family
+        and s.revision == max(x.revision for x in sc.submissions if x.family_key.key == born_family)
+    ]
     doc = json.loads(line)
     revision = doc["revision"] + 1
     doc.update(revision=revision, submission_id=f"{doc['submission_id']}-r{revision}")

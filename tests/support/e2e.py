@@ -28,14 +28,23 @@ class Linkers:
         self.started: list[LinkerProcess] = []
 
     def start(
-        self, bootstrap: str, topics: PipelineTopics, group: str, name: str = "linker",
+        self,
+        bootstrap: str,
+        topics: PipelineTopics,
+        group: str,
+        name: str = "linker",
         link_store_dir: Path | None = None,
-    ) -> LinkerProcess:  # fmt: skip
+    ) -> LinkerProcess:
         proc = LinkerProcess(
-            bootstrap=bootstrap, group=group, state_dir=self._tmp / name / "state", topics=topics,
-            world_dir=self._world.world, model_path=self._world.model, link_store_dir=link_store_dir,
+            bootstrap=bootstrap,
+            group=group,
+            state_dir=self._tmp / name / "state",
+            topics=topics,
+            world_dir=self._world.world,
+            model_path=self._world.model,
+            link_store_dir=link_store_dir,
             log_path=self._tmp / f"{name}.log",
-        )  # fmt: skip
+        )
         self.started.append(proc)
         return proc
 

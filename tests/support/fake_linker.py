@@ -58,8 +58,7 @@ def main() -> None:
         raise SystemExit(2) from None
     try:
         people = load_fake_master(fake_master_path())
-        run_worker(settings, loglevel=args.log_level, linker=FakeMemberLinker.of(people),
-                   master_records=len(people))
+        run_worker(settings, loglevel=args.log_level, linker=FakeMemberLinker.of(people), master_records=len(people))
     except LinkerConfigError as exc:
         print(f"fake linker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

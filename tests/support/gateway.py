@@ -23,8 +23,14 @@ _SAMPLE: dict[str, Any] = {
     "enumerator_code": "E3603010001",
     "enumerated_at": "2022-10-20T09:15:00+07:00",
     "family_key": {
-        "province": "36", "regency": "03", "district": "010", "village": "001",
-        "sls": "0001", "sub_sls": "00", "building_serial": "001", "family_serial": "001",
+        "province": "36",
+        "regency": "03",
+        "district": "010",
+        "village": "001",
+        "sls": "0001",
+        "sub_sls": "00",
+        "building_serial": "001",
+        "family_serial": "001",
     },
     "address": {"street": "Jl. Melati No. 12", "rt": "002", "rw": "005"},
     "kk_number": "3603121705150003",
@@ -33,17 +39,29 @@ _SAMPLE: dict[str, Any] = {
     "member_count": 2,
     "members": [
         {
-            "serial": 1, "name": "Ahmad Fauzi", "nik": "3603121505800002", "presence": 1, "sex": 1,
-            "birth_date": {"day": 15, "month": 5, "year": 1980}, "age": 42, "marital_status": 2,
+            "serial": 1,
+            "name": "Ahmad Fauzi",
+            "nik": "3603121505800002",
+            "presence": 1,
+            "sex": 1,
+            "birth_date": {"day": 15, "month": 5, "year": 1980},
+            "age": 42,
+            "marital_status": 2,
             "relationship": 1,
         },
         {
-            "serial": 2, "name": "Siti Aminah", "nik": None, "presence": 1, "sex": 2,
-            "birth_date": {"day": None, "month": None, "year": 1984}, "age": 38, "marital_status": 2,
+            "serial": 2,
+            "name": "Siti Aminah",
+            "nik": None,
+            "presence": 1,
+            "sex": 2,
+            "birth_date": {"day": None, "month": None, "year": 1984},
+            "age": 38,
+            "marital_status": 2,
             "relationship": 2,
         },
     ],
-}  # fmt: skip
+}
 
 
 def sample_submission(serial: int = 1, **overrides: Any) -> dict[str, Any]:

@@ -122,10 +122,15 @@ class FakeMemberLinker:
         """Insert or replace a master person (master updates); its sectoral ids are kept."""
         old = self.master.get(person.nik)
         self.master[person.nik] = FakeMasterPerson(
-            person.nik, person.full_name, person.kk_number, person.deceased,
-            old.dtks_id if old else None, old.bpjs_id if old else None, old.dtks_decile if old else None,
+            person.nik,
+            person.full_name,
+            person.kk_number,
+            person.deceased,
+            old.dtks_id if old else None,
+            old.bpjs_id if old else None,
+            old.dtks_decile if old else None,
             person.birth_date,
-        )  # fmt: skip
+        )
 
     def master_keys(self, person: MasterPerson) -> tuple[int, ...]:
         """A master person's blocking-key hashes (see `fake_blocking_keys`)."""
@@ -168,8 +173,15 @@ class FakeMemberLinker:
         return replace(link, candidates=(first, *others))
 
     @staticmethod
-    def _link(query: MemberQuery, person: FakeMasterPerson, band: Band, probability: float, weight: float,
-              explanation: dict[str, float], keys: tuple[int, ...]) -> MemberLink:  # fmt: skip
+    def _link(
+        query: MemberQuery,
+        person: FakeMasterPerson,
+        band: Band,
+        probability: float,
+        weight: float,
+        explanation: dict[str, float],
+        keys: tuple[int, ...],
+    ) -> MemberLink:
         return MemberLink(
             record_id=query.record_id,
             band=band,
@@ -208,10 +220,16 @@ def member_payload(
     """One member as JSON-ready data (FamilySubmission v1 shape)."""
     day, month, year = birth
     return {
-        "serial": serial, "name": name, "nik": nik, "presence": presence, "sex": sex,
-        "birth_date": {"day": day, "month": month, "year": year}, "age": 42,
-        "marital_status": 2, "relationship": relationship,
-    }  # fmt: skip
+        "serial": serial,
+        "name": name,
+        "nik": nik,
+        "presence": presence,
+        "sex": sex,
+        "birth_date": {"day": day, "month": month, "year": year},
+        "age": 42,
+        "marital_status": 2,
+        "relationship": relationship,
+    }
 
 
 def submission_payload(
@@ -229,16 +247,23 @@ def submission_payload(
         "revision": revision,
         "enumerator_code": "E3603010001",
         "enumerated_at": "2022-10-20T09:15:00+07:00",
-        "family_key": {"province": k[0:2], "regency": k[2:4], "district": k[4:7], "village": k[7:10],
-                       "sls": k[10:14], "sub_sls": k[14:16], "building_serial": k[16:19],
-                       "family_serial": k[19:22]},
+        "family_key": {
+            "province": k[0:2],
+            "regency": k[2:4],
+            "district": k[4:7],
+            "village": k[7:10],
+            "sls": k[10:14],
+            "sub_sls": k[14:16],
+            "building_serial": k[16:19],
+            "family_serial": k[19:22],
+        },
         "address": {"street": "Jl. Melati No. 12", "rt": "002", "rw": "005"},
         "kk_number": kk_number,
         "kk_code": 0,
         "head_name": str(members[0]["name"]) if members else "Ahmad Fauzi",
         "member_count": len(members),
         "members": members,
-    }  # fmt: skip
+    }
 
 
 @dataclass

@@ -25,8 +25,13 @@ class Topics:
 
     def by_catalogue_name(self) -> dict[str, str]:
         """Catalogue topic name -> this test's private name."""
-        return {SUBMISSIONS: self.submissions, SUBMISSIONS_DLQ: self.dlq, LINKED_MEMBERS: self.members,
-                LINKED_FAMILIES: self.families, REVIEW: self.review}  # fmt: skip
+        return {
+            SUBMISSIONS: self.submissions,
+            SUBMISSIONS_DLQ: self.dlq,
+            LINKED_MEMBERS: self.members,
+            LINKED_FAMILIES: self.families,
+            REVIEW: self.review,
+        }
 
 
 def provision_topics(bootstrap: str) -> Topics:
@@ -36,8 +41,13 @@ def provision_topics(bootstrap: str) -> Topics:
     gateway answers 413): the linker must still dead-letter anything above its own 1 MiB limit.
     """
     tag = uuid.uuid4().hex[:8]
-    names = {SUBMISSIONS: f"t{tag}.submissions", SUBMISSIONS_DLQ: f"t{tag}.dlq", LINKED_MEMBERS: f"t{tag}.members",
-             LINKED_FAMILIES: f"t{tag}.families", REVIEW: f"t{tag}.review"}  # fmt: skip
+    names = {
+        SUBMISSIONS: f"t{tag}.submissions",
+        SUBMISSIONS_DLQ: f"t{tag}.dlq",
+        LINKED_MEMBERS: f"t{tag}.members",
+        LINKED_FAMILIES: f"t{tag}.families",
+        REVIEW: f"t{tag}.review",
+    }
     report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
     assert not report.differences
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -49,9 +59,13 @@ def provision_topics(bootstrap: str) -> Topics:
 
 
 def start_worker(
-    bootstrap: str, topics: Topics, state_dir: Path, master_file: Path | None, group: str,
+    bootstrap: str,
+    topics: Topics,
+    state_dir: Path,
+    master_file: Path | None,
+    group: str,
     extra_env: dict[str, str] | None = None,
-) -> LinkerProcess:  # fmt: skip
+) -> LinkerProcess:
     """The linker on `topics`: the fake engine over `master_file`, or without one the shipped
     `python -m services.linker`. Its bootstrap, group, state folder and topics win over `extra_env`."""
     names = topics.by_catalogue_name()
@@ -61,8 +75,15 @@ def start_worker(
     env.setdefault("REGSOSEK_LINKER_FEEDBACK_TOPIC", "")  # field feedback off: `Topics` has no feedback topic
     state_dir.parent.mkdir(parents=True, exist_ok=True)
     log = state_dir.parent / f"{group}.log"
-    return LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state_dir, topics=names,
-                         fake_master=master_file, extra_env=env, log_path=log)  # fmt: skip
+    return LinkerProcess(
+        bootstrap=bootstrap,
+        group=group,
+        state_dir=state_dir,
+        topics=names,
+        fake_master=master_file,
+        extra_env=env,
+        log_path=log,
+    )
 
 
 def committed(bootstrap: str, group: str, topic: str) -> int:

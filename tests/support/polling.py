@@ -32,9 +32,12 @@ def poll_until(
 
 
 def records_until(
-    bootstrap: str, topic: str, done: Callable[[list[ConsumedRecord]], bool], linker: LinkerProcess,
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[ConsumedRecord]], bool],
+    linker: LinkerProcess,
     timeout_s: float = 90.0,
-) -> list[ConsumedRecord]:  # fmt: skip
+) -> list[ConsumedRecord]:
     """Read `topic` until `done(records)`; fail at once if `linker` exits, with its log after `timeout_s`."""
     seen: list[ConsumedRecord] = []
 
@@ -45,6 +48,7 @@ def records_until(
         linker.check_running()
         return None
 
-    (records,) = poll_until(ready, timeout_s, lambda: f"{topic}: {len(seen)} records\n{linker.log_tail()}",
-                            interval_s=0.3)  # fmt: skip
+    (records,) = poll_until(
+        ready, timeout_s, lambda: f"{topic}: {len(seen)} records\n{linker.log_tail()}", interval_s=0.3
+    )
     return records

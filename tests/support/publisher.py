@@ -47,16 +47,26 @@ def example_subscriptions() -> list[Subscription]:
     """The three example subscriptions (see the module docstring)."""
     return [
         Subscription(
-            subscriber_id="kemensos", purpose_code="BANSOS-TARGETING",
+            subscriber_id="kemensos",
+            purpose_code="BANSOS-TARGETING",
             purpose_text="Targeting and verification of social assistance (PKH, Sembako) recipients",
-            event_types=(EventType.PERSON_NEW, EventType.LINK_CREATED, EventType.LINK_CHANGED,
-                         EventType.FAMILY_NEW, EventType.MEMBER_ADDED, EventType.MEMBER_REMOVED, EventType.DEATH),
+            event_types=(
+                EventType.PERSON_NEW,
+                EventType.LINK_CREATED,
+                EventType.LINK_CHANGED,
+                EventType.FAMILY_NEW,
+                EventType.MEMBER_ADDED,
+                EventType.MEMBER_REMOVED,
+                EventType.DEATH,
+            ),
             person_fields=("nik", "family_key", "decision", "in_dtks", "dtks_id", "regency_code"),
             family_fields=("kk_number", "family_key", "members", "member_count", "deceased_in_master"),
-            may_receive_nik=True, valid_from=VALID_FROM,
+            may_receive_nik=True,
+            valid_from=VALID_FROM,
         ),
         Subscription(
-            subscriber_id="kemenkes", purpose_code="PBI-JK-VERIFICATION",
+            subscriber_id="kemenkes",
+            purpose_code="PBI-JK-VERIFICATION",
             purpose_text="Verification of BPJS Kesehatan PBI-JK contribution assistance eligibility",
             event_types=(EventType.PERSON_NEW, EventType.LINK_CREATED, EventType.LINK_CHANGED),
             filters=SubscriptionFilter(programmes=("bpjs",)),
@@ -64,14 +74,15 @@ def example_subscriptions() -> list[Subscription]:
             valid_from=VALID_FROM,
         ),
         Subscription(
-            subscriber_id="kemendikbud", purpose_code="PIP-PLANNING",
+            subscriber_id="kemendikbud",
+            purpose_code="PIP-PLANNING",
             purpose_text="Planning of Program Indonesia Pintar school support by region",
             event_types=(EventType.FAMILY_NEW, EventType.MEMBER_ADDED, EventType.MEMBER_REMOVED),
             filters=SubscriptionFilter(region_codes=("36",)),
             family_fields=("regency_code", "member_count", "members"),
             valid_from=VALID_FROM,
         ),
-    ]  # fmt: skip
+    ]
 
 
 def example_registry() -> SubscriptionRegistry:
@@ -92,14 +103,20 @@ def linked_member(
     """A member record as the linker writes it: linked when `nik` is given, otherwise not linked."""
     linked = nik is not None
     return LinkedMember(
-        member_key=f"{family_key}-{serial:02d}", family_key=family_key, serial=serial,
-        submission_id=f"S-{family_key[:4]}-r{revision}", revision=revision,
+        member_key=f"{family_key}-{serial:02d}",
+        family_key=family_key,
+        serial=serial,
+        submission_id=f"S-{family_key[:4]}-r{revision}",
+        revision=revision,
         decision=MemberDecision.LINKED if linked else MemberDecision.NOT_LINKED,
-        band=LinkBand.AUTO_LINK if linked else LinkBand.NO_MATCH, probability=0.99 if linked else 0.01,
-        matched_nik=nik, person_id=person_id or _person_id(nik, f"{family_key}-{serial:02d}"),
+        band=LinkBand.AUTO_LINK if linked else LinkBand.NO_MATCH,
+        probability=0.99 if linked else 0.01,
+        matched_nik=nik,
+        person_id=person_id or _person_id(nik, f"{family_key}-{serial:02d}"),
         person_id_kind=PersonIdKind.MASTER if linked else PersonIdKind.MINTED,
-        sectoral=SectoralMatches(dtks_id=dtks_id, bpjs_id=bpjs_id), model_version="test-model-1",
-    )  # fmt: skip
+        sectoral=SectoralMatches(dtks_id=dtks_id, bpjs_id=bpjs_id),
+        model_version="test-model-1",
+    )
 
 
 def _person_id(nik: str | None, member_key: str) -> str:
@@ -119,23 +136,36 @@ def integrated_family(
     """The family record of `members` (all in one family)."""
     family_key = members[0].family_key
     return IntegratedFamily(
-        family_key=family_key, submission_id=f"S-{family_key[:4]}-r{revision}", revision=revision,
-        kk_number=kk_number, master_kk_numbers=[kk_number] if kk_number else [],
-        members=[FamilyMemberRef(serial=m.serial, member_key=m.member_key, person_id=m.person_id,
-                                 decision=m.decision) for m in members],
-        flags=FamilyFlags(kk_mismatch=False, members_not_in_master=any(m.matched_nik is None for m in members),
-                          deceased_in_master_present_in_survey=bool(deceased)),
+        family_key=family_key,
+        submission_id=f"S-{family_key[:4]}-r{revision}",
+        revision=revision,
+        kk_number=kk_number,
+        master_kk_numbers=[kk_number] if kk_number else [],
+        members=[
+            FamilyMemberRef(serial=m.serial, member_key=m.member_key, person_id=m.person_id, decision=m.decision)
+            for m in members
+        ],
+        flags=FamilyFlags(
+            kk_mismatch=False,
+            members_not_in_master=any(m.matched_nik is None for m in members),
+            deceased_in_master_present_in_survey=bool(deceased),
+        ),
         not_in_master_serials=[m.serial for m in members if m.matched_nik is None],
-        deceased_in_master_serials=list(deceased), model_version="test-model-1",
-    )  # fmt: skip
+        deceased_in_master_serials=list(deceased),
+        model_version="test-model-1",
+    )
 
 
 #: The population change behind each kind of update event in `update_event` (the linker's rules).
 _CAUSE: dict[UpdateEventType, str] = {
-    UpdateEventType.LINK_CREATED: "born", UpdateEventType.MERGED: "born", UpdateEventType.SPLIT: "corrected",
-    UpdateEventType.LINK_CHANGED: "corrected", UpdateEventType.PERSON_DIED: "died",
-    UpdateEventType.MOVED: "moved", UpdateEventType.WELFARE_CHANGED: "sectoral_upsert",
-}  # fmt: skip
+    UpdateEventType.LINK_CREATED: "born",
+    UpdateEventType.MERGED: "born",
+    UpdateEventType.SPLIT: "corrected",
+    UpdateEventType.LINK_CHANGED: "corrected",
+    UpdateEventType.PERSON_DIED: "died",
+    UpdateEventType.MOVED: "moved",
+    UpdateEventType.WELFARE_CHANGED: "sectoral_upsert",
+}
 
 
 def update_event(
@@ -147,12 +177,19 @@ def update_event(
     `welfare_changed` carries the DTKS deciles of `before` and `after`.
     """
     doc: dict[str, object] = {
-        "event": event.value, "event_id": update_event_id(change_id, after.member_key, event),
-        "member_key": after.member_key, "family_key": after.family_key,
-        "cause": {"source": (ChangeSource.DTKS if event is UpdateEventType.WELFARE_CHANGED
-                             else ChangeSource.DUKCAPIL).value, "change": _CAUSE[event], "change_id": change_id},
-        "before": summary_of(before), "after": summary_of(after), "member": after,
-    }  # fmt: skip
+        "event": event.value,
+        "event_id": update_event_id(change_id, after.member_key, event),
+        "member_key": after.member_key,
+        "family_key": after.family_key,
+        "cause": {
+            "source": (ChangeSource.DTKS if event is UpdateEventType.WELFARE_CHANGED else ChangeSource.DUKCAPIL).value,
+            "change": _CAUSE[event],
+            "change_id": change_id,
+        },
+        "before": summary_of(before),
+        "after": summary_of(after),
+        "member": after,
+    }
     if event in (UpdateEventType.MERGED, UpdateEventType.SPLIT):
         doc |= {"old_person_id": before.person_id, "new_person_id": after.person_id}
     if event is UpdateEventType.WELFARE_CHANGED:

@@ -39,21 +39,39 @@ def population_change(
         yy = int(nik[10:12])
         birth_date = dt.date(1900 + yy if yy > 30 else 2000 + yy, int(nik[8:10]), day)
     record = {
-        "nik": nik, "kk_number": kk_number, "full_name": name, "sex": sex,
-        "birth_date": birth_date.isoformat(), "village_code": village_code,
-        "district_code": village_code[:6], "address": "Jl. Melati No. 12", "status": status,
-    }  # fmt: skip
+        "nik": nik,
+        "kk_number": kk_number,
+        "full_name": name,
+        "sex": sex,
+        "birth_date": birth_date.isoformat(),
+        "village_code": village_code,
+        "district_code": village_code[:6],
+        "address": "Jl. Melati No. 12",
+        "status": status,
+    }
     doc: dict[str, object] = {
-        "schema_version": "1", "change": change, "change_id": change_id,
-        "effective_date": "2023-01-10", "record": record, **(extra or {}),
-    }  # fmt: skip
+        "schema_version": "1",
+        "change": change,
+        "change_id": change_id,
+        "effective_date": "2023-01-10",
+        "record": record,
+        **(extra or {}),
+    }
     return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 
 def dtks_row(id_dtks: str, nik: str | None, name: str, desil: int = 2) -> bytes:
     """One `sectoral.dtks.changes.v1` value (DtksRecord v1 JSON) with welfare decile `desil`."""
-    doc = {"source": "dtks", "schema_version": "1", "id_dtks": id_dtks, "nik": nik, "nama": name,
-           "kode_desa": VILLAGE, "id_keluarga": "K-1", "desil": desil}  # fmt: skip
+    doc = {
+        "source": "dtks",
+        "schema_version": "1",
+        "id_dtks": id_dtks,
+        "nik": nik,
+        "nama": name,
+        "kode_desa": VILLAGE,
+        "id_keluarga": "K-1",
+        "desil": desil,
+    }
     return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 
@@ -65,6 +83,10 @@ def link_changed_update(before: LinkedMember, after: LinkedMember, change_id: st
     cause = UpdateCause(source=ChangeSource.DUKCAPIL, change="corrected", change_id=change_id)
     return LinkChanged(
         event_id=update_event_id(change_id, after.member_key, UpdateEventType.LINK_CHANGED),
-        member_key=after.member_key, family_key=after.family_key, cause=cause,
-        before=summary_of(before), after=summary_of(after), member=after,
-    )  # fmt: skip
+        member_key=after.member_key,
+        family_key=after.family_key,
+        cause=cause,
+        before=summary_of(before),
+        after=summary_of(after),
+        member=after,
+    )

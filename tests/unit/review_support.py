@@ -57,8 +57,16 @@ def rig(tmp_path: Path, store: ReviewStore | None = None) -> Rig:
     settings = ReviewSettings(state_path=tmp_path / "review.sqlite", users_file=tmp_path / "users.json")
     store = store or ReviewStore(settings.state_path)
     producer, registry = FakeProducer(), CollectorRegistry()
-    app = build_app(settings, store=store, producer=producer, users=USERS, master=sample_master(),
-                    registry=registry, clock=lambda: NOW, ingest=False)  # fmt: skip
+    app = build_app(
+        settings,
+        store=store,
+        producer=producer,
+        users=USERS,
+        master=sample_master(),
+        registry=registry,
+        clock=lambda: NOW,
+        ingest=False,
+    )
     return Rig(store, producer, registry, TestClient(app), settings, app)
 
 
@@ -80,6 +88,7 @@ def csrf_of(html: str) -> str:
 
 def login(client: TestClient, user: str, password: str = PASSWORD) -> int:
     page = client.get("/login")
-    response = client.post("/login", data={"csrf": csrf_of(page.text), "user": user, "password": password},
-                           follow_redirects=False)  # fmt: skip
+    response = client.post(
+        "/login", data={"csrf": csrf_of(page.text), "user": user, "password": password}, follow_redirects=False
+    )
     return response.status_code

@@ -38,8 +38,13 @@ def test_start_refuses_a_busy_metrics_port_before_starting_anything(tmp_path: Pa
         (tmp_path / "libs").mkdir()
         (tmp_path / "libs" / ".fetched").write_text(broker.KAFKA_VERSION)
         (tmp_path / "libs" / f"kafka_2.13-{broker.KAFKA_VERSION}.jar").write_bytes(b"")
-        config = broker.BrokerConfig(run_dir=tmp_path / "run", libs_dir=tmp_path / "libs", port=free,
-                                     controller_port=controller, metrics_port=port)  # fmt: skip
+        config = broker.BrokerConfig(
+            run_dir=tmp_path / "run",
+            libs_dir=tmp_path / "libs",
+            port=free,
+            controller_port=controller,
+            metrics_port=port,
+        )
         try:
             broker.start(config)
         except broker.BrokerError as exc:

@@ -39,11 +39,13 @@ ENUMERATED_AT = dt.datetime(2022, 10, 20, 2, 15, tzinfo=dt.UTC)  # sample_submis
 
 
 def _fake() -> FakeMemberLinker:
-    fake = FakeMemberLinker.of([
-        FakeMasterPerson(AHMAD, "Ahmad Fauzi", "3603121705150003"),
-        FakeMasterPerson(SITI, "Siti Aminah", "3603121705150003", dtks_id="D-1", dtks_decile=2),
-        FakeMasterPerson(SITTI, "Sitti Aminah", "3603121705150009"),
-    ])  # fmt: skip
+    fake = FakeMemberLinker.of(
+        [
+            FakeMasterPerson(AHMAD, "Ahmad Fauzi", "3603121705150003"),
+            FakeMasterPerson(SITI, "Siti Aminah", "3603121705150003", dtks_id="D-1", dtks_decile=2),
+            FakeMasterPerson(SITTI, "Sitti Aminah", "3603121705150009"),
+        ]
+    )
     fake.rank_candidates = True
     return fake
 
@@ -54,17 +56,34 @@ def _submission(revision: int = 1, siti: str = "Sity Aminah"):  # type: ignore[n
     return decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
 
 
-def _decision(seq: int, outcome: ReviewOutcome, chosen: str | None = None, revokes: str | None = None,
-              task: str = f"{KEY}/r1", revision: int = 1, who: str = "rina",
-              role: ReviewerRole = ReviewerRole.REVIEWER) -> ReviewDecision:  # fmt: skip
+def _decision(
+    seq: int,
+    outcome: ReviewOutcome,
+    chosen: str | None = None,
+    revokes: str | None = None,
+    task: str = f"{KEY}/r1",
+    revision: int = 1,
+    who: str = "rina",
+    role: ReviewerRole = ReviewerRole.REVIEWER,
+) -> ReviewDecision:
     return ReviewDecision(
-        decision_id=decision_id_of(task, seq), task_id=task, member_key=KEY, revision=revision, sequence=seq,
-        outcome=outcome, chosen_record_id=chosen, revokes_decision_id=revokes, reviewer_id=who,
-        reviewer_role=role, decided_at=DECIDED_AT,
-        shown=[ShownCandidate(rank=1, record_id=SITI, probability=0.6, match_weight=1.25),
-               ShownCandidate(rank=2, record_id=SITTI, probability=0.25, match_weight=-1.5)],
+        decision_id=decision_id_of(task, seq),
+        task_id=task,
+        member_key=KEY,
+        revision=revision,
+        sequence=seq,
+        outcome=outcome,
+        chosen_record_id=chosen,
+        revokes_decision_id=revokes,
+        reviewer_id=who,
+        reviewer_role=role,
+        decided_at=DECIDED_AT,
+        shown=[
+            ShownCandidate(rank=1, record_id=SITI, probability=0.6, match_weight=1.25),
+            ShownCandidate(rank=2, record_id=SITTI, probability=0.25, match_weight=-1.5),
+        ],
         model_version="fake-1",
-    )  # fmt: skip
+    )
 
 
 def _record(offset: int, value: bytes, key: bytes | None = KEY.encode()) -> DecisionRecord:
@@ -117,10 +136,23 @@ def test_accept_links_the_member_to_the_chosen_candidate_with_link_created_and_m
     out, result = rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITTI))
     (member_json,) = out["m"]
     member = LINKED_MEMBER_ADAPTER.validate_json(member_json or b"")
-    assert (member.decision.value, member.band.value, member.matched_nik, member.person_id, member.person_id_kind.value,
-            member.probability, member.match_weight) == (
-        "linked", "clerical_link", SITTI, IDS.for_master(SITTI), "master", 0.25, -1.5,
-    )  # fmt: skip
+    assert (
+        member.decision.value,
+        member.band.value,
+        member.matched_nik,
+        member.person_id,
+        member.person_id_kind.value,
+        member.probability,
+        member.match_weight,
+    ) == (
+        "linked",
+        "clerical_link",
+        SITTI,
+        IDS.for_master(SITTI),
+        "master",
+        0.25,
+        -1.5,
+    )
     events = [LINKAGE_UPDATE_ADAPTER.validate_json(v or b"") for v in out["u"]]
     assert [(e.event, e.cause.source.value, e.cause.change, e.cause.change_id) for e in events] == [
         ("link_created", "review", "clerical", decision_id_of(f"{KEY}/r1", 0)),
@@ -168,8 +200,11 @@ def test_new_person_then_undo_restores_the_review_and_a_split_follows_an_undone_
     out, _ = rig.decide(new)
     member = LINKED_MEMBER_ADAPTER.validate_json(out["m"][0] or b"")
     assert (member.decision.value, member.band.value, member.matched_nik, member.person_id_kind.value) == (
-        "not_linked", "no_match", None, "minted",
-    )  # fmt: skip
+        "not_linked",
+        "no_match",
+        None,
+        "minted",
+    )
     assert [LINKAGE_UPDATE_ADAPTER.validate_json(v or b"").event for v in out["u"]] == ["link_changed"]
     undo = _decision(1, ReviewOutcome.UNDO, revokes=new.decision_id)
     out, _ = rig.decide(undo)
@@ -202,8 +237,12 @@ def test_bad_decisions_are_dead_lettered_with_their_reason_and_change_nothing(tm
     )
     letters = [DEAD_LETTER_ADAPTER.validate_json(v or b"") for v in out["dlq"]]
     assert [(d.reason.value, d.source_offset) for d in letters] == [
-        ("not_json", 0), ("unknown_task", 1), ("stale_sequence", 2), ("undo_mismatch", 3), ("key_mismatch", 4),
-    ]  # fmt: skip
+        ("not_json", 0),
+        ("unknown_task", 1),
+        ("stale_sequence", 2),
+        ("undo_mismatch", 3),
+        ("key_mismatch", 4),
+    ]
     assert set(out) == {"dlq"}
     assert (result.applied, result.entries) == (0, [])  # type: ignore[attr-defined]
     # a decision for a member the linker does not hold (key and payload agree)
@@ -222,8 +261,9 @@ def test_master_changes_keep_the_human_decision(tmp_path: Path) -> None:
     rig.decide(_decision(0, ReviewOutcome.ACCEPT, SITTI))
     applier = ChangeApplier(rig.fake, StoreMemberIndex(lambda: {0: rig.store}), IDS, UPDATE_TOPICS)
     died = MasterPerson(SITTI, "3603121705150009", "Sitti Aminah", "F", "1980-05-15", "", "", True)
-    result = applier.process([Change(UpdateCause(source=ChangeSource.DUKCAPIL, change="died", change_id="c-1"),
-                                     person=died)])  # fmt: skip
+    result = applier.process(
+        [Change(UpdateCause(source=ChangeSource.DUKCAPIL, change="died", change_id="c-1"), person=died)]
+    )
     # the member's record is unchanged (still the reviewer's link: without the decision the engine's
     # re-link would have put it back in review), and the death of the chosen person is an event
     assert not [r for r in result.records if r.topic in ("m", "r")]

@@ -29,23 +29,48 @@ SHOWN = [
 QUERY = MemberQuery(KEY, ENGINE_NIK, "", "Sity Aminah", "F", "1980-05-15", 1980, 42, 2022, "", "", "", FAMILY_KEY, "")
 
 
-def _decision(seq: int, outcome: ReviewOutcome, chosen: str | None = None, revokes: str | None = None,
-              task: str = TASK, revision: int = 3) -> ReviewDecision:  # fmt: skip
+def _decision(
+    seq: int,
+    outcome: ReviewOutcome,
+    chosen: str | None = None,
+    revokes: str | None = None,
+    task: str = TASK,
+    revision: int = 3,
+) -> ReviewDecision:
     return ReviewDecision(
-        decision_id=decision_id_of(task, seq), task_id=task, member_key=KEY, revision=revision, sequence=seq,
-        outcome=outcome, chosen_record_id=chosen, revokes_decision_id=revokes, reviewer_id="rina",
-        reviewer_role=ReviewerRole.REVIEWER, decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
-        shown=SHOWN, model_version="m-1",
-    )  # fmt: skip
+        decision_id=decision_id_of(task, seq),
+        task_id=task,
+        member_key=KEY,
+        revision=revision,
+        sequence=seq,
+        outcome=outcome,
+        chosen_record_id=chosen,
+        revokes_decision_id=revokes,
+        reviewer_id="rina",
+        reviewer_role=ReviewerRole.REVIEWER,
+        decided_at=dt.datetime(2026, 12, 6, 8, tzinfo=dt.UTC),
+        shown=SHOWN,
+        model_version="m-1",
+    )
 
 
 def _link() -> MemberLink:
     return MemberLink(
-        KEY, "review", ENGINE_NIK, 0.6, 1.25, -3.0, {"nik": 10.0, "full_name": -8.75}, master_kk_number="K",
-        dtks_id="D-1", dtks_decile=2,
-        candidates=(RankedCandidate(ENGINE_NIK, 0.6, 1.25, {"nik": 10.0}),
-                    RankedCandidate(OTHER_NIK, 0.3, -1.5, {"nik": -10.0, "full_name": 8.5})),
-    )  # fmt: skip
+        KEY,
+        "review",
+        ENGINE_NIK,
+        0.6,
+        1.25,
+        -3.0,
+        {"nik": 10.0, "full_name": -8.75},
+        master_kk_number="K",
+        dtks_id="D-1",
+        dtks_decile=2,
+        candidates=(
+            RankedCandidate(ENGINE_NIK, 0.6, 1.25, {"nik": 10.0}),
+            RankedCandidate(OTHER_NIK, 0.3, -1.5, {"nik": -10.0, "full_name": 8.5}),
+        ),
+    )
 
 
 def test_task_revision_reads_both_task_id_forms_and_refuses_others() -> None:
@@ -101,17 +126,26 @@ def test_override_link_applies_the_decision_only_to_the_same_member_data() -> No
     other = StickyDecision("a" * 32, TASK, ReviewOutcome.ACCEPT, OTHER_NIK, 0.3, -1.5, identity)
     got = override_link(link, other, QUERY)
     assert (got.band, got.master_nik, got.probability, got.match_weight, got.explanation) == (
-        "clerical_link", OTHER_NIK, 0.3, -1.5, {"nik": -10.0, "full_name": 8.5},
-    )  # fmt: skip
+        "clerical_link",
+        OTHER_NIK,
+        0.3,
+        -1.5,
+        {"nik": -10.0, "full_name": 8.5},
+    )
     # the engine's master facts were its own candidate's: not carried over to another person
     assert (got.master_kk_number, got.dtks_id, got.dtks_decile, got.candidates) == (None, None, None, ())
-    same = override_link(link, StickyDecision("b" * 32, TASK, ReviewOutcome.ACCEPT, ENGINE_NIK, 0.6, 1.25,
-                                              identity), QUERY)  # fmt: skip
+    same = override_link(
+        link, StickyDecision("b" * 32, TASK, ReviewOutcome.ACCEPT, ENGINE_NIK, 0.6, 1.25, identity), QUERY
+    )
     assert (same.band, same.master_nik, same.master_kk_number, same.dtks_decile) == (
-        "clerical_link", ENGINE_NIK, "K", 2,
-    )  # fmt: skip
-    none = override_link(link, StickyDecision("c" * 32, TASK, ReviewOutcome.NEW_PERSON, None, None, None,
-                                              identity), QUERY)  # fmt: skip
+        "clerical_link",
+        ENGINE_NIK,
+        "K",
+        2,
+    )
+    none = override_link(
+        link, StickyDecision("c" * 32, TASK, ReviewOutcome.NEW_PERSON, None, None, None, identity), QUERY
+    )
     assert (none.band, none.master_nik, none.dtks_id, none.probability) == ("no_match", None, None, 0.6)
     changed = MemberQuery(**{**QUERY.__dict__, "full_name": "Siti Rahma"})
     assert override_link(link, other, changed) is link
@@ -130,8 +164,11 @@ def test_the_second_reviewer_rule_and_second_opinions() -> None:
     off, district, likely = SecondReview(), SecondReview(frozenset({KEY[:7]})), SecondReview(min_probability=0.5)
     assert [off.needed(d, ENGINE_NIK, 0.9) for d in (accept_other, new, skip)] == [False, False, False]
     assert [district.needed(d, ENGINE_NIK, 0.1) for d in (accept_other, accept_engine, new, skip)] == [
-        True, True, True, False,
-    ]  # fmt: skip
+        True,
+        True,
+        True,
+        False,
+    ]
     assert [likely.needed(d, ENGINE_NIK, 0.6) for d in (accept_other, accept_engine, new)] == [True, False, True]
     assert [likely.needed(d, ENGINE_NIK, p) for d, p in ((accept_other, 0.49), (new, None))] == [False, False]
     boss = accept_other.model_copy(update={"reviewer_role": Role.SUPERVISOR})

@@ -78,8 +78,9 @@ def test_the_linker_reports_the_updates_readers_lag() -> None:
     recorder = BatchRecorder(LinkerMetrics(registry), dlq_topic="dlq", clock=lambda: 1000.0)
     ends = {("dukcapil.changes", 0): 50, ("dukcapil.changes", 1): 12}
     recorder.bind_highwater(lambda topic, partition: ends[(topic, partition)])
-    recorder.changes_done([Change("dukcapil.changes", 0, 9), Change("dukcapil.changes", 0, 10),
-                           Change("dukcapil.changes", 1, 11)], [])  # fmt: skip
+    recorder.changes_done(
+        [Change("dukcapil.changes", 0, 9), Change("dukcapil.changes", 0, 10), Change("dukcapil.changes", 1, 11)], []
+    )
     recorder.refresh_lag()
 
     def value(partition: int) -> float | None:

@@ -73,9 +73,12 @@ def _assert_fits_and_names_the_original(letter: DeadLetter, value: bytes, key: b
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize(
     ("make", "reason"),
-    [(_not_json, DeadLetterReason.NOT_JSON), (_schema_violation, DeadLetterReason.SCHEMA_VIOLATION),
-     (_invalid_utf8, DeadLetterReason.INVALID_UTF8)],
-)  # fmt: skip
+    [
+        (_not_json, DeadLetterReason.NOT_JSON),
+        (_schema_violation, DeadLetterReason.SCHEMA_VIOLATION),
+        (_invalid_utf8, DeadLetterReason.INVALID_UTF8),
+    ],
+)
 def test_submission_dead_letters_fit_from_700_kb_to_1_mib(size: int, make: object, reason: DeadLetterReason) -> None:
     value = make(size)  # type: ignore[operator]
     assert len(value) == size

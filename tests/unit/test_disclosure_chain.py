@@ -19,10 +19,18 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 def _entry(i: int) -> Disclosure:
     return Disclosure(
-        message_id=f"m-{i}", subscriber_id="kemensos", purpose_code="BANSOS-TARGETING", event_type="link_created",
-        record_type="person", subject_id=f"p-{i}", reference_id=f"prs-{i}", fields=("decision", "nik"),
-        disclosed_at=T0 + timedelta(seconds=i), source=f"linkage.members.v1/0/{i}", person_ids=(f"p-{i}",),
-    )  # fmt: skip
+        message_id=f"m-{i}",
+        subscriber_id="kemensos",
+        purpose_code="BANSOS-TARGETING",
+        event_type="link_created",
+        record_type="person",
+        subject_id=f"p-{i}",
+        reference_id=f"prs-{i}",
+        fields=("decision", "nik"),
+        disclosed_at=T0 + timedelta(seconds=i),
+        source=f"linkage.members.v1/0/{i}",
+        person_ids=(f"p-{i}",),
+    )
 
 
 @pytest.fixture
@@ -68,44 +76,88 @@ def test_an_intact_log_verifies_and_prints_its_head(cli_app: typer.Typer, log_pa
     ("sql", "expected"),
     [
         # Deleting an entry (with its persons), as the attacker did.
-        (["DELETE FROM disclosures WHERE message_id = 'm-2'", "DELETE FROM disclosed_persons WHERE message_id = 'm-2'"],
-         ["TAMPERED position 2: entry m-2 was deleted"]),
+        (
+            [
+                "DELETE FROM disclosures WHERE message_id = 'm-2'",
+                "DELETE FROM disclosed_persons WHERE message_id = 'm-2'",
+            ],
+            ["TAMPERED position 2: entry m-2 was deleted"],
+        ),
         # ... and its chain row too: the next row no longer follows from the one before.
-        (["DELETE FROM disclosures WHERE message_id = 'm-2'", "DELETE FROM disclosure_chain WHERE pos = 2"],
-         ["TAMPERED position 2: chain rows 2-2 are missing (deleted)",
-          "TAMPERED position 3: outcome m-1 (sent) was altered, or rows were reordered or removed before it"]),
+        (
+            ["DELETE FROM disclosures WHERE message_id = 'm-2'", "DELETE FROM disclosure_chain WHERE pos = 2"],
+            [
+                "TAMPERED position 2: chain rows 2-2 are missing (deleted)",
+                "TAMPERED position 3: outcome m-1 (sent) was altered, or rows were reordered or removed before it",
+            ],
+        ),
         # ... and the chain renumbered so no position is missing.
-        (["DELETE FROM disclosures WHERE message_id = 'm-2'", "DELETE FROM disclosure_chain WHERE pos = 2",
-          "UPDATE disclosure_chain SET pos = pos - 1 WHERE pos > 2"],
-         ["TAMPERED position 2: outcome m-1 (sent) was altered, or rows were reordered or removed before it"]),
+        (
+            [
+                "DELETE FROM disclosures WHERE message_id = 'm-2'",
+                "DELETE FROM disclosure_chain WHERE pos = 2",
+                "UPDATE disclosure_chain SET pos = pos - 1 WHERE pos > 2",
+            ],
+            ["TAMPERED position 2: outcome m-1 (sent) was altered, or rows were reordered or removed before it"],
+        ),
         # An altered entry: who received it.
-        (["UPDATE disclosures SET subscriber_id = 'kemenkes' WHERE message_id = 'm-3'"],
-         ["TAMPERED position 4: entry m-3 was altered, or rows were reordered or removed before it"]),
+        (
+            ["UPDATE disclosures SET subscriber_id = 'kemenkes' WHERE message_id = 'm-3'"],
+            ["TAMPERED position 4: entry m-3 was altered, or rows were reordered or removed before it"],
+        ),
         # An altered disclosed person of an entry.
-        (["UPDATE disclosed_persons SET person_id = 'p-x' WHERE message_id = 'm-1'"],
-         ["TAMPERED position 1: entry m-1 was altered, or rows were reordered or removed before it"]),
+        (
+            ["UPDATE disclosed_persons SET person_id = 'p-x' WHERE message_id = 'm-1'"],
+            ["TAMPERED position 1: entry m-1 was altered, or rows were reordered or removed before it"],
+        ),
         # A deleted outcome (the acknowledgement of m-2 removed).
-        (["DELETE FROM disclosure_outcomes WHERE message_id = 'm-2' AND outcome = 'sent'"],
-         ["TAMPERED position 5: outcome m-2 (sent) was deleted"]),
+        (
+            ["DELETE FROM disclosure_outcomes WHERE message_id = 'm-2' AND outcome = 'sent'"],
+            ["TAMPERED position 5: outcome m-2 (sent) was deleted"],
+        ),
         # Two entries reordered in the log (their seq swapped).
-        (["UPDATE disclosures SET seq = 100 WHERE message_id = 'm-1'",
-          "UPDATE disclosures SET seq = 1 WHERE message_id = 'm-2'",
-          "UPDATE disclosures SET seq = 2 WHERE message_id = 'm-1'"],
-         ["TAMPERED position 1: entry m-1 was altered, or rows were reordered or removed before it",
-          "TAMPERED position 2: entry m-2 was altered, or rows were reordered or removed before it"]),
+        (
+            [
+                "UPDATE disclosures SET seq = 100 WHERE message_id = 'm-1'",
+                "UPDATE disclosures SET seq = 1 WHERE message_id = 'm-2'",
+                "UPDATE disclosures SET seq = 2 WHERE message_id = 'm-1'",
+            ],
+            [
+                "TAMPERED position 1: entry m-1 was altered, or rows were reordered or removed before it",
+                "TAMPERED position 2: entry m-2 was altered, or rows were reordered or removed before it",
+            ],
+        ),
         # Two chain rows swapped.
-        (["UPDATE disclosure_chain SET pos = 100 WHERE pos = 3", "UPDATE disclosure_chain SET pos = 3 WHERE pos = 4",
-          "UPDATE disclosure_chain SET pos = 4 WHERE pos = 100"],
-         ["TAMPERED position 3: entry m-3 was altered, or rows were reordered or removed before it",
-          "TAMPERED position 4: outcome m-1 (sent) was altered, or rows were reordered or removed before it",
-          "TAMPERED position 5: outcome m-2 (sent) was altered, or rows were reordered or removed before it"]),
+        (
+            [
+                "UPDATE disclosure_chain SET pos = 100 WHERE pos = 3",
+                "UPDATE disclosure_chain SET pos = 3 WHERE pos = 4",
+                "UPDATE disclosure_chain SET pos = 4 WHERE pos = 100",
+            ],
+            [
+                "TAMPERED position 3: entry m-3 was altered, or rows were reordered or removed before it",
+                "TAMPERED position 4: outcome m-1 (sent) was altered, or rows were reordered or removed before it",
+                "TAMPERED position 5: outcome m-2 (sent) was altered, or rows were reordered or removed before it",
+            ],
+        ),
         # A row inserted behind the publisher's back.
-        (["INSERT INTO disclosure_outcomes (message_id, outcome, recorded_at) VALUES ('m-3', 'sent', 'x')"],
-         ["TAMPERED outside the chain: outcome m-3 (sent) is not in the chain (inserted outside the publisher)"]),
+        (
+            ["INSERT INTO disclosure_outcomes (message_id, outcome, recorded_at) VALUES ('m-3', 'sent', 'x')"],
+            ["TAMPERED outside the chain: outcome m-3 (sent) is not in the chain (inserted outside the publisher)"],
+        ),
     ],
-    ids=["entry-deleted", "entry-and-chain-row-deleted", "chain-renumbered", "entry-altered", "person-altered",
-         "outcome-deleted", "entries-reordered", "chain-reordered", "row-inserted"],
-)  # fmt: skip
+    ids=[
+        "entry-deleted",
+        "entry-and-chain-row-deleted",
+        "chain-renumbered",
+        "entry-altered",
+        "person-altered",
+        "outcome-deleted",
+        "entries-reordered",
+        "chain-reordered",
+        "row-inserted",
+    ],
+)
 def test_verify_names_the_position_of_each_tampering(
     cli_app: typer.Typer, log_path: Path, sql: list[str], expected: list[str]
 ) -> None:
@@ -120,8 +172,11 @@ def test_verify_names_the_position_of_each_tampering(
 def test_a_cut_tail_is_found_only_against_a_recorded_head(cli_app: typer.Typer, log_path: Path) -> None:
     code, lines = _verify(cli_app, log_path)
     recorded = lines[0].split()[-1]
-    _attack(log_path, "DELETE FROM disclosure_outcomes WHERE message_id = 'm-3'",
-            "DELETE FROM disclosure_chain WHERE pos = 6")  # fmt: skip
+    _attack(
+        log_path,
+        "DELETE FROM disclosure_outcomes WHERE message_id = 'm-3'",
+        "DELETE FROM disclosure_chain WHERE pos = 6",
+    )
     # The rest still links up: without an outside anchor a cut-off tail looks like a shorter log.
     assert _verify(cli_app, log_path)[0] == 0
     code, lines = _verify(cli_app, log_path, "--head", recorded)
@@ -138,8 +193,10 @@ def test_an_existing_log_is_chained_on_first_open(cli_app: typer.Typer, log_path
     # A log from before the chain: no chain table (nor its triggers).
     _attack(old, "DROP TABLE disclosure_chain")
     code, lines = _verify(cli_app, old)
-    assert (code, lines[0]) == (1, "TAMPERED outside the chain: the log has no hash chain yet: it is added when "
-                                   "the publisher next opens it")  # fmt: skip
+    assert (code, lines[0]) == (
+        1,
+        "TAMPERED outside the chain: the log has no hash chain yet: it is added when the publisher next opens it",
+    )
     DisclosureLog(old).close()  # the publisher's (writable) open migrates it
     code, lines = _verify(cli_app, old)
     assert code == 0 and lines[0].startswith("ok: 6 rows chained")

@@ -44,8 +44,9 @@ def test_fnv1a_is_the_published_function_so_stored_hashes_stay_valid() -> None:
 
 def test_cross_column_rule_pairs_query_left_with_master_right() -> None:
     keys = BlockingKeys([(("given_name_key", "name_key"), ("birth_year", "birth_year"))])
-    query = pa.table({"given_name_key": ["NRLJ", "NRLJ", None], "name_key": ["XX", "XX", "NRLJ"],
-                      "birth_year": [1980, 1981, 1980]})  # fmt: skip
+    query = pa.table(
+        {"given_name_key": ["NRLJ", "NRLJ", None], "name_key": ["XX", "XX", "NRLJ"], "birth_year": [1980, 1981, 1980]}
+    )
     master = pa.table({"given_name_key": ["ZZ", "NRLJ"], "name_key": ["NRLJ", "ZZ"], "birth_year": [1980, 1980]})
     q, m = keys.of_queries(query), keys.of_master(master)
     assert [len(k) for k in q] == [1, 1, 0]  # a NULL part: no hash
@@ -98,17 +99,31 @@ def test_link_with_keys_and_upsert_return_the_same_hashes(engine: LinkageEngine)
 def test_hashes_stored_before_an_upsert_find_the_new_master_record() -> None:
     # A query whose name the master has never seen (unseen code): its hashes, taken now, must meet
     # those of a master record with that name upserted later, as the engine's lookup then does.
-    eng = LinkageEngine.from_model_json(members_model(), BandThresholds(auto_link=0.99, review=0.5),
-                                        preparer=prepare_table)  # fmt: skip
+    eng = LinkageEngine.from_model_json(
+        members_model(), BandThresholds(auto_link=0.99, review=0.5), preparer=prepare_table
+    )
     eng.master.load(pa.Table.from_pylist(MASTER))
     rnd = random.Random(3)
     born: dict[str, Any] = {
-        "record_id": "3603122005239999", "nik": "3603122005239999", "kk_number": "3603120000000001",
-        "full_name": "QWERTZIA XYLOPHONA", "sex": "F", "birth_date": "2023-05-20", "birth_year": 2023,
-        "village_code": "3603122001", "address": None,
-    }  # fmt: skip
-    member = {**born, "record_id": "Q-born", "nik": None, "kk_number": None, "full_name": "QWERTZIAH XYLOFONA",
-              "birth_date": f"2023-0{rnd.randint(6, 9)}-11", "sex": None}  # fmt: skip
+        "record_id": "3603122005239999",
+        "nik": "3603122005239999",
+        "kk_number": "3603120000000001",
+        "full_name": "QWERTZIA XYLOPHONA",
+        "sex": "F",
+        "birth_date": "2023-05-20",
+        "birth_year": 2023,
+        "village_code": "3603122001",
+        "address": None,
+    }
+    member = {
+        **born,
+        "record_id": "Q-born",
+        "nik": None,
+        "kk_number": None,
+        "full_name": "QWERTZIAH XYLOFONA",
+        "birth_date": f"2023-0{rnd.randint(6, 9)}-11",
+        "sex": None,
+    }
     stored = eng.query_keys([member])[0]
     assert stored  # name key + birth year at least
     before = eng.scoring.candidates(eng.scoring.prepare([member]))

@@ -16,8 +16,9 @@ VALUE = b'{"member_key":"3603010001000100001001-01"}'
 
 
 def test_a_member_record_gets_exact_binary_mode_headers() -> None:
-    headers = cloud_event_headers(ce.MEMBER, source=ce.LINKER_SOURCE, topic="linkage.members.v1", key=KEY,
-                                  value=VALUE, time=TIME)  # fmt: skip
+    headers = cloud_event_headers(
+        ce.MEMBER, source=ce.LINKER_SOURCE, topic="linkage.members.v1", key=KEY, value=VALUE, time=TIME
+    )
     assert headers == [
         ("ce_dataschema", b"urn:regsosek:contract:linked_member.v1"),
         ("ce_id", event_id("linkage.members.v1", KEY, VALUE, TIME).encode()),

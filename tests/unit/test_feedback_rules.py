@@ -32,20 +32,42 @@ def _sub(members: list[dict[str, object]], revision: int = 1, kk: str | None = S
     return decode_family_submission(json.dumps(doc).encode(), key=FK.encode())
 
 
-def _link(serial: int, band: Band, nik: str | None, *, in_master: bool | None = None, kk: str | None = SURVEY_KK,
-          dead: bool = False) -> MemberLink:  # fmt: skip
-    return MemberLink(f"{FK}-{serial:02d}", band, nik, 0.9, 5.0, None, master_kk_number=kk if nik else None,
-                      master_deceased=dead, query_nik_in_master=in_master)  # fmt: skip
+def _link(
+    serial: int,
+    band: Band,
+    nik: str | None,
+    *,
+    in_master: bool | None = None,
+    kk: str | None = SURVEY_KK,
+    dead: bool = False,
+) -> MemberLink:
+    return MemberLink(
+        f"{FK}-{serial:02d}",
+        band,
+        nik,
+        0.9,
+        5.0,
+        None,
+        master_kk_number=kk if nik else None,
+        master_deceased=dead,
+        query_nik_in_master=in_master,
+    )
 
 
 def _opened(kind: FeedbackKind, serial: int | None, revision: int = 1) -> FieldFeedback:
     suffix = "" if serial is None else f"/{serial:02d}"
     return FieldFeedback(
-        item_id=f"{FK}/{kind.value}{suffix}", team=TEAM, family_key=FK,
-        member_key=None if serial is None else f"{FK}-{serial:02d}", serial=serial, kind=kind,
-        status=FeedbackStatus.OPEN, raised_revision=revision, raised_submission_id=f"S-{FK}-r{revision}",
+        item_id=f"{FK}/{kind.value}{suffix}",
+        team=TEAM,
+        family_key=FK,
+        member_key=None if serial is None else f"{FK}-{serial:02d}",
+        serial=serial,
+        kind=kind,
+        status=FeedbackStatus.OPEN,
+        raised_revision=revision,
+        raised_submission_id=f"S-{FK}-r{revision}",
         message=message_for(kind, serial),
-    )  # fmt: skip
+    )
 
 
 def _one_member(
@@ -59,13 +81,21 @@ def test_a_nik_not_in_the_master_raises_exactly_one_item_with_its_wire_form() ->
     records = _one_member(A, _link(1, "no_match", None, in_master=False))
     assert records == [_opened(FeedbackKind.NIK_NOT_IN_MASTER, 1)]
     assert json.loads(to_canonical_json(records[0])) == {
-        "schema_version": "1", "item_id": f"{FK}/nik_not_in_master/01", "team": TEAM, "family_key": FK,
-        "member_key": f"{FK}-01", "serial": 1, "kind": "nik_not_in_master", "status": "open",
-        "raised_revision": 1, "raised_submission_id": f"S-{FK}-r1", "closed_revision": None,
+        "schema_version": "1",
+        "item_id": f"{FK}/nik_not_in_master/01",
+        "team": TEAM,
+        "family_key": FK,
+        "member_key": f"{FK}-01",
+        "serial": 1,
+        "kind": "nik_not_in_master",
+        "status": "open",
+        "raised_revision": 1,
+        "raised_submission_id": f"S-{FK}-r1",
+        "closed_revision": None,
         "closed_submission_id": None,
         "message": "Member 01: the NIK recorded is not in the Dukcapil population data. Check it against "
-                   "the member's KTP or the family card (KK).",
-    }  # fmt: skip
+        "the member's KTP or the family card (KK).",
+    }
     # Not also "member not found": the NIK item already tells the field what to check.
 
 
@@ -110,8 +140,11 @@ def test_duplicate_family_names_the_other_family_only_for_the_same_team() -> Non
     foreign = derive_feedback(sub, TEAM, links, [], Duplicate(other, same_team=False)).records
     expected = _opened(FeedbackKind.DUPLICATE_FAMILY, None)
     assert foreign == [expected]
-    assert same == [expected.model_copy(update={"other_family_key": other, "message": message_for(
-        FeedbackKind.DUPLICATE_FAMILY, None, other)})]  # fmt: skip
+    assert same == [
+        expected.model_copy(
+            update={"other_family_key": other, "message": message_for(FeedbackKind.DUPLICATE_FAMILY, None, other)}
+        )
+    ]
     assert other in same[0].message and other not in foreign[0].message
     assert same[0].item_id == f"{FK}/duplicate_family" and same[0].member_key is None
 
@@ -128,10 +161,14 @@ def test_find_duplicate_needs_two_shared_members_and_half_of_the_family() -> Non
 
 
 def test_present_linked_niks_are_the_present_members_linked_by_the_engine() -> None:
-    sub = _sub([member_payload(1, "Ahmad", A), member_payload(2, "Siti", B, presence=3),
-                member_payload(3, "Candra", C)])  # fmt: skip
-    links = {f"{FK}-01": _link(1, "auto_link", A), f"{FK}-02": _link(2, "auto_link", B),
-             f"{FK}-03": _link(3, "review", C)}  # fmt: skip
+    sub = _sub(
+        [member_payload(1, "Ahmad", A), member_payload(2, "Siti", B, presence=3), member_payload(3, "Candra", C)]
+    )
+    links = {
+        f"{FK}-01": _link(1, "auto_link", A),
+        f"{FK}-02": _link(2, "auto_link", B),
+        f"{FK}-03": _link(3, "review", C),
+    }
     assert present_linked_niks(sub, links) == frozenset({A})
 
 

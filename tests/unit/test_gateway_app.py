@@ -48,10 +48,14 @@ def test_lifespan_starts_and_stops_the_producer(producer: FakeSubmissionProducer
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": f"Basic {TOKEN}"},
-     {"Authorization": "Bearer "}],
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer "},
+    ],
     ids=["missing", "unknown", "wrong-scheme", "empty"],
-)  # fmt: skip
+)
 def test_requests_without_a_known_token_get_401_and_nothing_is_produced(
     client: TestClient, producer: FakeSubmissionProducer, headers: dict[str, str]
 ) -> None:
@@ -60,10 +64,12 @@ def test_requests_without_a_known_token_get_401_and_nothing_is_produced(
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json() == {
-        "type": "urn:regsosek:problem:unauthenticated", "title": "Missing or unknown bearer token",
-        "status": 401, "detail": "missing or unknown bearer token",
+        "type": "urn:regsosek:problem:unauthenticated",
+        "title": "Missing or unknown bearer token",
+        "status": 401,
+        "detail": "missing or unknown bearer token",
         "request_id": response.headers["X-Request-ID"],
-    }  # fmt: skip
+    }
     assert producer.records == []
 
 
@@ -85,23 +91,23 @@ def _bad_bodies() -> list[tuple[str, bytes, list[object], str]]:
         ("invalid-utf8", b'{"schema_version": "\xff"}', ["body"], "json_invalid"),
         ("empty", b"", ["body"], "json_invalid"),
         ("array", b"[1, 2]", ["body"], "dict_type"),
-        ("unknown-version", json.dumps(sample_submission(schema_version="9")).encode(), ["body"],
-         "union_tag_invalid"),
+        ("unknown-version", json.dumps(sample_submission(schema_version="9")).encode(), ["body"], "union_tag_invalid"),
         ("wrong-type", json.dumps(wrong_type).encode(), ["body", "revision"], "int_parsing"),
         ("missing-field", json.dumps(missing).encode(), ["body", "head_name"], "missing"),
         ("no-members", json.dumps(no_members).encode(), ["body", "members"], "too_short"),
-        ("future-birth-date", json.dumps(future).encode(), ["body", "members", 0, "birth_date", "year"],
-         "less_than_equal"),
+        (
+            "future-birth-date",
+            json.dumps(future).encode(),
+            ["body", "members", 0, "birth_date", "year"],
+            "less_than_equal",
+        ),
         ("invalid-nik", json.dumps(bad_nik).encode(), ["body", "members", 0, "nik"], ""),
         ("duplicate-serials", json.dumps(dup).encode(), ["body", "members"], "duplicate_member_serial"),
-        ("bad-family-key", json.dumps(bad_key).encode(), ["body", "family_key", "sls"],
-         "string_pattern_mismatch"),
-    ]  # fmt: skip
+        ("bad-family-key", json.dumps(bad_key).encode(), ["body", "family_key", "sls"], "string_pattern_mismatch"),
+    ]
 
 
-@pytest.mark.parametrize(
-    ("case", "body", "loc", "error_type"), _bad_bodies(), ids=[c[0] for c in _bad_bodies()]
-)
+@pytest.mark.parametrize(("case", "body", "loc", "error_type"), _bad_bodies(), ids=[c[0] for c in _bad_bodies()])
 def test_invalid_bodies_get_422_with_field_errors_and_are_not_produced(
     client: TestClient,
     producer: FakeSubmissionProducer,
@@ -194,9 +200,7 @@ def _refs(node: object) -> list[str]:
     return []
 
 
-def test_logs_name_the_team_but_no_personal_data(
-    client: TestClient, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_logs_name_the_team_but_no_personal_data(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     doc = sample_submission()
     bad = sample_submission()
     bad["members"][0]["nik"] = "3603120000000000"
@@ -212,8 +216,9 @@ def test_logs_name_the_team_but_no_personal_data(
 
 def test_metrics_count_answers_by_status_on_the_injected_registry(producer: FakeSubmissionProducer) -> None:
     registry = CollectorRegistry()
-    app = build_app(GatewaySettings(tokens={TOKEN: "team-m"}, max_body_bytes=4096), producer=producer,
-                    registry=registry)  # fmt: skip
+    app = build_app(
+        GatewaySettings(tokens={TOKEN: "team-m"}, max_body_bytes=4096), producer=producer, registry=registry
+    )
     with TestClient(app) as client:
         for serial in (1, 2, 3):
             assert client.post("/v1/submissions", content=sample_body(serial), headers=AUTH).status_code == 202

@@ -39,14 +39,23 @@ class FakeSource:
         return self.is_ready
 
 
-def _item(serial: int, kind: FeedbackKind = FeedbackKind.NIK_NOT_IN_MASTER, team: str = "team-a",
-          closed: bool = False) -> FieldFeedback:  # fmt: skip
+def _item(
+    serial: int, kind: FeedbackKind = FeedbackKind.NIK_NOT_IN_MASTER, team: str = "team-a", closed: bool = False
+) -> FieldFeedback:
     return FieldFeedback(
-        item_id=feedback_item_id(FK, kind, serial), team=team, family_key=FK, member_key=f"{FK}-{serial:02d}",
-        serial=serial, kind=kind, status=FeedbackStatus.CLOSED if closed else FeedbackStatus.OPEN,
-        raised_revision=1, raised_submission_id="S-1", closed_revision=2 if closed else None,
-        closed_submission_id="S-2" if closed else None, message=message_for(kind, serial),
-    )  # fmt: skip
+        item_id=feedback_item_id(FK, kind, serial),
+        team=team,
+        family_key=FK,
+        member_key=f"{FK}-{serial:02d}",
+        serial=serial,
+        kind=kind,
+        status=FeedbackStatus.CLOSED if closed else FeedbackStatus.OPEN,
+        raised_revision=1,
+        raised_submission_id="S-1",
+        closed_revision=2 if closed else None,
+        closed_submission_id="S-2" if closed else None,
+        message=message_for(kind, serial),
+    )
 
 
 @pytest.fixture
@@ -112,8 +121,9 @@ def test_errors_are_problem_json(client: TestClient, source: FakeSource) -> None
     assert missing.status_code == 401 and missing.headers["content-type"] == "application/problem+json"
     bad = client.get("/v1/feedback", params={"since": "not-a-cursor!"}, headers={"Authorization": f"Bearer {A_TOKEN}"})
     assert bad.status_code == 400 and bad.json()["type"] == "urn:regsosek:problem:bad-request"
-    naive = client.get("/v1/feedback", params={"since": "2026-01-05T08:00:00"},
-                       headers={"Authorization": f"Bearer {A_TOKEN}"})  # fmt: skip
+    naive = client.get(
+        "/v1/feedback", params={"since": "2026-01-05T08:00:00"}, headers={"Authorization": f"Bearer {A_TOKEN}"}
+    )
     assert naive.status_code == 400
     too_many = client.get("/v1/feedback", params={"limit": 5000}, headers={"Authorization": f"Bearer {A_TOKEN}"})
     assert too_many.status_code == 422

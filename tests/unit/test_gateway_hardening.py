@@ -37,18 +37,28 @@ def _invalid(response: httpx.Response) -> dict[str, object]:
     assert response.headers["Content-Type"] == "application/problem+json"
     body = response.json()
     assert {k: body.pop(k) for k in ("type", "title", "status", "request_id")} == {
-        "type": "urn:regsosek:problem:invalid-submission", "title": "Not a valid FamilySubmission v1",
-        "status": 422, "request_id": response.headers["X-Request-ID"],
-    }  # fmt: skip
+        "type": "urn:regsosek:problem:invalid-submission",
+        "title": "Not a valid FamilySubmission v1",
+        "status": 422,
+        "request_id": response.headers["X-Request-ID"],
+    }
     assert body.pop("detail").startswith(f"{body['error_count']} error(s) in the submission")
     return body
 
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1",
-     "application/jsonx", "application/json; boundary=x", "multipart/form-data", "application/json-patch+json"],
-)  # fmt: skip
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=latin-1",
+        "application/jsonx",
+        "application/json; boundary=x",
+        "multipart/form-data",
+        "application/json-patch+json",
+    ],
+)
 def test_a_body_not_declared_as_utf8_json_gets_415_and_is_not_produced(
     client: TestClient, producer: FakeSubmissionProducer, content_type: str | None
 ) -> None:
@@ -57,9 +67,12 @@ def test_a_body_not_declared_as_utf8_json_gets_415_and_is_not_produced(
     assert response.status_code == 415
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json() == {
-        "type": "urn:regsosek:problem:unsupported-media-type", "title": "Unsupported media type", "status": 415,
-        "detail": UNSUPPORTED_MEDIA_TYPE, "request_id": response.headers["X-Request-ID"],
-    }  # fmt: skip
+        "type": "urn:regsosek:problem:unsupported-media-type",
+        "title": "Unsupported media type",
+        "status": 415,
+        "detail": UNSUPPORTED_MEDIA_TYPE,
+        "request_id": response.headers["X-Request-ID"],
+    }
     assert producer.records == []
 
 
@@ -85,11 +98,13 @@ def test_415_comes_after_401_and_before_the_body_is_read(client: TestClient) -> 
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [(b'"revision": 1,', b'"revision": 1, "revision": 2,'),  # top level; each value alone would be valid
-     (b'"serial": 2,', b'"serial": 2, "serial": 2,'),  # inside a member
-     (b'"rt": "002",', b'"rt": "002", "rt": "002",')],  # same value twice is still refused
+    [
+        (b'"revision": 1,', b'"revision": 1, "revision": 2,'),  # top level; each value alone would be valid
+        (b'"serial": 2,', b'"serial": 2, "serial": 2,'),  # inside a member
+        (b'"rt": "002",', b'"rt": "002", "rt": "002",'),
+    ],  # same value twice is still refused
     ids=["top-level", "member", "same-value"],
-)  # fmt: skip
+)
 def test_duplicate_keys_get_422_and_are_not_produced(
     client: TestClient, producer: FakeSubmissionProducer, old: bytes, new: bytes
 ) -> None:
@@ -106,10 +121,15 @@ def test_member_count_must_equal_the_living_members(
 ) -> None:
     response = client.post("/v1/submissions", content=sample_body(member_count=member_count), headers=AUTH)
     assert _invalid(response) == {
-        "errors": [{"loc": ["body", "members"], "type": "member_count_mismatch",
-                    "msg": "member_count must equal the number of members living in the family (presence 1 or 4)"}],
+        "errors": [
+            {
+                "loc": ["body", "members"],
+                "type": "member_count_mismatch",
+                "msg": "member_count must equal the number of members living in the family (presence 1 or 4)",
+            }
+        ],
         "error_count": 1,
-    }  # fmt: skip
+    }
     assert producer.records == []
 
 
@@ -123,18 +143,24 @@ def test_a_member_who_died_is_listed_but_not_counted(client: TestClient, produce
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("schema_version", "9<script>"), ("submission_id", "S-1\r\n2026-12-06 INFO forged"),
-     ("enumerator_code", "E36\x1b[31m03")],
-)  # fmt: skip
+    [
+        ("schema_version", "9<script>"),
+        ("submission_id", "S-1\r\n2026-12-06 INFO forged"),
+        ("enumerator_code", "E36\x1b[31m03"),
+    ],
+)
 def test_errors_never_echo_a_submitted_value(client: TestClient, field: str, value: str) -> None:
     response = client.post("/v1/submissions", content=json.dumps(sample_submission(**{field: value})), headers=AUTH)
     body = _invalid(response)
     expected = (
         {"loc": ["body"], "msg": "schema_version must be one of: '1'", "type": "union_tag_invalid"}
         if field == "schema_version"
-        else {"loc": ["body", field], "msg": "String should match pattern '^[A-Za-z0-9._:-]+$'",
-              "type": "string_pattern_mismatch"}
-    )  # fmt: skip
+        else {
+            "loc": ["body", field],
+            "msg": "String should match pattern '^[A-Za-z0-9._:-]+$'",
+            "type": "string_pattern_mismatch",
+        }
+    )
     assert body == {"errors": [expected], "error_count": 1}
     assert value not in response.text and json.dumps(value) not in response.text
 
@@ -150,10 +176,13 @@ def test_the_error_list_is_cut_at_the_first_errors_with_the_total_count(producer
     assert body["error_count"] == 2 * 98  # serial and presence of every bad member
     assert len(body["errors"]) == MAX_REPORTED_ERRORS  # type: ignore[arg-type]
     assert body["errors"][:2] == [  # type: ignore[index]
-        {"loc": ["body", "members", 1, "serial"], "msg": "Input should be a valid integer, unable to parse string "
-         "as an integer", "type": "int_parsing"},
+        {
+            "loc": ["body", "members", 1, "serial"],
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "type": "int_parsing",
+        },
         {"loc": ["body", "members", 1, "presence"], "msg": "Input should be 1, 2, 3, 4 or 5", "type": "enum"},
-    ]  # fmt: skip
+    ]
     assert producer.records == []
 
 

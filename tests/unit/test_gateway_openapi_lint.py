@@ -25,8 +25,14 @@ def _lint(document: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     env = {**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"}
-    done = subprocess.run([str(tools / "node_modules" / ".bin" / "redocly"), "lint", "--format=json", str(path)],
-                          cwd=tools, capture_output=True, text=True, timeout=180, env=env)  # fmt: skip
+    done = subprocess.run(
+        [str(tools / "node_modules" / ".bin" / "redocly"), "lint", "--format=json", str(path)],
+        cwd=tools,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 

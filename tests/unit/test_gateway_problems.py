@@ -60,12 +60,22 @@ def test_unknown_path_and_wrong_method_are_problems_too(client: TestClient) -> N
     missing = client.get("/v1/nothing-here", headers={"X-Request-ID": "r1"})
     assert missing.status_code == 404
     assert missing.headers["Content-Type"] == "application/problem+json"
-    assert missing.json() == {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "Not Found",
-                              "request_id": "r1"}  # fmt: skip
+    assert missing.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not Found",
+        "request_id": "r1",
+    }
     wrong = client.get("/v1/submissions", headers={"X-Request-ID": "r2"})
     assert wrong.status_code == 405
-    assert wrong.json() == {"type": "about:blank", "title": "Method Not Allowed", "status": 405,
-                            "detail": "Method Not Allowed", "request_id": "r2"}  # fmt: skip
+    assert wrong.json() == {
+        "type": "about:blank",
+        "title": "Method Not Allowed",
+        "status": 405,
+        "detail": "Method Not Allowed",
+        "request_id": "r2",
+    }
     assert wrong.headers["Allow"] == "POST"
 
 
@@ -85,8 +95,10 @@ def test_the_request_id_is_on_the_log_records_of_the_request(client: TestClient)
         logger.removeHandler(handler)
         logger.setLevel(old_level)
     entries = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(e["request_id"], e["message"].split(" ")[1]) for e in entries] == [("req-42", "stored"),
-                                                                                ("req-43", "refused:")]  # fmt: skip
+    assert [(e["request_id"], e["message"].split(" ")[1]) for e in entries] == [
+        ("req-42", "stored"),
+        ("req-43", "refused:"),
+    ]
 
 
 def test_an_unexpected_failure_is_a_500_problem_with_the_request_id() -> None:
@@ -101,9 +113,12 @@ def test_an_unexpected_failure_is_a_500_problem_with_the_request_id() -> None:
     assert answer.status_code == 500
     assert answer.headers["X-Request-ID"] == "r-500"
     assert answer.json() == {
-        "type": "about:blank", "title": "Internal Server Error", "status": 500,
-        "detail": "unexpected error; the request id identifies it in the gateway's log", "request_id": "r-500",
-    }  # fmt: skip
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "unexpected error; the request id identifies it in the gateway's log",
+        "request_id": "r-500",
+    }
 
 
 def test_text_log_lines_end_with_the_request_id_and_none_outside_a_request() -> None:

@@ -43,10 +43,15 @@ def client(producer: FakeSubmissionProducer) -> Iterator[TestClient]:
 def _body(family_key: str, revision: int = 1) -> bytes:
     doc = sample_submission(1)
     doc["family_key"] = {
-        "province": family_key[0:2], "regency": family_key[2:4], "district": family_key[4:7],
-        "village": family_key[7:10], "sls": family_key[10:14], "sub_sls": family_key[14:16],
-        "building_serial": family_key[16:19], "family_serial": family_key[19:22],
-    }  # fmt: skip
+        "province": family_key[0:2],
+        "regency": family_key[2:4],
+        "district": family_key[4:7],
+        "village": family_key[7:10],
+        "sls": family_key[10:14],
+        "sub_sls": family_key[14:16],
+        "building_serial": family_key[16:19],
+        "family_serial": family_key[19:22],
+    }
     doc["revision"] = revision
     return json.dumps(doc).encode()
 
@@ -81,7 +86,8 @@ def test_a_team_writes_only_its_regions(
         assert producer.records == []
         team = TOKENS[token]["team"]  # type: ignore[index]
         assert (body["status"], body["detail"]) == (  # type: ignore[index]
-            403, f"the family lies outside the regions team {team!r} may submit"
+            403,
+            f"the family lies outside the regions team {team!r} may submit",
         )
 
 
@@ -91,8 +97,15 @@ def test_the_403_echoes_nothing_the_device_sent(client: TestClient, producer: Fa
     assert code == 403
     doc = json.loads(raw)
     text = json.dumps(body)
-    sent = [doc["head_name"], doc["members"][0]["nik"], doc["members"][0]["name"], doc["submission_id"],
-            IN_3171020, IN_3171020[:7], REGENCY_TOKEN]  # fmt: skip
+    sent = [
+        doc["head_name"],
+        doc["members"][0]["nik"],
+        doc["members"][0]["name"],
+        doc["submission_id"],
+        IN_3171020,
+        IN_3171020[:7],
+        REGENCY_TOKEN,
+    ]
     assert [value for value in sent if value and value in text] == []
 
 
@@ -123,8 +136,11 @@ def test_tokens_file_in_both_formats(tmp_path: Path) -> None:
         LEGACY_TOKEN: TeamGrant("team-any", None),
     }
     settings = GatewaySettings(tokens_file=path)
-    assert settings.all_tokens() == {REGENCY_TOKEN: "team-3603-a", DISTRICT_TOKEN: "team-3171-b",
-                                     LEGACY_TOKEN: "team-any"}  # fmt: skip
+    assert settings.all_tokens() == {
+        REGENCY_TOKEN: "team-3603-a",
+        DISTRICT_TOKEN: "team-3171-b",
+        LEGACY_TOKEN: "team-any",
+    }
     assert TeamTokens(settings.grants()).unrestricted() == 1
 
 
@@ -140,9 +156,7 @@ def test_tokens_file_in_both_formats(tmp_path: Path) -> None:
         (5, "must be a JSON object"),
     ],
 )
-def test_malformed_entries_are_refused_without_naming_the_token(
-    tmp_path: Path, entry: object, message: str
-) -> None:
+def test_malformed_entries_are_refused_without_naming_the_token(tmp_path: Path, entry: object, message: str) -> None:
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps({REGENCY_TOKEN: entry}))
     with pytest.raises(GatewaySettingsError, match=message) as from_file:

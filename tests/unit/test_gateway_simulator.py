@@ -103,9 +103,7 @@ def test_latency_percentiles_nearest_rank() -> None:
     assert SimulationReport().latency_percentile(0.5) is None
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("30", 30), ("30s", 30), ("2m", 120), ("500ms", 0.5), ("1.5h", 5400)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("30", 30), ("30s", 30), ("2m", 120), ("500ms", 0.5), ("1.5h", 5400)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -123,8 +121,9 @@ def test_cli_refuses_missing_world_and_missing_token(dev_cli_app: typer.Typer, t
     assert "regsosek generate" in missing.output
     (tmp_path / "submissions.jsonl").write_bytes(sample_body(1) + b"\n")
     no_token = runner.invoke(
-        dev_cli_app, ["simulate", "--rate", "5", "--duration", "1", "--world", str(tmp_path), "--via", "gateway"],
+        dev_cli_app,
+        ["simulate", "--rate", "5", "--duration", "1", "--world", str(tmp_path), "--via", "gateway"],
         env={"REGSOSEK_SIMULATE_TOKEN": ""},
-    )  # fmt: skip
+    )
     assert no_token.exit_code == 2
     assert "needs a team token" in no_token.output

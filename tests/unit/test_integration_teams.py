@@ -15,8 +15,11 @@ from services.access.acl import Grant, managed_principals, plan, stale_grants
 from services.publisher.registry_file import load_registry, save_registry
 from tests.support.publisher import example_registry
 
-DWH = IntegrationTeam(team_id="integration-dwh", purpose_text="Data warehouse of the integration team",
-                      topics=("linkage.members.v1", "linkage.families.v1"))  # fmt: skip
+DWH = IntegrationTeam(
+    team_id="integration-dwh",
+    purpose_text="Data warehouse of the integration team",
+    topics=("linkage.members.v1", "linkage.families.v1"),
+)
 
 
 def test_plan_gives_a_team_read_on_its_topics_and_its_groups_only() -> None:
@@ -38,10 +41,12 @@ def test_the_contract_refuses_unknown_topics_reserved_and_duplicate_ids() -> Non
     with pytest.raises(ValueError, match="'kemensos' already exists as a subscriber or team"):
         example_registry().with_team(DWH.model_copy(update={"team_id": "kemensos"}))
     with pytest.raises(ValidationError, match="duplicate subscriber or team ids: kemensos"):
-        SubscriptionRegistry.model_validate({
-            **example_registry().model_dump(mode="json"),
-            "integration_teams": [{**DWH.model_dump(mode="json"), "team_id": "kemensos"}],
-        })  # fmt: skip
+        SubscriptionRegistry.model_validate(
+            {
+                **example_registry().model_dump(mode="json"),
+                "integration_teams": [{**DWH.model_dump(mode="json"), "team_id": "kemensos"}],
+            }
+        )
 
 
 def test_a_registry_without_teams_is_written_as_before(tmp_path: Path) -> None:
@@ -92,20 +97,26 @@ def test_teams_cli_adds_lists_and_removes(cli_app: typer.Typer, tmp_path: Path) 
     runner = CliRunner()
     reg = ["--registry", str(path)]
     topics = ["--topic", "linkage.members.v1", "--topic", "linkage.families.v1"]
-    added = runner.invoke(cli_app, ["teams", "add", "integration-dwh", "--purpose", "Data warehouse loads", *topics,
-                                    *reg])  # fmt: skip
+    added = runner.invoke(
+        cli_app, ["teams", "add", "integration-dwh", "--purpose", "Data warehouse loads", *topics, *reg]
+    )
     assert added.exit_code == 0, added.output
-    assert added.output.strip() == ("added team integration-dwh: read linkage.families.v1, linkage.members.v1, "
-                                    "groups integration.integration-dwh.* (registry version 4)")  # fmt: skip
+    assert added.output.strip() == (
+        "added team integration-dwh: read linkage.families.v1, linkage.members.v1, "
+        "groups integration.integration-dwh.* (registry version 4)"
+    )
     assert "integration-dwh" in runner.invoke(cli_app, ["teams", "list", *reg]).output
     before = path.read_bytes()
     for reserved in ("admin", "regsosek-linker", "ANONYMOUS"):
-        done = runner.invoke(cli_app, ["teams", "add", reserved, "--purpose", "Data warehouse loads",
-                                       "--topic", "linkage.members.v1", *reg])  # fmt: skip
+        done = runner.invoke(
+            cli_app,
+            ["teams", "add", reserved, "--purpose", "Data warehouse loads", "--topic", "linkage.members.v1", *reg],
+        )
         assert done.exit_code == 2
         assert len(done.output.strip().splitlines()) == 1 and f"team id {reserved!r} is reserved" in done.output
-    wrong = runner.invoke(cli_app, ["teams", "add", "bi", "--purpose", "Data warehouse loads",
-                                    "--topic", "regsosek.submissions.v1", *reg])  # fmt: skip
+    wrong = runner.invoke(
+        cli_app, ["teams", "add", "bi", "--purpose", "Data warehouse loads", "--topic", "regsosek.submissions.v1", *reg]
+    )
     assert wrong.exit_code == 2
     assert path.read_bytes() == before
     removed = runner.invoke(cli_app, ["teams", "remove", "integration-dwh", *reg])

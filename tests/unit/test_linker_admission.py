@@ -56,8 +56,9 @@ def _stored(revision: int, owner: str | None) -> dict[str, FamilyState]:
         (_stored(3, None), 4, "b", None),  # stored before owners were kept: the next team claims it
     ],
 )
-def test_each_rule(stored: dict[str, FamilyState], revision: int, team: str | None,
-                   refused: DeadLetterReason | None) -> None:  # fmt: skip
+def test_each_rule(
+    stored: dict[str, FamilyState], revision: int, team: str | None, refused: DeadLetterReason | None
+) -> None:
     out = admit([_sub(revision)], [team], stored, RULES)
     assert [r.reason for r in out.refused] == ([] if refused is None else [refused])
     assert out.accepted == ([0] if refused is None else [])

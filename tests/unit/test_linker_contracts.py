@@ -65,14 +65,18 @@ def test_outbound_models_are_strict_and_frozen() -> None:
 
 def test_every_emitted_record_fits_its_committed_schema() -> None:
     fake = FakeMemberLinker.of(
-        [FakeMasterPerson(nik_for(2), "Ahmad Fauzi", "3603121705150003", dtks_id="D-1"),
-         FakeMasterPerson(nik_for(3, female=True), "Siti Aminah", "3603121705150003")]
-    )  # fmt: skip
+        [
+            FakeMasterPerson(nik_for(2), "Ahmad Fauzi", "3603121705150003", dtks_id="D-1"),
+            FakeMasterPerson(nik_for(3, female=True), "Siti Aminah", "3603121705150003"),
+        ]
+    )
     doc = submission_payload(
-        [member_payload(1, "Ahmad Fauzi", nik_for(2)),
-         member_payload(2, "Sity Aminah", nik_for(3, female=True), sex=2, relationship=2),
-         member_payload(3, "Budi", None, relationship=3)]
-    )  # fmt: skip
+        [
+            member_payload(1, "Ahmad Fauzi", nik_for(2)),
+            member_payload(2, "Sity Aminah", nik_for(3, female=True), sex=2, relationship=2),
+            member_payload(3, "Budi", None, relationship=3),
+        ]
+    )
     sub = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
     result = SubmissionLinker(fake, LinkStore(":memory:"), PersonIds(b"k"), OutputTopics("m", "f", "r")).process([sub])
     checks: dict[str, tuple[Any, dict[str, Any]]] = {

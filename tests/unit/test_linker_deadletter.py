@@ -57,20 +57,26 @@ CASES: list[tuple[str, bytes | None, bytes | None, DeadLetterReason]] = [
     ("invalid NIK", _with(("members", 0, "nik"), "1234"), KEY, DeadLetterReason.INVALID_NIK),
     ("NIK serial 0000", _with(("members", 1, "nik"), "3603125505800000"), KEY, DeadLetterReason.INVALID_NIK),
     ("invalid KK", _with(("kk_number",), "36031217051500"), KEY, DeadLetterReason.INVALID_KK),
-    ("future birth date", _with(("members", 0, "birth_date"), {"day": 1, "month": 1, "year": NEXT_YEAR}), KEY,
-     DeadLetterReason.FUTURE_DATE),
-    ("31 February", _with(("members", 0, "birth_date"), {"day": 31, "month": 2, "year": 1980}), KEY,
-     DeadLetterReason.INVALID_DATE),
-    ("duplicated member serials", _with(("members", 1, "serial"), 1), KEY,
-     DeadLetterReason.DUPLICATE_MEMBER_SERIAL),
+    (
+        "future birth date",
+        _with(("members", 0, "birth_date"), {"day": 1, "month": 1, "year": NEXT_YEAR}),
+        KEY,
+        DeadLetterReason.FUTURE_DATE,
+    ),
+    (
+        "31 February",
+        _with(("members", 0, "birth_date"), {"day": 31, "month": 2, "year": 1980}),
+        KEY,
+        DeadLetterReason.INVALID_DATE,
+    ),
+    ("duplicated member serials", _with(("members", 1, "serial"), 1), KEY, DeadLetterReason.DUPLICATE_MEMBER_SERIAL),
     ("wrong type: revision is text", _with(("revision",), "first"), KEY, DeadLetterReason.SCHEMA_VIOLATION),
-    ("wrong type: members is an object", _with(("members",), {"serial": 1}), KEY,
-     DeadLetterReason.SCHEMA_VIOLATION),
+    ("wrong type: members is an object", _with(("members",), {"serial": 1}), KEY, DeadLetterReason.SCHEMA_VIOLATION),
     ("missing members", _without("members"), KEY, DeadLetterReason.SCHEMA_VIOLATION),
     ("empty members", _with(("members",), []), KEY, DeadLetterReason.SCHEMA_VIOLATION),
     ("code out of range", _with(("members", 0, "presence"), 9), KEY, DeadLetterReason.SCHEMA_VIOLATION),
     ("JSON array", b"[1, 2, 3]", KEY, DeadLetterReason.SCHEMA_VIOLATION),
-]  # fmt: skip
+]
 
 
 def test_a_valid_submission_passes() -> None:
@@ -92,8 +98,10 @@ def test_bad_input_is_dead_lettered_with_its_reason(
     if reason is DeadLetterReason.TOO_LARGE:
         assert "regsosek.submissions.v1[2]@41" in result.detail
     assert (result.source_topic, result.source_partition, result.source_offset) == (
-        "regsosek.submissions.v1", 2, 41,
-    )  # fmt: skip
+        "regsosek.submissions.v1",
+        2,
+        41,
+    )
     assert result.key == (key.decode() if key is not None else None)
 
 

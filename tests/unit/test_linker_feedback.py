@@ -31,10 +31,13 @@ IDS = PersonIds(b"test-key")
 
 
 def _fake() -> FakeMemberLinker:
-    return FakeMemberLinker.of([
-        FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK), FakeMasterPerson(SITI, "Siti Aminah", KK),
-        FakeMasterPerson(HASAN, "Hasan Basri", KK, deceased=True),
-    ])  # fmt: skip
+    return FakeMemberLinker.of(
+        [
+            FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK),
+            FakeMasterPerson(SITI, "Siti Aminah", KK),
+            FakeMasterPerson(HASAN, "Hasan Basri", KK, deceased=True),
+        ]
+    )
 
 
 def _sub(members: list[dict[str, object]], revision: int = 1, family_key: str = FAMILY_KEY) -> FamilySubmission:
@@ -47,11 +50,15 @@ def _feedback(result: BatchResult) -> list[FieldFeedback]:
 
 
 def _family(nik_of_ahmad: str = UNKNOWN, family_key: str = FAMILY_KEY, revision: int = 1) -> FamilySubmission:
-    return _sub([
-        member_payload(1, "Ahmad Fauzi", nik_of_ahmad),
-        member_payload(2, "Siti Aminah", SITI, sex=2, relationship=2),
-        member_payload(3, "Hasan Basri", HASAN, relationship=6, birth=(15, 5, 1940)),
-    ], revision=revision, family_key=family_key)  # fmt: skip
+    return _sub(
+        [
+            member_payload(1, "Ahmad Fauzi", nik_of_ahmad),
+            member_payload(2, "Siti Aminah", SITI, sex=2, relationship=2),
+            member_payload(3, "Hasan Basri", HASAN, relationship=6, birth=(15, 5, 1940)),
+        ],
+        revision=revision,
+        family_key=family_key,
+    )
 
 
 def test_items_are_emitted_kept_in_the_store_and_closed_by_a_corrected_revision(tmp_path: Path) -> None:

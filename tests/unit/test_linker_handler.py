@@ -97,8 +97,10 @@ def test_store_is_written_only_after_every_ack(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert store.counts() == {"families": 1, "minted_ids": 0}
     assert sorted((t, k) for t, k, _ in log) == [
-        ("dlq", FAMILY_KEY.encode()), ("f", FAMILY_KEY.encode()), ("m", f"{FAMILY_KEY}-01".encode()),
-    ]  # fmt: skip
+        ("dlq", FAMILY_KEY.encode()),
+        ("f", FAMILY_KEY.encode()),
+        ("m", f"{FAMILY_KEY}-01".encode()),
+    ]
     dead = DEAD_LETTER_ADAPTER.validate_json(next(v for t, _, v in log if t == "dlq") or b"")
     assert (dead.reason, dead.source_offset) == (DeadLetterReason.NOT_JSON, 8)
     assert handler.counters.dead_letters == {"not_json": 1}

@@ -30,8 +30,9 @@ def test_each_family_is_stored_in_its_partitions_file(tmp_path: Path) -> None:
     assert store.open_partitions() == [0, 2]
     assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == ["links-p0.duckdb", "links-p2.duckdb"]
     assert store.families([FAM_1, FAM_2]) == {
-        FAM_1: FamilyState(2, "S1-r2", (1, 2)), FAM_2: FamilyState(1, "S2-r1", (1,)),
-    }  # fmt: skip
+        FAM_1: FamilyState(2, "S1-r2", (1, 2)),
+        FAM_2: FamilyState(1, "S2-r1", (1,)),
+    }
     assert store.minted_ids([f"{FAM_1}-02", f"{FAM_2}-01"]) == {f"{FAM_1}-02": "u-a", f"{FAM_2}-01": "u-b"}
     assert store.counts() == {"families": 2, "minted_ids": 2}
     store.close()
@@ -64,12 +65,16 @@ def test_an_unrouted_family_is_an_error(tmp_path: Path) -> None:
 def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path) -> None:
     # Another "instance" holds partition 3 for ~1.5 s (as during a rebalance), then releases it.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\nfrom services.linker.store import LinkStore\n"
-         f"s = LinkStore({str(tmp_path / 'links-p3.duckdb')!r})\nprint('held', flush=True)\n"
-         "time.sleep(1.5)\ns.close()\n"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom services.linker.store import LinkStore\n"
+            f"s = LinkStore({str(tmp_path / 'links-p3.duckdb')!r})\nprint('held', flush=True)\n"
+            "time.sleep(1.5)\ns.close()\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     store = PartitionedLinkStore(tmp_path, open_timeout_s=30)
     store.route(FAM_1, 3)

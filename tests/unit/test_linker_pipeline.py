@@ -39,8 +39,9 @@ def _fake() -> FakeMemberLinker:
     )
 
 
-def _submission(revision: int = 1, members: list[dict[str, object]] | None = None,
-                family_key: str = FAMILY_KEY) -> FamilySubmission:  # fmt: skip
+def _submission(
+    revision: int = 1, members: list[dict[str, object]] | None = None, family_key: str = FAMILY_KEY
+) -> FamilySubmission:
     if members is None:
         members = [
             member_payload(1, "Ahmad Fauzi", AHMAD),
@@ -57,9 +58,7 @@ def store(tmp_path: Path) -> LinkStore:
     return LinkStore(tmp_path / "links.duckdb")
 
 
-def _linker(
-    store: LinkStore, fake: FakeMemberLinker | None = None, max_members: int = 1000
-) -> SubmissionLinker:
+def _linker(store: LinkStore, fake: FakeMemberLinker | None = None, max_members: int = 1000) -> SubmissionLinker:
     return SubmissionLinker(fake or _fake(), store, IDS, TOPICS, max_members_per_call=max_members)
 
 
@@ -77,43 +76,70 @@ def test_one_family_gives_exact_member_review_and_family_records(store: LinkStor
     assert sorted(members) == [f"{FAMILY_KEY}-0{i}" for i in (1, 2, 3, 4)]
     ahmad = members[f"{FAMILY_KEY}-01"]
     assert ahmad == {
-        "schema_version": "1", "member_key": f"{FAMILY_KEY}-01", "family_key": FAMILY_KEY, "serial": 1,
-        "submission_id": f"S-{FAMILY_KEY}-r1", "revision": 1, "decision": "linked", "band": "auto_link",
-        "probability": 0.999, "match_weight": 12.5, "runner_up_weight": -3.0,
-        "explanation": {"full_name": 2.5, "nik": 10.0}, "matched_nik": AHMAD,
-        "person_id": IDS.for_master(AHMAD), "person_id_kind": "master",
-        "sectoral": {"dtks_id": "DTKS-1", "bpjs_id": "0001234567890"}, "model_version": "fake-1",
+        "schema_version": "1",
+        "member_key": f"{FAMILY_KEY}-01",
+        "family_key": FAMILY_KEY,
+        "serial": 1,
+        "submission_id": f"S-{FAMILY_KEY}-r1",
+        "revision": 1,
+        "decision": "linked",
+        "band": "auto_link",
+        "probability": 0.999,
+        "match_weight": 12.5,
+        "runner_up_weight": -3.0,
+        "explanation": {"full_name": 2.5, "nik": 10.0},
+        "matched_nik": AHMAD,
+        "person_id": IDS.for_master(AHMAD),
+        "person_id_kind": "master",
+        "sectoral": {"dtks_id": "DTKS-1", "bpjs_id": "0001234567890"},
+        "model_version": "fake-1",
         # the submission's enumerated_at (2022-10-20T09:15:00+07:00) in UTC
         "event_time": "2022-10-20T02:15:00Z",
-    }  # fmt: skip
+    }
     siti = members[f"{FAMILY_KEY}-02"]
     assert siti is not None
     assert (siti["decision"], siti["band"], siti["matched_nik"], siti["person_id_kind"]) == (
-        "pending_review", "review", None, "minted",
-    )  # fmt: skip
+        "pending_review",
+        "review",
+        None,
+        "minted",
+    )
     assert siti["person_id"] == IDS.mint(f"{FAMILY_KEY}-02")
     budi = members[f"{FAMILY_KEY}-03"]
     assert budi is not None
     assert (budi["decision"], budi["band"], budi["probability"], budi["matched_nik"]) == (
-        "not_linked", "no_match", None, None,
-    )  # fmt: skip
+        "not_linked",
+        "no_match",
+        None,
+        None,
+    )
     # Only the review-band member gets a review task, with the candidate's NIK for the clerk.
     assert topics["r"] == {
         f"{FAMILY_KEY}-02": {
-            "schema_version": "1", "task_id": f"{FAMILY_KEY}-02/r1", "member_key": f"{FAMILY_KEY}-02",
-            "submission_id": f"S-{FAMILY_KEY}-r1", "revision": 1, "candidate_nik": SITI,
-            "candidate_person_id": IDS.for_master(SITI), "probability": 0.6, "match_weight": 1.25,
-            "runner_up_weight": -3.0, "explanation": {"full_name": -8.75, "nik": 10.0},
-            "model_version": "fake-1", "event_time": "2022-10-20T02:15:00Z",
+            "schema_version": "1",
+            "task_id": f"{FAMILY_KEY}-02/r1",
+            "member_key": f"{FAMILY_KEY}-02",
+            "submission_id": f"S-{FAMILY_KEY}-r1",
+            "revision": 1,
+            "candidate_nik": SITI,
+            "candidate_person_id": IDS.for_master(SITI),
+            "probability": 0.6,
+            "match_weight": 1.25,
+            "runner_up_weight": -3.0,
+            "explanation": {"full_name": -8.75, "nik": 10.0},
+            "model_version": "fake-1",
+            "event_time": "2022-10-20T02:15:00Z",
         }
-    }  # fmt: skip
+    }
     # every record of the submission carries its enumeration time, as a field and for the headers
     assert {r.event_time for r in result.records} == {dt.datetime(2022, 10, 20, 2, 15, tzinfo=dt.UTC)}
     family = topics["f"][FAMILY_KEY]
     assert family is not None
     assert family["flags"] == {
-        "kk_mismatch": True, "members_not_in_master": True, "deceased_in_master_present_in_survey": True,
-    }  # fmt: skip
+        "kk_mismatch": True,
+        "members_not_in_master": True,
+        "deceased_in_master_present_in_survey": True,
+    }
     assert family["master_kk_numbers"] == [SURVEY_KK, OTHER_KK]
     assert family["not_in_master_serials"] == [3]
     assert family["deceased_in_master_serials"] == [4]
@@ -121,9 +147,11 @@ def test_one_family_gives_exact_member_review_and_family_records(store: LinkStor
     refs = family["members"]
     assert isinstance(refs, list)
     assert [m["person_id"] for m in refs] == [
-        IDS.for_master(AHMAD), IDS.mint(f"{FAMILY_KEY}-02"),
-        IDS.mint(f"{FAMILY_KEY}-03"), IDS.for_master(HASAN),
-    ]  # fmt: skip
+        IDS.for_master(AHMAD),
+        IDS.mint(f"{FAMILY_KEY}-02"),
+        IDS.mint(f"{FAMILY_KEY}-03"),
+        IDS.for_master(HASAN),
+    ]
     assert (result.families_linked, result.members_linked, result.stale) == (1, 4, 0)
 
 
@@ -163,8 +191,10 @@ def test_a_newer_revision_replaces_and_tombstones_dropped_members(store: LinkSto
     assert topics["m"][f"{FAMILY_KEY}-01"]["revision"] == 2  # type: ignore[index]
     # Members 2-4 are gone in revision 2: tombstones for the compacted topic.
     assert {k: v for k, v in topics["m"].items() if v is None} == {
-        f"{FAMILY_KEY}-02": None, f"{FAMILY_KEY}-03": None, f"{FAMILY_KEY}-04": None,
-    }  # fmt: skip
+        f"{FAMILY_KEY}-02": None,
+        f"{FAMILY_KEY}-03": None,
+        f"{FAMILY_KEY}-04": None,
+    }
     assert topics["f"][FAMILY_KEY]["revision"] == 2  # type: ignore[index]
     assert "r" not in topics
 
@@ -180,8 +210,9 @@ def test_minted_ids_are_kept_in_the_link_store(store: LinkStore) -> None:
     result = _linker(store).process([_submission()])
     store.apply(result.update)
     assert store.minted_ids([f"{FAMILY_KEY}-02", f"{FAMILY_KEY}-03", f"{FAMILY_KEY}-01"]) == {
-        f"{FAMILY_KEY}-02": IDS.mint(f"{FAMILY_KEY}-02"), f"{FAMILY_KEY}-03": IDS.mint(f"{FAMILY_KEY}-03"),
-    }  # fmt: skip
+        f"{FAMILY_KEY}-02": IDS.mint(f"{FAMILY_KEY}-02"),
+        f"{FAMILY_KEY}-03": IDS.mint(f"{FAMILY_KEY}-03"),
+    }
     assert store.counts() == {"families": 1, "minted_ids": 2}
 
 

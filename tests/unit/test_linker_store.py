@@ -15,10 +15,21 @@ OTHER = "3603010001000100020001"
 def _member(family: str, serial: int, revision: int, decision: str = "linked") -> MemberState:
     key = f"{family}-{serial:02d}"
     query = MemberQuery(
-        record_id=key, nik="", kk_number="", full_name=f"NAMA {serial}", sex="F", birth_date="1990-05-17",
-        birth_year=1990, age=None, reference_year=2026, village_code="3603010001", bps_village_code="3603010001",
-        address="", family_key=family, head_name="KEPALA",
-    )  # fmt: skip
+        record_id=key,
+        nik="",
+        kk_number="",
+        full_name=f"NAMA {serial}",
+        sex="F",
+        birth_date="1990-05-17",
+        birth_year=1990,
+        age=None,
+        reference_year=2026,
+        village_code="3603010001",
+        bps_village_code="3603010001",
+        address="",
+        family_key=family,
+        head_name="KEPALA",
+    )
     return MemberState(key, family, revision, decision, None, query, b'{"m":1}', b'{"f":1}', blocking_keys=(serial,))
 
 

@@ -18,8 +18,19 @@ from services.observability.region import RegionProgress
 from tools.observability.catalogue import exported_series_names
 
 #: Label names that would carry a person or a submission: never allowed.
-FORBIDDEN_LABELS = {"nik", "kk", "kk_number", "name", "full_name", "submission_id", "member_key", "family_key",
-                    "person", "person_id", "record_id"}  # fmt: skip
+FORBIDDEN_LABELS = {
+    "nik",
+    "kk",
+    "kk_number",
+    "name",
+    "full_name",
+    "submission_id",
+    "member_key",
+    "family_key",
+    "person",
+    "person_id",
+    "record_id",
+}
 
 
 def all_families() -> list:  # type: ignore[type-arg]

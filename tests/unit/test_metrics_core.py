@@ -65,17 +65,30 @@ def test_the_instrumented_engine_linker_counts_each_decision_once(
     person = master[11]
     niks = pa.array([p["nik"] for p in master])
     linker = EngineMemberLinker(
-        engine, "engine-test", NikIndex(niks, kk=pa.array([p["kk_number"] for p in master]),
-                                        dead=pa.array([False] * len(master))),
-        NikIndex(pa.array([person["nik"]]), id=pa.array(["DTKS-11"]), decile=pa.array([3])), None,
-    )  # fmt: skip
+        engine,
+        "engine-test",
+        NikIndex(niks, kk=pa.array([p["kk_number"] for p in master]), dead=pa.array([False] * len(master))),
+        NikIndex(pa.array([person["nik"]]), id=pa.array(["DTKS-11"]), decile=pa.array([3])),
+        None,
+    )
     try:
         inst = instrument_linker(linker, consumed_topics=["s"], produced_topics=["m"], dlq_topic="d")
         query = MemberQuery(
-            record_id="3603010001000100001001-01", nik=person["nik"], kk_number="", full_name=person["full_name"],
-            sex="", birth_date="", birth_year=None, age=None, reference_year=2022, village_code="",
-            bps_village_code="3603010001", address="", family_key="3603010001000100001001", head_name="",
-        )  # fmt: skip
+            record_id="3603010001000100001001-01",
+            nik=person["nik"],
+            kk_number="",
+            full_name=person["full_name"],
+            sex="",
+            birth_date="",
+            birth_year=None,
+            age=None,
+            reference_year=2022,
+            village_code="",
+            bps_village_code="3603010001",
+            address="",
+            family_key="3603010001000100001001",
+            head_name="",
+        )
         (link,) = linker.link([query])  # the engine object itself: no wrapper between it and its callers
     finally:
         engine.observe(NO_OBSERVER)

@@ -35,18 +35,31 @@ TARGETS = {"360312": DistrictTarget(families=10, members=40), "360313": District
 
 def query(family_key: str, serial: int, nik: str, name: str) -> MemberQuery:
     return MemberQuery(
-        record_id=f"{family_key}-{serial:02d}", nik=nik, kk_number="", full_name=name, sex="M",
-        birth_date="", birth_year=None, age=None, reference_year=2022, village_code="",
-        bps_village_code=family_key[:10], address="", family_key=family_key, head_name=name,
-    )  # fmt: skip
+        record_id=f"{family_key}-{serial:02d}",
+        nik=nik,
+        kk_number="",
+        full_name=name,
+        sex="M",
+        birth_date="",
+        birth_year=None,
+        age=None,
+        reference_year=2022,
+        village_code="",
+        bps_village_code=family_key[:10],
+        address="",
+        family_key=family_key,
+        head_name=name,
+    )
 
 
 def fake_linker() -> FakeMemberLinker:
-    return FakeMemberLinker.of([
-        FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003", dtks_id="D1", bpjs_id="B1"),
-        FakeMasterPerson(nik_for(2, female=True), "Siti Aminah", "3603121705150003"),
-        FakeMasterPerson(nik_for(3), "Joko Susilo", "3603121705150021"),
-    ])  # fmt: skip
+    return FakeMemberLinker.of(
+        [
+            FakeMasterPerson(nik_for(1), "Ahmad Fauzi", "3603121705150003", dtks_id="D1", bpjs_id="B1"),
+            FakeMasterPerson(nik_for(2, female=True), "Siti Aminah", "3603121705150003"),
+            FakeMasterPerson(nik_for(3), "Joko Susilo", "3603121705150021"),
+        ]
+    )
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -176,16 +189,28 @@ def test_region_progress_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_targets_come_from_living_residents_of_the_master(tmp_path: Path) -> None:
-    pq.write_table(pa.table({
-        "kk_number": ["K1", "K1", "K2", "K3", "K4"],
-        "district_code": ["360312", "360312", "360312", "360313", "360313"],
-        "status": ["alive", "alive", "alive", "dead", "alive"],
-        "moved_out": [False, False, False, False, True],
-    }), tmp_path / "population.parquet")  # fmt: skip
-    pq.write_table(pa.table({
-        "level": ["district", "village"], "bps_code": ["3603010", "3603010001"],
-        "kemendagri_code": ["360312", "3603122001"], "name": ["Cisoka", "Cisoka"],
-    }), tmp_path / "crosswalk.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {
+                "kk_number": ["K1", "K1", "K2", "K3", "K4"],
+                "district_code": ["360312", "360312", "360312", "360313", "360313"],
+                "status": ["alive", "alive", "alive", "dead", "alive"],
+                "moved_out": [False, False, False, False, True],
+            }
+        ),
+        tmp_path / "population.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "level": ["district", "village"],
+                "bps_code": ["3603010", "3603010001"],
+                "kemendagri_code": ["360312", "3603122001"],
+                "name": ["Cisoka", "Cisoka"],
+            }
+        ),
+        tmp_path / "crosswalk.parquet",
+    )
     targets, bps = targets_from_world(tmp_path)
     assert targets == {"360312": DistrictTarget(families=2, members=3)}
     assert bps == {"3603010": "360312"}
@@ -198,9 +223,13 @@ def test_targets_come_from_living_residents_of_the_master(tmp_path: Path) -> Non
     store = tmp_path / "state" / "region.sqlite"
     RegionStore(store).save([("3603010001000100001001", 4, 2, 2)])  # counted before a restart
     again = instrument_linker(
-        fake_linker(), consumed_topics=["s"], produced_topics=["m"], dlq_topic="d", world_dir=tmp_path,
+        fake_linker(),
+        consumed_topics=["s"],
+        produced_topics=["m"],
+        dlq_topic="d",
+        world_dir=tmp_path,
         region_store=store,
-    )  # fmt: skip
+    )
     assert value(again.registry, "linkage_review_backlog_members") == 2
     assert value(again.registry, "regsosek_region_members_submitted", district="360312") == 4
 

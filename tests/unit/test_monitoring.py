@@ -46,21 +46,36 @@ def test_committed_dashboards_match_the_code() -> None:
 
 def test_the_five_boards_have_their_panels() -> None:
     titles = {uid.split("/")[0] for uid, _ in dashboard_expressions()}
-    assert titles == {"regsosek-pipeline", "regsosek-linkage-quality", "regsosek-region-progress",
-                      "regsosek-publisher", "regsosek-review"}  # fmt: skip
+    assert titles == {
+        "regsosek-pipeline",
+        "regsosek-linkage-quality",
+        "regsosek-region-progress",
+        "regsosek-publisher",
+        "regsosek-review",
+    }
     exprs = " ".join(expr for _, expr in dashboard_expressions())
-    for needle in ("regsosek_event_age_seconds_bucket", "regsosek_consumer_lag_messages",
-                   "regsosek_dead_letters_total", "linkage_match_probability_bucket",
-                   "linkage_review_backlog_members", "linkage_members_without_nik_total",
-                   'source=~"dtks|bpjs"', "regsosek_region_families_expected",
-                   "regsosek_publisher_consumer_lag_messages", "regsosek_publisher_notifications_total",
-                   "kafka_server_bytes_in_total", "kafka_server_under_replicated_partitions",
-                   "sum by (age) (regsosek_review_open_tasks_by_age)", "regsosek_review_oldest_open_task_age_seconds",
-                   "sum by (role, outcome) (increase(regsosek_review_decisions_total",
-                   "sum by (regency) (increase(regsosek_review_decisions_total",
-                   'regsosek_review_second_decisions_total{result="agree"}', "regsosek_review_decisions_refused_total",
-                   "sum by (kind) (regsosek_gateway_feedback_open_items)",
-                   "sum by (transition) (increase(regsosek_gateway_feedback_items_total"):  # fmt: skip
+    for needle in (
+        "regsosek_event_age_seconds_bucket",
+        "regsosek_consumer_lag_messages",
+        "regsosek_dead_letters_total",
+        "linkage_match_probability_bucket",
+        "linkage_review_backlog_members",
+        "linkage_members_without_nik_total",
+        'source=~"dtks|bpjs"',
+        "regsosek_region_families_expected",
+        "regsosek_publisher_consumer_lag_messages",
+        "regsosek_publisher_notifications_total",
+        "kafka_server_bytes_in_total",
+        "kafka_server_under_replicated_partitions",
+        "sum by (age) (regsosek_review_open_tasks_by_age)",
+        "regsosek_review_oldest_open_task_age_seconds",
+        "sum by (role, outcome) (increase(regsosek_review_decisions_total",
+        "sum by (regency) (increase(regsosek_review_decisions_total",
+        'regsosek_review_second_decisions_total{result="agree"}',
+        "regsosek_review_decisions_refused_total",
+        "sum by (kind) (regsosek_gateway_feedback_open_items)",
+        "sum by (transition) (increase(regsosek_gateway_feedback_items_total",
+    ):
         assert needle in exprs
 
 
@@ -116,11 +131,25 @@ def test_alert_rule_unit_tests_pass(promtool: Path) -> None:
 
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
     alerts = {name for name, _ in rule_expressions()}
-    assert alerts >= {"LinkerDown", "ConsumerLagGrowing", "LinkingStalled", "DeadLetterRateHigh",
-                      "ReviewBacklogHigh", "MatchRateCollapsed", "GatewayErrors", "PublisherDown",
-                      "PublisherLagGrowing", "PublisherUndecodableRecords", "KafkaBrokerDown",
-                      "KafkaUnderReplicatedPartitions", "KafkaOfflinePartitions", "ReviewBacklogGrowing",
-                      "ReviewTaskTooOld", "ReviewDecisionsStalled", "ReviewDecisionsRefused"}  # fmt: skip
+    assert alerts >= {
+        "LinkerDown",
+        "ConsumerLagGrowing",
+        "LinkingStalled",
+        "DeadLetterRateHigh",
+        "ReviewBacklogHigh",
+        "MatchRateCollapsed",
+        "GatewayErrors",
+        "PublisherDown",
+        "PublisherLagGrowing",
+        "PublisherUndecodableRecords",
+        "KafkaBrokerDown",
+        "KafkaUnderReplicatedPartitions",
+        "KafkaOfflinePartitions",
+        "ReviewBacklogGrowing",
+        "ReviewTaskTooOld",
+        "ReviewDecisionsStalled",
+        "ReviewDecisionsRefused",
+    }
     fires: set[str] = set()
     quiet: set[str] = set()
     for path in RULE_TESTS:

@@ -50,8 +50,7 @@ def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any])
 
 def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "review", "prometheus",
-                             "grafana"}
+    assert set(services) == {"kafka", "topics", "gateway", "linker", "publisher", "review", "prometheus", "grafana"}
     assert services["kafka"]["image"] == "apache/kafka:4.3.1"  # the version the tests run (tools/broker.py)
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
     for name, service in services.items():
@@ -154,8 +153,12 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on(compose: dict[str, 
 
 def test_ports_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
     published = [(name, port) for name, svc in compose["services"].items() for port in svc.get("ports", [])]
-    assert sorted(published) == [("gateway", "127.0.0.1:8080:8080"), ("grafana", "127.0.0.1:3000:3000"),
-                                 ("prometheus", "127.0.0.1:9090:9090"), ("review", "127.0.0.1:8090:8090")]  # fmt: skip
+    assert sorted(published) == [
+        ("gateway", "127.0.0.1:8080:8080"),
+        ("grafana", "127.0.0.1:3000:3000"),
+        ("prometheus", "127.0.0.1:9090:9090"),
+        ("review", "127.0.0.1:8090:8090"),
+    ]
 
 
 def _bytes(size: str) -> int:

@@ -66,15 +66,22 @@ def test_person_notifications_are_projected_per_subscription(log: DisclosureLog)
     sos, kes = envelopes["kemensos"], envelopes["kemenkes"]
     assert sos.event_type is kes.event_type is EventType.LINK_CREATED
     sos_family_ref = KeyRing(EXAMPLE_SECRETS).for_subscriber("kemensos").family(member.family_key)
-    assert sos.record == {"nik": NIK_1, "family_key": sos_family_ref, "decision": "linked",
-                          "in_dtks": False, "dtks_id": None, "regency_code": "3603"}  # fmt: skip
+    assert sos.record == {
+        "nik": NIK_1,
+        "family_key": sos_family_ref,
+        "decision": "linked",
+        "in_dtks": False,
+        "dtks_id": None,
+        "regency_code": "3603",
+    }
     assert kes.record == {"decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890", "province_code": "36"}
     assert NIK_1 not in kes.model_dump_json()
     assert sos.reference_id != kes.reference_id  # unlinkable across subscribers
     assert [n.topic for n in sent] == [f"subscriber.{e.subscriber_id}.notifications.v1" for e in envelopes.values()]
     ring = KeyRing(EXAMPLE_SECRETS)
-    assert [n.key for n in sent] == [ring.for_subscriber(n.envelope.subscriber_id).member(member.member_key)
-                                     for n in sent]  # fmt: skip
+    assert [n.key for n in sent] == [
+        ring.for_subscriber(n.envelope.subscriber_id).member(member.member_key) for n in sent
+    ]
     assert sos.timestamp == datetime(2024, 3, 1, tzinfo=UTC)
     assert (sos.purpose_code, kes.purpose_code) == ("BANSOS-TARGETING", "PBI-JK-VERIFICATION")
 
@@ -150,8 +157,10 @@ def test_family_events_new_member_added_death_and_region_filter(log: DisclosureL
     fam = integrated_family([m1])
     first = pub.handle(src.record(LINKED_FAMILIES, fam.family_key, fam))
     sent = _by_sub(first)
-    assert {s: e.event_type for s, e in sent.items()} == {"kemensos": EventType.FAMILY_NEW,
-                                                           "kemendikbud": EventType.FAMILY_NEW}  # fmt: skip
+    assert {s: e.event_type for s, e in sent.items()} == {
+        "kemensos": EventType.FAMILY_NEW,
+        "kemendikbud": EventType.FAMILY_NEW,
+    }
     assert set(sent["kemendikbud"].record) == {"regency_code", "member_count", "members"}
     assert pub.handle(src.record(LINKED_FAMILIES, fam.family_key, fam)) == []  # unchanged: nothing
     pub.confirm(first)
@@ -195,9 +204,11 @@ def test_confirm_logs_every_disclosure_once(log: DisclosureLog) -> None:
     pub.confirm(pub.handle(src.record(LINKED_FAMILIES, fam.family_key, fam)))
     entries = log.query()
     assert [(e.subscriber_id, e.record_type, e.event_type) for e in entries] == [
-        ("kemensos", "person", "link_created"), ("kemenkes", "person", "link_created"),
-        ("kemensos", "family", "family_new"), ("kemendikbud", "family", "family_new"),
-    ]  # fmt: skip
+        ("kemensos", "person", "link_created"),
+        ("kemenkes", "person", "link_created"),
+        ("kemensos", "family", "family_new"),
+        ("kemendikbud", "family", "family_new"),
+    ]
     assert entries[1].fields == ("bpjs_id", "decision", "in_bpjs", "province_code")
     assert entries[0].subject_id == m1.person_id and entries[0].disclosed_at == NOW
     assert entries[0].source == f"{LINKED_MEMBERS}/0/1"
@@ -205,7 +216,10 @@ def test_confirm_logs_every_disclosure_once(log: DisclosureLog) -> None:
     # By person: the person record and both family records that listed the person as a member.
     about = log.query(person_id=m1.person_id)
     assert [(e.subscriber_id, e.record_type) for e in about] == [
-        ("kemensos", "person"), ("kemenkes", "person"), ("kemensos", "family"), ("kemendikbud", "family")
+        ("kemensos", "person"),
+        ("kemenkes", "person"),
+        ("kemensos", "family"),
+        ("kemendikbud", "family"),
     ]
     assert [e.subscriber_id for e in log.query(subscriber_id="kemenkes")] == ["kemenkes"]
     assert log.query(since=NOW + timedelta(seconds=1)) == []
@@ -213,13 +227,18 @@ def test_confirm_logs_every_disclosure_once(log: DisclosureLog) -> None:
 
 
 def test_disclosure_log_is_append_only(log: DisclosureLog) -> None:
-    entry = Disclosure("m-1", "kemensos", "BANSOS", "person_new", "person", "p-1", "prs-1", ("decision",),
-                       NOW, "t/0/1", ("p-1",))  # fmt: skip
+    entry = Disclosure(
+        "m-1", "kemensos", "BANSOS", "person_new", "person", "p-1", "prs-1", ("decision",), NOW, "t/0/1", ("p-1",)
+    )
     assert log.append([entry]) == 1
     assert log.append([entry]) == 0
     raw = sqlite3.connect(log.path)
-    for sql in ("UPDATE disclosures SET subscriber_id = 'x'", "DELETE FROM disclosures",
-                "DELETE FROM disclosed_persons", "UPDATE disclosed_persons SET person_id = 'x'"):  # fmt: skip
+    for sql in (
+        "UPDATE disclosures SET subscriber_id = 'x'",
+        "DELETE FROM disclosures",
+        "DELETE FROM disclosed_persons",
+        "UPDATE disclosed_persons SET person_id = 'x'",
+    ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             raw.execute(sql)
     assert log.query() == [entry]
@@ -237,7 +256,10 @@ def test_audit_cli_queries_by_subscriber_person_and_time(cli_app: typer.Typer, l
     (line,) = done.output.splitlines()
     row = json.loads(line)
     assert (row["subscriber_id"], row["purpose_code"], row["subject_id"]) == (
-        "kemenkes", "PBI-JK-VERIFICATION", m1.person_id)
+        "kemenkes",
+        "PBI-JK-VERIFICATION",
+        m1.person_id,
+    )
     assert row["fields"] == ["bpjs_id", "decision", "in_bpjs", "province_code"]
     by_person = runner.invoke(cli_app, ["audit", "disclosures", "--person", m1.person_id, "--json", *db])
     assert len(by_person.output.splitlines()) == 2
@@ -246,9 +268,11 @@ def test_audit_cli_queries_by_subscriber_person_and_time(cli_app: typer.Typer, l
     table = runner.invoke(cli_app, ["audit", "disclosures", *db])
     assert "2 disclosures" in table.output
     summary = runner.invoke(cli_app, ["audit", "summary", *db])
-    assert summary.output.splitlines() == ["subscriber\tpurpose\tdisclosures\tpending\tin_doubt\tsent",
-                                           "kemenkes\tPBI-JK-VERIFICATION\t1\t0\t0\t1",
-                                           "kemensos\tBANSOS-TARGETING\t1\t0\t0\t1"]  # fmt: skip
+    assert summary.output.splitlines() == [
+        "subscriber\tpurpose\tdisclosures\tpending\tin_doubt\tsent",
+        "kemenkes\tPBI-JK-VERIFICATION\t1\t0\t0\t1",
+        "kemensos\tBANSOS-TARGETING\t1\t0\t0\t1",
+    ]
     missing = runner.invoke(cli_app, ["audit", "summary", "--db", str(log.path.parent / "none.sqlite")])
     assert missing.exit_code == 2 and "no disclosure log" in missing.output
 

@@ -35,11 +35,16 @@ BANTEN, JABAR = "3603010001000100001001", "3201010001000100001001"
 
 def _sub(**kw: object) -> Subscription:
     fields: dict[str, object] = dict(
-        subscriber_id="dinsos", purpose_code="BANSOS-TARGETING", purpose_text="Targeting of social assistance",
+        subscriber_id="dinsos",
+        purpose_code="BANSOS-TARGETING",
+        purpose_text="Targeting of social assistance",
         event_types=(EventType.PERSON_NEW, EventType.LINK_CREATED, EventType.FAMILY_NEW, EventType.LINK_CHANGED),
-        filters=SubscriptionFilter(region_codes=("36",)), person_fields=("member_key", "decision"),
-        family_fields=("family_key", "member_count"), valid_from=NOW, backfill=True,
-    )  # fmt: skip
+        filters=SubscriptionFilter(region_codes=("36",)),
+        person_fields=("member_key", "decision"),
+        family_fields=("family_key", "member_count"),
+        valid_from=NOW,
+        backfill=True,
+    )
     return Subscription.model_validate(fields | kw)
 
 
@@ -61,21 +66,29 @@ def _world() -> list[SourceRecord]:
     b1 = linked_member(1, nik=None, family_key=BANTEN[:-3] + "002")
     c1 = linked_member(1, nik="3201121505800002", family_key=JABAR)
     return [
-        t.record(LINKED_MEMBERS, a1.member_key, a1), t.record(LINKED_MEMBERS, a2.member_key, a2),
+        t.record(LINKED_MEMBERS, a1.member_key, a1),
+        t.record(LINKED_MEMBERS, a2.member_key, a2),
         t.record(LINKED_FAMILIES, BANTEN, integrated_family([a1, a2])),
-        t.record(LINKED_MEMBERS, b1.member_key, b1), t.record(LINKED_FAMILIES, b1.family_key, integrated_family([b1])),
-        t.record(LINKED_MEMBERS, c1.member_key, c1), t.record(LINKED_FAMILIES, JABAR, integrated_family([c1])),
+        t.record(LINKED_MEMBERS, b1.member_key, b1),
+        t.record(LINKED_FAMILIES, b1.family_key, integrated_family([b1])),
+        t.record(LINKED_MEMBERS, c1.member_key, c1),
+        t.record(LINKED_FAMILIES, JABAR, integrated_family([c1])),
         t.record(LINKED_MEMBERS, a2.member_key, a2_new),
         t.record(LINKED_FAMILIES, BANTEN, integrated_family([a1, a2_new], revision=2)),
-        t.record(LINKED_FAMILIES, b1.family_key, None), t.record(LINKED_MEMBERS, b1.member_key, None),
-    ]  # fmt: skip
+        t.record(LINKED_FAMILIES, b1.family_key, None),
+        t.record(LINKED_MEMBERS, b1.member_key, None),
+    ]
 
 
 def test_current_state_keeps_the_latest_value_per_key_and_drops_tombstones() -> None:
     state = current_state(_world())
     assert [(r.topic, r.offset) for r in state] == [
-        (LINKED_FAMILIES, 2), (LINKED_FAMILIES, 3), (LINKED_MEMBERS, 0), (LINKED_MEMBERS, 3), (LINKED_MEMBERS, 4),
-    ]  # fmt: skip
+        (LINKED_FAMILIES, 2),
+        (LINKED_FAMILIES, 3),
+        (LINKED_MEMBERS, 0),
+        (LINKED_MEMBERS, 3),
+        (LINKED_MEMBERS, 4),
+    ]
 
 
 @pytest.fixture
@@ -93,17 +106,22 @@ def test_backfill_sends_each_matching_current_record_once_as_snapshot(log: Discl
     assert run_backfills(pub, sent.extend, _world, lambda: NOW) == {"dinsos": 3}
     ring = KeyRing(SECRETS).for_subscriber("dinsos")
     got = sorted((n.envelope.event_type, n.envelope.record_type, n.envelope.snapshot, n.key) for n in sent)
-    assert got == sorted([
-        (EventType.LINK_CREATED, "person", True, ring.member(f"{BANTEN}-01")),
-        (EventType.LINK_CREATED, "person", True, ring.member(f"{BANTEN}-02")),  # its revision 2 (now linked)
-        (EventType.FAMILY_NEW, "family", True, ring.family(BANTEN)),
-    ])  # fmt: skip
+    assert got == sorted(
+        [
+            (EventType.LINK_CREATED, "person", True, ring.member(f"{BANTEN}-01")),
+            (EventType.LINK_CREATED, "person", True, ring.member(f"{BANTEN}-02")),  # its revision 2 (now linked)
+            (EventType.FAMILY_NEW, "family", True, ring.family(BANTEN)),
+        ]
+    )
     family = next(n for n in sent if n.envelope.record_type == "family")
     assert family.envelope.record == {"family_key": ring.family(BANTEN), "member_count": 2}
     assert '"snapshot":true' in family.envelope.model_dump_json()
     entries = log.query()
-    assert sorted(e.source for e in entries) == [f"snapshot:{LINKED_FAMILIES}/0/3", f"snapshot:{LINKED_MEMBERS}/0/0",
-                                                 f"snapshot:{LINKED_MEMBERS}/0/4"]  # fmt: skip
+    assert sorted(e.source for e in entries) == [
+        f"snapshot:{LINKED_FAMILIES}/0/3",
+        f"snapshot:{LINKED_MEMBERS}/0/0",
+        f"snapshot:{LINKED_MEMBERS}/0/4",
+    ]
     assert set(log.status(e.message_id for e in entries).values()) == {"sent"}
     # Marked done: a second start sends nothing; the live feed of an older revision sends nothing either.
     assert run_backfills(pub, sent.extend, _world, lambda: NOW) == {}
@@ -113,11 +131,16 @@ def test_backfill_sends_each_matching_current_record_once_as_snapshot(log: Discl
     assert again.handle(replace(_world()[1], timestamp_ms=later)) == []
     assert again.handle(replace(_world()[0], timestamp_ms=later)) == []
     newer = linked_member(1, nik=None, revision=3)  # the link was wrong: a correction of the snapshot
-    (live,) = again.handle(SourceRecord(LINKED_MEMBERS, 0, 20, newer.member_key.encode(), to_canonical_json(newer),
-                                        later))  # fmt: skip
+    (live,) = again.handle(
+        SourceRecord(LINKED_MEMBERS, 0, 20, newer.member_key.encode(), to_canonical_json(newer), later)
+    )
     first = next(n for n in sent if n.key == ring.member(f"{BANTEN}-01"))
     assert (live.envelope.snapshot, live.envelope.event_type, live.envelope.correction, live.envelope.supersedes) == (
-        False, EventType.LINK_CHANGED, True, first.envelope.message_id)
+        False,
+        EventType.LINK_CHANGED,
+        True,
+        first.envelope.message_id,
+    )
 
 
 def test_a_subscription_without_creation_events_or_backfill_gets_no_snapshot(log: DisclosureLog) -> None:
@@ -125,8 +148,10 @@ def test_a_subscription_without_creation_events_or_backfill_gets_no_snapshot(log
     assert run_backfills(_publisher(log, deaths_only), [].extend, _world, lambda: NOW) == {"dinsos": 0}
     no_backfill = _sub(subscriber_id="dinsos", backfill=False)
     read_called: list[bool] = []
-    assert run_backfills(_publisher(log, no_backfill), [].extend, lambda: read_called.append(True) or [],
-                         lambda: NOW) == {}  # fmt: skip
+    assert (
+        run_backfills(_publisher(log, no_backfill), [].extend, lambda: read_called.append(True) or [], lambda: NOW)
+        == {}
+    )
     assert read_called == []
 
 
@@ -152,8 +177,18 @@ def test_a_failed_send_leaves_the_backfill_pending_and_a_restart_completes_it(tm
 
 def test_subscriptions_add_asks_for_a_backfill_by_default(cli_app: typer.Typer, tmp_path: Path) -> None:
     path = tmp_path / "subscriptions.json"
-    common = ["--purpose-code", "TEST-PURPOSE", "--purpose", "Targeting of social assistance", "--event",
-              "person_new", "--person-field", "decision", "--registry", str(path)]  # fmt: skip
+    common = [
+        "--purpose-code",
+        "TEST-PURPOSE",
+        "--purpose",
+        "Targeting of social assistance",
+        "--event",
+        "person_new",
+        "--person-field",
+        "decision",
+        "--registry",
+        str(path),
+    ]
     done = CliRunner().invoke(cli_app, ["subscriptions", "add", "dinsos", *common])
     assert done.exit_code == 0, done.output
     assert done.output.strip().endswith("(registry version 1); backfill when the publisher next starts")
@@ -174,11 +209,19 @@ def test_the_loop_backfills_before_its_first_batch_and_counts_the_notifications(
     broker = FakeBroker()
     registry = SubscriptionRegistry(subscriptions=(_sub(),))
     metrics = PublisherMetrics(CollectorRegistry(), registry)
-    loop = PublisherLoop(_publisher(log, _sub()), LoopConfig("fake:0"), metrics=metrics, consumer=broker.consumer(),
-                         producer=FakeProducer(broker))  # fmt: skip
+    loop = PublisherLoop(
+        _publisher(log, _sub()),
+        LoopConfig("fake:0"),
+        metrics=metrics,
+        consumer=broker.consumer(),
+        producer=FakeProducer(broker),
+    )
     assert loop.backfill(read=_world) == {"dinsos": 3}
-    assert sorted(json.loads(v)["event_type"] for _, _, v in broker.delivered) == ["family_new", "link_created",
-                                                                                   "link_created"]  # fmt: skip
+    assert sorted(json.loads(v)["event_type"] for _, _, v in broker.delivered) == [
+        "family_new",
+        "link_created",
+        "link_created",
+    ]
     assert all(json.loads(v)["snapshot"] is True for _, _, v in broker.delivered)
 
     def count(event: str) -> float:

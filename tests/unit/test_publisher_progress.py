@@ -22,10 +22,12 @@ from tests.unit.test_publisher_write_ahead import EXPECTED, NOW, FakeBroker, Fak
 
 
 def test_the_line_has_totals_changes_rates_per_subscriber_counts_and_lag() -> None:
-    before = ProgressSnapshot(at=100.0, records=10_000, unchanged=30, undecodable=1,
-                              sent={"kemenkes": 1000, "kemensos": 1595}, lag=900)  # fmt: skip
-    now = ProgressSnapshot(at=130.0, records=12_000, unchanged=40, undecodable=1,
-                           sent={"kemenkes": 1200, "kemensos": 1905}, lag=150)  # fmt: skip
+    before = ProgressSnapshot(
+        at=100.0, records=10_000, unchanged=30, undecodable=1, sent={"kemenkes": 1000, "kemensos": 1595}, lag=900
+    )
+    now = ProgressSnapshot(
+        at=130.0, records=12_000, unchanged=40, undecodable=1, sent={"kemenkes": 1200, "kemensos": 1905}, lag=150
+    )
     assert progress_line(before, now) == (
         "publisher progress: 12000 records read (+2000, 66.7/s); 3105 notifications sent (+510, 17.0/s) "
         "to 2 subscribers: kemenkes 1200 (+200), kemensos 1905 (+310); 40 unchanged, 1 undecodable; lag 150"
@@ -102,8 +104,9 @@ def test_the_loop_emits_the_counts_of_what_it_sent(tmp_path: Path) -> None:
     log = DisclosureLog(tmp_path / "d.sqlite")
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: NOW)
     reporter = ProgressReporter(interval_s=0, every_records=3, emit=lines.append)
-    loop = PublisherLoop(publisher, LoopConfig("fake:0"), consumer=broker.consumer(),
-                         producer=FakeProducer(broker), progress=reporter)  # fmt: skip
+    loop = PublisherLoop(
+        publisher, LoopConfig("fake:0"), consumer=broker.consumer(), producer=FakeProducer(broker), progress=reporter
+    )
     assert loop.run_once() == 3
     assert len(lines) == 1
     # Exactly counts, rates and subscriber ids: no NIK, key or any other value of the records.

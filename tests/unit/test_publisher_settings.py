@@ -33,9 +33,11 @@ def test_sasl_login_from_the_env_or_a_password_file(monkeypatch: pytest.MonkeyPa
     secret.write_text("from-a-file-0123\n")
     monkeypatch.setenv("REGSOSEK_PUBLISHER_SASL_PASSWORD_FILE", str(secret))
     assert PublisherSettings().kafka_python_security() == {
-        "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": "regsosek-publisher", "sasl_plain_password": "from-a-file-0123",
-    }  # fmt: skip
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "regsosek-publisher",
+        "sasl_plain_password": "from-a-file-0123",
+    }
     monkeypatch.setenv("REGSOSEK_PUBLISHER_SASL_PASSWORD", "from-the-env-0123")
     assert PublisherSettings().kafka_python_security()["sasl_plain_password"] == "from-the-env-0123"
     # The password never shows in the settings' repr (logged at start-up by careless code).

@@ -35,10 +35,14 @@ PROGRAMME_IDS = {"dtks_id", "bpjs_id"}
 
 def _sub(subscriber_id: str) -> Subscription:
     return Subscription(
-        subscriber_id=subscriber_id, purpose_code="TEST-PURPOSE", purpose_text="Unlinkability of two feeds",
-        event_types=tuple(EventType), person_fields=tuple(sorted(PERSON_FIELDS - {"nik"} - PROGRAMME_IDS)),
-        family_fields=tuple(sorted(FAMILY_FIELDS - {"kk_number"})), valid_from=VALID_FROM,
-    )  # fmt: skip
+        subscriber_id=subscriber_id,
+        purpose_code="TEST-PURPOSE",
+        purpose_text="Unlinkability of two feeds",
+        event_types=tuple(EventType),
+        person_fields=tuple(sorted(PERSON_FIELDS - {"nik"} - PROGRAMME_IDS)),
+        family_fields=tuple(sorted(FAMILY_FIELDS - {"kk_number"})),
+        valid_from=VALID_FROM,
+    )
 
 
 class _Source:
@@ -101,14 +105,22 @@ def test_two_feeds_about_the_same_people_share_no_identifier(tmp_path: Path) -> 
     kinds = sorted(
         (n.envelope.event_type, n.envelope.record_type) for n in sent if n.envelope.subscriber_id == "kemensos"
     )
-    assert kinds == sorted((n.envelope.event_type, n.envelope.record_type) for n in sent
-                           if n.envelope.subscriber_id == "kemenkes")  # fmt: skip
+    assert kinds == sorted(
+        (n.envelope.event_type, n.envelope.record_type) for n in sent if n.envelope.subscriber_id == "kemenkes"
+    )
     assert len(kinds) == 6 and any(n.envelope.previous_reference_id for n in sent)
     assert len(sos) > 10 and len(kes) > 10
     assert sos & kes == set()
     # No internal id or linker key reaches either feed in clear.
-    internal = {m1.member_key, m2.member_key, m1.family_key, m1.person_id, m2.person_id, m2_linked.person_id,
-                m2_merged.person_id}  # fmt: skip
+    internal = {
+        m1.member_key,
+        m2.member_key,
+        m1.family_key,
+        m1.person_id,
+        m2.person_id,
+        m2_linked.person_id,
+        m2_merged.person_id,
+    }
     assert (sos | kes) & internal == set()
 
 
@@ -120,8 +132,9 @@ def test_a_subscribers_member_and_family_keys_are_stable_across_updates(tmp_path
     before, after = linked_member(1, nik=None), linked_member(1, nik=NIK_1, revision=2)
     (first,) = pub.handle(src.record(LINKED_MEMBERS, before.member_key, before))
     pub.confirm([first])
-    (second,) = pub.handle(src.record(UPDATES, after.member_key,
-                                      update_event(UpdateEventType.LINK_CHANGED, before, after, "c-1")))  # fmt: skip
+    (second,) = pub.handle(
+        src.record(UPDATES, after.member_key, update_event(UpdateEventType.LINK_CHANGED, before, after, "c-1"))
+    )
     pseudonyms = ring.for_subscriber("kemensos")
     # The person reference changes (a correction), the member slot and family do not: the subscriber
     # upserts on member_key, and the correction supersedes the first notification.

@@ -29,18 +29,33 @@ FIELDS = ("decision", "regency_code")
 
 
 def _sub(subscriber_id: str, *events: EventType) -> Subscription:
-    return Subscription(subscriber_id=subscriber_id, purpose_code="TEST-PURPOSE",
-                        purpose_text="A test purpose for update notifications", event_types=events,
-                        person_fields=FIELDS, valid_from=VALID_FROM)  # fmt: skip
+    return Subscription(
+        subscriber_id=subscriber_id,
+        purpose_code="TEST-PURPOSE",
+        purpose_text="A test purpose for update notifications",
+        event_types=events,
+        person_fields=FIELDS,
+        valid_from=VALID_FROM,
+    )
 
 
 #: dinsos: every update kind; bappenas: new persons only; watch: merges and splits only.
-REGISTRY = SubscriptionRegistry(subscriptions=(
-    _sub("dinsos", EventType.PERSON_NEW, EventType.LINK_CREATED, EventType.LINK_CHANGED, EventType.DEATH,
-         EventType.MOVE, EventType.LINK_MERGED, EventType.LINK_SPLIT),
-    _sub("bappenas", EventType.PERSON_NEW, EventType.LINK_CREATED),
-    _sub("watch", EventType.LINK_MERGED, EventType.LINK_SPLIT),
-))  # fmt: skip
+REGISTRY = SubscriptionRegistry(
+    subscriptions=(
+        _sub(
+            "dinsos",
+            EventType.PERSON_NEW,
+            EventType.LINK_CREATED,
+            EventType.LINK_CHANGED,
+            EventType.DEATH,
+            EventType.MOVE,
+            EventType.LINK_MERGED,
+            EventType.LINK_SPLIT,
+        ),
+        _sub("bappenas", EventType.PERSON_NEW, EventType.LINK_CREATED),
+        _sub("watch", EventType.LINK_MERGED, EventType.LINK_SPLIT),
+    )
+)
 
 
 class _Source:
@@ -67,12 +82,19 @@ def _by_sub(sent: list[Notification]) -> dict[str, NotificationEnvelope]:
 
 def _expected(sid: str, event: EventType, member: LinkedMember, **extra: object) -> dict[str, object]:
     return {
-        "schema_version": "1", "timestamp": datetime(2024, 3, 1, tzinfo=UTC), "subscriber_id": sid,
-        "purpose_code": "TEST-PURPOSE", "event_type": event, "record_type": "person",
+        "schema_version": "1",
+        "timestamp": datetime(2024, 3, 1, tzinfo=UTC),
+        "subscriber_id": sid,
+        "purpose_code": "TEST-PURPOSE",
+        "event_type": event,
+        "record_type": "person",
         "reference_id": RING.for_subscriber(sid).person(member.person_id),
         "record": {"decision": member.decision.value, "regency_code": "3603"},
-        "supersedes": None, "correction": False, "previous_reference_id": None, **extra,
-    }  # fmt: skip
+        "supersedes": None,
+        "correction": False,
+        "previous_reference_id": None,
+        **extra,
+    }
 
 
 def _deliver(pub: Publisher, src: _Source, member: LinkedMember) -> dict[str, NotificationEnvelope]:
@@ -83,9 +105,14 @@ def _deliver(pub: Publisher, src: _Source, member: LinkedMember) -> dict[str, No
 
 def test_every_update_kind_maps_to_its_subscription_event_type() -> None:
     assert {u.value: e.value for u, e in UPDATE_EVENT_TYPES.items()} == {
-        "link_created": "link_created", "link_changed": "link_changed", "person_died": "death",
-        "moved": "move", "merged": "link_merged", "split": "link_split", "welfare_changed": "decile_change",
-    }  # fmt: skip
+        "link_created": "link_created",
+        "link_changed": "link_changed",
+        "person_died": "death",
+        "moved": "move",
+        "merged": "link_merged",
+        "split": "link_split",
+        "welfare_changed": "decile_change",
+    }
 
 
 @pytest.mark.parametrize(("kind", "event"), [(U.PERSON_DIED, EventType.DEATH), (U.MOVED, EventType.MOVE)])
@@ -119,8 +146,10 @@ def test_merge_maps_the_old_reference_to_the_new_one_with_own_pseudonyms(log: Di
     pub, src = _publisher(log), _Source()
     minted = linked_member(2, nik=None)
     first = _deliver(pub, src, minted)
-    assert {s: e.event_type for s, e in first.items()} == {"dinsos": EventType.PERSON_NEW,
-                                                          "bappenas": EventType.PERSON_NEW}  # fmt: skip
+    assert {s: e.event_type for s, e in first.items()} == {
+        "dinsos": EventType.PERSON_NEW,
+        "bappenas": EventType.PERSON_NEW,
+    }
     # A `born` record links the member: the linker emits link_created, then merged (minted -> master).
     linked = linked_member(2, nik=NIK_2)
     created = pub.handle(src.record(UPDATES, update_event(U.LINK_CREATED, minted, linked), linked.member_key))
@@ -130,12 +159,19 @@ def test_merge_maps_the_old_reference_to_the_new_one_with_own_pseudonyms(log: Di
         "dinsos", EventType.LINK_CREATED, linked, supersedes=first["dinsos"].message_id, correction=True
     )
     assert m["dinsos"].model_dump(exclude={"message_id"}) == _expected(
-        "dinsos", EventType.LINK_MERGED, linked, supersedes=c["dinsos"].message_id,
-        previous_reference_id=RING.for_subscriber("dinsos").person(minted.person_id))  # fmt: skip
+        "dinsos",
+        EventType.LINK_MERGED,
+        linked,
+        supersedes=c["dinsos"].message_id,
+        previous_reference_id=RING.for_subscriber("dinsos").person(minted.person_id),
+    )
     # watch never heard of the member and subscribes to merges only: the mapping without supersedes.
     assert m["watch"].model_dump(exclude={"message_id"}) == _expected(
-        "watch", EventType.LINK_MERGED, linked,
-        previous_reference_id=RING.for_subscriber("watch").person(minted.person_id))  # fmt: skip
+        "watch",
+        EventType.LINK_MERGED,
+        linked,
+        previous_reference_id=RING.for_subscriber("watch").person(minted.person_id),
+    )
     # bappenas subscribes to link_created; it gets no link_merged.
     assert c["bappenas"].event_type is EventType.LINK_CREATED and sorted(m) == ["dinsos", "watch"]
     assert m["dinsos"].previous_reference_id != m["watch"].previous_reference_id  # unlinkable across subscribers
@@ -157,8 +193,13 @@ def test_split_maps_the_master_reference_back_to_a_minted_one(log: DisclosureLog
     broken = linked_member(3, nik=None)
     sent = _by_sub(pub.handle(src.record(UPDATES, update_event(U.SPLIT, linked, broken), broken.member_key)))
     assert sent["dinsos"].model_dump(exclude={"message_id"}) == _expected(
-        "dinsos", EventType.LINK_SPLIT, broken, supersedes=first["dinsos"].message_id, correction=True,
-        previous_reference_id=RING.for_subscriber("dinsos").person(linked.person_id))  # fmt: skip
+        "dinsos",
+        EventType.LINK_SPLIT,
+        broken,
+        supersedes=first["dinsos"].message_id,
+        correction=True,
+        previous_reference_id=RING.for_subscriber("dinsos").person(linked.person_id),
+    )
     assert sent["watch"].previous_reference_id == RING.for_subscriber("watch").person(linked.person_id)
     # bappenas had received the linked person and is not subscribed to splits: only a correction.
     assert (sent["bappenas"].event_type, sent["bappenas"].correction, sent["bappenas"].previous_reference_id) == (
@@ -201,8 +242,9 @@ def test_unsubscribed_event_types_send_nothing_to_a_subscriber_that_never_got_th
 def test_update_notifications_are_deterministic_and_never_resent(tmp_path: Path) -> None:
     minted, linked = linked_member(6, nik=None), linked_member(6, nik=NIK_2)
     src = _Source()
-    records = [src.record(UPDATES, update_event(k, minted, linked), linked.member_key)
-               for k in (U.LINK_CREATED, U.MERGED)]  # fmt: skip
+    records = [
+        src.record(UPDATES, update_event(k, minted, linked), linked.member_key) for k in (U.LINK_CREATED, U.MERGED)
+    ]
     died = src.record(UPDATES, update_event(U.PERSON_DIED, linked, linked, change_id="c-died"), linked.member_key)
     runs = []
     for name in ("a", "b"):
@@ -214,17 +256,26 @@ def test_update_notifications_are_deterministic_and_never_resent(tmp_path: Path)
         assert [n for r in (*records, died) for n in pub.handle(r)] == []
     assert runs[0] == runs[1]
     assert [(s, e) for s, e, _ in runs[0]] == [
-        ("dinsos", EventType.LINK_CREATED), ("bappenas", EventType.LINK_CREATED), ("dinsos", EventType.LINK_MERGED),
-        ("watch", EventType.LINK_MERGED), ("dinsos", EventType.DEATH),
-    ]  # fmt: skip
+        ("dinsos", EventType.LINK_CREATED),
+        ("bappenas", EventType.LINK_CREATED),
+        ("dinsos", EventType.LINK_MERGED),
+        ("watch", EventType.LINK_MERGED),
+        ("dinsos", EventType.DEATH),
+    ]
 
 
 def test_registry_record_types_of_death_and_move() -> None:
     # A death comes as a person record (update event) or a family record; a move only as a person record.
     assert _sub("dinsos", EventType.DEATH, EventType.MOVE).record_types() == {"person"}
     with pytest.raises(ValidationError, match="person events are subscribed but no person_fields"):
-        Subscription(subscriber_id="dukcapil", purpose_code="X1", purpose_text="Moves at family level only",
-                     event_types=(EventType.MOVE,), family_fields=("member_count",), valid_from=VALID_FROM)  # fmt: skip
+        Subscription(
+            subscriber_id="dukcapil",
+            purpose_code="X1",
+            purpose_text="Moves at family level only",
+            event_types=(EventType.MOVE,),
+            family_fields=("member_count",),
+            valid_from=VALID_FROM,
+        )
 
 
 def test_a_replayed_input_never_steps_a_subscriber_back(log: DisclosureLog) -> None:

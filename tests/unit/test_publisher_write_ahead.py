@@ -136,8 +136,9 @@ class FaultyLog(DisclosureLog):
             raise sqlite3.OperationalError("disk I/O error")
         return super().append(entries, db=db)
 
-    def mark(self, outcome: str, message_ids: Iterable[str], moment: datetime, *,
-             db: sqlite3.Connection | None = None) -> None:  # fmt: skip
+    def mark(
+        self, outcome: str, message_ids: Iterable[str], moment: datetime, *, db: sqlite3.Connection | None = None
+    ) -> None:
         if self.fail == "mark":
             raise sqlite3.OperationalError("database or disk is full")
         super().mark(outcome, message_ids, moment, db=db)
@@ -160,8 +161,9 @@ EXPECTED = 5
 
 def _loop(broker: FakeBroker, log: DisclosureLog, producer: FakeProducer | None = None) -> PublisherLoop:
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: NOW)
-    return PublisherLoop(publisher, LoopConfig("fake:0"), consumer=broker.consumer(),
-                         producer=producer or FakeProducer(broker))  # fmt: skip
+    return PublisherLoop(
+        publisher, LoopConfig("fake:0"), consumer=broker.consumer(), producer=producer or FakeProducer(broker)
+    )
 
 
 def _statuses(path: Path) -> dict[str, str]:
@@ -266,8 +268,9 @@ def test_a_crash_between_the_ack_and_the_sent_mark_is_reconciled_on_restart(tmp_
 def test_sent_outcomes_are_append_only_and_an_old_log_counts_as_sent(tmp_path: Path) -> None:
     db = tmp_path / "d.sqlite"
     log = DisclosureLog(db)
-    entry = Disclosure("m-1", "kemensos", "BANSOS", "person_new", "person", "p-1", "prs-1", ("decision",),
-                       NOW, "t/0/1", ("p-1",))  # fmt: skip
+    entry = Disclosure(
+        "m-1", "kemensos", "BANSOS", "person_new", "person", "p-1", "prs-1", ("decision",), NOW, "t/0/1", ("p-1",)
+    )
     log.append([entry])
     assert log.status(["m-1", "m-unknown"]) == {"m-1": PENDING}
     log.mark(SENT, ["m-1", "m-unknown"], NOW)  # an id not in the log gets no outcome
@@ -316,10 +319,14 @@ def test_audit_shows_pending_in_doubt_and_sent(cli_app: typer.Typer, tmp_path: P
     assert publisher.stats.in_doubt == EXPECTED
     other = "3603010001000100001002"
     fresh = [
-        n for serial, nik in ((1, "3603120101900004"), (2, "3603124101900005"))
-        for n in publisher.handle(SourceRecord(LINKED_MEMBERS, 1, serial, b"k", to_canonical_json(
-            linked_member(serial, nik=nik, family_key=other)), T0))
-    ]  # fmt: skip
+        n
+        for serial, nik in ((1, "3603120101900004"), (2, "3603124101900005"))
+        for n in publisher.handle(
+            SourceRecord(
+                LINKED_MEMBERS, 1, serial, b"k", to_canonical_json(linked_member(serial, nik=nik, family_key=other)), T0
+            )
+        )
+    ]
     assert [n.envelope.subscriber_id for n in fresh] == ["kemensos", "kemensos"]
     publisher.log_pending(fresh)
     publisher.confirm(fresh[:1])
@@ -337,11 +344,9 @@ def test_audit_shows_pending_in_doubt_and_sent(cli_app: typer.Typer, tmp_path: P
     sent = runner.invoke(cli_app, ["audit", "disclosures", "--status", "sent", "--json", *args])
     assert sent.exit_code == 0, sent.output
     (row,) = [json.loads(line) for line in sent.output.splitlines()]
-    assert (row["message_id"], row["status"], row["sent_at"]) == (fresh[0].envelope.message_id, SENT,
-                                                                  NOW.isoformat())  # fmt: skip
+    assert (row["message_id"], row["status"], row["sent_at"]) == (fresh[0].envelope.message_id, SENT, NOW.isoformat())
     pending = runner.invoke(cli_app, ["audit", "disclosures", "--status", "pending", "--json", *args])
-    assert [json.loads(line)["message_id"] for line in pending.output.splitlines()] == [
-        fresh[1].envelope.message_id]
+    assert [json.loads(line)["message_id"] for line in pending.output.splitlines()] == [fresh[1].envelope.message_id]
     table = runner.invoke(cli_app, ["audit", "disclosures", "--subscriber", "kemenkes", *args])
     assert table.exit_code == 0 and IN_DOUBT in table.output
     bad = runner.invoke(cli_app, ["audit", "disclosures", "--status", "lost", *args])
@@ -360,9 +365,21 @@ def test_serve_publisher_exits_1_before_any_broker_work_when_the_log_cannot_be_o
         (keys / f"{sid}.key").write_bytes(secret)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    done = CliRunner().invoke(cli_app, [
-        "serve", "publisher", "--registry", str(reg), "--keys-dir", str(keys), "--bootstrap", "127.0.0.1:1",
-        "--disclosure-db", str(blocker / "d.sqlite")])  # fmt: skip
+    done = CliRunner().invoke(
+        cli_app,
+        [
+            "serve",
+            "publisher",
+            "--registry",
+            str(reg),
+            "--keys-dir",
+            str(keys),
+            "--bootstrap",
+            "127.0.0.1:1",
+            "--disclosure-db",
+            str(blocker / "d.sqlite"),
+        ],
+    )
     # A clean exit 1 from the command (SystemExit), not an exception from a broker call to port 1.
     assert done.exit_code == 1 and type(done.exception) is SystemExit, done.exception
     assert blocker.read_text() == "x"

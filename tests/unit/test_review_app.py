@@ -28,12 +28,15 @@ def _decide(client, task_id: str, action: str, *, rank: int = 0, sequence: int =
 
     page = client.get("/tasks/" + quote(task_id, safe=""))
     token = csrf if csrf is not None else csrf_of(page.text)
-    return client.post("/decide", data={"csrf": token, "task_id": task_id, "action": action, "rank": str(rank),
-                                        "sequence": str(sequence)}, follow_redirects=False)  # fmt: skip
+    return client.post(
+        "/decide",
+        data={"csrf": token, "task_id": task_id, "action": action, "rank": str(rank), "sequence": str(sequence)},
+        follow_redirects=False,
+    )
 
 
 def _diff_cells(html: str) -> set[tuple[str, int]]:
-    table = html[html.index('<table id="compare">'):html.index("</table>", html.index('<table id="compare">'))]
+    table = html[html.index('<table id="compare">') : html.index("</table>", html.index('<table id="compare">'))]
     cells = set()
     for row in re.findall(r"<tr><th>([^<]+)</th>(.*?)</tr>", table, flags=re.S):
         for column, td in enumerate(re.findall(r"<td( class=\"[a-z]*\")?>", row[1])):
@@ -59,14 +62,19 @@ def test_queue_is_oldest_day_first_then_aid_families_with_counts_and_filters(tmp
     aid_today = sample_task(2, dtks_decile=3)  # today, aid depends on it: before the older one of today
     plain_today = sample_task(3)
     late_aid = sample_task(4, dtks_decile=9)  # decile 9: no aid priority
-    put(r.store, (old, NOW_MS - 50 * HOUR_MS), (plain_today, NOW_MS - 3 * HOUR_MS),
-        (aid_today, NOW_MS - 1 * HOUR_MS), (late_aid, NOW_MS - 2 * HOUR_MS))  # fmt: skip
+    put(
+        r.store,
+        (old, NOW_MS - 50 * HOUR_MS),
+        (plain_today, NOW_MS - 3 * HOUR_MS),
+        (aid_today, NOW_MS - 1 * HOUR_MS),
+        (late_aid, NOW_MS - 2 * HOUR_MS),
+    )
     login(r.client, "rina")
     html = r.client.get("/").text
     order = [t.task_id for t in (old, aid_today, plain_today, late_aid)]
     positions = [html.index(t) for t in order]
     assert positions == sorted(positions)
-    assert "<td><a href=\"/?district=3603010\">3603010</a></td><td>4</td>" in html
+    assert '<td><a href="/?district=3603010">3603010</a></td><td>4</td>' in html
     aged = r.client.get("/", params={"age": 1}).text
     assert old.task_id in aged and aid_today.task_id not in aged
     assert "No open task matches" in r.client.get("/", params={"source": "master_change"}).text
@@ -84,9 +92,15 @@ def test_task_page_aligns_fields_marks_differences_and_masks_niks_for_reviewers(
     assert "360312••••••••••" in html
     # Candidate 1 is the member's own record; 2 is a woman's NIK and name; 3 was born a year later.
     assert _diff_cells(html) == {
-        ("Name", 2), ("Sex", 2), ("NIK", 2), ("NIK sex", 2),
-        ("Name", 3), ("Birth date", 3), ("NIK", 3), ("NIK birth date", 3),
-    }  # fmt: skip
+        ("Name", 2),
+        ("Sex", 2),
+        ("NIK", 2),
+        ("NIK sex", 2),
+        ("Name", 3),
+        ("Birth date", 3),
+        ("NIK", 3),
+        ("NIK birth date", 3),
+    }
     assert "Siti Aminah" in html  # family context: the other member of the submission
     assert "waterfall" in html and "prior" in html
     supervisor = r.new_client()
@@ -112,16 +126,32 @@ def test_accept_produces_exactly_one_decision_with_who_when_and_what_was_shown(
     assert decision.decision_id == decision_id_of(task.task_id, 0)
     # CloudEvents headers: the decision's own id and decided_at, also as the record's timestamp
     value = r.producer.sent[0][2]
-    assert r.producer.stamps == [(cloud_event_headers(
-        ce.REVIEW_DECISION, source="urn:regsosek:service:review", topic="linkage.review.decisions.v1",
-        key=task.member_key.encode(), value=value, time=decision.decided_at, id=decision.decision_id,
-    ), timestamp_ms(decision.decided_at))]  # fmt: skip
+    assert r.producer.stamps == [
+        (
+            cloud_event_headers(
+                ce.REVIEW_DECISION,
+                source="urn:regsosek:service:review",
+                topic="linkage.review.decisions.v1",
+                key=task.member_key.encode(),
+                value=value,
+                time=decision.decided_at,
+                id=decision.decision_id,
+            ),
+            timestamp_ms(decision.decided_at),
+        )
+    ]
     assert dict(r.producer.stamps[0][0] or [])["ce_id"] == decision.decision_id.encode()
     assert (decision.outcome, decision.chosen_record_id, decision.chosen_person_id) == (
-        ReviewOutcome.ACCEPT, CANDIDATE_NIKS[1], "P-0003")
+        ReviewOutcome.ACCEPT,
+        CANDIDATE_NIKS[1],
+        "P-0003",
+    )
     assert (decision.reviewer_id, decision.reviewer_role.value, decision.decided_at) == ("rina", "reviewer", NOW)
     assert [(c.rank, c.record_id, c.probability) for c in decision.shown] == [
-        (1, CANDIDATE_NIKS[0], 0.7), (2, CANDIDATE_NIKS[1], 0.5), (3, CANDIDATE_NIKS[2], 0.3)]
+        (1, CANDIDATE_NIKS[0], 0.7),
+        (2, CANDIDATE_NIKS[1], 0.5),
+        (3, CANDIDATE_NIKS[2], 0.3),
+    ]
     stored = r.store.task(task.task_id)
     assert stored is not None and (stored.status, stored.sequence) == (DECIDED, 1)
     assert "Recorded and acknowledged by the broker" in r.client.get(response.headers["location"]).text
@@ -136,8 +166,10 @@ def test_new_person_and_skip(tmp_path: Path) -> None:
     login(r.client, "rina")
     assert _decide(r.client, a.task_id, "new_person").status_code == 303
     assert _decide(r.client, b.task_id, "skip").status_code == 303
-    assert [(d.outcome, d.chosen_record_id) for d in _sent(r)] == [(ReviewOutcome.NEW_PERSON, None),
-                                                                   (ReviewOutcome.SKIP, None)]
+    assert [(d.outcome, d.chosen_record_id) for d in _sent(r)] == [
+        (ReviewOutcome.NEW_PERSON, None),
+        (ReviewOutcome.SKIP, None),
+    ]
     skipped = r.store.task(b.task_id)
     assert skipped is not None and (skipped.status, skipped.sequence) == (OPEN, 1)
     assert f'task-link">{b.task_id}<' not in r.client.get("/").text  # hidden from the reviewer who skipped it
@@ -178,8 +210,9 @@ def test_two_reviewers_deciding_one_task_at_once_only_one_wins(tmp_path: Path) -
     first_page, second_page = r.client.get(f"/tasks/{task.task_id}"), other.get(f"/tasks/{task.task_id}")
     form = {"task_id": task.task_id, "action": "accept", "rank": "1", "sequence": "0"}
     a = r.client.post("/decide", data={**form, "csrf": csrf_of(first_page.text)}, follow_redirects=False)
-    b = other.post("/decide", data={**form, "action": "new_person", "csrf": csrf_of(second_page.text)},
-                   follow_redirects=False)  # fmt: skip
+    b = other.post(
+        "/decide", data={**form, "action": "new_person", "csrf": csrf_of(second_page.text)}, follow_redirects=False
+    )
     assert (a.status_code, b.status_code) == (303, 409)
     assert [d.reviewer_id for d in _sent(r)] == ["rina"]
 
@@ -188,10 +221,24 @@ def test_store_claims_race_from_threads_exactly_one_wins(tmp_path: Path) -> None
     r = rig(tmp_path)
     task = sample_task(1)
     put(r.store, (task, NOW_MS))
-    decisions = [REVIEW_DECISION_ADAPTER.validate_python({
-        "decision_id": decision_id_of(task.task_id, 0), "task_id": task.task_id, "member_key": task.member_key,
-        "revision": 1, "sequence": 0, "outcome": "new_person", "reviewer_id": f"r{i}", "reviewer_role": "reviewer",
-        "decided_at": NOW.isoformat(), "shown": [], "model_version": "m"}) for i in range(8)]  # fmt: skip
+    decisions = [
+        REVIEW_DECISION_ADAPTER.validate_python(
+            {
+                "decision_id": decision_id_of(task.task_id, 0),
+                "task_id": task.task_id,
+                "member_key": task.member_key,
+                "revision": 1,
+                "sequence": 0,
+                "outcome": "new_person",
+                "reviewer_id": f"r{i}",
+                "reviewer_role": "reviewer",
+                "decided_at": NOW.isoformat(),
+                "shown": [],
+                "model_version": "m",
+            }
+        )
+        for i in range(8)
+    ]
     won, refused = [], []
     barrier = threading.Barrier(8)
 
@@ -224,8 +271,9 @@ def test_undo_revokes_the_last_decision_and_reopens_the_task(tmp_path: Path) -> 
     refused = intruder.post("/undo", data={"csrf": csrf_of(page.text), "decision_id": first.decision_id})
     assert refused.status_code == 403 and len(r.producer.sent) == 1  # another reviewer: not allowed
     queue = r.client.get("/")
-    done = r.client.post("/undo", data={"csrf": csrf_of(queue.text), "decision_id": first.decision_id},
-                         follow_redirects=False)  # fmt: skip
+    done = r.client.post(
+        "/undo", data={"csrf": csrf_of(queue.text), "decision_id": first.decision_id}, follow_redirects=False
+    )
     assert done.status_code == 303
     undo = _sent(r)[1]
     assert (undo.outcome, undo.revokes_decision_id, undo.sequence) == (ReviewOutcome.UNDO, first.decision_id, 1)
@@ -246,8 +294,9 @@ def test_supervisor_may_undo_another_reviewers_decision(tmp_path: Path) -> None:
     supervisor = r.new_client()
     login(supervisor, "sari")
     page = supervisor.get("/")
-    ok = supervisor.post("/undo", data={"csrf": csrf_of(page.text), "decision_id": _sent(r)[0].decision_id},
-                         follow_redirects=False)  # fmt: skip
+    ok = supervisor.post(
+        "/undo", data={"csrf": csrf_of(page.text), "decision_id": _sent(r)[0].decision_id}, follow_redirects=False
+    )
     assert ok.status_code == 303 and _sent(r)[1].reviewer_role.value == "supervisor"
 
 
@@ -271,9 +320,18 @@ def test_tasks_close_when_the_member_leaves_review_or_a_newer_revision_arrives(t
     a, b = sample_task(1), sample_task(2)
     put(r.store, (a, NOW_MS), (b, NOW_MS))
     r.store.ingest([("review", sample_task(1, revision=2), NOW_MS)], {})
-    linked = LinkedMember(member_key=b.member_key, family_key=b.member_key[:22], serial=1, submission_id="s",
-                          revision=1, decision=MemberDecision.LINKED, band=LinkBand.AUTO_LINK, person_id="p",
-                          person_id_kind=PersonIdKind.MASTER, model_version="m")  # fmt: skip
+    linked = LinkedMember(
+        member_key=b.member_key,
+        family_key=b.member_key[:22],
+        serial=1,
+        submission_id="s",
+        revision=1,
+        decision=MemberDecision.LINKED,
+        band=LinkBand.AUTO_LINK,
+        person_id="p",
+        person_id_kind=PersonIdKind.MASTER,
+        model_version="m",
+    )
     r.store.ingest([("member", linked, NOW_MS)], {})
     assert [r.store.task(t.task_id).status for t in (a, b)] == [CLOSED, CLOSED]  # type: ignore[union-attr]
     assert r.store.task(sample_task(1, revision=2).task_id).status == OPEN  # type: ignore[union-attr]
@@ -287,10 +345,21 @@ def test_state_survives_a_restart_and_the_outbox_is_produced_once(tmp_path: Path
     task = sample_task(1)
     put(r.store, (task, NOW_MS))
     r.store.ingest([], {("linkage.review.v1", 2): 17})
-    pending = REVIEW_DECISION_ADAPTER.validate_python({
-        "decision_id": decision_id_of(task.task_id, 0), "task_id": task.task_id, "member_key": task.member_key,
-        "revision": 1, "sequence": 0, "outcome": "skip", "reviewer_id": "rina", "reviewer_role": "reviewer",
-        "decided_at": NOW.isoformat(), "shown": [], "model_version": "m"})  # fmt: skip
+    pending = REVIEW_DECISION_ADAPTER.validate_python(
+        {
+            "decision_id": decision_id_of(task.task_id, 0),
+            "task_id": task.task_id,
+            "member_key": task.member_key,
+            "revision": 1,
+            "sequence": 0,
+            "outcome": "skip",
+            "reviewer_id": "rina",
+            "reviewer_role": "reviewer",
+            "decided_at": NOW.isoformat(),
+            "shown": [],
+            "model_version": "m",
+        }
+    )
     r.store.claim(pending)  # claimed, then the process died before the broker acknowledged
     r.store.close()
     again = rig(tmp_path, ReviewStore(tmp_path / "review.sqlite"))

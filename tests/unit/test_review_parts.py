@@ -45,15 +45,20 @@ def test_accounts_keep_only_a_salted_hash_and_verify_role_and_password(tmp_path:
 def test_cli_adds_users_and_serve_refuses_without_accounts(cli_app: typer.Typer, tmp_path: Path) -> None:
     runner = CliRunner()
     path = tmp_path / "users.json"
-    added = runner.invoke(cli_app, ["review", "users", "add", "sari", "--role", "supervisor", "--users-file",
-                                    str(path), "--password-env", "PW"], env={"PW": PASSWORD})  # fmt: skip
+    added = runner.invoke(
+        cli_app,
+        ["review", "users", "add", "sari", "--role", "supervisor", "--users-file", str(path), "--password-env", "PW"],
+        env={"PW": PASSWORD},
+    )
     assert added.exit_code == 0, added.output
     assert json.loads(path.read_text())["users"]["sari"]["role"] == "supervisor"
-    missing = runner.invoke(cli_app, ["review", "users", "add", "x1", "--users-file", str(path),
-                                      "--password-env", "NOPE"], env={"NOPE": ""})  # fmt: skip
+    missing = runner.invoke(
+        cli_app, ["review", "users", "add", "x1", "--users-file", str(path), "--password-env", "NOPE"], env={"NOPE": ""}
+    )
     assert missing.exit_code == 2
-    empty = runner.invoke(cli_app, ["serve", "review", "--users-file", str(tmp_path / "none.json"),
-                                    "--state", str(tmp_path / "s.sqlite")])  # fmt: skip
+    empty = runner.invoke(
+        cli_app, ["serve", "review", "--users-file", str(tmp_path / "none.json"), "--state", str(tmp_path / "s.sqlite")]
+    )
     assert empty.exit_code == 2 and "no reviewer accounts" in " ".join(empty.output.replace("│", " ").split())
 
 
@@ -70,7 +75,12 @@ def test_nik_is_decoded_masked_by_role_and_mismatches_named() -> None:
 def test_waterfall_runs_from_the_prior_to_the_total_weight() -> None:
     bars = waterfall(1.5, {"name": 2.0, "sex": -0.5, "birth_date": 1.0})
     assert [(b["label"], b["value"]) for b in bars] == [
-        ("prior", -1.0), ("name", 2.0), ("birth_date", 1.0), ("sex", -0.5), ("total", 1.5)]
+        ("prior", -1.0),
+        ("name", 2.0),
+        ("birth_date", 1.0),
+        ("sex", -0.5),
+        ("total", 1.5),
+    ]
     assert all(0 <= b["left"] <= 100 and b["left"] + b["width"] <= 100.5 for b in bars)
     assert waterfall(None, {}) == []
 

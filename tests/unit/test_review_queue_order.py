@@ -21,8 +21,10 @@ from tests.support.review import CANDIDATE_NIKS, FakeProducer, sample_master, sa
 
 def with_probabilities(family: int, *probabilities: float) -> ReviewTask:
     task = sample_task(family, candidates=len(probabilities))
-    ranked = [ReviewCandidate(rank=c.rank, nik=c.nik, probability=p) for c, p in zip(task.candidates, probabilities,
-              strict=True)]  # fmt: skip
+    ranked = [
+        ReviewCandidate(rank=c.rank, nik=c.nik, probability=p)
+        for c, p in zip(task.candidates, probabilities, strict=True)
+    ]
     return task.model_copy(update={"candidates": ranked, "probability": probabilities[0]})
 
 
@@ -44,8 +46,13 @@ def test_uncertainty_is_the_entropy_over_the_candidates_and_none() -> None:
 
 def _store(tmp_path: Path) -> ReviewStore:
     store = ReviewStore(tmp_path / "review.sqlite")
-    put(store, (SURE, NOW_MS - 50 * HOUR_MS), (LONE, NOW_MS - 3 * HOUR_MS), (CLOSE, NOW_MS - 2 * HOUR_MS),
-        (THREE, NOW_MS - 1 * HOUR_MS))  # fmt: skip
+    put(
+        store,
+        (SURE, NOW_MS - 50 * HOUR_MS),
+        (LONE, NOW_MS - 3 * HOUR_MS),
+        (CLOSE, NOW_MS - 2 * HOUR_MS),
+        (THREE, NOW_MS - 1 * HOUR_MS),
+    )
     return store
 
 
@@ -58,25 +65,38 @@ def test_store_orders_by_age_or_by_uncertainty(tmp_path: Path) -> None:
     assert [t.task_id for t in store.queue(QueueFilter(min_age_days=1), NOW_MS, order=UNCERTAINTY)] == [SURE.task_id]
     plan = store._db.execute(  # the order comes from the index: no sort step over all open tasks
         "EXPLAIN QUERY PLAN SELECT task_id FROM tasks WHERE status = 'open' "
-        "ORDER BY uncertainty DESC, received_ms, task_id LIMIT 5").fetchall()  # fmt: skip
+        "ORDER BY uncertainty DESC, received_ms, task_id LIMIT 5"
+    ).fetchall()
     assert any("tasks_uncertainty" in str(row) for row in plan)
     assert not any("TEMP B-TREE" in str(row) for row in plan)
 
 
 def test_queue_page_and_next_task_follow_the_configured_order(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    settings = ReviewSettings(state_path=tmp_path / "review.sqlite", users_file=tmp_path / "u.json",
-                              queue_order="uncertainty")  # fmt: skip
-    app = build_app(settings, store=store, producer=FakeProducer(), users=USERS, master=sample_master(),
-                    registry=CollectorRegistry(), clock=lambda: NOW, ingest=False)  # fmt: skip
+    settings = ReviewSettings(
+        state_path=tmp_path / "review.sqlite", users_file=tmp_path / "u.json", queue_order="uncertainty"
+    )
+    app = build_app(
+        settings,
+        store=store,
+        producer=FakeProducer(),
+        users=USERS,
+        master=sample_master(),
+        registry=CollectorRegistry(),
+        clock=lambda: NOW,
+        ingest=False,
+    )
     client = TestClient(app)
     login(client, "rina")
     html = client.get("/").text
     positions = [html.index(t.task_id) for t in (THREE, CLOSE, LONE, SURE)]
     assert positions == sorted(positions)
     page = client.get("/tasks/" + quote(THREE.task_id, safe="")).text
-    done = client.post("/decide", data={"csrf": csrf_of(page), "task_id": THREE.task_id, "action": "new_person",
-                                        "sequence": "0"}, follow_redirects=False)  # fmt: skip
+    done = client.post(
+        "/decide",
+        data={"csrf": csrf_of(page), "task_id": THREE.task_id, "action": "new_person", "sequence": "0"},
+        follow_redirects=False,
+    )
     assert done.status_code == 303
     assert done.headers["location"].startswith("/tasks/" + quote(CLOSE.task_id, safe=""))
 
@@ -99,13 +119,26 @@ def test_a_state_file_from_before_the_order_is_migrated(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute(OLD_TASKS)
     for i, task in enumerate((SURE, CLOSE, LONE)):
-        db.execute("INSERT INTO tasks (task_id, member_key, family_key, district, village, source, revision,"
-                   " received_ms, aid_priority, status, record) VALUES (?, ?, ?, ?, ?, 'submission', 1, ?, 1,"
-                   " 'open', ?)", (task.task_id, task.member_key, task.member_key[:22], task.member_key[:7],
-                                   task.member_key[:10], NOW_MS + i, task.model_dump_json()))  # fmt: skip
+        db.execute(
+            "INSERT INTO tasks (task_id, member_key, family_key, district, village, source, revision,"
+            " received_ms, aid_priority, status, record) VALUES (?, ?, ?, ?, ?, 'submission', 1, ?, 1,"
+            " 'open', ?)",
+            (
+                task.task_id,
+                task.member_key,
+                task.member_key[:22],
+                task.member_key[:7],
+                task.member_key[:10],
+                NOW_MS + i,
+                task.model_dump_json(),
+            ),
+        )
     db.commit()
     db.close()
     store = ReviewStore(path)
     assert [t.task_id for t in store.queue(QueueFilter(), NOW_MS, order=UNCERTAINTY)] == [
-        CLOSE.task_id, LONE.task_id, SURE.task_id]  # fmt: skip
+        CLOSE.task_id,
+        LONE.task_id,
+        SURE.task_id,
+    ]
     assert CANDIDATE_NIKS[0] == SURE.candidate_nik

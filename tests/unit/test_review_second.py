@@ -29,9 +29,17 @@ def _sent(r: Rig) -> list[ReviewDecision]:
 
 def _decide(client, task_id: str, action: str, *, rank: int = 0, sequence: int = 0):  # type: ignore[no-untyped-def]
     page = client.get("/tasks/" + quote(task_id, safe=""))
-    return client.post("/decide", data={"csrf": csrf_of(page.text), "task_id": task_id, "action": action,
-                                        "rank": str(rank), "sequence": str(sequence)},
-                       follow_redirects=False)  # fmt: skip
+    return client.post(
+        "/decide",
+        data={
+            "csrf": csrf_of(page.text),
+            "task_id": task_id,
+            "action": action,
+            "rank": str(rank),
+            "sequence": str(sequence),
+        },
+        follow_redirects=False,
+    )
 
 
 def _second_of(task: ReviewTask, held_id: str) -> ReviewTask:
@@ -41,8 +49,11 @@ def _second_of(task: ReviewTask, held_id: str) -> ReviewTask:
 
 def _metrics(r: Rig) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = r.client.get("/metrics").text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
 
 
 def _listed(client) -> list[str]:  # type: ignore[no-untyped-def]
@@ -90,10 +101,12 @@ def test_a_second_review_shows_the_first_decision_and_refuses_its_own_reviewer(t
     assert stored is not None and stored.status == DECIDED
     m = _metrics(r)
     assert m[("regsosek_review_decisions_refused_total", (("reason", "same_reviewer"),))] == 2
-    assert [m[("regsosek_review_second_decisions_total", (("result", x),))] for x in ("agree", "disagree",
-                                                                                      "unknown")] == [1, 0, 0]
-    assert m[("regsosek_review_decisions_total", (("outcome", "accept"), ("regency", "3603"),
-                                                  ("role", "reviewer")))] == 2  # fmt: skip
+    assert [
+        m[("regsosek_review_second_decisions_total", (("result", x),))] for x in ("agree", "disagree", "unknown")
+    ] == [1, 0, 0]
+    assert (
+        m[("regsosek_review_decisions_total", (("outcome", "accept"), ("regency", "3603"), ("role", "reviewer")))] == 2
+    )
 
 
 def test_disagreement_and_an_unknown_first_decision_are_counted_and_a_supervisor_may_decide(tmp_path: Path) -> None:
@@ -116,12 +129,16 @@ def test_disagreement_and_an_unknown_first_decision_are_counted_and_a_supervisor
     assert _decide(supervisor, _second_of(b, elsewhere).task_id, "new_person").status_code == 303
     assert [(d.task_id, d.outcome, d.reviewer_id) for d in _sent(r)[1:]] == [
         (_second_of(a, held.decision_id).task_id, ReviewOutcome.ACCEPT, "budi"),
-        (_second_of(b, elsewhere).task_id, ReviewOutcome.NEW_PERSON, "sari")]
+        (_second_of(b, elsewhere).task_id, ReviewOutcome.NEW_PERSON, "sari"),
+    ]
     m = _metrics(r)
-    assert [m[("regsosek_review_second_decisions_total", (("result", x),))] for x in ("agree", "disagree",
-                                                                                      "unknown")] == [0, 1, 1]
-    assert m[("regsosek_review_decisions_total", (("outcome", "new_person"), ("regency", "3603"),
-                                                  ("role", "supervisor")))] == 1  # fmt: skip
+    assert [
+        m[("regsosek_review_second_decisions_total", (("result", x),))] for x in ("agree", "disagree", "unknown")
+    ] == [0, 1, 1]
+    assert (
+        m[("regsosek_review_decisions_total", (("outcome", "new_person"), ("regency", "3603"), ("role", "supervisor")))]
+        == 1
+    )
 
 
 def test_undoing_the_held_decision_closes_its_second_review(tmp_path: Path) -> None:
@@ -135,12 +152,15 @@ def test_undoing_the_held_decision_closes_its_second_review(tmp_path: Path) -> N
     put(r.store, (_second_of(a, held_a.decision_id), NOW_MS))  # raised before the undo
     for held in (held_a, held_b):
         queue = r.client.get("/")
-        undone = r.client.post("/undo", data={"csrf": csrf_of(queue.text), "decision_id": held.decision_id},
-                               follow_redirects=False)  # fmt: skip
+        undone = r.client.post(
+            "/undo", data={"csrf": csrf_of(queue.text), "decision_id": held.decision_id}, follow_redirects=False
+        )
         assert undone.status_code == 303
     put(r.store, (_second_of(b, held_b.decision_id), NOW_MS))  # raised before the undo, read after it
-    assert [r.store.task(_second_of(t, h.decision_id).task_id).status  # type: ignore[union-attr]
-            for t, h in ((a, held_a), (b, held_b))] == [CLOSED, CLOSED]
+    assert [
+        r.store.task(_second_of(t, h.decision_id).task_id).status  # type: ignore[union-attr]
+        for t, h in ((a, held_a), (b, held_b))
+    ] == [CLOSED, CLOSED]
     budi = r.new_client()
     login(budi, "budi")
     assert set(_listed(budi)) == {a.task_id, b.task_id}  # the first tasks are open again, no second review
@@ -163,6 +183,8 @@ def test_backlog_metrics_are_read_from_the_state_at_each_scrape(tmp_path: Path) 
     _decide(r.client, sample_task(6).task_id, "new_person")  # the oldest task is decided
     m = _metrics(r)
     assert (m[("regsosek_review_open_tasks", ())], m[("regsosek_review_oldest_open_task_age_seconds", ())]) == (
-        6, 200 * 3600)
+        6,
+        200 * 3600,
+    )
     empty = rig(tmp_path / "empty")
     assert _metrics(empty)[("regsosek_review_oldest_open_task_age_seconds", ())] == 0

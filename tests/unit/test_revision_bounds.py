@@ -71,8 +71,9 @@ def test_an_accepted_revision_round_trips_through_every_store(tmp_path: Path, re
     fake = FakeMemberLinker.of([FakeMasterPerson(NIK, "Ahmad Fauzi", "3603121705150003")])
 
     def linker_on(store: LinkStore) -> SubmissionLinker:
-        return SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"),
-                                rules=AdmissionRules(max_step=MAX_REVISION))  # fmt: skip
+        return SubmissionLinker(
+            fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"), rules=AdmissionRules(max_step=MAX_REVISION)
+        )
 
     store = LinkStore(tmp_path / "links.duckdb")
     result = linker_on(store).process([sub], ["team-a"])
@@ -117,19 +118,25 @@ def test_the_link_store_holds_64_bit_revisions(tmp_path: Path, revision: int) ->
 def test_a_file_with_32_bit_revisions_is_widened_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "links.duckdb"
     con = duckdb.connect(str(path))  # the schema before revisions were 64-bit and owners were kept
-    con.execute("CREATE TABLE family_revisions (family_key VARCHAR PRIMARY KEY, revision INTEGER NOT NULL, "
-                "submission_id VARCHAR NOT NULL, serials INTEGER[] NOT NULL)")  # fmt: skip
+    con.execute(
+        "CREATE TABLE family_revisions (family_key VARCHAR PRIMARY KEY, revision INTEGER NOT NULL, "
+        "submission_id VARCHAR NOT NULL, serials INTEGER[] NOT NULL)"
+    )
     con.execute("INSERT INTO family_revisions VALUES (?, 7, 's7', [1, 2])", [FAMILY_KEY])
-    con.execute("CREATE TABLE member_links (member_key VARCHAR NOT NULL, family_key VARCHAR NOT NULL, "
-                "revision INTEGER NOT NULL)")  # fmt: skip
+    con.execute(
+        "CREATE TABLE member_links (member_key VARCHAR NOT NULL, family_key VARCHAR NOT NULL, "
+        "revision INTEGER NOT NULL)"
+    )
     con.close()
     store = LinkStore(path)
     assert store.families([FAMILY_KEY])[FAMILY_KEY] == FamilyState(7, "s7", (1, 2), None)
     store.apply(StoreUpdate(families={FAMILY_KEY: FamilyState(2**40, "s8", (1,), "team-a")}))
     store.close()
     con = duckdb.connect(str(path))
-    types = con.execute("SELECT table_name, data_type FROM information_schema.columns "
-                        "WHERE column_name = 'revision' ORDER BY table_name").fetchall()  # fmt: skip
+    types = con.execute(
+        "SELECT table_name, data_type FROM information_schema.columns "
+        "WHERE column_name = 'revision' ORDER BY table_name"
+    ).fetchall()
     con.close()
     assert types == [("family_revisions", "BIGINT"), ("member_links", "BIGINT")]
     assert LinkStore(path).families([FAMILY_KEY])[FAMILY_KEY] == FamilyState(2**40, "s8", (1,), "team-a")
@@ -142,8 +149,9 @@ def test_a_poisoned_output_record_is_skipped_by_the_publisher(tmp_path: Path) ->
     from tests.support.publisher import linked_member
 
     log = DisclosureLog(tmp_path / "disclosures.sqlite")
-    publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log,
-                          clock=lambda: datetime(2024, 3, 1, tzinfo=UTC))  # fmt: skip
+    publisher = Publisher(
+        example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: datetime(2024, 3, 1, tzinfo=UTC)
+    )
     good = linked_member(1, nik=NIK)
     poisoned = json.loads(to_canonical_json(good))
     poisoned["revision"] = 10**30
@@ -161,11 +169,20 @@ def test_the_largest_member_numbers_reach_the_member_states(tmp_path: Path) -> N
     doc = submission_payload([member], revision=MAX_REVISION)
     sub = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
     store = LinkStore(tmp_path / "links.duckdb")
-    pipeline = SubmissionLinker(FakeMemberLinker.of([]), store, PersonIds(b"k"), OutputTopics("m", "f", "r"),
-                                rules=AdmissionRules(max_step=MAX_REVISION))  # fmt: skip
+    pipeline = SubmissionLinker(
+        FakeMemberLinker.of([]),
+        store,
+        PersonIds(b"k"),
+        OutputTopics("m", "f", "r"),
+        rules=AdmissionRules(max_step=MAX_REVISION),
+    )
     store.apply(pipeline.process([sub]).update)
     store.close()
     (state,) = LinkStore(tmp_path / "links.duckdb").find_family_members([FAMILY_KEY])
     assert (state.member_key, state.revision, state.query.age, state.query.birth_year, state.query.relationship) == (
-        f"{FAMILY_KEY}-99", MAX_REVISION, 130, 1880, 8,
-    )  # fmt: skip
+        f"{FAMILY_KEY}-99",
+        MAX_REVISION,
+        130,
+        1880,
+        8,
+    )

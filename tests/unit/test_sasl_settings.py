@@ -24,9 +24,11 @@ from services.publisher.settings import PublisherSettings
 from services.review.settings import ReviewSettings
 
 SERVICES: dict[str, type[KafkaSecurity]] = {
-    "REGSOSEK_GATEWAY_": GatewaySettings, "REGSOSEK_LINKER_": LinkerSettings,
-    "REGSOSEK_PUBLISHER_": PublisherSettings, "REGSOSEK_REVIEW_": ReviewSettings,
-}  # fmt: skip
+    "REGSOSEK_GATEWAY_": GatewaySettings,
+    "REGSOSEK_LINKER_": LinkerSettings,
+    "REGSOSEK_PUBLISHER_": PublisherSettings,
+    "REGSOSEK_REVIEW_": ReviewSettings,
+}
 # A real CA bundle (PEM) to stand in for a deployment's CA file.
 CA_FILE = Path(certifi.where())
 CA_COUNT = CA_FILE.read_text().count("BEGIN CERTIFICATE")
@@ -58,22 +60,31 @@ def test_off_by_default_and_empty_values_mean_off(
     assert settings.faust_credentials() is None
 
 
-def test_sasl_plaintext_from_a_password_file(service: tuple[str, type[KafkaSecurity]], tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_sasl_plaintext_from_a_password_file(
+    service: tuple[str, type[KafkaSecurity]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prefix, settings_class = service
     secret = tmp_path / "service.password"
     secret.write_text("from-a-file-0123\n")
     monkeypatch.setenv(prefix + "SASL_USERNAME", "svc")
     monkeypatch.setenv(prefix + "SASL_PASSWORD_FILE", str(secret))
-    expected = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-                "sasl_plain_username": "svc", "sasl_plain_password": "from-a-file-0123"}  # fmt: skip
+    expected = {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "svc",
+        "sasl_plain_password": "from-a-file-0123",
+    }
     settings = settings_class()
     assert settings.kafka_python_security() == expected
     assert settings.aiokafka_security() == expected
     creds = settings.faust_credentials()
     assert isinstance(creds, SASLCredentials) and creds.ssl_context is None
     assert (creds.username, creds.password, creds.mechanism.value, creds.protocol.value) == (
-        "svc", "from-a-file-0123", "SCRAM-SHA-512", "SASL_PLAINTEXT")  # fmt: skip
+        "svc",
+        "from-a-file-0123",
+        "SCRAM-SHA-512",
+        "SASL_PLAINTEXT",
+    )
     # The env password wins over the file, and never shows in the settings' repr.
     monkeypatch.setenv(prefix + "SASL_PASSWORD", "from-the-env-0123")
     assert settings_class().kafka_python_security()["sasl_plain_password"] == "from-the-env-0123"
@@ -95,9 +106,13 @@ def test_sasl_ssl_reaches_the_kafka_python_options(
     _sasl_ssl(prefix, monkeypatch)
     options = settings_class().kafka_python_security()
     assert options == {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256", "sasl_plain_username": "svc",
-        "sasl_plain_password": "tls-secret-0123", "ssl_check_hostname": True, "ssl_cafile": str(CA_FILE),
-    }  # fmt: skip
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "svc",
+        "sasl_plain_password": "tls-secret-0123",
+        "ssl_check_hostname": True,
+        "ssl_cafile": str(CA_FILE),
+    }
     # kafka-python takes every one of them (it refuses unknown options); api_version: no broker probe.
     consumer = KafkaConsumer(bootstrap_servers="127.0.0.1:1", api_version=(2, 8), **options)
     try:
@@ -115,8 +130,12 @@ def test_sasl_ssl_reaches_the_aiokafka_and_faust_options(
     settings = settings_class()
     options = settings.aiokafka_security()
     context = options.pop("ssl_context")
-    assert options == {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256",
-                       "sasl_plain_username": "svc", "sasl_plain_password": "tls-secret-0123"}  # fmt: skip
+    assert options == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "svc",
+        "sasl_plain_password": "tls-secret-0123",
+    }
     assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is False
     assert context.cert_store_stats()["x509_ca"] == CA_COUNT  # exactly the given CA file
@@ -162,7 +181,7 @@ def test_a_username_without_a_password_is_refused_when_built(
         ({"SECURITY_PROTOCOL": "SASL_SSL", "SSL_CAFILE": "/no/such/ca.pem"}, "CAFILE: /no/such/ca.pem is not a file"),
         ({"SASL_PASSWORD_FILE": "/no/such/password"}, "SASL_PASSWORD_FILE: cannot read /no/such/password"),
     ],
-)  # fmt: skip
+)
 def test_unusable_tls_and_password_files_are_refused(
     env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,9 +38,13 @@ NIK_2 = "3603125505850003"
 
 def _sub(**changes: object) -> Subscription:
     base: dict[str, object] = {
-        "subscriber_id": "kemensos", "purpose_code": "BANSOS", "purpose_text": "Social assistance targeting",
-        "event_types": ["person_new"], "person_fields": ["decision"], "valid_from": VALID_FROM,
-    }  # fmt: skip
+        "subscriber_id": "kemensos",
+        "purpose_code": "BANSOS",
+        "purpose_text": "Social assistance targeting",
+        "event_types": ["person_new"],
+        "person_fields": ["decision"],
+        "valid_from": VALID_FROM,
+    }
     base.update(changes)
     return Subscription.model_validate(base)
 
@@ -83,11 +87,13 @@ def test_raw_identifiers_need_the_raw_nik_permission() -> None:
         ({"valid_from": datetime(2022, 1, 1)}, "timezone"),
         ({"filters": {"region_codes": ["360"]}}, "2-digit province or 4-digit regency"),
         ({"filters": {"programmes": ["pkh"]}}, "programmes"),
-        ({"event_types": ["family_new"], "family_fields": ["members"], "filters": {"programmes": ["bpjs"]}},
-         "programme filters apply to person records only"),
+        (
+            {"event_types": ["family_new"], "family_fields": ["members"], "filters": {"programmes": ["bpjs"]}},
+            "programme filters apply to person records only",
+        ),
         ({"surprise": 1}, "surprise"),
     ],
-)  # fmt: skip
+)
 def test_invalid_subscriptions_are_rejected_with_the_reason(changes: dict[str, object], message: str) -> None:
     assert message in _error(**changes)
 
@@ -125,10 +131,29 @@ def test_registry_versions_and_unique_ids(tmp_path: Path) -> None:
 def test_cli_add_list_remove(cli_app: typer.Typer, tmp_path: Path) -> None:
     reg = tmp_path / "subscriptions.json"
     runner = CliRunner()
-    add = ["subscriptions", "add", "kemenkes", "--purpose-code", "PBI-JK", "--purpose",
-           "PBI-JK contribution assistance verification", "--event", "person_new", "--event", "link_created",
-           "--person-field", "decision", "--person-field", "in_bpjs", "--programme", "bpjs",
-           "--valid-from", "2024-01-01", "--registry", str(reg)]  # fmt: skip
+    add = [
+        "subscriptions",
+        "add",
+        "kemenkes",
+        "--purpose-code",
+        "PBI-JK",
+        "--purpose",
+        "PBI-JK contribution assistance verification",
+        "--event",
+        "person_new",
+        "--event",
+        "link_created",
+        "--person-field",
+        "decision",
+        "--person-field",
+        "in_bpjs",
+        "--programme",
+        "bpjs",
+        "--valid-from",
+        "2024-01-01",
+        "--registry",
+        str(reg),
+    ]
     done = runner.invoke(cli_app, add)
     assert done.exit_code == 0, done.output
     assert "subscriber.kemenkes.notifications.v1 (registry version 1)" in done.output
@@ -158,8 +183,9 @@ def test_cli_add_from_json_and_missing_options(cli_app: typer.Typer, tmp_path: P
     reg, spec = tmp_path / "subscriptions.json", tmp_path / "kemendikbud.json"
     spec.write_text(example_subscriptions()[2].model_dump_json(exclude={"subscriber_id"}))
     runner = CliRunner()
-    done = runner.invoke(cli_app, ["subscriptions", "add", "kemendikbud", "--from-json", str(spec),
-                                   "--registry", str(reg)])  # fmt: skip
+    done = runner.invoke(
+        cli_app, ["subscriptions", "add", "kemendikbud", "--from-json", str(spec), "--registry", str(reg)]
+    )
     assert done.exit_code == 0, done.output
     # The JSON does not say `backfill`: the command's default (on) applies.
     assert load_registry(reg).subscriptions == (example_subscriptions()[2].model_copy(update={"backfill": True}),)
@@ -169,9 +195,24 @@ def test_cli_add_from_json_and_missing_options(cli_app: typer.Typer, tmp_path: P
 
 def test_cli_add_refuses_raw_nik_without_permission(cli_app: typer.Typer, tmp_path: Path) -> None:
     reg = tmp_path / "subscriptions.json"
-    done = CliRunner().invoke(cli_app, [
-        "subscriptions", "add", "kemensos", "--purpose-code", "BANSOS", "--purpose", "Social assistance",
-        "--event", "person_new", "--person-field", "nik", "--registry", str(reg)])  # fmt: skip
+    done = CliRunner().invoke(
+        cli_app,
+        [
+            "subscriptions",
+            "add",
+            "kemensos",
+            "--purpose-code",
+            "BANSOS",
+            "--purpose",
+            "Social assistance",
+            "--event",
+            "person_new",
+            "--person-field",
+            "nik",
+            "--registry",
+            str(reg),
+        ],
+    )
     assert done.exit_code == 2
     assert "need may_receive_nik" in done.output
     assert not reg.exists()
@@ -205,18 +246,28 @@ def test_projection_of_each_example_subscription_has_exactly_its_fields() -> Non
     sos, kes, dik = example_subscriptions()
     sos_family_ref = ring.for_subscriber("kemensos").family(member.family_key)
     assert project_person(member, sos, ring.for_subscriber("kemensos")) == {
-        "nik": NIK_1, "family_key": sos_family_ref, "decision": "linked", "in_dtks": True, "dtks_id": "D-1",
+        "nik": NIK_1,
+        "family_key": sos_family_ref,
+        "decision": "linked",
+        "in_dtks": True,
+        "dtks_id": "D-1",
         "regency_code": "3603",
-    }  # fmt: skip
+    }
     assert project_person(member, kes, ring.for_subscriber("kemenkes")) == {
-        "decision": "linked", "in_bpjs": True, "bpjs_id": "0001234567890", "province_code": "36"
+        "decision": "linked",
+        "in_bpjs": True,
+        "bpjs_id": "0001234567890",
+        "province_code": "36",
     }
     refs = [ring.for_subscriber("kemendikbud").person(m.person_id) for m in family.members]
     assert project_family(family, dik, ring.for_subscriber("kemendikbud")) == {
-        "regency_code": "3603", "member_count": 2,
-        "members": [{"serial": 1, "person_ref": refs[0], "decision": "linked"},
-                    {"serial": 2, "person_ref": refs[1], "decision": "not_linked"}],
-    }  # fmt: skip
+        "regency_code": "3603",
+        "member_count": 2,
+        "members": [
+            {"serial": 1, "person_ref": refs[0], "decision": "linked"},
+            {"serial": 2, "person_ref": refs[1], "decision": "not_linked"},
+        ],
+    }
     sos_family = project_family(family, sos, ring.for_subscriber("kemensos"))
     assert set(sos_family) == {"kk_number", "family_key", "members", "member_count", "deceased_in_master"}
     assert sos_family["kk_number"] == "3603121705150003"
@@ -225,9 +276,11 @@ def test_projection_of_each_example_subscription_has_exactly_its_fields() -> Non
 def test_every_vocabulary_field_can_be_projected() -> None:
     ring = KeyRing(EXAMPLE_SECRETS)
     everything = _sub(
-        event_types=["person_new", "family_new"], person_fields=sorted(PERSON_FIELDS),
-        family_fields=sorted(FAMILY_FIELDS), may_receive_nik=True,
-    )  # fmt: skip
+        event_types=["person_new", "family_new"],
+        person_fields=sorted(PERSON_FIELDS),
+        family_fields=sorted(FAMILY_FIELDS),
+        may_receive_nik=True,
+    )
     member = linked_member(1, nik=NIK_1)
     assert set(project_person(member, everything, ring.for_subscriber("kemensos"))) == PERSON_FIELDS
     family = integrated_family([member])

@@ -20,8 +20,21 @@ SERVICE = "the prefix 'regsosek-' is reserved for service principals"
 
 
 def _add(subscriber_id: str, reg: Path) -> list[str]:
-    return ["subscriptions", "add", subscriber_id, "--purpose-code", "OPS", "--purpose", "Operator access",
-            "--event", "person_new", "--person-field", "decision", "--registry", str(reg)]  # fmt: skip
+    return [
+        "subscriptions",
+        "add",
+        subscriber_id,
+        "--purpose-code",
+        "OPS",
+        "--purpose",
+        "Operator access",
+        "--event",
+        "person_new",
+        "--person-field",
+        "decision",
+        "--registry",
+        str(reg),
+    ]
 
 
 @pytest.fixture
@@ -33,9 +46,15 @@ def registry_file(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("subscriber_id", "reason"),
-    [("admin", SUPER), ("anonymous", SUPER), ("ANONYMOUS", SUPER), ("regsosek-linker", SERVICE),
-     ("regsosek-publisher", SERVICE), ("regsosek-reports", SERVICE)],
-)  # fmt: skip
+    [
+        ("admin", SUPER),
+        ("anonymous", SUPER),
+        ("ANONYMOUS", SUPER),
+        ("regsosek-linker", SERVICE),
+        ("regsosek-publisher", SERVICE),
+        ("regsosek-reports", SERVICE),
+    ],
+)
 def test_cli_add_refuses_reserved_principals_with_one_line_and_exit_2(
     cli_app: typer.Typer, registry_file: Path, subscriber_id: str, reason: str
 ) -> None:
@@ -46,9 +65,7 @@ def test_cli_add_refuses_reserved_principals_with_one_line_and_exit_2(
     assert registry_file.read_bytes() == before
 
 
-def test_cli_add_refuses_super_users_the_broker_is_configured_with(
-    cli_app: typer.Typer, registry_file: Path
-) -> None:
+def test_cli_add_refuses_super_users_the_broker_is_configured_with(cli_app: typer.Typer, registry_file: Path) -> None:
     before = registry_file.read_bytes()
     env = {"REGSOSEK_KAFKA_SUPER_USERS": "User:admin; User:ops-team"}
     done = CliRunner(env=env).invoke(cli_app, _add("ops-team", registry_file))
@@ -60,8 +77,7 @@ def test_cli_add_refuses_super_users_the_broker_is_configured_with(
     # Not over-eager: a name that merely contains a reserved one is an ordinary subscriber.
     ok = CliRunner(env=env).invoke(cli_app, _add("admin-kependudukan", registry_file))
     assert ok.exit_code == 0, ok.output
-    assert [s.subscriber_id for s in load_registry(registry_file).subscriptions] == ["kemenkes",
-                                                                                    "admin-kependudukan"]
+    assert [s.subscriber_id for s in load_registry(registry_file).subscriptions] == ["kemenkes", "admin-kependudukan"]
 
 
 def test_the_contract_refuses_reserved_ids_in_a_hand_edited_registry(tmp_path: Path) -> None:
@@ -69,8 +85,11 @@ def test_the_contract_refuses_reserved_ids_in_a_hand_edited_registry(tmp_path: P
     with pytest.raises(ValidationError, match="subscriber id 'admin' is reserved"):
         Subscription.model_validate(doc)
     reg = tmp_path / "subscriptions.json"
-    reg.write_text(SubscriptionRegistry(subscriptions=(example_subscriptions()[0],)).model_dump_json()
-                   .replace('"kemensos"', '"regsosek-gateway"'))  # fmt: skip
+    reg.write_text(
+        SubscriptionRegistry(subscriptions=(example_subscriptions()[0],))
+        .model_dump_json()
+        .replace('"kemensos"', '"regsosek-gateway"')
+    )
     with pytest.raises(RegistryFileError, match="reserved for service principals"):
         load_registry(reg)
     # Defence in depth: `acl sync` refuses a registry built without validation.

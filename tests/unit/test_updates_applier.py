@@ -103,11 +103,11 @@ def test_born_links_an_unlinked_member_and_merges_its_minted_id(store: LinkStore
 def test_died_and_moved_give_person_events_for_the_linked_members_only(store: LinkStore) -> None:
     fake = _world(store)
     result = _apply(
-        store, fake,
+        store,
+        fake,
         population_change("died", "c-died-1", AHMAD, "Ahmad Fauzi", kk_number=KK, status="dead"),
-        population_change("moved", "c-moved-1", SITI, "Siti Aminah", sex="F", kk_number=KK,
-                          village_code="3603122002"),
-    )  # fmt: skip
+        population_change("moved", "c-moved-1", SITI, "Siti Aminah", sex="F", kk_number=KK, village_code="3603122002"),
+    )
     assert _by_topic(result.records, "m") == []  # the member records do not change
     events = [LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u")]
     assert [(e.event, e.member_key, e.cause.change_id) for e in events] == [
@@ -184,8 +184,11 @@ def test_same_changes_on_fresh_state_give_identical_bytes(tmp_path: Path) -> Non
 def test_a_newer_revision_drops_the_removed_members_state(store: LinkStore) -> None:
     fake = _world(store)
     sub = decode_family_submission(
-        json.dumps(submission_payload([member_payload(1, "Ahmad Fauzi", AHMAD)], family_key=FAM, revision=2,
-                                      kk_number=KK)).encode(), key=FAM.encode())  # fmt: skip
+        json.dumps(
+            submission_payload([member_payload(1, "Ahmad Fauzi", AHMAD)], family_key=FAM, revision=2, kk_number=KK)
+        ).encode(),
+        key=FAM.encode(),
+    )
     store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
     result = _apply(store, fake, population_change("born", "c-born-1", RIZKY, "Rizky Pratama", kk_number=KK))
     assert result.records == []  # Rizky left the family in revision 2: nothing to re-link
@@ -206,7 +209,11 @@ def test_kk_changed_tells_the_linked_member_and_flags_the_family_kk_mismatch(sto
     result = _apply(store, fake, population_change("kk_changed", "c-kk-1", AHMAD, "Ahmad Fauzi", kk_number=new_kk))
     (event,) = (LINKAGE_UPDATE_ADAPTER.validate_json(r.value or b"") for r in _by_topic(result.records, "u"))
     assert (event.event, event.member_key, event.before, event.cause.change) == (
-        "link_changed", f"{FAM}-01", event.after, "kk_changed")  # fmt: skip
+        "link_changed",
+        f"{FAM}-01",
+        event.after,
+        "kk_changed",
+    )
     (family_rec,) = _by_topic(result.records, "f")
     family = IntegratedFamily.model_validate_json(family_rec.value or b"")
     assert (family.flags.kk_mismatch, family.master_kk_numbers) == (True, [KK, new_kk])
@@ -214,8 +221,17 @@ def test_kk_changed_tells_the_linked_member_and_flags_the_family_kk_mismatch(sto
 
 def test_bpjs_row_sets_the_bpjs_id_of_the_linked_member(store: LinkStore) -> None:
     fake = _world(store)
-    row = json.dumps({"source": "bpjs", "schema_version": "1", "noka": "0000000000123", "nik": AHMAD,
-                      "nama_peserta": "Ahmad", "segmen": "PBI-APBN", "faskes": "F-1"}).encode()  # fmt: skip
+    row = json.dumps(
+        {
+            "source": "bpjs",
+            "schema_version": "1",
+            "noka": "0000000000123",
+            "nik": AHMAD,
+            "nama_peserta": "Ahmad",
+            "segmen": "PBI-APBN",
+            "faskes": "F-1",
+        }
+    ).encode()
     result = ChangeApplier(fake, StoreMemberIndex(lambda: {0: store}), IDS, TOPICS).process([_change(row, "bpjs")])
     (member_rec,) = _by_topic(result.records, "m")
     assert LinkedMember.model_validate_json(member_rec.value or b"").sectoral.bpjs_id == "0000000000123"
@@ -252,8 +268,9 @@ def test_born_links_a_member_sharing_only_a_phonetic_blocking_key(store: LinkSto
     assert stored.decision == "not_linked" and stored.blocking_keys
     born = population_change("born", "c-born-4", NURHALIZA, "Siti Nurhaliza", sex="F", kk_number=KK)
     # The former probe (NIK, birth date, normalised name) does not reach her: no NIK, another date and spelling.
-    old_probe = Probe(niks=frozenset({NURHALIZA}), birth_dates=frozenset({"2016-03-02"}),
-                      name_keys=frozenset({"siti nurhaliza"}))  # fmt: skip
+    old_probe = Probe(
+        niks=frozenset({NURHALIZA}), birth_dates=frozenset({"2016-03-02"}), name_keys=frozenset({"siti nurhaliza"})
+    )
     assert index.find(old_probe) == []
     result = _apply(store, fake, born)
     (member_rec,) = _by_topic(result.records, "m")
@@ -286,8 +303,9 @@ def test_link_store_files_without_blocking_keys_open_and_use_the_former_probe(tm
     assert all(s.blocking_keys is None for s in index.find_families([FAM]))
     # Found by the birth date as surveyed (a correction of the master record to that date), re-linked by the
     # fake's sound key, and saved with its keys.
-    corrected = population_change("born", "c-born-6", NURHALIZA, "Siti Nurhaliza", sex="F", kk_number=KK,
-                                  birth_date=dt.date(2016, 8, 20))  # fmt: skip
+    corrected = population_change(
+        "born", "c-born-6", NURHALIZA, "Siti Nurhaliza", sex="F", kk_number=KK, birth_date=dt.date(2016, 8, 20)
+    )
     result = _apply(store, fake, corrected)
     assert [r.key for r in _by_topic(result.records, "u")] == [f"{FAM}-04".encode()] * 2
     (state,) = [s for s in index.find_families([FAM]) if s.member_key == f"{FAM}-04"]

@@ -74,8 +74,9 @@ def test_bad_change_records_are_dead_lettered_with_their_reason(
 def test_valid_changes_carry_their_cause_and_master_person() -> None:
     change = _classify(population_change("moved", "c-9", NIK, "Ahmad Fauzi", village_code="3603122002"))
     assert isinstance(change, Change) and change.person is not None
-    assert change.cause == UpdateCause(source=ChangeSource.DUKCAPIL, change="moved", change_id="c-9",
-                                       effective_date=change.cause.effective_date)  # fmt: skip
+    assert change.cause == UpdateCause(
+        source=ChangeSource.DUKCAPIL, change="moved", change_id="c-9", effective_date=change.cause.effective_date
+    )
     assert (change.person.nik, change.person.village_code, change.person.deceased) == (NIK, "3603122002", False)
     row = _classify(dtks_row("D-1", NIK, "Ahmad"), "dtks")
     assert isinstance(row, Change) and row.sectoral is not None
@@ -85,21 +86,44 @@ def test_valid_changes_carry_their_cause_and_master_person() -> None:
 
 def test_update_contract_is_strict_and_round_trips() -> None:
     member = LinkedMember(
-        member_key="3603010001000100001001-01", family_key="3603010001000100001001", serial=1,
-        submission_id="S-1", revision=1, decision=MemberDecision.LINKED, band=LinkBand.AUTO_LINK,
-        probability=0.99, matched_nik=NIK, person_id="p-new", person_id_kind=PersonIdKind.MASTER,
+        member_key="3603010001000100001001-01",
+        family_key="3603010001000100001001",
+        serial=1,
+        submission_id="S-1",
+        revision=1,
+        decision=MemberDecision.LINKED,
+        band=LinkBand.AUTO_LINK,
+        probability=0.99,
+        matched_nik=NIK,
+        person_id="p-new",
+        person_id_kind=PersonIdKind.MASTER,
         model_version="m-1",
-    )  # fmt: skip
-    before = DecisionSummary(decision=MemberDecision.NOT_LINKED, band=LinkBand.NO_MATCH, person_id="u-old",
-                             person_id_kind=PersonIdKind.MINTED)  # fmt: skip
-    after = DecisionSummary(decision=MemberDecision.LINKED, band=LinkBand.AUTO_LINK, probability=0.99,
-                            person_id="p-new", person_id_kind=PersonIdKind.MASTER)  # fmt: skip
+    )
+    before = DecisionSummary(
+        decision=MemberDecision.NOT_LINKED,
+        band=LinkBand.NO_MATCH,
+        person_id="u-old",
+        person_id_kind=PersonIdKind.MINTED,
+    )
+    after = DecisionSummary(
+        decision=MemberDecision.LINKED,
+        band=LinkBand.AUTO_LINK,
+        probability=0.99,
+        person_id="p-new",
+        person_id_kind=PersonIdKind.MASTER,
+    )
     cause = UpdateCause(source=ChangeSource.DUKCAPIL, change="born", change_id="c1")
     event = Merged(
-        event_id=update_event_id("c1", member.member_key, UpdateEventType.MERGED), member_key=member.member_key,
-        family_key=member.family_key, cause=cause, before=before, after=after, member=member,
-        old_person_id="u-old", new_person_id="p-new",
-    )  # fmt: skip
+        event_id=update_event_id("c1", member.member_key, UpdateEventType.MERGED),
+        member_key=member.member_key,
+        family_key=member.family_key,
+        cause=cause,
+        before=before,
+        after=after,
+        member=member,
+        old_person_id="u-old",
+        new_person_id="p-new",
+    )
     assert LINKAGE_UPDATE_ADAPTER.validate_json(event.model_dump_json()) == event
     bad = json.loads(event.model_dump_json()) | {"unexpected": 1}
     with pytest.raises(ValueError, match="unexpected"):

@@ -45,8 +45,16 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     sub = decode_family_submission(json.dumps(submission_payload(members, family_key=FAM)).encode(), key=FAM.encode())
     store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
     journal = MasterJournal(tmp_path / "journal.duckdb")
-    handler = ChangeHandler(fake, lambda: {0: store}, IDS, UpdateTopics("m", "r", "u", "f"), journal,
-                            {"pop": "population", "dtks": "dtks"}, "dlq", max_payload_bytes=100_000)  # fmt: skip
+    handler = ChangeHandler(
+        fake,
+        lambda: {0: store},
+        IDS,
+        UpdateTopics("m", "r", "u", "f"),
+        journal,
+        {"pop": "population", "dtks": "dtks"},
+        "dlq",
+        max_payload_bytes=100_000,
+    )
     sent: list[Any] = []
     acks: list[asyncio.Future[None]] = []
 

@@ -69,8 +69,16 @@ def test_file_status_against_the_engine() -> None:
 
 def test_journal_keeps_positions_with_its_rows_and_selects_what_a_file_has_not_seen(tmp_path: Path) -> None:
     journal = MasterJournal(tmp_path / "j.duckdb")
-    handler = ChangeHandler(FakeMemberLinker(), dict, IDS, UpdateTopics("m", "r", "u", "f"), journal,
-                            {"pop": "population"}, "dlq", max_payload_bytes=100_000)  # fmt: skip
+    handler = ChangeHandler(
+        FakeMemberLinker(),
+        dict,
+        IDS,
+        UpdateTopics("m", "r", "u", "f"),
+        journal,
+        {"pop": "population"},
+        "dlq",
+        max_payload_bytes=100_000,
+    )
     entries, dead = handler.classify([_born(0, 4, 0), _msg(0, 5, b"{bad"), _born(1, 0, 1), _born(0, 6, 2)])
     assert len(dead) == 1
     old = Change(entries[0].change.cause.model_copy(update={"change_id": "c-old"}), person=_person(AHMAD))
@@ -109,8 +117,16 @@ def _file(tmp_path: Path, partition: int, fake: FakeMemberLinker) -> LinkStore:
 
 def _handler(tmp_path: Path, files: dict[int, LinkStore], fake: FakeMemberLinker) -> tuple[ChangeHandler, list[Any]]:
     journal = MasterJournal(tmp_path / "journal.duckdb")
-    handler = ChangeHandler(fake, lambda: dict(files), IDS, UpdateTopics("m", "r", "u", "f"), journal,
-                            {"pop": "population"}, "dlq", max_payload_bytes=100_000)  # fmt: skip
+    handler = ChangeHandler(
+        fake,
+        lambda: dict(files),
+        IDS,
+        UpdateTopics("m", "r", "u", "f"),
+        journal,
+        {"pop": "population"},
+        "dlq",
+        max_payload_bytes=100_000,
+    )
     sent: list[Any] = []
 
     async def send(rec: OutboundRecord) -> asyncio.Future[None]:
@@ -155,8 +171,7 @@ def test_a_lagging_file_is_caught_up_from_the_journal_once(tmp_path: Path) -> No
     sent.clear()
     assert asyncio.run(handler.sync()) == set() and sent == []  # in sync: nothing again
     # A later change reaches both files in the same batch.
-    asyncio.run(handler.handle([_msg(0, 2, population_change("died", "c-died", AHMAD, "Ahmad Fauzi",
-                                                                    status="dead"))]))  # fmt: skip
+    asyncio.run(handler.handle([_msg(0, 2, population_change("died", "c-died", AHMAD, "Ahmad Fauzi", status="dead"))]))
     assert sorted(k for k, e, _ in _events(sent)) == [f"{FAMS[0]}-01", f"{FAMS[1]}-01"]
     assert files[0].change_positions() == other.change_positions() == {("pop", 0): 3}
 

@@ -41,9 +41,16 @@ def _updates(tmp_path: Path, wait_s: float, ahead: bool = True) -> tuple[MasterU
     store = LinkStore(tmp_path / "links-p0.duckdb")
     if ahead:
         store.apply_changes({}, {("pop", 0): 2})  # its previous owner read changes 0 and 1
-    handler = ChangeHandler(FakeMemberLinker(), lambda: {0: store}, PersonIds(b"k"), UpdateTopics("m", "r", "u", "f"),
-                            MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
-                            max_payload_bytes=100_000)  # fmt: skip
+    handler = ChangeHandler(
+        FakeMemberLinker(),
+        lambda: {0: store},
+        PersonIds(b"k"),
+        UpdateTopics("m", "r", "u", "f"),
+        MasterJournal(tmp_path / "j.duckdb"),
+        {"pop": "population"},
+        "dlq",
+        max_payload_bytes=100_000,
+    )
 
     async def send(rec: OutboundRecord) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -54,8 +61,9 @@ def _updates(tmp_path: Path, wait_s: float, ahead: bool = True) -> tuple[MasterU
     app: Any = SimpleNamespace(
         consumer=SimpleNamespace(assignment=lambda: {TP(SUBMISSIONS, 0)}, highwater=lambda tp: 5)
     )
-    settings = LinkerSettings(submissions_topic=SUBMISSIONS, updates_ahead_wait_seconds=wait_s,
-                              updates_catchup_seconds=30)  # fmt: skip
+    settings = LinkerSettings(
+        submissions_topic=SUBMISSIONS, updates_ahead_wait_seconds=wait_s, updates_catchup_seconds=30
+    )
     updates = MasterUpdates(app, settings, handler, asyncio.Lock(), SubmissionsProgress())
     updates.assigned({TP(SUBMISSIONS, 0), TP("other", 1)})
     return updates, store
@@ -137,8 +145,12 @@ def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_secon
         TopicPartition("pop", 0): [rec("pop", 0, 3)],
     }
     out = records_of(batch)
-    assert [(r.topic, r.partition, r.offset) for r in out] == [("dtks", 0, 5), ("dtks", 0, 6), ("pop", 0, 3),
-                                                               ("pop", 1, 0)]  # fmt: skip
+    assert [(r.topic, r.partition, r.offset) for r in out] == [
+        ("dtks", 0, 5),
+        ("dtks", 0, 6),
+        ("pop", 0, 3),
+        ("pop", 1, 0),
+    ]
     assert out[0] == ChangeRecord("dtks", 0, 5, 1_700_000_000.123, b"k", b"v")
 
 
@@ -164,9 +176,17 @@ def test_a_change_batch_is_counted_by_the_recorder(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     recorder = BatchRecorder(LinkerMetrics(registry), dlq_topic="dlq")
     store = LinkStore(tmp_path / "links-p0.duckdb")
-    handler = ChangeHandler(FakeMemberLinker(), lambda: {0: store}, PersonIds(b"k"), UpdateTopics("m", "r", "u", "f"),
-                            MasterJournal(tmp_path / "j.duckdb"), {"pop": "population"}, "dlq",
-                            max_payload_bytes=100_000, recorder=recorder)  # fmt: skip
+    handler = ChangeHandler(
+        FakeMemberLinker(),
+        lambda: {0: store},
+        PersonIds(b"k"),
+        UpdateTopics("m", "r", "u", "f"),
+        MasterJournal(tmp_path / "j.duckdb"),
+        {"pop": "population"},
+        "dlq",
+        max_payload_bytes=100_000,
+        recorder=recorder,
+    )
 
     async def send(rec: OutboundRecord) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -80,11 +80,16 @@ def test_a_new_decile_of_the_same_dtks_row_emits_welfare_changed_and_the_member(
     summary = summary_of(member)
     assert event == WelfareChanged(
         event_id=update_event_id(change.cause.change_id, key, UpdateEventType.WELFARE_CHANGED),
-        member_key=key, family_key=FAM,
+        member_key=key,
+        family_key=FAM,
         cause=UpdateCause(source=ChangeSource.DTKS, change="sectoral_upsert", change_id=change.cause.change_id),
-        before=summary, after=summary, member=member, decile_before=3, decile_after=5,
+        before=summary,
+        after=summary,
+        member=member,
+        decile_before=3,
+        decile_after=5,
         event_time=dt.datetime(1970, 1, 1, tzinfo=dt.UTC),  # the change record's broker timestamp (0 here)
-    )  # fmt: skip
+    )
     assert member.event_time == event.event_time
     assert result.records[1].key == key.encode()
     # The same row again changes nothing: no record, no event.
@@ -109,19 +114,27 @@ RING = KeyRing({s: f"test-only-secret-{s}-0123456789abcdef".encode() for s in ("
 
 
 def _sub(sid: str, events: tuple[EventType, ...], deciles: tuple[int, ...] = ()) -> Subscription:
-    return Subscription.model_validate({
-        "subscriber_id": sid, "purpose_code": "TEST-PURPOSE", "purpose_text": "A test purpose for welfare",
-        "event_types": events, "person_fields": ("decision", "dtks_decile"), "filters": {"deciles": deciles},
-        "valid_from": VALID_FROM,
-    })  # fmt: skip
+    return Subscription.model_validate(
+        {
+            "subscriber_id": sid,
+            "purpose_code": "TEST-PURPOSE",
+            "purpose_text": "A test purpose for welfare",
+            "event_types": events,
+            "person_fields": ("decision", "dtks_decile"),
+            "filters": {"deciles": deciles},
+            "valid_from": VALID_FROM,
+        }
+    )
 
 
 #: poor: decile changes of persons in deciles 1-4; welfare: every welfare change; other: new persons only.
-REGISTRY = SubscriptionRegistry(subscriptions=(
-    _sub("poor", (EventType.DECILE_CHANGE,), deciles=(1, 2, 3, 4)),
-    _sub("welfare", (EventType.WELFARE_CHANGE,)),
-    _sub("other", (EventType.PERSON_NEW,)),
-))  # fmt: skip
+REGISTRY = SubscriptionRegistry(
+    subscriptions=(
+        _sub("poor", (EventType.DECILE_CHANGE,), deciles=(1, 2, 3, 4)),
+        _sub("welfare", (EventType.WELFARE_CHANGE,)),
+        _sub("other", (EventType.PERSON_NEW,)),
+    )
+)
 
 
 def _with_decile(decile: int) -> LinkedMember:
@@ -147,18 +160,29 @@ def test_a_decile_change_reaches_the_subscribers_whose_filter_holds_before_or_af
     member = _with_decile(5)
     for sid, event in (("poor", EventType.DECILE_CHANGE), ("welfare", EventType.WELFARE_CHANGE)):
         n = by_sub[sid]
-        assert n.envelope == NotificationEnvelope.model_validate({
-            "message_id": n.envelope.message_id, "timestamp": datetime(2024, 3, 1, tzinfo=UTC),
-            "subscriber_id": sid, "purpose_code": "TEST-PURPOSE", "event_type": event, "record_type": "person",
-            "reference_id": RING.for_subscriber(sid).person(member.person_id),
-            "record": {"decision": "linked", "dtks_decile": 5},
-            "supersedes": None, "correction": False, "previous_reference_id": None,
-        })  # fmt: skip
+        assert n.envelope == NotificationEnvelope.model_validate(
+            {
+                "message_id": n.envelope.message_id,
+                "timestamp": datetime(2024, 3, 1, tzinfo=UTC),
+                "subscriber_id": sid,
+                "purpose_code": "TEST-PURPOSE",
+                "event_type": event,
+                "record_type": "person",
+                "reference_id": RING.for_subscriber(sid).person(member.person_id),
+                "record": {"decision": "linked", "dtks_decile": 5},
+                "supersedes": None,
+                "correction": False,
+                "previous_reference_id": None,
+            }
+        )
         assert n.key == RING.for_subscriber(sid).member(member.member_key)
         (logged,) = log.query(subscriber_id=sid)
         assert (logged.message_id, logged.event_type, logged.fields, logged.subject_id) == (
-            n.envelope.message_id, event.value, ("decision", "dtks_decile"), member.person_id,
-        )  # fmt: skip
+            n.envelope.message_id,
+            event.value,
+            ("decision", "dtks_decile"),
+            member.person_id,
+        )
     _, sent = _handle(pub, 2, 5, 7)  # neither 5 nor 7 is in 1-4
     assert [n.envelope.subscriber_id for n in sent] == ["welfare"]
     _, sent = _handle(pub, 3, 7, 2)  # back into 1-4
@@ -184,8 +208,14 @@ def test_decile_filters_are_validated_and_person_only() -> None:
     with pytest.raises(ValidationError, match="deciles are DTKS welfare deciles 1-10"):
         _sub("poor", (EventType.DECILE_CHANGE,), deciles=(0,))
     with pytest.raises(ValidationError, match="decile filters apply to person records only"):
-        Subscription.model_validate({
-            "subscriber_id": "fam", "purpose_code": "TEST-PURPOSE", "purpose_text": "A test purpose for welfare",
-            "event_types": ("family_new",), "family_fields": ("member_count",), "filters": {"deciles": (1,)},
-            "valid_from": VALID_FROM,
-        })  # fmt: skip
+        Subscription.model_validate(
+            {
+                "subscriber_id": "fam",
+                "purpose_code": "TEST-PURPOSE",
+                "purpose_text": "A test purpose for welfare",
+                "event_types": ("family_new",),
+                "family_fields": ("member_count",),
+                "filters": {"deciles": (1,)},
+                "valid_from": VALID_FROM,
+            }
+        )

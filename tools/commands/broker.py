@@ -9,9 +9,7 @@ import typer
 
 from tools import broker as kafka_broker
 
-broker_app = typer.Typer(
-    help="Run the local Apache Kafka broker (KRaft, loopback only).", no_args_is_help=True
-)
+broker_app = typer.Typer(help="Run the local Apache Kafka broker (KRaft, loopback only).", no_args_is_help=True)
 
 RunDirOption = typer.Option(
     kafka_broker.DEFAULT_RUN_DIR, "--run-dir", help="Folder for the broker's state, data and logs."
@@ -43,26 +41,31 @@ def fetch_cmd(
     except kafka_broker.BrokerError as exc:
         raise _fail(exc) from None
     verb = "fetched" if fetched else "already present"
-    typer.echo(f"Kafka {kafka_broker.KAFKA_VERSION} jars, the JMX exporter agent and Kafka's tools {verb} in "
-               f"{libs_dir}, {kafka_broker.jmx_agent_jar(libs_dir).parent} and "
-               f"{kafka_broker.tools_jar(libs_dir).parent}")  # fmt: skip
+    typer.echo(
+        f"Kafka {kafka_broker.KAFKA_VERSION} jars, the JMX exporter agent and Kafka's tools {verb} in "
+        f"{libs_dir}, {kafka_broker.jmx_agent_jar(libs_dir).parent} and "
+        f"{kafka_broker.tools_jar(libs_dir).parent}"
+    )
 
 
 @broker_app.command("start")
 def start_cmd(
-    run_dir: Path = RunDirOption, port: int = PortOption, controller_port: int = ControllerPortOption,
+    run_dir: Path = RunDirOption,
+    port: int = PortOption,
+    controller_port: int = ControllerPortOption,
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve broker metrics (Prometheus JMX exporter agent) on this port."
     ),
     secured: bool = typer.Option(
-        False, "--secured",
+        False,
+        "--secured",
         help="Security mode: a SASL_PLAINTEXT listener with SCRAM-SHA-512 users and ACLs (StandardAuthorizer); "
-             "the generated admin password is kept in <run dir>/admin.password.",
+        "the generated admin password is kept in <run dir>/admin.password.",
     ),
     sasl_port: int = typer.Option(
         kafka_broker.DEFAULT_SASL_PORT, "--sasl-port", help="SASL/SCRAM listener port (--secured)."
     ),
-) -> None:  # fmt: skip
+) -> None:
     """Start the broker in the background and wait until it accepts admin requests."""
     config = dataclasses.replace(config_for(run_dir, port, controller_port), metrics_port=metrics_port)
     try:
@@ -76,8 +79,10 @@ def start_cmd(
     if st.already_running:
         typer.echo(f"broker already running (pid {st.pid}) at {st.bootstrap}")
     else:
-        typer.echo(f"broker started (pid {st.pid}) at {st.bootstrap} in {st.start_seconds:.1f} s; "
-                   f"RSS {st.rss_mb:.0f} MiB; logs in {config.logs_dir}")  # fmt: skip
+        typer.echo(
+            f"broker started (pid {st.pid}) at {st.bootstrap} in {st.start_seconds:.1f} s; "
+            f"RSS {st.rss_mb:.0f} MiB; logs in {config.logs_dir}"
+        )
     if secured:
         for line in connection_lines(config):
             typer.echo(line)
@@ -111,8 +116,10 @@ def status_cmd(run_dir: Path = RunDirOption) -> None:
     if st.running:
         typer.echo(f"running: pid {st.pid} at {st.bootstrap}, RSS {st.rss_mb:.0f} MiB, run dir {st.run_dir}")
         if st.sasl_bootstrap is not None:
-            typer.echo(f"secured: SASL/SCRAM at {st.sasl_bootstrap}, admin password in "
-                       f"{kafka_broker.admin_password_file(kafka_broker.BrokerConfig(run_dir=run_dir))}")  # fmt: skip
+            typer.echo(
+                f"secured: SASL/SCRAM at {st.sasl_bootstrap}, admin password in "
+                f"{kafka_broker.admin_password_file(kafka_broker.BrokerConfig(run_dir=run_dir))}"
+            )
     else:
         typer.echo(f"stopped (run dir {st.run_dir})")
         raise typer.Exit(code=3)

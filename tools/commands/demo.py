@@ -99,8 +99,13 @@ def _generate(
     from linkage.synthetic import UnknownRegencyError, generate_world
     from linkage.synthetic.profile import NoiseProfile
 
-    with Progress(TextColumn("generating: {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as progress:  # fmt: skip
+    with Progress(
+        TextColumn("generating: {task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("world", total=1)
 
         def report(stage: str, done: int, total: int) -> None:
@@ -124,9 +129,12 @@ def _print_counts(counts: StreamCounts, console: Console) -> None:
     table = Table(title="submissions streamed into Kafka")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for label, value in (("families", counts.families), ("members", counts.members),
-                         (f"produced to {SUBMISSIONS}", counts.produced),
-                         (f"dead-lettered to {SUBMISSIONS_DLQ}", counts.dead_lettered)):  # fmt: skip
+    for label, value in (
+        ("families", counts.families),
+        ("members", counts.members),
+        (f"produced to {SUBMISSIONS}", counts.produced),
+        (f"dead-lettered to {SUBMISSIONS_DLQ}", counts.dead_lettered),
+    ):
         table.add_row(label, f"{value:,}")
     for reason, n in sorted(counts.reasons.items()):
         table.add_row(f"  reason {reason}", f"{n:,}")
@@ -144,8 +152,11 @@ def _print_summary(summary: LiveSummary, console: Console) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     total = max(summary.linked_members, 1)
-    rows = [("members linked (auto)", "linked"), ("members for review", "pending_review"),
-            ("members without a match", "not_linked")]  # fmt: skip
+    rows = [
+        ("members linked (auto)", "linked"),
+        ("members for review", "pending_review"),
+        ("members without a match", "not_linked"),
+    ]
     for label, decision in rows:
         n = summary.decisions.get(decision, 0)
         table.add_row(label, f"{n:,} ({n / total:.1%})")
@@ -207,10 +218,18 @@ def _stream_and_link(
     counts.families = len(families)
     bad = len(stream) - len(valid)
     summary = run_live(
-        bootstrap=bootstrap, topics=PipelineTopics(), world=world, model=model,
-        submissions=Submissions.of(valid), state_dir=state_dir, rate=rate or None, console=console,
-        stream=stream, stream_members=members, expected_dead_letters=bad,
-    )  # fmt: skip
+        bootstrap=bootstrap,
+        topics=PipelineTopics(),
+        world=world,
+        model=model,
+        submissions=Submissions.of(valid),
+        state_dir=state_dir,
+        rate=rate or None,
+        console=console,
+        stream=stream,
+        stream_members=members,
+        expected_dead_letters=bad,
+    )
     counts.produced = len(stream)
     counts.dead_lettered = sum(summary.dead_letters.values())
     counts.reasons = dict(summary.dead_letters)

@@ -61,17 +61,26 @@ def simulate_cmd(
         )
     if via is Via.gateway and not token:
         raise typer.BadParameter("--via gateway needs a team token (--token or REGSOSEK_SIMULATE_TOKEN)")
-    report = asyncio.run(_run(world, via, rate, seconds, bootstrap, topic, gateway_url,
-                              token or "", concurrency, timeout_s))  # fmt: skip
+    report = asyncio.run(
+        _run(world, via, rate, seconds, bootstrap, topic, gateway_url, token or "", concurrency, timeout_s)
+    )
     _print_summary(report, rate)
     if report.rejected or report.unreadable:
         raise typer.Exit(code=1)
 
 
 async def _run(
-    world: Path, via: Via, rate: float, seconds: float, bootstrap: str, topic: str,
-    gateway_url: str, token: str, concurrency: int, timeout_s: float,
-) -> SimulationReport:  # fmt: skip
+    world: Path,
+    via: Via,
+    rate: float,
+    seconds: float,
+    bootstrap: str,
+    topic: str,
+    gateway_url: str,
+    token: str,
+    concurrency: int,
+    timeout_s: float,
+) -> SimulationReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tools.simulator import (
@@ -89,24 +98,36 @@ async def _run(
     else:
         sender = GatewaySender(gateway_url, token, timeout_s=timeout_s)
     columns = (
-        TextColumn(f"[bold]simulate via {via.value}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn(f"[bold]simulate via {via.value}"),
+        BarColumn(),
+        MofNCompleteColumn(),
         TextColumn("accepted [green]{task.fields[accepted]}[/] rejected [red]{task.fields[rejected]}[/]"),
-        TextColumn("{task.fields[per_s]:.0f}/s"), TimeElapsedColumn(),
-    )  # fmt: skip
+        TextColumn("{task.fields[per_s]:.0f}/s"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(
-            "send", total=planned_count(rate, seconds), accepted=0, rejected=0, per_s=0.0
-        )
+        task = progress.add_task("send", total=planned_count(rate, seconds), accepted=0, rejected=0, per_s=0.0)
         started = asyncio.get_running_loop().time()
 
         def update(report: SimulationReport) -> None:
             elapsed = max(1e-6, asyncio.get_running_loop().time() - started)
-            progress.update(task, completed=report.sent + report.unreadable, accepted=report.accepted,
-                            rejected=report.sent - report.accepted, per_s=report.sent / elapsed)  # fmt: skip
+            progress.update(
+                task,
+                completed=report.sent + report.unreadable,
+                accepted=report.accepted,
+                rejected=report.sent - report.accepted,
+                per_s=report.sent / elapsed,
+            )
 
         try:
-            report = await simulate(read_submissions(world), sender, rate=rate, duration_s=seconds,
-                                    concurrency=concurrency, on_outcome=update)  # fmt: skip
+            report = await simulate(
+                read_submissions(world),
+                sender,
+                rate=rate,
+                duration_s=seconds,
+                concurrency=concurrency,
+                on_outcome=update,
+            )
         finally:
             await sender.close()
         progress.update(task, total=report.sent + report.unreadable)

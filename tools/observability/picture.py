@@ -19,17 +19,20 @@ from tools.observability.prom_api import PrometheusApi
 
 #: (panel title, PromQL, label that names the line)
 PANELS: tuple[tuple[str, str, str], ...] = (
-    ("Gateway answers (cumulative, by status code)",
-     'sum by (code) (regsosek_gateway_requests_total{route="/v1/submissions"}) > 0', "code"),
-    ("Linker records in / out (cumulative, by topic)",
-     'label_replace(sum by (topic) (regsosek_messages_consumed_total), "io", "in: $1", "topic", "(.*)")'
-     ' or label_replace(sum by (topic) (regsosek_messages_produced_total) > 0, "io", "out: $1", "topic", "(.*)")',
-     "io"),
-    ("Dukcapil decisions (cumulative, by band)",
-     'sum by (band) (linkage_decisions_total{source="dukcapil"})', "band"),
-    ("Members auto-linked per district",
-     "sum by (district) (regsosek_region_members_linked)", "district"),
-)  # fmt: skip
+    (
+        "Gateway answers (cumulative, by status code)",
+        'sum by (code) (regsosek_gateway_requests_total{route="/v1/submissions"}) > 0',
+        "code",
+    ),
+    (
+        "Linker records in / out (cumulative, by topic)",
+        'label_replace(sum by (topic) (regsosek_messages_consumed_total), "io", "in: $1", "topic", "(.*)")'
+        ' or label_replace(sum by (topic) (regsosek_messages_produced_total) > 0, "io", "out: $1", "topic", "(.*)")',
+        "io",
+    ),
+    ("Dukcapil decisions (cumulative, by band)", 'sum by (band) (linkage_decisions_total{source="dukcapil"})', "band"),
+    ("Members auto-linked per district", "sum by (district) (regsosek_region_members_linked)", "district"),
+)
 
 
 def _rows(api: PrometheusApi, start: float, end: float, step_s: float) -> list[dict[str, Any]]:

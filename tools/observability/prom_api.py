@@ -59,9 +59,7 @@ class PrometheusApi:
     def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Series]:
         """Evaluate `expr` at every `step_s` between `start` and `end` (unix seconds)."""
         data = self._get("/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step_s})
-        return [
-            Series(dict(r["metric"]), [(float(t), float(v)) for t, v in r["values"]]) for r in data["result"]
-        ]
+        return [Series(dict(r["metric"]), [(float(t), float(v)) for t, v in r["values"]]) for r in data["result"]]
 
     def targets(self) -> list[dict[str, Any]]:
         """The active scrape targets with their health."""

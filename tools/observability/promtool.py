@@ -49,9 +49,7 @@ def run_promtool(*args: str, timeout_s: float = 60.0) -> PromtoolResult:
     binary = find_binary("promtool")
     if binary is None:
         raise PromtoolMissing("promtool not found: install Debian's prometheus package (`make install`)")
-    proc = subprocess.run(
-        [str(binary), *args], capture_output=True, text=True, timeout=timeout_s, check=False
-    )
+    proc = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout_s, check=False)
     return PromtoolResult(proc.returncode, proc.stdout + proc.stderr)
 
 

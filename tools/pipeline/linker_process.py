@@ -58,21 +58,29 @@ class PipelineTopics:
     def env(self) -> dict[str, str]:
         """The linker settings naming these topics."""
         return {
-            "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": self.submissions, "REGSOSEK_LINKER_DLQ_TOPIC": self.dlq,
-            "REGSOSEK_LINKER_MEMBERS_TOPIC": self.members, "REGSOSEK_LINKER_FAMILIES_TOPIC": self.families,
-            "REGSOSEK_LINKER_REVIEW_TOPIC": self.review, "REGSOSEK_LINKER_FEEDBACK_TOPIC": self.feedback,
-        }  # fmt: skip
+            "REGSOSEK_LINKER_SUBMISSIONS_TOPIC": self.submissions,
+            "REGSOSEK_LINKER_DLQ_TOPIC": self.dlq,
+            "REGSOSEK_LINKER_MEMBERS_TOPIC": self.members,
+            "REGSOSEK_LINKER_FAMILIES_TOPIC": self.families,
+            "REGSOSEK_LINKER_REVIEW_TOPIC": self.review,
+            "REGSOSEK_LINKER_FEEDBACK_TOPIC": self.feedback,
+        }
 
 
 # The linker setting naming each catalogue topic it reads or writes (services/linker/settings.py).
 TOPIC_ENV = {
-    SUBMISSIONS: "REGSOSEK_LINKER_SUBMISSIONS_TOPIC", SUBMISSIONS_DLQ: "REGSOSEK_LINKER_DLQ_TOPIC",
-    LINKED_MEMBERS: "REGSOSEK_LINKER_MEMBERS_TOPIC", LINKED_FAMILIES: "REGSOSEK_LINKER_FAMILIES_TOPIC",
-    REVIEW: "REGSOSEK_LINKER_REVIEW_TOPIC", FIELD_FEEDBACK: "REGSOSEK_LINKER_FEEDBACK_TOPIC",
-    POPULATION_CHANGES: "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC", DTKS_CHANGES: "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC",
-    BPJS_CHANGES: "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC", UPDATES: "REGSOSEK_LINKER_UPDATES_TOPIC",
+    SUBMISSIONS: "REGSOSEK_LINKER_SUBMISSIONS_TOPIC",
+    SUBMISSIONS_DLQ: "REGSOSEK_LINKER_DLQ_TOPIC",
+    LINKED_MEMBERS: "REGSOSEK_LINKER_MEMBERS_TOPIC",
+    LINKED_FAMILIES: "REGSOSEK_LINKER_FAMILIES_TOPIC",
+    REVIEW: "REGSOSEK_LINKER_REVIEW_TOPIC",
+    FIELD_FEEDBACK: "REGSOSEK_LINKER_FEEDBACK_TOPIC",
+    POPULATION_CHANGES: "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC",
+    DTKS_CHANGES: "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC",
+    BPJS_CHANGES: "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC",
+    UPDATES: "REGSOSEK_LINKER_UPDATES_TOPIC",
     REVIEW_DECISIONS: "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC",
-}  # fmt: skip
+}
 
 
 class LinkerExited(RuntimeError):
@@ -126,8 +134,13 @@ class LinkerProcess:
             env.update({TOPIC_ENV[catalogue]: private for catalogue, private in topics.items()})
         if fake_master is not None:
             env["REGSOSEK_LINKER_FAKE_MASTER_PATH"] = str(fake_master)
-        env.update({"REGSOSEK_LINKER_BOOTSTRAP": bootstrap, "REGSOSEK_LINKER_APP_ID": group,
-                    "REGSOSEK_LINKER_STATE_DIR": str(state_dir)})  # fmt: skip
+        env.update(
+            {
+                "REGSOSEK_LINKER_BOOTSTRAP": bootstrap,
+                "REGSOSEK_LINKER_APP_ID": group,
+                "REGSOSEK_LINKER_STATE_DIR": str(state_dir),
+            }
+        )
         if world_dir is not None:
             env["REGSOSEK_LINKER_WORLD_DIR"] = str(world_dir)
         if model_path is not None:
@@ -153,9 +166,13 @@ class LinkerProcess:
         self.log_offset = self.log_size()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-                [sys.executable, "-m", self.module, *self.args], cwd=REPO, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                [sys.executable, "-m", self.module, *self.args],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self.starts += 1
 
     @property

@@ -107,8 +107,9 @@ def run_live(
     summary.members = len(expected)
     dlq_start = _end_offsets(bootstrap, topics.dlq)
     started = time.monotonic()
-    linker = LinkerProcess(bootstrap=bootstrap, group=group, state_dir=state_dir, topics=topics,
-                           world_dir=world, model_path=model)  # fmt: skip
+    linker = LinkerProcess(
+        bootstrap=bootstrap, group=group, state_dir=state_dir, topics=topics, world_dir=world, model_path=model
+    )
     try:
         with console.status("starting the linker (loading the master and the model)"):
             if not linker.wait_for_log("Ready", 300):
@@ -122,8 +123,13 @@ def run_live(
         watcher.start()
         watcher.ready.wait(60)
         streamer.start()
-        columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
+        columns = (
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+        )
         deadline = time.monotonic() + timeout_s
         with Progress(*columns, console=console) as progress:
             sent = progress.add_task("submissions produced", total=len(records), rate="")
@@ -134,8 +140,9 @@ def run_live(
                 progress.update(
                     sent, completed=streamer.sent_records, rate=f"{streamer.sent_members / elapsed:,.0f} members/s"
                 )
-                progress.update(linked, completed=min(fig.distinct, len(expected)),
-                                rate=f"{fig.distinct / elapsed:,.0f}/s")  # fmt: skip
+                progress.update(
+                    linked, completed=min(fig.distinct, len(expected)), rate=f"{fig.distinct / elapsed:,.0f}/s"
+                )
                 if fig.distinct >= len(expected) and not streamer.is_alive():
                     break
                 if not linker.alive():

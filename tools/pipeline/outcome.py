@@ -71,8 +71,11 @@ class Submissions:
 
     def truth_record_ids(self) -> dict[str, str]:
         """Member key -> the truth file's record id (`<submission id>/<serial>` of the latest revision)."""
-        return {f"{k}-{m['serial']:02d}": f"{doc['submission_id']}/{m['serial']}"
-                for k, doc in self.latest.items() for m in doc["members"]}  # fmt: skip
+        return {
+            f"{k}-{m['serial']:02d}": f"{doc['submission_id']}/{m['serial']}"
+            for k, doc in self.latest.items()
+            for m in doc["members"]
+        }
 
 
 @dataclass
@@ -133,8 +136,9 @@ def stream_scores(latest: dict[str, bytes], submissions: Submissions, world: Pat
     rows = []
     for key, value in latest.items():
         rec = json.loads(value)
-        rows.append({"record_id": record_ids.get(key, key), "master_record_id": rec.get("matched_nik"),
-                     "band": rec["band"]})  # fmt: skip
+        rows.append(
+            {"record_id": record_ids.get(key, key), "master_record_id": rec.get("matched_nik"), "band": rec["band"]}
+        )
     schema = pa.schema([("record_id", pa.string()), ("master_record_id", pa.string()), ("band", pa.string())])
     return evaluate_links(pa.Table.from_pylist(rows, schema=schema), _truth(world))
 

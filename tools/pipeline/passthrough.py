@@ -20,12 +20,20 @@ def build_passthrough(settings: LinkerSettings) -> faust.App:
     """The forwarding app (consume -> produce, nothing else)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.app_id, broker=settings.broker_url, store="memory://", processing_guarantee="at_least_once",
-        producer_acks=-1, consumer_auto_offset_reset="earliest", topic_allow_declare=False,
-        topic_disable_leader=True, web_enabled=False, autodiscover=False,
-        datadir=str(settings.state_dir / "faust"), broker_commit_every=settings.batch_max_members,
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        autodiscover=False,
+        datadir=str(settings.state_dir / "faust"),
+        broker_commit_every=settings.batch_max_members,
         broker_commit_interval=1.0,
-    )  # fmt: skip
+    )
     source = app.topic(settings.submissions_topic, key_serializer="raw", value_serializer="raw")
     sink = app.topic(settings.members_topic, key_serializer="raw", value_serializer="raw")
 

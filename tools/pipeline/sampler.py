@@ -23,16 +23,37 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("/linkage/", "/services/linker/engine_link.py")),
     ("link store", ("/duckdb", "/services/linker/store.py")),
     ("decoding", ("/contracts/", "/pydantic", "/services/linker/deadletter.py", "/json/")),
-    ("building outputs", ("/integration/outputs.py", "/services/linker/pipeline.py",
-                          "/integration/mapping.py", "/integration/ids.py")),
-    ("producing", ("/aiokafka/producer", "/faust/transport/producer", "/faust/topics.py",
-                   "/faust/transport/drivers/aiokafka.py")),
-    ("consuming", ("/aiokafka/consumer", "/faust/transport/consumer", "/faust/streams.py",
-                   "/faust/channels.py", "/faust/agents/")),
+    (
+        "building outputs",
+        ("/integration/outputs.py", "/services/linker/pipeline.py", "/integration/mapping.py", "/integration/ids.py"),
+    ),
+    (
+        "producing",
+        ("/aiokafka/producer", "/faust/transport/producer", "/faust/topics.py", "/faust/transport/drivers/aiokafka.py"),
+    ),
+    (
+        "consuming",
+        (
+            "/aiokafka/consumer",
+            "/faust/transport/consumer",
+            "/faust/streams.py",
+            "/faust/channels.py",
+            "/faust/agents/",
+        ),
+    ),
     # Wire protocol and sockets of both directions (record batches are built and parsed here too).
-    ("kafka client I/O", ("/aiokafka/conn.py", "/aiokafka/client.py", "/aiokafka/record", "/aiokafka/protocol",
-                          "/asyncio/selector_events.py", "/asyncio/streams.py")),
-)  # fmt: skip
+    (
+        "kafka client I/O",
+        (
+            "/aiokafka/conn.py",
+            "/aiokafka/client.py",
+            "/aiokafka/record",
+            "/aiokafka/protocol",
+            "/asyncio/selector_events.py",
+            "/asyncio/streams.py",
+        ),
+    ),
+)
 # Waiting, not working: the event loop's select, conditions and queues, an idle executor thread.
 IDLE_FILES = ("selectors.py", "threading.py", "queue.py", "concurrent/futures/thread.py")
 
@@ -82,8 +103,12 @@ class StackSampler(threading.Thread):
     def dump(self) -> None:
         """Write the totals atomically (a reader never sees half a file)."""
         tmp = self.out.with_suffix(".tmp")
-        doc = {"at": time.time(), "pid": os.getpid(), "samples": dict(self.counts),
-               "other": dict(self.other.most_common(15))}  # fmt: skip
+        doc = {
+            "at": time.time(),
+            "pid": os.getpid(),
+            "samples": dict(self.counts),
+            "other": dict(self.other.most_common(15)),
+        }
         tmp.write_text(json.dumps(doc))
         tmp.replace(self.out)
 

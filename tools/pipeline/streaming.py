@@ -74,12 +74,17 @@ class SubmissionStreamer(threading.Thread):
 
     def run(self) -> None:
         producer = KafkaProducer(
-            bootstrap_servers=self._servers, acks="all", enable_idempotence=True, linger_ms=2,
+            bootstrap_servers=self._servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
             # Survive a broker restart: a buffered record is retried until the broker is back.
-            delivery_timeout_ms=180_000, request_timeout_ms=30_000, max_block_ms=180_000,
+            delivery_timeout_ms=180_000,
+            request_timeout_ms=30_000,
+            max_block_ms=180_000,
             client_id="regsosek-streamer",
             **({"partitioner": district_partitioner} if self._by_district else {}),
-        )  # fmt: skip
+        )
         try:
             self.started_at = time.time()
             for (key, value), n in zip(self._records, self._members, strict=True):
@@ -155,12 +160,18 @@ class OutputWatcher(threading.Thread):
     def figures(self) -> WatchFigures:
         """A consistent snapshot."""
         with self._lock:
-            return WatchFigures(self._records, self._members, len(self._keys), self._first, self._last,
-                                list(self._latencies))  # fmt: skip
+            return WatchFigures(
+                self._records, self._members, len(self._keys), self._first, self._last, list(self._latencies)
+            )
 
     def run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._servers, group_id=None, enable_auto_commit=False,
-                                 client_id="regsosek-watcher", fetch_max_wait_ms=20)  # fmt: skip
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="regsosek-watcher",
+            fetch_max_wait_ms=20,
+        )
         try:
             partitions = consumer.partitions_for_topic(self._topic) or set()
             assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]

@@ -145,9 +145,11 @@ class ChangeApplier:
             p = change.person
             self._linker.upsert_master(p)
             return Probe(
-                niks=frozenset({p.nik}), blocking_keys=frozenset(self._linker.master_keys(p)),
-                birth_dates=frozenset({p.birth_date}), name_keys=frozenset({name_key(p.full_name)}),
-            )  # fmt: skip
+                niks=frozenset({p.nik}),
+                blocking_keys=frozenset(self._linker.master_keys(p)),
+                birth_dates=frozenset({p.birth_date}),
+                name_keys=frozenset({name_key(p.full_name)}),
+            )
         if change.sectoral is not None:
             f = change.sectoral
             self._linker.set_sectoral(f.source, f.nik, f.sectoral_id, f.decile)
@@ -177,10 +179,14 @@ class ChangeApplier:
             result.events += 1
         link_nik = link.master_nik if new.decision is not MemberDecision.NOT_LINKED else None
         result.states[state.member_key] = dataclasses.replace(
-            state, decision=new.decision.value, link_nik=link_nik, member_json=new_json,
-            master_kk=link.master_kk_number, master_dead=link.master_deceased,
+            state,
+            decision=new.decision.value,
+            link_nik=link_nik,
+            member_json=new_json,
+            master_kk=link.master_kk_number,
+            master_dead=link.master_deceased,
             blocking_keys=link.blocking_keys or state.blocking_keys,
-        )  # fmt: skip
+        )
 
 
 def _matches(state: MemberState, probe: Probe) -> bool:

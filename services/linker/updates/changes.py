@@ -64,8 +64,9 @@ def classify_change(
     try:
         if kind == "population":
             pc = decode(POPULATION_CHANGE_ADAPTER, value, max_bytes=max_bytes)
-            cause = UpdateCause(source=ChangeSource.DUKCAPIL, change=pc.change, change_id=pc.change_id,
-                                effective_date=pc.effective_date)  # fmt: skip
+            cause = UpdateCause(
+                source=ChangeSource.DUKCAPIL, change=pc.change, change_id=pc.change_id, effective_date=pc.effective_date
+            )
             return Change(cause, person=master_person(pc.record), time=source_time(source))
         row = decode(SECTORAL_RECORD_ADAPTER, value, max_bytes=max_bytes)
         if row.source != kind:
@@ -75,8 +76,7 @@ def classify_change(
         assert value is not None  # decode rejects an empty payload
         row_id = row.id_dtks if isinstance(row, DtksRecord) else row.noka
         digest = hashlib.sha256(value).hexdigest()[:16]
-        cause = UpdateCause(source=ChangeSource(kind), change="sectoral_upsert",
-                            change_id=f"{kind}-{row_id}-{digest}")  # fmt: skip
+        cause = UpdateCause(source=ChangeSource(kind), change="sectoral_upsert", change_id=f"{kind}-{row_id}-{digest}")
         decile = row.desil if isinstance(row, DtksRecord) else None
         fact = None if row.nik is None else SectoralFact(_source(row), row.nik, row_id, decile)
         return Change(cause, sectoral=fact, time=source_time(source))

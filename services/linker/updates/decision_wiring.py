@@ -68,10 +68,19 @@ class DecisionHandler:
     """Applies one batch of decision records: apply, produce, await every ack, then store."""
 
     def __init__(
-        self, master: LinkingMaster, files: Callable[[], Mapping[int, LinkStore]], owns_all: Callable[[], bool],
-        ids: PersonIds, topics: UpdateTopics, dlq_topic: str, positions: DecisionPositions, send: Send,
-        *, max_payload_bytes: int, second_review: SecondReview | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        master: LinkingMaster,
+        files: Callable[[], Mapping[int, LinkStore]],
+        owns_all: Callable[[], bool],
+        ids: PersonIds,
+        topics: UpdateTopics,
+        dlq_topic: str,
+        positions: DecisionPositions,
+        send: Send,
+        *,
+        max_payload_bytes: int,
+        second_review: SecondReview | None = None,
+    ) -> None:
         self._master, self._files, self._owns_all = master, files, owns_all
         self._ids, self._topics, self._dlq = ids, topics, dlq_topic
         self._positions, self._send, self._max_bytes = positions, send, max_payload_bytes
@@ -93,24 +102,44 @@ class DecisionHandler:
                     return found
             return []
 
-        applier = DecisionApplier(self._master, StoreMemberIndex(lambda: files), decisions_of, self._ids,
-                                  self._topics, self._dlq, max_bytes=self._max_bytes,
-                                  unknown_is_elsewhere=not owns_all, second_review=self._second)  # fmt: skip
+        applier = DecisionApplier(
+            self._master,
+            StoreMemberIndex(lambda: files),
+            decisions_of,
+            self._ids,
+            self._topics,
+            self._dlq,
+            max_bytes=self._max_bytes,
+            unknown_is_elsewhere=not owns_all,
+            second_review=self._second,
+        )
         decisions = [DecisionRecord(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value) for r in records]
         result = await asyncio.to_thread(applier.process, decisions)
         await self._produce_and_wait(result.records)
         target = advanced(self.next_positions, records)
         await asyncio.to_thread(self._save, files, result, target)
         self.next_positions = target
-        for name, n in (("applied", result.applied), ("duplicates", result.duplicates),
-                        ("elsewhere", result.elsewhere), ("held", result.held)):  # fmt: skip
+        for name, n in (
+            ("applied", result.applied),
+            ("duplicates", result.duplicates),
+            ("elsewhere", result.elsewhere),
+            ("held", result.held),
+        ):
             self.totals[name] += n
         for reason, n in result.dead.items():
             self.dead_letters[reason] = self.dead_letters.get(reason, 0) + n
-        log.info("review decisions: %d records, %d applied, %d duplicates, %d for other instances, %d dead-lettered, "
-                 "%d update events, %d outputs in %.3f s", len(records), result.applied, result.duplicates,
-                 result.elsewhere, sum(result.dead.values()), result.events, len(result.records),
-                 time.perf_counter() - started)  # fmt: skip
+        log.info(
+            "review decisions: %d records, %d applied, %d duplicates, %d for other instances, %d dead-lettered, "
+            "%d update events, %d outputs in %.3f s",
+            len(records),
+            result.applied,
+            result.duplicates,
+            result.elsewhere,
+            sum(result.dead.values()),
+            result.events,
+            len(result.records),
+            time.perf_counter() - started,
+        )
         return result
 
     def _save(
@@ -130,9 +159,16 @@ class DecisionHandler:
 
 
 def install_decisions(
-    app: faust.App, settings: LinkerSettings, *, linker: Any, store: LinkStoreLike, ids: PersonIds, send: Send,
-    lock: Any, progress: SubmissionsProgress,
-) -> DecisionHandler:  # fmt: skip
+    app: faust.App,
+    settings: LinkerSettings,
+    *,
+    linker: Any,
+    store: LinkStoreLike,
+    ids: PersonIds,
+    send: Send,
+    lock: Any,
+    progress: SubmissionsProgress,
+) -> DecisionHandler:
     """Add the decisions reader (a task) to `app`; its batches take turns with the others on `lock`."""
     owned: set[int] = set()
     assigned = asyncio.Event()
@@ -157,13 +193,21 @@ def install_decisions(
     def owns_all() -> bool:
         return isinstance(store, LinkStore) or (bool(partitions_total) and len(owned) >= partitions_total[0])
 
-    topics = UpdateTopics(settings.members_topic, settings.review_topic, settings.updates_topic,
-                          settings.families_topic)  # fmt: skip
-    handler = DecisionHandler(linker, files, owns_all, ids, topics, settings.dlq_topic,
-                              DecisionPositions(settings.state_dir / "review-decisions.duckdb"), send,
-                              max_payload_bytes=settings.max_payload_bytes,
-                              second_review=SecondReview(settings.second_review_districts,
-                                                         settings.second_review_min_probability))  # fmt: skip
+    topics = UpdateTopics(
+        settings.members_topic, settings.review_topic, settings.updates_topic, settings.families_topic
+    )
+    handler = DecisionHandler(
+        linker,
+        files,
+        owns_all,
+        ids,
+        topics,
+        settings.dlq_topic,
+        DecisionPositions(settings.state_dir / "review-decisions.duckdb"),
+        send,
+        max_payload_bytes=settings.max_payload_bytes,
+        second_review=SecondReview(settings.second_review_districts, settings.second_review_min_probability),
+    )
 
     async def wait_for_submissions() -> None:
         await assigned.wait()
@@ -175,8 +219,10 @@ def install_decisions(
             if progress.caught_up(ends, {tp.partition: committed.get(tp) for tp in tps}):
                 return
             await asyncio.sleep(0.1)
-        log.warning("review decisions: submissions not caught up after %.0f s; applying anyway",
-                    settings.updates_catchup_seconds)  # fmt: skip
+        log.warning(
+            "review decisions: submissions not caught up after %.0f s; applying anyway",
+            settings.updates_catchup_seconds,
+        )
 
     async def apply(records: list[ChangeRecord]) -> None:
         await wait_for_submissions()
@@ -192,10 +238,15 @@ def install_decisions(
             partitions_total.append(await reader.partition_count(settings.submissions_topic))
 
         await read_or_crash(
-            ChangeReader(settings, [settings.review_decisions_topic]), handler.next_positions, apply, idle,
-            max_records=settings.batch_max_members, crash=app.crash, started=count_partitions,
+            ChangeReader(settings, [settings.review_decisions_topic]),
+            handler.next_positions,
+            apply,
+            idle,
+            max_records=settings.batch_max_members,
+            crash=app.crash,
+            started=count_partitions,
             failed=lambda why: log.error("review decisions: batch failed (%s); stopping for re-delivery", why),
-        )  # fmt: skip
+        )
 
     return handler
 

@@ -87,10 +87,18 @@ class DecisionApplier:
     """Turns review decisions into link changes (records to produce, states and log entries to save)."""
 
     def __init__(
-        self, linker: LinkingMaster, index: MemberIndex, decisions_of: DecisionLog, ids: PersonIds,
-        topics: UpdateTopics, dlq_topic: str, *, max_bytes: int = MAX_PAYLOAD_BYTES, unknown_is_elsewhere: bool = False,
+        self,
+        linker: LinkingMaster,
+        index: MemberIndex,
+        decisions_of: DecisionLog,
+        ids: PersonIds,
+        topics: UpdateTopics,
+        dlq_topic: str,
+        *,
+        max_bytes: int = MAX_PAYLOAD_BYTES,
+        unknown_is_elsewhere: bool = False,
         second_review: SecondReview | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._linker = linker
         self._index = index
         self._decisions_of = decisions_of
@@ -178,11 +186,25 @@ class DecisionApplier:
         self, state: MemberState, link: MemberLink, held: AppliedDecision, time: dt.datetime
     ) -> ReviewTask:
         member = LinkedMember.model_validate_json(state.member_json)
-        return review_task(second_review_task(held), member.member_key, member.submission_id, member.revision,
-                           link, self._ids, self._linker.model_version, time)  # fmt: skip
+        return review_task(
+            second_review_task(held),
+            member.member_key,
+            member.submission_id,
+            member.revision,
+            link,
+            self._ids,
+            self._linker.model_version,
+            time,
+        )
 
-    def _refuse(self, result: DecisionResult, reason: DecisionReason, decision: ReviewDecision,
-                record: DecisionRecord, source: SourcePosition) -> None:  # fmt: skip
+    def _refuse(
+        self,
+        result: DecisionResult,
+        reason: DecisionReason,
+        decision: ReviewDecision,
+        record: DecisionRecord,
+        source: SourcePosition,
+    ) -> None:
         why = DeadLetterReason(reason.value)
         detail = f"review decision {decision.decision_id} not applied: {why.value}"
         letter = bounded_dead_letter(ContractViolation(why, detail), record.value, record.key, source)

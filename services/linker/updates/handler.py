@@ -196,8 +196,9 @@ class ChangeHandler:
         started = time.perf_counter()
         target = dict(self.engine_positions)
         entries = await asyncio.to_thread(self._journal.unseen_by, self._file_positions[partition])
-        applier = ChangeApplier(RelinkOnly(self._master), StoreMemberIndex(lambda: {partition: file}),
-                                self._ids, self._topics)  # fmt: skip
+        applier = ChangeApplier(
+            RelinkOnly(self._master), StoreMemberIndex(lambda: {partition: file}), self._ids, self._topics
+        )
         changes = [e.change for e in entries]
         result = await asyncio.to_thread(applier.process, changes) if changes else UpdateResult()
         await self._produce_and_wait(result.records)
@@ -208,9 +209,13 @@ class ChangeHandler:
         log.info(
             "master updates: link-store file p%d caught up with this instance's master: %d journalled changes, "
             "%d members re-linked, %d update events, %d outputs in %.3f s",
-            partition, len(changes), result.relinked, result.events, len(result.records),
+            partition,
+            len(changes),
+            result.relinked,
+            result.events,
+            len(result.records),
             time.perf_counter() - started,
-        )  # fmt: skip
+        )
 
     # --- a batch of change records ---------------------------------------------------------------
 
@@ -231,8 +236,11 @@ class ChangeHandler:
                 reason = result.reason.value
                 self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
                 log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-                dead.append(OutboundRecord(self._dlq, dead_letter_key(msg.key), to_canonical_json(result),
-                                           result.dead_lettered_at))  # fmt: skip
+                dead.append(
+                    OutboundRecord(
+                        self._dlq, dead_letter_key(msg.key), to_canonical_json(result), result.dead_lettered_at
+                    )
+                )
             else:
                 changes.append(JournalEntry(result, (msg.topic, msg.partition, msg.offset)))
         return changes, dead
@@ -257,10 +265,15 @@ class ChangeHandler:
         if self._recorder is not None:
             self._recorder.changes_done(records, out)
         log.info(
-            "changes: %d records, %d applied, %d members re-linked in %d files, %d update events, %d outputs "
-            "in %.3f s", len(records), result.changes, result.relinked, len(in_sync), result.events, len(out),
+            "changes: %d records, %d applied, %d members re-linked in %d files, %d update events, %d outputs in %.3f s",
+            len(records),
+            result.changes,
+            result.relinked,
+            len(in_sync),
+            result.events,
+            len(out),
             time.perf_counter() - started,
-        )  # fmt: skip
+        )
         return result
 
     def _save(self, files: Mapping[int, LinkStore], states: Iterable[MemberState], target: Positions) -> None:

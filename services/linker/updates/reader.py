@@ -60,10 +60,13 @@ class ChangeReader:
         """Connect, assign every change partition and seek to `positions` (else to the beginning)."""
         s = self._settings
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap.split(","), group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", client_id=f"{s.app_id}-change-reader",
+            bootstrap_servers=s.bootstrap.split(","),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"{s.app_id}-change-reader",
             **credentials_to_aiokafka_auth(s.faust_credentials()),
-        )  # fmt: skip
+        )
         await consumer.start()
         self._consumer = consumer
         # The consumer's own metadata covers subscribed topics only; this instance assigns instead.
@@ -85,8 +88,13 @@ class ChangeReader:
                 consumer.seek(tp, pos)
         if fresh:
             await consumer.seek_to_beginning(*fresh)
-        log.info("master updates: reading %d change partitions outside the consumer group (%d from the journal's "
-                 "positions, %d from the beginning)", len(tps), len(tps) - len(fresh), len(fresh))  # fmt: skip
+        log.info(
+            "master updates: reading %d change partitions outside the consumer group (%d from the journal's "
+            "positions, %d from the beginning)",
+            len(tps),
+            len(tps) - len(fresh),
+            len(fresh),
+        )
 
     async def partition_count(self, topic: str) -> int:
         """How many partitions `topic` has (0 when unknown), from the broker's metadata."""

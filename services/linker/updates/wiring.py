@@ -50,9 +50,13 @@ class MasterUpdates:
     """The updates side of one linker instance: the change reader and the gate of the submissions."""
 
     def __init__(
-        self, app: faust.App, settings: LinkerSettings, handler: ChangeHandler, lock: asyncio.Lock,
+        self,
+        app: faust.App,
+        settings: LinkerSettings,
+        handler: ChangeHandler,
+        lock: asyncio.Lock,
         progress: SubmissionsProgress,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._app = app
         self._settings = settings
         self.handler = handler
@@ -100,20 +104,29 @@ class MasterUpdates:
                     ahead = await self.handler.sync(wanted)
                 if not ahead:
                     if waited:
-                        log.info("master updates: link-store files %s reached this instance's master; linking",
-                                 sorted(wanted))  # fmt: skip
+                        log.info(
+                            "master updates: link-store files %s reached this instance's master; linking",
+                            sorted(wanted),
+                        )
                     return
                 if not waited:
                     # Only now: while it merely syncs, the reader's ordering wait must still hold.
                     self._gate_waiting = waited = True
-                    log.info("master updates: link-store files %s are ahead of this instance's master (their "
-                             "previous owner had read more changes); their submissions wait for the change "
-                             "reader, at most %.0f s", sorted(ahead), limit)  # fmt: skip
+                    log.info(
+                        "master updates: link-store files %s are ahead of this instance's master (their "
+                        "previous owner had read more changes); their submissions wait for the change "
+                        "reader, at most %.0f s",
+                        sorted(ahead),
+                        limit,
+                    )
                 if time.monotonic() > deadline:
                     self._given_up |= ahead
-                    log.warning("master updates: link-store files %s still ahead of this instance's master "
-                                "after %.0f s; linking their submissions against it anyway",
-                                sorted(ahead), limit)  # fmt: skip
+                    log.warning(
+                        "master updates: link-store files %s still ahead of this instance's master "
+                        "after %.0f s; linking their submissions against it anyway",
+                        sorted(ahead),
+                        limit,
+                    )
                     return
                 await asyncio.sleep(0.2)
         finally:
@@ -140,8 +153,10 @@ class MasterUpdates:
                 if self._progress.caught_up(ends, {tp.partition: committed.get(tp) for tp in tps}):
                     return
             if time.monotonic() > deadline:
-                log.warning("master updates: submissions not caught up after %.0f s; applying anyway",
-                            self._settings.updates_catchup_seconds)  # fmt: skip
+                log.warning(
+                    "master updates: submissions not caught up after %.0f s; applying anyway",
+                    self._settings.updates_catchup_seconds,
+                )
                 return
             await asyncio.sleep(0.1)
 
@@ -196,15 +211,25 @@ def install_updates(
         assert updates is not None and isinstance(store, PartitionedLinkStore)
         return {tp.partition: store.file(tp.partition) for tp in updates.owned()}
 
-    topics = UpdateTopics(settings.members_topic, settings.review_topic, settings.updates_topic,
-                          settings.families_topic)  # fmt: skip
+    topics = UpdateTopics(
+        settings.members_topic, settings.review_topic, settings.updates_topic, settings.families_topic
+    )
     kinds: dict[str, ChangeTopicKind] = {
         settings.population_changes_topic: "population",
         settings.dtks_changes_topic: "dtks",
         settings.bpjs_changes_topic: "bpjs",
     }
-    handler = ChangeHandler(master, files, ids, topics, journal, kinds, settings.dlq_topic,
-                            max_payload_bytes=settings.max_payload_bytes, recorder=recorder)  # fmt: skip
+    handler = ChangeHandler(
+        master,
+        files,
+        ids,
+        topics,
+        journal,
+        kinds,
+        settings.dlq_topic,
+        max_payload_bytes=settings.max_payload_bytes,
+        recorder=recorder,
+    )
     handler.bind_sender(send)
     updates = MasterUpdates(app, settings, handler, lock, progress)
 
@@ -215,9 +240,13 @@ def install_updates(
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def read_master_changes() -> None:
         await read_or_crash(
-            ChangeReader(settings, list(kinds)), handler.engine_positions, updates.apply, updates.idle,
-            max_records=settings.batch_max_members, crash=app.crash,
+            ChangeReader(settings, list(kinds)),
+            handler.engine_positions,
+            updates.apply,
+            updates.idle,
+            max_records=settings.batch_max_members,
+            crash=app.crash,
             failed=lambda why: log.error("master updates: change batch failed (%s); stopping for re-delivery", why),
-        )  # fmt: skip
+        )
 
     return updates

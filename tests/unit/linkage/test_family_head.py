@@ -53,7 +53,7 @@ def records_table(members: list[tuple[str, str, int | None]]) -> pa.Table:
                 ("head_name", pa.string()),
                 ("relationship", pa.int64()),
             ]
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -190,13 +190,27 @@ def test_link_file_uses_the_head_name_when_the_master_knows_the_heads(monkeypatc
         return [{c: r.get(c) for c in LINKAGE_COLUMNS} | r for r in rows]
 
     master = pa.Table.from_pylist(
-        linkage_rows([{"record_id": r, "nik": r, "kk_number": kk, "full_name": n, "relationship": rel}
-                      for r, kk, n, rel in MASTER])
-    )  # fmt: skip
+        linkage_rows(
+            [
+                {"record_id": r, "nik": r, "kk_number": kk, "full_name": n, "relationship": rel}
+                for r, kk, n, rel in MASTER
+            ]
+        )
+    )
     records = pa.Table.from_pylist(
-        linkage_rows([{"record_id": rid, "full_name": "Ahmad Fauzi", "submission_id": "s1", "head_name": head,
-                       "relationship": rel} for rid, head, rel in case.members])
-    )  # fmt: skip
+        linkage_rows(
+            [
+                {
+                    "record_id": rid,
+                    "full_name": "Ahmad Fauzi",
+                    "submission_id": "s1",
+                    "head_name": head,
+                    "relationship": rel,
+                }
+                for rid, head, rel in case.members
+            ]
+        )
+    )
     fake = [Candidate(r, m, w, 0.9999) for r, m, w in case.pairs]
     monkeypatch.setattr(batch, "predict_pairs", lambda *a, **k: fake)
     artefact = ModelArtefact({}, {"thresholds": {"auto_link": 0.99, "review": 0.5}})

@@ -18,8 +18,9 @@ CURRENT = {"auto_link": 0.99999, "review": 0.01}
 
 
 def test_read_labels_groups_pairs_by_record() -> None:
-    table = pa.table({"record_id": ["k1", "k1", "k2", "k2"], "master_record_id": ["A", "B", "C", "D"],
-                      "label": ["1", "0", "0", "0"]})  # fmt: skip
+    table = pa.table(
+        {"record_id": ["k1", "k1", "k2", "k2"], "master_record_id": ["A", "B", "C", "D"], "label": ["1", "0", "0", "0"]}
+    )
     assert read_labels(table) == {
         "k1": MemberLabels("A", frozenset({"B"})),
         "k2": MemberLabels(None, frozenset({"C", "D"})),
@@ -33,10 +34,16 @@ def test_read_labels_groups_pairs_by_record() -> None:
         ({"record_id": ["k"], "master_record_id": ["A"], "label": [2]}, "row 1: label must be 1 or 0, got 2"),
         ({"record_id": ["k"], "master_record_id": [None], "label": [1]}, "row 1: record_id and master_record_id"),
         ({"record_id": ["k", "k"], "master_record_id": ["A", "B"], "label": [1, 1]}, "row 2: a second pair labelled 1"),
-        ({"record_id": pa.array([], pa.string()), "master_record_id": pa.array([], pa.string()),
-          "label": pa.array([], pa.int8())}, "labels file has no rows"),
+        (
+            {
+                "record_id": pa.array([], pa.string()),
+                "master_record_id": pa.array([], pa.string()),
+                "label": pa.array([], pa.int8()),
+            },
+            "labels file has no rows",
+        ),
     ],
-)  # fmt: skip
+)
 def test_read_labels_refuses_files_that_are_not_labels(columns: dict[str, object], message: str) -> None:
     with pytest.raises(LabelsInputError, match=message):
         read_labels(pa.table(columns))
@@ -58,11 +65,13 @@ def test_links_are_scored_per_labelled_record_at_both_levels() -> None:
         "blind": MemberLabels(None, frozenset({"F"})),  # linked to G nobody judged
         "gone": MemberLabels("H", frozenset()),  # not in the links
     }
-    links = pa.table({
-        "member_key": ["right", "other", "review", "new", "blind", "unlabelled"],
-        "master_record_id": ["A", "C", "D", "E", "G", "Z"],
-        "band": ["auto_link", "auto_link", "review", "review", "auto_link", "auto_link"],
-    })  # fmt: skip
+    links = pa.table(
+        {
+            "member_key": ["right", "other", "review", "new", "blind", "unlabelled"],
+            "master_record_id": ["A", "C", "D", "E", "G", "Z"],
+            "band": ["auto_link", "auto_link", "review", "review", "auto_link", "auto_link"],
+        }
+    )
     ev = evaluate_against_labels(links, labels)
     assert (ev.labelled_records, ev.used, ev.unmatched, ev.labelled_pairs_used) == (6, 5, 1, 6)
     assert (ev.auto.right, ev.auto.wrong, ev.auto.missed, ev.auto.positives) == (1, 1, 2, 3)

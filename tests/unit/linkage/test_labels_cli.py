@@ -41,12 +41,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     links = links.append_column("member_key", pa.array(label_keys(records), pa.string()))
     pq.write_table(links, tmp / "links.parquet")
     truth_table = pq.read_table(world / "truth.parquet")
-    truth = dict(zip(truth_table.column("record_id").to_pylist(), truth_table.column("true_nik").to_pylist(),
-                     strict=True))  # fmt: skip
+    truth = dict(
+        zip(truth_table.column("record_id").to_pylist(), truth_table.column("true_nik").to_pylist(), strict=True)
+    )
     right = [
         (key, mid)
-        for rid, key, mid, band in zip(*(links.column(c).to_pylist() for c in ("record_id", "member_key",
-                                        "master_record_id", "band")), strict=True)  # fmt: skip
+        for rid, key, mid, band in zip(
+            *(links.column(c).to_pylist() for c in ("record_id", "member_key", "master_record_id", "band")), strict=True
+        )
         if band == "auto_link" and mid and truth.get(rid) == mid
     ]
     assert len(right) > 50
@@ -58,8 +60,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pq.write_table(labels, tmp / "labels.parquet")
     pacsv.write_csv(labels, tmp / "labels.csv")
     pq.write_table(labels.drop_columns(["label"]), tmp / "nolabel.parquet")
-    return {"world": world, "model": model, "links": tmp / "links.parquet", "labels": tmp / "labels.parquet",
-            "csv": tmp / "labels.csv", "nolabel": tmp / "nolabel.parquet", "tmp": tmp}  # fmt: skip
+    return {
+        "world": world,
+        "model": model,
+        "links": tmp / "links.parquet",
+        "labels": tmp / "labels.parquet",
+        "csv": tmp / "labels.csv",
+        "nolabel": tmp / "nolabel.parquet",
+        "tmp": tmp,
+    }
 
 
 EXPECTED = [
@@ -79,8 +88,10 @@ def test_evaluate_links_against_labels(files: dict[str, Path]) -> None:
 
 
 def test_evaluate_world_with_model_against_labels(files: dict[str, Path]) -> None:
-    result = runner.invoke(app, ["evaluate", "--world", str(files["world"]), "--model", str(files["model"]),
-                                 "--labels", str(files["labels"])])  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["evaluate", "--world", str(files["world"]), "--model", str(files["model"]), "--labels", str(files["labels"])],
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == EXPECTED[0] and lines[2:4] == EXPECTED[1:]
@@ -112,45 +123,88 @@ def test_evaluate_refuses_links_that_share_no_record_with_the_labels(files: dict
 
 def test_train_with_labels_re_estimates_m_and_records_the_calibration(files: dict[str, Path]) -> None:
     out = files["tmp"] / "relabelled"
-    result = runner.invoke(app, ["train", "--source", "members", "--world", str(files["world"]), "--out", str(out),
-                                 "--model", str(files["model"]), "--labels", str(files["labels"]), "--no-charts",
-                                 "--label-prior-pairs", "10"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--source",
+            "members",
+            "--world",
+            str(files["world"]),
+            "--out",
+            str(out),
+            "--model",
+            str(files["model"]),
+            "--labels",
+            str(files["labels"]),
+            "--no-charts",
+            "--label-prior-pairs",
+            "10",
+        ],
+    )
     assert result.exit_code == 0, result.output
     folder = Path(result.stdout.strip().splitlines()[-1])
     meta = json.loads((folder / "metadata.json").read_text())
     used = meta["labels"]
-    positives = set(pq.read_table(files["labels"]).filter(pa.compute.equal(pa.compute.field("label"), 1))
-                    .column("record_id").to_pylist())  # fmt: skip
+    positives = set(
+        pq.read_table(files["labels"])
+        .filter(pa.compute.equal(pa.compute.field("label"), 1))
+        .column("record_id")
+        .to_pylist()
+    )
     # a labelled member counts once per record of it (a revised family has two)
     records_of_positives = sum(k in positives for k in pq.read_table(files["links"]).column("member_key").to_pylist())
     assert records_of_positives > 40
     assert (used["records"], used["positives"], used["negatives"], used["matches_used"]) == (
-        55, 45, 10, records_of_positives)  # fmt: skip
+        55,
+        45,
+        10,
+        records_of_positives,
+    )
     assert used["prior_pairs"] == 10.0
     labelled = set(pq.read_table(files["labels"]).column("record_id").to_pylist())
     # every record of a labelled member: its best candidate is the labelled one, right or labelled 0
     assert used["calibration"]["judged"] == sum(
-        k in labelled for k in pq.read_table(files["links"]).column("member_key").to_pylist())  # fmt: skip
+        k in labelled for k in pq.read_table(files["links"]).column("member_key").to_pylist()
+    )
     base_model = json.loads((files["model"] / "model.json").read_text())
     new_model = json.loads((folder / "model.json").read_text())
     assert new_model["comparisons"] != base_model["comparisons"]  # m moved towards the labelled pairs
     thresholds = meta["thresholds"]
-    assert re.search(rf"auto_link 0.99 -> {thresholds['auto_link']:g}, review 0.5 -> {thresholds['review']:g}",
-                     result.output)  # fmt: skip
+    assert re.search(
+        rf"auto_link 0.99 -> {thresholds['auto_link']:g}, review 0.5 -> {thresholds['review']:g}", result.output
+    )
     # 10 of the 50 judged best candidates are wrong (at probabilities near 1): no auto-link threshold
     # reaches 0.99 labelled precision, so it is kept
     assert "auto_link" in used["calibration"]["kept"] and thresholds["auto_link"] == 0.99
-    evaluated = runner.invoke(app, ["evaluate", "--world", str(files["world"]), "--model", str(folder),
-                                    "--labels", str(files["labels"])])  # fmt: skip
+    evaluated = runner.invoke(
+        app, ["evaluate", "--world", str(files["world"]), "--model", str(folder), "--labels", str(files["labels"])]
+    )
     assert evaluated.exit_code == 0 and evaluated.stdout.splitlines()[0] == EXPECTED[0]
 
 
 def test_train_refuses_a_wrong_labels_file_and_a_model_without_labels(files: dict[str, Path]) -> None:
     out = str(files["tmp"] / "never")
-    bad = runner.invoke(app, ["train", "--source", "members", "--world", str(files["world"]), "--out", out,
-                              "--model", str(files["model"]), "--labels", str(files["nolabel"])])  # fmt: skip
+    bad = runner.invoke(
+        app,
+        [
+            "train",
+            "--source",
+            "members",
+            "--world",
+            str(files["world"]),
+            "--out",
+            out,
+            "--model",
+            str(files["model"]),
+            "--labels",
+            str(files["nolabel"]),
+        ],
+    )
     assert bad.exit_code == 2 and "has no column 'label'" in bad.output
-    alone = runner.invoke(app, ["train", "--source", "members", "--world", str(files["world"]), "--out", out,
-                                "--model", str(files["model"])])  # fmt: skip
+    alone = runner.invoke(
+        app,
+        ["train", "--source", "members", "--world", str(files["world"]), "--out", out, "--model", str(files["model"])],
+    )
     assert alone.exit_code == 2 and "--model only goes with --labels" in alone.output
     assert not Path(out).exists()

@@ -24,18 +24,34 @@ VILLAGE = "3603122001"
 KK = "3603121705150003"
 # The holder of the NIK (head of the KK) and his wife, whose record the survey writes with HIS NIK.
 HOLDER = {
-    "record_id": "3603121204700001", "nik": "3603121204700001", "kk_number": KK, "full_name": "Ahmad Fauzi",
-    "sex": "M", "birth_date": "1970-04-12", "birth_year": 1970, "village_code": VILLAGE,
+    "record_id": "3603121204700001",
+    "nik": "3603121204700001",
+    "kk_number": KK,
+    "full_name": "Ahmad Fauzi",
+    "sex": "M",
+    "birth_date": "1970-04-12",
+    "birth_year": 1970,
+    "village_code": VILLAGE,
     "address": "Kp. Sukamaju RT 003 RW 009",
-}  # fmt: skip
+}
 WIFE = {
-    **HOLDER, "record_id": "3603124203750002", "nik": "3603124203750002", "full_name": "Siti Aminah",
-    "sex": "F", "birth_date": "1975-03-02", "birth_year": 1975,
-}  # fmt: skip
+    **HOLDER,
+    "record_id": "3603124203750002",
+    "nik": "3603124203750002",
+    "full_name": "Siti Aminah",
+    "sex": "F",
+    "birth_date": "1975-03-02",
+    "birth_year": 1975,
+}
 QUERY = {**WIFE, "record_id": "Q1", "nik": HOLDER["nik"], "full_name": "SITI AMINAH"}
 STRANGER = {
-    **QUERY, "record_id": "Q2", "nik": None, "full_name": "Budi Santoso", "sex": "M", "birth_date": "1988-01-09",
-}  # fmt: skip
+    **QUERY,
+    "record_id": "Q2",
+    "nik": None,
+    "full_name": "Budi Santoso",
+    "sex": "M",
+    "birth_date": "1988-01-09",
+}
 PLAIN = {**HOLDER, "record_id": "Q3", "full_name": "Ahmad Fauzy"}  # the holder himself, one typo
 
 
@@ -143,9 +159,13 @@ def test_batch_path_applies_the_same_rule(with_wife: bool) -> None:
 
 
 NEWBORN = {
-    **WIFE, "record_id": "Q4", "nik": None, "full_name": "Putri Ramadhani", "birth_date": "2022-10-07",
+    **WIFE,
+    "record_id": "Q4",
+    "nik": None,
+    "full_name": "Putri Ramadhani",
+    "birth_date": "2022-10-07",
     "birth_year": 2022,
-}  # fmt: skip
+}
 
 
 def test_a_household_match_alone_is_never_an_auto_link() -> None:

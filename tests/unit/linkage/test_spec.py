@@ -229,6 +229,7 @@ def test_a_fallback_rule_over_the_pair_budget_is_left_out() -> None:
 
     # every person of one kampung (no RT): the address pairs each record with the whole master
     people = FALLBACK_PAIR_BUDGET + 5
+
     def person(prefix: str, i: int, address: str) -> dict[str, object]:
         name, born = f"Budi {chr(65 + i % 26)}{i}", f"19{50 + i}-01-0{1 + i % 9}"
         return {"record_id": f"{prefix}{i}", "full_name": name, "birth_date": born, "address": address}

@@ -28,7 +28,11 @@ def test_generate_writes_the_world_and_reports_counts(app: typer.Typer, tmp_path
     assert result.exit_code == 0, result.output
     assert "400 persons" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "bpjs.parquet", "crosswalk.parquet", "dtks.parquet", "population.parquet", "submissions.jsonl",
+        "bpjs.parquet",
+        "crosswalk.parquet",
+        "dtks.parquet",
+        "population.parquet",
+        "submissions.jsonl",
         "truth.parquet",
     ]
     assert pq.read_table(tmp_path / "population.parquet").num_rows == 400
@@ -72,8 +76,9 @@ def test_profile_presets_and_json_overrides(tmp_path: Path) -> None:
 
 
 def test_invalid_nik_share_makes_some_mistyped_niks_structurally_invalid(tmp_path: Path) -> None:
-    world = generate_world(tmp_path, persons=3000, seed=4,
-                           profile=NoiseProfile(nik_mistyped=0.05, nik_invalid_share=0.5))
+    world = generate_world(
+        tmp_path, persons=3000, seed=4, profile=NoiseProfile(nik_mistyped=0.05, nik_invalid_share=0.5)
+    )
     truth = [t for t in pq.read_table(world.truth).to_pylist() if t["source"] == "member"]
     submitted = [m["nik"] for line in world.submissions.open() for m in json.loads(line)["members"]]
     invalid = [i for i, nik in enumerate(submitted) if nik is not None and not lokal.parse_nik(nik).valid]

@@ -116,10 +116,15 @@ def test_name_noise_rates(pairs: list[Pair]) -> None:
     assert differs == pytest.approx(expected, abs=0.015)
     assert _rate(known, titled) == pytest.approx(PROFILE.name_honorific, abs=0.008)
     muhammad = [p for p in known if p.master is not None and p.master["full_name"].startswith("Muhammad ")]
-    spelled = _rate(muhammad, lambda p: p.member["name"].split()[0].strip(",").title() in
-                    {v.title() for v in MUHAMMAD_VARIANTS} | {"H.", "Drs.", "Ir.", "Dr.", "Tgk."} and
-                    not p.member["name"].upper().startswith("MUHAMMAD ")
-                    and "name_variant" in p.tags)
+    spelled = _rate(
+        muhammad,
+        lambda p: (
+            p.member["name"].split()[0].strip(",").title()
+            in {v.title() for v in MUHAMMAD_VARIANTS} | {"H.", "Drs.", "Ir.", "Dr.", "Tgk."}
+            and not p.member["name"].upper().startswith("MUHAMMAD ")
+            and "name_variant" in p.tags
+        ),
+    )
     assert len(muhammad) > 500 and spelled == pytest.approx(PROFILE.name_variant, abs=0.03)
     for p in known:
         name_tags = p.tags & {"name_variant", "name_honorific", "name_case_spacing"}

@@ -15,8 +15,14 @@ from linkage.synthetic import NoiseProfile, UnknownRegencyError, World, generate
 from linkage.synthetic.names import FEMALE_FIRST, MALE_FIRST, first_given_name
 from linkage.synthetic.regions import load_regency, neighbour_district_codes
 
-FILES = ("population.parquet", "crosswalk.parquet", "dtks.parquet", "bpjs.parquet", "submissions.jsonl",
-         "truth.parquet")
+FILES = (
+    "population.parquet",
+    "crosswalk.parquet",
+    "dtks.parquet",
+    "bpjs.parquet",
+    "submissions.jsonl",
+    "truth.parquet",
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,22 @@ def test_population_has_exactly_the_requested_persons_and_documented_columns(wor
     table = pq.read_table(world.population)
     assert table.num_rows == world.persons == 8000
     assert table.column_names == [
-        "nik", "kk_number", "full_name", "sex", "birth_place", "birth_date", "religion", "marital_status",
-        "relationship", "village_code", "district_code", "address", "rt", "rw", "status", "moved_out",
+        "nik",
+        "kk_number",
+        "full_name",
+        "sex",
+        "birth_place",
+        "birth_date",
+        "religion",
+        "marital_status",
+        "relationship",
+        "village_code",
+        "district_code",
+        "address",
+        "rt",
+        "rw",
+        "status",
+        "moved_out",
     ]
     rows = table.to_pylist()
     assert {r["sex"] for r in rows} == {"M", "F"}
@@ -51,7 +71,14 @@ def test_population_has_exactly_the_requested_persons_and_documented_columns(wor
     assert all(len(r["rt"]) == 3 and len(r["rw"]) == 3 for r in rows)
     assert all(r["village_code"].startswith(r["district_code"]) for r in rows)
     assert {r["relationship"] for r in rows} == {
-        "KEPALA KELUARGA", "ISTRI", "ANAK", "ORANG TUA", "MERTUA", "CUCU", "FAMILI LAIN"}
+        "KEPALA KELUARGA",
+        "ISTRI",
+        "ANAK",
+        "ORANG TUA",
+        "MERTUA",
+        "CUCU",
+        "FAMILI LAIN",
+    }
     assert {r["marital_status"] for r in rows} == {"BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI"}
     # Some older people already carry a placeholder birth date (1 July / 31 December) in the master.
     old = [r["birth_date"] for r in rows if r["birth_date"].year < 1970]
@@ -72,7 +99,10 @@ def test_niks_are_valid_unique_and_agree_with_sex_birth_date_and_district(world:
         day = int(nik[6:8])
         assert (day > 40) == (r["sex"] == "F")
         assert (day - 40 if day > 40 else day, int(nik[8:10]), int(nik[10:12])) == (
-            birth.day, birth.month, birth.year % 100)
+            birth.day,
+            birth.month,
+            birth.year % 100,
+        )
         assert nik[:6] in allowed
         born_here += nik[:6] == r["district_code"]
         assert nik[12:] != "0000"
@@ -120,8 +150,7 @@ def test_crosswalk_covers_every_district_and_village_of_the_regency(world: World
     districts = [r for r in rows if r["level"] == "district"]
     villages = [r for r in rows if r["level"] == "village"]
     assert (len(districts), len(villages)) == (29, 274)
-    assert districts[0] == {"level": "district", "bps_code": "3603010", "kemendagri_code": "360301",
-                            "name": "Balaraja"}
+    assert districts[0] == {"level": "district", "bps_code": "3603010", "kemendagri_code": "360301", "name": "Balaraja"}
     assert len({r["bps_code"] for r in villages}) == len({r["kemendagri_code"] for r in villages}) == 274
     assert all(len(r["bps_code"]) == 10 and len(r["kemendagri_code"]) == 10 for r in villages)
     used = set(pq.read_table(world.population, columns=["village_code"]).column(0).to_pylist())
@@ -146,8 +175,19 @@ def test_truth_covers_every_submitted_member_and_sectoral_row(world: World) -> N
             assert "true_nik" not in line and "noise" not in line
             doc = json.loads(line)
             fk = doc["family_key"]
-            family_key = "".join(fk[k] for k in ("province", "regency", "district", "village", "sls",
-                                                 "sub_sls", "building_serial", "family_serial"))
+            family_key = "".join(
+                fk[k]
+                for k in (
+                    "province",
+                    "regency",
+                    "district",
+                    "village",
+                    "sls",
+                    "sub_sls",
+                    "building_serial",
+                    "family_serial",
+                )
+            )
             for m in doc["members"]:
                 ids.append(f"{doc['submission_id']}/{m['serial']}")
                 keys.add(f"{family_key}-{m['serial']:02d}")
@@ -176,8 +216,17 @@ def test_another_regency_uses_its_own_codes(tmp_path: Path) -> None:
 def test_sectoral_tables_have_their_own_schemas_and_ids(world: World) -> None:
     villages = {r["kemendagri_code"] for r in pq.read_table(world.crosswalk).to_pylist() if r["level"] == "village"}
     dtks = pq.read_table(world.dtks)
-    assert dtks.column_names == ["id_dtks", "nik", "nama", "jenis_kelamin", "tanggal_lahir", "kode_desa",
-                                 "alamat", "id_keluarga", "desil"]
+    assert dtks.column_names == [
+        "id_dtks",
+        "nik",
+        "nama",
+        "jenis_kelamin",
+        "tanggal_lahir",
+        "kode_desa",
+        "alamat",
+        "id_keluarga",
+        "desil",
+    ]
     rows = dtks.to_pylist()
     assert len({r["id_dtks"] for r in rows}) == len(rows)
     assert {r["jenis_kelamin"] for r in rows} == {"L", "P", None}

@@ -24,9 +24,18 @@ SON, FATHER, WIFE = "3603121505850001", "3603120101600001", "3603124303620001"
 
 
 def _person(nik: str, name: str, sex: str, dob: str, relationship: str) -> dict[str, Any]:
-    return {"record_id": nik, "nik": nik, "kk_number": KK, "full_name": name, "sex": sex, "birth_date": dob,
-            "birth_year": int(dob[:4]), "village_code": VILLAGE, "address": None,
-            "relationship": relationship}  # fmt: skip
+    return {
+        "record_id": nik,
+        "nik": nik,
+        "kk_number": KK,
+        "full_name": name,
+        "sex": sex,
+        "birth_date": dob,
+        "birth_year": int(dob[:4]),
+        "village_code": VILLAGE,
+        "address": None,
+        "relationship": relationship,
+    }
 
 
 # The son comes first: on an exact tie the plain choice is the lowest master row, the son.
@@ -53,10 +62,23 @@ def engine() -> LinkageEngine:
     return _engine(FAMILY + OTHERS)
 
 
-def _member(rid: str, submission: str | None = "S1", head: str | None = "Ahmad Fauzi", relationship: int | None = None,
-            **fields: Any) -> dict[str, Any]:  # fmt: skip
-    base = {"record_id": rid, "nik": None, "kk_number": KK, "full_name": "AHMAD FAUZI", "sex": "M",
-            "birth_date": None, "birth_year": None, "village_code": VILLAGE}  # fmt: skip
+def _member(
+    rid: str,
+    submission: str | None = "S1",
+    head: str | None = "Ahmad Fauzi",
+    relationship: int | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    base = {
+        "record_id": rid,
+        "nik": None,
+        "kk_number": KK,
+        "full_name": "AHMAD FAUZI",
+        "sex": "M",
+        "birth_date": None,
+        "birth_year": None,
+        "village_code": VILLAGE,
+    }
     return {**base, "submission_id": submission, "head_name": head, "relationship": relationship, **fields}
 
 
