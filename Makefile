@@ -40,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .  # one formatter, no per-line opt-outs
 
 typecheck: $(STAMP)
-	$(BIN)/mypy contracts linkage integration services tools
+	$(BIN)/mypy contracts linkage integration services tools synthetic
 
 archcheck: $(STAMP)
 	$(BIN)/lint-imports

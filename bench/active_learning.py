@@ -41,8 +41,8 @@ from linkage.labels import MemberLabels, label_keys, uncertainty  # noqa: E402
 from linkage.model.artefact import ModelArtefact  # noqa: E402
 from linkage.normalise.prepare import prepare_table  # noqa: E402
 from linkage.records import load_world_source  # noqa: E402
-from linkage.synthetic.profile import NoiseProfile  # noqa: E402
-from linkage.synthetic.world import generate_world  # noqa: E402
+from synthetic.profile import NoiseProfile  # noqa: E402
+from synthetic.world import generate_world  # noqa: E402
 
 #: The `hard` profile with more members without NIK or KK and more name and birth-date noise, so that
 #: a world of a few tens of thousands of members gives thousands of review tasks.

@@ -63,7 +63,7 @@ def _query_records(world: Path, count: int) -> Any:
 
 
 def phase_world(args: argparse.Namespace) -> dict[str, Any]:
-    from linkage.synthetic.world import generate_world
+    from synthetic.world import generate_world
 
     out = Path(args.world)
     if not (out / "population.parquet").exists() or not (out / "submissions.jsonl").exists():
@@ -79,7 +79,7 @@ def phase_model(args: argparse.Namespace) -> dict[str, Any]:
     from linkage.model.training import train_model
     from linkage.normalise.prepare import prepare_table
     from linkage.records import load_world_source
-    from linkage.synthetic.world import generate_world
+    from synthetic.world import generate_world
 
     train_world = BENCH_DIR / "train-world-50000-s7"
     if not (train_world / "population.parquet").exists():

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from linkage.synthetic import generate_world
+from synthetic import generate_world
 
 TARGET_SECONDS = 180.0
 

@@ -171,8 +171,8 @@ def world(profile: str, persons: int, seed: int = 17) -> Dataset:
     import pyarrow.parquet as pq
 
     from linkage.records import load_world_source
-    from linkage.synthetic.profile import NoiseProfile
-    from linkage.synthetic.world import generate_world
+    from synthetic.profile import NoiseProfile
+    from synthetic.world import generate_world
 
     folder = Path(tempfile.mkdtemp(prefix=f"quality-{profile}-"))
     generate_world(folder, persons=persons, seed=seed, profile=NoiseProfile.named(profile))
@@ -183,7 +183,7 @@ def world(profile: str, persons: int, seed: int = 17) -> Dataset:
 
 def profiles_available() -> list[str]:
     """World profiles to run: default and noisy always, hard when the generator has it."""
-    from linkage.synthetic.profile import NoiseProfile
+    from synthetic.profile import NoiseProfile
 
     out = []
     for name in ("default", "noisy", "hard"):

@@ -1,4 +1,7 @@
-"""Charts a person can look at: match weights and m/u parameters, as offline HTML and PNG."""
+"""Charts a person can look at: match weights and m/u parameters, as offline HTML and PNG.
+
+altair (which Splink draws with) and vl-convert are the `charts` extra, imported only when charts are
+written: the services and the image run without them."""
 
 from __future__ import annotations
 
@@ -10,6 +13,18 @@ import duckdb
 import pyarrow as pa
 
 from linkage.normalise.prepare import PREPARED_SCHEMA
+
+CHARTS_EXTRA = "install the charts extra: pip install 'regsosek-linkage[charts]'"
+
+
+def charts_available() -> bool:
+    """Whether the `charts` extra (altair, vl-convert) is installed."""
+    try:
+        import altair  # noqa: F401
+        import vl_convert  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
 
 
 def _linker_for(model: dict[str, Any]) -> Any:

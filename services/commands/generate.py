@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from linkage.synthetic import NoiseProfile, UnknownRegencyError, generate_world
-from linkage.synthetic.regions import load_regency
-from linkage.synthetic.world import STAGES
+# The generator is the `synthetic` extra (Faker): imported inside the command, so the services and the
+# image run without it and `regsosek --help` does not need it.
+MISSING_EXTRA = (
+    "error: `regsosek generate` needs the synthetic extra (Faker): pip install 'regsosek-linkage[synthetic]'"
+)
 
 
 def generate(
@@ -24,6 +26,15 @@ def generate(
     ),
 ) -> None:
     """Generate a deterministic synthetic world: population, crosswalk, DTKS, BPJS, submissions, truth."""
+    try:
+        from synthetic import NoiseProfile, UnknownRegencyError, generate_world
+        from synthetic.regions import load_regency
+        from synthetic.world import STAGES
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("faker", "synthetic"):
+            raise
+        typer.echo(MISSING_EXTRA, err=True)
+        raise typer.Exit(code=2) from None
     if out.exists() and not out.is_dir():
         typer.echo(f"error: --out {out} exists and is not a folder", err=True)
         raise typer.Exit(code=2)

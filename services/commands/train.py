@@ -12,6 +12,7 @@ from linkage.batch import train_artefact, train_with_labels
 from linkage.inputs import LinkInputError
 from linkage.labels import TARGET_PRECISION, TARGET_RECALL, LabelsInputError, read_labels
 from linkage.model.artefact import ModelArtefact, ModelArtefactError, load_artefact, save_artefact
+from linkage.model.charts import CHARTS_EXTRA, charts_available
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, LABEL_PRIOR_PAIRS
 from linkage.normalise.prepare import prepare_table
 from linkage.records import load_world_source
@@ -67,6 +68,9 @@ def train(
     for name in needed:
         if not (world / name).exists():
             raise typer.BadParameter(f"{world} has no {name}: generate a world first", param_hint="--world")
+    if charts and not charts_available():
+        typer.echo(f"charts skipped: {CHARTS_EXTRA}", err=True)  # the model itself does not need them
+        charts = False
     console = Console(stderr=True)
     started = time.perf_counter()
     if labels is not None:

@@ -8,7 +8,7 @@ import pytest
 
 from contracts.identity import QualityFlag
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
-from linkage.synthetic import NoiseProfile, generate_world
+from synthetic import NoiseProfile, generate_world
 
 
 @pytest.mark.parametrize("profile_name", ["default", "noisy"])

@@ -12,8 +12,8 @@ from contracts.identity import QualityFlag
 from contracts.population import POPULATION_RECORD_ADAPTER
 from contracts.sectoral import BpjsRecord, DtksRecord
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
-from linkage.synthetic import generate_world
-from linkage.synthetic.world import World
+from synthetic import generate_world
+from synthetic.world import World
 
 
 @pytest.fixture(scope="module")

@@ -200,7 +200,7 @@ def test_a_world_slice_member_in_review_is_accepted_and_kept(
 
     from contracts.decode import ContractViolation, decode_family_submission
     from linkage.records import family_key_string
-    from linkage.synthetic import generate_world
+    from synthetic import generate_world
 
     bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "w")

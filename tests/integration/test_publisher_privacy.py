@@ -25,7 +25,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from contracts.subscriptions import SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, UPDATES, topic_spec
 from integration.pseudonyms import KeyRing
-from linkage.synthetic.world import generate_world
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka_io import read_topic
@@ -36,6 +35,7 @@ from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.topics import ensure_subscriber_topics
 from services.topics import provision
+from synthetic.world import generate_world
 from tests.support.broker import RunningBroker
 from tests.support.polling import records_until
 from tests.support.publisher import EXAMPLE_SECRETS, example_subscriptions

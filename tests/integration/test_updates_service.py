@@ -38,7 +38,6 @@ from contracts.topics import (
     topic_spec,
 )
 from integration.ids import PersonIds
-from linkage.synthetic import generate_world
 from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
 from services.linker.deadletter import SourcePosition
 from services.linker.pipeline import OutputTopics, SubmissionLinker
@@ -48,6 +47,7 @@ from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
 from services.topics import provision
+from synthetic import generate_world
 from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker
 from tests.support.polling import records_until

@@ -96,8 +96,8 @@ def stream_submissions(path: Path, bootstrap: str, *, advance: Callable[[int], N
 def _generate(
     out: Path, regency: str, persons: int, seed: int, console: Console, invalid_nik_share: float = 0.0
 ) -> Path:
-    from linkage.synthetic import UnknownRegencyError, generate_world
-    from linkage.synthetic.profile import NoiseProfile
+    from synthetic import UnknownRegencyError, generate_world
+    from synthetic.profile import NoiseProfile
 
     with Progress(
         TextColumn("generating: {task.description:<12}"),

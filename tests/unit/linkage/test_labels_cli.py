@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,11 +17,12 @@ from typer.testing import CliRunner
 from linkage.batch import link_file, train_artefact
 from linkage.labels import label_keys
 from linkage.model.artefact import save_artefact
+from linkage.model.charts import CHARTS_EXTRA
 from linkage.normalise import prepare_table
 from linkage.records import load_world_source
-from linkage.synthetic.profile import NoiseProfile
-from linkage.synthetic.world import generate_world
 from services.cli import _register, app
+from synthetic.profile import NoiseProfile
+from synthetic.world import generate_world
 
 runner = CliRunner()
 UNKNOWN = [f"99999999999999999999{i:02d}-01" for i in range(5)]
@@ -208,3 +210,16 @@ def test_train_refuses_a_wrong_labels_file_and_a_model_without_labels(files: dic
     )
     assert alone.exit_code == 2 and "--model only goes with --labels" in alone.output
     assert not Path(out).exists()
+
+
+def test_train_without_the_charts_extra_writes_the_model_and_skips_the_charts(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "altair", None)  # as if the `charts` extra were not installed
+    out = files["tmp"] / "no-charts-extra"
+    argv = ["train", "--source", "members", "--world", str(files["world"]), "--out", str(out), "--max-pairs", "50000"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert f"charts skipped: {CHARTS_EXTRA}" in result.stderr.splitlines()
+    folder = Path(result.stdout.strip().splitlines()[-1])
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "model.json"]

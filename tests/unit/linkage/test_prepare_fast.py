@@ -36,7 +36,7 @@ def assert_same_table(fast: pa.Table, reference: pa.Table) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from linkage.synthetic.world import generate_world
+    from synthetic.world import generate_world
 
     folder = tmp_path_factory.mktemp("world-fast")
     generate_world(folder, persons=20_000, seed=17)

@@ -133,7 +133,7 @@ def test_world_sources_convert_with_the_generators_record_ids(tmp_path: Path) ->
     import pyarrow.parquet as pq
 
     from linkage.records import load_world_source
-    from linkage.synthetic import generate_world
+    from synthetic import generate_world
 
     world = generate_world(tmp_path, persons=300, seed=5)
     truth = pq.read_table(world.truth).to_pylist()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import lokal
@@ -11,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from linkage.synthetic import NoiseProfile, generate_world
 from services.commands import generate as generate_command
+from synthetic import NoiseProfile, generate_world
 
 
 @pytest.fixture()
@@ -86,3 +88,31 @@ def test_invalid_nik_share_makes_some_mistyped_niks_structurally_invalid(tmp_pat
     assert set(invalid) <= set(mistyped)
     assert len(invalid) == pytest.approx(len(mistyped) / 2, rel=0.25)
     assert all(submitted[i].endswith("0000") for i in invalid)
+
+
+def _regsosek_without(module: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the `regsosek` CLI in a fresh interpreter where `module` cannot be imported (an extra not installed)."""
+    code = f"import sys; sys.modules[{module!r}] = None; sys.argv = ['regsosek', *sys.argv[1:]]; " + (
+        "from services.cli import main; main()"
+    )
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_generate_without_the_synthetic_extra_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = _regsosek_without("faker", "generate", "--persons", "10", "--seed", "1", "--out", str(tmp_path / "w"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [generate_command.MISSING_EXTRA]
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_cli_and_the_linker_load_without_the_synthetic_extra() -> None:
+    # Building the CLI imports every command module; none of them, nor the linker, may load the generator.
+    code = (
+        "import sys; sys.modules['faker'] = None\n"
+        "from services.cli import _register; _register()\n"
+        "import services.linker.runner, services.gateway.app, services.publisher.loop\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('synthetic', 'faker') and sys.modules[m]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

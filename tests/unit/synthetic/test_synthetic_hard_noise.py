@@ -14,7 +14,7 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from linkage.normalise.address import household_address, normalise_address
-from linkage.synthetic import NoiseProfile, World, generate_world
+from synthetic import NoiseProfile, World, generate_world
 
 PROFILE = NoiseProfile.hard()
 

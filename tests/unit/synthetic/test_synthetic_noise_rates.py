@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.synthetic import NoiseProfile, World, generate_world
-from linkage.synthetic.names import DEGREES, FEMALE_HONORIFICS, MALE_HONORIFICS, MUHAMMAD_VARIANTS
+from synthetic import NoiseProfile, World, generate_world
+from synthetic.names import DEGREES, FEMALE_HONORIFICS, MALE_HONORIFICS, MUHAMMAD_VARIANTS
 
 PROFILE = NoiseProfile()
 TITLES = {t.rstrip(",") for t in (*MALE_HONORIFICS, *FEMALE_HONORIFICS, *DEGREES)}

@@ -11,9 +11,9 @@ import lokal
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.synthetic import NoiseProfile, UnknownRegencyError, World, generate_world
-from linkage.synthetic.names import FEMALE_FIRST, MALE_FIRST, first_given_name
-from linkage.synthetic.regions import load_regency, neighbour_district_codes
+from synthetic import NoiseProfile, UnknownRegencyError, World, generate_world
+from synthetic.names import FEMALE_FIRST, MALE_FIRST, first_given_name
+from synthetic.regions import load_regency, neighbour_district_codes
 
 FILES = (
     "population.parquet",

@@ -19,8 +19,8 @@ from linkage.normalise.prepare import prepare_table
 def _generated_world(folder: Path) -> tuple[pa.Table, pa.Table]:
     """A 20,000-person world from the project's generator; 4,000 survey members as queries."""
     from linkage.records import LINKAGE_COLUMNS, load_world_source
-    from linkage.synthetic.profile import NoiseProfile
-    from linkage.synthetic.world import generate_world
+    from synthetic.profile import NoiseProfile
+    from synthetic.world import generate_world
 
     generate_world(folder, persons=20_000, seed=31, profile=NoiseProfile.hard())
     master, members = load_world_source(str(folder), "members")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkage.synthetic.names import added_token, dropped_token, reordered_tokens, with_initial
-from linkage.synthetic.noise import choose
-from linkage.synthetic.profile import NoiseProfile
+from synthetic.names import added_token, dropped_token, reordered_tokens, with_initial
+from synthetic.noise import choose
+from synthetic.profile import NoiseProfile
 
 TOKEN_KINDS = ("name_token_dropped", "name_token_added", "name_reordered", "name_initial")
 

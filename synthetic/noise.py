@@ -13,7 +13,7 @@ import random
 import lokal
 import numpy as np
 
-from linkage.synthetic.names import case_spacing_variant, spelling_variant, with_honorific
+from synthetic.names import case_spacing_variant, spelling_variant, with_honorific
 
 
 def choose(rng: np.random.Generator, eligible: np.ndarray, rate: float, base: int) -> np.ndarray:

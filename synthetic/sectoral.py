@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from linkage.synthetic.extra_noise import rtrw_text
-from linkage.synthetic.names import sample_names, spelling_variant
-from linkage.synthetic.noise import choose, mistype_nik, transpose_nik
-from linkage.synthetic.population import Population
-from linkage.synthetic.profile import NoiseProfile
-from linkage.synthetic.regions import Regency
+from synthetic.extra_noise import rtrw_text
+from synthetic.names import sample_names, spelling_variant
+from synthetic.noise import choose, mistype_nik, transpose_nik
+from synthetic.population import Population
+from synthetic.profile import NoiseProfile
+from synthetic.regions import Regency
 
 # Probability that a family of welfare decile 1..10 is listed.
 _DTKS_BY_DECILE = np.array([0.0, 0.9, 0.85, 0.8, 0.6, 0.35, 0.15, 0.06, 0.03, 0.02, 0.01])

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkage.synthetic.names import sample_names
-from linkage.synthetic.noise import choose
-from linkage.synthetic.population import (
+from synthetic.names import sample_names
+from synthetic.noise import choose
+from synthetic.population import (
     ROLE_CHILD,
     ROLE_GRANDCHILD,
     ROLE_HEAD,
@@ -25,7 +25,7 @@ from linkage.synthetic.population import (
     SNAPSHOT,
     Population,
 )
-from linkage.synthetic.profile import NoiseProfile
+from synthetic.profile import NoiseProfile
 
 # Questionnaire relationship codes (item 409) for the master roles.
 _RELATIONSHIP_CODE = np.zeros(6, np.int64)

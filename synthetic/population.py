@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 from faker.providers.address.id_ID import Provider as _FakerAddress
 
-from linkage.synthetic.names import sample_names
-from linkage.synthetic.profile import NoiseProfile
-from linkage.synthetic.regions import Regency
+from synthetic.names import sample_names
+from synthetic.profile import NoiseProfile
+from synthetic.regions import Regency
 
 SNAPSHOT = dt.date(2022, 9, 30)  # the master extract the survey is linked against
 _EPOCH = np.datetime64("1970-01-01", "D")

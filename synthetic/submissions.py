@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from linkage.synthetic.extra_noise import survey_addresses, token_noise, year_off
-from linkage.synthetic.items import family_items, member_items
-from linkage.synthetic.members import BaseMembers
-from linkage.synthetic.noise import birth_date_noise, choose, mistype_nik, name_noise, transpose_nik
-from linkage.synthetic.population import STREETS, Population
-from linkage.synthetic.profile import NoiseProfile
-from linkage.synthetic.regions import Regency
+from synthetic.extra_noise import survey_addresses, token_noise, year_off
+from synthetic.items import family_items, member_items
+from synthetic.members import BaseMembers
+from synthetic.noise import birth_date_noise, choose, mistype_nik, name_noise, transpose_nik
+from synthetic.population import STREETS, Population
+from synthetic.profile import NoiseProfile
+from synthetic.regions import Regency
 
 _FIELDWORK_START = np.datetime64("2022-10-15T00:00", "m")  # local time (+07:00)
 _FIELDWORK_DAYS = 31

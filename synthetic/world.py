@@ -11,12 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from linkage.synthetic.members import list_members
-from linkage.synthetic.population import generate_population, population_table
-from linkage.synthetic.profile import NoiseProfile
-from linkage.synthetic.regions import crosswalk_table, load_regency, neighbour_district_codes
-from linkage.synthetic.sectoral import Sectoral, generate_bpjs, generate_dtks
-from linkage.synthetic.submissions import MemberTruth, build_submissions
+from synthetic.members import list_members
+from synthetic.population import generate_population, population_table
+from synthetic.profile import NoiseProfile
+from synthetic.regions import crosswalk_table, load_regency, neighbour_district_codes
+from synthetic.sectoral import Sectoral, generate_bpjs, generate_dtks
+from synthetic.submissions import MemberTruth, build_submissions
 
 #: Progress callback: (stage name, done, total).
 Progress = Callable[[str, int, int], None]
