@@ -46,7 +46,6 @@ def query(family_key: str, serial: int, nik: str, name: str) -> MemberQuery:
         age=None,
         reference_year=2022,
         village_code="",
-        bps_village_code=family_key[:10],
         address="",
         family_key=family_key,
         head_name=name,
