@@ -73,7 +73,6 @@ def queries(count: int) -> list[MemberQuery]:
                 age=None,
                 reference_year=2022,
                 village_code="",
-                bps_village_code=family[:10],
                 address="",
                 family_key=family,
                 head_name="",

@@ -22,7 +22,6 @@ def member_query(
     """The engine's view of one member, with the family context used for disambiguation."""
     bps_village = submission.family_key.bps_village_code
     full = member.birth_date.full_date
-    others = tuple(sorted(m.name for m in submission.members if m.serial != member.serial))
     return MemberQuery(
         record_id=submission.member_key(member),
         nik=member.nik or "",
@@ -34,13 +33,11 @@ def member_query(
         age=member.age,
         reference_year=submission.enumerated_at.year,
         village_code=(village_crosswalk or {}).get(bps_village, ""),
-        bps_village_code=bps_village,
         address=household_address(submission.address.street, submission.address.rt, submission.address.rw) or "",
         family_key=submission.family_key.key,
         head_name=submission.head_name,
         relationship=int(member.relationship),
         submission_id=submission.submission_id,
-        other_member_names=others,
     )
 
 

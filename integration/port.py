@@ -26,8 +26,8 @@ class MemberQuery:
     """One survey member as the engine links it (the data model's linkage record plus family context).
 
     `record_id` is the member key. Dates are `YYYY-MM-DD` or empty; `sex` is `M`, `F` or empty;
-    `village_code` is the Kemendagri 10-digit code when the crosswalk knows it, else empty, and
-    `bps_village_code` the full 10-digit BPS code from the family key. `age` (completed years at the
+    `village_code` is the Kemendagri 10-digit code of the family key's BPS village when the crosswalk
+    knows it, else empty. `age` (completed years at the
     visit) and `reference_year` (the visit's year) let the engine derive a birth-year range.
     """
 
@@ -41,13 +41,11 @@ class MemberQuery:
     age: int | None
     reference_year: int
     village_code: str
-    bps_village_code: str
     address: str
     family_key: str
     head_name: str
     relationship: int | None = None
     submission_id: str = ""
-    other_member_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

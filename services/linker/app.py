@@ -135,9 +135,6 @@ class SubmissionHandler:
                     OutboundRecord(self._settings.dlq_topic, key, to_canonical_json(result), result.dead_lettered_at)
                 )
             else:
-                if isinstance(self._store, PartitionedLinkStore):
-                    # A family's state lives in the file of the partition its records arrive on.
-                    self._store.route(result.family_key.key, msg.partition)
                 accepted.append(Received(result, team_of(msg.headers), source, msg.key, msg.value))
         return accepted, dead
 
@@ -156,39 +153,14 @@ class SubmissionHandler:
             )
         return out
 
-    async def handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
-        """Classify, link, produce, wait for every acknowledgement, then update the link store."""
-        await self.settle()
-        try:
-            return await self._handle(events)
-        finally:
-            if isinstance(self._store, PartitionedLinkStore):
-                self._store.clear_routes()
-
-    async def _handle(self, events: Sequence[EventT[Any]]) -> BatchResult:
-        started = time.perf_counter()
-        events = self._owned_events(events)
-        accepted, records = self.classify(events)
-        subs, teams = [r.submission for r in accepted], [r.team for r in accepted]
-        result = await asyncio.to_thread(self._pipeline.process, subs, teams) if accepted else BatchResult()
-        records.extend(self.refused(accepted, result))
-        records.extend(result.records)
-        linked = time.perf_counter()
-        await self._produce_and_wait(records)
-        acked = time.perf_counter()
-        if result.update:
-            await asyncio.to_thread(self._store.apply, result.update)
-        stored = time.perf_counter()
-        self._batch_done(events, records, result, started, linked, acked, stored)
-        return result
-
     async def settle(self) -> None:
         """Wait for the link-store write the last pipelined batch left running; raises if it failed."""
         if self._pending is not None:
             await asyncio.shield(self._pending)
 
     async def handle_pipelined(self, events: Sequence[EventT[Any]], on_stored: Callable[[], None]) -> BatchResult:
-        """`handle`, but returns once the outputs are acknowledged, with the store write still running.
+        """Classify, link, produce and wait for every acknowledgement; return with the link-store write
+        still running.
 
         The next batch links while this write finishes, then waits for it (`settle`) before it reads
         the store. `on_stored()` runs once the write is durable: the agent acks the events there, so
@@ -196,22 +168,20 @@ class SubmissionHandler:
         never calls it, and the worker crashes).
         """
         started = time.perf_counter()
-        try:
-            events = self._owned_events(events)
-            accepted, records = self.classify(events)
-            subs, teams = [r.submission for r in accepted], [r.team for r in accepted]
-            pre: Prelinked | None = await asyncio.to_thread(self._pipeline.prelink, subs, teams) if accepted else None
-            await self.settle()  # this batch must read what the previous one wrote
-            result = await asyncio.to_thread(self._pipeline.finish, pre) if pre is not None else BatchResult()
-            records.extend(self.refused(accepted, result))
-            records.extend(result.records)
-            linked = time.perf_counter()
-            await self._produce_and_wait(records)
-            acked = time.perf_counter()
-            write = self._writer(result.update) if result.update else None
-        finally:
-            if isinstance(self._store, PartitionedLinkStore):
-                self._store.clear_routes()
+        events = self._owned_events(events)
+        accepted, records = self.classify(events)
+        subs, teams = [r.submission for r in accepted], [r.team for r in accepted]
+        # A family's state lives in the file of the partition its records arrive on.
+        view = self._store.batch({r.submission.family_key.key: r.source.partition for r in accepted})
+        pre: Prelinked | None = await asyncio.to_thread(self._pipeline.prelink, subs, teams) if accepted else None
+        await self.settle()  # this batch must read what the previous one wrote
+        result = await asyncio.to_thread(self._pipeline.finish, pre, view) if pre is not None else BatchResult()
+        records.extend(self.refused(accepted, result))
+        records.extend(result.records)
+        linked = time.perf_counter()
+        await self._produce_and_wait(records)
+        acked = time.perf_counter()
+        write = view.writer(result.update) if result.update else None
 
         async def store_then_ack() -> None:
             if write is not None:
@@ -233,12 +203,6 @@ class SubmissionHandler:
                 callback(fut.exception())  # type: ignore[arg-type]
 
         pending.add_done_callback(done)
-
-    def _writer(self, update: Any) -> Callable[[], None]:
-        if isinstance(self._store, PartitionedLinkStore):
-            return self._store.writer(update)  # split by this batch's routes now, write later
-        store = self._store
-        return lambda: store.apply(update)
 
     def _batch_done(
         self,
@@ -326,20 +290,17 @@ def build_app(
     *,
     linker: MemberLinker,
     village_crosswalk: Mapping[str, str] | None = None,
-    store: LinkStoreLike | None = None,
     recorder: BatchRecorder | None = None,
 ) -> tuple[faust.App, SubmissionHandler]:
     """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    if store is None:
-        store = PartitionedLinkStore(settings.link_store_path)
+    store = PartitionedLinkStore(settings.link_store_path)
     ids = PersonIds(settings.person_id_key.get_secret_value().encode("utf-8"))
     topics = OutputTopics(
         settings.members_topic, settings.families_topic, settings.review_topic, settings.feedback_topic or None
     )
     pipeline = SubmissionLinker(
         linker,
-        store,
         ids,
         topics,
         max_members_per_call=settings.batch_max_members,
@@ -416,19 +377,16 @@ def build_app(
 
         app.timer(5.0)(refresh_consumer_lag)
 
-    if isinstance(store, PartitionedLinkStore):
-        partitioned = store
-
-        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-        async def release_link_store(sender: Any, revoked: set[TP], **_: Any) -> None:
-            # faust calls this after the in-flight batches are acked; the next owner may open the files.
-            released = sorted({tp.partition for tp in revoked if tp.topic == settings.submissions_topic})
-            async with engine_lock:  # not while a change batch reads the files
-                if updates is not None:
-                    updates.released(released)
-                await asyncio.to_thread(partitioned.release, released)
-            if released:
-                log.info("link store: released partitions %s", released)
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def release_link_store(sender: Any, revoked: set[TP], **_: Any) -> None:
+        # faust calls this after the in-flight batches are acked; the next owner may open the files.
+        released = sorted({tp.partition for tp in revoked if tp.topic == settings.submissions_topic})
+        async with engine_lock:  # not while a change batch reads the files
+            if updates is not None:
+                updates.released(released)
+            await asyncio.to_thread(store.release, released)
+        if released:
+            log.info("link store: released partitions %s", released)
 
     def _ack(batch: Sequence[EventT[Any]]) -> None:
         for event in batch:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -44,8 +44,8 @@ CREATE TABLE IF NOT EXISTS member_links (
     master_dead BOOLEAN NOT NULL,
     present     BOOLEAN NOT NULL,
     q_kk_number VARCHAR, q_sex VARCHAR, q_birth_year INTEGER, q_age INTEGER, q_reference_year INTEGER,
-    q_village_code VARCHAR, q_bps_village_code VARCHAR, q_address VARCHAR, q_head_name VARCHAR,
-    q_relationship INTEGER, q_submission_id VARCHAR, q_other_member_names VARCHAR[], q_full_name VARCHAR,
+    q_village_code VARCHAR, q_address VARCHAR, q_head_name VARCHAR,
+    q_relationship INTEGER, q_submission_id VARCHAR, q_full_name VARCHAR,
     member_json VARCHAR NOT NULL,
     family_json VARCHAR NOT NULL,
     block_keys  BIGINT[]
@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS member_links (
 -- files written before the blocking keys were stored: their rows keep NULL keys
 ALTER TABLE member_links ADD COLUMN IF NOT EXISTS block_keys BIGINT[];
 """
+# Files written before: their member_links also have q_bps_village_code and q_other_member_names,
+# never read (the engine does not use them); rows written since leave them NULL.
 
 # The engine query is kept column by column (no JSON encoding per member: thousands per batch).
 _QUERY_COLUMNS = (
@@ -62,12 +64,10 @@ _QUERY_COLUMNS = (
     "age",
     "reference_year",
     "village_code",
-    "bps_village_code",
     "address",
     "head_name",
     "relationship",
     "submission_id",
-    "other_member_names",
     "full_name",
 )
 _COLUMNS = (
@@ -140,10 +140,47 @@ class Probe:
         return bool(self.niks or self.blocking_keys or self.birth_dates or self.name_keys)
 
 
-def _query_of(r: tuple[Any, ...]) -> MemberQuery:
-    q = dict(zip(_QUERY_COLUMNS, r[11 : 11 + len(_QUERY_COLUMNS)], strict=True))
-    q["other_member_names"] = tuple(q["other_member_names"] or ())
-    return MemberQuery(record_id=str(r[0]), nik=r[5] or "", birth_date=r[6] or "", family_key=str(r[1]), **q)
+class _Row(NamedTuple):
+    """One `member_links` row as selected (`_COLUMNS`, in that order)."""
+
+    member_key: str
+    family_key: str
+    revision: int
+    decision: str
+    link_nik: str | None
+    query_nik: str | None
+    birth_date: str | None
+    name_key: str | None
+    master_kk: str | None
+    master_dead: bool
+    present: bool
+    q_kk_number: str
+    q_sex: str
+    q_birth_year: int | None
+    q_age: int | None
+    q_reference_year: int
+    q_village_code: str
+    q_address: str
+    q_head_name: str
+    q_relationship: int | None
+    q_submission_id: str
+    q_full_name: str
+    member_json: str
+    family_json: str
+    block_keys: list[int] | None
+
+
+assert _Row._fields == _COLUMNS, "the row type must list the selected columns in order"
+
+
+def _query_of(row: _Row) -> MemberQuery:
+    return MemberQuery(
+        record_id=row.member_key,
+        nik=row.query_nik or "",
+        birth_date=row.birth_date or "",
+        family_key=row.family_key,
+        **{c: getattr(row, f"q_{c}") for c in _QUERY_COLUMNS},
+    )
 
 
 def write_members(
@@ -181,8 +218,7 @@ def write_members(
             "master_kk": [s.master_kk for s in rows],
             "master_dead": [s.master_dead for s in rows],
             "present": [s.present for s in rows],
-            **{f"q_{c}": [getattr(s.query, c) for s in rows] for c in _QUERY_COLUMNS if c != "other_member_names"},
-            "q_other_member_names": pa.array([list(s.query.other_member_names) for s in rows], pa.list_(pa.string())),
+            **{f"q_{c}": [getattr(s.query, c) for s in rows] for c in _QUERY_COLUMNS},
             "member_json": [s.member_json.decode("utf-8") for s in rows],
             "family_json": [s.family_json.decode("utf-8") for s in rows],
             "block_keys": pa.array([s.blocking_keys for s in rows], pa.list_(pa.int64())),
@@ -214,7 +250,7 @@ def find_members(con: duckdb.DuckDBPyConnection, probe: Probe, partition: int = 
         ")) ORDER BY member_key",
         [niks, niks, keys, dates, names],
     ).fetchall()
-    return [_state(r, partition) for r in rows]
+    return [_state(_Row(*r), partition) for r in rows]
 
 
 def find_family_members(
@@ -228,24 +264,24 @@ def find_family_members(
         f"SELECT {', '.join(_COLUMNS)} FROM member_links WHERE family_key IN (SELECT unnest(?)) ORDER BY member_key",
         [keys],
     ).fetchall()
-    return [_state(r, partition) for r in rows]
+    return [_state(_Row(*r), partition) for r in rows]
 
 
-def _state(r: tuple[Any, ...], partition: int) -> MemberState:
+def _state(row: _Row, partition: int) -> MemberState:
     return MemberState(
-        member_key=str(r[0]),
-        family_key=str(r[1]),
-        revision=int(r[2]),
-        decision=str(r[3]),
-        link_nik=None if r[4] is None else str(r[4]),
-        master_kk=None if r[8] is None else str(r[8]),
-        master_dead=bool(r[9]),
-        present=bool(r[10]),
-        query=_query_of(r),
-        member_json=str(r[-3]).encode("utf-8"),
-        family_json=str(r[-2]).encode("utf-8"),
+        member_key=row.member_key,
+        family_key=row.family_key,
+        revision=row.revision,
+        decision=row.decision,
+        link_nik=row.link_nik,
+        master_kk=row.master_kk,
+        master_dead=row.master_dead,
+        present=row.present,
+        query=_query_of(row),
+        member_json=row.member_json.encode("utf-8"),
+        family_json=row.family_json.encode("utf-8"),
         partition=partition,
-        blocking_keys=None if r[-1] is None else tuple(int(k) for k in r[-1]),
+        blocking_keys=None if row.block_keys is None else tuple(row.block_keys),
     )
 
 

@@ -9,9 +9,10 @@ revision stored before the move. DuckDB allows one process per file, so opening 
 when the file is locked: during a rebalance the old owner may still be closing it (any other storage
 fault, a full or read-only disk, fails at once: services/linker/storage_errors.py).
 
-The handler routes each valid submission's family key to its partition (`route`) before the pipeline
-reads the store. The read and write methods are the same as `LinkStore`'s. A batch touching several
-files reads and writes them in parallel threads (one connection per file, each used by one thread at a
+The handler asks for the view of a batch (`batch`: each of its family keys with the partition its
+record arrived on) and passes it to the pipeline; the view has the read and write methods of a
+`LinkStore` (`services.linker.store.BatchStore`). A batch touching several files reads and writes them
+in parallel threads (one connection per file, each used by one thread at a
 time): DuckDB releases the GIL, so the files' statements and commit syncs overlap instead of adding up.
 """
 
@@ -40,16 +41,15 @@ class PartitionedLinkStore:
         self._folder = folder
         self._open_timeout_s = open_timeout_s
         self._stores: dict[int, LinkStore] = {}
-        self._routes: dict[str, int] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def path(self, partition: int) -> Path:
         """The DuckDB file of one partition."""
         return self._folder / f"links-p{partition}.duckdb"
 
-    def route(self, family_key: str, partition: int) -> None:
-        """Record that `family_key` belongs to `partition` (called for every valid submission)."""
-        self._routes[family_key] = partition
+    def batch(self, partitions: Mapping[str, int]) -> PartitionedBatch:
+        """The view of one batch: `partitions` names each of its family keys' source partition."""
+        return PartitionedBatch(self, dict(partitions))
 
     def _store(self, partition: int) -> LinkStore:
         store = self._stores.get(partition)
@@ -69,13 +69,7 @@ class PartitionedLinkStore:
         self._stores[partition] = store
         return store
 
-    def _partition_of(self, family_key: str) -> int:
-        try:
-            return self._routes[family_key]
-        except KeyError:
-            raise KeyError(f"family key {family_key[:7]}... was not routed to a partition") from None
-
-    def _each(self, parts: Mapping[int, _A], work: Callable[[LinkStore, _A], _R]) -> list[_R]:
+    def each(self, parts: Mapping[int, _A], work: Callable[[LinkStore, _A], _R]) -> list[_R]:
         """`work(file, part)` for every partition's part, the files in parallel; every call finishes
         before the first failure is raised (no write is left running behind a crash)."""
         items = sorted(parts.items())
@@ -88,75 +82,19 @@ class PartitionedLinkStore:
         wait(futures)
         return [f.result() for f in futures]
 
-    def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
-        """Stored state of the given families, each read from its partition's file."""
-        by_partition: dict[int, list[str]] = defaultdict(list)
-        for key in family_keys:
-            by_partition[self._partition_of(key)].append(key)
-        out: dict[str, FamilyState] = {}
-        for part in self._each(by_partition, lambda store, keys: store.families(keys)):
-            out.update(part)
-        return out
-
-    def minted_ids(self, member_keys: Iterable[str]) -> dict[str, str]:
-        """Minted ids of the given member keys (a member key starts with its family key)."""
-        by_partition: dict[int, list[str]] = defaultdict(list)
-        for key in member_keys:
-            by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
-        out: dict[str, str] = {}
-        for part in self._each(by_partition, lambda store, keys: store.minted_ids(keys)):
-            out.update(part)
-        return out
-
-    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]:
-        """Effective clerical decisions of the given members, each read from its partition's file."""
-        by_partition: dict[int, list[str]] = defaultdict(list)
-        for key in member_keys:
-            by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
-        out: dict[str, StickyDecision] = {}
-        for part in self._each(by_partition, lambda store, keys: store.sticky_decisions(keys)):
-            out.update(part)
-        return out
-
     def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]:
         """Families whose present members are linked to any of `niks`, over the files this process has
         open (the partitions it owns): a family on another instance's partition is not seen."""
         out: dict[str, frozenset[str]] = {}
         if not niks:
             return out
-        for part in self._each(dict.fromkeys(self._stores, None), lambda store, _: store.linked_families(niks)):
+        for part in self.each(dict.fromkeys(self._stores, None), lambda store, _: store.linked_families(niks)):
             out.update(part)
         return out
-
-    def apply(self, update: StoreUpdate) -> None:
-        """Split the batch's update by partition and apply each part in its file's transaction."""
-        self.writer(update)()
-
-    def writer(self, update: StoreUpdate) -> Callable[[], None]:
-        """`apply` in two steps: the split by partition now (it needs this batch's routes), the write
-        when the returned function is called (possibly in a thread, after the next batch was routed)."""
-        parts: dict[int, StoreUpdate] = defaultdict(StoreUpdate)
-        for key, state in update.families.items():
-            parts[self._partition_of(key)].families[key] = state
-        for key, person_id in update.minted.items():
-            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].minted[key] = person_id
-        for key, member in update.members.items():
-            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].members[key] = member
-        for key in update.dropped_members:
-            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].dropped_members.add(key)
-
-        def write() -> None:
-            self._each(parts, lambda store, part: store.apply(part))
-
-        return write
 
     def file(self, partition: int) -> LinkStore:
         """The open (or now opened) file of one partition this instance owns (master updates use it)."""
         return self._store(partition)
-
-    def clear_routes(self) -> None:
-        """Forget the routes of the finished batch (keeps memory flat over millions of families)."""
-        self._routes.clear()
 
     def release(self, partitions: Iterable[int]) -> None:
         """Close the files of revoked partitions so their next owner can open them."""
@@ -183,3 +121,73 @@ class PartitionedLinkStore:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+class PartitionedBatch:
+    """One batch's view of the partitioned store: each family is read and written in the file of the
+    partition its record arrived on (a `services.linker.store.BatchStore`)."""
+
+    def __init__(self, store: PartitionedLinkStore, partitions: dict[str, int]) -> None:
+        self._store = store
+        self._partitions = partitions
+
+    def _partition_of(self, family_key: str) -> int:
+        try:
+            return self._partitions[family_key]
+        except KeyError:
+            raise KeyError(f"family key {family_key[:7]}... is not in this batch") from None
+
+    def _by_partition(self, member_keys: Iterable[str]) -> dict[int, list[str]]:
+        """Member keys (each starts with its family key) grouped by their family's partition."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for key in member_keys:
+            by_partition[self._partition_of(key[:_FAMILY_KEY_LENGTH])].append(key)
+        return by_partition
+
+    def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
+        """Stored state of the given families, each read from its partition's file."""
+        out: dict[str, FamilyState] = {}
+        for part in self._store.each(self._by_partition(family_keys), lambda store, keys: store.families(keys)):
+            out.update(part)
+        return out
+
+    def minted_ids(self, member_keys: Iterable[str]) -> dict[str, str]:
+        """Minted ids of the given member keys."""
+        out: dict[str, str] = {}
+        for part in self._store.each(self._by_partition(member_keys), lambda store, keys: store.minted_ids(keys)):
+            out.update(part)
+        return out
+
+    def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]:
+        """Effective clerical decisions of the given members, each read from its partition's file."""
+        out: dict[str, StickyDecision] = {}
+        for part in self._store.each(self._by_partition(member_keys), lambda s, keys: s.sticky_decisions(keys)):
+            out.update(part)
+        return out
+
+    def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]:
+        """Families linked to any of `niks` over every file this process has open (not only the batch's)."""
+        return self._store.linked_families(niks)
+
+    def apply(self, update: StoreUpdate) -> None:
+        """Split the batch's update by partition and apply each part in its file's transaction."""
+        self.writer(update)()
+
+    def writer(self, update: StoreUpdate) -> Callable[[], None]:
+        """`apply` in two steps: the split by partition now, the write when the returned function is
+        called (possibly in a thread, while the next batch links)."""
+        parts: dict[int, StoreUpdate] = defaultdict(StoreUpdate)
+        for key, state in update.families.items():
+            parts[self._partition_of(key)].families[key] = state
+        for key, person_id in update.minted.items():
+            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].minted[key] = person_id
+        for key, member in update.members.items():
+            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].members[key] = member
+        for key in update.dropped_members:
+            parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].dropped_members.add(key)
+        store = self._store
+
+        def write() -> None:
+            store.each(parts, lambda file, part: file.apply(part))
+
+        return write

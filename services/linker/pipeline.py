@@ -1,7 +1,9 @@
 """One micro-batch of valid submissions -> the outbound records and the link-store update.
 
 Pure with respect to Kafka: the faust agent (`app.py`) feeds it decoded submissions and produces what it
-returns. The store is only READ here; the caller applies `BatchResult.update` after the broker
+returns. Two steps: `prelink` runs the engine on the latest revision of every family (no store), then
+`finish` reads the batch's view of the link store (`BatchStore`, given by the caller) and builds the
+records. The store is only READ here; the caller applies `BatchResult.update` after the broker
 acknowledged every record, so a crash in between re-processes the batch to the same bytes.
 
 Revision rule: per family key the highest revision wins. A revision lower than the one in the store (or
@@ -32,7 +34,7 @@ from integration.port import Band, MemberLink, MemberLinker, MemberQuery
 from services.linker.admission import AdmissionRules, Refusal, admit
 from services.linker.batcher import chunk_by_members
 from services.linker.member_state import member_states
-from services.linker.store import FamilyState, LinkStoreLike, StoreUpdate
+from services.linker.store import BatchStore, FamilyState, StoreUpdate
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,6 @@ class SubmissionLinker:
     def __init__(
         self,
         linker: MemberLinker,
-        store: LinkStoreLike,
         ids: PersonIds,
         topics: OutputTopics,
         *,
@@ -111,31 +112,16 @@ class SubmissionLinker:
         rules: AdmissionRules | None = None,
     ) -> None:
         self._linker = linker
-        self._store = store
         self._ids = ids
         self._topics = topics
         self._max_members = max_members_per_call
         self._crosswalk = dict(village_crosswalk or {})
         self._rules = rules or AdmissionRules()
 
-    def process(
-        self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None
-    ) -> BatchResult:
-        """Link the current revisions among `submissions` and build their records (store untouched).
+    def prelink(self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None) -> Prelinked:
+        """Step 1, without the store: link the latest revision of every family in the batch.
 
         `teams[i]` is the team that sent `submissions[i]` (None: unknown); all None when not given.
-        """
-        teams = _teams_of(submissions, teams)
-        stored, latest, refused, owners = self._admitted(submissions, teams)
-        current = self._current(stored, latest)
-        if not current:
-            return BatchResult(stale=len(submissions) - len(refused), refused=refused)
-        links, queries = self._link(current)
-        arrival = _arrival(submissions, current)
-        return self._build(len(submissions), stored, current, links, queries, refused, owners, arrival)
-
-    def prelink(self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None] | None = None) -> Prelinked:
-        """Step 1 of `process` without the store: link the latest revision of every family in the batch.
 
         Lets the engine run while the previous batch's link-store write is still in progress; a
         revision the store then shows to be stale was linked for nothing and is dropped by `finish`.
@@ -145,9 +131,10 @@ class SubmissionLinker:
         links, queries = self._link(list(latest.values())) if latest else ({}, {})
         return Prelinked(submissions, teams, latest, links, queries)
 
-    def finish(self, pre: Prelinked) -> BatchResult:
-        """Step 2: read the store, refuse and drop stale revisions, build the records (as `process`)."""
-        stored, latest, refused, owners = self._admitted(pre.submissions, pre.teams)
+    def finish(self, pre: Prelinked, store: BatchStore) -> BatchResult:
+        """Step 2: read the batch's view of the link store, refuse and drop stale revisions, build the
+        records (the store is not written: the caller applies `BatchResult.update`)."""
+        stored, latest, refused, owners = self._admitted(store, pre.submissions, pre.teams)
         current = self._current(stored, latest)
         if not current:
             return BatchResult(stale=len(pre.submissions) - len(refused), refused=refused)
@@ -162,13 +149,13 @@ class SubmissionLinker:
             links.update(more_links)
             queries.update(more_queries)
         arrival = _arrival(pre.submissions, current)
-        return self._build(len(pre.submissions), stored, current, links, queries, refused, owners, arrival)
+        return self._build(store, len(pre.submissions), stored, current, links, queries, refused, owners, arrival)
 
     def _admitted(
-        self, submissions: Sequence[FamilySubmission], teams: Sequence[str | None]
+        self, store: BatchStore, submissions: Sequence[FamilySubmission], teams: Sequence[str | None]
     ) -> tuple[dict[str, FamilyState], dict[str, FamilySubmission], list[Refusal], dict[str, str | None]]:
         """The stored states, the latest admitted revision per family, the refusals and the owners."""
-        stored = self._store.families({sub.family_key.key for sub in submissions})
+        stored = store.families({sub.family_key.key for sub in submissions})
         admission = admit(submissions, teams, stored, self._rules)
         latest = self._latest_per_family([submissions[i] for i in admission.accepted])
         return stored, latest, admission.refused, admission.owners
@@ -179,6 +166,7 @@ class SubmissionLinker:
 
     def _build(
         self,
+        store: BatchStore,
         submissions: int,
         stored: Mapping[str, FamilyState],
         current: Sequence[FamilySubmission],
@@ -190,13 +178,13 @@ class SubmissionLinker:
     ) -> BatchResult:
         result = BatchResult(stale=submissions - len(refused) - len(current), refused=refused)
         model_version = self._linker.model_version
-        minted = self._store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
+        minted = store.minted_ids(sub.member_key(m) for sub in current for m in sub.members)
         # Human decisions are sticky: a reviewer's decision replaces the engine's link as long as the
         # member's identity fields are those the reviewer saw (integration/clerical.py).
-        sticky = self._store.sticky_decisions(sub.member_key(m) for sub in current for m in sub.members)
+        sticky = store.sticky_decisions(sub.member_key(m) for sub in current for m in sub.members)
         if sticky:
             links = {k: override_link(v, sticky.get(k), queries[k]) if k in sticky else v for k, v in links.items()}
-        duplicates = self._duplicates(current, links, owners, stored, arrival)
+        duplicates = self._duplicates(store, current, links, owners, stored, arrival)
         for sub in current:
             key = sub.family_key.key
             out = build_family_outputs(sub, links, self._ids, model_version, minted)
@@ -233,6 +221,7 @@ class SubmissionLinker:
 
     def _duplicates(
         self,
+        store: BatchStore,
         current: Sequence[FamilySubmission],
         links: Mapping[str, MemberLink],
         owners: Mapping[str, str | None],
@@ -249,7 +238,7 @@ class SubmissionLinker:
         wanted = set().union(*niks.values()) if niks else set()
         if not wanted:
             return {}
-        in_store = self._store.linked_families(wanted)
+        in_store = store.linked_families(wanted)
         out: dict[str, Duplicate] = {}
         for key, mine in niks.items():
             if len(mine) < 2:

@@ -8,7 +8,7 @@ recomputes the same outputs (at-least-once delivery with idempotent outputs).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -88,18 +88,36 @@ class StoreUpdate:
         return bool(self.families or self.minted or self.members or self.dropped_members)
 
 
-class LinkStoreLike(Protocol):
-    """What the pipeline needs of a link store (`LinkStore`, `PartitionedLinkStore`)."""
+class BatchStore(Protocol):
+    """The link store as one micro-batch sees it: reads of the batch's families and members, and the
+    write of its update. `LinkStore.batch` is the one-file view (the file itself); the partitioned
+    store's view reads and writes each family in its source partition's file."""
 
     def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]: ...
 
     def minted_ids(self, member_keys: Iterable[str]) -> dict[str, str]: ...
 
-    def apply(self, update: StoreUpdate) -> None: ...
-
     def sticky_decisions(self, member_keys: Iterable[str]) -> dict[str, StickyDecision]: ...
 
     def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]: ...
+
+    def apply(self, update: StoreUpdate) -> None: ...
+
+    def writer(self, update: StoreUpdate) -> Callable[[], None]:
+        """`apply(update)` as a function to call later (possibly in a thread, after the next batch began)."""
+        ...
+
+
+class LinkStoreLike(Protocol):
+    """What the linker's handler needs of a link store (`LinkStore`, `PartitionedLinkStore`)."""
+
+    def batch(self, partitions: Mapping[str, int]) -> BatchStore:
+        """The view of one batch whose families (family key -> source partition) are `partitions`."""
+        ...
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """Source partitions revoked from this instance: close what holds their state."""
+        ...
 
 
 def _family_table(families: Sequence[tuple[str, FamilyState]]) -> pa.Table:
@@ -170,6 +188,17 @@ class LinkStore:
         minted = self._con.execute("SELECT member_key, person_id FROM minted_ids").fetchall()
         self._minted: dict[str, str] = {str(k): str(v) for k, v in minted}
         self._decisions = decision_store.read_decisions(self._con)
+
+    def batch(self, partitions: Mapping[str, int]) -> LinkStore:
+        """One file holds every partition's families: the batch's view is the file itself."""
+        return self
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """One file for every partition: nothing moves on a revocation (it is closed by `close`)."""
+
+    def writer(self, update: StoreUpdate) -> Callable[[], None]:
+        """`apply(update)`, called later."""
+        return lambda: self.apply(update)
 
     def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
         """The stored state of the given families (absent keys were never processed)."""

@@ -30,6 +30,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 from tests.support.publisher import EXAMPLE_SECRETS, example_registry, linked_member, update_event
 
 _TOPIC_SCHEMA = {
@@ -67,16 +68,16 @@ def linker_samples() -> dict[str, list[dict[str, Any]]]:
     doc = submission_payload(members)
     submission = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
     store = LinkStore(":memory:")
-    linker = SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r", "fb"))
+    linker = SubmissionLinker(fake, PersonIds(b"k"), OutputTopics("m", "f", "r", "fb"))
     out: dict[str, list[dict[str, Any]]] = {}
-    first = linker.process([submission], ["team-a"])
+    first = link_batch(linker, store, [submission], ["team-a"])
     store.apply(first.update)
     # Revision 2 corrects member 2's name: its feedback item is closed (field feedback, open and closed).
     members[1] = member_payload(2, "Siti Aminah", siti, sex=2, relationship=2)
     corrected = decode_family_submission(
         json.dumps(submission_payload(members, revision=2)).encode(), key=FAMILY_KEY.encode()
     )
-    for rec in [*first.records, *linker.process([corrected], ["team-a"]).records]:
+    for rec in [*first.records, *link_batch(linker, store, [corrected], ["team-a"]).records]:
         if rec.value is not None:
             out.setdefault(_TOPIC_SCHEMA[rec.topic], []).append(json.loads(rec.value))
     return out

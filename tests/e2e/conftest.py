@@ -23,6 +23,7 @@ from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
 from tests.support.e2e import E2EWorld, Linkers
+from tests.support.linking import link_batch
 from tools.pipeline.outcome import Submissions
 
 PERSONS = 5000
@@ -62,14 +63,13 @@ def reference_members(e2e_world: E2EWorld) -> dict[str, bytes]:
     store = LinkStore(":memory:")
     pipeline = SubmissionLinker(
         EngineMemberLinker.from_files(e2e_world.world, e2e_world.model, cache_dir=e2e_world.world / "cache"),
-        store,
         PersonIds(DEV_PERSON_ID_KEY.encode()),
         OutputTopics("m", "f", "r"),
         village_crosswalk=load_village_crosswalk(settings),
     )
     out: dict[str, bytes] = {}
     for key, raw in e2e_world.submissions.records:
-        result = pipeline.process([decode_family_submission(raw, key=key)])
+        result = link_batch(pipeline, store, [decode_family_submission(raw, key=key)])
         store.apply(result.update)
         for rec in result.records:
             if rec.topic == "m" and rec.key is not None:

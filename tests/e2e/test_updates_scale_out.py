@@ -57,6 +57,7 @@ from services.topics import provision
 from tests.support.broker import RunningBroker
 from tests.support.e2e import E2EWorld, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.linking import link_batch
 from tests.support.processes import until
 from tests.support.updates import population_change
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
@@ -124,7 +125,7 @@ class Reference:
     def __init__(self) -> None:
         self.fake = FakeMemberLinker.of([FakeMasterPerson(p.nik, p.name, KK) for p in LINKED])
         self.store = LinkStore(":memory:")
-        self.pipeline = SubmissionLinker(self.fake, self.store, IDS, OutputTopics("m", "f", "r"))
+        self.pipeline = SubmissionLinker(self.fake, IDS, OutputTopics("m", "f", "r"))
         self.applier = ChangeApplier(
             self.fake, StoreMemberIndex(lambda: {0: self.store}), IDS, UpdateTopics("m", "r", "u", "f")
         )
@@ -133,7 +134,7 @@ class Reference:
 
     def submit(self, subs: list[tuple[str, bytes]]) -> None:
         for key, raw in subs:
-            result = self.pipeline.process([decode_family_submission(raw, key=key.encode())])
+            result = link_batch(self.pipeline, self.store, [decode_family_submission(raw, key=key.encode())])
             self.store.apply(result.update)
             self._keep(result.records)
 
@@ -410,7 +411,7 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     store = LinkStore(":memory:")
     settings = LinkerSettings(world_dir=e2e_world.world, model_path=e2e_world.model)
     pipeline = SubmissionLinker(
-        engine, store, IDS, OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings)
+        engine, IDS, OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings)
     )
     applier = ChangeApplier(engine, StoreMemberIndex(lambda: {0: store}), IDS, UpdateTopics("m", "r", "u", "f"))
     latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
@@ -429,7 +430,9 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
 
     records = e2e_world.submissions.records
     for start in range(0, len(records), 200):
-        result = pipeline.process([decode_family_submission(v, key=k) for k, v in records[start : start + 200]])
+        result = link_batch(
+            pipeline, store, [decode_family_submission(v, key=k) for k, v in records[start : start + 200]]
+        )
         store.apply(result.update)
         keep(result.records)
 

@@ -77,10 +77,9 @@ def test_a_read_only_disk_fails_at_once_and_is_named_read_only(tmp_path: Path) -
             assert "another linker" not in str(raised.value)
         # The partitioned store waits only for a lock: here it gives up at once, not after 30 s.
         store = PartitionedLinkStore(vol, open_timeout_s=30)
-        store.route(FAM, 2)
         started = time.monotonic()
         with pytest.raises(LinkStoreError) as raised:
-            store.families([FAM])
+            store.batch({FAM: 2}).families([FAM])
         assert raised.value.fault is StorageFault.READ_ONLY
         assert time.monotonic() - started < 5
         remount(vol, "rw")

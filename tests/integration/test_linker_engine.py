@@ -30,6 +30,7 @@ from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
 from tests.support.broker import RunningBroker
 from tests.support.linker_service import Topics, start_worker
+from tests.support.linking import link_batch
 from tests.support.polling import records_until
 from tools.pipeline.linker_process import LinkerProcess
 
@@ -66,15 +67,14 @@ def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -
     settings = LinkerSettings(world_dir=world, model_path=model)
     pipeline = SubmissionLinker(
         EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"),
-        LinkStore(":memory:"),
         PersonIds(DEV_PERSON_ID_KEY.encode()),
         OutputTopics("m", "f", "r"),
         village_crosswalk=load_village_crosswalk(settings),
     )
-    store = pipeline._store
+    store = LinkStore(":memory:")
     out: dict[str, dict[str, bytes]] = {"m": {}, "f": {}, "r": {}}
     for line, key in zip(lines, keys, strict=True):
-        result = pipeline.process([decode_family_submission(line, key=key)])
+        result = link_batch(pipeline, store, [decode_family_submission(line, key=key)])
         store.apply(result.update)
         for rec in result.records:
             assert rec.key is not None

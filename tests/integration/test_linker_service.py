@@ -37,6 +37,7 @@ from tests.support.linker import (
     submission_payload,
 )
 from tests.support.linker_service import Topics, start_worker
+from tests.support.linking import link_batch
 from tests.support.polling import records_until
 from tools.pipeline.linker_process import LinkerProcess
 
@@ -155,11 +156,11 @@ def _expected() -> dict[str, dict[str, bytes]]:
     """What the service must publish: the pipeline applied to the valid submissions in order."""
     store = LinkStore(":memory:")
     pipeline = SubmissionLinker(
-        FakeMemberLinker.of(MASTER), store, PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r")
+        FakeMemberLinker.of(MASTER), PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r")
     )
     out: dict[str, dict[str, bytes]] = {"m": {}, "f": {}, "r": {}}
     for key, doc in ((FAM_A, _family_a(1)), (FAM_B, _family_b()), (FAM_A, _family_a(2)), (FAM_C, _family_c())):
-        result = pipeline.process([decode_family_submission(_raw(doc), key=key.encode())])
+        result = link_batch(pipeline, store, [decode_family_submission(_raw(doc), key=key.encode())])
         store.apply(result.update)
         for rec in result.records:
             assert rec.key is not None

@@ -25,6 +25,7 @@ from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
 from services.linker.store import LinkStore
+from tests.support.linking import link_batch
 
 pytestmark = [pytest.mark.slow]
 
@@ -42,11 +43,11 @@ def test_review_tasks_of_the_real_engine_carry_ranked_candidates(
     settings = LinkerSettings(world_dir=world, model_path=model)
     pipeline = SubmissionLinker(
         EngineMemberLinker.from_files(world, model, cache_dir=world / "cache"),
-        LinkStore(":memory:"),
         ids,
         OutputTopics("m", "f", "r"),
         village_crosswalk=load_village_crosswalk(settings),
     )
+    store = LinkStore(":memory:")
     tasks: list[ReviewTask] = []
     lines = [ln for ln in (world / "submissions.jsonl").read_text().splitlines() if ln.strip()]
     for n, line in enumerate(lines[:300]):
@@ -60,8 +61,8 @@ def test_review_tasks_of_the_real_engine_carry_ranked_candidates(
             head["birth_date"] = {**head["birth_date"], "year": head["birth_date"]["year"] + 3}
             head.pop("age", None)
         key = family_key_string(doc["family_key"]).encode()
-        result = pipeline.process([decode_family_submission(json.dumps(doc).encode(), key=key)])
-        pipeline._store.apply(result.update)
+        result = link_batch(pipeline, store, [decode_family_submission(json.dumps(doc).encode(), key=key)])
+        store.apply(result.update)
         tasks += [REVIEW_TASK_ADAPTER.validate_json(r.value) for r in result.records if r.topic == "r" and r.value]
     assert tasks, "the world gave no review task"
     for task in tasks:

@@ -36,6 +36,7 @@ from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
+from tests.support.linking import link_batch
 
 pytestmark = [pytest.mark.slow]
 
@@ -82,7 +83,7 @@ def test_born_records_upserted_into_the_real_engine_merge_unlinked_members(
     linker = EngineMemberLinker.from_files(reduced, model, cache_dir=tmp_path / "cache")
     store = LinkStore(tmp_path / "links.duckdb")
     crosswalk = load_village_crosswalk(LinkerSettings(world_dir=reduced, model_path=model))
-    pipeline = SubmissionLinker(linker, store, IDS, OutputTopics("m", "f", "r"), village_crosswalk=crosswalk)
+    pipeline = SubmissionLinker(linker, IDS, OutputTopics("m", "f", "r"), village_crosswalk=crosswalk)
     before: dict[str, LinkedMember] = {}
     for line in (world / "submissions.jsonl").read_text().splitlines():
         key = family_key_string(json.loads(line)["family_key"]).encode()
@@ -90,7 +91,7 @@ def test_born_records_upserted_into_the_real_engine_merge_unlinked_members(
             sub = decode_family_submission(line.encode(), key=key)
         except ContractViolation:
             continue
-        result = pipeline.process([sub])
+        result = link_batch(pipeline, store, [sub])
         store.apply(result.update)
         for rec in result.records:
             wanted = rec.key is not None and rec.key.decode() in {*targets, hidden_key}

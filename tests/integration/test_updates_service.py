@@ -50,6 +50,7 @@ from services.topics import provision
 from synthetic import generate_world
 from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker
+from tests.support.linking import link_batch
 from tests.support.polling import records_until
 from tests.support.updates import dtks_row
 from tools.pipeline.linker_process import LinkerProcess
@@ -158,10 +159,10 @@ def _scenario(world_dir: Path) -> Scenario:
 def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, list[bytes]]]:
     """Members and families topic states and update events per member key, computed in-process."""
     fake, store = FakeMemberLinker.of(sc.master), LinkStore(":memory:")
-    pipeline = SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r"))
+    pipeline = SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r"))
     state: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
     for sub in sc.submissions:
-        result = pipeline.process([sub])
+        result = link_batch(pipeline, store, [sub])
         store.apply(result.update)
         for rec in result.records:
             if rec.topic in state and rec.key is not None:

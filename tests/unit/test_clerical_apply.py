@@ -27,6 +27,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 
 IDS = PersonIds(b"test-key")
 AHMAD, SITI, SITTI = nik_for(2), nik_for(3, female=True), nik_for(7, female=True)
@@ -94,7 +95,7 @@ class Rig:
     def __init__(self, tmp_path: Path, second: SecondReview | None = None) -> None:
         self.fake = _fake()
         self.store = LinkStore(tmp_path / "links.duckdb")
-        self.pipeline = SubmissionLinker(self.fake, self.store, IDS, TOPICS)
+        self.pipeline = SubmissionLinker(self.fake, IDS, TOPICS)
         self.applier = DecisionApplier(
             self.fake,
             StoreMemberIndex(lambda: {0: self.store}),
@@ -106,7 +107,7 @@ class Rig:
         )
 
     def link(self, revision: int = 1, siti: str = "Sity Aminah") -> dict[str, dict[str, bytes | None]]:
-        result = self.pipeline.process([_submission(revision, siti)])
+        result = link_batch(self.pipeline, self.store, [_submission(revision, siti)])
         self.store.apply(result.update)
         return _topics(result.records)
 

@@ -26,7 +26,7 @@ SHOWN = [
     ShownCandidate(rank=1, record_id=ENGINE_NIK, person_id="p-1", probability=0.6, match_weight=1.25),
     ShownCandidate(rank=2, record_id=OTHER_NIK, person_id="p-2", probability=0.3, match_weight=-1.5),
 ]
-QUERY = MemberQuery(KEY, ENGINE_NIK, "", "Sity Aminah", "F", "1980-05-15", 1980, 42, 2022, "", "", "", FAMILY_KEY, "")
+QUERY = MemberQuery(KEY, ENGINE_NIK, "", "Sity Aminah", "F", "1980-05-15", 1980, 42, 2022, "", "", FAMILY_KEY, "")
 
 
 def _decision(

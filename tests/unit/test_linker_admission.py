@@ -23,6 +23,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 
 OTHER_KEY = "3603010001000100002001"
 RULES = AdmissionRules(supervisors=frozenset({"sup"}))
@@ -113,19 +114,17 @@ def test_refusal_dead_letter_keeps_small_payloads_and_cuts_big_ones() -> None:
     assert refusal_dead_letter(refusal, b"{}", None, source) == refusal_dead_letter(refusal, b"{}", None, source)
 
 
-def _pipeline(store: LinkStore) -> SubmissionLinker:
+def _pipeline() -> SubmissionLinker:
     fake = FakeMemberLinker.of([FakeMasterPerson(nik_for(2), "Ahmad Fauzi", "3603121705150003")])
-    return SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"), rules=RULES)
+    return SubmissionLinker(fake, PersonIds(b"k"), OutputTopics("m", "f", "r"), rules=RULES)
 
 
-@pytest.mark.parametrize("pipelined", [False, True])
-def test_a_refused_latest_revision_leaves_the_owners_one_linked(tmp_path: Path, pipelined: bool) -> None:
+def test_a_refused_latest_revision_leaves_the_owners_one_linked(tmp_path: Path) -> None:
     store = LinkStore(tmp_path / "links.duckdb")
-    store.apply(_pipeline(store).process([_sub(1)], ["a"]).update)
+    store.apply(link_batch(_pipeline(), store, [_sub(1)], ["a"]).update)
     # One batch: the owner's revision 2, then another team's huge one (prelink links that one first).
     batch, teams = [_sub(2), _sub(2**31 - 1, name="Budi Santoso")], ["a", "b"]
-    linker = _pipeline(store)
-    result = linker.finish(linker.prelink(batch, teams)) if pipelined else linker.process(batch, teams)
+    result = link_batch(_pipeline(), store, batch, teams)
     assert [(r.index, r.reason) for r in result.refused] == [(1, DeadLetterReason.FOREIGN_TEAM)]
     assert (result.families_linked, result.stale) == (1, 0)
     family = json.loads(next(r.value for r in result.records if r.topic == "f") or b"")

@@ -28,6 +28,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 
 # A v1 member record as written today: it must keep validating for as long as the topic is v1.
 V1_MEMBER = (
@@ -78,7 +79,9 @@ def test_every_emitted_record_fits_its_committed_schema() -> None:
         ]
     )
     sub = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
-    result = SubmissionLinker(fake, LinkStore(":memory:"), PersonIds(b"k"), OutputTopics("m", "f", "r")).process([sub])
+    result = link_batch(
+        SubmissionLinker(fake, PersonIds(b"k"), OutputTopics("m", "f", "r")), LinkStore(":memory:"), [sub]
+    )
     checks: dict[str, tuple[Any, dict[str, Any]]] = {
         "m": (LINKED_MEMBER_ADAPTER, _schema("linked_member.v1.json")),
         "f": (INTEGRATED_FAMILY_ADAPTER, _schema("integrated_family.v1.json")),

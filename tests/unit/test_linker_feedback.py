@@ -21,6 +21,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 
 TOPICS = OutputTopics(members="m", families="f", review="r", feedback="fb")
 KK = "3603121705150003"
@@ -63,8 +64,8 @@ def _family(nik_of_ahmad: str = UNKNOWN, family_key: str = FAMILY_KEY, revision:
 
 def test_items_are_emitted_kept_in_the_store_and_closed_by_a_corrected_revision(tmp_path: Path) -> None:
     store = LinkStore(tmp_path / "links.duckdb")
-    linker = SubmissionLinker(_fake(), store, IDS, TOPICS)
-    first = linker.process([_family()], ["team-a"])
+    linker = SubmissionLinker(_fake(), IDS, TOPICS)
+    first = link_batch(linker, store, [_family()], ["team-a"])
     assert [(f.item_id, f.status, f.team) for f in _feedback(first)] == [
         (f"{FAMILY_KEY}/dead_in_master/03", FeedbackStatus.OPEN, "team-a"),
         (f"{FAMILY_KEY}/nik_not_in_master/01", FeedbackStatus.OPEN, "team-a"),
@@ -80,7 +81,7 @@ def test_items_are_emitted_kept_in_the_store_and_closed_by_a_corrected_revision(
 
     # Reopened (a restart): the open items are remembered; revision 2 corrects Ahmad's NIK.
     store = LinkStore(tmp_path / "links.duckdb")
-    second = SubmissionLinker(_fake(), store, IDS, TOPICS).process([_family(AHMAD, revision=2)], ["team-a"])
+    second = link_batch(SubmissionLinker(_fake(), IDS, TOPICS), store, [_family(AHMAD, revision=2)], ["team-a"])
     closed = _feedback(second)
     assert [(f.item_id, f.status, f.raised_revision, f.closed_revision) for f in closed] == [
         (f"{FAMILY_KEY}/nik_not_in_master/01", FeedbackStatus.CLOSED, 1, 2),
@@ -90,37 +91,37 @@ def test_items_are_emitted_kept_in_the_store_and_closed_by_a_corrected_revision(
 
 def test_reprocessing_a_batch_gives_byte_identical_feedback(tmp_path: Path) -> None:
     store = LinkStore(tmp_path / "links.duckdb")
-    linker = SubmissionLinker(_fake(), store, IDS, TOPICS)
-    once = linker.process([_family()], ["team-a"])
-    again = linker.process([_family()], ["team-a"])  # the store was not written: a crash before it
+    linker = SubmissionLinker(_fake(), IDS, TOPICS)
+    once = link_batch(linker, store, [_family()], ["team-a"])
+    again = link_batch(linker, store, [_family()], ["team-a"])  # the store was not written: a crash before it
     assert [(r.key, r.value) for r in once.records if r.topic == "fb"] == [
         (r.key, r.value) for r in again.records if r.topic == "fb"
     ]
     store.apply(once.update)
     # After the store has the revision, a re-delivery raises nothing new (the items stay open).
-    assert _feedback(linker.process([_family()], ["team-a"])) == []
+    assert _feedback(link_batch(linker, store, [_family()], ["team-a"])) == []
 
 
 def test_no_team_no_feedback_and_no_topic_no_records(tmp_path: Path) -> None:
     store = LinkStore(tmp_path / "links.duckdb")
-    result = SubmissionLinker(_fake(), store, IDS, TOPICS).process([_family()], [None])
+    result = link_batch(SubmissionLinker(_fake(), IDS, TOPICS), store, [_family()], [None])
     assert result.feedback == [] and _feedback(result) == []
     assert result.update.families[FAMILY_KEY].open_feedback == ()
-    silent = SubmissionLinker(_fake(), store, IDS, OutputTopics("m", "f", "r")).process([_family()], ["team-a"])
+    silent = link_batch(SubmissionLinker(_fake(), IDS, OutputTopics("m", "f", "r")), store, [_family()], ["team-a"])
     assert len(silent.feedback) == 2 and {r.topic for r in silent.records} == {"m", "f"}
 
 
 def test_duplicate_family_from_the_store_and_from_earlier_in_the_batch(tmp_path: Path) -> None:
     store = LinkStore(tmp_path / "links.duckdb")
-    linker = SubmissionLinker(_fake(), store, IDS, TOPICS)
+    linker = SubmissionLinker(_fake(), IDS, TOPICS)
     original, copy = _family(AHMAD), _family(AHMAD, family_key=OTHER_FAMILY)
     # Same batch: the later one is the duplicate, the earlier one is not.
-    both = linker.process([original, copy], ["team-a", "team-a"])
+    both = link_batch(linker, store, [original, copy], ["team-a", "team-a"])
     dup = [f for f in both.feedback if f.kind == "duplicate_family"]
     assert [(f.item_id, f.other_family_key) for f in dup] == [(f"{OTHER_FAMILY}/duplicate_family", FAMILY_KEY)]
     # From the store: the original was stored in an earlier batch; another team sees no family key.
-    store.apply(linker.process([original], ["team-a"]).update)
-    foreign = linker.process([copy], ["team-b"])
+    store.apply(link_batch(linker, store, [original], ["team-a"]).update)
+    foreign = link_batch(linker, store, [copy], ["team-b"])
     dup = [f for f in foreign.feedback if f.kind == "duplicate_family"]
     assert [(f.item_id, f.team, f.other_family_key) for f in dup] == [
         (f"{OTHER_FAMILY}/duplicate_family", "team-b", None)

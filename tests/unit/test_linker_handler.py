@@ -13,7 +13,7 @@ import pytest
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from integration.ids import PersonIds
 from services.linker.app import SubmissionHandler
-from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
+from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, StoreUpdate
 from tests.support.linker import (
@@ -47,7 +47,7 @@ class _Topic:
 
 def _handler(store: LinkStore) -> tuple[SubmissionHandler, dict[str, _Topic], list[Any]]:
     fake = FakeMemberLinker.of([FakeMasterPerson(nik_for(2), "Ahmad Fauzi", "3603121705150003")])
-    pipeline = SubmissionLinker(fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"))
+    pipeline = SubmissionLinker(fake, PersonIds(b"k"), OutputTopics("m", "f", "r"))
     handler = SubmissionHandler(SETTINGS, pipeline, store)
     log: list[Any] = []
     topics = {n: _Topic(n, log) for n in ("m", "f", "r", "dlq")}
@@ -58,6 +58,13 @@ def _handler(store: LinkStore) -> tuple[SubmissionHandler, dict[str, _Topic], li
 
     handler.bind_sender(send)
     return handler, topics, log
+
+
+async def _handle(handler: SubmissionHandler, events: list[FakeEvent]) -> BatchResult:
+    """A batch as the faust agent runs it, then its store write awaited (as the next batch does)."""
+    result = await handler.handle_pipelined(events, on_stored=lambda: None)  # type: ignore[arg-type]
+    await handler.settle()
+    return result
 
 
 def _events() -> list[FakeEvent]:
@@ -85,7 +92,7 @@ def test_store_is_written_only_after_every_ack(tmp_path: Path) -> None:
     handler, topics, log = _handler(store)
 
     async def scenario() -> None:
-        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        task = asyncio.create_task(_handle(handler, _events()))
         while not any(t.pending for t in topics.values()):
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.05)
@@ -111,7 +118,7 @@ def test_a_failed_ack_fails_the_batch_and_leaves_the_store_alone(tmp_path: Path)
     handler, topics, _ = _handler(store)
 
     async def scenario() -> None:
-        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        task = asyncio.create_task(_handle(handler, _events()))
         await _ack_all(topics, error=ConnectionError("broker gone"))
         with pytest.raises(ConnectionError):
             await task
@@ -126,14 +133,14 @@ def test_records_of_a_partition_revoked_before_the_batch_ran_are_left_to_the_new
     owned = {1}  # partition 0 was handed over while the batch waited for the lock
     handler.bind_ownership(lambda: owned)
 
-    result = asyncio.run(handler.handle(_events()))  # type: ignore[arg-type]
+    result = asyncio.run(_handle(handler, _events()))
     assert (log, result.members_linked, handler.counters.not_owned) == ([], 0, 2)
     assert store.counts() == {"families": 0, "minted_ids": 0}  # nothing produced, nothing stored
 
     owned.add(0)  # owned again (a later assignment): linked as usual
 
     async def scenario() -> None:
-        task = asyncio.create_task(handler.handle(_events()))  # type: ignore[arg-type]
+        task = asyncio.create_task(_handle(handler, _events()))
         await _ack_all(topics)
         await task
 

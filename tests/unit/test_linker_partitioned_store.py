@@ -13,6 +13,7 @@ from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.store import FamilyState, StoreUpdate
 
 FAM_1, FAM_2 = "3603010001000100001001", "3603020001000100001001"
+ROUTES = {FAM_1: 2, FAM_2: 0}  # each family's source partition
 
 
 def _update() -> StoreUpdate:
@@ -24,42 +25,39 @@ def _update() -> StoreUpdate:
 
 def test_each_family_is_stored_in_its_partitions_file(tmp_path: Path) -> None:
     store = PartitionedLinkStore(tmp_path)
-    store.route(FAM_1, 2)
-    store.route(FAM_2, 0)
-    store.apply(_update())
+    batch = store.batch(ROUTES)
+    batch.apply(_update())
     assert store.open_partitions() == [0, 2]
     assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == ["links-p0.duckdb", "links-p2.duckdb"]
-    assert store.families([FAM_1, FAM_2]) == {
+    assert store.file(2).families([FAM_1, FAM_2]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
+    assert batch.families([FAM_1, FAM_2]) == {
         FAM_1: FamilyState(2, "S1-r2", (1, 2)),
         FAM_2: FamilyState(1, "S2-r1", (1,)),
     }
-    assert store.minted_ids([f"{FAM_1}-02", f"{FAM_2}-01"]) == {f"{FAM_1}-02": "u-a", f"{FAM_2}-01": "u-b"}
+    assert batch.minted_ids([f"{FAM_1}-02", f"{FAM_2}-01"]) == {f"{FAM_1}-02": "u-a", f"{FAM_2}-01": "u-b"}
     assert store.counts() == {"families": 2, "minted_ids": 2}
     store.close()
 
 
 def test_a_released_partition_is_picked_up_by_the_next_owner(tmp_path: Path) -> None:
     first = PartitionedLinkStore(tmp_path)
-    first.route(FAM_1, 2)
-    first.route(FAM_2, 0)
-    first.apply(_update())
+    first.batch(ROUTES).apply(_update())
     first.release([2])  # partition 2 moves to another instance
     assert first.open_partitions() == [0]
     second = PartitionedLinkStore(tmp_path)
-    second.route(FAM_1, 2)
-    assert second.families([FAM_1]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
+    assert second.batch({FAM_1: 2}).families([FAM_1]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
     second.close()
     first.close()
 
 
-def test_an_unrouted_family_is_an_error(tmp_path: Path) -> None:
+def test_a_family_outside_the_batch_is_an_error(tmp_path: Path) -> None:
     store = PartitionedLinkStore(tmp_path)
-    with pytest.raises(KeyError, match="not routed"):
-        store.families([FAM_1])
-    store.route(FAM_1, 1)
-    store.clear_routes()
-    with pytest.raises(KeyError):
-        store.apply(StoreUpdate(families={FAM_1: FamilyState(1, "S", (1,))}))
+    with pytest.raises(KeyError, match="not in this batch"):
+        store.batch({FAM_2: 0}).families([FAM_1])
+    store.batch({FAM_1: 1})  # an earlier batch's view: the next one does not know its families
+    with pytest.raises(KeyError, match="not in this batch"):
+        store.batch({FAM_2: 0}).writer(StoreUpdate(families={FAM_1: FamilyState(1, "S", (1,))}))
+    assert store.open_partitions() == []
 
 
 def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path) -> None:
@@ -77,9 +75,8 @@ def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     store = PartitionedLinkStore(tmp_path, open_timeout_s=30)
-    store.route(FAM_1, 3)
     started = time.monotonic()
-    assert store.families([FAM_1]) == {}
+    assert store.batch({FAM_1: 3}).families([FAM_1]) == {}
     assert time.monotonic() - started > 0.5  # it waited for the holder instead of failing
     holder.wait(timeout=30)
     # Now this process holds it; a second process with a short timeout gives up with a clear error.
@@ -87,8 +84,7 @@ def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path
         "from services.linker.partitioned_store import PartitionedLinkStore\n"
         "from services.linker.storage_errors import LinkStoreError\n"
         f"s = PartitionedLinkStore(__import__('pathlib').Path({str(tmp_path)!r}), open_timeout_s=0.5)\n"
-        f"s.route({FAM_1!r}, 3)\n"
-        "try:\n    s.families([" + repr(FAM_1) + "])\nexcept LinkStoreError as e:\n"
+        "try:\n    s.batch({" + repr(FAM_1) + ": 3}).families([" + repr(FAM_1) + "])\nexcept LinkStoreError as e:\n"
         "    raise SystemExit(3 if e.fault == 'locked by another process' else 4)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -98,9 +94,8 @@ def test_opening_waits_while_another_process_still_holds_the_file(tmp_path: Path
 
 def test_a_failing_file_fails_the_write_only_after_the_other_files_finished(tmp_path: Path) -> None:
     store = PartitionedLinkStore(tmp_path)
-    store.route(FAM_1, 2)
-    store.route(FAM_2, 0)
-    store.families([FAM_1, FAM_2])  # opens both files
+    batch = store.batch(ROUTES)
+    batch.families([FAM_1, FAM_2])  # opens both files
     failing, slow = store.file(0), store.file(2)
     slow_apply = slow.apply
 
@@ -114,7 +109,7 @@ def test_a_failing_file_fails_the_write_only_after_the_other_files_finished(tmp_
     failing.apply = broken  # type: ignore[method-assign]
     slow.apply = late  # type: ignore[method-assign]
     with pytest.raises(OSError, match="disk full"):
-        store.apply(_update())
+        batch.apply(_update())
     # The raise waited for partition 2's write: it is complete, partition 0 has nothing.
-    assert store.families([FAM_1, FAM_2]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
+    assert batch.families([FAM_1, FAM_2]) == {FAM_1: FamilyState(2, "S1-r2", (1, 2))}
     store.close()

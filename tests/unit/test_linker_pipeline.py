@@ -21,6 +21,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 
 TOPICS = OutputTopics(members="m", families="f", review="r")
 SURVEY_KK = "3603121705150003"
@@ -58,8 +59,8 @@ def store(tmp_path: Path) -> LinkStore:
     return LinkStore(tmp_path / "links.duckdb")
 
 
-def _linker(store: LinkStore, fake: FakeMemberLinker | None = None, max_members: int = 1000) -> SubmissionLinker:
-    return SubmissionLinker(fake or _fake(), store, IDS, TOPICS, max_members_per_call=max_members)
+def _linker(fake: FakeMemberLinker | None = None, max_members: int = 1000) -> SubmissionLinker:
+    return SubmissionLinker(fake or _fake(), IDS, TOPICS, max_members_per_call=max_members)
 
 
 def _by_topic(result: object) -> dict[str, dict[str, dict[str, object] | None]]:
@@ -70,7 +71,7 @@ def _by_topic(result: object) -> dict[str, dict[str, dict[str, object] | None]]:
 
 
 def test_one_family_gives_exact_member_review_and_family_records(store: LinkStore) -> None:
-    result = _linker(store).process([_submission()])
+    result = link_batch(_linker(), store, [_submission()])
     topics = _by_topic(result)
     members = topics["m"]
     assert sorted(members) == [f"{FAMILY_KEY}-0{i}" for i in (1, 2, 3, 4)]
@@ -156,18 +157,18 @@ def test_one_family_gives_exact_member_review_and_family_records(store: LinkStor
 
 
 def test_reprocessing_yields_byte_identical_records(store: LinkStore) -> None:
-    linker = _linker(store)
-    first = linker.process([_submission()])
+    linker = _linker()
+    first = link_batch(linker, store, [_submission()])
     store.apply(first.update)
-    again = linker.process([_submission()])
+    again = link_batch(linker, store, [_submission()])
     assert again.records == first.records
     # A fresh store (e.g. another machine replaying the topic) gives the same bytes too.
-    fresh = _linker(LinkStore(":memory:")).process([_submission()])
+    fresh = link_batch(_linker(), LinkStore(":memory:"), [_submission()])
     assert fresh.records == first.records
 
 
 def test_no_raw_nik_is_used_as_an_id(store: LinkStore) -> None:
-    result = _linker(store).process([_submission()])
+    result = link_batch(_linker(), store, [_submission()])
     for rec in result.records:
         assert rec.key is not None and AHMAD.encode() not in rec.key
     assert AHMAD not in IDS.for_master(AHMAD)
@@ -175,18 +176,18 @@ def test_no_raw_nik_is_used_as_an_id(store: LinkStore) -> None:
 
 
 def test_a_late_older_revision_changes_nothing(store: LinkStore) -> None:
-    linker = _linker(store)
-    store.apply(linker.process([_submission(revision=2)]).update)
-    late = linker.process([_submission(revision=1)])
+    linker = _linker()
+    store.apply(link_batch(linker, store, [_submission(revision=2)]).update)
+    late = link_batch(linker, store, [_submission(revision=1)])
     assert late.records == []
     assert late.stale == 1
     assert store.families([FAMILY_KEY])[FAMILY_KEY].revision == 2
 
 
 def test_a_newer_revision_replaces_and_tombstones_dropped_members(store: LinkStore) -> None:
-    linker = _linker(store)
-    store.apply(linker.process([_submission(revision=1)]).update)
-    newer = linker.process([_submission(revision=2, members=[member_payload(1, "Ahmad Fauzi", AHMAD)])])
+    linker = _linker()
+    store.apply(link_batch(linker, store, [_submission(revision=1)]).update)
+    newer = link_batch(linker, store, [_submission(revision=2, members=[member_payload(1, "Ahmad Fauzi", AHMAD)])])
     topics = _by_topic(newer)
     assert topics["m"][f"{FAMILY_KEY}-01"]["revision"] == 2  # type: ignore[index]
     # Members 2-4 are gone in revision 2: tombstones for the compacted topic.
@@ -200,14 +201,14 @@ def test_a_newer_revision_replaces_and_tombstones_dropped_members(store: LinkSto
 
 
 def test_in_one_batch_the_highest_revision_wins(store: LinkStore) -> None:
-    result = _linker(store).process([_submission(revision=3), _submission(revision=2)])
+    result = link_batch(_linker(), store, [_submission(revision=3), _submission(revision=2)])
     family = _by_topic(result)["f"][FAMILY_KEY]
     assert family is not None and family["revision"] == 3
     assert result.stale == 1
 
 
 def test_minted_ids_are_kept_in_the_link_store(store: LinkStore) -> None:
-    result = _linker(store).process([_submission()])
+    result = link_batch(_linker(), store, [_submission()])
     store.apply(result.update)
     assert store.minted_ids([f"{FAMILY_KEY}-02", f"{FAMILY_KEY}-03", f"{FAMILY_KEY}-01"]) == {
         f"{FAMILY_KEY}-02": IDS.mint(f"{FAMILY_KEY}-02"),
@@ -220,7 +221,7 @@ def test_engine_calls_are_bounded_by_the_member_budget(store: LinkStore) -> None
     fake = _fake()
     keys = [f"36030100010001000010{i:02d}" for i in range(1, 6)]
     subs = [_submission(family_key=k) for k in keys]  # 5 families x 4 members
-    result = _linker(store, fake, max_members=9).process(subs)
+    result = link_batch(_linker(fake, max_members=9), store, subs)
     # Families are not split while they fit: 2 + 2 + 1 families.
     assert fake.batch_sizes == [8, 8, 4]
     assert result.members_linked == 20
@@ -230,7 +231,7 @@ def test_an_engine_failure_propagates(store: LinkStore) -> None:
     fake = _fake()
     fake.fail_with = ConnectionError("engine down")
     with pytest.raises(ConnectionError):
-        _linker(store, fake).process([_submission()])
+        link_batch(_linker(fake), store, [_submission()])
     assert store.counts() == {"families": 0, "minted_ids": 0}
 
 

@@ -25,7 +25,6 @@ def _member(family: str, serial: int, revision: int, decision: str = "linked") -
         age=None,
         reference_year=2026,
         village_code="3603010001",
-        bps_village_code="3603010001",
         address="",
         family_key=family,
         head_name="KEPALA",

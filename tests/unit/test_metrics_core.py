@@ -84,7 +84,6 @@ def test_the_instrumented_engine_linker_counts_each_decision_once(
             age=None,
             reference_year=2022,
             village_code="",
-            bps_village_code="3603010001",
             address="",
             family_key="3603010001000100001001",
             head_name="",

@@ -26,6 +26,7 @@ from services.observability.recorder import BatchRecorder
 from services.observability.region import UNKNOWN_DISTRICT, DistrictTarget, RegionProgress, targets_from_world
 from services.observability.region_store import RegionStore
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.linking import link_batch
 
 FAM_A = "3603010001000100001001"  # BPS district 3603010
 FAM_B = "3603020003000200001001"  # BPS district 3603020
@@ -45,7 +46,6 @@ def query(family_key: str, serial: int, nik: str, name: str) -> MemberQuery:
         age=None,
         reference_year=2022,
         village_code="",
-        bps_village_code=family_key[:10],
         address="",
         family_key=family_key,
         head_name=name,
@@ -129,14 +129,14 @@ def test_region_progress_and_members_without_nik_come_from_current_revisions() -
     region = RegionProgress(registry, TARGETS, BPS)
     recorder = BatchRecorder(metrics, dlq_topic="dlq", region=region)
     store = LinkStore(":memory:")
-    pipeline = SubmissionLinker(fake_linker(), store, PersonIds(b"k"), OutputTopics("m", "f", "r"))
+    pipeline = SubmissionLinker(fake_linker(), PersonIds(b"k"), OutputTopics("m", "f", "r"))
     family_a = [
         member_payload(1, "Ahmad Fauzi", nik_for(1)),  # auto_link
         member_payload(2, "Sity Aminah", nik_for(2, female=True), sex=2, relationship=2),  # review
         member_payload(3, "Rizky", None, relationship=3),  # no NIK: no_match
     ]
     batch = [_submission(FAM_A, 2, family_a), _submission(FAM_B, 1, [member_payload(1, "Joko Susilo", nik_for(3))])]
-    result = pipeline.process(batch)
+    result = link_batch(pipeline, store, batch)
     store.apply(result.update)
     recorder.batch_done([], result.records, 0.1, result)
     assert value(registry, "linkage_members_without_nik_total") == 1
@@ -148,7 +148,7 @@ def test_region_progress_and_members_without_nik_come_from_current_revisions() -
     assert value(registry, "regsosek_region_members_linked", district="360313") == 1
     assert value(registry, "regsosek_region_families_expected", district="360313") == 5
     # A late, older revision of family A (one member without NIK) is stale: no gauge or counter moves.
-    late = pipeline.process([_submission(FAM_A, 1, [member_payload(1, "Rizky", None)])])
+    late = link_batch(pipeline, store, [_submission(FAM_A, 1, [member_payload(1, "Rizky", None)])])
     assert late.stale == 1
     recorder.batch_done([], late.records, 0.1, late)
     assert value(registry, "linkage_members_without_nik_total") == 1

@@ -19,6 +19,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 
 IDS = PersonIds(b"test-key")
 SITI, SITTI, SYT = nik_for(3, female=True), nik_for(7, female=True), nik_for(9, day=2, female=True)
@@ -39,8 +40,9 @@ def _tasks(tmp_path: Path, *, rank: bool) -> dict[str, bytes]:
     members = [member_payload(1, "Ahmad Fauzi", None), member_payload(2, "Sity Aminah", SITI, sex=2)]
     doc = submission_payload(members)
     sub = decode_family_submission(json.dumps(doc).encode(), key=FAMILY_KEY.encode())
-    linker = SubmissionLinker(fake, LinkStore(tmp_path / f"l{rank}.duckdb"), IDS, OutputTopics("m", "f", "r"))
-    result = linker.process([sub])
+    linker = SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r"))
+    store = LinkStore(tmp_path / f"l{rank}.duckdb")
+    result = link_batch(linker, store, [sub])
     return {r.key.decode(): r.value for r in result.records if r.topic == "r" and r.key and r.value}
 
 

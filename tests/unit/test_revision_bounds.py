@@ -34,6 +34,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 from tests.support.publisher import EXAMPLE_SECRETS, example_registry
 
 ACCEPTED = [1, 2, 2**15, 2**31 - 2, MAX_REVISION]
@@ -70,24 +71,24 @@ def test_an_accepted_revision_round_trips_through_every_store(tmp_path: Path, re
     # Link store and member states: the first revision of a family may be anything here (no step rule).
     fake = FakeMemberLinker.of([FakeMasterPerson(NIK, "Ahmad Fauzi", "3603121705150003")])
 
-    def linker_on(store: LinkStore) -> SubmissionLinker:
+    def linker_on() -> SubmissionLinker:
         return SubmissionLinker(
-            fake, store, PersonIds(b"k"), OutputTopics("m", "f", "r"), rules=AdmissionRules(max_step=MAX_REVISION)
+            fake, PersonIds(b"k"), OutputTopics("m", "f", "r"), rules=AdmissionRules(max_step=MAX_REVISION)
         )
 
     store = LinkStore(tmp_path / "links.duckdb")
-    result = linker_on(store).process([sub], ["team-a"])
+    result = link_batch(linker_on(), store, [sub], ["team-a"])
     assert result.families_linked == 1
     store.apply(result.update)
     store.close()
     store = LinkStore(tmp_path / "links.duckdb")  # reopened: what was written is read back
-    pipeline = linker_on(store)
+    pipeline = linker_on()
     assert store.families([FAMILY_KEY])[FAMILY_KEY].revision == revision
     assert [m.revision for m in store.find_family_members([FAMILY_KEY])] == [revision]
     # The same revision again is a re-delivery (processed), the one below it is stale.
-    assert pipeline.process([sub], ["team-a"]).families_linked == 1
+    assert link_batch(pipeline, store, [sub], ["team-a"]).families_linked == 1
     if revision > 1:
-        assert pipeline.process([_decode(revision - 1)], ["team-a"]).stale == 1
+        assert link_batch(pipeline, store, [_decode(revision - 1)], ["team-a"]).stale == 1
     store.close()
 
     # Publisher: the member record the linker wrote -> notifications, delivery state and disclosure log.
@@ -171,12 +172,11 @@ def test_the_largest_member_numbers_reach_the_member_states(tmp_path: Path) -> N
     store = LinkStore(tmp_path / "links.duckdb")
     pipeline = SubmissionLinker(
         FakeMemberLinker.of([]),
-        store,
         PersonIds(b"k"),
         OutputTopics("m", "f", "r"),
         rules=AdmissionRules(max_step=MAX_REVISION),
     )
-    store.apply(pipeline.process([sub]).update)
+    store.apply(link_batch(pipeline, store, [sub]).update)
     store.close()
     (state,) = LinkStore(tmp_path / "links.duckdb").find_family_members([FAMILY_KEY])
     assert (state.member_key, state.revision, state.query.age, state.query.birth_year, state.query.relationship) == (

@@ -29,6 +29,7 @@ from services.linker.updates.applier import ChangeApplier, UpdateResult, UpdateT
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.linking import link_batch
 from tests.support.updates import dtks_row, population_change
 
 IDS = PersonIds(b"test-key")
@@ -49,8 +50,8 @@ def _world(store: LinkStore) -> FakeMemberLinker:
     sub: FamilySubmission = decode_family_submission(
         json.dumps(submission_payload(members, family_key=FAM, kk_number=KK)).encode(), key=FAM.encode()
     )
-    pipeline = SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r"))
-    store.apply(pipeline.process([sub]).update)
+    pipeline = SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r"))
+    store.apply(link_batch(pipeline, store, [sub]).update)
     return fake
 
 
@@ -189,7 +190,7 @@ def test_a_newer_revision_drops_the_removed_members_state(store: LinkStore) -> N
         ).encode(),
         key=FAM.encode(),
     )
-    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    store.apply(link_batch(SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r")), store, [sub]).update)
     result = _apply(store, fake, population_change("born", "c-born-1", RIZKY, "Rizky Pratama", kk_number=KK))
     assert result.records == []  # Rizky left the family in revision 2: nothing to re-link
 
@@ -256,7 +257,7 @@ def _world_with_unregistered_child(store: LinkStore) -> FakeMemberLinker:
     sub = decode_family_submission(
         json.dumps(submission_payload(members, family_key=FAM, kk_number=KK)).encode(), key=FAM.encode()
     )
-    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    store.apply(link_batch(SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r")), store, [sub]).update)
     return fake
 
 

@@ -30,6 +30,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 from tests.support.updates import dtks_row, population_change
 
 IDS = PersonIds(b"k")
@@ -43,7 +44,7 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     fake = FakeMemberLinker.of([FakeMasterPerson(AHMAD, "Ahmad Fauzi", KK)])
     members = [member_payload(1, "Ahmad Fauzi", AHMAD), member_payload(2, "Rizky", RIZKY, birth=(15, 5, 2015))]
     sub = decode_family_submission(json.dumps(submission_payload(members, family_key=FAM)).encode(), key=FAM.encode())
-    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    store.apply(link_batch(SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r")), store, [sub]).update)
     journal = MasterJournal(tmp_path / "journal.duckdb")
     handler = ChangeHandler(
         fake,

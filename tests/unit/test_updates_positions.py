@@ -28,6 +28,7 @@ from tests.support.linker import (
     nik_for,
     submission_payload,
 )
+from tests.support.linking import link_batch
 from tests.support.updates import population_change
 
 IDS = PersonIds(b"k")
@@ -111,7 +112,7 @@ def _file(tmp_path: Path, partition: int, fake: FakeMemberLinker) -> LinkStore:
     members = [member_payload(1, "Ahmad Fauzi", AHMAD), member_payload(2, name, nik, birth=(15, 5, 2000 + yy))]
     raw = json.dumps(submission_payload(members, family_key=FAMS[partition])).encode()
     sub = decode_family_submission(raw, key=FAMS[partition].encode())
-    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    store.apply(link_batch(SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r")), store, [sub]).update)
     return store
 
 

@@ -37,6 +37,7 @@ from services.linker.updates.handler import StoreMemberIndex
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher, SourceRecord
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
+from tests.support.linking import link_batch
 from tests.support.publisher import VALID_FROM, linked_member, update_event
 from tests.support.updates import dtks_row
 
@@ -54,7 +55,7 @@ def _linked_siti(store: LinkStore) -> FakeMemberLinker:
     fake = FakeMemberLinker.of([FakeMasterPerson(SITI, "Siti Aminah", KK)])
     payload = submission_payload([member_payload(1, "Siti Aminah", SITI, sex=2)], family_key=FAM, kk_number=KK)
     sub = decode_family_submission(json.dumps(payload).encode(), key=FAM.encode())
-    store.apply(SubmissionLinker(fake, store, IDS, OutputTopics("m", "f", "r")).process([sub]).update)
+    store.apply(link_batch(SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r")), store, [sub]).update)
     return fake
 
 

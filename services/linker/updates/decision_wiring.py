@@ -33,7 +33,7 @@ from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
-from services.linker.store import LinkStore, LinkStoreLike, save_positions
+from services.linker.store import LinkStore, save_positions
 from services.linker.updates.applier import LinkingMaster, UpdateTopics
 from services.linker.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
 from services.linker.updates.handler import StoreMemberIndex, by_partition
@@ -163,7 +163,7 @@ def install_decisions(
     settings: LinkerSettings,
     *,
     linker: Any,
-    store: LinkStoreLike,
+    store: PartitionedLinkStore,
     ids: PersonIds,
     send: Send,
     lock: Any,
@@ -185,13 +185,10 @@ def install_decisions(
         owned.difference_update(tp.partition for tp in revoked if tp.topic == settings.submissions_topic)
 
     def files() -> Mapping[int, LinkStore]:
-        if isinstance(store, LinkStore):
-            return {0: store}
-        assert isinstance(store, PartitionedLinkStore)
         return {p: store.file(p) for p in sorted(owned)}
 
     def owns_all() -> bool:
-        return isinstance(store, LinkStore) or (bool(partitions_total) and len(owned) >= partitions_total[0])
+        return bool(partitions_total) and len(owned) >= partitions_total[0]
 
     topics = UpdateTopics(
         settings.members_topic, settings.review_topic, settings.updates_topic, settings.families_topic

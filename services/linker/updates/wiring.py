@@ -36,7 +36,7 @@ from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
 from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
-from services.linker.store import LinkStore, LinkStoreLike
+from services.linker.store import LinkStore
 from services.linker.updates.applier import LinkingMaster, UpdateTopics
 from services.linker.updates.changes import ChangeTopicKind
 from services.linker.updates.handler import ChangeHandler, ChangeRecorder
@@ -182,7 +182,7 @@ def install_updates(
     settings: LinkerSettings,
     *,
     linker: MemberLinker,
-    store: LinkStoreLike,
+    store: PartitionedLinkStore,
     ids: PersonIds,
     send: Send,
     lock: asyncio.Lock,
@@ -196,8 +196,6 @@ def install_updates(
     """
     if not (hasattr(linker, "upsert_master") and hasattr(linker, "set_sectoral")):
         raise LinkerConfigError("the configured engine cannot take master updates")
-    if not isinstance(store, PartitionedLinkStore | LinkStore):
-        raise LinkerConfigError("master updates need a DuckDB link store")
     master: LinkingMaster = linker  # type: ignore[assignment]  # checked just above
     journal = MasterJournal(settings.state_dir / "master-updates.duckdb")
     replayed = journal.replay(master)
@@ -206,9 +204,7 @@ def install_updates(
     updates: MasterUpdates | None = None
 
     def files() -> Mapping[int, LinkStore]:
-        if isinstance(store, LinkStore):
-            return {0: store}
-        assert updates is not None and isinstance(store, PartitionedLinkStore)
+        assert updates is not None
         return {tp.partition: store.file(tp.partition) for tp in updates.owned()}
 
     topics = UpdateTopics(
