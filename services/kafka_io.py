@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import BaseModel
@@ -47,6 +48,25 @@ class ConsumedRecord:
     #: The record's headers ((name, bytes) pairs, in order) and its Kafka timestamp in ms.
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp_ms: int | None = None
+
+
+async def topic_partitions(
+    bootstrap: str | list[str], *, client_id: str, security: Mapping[str, Any] | None = None
+) -> dict[str, list[int]]:
+    """Every topic the broker shows us, with its partition numbers (sorted), by aiokafka's public admin API.
+
+    A consumer without a subscription (`group_id=None`, partitions assigned by hand) has no metadata of
+    the topics it is about to assign; this asks the broker for all of them (asking for named topics
+    could create them on a broker with `auto.create.topics.enable`). Raises `KafkaError` when the broker
+    cannot be reached.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **dict(security or {}))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described if t["error_code"] == 0}
 
 
 def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:

@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
+from services.kafka_io import topic_partitions
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
@@ -69,13 +70,13 @@ class ChangeReader:
         )
         await consumer.start()
         self._consumer = consumer
-        # The consumer's own metadata covers subscribed topics only; this instance assigns instead.
-        cluster = await consumer._client.fetch_all_metadata()
-        missing = sorted(set(self._topics) - cluster.topics())
+        # The consumer has no metadata of topics it will assign (not subscribe): ask the admin API.
+        partitions = await self._partitions()
+        missing = sorted(set(self._topics) - partitions.keys())
         if missing:
             raise LinkerConfigError(f"change topics {missing} do not exist: provision them (regsosek topics create)")
         tps = sorted(
-            (TopicPartition(t, p) for t in self._topics for p in cluster.partitions_for_topic(t) or ()),
+            (TopicPartition(t, p) for t in self._topics for p in partitions[t]),
             key=lambda tp: (tp.topic, tp.partition),
         )
         consumer.assign(tps)
@@ -100,8 +101,15 @@ class ChangeReader:
         """How many partitions `topic` has (0 when unknown), from the broker's metadata."""
         if self._consumer is None:
             raise RuntimeError("start() the reader first")
-        cluster = await self._consumer._client.fetch_all_metadata()
-        return len(cluster.partitions_for_topic(topic) or ())
+        return len((await self._partitions()).get(topic, ()))
+
+    async def _partitions(self) -> dict[str, list[int]]:
+        s = self._settings
+        return await topic_partitions(
+            s.bootstrap.split(","),
+            client_id=f"{s.app_id}-change-reader",
+            security=credentials_to_aiokafka_auth(s.faust_credentials()),
+        )
 
     async def run(
         self,
