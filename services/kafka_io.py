@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from contracts.partitioning import producer_partitioner
+from services.kafka_record import KafkaRecord
 
 Value = bytes | BaseModel | dict[str, Any]
 
@@ -34,20 +35,6 @@ class Delivered:
     topic: str
     partition: int
     offset: int
-
-
-@dataclass(frozen=True)
-class ConsumedRecord:
-    """One record read back from a topic, with its raw key and value bytes."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    #: The record's headers ((name, bytes) pairs, in order) and its Kafka timestamp in ms.
-    headers: tuple[tuple[str, bytes], ...] = ()
-    timestamp_ms: int | None = None
 
 
 async def topic_partitions(
@@ -69,7 +56,7 @@ async def topic_partitions(
     return {t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described if t["error_code"] == 0}
 
 
-def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
+def compacted_state(records: Iterable[KafkaRecord]) -> dict[str, bytes]:
     """What a compacted topic holds: the latest value per key (records in offset order), tombstones removed."""
     latest: dict[str, bytes | None] = {}
     for r in records:  # one key lives on one partition, so offset order is the key's order
@@ -79,7 +66,7 @@ def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
     return {k: v for k, v in latest.items() if v is not None}
 
 
-def values_by_key(records: Iterable[ConsumedRecord]) -> dict[str, list[bytes]]:
+def values_by_key(records: Iterable[KafkaRecord]) -> dict[str, list[bytes]]:
     """Every value per key in offset order (records without a key or value are an error)."""
     out: dict[str, list[bytes]] = {}
     for r in records:
@@ -175,7 +162,7 @@ class JsonProducer:
 
 def read_topic(
     bootstrap: str, topic: str, *, timeout_s: float = 30.0, security: Mapping[str, Any] | None = None
-) -> list[ConsumedRecord]:
+) -> list[KafkaRecord]:
     """Everything in `topic` up to its end at the time of the call, in (partition, offset) order.
 
     No consumer group (partitions are assigned directly), so nothing is committed and a read can be
@@ -198,17 +185,13 @@ def read_topic(
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         end = {tp: off for tp, off in consumer.end_offsets(assigned).items() if off > 0}
-        records: list[ConsumedRecord] = []
+        records: list[KafkaRecord] = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < off for tp, off in end.items()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
             for tp, batch in consumer.poll(timeout_ms=500).items():
-                records.extend(
-                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
-                    for r in batch
-                    if r.offset < end.get(tp, 0)
-                )
+                records.extend(KafkaRecord.of(r) for r in batch if r.offset < end.get(tp, 0))
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()

@@ -40,7 +40,8 @@ from integration.clerical import (
 from integration.ids import PersonIds
 from integration.outputs import review_task
 from integration.port import MemberLink
-from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import bounded_dead_letter
 from services.linker.member_state import MemberState
 from services.linker.pipeline import OutboundRecord
 from services.linker.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
@@ -48,18 +49,6 @@ from services.linker.updates.changes import Change
 
 #: The decisions applied so far to a member (the link store's `decisions_of`).
 DecisionLog = Callable[[str], Sequence[AppliedDecision]]
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One record of the decisions topic (`timestamp` in seconds)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass
@@ -111,12 +100,12 @@ class DecisionApplier:
         self._topics = topics
         self._ids = ids
 
-    def process(self, records: Sequence[DecisionRecord]) -> DecisionResult:
+    def process(self, records: Sequence[KafkaRecord]) -> DecisionResult:
         """Judge and apply `records` in order; later decisions of the batch see the earlier ones."""
         result = DecisionResult()
         relinked = UpdateResult()
         for record in records:
-            source = SourcePosition(record.topic, record.partition, record.offset, record.timestamp)
+            source = record
             try:
                 decision = decode(REVIEW_DECISION_ADAPTER, record.value, max_bytes=self._max_bytes)
                 if record.key is None or record.key != decision.member_key.encode():
@@ -202,8 +191,8 @@ class DecisionApplier:
         result: DecisionResult,
         reason: DecisionReason,
         decision: ReviewDecision,
-        record: DecisionRecord,
-        source: SourcePosition,
+        record: KafkaRecord,
+        source: KafkaRecord,
     ) -> None:
         why = DeadLetterReason(reason.value)
         detail = f"review decision {decision.decision_id} not applied: {why.value}"
@@ -214,6 +203,6 @@ class DecisionApplier:
         found = self._index.find_families([member_key[:22]])
         return next((s for s in found if s.member_key == member_key), None)
 
-    def _dead(self, result: DecisionResult, letter: DeadLetter, record: DecisionRecord) -> None:
+    def _dead(self, result: DecisionResult, letter: DeadLetter, record: KafkaRecord) -> None:
         result.records.append(OutboundRecord(self._dlq, record.key, to_canonical_json(letter), letter.dead_lettered_at))
         result.dead[letter.reason.value] = result.dead.get(letter.reason.value, 0) + 1

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from services.kafka_io import topic_partitions
+from services.kafka_record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
@@ -27,26 +27,9 @@ from services.linker.storage_errors import describe_failure
 log = logging.getLogger("regsosek.linker.updates")
 
 
-@dataclass(frozen=True)
-class ChangeRecord:
-    """One change record as the handler reads it (`timestamp` in seconds, as faust's messages)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
-
-
-def records_of(batch: Mapping[TopicPartition, Sequence[Any]]) -> list[ChangeRecord]:
+def records_of(batch: Mapping[TopicPartition, Sequence[Any]]) -> list[KafkaRecord]:
     """An aiokafka `getmany` result in a fixed order: by topic and partition, then offset."""
-    out = []
-    for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
-        for r in batch[tp]:
-            ts = r.timestamp / 1000.0 if r.timestamp is not None else 0.0
-            out.append(ChangeRecord(r.topic, r.partition, r.offset, ts, r.key, r.value))
-    return out
+    return [KafkaRecord.of(r) for tp in sorted(batch, key=lambda t: (t.topic, t.partition)) for r in batch[tp]]
 
 
 class ChangeReader:
@@ -113,7 +96,7 @@ class ChangeReader:
 
     async def run(
         self,
-        apply: Callable[[list[ChangeRecord]], Awaitable[None]],
+        apply: Callable[[list[KafkaRecord]], Awaitable[None]],
         idle: Callable[[], Awaitable[None]],
         *,
         max_records: int,
@@ -141,7 +124,7 @@ class ChangeReader:
 async def read_or_crash(
     reader: ChangeReader,
     positions: Mapping[tuple[str, int], int],
-    apply: Callable[[list[ChangeRecord]], Awaitable[None]],
+    apply: Callable[[list[KafkaRecord]], Awaitable[None]],
     idle: Callable[[], Awaitable[None]],
     *,
     max_records: int,
