@@ -105,13 +105,12 @@ class DecisionApplier:
         result = DecisionResult()
         relinked = UpdateResult()
         for record in records:
-            source = record
             try:
                 decision = decode(REVIEW_DECISION_ADAPTER, record.value, max_bytes=self._max_bytes)
                 if record.key is None or record.key != decision.member_key.encode():
                     raise ContractViolation(DeadLetterReason.KEY_MISMATCH, "the record key is not the member key")
             except ContractViolation as violation:
-                self._dead(result, bounded_dead_letter(violation, record.value, record.key, source), record)
+                self._dead(result, bounded_dead_letter(violation, record.value, record.key, record), record)
                 continue
             state = relinked.states.get(decision.member_key) or self._stored(decision.member_key)
             if state is None and self._elsewhere:
@@ -125,12 +124,12 @@ class DecisionApplier:
                 continue
             if isinstance(verdict, DecisionReason) or state is None:
                 reason = verdict if isinstance(verdict, DecisionReason) else DecisionReason.UNKNOWN_MEMBER
-                self._refuse(result, reason, decision, record, source)
+                self._refuse(result, reason, decision, record)
                 continue
             (link,) = self._linker.link([state.query])
             hold = self._hold(decision, link, log)
             if isinstance(hold, DecisionReason):
-                self._refuse(result, hold, decision, record, source)
+                self._refuse(result, hold, decision, record)
                 continue
             entry = applied(decision, identity_of(state.query), held=hold)
             result.entries.append(entry)
@@ -192,11 +191,10 @@ class DecisionApplier:
         reason: DecisionReason,
         decision: ReviewDecision,
         record: KafkaRecord,
-        source: KafkaRecord,
     ) -> None:
         why = DeadLetterReason(reason.value)
         detail = f"review decision {decision.decision_id} not applied: {why.value}"
-        letter = bounded_dead_letter(ContractViolation(why, detail), record.value, record.key, source)
+        letter = bounded_dead_letter(ContractViolation(why, detail), record.value, record.key, record)
         self._dead(result, letter, record)
 
     def _stored(self, member_key: str) -> MemberState | None:

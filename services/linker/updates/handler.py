@@ -230,9 +230,8 @@ class ChangeHandler:
         changes: list[JournalEntry] = []
         dead: list[OutboundRecord] = []
         for msg in records:
-            source = msg
             kind = self._kinds[msg.topic]
-            result = classify_change(msg.value, msg.key, source, kind, max_bytes=self._max_bytes)
+            result = classify_change(msg.value, msg.key, msg, kind, max_bytes=self._max_bytes)
             if isinstance(result, DeadLetter):
                 reason = result.reason.value
                 self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
