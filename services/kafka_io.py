@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -19,22 +18,13 @@ from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from contracts.partitioning import producer_partitioner
-from services.kafka_record import KafkaRecord
+from services.kafka_record import Delivered, KafkaRecord
 
 Value = bytes | BaseModel | dict[str, Any]
 
 
 class ProduceError(RuntimeError):
     """The broker did not acknowledge a record (or could not be reached)."""
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """Where an acknowledged record was written."""
-
-    topic: str
-    partition: int
-    offset: int
 
 
 async def topic_partitions(

@@ -3,7 +3,8 @@
 Time is Kafka's: the record timestamp in epoch milliseconds (`timestamp_ms`). faust hands out float
 seconds; `from_seconds` turns them back into the broker's milliseconds (exactly: faust divided the
 broker's integer by 1000), so a time derived from a record (`time`) is the same whichever client read it.
-A produced record is a different thing (`services.linker.pipeline.OutboundRecord`: no position yet).
+A record to produce is a different thing (`services.linker.pipeline.OutboundRecord`: no position yet);
+where the broker stored it, once acknowledged, is `Delivered`.
 """
 
 from __future__ import annotations
@@ -42,3 +43,12 @@ class KafkaRecord:
     def from_seconds(cls, m: Any) -> KafkaRecord:
         """A faust message (`timestamp` in float seconds); the key and value are its raw bytes."""
         return cls(m.topic, m.partition, m.offset, m.key, m.value, round(m.timestamp * 1000))
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where an acknowledged record was written."""
+
+    topic: str
+    partition: int
+    offset: int
