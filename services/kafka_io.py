@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from contracts.partitioning import producer_partitioner
+from services.kafka_record import Delivered, KafkaRecord
 
 Value = bytes | BaseModel | dict[str, Any]
 
@@ -26,30 +27,26 @@ class ProduceError(RuntimeError):
     """The broker did not acknowledge a record (or could not be reached)."""
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """Where an acknowledged record was written."""
+async def topic_partitions(
+    bootstrap: str | list[str], *, client_id: str, security: Mapping[str, Any] | None = None
+) -> dict[str, list[int]]:
+    """Every topic the broker shows us, with its partition numbers (sorted), by aiokafka's public admin API.
 
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class ConsumedRecord:
-    """One record read back from a topic, with its raw key and value bytes."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    #: The record's headers ((name, bytes) pairs, in order) and its Kafka timestamp in ms.
-    headers: tuple[tuple[str, bytes], ...] = ()
-    timestamp_ms: int | None = None
+    A consumer without a subscription (`group_id=None`, partitions assigned by hand) has no metadata of
+    the topics it is about to assign; this asks the broker for all of them (asking for named topics
+    could create them on a broker with `auto.create.topics.enable`). Raises `KafkaError` when the broker
+    cannot be reached.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **dict(security or {}))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described if t["error_code"] == 0}
 
 
-def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
+def compacted_state(records: Iterable[KafkaRecord]) -> dict[str, bytes]:
     """What a compacted topic holds: the latest value per key (records in offset order), tombstones removed."""
     latest: dict[str, bytes | None] = {}
     for r in records:  # one key lives on one partition, so offset order is the key's order
@@ -59,7 +56,7 @@ def compacted_state(records: Iterable[ConsumedRecord]) -> dict[str, bytes]:
     return {k: v for k, v in latest.items() if v is not None}
 
 
-def values_by_key(records: Iterable[ConsumedRecord]) -> dict[str, list[bytes]]:
+def values_by_key(records: Iterable[KafkaRecord]) -> dict[str, list[bytes]]:
     """Every value per key in offset order (records without a key or value are an error)."""
     out: dict[str, list[bytes]] = {}
     for r in records:
@@ -155,7 +152,7 @@ class JsonProducer:
 
 def read_topic(
     bootstrap: str, topic: str, *, timeout_s: float = 30.0, security: Mapping[str, Any] | None = None
-) -> list[ConsumedRecord]:
+) -> list[KafkaRecord]:
     """Everything in `topic` up to its end at the time of the call, in (partition, offset) order.
 
     No consumer group (partitions are assigned directly), so nothing is committed and a read can be
@@ -178,17 +175,13 @@ def read_topic(
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         end = {tp: off for tp, off in consumer.end_offsets(assigned).items() if off > 0}
-        records: list[ConsumedRecord] = []
+        records: list[KafkaRecord] = []
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < off for tp, off in end.items()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
             for tp, batch in consumer.poll(timeout_ms=500).items():
-                records.extend(
-                    ConsumedRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
-                    for r in batch
-                    if r.offset < end.get(tp, 0)
-                )
+                records.extend(KafkaRecord.of(r) for r in batch if r.offset < end.get(tp, 0))
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()

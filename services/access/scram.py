@@ -1,7 +1,10 @@
 """Create or change SCRAM-SHA-512 users on a running broker (AlterUserScramCredentials, KIP-554).
 
-kafka-python 2.3 has no admin call for this, so we send the protocol request ourselves with its own
-protocol types. The client salts and hashes the password (PBKDF2-HMAC-SHA512, as SCRAM defines the
+Neither installed client has an admin call for it (checked: kafka-python 2.3.3 `KafkaAdminClient` and
+aiokafka 0.14 `AIOKafkaAdminClient` have no `alter_user_scram_credentials`, and neither defines the
+request), so we send the protocol request ourselves with kafka-python's protocol types. confluent-kafka
+has the call, but it would be a third Kafka client library for this one request; kept hand-built until
+one of our clients offers it. The client salts and hashes the password (PBKDF2-HMAC-SHA512, as SCRAM defines the
 salted password); the broker stores only the salted form, and the password never crosses the wire.
 """
 

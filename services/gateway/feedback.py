@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FeedbackKind, FeedbackStatus, FieldFeedback
+from services.kafka_io import topic_partitions
 from services.observability.gateway_metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
@@ -217,10 +218,10 @@ class KafkaFeedbackReader:
             await asyncio.sleep(self._retry_s)
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        # A consumer without a subscription asks for no topic's metadata: add ours to its client's list
-        # (a metadata round trip; aiokafka has no public call for an assigned-only consumer).
-        await consumer._client.add_topic(self._topic)
-        partitions = consumer.partitions_for_topic(self._topic)
+        # A consumer without a subscription has no metadata of the topic it assigns: ask the admin API.
+        partitions = (
+            await topic_partitions(self._bootstrap, client_id=f"{self._client_id}-feedback", security=self._security)
+        ).get(self._topic)
         if not partitions:
             raise KafkaError(f"topic {self._topic} not found")
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]

@@ -13,13 +13,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from contracts.topics import MAX_PAYLOAD_BYTES
+from services.kafka_record import Delivered
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,6 @@ class MessageTooLarge(GatewayError):
     """The broker refused the record for its size."""
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """Where the broker stored a record (known only after its acknowledgement)."""
-
-    topic: str
-    partition: int
-    offset: int
-
-
 class SubmissionProducer(Protocol):
     """Port: produce submissions to the submissions topic and wait for the broker's acknowledgement."""
 
@@ -58,7 +49,7 @@ class SubmissionProducer(Protocol):
     async def stop(self) -> None:
         """Flush and close."""
 
-    async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
+    async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivered:
         """Store one record durably (acks=all) or raise BrokerUnavailable / MessageTooLarge."""
 
     async def ready(self) -> bool:
@@ -113,7 +104,7 @@ class KafkaSubmissionProducer:
                 async with asyncio.timeout(1.0):
                     await producer.client.close()
 
-    async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
+    async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivered:
         try:
             async with asyncio.timeout(self.timeout_s):
                 producer = await self._connected()
@@ -124,7 +115,7 @@ class KafkaSubmissionProducer:
             raise MessageTooLarge(f"the broker refused a {len(value)}-byte record as too large") from exc
         except KafkaError as exc:
             raise BrokerUnavailable(f"the broker refused the record: {exc}") from exc
-        return Delivery(meta.topic, meta.partition, meta.offset)
+        return Delivered(meta.topic, meta.partition, meta.offset)
 
     async def ready(self) -> bool:
         try:

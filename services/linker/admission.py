@@ -19,7 +19,6 @@ before (a late re-delivery is normal). Only revisions that are accepted move the
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,8 @@ from typing import Any
 from contracts.dead_letter import DeadLetter, DeadLetterReason, build_dead_letter
 from contracts.submission import MAX_REVISION_STEP, FamilySubmission
 from contracts.topics import TEAM_HEADER
-from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.store import FamilyState
 
 
@@ -121,7 +121,7 @@ def team_of(headers: Any) -> str | None:
     return values.pop().decode("utf-8", errors="replace") or None
 
 
-def refusal_dead_letter(refusal: Refusal, value: bytes | None, key: bytes | None, source: SourcePosition) -> DeadLetter:
+def refusal_dead_letter(refusal: Refusal, value: bytes | None, key: bytes | None, source: KafkaRecord) -> DeadLetter:
     """The dead letter of a refused submission (deterministic: the source record's broker time).
 
     The payload is kept whole up to `OVERSIZED_PREFIX_BYTES`; a longer one (a valid body may be padded
@@ -142,5 +142,5 @@ def refusal_dead_letter(refusal: Refusal, value: bytes | None, key: bytes | None
         source_partition=source.partition,
         source_offset=source.offset,
         key=key,
-        now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
+        now=source.time,
     )

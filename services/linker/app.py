@@ -33,8 +33,9 @@ from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.port import MemberLinker
 from services.events import EventStamper, faust_timestamp
+from services.kafka_record import KafkaRecord
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
-from services.linker.deadletter import SourcePosition, classify_submission, dead_letter_key
+from services.linker.deadletter import classify_submission, dead_letter_key
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
 from services.linker.progress import SubmissionsProgress
@@ -66,7 +67,7 @@ class Received:
 
     submission: FamilySubmission
     team: str | None
-    source: SourcePosition
+    source: KafkaRecord
     key: bytes | None
     value: bytes | None
 
@@ -122,7 +123,7 @@ class SubmissionHandler:
         dead: list[OutboundRecord] = []
         for event in events:
             msg = event.message
-            source = SourcePosition(msg.topic, msg.partition, msg.offset, msg.timestamp)
+            source = KafkaRecord.from_seconds(msg)
             limit = self._settings.max_payload_bytes
             result = classify_submission(msg.value, msg.key, source, max_bytes=limit)
             if isinstance(result, DeadLetter):

@@ -15,15 +15,14 @@ contracts (`contracts.decode`); this module adds the source position and the siz
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-from dataclasses import dataclass
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason, build_dead_letter, describe
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
 from contracts.topics import MAX_PAYLOAD_BYTES, MAX_RECORD_BYTES
+from services.kafka_record import KafkaRecord
 
 #: An oversized payload is beyond anything we accept: a prefix of this size is enough to see what it is.
 OVERSIZED_PREFIX_BYTES = 65_536
@@ -32,16 +31,6 @@ MAX_FIELD_ERRORS = 100
 #: Bytes of the record key kept (a family key has 22; the key is the dead-letter record's key, too).
 MAX_KEY_BYTES = 256
 _SHORT_DETAIL_CHARS = 4096
-
-
-@dataclass(frozen=True)
-class SourcePosition:
-    """Where a record was read: topic, partition, offset and its broker timestamp (epoch seconds)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
 
 
 def dead_letter_key(key: bytes | None) -> bytes | None:
@@ -53,7 +42,7 @@ def bounded_dead_letter(
     violation: ContractViolation,
     value: bytes | None,
     key: bytes | None,
-    source: SourcePosition,
+    source: KafkaRecord,
     *,
     max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> DeadLetter:
@@ -89,7 +78,7 @@ def bounded_dead_letter(
             source_partition=source.partition,
             source_offset=source.offset,
             key=kept_key,
-            now=dt.datetime.fromtimestamp(source.timestamp, dt.UTC),
+            now=source.time,
             original_size=len(payload) if cut else None,
             original_sha256=digest if cut else None,
         )
@@ -113,7 +102,7 @@ def bounded_dead_letter(
 def classify_submission(
     value: bytes | None,
     key: bytes | None,
-    source: SourcePosition,
+    source: KafkaRecord,
     *,
     max_bytes: int = MAX_PAYLOAD_BYTES,
     max_record_bytes: int = MAX_RECORD_BYTES,

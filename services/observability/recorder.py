@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from services.kafka_record import KafkaRecord
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
 
@@ -32,19 +33,6 @@ class ProducedRecord(Protocol):
 
     @property
     def value(self) -> bytes | None: ...
-
-
-class ConsumedRecord(Protocol):
-    """What the recorder needs of a change record read by the updates' reader."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
 
 
 class LinkedBatch(Protocol):
@@ -108,7 +96,7 @@ class BatchRecorder:
         m.last_processed.set(now)
         self.refresh_lag()
 
-    def changes_done(self, consumed: Iterable[ConsumedRecord], produced: Iterable[ProducedRecord]) -> None:
+    def changes_done(self, consumed: Iterable[KafkaRecord], produced: Iterable[ProducedRecord]) -> None:
         """Record one applied batch of master/sectoral change records and what it produced (acknowledged)."""
         for record in consumed:
             self._m.messages_consumed.labels(topic=record.topic).inc()

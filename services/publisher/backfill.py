@@ -31,7 +31,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from contracts.subscriptions import Subscription, SubscriptionRegistry
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.kafka_record import KafkaRecord
+from services.publisher.core import Notification, Publisher
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS backfills (
@@ -79,10 +80,10 @@ def pending(registry: SubscriptionRegistry, marks: BackfillMarks, moment: dateti
     return [s for s in registry.subscriptions if s.backfill and s.active_at(moment) and not marks.done(s)]
 
 
-def current_state(records: Iterable[SourceRecord]) -> list[SourceRecord]:
+def current_state(records: Iterable[KafkaRecord]) -> list[KafkaRecord]:
     """The latest record of every (topic, key), in offset order; keys whose latest record is a tombstone
     are dropped (what a compacted topic holds once compaction has run)."""
-    latest: dict[tuple[str, bytes | None], SourceRecord] = {}
+    latest: dict[tuple[str, bytes | None], KafkaRecord] = {}
     for r in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
         latest[(r.topic, r.key)] = r
     return sorted((r for r in latest.values() if r.value is not None), key=lambda r: (r.topic, r.partition, r.offset))
@@ -90,7 +91,7 @@ def current_state(records: Iterable[SourceRecord]) -> list[SourceRecord]:
 
 def read_current(
     bootstrap: str, topics: Iterable[str], *, timeout_s: float = 60.0, **security: Any
-) -> list[SourceRecord]:
+) -> list[KafkaRecord]:
     """Every record of `topics` from the beginning up to the end offsets taken when called (no group)."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -102,7 +103,7 @@ def read_current(
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = {tp: off for tp, off in consumer.end_offsets(partitions).items() if off > 0}
-        records: list[SourceRecord] = []
+        records: list[KafkaRecord] = []
         if not ends:
             return records
         consumer.assign(list(ends))
@@ -112,11 +113,7 @@ def read_current(
             if time.monotonic() > deadline:
                 raise BackfillError(f"the linkage topics were not read to their end offsets in {timeout_s:.0f} s")
             for tp, batch in consumer.poll(timeout_ms=500).items():
-                records += [
-                    SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
-                    for r in batch
-                    if r.offset < ends[tp]
-                ]
+                records += [KafkaRecord.of(r) for r in batch if r.offset < ends[tp]]
         return records
     finally:
         consumer.close()
@@ -125,7 +122,7 @@ def read_current(
 def run_backfills(
     publisher: Publisher,
     send: Callable[[list[Notification]], None],
-    read: Callable[[], list[SourceRecord]],
+    read: Callable[[], list[KafkaRecord]],
     clock: Callable[[], datetime],
 ) -> dict[str, int]:
     """Backfill every pending subscription; returns notifications sent per subscriber.

@@ -49,6 +49,7 @@ from integration.notifications import (
 )
 from integration.projection import matches_filters
 from integration.pseudonyms import KeyRing, Pseudonymiser
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import SENT, Disclosure, DisclosureLog
 from services.publisher.state import Delivered, DeliveryState
 
@@ -64,18 +65,6 @@ class SourceTopics:
     def all(self) -> tuple[str, ...]:
         """Every source topic, for the consumer's subscription."""
         return (self.members, self.families, self.updates)
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """One consumed linkage output."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
 
 
 @dataclass(frozen=True)
@@ -142,7 +131,7 @@ class Publisher:
 
     # ------------------------------------------------------------------------------------ decisions
 
-    def handle(self, record: SourceRecord) -> list[Notification]:
+    def handle(self, record: KafkaRecord) -> list[Notification]:
         """The notifications one linkage output causes (possibly none)."""
         self.stats.consumed += 1
         where = (record.topic, record.partition)
@@ -172,7 +161,7 @@ class Publisher:
             self._pending_ids.add(n.envelope.message_id)
         return out
 
-    def _active(self, record: SourceRecord) -> list[Subscription]:
+    def _active(self, record: KafkaRecord) -> list[Subscription]:
         moment = _moment(record)
         return [s for s in self.registry.subscriptions if s.active_at(moment)]
 
@@ -188,7 +177,7 @@ class Publisher:
         return state_key, prior, pseudonyms, person_view(member, sub, pseudonyms)
 
     def _person(
-        self, sub: Subscription, member: LinkedMember, record: SourceRecord, *, corrections_only: bool = False
+        self, sub: Subscription, member: LinkedMember, record: KafkaRecord, *, corrections_only: bool = False
     ) -> Notification | None:
         if RecordType.PERSON not in sub.record_types() or not matches_filters(sub, member.family_key, member):
             return None
@@ -218,7 +207,7 @@ class Publisher:
             persons=(member.person_id,),
         )
 
-    def _update(self, sub: Subscription, update: AnyLinkageUpdate, record: SourceRecord) -> Notification | None:
+    def _update(self, sub: Subscription, update: AnyLinkageUpdate, record: KafkaRecord) -> Notification | None:
         """A link update as the subscription's own event type; unsubscribed types only as corrections."""
         event, deciles = update_event(update, sub)
         if event not in sub.event_types:
@@ -260,7 +249,7 @@ class Publisher:
             message_id=mid,
         )
 
-    def _family(self, sub: Subscription, family: IntegratedFamily, record: SourceRecord) -> Notification | None:
+    def _family(self, sub: Subscription, family: IntegratedFamily, record: KafkaRecord) -> Notification | None:
         if RecordType.FAMILY not in sub.record_types() or not matches_filters(sub, family.family_key, None):
             return None
         state_key = family_state_key(family)
@@ -297,7 +286,7 @@ class Publisher:
     def _build(
         self,
         sub: Subscription,
-        record: SourceRecord,
+        record: KafkaRecord,
         event: EventType,
         record_type: RecordType,
         view: View,
@@ -349,7 +338,7 @@ class Publisher:
 
     # ------------------------------------------------------------------------------------- backfill
 
-    def snapshot(self, sub: Subscription, record: SourceRecord) -> Notification | None:
+    def snapshot(self, sub: Subscription, record: KafkaRecord) -> Notification | None:
         """The backfill notification of one current record (latest value of its key) for a new subscription.
 
         Sent only when the subscription receives the record type, the record passes its filters and the
@@ -391,7 +380,7 @@ class Publisher:
         prior = self._last(sub.subscriber_id, state_key)
         return prior is None or revision > prior.revision
 
-    def _snapshot_person(self, sub: Subscription, member: LinkedMember, record: SourceRecord) -> Notification | None:
+    def _snapshot_person(self, sub: Subscription, member: LinkedMember, record: KafkaRecord) -> Notification | None:
         event = person_event(False, False, member.matched_nik is not None)
         state_key = member_state_key(member)
         if not self._snapshot_due(sub, event, RecordType.PERSON, member.family_key, member, state_key, member.revision):
@@ -415,9 +404,7 @@ class Publisher:
             )
         )
 
-    def _snapshot_family(
-        self, sub: Subscription, family: IntegratedFamily, record: SourceRecord
-    ) -> Notification | None:
+    def _snapshot_family(self, sub: Subscription, family: IntegratedFamily, record: KafkaRecord) -> Notification | None:
         state_key = family_state_key(family)
         if not self._snapshot_due(
             sub, EventType.FAMILY_NEW, RecordType.FAMILY, family.family_key, None, state_key, family.revision
@@ -499,9 +486,9 @@ def _at(d: Disclosure, moment: datetime) -> Disclosure:
     return replace(d, disclosed_at=moment)
 
 
-def _moment(record: SourceRecord) -> datetime:
-    return datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
+def _moment(record: KafkaRecord) -> datetime:
+    return record.time
 
 
-def _message_id(subscriber_id: str, record: SourceRecord, event: EventType, supersedes: str | None) -> str:
+def _message_id(subscriber_id: str, record: KafkaRecord, event: EventType, supersedes: str | None) -> str:
     return message_id(subscriber_id, record.topic, record.key, record.value, event, supersedes)

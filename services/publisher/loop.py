@@ -31,8 +31,9 @@ from kafka.errors import KafkaError
 
 from contracts import events as ce
 from services.events import EventStamper
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import DisclosureLogError
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.progress import ProgressReporter, ProgressSnapshot, total_lag
 
@@ -139,11 +140,7 @@ class PublisherLoop:
         batch = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms)
         started = time.monotonic()
         before = (self.publisher.stats.consumed, self.publisher.stats.unchanged, self.publisher.stats.undecodable)
-        records = [
-            SourceRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
-            for tp in sorted(batch, key=lambda t: (t.topic, t.partition))
-            for r in batch[tp]
-        ]
+        records = [KafkaRecord.of(r) for tp in sorted(batch, key=lambda t: (t.topic, t.partition)) for r in batch[tp]]
         if not records:
             self.report_progress()
             return 0
@@ -211,7 +208,7 @@ class PublisherLoop:
         except KafkaError as exc:
             raise PublishError(f"the broker did not acknowledge the notifications: {type(exc).__name__}") from exc
 
-    def backfill(self, read: Callable[[], list[SourceRecord]] | None = None) -> dict[str, int]:
+    def backfill(self, read: Callable[[], list[KafkaRecord]] | None = None) -> dict[str, int]:
         """Deliver the snapshot of every new subscription that asks for one (before the live feed).
 
         `read` supplies the linkage records (default: the members and families topics of the broker up to
@@ -222,7 +219,7 @@ class PublisherLoop:
         topics = self.publisher.topics
         if read is None:
 
-            def read() -> list[SourceRecord]:
+            def read() -> list[KafkaRecord]:
                 return read_current(
                     self.config.bootstrap,
                     (topics.members, topics.families),

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from contracts import events as ce
 from contracts.review_decisions import ReviewDecision, ReviewOutcome, ShownCandidate, decision_id_of
 from services.events import EventStamper
-from services.kafka_io import Delivered, ProduceError, Value, to_bytes
+from services.kafka_io import ProduceError, Value, to_bytes
+from services.kafka_record import Delivered
 from services.review.metrics import ReviewMetrics
 from services.review.store import DecisionRefused, ReviewStore, TaskRow, held_decision_id
 from services.review.users import Reviewer

@@ -17,10 +17,11 @@ from contracts.linkage_updates import UpdateEventType
 from contracts.topics import LINKED_MEMBERS, UPDATES
 from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Publisher, SourceRecord
+from services.publisher.core import Publisher
 from tests.contract.helpers import FIXTURES_V1, fixture_paths, kind_of
 from tests.support.linker import (
     FAMILY_KEY,
@@ -104,9 +105,9 @@ def update_and_notification_samples(tmp_db: Any) -> dict[str, list[dict[str, Any
     updates = [update_event(kind, before, after, change_id=f"c-{kind.value}") for kind in UpdateEventType]
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), DisclosureLog(tmp_db), clock=lambda: NOW)
     ts = int(NOW.timestamp() * 1000)
-    sources = [SourceRecord(LINKED_MEMBERS, 0, 1, before.member_key.encode(), to_canonical_json(before), ts)]
+    sources = [KafkaRecord(LINKED_MEMBERS, 0, 1, before.member_key.encode(), to_canonical_json(before), ts)]
     sources += [
-        SourceRecord(UPDATES, 0, i + 2, u.member_key.encode(), to_canonical_json(u), ts) for i, u in enumerate(updates)
+        KafkaRecord(UPDATES, 0, i + 2, u.member_key.encode(), to_canonical_json(u), ts) for i, u in enumerate(updates)
     ]
     notifications = [json.loads(n.envelope.model_dump_json()) for s in sources for n in publisher.handle(s)]
     return {

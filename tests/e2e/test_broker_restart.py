@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import read_topic
+from services.kafka_record import KafkaRecord
 from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tests.support.polling import poll_until
 from tests.support.processes import holds_connection_to
@@ -48,7 +49,7 @@ def test_linker_reconnects_after_a_broker_restart_and_loses_nothing(
     streamer = SubmissionStreamer(bootstrap, topics.submissions, subs.records, subs.members, rate=150.0)
     streamer.start()
 
-    def linked() -> list[ConsumedRecord]:
+    def linked() -> list[KafkaRecord]:
         linker.check_running()
         return read_topic(bootstrap, topics.members)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from services.kafka_io import ConsumedRecord
+from services.kafka_record import KafkaRecord
 from tools.pipeline.outcome import MemberOutcome, Submissions
 from tools.pipeline.sampler import stage_of
 from tools.pipeline.streaming import district_partitioner, percentile
@@ -17,8 +17,8 @@ def _member(serial: int, revision: int, decision: str) -> bytes:
     return json.dumps({"member_key": f"{FAMILY}-{serial:02d}", "revision": revision, "decision": decision}).encode()
 
 
-def _records(*values: tuple[int, bytes | None]) -> list[ConsumedRecord]:
-    return [ConsumedRecord("m", 0, i, f"{FAMILY}-{serial:02d}".encode(), v) for i, (serial, v) in enumerate(values)]
+def _records(*values: tuple[int, bytes | None]) -> list[KafkaRecord]:
+    return [KafkaRecord("m", 0, i, f"{FAMILY}-{serial:02d}".encode(), v, 0) for i, (serial, v) in enumerate(values)]
 
 
 def test_identical_redeliveries_and_newer_revisions_are_not_conflicts() -> None:

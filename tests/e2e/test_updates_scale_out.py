@@ -43,8 +43,8 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
 from integration.ids import PersonIds
-from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
-from services.linker.deadletter import SourcePosition
+from services.kafka_io import compacted_state, read_topic, values_by_key
+from services.kafka_record import KafkaRecord
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
@@ -141,7 +141,7 @@ class Reference:
     def change(self, changes: list[tuple[str, bytes]]) -> None:
         parsed = []
         for _, value in changes:
-            at = SourcePosition("t", 0, 0, CHANGE_MS / 1000)
+            at = KafkaRecord("t", 0, 0, None, None, CHANGE_MS)
             c = classify_change(value, b"k", at, "population", max_bytes=1 << 20)
             assert isinstance(c, Change)
             parsed.append(c)
@@ -182,7 +182,7 @@ def _events(updates: dict[str, set[bytes]]) -> set[Event]:
     return out
 
 
-def _by_key(records: list[ConsumedRecord]) -> dict[str, set[bytes]]:
+def _by_key(records: list[KafkaRecord]) -> dict[str, set[bytes]]:
     return {k: set(vs) for k, vs in values_by_key(records).items()}
 
 
@@ -458,7 +458,7 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     def apply(changes: list[tuple[str, bytes]]) -> None:
         parsed = []
         for _, value in changes:
-            at = SourcePosition("t", 0, 0, CHANGE_MS / 1000)
+            at = KafkaRecord("t", 0, 0, None, None, CHANGE_MS)
             c = classify_change(value, b"k", at, "population", max_bytes=1 << 20)
             assert isinstance(c, Change)
             parsed.append(c)

@@ -13,7 +13,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
-from services.kafka_io import ConsumedRecord
+from services.kafka_record import KafkaRecord
 from services.topics import provision
 from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
 from tests.support.linker_service import committed
@@ -54,7 +54,7 @@ def fault_run(bootstrap: str, tmp_path: Path, prefix: str) -> tuple[dict[str, st
     return names, master, f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def members(n: int) -> Callable[[list[ConsumedRecord]], bool]:
+def members(n: int) -> Callable[[list[KafkaRecord]], bool]:
     """A `records_until` condition: at least `n` distinct member keys on the topic."""
     return lambda records: len({r.key for r in records}) >= n
 

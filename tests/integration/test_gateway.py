@@ -22,7 +22,8 @@ from services import topics
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.validation import DUPLICATE_KEY_ERROR
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import read_topic
+from services.kafka_record import KafkaRecord
 from tests.support.gateway import family_key_of, sample_body, sample_submission, serving
 from tools.broker import free_port
 
@@ -67,7 +68,7 @@ def client(kafka_broker: RunningBroker, topic: str) -> Iterator[TestClient]:
         yield test_client
 
 
-def _read(bootstrap: str, topic: str) -> list[ConsumedRecord]:
+def _read(bootstrap: str, topic: str) -> list[KafkaRecord]:
     return read_topic(bootstrap, topic, timeout_s=20)
 
 

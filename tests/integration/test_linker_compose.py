@@ -29,7 +29,8 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, REVIEW_DECISIONS, UPDATES, topic_spec
 from linkage.records import family_key_string
-from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
+from services.kafka_io import compacted_state, read_topic, values_by_key
+from services.kafka_record import KafkaRecord
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.topics import provision
 from tests.integration.test_updates_service import _change
@@ -140,7 +141,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     finally:
         producer.close()
 
-    def died(records: list[ConsumedRecord]) -> bool:
+    def died(records: list[KafkaRecord]) -> bool:
         events = values_by_key(records).get(target, [])
         return any(LINKAGE_UPDATE_ADAPTER.validate_json(v).event == "person_died" for v in events)
 

@@ -23,7 +23,8 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from integration.ids import PersonIds
 from services.events import cloud_event_headers, timestamp_ms
-from services.kafka_io import ConsumedRecord, compacted_state, read_topic
+from services.kafka_io import compacted_state, read_topic
+from services.kafka_record import KafkaRecord
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
@@ -99,11 +100,11 @@ def _bad_messages() -> list[tuple[bytes | None, bytes | None, DeadLetterReason]]
     ]
 
 
-def _at_least(count: int) -> Callable[[list[ConsumedRecord]], bool]:
+def _at_least(count: int) -> Callable[[list[KafkaRecord]], bool]:
     return lambda records: len(records) >= count
 
 
-def _latest(records: list[ConsumedRecord]) -> dict[str, bytes | None]:
+def _latest(records: list[KafkaRecord]) -> dict[str, bytes | None]:
     latest: dict[str, bytes | None] = {}
     for r in records:  # one key lives on one partition, so offset order is the key's order
         assert r.key is not None
@@ -111,15 +112,15 @@ def _latest(records: list[ConsumedRecord]) -> dict[str, bytes | None]:
     return latest
 
 
-def _stamped(r: ConsumedRecord) -> tuple[bytes, tuple[tuple[str, bytes], ...], int | None]:
+def _stamped(r: KafkaRecord) -> tuple[bytes, tuple[tuple[str, bytes], ...], int | None]:
     return (r.value or b"", r.headers, r.timestamp_ms)
 
 
 def _check_cloud_events(
-    members: list[ConsumedRecord],
-    reviews: list[ConsumedRecord],
-    families: list[ConsumedRecord],
-    dead: list[ConsumedRecord],
+    members: list[KafkaRecord],
+    reviews: list[KafkaRecord],
+    families: list[KafkaRecord],
+    dead: list[KafkaRecord],
     topics: Topics,
 ) -> None:
     """Every record carries the CloudEvents headers (binary mode) with its event time as the timestamp."""

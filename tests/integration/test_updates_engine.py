@@ -26,7 +26,7 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision, PersonIdKind
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from linkage.records import family_key_string
-from services.linker.deadletter import SourcePosition
+from services.kafka_record import KafkaRecord
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
 from services.linker.member_state import Probe, name_key
@@ -120,7 +120,7 @@ def test_born_records_upserted_into_the_real_engine_merge_unlinked_members(
     assert hidden_key not in {s.member_key for s in index.find(old_probe)}  # the former probe misses it
     for i, nik in enumerate([*sorted(targets.values()), hidden_nik]):
         change = classify_change(
-            _born(rows[nik], f"born-{i}"), b"r", SourcePosition("t", 0, i, 0.0), "population", max_bytes=1 << 20
+            _born(rows[nik], f"born-{i}"), b"r", KafkaRecord("t", 0, i, None, None, 0), "population", max_bytes=1 << 20
         )
         assert isinstance(change, Change)
         changes.append(change)

@@ -38,8 +38,8 @@ from contracts.topics import (
     topic_spec,
 )
 from integration.ids import PersonIds
-from services.kafka_io import ConsumedRecord, compacted_state, read_topic, values_by_key
-from services.linker.deadletter import SourcePosition
+from services.kafka_io import compacted_state, read_topic, values_by_key
+from services.kafka_record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
@@ -175,7 +175,8 @@ def _expected(sc: Scenario) -> tuple[dict[str, bytes], dict[str, bytes], dict[st
     kinds = {POPULATION_CHANGES: "population", DTKS_CHANGES: "dtks"}
     changes = []
     for topic, value in sc.changes:
-        c = classify_change(value, b"k", SourcePosition(topic, 0, 0, CHANGE_MS / 1000), kinds[topic], max_bytes=1 << 20)  # type: ignore[arg-type]
+        kind = kinds[topic]
+        c = classify_change(value, b"k", KafkaRecord(topic, 0, 0, None, None, CHANGE_MS), kind, max_bytes=1 << 20)  # type: ignore[arg-type]
         if isinstance(c, Change):
             changes.append(c)
     applied = applier.process(changes)
@@ -308,7 +309,7 @@ def test_changes_relink_members_publish_updates_and_replay_identically(
     finally:
         producer.close()
 
-    def revised(records: list[ConsumedRecord]) -> bool:
+    def revised(records: list[KafkaRecord]) -> bool:
         value = compacted_state(records).get(t["born"])
         return value is not None and LinkedMember.model_validate_json(value).revision == revision
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.family import FamilyKey
-from services.gateway.producer import BrokerUnavailable, Delivery, Headers, MessageTooLarge
+from services.gateway.producer import BrokerUnavailable, Headers, MessageTooLarge
+from services.kafka_record import Delivered
 
 #: A valid FamilySubmission v1 (the example of docs/data-model.md): NIK and KK pass the structure checks.
 _SAMPLE: dict[str, Any] = {
@@ -109,7 +110,7 @@ class FakeSubmissionProducer:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivery:
+    async def produce(self, key: bytes, value: bytes, headers: Headers = ()) -> Delivered:
         if self.fail_with is BrokerUnavailable:
             raise BrokerUnavailable("fake broker is down")
         if self.fail_with is MessageTooLarge:
@@ -117,7 +118,7 @@ class FakeSubmissionProducer:
         if self.fail_with is not None:
             raise self.fail_with("fake failure")
         self.records.append(ProducedRecord(key, value, list(headers)))
-        return Delivery(self.topic, 0, len(self.records) - 1)
+        return Delivered(self.topic, 0, len(self.records) - 1)
 
     async def ready(self) -> bool:
         return self.is_ready

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import read_topic
+from services.kafka_record import KafkaRecord
 from tools.pipeline.linker_process import LinkerProcess
 
 T = TypeVar("T")
@@ -34,14 +35,14 @@ def poll_until(
 def records_until(
     bootstrap: str,
     topic: str,
-    done: Callable[[list[ConsumedRecord]], bool],
+    done: Callable[[list[KafkaRecord]], bool],
     linker: LinkerProcess,
     timeout_s: float = 90.0,
-) -> list[ConsumedRecord]:
+) -> list[KafkaRecord]:
     """Read `topic` until `done(records)`; fail at once if `linker` exits, with its log after `timeout_s`."""
-    seen: list[ConsumedRecord] = []
+    seen: list[KafkaRecord] = []
 
-    def ready() -> tuple[list[ConsumedRecord]] | None:  # a tuple: truthy even when `done` accepts no records
+    def ready() -> tuple[list[KafkaRecord]] | None:  # a tuple: truthy even when `done` accepts no records
         seen[:] = read_topic(bootstrap, topic)
         if done(seen):
             return (list(seen),)

@@ -14,10 +14,11 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate, decision_id_of
 from integration.clerical import SecondReview
 from integration.ids import PersonIds
+from services.kafka_record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics
-from services.linker.updates.decisions import DecisionApplier, DecisionRecord
+from services.linker.updates.decisions import DecisionApplier
 from services.linker.updates.handler import StoreMemberIndex
 from tests.support.linker import (
     FAMILY_KEY,
@@ -87,8 +88,8 @@ def _decision(
     )
 
 
-def _record(offset: int, value: bytes, key: bytes | None = KEY.encode()) -> DecisionRecord:
-    return DecisionRecord("d", 0, offset, 1_700_000_000.0, key, value)
+def _record(offset: int, value: bytes, key: bytes | None = KEY.encode()) -> KafkaRecord:
+    return KafkaRecord("d", 0, offset, key, value, 1_700_000_000_000)
 
 
 class Rig:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
+from services.kafka_record import KafkaRecord
 from services.observability.consumer_lag import ConsumerLag
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.recorder import BatchRecorder
@@ -66,11 +65,8 @@ def test_a_broker_error_keeps_the_last_values_and_never_raises() -> None:
     assert lag(registry, "members", 0) == 5
 
 
-@dataclass(frozen=True)
-class Change:
-    topic: str
-    partition: int
-    offset: int
+def change(partition: int, offset: int) -> KafkaRecord:
+    return KafkaRecord("dukcapil.changes", partition, offset, b"ref", b"{}", 0)
 
 
 def test_the_linker_reports_the_updates_readers_lag() -> None:
@@ -78,9 +74,7 @@ def test_the_linker_reports_the_updates_readers_lag() -> None:
     recorder = BatchRecorder(LinkerMetrics(registry), dlq_topic="dlq", clock=lambda: 1000.0)
     ends = {("dukcapil.changes", 0): 50, ("dukcapil.changes", 1): 12}
     recorder.bind_highwater(lambda topic, partition: ends[(topic, partition)])
-    recorder.changes_done(
-        [Change("dukcapil.changes", 0, 9), Change("dukcapil.changes", 0, 10), Change("dukcapil.changes", 1, 11)], []
-    )
+    recorder.changes_done([change(0, 9), change(0, 10), change(1, 11)], [])
     recorder.refresh_lag()
 
     def value(partition: int) -> float | None:

@@ -15,19 +15,19 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetter, DeadLetterReason
 from contracts.linkage_outputs import to_canonical_json
 from contracts.topics import MAX_RECORD_BYTES
+from services.kafka_record import KafkaRecord
 from services.linker.deadletter import (
     MAX_FIELD_ERRORS,
     MAX_KEY_BYTES,
     OVERSIZED_PREFIX_BYTES,
-    SourcePosition,
     classify_submission,
     dead_letter_key,
 )
 from services.linker.updates.changes import classify_change
 from tests.support.linker import FAMILY_KEY, member_payload, submission_payload
 
-SOURCE = SourcePosition("regsosek.submissions.v1", 3, 1234, 1_700_000_000.0)
-CHANGE_SOURCE = SourcePosition("dukcapil.population.changes.v1", 1, 77, 1_700_000_000.0)
+SOURCE = KafkaRecord("regsosek.submissions.v1", 3, 1234, None, None, 1_700_000_000_000)
+CHANGE_SOURCE = KafkaRecord("dukcapil.population.changes.v1", 1, 77, None, None, 1_700_000_000_000)
 KEY = FAMILY_KEY.encode()
 LIMIT = 1_048_576  # the linker's payload limit: everything up to it is classified, not `too_large`
 #: The broker's default message.max.bytes and the producers' max.request.size.

@@ -11,8 +11,9 @@ from contracts.dead_letter import DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.submission import MAX_REVISION_STEP, FamilySubmission
 from integration.ids import PersonIds
+from services.kafka_record import KafkaRecord
 from services.linker.admission import AdmissionRules, Refusal, admit, refusal_dead_letter, team_of
-from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition
+from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore
 from tests.support.linker import (
@@ -104,7 +105,7 @@ def test_team_of_headers(headers: object, team: str | None) -> None:
 
 
 def test_refusal_dead_letter_keeps_small_payloads_and_cuts_big_ones() -> None:
-    source = SourcePosition("subs", 2, 41, 1_700_000_000.0)
+    source = KafkaRecord("subs", 2, 41, None, None, 1_700_000_000_000)
     refusal = Refusal(0, DeadLetterReason.FOREIGN_TEAM, "d")
     small = refusal_dead_letter(refusal, b"{}", FAMILY_KEY.encode(), source)
     assert (small.payload, small.detail, small.source_offset, small.key) == (b"{}", "d", 41, FAMILY_KEY)

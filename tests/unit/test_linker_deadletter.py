@@ -10,10 +10,11 @@ import pytest
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason
 from contracts.submission import FamilySubmission
-from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, SourcePosition, classify_submission
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, classify_submission
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 
-SOURCE = SourcePosition("regsosek.submissions.v1", 2, 41, 1_666_232_100.5)
+SOURCE = KafkaRecord("regsosek.submissions.v1", 2, 41, None, None, 1_666_232_100_500)
 KEY = FAMILY_KEY.encode()
 NEXT_YEAR = dt.date.today().year + 1
 
@@ -117,7 +118,7 @@ def test_dead_letter_is_deterministic_and_never_echoes_a_nik() -> None:
     assert isinstance(first, DeadLetter)
     assert first.model_dump_json() == second.model_dump_json()
     # The time is the source record's broker timestamp, not the wall clock.
-    assert first.dead_lettered_at.timestamp() == SOURCE.timestamp
+    assert first.dead_lettered_at == SOURCE.time == dt.datetime(2022, 10, 20, 2, 15, 0, 500000, tzinfo=dt.UTC)
     assert bad_nik not in first.detail
     assert bad_nik not in json.dumps([e.model_dump() for e in first.field_errors])
     assert [e.location for e in first.field_errors] == ["members.1.nik"]

@@ -16,8 +16,9 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, NotificationEnvelope, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import Disclosure, DisclosureLog
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher
 from tests.support.publisher import (
     EXAMPLE_SECRETS,
     example_registry,
@@ -38,9 +39,9 @@ class _Offsets:
     def __init__(self) -> None:
         self.next = 0
 
-    def record(self, topic: str, key: str, value: BaseModel, ts: int = T0) -> SourceRecord:
+    def record(self, topic: str, key: str, value: BaseModel, ts: int = T0) -> KafkaRecord:
         self.next += 1
-        return SourceRecord(topic, 0, self.next, key.encode(), to_canonical_json(value), ts)
+        return KafkaRecord(topic, 0, self.next, key.encode(), to_canonical_json(value), ts)
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def test_same_input_same_message_id_and_nothing_new_is_not_resent(tmp_path: Path
     log = DisclosureLog(tmp_path / "c.sqlite")
     pub = _publisher(log)
     pub.confirm(pub.handle(rec))
-    replay = SourceRecord(rec.topic, 0, 99, rec.key, rec.value, T0 + 5000)
+    replay = KafkaRecord(rec.topic, 0, 99, rec.key, rec.value, T0 + 5000)
     assert pub.handle(replay) == []
     assert pub.stats.unchanged == 2
 
@@ -189,8 +190,8 @@ def test_validity_window_uses_the_record_time(log: DisclosureLog) -> None:
 
 def test_undecodable_and_tombstones_are_counted_not_echoed(log: DisclosureLog) -> None:
     pub = _publisher(log)
-    assert pub.handle(SourceRecord(LINKED_MEMBERS, 0, 1, b"k", b'{"nik": "3603121505800002"}', T0)) == []
-    assert pub.handle(SourceRecord(LINKED_MEMBERS, 0, 2, b"k", None, T0)) == []
+    assert pub.handle(KafkaRecord(LINKED_MEMBERS, 0, 1, b"k", b'{"nik": "3603121505800002"}', T0)) == []
+    assert pub.handle(KafkaRecord(LINKED_MEMBERS, 0, 2, b"k", None, T0)) == []
     assert (pub.stats.undecodable, pub.stats.consumed) == (1, 2)
 
 

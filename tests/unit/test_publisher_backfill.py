@@ -20,9 +20,10 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, Subscription, SubscriptionFilter, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.backfill import current_state, run_backfills
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher
 from services.publisher.loop import PublishError
 from services.publisher.registry_file import load_registry
 from tests.support.publisher import integrated_family, linked_member
@@ -52,13 +53,13 @@ class _Topic:
     def __init__(self) -> None:
         self.offsets: dict[str, int] = {}
 
-    def record(self, topic: str, key: str, value: BaseModel | None) -> SourceRecord:
+    def record(self, topic: str, key: str, value: BaseModel | None) -> KafkaRecord:
         offset = self.offsets.get(topic, 0)
         self.offsets[topic] = offset + 1
-        return SourceRecord(topic, 0, offset, key.encode(), None if value is None else to_canonical_json(value), T_OLD)
+        return KafkaRecord(topic, 0, offset, key.encode(), None if value is None else to_canonical_json(value), T_OLD)
 
 
-def _world() -> list[SourceRecord]:
+def _world() -> list[KafkaRecord]:
     """Two Banten families (one member revised, one family deleted by a tombstone) and one in Jawa Barat."""
     t = _Topic()
     a1, a2 = linked_member(1, nik="3603121505800002"), linked_member(2, nik=None)
@@ -132,7 +133,7 @@ def test_backfill_sends_each_matching_current_record_once_as_snapshot(log: Discl
     assert again.handle(replace(_world()[0], timestamp_ms=later)) == []
     newer = linked_member(1, nik=None, revision=3)  # the link was wrong: a correction of the snapshot
     (live,) = again.handle(
-        SourceRecord(LINKED_MEMBERS, 0, 20, newer.member_key.encode(), to_canonical_json(newer), later)
+        KafkaRecord(LINKED_MEMBERS, 0, 20, newer.member_key.encode(), to_canonical_json(newer), later)
     )
     first = next(n for n in sent if n.key == ring.member(f"{BANTEN}-01"))
     assert (live.envelope.snapshot, live.envelope.event_type, live.envelope.correction, live.envelope.supersedes) == (

@@ -19,8 +19,9 @@ from contracts.linkage_updates import UpdateEventType
 from contracts.subscriptions import FAMILY_FIELDS, PERSON_FIELDS, EventType, Subscription, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher
 from tests.support.publisher import VALID_FROM, integrated_family, linked_member, update_event
 
 NIK_1, NIK_2, NIK_3 = "3603121505800002", "3603125505850003", "3603120101900004"
@@ -49,9 +50,9 @@ class _Source:
     def __init__(self) -> None:
         self.offset = 0
 
-    def record(self, topic: str, key: str, value: BaseModel) -> SourceRecord:
+    def record(self, topic: str, key: str, value: BaseModel) -> KafkaRecord:
         self.offset += 1
-        return SourceRecord(topic, 0, self.offset, key.encode(), to_canonical_json(value), T0)
+        return KafkaRecord(topic, 0, self.offset, key.encode(), to_canonical_json(value), T0)
 
 
 def _strings(value: object, field: str | None = None) -> set[str]:
@@ -85,7 +86,7 @@ def test_two_feeds_about_the_same_people_share_no_identifier(tmp_path: Path) -> 
     m1, m2 = linked_member(1, nik=NIK_1), linked_member(2, nik=None)
     sent: list[Notification] = []
 
-    def step(record: SourceRecord) -> None:
+    def step(record: KafkaRecord) -> None:
         out = pub.handle(record)
         pub.confirm(out)
         sent.extend(out)

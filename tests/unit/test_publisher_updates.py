@@ -15,8 +15,9 @@ from contracts.subscriptions import EventType, NotificationEnvelope, Subscriptio
 from contracts.topics import LINKED_MEMBERS, UPDATES
 from integration.notifications import UPDATE_EVENT_TYPES
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher
 from tests.support.publisher import VALID_FROM, linked_member, update_event
 
 NIK_1, NIK_2 = "3603121505800002", "3603125505850003"
@@ -62,9 +63,9 @@ class _Source:
     def __init__(self) -> None:
         self.offset = 0
 
-    def record(self, topic: str, value: BaseModel, key: str) -> SourceRecord:
+    def record(self, topic: str, value: BaseModel, key: str) -> KafkaRecord:
         self.offset += 1
-        return SourceRecord(topic, 0, self.offset, key.encode(), to_canonical_json(value), T0)
+        return KafkaRecord(topic, 0, self.offset, key.encode(), to_canonical_json(value), T0)
 
 
 @pytest.fixture
@@ -289,5 +290,5 @@ def test_a_replayed_input_never_steps_a_subscriber_back(log: DisclosureLog) -> N
     # After a restart too (positions are kept with the delivery state); a later offset is still handled.
     restarted = _publisher(log)
     assert restarted.handle(original) == []
-    later = SourceRecord(original.topic, 0, 50, original.key, original.value, T0)
+    later = KafkaRecord(original.topic, 0, 50, original.key, original.value, T0)
     assert {n.envelope.event_type for n in restarted.handle(later)} == {EventType.LINK_CHANGED}

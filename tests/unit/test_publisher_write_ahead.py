@@ -27,8 +27,9 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.linkage_updates import UpdateEventType
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, Disclosure, DisclosureLog, DisclosureLogError
-from services.publisher.core import Publisher, SourceRecord
+from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
 from tests.support.publisher import (
     EXAMPLE_SECRETS,
@@ -322,7 +323,7 @@ def test_audit_shows_pending_in_doubt_and_sent(cli_app: typer.Typer, tmp_path: P
         n
         for serial, nik in ((1, "3603120101900004"), (2, "3603124101900005"))
         for n in publisher.handle(
-            SourceRecord(
+            KafkaRecord(
                 LINKED_MEMBERS, 1, serial, b"k", to_canonical_json(linked_member(serial, nik=nik, family_key=other)), T0
             )
         )

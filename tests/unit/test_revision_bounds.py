@@ -21,11 +21,12 @@ from contracts.submission import MAX_REVISION, FamilySubmission
 from contracts.topics import LINKED_MEMBERS
 from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
+from services.kafka_record import KafkaRecord
 from services.linker.admission import AdmissionRules
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Publisher, SourceRecord
+from services.publisher.core import Publisher
 from tests.support.linker import (
     FAMILY_KEY,
     FakeMasterPerson,
@@ -97,7 +98,7 @@ def test_an_accepted_revision_round_trips_through_every_store(tmp_path: Path, re
     log = DisclosureLog(tmp_path / "disclosures.sqlite")
     now = datetime(2024, 3, 1, tzinfo=UTC)
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: now)
-    sent = publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 1, member.key, member.value, T))
+    sent = publisher.handle(KafkaRecord(LINKED_MEMBERS, 0, 1, member.key, member.value, T))
     assert sent
     publisher.confirm(sent)
     assert log.count() == len(sent)
@@ -157,9 +158,9 @@ def test_a_poisoned_output_record_is_skipped_by_the_publisher(tmp_path: Path) ->
     poisoned = json.loads(to_canonical_json(good))
     poisoned["revision"] = 10**30
     key = good.member_key.encode()
-    assert publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 1, key, json.dumps(poisoned).encode(), T)) == []
+    assert publisher.handle(KafkaRecord(LINKED_MEMBERS, 0, 1, key, json.dumps(poisoned).encode(), T)) == []
     assert publisher.stats.undecodable == 1
-    sent = publisher.handle(SourceRecord(LINKED_MEMBERS, 0, 2, key, to_canonical_json(good), T))
+    sent = publisher.handle(KafkaRecord(LINKED_MEMBERS, 0, 2, key, to_canonical_json(good), T))
     publisher.confirm(sent)
     assert sent and log.count() == len(sent)
 

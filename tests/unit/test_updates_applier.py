@@ -21,7 +21,7 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, UpdateEventType, u
 from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.outputs import rebuilt_family
-from services.linker.deadletter import SourcePosition
+from services.kafka_record import KafkaRecord
 from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
@@ -56,7 +56,7 @@ def _world(store: LinkStore) -> FakeMemberLinker:
 
 
 def _change(value: bytes, topic_kind: str = "population") -> Change:
-    change = classify_change(value, b"ref", SourcePosition("t", 0, 0, 0.0), topic_kind, max_bytes=10_000)  # type: ignore[arg-type]
+    change = classify_change(value, b"ref", KafkaRecord("t", 0, 0, None, None, 0), topic_kind, max_bytes=10_000)  # type: ignore[arg-type]
     assert isinstance(change, Change)
     return change
 

@@ -17,11 +17,11 @@ from contracts.linkage_updates import (
     UpdateEventType,
     update_event_id,
 )
-from services.linker.deadletter import SourcePosition
+from services.kafka_record import KafkaRecord
 from services.linker.updates.changes import Change, ChangeTopicKind, classify_change
 from tests.support.updates import dtks_row, nik_for, population_change
 
-POS = SourcePosition("dukcapil.population.changes.v1", 2, 41, 1_700_000_000.0)
+POS = KafkaRecord("dukcapil.population.changes.v1", 2, 41, None, None, 1_700_000_000_000)
 NIK = nik_for(11)
 
 

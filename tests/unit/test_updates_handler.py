@@ -14,6 +14,7 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
+from services.kafka_record import KafkaRecord
 from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.progress import SubmissionsProgress
@@ -70,12 +71,12 @@ def _setup(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, MasterJournal, lis
     return handler, store, journal, sent, acks
 
 
-def _events() -> list[FakeMessage]:
+def _events() -> list[KafkaRecord]:
     born = population_change("born", "c-born", RIZKY, "Rizky", birth_date=None)
     return [
-        FakeMessage("pop", 1, 5, 1_700_000_000.0, b"ref-1", born),
-        FakeMessage("pop", 1, 6, 1_700_000_001.0, b"ref-2", b"{nope"),
-        FakeMessage("dtks", 0, 3, 1_700_000_002.0, b"D-1", dtks_row("D-1", AHMAD, "Ahmad")),
+        KafkaRecord("pop", 1, 5, b"ref-1", born, 1_700_000_000_000),
+        KafkaRecord("pop", 1, 6, b"ref-2", b"{nope", 1_700_000_001_000),
+        KafkaRecord("dtks", 0, 3, b"D-1", dtks_row("D-1", AHMAD, "Ahmad"), 1_700_000_002_000),
     ]
 
 

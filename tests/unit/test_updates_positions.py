@@ -13,6 +13,7 @@ from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from integration.master import MasterPerson
+from services.kafka_record import KafkaRecord
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics
@@ -23,7 +24,6 @@ from services.linker.updates.positions import FileStatus, advanced, file_status,
 from tests.support.linker import (
     FakeMasterPerson,
     FakeMemberLinker,
-    FakeMessage,
     member_payload,
     nik_for,
     submission_payload,
@@ -39,11 +39,11 @@ FAMS = {0: "3603010001000100001001", 1: "3603010001000100001002", 2: "3603010001
 PEOPLE = {0: (RIZKY, "Rizky"), 1: (SITI, "Siti"), 2: (BUDI, "Budi")}
 
 
-def _msg(partition: int, offset: int, value: bytes, topic: str = "pop") -> FakeMessage:
-    return FakeMessage(topic, partition, offset, 1_700_000_000.0 + offset, f"ref-{offset}".encode(), value)
+def _msg(partition: int, offset: int, value: bytes, topic: str = "pop") -> KafkaRecord:
+    return KafkaRecord(topic, partition, offset, f"ref-{offset}".encode(), value, 1_700_000_000_000 + offset * 1000)
 
 
-def _born(partition: int, offset: int, who: int) -> FakeMessage:
+def _born(partition: int, offset: int, who: int) -> KafkaRecord:
     nik, name = PEOPLE[who]
     return _msg(partition, offset, population_change("born", f"c-born-{who}", nik, name))
 

@@ -18,6 +18,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from integration.ids import PersonIds
+from services.kafka_record import KafkaRecord
 from services.linker.pipeline import OutboundRecord
 from services.linker.progress import SubmissionsProgress
 from services.linker.runner import build_worker_app
@@ -27,7 +28,7 @@ from services.linker.updates.applier import UpdateTopics
 from services.linker.updates.handler import ChangeHandler
 from services.linker.updates.journal import MasterJournal
 from services.linker.updates.positions import FileStatus
-from services.linker.updates.reader import ChangeRecord, records_of
+from services.linker.updates.reader import records_of
 from services.linker.updates.wiring import MasterUpdates
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.recorder import BatchRecorder
@@ -69,9 +70,9 @@ def _updates(tmp_path: Path, wait_s: float, ahead: bool = True) -> tuple[MasterU
     return updates, store
 
 
-def _change(offset: int) -> ChangeRecord:
+def _change(offset: int) -> KafkaRecord:
     value = population_change("born", f"c-{offset}", "3603121505800011", "Ahmad Fauzi")
-    return ChangeRecord("pop", 0, offset, 1_700_000_000.0, b"ref", value)
+    return KafkaRecord("pop", 0, offset, b"ref", value, 1_700_000_000_000)
 
 
 def test_submissions_of_a_file_ahead_wait_for_the_reader(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_the_wait_for_a_file_ahead_is_bounded(tmp_path: Path, caplog: pytest.Log
     assert updates.handler.status(0) is FileStatus.AHEAD
 
 
-def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_seconds() -> None:
+def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_ms() -> None:
     def rec(topic: str, partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
         return ConsumerRecord(topic, partition, offset, 1_700_000_000_123, 0, b"k", b"v", None, 1, 1, ())
 
@@ -151,7 +152,7 @@ def test_reader_records_in_topic_partition_offset_order_with_timestamps_in_secon
         ("pop", 0, 3),
         ("pop", 1, 0),
     ]
-    assert out[0] == ChangeRecord("dtks", 0, 5, 1_700_000_000.123, b"k", b"v")
+    assert out[0] == KafkaRecord("dtks", 0, 5, b"k", b"v", 1_700_000_000_123)
 
 
 def test_the_linker_composed_with_metrics_takes_master_updates(tmp_path: Path) -> None:
@@ -194,7 +195,7 @@ def test_a_change_batch_is_counted_by_the_recorder(tmp_path: Path) -> None:
         return fut
 
     handler.bind_sender(send)
-    broken = ChangeRecord("pop", 0, 1, 1_700_000_000.0, b"ref", b"{broken")
+    broken = KafkaRecord("pop", 0, 1, b"ref", b"{broken", 1_700_000_000_000)
     asyncio.run(handler.handle([_change(0), broken]))
     assert registry.get_sample_value("regsosek_messages_consumed_total", {"topic": "pop"}) == 2
     assert registry.get_sample_value("regsosek_messages_produced_total", {"topic": "dlq"}) == 1

@@ -28,14 +28,14 @@ from contracts.subscriptions import EventType, NotificationEnvelope, Subscriptio
 from contracts.topics import UPDATES
 from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
-from services.linker.deadletter import SourcePosition
+from services.kafka_record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateResult, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
 from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Notification, Publisher, SourceRecord
+from services.publisher.core import Notification, Publisher
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.linking import link_batch
 from tests.support.publisher import VALID_FROM, linked_member, update_event
@@ -60,7 +60,7 @@ def _linked_siti(store: LinkStore) -> FakeMemberLinker:
 
 
 def _apply_dtks(store: LinkStore, fake: FakeMemberLinker, value: bytes) -> tuple[Change, UpdateResult]:
-    change = classify_change(value, b"k", SourcePosition("t", 0, 0, 0.0), "dtks", max_bytes=10_000)
+    change = classify_change(value, b"k", KafkaRecord("t", 0, 0, None, None, 0), "dtks", max_bytes=10_000)
     assert isinstance(change, Change)
     index = StoreMemberIndex(lambda: {0: store})
     result = ChangeApplier(fake, index, IDS, TOPICS).process([change])
@@ -143,10 +143,10 @@ def _with_decile(decile: int) -> LinkedMember:
     return member.model_copy(update={"sectoral": SectoralMatches(dtks_id="DTKS-9", dtks_decile=decile)})
 
 
-def _handle(pub: Publisher, offset: int, before: int, after: int) -> tuple[SourceRecord, list[Notification]]:
+def _handle(pub: Publisher, offset: int, before: int, after: int) -> tuple[KafkaRecord, list[Notification]]:
     old, new = _with_decile(before), _with_decile(after)
     event = update_event(UpdateEventType.WELFARE_CHANGED, old, new, change_id=f"dtks-{before}-{after}")
-    record = SourceRecord(UPDATES, 0, offset, new.member_key.encode(), to_canonical_json(event), T0)
+    record = KafkaRecord(UPDATES, 0, offset, new.member_key.encode(), to_canonical_json(event), T0)
     sent = pub.handle(record)
     pub.confirm(sent)
     return record, sent
@@ -199,7 +199,7 @@ def test_decile_change_ids_are_deterministic_and_a_redelivery_is_not_resent(tmp_
         record, sent = _handle(pub, 1, 3, 5)
         ids.append(sorted(n.envelope.message_id for n in sent))
         # Redelivered from a position the state does not reflect (a new consumer group): found in the log.
-        again = pub.handle(SourceRecord(record.topic, 1, 1, record.key, record.value, record.timestamp_ms))
+        again = pub.handle(KafkaRecord(record.topic, 1, 1, record.key, record.value, record.timestamp_ms))
         assert again == []
     assert ids[0] == ids[1] and len(ids[0]) == 2
 

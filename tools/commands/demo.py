@@ -33,7 +33,8 @@ from linkage.records import family_key_string
 from services import topics as topic_admin
 from services.commands.topics import print_report
 from services.kafka_io import JsonProducer, ProduceError, Value
-from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import bounded_dead_letter
 from tools import broker as kafka_broker
 from tools.pipeline.linker_process import PipelineTopics
 from tools.pipeline.live import LiveRunError, LiveSummary, ensure_model, run_live
@@ -78,7 +79,7 @@ def stream_submissions(path: Path, bootstrap: str, *, advance: Callable[[int], N
             try:
                 submission = decode(FAMILY_SUBMISSION_ADAPTER, payload)
             except ContractViolation as violation:
-                position = SourcePosition(source, 0, offset, time.time())
+                position = KafkaRecord(source, 0, offset, None, payload, round(time.time() * 1000))
                 letter = bounded_dead_letter(violation, payload, None, position)  # fits in one record
                 bad.append((None, letter))
                 counts.reasons[letter.reason.value] = counts.reasons.get(letter.reason.value, 0) + 1

@@ -26,7 +26,8 @@ from kafka.errors import KafkaError
 
 from linkage.evaluate import Evaluation, evaluate_links
 from linkage.records import family_key_string
-from services.kafka_io import ConsumedRecord, read_topic
+from services.kafka_io import read_topic
+from services.kafka_record import KafkaRecord
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class MemberOutcome:
         return cls.of(read_topic(bootstrap, topic, timeout_s=60.0))
 
     @classmethod
-    def of(cls, records: list[ConsumedRecord]) -> MemberOutcome:
+    def of(cls, records: list[KafkaRecord]) -> MemberOutcome:
         """Group already-read records (one key lives on one partition, so offset order is key order)."""
         out = cls()
         for r in records:

@@ -21,7 +21,8 @@ from contracts.population import POPULATION_CHANGE_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER, BpjsRecord, DtksRecord
 from contracts.topics import MAX_RECORD_BYTES
 from integration.master import MasterPerson, SectoralSource, master_person
-from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import bounded_dead_letter
 
 ChangeTopicKind = Literal["population", "dtks", "bpjs"]
 
@@ -54,7 +55,7 @@ class Change:
 def classify_change(
     value: bytes | None,
     key: bytes | None,
-    source: SourcePosition,
+    source: KafkaRecord,
     kind: ChangeTopicKind,
     *,
     max_bytes: int,
@@ -67,7 +68,7 @@ def classify_change(
             cause = UpdateCause(
                 source=ChangeSource.DUKCAPIL, change=pc.change, change_id=pc.change_id, effective_date=pc.effective_date
             )
-            return Change(cause, person=master_person(pc.record), time=source_time(source))
+            return Change(cause, person=master_person(pc.record), time=source.time)
         row = decode(SECTORAL_RECORD_ADAPTER, value, max_bytes=max_bytes)
         if row.source != kind:
             raise ContractViolation(
@@ -79,14 +80,9 @@ def classify_change(
         cause = UpdateCause(source=ChangeSource(kind), change="sectoral_upsert", change_id=f"{kind}-{row_id}-{digest}")
         decile = row.desil if isinstance(row, DtksRecord) else None
         fact = None if row.nik is None else SectoralFact(_source(row), row.nik, row_id, decile)
-        return Change(cause, sectoral=fact, time=source_time(source))
+        return Change(cause, sectoral=fact, time=source.time)
     except ContractViolation as violation:
         return bounded_dead_letter(violation, value, key, source, max_record_bytes=max_record_bytes)
-
-
-def source_time(source: SourcePosition) -> dt.datetime:
-    """The broker timestamp of a consumed record as an aware UTC time (its event time)."""
-    return dt.datetime.fromtimestamp(source.timestamp, dt.UTC)
 
 
 def _source(row: DtksRecord | BpjsRecord) -> SectoralSource:

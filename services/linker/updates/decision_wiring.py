@@ -29,16 +29,17 @@ from faust.types import TP
 
 from integration.clerical import AppliedDecision, SecondReview
 from integration.ids import PersonIds
+from services.kafka_record import KafkaRecord
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
 from services.linker.store import LinkStore, save_positions
 from services.linker.updates.applier import LinkingMaster, UpdateTopics
-from services.linker.updates.decisions import DecisionApplier, DecisionRecord, DecisionResult
+from services.linker.updates.decisions import DecisionApplier, DecisionResult
 from services.linker.updates.handler import StoreMemberIndex, by_partition
 from services.linker.updates.positions import advanced
-from services.linker.updates.reader import ChangeReader, ChangeRecord, read_or_crash
+from services.linker.updates.reader import ChangeReader, read_or_crash
 
 log = logging.getLogger("regsosek.linker.decisions")
 
@@ -89,7 +90,7 @@ class DecisionHandler:
         self.totals: dict[str, int] = {"applied": 0, "duplicates": 0, "elsewhere": 0, "held": 0}
         self.dead_letters: dict[str, int] = {}
 
-    async def handle(self, records: Sequence[ChangeRecord]) -> DecisionResult:
+    async def handle(self, records: Sequence[KafkaRecord]) -> DecisionResult:
         """Call under the engine lock."""
         started = time.perf_counter()
         files = await asyncio.to_thread(self._files)
@@ -113,8 +114,7 @@ class DecisionHandler:
             unknown_is_elsewhere=not owns_all,
             second_review=self._second,
         )
-        decisions = [DecisionRecord(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value) for r in records]
-        result = await asyncio.to_thread(applier.process, decisions)
+        result = await asyncio.to_thread(applier.process, records)
         await self._produce_and_wait(result.records)
         target = advanced(self.next_positions, records)
         await asyncio.to_thread(self._save, files, result, target)
@@ -221,7 +221,7 @@ def install_decisions(
             settings.updates_catchup_seconds,
         )
 
-    async def apply(records: list[ChangeRecord]) -> None:
+    async def apply(records: list[KafkaRecord]) -> None:
         await wait_for_submissions()
         async with lock:
             await handler.handle(records)

@@ -40,7 +40,8 @@ from integration.clerical import (
 from integration.ids import PersonIds
 from integration.outputs import review_task
 from integration.port import MemberLink
-from services.linker.deadletter import SourcePosition, bounded_dead_letter
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import bounded_dead_letter
 from services.linker.member_state import MemberState
 from services.linker.pipeline import OutboundRecord
 from services.linker.updates.applier import ChangeApplier, LinkingMaster, MemberIndex, UpdateResult, UpdateTopics
@@ -48,18 +49,6 @@ from services.linker.updates.changes import Change
 
 #: The decisions applied so far to a member (the link store's `decisions_of`).
 DecisionLog = Callable[[str], Sequence[AppliedDecision]]
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One record of the decisions topic (`timestamp` in seconds)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass
@@ -111,18 +100,17 @@ class DecisionApplier:
         self._topics = topics
         self._ids = ids
 
-    def process(self, records: Sequence[DecisionRecord]) -> DecisionResult:
+    def process(self, records: Sequence[KafkaRecord]) -> DecisionResult:
         """Judge and apply `records` in order; later decisions of the batch see the earlier ones."""
         result = DecisionResult()
         relinked = UpdateResult()
         for record in records:
-            source = SourcePosition(record.topic, record.partition, record.offset, record.timestamp)
             try:
                 decision = decode(REVIEW_DECISION_ADAPTER, record.value, max_bytes=self._max_bytes)
                 if record.key is None or record.key != decision.member_key.encode():
                     raise ContractViolation(DeadLetterReason.KEY_MISMATCH, "the record key is not the member key")
             except ContractViolation as violation:
-                self._dead(result, bounded_dead_letter(violation, record.value, record.key, source), record)
+                self._dead(result, bounded_dead_letter(violation, record.value, record.key, record), record)
                 continue
             state = relinked.states.get(decision.member_key) or self._stored(decision.member_key)
             if state is None and self._elsewhere:
@@ -136,12 +124,12 @@ class DecisionApplier:
                 continue
             if isinstance(verdict, DecisionReason) or state is None:
                 reason = verdict if isinstance(verdict, DecisionReason) else DecisionReason.UNKNOWN_MEMBER
-                self._refuse(result, reason, decision, record, source)
+                self._refuse(result, reason, decision, record)
                 continue
             (link,) = self._linker.link([state.query])
             hold = self._hold(decision, link, log)
             if isinstance(hold, DecisionReason):
-                self._refuse(result, hold, decision, record, source)
+                self._refuse(result, hold, decision, record)
                 continue
             entry = applied(decision, identity_of(state.query), held=hold)
             result.entries.append(entry)
@@ -202,18 +190,17 @@ class DecisionApplier:
         result: DecisionResult,
         reason: DecisionReason,
         decision: ReviewDecision,
-        record: DecisionRecord,
-        source: SourcePosition,
+        record: KafkaRecord,
     ) -> None:
         why = DeadLetterReason(reason.value)
         detail = f"review decision {decision.decision_id} not applied: {why.value}"
-        letter = bounded_dead_letter(ContractViolation(why, detail), record.value, record.key, source)
+        letter = bounded_dead_letter(ContractViolation(why, detail), record.value, record.key, record)
         self._dead(result, letter, record)
 
     def _stored(self, member_key: str) -> MemberState | None:
         found = self._index.find_families([member_key[:22]])
         return next((s for s in found if s.member_key == member_key), None)
 
-    def _dead(self, result: DecisionResult, letter: DeadLetter, record: DecisionRecord) -> None:
+    def _dead(self, result: DecisionResult, letter: DeadLetter, record: KafkaRecord) -> None:
         result.records.append(OutboundRecord(self._dlq, record.key, to_canonical_json(letter), letter.dead_lettered_at))
         result.dead[letter.reason.value] = result.dead.get(letter.reason.value, 0) + 1

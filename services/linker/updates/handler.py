@@ -36,14 +36,15 @@ from integration.clerical import StickyDecision
 from integration.ids import PersonIds
 from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery
-from services.linker.deadletter import SourcePosition, dead_letter_key
+from services.kafka_record import KafkaRecord
+from services.linker.deadletter import dead_letter_key
 from services.linker.member_state import MemberState, Probe
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.store import LinkStore, StoreUpdate
 from services.linker.updates.applier import ChangeApplier, LinkingMaster, UpdateResult, UpdateTopics
 from services.linker.updates.changes import ChangeTopicKind, classify_change
 from services.linker.updates.journal import JournalEntry, MasterJournal
-from services.linker.updates.positions import FileStatus, Positions, RawChange, advanced, file_status
+from services.linker.updates.positions import FileStatus, Positions, advanced, file_status
 
 log = logging.getLogger("regsosek.linker.updates")
 
@@ -51,7 +52,7 @@ log = logging.getLogger("regsosek.linker.updates")
 class ChangeRecorder(Protocol):
     """Told of each finished batch (metrics: `services.observability.recorder.BatchRecorder`)."""
 
-    def changes_done(self, consumed: Sequence[RawChange], produced: Sequence[OutboundRecord]) -> None:
+    def changes_done(self, consumed: Sequence[KafkaRecord], produced: Sequence[OutboundRecord]) -> None:
         """The change records read and the records produced (all acknowledged) by one batch or catch-up."""
 
 
@@ -219,7 +220,7 @@ class ChangeHandler:
 
     # --- a batch of change records ---------------------------------------------------------------
 
-    def classify(self, records: Sequence[RawChange]) -> tuple[list[JournalEntry], list[OutboundRecord]]:
+    def classify(self, records: Sequence[KafkaRecord]) -> tuple[list[JournalEntry], list[OutboundRecord]]:
         """Valid changes in arrival order (with their positions), and the dead letters of the bad records.
 
         Every instance reads every record, so each dead-letters a bad one: the dead letter is a pure
@@ -229,9 +230,8 @@ class ChangeHandler:
         changes: list[JournalEntry] = []
         dead: list[OutboundRecord] = []
         for msg in records:
-            source = SourcePosition(msg.topic, msg.partition, msg.offset, msg.timestamp)
             kind = self._kinds[msg.topic]
-            result = classify_change(msg.value, msg.key, source, kind, max_bytes=self._max_bytes)
+            result = classify_change(msg.value, msg.key, msg, kind, max_bytes=self._max_bytes)
             if isinstance(result, DeadLetter):
                 reason = result.reason.value
                 self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
@@ -245,7 +245,7 @@ class ChangeHandler:
                 changes.append(JournalEntry(result, (msg.topic, msg.partition, msg.offset)))
         return changes, dead
 
-    async def handle(self, records: Sequence[RawChange]) -> UpdateResult:
+    async def handle(self, records: Sequence[KafkaRecord]) -> UpdateResult:
         """Sync the files, classify, apply, produce, await every ack, then journal and save (call under
         the engine lock)."""
         started = time.perf_counter()

@@ -12,32 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import Enum
-from typing import Protocol
+
+from services.kafka_record import KafkaRecord
 
 #: (topic, partition) -> the next offset to apply. A missing partition counts as 0 (nothing applied).
 Positions = Mapping[tuple[str, int], int]
-
-
-class RawChange(Protocol):
-    """A change record as read from the broker (an aiokafka record adapted, or a test fake)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def timestamp(self) -> float: ...  # seconds, as faust's messages
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes | None: ...
 
 
 class FileStatus(Enum):
@@ -48,7 +27,7 @@ class FileStatus(Enum):
     AHEAD = "ahead"  # the file saw changes this engine has not read yet: wait for the reader
 
 
-def advanced(positions: Positions, records: Iterable[RawChange]) -> dict[tuple[str, int], int]:
+def advanced(positions: Positions, records: Iterable[KafkaRecord]) -> dict[tuple[str, int], int]:
     """`positions` moved past every record of a batch (never backwards)."""
     out = dict(positions)
     for r in records:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
+from services.kafka_io import topic_partitions
+from services.kafka_record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
@@ -26,26 +27,9 @@ from services.linker.storage_errors import describe_failure
 log = logging.getLogger("regsosek.linker.updates")
 
 
-@dataclass(frozen=True)
-class ChangeRecord:
-    """One change record as the handler reads it (`timestamp` in seconds, as faust's messages)."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
-
-
-def records_of(batch: Mapping[TopicPartition, Sequence[Any]]) -> list[ChangeRecord]:
+def records_of(batch: Mapping[TopicPartition, Sequence[Any]]) -> list[KafkaRecord]:
     """An aiokafka `getmany` result in a fixed order: by topic and partition, then offset."""
-    out = []
-    for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
-        for r in batch[tp]:
-            ts = r.timestamp / 1000.0 if r.timestamp is not None else 0.0
-            out.append(ChangeRecord(r.topic, r.partition, r.offset, ts, r.key, r.value))
-    return out
+    return [KafkaRecord.of(r) for tp in sorted(batch, key=lambda t: (t.topic, t.partition)) for r in batch[tp]]
 
 
 class ChangeReader:
@@ -69,13 +53,13 @@ class ChangeReader:
         )
         await consumer.start()
         self._consumer = consumer
-        # The consumer's own metadata covers subscribed topics only; this instance assigns instead.
-        cluster = await consumer._client.fetch_all_metadata()
-        missing = sorted(set(self._topics) - cluster.topics())
+        # The consumer has no metadata of topics it will assign (not subscribe): ask the admin API.
+        partitions = await self._partitions()
+        missing = sorted(set(self._topics) - partitions.keys())
         if missing:
             raise LinkerConfigError(f"change topics {missing} do not exist: provision them (regsosek topics create)")
         tps = sorted(
-            (TopicPartition(t, p) for t in self._topics for p in cluster.partitions_for_topic(t) or ()),
+            (TopicPartition(t, p) for t in self._topics for p in partitions[t]),
             key=lambda tp: (tp.topic, tp.partition),
         )
         consumer.assign(tps)
@@ -100,12 +84,19 @@ class ChangeReader:
         """How many partitions `topic` has (0 when unknown), from the broker's metadata."""
         if self._consumer is None:
             raise RuntimeError("start() the reader first")
-        cluster = await self._consumer._client.fetch_all_metadata()
-        return len(cluster.partitions_for_topic(topic) or ())
+        return len((await self._partitions()).get(topic, ()))
+
+    async def _partitions(self) -> dict[str, list[int]]:
+        s = self._settings
+        return await topic_partitions(
+            s.bootstrap.split(","),
+            client_id=f"{s.app_id}-change-reader",
+            security=credentials_to_aiokafka_auth(s.faust_credentials()),
+        )
 
     async def run(
         self,
-        apply: Callable[[list[ChangeRecord]], Awaitable[None]],
+        apply: Callable[[list[KafkaRecord]], Awaitable[None]],
         idle: Callable[[], Awaitable[None]],
         *,
         max_records: int,
@@ -133,7 +124,7 @@ class ChangeReader:
 async def read_or_crash(
     reader: ChangeReader,
     positions: Mapping[tuple[str, int], int],
-    apply: Callable[[list[ChangeRecord]], Awaitable[None]],
+    apply: Callable[[list[KafkaRecord]], Awaitable[None]],
     idle: Callable[[], Awaitable[None]],
     *,
     max_records: int,

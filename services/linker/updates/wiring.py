@@ -31,6 +31,7 @@ from faust.types import TP
 
 from integration.ids import PersonIds
 from integration.port import MemberLinker
+from services.kafka_record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
@@ -41,7 +42,7 @@ from services.linker.updates.applier import LinkingMaster, UpdateTopics
 from services.linker.updates.changes import ChangeTopicKind
 from services.linker.updates.handler import ChangeHandler, ChangeRecorder
 from services.linker.updates.journal import MasterJournal
-from services.linker.updates.reader import ChangeReader, ChangeRecord, read_or_crash
+from services.linker.updates.reader import ChangeReader, read_or_crash
 
 log = logging.getLogger("regsosek.linker.updates")
 
@@ -160,7 +161,7 @@ class MasterUpdates:
                 return
             await asyncio.sleep(0.1)
 
-    async def apply(self, records: list[ChangeRecord]) -> None:
+    async def apply(self, records: list[KafkaRecord]) -> None:
         """One batch of the reader: wait for the submissions, then apply it under the engine lock."""
         await self.wait_for_submissions()
         async with self._lock:
