@@ -9,8 +9,6 @@ the same pipeline run in-process; precision and recall against the truth file mu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,32 +33,6 @@ from tests.support.polling import records_until
 from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def world_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    # Through the public CLI, as an operator would: `regsosek generate` then `regsosek train`.
-    root = tmp_path_factory.mktemp("linker-world")
-    cli = str(Path(sys.executable).parent / "regsosek")
-    for args in (
-        ["generate", "--out", str(root / "world"), "--persons", "2000", "--seed", "5"],
-        [
-            "train",
-            "--source",
-            "members",
-            "--world",
-            str(root / "world"),
-            "--out",
-            str(root / "models"),
-            "--max-pairs",
-            "200000",
-            "--no-charts",
-        ],
-    ):
-        done = subprocess.run([cli, *args], capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-    (model,) = (root / "models").iterdir()
-    return root / "world", model
 
 
 def _expected(world: Path, model: Path, lines: list[bytes], keys: list[bytes]) -> dict[str, dict[str, bytes]]:
