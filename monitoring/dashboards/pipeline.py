@@ -85,6 +85,24 @@ def pipeline_dashboard() -> Dashboard:
                 ),
             )
         )
+        .with_row(Row("Consumer group"))
+        .with_panel(
+            series(
+                "Partitions owned per linker instance",
+                "short",
+                ("sum by (instance) (regsosek_linker_assigned_partitions)", "{{instance}}"),
+                description="After each rebalance; the sum over instances is the submissions topic's partitions.",
+            )
+        )
+        .with_panel(
+            series(
+                "Rebalances per hour",
+                "short",
+                ("sum by (instance) (increase(regsosek_linker_rebalances_total[1h]))", "{{instance}}"),
+                description="Each one pauses consumption; frequent ones mean instances leave or time out.",
+            )
+        )
+        .with_panel(series("Offset commit duration", "s", *_quantiles("regsosek_linker_offset_commit_seconds")))
         .with_row(Row("Lag, dead letters, decisions"))
         .with_panel(
             series(

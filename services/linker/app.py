@@ -36,6 +36,7 @@ from services.events import EventStamper, faust_timestamp
 from services.kafka_record import KafkaRecord
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.deadletter import classify_submission, dead_letter_key
+from services.linker.kafka_sensor import KafkaClientSensor
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
 from services.linker.progress import SubmissionsProgress
@@ -344,9 +345,11 @@ def build_app(
         return await app.producer.send(rec.topic, rec.key, rec.value, None, faust_timestamp(ts), headers)
 
     handler.bind_sender(send)
-    handler.bind_ownership(
-        lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic}
-    )
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic}
+
+    handler.bind_ownership(owned)
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
     # One engine and link store for both agents: their batches take turns (services/linker/updates).
     engine_lock = StoreGate(handler)
@@ -370,6 +373,7 @@ def build_app(
         )
 
     if recorder is not None:
+        app.sensors.add(KafkaClientSensor(recorder.metrics, owned))  # commits and rebalances
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))
 
         async def refresh_consumer_lag() -> None:

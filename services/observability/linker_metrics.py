@@ -115,6 +115,34 @@ class LinkerMetrics:
             "Members of current family revisions waiting for clerical review.",
             registry=r,
         )
+        # The Kafka client's side (faust's sensor hooks, services/linker/kafka_sensor.py).
+        self.offset_commits = Counter(
+            "regsosek_linker_offset_commits_total",
+            "Offset commits of the linker's consumer that reached the group coordinator.",
+            registry=r,
+        )
+        self.offset_commit_duration = Histogram(
+            "regsosek_linker_offset_commit_seconds",
+            "Duration of one offset commit of the linker's consumer.",
+            buckets=buckets.BATCH_SECONDS,
+            registry=r,
+        )
+        self.rebalances = Counter(
+            "regsosek_linker_rebalances_total",
+            "Consumer-group rebalances this linker instance took part in (completed ones).",
+            registry=r,
+        )
+        self.rebalance_duration = Histogram(
+            "regsosek_linker_rebalance_seconds",
+            "Duration of one rebalance, from the revocation to the resumed consumption.",
+            buckets=buckets.BATCH_SECONDS,
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "regsosek_linker_assigned_partitions",
+            "Partitions of the submissions topic this instance owns after the last rebalance.",
+            registry=r,
+        )
         for topic in consumed_topics:
             self.messages_consumed.labels(topic=topic)
         for topic in produced_topics:

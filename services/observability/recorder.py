@@ -63,6 +63,11 @@ class BatchRecorder:
         self._highwater: Highwater | None = None
         self._next_offsets: dict[tuple[str, int], int] = {}
 
+    @property
+    def metrics(self) -> LinkerMetrics:
+        """The metric families this recorder updates (the Kafka-client sensor adds to them)."""
+        return self._m
+
     def bind_highwater(self, highwater: Highwater) -> None:
         """Where to read high watermarks from (the running consumer)."""
         self._highwater = highwater

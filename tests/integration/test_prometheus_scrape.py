@@ -306,6 +306,12 @@ def test_prometheus_sees_what_the_pipeline_processed(
     assert value('linkage_model_info{model_version="fake-1"}') == 1
     assert value(f'sum(regsosek_consumer_lag_messages{{topic="{names[SUBMISSIONS]}"}})') == 0
     assert (value("time() - regsosek_last_processed_timestamp_seconds") or 1e9) < 120
+    # The Kafka client's side, from faust's sensor hooks: the one instance owns every partition.
+    assert value("regsosek_linker_assigned_partitions") == topic_spec(SUBMISSIONS).partitions
+    assert (value("regsosek_linker_rebalances_total") or 0) >= 1
+    assert (value("regsosek_linker_offset_commits_total") or 0) >= 1
+    # One query, so both come from the same scrape: every counted commit has its duration.
+    assert value("regsosek_linker_offset_commit_seconds_count - regsosek_linker_offset_commits_total") == 0
     region = {s.labels["district"]: s.value for s in prom.query("regsosek_region_members_linked")}
     assert region == {"360312": 2, "360313": 1, "unknown": 0}
     assert value('regsosek_region_families_submitted{district="360313"}') == 2

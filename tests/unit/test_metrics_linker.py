@@ -17,6 +17,7 @@ from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.port import MemberQuery
 from linkage.observer import NO_OBSERVER, LinkageObserver, RecordingObserver
+from services.linker.kafka_sensor import KafkaClientSensor
 from services.linker.metrics_wiring import instrument_linker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
@@ -301,3 +302,38 @@ def test_core_observers_record_and_ignore() -> None:
         ("record_decided", ("dukcapil", "review", 0.5, 7)),
         ("batch_linked", (3, 0.25)),
     ]
+
+
+def test_kafka_client_sensor_counts_commits_rebalances_and_owned_partitions() -> None:
+    registry = CollectorRegistry()
+    metrics = LinkerMetrics(registry)
+    owned: set[int] = {0, 2}
+    sensor = KafkaClientSensor(metrics, lambda: owned)
+    for _ in range(3):
+        sensor.on_commit_completed(object(), sensor.on_commit_initiated(object()))
+    state = sensor.on_rebalance_start(object())
+    sensor.on_rebalance_end(object(), state)
+    owned = {1, 2, 3}
+    sensor.on_rebalance_end(object(), sensor.on_rebalance_start(object()))
+
+    def sample(name: str) -> float | None:
+        return registry.get_sample_value(name)
+
+    assert sample("regsosek_linker_offset_commits_total") == 3
+    assert sample("regsosek_linker_offset_commit_seconds_count") == 3
+    assert sample("regsosek_linker_rebalances_total") == 2
+    assert sample("regsosek_linker_rebalance_seconds_count") == 2
+    assert sample("regsosek_linker_assigned_partitions") == 3
+
+
+def test_kafka_client_sensor_survives_an_unreadable_assignment() -> None:
+    registry = CollectorRegistry()
+    metrics = LinkerMetrics(registry)
+
+    def owned() -> set[int]:
+        raise RuntimeError("consumer not started")
+
+    sensor = KafkaClientSensor(metrics, owned)
+    sensor.on_rebalance_end(object(), sensor.on_rebalance_start(object()))
+    assert registry.get_sample_value("regsosek_linker_rebalances_total") == 1
+    assert registry.get_sample_value("regsosek_linker_assigned_partitions") == 0
