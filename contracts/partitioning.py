@@ -1,14 +1,20 @@
-"""Which partition a keyed record goes to: the co-partitioning rule of the topic catalogue.
+"""Which partition a keyed record goes to: the partitioning rule of the topic catalogue (by district).
 
-Records of one family land on the same partition number on every topic keyed by family or member key
-(`contracts.topics`): a member key `<family key>-<serial>` and a feedback item id `<family key>/<kind>...`
-are partitioned by their family key, every other
-key by itself, with Kafka's default hash (murmur2 of the key bytes, sign bit cleared, modulo the number
-of partitions). So a family record keyed by its family key goes where any Kafka client's default
-partitioner sends it (the submissions included), and its members follow it. A consumer that joins
-`linkage.members.v1` with `linkage.families.v1` finds both on the same partition number.
+Every topic keyed by family key (REGSOSEK22-K, 22 digits), member key `<family key>-<serial>` or field
+feedback item id `<family key>/<kind>...` is partitioned by the family's **district**: the first 7 digits
+of the family key (BPS province 2 + regency 2 + district 3), hashed with Kafka's murmur2 (sign bit
+cleared, modulo the number of partitions). Every other key (NIKs of the change topics, pseudonymous slot
+keys) is hashed whole, as Kafka's default partitioner does.
 
-Pure functions; the linker's producer uses `producer_partitioner`.
+Why the district: all revisions of a family, all its members and all families of one district land on
+the same partition number on every such topic (co-partitioning: a consumer joining
+`linkage.members.v1` with `linkage.families.v1` finds both on one partition number), and a partition
+owns whole districts, so a linker instance can hold only the master rows of the districts its
+partitions cover (docs/capacity.md). The gateway, the simulator, the linker's producer and the tests
+all partition with `producer_partitioner`; a Java, Node or Go client's default partitioner would NOT
+put a family key where this rule does (use `partition_for`).
+
+Pure functions.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import random
 import re
 from collections.abc import Sequence
 
+#: Province (2) + regency (2) + district (3) digits at the start of a family key.
+DISTRICT_DIGITS = 7
+_FAMILY_KEY = re.compile(rb"^(\d{22})$")
 _MEMBER_KEY = re.compile(rb"^(\d{22})-\d{2}$")
 #: A field feedback item id `<family key>/<kind>[/<serial>]` (contracts.feedback).
 _FEEDBACK_KEY = re.compile(rb"^(\d{22})/[a-z_]+(?:/\d{2})?$")
@@ -51,9 +60,9 @@ def murmur2(data: bytes) -> int:
 
 
 def partition_key(key: bytes) -> bytes:
-    """The bytes a record is partitioned by: the family key of a member key, otherwise the key itself."""
-    match = _MEMBER_KEY.match(key) or _FEEDBACK_KEY.match(key)
-    return match.group(1) if match else key
+    """The bytes a record is partitioned by: the district of a family-keyed record, otherwise the key."""
+    match = _FAMILY_KEY.match(key) or _MEMBER_KEY.match(key) or _FEEDBACK_KEY.match(key)
+    return match.group(1)[:DISTRICT_DIGITS] if match else key
 
 
 def partition_for(key: bytes, partitions: int) -> int:

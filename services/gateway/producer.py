@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
+from contracts.partitioning import producer_partitioner
 from contracts.topics import MAX_PAYLOAD_BYTES
 from services.kafka_record import Delivered
 
@@ -152,6 +153,9 @@ class KafkaSubmissionProducer:
                 request_timeout_ms=max(1000, int(self.timeout_s * 1000)),
                 max_request_size=self._max_request,
                 linger_ms=0,
+                # By district (contracts.partitioning): a family's revisions keep their order, and a
+                # partition owns whole districts, as every other family-keyed topic.
+                partitioner=producer_partitioner,
                 **self._security,
             )
             try:

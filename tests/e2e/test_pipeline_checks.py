@@ -8,7 +8,7 @@ import sys
 from services.kafka_record import KafkaRecord
 from tools.pipeline.outcome import MemberOutcome, Submissions
 from tools.pipeline.sampler import stage_of
-from tools.pipeline.streaming import district_partitioner, percentile
+from tools.pipeline.streaming import percentile
 
 FAMILY = "3603010001000100001001"
 
@@ -59,14 +59,6 @@ def test_expected_members_come_from_each_familys_latest_revision() -> None:
     assert subs.records[0][0] == FAMILY.encode() and subs.members == [2, 1]
     assert subs.expected_member_keys() == {f"{FAMILY}-01"}
     assert subs.truth_record_ids() == {f"{FAMILY}-01": "S-1-r2/1"}
-
-
-def test_district_partitioner_keeps_a_district_on_one_partition() -> None:
-    parts = list(range(4))
-    same_district = {district_partitioner(f"3603010{n:015d}".encode(), parts, parts) for n in range(200)}
-    assert len(same_district) == 1
-    spread = {district_partitioner(f"3603{d:03d}{0:015d}".encode(), parts, parts) for d in range(10, 300, 10)}
-    assert spread == set(parts)
 
 
 def test_percentile_is_nearest_rank() -> None:

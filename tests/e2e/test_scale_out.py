@@ -2,7 +2,7 @@
 
 The instances share the link-store folder (`REGSOSEK_LINKER_LINK_STORE_DIR`, one DuckDB file per
 partition), each with its own state folder, as docs/linker.md "Scale-out" describes. Submissions are
-partitioned by regency/district (the streamer's district partitioner). Both instances must get
+partitioned by district (contracts.partitioning, as the gateway does). Both instances must get
 partitions and link; then one is stopped mid-stream (SIGTERM: it leaves the group, the other takes its
 partitions over in a rebalance). Afterwards every member has exactly one decision across both
 instances (no key with two different records for one revision), equal to the in-process reference,
@@ -51,9 +51,7 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
     shared = tmp_path / "link-store"
     first = linkers.start(bootstrap, topics, group, name="linker-a", link_store_dir=shared)
     second = linkers.start(bootstrap, topics, group, name="linker-b", link_store_dir=shared)
-    streamer = SubmissionStreamer(
-        bootstrap, topics.submissions, subs.records, subs.members, rate=120.0, by_district=True
-    )
+    streamer = SubmissionStreamer(bootstrap, topics.submissions, subs.records, subs.members, rate=120.0)
     streamer.start()
 
     # Both instances link (each owns some of the 4 partitions) ...
@@ -101,7 +99,7 @@ def test_two_instances_link_every_member_once_and_a_rebalance_loses_nothing(
     revised = {key for key, doc in subs.latest.items() if doc["revision"] > 1}
     late = [(k, v) for k, v in subs.records if k.decode() in revised and b'"revision":1,' in v]
     assert len(late) >= 10
-    replay = SubmissionStreamer(bootstrap, topics.submissions, late, [0] * len(late), by_district=True)
+    replay = SubmissionStreamer(bootstrap, topics.submissions, late, [0] * len(late))
     replay.start()
     replay.join(60)
     assert replay.error is None

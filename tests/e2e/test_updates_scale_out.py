@@ -41,6 +41,7 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
+from contracts.partitioning import partition_for, producer_partitioner
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
 from integration.ids import PersonIds
 from services.kafka_io import compacted_state, read_topic, values_by_key
@@ -62,7 +63,6 @@ from tests.support.processes import until
 from tests.support.updates import population_change
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
 from tools.pipeline.outcome import wait_for_members
-from tools.pipeline.streaming import district_partitioner
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -437,7 +437,7 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
         keep(result.records)
 
     def partition(key: str) -> int:
-        return district_partitioner(key.encode(), [0, 1, 2, 3], [0, 1, 2, 3])
+        return partition_for(key.encode(), 4)
 
     # Deaths of linked members' master persons: three per partition (two now, one after the hand-over).
     rows = {r["nik"]: r for r in pq.read_table(e2e_world.world / "population.parquet").to_pylist()}
@@ -471,7 +471,7 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
 
     try:
         until("two members in the group", lambda: _group_members(bootstrap, group) == 2, procs, 120)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", partitioner=district_partitioner)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", partitioner=producer_partitioner)
         try:
             for f in [producer.send(topics.submissions, key=k, value=v) for k, v in records]:
                 f.get(timeout=60)

@@ -1,8 +1,8 @@
 """Co-partitioning on the REAL broker: every member record sits on its family record's partition.
 
 The linker service (`python -m services.linker`, fake engine) links families whose keys are spread over
-the partitions; the submissions are written with the ordinary default partitioner, as the gateway does.
-Each member record, family record and review task of a family must then carry one partition number.
+the partitions; the submissions are written with the catalogue's partitioner (by district), as the gateway
+does. Each member record, family record and review task of a family must then carry one partition number.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
-from contracts.partitioning import partition_for
+from contracts.partitioning import partition_for, producer_partitioner
 from services.kafka_io import compacted_state
 from tests.support.broker import RunningBroker
 from tests.support.linker import member_payload, nik_for, submission_payload
@@ -27,7 +27,7 @@ MEMBERS_PER_FAMILY = 3
 
 
 def _family_key(i: int) -> str:
-    return f"36030100010001{i:05d}001"
+    return f"3603{10 + 7 * i:03d}001000100{i:03d}001"  # one district per family (7 digits), 22 digits
 
 
 def test_members_share_their_family_partition(
@@ -39,7 +39,7 @@ def test_members_share_their_family_partition(
     bootstrap: str = kafka_broker.bootstrap
     master_file = tmp_path / "master.json"
     master_file.write_text("[]")
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", partitioner=producer_partitioner)
     try:
         futures = []
         for i in range(FAMILIES):
@@ -63,7 +63,7 @@ def test_members_share_their_family_partition(
     misplaced = [r.key for r in members if r.key is not None and r.partition != family_partition[r.key.decode()[:22]]]
     assert misplaced == []
     assert len(members) >= want_members
-    # Families sit where the submissions were written by the default partitioner, and the rule agrees.
+    # Families sit where the submissions were written, and the rule agrees.
     assert family_partition == submitted
     assert all(partition_for(r.key, 4) == r.partition for r in members if r.key is not None)
     # Without the rule, most members would sit elsewhere: the test can fail.

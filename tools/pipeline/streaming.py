@@ -15,21 +15,8 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
-from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-# Province (2) + regency (2) + district (3) digits of the 22-digit family key.
-DISTRICT_PREFIX = 7
-
-
-def district_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """Partition by regency/district: every family of a district lands on the same partition.
-
-    Revisions of a family share its district, so they keep their order; a consumer instance owns
-    whole districts (the unit of field work and of regional progress).
-    """
-    if key is None or len(key) < DISTRICT_PREFIX:
-        return int(DefaultPartitioner()(key, all_partitions, available))
-    return int(all_partitions[(murmur2(key[:DISTRICT_PREFIX]) & 0x7FFFFFFF) % len(all_partitions)])
+from contracts.partitioning import producer_partitioner
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -43,7 +30,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 class SubmissionStreamer(threading.Thread):
     """Produces `records` (acks=all) at `rate` members/s (None: as fast as possible).
 
-    `by_district`: partition by the family key's regency/district instead of the whole key.
+    Partitioned as the gateway does (`contracts.partitioning`: by the family key's district).
     """
 
     def __init__(
@@ -54,10 +41,8 @@ class SubmissionStreamer(threading.Thread):
         members: Sequence[int],
         *,
         rate: float | None = None,
-        by_district: bool = False,
     ) -> None:
         super().__init__(name="submission-streamer", daemon=True)
-        self._by_district = by_district
         self._servers, self._topic = bootstrap, topic
         self._records, self._members, self._rate = records, members, rate
         self.sent_at: dict[bytes, float] = {}  # family key -> wall time of its latest send
@@ -83,7 +68,7 @@ class SubmissionStreamer(threading.Thread):
             request_timeout_ms=30_000,
             max_block_ms=180_000,
             client_id="regsosek-streamer",
-            **({"partitioner": district_partitioner} if self._by_district else {}),
+            partitioner=producer_partitioner,
         )
         try:
             self.started_at = time.time()
