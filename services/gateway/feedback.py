@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FeedbackKind, FeedbackStatus, FieldFeedback
-from services.kafka_io import topic_partitions
+from services.kafka.io import topic_partitions
 from services.observability.gateway_metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from contracts.topics import MAX_PAYLOAD_BYTES
-from services.kafka_record import Delivered
+from services.kafka.record import Delivered
 
 log = logging.getLogger(__name__)
 

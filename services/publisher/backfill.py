@@ -31,7 +31,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from contracts.subscriptions import Subscription, SubscriptionRegistry
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.publisher.core import Notification, Publisher
 
 _SCHEMA = """

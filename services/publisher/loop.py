@@ -30,8 +30,8 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.errors import KafkaError
 
 from contracts import events as ce
-from services.events import EventStamper
-from services.kafka_record import KafkaRecord
+from services.kafka.events import EventStamper
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLogError
 from services.publisher.core import Notification, Publisher
 from services.publisher.metrics import PublisherMetrics
@@ -81,7 +81,7 @@ class LoopConfig:
 
 def notification_stamp(n: Notification, key: bytes, value: bytes) -> tuple[list[tuple[str, bytes]], int]:
     """(CloudEvents headers, timestamp in ms) of a notification: id = its `message_id`, time = its
-    `timestamp` (the linkage record's event time), on whichever subscriber topic (services.events)."""
+    `timestamp` (the linkage record's event time), on whichever subscriber topic (services.kafka.events)."""
     kind = {n.topic: ce.NOTIFICATION}
     return EventStamper(kind, ce.PUBLISHER_SOURCE)(n.topic, key, value, n.envelope.timestamp, id=n.envelope.message_id)
 

@@ -29,10 +29,10 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, REVIEW_DECISIONS, UPDATES, topic_spec
 from linkage.records import family_key_string
-from services.kafka_io import compacted_state, read_topic, values_by_key
-from services.kafka_record import KafkaRecord
+from services.kafka.io import compacted_state, read_topic, values_by_key
+from services.kafka.record import KafkaRecord
+from services.kafka.topics import provision
 from services.linker.settings import DEV_PERSON_ID_KEY
-from services.topics import provision
 from tests.integration.test_updates_service import _change
 from tests.support.broker import RunningBroker
 from tests.support.linker_service import Topics, start_worker

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
 from tests.integration.test_linker_service import FAM_A, MASTER, _family_a, _raw
 from tests.support.broker import RunningBroker
 from tests.support.linker_service import Topics, committed, start_worker

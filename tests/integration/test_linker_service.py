@@ -22,9 +22,9 @@ from contracts import events as ce
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from integration.ids import PersonIds
-from services.events import cloud_event_headers, timestamp_ms
-from services.kafka_io import compacted_state, read_topic
-from services.kafka_record import KafkaRecord
+from services.kafka.events import cloud_event_headers, timestamp_ms
+from services.kafka.io import compacted_state, read_topic
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY

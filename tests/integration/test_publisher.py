@@ -16,8 +16,8 @@ from contracts import events as ce
 from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, NotificationEnvelope, SubscriptionRegistry
 from integration.pseudonyms import KeyRing
-from services.events import cloud_event_headers, timestamp_ms
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka.events import cloud_event_headers, timestamp_ms
+from services.kafka.io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts.linkage_outputs import to_canonical_json
 from integration.pseudonyms import KeyRing
-from services.kafka_io import JsonProducer
+from services.kafka.io import JsonProducer
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop

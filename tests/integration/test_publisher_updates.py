@@ -16,7 +16,7 @@ from contracts.linkage_outputs import LinkedMember, SectoralMatches, to_canonica
 from contracts.linkage_updates import UpdateEventType as U
 from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry
 from integration.pseudonyms import KeyRing
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka.io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.topics import ensure_subscriber_topics

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from contracts.review_decisions import ReviewOutcome
 from services.cli import _register, app
-from services.kafka_io import JsonProducer
+from services.kafka.io import JsonProducer
 from tests.review_broker import review_settings
 from tests.unit.test_review_labels import KEY, KEY2, T1, A, B, C, decision
 

@@ -26,7 +26,7 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.submission import MAX_REVISION
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.kafka_io import compacted_state, read_topic
+from services.kafka.io import compacted_state, read_topic
 from tests.integration.test_linker_service import FAM_A, MASTER, _family_a, _raw
 
 if TYPE_CHECKING:

@@ -38,15 +38,15 @@ from contracts.topics import (
     topic_spec,
 )
 from integration.ids import PersonIds
-from services.kafka_io import compacted_state, read_topic, values_by_key
-from services.kafka_record import KafkaRecord
+from services.kafka.io import compacted_state, read_topic, values_by_key
+from services.kafka.record import KafkaRecord
+from services.kafka.topics import provision
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
-from services.topics import provision
 from synthetic import generate_world
 from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker

@@ -20,7 +20,7 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, Subscription, SubscriptionFilter, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.backfill import current_state, run_backfills
 from services.publisher.core import Notification, Publisher

@@ -27,7 +27,7 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.linkage_updates import UpdateEventType
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, Disclosure, DisclosureLog, DisclosureLogError
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError

@@ -18,7 +18,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from integration.ids import PersonIds
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.pipeline import OutboundRecord
 from services.linker.progress import SubmissionsProgress
 from services.linker.runner import build_worker_app

@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from services.kafka_io import topic_partitions
-from services.kafka_record import KafkaRecord
+from services.kafka.io import topic_partitions
+from services.kafka.record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
@@ -49,7 +48,7 @@ class ChangeReader:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"{s.app_id}-change-reader",
-            **credentials_to_aiokafka_auth(s.faust_credentials()),
+            **s.aiokafka_security(),
         )
         await consumer.start()
         self._consumer = consumer
@@ -91,7 +90,7 @@ class ChangeReader:
         return await topic_partitions(
             s.bootstrap.split(","),
             client_id=f"{s.app_id}-change-reader",
-            security=credentials_to_aiokafka_auth(s.faust_credentials()),
+            security=s.aiokafka_security(),
         )
 
     async def run(

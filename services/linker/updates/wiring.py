@@ -31,7 +31,7 @@ from faust.types import TP
 
 from integration.ids import PersonIds
 from integration.port import MemberLinker
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send

@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from contracts.partitioning import producer_partitioner
-from services.kafka_record import Delivered, KafkaRecord
+from services.kafka.record import Delivered, KafkaRecord
 
 Value = bytes | BaseModel | dict[str, Any]
 
@@ -93,7 +93,7 @@ class JsonProducer:
                 # Member keys go to their family's partition (contracts.partitioning).
                 partitioner=producer_partitioner,
                 request_timeout_ms=int(timeout_s * 1000),
-                **security,  # SASL/TLS options (services.kafka_security), none on the PLAINTEXT listener
+                **security,  # SASL/TLS options (services.kafka.security), none on the PLAINTEXT listener
             )
         except (KafkaError, OSError) as exc:
             raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc
@@ -108,7 +108,7 @@ class JsonProducer:
         timestamp_ms: int | None = None,
     ) -> Delivered:
         """Write one record and wait for the broker's acknowledgement (`headers`, `timestamp_ms`: the
-        record's CloudEvents headers and event time, `services.events`; None: none and the clock)."""
+        record's CloudEvents headers and event time, `services.kafka.events`; None: none and the clock)."""
         raw_key = key.encode() if isinstance(key, str) else key
         try:
             future = self._producer.send(
