@@ -71,6 +71,11 @@ class MasterUpdates:
         self._gate_waiting = False  # the submissions agent waits for this instance's reader
         self._given_up: set[int] = set()  # files still ahead after the longest wait (linked anyway)
 
+    @property
+    def given_up(self) -> frozenset[int]:
+        """Owned files still ahead of this master after the longest wait, whose submissions are linked anyway."""
+        return frozenset(self._given_up)
+
     def owned(self) -> list[TP]:
         """The submissions partitions this instance owns now."""
         return [TP(self._settings.submissions_topic, p) for p in sorted(self._owned)]
