@@ -26,10 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
-
 from contracts import events as ce
+from services.kafka.clients import OffsetAndMetadata, TopicPartition, acknowledging_producer, group_consumer
+from services.kafka.errors import KafkaError
 from services.kafka.events import EventStamper
 from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLogError
@@ -112,24 +111,16 @@ class PublisherLoop:
         self.progress = progress or ProgressReporter(
             interval_s=config.progress_interval_s, every_records=config.progress_every_records
         )
-        self._consumer: ConsumerPort = consumer or KafkaConsumer(
+        self._consumer: ConsumerPort = consumer or group_consumer(
+            config.bootstrap,
             *publisher.topics.all(),
-            bootstrap_servers=config.bootstrap,
             group_id=config.group_id,
             client_id=config.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
             max_poll_records=config.max_poll_records,
             **security,
         )
-        self._producer: ProducerPort = producer or KafkaProducer(
-            bootstrap_servers=config.bootstrap,
-            client_id=config.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            request_timeout_ms=int(config.timeout_s * 1000),
-            **security,
+        self._producer: ProducerPort = producer or acknowledging_producer(
+            config.bootstrap, client_id=config.client_id, timeout_s=config.timeout_s, **security
         )
 
     def run_once(self) -> int:

@@ -15,9 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from services.kafka.io import topic_partitions
+from services.kafka.aio import AIOKafkaConsumer, TopicPartition, reader, topic_partitions
 from services.kafka.record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
@@ -42,12 +40,10 @@ class ChangeReader:
     async def start(self, positions: Mapping[tuple[str, int], int]) -> None:
         """Connect, assign every change partition and seek to `positions` (else to the beginning)."""
         s = self._settings
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap.split(","),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        consumer = reader(
+            s.bootstrap.split(","),
             client_id=f"{s.app_id}-change-reader",
+            auto_offset_reset="earliest",
             **s.aiokafka_security(),
         )
         await consumer.start()
