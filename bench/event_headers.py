@@ -1,4 +1,4 @@
-"""Cost of the CloudEvents headers per output record (services.events), the linker's extra work per record.
+"""Cost of the CloudEvents headers per output record (services.kafka.events), the linker's extra work per record.
 
 Run: PYTHONPATH=. .venv/bin/python bench/event_headers.py
 """
@@ -9,7 +9,7 @@ import datetime as dt
 import time
 
 from contracts import events as ce
-from services.events import EventStamper
+from services.kafka.events import EventStamper
 
 
 def main(n: int = 50_000) -> None:

@@ -1,7 +1,7 @@
 """CloudEvents metadata of the output topics: the event `type`, `dataschema` and `source` of every record.
 
 Every record the services write to an output topic carries CloudEvents 1.0 attributes as Kafka headers
-(binary content mode of the Kafka protocol binding; `services.events` builds them). This module is the
+(binary content mode of the Kafka protocol binding; `services.kafka.events` builds them). This module is the
 contract part: which type and schema belong to which topic, and the source of each producing service.
 All of them are constants, so the headers are a function of the record alone (docs/contracts.md,
 "Headers (CloudEvents)").

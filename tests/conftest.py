@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import typer
 
-from services.topics import provision
+from services.kafka.topics import provision
 from tests.support.broker import ProvisionedBroker, RunningBroker
 from tools import broker as broker_service
 

@@ -12,8 +12,8 @@ import httpx
 from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, PersonIdKind, ReviewTask
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision
 from contracts.topics import TopicSpec
-from services import topics
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka import topics
+from services.kafka.io import JsonProducer, read_topic
 from services.review.settings import ReviewSettings
 from tests.support.gateway import sample_body
 from tests.support.polling import poll_until

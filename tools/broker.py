@@ -513,7 +513,7 @@ def _set_admin_user(bootstrap: str, password: str) -> None:
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from services.access.scram import ScramError, upsert_scram_users
+    from services.kafka.scram import ScramError, upsert_scram_users
 
     try:
         admin = KafkaAdminClient(

@@ -22,19 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from kafka.admin import (
-    ACL,
-    ACLFilter,
-    ACLOperation,
-    ACLPermissionType,
-    ACLResourcePatternType,
-    KafkaAdminClient,
-    ResourcePattern,
-    ResourcePatternFilter,
-    ResourceType,
-)
 
 from contracts.subscriptions import SubscriptionRegistry, integration_group_prefix, reserved_subscriber_id
 from contracts.topics import (
@@ -49,7 +36,9 @@ from contracts.topics import (
     SUBMISSIONS_DLQ,
     UPDATES,
 )
-from services.access.scram import ScramError, delete_scram_users, upsert_scram_users
+from services.kafka.acl import AclSyncError, Grant, Pattern, create_grants, current_grants, delete_grants
+from services.kafka.admin import KafkaAdminClient
+from services.kafka.scram import ScramError, delete_scram_users, upsert_scram_users
 
 GATEWAY, LINKER, PUBLISHER = "regsosek-gateway", "regsosek-linker", "regsosek-publisher"
 SERVICE_PRINCIPALS: tuple[str, ...] = (GATEWAY, LINKER, PUBLISHER)
@@ -68,28 +57,6 @@ MANAGED_NAMESPACE: tuple[tuple[str, str], ...] = (
     ("group", "subscriber."),
     ("group", "integration."),
 )
-
-Pattern = Literal["literal", "prefixed"]
-Resource = Literal["topic", "group", "cluster"]
-
-
-class AclSyncError(RuntimeError):
-    """The broker refused an ACL change; the message names the grant."""
-
-
-@dataclass(frozen=True, order=True)
-class Grant:
-    """One ALLOW ACL: `principal` may do `operation` on the resource (from any host)."""
-
-    principal: str
-    resource: Resource
-    name: str
-    pattern: Pattern
-    operation: str
-
-    def __str__(self) -> str:
-        star = "*" if self.pattern == "prefixed" else ""
-        return f"{self.principal} {self.operation} {self.resource}:{self.name}{star}"
 
 
 def subscriber_group_prefix(subscriber_id: str) -> str:
@@ -164,38 +131,6 @@ def managed_principals(registry: SubscriptionRegistry, existing: set[Grant]) -> 
     return managed - SUPER_USERS
 
 
-_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.CLUSTER}
-_PATTERN = {"literal": ACLResourcePatternType.LITERAL, "prefixed": ACLResourcePatternType.PREFIXED}
-
-
-def _to_acl(grant: Grant) -> ACL:
-    return ACL(
-        principal=grant.principal,
-        host="*",
-        operation=ACLOperation[grant.operation.upper()],
-        permission_type=ACLPermissionType.ALLOW,
-        resource_pattern=ResourcePattern(_RESOURCE[grant.resource], grant.name, _PATTERN[grant.pattern]),
-    )
-
-
-def _from_acl(acl: Any) -> Grant | None:
-    # Only ALLOW grants on the resource kinds we manage; anything else is left alone.
-    if acl.permission_type != ACLPermissionType.ALLOW or acl.host != "*":
-        return None
-    kinds = {v: k for k, v in _RESOURCE.items()}
-    patterns = {v: k for k, v in _PATTERN.items()}
-    rp = acl.resource_pattern
-    if rp.resource_type not in kinds or rp.pattern_type not in patterns:
-        return None
-    return Grant(
-        acl.principal,
-        kinds[rp.resource_type],  # type: ignore[arg-type]
-        rp.resource_name,
-        patterns[rp.pattern_type],  # type: ignore[arg-type]
-        acl.operation.name.lower(),
-    )
-
-
 @dataclass
 class SyncReport:
     """What `sync` changed."""
@@ -205,21 +140,6 @@ class SyncReport:
     unchanged: int = 0
     users_set: list[str] = field(default_factory=list)
     users_deleted: list[str] = field(default_factory=list)
-
-
-def current_grants(admin: KafkaAdminClient) -> set[Grant]:
-    """The broker's ALLOW grants (as far as they are of a kind we manage)."""
-    everything = ACLFilter(
-        principal=None,
-        host=None,
-        operation=ACLOperation.ANY,
-        permission_type=ACLPermissionType.ANY,
-        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
-    )
-    acls, error = admin.describe_acls(everything)
-    if error.errno != 0:
-        raise AclSyncError(f"describing ACLs failed: {error}")
-    return {g for acl in acls if (g := _from_acl(acl)) is not None}
 
 
 def sync(admin: KafkaAdminClient, registry: SubscriptionRegistry, passwords: Mapping[str, str]) -> SyncReport:
@@ -232,15 +152,10 @@ def sync(admin: KafkaAdminClient, registry: SubscriptionRegistry, passwords: Map
     extra = stale_grants(registry, existing)
     report.unchanged = len(desired & existing)
     if missing:
-        result = admin.create_acls([_to_acl(g) for g in missing])
-        if result.get("failed"):
-            acl, err = result["failed"][0]
-            raise AclSyncError(f"creating ACL {_from_acl(acl)} failed: {err}")
+        create_grants(admin, missing)
         report.created = missing
     if extra:
-        for _, _, error in admin.delete_acls([_to_acl(g) for g in extra]):
-            if error.errno != 0:
-                raise AclSyncError(f"deleting ACLs failed: {error}")
+        delete_grants(admin, extra)
         report.deleted = extra
     # Principals that lost every grant (removed subscribers) also lose their credentials.
     remaining = {g.principal for g in desired}

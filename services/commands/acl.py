@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
 
 from contracts.subscriptions import SubscriptionRegistry
-from services.access.acl import SERVICE_PRINCIPALS, AclSyncError, plan, sync
-from services.access.scram import ScramError
+from services.access.acl import SERVICE_PRINCIPALS, plan, sync
 from services.commands.options import DEFAULT_BOOTSTRAP, DEFAULT_SASL_BOOTSTRAP, bootstrap_option
-from services.kafka_security import scram_options
+from services.kafka.acl import AclSyncError
+from services.kafka.admin import admin_client
+from services.kafka.errors import KafkaError
+from services.kafka.scram import ScramError
+from services.kafka.security import scram_options
 from services.publisher.registry_file import RegistryFileError, load_registry
 from services.publisher.topics import ensure_subscriber_topics
 
@@ -101,9 +102,7 @@ def sync_cmd(
     security = {} if plaintext else scram_options(admin_user, admin_password or "")
     try:
         created_topics = ensure_subscriber_topics(bootstrap, registry, **security)
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="regsosek-acl-sync", request_timeout_ms=15000, **security
-        )
+        admin = admin_client(bootstrap, client_id="regsosek-acl-sync", **security)
     except (KafkaError, OSError, RuntimeError) as exc:
         who = "the operator listener" if plaintext else admin_user
         typer.secho(f"error: cannot reach {bootstrap} as {who}: {type(exc).__name__}", fg="red", err=True)

@@ -106,11 +106,11 @@ def labels(
 ) -> None:
     """Write the labelled pairs of every review decision on the decisions topic (docs/review.md, "Labels")."""
     import pyarrow as pa
-    from kafka.errors import KafkaError
 
     from contracts.review_decisions import REVIEW_DECISION_ADAPTER
     from services.commands.link import fail, refuse_existing, write_table
-    from services.kafka_io import read_topic
+    from services.kafka.errors import KafkaError
+    from services.kafka.io import read_topic
     from services.review.labels import LABEL_COLUMNS, derive_labels
     from services.review.settings import ReviewSettings
 

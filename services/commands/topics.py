@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.topics import CATALOGUE
-from services import topics as topic_admin
 from services.commands.options import bootstrap_option
+from services.kafka import topics as topic_admin
 
 topics_app = typer.Typer(help="Provision and check the Kafka topic catalogue.", no_args_is_help=True)
 

@@ -24,12 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FeedbackKind, FeedbackStatus, FieldFeedback
-from services.kafka_io import topic_partitions
+from services.kafka.aio import AIOKafkaConsumer, TopicPartition, reader, topic_partitions
+from services.kafka.errors import AioKafkaError as KafkaError
 from services.observability.gateway_metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
@@ -199,13 +198,7 @@ class KafkaFeedbackReader:
     async def _run(self) -> None:
         # Until the broker answers: retry (the gateway still takes submissions meanwhile).
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                client_id=f"{self._client_id}-feedback",
-                enable_auto_commit=False,
-                group_id=None,
-                **self._security,
-            )
+            consumer = reader(self._bootstrap, client_id=f"{self._client_id}-feedback", **self._security)
             try:
                 await consumer.start()
                 await self._follow(consumer)

@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-
 from contracts.partitioning import producer_partitioner
 from contracts.topics import MAX_PAYLOAD_BYTES
-from services.kafka_record import Delivered
+from services.kafka.aio import AIOKafkaProducer, acknowledging_producer
+from services.kafka.errors import AioKafkaError as KafkaError
+from services.kafka.errors import AioMessageSizeTooLargeError as MessageSizeTooLargeError
+from services.kafka.record import Delivered
 
 log = logging.getLogger(__name__)
 
@@ -141,16 +141,14 @@ class KafkaSubmissionProducer:
             # Right after a failed attempt, fail fast instead of hammering a down broker per request.
             if time.monotonic() - self._failed_at < self._backoff_s:
                 raise BrokerUnavailable(f"the broker {self.bootstrap} was unreachable moments ago")
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
+            # acks='all', idempotent: the client's own retries never write a submission twice. Records
+            # still queued when we give up expire soon after (the request timeout); a 503 means "not
+            # confirmed" (an acknowledgement can be lost on the way back), so devices resend the same
+            # submission id and consumers treat a repeat as a duplicate.
+            producer = acknowledging_producer(
+                self.bootstrap,
                 client_id=self._client_id,
-                acks="all",
-                # Idempotence: the client's own retries never write a submission twice.
-                enable_idempotence=True,
-                # Records still queued when we give up expire soon after; a 503 means "not confirmed"
-                # (an acknowledgement can be lost on the way back), so devices resend the same
-                # submission id and consumers treat a repeat as a duplicate.
-                request_timeout_ms=max(1000, int(self.timeout_s * 1000)),
+                timeout_s=self.timeout_s,
                 max_request_size=self._max_request,
                 linger_ms=0,
                 # By district (contracts.partitioning): a family's revisions keep their order, and a

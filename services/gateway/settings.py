@@ -8,7 +8,7 @@ and/or a file named by `REGSOSEK_GATEWAY_TOKENS_FILE` in the same format. Region
 the family key: province (2 digits), regency (4), district (7) or village (10). The older form
 `{"<token>": "<team id>"}` is still read and grants every region (the gateway warns at start-up).
 SASL/SCRAM on a secured broker (off by default), over PLAINTEXT or TLS: the shared block of
-services/kafka_security.py, e.g. `REGSOSEK_GATEWAY_SASL_USERNAME`, `REGSOSEK_GATEWAY_SASL_PASSWORD_FILE`,
+services/kafka/security.py, e.g. `REGSOSEK_GATEWAY_SASL_USERNAME`, `REGSOSEK_GATEWAY_SASL_PASSWORD_FILE`,
 `REGSOSEK_GATEWAY_SECURITY_PROTOCOL=SASL_SSL`, `REGSOSEK_GATEWAY_SSL_CAFILE` (docs/subscriptions.md).
 """
 
@@ -23,7 +23,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contracts.topics import MAX_PAYLOAD_BYTES, SUBMISSIONS
 from services.gateway.auth import TeamGrant, grant_of, is_region_code
-from services.kafka_security import KafkaSecurity
+from services.kafka.security import KafkaSecurity
 
 #: Shortest token accepted; shorter ones are guessable, so they are refused at start-up.
 MIN_TOKEN_LENGTH = 16

@@ -26,7 +26,7 @@ from typing import Any
 from contracts.dead_letter import DeadLetter, DeadLetterReason, build_dead_letter
 from contracts.submission import MAX_REVISION_STEP, FamilySubmission
 from contracts.topics import TEAM_HEADER
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.store import FamilyState
 

@@ -32,8 +32,8 @@ from contracts.partitioning import producer_partitioner
 from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.port import MemberLinker
-from services.events import EventStamper, faust_timestamp
-from services.kafka_record import KafkaRecord
+from services.kafka.events import EventStamper, faust_timestamp
+from services.kafka.record import KafkaRecord
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.deadletter import classify_submission, dead_letter_key
 from services.linker.kafka_sensor import KafkaClientSensor
@@ -340,7 +340,7 @@ def build_app(
     async def send(rec: OutboundRecord) -> Awaitable[Any]:
         # Straight to the producer: faust's Topic.send adds per-record serialisation and bookkeeping
         # (about half the batch time at 4,700 outputs per batch), and may defer sends to commit time.
-        # CloudEvents headers and the event time as the record's timestamp (services.events).
+        # CloudEvents headers and the event time as the record's timestamp (services.kafka.events).
         headers, ts = stamp(rec.topic, rec.key, rec.value, rec.event_time)
         return await app.producer.send(rec.topic, rec.key, rec.value, None, faust_timestamp(ts), headers)
 

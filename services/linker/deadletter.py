@@ -22,7 +22,7 @@ from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import to_canonical_json
 from contracts.submission import FamilySubmission
 from contracts.topics import MAX_PAYLOAD_BYTES, MAX_RECORD_BYTES
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 
 #: An oversized payload is beyond anything we accept: a prefix of this size is enough to see what it is.
 OVERSIZED_PREFIX_BYTES = 65_536

@@ -54,7 +54,7 @@ class OutboundRecord:
 
     `event_time`: when the event behind the record happened (the submission's `enumerated_at`, a change
     record's broker timestamp, a decision's `decided_at`). The producer turns it into the record's
-    CloudEvents `ce_time` header and its Kafka timestamp (`services.events`); None only in tests.
+    CloudEvents `ce_time` header and its Kafka timestamp (`services.kafka.events`); None only in tests.
     """
 
     topic: str
@@ -64,7 +64,7 @@ class OutboundRecord:
 
 
 #: Produce one record; the awaited result is a future that resolves when the broker acknowledged it. The
-#: service's sender adds the CloudEvents headers and the Kafka timestamp (`services.events`).
+#: service's sender adds the CloudEvents headers and the Kafka timestamp (`services.kafka.events`).
 Send = Callable[[OutboundRecord], Awaitable[Awaitable[Any]]]
 
 

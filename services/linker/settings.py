@@ -3,7 +3,7 @@
 Every field can be set with an environment variable `REGSOSEK_LINKER_<FIELD>` (e.g.
 `REGSOSEK_LINKER_BOOTSTRAP=127.0.0.1:19092`, `REGSOSEK_LINKER_STATE_DIR=/var/lib/regsosek/linker`).
 SASL/SCRAM on a secured broker (off by default), over PLAINTEXT or TLS: the shared block of
-services/kafka_security.py, e.g. `REGSOSEK_LINKER_SASL_USERNAME`, `REGSOSEK_LINKER_SASL_PASSWORD_FILE`,
+services/kafka/security.py, e.g. `REGSOSEK_LINKER_SASL_USERNAME`, `REGSOSEK_LINKER_SASL_PASSWORD_FILE`,
 `REGSOSEK_LINKER_SECURITY_PROTOCOL=SASL_SSL`, `REGSOSEK_LINKER_SSL_CAFILE` (docs/subscriptions.md).
 """
 
@@ -18,7 +18,7 @@ from pydantic_settings import SettingsConfigDict
 from contracts import topics
 from contracts.submission import MAX_REVISION_STEP
 from contracts.topics import MAX_PAYLOAD_BYTES
-from services.kafka_security import KafkaSecurity
+from services.kafka.security import KafkaSecurity
 from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 
 # A development default so tests and the demo run without set-up; deployments MUST set their own key

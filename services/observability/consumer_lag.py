@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Gauge
+
+from services.kafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
+from services.kafka.admin import admin_client
+from services.kafka.errors import KafkaError
 
 
 def check(metrics_url: str, bootstrap: str, group: str, *, timeout_s: float = 5.0) -> list[str]:
@@ -28,9 +28,7 @@ def check(metrics_url: str, bootstrap: str, group: str, *, timeout_s: float = 5.
     except (urllib.error.URLError, OSError) as exc:
         problems.append(f"metrics endpoint unreachable ({type(exc).__name__})")
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="regsosek-healthcheck"
-        )
+        admin = admin_client(bootstrap, client_id="regsosek-healthcheck", timeout_s=timeout_s)
     except (KafkaError, OSError, ValueError) as exc:
         return [*problems, f"broker {bootstrap} unreachable ({type(exc).__name__})"]
     try:

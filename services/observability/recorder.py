@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
 

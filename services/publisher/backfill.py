@@ -28,10 +28,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
 from contracts.subscriptions import Subscription, SubscriptionRegistry
-from services.kafka_record import KafkaRecord
+from services.kafka.clients import TopicPartition, reader
+from services.kafka.record import KafkaRecord
 from services.publisher.core import Notification, Publisher
 
 _SCHEMA = """
@@ -93,13 +92,7 @@ def read_current(
     bootstrap: str, topics: Iterable[str], *, timeout_s: float = 60.0, **security: Any
 ) -> list[KafkaRecord]:
     """Every record of `topics` from the beginning up to the end offsets taken when called (no group)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id="regsosek-publisher-backfill",
-        enable_auto_commit=False,
-        group_id=None,
-        **security,
-    )
+    consumer = reader(bootstrap, client_id="regsosek-publisher-backfill", **security)
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = {tp: off for tp, off in consumer.end_offsets(partitions).items() if off > 0}

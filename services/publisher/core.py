@@ -49,7 +49,7 @@ from integration.notifications import (
 )
 from integration.projection import matches_filters
 from integration.pseudonyms import KeyRing, Pseudonymiser
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import SENT, Disclosure, DisclosureLog
 from services.publisher.state import Delivered, DeliveryState
 

@@ -26,12 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
-
 from contracts import events as ce
-from services.events import EventStamper
-from services.kafka_record import KafkaRecord
+from services.kafka.clients import OffsetAndMetadata, TopicPartition, acknowledging_producer, group_consumer
+from services.kafka.errors import KafkaError
+from services.kafka.events import EventStamper
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLogError
 from services.publisher.core import Notification, Publisher
 from services.publisher.metrics import PublisherMetrics
@@ -81,7 +80,7 @@ class LoopConfig:
 
 def notification_stamp(n: Notification, key: bytes, value: bytes) -> tuple[list[tuple[str, bytes]], int]:
     """(CloudEvents headers, timestamp in ms) of a notification: id = its `message_id`, time = its
-    `timestamp` (the linkage record's event time), on whichever subscriber topic (services.events)."""
+    `timestamp` (the linkage record's event time), on whichever subscriber topic (services.kafka.events)."""
     kind = {n.topic: ce.NOTIFICATION}
     return EventStamper(kind, ce.PUBLISHER_SOURCE)(n.topic, key, value, n.envelope.timestamp, id=n.envelope.message_id)
 
@@ -112,24 +111,16 @@ class PublisherLoop:
         self.progress = progress or ProgressReporter(
             interval_s=config.progress_interval_s, every_records=config.progress_every_records
         )
-        self._consumer: ConsumerPort = consumer or KafkaConsumer(
+        self._consumer: ConsumerPort = consumer or group_consumer(
+            config.bootstrap,
             *publisher.topics.all(),
-            bootstrap_servers=config.bootstrap,
             group_id=config.group_id,
             client_id=config.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
             max_poll_records=config.max_poll_records,
             **security,
         )
-        self._producer: ProducerPort = producer or KafkaProducer(
-            bootstrap_servers=config.bootstrap,
-            client_id=config.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            request_timeout_ms=int(config.timeout_s * 1000),
-            **security,
+        self._producer: ProducerPort = producer or acknowledging_producer(
+            config.bootstrap, client_id=config.client_id, timeout_s=config.timeout_s, **security
         )
 
     def run_once(self) -> int:

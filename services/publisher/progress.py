@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka.errors import KafkaError
+from services.kafka.errors import KafkaError
 
 log = logging.getLogger("services.publisher")
 

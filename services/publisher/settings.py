@@ -4,7 +4,7 @@ Every field can be set with `REGSOSEK_PUBLISHER_<FIELD>`. Pseudonym secrets are 
 never live in the repository: either files `<pseudonym_keys_dir>/<subscriber id>.key` (the content is
 the secret, at least 32 bytes) or `REGSOSEK_PUBLISHER_PSEUDONYM_KEYS`, a JSON object
 `{"<subscriber id>": "<secret>"}` (e.g. injected from a secret store). SASL/SCRAM on a secured broker,
-over PLAINTEXT or TLS, is the shared block of services/kafka_security.py (`REGSOSEK_PUBLISHER_SASL_USERNAME`,
+over PLAINTEXT or TLS, is the shared block of services/kafka/security.py (`REGSOSEK_PUBLISHER_SASL_USERNAME`,
 `..._SASL_PASSWORD_FILE`, `..._SECURITY_PROTOCOL=SASL_SSL`, `..._SSL_CAFILE`, ...).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.kafka_security import KafkaSecurity
+from services.kafka.security import KafkaSecurity
 from services.shutdown import DEFAULT_SHUTDOWN_DEADLINE_S
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-
 from contracts.subscriptions import SubscriptionRegistry
+from services.kafka.topics import create_missing
 
 PARTITIONS = 2
 RETENTION_MS = 30 * 24 * 60 * 60 * 1000  # subscribers must consume within 30 days (retention limit)
@@ -19,22 +17,11 @@ RETENTION_MS = 30 * 24 * 60 * 60 * 1000  # subscribers must consume within 30 da
 
 def ensure_subscriber_topics(bootstrap: str, registry: SubscriptionRegistry, **security: Any) -> list[str]:
     """Create the missing `subscriber.<id>.notifications.v1` topics; returns the names created."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="regsosek-subscriber-topics", request_timeout_ms=15000, **security
+    return create_missing(
+        bootstrap,
+        [s.topic for s in registry.subscriptions],
+        partitions=PARTITIONS,
+        configs={"retention.ms": str(RETENTION_MS)},
+        client_id="regsosek-subscriber-topics",
+        **security,
     )
-    try:
-        existing = set(admin.list_topics())
-        wanted = [s.topic for s in registry.subscriptions if s.topic not in existing]
-        created = []
-        for name in wanted:
-            topic = NewTopic(name, PARTITIONS, 1, topic_configs={"retention.ms": str(RETENTION_MS)})
-            try:
-                admin.create_topics([topic])
-                created.append(name)
-            except TopicAlreadyExistsError:
-                pass
-            except KafkaError as exc:
-                raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
-        return created
-    finally:
-        admin.close()

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 
 from contracts.review_decisions import ReviewerRole, ReviewOutcome
-from services.kafka_io import JsonProducer
+from services.kafka.io import JsonProducer
 from services.observability.exposition import metrics_asgi_app
 from services.review import views
 from services.review.deciding import Decider, Producer

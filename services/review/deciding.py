@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from contracts import events as ce
 from contracts.review_decisions import ReviewDecision, ReviewOutcome, ShownCandidate, decision_id_of
-from services.events import EventStamper
-from services.kafka_io import ProduceError, Value, to_bytes
-from services.kafka_record import Delivered
+from services.kafka.events import EventStamper
+from services.kafka.io import ProduceError, Value, to_bytes
+from services.kafka.record import Delivered
 from services.review.metrics import ReviewMetrics
 from services.review.store import DecisionRefused, ReviewStore, TaskRow, held_decision_id
 from services.review.users import Reviewer
@@ -34,7 +34,7 @@ _DECIDING = (ReviewOutcome.ACCEPT, ReviewOutcome.NEW_PERSON)
 
 
 class Producer(Protocol):
-    """What the app needs of a producer (services.kafka_io.JsonProducer fits)."""
+    """What the app needs of a producer (services.kafka.io.JsonProducer fits)."""
 
     def send(
         self,

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from contracts.linkage_outputs import LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
+from services.kafka.clients import KafkaConsumer, TopicPartition, reader
+from services.kafka.errors import KafkaError
 from services.review.settings import ReviewSettings
 from services.review.store import ReviewStore
 
@@ -70,10 +70,8 @@ class Ingest:
                 self._stop.wait(2.0)
 
     def _consume(self) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._settings.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
+        consumer = reader(
+            self._settings.bootstrap,
             client_id=f"{self._settings.client_id}-ingest",
             **self._settings.kafka_python_security(),
         )

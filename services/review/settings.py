@@ -2,7 +2,7 @@
 
 Every field can be set with an environment variable prefixed `REGSOSEK_REVIEW_` (e.g.
 `REGSOSEK_REVIEW_BOOTSTRAP=127.0.0.1:19092`) or passed as a keyword argument, which wins over env.
-SASL/SCRAM on a secured broker, over PLAINTEXT or TLS: the shared block of services/kafka_security.py
+SASL/SCRAM on a secured broker, over PLAINTEXT or TLS: the shared block of services/kafka/security.py
 (`REGSOSEK_REVIEW_SASL_USERNAME`, `..._SASL_PASSWORD_FILE`, `..._SECURITY_PROTOCOL`, `..._SSL_CAFILE`, ...).
 """
 
@@ -15,7 +15,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from contracts.topics import LINKED_MEMBERS, REVIEW, REVIEW_DECISIONS, SUBMISSIONS
-from services.kafka_security import KafkaSecurity
+from services.kafka.security import KafkaSecurity
 
 
 class ReviewSettings(KafkaSecurity):

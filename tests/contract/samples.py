@@ -17,7 +17,7 @@ from contracts.linkage_updates import UpdateEventType
 from contracts.topics import LINKED_MEMBERS, UPDATES
 from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.privacy.disclosure import DisclosureLog

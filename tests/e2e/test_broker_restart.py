@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.kafka_io import read_topic
-from services.kafka_record import KafkaRecord
+from services.kafka.io import read_topic
+from services.kafka.record import KafkaRecord
 from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tests.support.polling import poll_until
 from tests.support.processes import holds_connection_to

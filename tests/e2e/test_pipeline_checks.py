@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from tools.pipeline.outcome import MemberOutcome, Submissions
 from tools.pipeline.sampler import stage_of
 from tools.pipeline.streaming import percentile

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
 from tests.support.broker import RunningBroker
 from tests.support.e2e import E2EWorld, Linkers, private_topics
 from tests.support.linker_service import committed

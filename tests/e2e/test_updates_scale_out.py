@@ -44,8 +44,9 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.partitioning import partition_for, producer_partitioner
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
 from integration.ids import PersonIds
-from services.kafka_io import compacted_state, read_topic, values_by_key
-from services.kafka_record import KafkaRecord
+from services.kafka.io import compacted_state, read_topic, values_by_key
+from services.kafka.record import KafkaRecord
+from services.kafka.topics import provision
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker
@@ -54,7 +55,6 @@ from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
-from services.topics import provision
 from tests.support.broker import RunningBroker
 from tests.support.e2e import E2EWorld, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload

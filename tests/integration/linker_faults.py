@@ -13,8 +13,8 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
-from services.kafka_record import KafkaRecord
-from services.topics import provision
+from services.kafka.record import KafkaRecord
+from services.kafka.topics import provision
 from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
 from tests.support.linker_service import committed
 from tests.support.polling import poll_until, records_until

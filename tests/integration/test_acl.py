@@ -7,16 +7,12 @@ here at run time (never stored in the repository) and handed to `regsosek acl sy
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import typer
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 from typer.testing import CliRunner
@@ -24,69 +20,16 @@ from typer.testing import CliRunner
 from contracts.linkage_outputs import to_canonical_json
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, UPDATES
 from integration.pseudonyms import KeyRing
-from services.access.acl import GATEWAY, LINKER, PUBLISHER, PUBLISHER_GROUP, SERVICE_PRINCIPALS
-from services.kafka_security import scram_options
+from services.access.acl import GATEWAY, LINKER, PUBLISHER, PUBLISHER_GROUP
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.registry_file import save_registry
-from services.topics import provision
 from tests.support.publisher import EXAMPLE_SECRETS, example_registry, linked_member
+from tests.support.secured_broker import DENIED, SecuredBroker, acl_sync, producer_as, read_as, write_as
 from tools import broker as broker_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-DENIED = "denied"
-
-
-@dataclass(frozen=True)
-class SecuredBroker:
-    """The secured broker as the tests see it."""
-
-    config: broker_service.BrokerConfig
-    sasl: str  # the SASL_PLAINTEXT listener
-    passwords: dict[str, str]  # principal -> password, generated for this run
-    registry_path: Path
-    credentials_dir: Path
-    start_output: str  # what `python -m tools broker start --secured` printed
-
-    def security(self, user: str, password: str | None = None) -> dict[str, Any]:
-        return scram_options(user, password if password is not None else self.passwords[user])
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, dev_cli_app: typer.Typer) -> Iterator[SecuredBroker]:
-    """A broker with the SASL listener started by `python -m tools broker start --secured`, the catalogue topics,
-    and `regsosek acl sync` applied once."""
-    port, controller_port, sasl_port = broker_service.free_ports(3)
-    config = broker_service.BrokerConfig(
-        run_dir=tmp_path_factory.mktemp("kafka-secured"),
-        port=port,
-        controller_port=controller_port,
-        sasl_port=sasl_port,
-    )
-    run_dir = ["--run-dir", str(config.run_dir)]
-    ports = ["--port", str(port), "--controller-port", str(controller_port), "--sasl-port", str(sasl_port)]
-    started = CliRunner().invoke(dev_cli_app, ["broker", "start", "--secured", *run_dir, *ports])
-    try:
-        if started.exit_code != 0:
-            pytest.fail(f"the secured Kafka broker could not start: {started.output}", pytrace=False)
-        # The generated admin password, from the file the command names (it never prints the password).
-        admin_password = broker_service.admin_password_file(config).read_text().strip()
-        # The catalogue through the loopback PLAINTEXT (operator) listener.
-        assert provision(config.bootstrap).ok
-        work = tmp_path_factory.mktemp("acl")
-        registry_path, credentials = work / "subscriptions.json", work / "credentials"
-        credentials.mkdir()
-        save_registry(registry_path, example_registry())
-        passwords = {"admin": admin_password}
-        for principal in (*SERVICE_PRINCIPALS, "kemensos", "kemenkes", "kemendikbud"):
-            passwords[principal] = secrets.token_urlsafe(18)
-            (credentials / f"{principal}.password").write_text(passwords[principal] + "\n")
-        yield SecuredBroker(config, config.sasl_bootstrap, passwords, registry_path, credentials, started.output)
-    finally:
-        stopped = CliRunner().invoke(dev_cli_app, ["broker", "stop", *run_dir])
-        assert stopped.exit_code == 0 and not broker_service.status(config).running, stopped.output
 
 
 def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, dev_cli_app: typer.Typer) -> None:
@@ -130,99 +73,8 @@ def test_broker_start_secured_says_how_to_connect(secured: SecuredBroker, dev_cl
     assert password_file.read_text().strip() == password
 
 
-def _sync(cli_app: typer.Typer, broker: SecuredBroker, *extra: str) -> str:
-    done = CliRunner().invoke(
-        cli_app,
-        ["acl", "sync", "--bootstrap", broker.sasl, "--registry", str(broker.registry_path), *extra],
-        env={"REGSOSEK_ACL_ADMIN_PASSWORD": broker.passwords["admin"]},
-    )
-    assert done.exit_code == 0, done.output
-    return done.output
-
-
-@pytest.fixture(scope="module")
-def synced(secured: SecuredBroker, cli_app: typer.Typer) -> SecuredBroker:
-    out = _sync(cli_app, secured, "--credentials-dir", str(secured.credentials_dir))
-    assert "topic created   subscriber.kemensos.notifications.v1" in out
-    assert "user set        kemenkes" in out and "user set        regsosek-publisher" in out
-    assert "acl created     User:kemensos read topic:subscriber.kemensos.notifications.v1" in out
-    # Seed one record in each topic the checks read, as the admin.
-    with _producer(secured, "admin") as producer:
-        for topic in (
-            SUBMISSIONS,
-            LINKED_MEMBERS,
-            "subscriber.kemensos.notifications.v1",
-            "subscriber.kemenkes.notifications.v1",
-        ):
-            producer.send(topic, key=b"k", value=b"{}", partition=0).get(timeout=30)
-    return secured
-
-
-class _Producer:
-    def __init__(self, broker: SecuredBroker, user: str, password: str | None = None) -> None:
-        self._p = KafkaProducer(
-            bootstrap_servers=broker.sasl,
-            acks="all",
-            max_block_ms=8000,
-            request_timeout_ms=8000,
-            **broker.security(user, password),
-        )
-
-    def send(self, topic: str, **kw: object):  # type: ignore[no-untyped-def]
-        return self._p.send(topic, **kw)
-
-    def __enter__(self) -> _Producer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._p.close(timeout=5)
-
-
-def _producer(broker: SecuredBroker, user: str) -> _Producer:
-    return _Producer(broker, user)
-
-
-def _write(broker: SecuredBroker, user: str, topic: str) -> str:
-    """'ok' if `user` could write one record to `topic`, 'denied' on an authorization error."""
-    try:
-        with _producer(broker, user) as producer:
-            producer.send(topic, key=b"k", value=b"{}", partition=0).get(timeout=10)
-        return "ok"
-    except KafkaError as exc:
-        return DENIED if "Authorization" in type(exc).__name__ else f"other:{type(exc).__name__}"
-
-
-def _read(broker: SecuredBroker, user: str, topic: str, group: str | None = None) -> str:
-    """'ok' if `user` read at least one record of `topic` (partition 0), 'denied' on an authorization error."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=broker.sasl,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        request_timeout_ms=12000,
-        session_timeout_ms=6000,
-        **broker.security(user),
-    )
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        for _ in range(20):
-            if consumer.poll(timeout_ms=500).get(tp):
-                if group is not None:
-                    consumer.commit()  # needs READ on the group
-                return "ok"
-            # kafka-python logs a metadata authorization failure instead of raising it from poll().
-            if topic in consumer._client.cluster.unauthorized_topics:
-                return DENIED
-        return "empty"
-    except KafkaError as exc:
-        return DENIED if "Authorization" in type(exc).__name__ else f"other:{type(exc).__name__}"
-    finally:
-        consumer.close()
-
-
 def test_acl_sync_is_idempotent_and_plans_least_privilege(synced: SecuredBroker, cli_app: typer.Typer) -> None:
-    out = _sync(cli_app, synced)
+    out = acl_sync(cli_app, synced)
     assert out.strip().splitlines()[-1].startswith("0 created, 0 deleted, ")
     plan = CliRunner().invoke(cli_app, ["acl", "plan", "--registry", str(synced.registry_path)])
     kemenkes = [line for line in plan.output.splitlines() if line.startswith("User:kemenkes ")]
@@ -235,35 +87,35 @@ def test_acl_sync_is_idempotent_and_plans_least_privilege(synced: SecuredBroker,
 
 
 def test_subscriber_reads_its_own_topic_and_nothing_else(synced: SecuredBroker) -> None:
-    assert _read(synced, "kemensos", "subscriber.kemensos.notifications.v1") == "ok"
-    assert _read(synced, "kemensos", "subscriber.kemensos.notifications.v1", group="subscriber.kemensos.app") == "ok"
-    assert _read(synced, "kemensos", "subscriber.kemenkes.notifications.v1") == DENIED
-    assert _read(synced, "kemensos", SUBMISSIONS) == DENIED
-    assert _read(synced, "kemensos", LINKED_MEMBERS) == DENIED
+    assert read_as(synced, "kemensos", "subscriber.kemensos.notifications.v1") == "ok"
+    assert read_as(synced, "kemensos", "subscriber.kemensos.notifications.v1", group="subscriber.kemensos.app") == "ok"
+    assert read_as(synced, "kemensos", "subscriber.kemenkes.notifications.v1") == DENIED
+    assert read_as(synced, "kemensos", SUBMISSIONS) == DENIED
+    assert read_as(synced, "kemensos", LINKED_MEMBERS) == DENIED
     # Its own topic, but under someone else's consumer group.
-    assert _read(synced, "kemensos", "subscriber.kemensos.notifications.v1", group="subscriber.kemenkes.x") == DENIED
+    assert read_as(synced, "kemensos", "subscriber.kemensos.notifications.v1", group="subscriber.kemenkes.x") == DENIED
 
 
 def test_subscriber_cannot_write(synced: SecuredBroker) -> None:
-    assert _write(synced, "kemensos", "subscriber.kemensos.notifications.v1") == DENIED
-    assert _write(synced, "kemenkes", SUBMISSIONS) == DENIED
+    assert write_as(synced, "kemensos", "subscriber.kemensos.notifications.v1") == DENIED
+    assert write_as(synced, "kemenkes", SUBMISSIONS) == DENIED
 
 
 def test_services_can_do_only_their_own_work(synced: SecuredBroker) -> None:
-    assert _write(synced, GATEWAY, SUBMISSIONS) == "ok"
-    assert _read(synced, GATEWAY, SUBMISSIONS) == DENIED
-    assert _write(synced, GATEWAY, LINKED_MEMBERS) == DENIED
+    assert write_as(synced, GATEWAY, SUBMISSIONS) == "ok"
+    assert read_as(synced, GATEWAY, SUBMISSIONS) == DENIED
+    assert write_as(synced, GATEWAY, LINKED_MEMBERS) == DENIED
 
-    assert _read(synced, LINKER, SUBMISSIONS, group="regsosek-linker") == "ok"
-    assert _write(synced, LINKER, LINKED_MEMBERS) == "ok"
-    assert _write(synced, LINKER, SUBMISSIONS) == DENIED
-    assert _write(synced, LINKER, "subscriber.kemensos.notifications.v1") == DENIED
+    assert read_as(synced, LINKER, SUBMISSIONS, group="regsosek-linker") == "ok"
+    assert write_as(synced, LINKER, LINKED_MEMBERS) == "ok"
+    assert write_as(synced, LINKER, SUBMISSIONS) == DENIED
+    assert write_as(synced, LINKER, "subscriber.kemensos.notifications.v1") == DENIED
 
-    assert _read(synced, PUBLISHER, LINKED_MEMBERS, group=PUBLISHER_GROUP) == "ok"
-    assert _write(synced, PUBLISHER, "subscriber.kemensos.notifications.v1") == "ok"
-    assert _read(synced, PUBLISHER, SUBMISSIONS) == DENIED
-    assert _write(synced, PUBLISHER, LINKED_MEMBERS) == DENIED
-    assert _read(synced, PUBLISHER, "subscriber.kemensos.notifications.v1") == DENIED
+    assert read_as(synced, PUBLISHER, LINKED_MEMBERS, group=PUBLISHER_GROUP) == "ok"
+    assert write_as(synced, PUBLISHER, "subscriber.kemensos.notifications.v1") == "ok"
+    assert read_as(synced, PUBLISHER, SUBMISSIONS) == DENIED
+    assert write_as(synced, PUBLISHER, LINKED_MEMBERS) == DENIED
+    assert read_as(synced, PUBLISHER, "subscriber.kemensos.notifications.v1") == DENIED
 
 
 def test_wrong_password_and_unknown_user_are_rejected(synced: SecuredBroker) -> None:
@@ -281,7 +133,7 @@ def test_wrong_password_and_unknown_user_are_rejected(synced: SecuredBroker) -> 
 
 def test_publisher_runs_with_its_own_principal(synced: SecuredBroker, tmp_path: Path) -> None:
     member = linked_member(1, nik="3603121505800002", bpjs_id="0001234567890")
-    with _producer(synced, LINKER) as producer:
+    with producer_as(synced, LINKER) as producer:
         producer.send(LINKED_MEMBERS, key=member.member_key.encode(), value=to_canonical_json(member)).get(timeout=10)
     registry = example_registry()
     publisher = Publisher(registry, KeyRing(EXAMPLE_SECRETS), DisclosureLog(tmp_path / "d.sqlite"))
@@ -314,7 +166,7 @@ def test_removed_subscriber_loses_grants_and_login(synced: SecuredBroker, cli_ap
     registry = load_registry(synced.registry_path)
     save_registry(synced.registry_path, registry.without("kemendikbud"))
     try:
-        out = _sync(cli_app, synced)
+        out = acl_sync(cli_app, synced)
         assert "acl deleted     User:kemendikbud read topic:subscriber.kemendikbud.notifications.v1" in out
         assert "user deleted    kemendikbud" in out
         # The deletion reaches the broker's credential cache through the metadata log: allow a moment.
@@ -330,7 +182,7 @@ def test_removed_subscriber_loses_grants_and_login(synced: SecuredBroker, cli_ap
             pytest.fail("kemendikbud could still log in 10 s after its credential was deleted")
     finally:
         save_registry(synced.registry_path, registry)
-        _sync(cli_app, synced, "--credentials-dir", str(synced.credentials_dir))
+        acl_sync(cli_app, synced, "--credentials-dir", str(synced.credentials_dir))
 
 
 def test_serve_publisher_cli_over_sasl(synced: SecuredBroker, tmp_path: Path) -> None:
@@ -347,7 +199,7 @@ def test_serve_publisher_cli_over_sasl(synced: SecuredBroker, tmp_path: Path) ->
     password_file = tmp_path / "publisher.password"
     password_file.write_text(synced.passwords[PUBLISHER])
     member = linked_member(4, nik=None)
-    with _producer(synced, LINKER) as producer:
+    with producer_as(synced, LINKER) as producer:
         producer.send(LINKED_MEMBERS, key=member.member_key.encode(), value=to_canonical_json(member)).get(timeout=10)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGSOSEK_PUBLISHER_")}
     env.update(
@@ -390,7 +242,6 @@ def test_serve_publisher_cli_over_sasl(synced: SecuredBroker, tmp_path: Path) ->
     # The unlinked member 4 is news to kemensos only (kemenkes wants BPJS members, kemendikbud families).
     assert ("kemensos", "person_new") in events
     assert not any(sid == "kemenkes" and e == "person_new" for sid, e in events)
-    assert "publisher: 3 subscriptions (registry version 3)" in out.read_text()
 
 
 def test_acl_sync_over_the_operator_listener_bootstraps_users(

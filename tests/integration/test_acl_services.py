@@ -1,7 +1,7 @@
 """The gateway and the linker on the REAL secured broker (SASL/SCRAM-SHA-512 + ACLs), each with its own
 principal and the SASL settings of its own settings object (`..._SASL_USERNAME`, `..._SASL_PASSWORD_FILE`).
 
-The secured broker and `regsosek acl sync` are the fixtures of `test_acl` (a broker of this module);
+The secured broker and `regsosek acl sync` are the fixtures of tests/integration/conftest.py (a broker of this module);
 passwords are generated at run time and handed over in files, as in production.
 """
 
@@ -18,10 +18,10 @@ from kafka.admin import KafkaAdminClient
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, SUBMISSIONS_DLQ
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.kafka_io import read_topic
-from tests.integration.test_acl import SecuredBroker, secured, synced  # noqa: F401  (module fixtures)
+from services.kafka.io import read_topic
 from tests.support.gateway import family_key_of, sample_body, sample_submission
 from tests.support.polling import poll_until
+from tests.support.secured_broker import SecuredBroker
 from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -42,7 +42,7 @@ def _gateway(broker: SecuredBroker, user: str, password_file: Path) -> TestClien
     return TestClient(build_app(settings))
 
 
-def test_gateway_stores_submissions_with_its_own_principal_only(synced: SecuredBroker, tmp_path: Path) -> None:  # noqa: F811
+def test_gateway_stores_submissions_with_its_own_principal_only(synced: SecuredBroker, tmp_path: Path) -> None:
     own = synced.credentials_dir / "regsosek-gateway.password"
     with _gateway(synced, "regsosek-gateway", own) as client:
         assert client.get("/readyz").status_code == 200
@@ -71,7 +71,7 @@ def _records(broker: SecuredBroker, topic: str, prefix: bytes) -> list[bytes]:
     return [r.key or b"" for r in read_topic(broker.config.bootstrap, topic) if (r.key or b"").startswith(prefix)]
 
 
-def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Path) -> None:  # noqa: F811
+def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Path) -> None:
     doc = sample_submission(903)
     family_key = family_key_of(doc).encode()
     producer = KafkaProducer(bootstrap_servers=synced.sasl, acks="all", **synced.security("regsosek-gateway"))

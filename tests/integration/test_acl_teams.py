@@ -1,6 +1,6 @@
 """Integration teams on a REAL secured broker (SASL/SCRAM + StandardAuthorizer), managed by `acl sync`.
 
-Same secured-broker fixtures as tests/integration/test_acl.py (a separate broker for this module): a
+The secured-broker fixtures of tests/integration/conftest.py (a separate broker for this module): a
 registered team consumes `linkage.members.v1` with its own consumer group and is denied subscriber
 topics, raw submissions and other groups; a grant made by hand for a principal `acl sync` does not
 manage survives every sync, while a removed team loses its grants and login.
@@ -17,9 +17,9 @@ from kafka.admin import ACLOperation as Op
 
 from contracts.subscriptions import IntegrationTeam
 from contracts.topics import LINKED_MEMBERS, SUBMISSIONS
-from services.access.acl import Grant, current_grants
+from services.kafka.acl import Grant, current_grants
 from services.publisher.registry_file import load_registry, save_registry
-from tests.integration.test_acl import DENIED, SecuredBroker, _read, _sync, secured, synced  # noqa: F401
+from tests.support.secured_broker import DENIED, SecuredBroker, acl_sync, read_as
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -34,7 +34,7 @@ def _admin(broker: SecuredBroker) -> KafkaAdminClient:
 
 
 def test_team_reads_its_linkage_topic_and_hand_made_grants_survive_sync(
-    synced: SecuredBroker,  # noqa: F811
+    synced: SecuredBroker,
     cli_app: typer.Typer,
 ) -> None:
     admin = _admin(synced)
@@ -56,7 +56,7 @@ def test_team_reads_its_linkage_topic_and_hand_made_grants_survive_sync(
         save_registry(synced.registry_path, registry.with_team(TEAM))
         synced.passwords[TEAM.team_id] = secrets.token_urlsafe(18)
         (synced.credentials_dir / f"{TEAM.team_id}.password").write_text(synced.passwords[TEAM.team_id])
-        out = _sync(cli_app, synced, "--credentials-dir", str(synced.credentials_dir))
+        out = acl_sync(cli_app, synced, "--credentials-dir", str(synced.credentials_dir))
         assert "user set        integration-dwh" in out
         assert "acl created     User:integration-dwh read topic:linkage.members.v1" in out
         assert "acl created     User:integration-dwh read group:integration.integration-dwh.*" in out
@@ -64,14 +64,14 @@ def test_team_reads_its_linkage_topic_and_hand_made_grants_survive_sync(
         assert HAND_MADE in current_grants(admin)
 
         group = "integration.integration-dwh.loader"
-        assert _read(synced, TEAM.team_id, LINKED_MEMBERS, group=group) == "ok"
-        assert _read(synced, TEAM.team_id, "subscriber.kemensos.notifications.v1", group=group) == DENIED
-        assert _read(synced, TEAM.team_id, SUBMISSIONS) == DENIED
-        assert _read(synced, TEAM.team_id, LINKED_MEMBERS, group="subscriber.kemensos.x") == DENIED
+        assert read_as(synced, TEAM.team_id, LINKED_MEMBERS, group=group) == "ok"
+        assert read_as(synced, TEAM.team_id, "subscriber.kemensos.notifications.v1", group=group) == DENIED
+        assert read_as(synced, TEAM.team_id, SUBMISSIONS) == DENIED
+        assert read_as(synced, TEAM.team_id, LINKED_MEMBERS, group="subscriber.kemensos.x") == DENIED
 
         # Removing the team removes its grants and login; the hand-made grant is still not touched.
         save_registry(synced.registry_path, registry)
-        out = _sync(cli_app, synced)
+        out = acl_sync(cli_app, synced)
         assert "acl deleted     User:integration-dwh read topic:linkage.members.v1" in out
         assert "acl deleted     User:integration-dwh read group:integration.integration-dwh.*" in out
         assert "user deleted    integration-dwh" in out

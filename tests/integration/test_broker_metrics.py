@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 
 from contracts.topics import LINKED_FAMILIES, topic_spec
 from monitoring.expressions import named_metrics
-from services.topics import provision
+from services.kafka.topics import provision
 from tests.support.processes import ServiceProcess, Watched, until
 from tools import broker as broker_service
 from tools.observability.prom_api import PrometheusApi

@@ -25,7 +25,7 @@ from kafka import KafkaProducer
 from contracts.linkage_outputs import to_canonical_json
 from contracts.partitioning import partition_for, producer_partitioner
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, topic_spec
-from services.topics import provision
+from services.kafka.topics import provision
 from tests.node_tools import node_tools
 from tests.support.publisher import integrated_family, linked_member
 from tools import broker as broker_service

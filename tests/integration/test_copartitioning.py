@@ -15,7 +15,7 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from contracts.partitioning import partition_for, producer_partitioner
-from services.kafka_io import compacted_state
+from services.kafka.io import compacted_state
 from tests.support.broker import RunningBroker
 from tests.support.linker import member_payload, nik_for, submission_payload
 from tests.support.linker_service import Topics, start_worker

@@ -33,7 +33,7 @@ from contracts.topics import (
     UPDATES,
     topic_spec,
 )
-from services.topics import provision
+from services.kafka.topics import provision
 from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, FakeMasterPerson, member_payload, nik_for, submission_payload
 from tests.support.polling import records_until

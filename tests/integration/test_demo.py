@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from contracts.dead_letter import DeadLetter
 from contracts.submission import FamilySubmission
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
 from tests.integration.samples import raw, submission, submission_dict
 from tools import broker
 from tools.commands.demo import StreamCounts, stream_submissions

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from contracts.feedback import FIELD_FEEDBACK_ADAPTER, FieldFeedback
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
 from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 from tests.support.polling import poll_until

@@ -18,12 +18,12 @@ from kafka.partitioner import murmur2
 from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
-from services import topics
 from services.gateway.app import TEAM_HEADER, build_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.validation import DUPLICATE_KEY_ERROR
-from services.kafka_io import read_topic
-from services.kafka_record import KafkaRecord
+from services.kafka import topics
+from services.kafka.io import read_topic
+from services.kafka.record import KafkaRecord
 from tests.support.gateway import family_key_of, sample_body, sample_submission, serving
 from tools.broker import free_port
 

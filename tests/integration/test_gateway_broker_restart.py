@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.topics import TopicSpec
-from services import topics
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.kafka_io import read_topic
+from services.kafka import topics
+from services.kafka.io import read_topic
 from tests.support.gateway import sample_body
 from tools import broker as broker_service
 

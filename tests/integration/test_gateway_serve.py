@@ -18,8 +18,8 @@ import typer
 from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
-from services import topics
-from services.kafka_io import read_topic
+from services.kafka import topics
+from services.kafka.io import read_topic
 from tests.support.gateway import sample_body
 from tools.broker import free_port
 

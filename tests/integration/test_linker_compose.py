@@ -29,14 +29,14 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, REVIEW_DECISIONS, UPDATES, topic_spec
 from linkage.records import family_key_string
-from services.kafka_io import compacted_state, read_topic, values_by_key
-from services.kafka_record import KafkaRecord
+from services.kafka.io import compacted_state, read_topic, values_by_key
+from services.kafka.record import KafkaRecord
+from services.kafka.topics import provision
 from services.linker.settings import DEV_PERSON_ID_KEY
-from services.topics import provision
-from tests.integration.test_updates_service import _change
 from tests.support.broker import RunningBroker
 from tests.support.linker_service import Topics, start_worker
 from tests.support.polling import records_until
+from tests.support.updates import change_record
 from tools.broker import free_port
 from tools.pipeline.linker_process import LinkerProcess
 
@@ -136,7 +136,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
         target = next(k for k, m in sorted(linked.items()) if m.decision is MemberDecision.LINKED and m.matched_nik)
         nik = linked[target].matched_nik
         (row,) = [r for r in pq.read_table(world / "population.parquet").to_pylist() if r["nik"] == nik]
-        change = _change("died", "chg-died", row, status="dead")
+        change = change_record("died", "chg-died", row, status="dead")
         producer.send(changes[POPULATION_CHANGES], key=b"chg-died", value=change).get(timeout=30)
     finally:
         producer.close()

@@ -31,9 +31,9 @@ from contracts.topics import (
     topic_spec,
 )
 from integration.ids import PersonIds
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
+from services.kafka.topics import provision
 from services.linker.settings import DEV_PERSON_ID_KEY
-from services.topics import provision
 from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 from tests.support.linker_service import Topics, start_worker

@@ -20,7 +20,7 @@ from kafka import KafkaProducer
 from contracts.decode import decode_family_submission
 from integration.ids import PersonIds
 from linkage.records import family_key_string
-from services.kafka_io import compacted_state
+from services.kafka.io import compacted_state
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
 from services.linker.pipeline import OutputTopics, SubmissionLinker

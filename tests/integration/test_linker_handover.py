@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from services.kafka_io import read_topic
-from tests.integration.test_linker_service import FAM_A, MASTER, _family_a, _raw
+from services.kafka.io import read_topic
 from tests.support.broker import RunningBroker
+from tests.support.linker import FAM_A, MASTER, family_a, raw_json
 from tests.support.linker_service import Topics, committed, start_worker
 from tests.support.polling import poll_until, records_until
 from tools.pipeline.linker_process import LinkerProcess
@@ -29,7 +29,7 @@ def _produce(bootstrap: str, topic: str, docs: list[dict[str, object]]) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         for doc in docs:
-            producer.send(topic, key=FAM_A.encode(), value=_raw(doc)).get(timeout=30)
+            producer.send(topic, key=FAM_A.encode(), value=raw_json(doc)).get(timeout=30)
     finally:
         producer.close()
 
@@ -47,7 +47,7 @@ def test_a_late_older_revision_stays_stale_after_the_partition_moves(
     group = f"handover-{uuid.uuid4().hex[:6]}"
     shared = {"REGSOSEK_LINKER_LINK_STORE_DIR": str(tmp_path / "shared-links")}
 
-    _produce(bootstrap, topics.submissions, [_family_a(2)])
+    _produce(bootstrap, topics.submissions, [family_a(2)])
     first = start_worker(bootstrap, topics, tmp_path / "a" / "state", master_file, group, extra_env=shared)
     workers.append(first)
     records_until(bootstrap, topics.families, lambda rs: len(rs) >= 1, first)
@@ -56,11 +56,11 @@ def test_a_late_older_revision_stays_stale_after_the_partition_moves(
     second = start_worker(bootstrap, topics, tmp_path / "b" / "state", master_file, group, extra_env=shared)
     workers.append(second)
     # The late revision 1 alone (its own batch: in one batch with revision 3 it would lose anyway).
-    _produce(bootstrap, topics.submissions, [_family_a(1)])
+    _produce(bootstrap, topics.submissions, [family_a(1)])
     # B has processed it once the group committed the second submission (offsets follow the outputs).
     poll_until(lambda: committed(bootstrap, group, topics.submissions) == 2, 90, second.log_tail)
     assert _revisions(bootstrap, topics.families) == [2]  # stale: no family record for revision 1
-    _produce(bootstrap, topics.submissions, [{**_family_a(2), "revision": 3, "submission_id": f"S-{FAM_A}-r3"}])
+    _produce(bootstrap, topics.submissions, [{**family_a(2), "revision": 3, "submission_id": f"S-{FAM_A}-r3"}])
     records_until(bootstrap, topics.families, lambda rs: 3 in _revisions(bootstrap, topics.families), second)
     # Revision 1 produced nothing: B found revision 2 in the link store A had written.
     assert _revisions(bootstrap, topics.families) == [2, 3]

@@ -22,20 +22,25 @@ from contracts import events as ce
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from integration.ids import PersonIds
-from services.events import cloud_event_headers, timestamp_ms
-from services.kafka_io import compacted_state, read_topic
-from services.kafka_record import KafkaRecord
+from services.kafka.events import cloud_event_headers, timestamp_ms
+from services.kafka.io import compacted_state, read_topic
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
 from tests.support.broker import RunningBroker
 from tests.support.linker import (
-    FakeMasterPerson,
+    FAM_A,
+    FAM_B,
+    FAM_C,
+    MASTER,
     FakeMemberLinker,
-    member_payload,
+    family_a,
+    family_b,
+    family_c,
     nik_for,
-    submission_payload,
+    raw_json,
 )
 from tests.support.linker_service import Topics, start_worker
 from tests.support.linking import link_batch
@@ -45,44 +50,13 @@ from tools.pipeline.linker_process import LinkerProcess
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-KK = "3603121705150003"
-FAM_A, FAM_B, FAM_C = "3603010001000100001001", "3603010001000100002001", "3603020003000200001001"
-MASTER = [
-    FakeMasterPerson(nik_for(11), "Ahmad Fauzi", KK, dtks_id="DTKS-11"),
-    FakeMasterPerson(nik_for(12, female=True), "Siti Aminah", KK),
-    FakeMasterPerson(nik_for(21), "Joko Susilo", "3603121705150021", deceased=True),
-    FakeMasterPerson(nik_for(31, female=True), "Dewi Lestari", "3603121705150031", bpjs_id="0000000000031"),
-]
-
-
-def _family_a(revision: int) -> dict[str, object]:
-    members = [
-        member_payload(1, "Ahmad Fauzi", nik_for(11)),
-        member_payload(2, "Sity Aminah", nik_for(12, female=True), sex=2, relationship=2),  # -> review
-    ]
-    if revision == 1:  # revision 2 drops the child, who is not in the master
-        members.append(member_payload(3, "Rizky", None, relationship=3, birth=(None, None, 2015)))
-    return submission_payload(members, family_key=FAM_A, revision=revision, kk_number=KK)
-
-
-def _family_b() -> dict[str, object]:
-    return submission_payload([member_payload(1, "Joko Susilo", nik_for(21))], family_key=FAM_B, kk_number=KK)
-
-
-def _family_c() -> dict[str, object]:
-    members = [member_payload(1, "Dewi Lestari", nik_for(31, female=True), sex=2)]
-    return submission_payload(members, family_key=FAM_C, kk_number=None)
-
-
-def _raw(doc: dict[str, object]) -> bytes:
-    return json.dumps(doc).encode()
 
 
 def _bad_messages() -> list[tuple[bytes | None, bytes | None, DeadLetterReason]]:
-    good = _family_b()
-    wrong_nik = json.loads(_raw(good))
+    good = family_b()
+    wrong_nik = json.loads(raw_json(good))
     wrong_nik["members"][0]["nik"] = "99"
-    dup = _family_a(1)
+    dup = family_a(1)
     dup["members"][1]["serial"] = 1  # type: ignore[index]
     v2 = dict(good, schema_version="2")
     no_members = {k: v for k, v in good.items() if k != "members"}
@@ -91,12 +65,12 @@ def _bad_messages() -> list[tuple[bytes | None, bytes | None, DeadLetterReason]]
         (FAM_B.encode(), b"\xff\xfe\xfd", DeadLetterReason.INVALID_UTF8),
         (FAM_B.encode(), b"", DeadLetterReason.EMPTY),
         (FAM_B.encode(), b'{"pad":"' + b"x" * 2_000_000 + b'"}', DeadLetterReason.TOO_LARGE),
-        (None, _raw(good), DeadLetterReason.MISSING_KEY),
-        (FAM_C.encode(), _raw(good), DeadLetterReason.KEY_MISMATCH),
-        (FAM_B.encode(), _raw(v2), DeadLetterReason.UNKNOWN_SCHEMA_VERSION),
-        (FAM_B.encode(), _raw(wrong_nik), DeadLetterReason.INVALID_NIK),
-        (FAM_A.encode(), _raw(dup), DeadLetterReason.DUPLICATE_MEMBER_SERIAL),
-        (FAM_B.encode(), _raw(no_members), DeadLetterReason.SCHEMA_VIOLATION),
+        (None, raw_json(good), DeadLetterReason.MISSING_KEY),
+        (FAM_C.encode(), raw_json(good), DeadLetterReason.KEY_MISMATCH),
+        (FAM_B.encode(), raw_json(v2), DeadLetterReason.UNKNOWN_SCHEMA_VERSION),
+        (FAM_B.encode(), raw_json(wrong_nik), DeadLetterReason.INVALID_NIK),
+        (FAM_A.encode(), raw_json(dup), DeadLetterReason.DUPLICATE_MEMBER_SERIAL),
+        (FAM_B.encode(), raw_json(no_members), DeadLetterReason.SCHEMA_VIOLATION),
     ]
 
 
@@ -160,8 +134,8 @@ def _expected() -> dict[str, dict[str, bytes]]:
         FakeMemberLinker.of(MASTER), PersonIds(DEV_PERSON_ID_KEY.encode()), OutputTopics("m", "f", "r")
     )
     out: dict[str, dict[str, bytes]] = {"m": {}, "f": {}, "r": {}}
-    for key, doc in ((FAM_A, _family_a(1)), (FAM_B, _family_b()), (FAM_A, _family_a(2)), (FAM_C, _family_c())):
-        result = link_batch(pipeline, store, [decode_family_submission(_raw(doc), key=key.encode())])
+    for key, doc in ((FAM_A, family_a(1)), (FAM_B, family_b()), (FAM_A, family_a(2)), (FAM_C, family_c())):
+        result = link_batch(pipeline, store, [decode_family_submission(raw_json(doc), key=key.encode())])
         store.apply(result.update)
         for rec in result.records:
             assert rec.key is not None
@@ -180,14 +154,14 @@ def test_linker_links_dead_letters_and_is_idempotent(
     master_file.write_text(json.dumps([dataclasses.asdict(p) for p in MASTER]))
     bad = _bad_messages()
     raw_producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4_194_304)
-    sequence: list[tuple[bytes | None, bytes | None]] = [(FAM_A.encode(), _raw(_family_a(1)))]
+    sequence: list[tuple[bytes | None, bytes | None]] = [(FAM_A.encode(), raw_json(family_a(1)))]
     sequence += [(key, value) for key, value, _ in bad[:5]]
-    sequence += [(FAM_B.encode(), _raw(_family_b()))]
+    sequence += [(FAM_B.encode(), raw_json(family_b()))]
     sequence += [(key, value) for key, value, _ in bad[5:]]
     sequence += [
-        (FAM_A.encode(), _raw(_family_a(2))),
-        (FAM_A.encode(), _raw(_family_a(1))),  # late r1
-        (FAM_C.encode(), _raw(_family_c())),
+        (FAM_A.encode(), raw_json(family_a(2))),
+        (FAM_A.encode(), raw_json(family_a(1))),  # late r1
+        (FAM_C.encode(), raw_json(family_c())),
     ]
     try:
         for future in [raw_producer.send(topics.submissions, key=k, value=v) for k, v in sequence]:

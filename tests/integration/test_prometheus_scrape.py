@@ -34,7 +34,7 @@ from contracts.topics import (
     topic_spec,
 )
 from monitoring.expressions import named_metrics
-from services.topics import provision
+from services.kafka.topics import provision
 from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, member_payload, nik_for, submission_payload
 from tests.support.processes import ServiceProcess, Watched, until

@@ -10,21 +10,25 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from contracts import events as ce
 from contracts.linkage_outputs import to_canonical_json
-from contracts.subscriptions import EventType, NotificationEnvelope, SubscriptionRegistry
+from contracts.subscriptions import EventType
 from integration.pseudonyms import KeyRing
-from services.events import cloud_event_headers, timestamp_ms
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka.events import cloud_event_headers, timestamp_ms
+from services.kafka.io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
-from services.publisher.core import Publisher, SourceTopics
-from services.publisher.loop import LoopConfig, PublisherLoop
+from services.publisher.core import Publisher
 from services.publisher.topics import ensure_subscriber_topics
 from tests.support.broker import RunningBroker
-from tests.support.publisher import example_subscriptions as _examples
-from tests.support.publisher import integrated_family, linked_member
+from tests.support.publisher import (
+    envelopes_of,
+    integrated_family,
+    linked_member,
+    private_topics,
+    run_publisher,
+    tagged_registry,
+)
 
 pytestmark = [pytest.mark.broker]
 
@@ -32,43 +36,11 @@ NIK_1, NIK_2, NIK_3 = "3603121505800002", "3603125505850003", "3603120101900004"
 KK = "3603121705150003"
 
 
-def _private_topics(bootstrap: str) -> SourceTopics:
-    tag = uuid.uuid4().hex[:8]
-    topics = SourceTopics(f"t-{tag}.members", f"t-{tag}.families", f"t-{tag}.updates")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-publisher")
-    try:
-        admin.create_topics([NewTopic(name, 2, 1) for name in topics.all()])
-    finally:
-        admin.close()
-    return topics
-
-
-def _registry(tag: str) -> tuple[SubscriptionRegistry, dict[str, bytes]]:
-    subs = tuple(s.model_copy(update={"subscriber_id": f"{s.subscriber_id}-{tag}"}) for s in _examples())
-    secrets = {s.subscriber_id: uuid.uuid4().hex.encode() * 2 for s in subs}
-    return SubscriptionRegistry(registry_version=3, subscriptions=subs), secrets
-
-
-def _envelopes(bootstrap: str, topic: str) -> list[tuple[str, NotificationEnvelope]]:
-    return [
-        ((r.key or b"").decode(), NotificationEnvelope.model_validate_json(r.value or b""))
-        for r in read_topic(bootstrap, topic)
-    ]
-
-
-def _run(bootstrap: str, publisher: Publisher, group: str) -> int:
-    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=group, poll_timeout_ms=200))
-    try:
-        return loop.run_until_idle(idle_s=2.0, max_s=60.0)
-    finally:
-        loop.close()
-
-
 def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningBroker, tmp_path: Path) -> None:
     bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
-    topics = _private_topics(bootstrap)
-    registry, secrets = _registry(tag)
+    topics = private_topics(bootstrap)
+    registry, secrets = tagged_registry(tag)
     created = ensure_subscriber_topics(bootstrap, registry)
     assert sorted(created) == sorted(s.topic for s in registry.subscriptions)
     assert ensure_subscriber_topics(bootstrap, registry) == []
@@ -82,9 +54,9 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningB
         producer.send_many(topics.members, [(m.member_key, to_canonical_json(m)) for m in (m1, m2)])
         producer.send(topics.families, family.family_key, to_canonical_json(family))
     log = DisclosureLog(tmp_path / "a.sqlite")
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-a") == 3
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-a") == 3
 
-    got = {s.subscriber_id: _envelopes(bootstrap, s.topic) for s in registry.subscriptions}
+    got = {s.subscriber_id: envelopes_of(bootstrap, s.topic) for s in registry.subscriptions}
     # kemensos: both persons and the family, with raw NIK/KK; kemenkes: only the BPJS member, no NIK;
     # kemendikbud: only the family, pseudonymous member refs.
     # (Two partitions: the order across references is not defined, so compare sorted.)
@@ -137,26 +109,26 @@ def test_publisher_end_to_end_with_corrections_and_replay(kafka_broker: RunningB
     m1b = linked_member(1, nik=NIK_3, revision=2, bpjs_id="0001234567899")
     with JsonProducer(bootstrap) as producer:
         producer.send(topics.members, m1b.member_key, to_canonical_json(m1b))
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-a") == 1
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-a") == 1
     for sub, first in ((sos, person1), (kes, kes_env)):
         # Same slot key as the first notification: same partition, so it really is the last one there.
         last = [
             e
-            for k, e in _envelopes(bootstrap, sub.topic)
+            for k, e in envelopes_of(bootstrap, sub.topic)
             if k == keys.for_subscriber(sub.subscriber_id).member(m1.member_key)
         ][-1]
         assert last.message_id != first.message_id
         assert (last.event_type, last.correction, last.supersedes) == (EventType.LINK_CHANGED, True, first.message_id)
     assert log.count() == 7
-    sent_ids = {e.message_id for s in registry.subscriptions for _, e in _envelopes(bootstrap, s.topic)}
+    sent_ids = {e.message_id for s in registry.subscriptions for _, e in envelopes_of(bootstrap, s.topic)}
     assert {d.message_id for d in log.query()} == sent_ids
 
     # Replay from the beginning with the same disclosure log (a new consumer group): nothing is re-sent.
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-b") == 4
-    assert sum(len(_envelopes(bootstrap, s.topic)) for s in registry.subscriptions) == 7
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-b") == 4
+    assert sum(len(envelopes_of(bootstrap, s.topic)) for s in registry.subscriptions) == 7
     # A fresh publisher (lost state) re-derives the very same message ids: consumers dedupe on them.
     fresh = DisclosureLog(tmp_path / "b.sqlite")
-    assert _run(bootstrap, Publisher(registry, keys, fresh, topics=topics), f"g-{tag}-c") == 4
-    again = [e for s in registry.subscriptions for _, e in _envelopes(bootstrap, s.topic)]
+    assert run_publisher(bootstrap, Publisher(registry, keys, fresh, topics=topics), f"g-{tag}-c") == 4
+    again = [e for s in registry.subscriptions for _, e in envelopes_of(bootstrap, s.topic)]
     assert len(again) == 14 and {e.message_id for e in again} == sent_ids
     assert {d.message_id for d in fresh.query()} == sent_ids

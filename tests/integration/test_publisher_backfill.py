@@ -23,7 +23,7 @@ from contracts.subscriptions import (
     SubscriptionRegistry,
 )
 from integration.pseudonyms import KeyRing
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop

@@ -10,15 +10,14 @@ from prometheus_client import CollectorRegistry
 
 from contracts.linkage_outputs import to_canonical_json
 from integration.pseudonyms import KeyRing
-from services.kafka_io import JsonProducer
+from services.kafka.io import JsonProducer
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.topics import ensure_subscriber_topics
-from tests.integration.test_publisher import _private_topics, _registry
 from tests.support.broker import RunningBroker
-from tests.support.publisher import linked_member
+from tests.support.publisher import linked_member, private_topics, tagged_registry
 
 pytestmark = [pytest.mark.broker]
 RECORDS = 10
@@ -32,8 +31,8 @@ def _lag(registry: CollectorRegistry, topic: str) -> float:
 def test_publisher_lag_counts_down_to_zero(kafka_broker: RunningBroker, tmp_path: Path) -> None:
     bootstrap: str = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
-    topics = _private_topics(bootstrap)
-    subscriptions, secrets = _registry(tag)
+    topics = private_topics(bootstrap)
+    subscriptions, secrets = tagged_registry(tag)
     ensure_subscriber_topics(bootstrap, subscriptions)
     members = [linked_member(serial, nik=None) for serial in range(1, RECORDS + 1)]
     with JsonProducer(bootstrap) as producer:

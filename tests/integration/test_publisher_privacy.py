@@ -27,14 +27,14 @@ from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSION
 from integration.pseudonyms import KeyRing
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.kafka_io import read_topic
+from services.kafka.io import read_topic
+from services.kafka.topics import provision
 from services.privacy.disclosure import DisclosureLog
 from services.privacy.log_redaction import install_log_redaction, uninstall_log_redaction
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.metrics import PublisherMetrics
 from services.publisher.topics import ensure_subscriber_topics
-from services.topics import provision
 from synthetic.world import generate_world
 from tests.support.broker import RunningBroker
 from tests.support.polling import records_until

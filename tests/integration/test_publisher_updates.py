@@ -16,13 +16,12 @@ from contracts.linkage_outputs import LinkedMember, SectoralMatches, to_canonica
 from contracts.linkage_updates import UpdateEventType as U
 from contracts.subscriptions import EventType, Subscription, SubscriptionRegistry
 from integration.pseudonyms import KeyRing
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka.io import JsonProducer, read_topic
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Publisher
 from services.publisher.topics import ensure_subscriber_topics
-from tests.integration.test_publisher import _envelopes, _private_topics, _run
 from tests.support.broker import RunningBroker
-from tests.support.publisher import VALID_FROM, linked_member, update_event
+from tests.support.publisher import VALID_FROM, envelopes_of, linked_member, private_topics, run_publisher, update_event
 
 pytestmark = [pytest.mark.broker]
 
@@ -44,7 +43,7 @@ def _sub(subscriber_id: str, *events: EventType) -> Subscription:
 def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: RunningBroker, tmp_path: Path) -> None:
     bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
-    topics = _private_topics(bootstrap)
+    topics = private_topics(bootstrap)
     dinsos, bappenas, watch = f"dinsos-{tag}", f"bappenas-{tag}", f"watch-{tag}"
     registry = SubscriptionRegistry(
         subscriptions=(
@@ -67,7 +66,7 @@ def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: R
     )
     with JsonProducer(bootstrap) as producer:
         producer.send_many(topics.members, [(m.member_key, to_canonical_json(m)) for m in (m1, m2, m3, m4)])
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 4
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 4
 
     m2_linked, m3_broken, m4_other = (
         linked_member(2, nik=NIKS[1]),
@@ -84,7 +83,7 @@ def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: R
     ]
     with JsonProducer(bootstrap) as producer:
         producer.send_many(topics.updates, [(u.member_key, to_canonical_json(u)) for u in updates])
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 6
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 6
 
     def ref(sid: str, person_id: str) -> str:
         return keys.for_subscriber(sid).person(person_id)
@@ -92,7 +91,7 @@ def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: R
     def got(sid: str) -> list[tuple[str, str, str | None, bool]]:
         return sorted(
             (e.event_type.value, e.reference_id, e.previous_reference_id, e.correction)
-            for _, e in _envelopes(bootstrap, registry.get(sid).topic)
+            for _, e in envelopes_of(bootstrap, registry.get(sid).topic)
         )  # type: ignore[union-attr]
 
     d, b, w = dinsos, bappenas, watch
@@ -131,13 +130,13 @@ def test_update_kinds_reach_the_subscribers_of_their_event_types(kafka_broker: R
     raw = b"".join(r.value or b"" for s in registry.subscriptions for r in read_topic(bootstrap, s.topic))
     for secret in (*NIKS, m1.person_id, m2.person_id, m2_linked.person_id, m3.person_id, m3_broken.person_id):
         assert secret.encode() not in raw
-    sent = {e.message_id for s in registry.subscriptions for _, e in _envelopes(bootstrap, s.topic)}
+    sent = {e.message_id for s in registry.subscriptions for _, e in envelopes_of(bootstrap, s.topic)}
     assert len(sent) == 19 and {x.message_id for x in log.query()} == sent
     assert [x.event_type for x in log.query(subscriber_id=w, person_id=m2.person_id)] == ["link_merged"]
 
     # A replay of every input (new consumer group, same log) sends nothing again.
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-replay") == 10
-    assert sum(len(_envelopes(bootstrap, s.topic)) for s in registry.subscriptions) == 19
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-replay") == 10
+    assert sum(len(envelopes_of(bootstrap, s.topic)) for s in registry.subscriptions) == 19
 
 
 def test_decile_changes_reach_only_their_subscribers_with_the_decile_filter(
@@ -145,7 +144,7 @@ def test_decile_changes_reach_only_their_subscribers_with_the_decile_filter(
 ) -> None:
     bootstrap = kafka_broker.bootstrap
     tag = uuid.uuid4().hex[:6]
-    topics = _private_topics(bootstrap)
+    topics = private_topics(bootstrap)
     poor, welfare, other = f"poor-{tag}", f"welfare-{tag}", f"other-{tag}"
 
     def sub(sid: str, events: tuple[EventType, ...], deciles: tuple[int, ...] = ()) -> Subscription:
@@ -183,13 +182,13 @@ def test_decile_changes_reach_only_their_subscribers_with_the_decile_filter(
     ]
     with JsonProducer(bootstrap) as producer:
         producer.send_many(topics.updates, [(u.member_key, to_canonical_json(u)) for u in updates])
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 2
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}") == 2
 
     def got(sid: str) -> list[tuple[str, str, dict[str, object]]]:
         return sorted(
             (
                 (e.event_type.value, e.reference_id, dict(e.record))
-                for _, e in _envelopes(bootstrap, registry.get(sid).topic)
+                for _, e in envelopes_of(bootstrap, registry.get(sid).topic)
             ),  # type: ignore[union-attr]
             key=lambda t: t[1],
         )
@@ -212,5 +211,5 @@ def test_decile_changes_reach_only_their_subscribers_with_the_decile_filter(
     assert got(other) == []
     assert sorted(x.subscriber_id for x in log.query()) == [poor, welfare, welfare]
     # A replay (new consumer group, same log) sends nothing again.
-    assert _run(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-replay") == 2
-    assert sum(len(_envelopes(bootstrap, s.topic)) for s in registry.subscriptions) == 3
+    assert run_publisher(bootstrap, Publisher(registry, keys, log, topics=topics), f"g-{tag}-replay") == 2
+    assert sum(len(envelopes_of(bootstrap, s.topic)) for s in registry.subscriptions) == 3

@@ -25,7 +25,7 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import NotificationEnvelope, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka.io import JsonProducer, read_topic
 from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, DisclosureLog, DisclosureLogError
 from services.publisher.core import Publisher, SourceTopics
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError

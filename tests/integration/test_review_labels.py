@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from contracts.review_decisions import ReviewOutcome
 from services.cli import _register, app
-from services.kafka_io import JsonProducer
+from services.kafka.io import JsonProducer
 from tests.review_broker import review_settings
-from tests.unit.test_review_labels import KEY, KEY2, T1, A, B, C, decision
+from tests.support.review_decisions import KEY, KEY2, T1, A, B, C, decision
 
 if TYPE_CHECKING:
     from tests.support.broker import RunningBroker

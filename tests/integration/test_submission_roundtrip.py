@@ -12,7 +12,7 @@ from contracts.decode import ContractViolation, decode_family_submission
 from contracts.partitioning import partition_for
 from contracts.submission import FamilySubmission
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
-from services.kafka_io import JsonProducer, read_topic
+from services.kafka.io import JsonProducer, read_topic
 from tests.integration.samples import raw, submission, submission_dict
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.submission import MAX_REVISION
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
-from services.kafka_io import compacted_state, read_topic
-from tests.integration.test_linker_service import FAM_A, MASTER, _family_a, _raw
+from services.kafka.io import compacted_state, read_topic
+from tests.support.linker import FAM_A, MASTER, family_a, raw_json
 
 if TYPE_CHECKING:
     from tests.support.broker import RunningBroker
@@ -65,19 +65,19 @@ def test_regions_owners_and_revision_bounds(
 ) -> None:
     bootstrap = kafka_broker.bootstrap
     # Refused at the gateway: nothing is produced.
-    assert _post(gateway, OTHER_TOKEN, _raw(_family_a(1))) == 403
+    assert _post(gateway, OTHER_TOKEN, raw_json(family_a(1))) == 403
     for revision in (2**31, 10**30):
-        assert _post(gateway, OWNER_TOKEN, _raw(dict(_family_a(1), revision=revision))) == 422
+        assert _post(gateway, OWNER_TOKEN, raw_json(dict(family_a(1), revision=revision))) == 422
     assert read_topic(bootstrap, topics.submissions) == []
 
     # Accepted at the gateway, judged by the linker against the family's owner and current revision.
-    foreign = _raw(dict(_family_a(2), submission_id="S-FOREIGN-r2", head_name="Budi Santoso"))
-    jump = _raw(dict(_family_a(2), revision=MAX_REVISION, submission_id="S-JUMP"))
+    foreign = raw_json(dict(family_a(2), submission_id="S-FOREIGN-r2", head_name="Budi Santoso"))
+    jump = raw_json(dict(family_a(2), revision=MAX_REVISION, submission_id="S-JUMP"))
     posts = [
-        (OWNER_TOKEN, _raw(_family_a(1))),
+        (OWNER_TOKEN, raw_json(family_a(1))),
         (NEIGHBOUR_TOKEN, foreign),
         (OWNER_TOKEN, jump),
-        (OWNER_TOKEN, _raw(_family_a(2))),
+        (OWNER_TOKEN, raw_json(family_a(2))),
     ]
     assert [_post(gateway, token, body) for token, body in posts] == [202, 202, 202, 202]
     assert len(read_topic(bootstrap, topics.submissions)) == 4
@@ -102,7 +102,7 @@ def test_regions_owners_and_revision_bounds(
     assert "belongs to team 'team-3603-a'" in letters[0].detail
     # The family record of revision 2 is the owner's: the foreign one (another head name) never linked.
     family = json.loads(compacted_state(families)[FAM_A])
-    assert (family["revision"], family["submission_id"]) == (2, _family_a(2)["submission_id"])
+    assert (family["revision"], family["submission_id"]) == (2, family_a(2)["submission_id"])
     assert [json.loads(r.value or b"{}")["revision"] for r in families if r.key == FAM_A.encode()][-1] == 2
     assert worker.stop() == 0, worker.log_tail()
     assert len(read_topic(bootstrap, topics.dlq)) == 2

@@ -17,7 +17,7 @@ from contracts.topics import (
     TOMBSTONE_RETENTION_MS,
     TopicSpec,
 )
-from services import topics
+from services.kafka import topics
 
 if TYPE_CHECKING:
     from tests.support.broker import ProvisionedBroker, RunningBroker

@@ -26,7 +26,7 @@ from contracts.linkage_outputs import LinkedMember, MemberDecision, PersonIdKind
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from linkage.records import family_key_string
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.engine_adapter import load_village_crosswalk
 from services.linker.engine_link import EngineMemberLinker
 from services.linker.member_state import Probe, name_key

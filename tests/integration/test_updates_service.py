@@ -13,7 +13,6 @@ import json
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -38,21 +37,21 @@ from contracts.topics import (
     topic_spec,
 )
 from integration.ids import PersonIds
-from services.kafka_io import compacted_state, read_topic, values_by_key
-from services.kafka_record import KafkaRecord
+from services.kafka.io import compacted_state, read_topic, values_by_key
+from services.kafka.record import KafkaRecord
+from services.kafka.topics import provision
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.settings import DEV_PERSON_ID_KEY
 from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateTopics
 from services.linker.updates.changes import Change, classify_change
 from services.linker.updates.handler import StoreMemberIndex
-from services.topics import provision
 from synthetic import generate_world
 from tests.support.broker import RunningBroker
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker
 from tests.support.linking import link_batch
 from tests.support.polling import records_until
-from tests.support.updates import dtks_row
+from tests.support.updates import change_record, dtks_row
 from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -102,19 +101,6 @@ def _linked_members(master: dict[str, FakeMasterPerson], subs: list[FamilySubmis
     return out
 
 
-def _change(change: str, change_id: str, row: dict[str, Any], **record: Any) -> bytes:
-    rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
-    rec.update({"birth_date": row["birth_date"].isoformat(), "status": row["status"], **record})
-    doc = {
-        "schema_version": "1",
-        "change": change,
-        "change_id": change_id,
-        "effective_date": "2023-02-01",
-        "record": rec,
-    }
-    return json.dumps(doc, sort_keys=True).encode()
-
-
 def _scenario(world_dir: Path) -> Scenario:
     generate_world(world_dir, persons=400, seed=11)
     rows = {r["nik"]: r for r in pq.read_table(world_dir / "population.parquet").to_pylist()}
@@ -145,11 +131,11 @@ def _scenario(world_dir: Path) -> Scenario:
     (born_key, born), (died_key, died), (moved_key, moved), (corr_key, corr), (dtks_key, dtks) = linked[:5]
     master = [p for n, p in sorted(people.items()) if n != born]  # the born person is not in the master yet
     changes = [
-        (POPULATION_CHANGES, _change("born", "chg-born", rows[born])),
-        (POPULATION_CHANGES, _change("died", "chg-died", rows[died], status="dead")),
+        (POPULATION_CHANGES, change_record("born", "chg-born", rows[born])),
+        (POPULATION_CHANGES, change_record("died", "chg-died", rows[died], status="dead")),
         (POPULATION_CHANGES, b"{broken"),
-        (POPULATION_CHANGES, _change("moved", "chg-moved", rows[moved], address="Jl. Baru No. 1")),
-        (POPULATION_CHANGES, _change("corrected", "chg-corr", rows[corr], full_name="Nama Dikoreksi Lain")),
+        (POPULATION_CHANGES, change_record("moved", "chg-moved", rows[moved], address="Jl. Baru No. 1")),
+        (POPULATION_CHANGES, change_record("corrected", "chg-corr", rows[corr], full_name="Nama Dikoreksi Lain")),
         (DTKS_CHANGES, dtks_row("DTKS-NEW-1", dtks, "Someone")),
     ]
     targets = {"born": born_key, "died": died_key, "moved": moved_key, "corrected": corr_key, "dtks": dtks_key}

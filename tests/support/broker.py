@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.topics import TopicReport
+from services.kafka.topics import TopicReport
 from tools import broker as broker_service
 
 

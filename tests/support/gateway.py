@@ -14,7 +14,7 @@ from typing import Any
 
 from contracts.family import FamilyKey
 from services.gateway.producer import BrokerUnavailable, Headers, MessageTooLarge
-from services.kafka_record import Delivered
+from services.kafka.record import Delivered
 
 #: A valid FamilySubmission v1 (the example of docs/data-model.md): NIK and KK pass the structure checks.
 _SAMPLE: dict[str, Any] = {

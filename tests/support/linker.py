@@ -11,6 +11,7 @@ member and a master person share one exactly when the fake could pair them.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -285,3 +286,41 @@ class FakeEvent:
     """A faust event stand-in: the handlers only look at `.message`."""
 
     message: FakeMessage
+
+
+# A small example world of the linker service tests: three families and their master persons.
+KK = "3603121705150003"
+FAM_A, FAM_B, FAM_C = "3603010001000100001001", "3603010001000100002001", "3603020003000200001001"
+MASTER = [
+    FakeMasterPerson(nik_for(11), "Ahmad Fauzi", KK, dtks_id="DTKS-11"),
+    FakeMasterPerson(nik_for(12, female=True), "Siti Aminah", KK),
+    FakeMasterPerson(nik_for(21), "Joko Susilo", "3603121705150021", deceased=True),
+    FakeMasterPerson(nik_for(31, female=True), "Dewi Lestari", "3603121705150031", bpjs_id="0000000000031"),
+]
+
+
+def family_a(revision: int) -> dict[str, object]:
+    """Family A at `revision` (1: three members, the child not in the master; 2: the child dropped)."""
+    members = [
+        member_payload(1, "Ahmad Fauzi", nik_for(11)),
+        member_payload(2, "Sity Aminah", nik_for(12, female=True), sex=2, relationship=2),  # -> review
+    ]
+    if revision == 1:  # revision 2 drops the child, who is not in the master
+        members.append(member_payload(3, "Rizky", None, relationship=3, birth=(None, None, 2015)))
+    return submission_payload(members, family_key=FAM_A, revision=revision, kk_number=KK)
+
+
+def family_b() -> dict[str, object]:
+    """Family B: one member, deceased in the master."""
+    return submission_payload([member_payload(1, "Joko Susilo", nik_for(21))], family_key=FAM_B, kk_number=KK)
+
+
+def family_c() -> dict[str, object]:
+    """Family C: one member, without a KK number."""
+    members = [member_payload(1, "Dewi Lestari", nik_for(31, female=True), sex=2)]
+    return submission_payload(members, family_key=FAM_C, kk_number=None)
+
+
+def raw_json(doc: dict[str, object]) -> bytes:
+    """`doc` as the JSON bytes a device sends."""
+    return json.dumps(doc).encode()

@@ -9,7 +9,7 @@ from pathlib import Path
 from kafka.admin import ConfigResource, KafkaAdminClient
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
-from services.topics import provision
+from services.kafka.topics import provision
 from tools.pipeline.linker_process import TOPIC_ENV, LinkerProcess
 
 

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from services.kafka_io import read_topic
-from services.kafka_record import KafkaRecord
+from services.kafka.io import read_topic
+from services.kafka.record import KafkaRecord
 from tools.pipeline.linker_process import LinkerProcess
 
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""Example subscriptions and linkage-output builders for tests, docs and demos (no network, no clock).
+"""Example subscriptions and linkage-output builders for tests, docs and demos (no network, no clock), and
+the broker helpers the publisher's integration tests share (private topics, a bounded publisher run).
 
 The three example subscriptions show the range of purposes:
 - `kemensos`: social assistance targeting; may receive the raw NIK and KK (legal basis: bansos law).
@@ -9,8 +10,11 @@ The three example subscriptions show the range of purposes:
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from contracts.linkage_outputs import (
     FamilyFlags,
@@ -30,7 +34,16 @@ from contracts.linkage_updates import (
     summary_of,
     update_event_id,
 )
-from contracts.subscriptions import EventType, Subscription, SubscriptionFilter, SubscriptionRegistry
+from contracts.subscriptions import (
+    EventType,
+    NotificationEnvelope,
+    Subscription,
+    SubscriptionFilter,
+    SubscriptionRegistry,
+)
+from services.kafka.io import read_topic
+from services.publisher.core import Publisher, SourceTopics
+from services.publisher.loop import LoopConfig, PublisherLoop
 
 VALID_FROM = datetime(2022, 1, 1, tzinfo=UTC)
 FAMILY_KEY = "3603010001000100001001"
@@ -195,3 +208,35 @@ def update_event(
     if event is UpdateEventType.WELFARE_CHANGED:
         doc |= {"decile_before": before.sectoral.dtks_decile, "decile_after": after.sectoral.dtks_decile}
     return LINKAGE_UPDATE_ADAPTER.validate_python(doc)
+
+
+def private_topics(bootstrap: str) -> SourceTopics:
+    tag = uuid.uuid4().hex[:8]
+    topics = SourceTopics(f"t-{tag}.members", f"t-{tag}.families", f"t-{tag}.updates")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-publisher")
+    try:
+        admin.create_topics([NewTopic(name, 2, 1) for name in topics.all()])
+    finally:
+        admin.close()
+    return topics
+
+
+def tagged_registry(tag: str) -> tuple[SubscriptionRegistry, dict[str, bytes]]:
+    subs = tuple(s.model_copy(update={"subscriber_id": f"{s.subscriber_id}-{tag}"}) for s in example_subscriptions())
+    secrets = {s.subscriber_id: uuid.uuid4().hex.encode() * 2 for s in subs}
+    return SubscriptionRegistry(registry_version=3, subscriptions=subs), secrets
+
+
+def envelopes_of(bootstrap: str, topic: str) -> list[tuple[str, NotificationEnvelope]]:
+    return [
+        ((r.key or b"").decode(), NotificationEnvelope.model_validate_json(r.value or b""))
+        for r in read_topic(bootstrap, topic)
+    ]
+
+
+def run_publisher(bootstrap: str, publisher: Publisher, group: str) -> int:
+    loop = PublisherLoop(publisher, LoopConfig(bootstrap, group_id=group, poll_timeout_ms=200))
+    try:
+        return loop.run_until_idle(idle_s=2.0, max_s=60.0)
+    finally:
+        loop.close()

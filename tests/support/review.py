@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.linkage_outputs import ReviewCandidate, ReviewTask
-from services.kafka_io import ProduceError, Value, to_bytes
-from services.kafka_record import Delivered
+from services.kafka.io import ProduceError, Value, to_bytes
+from services.kafka.record import Delivered
 from tests.support.gateway import family_key_of, sample_submission
 
 #: Candidate NIKs of the sample tasks: the member's own NIK, a woman's NIK, one born a year later.

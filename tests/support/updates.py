@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from contracts.linkage_outputs import LinkedMember
 from contracts.linkage_updates import (
@@ -90,3 +91,16 @@ def link_changed_update(before: LinkedMember, after: LinkedMember, change_id: st
         after=summary_of(after),
         member=after,
     )
+
+
+def change_record(change: str, change_id: str, row: dict[str, Any], **record: Any) -> bytes:
+    rec = {k: row[k] for k in ("nik", "kk_number", "full_name", "sex", "village_code", "district_code", "address")}
+    rec.update({"birth_date": row["birth_date"].isoformat(), "status": row["status"], **record})
+    doc = {
+        "schema_version": "1",
+        "change": change,
+        "change_id": change_id,
+        "effective_date": "2023-02-01",
+        "record": rec,
+    }
+    return json.dumps(doc, sort_keys=True).encode()

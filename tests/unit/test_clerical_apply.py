@@ -14,7 +14,7 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate, decision_id_of
 from integration.clerical import SecondReview
 from integration.ids import PersonIds
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics

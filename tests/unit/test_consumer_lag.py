@@ -6,7 +6,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.observability.consumer_lag import ConsumerLag
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.recorder import BatchRecorder

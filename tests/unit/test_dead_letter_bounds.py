@@ -15,7 +15,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetter, DeadLetterReason
 from contracts.linkage_outputs import to_canonical_json
 from contracts.topics import MAX_RECORD_BYTES
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import (
     MAX_FIELD_ERRORS,
     MAX_KEY_BYTES,

@@ -1,4 +1,4 @@
-"""The CloudEvents headers of output records (services.events): exact, deterministic, no wall clock."""
+"""The CloudEvents headers of output records (services.kafka.events): exact, deterministic, no wall clock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from contracts import events as ce
-from services.events import EventStamper, cloud_event_headers, event_id, faust_timestamp, timestamp_ms
+from services.kafka.events import EventStamper, cloud_event_headers, event_id, faust_timestamp, timestamp_ms
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 TIME = dt.datetime(2022, 10, 20, 9, 15, 0, 123456, tzinfo=WIB)

@@ -39,6 +39,7 @@ def test_statuses_and_connection_reuse_against_the_gateway() -> None:
 
 def test_a_keep_alive_connection_closed_by_the_server_is_retried_once() -> None:
     served: list[int] = []
+    hung_up = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Answers one request per connection, then hangs up without saying so (like an idle timeout).
@@ -49,13 +50,15 @@ def test_a_keep_alive_connection_closed_by_the_server_is_retried_once() -> None:
         writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
+        hung_up.set()
 
     async def run() -> list[int]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         poster = KeepAlivePoster(f"http://127.0.0.1:{port}/v1/submissions", {})
         statuses = [await poster.post(b"abc")]
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(hung_up.wait(), 5)  # the idle connection is closed before the next post
         statuses.append(await poster.post(b"defg"))
         await poster.close()
         server.close()

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from contracts.subscriptions import IntegrationTeam, SubscriptionRegistry
-from services.access.acl import Grant, managed_principals, plan, stale_grants
+from services.access.acl import managed_principals, plan, stale_grants
+from services.kafka.acl import Grant
 from services.publisher.registry_file import load_registry, save_registry
 from tests.support.publisher import example_registry
 

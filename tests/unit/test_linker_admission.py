@@ -11,7 +11,7 @@ from contracts.dead_letter import DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.submission import MAX_REVISION_STEP, FamilySubmission
 from integration.ids import PersonIds
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.admission import AdmissionRules, Refusal, admit, refusal_dead_letter, team_of
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES
 from services.linker.pipeline import OutputTopics, SubmissionLinker

@@ -10,7 +10,7 @@ import pytest
 
 from contracts.dead_letter import DeadLetter, DeadLetterReason
 from contracts.submission import FamilySubmission
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import OVERSIZED_PREFIX_BYTES, classify_submission
 from tests.support.linker import FAMILY_KEY, member_payload, nik_for, submission_payload
 

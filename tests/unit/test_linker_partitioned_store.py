@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -99,11 +100,14 @@ def test_a_failing_file_fails_the_write_only_after_the_other_files_finished(tmp_
     failing, slow = store.file(0), store.file(2)
     slow_apply = slow.apply
 
+    failed = threading.Event()
+
     def broken(update: StoreUpdate) -> None:
+        failed.set()
         raise OSError("disk full")
 
     def late(update: StoreUpdate) -> None:
-        time.sleep(0.3)  # still writing when partition 0 has already failed
+        assert failed.wait(5)  # still writing when partition 0 has already failed
         slow_apply(update)
 
     failing.apply = broken  # type: ignore[method-assign]

@@ -15,22 +15,8 @@ from services.observability.exposition import metrics_asgi_app, serve_metrics
 from services.observability.gateway_metrics import SUBMISSION_CODES, GatewayMetrics, MetricsMiddleware
 from services.observability.linker_metrics import LinkerMetrics
 from services.observability.region import RegionProgress
+from tests.support.metrics import FORBIDDEN_LABELS
 from tools.observability.catalogue import exported_series_names
-
-#: Label names that would carry a person or a submission: never allowed.
-FORBIDDEN_LABELS = {
-    "nik",
-    "kk",
-    "kk_number",
-    "name",
-    "full_name",
-    "submission_id",
-    "member_key",
-    "family_key",
-    "person",
-    "person_id",
-    "record_id",
-}
 
 
 def all_families() -> list:  # type: ignore[type-arg]

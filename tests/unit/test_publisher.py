@@ -16,7 +16,7 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, NotificationEnvelope, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import Disclosure, DisclosureLog
 from services.publisher.core import Notification, Publisher
 from tests.support.publisher import (

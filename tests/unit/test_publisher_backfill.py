@@ -20,7 +20,7 @@ from contracts.linkage_outputs import to_canonical_json
 from contracts.subscriptions import EventType, Subscription, SubscriptionFilter, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.backfill import current_state, run_backfills
 from services.publisher.core import Notification, Publisher
@@ -59,7 +59,7 @@ class _Topic:
         return KafkaRecord(topic, 0, offset, key.encode(), None if value is None else to_canonical_json(value), T_OLD)
 
 
-def _world() -> list[KafkaRecord]:
+def seed_world() -> list[KafkaRecord]:
     """Two Banten families (one member revised, one family deleted by a tombstone) and one in Jawa Barat."""
     t = _Topic()
     a1, a2 = linked_member(1, nik="3603121505800002"), linked_member(2, nik=None)
@@ -82,7 +82,7 @@ def _world() -> list[KafkaRecord]:
 
 
 def test_current_state_keeps_the_latest_value_per_key_and_drops_tombstones() -> None:
-    state = current_state(_world())
+    state = current_state(seed_world())
     assert [(r.topic, r.offset) for r in state] == [
         (LINKED_FAMILIES, 2),
         (LINKED_FAMILIES, 3),
@@ -104,7 +104,7 @@ def _publisher(log: DisclosureLog, sub: Subscription) -> Publisher:
 def test_backfill_sends_each_matching_current_record_once_as_snapshot(log: DisclosureLog) -> None:
     pub = _publisher(log, _sub())
     sent: list[Notification] = []
-    assert run_backfills(pub, sent.extend, _world, lambda: NOW) == {"dinsos": 3}
+    assert run_backfills(pub, sent.extend, seed_world, lambda: NOW) == {"dinsos": 3}
     ring = KeyRing(SECRETS).for_subscriber("dinsos")
     got = sorted((n.envelope.event_type, n.envelope.record_type, n.envelope.snapshot, n.key) for n in sent)
     assert got == sorted(
@@ -125,12 +125,12 @@ def test_backfill_sends_each_matching_current_record_once_as_snapshot(log: Discl
     ]
     assert set(log.status(e.message_id for e in entries).values()) == {"sent"}
     # Marked done: a second start sends nothing; the live feed of an older revision sends nothing either.
-    assert run_backfills(pub, sent.extend, _world, lambda: NOW) == {}
+    assert run_backfills(pub, sent.extend, seed_world, lambda: NOW) == {}
     # Live records (after valid_from) the snapshot covered: an older revision and the same record.
     later = int(NOW.timestamp() * 1000) + 1000
     again = _publisher(log, _sub())
-    assert again.handle(replace(_world()[1], timestamp_ms=later)) == []
-    assert again.handle(replace(_world()[0], timestamp_ms=later)) == []
+    assert again.handle(replace(seed_world()[1], timestamp_ms=later)) == []
+    assert again.handle(replace(seed_world()[0], timestamp_ms=later)) == []
     newer = linked_member(1, nik=None, revision=3)  # the link was wrong: a correction of the snapshot
     (live,) = again.handle(
         KafkaRecord(LINKED_MEMBERS, 0, 20, newer.member_key.encode(), to_canonical_json(newer), later)
@@ -146,7 +146,7 @@ def test_backfill_sends_each_matching_current_record_once_as_snapshot(log: Discl
 
 def test_a_subscription_without_creation_events_or_backfill_gets_no_snapshot(log: DisclosureLog) -> None:
     deaths_only = _sub(event_types=(EventType.DEATH,), family_fields=("member_count",))
-    assert run_backfills(_publisher(log, deaths_only), [].extend, _world, lambda: NOW) == {"dinsos": 0}
+    assert run_backfills(_publisher(log, deaths_only), [].extend, seed_world, lambda: NOW) == {"dinsos": 0}
     no_backfill = _sub(subscriber_id="dinsos", backfill=False)
     read_called: list[bool] = []
     assert (
@@ -164,14 +164,14 @@ def test_a_failed_send_leaves_the_backfill_pending_and_a_restart_completes_it(tm
         raise PublishError("not acknowledged")
 
     with pytest.raises(PublishError):
-        run_backfills(_publisher(log, _sub()), refuse, _world, lambda: NOW)
+        run_backfills(_publisher(log, _sub()), refuse, seed_world, lambda: NOW)
     first_ids = sorted(e.message_id for e in log.query())
     assert len(first_ids) == 3 and set(log.status(first_ids).values()) == {"pending"}
     log.close()
     log = DisclosureLog(path)
     sent: list[Notification] = []
     pub = _publisher(log, _sub())  # marks the three entries in doubt
-    assert run_backfills(pub, sent.extend, _world, lambda: NOW) == {"dinsos": 3}
+    assert run_backfills(pub, sent.extend, seed_world, lambda: NOW) == {"dinsos": 3}
     assert sorted(n.envelope.message_id for n in sent) == first_ids  # the same messages, one entry each
     assert log.count() == 3 and set(log.status(first_ids).values()) == {"sent"}
 
@@ -205,7 +205,7 @@ def test_the_loop_backfills_before_its_first_batch_and_counts_the_notifications(
 
     from services.publisher.loop import LoopConfig, PublisherLoop
     from services.publisher.metrics import PublisherMetrics
-    from tests.unit.test_publisher_write_ahead import FakeBroker, FakeProducer
+    from tests.support.publisher_fakes import FakeBroker, FakeProducer
 
     broker = FakeBroker()
     registry = SubscriptionRegistry(subscriptions=(_sub(),))
@@ -217,7 +217,7 @@ def test_the_loop_backfills_before_its_first_batch_and_counts_the_notifications(
         consumer=broker.consumer(),
         producer=FakeProducer(broker),
     )
-    assert loop.backfill(read=_world) == {"dinsos": 3}
+    assert loop.backfill(read=seed_world) == {"dinsos": 3}
     assert sorted(json.loads(v)["event_type"] for _, _, v in broker.delivered) == [
         "family_new",
         "link_created",
@@ -232,4 +232,4 @@ def test_the_loop_backfills_before_its_first_batch_and_counts_the_notifications(
         return value or 0.0
 
     assert (count("link_created"), count("family_new")) == (2.0, 1.0)
-    assert loop.backfill(read=_world) == {} and len(broker.delivered) == 3
+    assert loop.backfill(read=seed_world) == {} and len(broker.delivered) == 3

@@ -18,7 +18,7 @@ from services.publisher.loop import LoopConfig, PublisherLoop
 from services.publisher.progress import ProgressReporter, ProgressSnapshot, progress_line, total_lag
 from services.publisher.settings import PublisherSettings
 from tests.support.publisher import EXAMPLE_SECRETS, example_registry
-from tests.unit.test_publisher_write_ahead import EXPECTED, NOW, FakeBroker, FakeProducer, _world
+from tests.support.publisher_fakes import EXPECTED, NOW, FakeBroker, FakeProducer, seed_world
 
 
 def test_the_line_has_totals_changes_rates_per_subscriber_counts_and_lag() -> None:
@@ -99,7 +99,7 @@ def test_total_lag_over_the_assigned_partitions() -> None:
 
 def test_the_loop_emits_the_counts_of_what_it_sent(tmp_path: Path) -> None:
     broker = FakeBroker()
-    _world(broker)  # 3 input records -> EXPECTED notifications
+    seed_world(broker)  # 3 input records -> EXPECTED notifications
     lines: list[str] = []
     log = DisclosureLog(tmp_path / "d.sqlite")
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: NOW)

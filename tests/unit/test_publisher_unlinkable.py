@@ -19,7 +19,7 @@ from contracts.linkage_updates import UpdateEventType
 from contracts.subscriptions import FAMILY_FIELDS, PERSON_FIELDS, EventType, Subscription, SubscriptionRegistry
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher
 from tests.support.publisher import VALID_FROM, integrated_family, linked_member, update_event

@@ -15,7 +15,7 @@ from contracts.subscriptions import EventType, NotificationEnvelope, Subscriptio
 from contracts.topics import LINKED_MEMBERS, UPDATES
 from integration.notifications import UPDATE_EVENT_TYPES
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import DisclosureLog
 from services.publisher.core import Notification, Publisher
 from tests.support.publisher import VALID_FROM, linked_member, update_event

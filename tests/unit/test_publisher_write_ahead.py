@@ -11,120 +11,35 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
 import typer
 from kafka import TopicPartition
-from kafka.errors import KafkaTimeoutError
 from typer.testing import CliRunner
 
 from contracts.linkage_outputs import to_canonical_json
-from contracts.linkage_updates import UpdateEventType
-from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, UPDATES
+from contracts.topics import LINKED_MEMBERS
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.privacy.disclosure import IN_DOUBT, PENDING, SENT, Disclosure, DisclosureLog, DisclosureLogError
 from services.publisher.core import Publisher
 from services.publisher.loop import LoopConfig, PublisherLoop, PublishError
 from tests.support.publisher import (
     EXAMPLE_SECRETS,
     example_registry,
-    integrated_family,
     linked_member,
-    update_event,
 )
-
-NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-T0 = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)
-
-
-class _Record(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-
-
-@dataclass
-class FakeBroker:
-    """Input partitions, the group's committed offsets and everything acknowledged to subscribers."""
-
-    inputs: dict[TopicPartition, list[_Record]] = field(default_factory=dict)
-    committed: dict[TopicPartition, int] = field(default_factory=dict)
-    delivered: list[tuple[str, bytes, bytes]] = field(default_factory=list)
-
-    def add(self, topic: str, key: str, value: bytes) -> None:
-        tp = TopicPartition(topic, 0)
-        rs = self.inputs.setdefault(tp, [])
-        rs.append(_Record(topic, 0, len(rs), key.encode(), value, T0))
-
-    def consumer(self) -> FakeConsumer:
-        """A new group member: it starts at the committed offsets, like a restarted publisher."""
-        return FakeConsumer(self)
-
-    def message_ids(self) -> list[str]:
-        return [json.loads(value)["message_id"] for _, _, value in self.delivered]
-
-
-class FakeConsumer:
-    def __init__(self, broker: FakeBroker) -> None:
-        self.broker = broker
-        self.position = dict(broker.committed)
-
-    def poll(self, timeout_ms: int = 0) -> Mapping[TopicPartition, list[_Record]]:
-        batch = {}
-        for tp, rs in self.broker.inputs.items():
-            new = rs[self.position.get(tp, 0) :]
-            if new:
-                batch[tp] = new
-                self.position[tp] = new[-1].offset + 1
-        return batch
-
-    def commit(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
-        for tp, meta in (offsets or {}).items():
-            self.broker.committed[tp] = meta.offset
-
-    def assignment(self) -> set[TopicPartition]:
-        return set(self.broker.inputs)
-
-    def close(self) -> None:
-        pass
-
-
-class _Future:
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-class FakeProducer:
-    """Acknowledges the first `ack_limit` sends (all when None); later ones time out, undelivered."""
-
-    def __init__(self, broker: FakeBroker, ack_limit: int | None = None) -> None:
-        self.broker, self.ack_limit, self.attempts = broker, ack_limit, 0
-
-    def send(self, topic: str, *, key: bytes, value: bytes, **_stamp: object) -> _Future:
-        self.attempts += 1
-        if self.ack_limit is not None and self.attempts > self.ack_limit:
-            return _Future(KafkaTimeoutError("no acknowledgement"))
-        self.broker.delivered.append((topic, key, value))
-        return _Future(None)
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def close(self, timeout: float | None = None) -> None:
-        pass
+from tests.support.publisher_fakes import (
+    EXPECTED,
+    NOW,
+    T0,
+    FakeBroker,
+    FakeProducer,
+    seed_world,
+)
 
 
 class FaultyLog(DisclosureLog):
@@ -145,21 +60,6 @@ class FaultyLog(DisclosureLog):
         super().mark(outcome, message_ids, moment, db=db)
 
 
-def _world(broker: FakeBroker) -> None:
-    """One batch: a linked member in BPJS, its family, and a death update of a second member."""
-    m1 = linked_member(1, nik="3603121505800002", bpjs_id="0001234567890")
-    m2 = linked_member(2, nik="3603125505850003")
-    broker.add(LINKED_MEMBERS, m1.member_key, to_canonical_json(m1))
-    fam = integrated_family([m1, m2])
-    broker.add(LINKED_FAMILIES, fam.family_key, to_canonical_json(fam))
-    died = update_event(UpdateEventType.PERSON_DIED, m2, m2, change_id="c-died")
-    broker.add(UPDATES, m2.member_key, to_canonical_json(died))
-
-
-# kemensos + kemenkes about m1, kemensos + kemendikbud about the family, kemensos about the death.
-EXPECTED = 5
-
-
 def _loop(broker: FakeBroker, log: DisclosureLog, producer: FakeProducer | None = None) -> PublisherLoop:
     publisher = Publisher(example_registry(), KeyRing(EXAMPLE_SECRETS), log, clock=lambda: NOW)
     return PublisherLoop(
@@ -176,9 +76,9 @@ def _statuses(path: Path) -> dict[str, str]:
 
 
 def _faulty_world(tmp_path: Path, fail: str) -> tuple[FakeBroker, Path, FaultyLog, PublisherLoop]:
-    """One batch (`_world`) and a loop over a FaultyLog at `tmp_path/d.sqlite` whose `fail` step fails."""
+    """One batch (`seed_world`) and a loop over a FaultyLog at `tmp_path/d.sqlite` whose `fail` step fails."""
     broker, db = FakeBroker(), tmp_path / "d.sqlite"
-    _world(broker)
+    seed_world(broker)
     faulty = FaultyLog(db)
     faulty.fail = fail
     return broker, db, faulty, _loop(broker, faulty)
@@ -208,7 +108,7 @@ def test_a_failed_send_leaves_pending_entries_that_the_restart_sends_again_witho
     tmp_path: Path,
 ) -> None:
     broker, db = FakeBroker(), tmp_path / "d.sqlite"
-    _world(broker)
+    seed_world(broker)
     log = DisclosureLog(db)
     loop = _loop(broker, log, FakeProducer(broker, ack_limit=2))
     with pytest.raises(PublishError):
@@ -310,7 +210,7 @@ def test_read_only_audit_never_writes(tmp_path: Path) -> None:
 
 def test_audit_shows_pending_in_doubt_and_sent(cli_app: typer.Typer, tmp_path: Path) -> None:
     broker, db = FakeBroker(), tmp_path / "d.sqlite"
-    _world(broker)
+    seed_world(broker)
     log = DisclosureLog(db)
     with pytest.raises(PublishError):
         _loop(broker, log, FakeProducer(broker, ack_limit=0)).run_once()

@@ -13,7 +13,7 @@ import pytest
 from contracts import events as ce
 from contracts.linkage_outputs import LinkBand, LinkedMember, MemberDecision, PersonIdKind
 from contracts.review_decisions import REVIEW_DECISION_ADAPTER, ReviewDecision, ReviewOutcome, decision_id_of
-from services.events import cloud_event_headers, timestamp_ms
+from services.kafka.events import cloud_event_headers, timestamp_ms
 from services.review.store import CLOSED, DECIDED, OPEN, DecisionRefused, ReviewStore
 from tests.support.review import CANDIDATE_NIKS, sample_task
 from tests.unit.review_support import HOUR_MS, NOW, NOW_MS, csrf_of, login, put, rig

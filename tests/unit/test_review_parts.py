@@ -19,8 +19,8 @@ from services.review.nik import decode_nik, mask_nik, nik_mismatches
 from services.review.store import ReviewStore
 from services.review.users import UserFileError, UserStore
 from services.review.views import waterfall
+from tests.support.metrics import FORBIDDEN_LABELS
 from tests.support.review import CANDIDATE_NIKS, PASSWORD, sample_task
-from tests.unit.test_metrics_conventions import FORBIDDEN_LABELS
 
 
 def test_accounts_keep_only_a_salted_hash_and_verify_role_and_password(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from contracts.submission import MAX_REVISION, FamilySubmission
 from contracts.topics import LINKED_MEMBERS
 from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.admission import AdmissionRules
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import FamilyState, LinkStore, StoreUpdate

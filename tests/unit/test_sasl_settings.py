@@ -1,4 +1,4 @@
-"""The Kafka security block every service shares (services/kafka_security.py): SASL/SCRAM over PLAINTEXT
+"""The Kafka security block every service shares (services/kafka/security.py): SASL/SCRAM over PLAINTEXT
 or TLS, off by default, from env or files, and one clear error when a password is missing."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from services.gateway.settings import GatewaySettings
-from services.kafka_security import KafkaSecurity
+from services.kafka.security import KafkaSecurity
 from services.linker.settings import LinkerSettings
 from services.publisher.settings import PublisherSettings
 from services.review.settings import ReviewSettings

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from contracts.subscriptions import SubscriptionRegistry
-from services.access.acl import AclSyncError, Grant, plan
+from services.access.acl import plan
+from services.kafka.acl import AclSyncError, Grant
 from tests.support.publisher import example_registry, example_subscriptions
 
 

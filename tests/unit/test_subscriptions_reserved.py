@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from contracts.subscriptions import Subscription, SubscriptionRegistry, reserved_subscriber_id
-from services.access.acl import SERVICE_PRINCIPALS, SUPER_USERS, AclSyncError, plan
+from services.access.acl import SERVICE_PRINCIPALS, SUPER_USERS, plan
+from services.kafka.acl import AclSyncError
 from services.publisher.registry_file import RegistryFileError, load_registry, save_registry
 from tests.support.publisher import example_subscriptions
 from tools.broker import BrokerConfig, _security_properties

@@ -21,7 +21,7 @@ from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER, UpdateEventType, u
 from contracts.submission import FamilySubmission
 from integration.ids import PersonIds
 from integration.outputs import rebuilt_family
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore

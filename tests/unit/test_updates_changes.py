@@ -17,7 +17,7 @@ from contracts.linkage_updates import (
     UpdateEventType,
     update_event_id,
 )
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.updates.changes import Change, ChangeTopicKind, classify_change
 from tests.support.updates import dtks_row, nik_for, population_change
 

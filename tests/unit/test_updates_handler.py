@@ -14,7 +14,7 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.progress import SubmissionsProgress

@@ -13,7 +13,7 @@ from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from integration.master import MasterPerson
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics

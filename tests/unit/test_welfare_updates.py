@@ -28,7 +28,7 @@ from contracts.subscriptions import EventType, NotificationEnvelope, Subscriptio
 from contracts.topics import UPDATES
 from integration.ids import PersonIds
 from integration.pseudonyms import KeyRing
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import ChangeApplier, UpdateResult, UpdateTopics

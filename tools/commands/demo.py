@@ -30,10 +30,10 @@ from contracts.decode import ContractViolation, decode
 from contracts.submission import FAMILY_SUBMISSION_ADAPTER
 from contracts.topics import SUBMISSIONS, SUBMISSIONS_DLQ
 from linkage.records import family_key_string
-from services import topics as topic_admin
 from services.commands.topics import print_report
-from services.kafka_io import JsonProducer, ProduceError, Value
-from services.kafka_record import KafkaRecord
+from services.kafka import topics as topic_admin
+from services.kafka.io import JsonProducer, ProduceError, Value
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import bounded_dead_letter
 from tools import broker as kafka_broker
 from tools.pipeline.linker_process import PipelineTopics

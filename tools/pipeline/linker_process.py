@@ -31,7 +31,7 @@ from contracts.topics import (
     UPDATES,
     topic_spec,
 )
-from services.topics import provision
+from services.kafka.topics import provision
 
 REPO = Path(__file__).resolve().parents[2]
 

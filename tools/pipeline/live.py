@@ -71,7 +71,7 @@ def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 def _dead_letters_since(bootstrap: str, topic: str, start: dict[int, int], keys: set[bytes | None]) -> Counter[str]:
     """Reasons of the dead letters the linker wrote after `start` for records with our keys."""
-    from services.kafka_io import read_topic
+    from services.kafka.io import read_topic
 
     reasons: Counter[str] = Counter()
     for r in read_topic(bootstrap, topic):

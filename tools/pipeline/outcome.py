@@ -26,8 +26,8 @@ from kafka.errors import KafkaError
 
 from linkage.evaluate import Evaluation, evaluate_links
 from linkage.records import family_key_string
-from services.kafka_io import read_topic
-from services.kafka_record import KafkaRecord
+from services.kafka.io import read_topic
+from services.kafka.record import KafkaRecord
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from contracts.population import POPULATION_CHANGE_ADAPTER
 from contracts.sectoral import SECTORAL_RECORD_ADAPTER, BpjsRecord, DtksRecord
 from contracts.topics import MAX_RECORD_BYTES
 from integration.master import MasterPerson, SectoralSource, master_person
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import bounded_dead_letter
 
 ChangeTopicKind = Literal["population", "dtks", "bpjs"]

@@ -29,7 +29,7 @@ from faust.types import TP
 
 from integration.clerical import AppliedDecision, SecondReview
 from integration.ids import PersonIds
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.progress import SubmissionsProgress

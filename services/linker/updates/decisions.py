@@ -40,7 +40,7 @@ from integration.clerical import (
 from integration.ids import PersonIds
 from integration.outputs import review_task
 from integration.port import MemberLink
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import bounded_dead_letter
 from services.linker.member_state import MemberState
 from services.linker.pipeline import OutboundRecord

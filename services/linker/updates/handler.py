@@ -36,7 +36,7 @@ from integration.clerical import StickyDecision
 from integration.ids import PersonIds
 from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.deadletter import dead_letter_key
 from services.linker.member_state import MemberState, Probe
 from services.linker.pipeline import OutboundRecord, Send

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import Enum
 
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 
 #: (topic, partition) -> the next offset to apply. A missing partition counts as 0 (nothing applied).
 Positions = Mapping[tuple[str, int], int]

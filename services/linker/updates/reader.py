@@ -15,11 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-
-from services.kafka_io import topic_partitions
-from services.kafka_record import KafkaRecord
+from services.kafka.aio import AIOKafkaConsumer, TopicPartition, reader, topic_partitions
+from services.kafka.record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
@@ -43,13 +40,11 @@ class ChangeReader:
     async def start(self, positions: Mapping[tuple[str, int], int]) -> None:
         """Connect, assign every change partition and seek to `positions` (else to the beginning)."""
         s = self._settings
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap.split(","),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        consumer = reader(
+            s.bootstrap.split(","),
             client_id=f"{s.app_id}-change-reader",
-            **credentials_to_aiokafka_auth(s.faust_credentials()),
+            auto_offset_reset="earliest",
+            **s.aiokafka_security(),
         )
         await consumer.start()
         self._consumer = consumer
@@ -91,7 +86,7 @@ class ChangeReader:
         return await topic_partitions(
             s.bootstrap.split(","),
             client_id=f"{s.app_id}-change-reader",
-            security=credentials_to_aiokafka_auth(s.faust_credentials()),
+            security=s.aiokafka_security(),
         )
 
     async def run(

@@ -31,7 +31,7 @@ from faust.types import TP
 
 from integration.ids import PersonIds
 from integration.port import MemberLinker
-from services.kafka_record import KafkaRecord
+from services.kafka.record import KafkaRecord
 from services.linker.errors import LinkerConfigError
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
@@ -70,6 +70,11 @@ class MasterUpdates:
         self._owned: set[int] = set()
         self._gate_waiting = False  # the submissions agent waits for this instance's reader
         self._given_up: set[int] = set()  # files still ahead after the longest wait (linked anyway)
+
+    @property
+    def given_up(self) -> frozenset[int]:
+        """Owned files still ahead of this master after the longest wait, whose submissions are linked anyway."""
+        return frozenset(self._given_up)
 
     def owned(self) -> list[TP]:
         """The submissions partitions this instance owns now."""

@@ -7,13 +7,15 @@ policy under running consumers), and every difference is reported for an operato
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from contracts.topics import CATALOGUE, TopicSpec
+from services.kafka.admin import admin_client
 
 
 class TopicsError(RuntimeError):
@@ -48,9 +50,45 @@ class TopicReport:
         return not self.missing and not self.differences
 
 
+def create_missing(
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    partitions: int,
+    configs: Mapping[str, str],
+    client_id: str,
+    replication_factor: int = 1,
+    **security: Any,
+) -> list[str]:
+    """Create those of `names` the broker lacks (topics outside the catalogue, e.g. per subscriber), all
+    with the same partitions and configs; returns the names created. Existing topics are left alone.
+
+    Raises `RuntimeError` naming a topic the broker refused, kafka-python's `KafkaError` or `OSError`
+    when the broker cannot be reached. `security`: kafka-python SASL/TLS options.
+    """
+    admin = admin_client(bootstrap, client_id=client_id, **security)
+    try:
+        existing = set(admin.list_topics())
+        created = []
+        for name in names:
+            if name in existing:
+                continue
+            topic = NewTopic(name, partitions, replication_factor, topic_configs=dict(configs))
+            try:
+                admin.create_topics([topic])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+            except KafkaError as exc:
+                raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
+        return created
+    finally:
+        admin.close()
+
+
 def _admin(bootstrap: str) -> KafkaAdminClient:
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="regsosek-topics", request_timeout_ms=15000)
+        return admin_client(bootstrap, client_id="regsosek-topics")
     except (KafkaError, OSError) as exc:
         raise TopicsError(f"cannot reach the Kafka broker at {bootstrap}: {exc}") from exc
 

@@ -14,7 +14,8 @@ them with its own prefix (e.g. `REGSOSEK_PUBLISHER_SASL_USERNAME`, `REGSOSEK_GAT
   `ssl_check_hostname`: verify the broker's host name (default true).
 
 The same settings become the keyword arguments of each client library: `kafka_python_security()`
-(publisher, review), `aiokafka_security()` (gateway) and `faust_credentials()` (linker).
+(publisher, review, admin), `aiokafka_security()` (gateway, the linker's change reader) and `faust_credentials()`
+(the linker's faust app).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Thin Kafka I/O adapters: a producer that returns only once the broker acknowledged, and a reader.
+"""Thin Kafka I/O adapters (kafka-python): a producer that returns only once the broker acknowledged, and a reader.
 
 Values are JSON bytes. A pydantic model is serialised with `model_dump_json()` so what goes on the
 wire is exactly what the contract exports; raw bytes are sent unchanged (dead letters keep the
@@ -12,38 +12,19 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 from pydantic import BaseModel
 
 from contracts.partitioning import producer_partitioner
-from services.kafka_record import Delivered, KafkaRecord
+from services.kafka.clients import acknowledging_producer, reader
+from services.kafka.record import Delivered, KafkaRecord
 
 Value = bytes | BaseModel | dict[str, Any]
 
 
 class ProduceError(RuntimeError):
     """The broker did not acknowledge a record (or could not be reached)."""
-
-
-async def topic_partitions(
-    bootstrap: str | list[str], *, client_id: str, security: Mapping[str, Any] | None = None
-) -> dict[str, list[int]]:
-    """Every topic the broker shows us, with its partition numbers (sorted), by aiokafka's public admin API.
-
-    A consumer without a subscription (`group_id=None`, partitions assigned by hand) has no metadata of
-    the topics it is about to assign; this asks the broker for all of them (asking for named topics
-    could create them on a broker with `auto.create.topics.enable`). Raises `KafkaError` when the broker
-    cannot be reached.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **dict(security or {}))
-    await admin.start()
-    try:
-        described = await admin.describe_topics()
-    finally:
-        await admin.close()
-    return {t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described if t["error_code"] == 0}
 
 
 def compacted_state(records: Iterable[KafkaRecord]) -> dict[str, bytes]:
@@ -83,17 +64,13 @@ class JsonProducer:
     ) -> None:
         self.timeout_s = timeout_s
         try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap,
+            self._producer = acknowledging_producer(
+                bootstrap,
                 client_id=client_id,
-                acks="all",
-                # Idempotence: a retried send is not written twice, and per-key order holds.
-                enable_idempotence=True,
-                linger_ms=5,
+                timeout_s=timeout_s,
                 # Member keys go to their family's partition (contracts.partitioning).
                 partitioner=producer_partitioner,
-                request_timeout_ms=int(timeout_s * 1000),
-                **security,  # SASL/TLS options (services.kafka_security), none on the PLAINTEXT listener
+                **security,  # SASL/TLS options (services.kafka.security), none on the PLAINTEXT listener
             )
         except (KafkaError, OSError) as exc:
             raise ProduceError(f"cannot connect a producer to {bootstrap}: {exc}") from exc
@@ -108,7 +85,7 @@ class JsonProducer:
         timestamp_ms: int | None = None,
     ) -> Delivered:
         """Write one record and wait for the broker's acknowledgement (`headers`, `timestamp_ms`: the
-        record's CloudEvents headers and event time, `services.events`; None: none and the clock)."""
+        record's CloudEvents headers and event time, `services.kafka.events`; None: none and the clock)."""
         raw_key = key.encode() if isinstance(key, str) else key
         try:
             future = self._producer.send(
@@ -160,13 +137,7 @@ def read_topic(
     send sees it. Raises TimeoutError if the end is not reached within `timeout_s`. `security`: kafka-python
     SASL/TLS options (`KafkaSecurity.kafka_python_security()`).
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        client_id="regsosek-reader",
-        **dict(security or {}),
-    )
+    consumer = reader(bootstrap, client_id="regsosek-reader", **dict(security or {}))
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
