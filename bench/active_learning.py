@@ -40,7 +40,7 @@ from linkage.evaluate import Evaluation, evaluate_links  # noqa: E402
 from linkage.labels import MemberLabels, label_keys, uncertainty  # noqa: E402
 from linkage.model.artefact import ModelArtefact  # noqa: E402
 from linkage.normalise.prepare import prepare_table  # noqa: E402
-from linkage.records import load_world_source  # noqa: E402
+from services.world import load_world_source  # noqa: E402
 from synthetic.profile import NoiseProfile  # noqa: E402
 from synthetic.world import generate_world  # noqa: E402
 

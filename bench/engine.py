@@ -46,19 +46,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _query_records(world: Path, count: int) -> Any:
     """The first `count` survey members of the world (linkage records, family context dropped)."""
-    from linkage.normalise.regions import Crosswalk
-    from linkage.records import LINKAGE_COLUMNS, member_records
+    from contracts.submission import FAMILY_SUBMISSION_ADAPTER
+    from linkage.records import LINKAGE_COLUMNS
+    from services.world import member_records, village_crosswalk
 
     submissions = []
     members = 0
     with open(world / "submissions.jsonl", encoding="utf-8") as fh:
         for line in fh:
-            sub = json.loads(line)
+            sub = FAMILY_SUBMISSION_ADAPTER.validate_json(line)
             submissions.append(sub)
-            members += len(sub["members"])
+            members += len(sub.members)
             if members >= count:
                 break
-    table = member_records(submissions, Crosswalk.from_parquet(str(world / "crosswalk.parquet")))
+    table = member_records(submissions, village_crosswalk(world / "crosswalk.parquet"))
     return table.select(list(LINKAGE_COLUMNS)).slice(0, count)
 
 

@@ -64,16 +64,16 @@ def queries(count: int) -> list[MemberQuery]:
         out.append(
             MemberQuery(
                 record_id=f"{family}-{i % 4 + 1:02d}",
-                nik="",
-                kk_number="",
+                nik=None,
+                kk_number=None,
                 full_name="",
-                sex="",
-                birth_date="",
+                sex=None,
+                birth_date=None,
                 birth_year=None,
                 age=None,
                 reference_year=2022,
-                village_code="",
-                address="",
+                village_code=None,
+                address=None,
                 family_key=family,
                 head_name="",
             )

@@ -170,7 +170,7 @@ def world(profile: str, persons: int, seed: int = 17) -> Dataset:
     """A generated world's master, survey members and truth."""
     import pyarrow.parquet as pq
 
-    from linkage.records import load_world_source
+    from services.world import load_world_source
     from synthetic.profile import NoiseProfile
     from synthetic.world import generate_world
 

@@ -85,8 +85,10 @@ class StickyDecision:
 
 def identity_of(query: MemberQuery) -> str:
     """A digest of the member's identity fields as the engine saw them (NIK, name, sex, birth date and
-    year): a new revision with the same digest shows the reviewer's member unchanged."""
-    text = "\x1f".join([query.nik, query.full_name, query.sex, query.birth_date, str(query.birth_year)])
+    year): a new revision with the same digest shows the reviewer's member unchanged. An unknown (None)
+    field is digested as an empty string, as when queries held "" for it: stored digests still hold."""
+    parts = (query.nik, query.full_name, query.sex, query.birth_date)
+    text = "\x1f".join([*(p or "" for p in parts), str(query.birth_year)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -23,25 +23,27 @@ Band = Literal["auto_link", "review", "no_match", "clerical_link"]
 
 @dataclass(frozen=True)
 class MemberQuery:
-    """One survey member as the engine links it (the data model's linkage record plus family context).
+    """One survey member as the engine links it (the data model's linkage record plus family context),
+    built by `integration.mapping.member_query` only.
 
-    `record_id` is the member key. Dates are `YYYY-MM-DD` or empty; `sex` is `M`, `F` or empty;
-    `village_code` is the Kemendagri 10-digit code of the family key's BPS village when the crosswalk
-    knows it, else empty. `age` (completed years at the
-    visit) and `reference_year` (the visit's year) let the engine derive a birth-year range.
+    `record_id` is the member key. None is "unknown" for every optional field (never an empty string).
+    Dates are `YYYY-MM-DD`; `sex` is `M` or `F`; `village_code` is the Kemendagri 10-digit code of the
+    family key's BPS village when the crosswalk knows it. `birth_year` is the year as written; `age`
+    (completed years at the visit) and `reference_year` (the visit's year) give the engine a birth year
+    when it is not (`integration.mapping.birth_year_of`, the one age rule).
     """
 
     record_id: str
-    nik: str
-    kk_number: str
+    nik: str | None
+    kk_number: str | None
     full_name: str
-    sex: str
-    birth_date: str
+    sex: str | None
+    birth_date: str | None
     birth_year: int | None
     age: int | None
     reference_year: int
-    village_code: str
-    address: str
+    village_code: str | None
+    address: str | None
     family_key: str
     head_name: str
     relationship: int | None = None

@@ -2,13 +2,14 @@
 
 Each register speaks its own dialect (Dukcapil, the REGSOSEK questionnaire, DTKS, BPJS); this module
 translates each into the same nine columns, so normalisation, models and the engine see one shape.
-Survey members also carry their family context (family key, head's name, KK number, relationship)
-for the family tie-break in `linkage.normalise.family`. Works on plain dicts and pyarrow tables.
+Survey members (mapped from the contracts by `integration.mapping`, then `member_table`) also carry
+their family context (family key, head's name, KK number, relationship) for the family tie-break in
+`linkage.normalise.family`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,7 +18,6 @@ import pyarrow.compute as pc
 
 from linkage.normalise.address import household_address
 from linkage.normalise.columnar import as_array, distinct_safe, map_distinct
-from linkage.normalise.regions import Crosswalk
 
 LINKAGE_COLUMNS: tuple[str, ...] = (
     "record_id",
@@ -30,7 +30,6 @@ LINKAGE_COLUMNS: tuple[str, ...] = (
     "village_code",
     "address",
 )
-FAMILY_COLUMNS: tuple[str, ...] = ("family_key", "head_name", "relationship", "submission_id")
 
 LINKAGE_SCHEMA = pa.schema([(c, pa.int64() if c == "birth_year" else pa.string()) for c in LINKAGE_COLUMNS])
 MEMBER_SCHEMA = pa.schema(
@@ -42,8 +41,6 @@ MEMBER_SCHEMA = pa.schema(
         ("submission_id", pa.string()),
     ]
 )
-# REGSOSEK was enumerated in 2022: an age without a birth date gives this year minus the age (+-1).
-ENUMERATION_YEAR = 2022
 
 
 def _iso(value: object) -> str | None:
@@ -166,6 +163,15 @@ def bpjs_records(bpjs: pa.Table) -> pa.Table:
     return _table(rows, LINKAGE_SCHEMA)
 
 
+def member_table(columns: Mapping[str, Sequence[Any]]) -> pa.Table:
+    """Survey members' linkage records with family context (`MEMBER_SCHEMA`) from column lists.
+
+    The columns come from `integration.mapping.record_columns`: the one mapping of a questionnaire
+    member, shared by the batch commands and the streaming linker (the core never reads contracts).
+    """
+    return pa.Table.from_pydict({c: columns[c] for c in MEMBER_SCHEMA.names}, schema=MEMBER_SCHEMA)
+
+
 def family_key_string(key: Mapping[str, Any]) -> str:
     """The 22-digit REGSOSEK22-K family key of a submission's `family_key` object."""
     parts = (
@@ -179,90 +185,3 @@ def family_key_string(key: Mapping[str, Any]) -> str:
         "family_serial",
     )
     return "".join(str(key[p]) for p in parts)
-
-
-def _member_birth(member: Mapping[str, Any]) -> tuple[str | None, int | None]:
-    bd = member.get("birth_date") or {}
-    day, month, year = bd.get("day"), bd.get("month"), bd.get("year")
-    # 98 is the paper form's "unknown" for a part of the date.
-    day, month = (None if v in (None, 98) else v for v in (day, month))
-    year = None if year in (None, 98, 9998) else year
-    iso = None
-    if day and month and year:
-        try:
-            iso = date(int(year), int(month), int(day)).isoformat()
-        except ValueError:
-            iso = None
-    if year is None and member.get("age") is not None:
-        year = ENUMERATION_YEAR - int(member["age"])
-    return iso, int(year) if year is not None else None
-
-
-def member_records(submissions: Iterable[Mapping[str, Any]], crosswalk: Crosswalk | None) -> pa.Table:
-    """Members of FamilySubmission v1 dicts -> linkage records with family context.
-
-    The record id is `<submission_id>/<serial>`. The family's BPS village is mapped to the Kemendagri
-    code through the crosswalk (empty when unknown or when no crosswalk is given).
-    """
-    rows = []
-    for sub in submissions:
-        key = sub["family_key"]
-        bps_village = f"{key['province']}{key['regency']}{key['district']}{key['village']}"
-        village = crosswalk.village(bps_village) if crosswalk is not None else None
-        where = sub.get("address") or {}
-        street = household_address(where.get("street"), where.get("rt"), where.get("rw"))
-        for m in sub["members"]:
-            iso, year = _member_birth(m)
-            rows.append(
-                {
-                    "record_id": f"{sub['submission_id']}/{m['serial']}",
-                    "nik": m.get("nik"),
-                    "kk_number": sub.get("kk_number"),
-                    "full_name": m.get("name"),
-                    "sex": {1: "M", 2: "F"}.get(m.get("sex") or 0),
-                    "birth_date": iso,
-                    "birth_year": year,
-                    "village_code": village,
-                    "address": street,
-                    "family_key": family_key_string(key),
-                    "head_name": sub.get("head_name"),
-                    "relationship": m.get("relationship"),
-                    "submission_id": sub["submission_id"],
-                }
-            )
-    return _table(rows, MEMBER_SCHEMA)
-
-
-def read_submissions(path: str) -> list[dict[str, Any]]:
-    """FamilySubmission v1 objects from a JSON-lines file (plain dicts: the core never imports contracts)."""
-    import json
-
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def load_world_source(world_dir: str, source: str) -> tuple[pa.Table, pa.Table]:
-    """(master linkage records, `source` linkage records) of a generated world folder.
-
-    `source` is `members` (submissions.jsonl, with family context), `dtks` or `bpjs`. The master also
-    carries the population's `relationship` (who heads each KK) for the family tie-break. The truth file
-    is never read here.
-    """
-    import os
-
-    import pyarrow.parquet as pq
-
-    population = pq.read_table(os.path.join(world_dir, "population.parquet"))
-    master = population_records(population)
-    if "relationship" in population.column_names:
-        master = master.append_column("relationship", population.column("relationship"))
-    if source == "members":
-        crosswalk = Crosswalk.from_parquet(os.path.join(world_dir, "crosswalk.parquet"))
-        records = member_records(read_submissions(os.path.join(world_dir, "submissions.jsonl")), crosswalk)
-    elif source == "dtks":
-        records = dtks_records(pq.read_table(os.path.join(world_dir, "dtks.parquet")))
-    elif source == "bpjs":
-        records = bpjs_records(pq.read_table(os.path.join(world_dir, "bpjs.parquet")))
-    else:
-        raise ValueError(f"unknown source {source!r}; expected members, dtks or bpjs")
-    return master, records

@@ -30,9 +30,9 @@ from linkage.labels import (
 from linkage.model.artefact import ModelArtefact, ModelArtefactError, band_of, load_artefact
 from linkage.model.baseline import link_baseline
 from linkage.normalise.family import choose_best
-from linkage.records import load_world_source
 from linkage.spec import NotEnoughToLink
 from services.commands.link import LINK_STEPS, fail, read_table, refuse_existing, step_progress, write_table
+from services.world import WorldInputError, load_world_source
 
 
 def baseline_links(master: pa.Table, records: pa.Table, thresholds: dict[str, float]) -> pa.Table:
@@ -177,9 +177,11 @@ def _open_world(
         except ModelArtefactError as e:
             raise typer.BadParameter(str(e), param_hint="--model") from None
     try:
-        master, records = load_world_source(str(world), source)
+        master, records = load_world_source(world, source)
     except OSError as e:
         raise fail(f"cannot read the {source} files of {world}: {e.strerror or e}") from None
+    except WorldInputError as e:
+        raise fail(str(e)) from None
     return artefact, master, records
 
 

@@ -15,9 +15,9 @@ from linkage.model.artefact import ModelArtefact, ModelArtefactError, load_artef
 from linkage.model.charts import CHARTS_EXTRA, charts_available
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, LABEL_PRIOR_PAIRS
 from linkage.normalise.prepare import prepare_table
-from linkage.records import load_world_source
 from linkage.spec import NotEnoughToLink, spec_for_tables
 from services.commands.link import LINK_STEPS, fail, read_table, step_progress
+from services.world import WorldInputError, load_world_source
 
 TRAIN_STEPS = ("load", *LINK_STEPS[:6], "write artefact")
 LABEL_STEPS = (
@@ -78,7 +78,10 @@ def train(
         return
     with step_progress(console, TRAIN_STEPS) as step:
         step("load")
-        master, records = load_world_source(str(world), source)
+        try:
+            master, records = load_world_source(world, source)
+        except WorldInputError as e:
+            raise fail(str(e)) from None
         step("normalise")
         pm, pr = prepare_table(master), prepare_table(records)
         try:
@@ -134,7 +137,7 @@ def _train_with_labels(
     try:
         with step_progress(console, steps) as step:
             step("load")
-            master, records = load_world_source(str(world), source)
+            master, records = load_world_source(world, source)
             if base is None:
                 pm, pr = prepare_table(master), prepare_table(records)
                 spec = spec_for_tables(source, pm, pr)  # type: ignore[arg-type]
@@ -151,7 +154,7 @@ def _train_with_labels(
             )
             step("write artefact")
             folder = save_artefact(artefact, out, charts=charts)
-    except (LinkInputError, NotEnoughToLink) as e:
+    except (LinkInputError, NotEnoughToLink, WorldInputError) as e:
         raise fail(str(e)) from None
     used = artefact.metadata["labels"]
     if used["matches_used"] == 0 and not calibration.judged:

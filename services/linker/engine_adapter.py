@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from integration.port import MemberLinker
 from services.linker.errors import LinkerConfigError
 from services.linker.settings import LinkerSettings
+from services.world import village_crosswalk
 
 
 def load_member_linker(settings: LinkerSettings) -> MemberLinker:
@@ -36,7 +37,4 @@ def load_village_crosswalk(settings: LinkerSettings) -> Mapping[str, str]:
     path = settings.world_dir / "crosswalk.parquet"
     if not path.is_file():
         return {}
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path, columns=["level", "bps_code", "kemendagri_code"]).to_pylist()
-    return {r["bps_code"]: r["kemendagri_code"] for r in table if r["level"] == "village"}
+    return village_crosswalk(path)

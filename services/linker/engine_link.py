@@ -22,30 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from integration.mapping import record_columns
 from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery, report_sectoral
 from linkage.observer import NO_OBSERVER, LinkageObserver
+from linkage.records import member_table
 from services.linker.errors import LinkerConfigError
 from services.linker.ranking import rank_review_candidates
-
-# Columns of the engine's member records (linkage.records.MEMBER_SCHEMA); family context included.
-_MEMBER_SCHEMA = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("nik", pa.string()),
-        ("kk_number", pa.string()),
-        ("full_name", pa.string()),
-        ("sex", pa.string()),
-        ("birth_date", pa.string()),
-        ("birth_year", pa.int64()),
-        ("village_code", pa.string()),
-        ("address", pa.string()),
-        ("family_key", pa.string()),
-        ("head_name", pa.string()),
-        ("relationship", pa.int64()),
-        ("submission_id", pa.string()),
-    ]
-)
 
 
 class NikIndex:
@@ -186,7 +169,7 @@ class EngineMemberLinker:
         """Score the batch in one engine call and add the master facts of each best candidate."""
         if not members:
             return []
-        table = pa.Table.from_pylist([_row(q) for q in members], schema=_MEMBER_SCHEMA)
+        table = member_table(record_columns(members))
         # the keys come from the same preparation as the decisions (a hash pass, no second prepare)
         decisions, keys = self._engine.link_with_keys(table)
         links = []
@@ -244,24 +227,3 @@ def _master_record(person: MasterPerson) -> dict[str, Any]:
     }
     record: dict[str, Any] = population_records(pa.Table.from_pylist([row])).to_pylist()[0]
     return record
-
-
-def _row(q: MemberQuery) -> dict[str, Any]:
-    year = q.birth_year
-    if year is None and q.age is not None:
-        year = q.reference_year - q.age  # the same age rule the batch linkage uses
-    return {
-        "record_id": q.record_id,
-        "nik": q.nik or None,
-        "kk_number": q.kk_number or None,
-        "full_name": q.full_name,
-        "sex": q.sex or None,
-        "birth_date": q.birth_date or None,
-        "birth_year": year,
-        "village_code": q.village_code or None,
-        "address": q.address or None,
-        "family_key": q.family_key,
-        "head_name": q.head_name,
-        "relationship": q.relationship,
-        "submission_id": q.submission_id,
-    }

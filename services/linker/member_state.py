@@ -141,7 +141,7 @@ class Probe:
 
 
 class _Row(NamedTuple):
-    """One `member_links` row as selected (`_COLUMNS`, in that order)."""
+    """One `member_links` row as selected (`_COLUMNS`), built from the cursor's column names."""
 
     member_key: str
     family_key: str
@@ -154,13 +154,13 @@ class _Row(NamedTuple):
     master_kk: str | None
     master_dead: bool
     present: bool
-    q_kk_number: str
-    q_sex: str
+    q_kk_number: str | None
+    q_sex: str | None
     q_birth_year: int | None
     q_age: int | None
     q_reference_year: int
-    q_village_code: str
-    q_address: str
+    q_village_code: str | None
+    q_address: str | None
     q_head_name: str
     q_relationship: int | None
     q_submission_id: str
@@ -170,16 +170,22 @@ class _Row(NamedTuple):
     block_keys: list[int] | None
 
 
-assert _Row._fields == _COLUMNS, "the row type must list the selected columns in order"
+# Rows written while queries held "" for unknown text: read back as None, like rows written since.
+_UNKNOWN_AS_EMPTY = ("kk_number", "sex", "village_code", "address")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, parameters: list[object]) -> list[_Row]:
+    """The selected rows, each built by column name (never by position)."""
+    cursor = con.execute(sql, parameters)
+    names = [d[0] for d in cursor.description]
+    return [_Row(**dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
 
 def _query_of(row: _Row) -> MemberQuery:
+    fields = {c: getattr(row, f"q_{c}") for c in _QUERY_COLUMNS}
+    fields.update({c: fields[c] or None for c in _UNKNOWN_AS_EMPTY})
     return MemberQuery(
-        record_id=row.member_key,
-        nik=row.query_nik or "",
-        birth_date=row.birth_date or "",
-        family_key=row.family_key,
-        **{c: getattr(row, f"q_{c}") for c in _QUERY_COLUMNS},
+        record_id=row.member_key, nik=row.query_nik, birth_date=row.birth_date, family_key=row.family_key, **fields
     )
 
 
@@ -212,8 +218,8 @@ def write_members(
             "revision": pa.array([s.revision for s in rows], pa.int64()),
             "decision": [s.decision for s in rows],
             "link_nik": [s.link_nik for s in rows],
-            "query_nik": [s.query.nik or None for s in rows],
-            "birth_date": [s.query.birth_date or None for s in rows],
+            "query_nik": [s.query.nik for s in rows],
+            "birth_date": [s.query.birth_date for s in rows],
             "name_key": [name_key(s.query.full_name) or None for s in rows],
             "master_kk": [s.master_kk for s in rows],
             "master_dead": [s.master_dead for s in rows],
@@ -242,15 +248,16 @@ def find_members(con: duckdb.DuckDBPyConnection, probe: Probe, partition: int = 
         return []
     niks, keys = sorted(probe.niks), sorted(probe.blocking_keys)
     dates, names = sorted(probe.birth_dates), sorted(probe.name_keys)
-    rows = con.execute(
+    rows = _rows(
+        con,
         f"SELECT {', '.join(_COLUMNS)} FROM member_links "
         "WHERE link_nik IN (SELECT unnest(?)) OR (decision <> 'linked' AND ("
         "query_nik IN (SELECT unnest(?)) OR list_has_any(block_keys, ?::BIGINT[]) "
         "OR (block_keys IS NULL AND (birth_date IN (SELECT unnest(?)) OR name_key IN (SELECT unnest(?))))"
         ")) ORDER BY member_key",
         [niks, niks, keys, dates, names],
-    ).fetchall()
-    return [_state(_Row(*r), partition) for r in rows]
+    )
+    return [_state(r, partition) for r in rows]
 
 
 def find_family_members(
@@ -260,11 +267,12 @@ def find_family_members(
     keys = sorted(set(family_keys))
     if not keys:
         return []
-    rows = con.execute(
+    rows = _rows(
+        con,
         f"SELECT {', '.join(_COLUMNS)} FROM member_links WHERE family_key IN (SELECT unnest(?)) ORDER BY member_key",
         [keys],
-    ).fetchall()
-    return [_state(_Row(*r), partition) for r in rows]
+    )
+    return [_state(r, partition) for r in rows]
 
 
 def _state(row: _Row, partition: int) -> MemberState:

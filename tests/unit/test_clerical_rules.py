@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutcome, ShownCandidate, decision_id_of
 from integration.clerical import (
@@ -26,7 +27,7 @@ SHOWN = [
     ShownCandidate(rank=1, record_id=ENGINE_NIK, person_id="p-1", probability=0.6, match_weight=1.25),
     ShownCandidate(rank=2, record_id=OTHER_NIK, person_id="p-2", probability=0.3, match_weight=-1.5),
 ]
-QUERY = MemberQuery(KEY, ENGINE_NIK, "", "Sity Aminah", "F", "1980-05-15", 1980, 42, 2022, "", "", FAMILY_KEY, "")
+QUERY = MemberQuery(KEY, ENGINE_NIK, None, "Sity Aminah", "F", "1980-05-15", 1980, 42, 2022, None, None, FAMILY_KEY, "")
 
 
 def _decision(
@@ -188,3 +189,10 @@ def test_the_second_reviewer_rule_and_second_opinions() -> None:
     # a disagreement on the second-review task asks for another review of the member's own task
     disagree = _decision(0, ReviewOutcome.NEW_PERSON, task=task2)
     assert second_review_task(applied(disagree, "x", held=True)) == f"{TASK}/second-{disagree.decision_id}"
+
+
+def test_identity_digests_an_unknown_field_as_the_empty_string_queries_once_held() -> None:
+    # Decisions stored while queries held "" for unknown keep applying now that None is unknown.
+    unknown = MemberQuery(KEY, None, None, "Sity Aminah", None, None, None, 42, 2022, None, None, FAMILY_KEY, "")
+    text = "\x1f".join(["", "Sity Aminah", "", "", "None"])
+    assert identity_of(unknown) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from integration.port import MemberQuery
@@ -16,8 +17,8 @@ def _member(family: str, serial: int, revision: int, decision: str = "linked") -
     key = f"{family}-{serial:02d}"
     query = MemberQuery(
         record_id=key,
-        nik="",
-        kk_number="",
+        nik=None,
+        kk_number=None,
         full_name=f"NAMA {serial}",
         sex="F",
         birth_date="1990-05-17",
@@ -25,7 +26,7 @@ def _member(family: str, serial: int, revision: int, decision: str = "linked") -
         age=None,
         reference_year=2026,
         village_code="3603010001",
-        address="",
+        address=None,
         family_key=family,
         head_name="KEPALA",
     )
@@ -91,3 +92,22 @@ def test_a_known_family_replaces_its_member_rows_and_a_new_one_appends(tmp_path:
     store.apply(_update(OTHER, 1, (1, 3)))
     store.close()
     assert _member_rows(path) == [(f"{FAMILY}-01", 2), (f"{OTHER}-01", 1), (f"{OTHER}-03", 1)]
+
+
+def test_member_rows_read_back_by_name_with_none_for_unknown(tmp_path: Path) -> None:
+    import duckdb
+
+    from services.linker.member_state import SCHEMA, find_family_members, write_members
+
+    con = duckdb.connect(str(tmp_path / "members.duckdb"))
+    con.execute(SCHEMA)
+    state = _member(FAMILY, 1, 3)
+    write_members(con, {state.member_key: state})
+    (back,) = find_family_members(con, [FAMILY], partition=2)
+    assert back == replace(state, partition=2)
+    assert (back.query.nik, back.query.kk_number, back.query.address) == (None, None, None)
+    # a row written while queries held "" for unknown text reads back as a query with None
+    con.execute("UPDATE member_links SET q_kk_number = '', q_sex = '', q_village_code = '', q_address = ''")
+    (old,) = find_family_members(con, [FAMILY])
+    assert old.query == replace(state.query, sex=None, village_code=None)
+    con.close()

@@ -35,7 +35,7 @@ def ensure_model(world: Path, cache: Path, console: Console) -> tuple[Path, bool
     from linkage.batch import train_artefact
     from linkage.model.artefact import save_artefact
     from linkage.normalise.prepare import prepare_table
-    from linkage.records import load_world_source
+    from services.world import load_world_source
 
     with console.status("training the members model (Splink: u by sampling, m by EM)"):
         master, records = load_world_source(str(world), "members")

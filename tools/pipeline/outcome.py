@@ -146,14 +146,15 @@ def stream_scores(latest: dict[str, bytes], submissions: Submissions, world: Pat
 
 def batch_scores(world: Path, model: Path, submissions: Submissions) -> Evaluation:
     """The batch engine (Splink on DuckDB, same model artefact) on the latest revisions' members."""
+    from contracts.submission import FAMILY_SUBMISSION_ADAPTER
     from linkage.batch import link_file
     from linkage.model.artefact import load_artefact
-    from linkage.normalise.regions import Crosswalk
-    from linkage.records import member_records, population_records
+    from linkage.records import population_records
+    from services.world import member_records, village_crosswalk
 
     master = population_records(pq.read_table(world / "population.parquet"))
-    crosswalk = Crosswalk.from_parquet(str(world / "crosswalk.parquet"))
-    records = member_records(list(submissions.latest.values()), crosswalk)
+    latest = [FAMILY_SUBMISSION_ADAPTER.validate_python(doc) for doc in submissions.latest.values()]
+    records = member_records(latest, village_crosswalk(world / "crosswalk.parquet"))
     links, _ = link_file(master, records, artefact=load_artefact(model))
     return evaluate_links(links, _truth(world))
 

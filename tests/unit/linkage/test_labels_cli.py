@@ -19,8 +19,8 @@ from linkage.labels import label_keys
 from linkage.model.artefact import save_artefact
 from linkage.model.charts import CHARTS_EXTRA
 from linkage.normalise import prepare_table
-from linkage.records import load_world_source
 from services.cli import _register, app
+from services.world import load_world_source
 from synthetic.profile import NoiseProfile
 from synthetic.world import generate_world
 

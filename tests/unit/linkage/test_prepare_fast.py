@@ -11,16 +11,14 @@ import pytest
 
 from linkage.comparisons import PREPARED_COLUMNS
 from linkage.normalise.prepare import FAST_MIN_ROWS, prepare_columns, prepare_table, prepare_table_rows
-from linkage.normalise.regions import Crosswalk
 from linkage.records import (
     LINKAGE_COLUMNS,
     bpjs_records,
     dtks_records,
-    member_records,
     population_records,
     population_records_rows,
-    read_submissions,
 )
+from services.world import member_records, read_submissions, village_crosswalk
 
 
 def assert_same_table(fast: pa.Table, reference: pa.Table) -> None:
@@ -65,8 +63,8 @@ def test_prepared_master_equals_row_by_row_for_every_column(master: pa.Table) ->
 
 
 def test_prepared_query_sources_equal_row_by_row(world: Path) -> None:
-    crosswalk = Crosswalk.from_parquet(str(world / "crosswalk.parquet"))
-    members = member_records(read_submissions(str(world / "submissions.jsonl")), crosswalk)
+    crosswalk = village_crosswalk(world / "crosswalk.parquet")
+    members = member_records(read_submissions(world / "submissions.jsonl"), crosswalk)
     sources = {
         "members": members.select(list(LINKAGE_COLUMNS)),
         "dtks": dtks_records(pq.read_table(world / "dtks.parquet")),

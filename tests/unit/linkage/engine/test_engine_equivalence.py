@@ -18,7 +18,8 @@ from linkage.normalise.prepare import prepare_table
 
 def _generated_world(folder: Path) -> tuple[pa.Table, pa.Table]:
     """A 20,000-person world from the project's generator; 4,000 survey members as queries."""
-    from linkage.records import LINKAGE_COLUMNS, load_world_source
+    from linkage.records import LINKAGE_COLUMNS
+    from services.world import load_world_source
     from synthetic.profile import NoiseProfile
     from synthetic.world import generate_world
 
