@@ -33,6 +33,10 @@ class KafkaChangelogReader:
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # an offset compaction removed: the next one kept
             client_id="regsosek-linker-changelog",
+            # A family's record is a few kB per member; the producer's batches are at most 256 kB. A fetch
+            # of 1 MiB per partition (the default) plus its headers is above kafka-python's limit for
+            # one response (about 1,000,000 bytes), and the fetch would fail and repeat forever.
+            max_partition_fetch_bytes=262_144,
             **self._security,
         )
         try:
