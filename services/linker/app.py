@@ -184,13 +184,13 @@ class SubmissionHandler:
         result = await asyncio.to_thread(self._pipeline.finish, pre, view) if pre is not None else BatchResult()
         records.extend(self.refused(accepted, result))
         records.extend(result.records)
-        changelog = self._changelog_records(
+        state_records = self._changelog_records(
             result, view, {r.submission.family_key.key: r.source.partition for r in accepted}
         )
         linked = time.perf_counter()
-        acks = await self._produce_and_wait([*records, *changelog])
+        acks = await self._produce_and_wait([*records, *state_records])
         acked = time.perf_counter()
-        positions = changelog_positions(acks[len(records) :]) if changelog else None
+        positions = changelog_positions(acks[len(records) :]) if state_records else None
         write = view.writer(result.update, positions) if result.update else None
 
         async def store_then_ack() -> None:
