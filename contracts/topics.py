@@ -33,6 +33,7 @@ REVIEW = "linkage.review.v1"
 UPDATES = "linkage.updates.v1"
 REVIEW_DECISIONS = "linkage.review.decisions.v1"
 FIELD_FEEDBACK = "field.feedback.v1"
+LINK_STATE_CHANGELOG = "regsosek.linker.state.changelog.v1"
 
 #: The largest record (key + value) the services produce themselves, e.g. a dead letter. The catalogue
 #: keeps the broker's default limit (`message.max.bytes` 1,048,588 bytes per record batch; the
@@ -181,6 +182,18 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         # Compacted: the latest state (open or closed) per item is what a team's devices need; the
         # gateway rebuilds its index from it at start. Closed items stay, so a late device learns of them.
         description="items an enumerator team can fix in the field (NIK, KK, death, duplicate, not found)",
+    ),
+    TopicSpec(
+        LINK_STATE_CHANGELOG,
+        4,
+        "compact",
+        FOREVER,
+        key="family key (REGSOSEK22-K), on the partition number of the submissions partition it arrived on",
+        value_schema="linker family state (internal, versioned by its `v` field: services/linker/changelog.py)",
+        # The linker's own state (revision, minted ids, member link states per family); the per-partition
+        # link-store files are a cache of it, restored from it when an instance takes a partition over.
+        # Compacted: the latest state per family is all a restore needs. Families are never deleted.
+        description="the linker's per-family link-store state; an instance without the files restores from it",
     ),
 )
 

@@ -28,6 +28,7 @@ from contracts.topics import (
     BPJS_CHANGES,
     DTKS_CHANGES,
     FIELD_FEEDBACK,
+    LINK_STATE_CHANGELOG,
     LINKED_FAMILIES,
     LINKED_MEMBERS,
     POPULATION_CHANGES,
@@ -91,6 +92,8 @@ def plan(registry: SubscriptionRegistry) -> list[Grant]:
         grants += _topic(LINKER, source, "read", "describe")
     for output in (SUBMISSIONS_DLQ, LINKED_MEMBERS, LINKED_FAMILIES, REVIEW, UPDATES, FIELD_FEEDBACK):
         grants += _topic(LINKER, output, "write", "describe")
+    # Its link-state changelog (services/linker/changelog.py): written by its batches, read to restore.
+    grants += _topic(LINKER, LINK_STATE_CHANGELOG, "read", "write", "describe")
     grants += _topic(LINKER, LINKER_APP_ID, "read", "write", "create", "describe", pattern="prefixed")
     grants += _group(LINKER, LINKER_APP_ID, "prefixed")
     # The publisher reads the linkage outputs and writes only to subscriber topics.

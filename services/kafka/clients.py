@@ -13,6 +13,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 
 __all__ = [
+    "FETCH_LIMITS",
     "KafkaConsumer",
     "KafkaProducer",
     "OffsetAndMetadata",
@@ -23,10 +24,24 @@ __all__ = [
 ]
 
 
+#: kafka-python 2.3 refuses a response frame above `receive_message_max_bytes` (1,000,000 by default) but
+#: asks for up to `fetch_max_bytes` (52 MB by default) per fetch: a fetch over several busy partitions
+#: comes back larger, the client closes the connection ("Invalid frame length") and fetches again. The
+#: two limits are kept consistent for every consumer built here.
+FETCH_LIMITS: dict[str, int] = {
+    "fetch_max_bytes": 8 * 1024 * 1024,
+    "receive_message_max_bytes": 8 * 1024 * 1024 + 64 * 1024,
+}
+
+
 def reader(bootstrap: str, *, client_id: str, **options: Any) -> KafkaConsumer:
     """A consumer outside any group: the caller assigns partitions and seeks; nothing is committed."""
     return KafkaConsumer(
-        bootstrap_servers=bootstrap, client_id=client_id, group_id=None, enable_auto_commit=False, **options
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        **{**FETCH_LIMITS, **options},
     )
 
 
@@ -39,7 +54,7 @@ def group_consumer(bootstrap: str, *topics: str, group_id: str, client_id: str, 
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        **options,
+        **{**FETCH_LIMITS, **options},
     )
 
 

@@ -4,7 +4,9 @@ Delivery order per micro-batch (at_least_once):
 1. classify every record (bad ones become dead letters, the stream keeps going);
 2. link the valid ones (engine call in a worker thread, so the event loop keeps heartbeating);
 3. produce all outputs and dead letters and AWAIT every broker acknowledgement (acks=all);
-4. apply the batch to the link store;
+   With a link-state changelog (services/linker/changelog.py), each changed family's state record is
+   one of these records, sent to the changelog partition of the family's submissions partition;
+4. apply the batch to the link store (with the changelog offsets its records reached);
 5. only then the batch's events are acked, and faust commits their offsets.
 A crash anywhere before 5 re-delivers the batch; every output is deterministic, so the re-processing
 writes byte-identical records under the same keys. Infrastructure failures (engine, broker, store) crash
@@ -34,7 +36,9 @@ from integration.ids import PersonIds
 from integration.port import MemberLinker
 from services.kafka.events import EventStamper, faust_timestamp
 from services.kafka.record import KafkaRecord
+from services.linker import changelog
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
+from services.linker.changelog_kafka import KafkaChangelogReader
 from services.linker.deadletter import classify_submission, dead_letter_key
 from services.linker.kafka_sensor import KafkaClientSensor
 from services.linker.partitioned_store import PartitionedLinkStore
@@ -42,7 +46,7 @@ from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, 
 from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
 from services.linker.storage_errors import describe_failure
-from services.linker.store import LinkStoreLike
+from services.linker.store import BatchStore, LinkStoreLike
 from services.linker.updates.decision_wiring import install_decisions
 from services.linker.updates.wiring import MasterUpdates, install_updates
 from services.observability.recorder import BatchRecorder
@@ -90,6 +94,7 @@ class SubmissionHandler:
         self._send: Send | None = None
         self._owned: Callable[[], Collection[int]] | None = None
         self._pending: asyncio.Future[None] | None = None  # the store write left running by the last batch
+        self._changelog = settings.changelog_topic or None
         self.counters = LinkerCounters()
 
     def bind_sender(self, send: Send) -> None:
@@ -180,10 +185,14 @@ class SubmissionHandler:
         result = await asyncio.to_thread(self._pipeline.finish, pre, view) if pre is not None else BatchResult()
         records.extend(self.refused(accepted, result))
         records.extend(result.records)
+        state_records = self._changelog_records(
+            result, view, {r.submission.family_key.key: r.source.partition for r in accepted}
+        )
         linked = time.perf_counter()
-        await self._produce_and_wait(records)
+        acks = await self._produce_and_wait([*records, *state_records])
         acked = time.perf_counter()
-        write = view.writer(result.update) if result.update else None
+        positions = changelog_positions(acks[len(records) :]) if state_records else None
+        write = view.writer(result.update, positions) if result.update else None
 
         async def store_then_ack() -> None:
             if write is not None:
@@ -236,12 +245,32 @@ class SubmissionHandler:
             stored - acked,
         )
 
-    async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
+    def _changelog_records(
+        self, result: BatchResult, view: BatchStore, partitions: Mapping[str, int]
+    ) -> list[OutboundRecord]:
+        """Each changed family's state after the batch, for the changelog partition of its source partition."""
+        if self._changelog is None or not result.update.families:
+            return []
+        topic = self._changelog
+        return [
+            OutboundRecord(topic, r.family_key.encode(), changelog.encode(r), None, partitions[r.family_key])
+            for r in changelog.family_records(result.update, view.family_minted)
+        ]
+
+    async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> list[Any]:
+        """Send every record, then wait for every acknowledgement; returns them (record metadata) in order."""
         if self._send is None:
             raise RuntimeError("the handler has no sender: call bind_sender() first")
         pending = [await self._send(rec) for rec in records]
-        if pending:
-            await asyncio.gather(*pending)
+        return list(await asyncio.gather(*pending)) if pending else []
+
+
+def changelog_positions(acks: Sequence[Any]) -> dict[int, int]:
+    """Per changelog partition, the next offset after the batch's acknowledged records (their metadata)."""
+    out: dict[int, int] = {}
+    for meta in acks:
+        out[meta.partition] = max(out.get(meta.partition, 0), int(meta.offset) + 1)
+    return out
 
 
 class StoreGate(asyncio.Lock):
@@ -296,7 +325,11 @@ def build_app(
 ) -> tuple[faust.App, SubmissionHandler]:
     """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    store = PartitionedLinkStore(settings.link_store_path)
+    reader = None
+    if settings.changelog_topic:
+        security = settings.kafka_python_security()
+        reader = KafkaChangelogReader(settings.bootstrap, settings.changelog_topic, security=security)
+    store = PartitionedLinkStore(settings.link_store_path, changelog=reader)
     ids = PersonIds(settings.person_id_key.get_secret_value().encode("utf-8"))
     topics = OutputTopics(
         settings.members_topic, settings.families_topic, settings.review_topic, settings.feedback_topic or None
@@ -338,6 +371,9 @@ def build_app(
     stamp = linker_stamper(settings)
 
     async def send(rec: OutboundRecord) -> Awaitable[Any]:
+        if rec.topic == settings.changelog_topic:
+            # Internal state, not an event: no CloudEvents headers; the broker's time; its own partition.
+            return await app.producer.send(rec.topic, rec.key, rec.value, rec.partition, None, None)
         # Straight to the producer: faust's Topic.send adds per-record serialisation and bookkeeping
         # (about half the batch time at 4,700 outputs per batch), and may defer sends to commit time.
         # CloudEvents headers and the event time as the record's timestamp (services.kafka.events).

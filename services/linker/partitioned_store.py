@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from integration.clerical import StickyDecision
+from services.linker.changelog import ChangelogReader, restore
 from services.linker.storage_errors import LinkStoreError, StorageFault
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 
@@ -37,9 +38,11 @@ _R = TypeVar("_R")
 class PartitionedLinkStore:
     """Routes link-store reads and writes to one `LinkStore` per source partition."""
 
-    def __init__(self, folder: Path, *, open_timeout_s: float = 60.0) -> None:
+    def __init__(self, folder: Path, *, open_timeout_s: float = 60.0, changelog: ChangelogReader | None = None) -> None:
         self._folder = folder
         self._open_timeout_s = open_timeout_s
+        # With a changelog, every file is brought up to its changelog partition's end when opened.
+        self._changelog = changelog
         self._stores: dict[int, LinkStore] = {}
         self._pool: ThreadPoolExecutor | None = None
 
@@ -66,6 +69,12 @@ class PartitionedLinkStore:
                 if exc.fault is not StorageFault.LOCKED or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        if self._changelog is not None:
+            try:
+                restore(store, partition, self._changelog)
+            except BaseException:
+                store.close()
+                raise
         self._stores[partition] = store
         return store
 
@@ -165,17 +174,28 @@ class PartitionedBatch:
             out.update(part)
         return out
 
+    def family_minted(self, family_keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Every id minted for the given families' members, each read from its partition's file."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for key in family_keys:
+            by_partition[self._partition_of(key)].append(key)
+        out: dict[str, dict[str, str]] = {}
+        for part in self._store.each(by_partition, lambda store, keys: store.family_minted(keys)):
+            out.update(part)
+        return out
+
     def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]:
         """Families linked to any of `niks` over every file this process has open (not only the batch's)."""
         return self._store.linked_families(niks)
 
-    def apply(self, update: StoreUpdate) -> None:
+    def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None:
         """Split the batch's update by partition and apply each part in its file's transaction."""
-        self.writer(update)()
+        self.writer(update, positions)()
 
-    def writer(self, update: StoreUpdate) -> Callable[[], None]:
+    def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
         """`apply` in two steps: the split by partition now, the write when the returned function is
-        called (possibly in a thread, while the next batch links)."""
+        called (possibly in a thread, while the next batch links). `positions` (changelog partition ->
+        next offset) go to the file of the same partition number, with its part of the update."""
         parts: dict[int, StoreUpdate] = defaultdict(StoreUpdate)
         for key, state in update.families.items():
             parts[self._partition_of(key)].families[key] = state
@@ -185,9 +205,18 @@ class PartitionedBatch:
             parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].members[key] = member
         for key in update.dropped_members:
             parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].dropped_members.add(key)
+        at = dict(positions or {})
+        jobs = {p: (parts.get(p, StoreUpdate()), {p: at[p]} if p in at else None) for p in set(parts) | set(at)}
         store = self._store
 
+        def write_one(file: LinkStore, job: tuple[StoreUpdate, dict[int, int] | None]) -> None:
+            part, at_offset = job
+            if at_offset is None:
+                file.apply(part)
+            else:
+                file.apply(part, at_offset)
+
         def write() -> None:
-            store.each(parts, lambda file, part: file.apply(part))
+            store.each(jobs, write_one)
 
         return write

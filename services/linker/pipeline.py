@@ -54,13 +54,17 @@ class OutboundRecord:
 
     `event_time`: when the event behind the record happened (the submission's `enumerated_at`, a change
     record's broker timestamp, a decision's `decided_at`). The producer turns it into the record's
-    CloudEvents `ce_time` header and its Kafka timestamp (`services.kafka.events`); None only in tests.
+    CloudEvents `ce_time` header and its Kafka timestamp (`services.kafka.events`); None only in tests and
+    on the linker's internal changelog.
     """
 
     topic: str
     key: bytes | None
     value: bytes | None
     event_time: dt.datetime | None = None
+    #: An explicit partition (the link-state changelog: the family's submissions partition); None: the
+    #: producer's partitioner.
+    partition: int | None = None
 
 
 #: Produce one record; the awaited result is a future that resolves when the broker acknowledged it. The

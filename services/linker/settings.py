@@ -96,8 +96,14 @@ class LinkerSettings(KafkaSecurity):
     world_dir: Path | None = None
     model_path: Path | None = None
 
+    # The link-state changelog (services/linker/changelog.py; catalogue: regsosek.linker.state.changelog.v1):
+    # each batch's changed family states are written to it before the link store and the offsets, and a
+    # partition's file is restored from it when opened, so instances need no shared folder. Empty: off
+    # (the files are the only state: instances must then share `link_store_dir`).
+    changelog_topic: str = ""
+
     # The link store: one DuckDB file per submissions partition. Instances of one group that share this
-    # folder hand a partition's state over on a rebalance; default: <state_dir>/links.
+    # folder hand a partition's state over on a rebalance (without a changelog); default: <state_dir>/links.
     link_store_dir: Path | None = None
 
     @model_validator(mode="before")

@@ -45,9 +45,16 @@ CREATE TABLE IF NOT EXISTS change_positions (
     next_offset BIGINT NOT NULL,
     PRIMARY KEY (topic, partition)
 );
+-- The link-state changelog (services/linker/changelog.py): per partition, the next changelog offset
+-- this file reflects (a restore reads from there to the end).
+CREATE TABLE IF NOT EXISTS changelog_positions (
+    partition   INTEGER PRIMARY KEY,
+    next_offset BIGINT NOT NULL
+);
 """
 # Files written while revisions were 32-bit INTEGER: these columns are widened once at open.
 _REVISION_COLUMNS = (("family_revisions", "revision"), ("member_links", "revision"))
+_FAMILY_KEY_LENGTH = 22  # a member key is <family key>-<serial>
 
 
 def save_positions(con: duckdb.DuckDBPyConnection, table: str, positions: Mapping[tuple[str, int], int] | None) -> None:
@@ -101,10 +108,13 @@ class BatchStore(Protocol):
 
     def linked_families(self, niks: Collection[str]) -> dict[str, frozenset[str]]: ...
 
-    def apply(self, update: StoreUpdate) -> None: ...
+    def family_minted(self, family_keys: Iterable[str]) -> dict[str, dict[str, str]]: ...
 
-    def writer(self, update: StoreUpdate) -> Callable[[], None]:
-        """`apply(update)` as a function to call later (possibly in a thread, after the next batch began)."""
+    def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None: ...
+
+    def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
+        """`apply(update, positions)` as a function to call later (possibly in a thread, after the next
+        batch began); `positions`: changelog partition -> next offset its records reached."""
         ...
 
 
@@ -187,6 +197,12 @@ class LinkStore:
         }
         minted = self._con.execute("SELECT member_key, person_id FROM minted_ids").fetchall()
         self._minted: dict[str, str] = {str(k): str(v) for k, v in minted}
+        # The same ids by family (the changelog record of a family carries all of them).
+        self._minted_by_family: dict[str, dict[str, str]] = {}
+        for k, v in self._minted.items():
+            self._minted_by_family.setdefault(k[:_FAMILY_KEY_LENGTH], {})[k] = v
+        positions = self._con.execute("SELECT partition, next_offset FROM changelog_positions").fetchall()
+        self._changelog: dict[int, int] = {int(p): int(o) for p, o in positions}
         self._decisions = decision_store.read_decisions(self._con)
 
     def batch(self, partitions: Mapping[str, int]) -> LinkStore:
@@ -196,9 +212,18 @@ class LinkStore:
     def release(self, partitions: Iterable[int]) -> None:
         """One file for every partition: nothing moves on a revocation (it is closed by `close`)."""
 
-    def writer(self, update: StoreUpdate) -> Callable[[], None]:
-        """`apply(update)`, called later."""
-        return lambda: self.apply(update)
+    def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
+        """`apply(update, positions)`, called later."""
+        return lambda: self.apply(update, positions)
+
+    def family_minted(self, family_keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Every id minted for the given families' members: family key -> member key -> person id."""
+        known = self._minted_by_family
+        return {k: dict(known[k]) for k in set(family_keys) if k in known}
+
+    def changelog_position(self, partition: int) -> int:
+        """The next offset of the partition's changelog this file reflects (0: none)."""
+        return self._changelog.get(partition, 0)
 
     def families(self, family_keys: Iterable[str]) -> dict[str, FamilyState]:
         """The stored state of the given families (absent keys were never processed)."""
@@ -210,9 +235,27 @@ class LinkStore:
         known = self._minted
         return {k: known[k] for k in set(member_keys) if k in known}
 
-    def apply(self, update: StoreUpdate) -> None:
-        """Record a batch in one transaction; a revision never goes backwards, a minted id never changes."""
-        if not update:
+    def replace_families(self, update: StoreUpdate, positions: Mapping[int, int]) -> None:
+        """Families restored from the changelog: their state, ids and members replace what the file holds
+        of them (members the file has that the records do not are removed), with the changelog positions
+        they reflect, in one transaction."""
+        keys = sorted(update.families)
+        held = set()
+        if keys:
+            rows = self._con.execute(
+                "SELECT member_key FROM member_links WHERE family_key IN (SELECT unnest(?))", [keys]
+            ).fetchall()
+            held = {str(r[0]) for r in rows}
+        gone = held - set(update.members)
+        restored = StoreUpdate(update.families, update.minted, update.members, gone | set(update.dropped_members))
+        self.apply(restored, positions)
+
+    def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None:
+        """Record a batch in one transaction; a revision never goes backwards, a minted id never changes.
+
+        `positions`: the changelog offsets (partition -> next offset) the batch's changelog records reached.
+        """
+        if not update and not positions:
             return
         # Set-based statements (row-by-row upserts cost about 1 ms each in DuckDB). The in-memory copy
         # says which rows exist, so new families and ids are plain appends: an upsert (ON CONFLICT)
@@ -245,6 +288,12 @@ class LinkStore:
             if minted:
                 self._con.execute("INSERT INTO minted_ids SELECT * FROM minted_batch")
             write_members(self._con, update.members, update.dropped_members, existing=existing)
+            if positions:
+                self._con.executemany(
+                    "INSERT INTO changelog_positions VALUES (?, ?) ON CONFLICT (partition) "
+                    "DO UPDATE SET next_offset = greatest(next_offset, excluded.next_offset)",
+                    sorted(positions.items()),
+                )
             self._con.execute("COMMIT")
         except Exception as exc:
             self._failed("write", exc)
@@ -254,6 +303,10 @@ class LinkStore:
                 self._con.unregister(name)
         held.update(changed)
         self._minted.update(minted)
+        for k, v in minted:
+            self._minted_by_family.setdefault(k[:_FAMILY_KEY_LENGTH], {})[k] = v
+        for p, o in (positions or {}).items():
+            self._changelog[p] = max(o, self._changelog.get(p, 0))
 
     def _failed(self, action: str, exc: Exception) -> None:
         """Roll back a failed transaction; raise `LinkStoreError` if the cause is the storage.

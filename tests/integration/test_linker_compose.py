@@ -27,7 +27,15 @@ from ruamel.yaml import YAML
 from contracts.decode import ContractViolation, decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
-from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, REVIEW_DECISIONS, UPDATES, topic_spec
+from contracts.topics import (
+    BPJS_CHANGES,
+    DTKS_CHANGES,
+    LINK_STATE_CHANGELOG,
+    POPULATION_CHANGES,
+    REVIEW_DECISIONS,
+    UPDATES,
+    topic_spec,
+)
 from linkage.records import family_key_string
 from services.kafka.io import compacted_state, read_topic, values_by_key
 from services.kafka.record import KafkaRecord
@@ -83,7 +91,8 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     assert env["REGSOSEK_LINKER_DECISIONS_ENABLED"] == "true"  # the review app's decisions are applied
     tag = uuid.uuid4().hex[:8]
     changes = {
-        src: f"c{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES, REVIEW_DECISIONS)
+        src: f"c{tag}.{src}"
+        for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES, REVIEW_DECISIONS, LINK_STATE_CHANGELOG)
     }
     specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in changes.items()]
     assert not provision(bootstrap, specs).differences
@@ -104,6 +113,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
             "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": changes[BPJS_CHANGES],
             "REGSOSEK_LINKER_UPDATES_TOPIC": changes[UPDATES],
             "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": changes[REVIEW_DECISIONS],
+            "REGSOSEK_LINKER_CHANGELOG_TOPIC": changes[LINK_STATE_CHANGELOG],
         }
     )
     # Bootstrap, state folder, group and the pipeline topics: set by the Worker (over the compose values).

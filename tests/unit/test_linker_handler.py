@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +159,11 @@ class _BlockingStore(LinkStore):
         self.gate = threading.Event()
         self.error: Exception | None = None
 
-    def apply(self, update: StoreUpdate) -> None:
+    def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None:
         assert self.gate.wait(10)
         if self.error is not None:
             raise self.error
-        super().apply(update)
+        super().apply(update, positions)
 
 
 def _revision(revision: int, offset: int) -> list[FakeEvent]:

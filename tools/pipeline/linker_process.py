@@ -21,6 +21,7 @@ from contracts.topics import (
     BPJS_CHANGES,
     DTKS_CHANGES,
     FIELD_FEEDBACK,
+    LINK_STATE_CHANGELOG,
     LINKED_FAMILIES,
     LINKED_MEMBERS,
     POPULATION_CHANGES,
@@ -54,6 +55,8 @@ class PipelineTopics:
     families: str = LINKED_FAMILIES
     review: str = REVIEW
     feedback: str = FIELD_FEEDBACK
+    # The link-state changelog: the instances restore partitions from it (no shared link-store folder).
+    changelog: str = LINK_STATE_CHANGELOG
 
     def env(self) -> dict[str, str]:
         """The linker settings naming these topics."""
@@ -64,6 +67,7 @@ class PipelineTopics:
             "REGSOSEK_LINKER_FAMILIES_TOPIC": self.families,
             "REGSOSEK_LINKER_REVIEW_TOPIC": self.review,
             "REGSOSEK_LINKER_FEEDBACK_TOPIC": self.feedback,
+            "REGSOSEK_LINKER_CHANGELOG_TOPIC": self.changelog,
         }
 
 
@@ -80,6 +84,7 @@ TOPIC_ENV = {
     BPJS_CHANGES: "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC",
     UPDATES: "REGSOSEK_LINKER_UPDATES_TOPIC",
     REVIEW_DECISIONS: "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC",
+    LINK_STATE_CHANGELOG: "REGSOSEK_LINKER_CHANGELOG_TOPIC",
 }
 
 

@@ -13,10 +13,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from contracts.partitioning import producer_partitioner
+from services.kafka.clients import reader
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -150,13 +151,7 @@ class OutputWatcher(threading.Thread):
             )
 
     def run(self) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._servers,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id="regsosek-watcher",
-            fetch_max_wait_ms=20,
-        )
+        consumer = reader(self._servers, client_id="regsosek-watcher", fetch_max_wait_ms=20)
         try:
             partitions = consumer.partitions_for_topic(self._topic) or set()
             assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
