@@ -19,7 +19,9 @@ Then a table with the ratios to the first size (measured in the same run). The s
 through a global index is printed as not applicable: the master is not sharded yet.
 
 Everything is written under .run/scale/ (its own model, masters and prepared cache, so bench/engine.py's
-cache is left alone); results in .run/scale/scale-results.json. Not a test: figures only.
+cache is left alone); results in .run/scale/scale-results.json (`--results`). `--model` takes another
+members model, e.g. one trained with other blocking rules (the engine blocks with its model.json's).
+Not a test: figures only.
 """
 
 from __future__ import annotations
@@ -259,8 +261,8 @@ def _report(results: dict[str, Any]) -> None:
             f"{e['master_rows']:>14,} | {e['mean_candidates']:>17.1f} | "
             f"{e['batch_1000_records_per_s']:>8,.0f} ({e['batch_1000_records_per_cpu_s']:>6,.0f})"
             f"{'':>10} | {e['single_ms']['p50']:.2f} / {e['single_ms']['p99']:.2f} ({e['single_cpu_ms']['p99']:.2f})"
-            f"{'':>6} | {c['ready_seconds']:.1f} / {e['ready_seconds']:.1f} | "
-            f"{c['peak_rss_mb']:,.0f} / {e['peak_rss_mb']['process']:,.0f} | "
+            f"{'':>6} | {c.get('ready_seconds', float('nan')):.1f} / {e['ready_seconds']:.1f} | "
+            f"{c.get('peak_rss_mb', float('nan')):,.0f} / {e['peak_rss_mb']['process']:,.0f} | "
             f"{e['best_is_true_person']:,} of {e['in_master']:,} | n/a (not sharded)"
         )
         print(f"{'':>14}   load average {e['load_average'][0]} -> {e['load_average'][1]}")
@@ -274,7 +276,7 @@ def _report(results: dict[str, Any]) -> None:
             f"(per CPU-s {ratio(e['batch_1000_records_per_cpu_s'], b['batch_1000_records_per_cpu_s'])}), "
             f"single p50 {ratio(e['single_ms']['p50'], b['single_ms']['p50'])}, "
             f"p99 {ratio(e['single_ms']['p99'], b['single_ms']['p99'])}, "
-            f"ready cold {ratio(c['ready_seconds'], bc['ready_seconds'])}, "
+            f"ready cold {ratio(c.get('ready_seconds', 0.0), bc.get('ready_seconds', 0.0))}, "
             f"cached {ratio(e['ready_seconds'], b['ready_seconds'])}, "
             f"RSS {ratio(e['peak_rss_mb']['process'], b['peak_rss_mb']['process'])}"
         )
@@ -286,6 +288,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="members model folder (default: trained once, cached)")
     parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--single", type=int, default=1_000, help="single-record calls timed")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold start (ready from the cache only)")
+    parser.add_argument("--results", default=str(SCALE_DIR / "scale-results.json"), help="results JSON file")
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--phase-out", help=argparse.SUPPRESS)
@@ -306,10 +310,10 @@ def main() -> None:
     results: dict[str, Any] = {"sizes": sizes, "model": args.model, "by_size": {}}
     for size in sizes:
         entry = {"master": _run_phase("master", args, size)}
-        entry["cold"] = _run_phase("cold", args, size)
+        entry["cold"] = {} if args.no_cold else _run_phase("cold", args, size)
         entry["engine"] = _run_phase("engine", args, size)
         results["by_size"][str(size)] = entry
-        (SCALE_DIR / "scale-results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        Path(args.results).write_text(json.dumps(results, indent=2), encoding="utf-8")
     _report(results)
 
 
