@@ -79,7 +79,7 @@ def phase_model(args: argparse.Namespace) -> dict[str, Any]:
     from linkage.model.artefact import ModelArtefact, build_metadata, regularise, save_artefact, table_sha256
     from linkage.model.training import train_model
     from linkage.normalise.prepare import prepare_table
-    from linkage.records import load_world_source
+    from services.world import load_world_source
     from synthetic.world import generate_world
 
     train_world = BENCH_DIR / "train-world-50000-s7"

@@ -50,12 +50,15 @@ from linkage.comparisons import (
 # learnt from a handful of pairs and its blocking rule would find almost no candidates.
 FILL_FLOOR = 0.2
 MIN_COMPARISONS = 2
-# Without NIK: a record whose birth year is wrong is found by its exact name, one whose name key changed
-# by its birth date or given name + year (plain Splink's `full_name` / `birth_date` rules, and more).
+# Without NIK: a record whose birth date is mistyped is found by its name key + birth year (the regular
+# rules need the district with it, which a file without regions lacks), one whose birth year is wrong by
+# its exact name, one whose name key changed by its birth date or given name + year (plain Splink's
+# `full_name` / `birth_date` rules, and more).
 # The address, the name's token set, the surname(s) and the given name alone find the record whose name
 # AND birth date were both mistyped; a rule wider than `FALLBACK_PAIR_BUDGET` pairs per record (a common
 # given name in a big master, a kampung without RT) is left out.
 FALLBACK_BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("name_key", "birth_year"),
     ("birth_date",),
     ("given_name_key", "birth_year"),
     ("name_norm",),

@@ -63,9 +63,13 @@ def test_an_empty_nik_column_drops_nik_and_its_rules_and_adds_the_fallback_block
     assert spec.names == ("name", "birth_date", "sex", "village", "address")
     assert ("nik",) not in spec.blocking_rules and ("nik",) not in spec.em_rules
     assert spec.blocking_rules == (
+        ("name_key", "birth_date"),
+        ("name_key", "birth_year", "district_code"),
+        ("given_name_key", "village_code", "birth_year"),
+        ("given_name_key", "village_code", "birth_day_month"),
+        ("birth_date", "sex", "village_code"),
+        ("name_sorted", "district_code"),
         ("name_key", "birth_year"),
-        ("given_name_key", "village_code"),
-        ("birth_date", "sex"),
         ("birth_date",),
         ("given_name_key", "birth_year"),
         ("name_norm",),
@@ -84,6 +88,7 @@ def test_name_and_birth_date_only() -> None:
     spec = choose_spec("dtks", NAME_DOB, NAME_DOB)
     assert spec.names == ("name", "birth_date")
     assert spec.blocking_rules == (
+        ("name_key", "birth_date"),
         ("name_key", "birth_year"),
         ("birth_date",),
         ("given_name_key", "birth_year"),

@@ -17,7 +17,8 @@ from linkage.normalise.prepare import prepare_table
 
 
 def _generated_world(folder: Path) -> tuple[pa.Table, pa.Table]:
-    """A 20,000-person world from the project's generator; 4,000 survey members as queries."""
+    """A 20,000-person world from the project's generator; 6,000 survey members as queries (the bounded
+    blocking rules give about 2 candidates per record: enough pairs for every level)."""
     from linkage.records import LINKAGE_COLUMNS
     from services.world import load_world_source
     from synthetic.profile import NoiseProfile
@@ -25,7 +26,7 @@ def _generated_world(folder: Path) -> tuple[pa.Table, pa.Table]:
 
     generate_world(folder, persons=20_000, seed=31, profile=NoiseProfile.hard())
     master, members = load_world_source(str(folder), "members")
-    return prepare_table(master), prepare_table(members.select(list(LINKAGE_COLUMNS)).slice(0, 4_000))
+    return prepare_table(master), prepare_table(members.select(list(LINKAGE_COLUMNS)).slice(0, 6_000))
 
 
 def _label_trained(master: pa.Table, queries: pa.Table) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         master, queries = _generated_world(tmp_path_factory.mktemp("world"))
     else:
         master = prepare(make_master(20_000, seed=11, addresses=True))
-        queries = prepare(make_queries(make_master(20_000, seed=11, addresses=True), 4_000, seed=12, hard=True))
+        queries = prepare(make_queries(make_master(20_000, seed=11, addresses=True), 6_000, seed=12, hard=True))
     model = _label_trained(master, queries) if request.param == "label-trained" else members_model()
     engine = LinkageEngine.from_model_json(model, BandThresholds(auto_link=0.99, review=0.5))
     engine.master.load(master)
@@ -103,6 +104,11 @@ def test_every_level_is_exercised(world: dict[str, Any]) -> None:
                 continue  # candidates rarely lack a blocking column (a name, a birth year)
             if label.startswith("NIK equal, not consistent") and world["kind"] == "hand-made":
                 continue  # the hand-made queries never carry an inconsistent NIK
+            if comparison.name == "village" and label == "All other comparisons" and world["kind"] == "generated":
+                # every blocking rule but NIK, KK and name key + full birth date is bounded by the village
+                # or district, so the generator's few movers give 1-2 such pairs; the hand-made worlds'
+                # queries (a random village each) exercise this level on thousands of pairs
+                continue
             assert count >= 5, f"{comparison.name}: level {label!r} decided only {count} pairs"
 
 
