@@ -31,10 +31,9 @@ class KafkaChangelogReader:
             self._bootstrap,
             client_id="regsosek-linker-changelog",
             auto_offset_reset="earliest",  # an offset compaction removed: the next one kept
-            # A family's record is a few kB per member; the producer's batches are at most 256 kB. A fetch
-            # of 1 MiB per partition (the default) plus its headers is above kafka-python's limit for
-            # one response (about 1,000,000 bytes), and the fetch would fail and repeat forever.
-            max_partition_fetch_bytes=262_144,
+            # One partition is read: let one fetch bring up to 4 MiB of it (the reader's response limit
+            # is above that, services.kafka.clients.FETCH_LIMITS). bench/restore.py measures the rate.
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             **self._security,
         )
         try:
