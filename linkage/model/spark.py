@@ -21,17 +21,25 @@ def spark_db_api(master: str = "local[2]") -> Any:
         raise SparkUnavailableError(
             "--engine spark needs pyspark==4.3.0 (pip install pyspark==4.3.0) and a Java 17 runtime"
         ) from e
+    from pyspark.errors import PySparkException
     from splink.backends.spark import SparkAPI, similarity_jar_location
 
-    spark = (
-        SparkSession.builder.master(master)
-        .appName("regsosek-link")
-        .config("spark.jars", similarity_jar_location())
-        # Small local jobs: few shuffle partitions keep a laptop-sized link fast.
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
+    try:
+        spark = (
+            SparkSession.builder.master(master)
+            .appName("regsosek-link")
+            .config("spark.jars", similarity_jar_location())
+            # Small local jobs: few shuffle partitions keep a laptop-sized link fast.
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+    except (PySparkException, OSError) as e:  # no Java: the JVM gateway never starts
+        raise SparkUnavailableError(
+            f"--engine spark could not start Spark ({type(e).__name__}); it needs a Java 17 runtime "
+            "(java on PATH or JAVA_HOME)"
+        ) from e
     spark.sparkContext.setLogLevel("ERROR")
     # persist instead of checkpoint: no checkpoint directory to manage in local mode.
     return SparkAPI(spark_session=spark, break_lineage_method="persist")  # type: ignore[no-untyped-call]
