@@ -13,8 +13,12 @@ class SparkUnavailableError(RuntimeError):
     """pyspark (or Java) is not installed."""
 
 
-def spark_db_api(master: str = "local[2]") -> Any:
-    """A Splink `SparkAPI` over a local Spark session with the similarity jar on the class path."""
+def spark_db_api(master: str = "local[2]", driver_memory: str = "3g") -> Any:
+    """A Splink `SparkAPI` over a local Spark session with the similarity jar on the class path.
+
+    `driver_memory` (the JVM heap; in local mode the driver runs the work): Spark's default 1g ran out
+    of heap ("serve-Arrow" OutOfMemoryError, then the Python side waits forever) training on a
+    20,000-person world. Only applies when this call starts the JVM."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
@@ -29,6 +33,7 @@ def spark_db_api(master: str = "local[2]") -> Any:
             SparkSession.builder.master(master)
             .appName("regsosek-link")
             .config("spark.jars", similarity_jar_location())
+            .config("spark.driver.memory", driver_memory)
             # Small local jobs: few shuffle partitions keep a laptop-sized link fast.
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.ui.enabled", "false")
