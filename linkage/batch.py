@@ -27,7 +27,7 @@ from linkage.labels import (
     label_keys,
 )
 from linkage.model.artefact import ModelArtefact, band_of, build_metadata, regularise, table_sha256
-from linkage.model.splink_session import build_linker, candidates_of, model_for_backend
+from linkage.model.splink_session import build_linker, candidates_of, dialect_of, model_for_backend
 from linkage.model.training import (
     DEFAULT_MAX_PAIRS,
     DEFAULT_SEED,
@@ -70,17 +70,28 @@ def train_artefact(
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
     spec: ModelSpec | None = None,
+    db_api: Any | None = None,
 ) -> ModelArtefact:
-    """Train, regularise and describe a model (not yet written to disk).
+    """Train, regularise and describe a model (not yet written to disk), on `db_api`'s backend (DuckDB
+    when None; `train_model`).
 
     Without `spec` it is chosen from the tables' fill rates (`linkage.spec.choose_spec`; raises
     `linkage.spec.NotEnoughToLink` when they cannot support a model)."""
     spec = spec or spec_for_tables(source, prepared_master, prepared_records)
     model = regularise(
-        train_model(prepared_master, prepared_records, spec, max_pairs=max_pairs, seed=seed, progress=progress)
+        train_model(
+            prepared_master,
+            prepared_records,
+            spec,
+            max_pairs=max_pairs,
+            seed=seed,
+            progress=progress,
+            db_api=db_api,
+        )
     )
     data_hash = table_sha256(prepared_master, prepared_records)
-    meta = build_metadata(source, data_hash, training={"max_pairs": max_pairs, "seed": seed}, spec=spec)
+    training = {"max_pairs": max_pairs, "seed": seed, "engine": dialect_of(db_api)}
+    meta = build_metadata(source, data_hash, training=training, spec=spec)
     return ModelArtefact(model, meta)
 
 
@@ -96,8 +107,7 @@ def predict_pairs(
 
     `source` (or the model's spec) is needed only to re-render the model for a non-DuckDB `db_api`."""
     trained = model  # DuckDB SQL: the relative's-NIK rule reads its levels from this one
-    if db_api is not None:
-        model = model_for_backend(model, source, db_api)
+    model = model_for_backend(model, source, db_api)
     # each comparison's weight (mw_*) is needed by the relative's-NIK rule
     model = {**model, "retain_intermediate_calculation_columns": True}
     linker = build_linker(prepared_master, prepared_records, model, db_api=db_api)
@@ -140,7 +150,7 @@ def link_file(
         spec = spec_for_tables(source, pm, pr)
         for line in spec.describe():
             note(f"model spec: {line}")
-        artefact = train_artefact(pm, pr, source, progress=step, spec=spec)
+        artefact = train_artefact(pm, pr, source, progress=step, spec=spec, db_api=db_api)
     else:
         for line in artefact.spec.describe():
             note(f"model spec (from the artefact): {line}")
@@ -214,12 +224,13 @@ def train_with_labels(
     target_recall: float = TARGET_RECALL,
     progress: Progress | None = None,
     links_out: list[pa.Table] | None = None,
+    db_api: Any | None = None,
 ) -> tuple[ModelArtefact, Calibration]:
     """`base` retrained with labels: m from the labelled matches (`m_from_labels`), the prior re-estimated,
     then the records linked with the new model and the thresholds calibrated on the labelled records'
     best candidates (`calibrate_thresholds`). `master`/`records` are linkage-record tables (not prepared);
     labels are matched to records by `label_keys`. `links_out`, when given, receives the records' links
-    under the new model and thresholds."""
+    under the new model and thresholds. Splink runs on `db_api` (DuckDB when None)."""
     step = progress or (lambda _msg: None)
     step("normalise")
     pm, pr = prepare_table(master), prepare_table(records)
@@ -232,14 +243,15 @@ def train_with_labels(
         if key in labels and labels[key].positive in master_ids
     ]
     step("m (from labels)")
-    model = m_from_labels(pm, pr, base.model, matches, prior_pairs=prior_pairs)
+    model = m_from_labels(pm, pr, base.model, matches, prior_pairs=prior_pairs, db_api=db_api, spec=base.spec)
     step("prior (from predictions)")
-    model["probability_two_random_records_match"] = refined_prior(pm, pr, regularise(model))
+    on_backend = model_for_backend(regularise(model), base.spec, db_api)
+    model["probability_two_random_records_match"] = refined_prior(pm, pr, on_backend, db_api=db_api)
     model = regularise(model)
     meta = json.loads(json.dumps(base.metadata))
     relabelled = ModelArtefact(model, meta)
     source: Source = base.metadata["source"]
-    links, _ = link_file(master, records, artefact=relabelled, source=source, progress=step)
+    links, _ = link_file(master, records, artefact=relabelled, source=source, progress=step, db_api=db_api)
     calibration = calibrate_thresholds(
         label_judgements(links, labels, keys),
         base.thresholds,

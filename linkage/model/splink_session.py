@@ -7,6 +7,7 @@ the batch linker, the trained model and the real-time engine all use the same ta
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from typing import Any
 
@@ -75,40 +76,70 @@ def build_linker(
     return linker
 
 
-def model_for_backend(model: dict[str, Any], source: Source | ModelSpec, db_api: Any) -> dict[str, Any]:
-    """The trained model with its SQL rendered for `db_api`'s dialect (e.g. Spark).
+def dialect_of(db_api: Any | None) -> str:
+    """The SQL dialect of a Splink database API (`duckdb` when None: `build_linker`'s default)."""
+    return "duckdb" if db_api is None else str(db_api.sql_dialect.sql_dialect_str)
 
-    The saved JSON holds DuckDB SQL (double-quoted identifiers, DuckDB function names). For another
-    backend the spec is rendered again in that dialect and the trained parameters are copied over
-    level by level. `source` is the model's spec (or a source, for the full spec of older models).
-    """
+
+def rendered_settings(source: Source | ModelSpec, db_api: Any) -> dict[str, Any]:
+    """The spec's Splink settings (no trained parameters) as JSON in `db_api`'s dialect.
+
+    `source` is a spec, or a source for its full spec (older models)."""
     from splink import Linker
 
     from linkage.comparisons import TokenSubsetLevel
     from linkage.normalise.prepare import PREPARED_SCHEMA
     from linkage.spec import full_spec
 
-    if db_api.sql_dialect.sql_dialect_str == "duckdb":
-        return model
     n = next(_counter)
     empty = pa.Table.from_pylist([], schema=PREPARED_SCHEMA)
     tables = [db_api.register(empty, table_name=f"empty_a_{n}"), db_api.register(empty, table_name=f"empty_b_{n}")]
     spec = full_spec(source) if isinstance(source, str) else source
     rendered: dict[str, Any] = Linker(tables, spec.render_settings(), log_level=logging.ERROR).misc.save_model_to_json()
-    rendered["probability_two_random_records_match"] = model["probability_two_random_records_match"]
-    if db_api.sql_dialect.sql_dialect_str == "spark":  # DuckDB list functions -> Spark array functions
+    if dialect_of(db_api) == "spark":  # DuckDB list functions -> Spark array functions
         spark = {
             lv.sql(): lv.spark_sql() for c in spec.comparisons for lv in c.levels if isinstance(lv, TokenSubsetLevel)
         }
         for comparison in rendered["comparisons"]:
             for level in comparison["comparison_levels"]:
                 level["sql_condition"] = spark.get(level["sql_condition"], level["sql_condition"])
-    for target, trained in zip(rendered["comparisons"], model["comparisons"], strict=True):
-        for t_level, m_level in zip(target["comparison_levels"], trained["comparison_levels"], strict=True):
-            for key in ("m_probability", "u_probability"):
-                if key in m_level:
-                    t_level[key] = m_level[key]
     return rendered
+
+
+def with_parameters(target: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    """`target` settings (a new dict) with `trained`'s prior and m/u copied level by level.
+
+    Both must come from the same spec (any dialects): levels are matched by position."""
+    out: dict[str, Any] = json.loads(json.dumps(target))
+    out["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    for comparison, learnt in zip(out["comparisons"], trained["comparisons"], strict=True):
+        for level, source_level in zip(comparison["comparison_levels"], learnt["comparison_levels"], strict=True):
+            for key in ("m_probability", "u_probability"):
+                if key in source_level:
+                    level[key] = source_level[key]
+    return out
+
+
+def model_for_backend(model: dict[str, Any], source: Source | ModelSpec, db_api: Any | None) -> dict[str, Any]:
+    """The trained model with its SQL rendered for `db_api`'s dialect (e.g. Spark; unchanged for DuckDB).
+
+    The saved JSON holds DuckDB SQL (double-quoted identifiers, DuckDB function names). For another
+    backend the spec is rendered again in that dialect and the trained parameters are copied over
+    level by level. `source` is the model's spec (or a source, for the full spec of older models).
+    """
+    if dialect_of(db_api) == "duckdb":
+        return model
+    return with_parameters(rendered_settings(source, db_api), model)
+
+
+def model_to_duckdb(model: dict[str, Any], source: Source | ModelSpec) -> dict[str, Any]:
+    """A model trained on another backend with its SQL rendered back in DuckDB's dialect (the artefact's:
+    the real-time engine and `model_for_backend` read it)."""
+    from splink import DuckDBAPI
+
+    if model.get("sql_dialect") == "duckdb":
+        return model
+    return with_parameters(rendered_settings(source, DuckDBAPI(duckdb.connect())), model)
 
 
 def candidates_of(predictions: dict[str, list[Any]]) -> list[Candidate]:

@@ -24,7 +24,14 @@ from typing import Any
 import pyarrow as pa
 
 from linkage.comparisons import Source
-from linkage.model.splink_session import build_linker, candidates_of
+from linkage.model.splink_session import (
+    build_linker,
+    candidates_of,
+    dialect_of,
+    model_for_backend,
+    model_to_duckdb,
+    rendered_settings,
+)
 from linkage.normalise.family import Candidate
 from linkage.spec import MIN_ACTIVE, ModelSpec, active_comparisons, spec_for_tables
 
@@ -117,29 +124,38 @@ def train_model(
     max_pairs: float = DEFAULT_MAX_PAIRS,
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
+    db_api: Any | None = None,
 ) -> dict[str, Any]:
-    """Train a model on prepared tables; returns the Splink model as a JSON-able dict.
+    """Train a model on prepared tables; returns the Splink model as a JSON-able dict in DuckDB's dialect.
 
-    `spec` is a chosen spec, or a source whose spec is chosen here from the tables' fill rates."""
+    `spec` is a chosen spec, or a source whose spec is chosen here from the tables' fill rates.
+    `db_api` is the Splink backend every step runs on (a fresh DuckDB per step when None; e.g. Spark via
+    `linkage.model.spark.spark_db_api`): the steps are the same, only the SQL dialect differs, and a
+    model trained elsewhere is rendered back in DuckDB SQL at the end (`model_to_duckdb`)."""
     from splink import block_on
 
     if isinstance(spec, str):
         spec = spec_for_tables(spec, master, records)
     step = progress or (lambda _msg: None)
-    linker = build_linker(master, records, spec.render_settings())
+    duck = dialect_of(db_api) == "duckdb"
+    settings = spec.render_settings() if duck else rendered_settings(spec, db_api)
+    linker = build_linker(master, records, settings, db_api=db_api)
     step("prior")
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*r) for r in spec.prior_rules], recall=DETERMINISTIC_RECALL
     )
     step("u (random sampling)")
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    # Spark: one pass over the sample per comparison. Splink's default (a probe, then up to 10 chunks,
+    # stopping once every level is seen 100 times) is cheap on DuckDB, but every chunk is several Spark
+    # jobs: 47 chunks took 270 s of a 3,000-person training in local mode. One chunk reads all max_pairs.
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed, num_chunks=10 if duck else 1)
     model: dict[str, Any] = linker.misc.save_model_to_json()
-    model = _em_passes(master, records, spec, model, step)
+    model = _em_passes(master, records, spec, model, step, db_api)
     step("prior (from predictions)")
-    model["probability_two_random_records_match"] = refined_prior(master, records, model)
+    model["probability_two_random_records_match"] = refined_prior(master, records, model, db_api=db_api)
     model = without_matches_in_u(model, matched_pair_rate(model, master.num_rows))
-    model["probability_two_random_records_match"] = refined_prior(master, records, model)
-    return model
+    model["probability_two_random_records_match"] = refined_prior(master, records, model, db_api=db_api)
+    return model if duck else model_to_duckdb(model, spec)
 
 
 def matched_pair_rate(model: dict[str, Any], master_rows: int) -> float:
@@ -197,7 +213,7 @@ def _aliased(table: pa.Table, columns: set[str]) -> pa.Table:
 
 
 def _em_passes(
-    master: pa.Table, records: pa.Table, spec: ModelSpec, model: dict[str, Any], step: Progress
+    master: pa.Table, records: pa.Table, spec: ModelSpec, model: dict[str, Any], step: Progress, db_api: Any | None
 ) -> dict[str, Any]:
     """Run the spec's EM passes; returns the model with every m free again.
 
@@ -216,7 +232,8 @@ def _em_passes(
     aliases: set[str] = set()
     if weak:
         aliases = {c for r in weak for c in r}
-        sql = " OR ".join("(" + " AND ".join(f'l."{EM_ALIAS}{c}" = r."{EM_ALIAS}{c}"' for c in r) + ")" for r in weak)
+        # Unquoted: the aliases are plain lower-case identifiers, and the quoting differs by dialect.
+        sql = " OR ".join("(" + " AND ".join(f"l.{EM_ALIAS}{c} = r.{EM_ALIAS}{c}" for c in r) + ")" for r in weak)
         name = f"m (EM blocked on {' or '.join('+'.join(r) for r in weak)})"
         passes.append((name, sql, {c.name for c in spec.comparisons}))
     em_master, em_records = (_aliased(master, aliases), _aliased(records, aliases)) if aliases else (master, records)
@@ -227,7 +244,7 @@ def _em_passes(
             # m floors applied: a level an earlier pass never saw has no m, and a fixed missing m turns
             # the whole pass into NaN (Splink then saves no m at all for the comparison being trained).
             model = _floor_fixed(_fix_m_except(model, frees, fixed=True), frees)
-        linker = build_linker(em_master, em_records, model)
+        linker = build_linker(em_master, em_records, model, db_api=db_api)
         step(name)
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
         model = linker.misc.save_model_to_json()
@@ -235,11 +252,18 @@ def _em_passes(
     return _fix_m_except(model, set(), fixed=False)
 
 
-def refined_prior(master: pa.Table, records: pa.Table, model: dict[str, Any], seed: int = DEFAULT_SEED) -> float:
+def refined_prior(
+    master: pa.Table,
+    records: pa.Table,
+    model: dict[str, Any],
+    seed: int = DEFAULT_SEED,
+    *,
+    db_api: Any | None = None,
+) -> float:
     """`estimate_prior` on the blocked pairs scored by `model` (with m/u floors applied first).
 
     The matched share is a mean over records: a seeded sample of `PRIOR_SAMPLE` records estimates it
-    and bounds the cost of this prediction on big files."""
+    and bounds the cost of this prediction on big files. `model` is in `db_api`'s dialect."""
     import numpy as np
 
     from linkage.model.artefact import regularise
@@ -248,7 +272,7 @@ def refined_prior(master: pa.Table, records: pa.Table, model: dict[str, Any], se
         rows = np.sort(np.random.default_rng(seed).choice(records.num_rows, PRIOR_SAMPLE, replace=False))
         records = records.take(pa.array(rows))
     regular = regularise(model)
-    linker = build_linker(master, records, regular)
+    linker = build_linker(master, records, regular, db_api=db_api)
     candidates = candidates_of(linker.inference.predict().as_dict())
     return estimate_prior(
         candidates, float(regular["probability_two_random_records_match"]), master.num_rows, records.num_rows
@@ -267,6 +291,8 @@ def m_from_labels(
     matches: Sequence[tuple[str, str]],
     *,
     prior_pairs: float = LABEL_PRIOR_PAIRS,
+    db_api: Any | None = None,
+    spec: ModelSpec | Source = "members",
 ) -> dict[str, Any]:
     """m re-estimated from labelled matching pairs `(record id, master record id)` (returns a new dict).
 
@@ -275,7 +301,8 @@ def m_from_labels(
     blended with the model's own m: `(n m_labels + k m_model) / (n + k)`, n the labelled pairs and
     k = `prior_pairs`. u is kept: non-matches labelled in review are the hardest ones, not a sample of
     all non-matching pairs, and u from random sampling is already near exact. Pairs whose ids are not in
-    the tables are left out by the join."""
+    the tables are left out by the join. `model` is in DuckDB's dialect (an artefact's), and so is the
+    result; Splink counts on `db_api` (DuckDB when None) with the model rendered by `spec`."""
     import duckdb
     from splink import DuckDBAPI
 
@@ -290,7 +317,9 @@ def m_from_labels(
             if not level.get("is_null_level"):
                 level.pop("m_probability", None)
                 level["fix_m_probability"] = False
-    db_api = DuckDBAPI(duckdb.connect())
+    if db_api is None:
+        db_api = DuckDBAPI(duckdb.connect())
+    blank = model_for_backend(blank, spec, db_api)
     master_name, records_name = input_names()
     linker = build_linker(master, records, blank, db_api=db_api, names=(master_name, records_name))
     labels = pa.table(

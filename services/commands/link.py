@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import typer
@@ -34,6 +35,24 @@ def fail(message: str) -> typer.Exit:
     """Print one error line and return the exit-2 exception to raise (data-shaped problems)."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
+
+
+ENGINES = ("duckdb", "spark")
+ENGINE_HELP = "Splink backend: duckdb or spark (local[2] mode; needs pyspark and Java 17)."
+
+
+def backend(engine: str) -> Any | None:
+    """The Splink database API of `--engine` (None: DuckDB); exit 2 when Spark cannot start."""
+    if engine not in ENGINES:
+        raise typer.BadParameter("expected duckdb or spark", param_hint="--engine")
+    if engine == "duckdb":
+        return None
+    from linkage.model.spark import SparkUnavailableError, spark_db_api
+
+    try:
+        return spark_db_api()
+    except SparkUnavailableError as e:
+        raise fail(str(e)) from None
 
 
 def refuse_existing(out: Path | None, force: bool) -> None:
@@ -127,7 +146,7 @@ def link(
         help="Model artefact folder or its model.json; without it a model is trained on the given files first.",
     ),
     source: str = typer.Option("members", "--source", help="Model settings to train: members, dtks or bpjs."),
-    engine: str = typer.Option("duckdb", "--engine", help="Splink backend: duckdb or spark (local mode)."),
+    engine: str = typer.Option("duckdb", "--engine", help=ENGINE_HELP + " Trains there too without --model."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out when it exists."),
 ) -> None:
     """Link every record of a file to the master file; write one link (or none) per record.
@@ -135,7 +154,7 @@ def link(
     The model (trained here or given) uses only the columns filled in both files; its choice is printed."""
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
-    if engine not in ("duckdb", "spark"):
+    if engine not in ENGINES:
         raise typer.BadParameter("expected duckdb or spark", param_hint="--engine")
     refuse_existing(out, force)
     console = Console(stderr=True)
@@ -147,15 +166,7 @@ def link(
             raise typer.BadParameter(str(e), param_hint="--model") from None
     master_table = as_linkage_table(read_table(master, "master file"))
     records_table = as_linkage_table(read_table(records, "records file"))
-    db_api = None
-    if engine == "spark":
-        from linkage.model.spark import SparkUnavailableError, spark_db_api
-
-        try:
-            db_api = spark_db_api()
-        except SparkUnavailableError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
+    db_api = backend(engine)
     started = time.perf_counter()
     notes: list[str] = []
     try:

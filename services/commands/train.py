@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -16,7 +17,7 @@ from linkage.model.charts import CHARTS_EXTRA, charts_available
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, LABEL_PRIOR_PAIRS
 from linkage.normalise.prepare import prepare_table
 from linkage.spec import NotEnoughToLink, spec_for_tables
-from services.commands.link import LINK_STEPS, fail, read_table, step_progress
+from services.commands.link import ENGINE_HELP, ENGINES, LINK_STEPS, backend, fail, read_table, step_progress
 from services.world import WorldInputError, load_world_source
 
 TRAIN_STEPS = ("load", *LINK_STEPS[:6], "write artefact")
@@ -53,13 +54,17 @@ def train(
     prior_pairs: float = typer.Option(
         LABEL_PRIOR_PAIRS, "--label-prior-pairs", min=0.0, help="With --labels: weight of the unsupervised m."
     ),
+    engine: str = typer.Option("duckdb", "--engine", help=ENGINE_HELP),
 ) -> None:
     """Train a model unsupervised (u by sampling, m by EM); write model.json, metadata.json, charts.
-    With --labels, then re-estimate m from the labelled matches and calibrate the band thresholds."""
+    With --labels, then re-estimate m from the labelled matches and calibrate the band thresholds.
+    --engine spark runs every Splink step on Spark; the artefact is the same format (DuckDB SQL)."""
     if model is not None and labels is None:
         raise typer.BadParameter("--model only goes with --labels", param_hint="--model")
     if source not in ("members", "dtks", "bpjs"):
         raise typer.BadParameter("expected members, dtks or bpjs", param_hint="--source")
+    if engine not in ENGINES:
+        raise typer.BadParameter("expected duckdb or spark", param_hint="--engine")
     needed = [
         "population.parquet",
         "crosswalk.parquet",
@@ -71,10 +76,13 @@ def train(
     if charts and not charts_available():
         typer.echo(f"charts skipped: {CHARTS_EXTRA}", err=True)  # the model itself does not need them
         charts = False
+    db_api = backend(engine)
     console = Console(stderr=True)
     started = time.perf_counter()
     if labels is not None:
-        _train_with_labels(world, source, out, labels, model, charts, target_precision, target_recall, prior_pairs)
+        _train_with_labels(
+            world, source, out, labels, model, charts, target_precision, target_recall, prior_pairs, db_api
+        )
         return
     with step_progress(console, TRAIN_STEPS) as step:
         step("load")
@@ -96,13 +104,14 @@ def train(
             seed=seed,
             progress=step,
             spec=spec,
+            db_api=db_api,
         )
         step("write artefact")
         folder = save_artefact(artefact, out, charts=charts)
     for line in spec.describe():
         typer.echo(f"model spec: {line}", err=True)
     console.print(
-        f"[green]model trained[/] in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
+        f"[green]model trained[/] on {engine} in {time.perf_counter() - started:.1f}s on {master.num_rows} master "
         f"and {records.num_rows} {source} records -> {folder}"
     )
     typer.echo(str(folder))
@@ -118,6 +127,7 @@ def _train_with_labels(
     target_precision: float,
     target_recall: float,
     prior_pairs: float,
+    db_api: Any | None,
 ) -> None:
     console = Console(stderr=True)
     started = time.perf_counter()
@@ -141,7 +151,7 @@ def _train_with_labels(
             if base is None:
                 pm, pr = prepare_table(master), prepare_table(records)
                 spec = spec_for_tables(source, pm, pr)  # type: ignore[arg-type]
-                base = train_artefact(pm, pr, source, progress=step, spec=spec)  # type: ignore[arg-type]
+                base = train_artefact(pm, pr, source, progress=step, spec=spec, db_api=db_api)  # type: ignore[arg-type]
             artefact, calibration = train_with_labels(
                 master,
                 records,
@@ -151,6 +161,7 @@ def _train_with_labels(
                 target_precision=target_precision,
                 target_recall=target_recall,
                 progress=step,
+                db_api=db_api,
             )
             step("write artefact")
             folder = save_artefact(artefact, out, charts=charts)

@@ -84,7 +84,7 @@ def test_training_gives_every_non_null_level_m_and_u(trained: ModelArtefact) -> 
     meta = trained.metadata
     assert (meta["source"], meta["spec_version"], meta["splink_version"]) == ("dtks", SPEC_VERSION, "5.0.0")
     assert len(meta["training_data_sha256"]) == 64
-    assert meta["training"] == {"max_pairs": 50_000, "seed": 3}
+    assert meta["training"] == {"max_pairs": 50_000, "seed": 3, "engine": "duckdb"}
     assert meta["thresholds"] == THRESHOLDS
 
 
