@@ -8,8 +8,10 @@ support: a prepared column is *usable* when its fill rate (share of non-NULL val
 
 - A comparison is kept when the columns of its null level (the first level, which says when the
   comparison is unknown) are usable; its other columns are refinements of the same value.
-- A blocking rule is kept when all its columns are usable. When NIK blocking is unusable the
-  `FALLBACK_BLOCKING` rules are added: without NIK, name-and-date evidence needs wider candidate sets.
+- A blocking rule is kept when all its columns are usable. When NIK blocking is unusable, or the
+  regions are (no usable `district_code`: a file without village codes, or no crosswalk), the
+  `FALLBACK_BLOCKING` rules are added: without NIK, name-and-date evidence needs wider candidate sets,
+  and the regular rules that are bounded by a village or district reach nothing without regions.
   A fallback rule whose equal-value pairs between the two inputs exceed `FALLBACK_PAIR_BUDGET` per
   record (counted by `spec_for_tables`) is left out: it would mostly add non-matches and cost.
 - EM passes are chosen greedily from `EM_CANDIDATES`: the next pass is the first usable rule that leaves
@@ -214,7 +216,7 @@ def choose_spec(
             f"{', '.join(c.name for c in COMPARISONS[source])} needed; missing or under {floor:.0%} filled: {missing})"
         )
     candidates = list(BLOCKING_RULES[source])
-    if "nik" not in usable:
+    if "nik" not in usable or "district_code" not in usable:
         candidates += [r for r in FALLBACK_BLOCKING if r not in candidates and r not in too_wide]
     blocking = tuple(r for r in candidates if set(r) <= usable)
     if not blocking:

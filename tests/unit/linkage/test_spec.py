@@ -249,3 +249,28 @@ def test_a_fallback_rule_over_the_pair_budget_is_left_out() -> None:
     assert ("name_sorted",) in spec.blocking_rules and ("other_names",) in spec.blocking_rules
     few = spec_for_tables("dtks", pm.slice(0, 3), pr.slice(0, 3))
     assert ("addr_place",) in few.blocking_rules
+
+
+def test_without_regions_the_fallback_rules_replace_the_region_bounded_ones() -> None:
+    # A file with NIKs but no village codes (no crosswalk): the rules bounded by a village or district
+    # reach nothing, so a member whose NIK is wrong needs the wider name-and-date rules.
+    records = {**ALL, "village_code": 0.0, "district_code": 0.0}
+    spec = choose_spec("members", ALL, records)
+    assert "village" not in spec.names
+    assert spec.blocking_rules == (
+        ("nik",),
+        ("name_key", "birth_date"),
+        ("kk_number",),
+        ("name_key", "birth_year"),
+        ("birth_date",),
+        ("given_name_key", "birth_year"),
+        ("name_norm",),
+        ("name_sorted",),
+        ("addr_place",),
+        ("other_names",),
+        ("given_name",),
+    )
+    # Over the pair budget a fallback rule is still left out.
+    narrow = choose_spec("members", ALL, records, too_wide=frozenset({("birth_date",), ("given_name",)}))
+    assert ("birth_date",) not in narrow.blocking_rules and ("given_name",) not in narrow.blocking_rules
+    assert ("name_key", "birth_year") in narrow.blocking_rules
