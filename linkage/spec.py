@@ -9,7 +9,8 @@ support: a prepared column is *usable* when its fill rate (share of non-NULL val
 - A comparison is kept when the columns of its null level (the first level, which says when the
   comparison is unknown) are usable; its other columns are refinements of the same value.
 - A blocking rule is kept when all its columns are usable. When NIK blocking is unusable, or the
-  regions are (no usable `district_code`: a file without village codes, or no crosswalk), the
+  regions are (`district_code` filled under `REGION_FLOOR` in either input: a file without village
+  codes, no crosswalk, or one that covers part of the villages), the
   `FALLBACK_BLOCKING` rules are added: without NIK, name-and-date evidence needs wider candidate sets,
   and the regular rules that are bounded by a village or district reach nothing without regions.
   A fallback rule whose equal-value pairs between the two inputs exceed `FALLBACK_PAIR_BUDGET` per
@@ -70,6 +71,10 @@ FALLBACK_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("given_name",),
 )
 FALLBACK_PAIR_BUDGET = 20
+# The regular rules are bounded by a village or district: a record without one is reached only by NIK,
+# name key + full birth date and KK. When more than a tenth of either input has no district, the
+# fallback rules (within the pair budget) are added for them.
+REGION_FLOOR = 0.9
 EM_CANDIDATES: tuple[tuple[str, ...], ...] = (
     ("nik",),
     ("name_key", "birth_year"),
@@ -216,7 +221,7 @@ def choose_spec(
             f"{', '.join(c.name for c in COMPARISONS[source])} needed; missing or under {floor:.0%} filled: {missing})"
         )
     candidates = list(BLOCKING_RULES[source])
-    if "nik" not in usable or "district_code" not in usable:
+    if "nik" not in usable or not _usable("district_code", master_fill, records_fill, REGION_FLOOR):
         candidates += [r for r in FALLBACK_BLOCKING if r not in candidates and r not in too_wide]
     blocking = tuple(r for r in candidates if set(r) <= usable)
     if not blocking:

@@ -274,3 +274,11 @@ def test_without_regions_the_fallback_rules_replace_the_region_bounded_ones() ->
     narrow = choose_spec("members", ALL, records, too_wide=frozenset({("birth_date",), ("given_name",)}))
     assert ("birth_date",) not in narrow.blocking_rules and ("given_name",) not in narrow.blocking_rules
     assert ("name_key", "birth_year") in narrow.blocking_rules
+
+
+@pytest.mark.parametrize(("district_fill", "fallback"), [(1.0, False), (0.9, False), (0.85, True), (0.3, True)])
+def test_a_file_where_many_records_lack_a_district_gets_the_fallback_rules(district_fill: float, fallback: bool) -> None:
+    records = {**ALL, "district_code": district_fill}
+    spec = choose_spec("members", ALL, records)
+    assert (("name_key", "birth_year") in spec.blocking_rules) is fallback
+    assert (("name_key", "birth_year", "district_code") in spec.blocking_rules) is (district_fill >= FILL_FLOOR)
