@@ -277,7 +277,7 @@ def test_without_regions_the_fallback_rules_replace_the_region_bounded_ones() ->
 
 
 @pytest.mark.parametrize(("district_fill", "fallback"), [(1.0, False), (0.9, False), (0.85, True), (0.3, True)])
-def test_a_file_where_many_records_lack_a_district_gets_the_fallback_rules(district_fill: float, fallback: bool) -> None:
+def test_many_records_without_a_district_get_the_fallback_rules(district_fill: float, fallback: bool) -> None:
     records = {**ALL, "district_code": district_fill}
     spec = choose_spec("members", ALL, records)
     assert (("name_key", "birth_year") in spec.blocking_rules) is fallback
