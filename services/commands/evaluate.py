@@ -31,7 +31,7 @@ from linkage.model.artefact import ModelArtefact, ModelArtefactError, band_of, l
 from linkage.model.baseline import link_baseline
 from linkage.normalise.family import choose_best
 from linkage.spec import NotEnoughToLink
-from services.commands.link import LINK_STEPS, fail, read_table, refuse_existing, step_progress, write_table
+from services.commands.link import LINK_STEPS, fail, read_table, refuse_existing, step_progress, warn, write_table
 from services.world import WorldInputError, load_world_source
 
 
@@ -177,7 +177,7 @@ def _open_world(
         except ModelArtefactError as e:
             raise typer.BadParameter(str(e), param_hint="--model") from None
     try:
-        master, records = load_world_source(world, source)
+        master, records = load_world_source(world, source, notes=warn)
     except OSError as e:
         raise fail(f"cannot read the {source} files of {world}: {e.strerror or e}") from None
     except WorldInputError as e:

@@ -37,6 +37,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def warn(message: str) -> None:
+    """Print one warning line (input that was repaired or skipped, not an error)."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 ENGINES = ("duckdb", "spark")
 ENGINE_HELP = "Splink backend: duckdb or spark (local[2] mode; needs pyspark and Java 17)."
 

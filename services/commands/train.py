@@ -17,7 +17,7 @@ from linkage.model.charts import CHARTS_EXTRA, charts_available
 from linkage.model.training import DEFAULT_MAX_PAIRS, DEFAULT_SEED, LABEL_PRIOR_PAIRS
 from linkage.normalise.prepare import prepare_table
 from linkage.spec import NotEnoughToLink, spec_for_tables
-from services.commands.link import ENGINE_HELP, ENGINES, LINK_STEPS, backend, fail, read_table, step_progress
+from services.commands.link import ENGINE_HELP, ENGINES, LINK_STEPS, backend, fail, read_table, step_progress, warn
 from services.world import WorldInputError, load_world_source
 
 TRAIN_STEPS = ("load", *LINK_STEPS[:6], "write artefact")
@@ -87,7 +87,7 @@ def train(
     with step_progress(console, TRAIN_STEPS) as step:
         step("load")
         try:
-            master, records = load_world_source(world, source)
+            master, records = load_world_source(world, source, notes=warn)
         except WorldInputError as e:
             raise fail(str(e)) from None
         step("normalise")
@@ -147,7 +147,7 @@ def _train_with_labels(
     try:
         with step_progress(console, steps) as step:
             step("load")
-            master, records = load_world_source(world, source)
+            master, records = load_world_source(world, source, notes=warn)
             if base is None:
                 pm, pr = prepare_table(master), prepare_table(records)
                 spec = spec_for_tables(source, pm, pr)  # type: ignore[arg-type]

@@ -114,17 +114,30 @@ def test_without_a_crosswalk_the_village_is_unknown() -> None:
     assert row["village_code"] is None
 
 
-def test_a_submission_breaking_the_contract_is_an_error_naming_the_line(tmp_path: Path) -> None:
-    bad = {**DOC, "members": [{**DOC["members"][1], "nik": "1234"}], "member_count": 1}
+def test_fields_breaking_the_contract_are_blanked_and_bad_lines_skipped_with_a_summary(tmp_path: Path) -> None:
+    bad_nik = {**DOC, "submission_id": "S-2", "members": [{**DOC["members"][1], "nik": "1234"}], "member_count": 1}
+    no_members = {k: v for k, v in DOC.items() if k != "members"}
     path = tmp_path / "submissions.jsonl"
-    path.write_text(f"{json.dumps(DOC)}\n\n{json.dumps(bad)}\n", encoding="utf-8")
-    with pytest.raises(WorldInputError) as caught:
+    path.write_text(
+        f"{json.dumps(DOC)}\n\n{json.dumps(bad_nik)}\nnot json\n{json.dumps(no_members)}\n", encoding="utf-8"
+    )
+    read = read_submissions(path)
+    assert [s.submission_id for s in read.submissions] == ["S-3603-0000001-r1", "S-2"]
+    (member,) = read.submissions[1].members
+    assert member.nik is None and member.name == DOC["members"][1]["name"]  # the rest is kept
+    assert read.repaired == {"invalid_nik": 1} and read.repaired_lines == [3]
+    assert read.skipped == [(4, "not_json"), (5, "schema_violation")]
+    summary = read.summary(path)
+    assert summary == (
+        f"{path}: 1 submission(s) read with fields blanked (invalid_nik 1; lines 3); "
+        "2 line(s) skipped (not_json 1, schema_violation 1; lines 4, 5)"
+    )
+    assert "1234" not in summary
+    path.write_text("not json\n", encoding="utf-8")
+    with pytest.raises(WorldInputError, match=r"no line is a valid FamilySubmission \(line 1: not_json\)"):
         read_submissions(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path} line 3 is not a valid FamilySubmission (invalid_nik: members.0.nik")
-    assert "1234" not in message and "\n" not in message
     path.write_text(f"{json.dumps(DOC)}\n", encoding="utf-8")
-    assert [s.submission_id for s in read_submissions(path)] == ["S-3603-0000001-r1"]
+    assert read_submissions(path).summary(path) is None
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +161,7 @@ def test_world_sources_convert_with_the_generators_record_ids(world: Path) -> No
     assert all(v is not None and len(v) == 10 for v in villages)
 
 
-def test_evaluate_refuses_a_world_with_a_bad_submission_in_one_line(world: Path, tmp_path: Path) -> None:
+def test_evaluate_links_a_world_with_a_bad_date_in_one_line_and_says_so(world: Path, tmp_path: Path) -> None:
     _register()
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -159,9 +172,9 @@ def test_evaluate_refuses_a_world_with_a_bad_submission_in_one_line(world: Path,
     doc["members"][0]["birth_date"] = {"day": 31, "month": 2, "year": 1990}
     (broken / "submissions.jsonl").write_text("\n".join([lines[0], json.dumps(doc), *lines[2:]]) + "\n")
     result = CliRunner().invoke(app, ["evaluate", "--world", str(broken), "--no-baseline"])
-    assert result.exit_code == 2, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert errors == [
-        f"error: {broken / 'submissions.jsonl'} line 2 is not a valid FamilySubmission "
-        "(invalid_date: members.0.birth_date: birth_date is not a real date (that day does not exist in that month))"
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {broken / 'submissions.jsonl'}: 1 submission(s) read with fields blanked (invalid_date 1; lines 2)"
     ]
+    assert "auto-link recall" in result.output

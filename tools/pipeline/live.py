@@ -38,7 +38,7 @@ def ensure_model(world: Path, cache: Path, console: Console) -> tuple[Path, bool
     from services.world import load_world_source
 
     with console.status("training the members model (Splink: u by sampling, m by EM)"):
-        master, records = load_world_source(str(world), "members")
+        master, records = load_world_source(str(world), "members", notes=console.print)
         artefact = train_artefact(prepare_table(master), prepare_table(records), "members", max_pairs=1e6)
         return save_artefact(artefact, cache, charts=False), False
 
