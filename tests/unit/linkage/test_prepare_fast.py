@@ -64,7 +64,7 @@ def test_prepared_master_equals_row_by_row_for_every_column(master: pa.Table) ->
 
 def test_prepared_query_sources_equal_row_by_row(world: Path) -> None:
     crosswalk = village_crosswalk(world / "crosswalk.parquet")
-    members = member_records(read_submissions(world / "submissions.jsonl"), crosswalk)
+    members = member_records(read_submissions(world / "submissions.jsonl").submissions, crosswalk)
     sources = {
         "members": members.select(list(LINKAGE_COLUMNS)),
         "dtks": dtks_records(pq.read_table(world / "dtks.parquet")),
