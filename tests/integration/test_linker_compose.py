@@ -191,4 +191,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     # batch is linked too) and the master change's re-link alike: the engine object reports, not a wrapper.
     assert decisions["dukcapil"] == decisions["dtks"] == decisions["bpjs"] >= len(member_keys) + len(linked_to_nik)
     assert (sample(samples, "linkage_engine_call_seconds_count") or 0) >= 2  # submissions, then the re-link
+    # compose turns the link-state changelog on too: every linked family's state is on it.
+    logged = {r.key.decode() for r in read_topic(bootstrap, changes[LINK_STATE_CHANGELOG]) if r.key is not None}
+    assert logged == set(latest)
     assert worker.stop() == 0, worker.log_tail()
