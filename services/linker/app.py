@@ -254,7 +254,7 @@ class SubmissionHandler:
         topic = self._changelog
         return [
             OutboundRecord(topic, r.family_key.encode(), changelog.encode(r), None, partitions[r.family_key])
-            for r in changelog.family_records(result.update, view.family_minted)
+            for r in changelog.family_records(result.update, view.family_minted, view.family_decisions)
         ]
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> list[Any]:

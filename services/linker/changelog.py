@@ -1,42 +1,81 @@
 """The link store's changelog: each family's state as a record on a compacted Kafka topic.
 
-The per-partition DuckDB files (services/linker/partitioned_store.py) are a cache of this log. A
-submissions batch sends one record per family it changed (key: the family key; value: the family's
-whole state after the batch, `encode`) to the changelog partition numbered like the submissions
-partition the family arrived on, together with the batch's outputs, and awaits their
-acknowledgements before the file is written and before the offsets are committed. The file keeps the
-next changelog offset it reflects (`changelog_positions`). When a partition's file is opened (after an
-assignment, or the first time), `restore` reads that changelog partition from the file's offset to its
-end and applies the latest record of each family: an instance with an empty disk rebuilds the state
-of a partition it takes over, and one whose file is behind (the partition was owned elsewhere in the
+The per-partition DuckDB files (services/linker/partitioned_store.py) are a cache of this log. Every
+write that changes a family's state sends one record per family it changed (key: the family key;
+value: the family's whole state after the write, `encode`) to the changelog partition numbered like
+the submissions partition the family arrived on, and awaits the acknowledgements before the file is
+written and before its own offsets or positions are committed. Three writers do so:
+
+- a submissions batch (services/linker/app.py), together with the batch's outputs;
+- a batch of clerical review decisions (services/linker/updates/decision_wiring.py): the families of
+  the members it decided, their new member states and decision logs;
+- a batch of master changes, or the catch-up of a file from the journal (services/linker/updates/
+  handler.py): the families of the members it re-linked, and then one `PositionsRecord` per file
+  (key `POSITIONS_KEY`) with the change positions the file's members now reflect.
+
+The file keeps the next changelog offset it reflects (`changelog_positions`). When a partition's file
+is opened (after an assignment, or the first time), `restore` reads that changelog partition from the
+file's offset to its end, in chunks of at most `chunk_records` records, and applies the latest record
+of each family (and the latest positions record): an instance with an empty disk rebuilds the state of
+a partition it takes over, and one whose file is behind (the partition was owned elsewhere in the
 meantime) catches up. With a shared folder the file is current and the read finds nothing.
 
-A record holds what the file holds of the family: its revision state (revision, submission id,
+A family record holds what the file holds of the family: its revision state (revision, submission id,
 serials, owner, open feedback), every person id minted for its members (those of members a later
-revision dropped too: a member that comes back keeps its id), and the link state of its current
-members (`member_state.MemberState`, for master updates). The value is canonical JSON (sorted keys, no
-spaces), so a re-processed batch writes byte-identical records. Not in it (yet): clerical decisions
-(`decision_store`) and master-update re-links made after the family's last submission, which the
-decision and update agents write to the file only.
+revision dropped too: a member that comes back keeps its id), the link state of its current members
+(`member_state.MemberState`, for master updates) and every clerical decision applied to its members
+(in the order applied; the last task's decisions are a member's sticky human decision). The value is
+canonical JSON (sorted keys, no spaces), so a re-processed batch writes byte-identical records.
+
+Why the change positions are on the changelog but the journal is not. A file's change positions say
+which master changes its members' link states reflect; they belong to the partition's state: without
+them a new owner would take a restored file for one that saw no change at all (and re-link it for
+every journalled change), or, worse, not see that the file is AHEAD of its own master and link the
+partition's submissions against an older master. The per-instance journal
+(`<state_dir>/master-updates.duckdb`: the changes applied to this instance's engine and its reader's
+positions) is not partition state: every instance reads every change record itself, and an instance
+with an empty disk rebuilds its journal by reading the change topics from the start (they are not
+deleted before 30 days, `contracts/topics.py`); until its reader has passed a restored file's
+positions, that file's submissions wait (the AHEAD gate). What such an instance cannot rebuild is a
+change older than the change topics' retention that its master files (loaded at start-up) do not
+hold yet: the master files must be refreshed more often than that retention (docs/linker.md "State
+in Kafka"); a master of its own on Kafka is issue 12 section 2, not this log's job.
+
+Versions: layout 2 added the decisions and the positions record; layout 1 records (no decisions) are
+still read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from contracts.review_decisions import ReviewOutcome
+from integration.clerical import AppliedDecision
 from integration.port import MemberQuery
 from services.linker.member_state import MemberState
+from services.linker.pipeline import OutboundRecord, Send
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 
 log = logging.getLogger("regsosek.linker.changelog")
 
-#: Version of the record's layout (a field of every value); a reader refuses other versions.
-VERSION = 1
+#: Version of the record's layout written (a field of every value).
+VERSION = 2
+#: The layouts this linker reads; a reader refuses others (written by a newer linker).
+READABLE = frozenset({1, 2})
+#: The key of a partition's change-positions record (a family key is 22 digits: no clash).
+POSITIONS_KEY = "~change-positions"
+#: At most this many records are held in memory (and applied in one transaction) while restoring.
+CHUNK_RECORDS = 5_000
 _FAMILY_KEY_LENGTH = 22
+
+#: (topic, partition) -> next offset: which master changes a file's members reflect.
+ChangePositions = Mapping[tuple[str, int], int]
 
 
 class ChangelogVersionError(ValueError):
@@ -51,6 +90,14 @@ class FamilyRecord:
     state: FamilyState
     minted: Mapping[str, str]  # member key -> person id, every id minted for the family
     members: tuple[MemberState, ...]  # the current members' link states, by member key
+    decisions: tuple[AppliedDecision, ...] = ()  # clerical decisions of its members, in the order applied
+
+
+@dataclass(frozen=True)
+class PositionsRecord:
+    """A partition's change positions (key `POSITIONS_KEY`): the master changes its members reflect."""
+
+    change_positions: ChangePositions
 
 
 def _query(q: MemberQuery) -> dict[str, Any]:
@@ -90,6 +137,27 @@ def _member(m: MemberState) -> dict[str, Any]:
     }
 
 
+def _decision(d: AppliedDecision) -> dict[str, Any]:
+    return {
+        "decision_id": d.decision_id,
+        "task_id": d.task_id,
+        "member_key": d.member_key,
+        "sequence": d.sequence,
+        "outcome": d.outcome.value,
+        "chosen_nik": d.chosen_nik,
+        "probability": d.probability,
+        "match_weight": d.match_weight,
+        "identity": d.identity,
+        "revokes": d.revokes,
+        "reviewer_id": d.reviewer_id,
+        "held": d.held,
+    }
+
+
+def _canonical(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def encode(record: FamilyRecord) -> bytes:
     """The record's value: canonical JSON (the same state always gives the same bytes)."""
     s = record.state
@@ -103,15 +171,24 @@ def encode(record: FamilyRecord) -> bytes:
         "open_feedback": list(s.open_feedback),
         "minted": dict(sorted(record.minted.items())),
         "members": [_member(m) for m in sorted(record.members, key=lambda m: m.member_key)],
+        "decisions": [_decision(d) for d in record.decisions],  # the order applied is part of the state
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _canonical(doc)
 
 
-def decode(value: bytes, partition: int) -> FamilyRecord:
-    """A record's value back (its members placed in `partition`'s file); refuses an unknown version."""
+def encode_positions(record: PositionsRecord) -> bytes:
+    """A positions record's value: canonical JSON, the positions sorted."""
+    rows = [[t, p, o] for (t, p), o in sorted(record.change_positions.items())]
+    return _canonical({"v": VERSION, "change_positions": rows})
+
+
+def decode_any(value: bytes, partition: int) -> FamilyRecord | PositionsRecord:
+    """A record's value back (a family's members placed in `partition`'s file); refuses an unknown version."""
     doc = json.loads(value)
-    if doc.get("v") != VERSION:
-        raise ChangelogVersionError(f"changelog record version {doc.get('v')!r}, this linker reads {VERSION}")
+    if doc.get("v") not in READABLE:
+        raise ChangelogVersionError(f"changelog record version {doc.get('v')!r}, this linker reads {sorted(READABLE)}")
+    if "change_positions" in doc:
+        return PositionsRecord({(str(t), int(p)): int(o) for t, p, o in doc["change_positions"]})
     members = tuple(
         MemberState(
             member_key=m["member_key"],
@@ -130,22 +207,52 @@ def decode(value: bytes, partition: int) -> FamilyRecord:
         )
         for m in doc["members"]
     )
+    decisions = tuple(
+        AppliedDecision(
+            d["decision_id"],
+            d["task_id"],
+            d["member_key"],
+            int(d["sequence"]),
+            ReviewOutcome(d["outcome"]),
+            d["chosen_nik"],
+            d["probability"],
+            d["match_weight"],
+            d["identity"],
+            d["revokes"],
+            d["reviewer_id"],
+            bool(d["held"]),
+        )
+        for d in doc.get("decisions", ())  # layout 1: none
+    )
     state = FamilyState(
         doc["revision"], doc["submission_id"], tuple(doc["serials"]), doc["owner"], tuple(doc["open_feedback"])
     )
-    return FamilyRecord(doc["family_key"], state, dict(doc["minted"]), members)
+    return FamilyRecord(doc["family_key"], state, dict(doc["minted"]), members, decisions)
+
+
+def decode(value: bytes, partition: int) -> FamilyRecord:
+    """A family record's value back; refuses an unknown version and a positions record."""
+    record = decode_any(value, partition)
+    if not isinstance(record, FamilyRecord):
+        raise ValueError("a change-positions record, not a family's state")
+    return record
 
 
 def family_records(
-    update: StoreUpdate, stored_minted: Callable[[Iterable[str]], Mapping[str, Mapping[str, str]]]
+    update: StoreUpdate,
+    stored_minted: Callable[[Iterable[str]], Mapping[str, Mapping[str, str]]],
+    stored_decisions: Callable[[Iterable[str]], Mapping[str, Sequence[AppliedDecision]]] | None = None,
 ) -> list[FamilyRecord]:
     """The changelog records of a batch's update: each changed family's state after the batch.
 
     `stored_minted(family_keys)` gives the ids the store holds for those families' members (before the
     batch); the batch's new ids are added (an id once minted never changes, so stored ones win).
+    `stored_decisions(family_keys)` the clerical decisions the store holds of their members (a
+    submissions batch applies none).
     """
     keys = sorted(update.families)
     stored = stored_minted(keys)
+    decided = stored_decisions(keys) if stored_decisions is not None else {}
     minted: dict[str, dict[str, str]] = {k: {} for k in keys}
     for member_key, person_id in update.minted.items():
         minted.setdefault(member_key[:_FAMILY_KEY_LENGTH], {})[member_key] = person_id
@@ -158,9 +265,74 @@ def family_records(
             update.families[key],
             {**minted[key], **stored.get(key, {})},
             tuple(sorted(members[key], key=lambda m: m.member_key)),
+            tuple(decided.get(key, ())),
         )
         for key in keys
     ]
+
+
+def file_records(
+    file: LinkStore,
+    partition: int,
+    family_keys: Iterable[str],
+    members: Mapping[str, MemberState] | None = None,
+    decisions: Sequence[AppliedDecision] = (),
+) -> list[FamilyRecord]:
+    """The state records of families of one file after a write outside a submissions batch: what the
+    file holds of them with `members` (new member states) and `decisions` (newly applied) on top.
+
+    Families the file does not hold are left out (a decision or change only touches stored members).
+    """
+    keys = sorted(set(family_keys))
+    states = file.families(keys)
+    minted = file.family_minted(keys)
+    held = file.family_decisions(keys)
+    current: dict[str, dict[str, MemberState]] = defaultdict(dict)
+    for m in file.find_family_members(keys, partition):
+        current[m.family_key][m.member_key] = m
+    for m in (members or {}).values():
+        if m.family_key in current:  # a member the file holds: its new state
+            current[m.family_key][m.member_key] = m
+    new: dict[str, list[AppliedDecision]] = defaultdict(list)
+    for d in decisions:
+        new[d.member_key[:_FAMILY_KEY_LENGTH]].append(d)
+    out = []
+    for key in keys:
+        if key not in states:
+            continue
+        known = {d.decision_id for d in held.get(key, ())}
+        logged = [*held.get(key, ()), *(d for d in new.get(key, ()) if d.decision_id not in known)]
+        mine = tuple(sorted(current[key].values(), key=lambda m: m.member_key))
+        out.append(FamilyRecord(key, states[key], dict(minted.get(key, {})), mine, tuple(logged)))
+    return out
+
+
+@dataclass(frozen=True)
+class ChangelogSink:
+    """Sends state records to the changelog and awaits their acknowledgements (the decision and update
+    paths; a submissions batch sends its records with its outputs, services/linker/app.py)."""
+
+    topic: str
+    send: Send
+
+    async def write(
+        self,
+        families: Mapping[int, Sequence[FamilyRecord]],
+        positions: Mapping[int, ChangePositions] | None = None,
+    ) -> dict[int, int]:
+        """Send each partition's family records, await every ack, then the partitions' positions
+        records (only once the families they cover are durable), await those; returns per changelog
+        partition the next offset after the acknowledged records."""
+        after: dict[int, int] = {}
+        steps = (
+            [(p, r.family_key, encode(r)) for p, rs in sorted(families.items()) for r in rs],
+            [(p, POSITIONS_KEY, encode_positions(PositionsRecord(at))) for p, at in sorted((positions or {}).items())],
+        )
+        for step in steps:
+            pending = [await self.send(OutboundRecord(self.topic, k.encode(), v, None, p)) for p, k, v in step]
+            for meta in await asyncio.gather(*pending) if pending else []:
+                after[meta.partition] = max(after.get(meta.partition, 0), int(meta.offset) + 1)
+        return after
 
 
 class ChangelogReader(Protocol):
@@ -171,37 +343,64 @@ class ChangelogReader(Protocol):
         (the next offset); a record without a value (a tombstone) is left out."""
         ...
 
+    def chunks(self, partition: int, from_offset: int, max_records: int) -> Iterator[tuple[list[bytes], int]]:
+        """The same values in chunks of at most `max_records`, each with the next offset after it (the
+        last chunk's is the end the read began with); nothing when there is nothing to read."""
+        ...
+
 
 def latest_per_family(values: Sequence[bytes], partition: int) -> list[FamilyRecord]:
-    """The records of a changelog read, the last one of each family kept (what compaction keeps)."""
-    latest: dict[str, FamilyRecord] = {}
+    """The family records of a changelog read, the last one of each family kept (what compaction keeps)."""
+    return latest(values, partition)[0]
+
+
+def latest(values: Sequence[bytes], partition: int) -> tuple[list[FamilyRecord], PositionsRecord | None]:
+    """The family records of a changelog read, the last one of each family kept (what compaction
+    keeps), and the last positions record (None: none read)."""
+    families: dict[str, FamilyRecord] = {}
+    positions: PositionsRecord | None = None
     for value in values:
-        record = decode(value, partition)
-        latest[record.family_key] = record
-    return [latest[k] for k in sorted(latest)]
+        record = decode_any(value, partition)
+        if isinstance(record, PositionsRecord):
+            positions = record
+        else:
+            families[record.family_key] = record
+    return [families[k] for k in sorted(families)], positions
 
 
-def restore(store: LinkStore, partition: int, reader: ChangelogReader) -> int:
-    """Bring one partition's file up to its changelog's end; returns how many families it replaced.
+def restore(store: LinkStore, partition: int, reader: ChangelogReader, *, chunk_records: int = CHUNK_RECORDS) -> int:
+    """Bring one partition's file up to its changelog's end; returns how many changelog records it read.
 
-    Reads from the offset the file reflects (0 for a new file), replaces each read family's state in the
-    file by its latest record, and stores the end offset, in one transaction.
+    Reads from the offset the file reflects (0 for a new file) in chunks of at most `chunk_records`
+    records; each chunk replaces each of its families' state in the file by its latest record (a later
+    chunk's record of a family replaces an earlier one's, as a later offset does) and stores the
+    chunk's end offset, in one transaction. A crash between chunks leaves a consistent file that the
+    next open continues from.
     """
     start = store.changelog_position(partition)
-    values, end = reader.read(partition, start)
-    if end <= start and not values:
-        return 0
-    records = latest_per_family(values, partition)
-    store.replace_families(records_update(records), {partition: end})
-    if records:
+    read = families = 0
+    end = start
+    for values, next_offset in reader.chunks(partition, start, chunk_records):
+        records, positions = latest(values, partition)
+        store.replace_families(
+            records_update(records),
+            {partition: next_offset},
+            decisions=[d for r in records for d in r.decisions],
+            change_positions=None if positions is None else positions.change_positions,
+        )
+        read += len(values)
+        families += len(records)
+        end = next_offset
+    if read:
         log.info(
-            "link-store file p%d restored from the changelog: %d families, offsets %d..%d",
+            "link-store file p%d restored from the changelog: %d records, %d family states, offsets %d..%d",
             partition,
-            len(records),
+            read,
+            families,
             start,
             end,
         )
-    return len(records)
+    return read
 
 
 def records_update(records: Iterable[FamilyRecord]) -> StoreUpdate:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
-from integration.clerical import StickyDecision
+from integration.clerical import AppliedDecision, StickyDecision
 from services.linker.changelog import ChangelogReader, restore
 from services.linker.storage_errors import LinkStoreError, StorageFault
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
@@ -181,6 +181,16 @@ class PartitionedBatch:
             by_partition[self._partition_of(key)].append(key)
         out: dict[str, dict[str, str]] = {}
         for part in self._store.each(by_partition, lambda store, keys: store.family_minted(keys)):
+            out.update(part)
+        return out
+
+    def family_decisions(self, family_keys: Iterable[str]) -> dict[str, list[AppliedDecision]]:
+        """Every clerical decision of the given families' members, each read from its partition's file."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for key in family_keys:
+            by_partition[self._partition_of(key)].append(key)
+        out: dict[str, list[AppliedDecision]] = {}
+        for part in self._store.each(by_partition, lambda store, keys: store.family_decisions(keys)):
             out.update(part)
         return out
 

@@ -110,6 +110,8 @@ class BatchStore(Protocol):
 
     def family_minted(self, family_keys: Iterable[str]) -> dict[str, dict[str, str]]: ...
 
+    def family_decisions(self, family_keys: Iterable[str]) -> dict[str, list[AppliedDecision]]: ...
+
     def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None: ...
 
     def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
@@ -204,6 +206,12 @@ class LinkStore:
         positions = self._con.execute("SELECT partition, next_offset FROM changelog_positions").fetchall()
         self._changelog: dict[int, int] = {int(p): int(o) for p, o in positions}
         self._decisions = decision_store.read_decisions(self._con)
+        # The order decisions were applied in, over the whole file (a family's log keeps it).
+        ordered = self._con.execute("SELECT decision_id FROM review_decisions ORDER BY applied_no").fetchall()
+        self._applied_order: dict[str, int] = {str(r[0]): n for n, r in enumerate(ordered)}
+        self._decided_members: dict[str, set[str]] = {}  # family key -> its members with decisions
+        for member_key in self._decisions:
+            self._decided_members.setdefault(member_key[:_FAMILY_KEY_LENGTH], set()).add(member_key)
 
     def batch(self, partitions: Mapping[str, int]) -> LinkStore:
         """One file holds every partition's families: the batch's view is the file itself."""
@@ -221,6 +229,17 @@ class LinkStore:
         known = self._minted_by_family
         return {k: dict(known[k]) for k in set(family_keys) if k in known}
 
+    def family_decisions(self, family_keys: Iterable[str]) -> dict[str, list[AppliedDecision]]:
+        """Every clerical decision applied to the given families' members, in the order applied (the
+        families without any are left out)."""
+        out: dict[str, list[AppliedDecision]] = {}
+        for key in set(family_keys):
+            members = self._decided_members.get(key)
+            if members:
+                entries = [e for m in members for e in self._decisions.get(m, ())]
+                out[key] = sorted(entries, key=lambda e: self._applied_order[e.decision_id])
+        return out
+
     def changelog_position(self, partition: int) -> int:
         """The next offset of the partition's changelog this file reflects (0: none)."""
         return self._changelog.get(partition, 0)
@@ -235,10 +254,18 @@ class LinkStore:
         known = self._minted
         return {k: known[k] for k in set(member_keys) if k in known}
 
-    def replace_families(self, update: StoreUpdate, positions: Mapping[int, int]) -> None:
+    def replace_families(
+        self,
+        update: StoreUpdate,
+        positions: Mapping[int, int],
+        *,
+        decisions: Sequence[AppliedDecision] = (),
+        change_positions: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         """Families restored from the changelog: their state, ids and members replace what the file holds
-        of them (members the file has that the records do not are removed), with the changelog positions
-        they reflect, in one transaction."""
+        of them (members the file has that the records do not are removed), their decisions are added
+        (those the file lacks, in order), the change positions (master updates) set, with the changelog
+        positions they reflect, in one transaction."""
         keys = sorted(update.families)
         held = set()
         if keys:
@@ -248,14 +275,23 @@ class LinkStore:
             held = {str(r[0]) for r in rows}
         gone = held - set(update.members)
         restored = StoreUpdate(update.families, update.minted, update.members, gone | set(update.dropped_members))
-        self.apply(restored, positions)
+        self.apply(restored, positions, decisions=decisions, change_positions=change_positions)
 
-    def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None:
+    def apply(
+        self,
+        update: StoreUpdate,
+        positions: Mapping[int, int] | None = None,
+        *,
+        decisions: Sequence[AppliedDecision] = (),
+        change_positions: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         """Record a batch in one transaction; a revision never goes backwards, a minted id never changes.
 
-        `positions`: the changelog offsets (partition -> next offset) the batch's changelog records reached.
+        `positions`: the changelog offsets (partition -> next offset) the batch's changelog records reached;
+        `decisions`: clerical decisions to add (an id held already is kept once); `change_positions`:
+        which master changes the file's members now reflect (set).
         """
-        if not update and not positions:
+        if not update and not positions and not decisions and not change_positions:
             return
         # Set-based statements (row-by-row upserts cost about 1 ms each in DuckDB). The in-memory copy
         # says which rows exist, so new families and ids are plain appends: an upsert (ON CONFLICT)
@@ -288,12 +324,10 @@ class LinkStore:
             if minted:
                 self._con.execute("INSERT INTO minted_ids SELECT * FROM minted_batch")
             write_members(self._con, update.members, update.dropped_members, existing=existing)
-            if positions:
-                self._con.executemany(
-                    "INSERT INTO changelog_positions VALUES (?, ?) ON CONFLICT (partition) "
-                    "DO UPDATE SET next_offset = greatest(next_offset, excluded.next_offset)",
-                    sorted(positions.items()),
-                )
+            if decisions:
+                decision_store.insert_decisions(self._con, decisions)
+            save_positions(self._con, "change_positions", change_positions)
+            self._save_changelog(positions)
             self._con.execute("COMMIT")
         except Exception as exc:
             self._failed("write", exc)
@@ -305,8 +339,17 @@ class LinkStore:
         self._minted.update(minted)
         for k, v in minted:
             self._minted_by_family.setdefault(k[:_FAMILY_KEY_LENGTH], {})[k] = v
-        for p, o in (positions or {}).items():
-            self._changelog[p] = max(o, self._changelog.get(p, 0))
+        self._changelog_saved(positions)
+        self._held_decisions(decisions)
+
+    def _held_decisions(self, entries: Iterable[AppliedDecision]) -> None:
+        """The in-memory copy after decisions were committed (in the order applied; an id once)."""
+        for e in entries:
+            if e.decision_id in self._applied_order:
+                continue
+            self._applied_order[e.decision_id] = len(self._applied_order)
+            self._decisions.setdefault(e.member_key, []).append(e)  # the last one names the current task
+            self._decided_members.setdefault(e.member_key[:_FAMILY_KEY_LENGTH], set()).add(e.member_key)
 
     def _failed(self, action: str, exc: Exception) -> None:
         """Roll back a failed transaction; raise `LinkStoreError` if the cause is the storage.
@@ -343,20 +386,37 @@ class LinkStore:
         """Every decision applied to a member, in the order applied."""
         return list(self._decisions.get(member_key, []))
 
-    def apply_decisions(self, entries: Sequence[AppliedDecision], members: Mapping[str, MemberState]) -> None:
-        """Applied decisions and the member states they produced, in one transaction."""
+    def apply_decisions(
+        self,
+        entries: Sequence[AppliedDecision],
+        members: Mapping[str, MemberState],
+        positions: Mapping[int, int] | None = None,
+    ) -> None:
+        """Applied decisions and the member states they produced, with the changelog offsets their
+        state records reached (partition -> next offset), in one transaction."""
         self._con.execute("BEGIN TRANSACTION")
         try:
             decision_store.insert_decisions(self._con, entries)
             write_members(self._con, members)
+            self._save_changelog(positions)
             self._con.execute("COMMIT")
         except Exception as exc:
             self._failed("write", exc)
             raise
-        for e in entries:
-            held = self._decisions.setdefault(e.member_key, [])
-            if all(d.decision_id != e.decision_id for d in held):
-                held.append(e)  # in the order applied (the last one names the member's current task)
+        self._held_decisions(entries)
+        self._changelog_saved(positions)
+
+    def _save_changelog(self, positions: Mapping[int, int] | None) -> None:
+        if positions:
+            self._con.executemany(
+                "INSERT INTO changelog_positions VALUES (?, ?) ON CONFLICT (partition) "
+                "DO UPDATE SET next_offset = greatest(next_offset, excluded.next_offset)",
+                sorted(positions.items()),
+            )
+
+    def _changelog_saved(self, positions: Mapping[int, int] | None) -> None:
+        for p, o in (positions or {}).items():
+            self._changelog[p] = max(o, self._changelog.get(p, 0))
 
     def find_members(self, probe: Probe, partition: int = 0) -> list[MemberState]:
         """Members a changed master record may affect (services/linker/member_state.py)."""
@@ -371,16 +431,24 @@ class LinkStore:
         rows = self._con.execute("SELECT topic, partition, next_offset FROM change_positions").fetchall()
         return {(str(t), int(p)): int(o) for t, p, o in rows}
 
-    def apply_changes(self, members: Mapping[str, MemberState], positions: Mapping[tuple[str, int], int]) -> None:
-        """Re-linked members and the change positions they reflect, in one transaction (services/linker/updates)."""
+    def apply_changes(
+        self,
+        members: Mapping[str, MemberState],
+        positions: Mapping[tuple[str, int], int],
+        changelog: Mapping[int, int] | None = None,
+    ) -> None:
+        """Re-linked members and the change positions they reflect, with the changelog offsets their
+        state records reached (partition -> next offset), in one transaction (services/linker/updates)."""
         self._con.execute("BEGIN TRANSACTION")
         try:
             write_members(self._con, members)
             save_positions(self._con, "change_positions", positions)
+            self._save_changelog(changelog)
             self._con.execute("COMMIT")
         except Exception as exc:
             self._failed("write", exc)
             raise
+        self._changelog_saved(changelog)
 
     def counts(self) -> Mapping[str, int]:
         """Row counts, for status output and tests."""

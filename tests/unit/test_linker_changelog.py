@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from contracts.review_decisions import ReviewOutcome
+from integration.clerical import AppliedDecision
 from integration.ids import PersonIds
 from integration.port import MemberQuery
 from services.linker import changelog
@@ -115,15 +118,58 @@ def test_encoding_is_canonical_whatever_the_order_of_the_state() -> None:
     )
     assert changelog.encode(shuffled) == changelog.encode(record)
     doc = json.loads(changelog.encode(record))
-    assert doc["v"] == 1 and doc["family_key"] == FAMILY_KEY and doc["revision"] == 2
+    assert doc["v"] == 2 and doc["family_key"] == FAMILY_KEY and doc["revision"] == 2
     assert [m["member_key"] for m in doc["members"]] == [f"{FAMILY_KEY}-01", f"{FAMILY_KEY}-02"]
 
 
 def test_a_record_of_an_unknown_version_is_refused() -> None:
     doc = json.loads(changelog.encode(_record()))
-    doc["v"] = 2
-    with pytest.raises(ChangelogVersionError, match="version 2"):
+    doc["v"] = 3
+    with pytest.raises(ChangelogVersionError, match="version 3"):
         changelog.decode(json.dumps(doc).encode(), 0)
+
+
+def test_a_layout_1_record_without_decisions_is_still_read() -> None:
+    doc = json.loads(changelog.encode(_record()))
+    doc["v"] = 1
+    del doc["decisions"]
+    assert changelog.decode(json.dumps(doc).encode(), 3) == _record()
+
+
+def _decision(member_key: str, n: int, **kw: Any) -> AppliedDecision:
+    base: dict[str, Any] = {
+        "decision_id": f"d{n}",
+        "task_id": f"{member_key}/r2",
+        "member_key": member_key,
+        "sequence": n,
+        "outcome": ReviewOutcome.ACCEPT,
+        "chosen_nik": nik_for(7),
+        "probability": 0.3,
+        "match_weight": -1.25,
+        "identity": "id-digest",
+        "revokes": None,
+        "reviewer_id": "rina",
+        "held": False,
+    }
+    base.update(kw)
+    return AppliedDecision(**base)
+
+
+def test_a_record_with_decisions_round_trips_in_the_order_applied() -> None:
+    later = _decision(f"{FAMILY_KEY}-01", 1, outcome=ReviewOutcome.UNDO, chosen_nik=None, revokes="d0")
+    first = _decision(f"{FAMILY_KEY}-02", 0, probability=None, match_weight=None, held=True)
+    record = dataclasses.replace(_record(), decisions=(later, first))
+    back = changelog.decode(changelog.encode(record), 3)
+    assert back == record and back.decisions == (later, first)
+
+
+def test_a_positions_record_round_trips_and_is_not_a_family() -> None:
+    positions = changelog.PositionsRecord({("changes", 1): 7, ("bpjs", 0): 3})
+    value = changelog.encode_positions(positions)
+    assert value == b'{"change_positions":[["bpjs",0,3],["changes",1,7]],"v":2}'
+    assert changelog.decode_any(value, 0) == positions
+    with pytest.raises(ValueError, match="positions"):
+        changelog.decode(value, 0)
 
 
 def test_a_family_record_carries_the_stored_ids_and_the_new_ones() -> None:
@@ -152,16 +198,32 @@ class FakeReader:
     def __init__(self) -> None:
         self.log: dict[int, list[bytes]] = {}
         self.reads: list[tuple[int, int]] = []
+        self.chunk_sizes: list[int] = []
 
     def append(self, partition: int, record: FamilyRecord) -> int:
         values = self.log.setdefault(partition, [])
         values.append(changelog.encode(record))
         return len(values) - 1
 
+    def append_value(self, partition: int, value: bytes) -> int:
+        values = self.log.setdefault(partition, [])
+        values.append(value)
+        return len(values) - 1
+
     def read(self, partition: int, from_offset: int) -> tuple[list[bytes], int]:
         self.reads.append((partition, from_offset))
         values = self.log.get(partition, [])
         return values[from_offset:], len(values)
+
+    def chunks(self, partition: int, from_offset: int, max_records: int) -> Iterator[tuple[list[bytes], int]]:
+        self.reads.append((partition, from_offset))
+        values = self.log.get(partition, [])
+        end = len(values)
+        step = max_records or max(end - from_offset, 1)
+        for at in range(from_offset, end, step):
+            chunk = values[at : min(at + step, end)]
+            self.chunk_sizes.append(len(chunk))
+            yield chunk, at + len(chunk)
 
 
 def _state_of(store: LinkStore, family_key: str) -> tuple[Any, ...]:
@@ -175,7 +237,7 @@ def test_restore_into_an_empty_file_reads_from_the_start_and_keeps_the_latest_of
     reader.append(3, _record(OTHER_FAMILY, revision=1, serials=(1,)))
     reader.append(3, _record(revision=2, serials=(1, 2)))
     store = LinkStore(tmp_path / "p3.duckdb")
-    assert changelog.restore(store, 3, reader) == 2
+    assert changelog.restore(store, 3, reader) == 3  # records read
     assert reader.reads == [(3, 0)]
     latest = _record(revision=2, serials=(1, 2))
     assert store.families([FAMILY_KEY]) == {FAMILY_KEY: latest.state}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from contracts.decode import decode_family_submission
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from integration.ids import PersonIds
 from services.kafka.record import KafkaRecord
+from services.linker import changelog
+from services.linker.changelog import ChangelogSink
 from services.linker.member_state import Probe
 from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
 from services.linker.progress import SubmissionsProgress
@@ -145,3 +149,104 @@ def test_changes_wait_until_the_submissions_are_handled_to_the_end() -> None:
     assert progress.caught_up({0: 3, 1: 0}, {})
     assert not progress.caught_up({0: 5}, {})
     assert progress.caught_up({0: 5}, {0: 5})  # committed before this process started
+
+
+class _Acking:
+    """A producer that acknowledges every record at once with its offset (per topic and partition) and
+    notes, per record, how many earlier records were acknowledged when it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundRecord] = []
+        self.acked_before: list[int] = []
+        self._acked = 0
+        self._next: dict[tuple[str, int | None], int] = {}
+
+    async def __call__(self, rec: OutboundRecord) -> asyncio.Future[Any]:
+        self.sent.append(rec)
+        self.acked_before.append(self._acked)
+        offset = self._next[(rec.topic, rec.partition)] = self._next.get((rec.topic, rec.partition), -1) + 1
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda _: self._count())
+        fut.set_result(SimpleNamespace(partition=rec.partition, offset=offset))
+        return fut
+
+    def _count(self) -> None:
+        self._acked += 1
+
+    def log(self, topic: str, partition: int) -> list[bytes]:
+        return [r.value or b"" for r in self.sent if r.topic == topic and r.partition == partition]
+
+
+class _LogReader:
+    """The changelog partitions a test's producer wrote, read in one chunk."""
+
+    def __init__(self, producer: _Acking, topic: str) -> None:
+        self._producer, self._topic = producer, topic
+
+    def read(self, partition: int, from_offset: int) -> tuple[list[bytes], int]:
+        values = self._producer.log(self._topic, partition)
+        return values[from_offset:], len(values)
+
+    def chunks(self, partition: int, from_offset: int, max_records: int) -> Iterator[tuple[list[bytes], int]]:
+        values, end = self.read(partition, from_offset)
+        if values:
+            yield values, end
+
+
+def _with_changelog(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, _Acking]:
+    handler, store, journal, _, _ = _setup(tmp_path)
+    producer = _Acking()
+    logged = ChangeHandler(
+        handler._master,  # noqa: SLF001 - the same engine, with a changelog this time
+        lambda: {0: store},
+        IDS,
+        UpdateTopics("m", "r", "u", "f"),
+        journal,
+        {"pop": "population", "dtks": "dtks"},
+        "dlq",
+        max_payload_bytes=100_000,
+        changelog=ChangelogSink("cl", producer),
+    )
+    logged.bind_sender(producer)
+    return logged, store, producer
+
+
+def test_a_change_batch_puts_the_relinked_families_then_the_files_positions_on_the_changelog(tmp_path: Path) -> None:
+    handler, store, producer = _with_changelog(tmp_path)
+    asyncio.run(handler.handle(_events()))
+    logged = [r for r in producer.sent if r.topic == "cl"]
+    assert [(r.key, r.partition) for r in logged] == [(FAM.encode(), 0), (changelog.POSITIONS_KEY.encode(), 0)]
+    first = producer.sent.index(logged[0])
+    # The family's state goes after every output was acknowledged, the positions after the family's ack.
+    assert producer.acked_before[first] == first and producer.acked_before[first + 1] == first + 1
+    family = changelog.decode(logged[0].value or b"", 0)
+    rizky = next(m for m in family.members if m.member_key == f"{FAM}-02")
+    assert (rizky.decision, rizky.link_nik) == ("linked", RIZKY)
+    assert changelog.decode_any(logged[1].value or b"", 0) == changelog.PositionsRecord({("pop", 1): 7, ("dtks", 0): 4})
+    assert store.changelog_position(0) == 2  # offsets 0 and 1 of changelog partition 0
+    # An instance with an empty disk restores the re-link and the change positions from the changelog.
+    fresh = LinkStore(tmp_path / "fresh.duckdb")
+    assert changelog.restore(fresh, 0, _LogReader(producer, "cl")) == 2
+    assert _rizky_decision(fresh) == "linked"
+    assert fresh.find_family_members([FAM]) == store.find_family_members([FAM])
+    assert fresh.change_positions() == store.change_positions() == {("pop", 1): 7, ("dtks", 0): 4}
+    assert fresh.changelog_position(0) == 2
+
+
+def test_a_file_caught_up_from_the_journal_puts_its_relinks_and_positions_on_the_changelog(tmp_path: Path) -> None:
+    handler, store, producer = _with_changelog(tmp_path)
+    # The engine and journal saw the changes, this file did not (another instance's file, or a crash).
+    other = LinkStore(tmp_path / "other.duckdb")
+    handler._files = lambda: {0: other}  # noqa: SLF001 - the batch runs against a file without members
+    asyncio.run(handler.handle(_events()))
+    handler._files = lambda: {0: store}  # noqa: SLF001 - the real file, behind the engine
+    handler.forget([0])
+    before = len(producer.sent)
+    asyncio.run(handler.sync())
+    logged = [r for r in producer.sent[before:] if r.topic == "cl"]
+    assert [r.key for r in logged] == [FAM.encode(), changelog.POSITIONS_KEY.encode()]
+    fresh = LinkStore(tmp_path / "fresh.duckdb")
+    changelog.restore(fresh, 0, _LogReader(producer, "cl"))
+    assert _rizky_decision(fresh) == "linked"
+    assert fresh.change_positions() == {("pop", 1): 7, ("dtks", 0): 4}
+    other.close()

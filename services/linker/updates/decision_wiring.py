@@ -6,8 +6,10 @@ store is split by the submissions partition of the family key, so the two partit
 batch waits until the submissions agent has handled its partitions up to their current end (a replay
 links the families before their decisions), then runs under the engine lock: the decisions of members
 held by the files this instance owns are applied (`decisions.py`), every output is produced and
-acknowledged, then the applied decisions and member states are written to their link-store files, and
-last the reader's positions to `<state_dir>/review-decisions.duckdb`. A crash in between re-reads the
+acknowledged, then (with the link-state changelog) each decided family's new state record is sent to
+its partition's changelog and acknowledged (services/linker/changelog.py), then the applied decisions
+and member states are written to their link-store files with the changelog offsets, and last the
+reader's positions to `<state_dir>/review-decisions.duckdb`. A crash in between re-reads the
 batch; decisions already in a file are dropped by id, so nothing is applied twice.
 
 A decision for a member that no owned file holds is dead-lettered (`unknown_member`) when this instance
@@ -30,6 +32,7 @@ from faust.types import TP
 from integration.clerical import AppliedDecision, SecondReview
 from integration.ids import PersonIds
 from services.kafka.record import KafkaRecord
+from services.linker.changelog import ChangelogSink, FamilyRecord, file_records
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.progress import SubmissionsProgress
@@ -81,8 +84,10 @@ class DecisionHandler:
         *,
         max_payload_bytes: int,
         second_review: SecondReview | None = None,
+        changelog: ChangelogSink | None = None,
     ) -> None:
         self._master, self._files, self._owns_all = master, files, owns_all
+        self._changelog = changelog  # the link-state changelog: the decided families' new states
         self._ids, self._topics, self._dlq = ids, topics, dlq_topic
         self._positions, self._send, self._max_bytes = positions, send, max_payload_bytes
         self.next_positions = positions.read()
@@ -117,7 +122,8 @@ class DecisionHandler:
         result = await asyncio.to_thread(applier.process, records)
         await self._produce_and_wait(result.records)
         target = advanced(self.next_positions, records)
-        await asyncio.to_thread(self._save, files, result, target)
+        logged = await self._log_states(files, result)
+        await asyncio.to_thread(self._save, files, result, target, logged)
         self.next_positions = target
         for name, n in (
             ("applied", result.applied),
@@ -142,14 +148,36 @@ class DecisionHandler:
         )
         return result
 
+    async def _log_states(self, files: Mapping[int, LinkStore], result: DecisionResult) -> dict[int, int]:
+        """With the changelog: each decided family's new state (members, decision log) on its partition's
+        changelog, acknowledged; returns the changelog offsets reached (partition -> next offset)."""
+        if self._changelog is None:
+            return {}
+        states = by_partition(result.states.values())
+
+        def records() -> dict[int, list[FamilyRecord]]:
+            out: dict[int, list[FamilyRecord]] = {}
+            for p, file in sorted(files.items()):
+                entries = [e for e in result.entries if result.partitions.get(e.member_key) == p]
+                families = {e.member_key[:22] for e in entries} | {s.family_key for s in states.get(p, {}).values()}
+                if families:
+                    out[p] = file_records(file, p, families, states.get(p, {}), entries)
+            return out
+
+        return await self._changelog.write(await asyncio.to_thread(records))
+
     def _save(
-        self, files: Mapping[int, LinkStore], result: DecisionResult, target: Mapping[tuple[str, int], int]
+        self,
+        files: Mapping[int, LinkStore],
+        result: DecisionResult,
+        target: Mapping[tuple[str, int], int],
+        logged: Mapping[int, int],
     ) -> None:
         states = by_partition(result.states.values())
         for p, file in sorted(files.items()):
             entries = [e for e in result.entries if result.partitions.get(e.member_key) == p]
             if entries or states.get(p):
-                file.apply_decisions(entries, states.get(p, {}))
+                file.apply_decisions(entries, states.get(p, {}), {p: logged[p]} if p in logged else None)
         self._positions.save(target)
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
@@ -204,6 +232,7 @@ def install_decisions(
         send,
         max_payload_bytes=settings.max_payload_bytes,
         second_review=SecondReview(settings.second_review_districts, settings.second_review_min_probability),
+        changelog=ChangelogSink(settings.changelog_topic, send) if settings.changelog_topic else None,
     )
 
     async def wait_for_submissions() -> None:

@@ -12,8 +12,10 @@ holding the engine lock the submissions agent holds too:
 2. classify each record (bad ones -> dead letters), apply the valid changes to the engine and re-link
    the affected members of the in-sync files (`ChangeApplier`, in a worker thread);
 3. produce every record and await every acknowledgement (acks=all);
-4. journal the applied changes with the reader's new positions (one transaction), then save each
-   in-sync file's re-linked members with the same positions (one transaction per file);
+4. journal the applied changes with the reader's new positions (one transaction); with the link-state
+   changelog, send the re-linked families' new states, await their acks, then each in-sync file's
+   change positions record, await those (services/linker/changelog.py); then save each in-sync file's
+   re-linked members with the same positions and the changelog offsets (one transaction per file);
 5. return: the reader moves on (its positions are the journal's).
 
 A crash before 4 re-reads the batch from the journal's positions; a crash between the journal and a
@@ -37,6 +39,7 @@ from integration.ids import PersonIds
 from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery
 from services.kafka.record import KafkaRecord
+from services.linker.changelog import ChangelogSink, FamilyRecord, file_records
 from services.linker.deadletter import dead_letter_key
 from services.linker.member_state import MemberState, Probe
 from services.linker.pipeline import OutboundRecord, Send
@@ -135,8 +138,10 @@ class ChangeHandler:
         *,
         max_payload_bytes: int,
         recorder: ChangeRecorder | None = None,
+        changelog: ChangelogSink | None = None,
     ) -> None:
         self._master = master
+        self._changelog = changelog  # the link-state changelog: re-linked families and file positions
         self._recorder = recorder
         self._files = files
         self._ids = ids
@@ -203,7 +208,9 @@ class ChangeHandler:
         changes = [e.change for e in entries]
         result = await asyncio.to_thread(applier.process, changes) if changes else UpdateResult()
         await self._produce_and_wait(result.records)
-        await asyncio.to_thread(file.apply_changes, by_partition(result.states.values()).get(partition, {}), target)
+        relinked = by_partition(result.states.values()).get(partition, {})
+        logged = await self._log_states({partition: file}, {partition: relinked}, target)
+        await asyncio.to_thread(file.apply_changes, relinked, target, logged or None)
         self._file_positions[partition] = target
         if self._recorder is not None:
             self._recorder.changes_done((), result.records)
@@ -261,7 +268,9 @@ class ChangeHandler:
         await self._produce_and_wait(out)
         await asyncio.to_thread(self._journal.record, entries, target)
         self.engine_positions = target
-        await asyncio.to_thread(self._save, in_sync, result.states.values(), target)
+        parts = by_partition(result.states.values())
+        logged = await self._log_states(in_sync, parts, target)
+        await asyncio.to_thread(self._save, in_sync, parts, target, logged)
         if self._recorder is not None:
             self._recorder.changes_done(records, out)
         log.info(
@@ -276,10 +285,34 @@ class ChangeHandler:
         )
         return result
 
-    def _save(self, files: Mapping[int, LinkStore], states: Iterable[MemberState], target: Positions) -> None:
-        parts = by_partition(states)
+    async def _log_states(
+        self, files: Mapping[int, LinkStore], parts: Mapping[int, Mapping[str, MemberState]], target: Positions
+    ) -> dict[int, int]:
+        """With the changelog: the re-linked families' new states, then each file's change positions
+        `target`, on the files' changelog partitions, acknowledged; returns the changelog offsets reached
+        (partition -> next offset)."""
+        if self._changelog is None or not files:
+            return {}
+
+        def records() -> dict[int, list[FamilyRecord]]:
+            return {
+                p: file_records(file, p, {s.family_key for s in parts[p].values()}, parts[p])
+                for p, file in sorted(files.items())
+                if parts.get(p)
+            }
+
+        families = await asyncio.to_thread(records)
+        return await self._changelog.write(families, {p: target for p in files})
+
+    def _save(
+        self,
+        files: Mapping[int, LinkStore],
+        parts: Mapping[int, Mapping[str, MemberState]],
+        target: Positions,
+        logged: Mapping[int, int],
+    ) -> None:
         for p, file in sorted(files.items()):
-            file.apply_changes(parts.get(p, {}), target)
+            file.apply_changes(parts.get(p, {}), target, {p: logged[p]} if p in logged else None)
             self._file_positions[p] = dict(target)
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:

@@ -32,6 +32,7 @@ from faust.types import TP
 from integration.ids import PersonIds
 from integration.port import MemberLinker
 from services.kafka.record import KafkaRecord
+from services.linker.changelog import ChangelogSink
 from services.linker.errors import LinkerConfigError
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
@@ -231,6 +232,7 @@ def install_updates(
         settings.dlq_topic,
         max_payload_bytes=settings.max_payload_bytes,
         recorder=recorder,
+        changelog=ChangelogSink(settings.changelog_topic, send) if settings.changelog_topic else None,
     )
     handler.bind_sender(send)
     updates = MasterUpdates(app, settings, handler, lock, progress)
