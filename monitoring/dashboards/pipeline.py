@@ -103,6 +103,19 @@ def pipeline_dashboard() -> Dashboard:
             )
         )
         .with_panel(series("Offset commit duration", "s", *_quantiles("regsosek_linker_offset_commit_seconds")))
+        .with_panel(
+            series(
+                "Link-state changelog records restored per hour",
+                "short",
+                (
+                    "sum by (instance, by) (increase(regsosek_linker_changelog_restored_records_total[1h]))",
+                    "{{instance}} {{by}}",
+                ),
+                description="owner: read when a partition's file is opened (a takeover); standby: read by "
+                "standby replicas of partitions the instance does not own. With standby replicas, a takeover "
+                "reads only the tail.",
+            )
+        )
         .with_row(Row("Lag, dead letters, decisions"))
         .with_panel(
             series(

@@ -45,6 +45,7 @@ from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
 from services.linker.progress import SubmissionsProgress
 from services.linker.settings import LinkerSettings
+from services.linker.standby import install_standby
 from services.linker.storage_errors import describe_failure
 from services.linker.store import BatchStore, LinkStoreLike
 from services.linker.updates.decision_wiring import install_decisions
@@ -408,7 +409,12 @@ def build_app(
             app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock, progress=progress
         )
 
+    if reader is not None:
+        install_standby(app, settings, store, reader.partition_count)
+
     if recorder is not None:
+        restored = recorder.metrics.changelog_restored
+        store.on_restored = lambda by, n: restored.labels(by=by).inc(n)
         app.sensors.add(KafkaClientSensor(recorder.metrics, owned))  # commits and rebalances
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))
 

@@ -368,29 +368,45 @@ def latest(values: Sequence[bytes], partition: int) -> tuple[list[FamilyRecord],
     return [families[k] for k in sorted(families)], positions
 
 
-def restore(store: LinkStore, partition: int, reader: ChangelogReader, *, chunk_records: int = CHUNK_RECORDS) -> int:
+def restore(
+    store: LinkStore,
+    partition: int,
+    reader: ChangelogReader,
+    *,
+    chunk_records: int = CHUNK_RECORDS,
+    stop: Callable[[], bool] | None = None,
+) -> int:
     """Bring one partition's file up to its changelog's end; returns how many changelog records it read.
 
     Reads from the offset the file reflects (0 for a new file) in chunks of at most `chunk_records`
     records; each chunk replaces each of its families' state in the file by its latest record (a later
     chunk's record of a family replaces an earlier one's, as a later offset does) and stores the
     chunk's end offset, in one transaction. A crash between chunks leaves a consistent file that the
-    next open continues from.
+    next open continues from. `stop()`, asked after each chunk, ends the restore there (a standby
+    replica giving a partition up to its owner).
     """
     start = store.changelog_position(partition)
     read = families = 0
     end = start
-    for values, next_offset in reader.chunks(partition, start, chunk_records):
-        records, positions = latest(values, partition)
-        store.replace_families(
-            records_update(records),
-            {partition: next_offset},
-            decisions=[d for r in records for d in r.decisions],
-            change_positions=None if positions is None else positions.change_positions,
-        )
-        read += len(values)
-        families += len(records)
-        end = next_offset
+    chunks = iter(reader.chunks(partition, start, chunk_records))
+    try:
+        for values, next_offset in chunks:
+            records, positions = latest(values, partition)
+            store.replace_families(
+                records_update(records),
+                {partition: next_offset},
+                decisions=[d for r in records for d in r.decisions],
+                change_positions=None if positions is None else positions.change_positions,
+            )
+            read += len(values)
+            families += len(records)
+            end = next_offset
+            if stop is not None and stop():
+                break
+    finally:
+        close = getattr(chunks, "close", None)  # a generator: its Kafka consumer is closed now
+        if close is not None:
+            close()
     if read:
         log.info(
             "link-store file p%d restored from the changelog: %d records, %d family states, offsets %d..%d",

@@ -34,6 +34,17 @@ class KafkaChangelogReader:
             end = after
         return values, end
 
+    def partition_count(self) -> int:
+        """How many partitions the changelog topic has."""
+        consumer = self._consumer()
+        try:
+            parts = consumer.partitions_for_topic(self._topic)
+            if not parts:
+                raise RuntimeError(f"the changelog topic {self._topic} does not exist")
+            return len(parts)
+        finally:
+            consumer.close()
+
     def end_offset(self, partition: int) -> int:
         """The partition's current end (the next offset to be written)."""
         consumer = self._consumer()

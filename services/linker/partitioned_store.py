@@ -18,6 +18,8 @@ time): DuckDB releases the GIL, so the files' statements and commit syncs overla
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -26,11 +28,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from integration.clerical import AppliedDecision, StickyDecision
-from services.linker.changelog import ChangelogReader, restore
+from services.linker.changelog import CHUNK_RECORDS, ChangelogReader, restore
 from services.linker.storage_errors import LinkStoreError, StorageFault
 from services.linker.store import FamilyState, LinkStore, StoreUpdate
 
 _FAMILY_KEY_LENGTH = 22
+log = logging.getLogger("regsosek.linker.standby")
 _A = TypeVar("_A")
 _R = TypeVar("_R")
 
@@ -38,13 +41,28 @@ _R = TypeVar("_R")
 class PartitionedLinkStore:
     """Routes link-store reads and writes to one `LinkStore` per source partition."""
 
-    def __init__(self, folder: Path, *, open_timeout_s: float = 60.0, changelog: ChangelogReader | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        open_timeout_s: float = 60.0,
+        changelog: ChangelogReader | None = None,
+        chunk_records: int = CHUNK_RECORDS,
+    ) -> None:
         self._folder = folder
         self._open_timeout_s = open_timeout_s
         # With a changelog, every file is brought up to its changelog partition's end when opened.
         self._changelog = changelog
+        self._chunk_records = chunk_records
         self._stores: dict[int, LinkStore] = {}
+        self._claimed: set[int] = set()  # partitions whose files this instance opens or holds as owner
         self._pool: ThreadPoolExecutor | None = None
+        # Standby replicas (`standby`): files of partitions this instance does not own, kept current.
+        self.standby = StandbyFiles(self, changelog, chunk_records) if changelog is not None else None
+        #: Changelog records read when opening owned files, per partition (the last open's), for tests.
+        self.restored: dict[int, int] = {}
+        #: Told of every changelog read into a file: `("owner" | "standby", records)` (metrics).
+        self.on_restored: Callable[[str, int], None] | None = None
 
     def path(self, partition: int) -> Path:
         """The DuckDB file of one partition."""
@@ -58,6 +76,9 @@ class PartitionedLinkStore:
         store = self._stores.get(partition)
         if store is not None:
             return store
+        self._claimed.add(partition)  # no standby replica of it is opened from now on (until released)
+        if self.standby is not None:
+            self.standby.take(partition)  # a running one stops and closes first
         deadline = time.monotonic() + self._open_timeout_s
         while True:
             try:
@@ -71,7 +92,10 @@ class PartitionedLinkStore:
                 time.sleep(0.2)
         if self._changelog is not None:
             try:
-                restore(store, partition, self._changelog)
+                read = restore(store, partition, self._changelog, chunk_records=self._chunk_records)
+                self.restored[partition] = read
+                if self.on_restored is not None:
+                    self.on_restored("owner", read)
             except BaseException:
                 store.close()
                 raise
@@ -111,6 +135,11 @@ class PartitionedLinkStore:
             store = self._stores.pop(partition, None)
             if store is not None:
                 store.close()
+            self._claimed.discard(partition)
+
+    def owns(self, partition: int) -> bool:
+        """Whether this instance opens or holds the partition's file as its owner."""
+        return partition in self._claimed
 
     def open_partitions(self) -> list[int]:
         """Partitions whose files this process holds open."""
@@ -125,7 +154,9 @@ class PartitionedLinkStore:
         return total
 
     def close(self) -> None:
-        """Close every open file."""
+        """Close every open file (the standby replicas' too)."""
+        if self.standby is not None:
+            self.standby.close()
         self.release(list(self._stores))
         if self._pool is not None:
             self._pool.shutdown(wait=True)
@@ -230,3 +261,111 @@ class PartitionedBatch:
             store.each(jobs, write_one)
 
         return write
+
+
+def standby_partitions(owned: Collection[int], total: int, wanted: str) -> set[int]:
+    """Which partitions an instance keeps standby replicas of: `wanted` is "all" (every partition it
+    does not own), a number N (the N partitions that follow its own in partition order, wrapping
+    around: instances owning neighbouring partitions then cover each other), or "0"/"" (none)."""
+    others = [p for p in range(total) if p not in set(owned)]
+    if wanted.strip().lower() == "all":
+        return set(others)
+    n = int(wanted or 0)
+    if n <= 0 or not others:
+        return set()
+    start = max(owned) + 1 if owned else 0
+    ring = sorted(others, key=lambda p: (p - start) % total)
+    return set(ring[:n])
+
+
+class StandbyFiles:
+    """Standby replicas: the files of partitions this instance does not own, kept current by reading
+    their changelog partitions in the background (`tail`), so that a takeover restores only the tail.
+
+    One lock guards the replicas' files: `tail` holds it while it brings one partition's file forward
+    (one chunk at a time, asking between chunks whether that partition is still wanted and not being
+    taken). `want` never waits for it (it runs in a rebalance). `take(p)`, called
+    before the instance opens `p` as its owner, asks a running tail of `p` to stop after its chunk,
+    waits for the lock, and closes the replica: the owner then opens the file alone. A replica is never
+    opened for a partition whose file the instance holds as owner, and a file another process holds
+    (a shared `LINK_STORE_DIR`) is skipped.
+    """
+
+    def __init__(self, owner: PartitionedLinkStore, reader: ChangelogReader, chunk_records: int) -> None:
+        self._owner = owner
+        self._reader = reader
+        self._chunk_records = chunk_records
+        self._lock = threading.Lock()
+        self._wanted: set[int] = set()
+        self._files: dict[int, LinkStore] = {}
+        self._taking: set[int] = set()
+        #: Changelog records the replicas have read in all (for tests and logs).
+        self.records_read = 0
+
+    def want(self, partitions: Collection[int]) -> None:
+        """The partitions to keep replicas of from now on; returns at once (a rebalance must not wait
+        for a pass): a running pass of a partition no longer wanted stops after its chunk, and the next
+        pass closes the replicas no longer wanted."""
+        self._wanted = {p for p in partitions if not self._owner.owns(p)}
+
+    def wanted(self) -> set[int]:
+        """The partitions replicas are kept of."""
+        return set(self._wanted)
+
+    def position(self, partition: int) -> int | None:
+        """The changelog offset a replica reflects (None: no replica open)."""
+        with self._lock:
+            file = self._files.get(partition)
+            return None if file is None else file.changelog_position(partition)
+
+    def take(self, partition: int) -> None:
+        """The instance is about to open `partition` as its owner: stop and close its replica."""
+        self._taking.add(partition)
+        try:
+            self._wanted = self._wanted - {partition}
+            with self._lock:
+                file = self._files.pop(partition, None)
+                if file is not None:
+                    file.close()
+        finally:
+            self._taking.discard(partition)
+
+    def tail(self) -> int:
+        """Bring every replica up to its changelog's end; returns the records read."""
+        read = 0
+        with self._lock:
+            for p in sorted(set(self._files) - self._wanted):
+                self._files.pop(p).close()
+        for partition in sorted(self._wanted):
+            with self._lock:
+                if partition not in self._wanted or self._owner.owns(partition):
+                    continue
+                file = self._files.get(partition)
+                if file is None:
+                    try:
+                        file = LinkStore(self._owner.path(partition))
+                    except LinkStoreError as exc:
+                        if exc.fault is not StorageFault.LOCKED:
+                            raise
+                        continue  # another process holds it (a shared folder): no replica here
+                    self._files[partition] = file
+                n = restore(
+                    file,
+                    partition,
+                    self._reader,
+                    chunk_records=self._chunk_records,
+                    stop=lambda p=partition: p in self._taking or p not in self._wanted,  # type: ignore[misc]
+                )
+            read += n
+            if n and self._owner.on_restored is not None:
+                self._owner.on_restored("standby", n)
+        self.records_read += read
+        return read
+
+    def close(self) -> None:
+        """Close every replica."""
+        with self._lock:
+            self._wanted = set()
+            for file in self._files.values():
+                file.close()
+            self._files.clear()

@@ -101,10 +101,22 @@ class LinkerSettings(KafkaSecurity):
     # partition's file is restored from it when opened, so instances need no shared folder. Empty: off
     # (the files are the only state: instances must then share `link_store_dir`).
     changelog_topic: str = ""
+    # Standby replicas (services/linker/partitioned_store.py `StandbyFiles`; needs the changelog): this
+    # instance keeps the files of partitions it does NOT own current by reading their changelog
+    # partitions in the background, so a takeover restores only the tail. "all", a number N (the N
+    # partitions after its own), or empty/"0": off. `standby_interval_seconds`: the pause between passes.
+    standby_partitions: str = Field(default="", pattern=r"^(|all|ALL|All|\d+)$")
+    standby_interval_seconds: float = Field(default=1.0, gt=0)
 
     # The link store: one DuckDB file per submissions partition. Instances of one group that share this
     # folder hand a partition's state over on a rebalance (without a changelog); default: <state_dir>/links.
     link_store_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _standby_needs_the_changelog(self) -> LinkerSettings:
+        if self.standby_partitions.strip() not in ("", "0") and not self.changelog_topic:
+            raise ValueError("REGSOSEK_LINKER_STANDBY_PARTITIONS needs REGSOSEK_LINKER_CHANGELOG_TOPIC")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -143,6 +143,17 @@ class LinkerMetrics:
             "Partitions of the submissions topic this instance owns after the last rebalance.",
             registry=r,
         )
+        # The link-state changelog (services/linker/changelog.py): records read into link-store files,
+        # by the owner opening a partition's file or by a standby replica tailing one it does not own.
+        self.changelog_restored = Counter(
+            "regsosek_linker_changelog_restored_records_total",
+            "Link-state changelog records read into link-store files: by the owner on opening a partition's "
+            "file, or by a standby replica of a partition this instance does not own.",
+            ["by"],
+            registry=r,
+        )
+        for by in ("owner", "standby"):
+            self.changelog_restored.labels(by=by)
         for topic in consumed_topics:
             self.messages_consumed.labels(topic=topic)
         for topic in produced_topics:

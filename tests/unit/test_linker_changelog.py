@@ -377,3 +377,41 @@ def _state_from(record: FamilyRecord) -> tuple[Any, ...]:
 def _state_of_file(store: LinkStore) -> tuple[Any, ...]:
     members = store.find_family_members([FAMILY_KEY], partition=2)
     return (store.families([FAMILY_KEY]), store.family_minted([FAMILY_KEY]), members)
+
+
+def test_restore_in_small_chunks_keeps_the_latest_state_of_a_family_across_chunks(tmp_path: Path) -> None:
+    reader = FakeReader()
+    ids = _record(revision=1, serials=(1, 2, 3)).minted  # an id once minted stays in every later record
+    reader.append(3, _record(revision=1, serials=(1, 2, 3)))
+    reader.append(3, _record(OTHER_FAMILY, revision=1, serials=(1,)))
+    reader.append(3, dataclasses.replace(_record(revision=2, serials=(1, 2)), minted=ids))  # in the second chunk
+    reader.append_value(3, changelog.encode_positions(changelog.PositionsRecord({("pop", 0): 4})))
+    reader.append(3, dataclasses.replace(_record(revision=3, serials=(1,)), minted=ids))  # and in the third
+    store = LinkStore(tmp_path / "p3.duckdb")
+    assert changelog.restore(store, 3, reader, chunk_records=2) == 5
+    assert reader.chunk_sizes == [2, 2, 1]  # never more than 2 records held
+    whole = LinkStore(tmp_path / "whole.duckdb")
+    assert changelog.restore(whole, 3, reader, chunk_records=100) == 5
+    assert reader.chunk_sizes[3:] == [5]
+    for key in (FAMILY_KEY, OTHER_FAMILY):
+        assert _state_of(store, key) == _state_of(whole, key)
+    assert store.families([FAMILY_KEY])[FAMILY_KEY].revision == 3
+    assert [m.member_key for m in store.find_family_members([FAMILY_KEY], partition=3)] == [f"{FAMILY_KEY}-01"]
+    assert store.change_positions() == whole.change_positions() == {("pop", 0): 4}
+    assert store.changelog_position(3) == whole.changelog_position(3) == 5
+    store.close()
+    whole.close()
+
+
+def test_a_restore_stopped_between_chunks_leaves_a_consistent_file_that_the_next_one_continues(tmp_path: Path) -> None:
+    reader = FakeReader()
+    for revision in (1, 2, 3):
+        reader.append(3, _record(revision=revision, serials=(1,)))
+    store = LinkStore(tmp_path / "p3.duckdb")
+    chunks: list[int] = []
+    assert changelog.restore(store, 3, reader, chunk_records=1, stop=lambda: len(reader.chunk_sizes) >= 2) == 2
+    chunks.extend(reader.chunk_sizes)
+    assert store.changelog_position(3) == 2 and store.families([FAMILY_KEY])[FAMILY_KEY].revision == 2
+    assert changelog.restore(store, 3, reader, chunk_records=1) == 1
+    assert reader.reads[-1] == (3, 2) and store.families([FAMILY_KEY])[FAMILY_KEY].revision == 3
+    store.close()
