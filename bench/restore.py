@@ -13,9 +13,14 @@ given a partition whose file is missing).
 3. `restore` reads the partition from offset 0 into a new DuckDB file: the wall time, split into the
    Kafka read and the store write, families/s and MB/s. Then a second restore of the now current file
    (reads nothing).
+4. With `--chunk-records N`, the same partition is then restored again into a new file by the linker's
+   own chunked restore (`changelog.restore`, at most N records held at a time), in a fresh process,
+   and so is the whole-partition read of step 3: each prints its wall time and its process's peak
+   RSS, so the memory the chunks save is measured apart from the records this script generated.
 
     PYTHONPATH=$PWD .venv/bin/python bench/restore.py                  # 50,000 families
     PYTHONPATH=$PWD .venv/bin/python bench/restore.py --families 200000
+    PYTHONPATH=$PWD .venv/bin/python bench/restore.py --families 20000 --chunk-records 5000
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import dataclasses
 import json
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,11 +97,41 @@ def cloned(base: list[tuple[str, bytes]], count: int) -> list[tuple[bytes, bytes
     return out
 
 
+def measure(bootstrap: str, chunk_records: int) -> None:
+    """One restore of partition 0 into a new file, in this (fresh) process: 0 = the whole partition read
+    at once then written, N = the linker's chunked restore; prints the wall time and the peak RSS."""
+    reader = KafkaChangelogReader(bootstrap, TOPIC, timeout_s=3600)
+    with tempfile.TemporaryDirectory() as folder:
+        store = LinkStore(Path(folder) / "links-p0.duckdb")
+        t0 = time.perf_counter()
+        if chunk_records:
+            read = changelog.restore(store, 0, reader, chunk_records=chunk_records)
+        else:
+            values, end = reader.read(0, 0)
+            read = len(values)
+            store.replace_families(changelog.records_update(changelog.latest_per_family(values, 0)), {0: end})
+        wall = time.perf_counter() - t0
+        families = store.counts()["families"]
+        store.close()
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent (this script's
+    # generating process, about 1.5 GB), VmHWM belongs to this process's own address space.
+    hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    rss = int(hwm.split()[1]) / 1024
+    how = f"chunks of {chunk_records:,}" if chunk_records else "whole partition"
+    print(f"  {how:>22}: {read:,} records, {families:,} families in {wall:6.1f} s, peak RSS {rss:,.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", type=int, default=50_000)
     parser.add_argument("--world", type=Path, default=ROOT / ".run" / "demo")
+    parser.add_argument("--chunk-records", type=int, default=0, help="also compare the chunked restore (step 4)")
+    parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "bench" / "restore")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: BOOTSTRAP of a step-4 process
     args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, args.chunk_records)
+        return
     if not (args.world / "submissions.jsonl").is_file():
         sys.exit(f"no world in {args.world}: run `make demo` first, or give --world")
 
@@ -107,7 +143,7 @@ def main() -> None:
         f"{total_bytes / 1e6:,.1f} MB (mean {total_bytes / len(records):,.0f} bytes per family)"
     )
 
-    run = ROOT / ".run" / "bench" / "restore"
+    run = args.run_dir
     shutil.rmtree(run, ignore_errors=True)
     port, controller_port = broker_service.free_ports(2)
     config = broker_service.BrokerConfig(run_dir=run / "broker", port=port, controller_port=controller_port, heap="1g")
@@ -151,6 +187,11 @@ def main() -> None:
         print(f"  total            {wall:7.1f} s  = {rate}")
         print(f"  a current file: {again} families read again in {t4 - t3:.2f} s")
         print(f"  peak RSS of this process {rss:,.0f} MB (the read holds the whole partition in memory)")
+        if args.chunk_records:
+            print("each in a fresh process:")
+            for chunk in (0, args.chunk_records):
+                command = [sys.executable, __file__, "--measure", config.bootstrap, "--chunk-records", str(chunk)]
+                subprocess.run(command, check=True)
     finally:
         broker_service.stop(config)
 
