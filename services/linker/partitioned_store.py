@@ -299,6 +299,7 @@ class StandbyFiles:
         self._wanted: set[int] = set()
         self._files: dict[int, LinkStore] = {}
         self._taking: set[int] = set()
+        self._halted = False
         #: Changelog records the replicas have read in all (for tests and logs).
         self.records_read = 0
 
@@ -337,6 +338,8 @@ class StandbyFiles:
             for p in sorted(set(self._files) - self._wanted):
                 self._files.pop(p).close()
         for partition in sorted(self._wanted):
+            if self._halted:
+                break
             with self._lock:
                 if partition not in self._wanted or self._owner.owns(partition):
                     continue
@@ -354,13 +357,17 @@ class StandbyFiles:
                     partition,
                     self._reader,
                     chunk_records=self._chunk_records,
-                    stop=lambda p=partition: p in self._taking or p not in self._wanted,  # type: ignore[misc]
+                    stop=lambda p=partition: self._halted or p in self._taking or p not in self._wanted,  # type: ignore[misc]
                 )
             read += n
             if n and self._owner.on_restored is not None:
                 self._owner.on_restored("standby", n)
         self.records_read += read
         return read
+
+    def halt(self) -> None:
+        """The process stops: a running pass ends after its chunk, and no other starts."""
+        self._halted = True
 
     def close(self) -> None:
         """Close every replica."""

@@ -47,13 +47,18 @@ def install_standby(
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def tail_standby_replicas() -> None:
-        while True:
-            try:
-                read = await asyncio.to_thread(standby.tail)
-                if read:
-                    log.info("standby replicas: %d changelog records applied", read)
-            except Exception as exc:
-                log.error("standby replicas: pass failed (%s); retrying", describe_failure(exc))
-            await asyncio.sleep(settings.standby_interval_seconds)
+        try:
+            while True:
+                try:
+                    read = await asyncio.to_thread(standby.tail)
+                    if read:
+                        log.info("standby replicas: %d changelog records applied", read)
+                except Exception as exc:
+                    log.error("standby replicas: pass failed (%s); retrying", describe_failure(exc))
+                await asyncio.sleep(settings.standby_interval_seconds)
+        finally:
+            # Stopping (the task is cancelled): a pass running in its thread ends after its chunk, so
+            # the process does not wait for a long first read of a replica's changelog.
+            standby.halt()
 
     return standby

@@ -113,3 +113,25 @@ def test_taking_a_partition_stops_a_running_replica_between_chunks(tmp_path: Pat
     assert read == [4]  # the chunk it was reading when asked, then it stopped
     assert opened == [6] and store.restored[1] == 2  # the owner read only the rest
     store.close()
+
+
+def test_a_halted_standby_ends_its_pass_after_the_chunk_and_starts_no_other(tmp_path: Path) -> None:
+    log = Log()
+    log.values[1] = [_value(r) for r in range(1, 5)]
+    log.values[2] = [_value(1)]
+    log.gate = threading.Event()
+    store = PartitionedLinkStore(tmp_path, changelog=log, chunk_records=2)
+    standby = store.standby
+    assert standby is not None
+    standby.want({1, 2})
+    read: list[int] = []
+    tail = threading.Thread(target=lambda: read.append(standby.tail()))
+    tail.start()
+    assert log.held.wait(5)
+    standby.halt()
+    log.gate.set()
+    tail.join(5)
+    assert read == [4]  # partition 1's two chunks (the second was being read), partition 2 not begun
+    assert standby.position(1) == 4 and standby.position(2) is None
+    assert standby.tail() == 0
+    store.close()
