@@ -56,8 +56,16 @@ class RuleIndex:
         hashes, valid = key_hashes(query_columns)
         queries = np.flatnonzero(valid)
         keys = hashes[queries]
-        lo = np.searchsorted(self._keys, keys, side="left")
-        hi = np.searchsorted(self._keys, keys, side="right")
+        # The binary searches run over the keys in sorted order (numpy narrows each search from the
+        # previous one, and neighbouring keys touch the same cache lines); the ranges are put back in
+        # query order. bench/key_index.py: a lookup of 1,000 keys takes 0.77x the time of searching in
+        # query order, at 1M and at 10M rows alike (the growth with the rows, 1.7x, stays).
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        lo = np.empty(len(keys), dtype=np.int64)
+        hi = np.empty(len(keys), dtype=np.int64)
+        lo[order] = np.searchsorted(self._keys, ordered, side="left")
+        hi[order] = np.searchsorted(self._keys, ordered, side="right")
         counts = hi - lo
         total = int(counts.sum())
         q_idx = np.repeat(queries.astype(np.int64), counts)
