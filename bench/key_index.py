@@ -53,13 +53,13 @@ def main() -> None:
         def built(batch: np.ndarray, index: RuleIndex = index) -> object:
             return index.lookup([batch])
 
-        def query_order(batch: np.ndarray, ordered_keys: np.ndarray = ordered_keys) -> object:
+        def query_order(batch: np.ndarray, ordered_keys: np.ndarray = ordered_keys) -> tuple[np.ndarray, np.ndarray]:
             hashes, _ = key_hashes([batch])
             return np.searchsorted(ordered_keys, hashes, "left"), np.searchsorted(ordered_keys, hashes, "right")
 
         # Same answers: the pairs found per query.
         q_idx, _ = index.lookup([batches[0]])
-        lo, hi = query_order(batches[0])  # type: ignore[misc]
+        lo, hi = query_order(batches[0])
         assert np.array_equal(np.bincount(q_idx, minlength=args.batch), hi - lo)
         for fn in (built, query_order):  # warm
             per_batch_us(fn, batches, 1)
