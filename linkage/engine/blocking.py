@@ -51,6 +51,14 @@ class RuleIndex:
         hashes, _ = key_hashes([np.array([c], dtype=np.int32) for c in codes])
         self._added.setdefault(int(hashes[0]), []).append(row)
 
+    def extend(self, rows: RowIds, master_columns: Sequence[Codes]) -> None:
+        """Index many appended master rows at once (merged into the sorted keys: one sort, no dict)."""
+        hashes, valid = key_hashes(master_columns)
+        keys = np.concatenate([self._keys, hashes[valid]])
+        all_rows = np.concatenate([self._rows, rows[valid].astype(np.int64)])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows = keys[order], all_rows[order]
+
     def lookup(self, query_columns: Sequence[Codes]) -> tuple[RowIds, RowIds]:
         """Candidate (query index, master row) pairs for a batch of query keys."""
         hashes, valid = key_hashes(query_columns)
