@@ -27,6 +27,7 @@ Pure: no I/O here beyond the `MasterRows` port.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -372,6 +373,8 @@ class ShardStats:
     found: int = 0
     fetched: int = 0
     regions_on_demand: int = 0
+    lookup_seconds: float = 0.0  # hashing a batch's keys and searching the global index
+    fetch_seconds: float = 0.0  # taking the rows found elsewhere and appending them to the engine
 
 
 class MasterShard:
@@ -383,7 +386,7 @@ class MasterShard:
         self._engine: LinkageEngine | None = None
         self._held = np.zeros(len(index._region_names), dtype=np.bool_)
         self._held_added_regions: set[object] = set()
-        self._cached: set[int] = set()  # rows of other regions held (fetched)
+        self._cached: RowIds = np.empty(0, dtype=np.int64)  # rows of other regions held (fetched), sorted
         self._schema: pa.Schema | None = None
         self.stats = ShardStats()
 
@@ -447,8 +450,8 @@ class MasterShard:
         out = np.where(regions >= 0, self._held[np.maximum(regions, 0)], False)
         for i in np.flatnonzero(rows >= self.index.size).tolist():
             out[i] = self.index.added_region(int(rows[i])) in self._held_added_regions
-        if self._cached:
-            out |= np.isin(rows, np.fromiter(self._cached, dtype=np.int64))
+        if len(self._cached):
+            out |= np.isin(rows, self._cached)
         return out
 
     def ensure(self, prepared: pa.Table) -> None:
@@ -463,15 +466,19 @@ class MasterShard:
             if missing:
                 self.stats.regions_on_demand += len(missing)
                 self.add_regions(missing)
+        started = time.perf_counter()
         hashes, valid = self.index.keys.matrix(prepared, 0)
         rows = self.index.lookup(hashes, valid)
+        other = rows[~self.held(rows)]
+        looked = time.perf_counter()
         self.stats.lookups += 1
         self.stats.found += len(rows)
-        other = rows[~self.held(rows)]
+        self.stats.lookup_seconds += looked - started
         if len(other):
             self.stats.fetched += len(other)
             self._append(other)
-            self._cached.update(other.tolist())
+            self._cached = np.union1d(self._cached, other)
+            self.stats.fetch_seconds += time.perf_counter() - looked
 
     def upsert(self, record: pa.Table) -> None:
         """A master update (one prepared record): the index follows; the engine holds the new row when
@@ -481,7 +488,7 @@ class MasterShard:
         rid = str(record.column(self.index.id_column)[0].as_py())
         row, old = self.index.upsert(record, self._schema)
         if old is not None:
-            self._cached.discard(old)
+            self._cached = self._cached[self._cached != old]
         if master.has(rid):
             master.remove(rid)
         region = (
@@ -499,6 +506,6 @@ class MasterShard:
         assert self._schema is not None
         old = self.index.remove(record_id, self._schema)
         if old is not None:
-            self._cached.discard(old)
+            self._cached = self._cached[self._cached != old]
         local = master.remove(record_id) if master.has(record_id) else False
         return old is not None or local
