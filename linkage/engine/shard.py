@@ -138,6 +138,7 @@ class ValueCounts:
         self._keys, counts = np.unique(hashes[valid], return_counts=True)
         self._counts = counts.astype(np.int64)
         self._changed: dict[int, int] = {}
+        self._changed_keys: npt.NDArray[np.uint64] | None = None
         self._non_null = int(valid.sum())
 
     @property
@@ -155,8 +156,10 @@ class ValueCounts:
             hit = self._keys[pos] == hashes
             out[hit] = self._counts[pos[hit]]
         if self._changed:
-            for i, h in enumerate(hashes.tolist()):
-                out[i] += self._changed.get(h, 0)
+            if self._changed_keys is None:
+                self._changed_keys = np.fromiter(self._changed, dtype=np.uint64, count=len(self._changed))
+            for i in np.flatnonzero(np.isin(hashes, self._changed_keys)).tolist():
+                out[i] += self._changed[int(hashes[i])]
         return out
 
     def change(self, column: pa.Array, delta: int) -> None:
@@ -165,6 +168,7 @@ class ValueCounts:
         for h, ok in zip(hashes.tolist(), valid.tolist(), strict=True):
             if ok:
                 self._changed[h] = self._changed.get(h, 0) + delta
+                self._changed_keys = None
                 self._non_null += delta
 
 
@@ -221,6 +225,7 @@ class GlobalIndex:
         self._added: list[pa.Table] = []
         self._added_keys: dict[int, list[int]] = {}
         self._added_ids: dict[str, int] = {}
+        self._added_in: dict[object, list[int]] = {}  # region -> rows added there by updates
         self._dead: set[int] = set()
 
     # -- sizes ---------------------------------------------------------------------------------------
@@ -282,12 +287,7 @@ class GlobalIndex:
         parts: list[RowIds] = []
         if number is not None:
             parts.append(np.arange(self._region_starts[number], self._region_ends[number], dtype=np.int64))
-        added = [
-            self.size + k
-            for k, t in enumerate(self._added)
-            if self.size + k not in self._dead and t.column(self.region_column)[0].as_py() == region
-        ]
-        parts.append(np.array(added, dtype=np.int64))
+        parts.append(np.array(self._added_in.get(region, []), dtype=np.int64))
         rows = np.concatenate(parts)
         if self._dead:
             rows = rows[~np.isin(rows, np.fromiter(self._dead, dtype=np.int64))]
@@ -356,6 +356,7 @@ class GlobalIndex:
         stored = pa.Table.from_arrays(columns, schema=schema)
         self._added.append(stored)
         self._added_ids[rid] = row
+        self._added_in.setdefault(stored.column(self.region_column)[0].as_py(), []).append(row)
         hashes, valid = self.keys.matrix(stored, 1)
         for h, ok in zip(hashes[0].view(np.uint64).tolist(), valid[0].tolist(), strict=True):
             if ok:
