@@ -41,6 +41,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _rss_now_mb() -> dict[str, float]:
+    """Current resident memory: anonymous (the heap: engine, index) and file-backed (mapped pages)."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) / 1024.0
+    return fields
+
+
 def _model(args: argparse.Namespace) -> Path:
     if args.model:
         return Path(args.model)
@@ -86,6 +96,12 @@ def _queries(args: argparse.Namespace) -> Any:
             if members >= args.queries:
                 break
     return member_records(submissions, village_crosswalk(world / "crosswalk.parquet")).slice(0, args.queries)
+
+
+def _queries_and_warm_up(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The measured queries, and 1,000 further members of partition 0 for the warm-up pass."""
+    both = _queries(argparse.Namespace(**{**vars(args), "queries": args.queries + 1000}))
+    return both.slice(0, args.queries), both.slice(args.queries, 1000)
 
 
 def _regions(args: argparse.Namespace) -> list[str]:
@@ -138,19 +154,21 @@ def phase_prepare(args: argparse.Namespace) -> dict[str, Any]:
 def phase_full(args: argparse.Namespace) -> dict[str, Any]:
     from linkage.engine.cache import load_master_cached
 
-    queries = _queries(args)
+    queries, warm = _queries_and_warm_up(args)
     start = time.perf_counter()
     engine = _engine(args)
     load_master_cached(engine, Path(args.world) / "population.parquet", **_cache_kwargs())
     ready = time.perf_counter() - start
     rss_ready = _peak_rss_mb()
-    _link_all(engine, queries.slice(0, 1000))  # warm-up
+    rss_now = _rss_now_mb()
+    _link_all(engine, warm)  # warm-up on other records: lazily built vocabulary forms
     decisions, seconds = _link_all(engine, queries)
     (OUT_DIR / "full-decisions.json").write_text(json.dumps(_summary(decisions)), encoding="utf-8")
     return {
         "ready_seconds": ready,
         "master_rows": len(engine.master),
         "peak_rss_mb_ready": rss_ready,
+        "rss_at_ready_mb": rss_now,
         "peak_rss_mb": _peak_rss_mb(),
         "queries": queries.num_rows,
         "records_per_s": queries.num_rows / sum(seconds),
@@ -166,15 +184,19 @@ def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
 
     from linkage.engine.cache import load_shard_cached
 
-    queries = _queries(args)
+    queries, warm = _queries_and_warm_up(args)
     regions = _regions(args)
     start = time.perf_counter()
     engine = _engine(args)
     shard = load_shard_cached(engine, Path(args.world) / "population.parquet", regions, **_cache_kwargs())
     ready = time.perf_counter() - start
     rss_ready = _peak_rss_mb()
+    rss_now = _rss_now_mb()
     held_rows = len(engine.master)
-    decisions, seconds = _link_all(engine, queries)  # no warm-up pass: the first pass is the one that fetches
+    _link_all(engine, warm)  # the same warm-up (its own fetches are not counted below)
+    fetched_in_warm_up = shard.stats.fetched
+    shard.stats = type(shard.stats)()
+    decisions, seconds = _link_all(engine, queries)
     stats = shard.stats
     # candidate pairs whose master row is not of a held district: found through the global index
     master = engine.master.prepared
@@ -195,6 +217,7 @@ def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
         "held_rows": held_rows,
         "rows_after_queries": len(engine.master),
         "peak_rss_mb_ready": rss_ready,
+        "rss_at_ready_mb": rss_now,
         "peak_rss_mb": _peak_rss_mb(),
         "index_entries": shard.index.entries,
         "index_bytes": shard.index.nbytes,
@@ -212,6 +235,7 @@ def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
         "fetch_ms_per_batch": 1000 * stats.fetch_seconds / max(stats.lookups, 1),
         "rows_found_per_batch": stats.found / max(stats.lookups, 1),
         "rows_fetched": stats.fetched,
+        "rows_fetched_in_warm_up": fetched_in_warm_up,
         "regions_on_demand": stats.regions_on_demand,
         "candidate_pairs": total,
         "candidate_pairs_via_index": via_index,
@@ -242,6 +266,8 @@ def _report(r: dict[str, Any]) -> None:
         ("rows held at ready", f["master_rows"], s["held_rows"]),
         ("ready (s)", f["ready_seconds"], s["ready_seconds"]),
         ("peak RSS at ready (MB)", f["peak_rss_mb_ready"], s["peak_rss_mb_ready"]),
+        ("RSS at ready, anonymous (MB)", f["rss_at_ready_mb"]["RssAnon"], s["rss_at_ready_mb"]["RssAnon"]),
+        ("RSS at ready, mapped files (MB)", f["rss_at_ready_mb"]["RssFile"], s["rss_at_ready_mb"]["RssFile"]),
         ("peak RSS after the queries (MB)", f["peak_rss_mb"], s["peak_rss_mb"]),
         ("records/s, batches of 1,000", f["records_per_s"], s["records_per_s"]),
         ("ms per batch of 1,000", f["batch_ms"], s["batch_ms"]),

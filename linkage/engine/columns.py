@@ -154,7 +154,9 @@ class EncodedColumn:
     def numbers(self) -> npt.NDArray[np.float64]:
         """Vocabulary as float64 (NaN where not numeric), for absolute-difference levels."""
         if self._numbers is None or len(self._numbers) != len(self._vocab):
-            self._numbers = np.array([as_number(v) for v in self._vocab], dtype=np.float64)
+            done = 0 if self._numbers is None else len(self._numbers)  # new values only: appends grow it
+            extra = np.array([as_number(v) for v in self._vocab[done:]], dtype=np.float64)
+            self._numbers = extra if self._numbers is None else np.concatenate([self._numbers, extra])
         return self._numbers
 
     def token_masks(self) -> npt.NDArray[np.uint64]:
@@ -170,6 +172,14 @@ class EncodedColumn:
         if self._chars is None or len(self._chars[1]) != len(self._vocab):
             if self._chars_unsupported_at == len(self._vocab):
                 return None
+            done = 0 if self._chars is None else len(self._chars[1])
+            extra = self._vocab[done:]
+            width = max((len(str(v)) for v in extra), default=0)
+            if self._chars is not None and width <= self._chars[0].shape[1] and all(isinstance(v, str) for v in extra):
+                # values appended since: only their rows are built (a shard's fetched rows grow it often)
+                matrix, lengths = char_matrix(extra, self._chars[0].shape[1])
+                self._chars = (np.vstack([self._chars[0], matrix]), np.concatenate([self._chars[1], lengths]))
+                return self._chars
             width = max((len(str(v)) for v in self._vocab), default=0)
             if width > 32 or not all(isinstance(v, str) for v in self._vocab):
                 self._chars_unsupported_at = len(self._vocab)

@@ -214,3 +214,23 @@ def test_regions_added_later_in_bulk(world: dict[str, Any]) -> None:
     _same(_link(world["full"], queries), _link(sharded, queries))
     assert shard.stats.regions_on_demand == 1 and others[5] in shard.regions
     assert np.all(np.diff(shard.index.region_index(np.arange(shard.index.size))) >= 0)
+
+
+@pytest.mark.parametrize("appended", [10, 5_000])
+def test_rule_index_extend_finds_what_a_fresh_build_finds(appended: int) -> None:
+    """Few appended rows go to the dictionary, many are merged into the sorted keys: same pairs."""
+    from linkage.engine.blocking import RuleIndex
+
+    rng = np.random.default_rng(3)
+    first = [rng.integers(-1, 300, 20_000).astype(np.int32), rng.integers(0, 50, 20_000).astype(np.int32)]
+    more = [rng.integers(-1, 300, appended).astype(np.int32), rng.integers(0, 50, appended).astype(np.int32)]
+    grown = RuleIndex(first)
+    grown.extend(np.arange(20_000, 20_000 + appended, dtype=np.int64), more)
+    fresh = RuleIndex([np.concatenate([a, b]) for a, b in zip(first, more, strict=True)])
+    queries = [rng.integers(-1, 300, 500).astype(np.int32), rng.integers(0, 50, 500).astype(np.int32)]
+
+    def pairs(index: RuleIndex) -> set[tuple[int, int]]:
+        q, r = index.lookup(queries)
+        return set(zip(q.tolist(), r.tolist(), strict=True))
+
+    assert pairs(grown) == pairs(fresh) and len(pairs(fresh)) > 100
