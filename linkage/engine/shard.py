@@ -107,12 +107,15 @@ class MasterRows(Protocol):
         ...
 
 
-@dataclass(frozen=True)
 class TableRows:
     """`MasterRows` over an Arrow table (e.g. `pa.ipc.open_file(pa.memory_map(path)).read_all()`,
     whose pages the OS reads only when rows are taken)."""
 
-    table: pa.Table
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self._batches = table.to_batches()
+        sizes = np.array([b.num_rows for b in self._batches], dtype=np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
     @property
     def num_rows(self) -> int:
@@ -126,7 +129,21 @@ class TableRows:
         return self.table.column(name)
 
     def take(self, rows: RowIds) -> pa.Table:
-        return self.table.take(pa.array(rows, type=pa.int64()))
+        # per record batch: `take` on a chunked table would first concatenate every chunk of every
+        # column (the whole mapped file in memory, for a few rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows) or not self._batches:
+            return self.table.schema.empty_table()
+        chunk = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        parts = []
+        for c in np.unique(chunk).tolist():
+            local = rows[order][chunk[order] == c] - self._starts[c]
+            parts.append(self._batches[c].take(pa.array(local, type=pa.int64())))
+        taken = pa.Table.from_batches(parts, schema=self.table.schema)
+        back = np.empty(len(rows), dtype=np.int64)
+        back[order] = np.arange(len(rows), dtype=np.int64)
+        return taken.take(pa.array(back, type=pa.int64())).combine_chunks()
 
 
 class ValueCounts:
