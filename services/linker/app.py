@@ -40,6 +40,7 @@ from services.linker import changelog
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.changelog_kafka import KafkaChangelogReader
 from services.linker.deadletter import classify_submission, dead_letter_key
+from services.linker.errors import LinkerConfigError
 from services.linker.kafka_sensor import KafkaClientSensor
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
@@ -52,6 +53,37 @@ from services.linker.updates.wiring import MasterUpdates, install_updates
 from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
+
+HoldPartitions = Callable[[Collection[int]], int]
+
+
+def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldPartitions | None:
+    """With REGSOSEK_LINKER_MASTER_SHARDING: the call that makes the engine hold the master rows of the
+    districts of some submissions partitions (None when sharding is off); fails fast when the engine
+    holds no shard or the topic's partition count is unknown."""
+    if not settings.master_sharding:
+        return None
+    hold = getattr(linker, "hold_partitions", None)
+    if hold is None or not getattr(linker, "sharded", False):
+        raise LinkerConfigError("REGSOSEK_LINKER_MASTER_SHARDING is on but the configured engine holds no shard")
+    from contracts.topics import topic_spec
+
+    count = settings.master_shard_partitions
+    if count is None:
+        try:
+            count = topic_spec(settings.submissions_topic).partitions
+        except KeyError as exc:
+            raise LinkerConfigError(
+                f"master sharding needs the partition count of {settings.submissions_topic!r} (not in the "
+                "catalogue): set REGSOSEK_LINKER_MASTER_SHARD_PARTITIONS"
+            ) from exc
+    partitions_of_topic = count
+
+    def hold_partitions(partitions: Collection[int]) -> int:
+        added: int = hold(partitions, partitions_of_topic)
+        return added
+
+    return hold_partitions
 
 
 @dataclass
@@ -389,6 +421,18 @@ def build_app(
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
     # One engine and link store for both agents: their batches take turns (services/linker/updates).
     engine_lock = StoreGate(handler)
+    hold_shard = master_shard_holder(settings, linker)
+    if hold_shard is not None:
+
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def hold_master_rows(sender: Any, assigned: set[TP], **_: Any) -> None:
+            # the districts of newly assigned partitions join the engine before their first batch
+            partitions = {tp.partition for tp in assigned if tp.topic == settings.submissions_topic}
+            async with engine_lock:
+                added = await asyncio.to_thread(hold_shard, partitions)
+            if added:
+                log.info("master shard: %d rows added for partitions %s", added, sorted(partitions))
+
     progress = SubmissionsProgress()
     updates: MasterUpdates | None = None
     if settings.updates_enabled:
@@ -450,6 +494,8 @@ def build_app(
                     # Its link-store files must hold exactly this instance's master changes first.
                     await updates.before_submissions({e.message.partition for e in events})
                 async with engine_lock.for_batch():
+                    if hold_shard is not None:  # a partition whose assignment callback has not run yet
+                        await asyncio.to_thread(hold_shard, {e.message.partition for e in events})
                     await handler.handle_pipelined(events, on_stored=partial(_ack, events))
                     if len(events) >= max_messages:
                         # A full batch means a backlog: throughput, not latency. Letting the write
