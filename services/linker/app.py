@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import faust
 from faust.types import TP, EventT
@@ -54,13 +54,21 @@ from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
 
-HoldPartitions = Callable[[Collection[int]], int]
+class HoldPartitions(Protocol):
+    """Makes the engine hold the districts of `partitions` (of a topic of `reported` partitions)."""
+
+    def __call__(self, partitions: Collection[int], reported: int | None = None) -> int: ...
 
 
 def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldPartitions | None:
     """With REGSOSEK_LINKER_MASTER_SHARDING: the call that makes the engine hold the master rows of the
     districts of some submissions partitions (None when sharding is off); fails fast when the engine
-    holds no shard or the topic's partition count is unknown."""
+    holds no shard or the topic's partition count is unknown.
+
+    The call takes the topic's partition count as the broker reports it (the consumer's metadata;
+    None when not known yet), which wins over the setting and the catalogue: a deployment that created
+    its topics with `regsosek topics create --partitions 64` needs no second setting. A wrong count
+    would cost time, not links: a record whose district is not held brings its district in."""
     if not settings.master_sharding:
         return None
     hold = getattr(linker, "hold_partitions", None)
@@ -79,8 +87,8 @@ def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldP
             ) from exc
     partitions_of_topic = count
 
-    def hold_partitions(partitions: Collection[int]) -> int:
-        added: int = hold(partitions, partitions_of_topic)
+    def hold_partitions(partitions: Collection[int], reported: int | None = None) -> int:
+        added: int = hold(partitions, reported or partitions_of_topic)
         return added
 
     return hold_partitions
@@ -422,6 +430,12 @@ def build_app(
     # One engine and link store for both agents: their batches take turns (services/linker/updates).
     engine_lock = StoreGate(handler)
     hold_shard = master_shard_holder(settings, linker)
+
+    def topic_partitions() -> int | None:
+        """The submissions topic's partition count in the consumer's metadata (None: not known yet)."""
+        count = app.consumer.topic_partitions(settings.submissions_topic)
+        return int(count) if count else None
+
     if hold_shard is not None:
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -429,7 +443,7 @@ def build_app(
             # the districts of newly assigned partitions join the engine before their first batch
             partitions = {tp.partition for tp in assigned if tp.topic == settings.submissions_topic}
             async with engine_lock:
-                added = await asyncio.to_thread(hold_shard, partitions)
+                added = await asyncio.to_thread(hold_shard, partitions, topic_partitions())
             if added:
                 log.info("master shard: %d rows added for partitions %s", added, sorted(partitions))
 
@@ -495,7 +509,7 @@ def build_app(
                     await updates.before_submissions({e.message.partition for e in events})
                 async with engine_lock.for_batch():
                     if hold_shard is not None:  # a partition whose assignment callback has not run yet
-                        await asyncio.to_thread(hold_shard, {e.message.partition for e in events})
+                        await asyncio.to_thread(hold_shard, {e.message.partition for e in events}, topic_partitions())
                     await handler.handle_pipelined(events, on_stored=partial(_ack, events))
                     if len(events) >= max_messages:
                         # A full batch means a backlog: throughput, not latency. Letting the write

@@ -45,3 +45,14 @@ def test_the_catalogue_partition_count_or_the_setting() -> None:
         master_shard_holder(private, engine)
     hold = master_shard_holder(private.model_copy(update={"master_shard_partitions": 64}), engine)
     assert hold is not None and hold({63}) == 7 and engine.asked[-1] == ({63}, 64)
+
+
+def test_the_count_the_broker_reports_wins_over_the_catalogue() -> None:
+    # Topics created with `regsosek topics create --partitions 64`: the consumer's metadata says 64.
+    engine = ShardedFake()
+    engine.asked = []
+    hold = master_shard_holder(LinkerSettings(master_sharding=True), engine)
+    assert hold is not None
+    hold({5}, 64)
+    hold({5}, None)  # metadata not known yet: the catalogue's 4
+    assert engine.asked == [({5}, 64), ({5}, 4)]
