@@ -54,6 +54,7 @@ from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
 
+
 class HoldPartitions(Protocol):
     """Makes the engine hold the districts of `partitions` (of a topic of `reported` partitions)."""
 
@@ -63,12 +64,13 @@ class HoldPartitions(Protocol):
 def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldPartitions | None:
     """With REGSOSEK_LINKER_MASTER_SHARDING: the call that makes the engine hold the master rows of the
     districts of some submissions partitions (None when sharding is off); fails fast when the engine
-    holds no shard or the topic's partition count is unknown.
+    holds no shard.
 
-    The call takes the topic's partition count as the broker reports it (the consumer's metadata;
-    None when not known yet), which wins over the setting and the catalogue: a deployment that created
-    its topics with `regsosek topics create --partitions 64` needs no second setting. A wrong count
-    would cost time, not links: a record whose district is not held brings its district in."""
+    The call takes the topic's partition count as the broker reports it (the consumer's metadata, which
+    a consumer has once it is assigned partitions), which wins over the setting and the catalogue: a
+    deployment that created its topics with `regsosek topics create --partitions 64`, or that renamed
+    them, needs no second setting. A wrong count would cost time, not links: a record whose district is
+    not held brings its district in."""
     if not settings.master_sharding:
         return None
     hold = getattr(linker, "hold_partitions", None)
@@ -76,19 +78,19 @@ def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldP
         raise LinkerConfigError("REGSOSEK_LINKER_MASTER_SHARDING is on but the configured engine holds no shard")
     from contracts.topics import topic_spec
 
-    count = settings.master_shard_partitions
-    if count is None:
-        try:
-            count = topic_spec(settings.submissions_topic).partitions
-        except KeyError as exc:
-            raise LinkerConfigError(
-                f"master sharding needs the partition count of {settings.submissions_topic!r} (not in the "
-                "catalogue): set REGSOSEK_LINKER_MASTER_SHARD_PARTITIONS"
-            ) from exc
-    partitions_of_topic = count
+    configured = settings.master_shard_partitions
+    if configured is None:
+        with contextlib.suppress(KeyError):  # a private topic name: only the broker knows the count
+            configured = topic_spec(settings.submissions_topic).partitions
 
     def hold_partitions(partitions: Collection[int], reported: int | None = None) -> int:
-        added: int = hold(partitions, reported or partitions_of_topic)
+        count = reported or configured
+        if count is None:
+            raise RuntimeError(
+                f"the partition count of {settings.submissions_topic!r} is unknown: the consumer has no "
+                "metadata for it yet; set REGSOSEK_LINKER_MASTER_SHARD_PARTITIONS"
+            )
+        added: int = hold(partitions, count)
         return added
 
     return hold_partitions

@@ -41,8 +41,10 @@ def test_the_catalogue_partition_count_or_the_setting() -> None:
     assert hold is not None and hold({1, 3}) == 7
     assert engine.asked == [({1, 3}, 4)]  # regsosek.submissions.v1 has 4 partitions in the catalogue
     private = LinkerSettings(master_sharding=True, submissions_topic="private.submissions")
-    with pytest.raises(LinkerConfigError, match="MASTER_SHARD_PARTITIONS"):
-        master_shard_holder(private, engine)
+    unknown = master_shard_holder(private, engine)
+    assert unknown is not None and unknown({2}, 8) == 7 and engine.asked[-1] == ({2}, 8)  # the broker's count
+    with pytest.raises(RuntimeError, match="MASTER_SHARD_PARTITIONS"):  # neither the broker nor a setting
+        unknown({2})
     hold = master_shard_holder(private.model_copy(update={"master_shard_partitions": 64}), engine)
     assert hold is not None and hold({63}) == 7 and engine.asked[-1] == ({63}, 64)
 
