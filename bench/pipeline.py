@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/pipeline.py [--master-persons 1000000] [--seed 20261128] [--model DIR]
                                        [--duration 30] [--max-members 60000] [--linkers 2]
+                                       [--regencies 3603,3201,3301,3506]
 
 1. world: a `--master-persons` world under .run/bench/world-<persons>-s<seed> (generated once, then
-   reused); model: `--model`, else the newest .run/bench/models/members-* (bench/engine.py trains it),
-   else one is trained on a 50,000-person world (cached);
+   reused), one regency (3603, 29 districts); with `--regencies`, one world per regency merged (more
+   districts to spread over the partitions, which are by district); model: `--model`, else the newest
+   .run/bench/models/members-* (bench/engine.py trains it), else one is trained on a 50,000-person
+   world (cached);
 2. a dedicated broker (tools/broker.py, free ports, .run/bench/pipeline-broker) and private topics;
 3. `--linkers` instances of the linker (`tools.pipeline.profiled_linker` = `python -m services.linker`
    plus a stack sampler) in one consumer group over the 4 partitions, each with its own state folder
@@ -48,13 +51,64 @@ CLI = str(Path(sys.executable).parent / "regsosek")
 Slice = list[tuple[bytes, bytes, int]]  # (family key, submission bytes, members)
 
 
-def ensure_world(persons: int, seed: int) -> Path:
+def ensure_world(persons: int, seed: int, regencies: list[str] | None = None) -> Path:
+    """The bench world: one regency's generated world, or (`regencies`) several merged into one."""
+    if regencies:
+        return ensure_merged_world(persons, seed, regencies)
     world = BENCH_DIR / f"world-{persons}-s{seed}"
     if not (world / "submissions.jsonl").exists():
         print(f"generating a {persons:,}-person world in {world} (once) ...", flush=True)
         subprocess.run(
             [CLI, "generate", "--out", str(world), "--persons", str(persons), "--seed", str(seed)], check=True
         )
+    return world
+
+
+def ensure_merged_world(persons: int, seed: int, regencies: list[str]) -> Path:
+    """Worlds of `regencies` (persons split evenly, seed + i each) merged: tables concatenated, the
+    submissions interleaved line by line, so every slice of the stream spans all regencies' districts.
+
+    A deployment's instances each own many districts (docs/capacity.md: 7,285 districts over 64
+    partitions); one regency (29 districts) over two instances does not spread evenly by district.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    world = BENCH_DIR / f"world-{persons}-s{seed}-r{'-'.join(regencies)}"
+    if (world / "submissions.jsonl").exists():
+        return world
+    parts = []
+    for i, regency in enumerate(regencies):
+        part = BENCH_DIR / "regency-worlds" / f"world-{persons // len(regencies)}-s{seed + i}-{regency}"
+        if not (part / "submissions.jsonl").exists():
+            print(f"generating regency {regency} ({persons // len(regencies):,} persons) in {part} ...", flush=True)
+            subprocess.run(
+                [CLI, "generate", "--out", str(part), "--persons", str(persons // len(regencies))]
+                + ["--seed", str(seed + i), "--regency", regency],
+                check=True,
+            )
+        parts.append(part)
+    tmp = world.with_name(world.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for table in ("population", "crosswalk", "dtks", "bpjs", "truth"):
+        merged = pa.concat_tables([pq.read_table(p / f"{table}.parquet") for p in parts], promote_options="default")
+        pq.write_table(merged, tmp / f"{table}.parquet")
+    handles = [open(p / "submissions.jsonl", "rb") for p in parts]  # noqa: SIM115 (closed below)
+    try:
+        with open(tmp / "submissions.jsonl", "wb") as out:
+            live = list(handles)
+            while live:
+                for fh in list(live):
+                    line = fh.readline()
+                    if line:
+                        out.write(line)
+                    else:
+                        live.remove(fh)
+    finally:
+        for fh in handles:
+            fh.close()
+    tmp.rename(world)
     return world
 
 
@@ -355,6 +409,12 @@ def main() -> None:
         default=2,
         help="linker instances in one consumer group (4 partitions; default 2: both cores)",
     )
+    parser.add_argument(
+        "--regencies",
+        default="",
+        help="comma-separated regency codes: a world merged from one generated world per regency "
+        "(e.g. 3603,3201,3301,3506); default: one regency (3603)",
+    )
     parser.add_argument("--report", action="store_true", help="print the report of the last run and exit")
     args = parser.parse_args()
     if args.report:
@@ -362,7 +422,8 @@ def main() -> None:
         return
     linker_env = dict(item.split("=", 1) for item in args.linker_env)
     loads = [float(x) for x in args.loads.split(",") if x]
-    world, model = ensure_world(args.master_persons, args.seed), ensure_model(args.model)
+    regencies = [r for r in args.regencies.split(",") if r]
+    world, model = ensure_world(args.master_persons, args.seed, regencies), ensure_model(args.model)
     sizes = [2000] + [int(rate * args.duration) for rate in loads] + [args.max_members]
     slices = read_slices(world, sizes)
     load_before = os.getloadavg()

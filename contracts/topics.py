@@ -2,14 +2,15 @@
 
 `regsosek topics create` provisions exactly this list and reports any difference on the broker.
 Topic names carry the major version of their value schema (`.v1`); a breaking change is a new topic.
-Partition counts are equal (4) for topics keyed by family or member key, and a member key is
-partitioned by its family key (`contracts.partitioning`, used by the linker's producer), so a consumer
-that joins them sees one family on one partition number everywhere (co-partitioning).
+Partition counts are equal (4 here, set per deployment: `catalogue_with`) for topics keyed by family or
+member key, and a member key is partitioned by its family key's district (`contracts.partitioning`, used
+by every producer), so a consumer that joins them sees one family on one partition number everywhere
+(co-partitioning).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 CleanupPolicy = Literal["delete", "compact"]
@@ -196,6 +197,40 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         description="the linker's per-family link-store state; an instance without the files restores from it",
     ),
 )
+
+
+#: The topics partitioned by district (`contracts.partitioning`: keyed by family key, member key or
+#: feedback item id). They must all have the same partition count: a partition number then holds the
+#: same districts on every one of them, and the linker's changelog partition matches its submissions
+#: partition.
+DISTRICT_PARTITIONED: frozenset[str] = frozenset(
+    {
+        SUBMISSIONS,
+        LINKED_MEMBERS,
+        LINKED_FAMILIES,
+        REVIEW,
+        UPDATES,
+        REVIEW_DECISIONS,
+        FIELD_FEEDBACK,
+        LINK_STATE_CHANGELOG,
+    }
+)
+
+
+def catalogue_with(partitions: int | None = None) -> tuple[TopicSpec, ...]:
+    """The catalogue with `partitions` partitions on every district-partitioned topic (None: as listed).
+
+    The catalogue's 4 suit development and tests; a national deployment sets the count when it creates
+    the topics (`regsosek topics create --partitions 64`, docs/capacity.md "Partitions"). Kafka can add
+    partitions to a topic later but not move keys that are already on it: choose the count up front.
+    """
+    if partitions is None:
+        return CATALOGUE
+    if partitions < 1:
+        raise ValueError(f"a topic has at least one partition, not {partitions}")
+    return tuple(
+        replace(spec, partitions=partitions) if spec.name in DISTRICT_PARTITIONED else spec for spec in CATALOGUE
+    )
 
 
 def topic_spec(name: str) -> TopicSpec:

@@ -51,13 +51,34 @@ class RuleIndex:
         hashes, _ = key_hashes([np.array([c], dtype=np.int32) for c in codes])
         self._added.setdefault(int(hashes[0]), []).append(row)
 
+    def extend(self, rows: RowIds, master_columns: Sequence[Codes]) -> None:
+        """Index many appended master rows at once: a few go to the dictionary (as `add`), many are
+        merged into the sorted keys (one sort)."""
+        hashes, valid = key_hashes(master_columns)
+        if len(rows) < max(1024, len(self._keys) // 64):  # re-sorting the whole index would cost more
+            for key, row in zip(hashes[valid].tolist(), rows[valid].tolist(), strict=True):
+                self._added.setdefault(int(key), []).append(int(row))
+            return
+        keys = np.concatenate([self._keys, hashes[valid]])
+        all_rows = np.concatenate([self._rows, rows[valid].astype(np.int64)])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows = keys[order], all_rows[order]
+
     def lookup(self, query_columns: Sequence[Codes]) -> tuple[RowIds, RowIds]:
         """Candidate (query index, master row) pairs for a batch of query keys."""
         hashes, valid = key_hashes(query_columns)
         queries = np.flatnonzero(valid)
         keys = hashes[queries]
-        lo = np.searchsorted(self._keys, keys, side="left")
-        hi = np.searchsorted(self._keys, keys, side="right")
+        # The binary searches run over the keys in sorted order (numpy narrows each search from the
+        # previous one, and neighbouring keys touch the same cache lines); the ranges are put back in
+        # query order. bench/key_index.py: a lookup of 1,000 keys takes 0.77x the time of searching in
+        # query order, at 1M and at 10M rows alike (the growth with the rows, 1.7x, stays).
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        lo = np.empty(len(keys), dtype=np.int64)
+        hi = np.empty(len(keys), dtype=np.int64)
+        lo[order] = np.searchsorted(self._keys, ordered, side="left")
+        hi[order] = np.searchsorted(self._keys, ordered, side="right")
         counts = hi - lo
         total = int(counts.sum())
         q_idx = np.repeat(queries.astype(np.int64), counts)

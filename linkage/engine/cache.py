@@ -37,6 +37,60 @@ def prepared_cache_path(engine: Any, source: Path, cache_dir: Path, version: str
     return cache_dir / f"prepared-master-{key[:20]}.parquet"
 
 
+def prepared_master_cached(
+    engine: Any,
+    source: Path,
+    *,
+    cache_dir: Path,
+    version: str,
+    convert: Callable[[pa.Table], pa.Table] | None = None,
+    processes: int = 1,
+) -> tuple[pa.Table, bool]:
+    """The prepared master of `source` (Parquet) from the cache, or prepared now and cached; True on a hit."""
+    cache = prepared_cache_path(engine, source, cache_dir, version)
+    if cache.exists():
+        return pq.read_table(cache), True
+    prepared = engine.master.prepare(pq.read_table(source), processes=processes, convert=convert)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    pq.write_table(prepared, partial)
+    partial.replace(cache)  # atomic: a concurrent reader never sees half a file
+    return prepared, False
+
+
+def load_shard_cached(
+    engine: Any,
+    source: Path,
+    regions: Any,
+    *,
+    cache_dir: Path,
+    version: str,
+    convert: Callable[[pa.Table], pa.Table] | None = None,
+    processes: int = 1,
+) -> Any:
+    """Load only `regions` of the master into `engine`, with a global index over the whole master
+    (`linkage.engine.shard`); returns the `MasterShard`. The shard layout is cached as an Arrow file
+    next to the prepared cache and memory-mapped: the whole master is read only to build the index."""
+    from linkage.engine.shard import GlobalIndex, MasterShard, TableRows, shard_layout
+
+    layout_path = prepared_cache_path(engine, source, cache_dir, version).with_suffix(".shard.arrow")
+    if not layout_path.exists():
+        prepared, _ = prepared_master_cached(
+            engine, source, cache_dir=cache_dir, version=version, convert=convert, processes=processes
+        )
+        layout = shard_layout(prepared)
+        del prepared
+        partial = layout_path.with_suffix(f".{os.getpid()}.tmp")
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, layout.schema) as writer:
+            writer.write_table(layout, max_chunksize=1 << 16)
+        partial.replace(layout_path)
+        del layout
+    table = pa.ipc.open_file(pa.memory_map(str(layout_path), "r")).read_all()
+    shard = MasterShard(GlobalIndex(engine.parameters, TableRows(table), engine.id_column), regions)
+    engine.master.load_shard(shard)
+    return shard
+
+
 def load_master_cached(
     engine: Any,
     source: Path,
@@ -47,14 +101,8 @@ def load_master_cached(
     processes: int = 1,
 ) -> bool:
     """Load `engine`'s master from `source` (Parquet), via the prepared cache; True on a cache hit."""
-    cache = prepared_cache_path(engine, source, cache_dir, version)
-    if cache.exists():
-        engine.master.load_prepared(pq.read_table(cache))
-        return True
-    prepared = engine.master.prepare(pq.read_table(source), processes=processes, convert=convert)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(f".{os.getpid()}.tmp")
-    pq.write_table(prepared, partial)
-    partial.replace(cache)  # atomic: a concurrent reader never sees half a file
+    prepared, hit = prepared_master_cached(
+        engine, source, cache_dir=cache_dir, version=version, convert=convert, processes=processes
+    )
     engine.master.load_prepared(prepared)
-    return False
+    return hit

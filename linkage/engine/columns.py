@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,20 @@ NULL_CODE = -1
 UNSEEN_CODE = -2
 
 Codes = npt.NDArray[np.int32]
+
+
+class Frequencies(Protocol):
+    """Term-frequency counts kept outside the engine (a sharded master's global counts): how many
+    master rows hold each value (by `linkage.engine.keys.value_hashes`), and how many hold any."""
+
+    def count(self, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """Rows holding each value (0 for a value no live row holds)."""
+        ...
+
+    @property
+    def non_null(self) -> int:
+        """Rows with a non-null value."""
+        ...
 
 
 def as_number(value: object) -> float:
@@ -85,6 +100,14 @@ class EncodedColumn:
         self._chars_unsupported_at = -1
         self._counts: npt.NDArray[np.int64] = np.bincount(codes[codes >= 0], minlength=len(self._vocab))
         self._non_null = int((codes >= 0).sum())
+        self._type = encoded.dictionary.type
+        self._frequencies: Frequencies | None = None
+        self._vocab_hashes: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+
+    def count_globally(self, frequencies: Frequencies) -> None:
+        """Take term frequencies from `frequencies` (the whole master's) instead of the rows held here:
+        a shard then scores a pair exactly as an engine holding the whole master does."""
+        self._frequencies = frequencies
 
     @property
     def codes(self) -> Codes:
@@ -131,7 +154,9 @@ class EncodedColumn:
     def numbers(self) -> npt.NDArray[np.float64]:
         """Vocabulary as float64 (NaN where not numeric), for absolute-difference levels."""
         if self._numbers is None or len(self._numbers) != len(self._vocab):
-            self._numbers = np.array([as_number(v) for v in self._vocab], dtype=np.float64)
+            done = 0 if self._numbers is None else len(self._numbers)  # new values only: appends grow it
+            extra = np.array([as_number(v) for v in self._vocab[done:]], dtype=np.float64)
+            self._numbers = extra if self._numbers is None else np.concatenate([self._numbers, extra])
         return self._numbers
 
     def token_masks(self) -> npt.NDArray[np.uint64]:
@@ -147,6 +172,14 @@ class EncodedColumn:
         if self._chars is None or len(self._chars[1]) != len(self._vocab):
             if self._chars_unsupported_at == len(self._vocab):
                 return None
+            done = 0 if self._chars is None else len(self._chars[1])
+            extra = self._vocab[done:]
+            width = max((len(str(v)) for v in extra), default=0)
+            if self._chars is not None and width <= self._chars[0].shape[1] and all(isinstance(v, str) for v in extra):
+                # values appended since: only their rows are built (a shard's fetched rows grow it often)
+                matrix, lengths = char_matrix(extra, self._chars[0].shape[1])
+                self._chars = (np.vstack([self._chars[0], matrix]), np.concatenate([self._chars[1], lengths]))
+                return self._chars
             width = max((len(str(v)) for v in self._vocab), default=0)
             if width > 32 or not all(isinstance(v, str) for v in self._vocab):
                 self._chars_unsupported_at = len(self._vocab)
@@ -167,10 +200,61 @@ class EncodedColumn:
         """Splink's `tf_<col>`: share of non-null master rows holding the value (NaN for null/unseen)."""
         out = np.full(len(codes), np.nan, dtype=np.float64)
         seen = codes >= 0
+        if self._frequencies is not None:
+            return self._global_frequency(codes, seen, out)
         if self._non_null:
             out[seen] = self._counts[codes[seen]] / float(self._non_null)
         out[seen & (out == 0)] = np.nan  # a value only held by removed rows is absent from the table
         return out
+
+    def _global_frequency(
+        self, codes: Codes, seen: npt.NDArray[np.bool_], out: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        from linkage.engine.keys import value_hashes
+
+        assert self._frequencies is not None
+        if len(self._vocab_hashes) < len(self._vocab):  # hash the vocabulary once, new values as they come
+            extra = pa.array(self._vocab[len(self._vocab_hashes) :], type=self._type)
+            self._vocab_hashes = np.concatenate([self._vocab_hashes, value_hashes(extra)[0]])
+        total = self._frequencies.non_null
+        if total:
+            out[seen] = self._frequencies.count(self._vocab_hashes[codes[seen]]) / float(total)
+        out[seen & (out == 0)] = np.nan
+        return out
+
+    def extend(self, values: pa.Array | pa.ChunkedArray) -> None:
+        """Add many master rows at once (`append` for each value, vectorised over distinct values)."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if not len(values):
+            return
+        encoded = pc.dictionary_encode(values)
+        index = self._index
+        mapping = np.empty(len(encoded.dictionary), dtype=np.int32)
+        for i, value in enumerate(encoded.dictionary.to_pylist()):
+            code = index.get(value)
+            if code is None:
+                code = len(self._vocab)
+                self._vocab.append(value)
+                index[value] = code
+            mapping[i] = code
+        local = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        codes = np.where(local >= 0, mapping[np.maximum(local, 0)] if len(mapping) else NULL_CODE, NULL_CODE)
+        codes = codes.astype(np.int32)
+        if len(self._counts) < len(self._vocab):
+            grown_counts = np.zeros(max(16, 2 * len(self._vocab)), dtype=np.int64)
+            grown_counts[: len(self._counts)] = self._counts
+            self._counts = grown_counts
+        present = codes[codes >= 0]
+        self._counts[: len(self._vocab)] += np.bincount(present, minlength=len(self._vocab))
+        self._non_null += len(present)
+        end = self._size + len(codes)
+        if end > len(self._codes):
+            grown = np.empty(max(16, 2 * len(self._codes), end), dtype=np.int32)
+            grown[: self._size] = self._codes[: self._size]
+            self._codes = grown
+        self._codes[self._size : end] = codes
+        self._size = end
 
     def append(self, value: object) -> None:
         """Add one master row holding `value` (grows the vocabulary when the value is new)."""

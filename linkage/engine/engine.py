@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,9 @@ from linkage.engine.params import ModelParameters, read_model_parameters
 from linkage.engine.relatives import EXPLANATION as RELATIVE_NIK_LABEL
 from linkage.engine.relatives import HOUSEHOLD_EXPLANATION, RelativeNikRule, discount_pairs
 from linkage.engine.scoring import PairScorer, PairScores, QueryBatch
+
+if TYPE_CHECKING:
+    from linkage.engine.shard import MasterShard
 from linkage.observer import NO_OBSERVER, LinkageObserver, Source
 
 Preparer = Callable[[pa.Table], pa.Table]
@@ -77,6 +80,25 @@ class MasterStage:
     def __init__(self, engine: LinkageEngine) -> None:
         self._engine = engine
         self._prepared: PreparedMaster | None = None
+        self._shard: MasterShard | None = None
+
+    @property
+    def shard(self) -> MasterShard | None:
+        """The shard this engine holds (`load_shard`), None when it holds the whole master."""
+        return self._shard
+
+    def load_shard(self, shard: MasterShard) -> None:
+        """Hold only a shard of the master: `shard` loads its regions' rows now and, before each batch
+        is scored, the rows of other regions the batch's region-free blocking rules find
+        (`linkage.engine.shard`). Updates go through the shard (its global index follows them)."""
+        self._shard = shard
+        shard.attach(self._engine)
+        gc.collect()
+        gc.freeze()
+
+    def install(self, prepared: PreparedMaster) -> None:
+        """Use an already built `PreparedMaster` (a shard's rows)."""
+        self._prepared = prepared
 
     @property
     def prepared(self) -> PreparedMaster:
@@ -129,11 +151,16 @@ class MasterStage:
         """Insert or replace one master record (raw; it is prepared like the master); returns its
         blocking-key hashes (`LinkageEngine.master_keys`)."""
         table = self._engine.preparer(records_to_table([record]))
-        self.prepared.upsert(table.to_pylist()[0])
+        if self._shard is not None:
+            self._shard.upsert(table)
+        else:
+            self.prepared.upsert(table.to_pylist()[0])
         return self._engine.keys.of_master(table)[0]
 
     def remove(self, record_id: str) -> bool:
         """Remove one master record; False when the id is unknown."""
+        if self._shard is not None:
+            return self._shard.remove(record_id)
         return self.prepared.remove(record_id)
 
     def __len__(self) -> int:
@@ -149,7 +176,11 @@ class ScoringStage:
     def prepare(self, batch: Batch) -> QueryBatch:
         """Normalise and wrap a batch of raw records for scoring."""
         table = batch if isinstance(batch, pa.Table) else records_to_table(batch)
-        return QueryBatch(self._engine.preparer(table), self._engine.master.prepared)
+        prepared = self._engine.preparer(table)
+        shard = self._engine.master.shard
+        if shard is not None:  # before any encoding: rows found in other regions join the master first
+            shard.ensure(prepared)
+        return QueryBatch(prepared, self._engine.master.prepared)
 
     def candidates(self, batch: QueryBatch) -> tuple[RowIds, RowIds]:
         """Union of every blocking rule's pairs, deduplicated, sorted by (query, master row)."""
@@ -167,7 +198,12 @@ class ScoringStage:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         stride = np.int64(master.row_count)
         pair_keys = np.unique(np.concatenate(q_parts) * stride + np.concatenate(r_parts))
-        return pair_keys // stride, pair_keys % stride
+        q, r = pair_keys // stride, pair_keys % stride
+        ranks = master.ranks
+        if ranks is not None:  # a shard: order each query's pairs as the whole master's rows are
+            order = np.lexsort((ranks[r], q))
+            q, r = q[order], r[order]
+        return q, r
 
     def score(self, batch: Batch | QueryBatch) -> ScoredPairs:
         """Score all candidate pairs of a batch."""
@@ -314,7 +350,7 @@ class LinkageEngine:
         if families is not None and len(q):
             # one master person per member of a submission, close candidates ordered by the head's name
             pairs = (q, scored.master_rows, totals)
-            resolve_families(families, ids, pairs, master.families, best, runner)
+            resolve_families(families, ids, pairs, master.families, best, runner, master.ranks)
         params = self.parameters
         prior = params.prior_match_weight
         names = [c.name for c in params.comparisons]

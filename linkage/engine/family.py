@@ -33,6 +33,10 @@ from linkage.normalise.family import (
 
 # The query column grouping the members of one family submission.
 GROUP_COLUMN = "submission_id"
+# Master columns carrying each row's KK head (name key) and whether it is the head, computed over the
+# whole master before it is split into shards (`linkage.engine.shard`).
+HEAD_KEY_COLUMN = "_kk_head_key"
+IS_HEAD_COLUMN = "_kk_is_head"
 
 
 class MasterFamilies:
@@ -47,13 +51,31 @@ class MasterFamilies:
         keys: list[str | None] = []
         heads: list[bool] = []
         needed = ("kk_number", "name_concat", "relationship")
-        if all(c in table.column_names for c in needed):
+        if HEAD_KEY_COLUMN in table.column_names and IS_HEAD_COLUMN in table.column_names:
+            # worked out before over the whole master (a shard holds some KKs' rows only)
+            keys = table.column(HEAD_KEY_COLUMN).to_pylist()
+            heads = [bool(v) for v in table.column(IS_HEAD_COLUMN).to_pylist()]
+        elif all(c in table.column_names for c in needed):
             roles = table.column("relationship").to_pylist()
             names = table.column("name_concat").to_pylist()
             keys, heads = kk_heads(table.column("kk_number").to_pylist(), names, roles)
         # object array of shared key strings: one pointer per row, gathered per batch without a loop
         self._keys: npt.NDArray[np.object_] = np.array(keys, dtype=object)
         self._heads: npt.NDArray[np.bool_] = np.array(heads, dtype=np.bool_)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def described(self) -> tuple[list[str | None], list[bool]]:
+        """Every row's head key and whether it is the head (the arguments of `extend`)."""
+        return list(self._keys), self._heads.tolist()
+
+    def extend(self, keys: list[str | None], heads: list[bool]) -> None:
+        """Describe appended rows (in row order)."""
+        added = np.empty(len(keys), dtype=object)
+        added[:] = keys
+        self._keys = np.concatenate([self._keys, added])
+        self._heads = np.concatenate([self._heads, np.array(heads, dtype=np.bool_)])
 
     def head(self, row: int) -> MasterHead | None:
         """The KK head of a master row, or None when unknown."""
@@ -91,14 +113,16 @@ def resolve_families(
     master_families: MasterFamilies,
     best: npt.NDArray[np.int64],
     runner: npt.NDArray[np.float64],
+    ranks: npt.NDArray[np.int64] | None = None,
 ) -> None:
     """Re-choose `best` (pair index, -1: none) and `runner` (runner-up weight, NaN: none) in place for
     the queries with family context. `pairs` are (query index, master row, total weight) sorted by query.
 
     A query that loses every candidate to relatives gets no best pair and its best weight as runner-up
     (as `choose_best`). A record id that repeats in the batch is resolved alone (ids key the choice).
-    Candidates are named by their zero-padded master row, so exact ties go to the lowest row as in the
-    engine's plain choice: a query with context but no relative or head evidence keeps that choice.
+    Candidates are named by their zero-padded master row (its `ranks` entry when given), so exact ties
+    go to the lowest row as in the engine's plain choice: a query with context but no relative or head
+    evidence keeps that choice.
     """
     q, rows, totals = pairs
     wanted = _contested(context, ids, pairs, best, runner)
@@ -113,7 +137,7 @@ def resolve_families(
         rid = ids[i]
         for p in range(int(starts[i]), int(starts[i] + counts[i])):
             row = int(rows[p])
-            mid = f"{row:012d}"
+            mid = f"{row if ranks is None else int(ranks[row]):012d}"
             weight = float(totals[p])
             candidates.append(Candidate(rid, mid, weight, match_probability(weight)))
             pair_of[(rid, mid)] = p

@@ -109,6 +109,14 @@ def _rule_hashes(
     return fnv1a_64(joined, seed).view(np.int64), valid
 
 
+def value_hashes(column: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """FNV-1a of each tagged value (the same in every process) and whether the value is non-null: a
+    value's identity for counts kept outside one engine (global term frequencies, record ids)."""
+    tagged = _tagged(column)
+    valid = np.asarray(tagged.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    return fnv1a_64(tagged), valid
+
+
 class BlockingKeys:
     """The blocking-key hashes of prepared query and master records under a model's rules."""
 
@@ -124,14 +132,22 @@ class BlockingKeys:
         """One tuple of hashes per prepared master row (its rules' `right` columns)."""
         return self._of(prepared, 1)
 
+    def matrix(self, table: pa.Table, side: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """All rules' hashes as a (rows, rules) matrix and whether each applies (`side` 0: the query's
+        `left` columns, 1: the master's `right` ones): the vectorised form of `of_queries`/`of_master`."""
+        n = table.num_rows
+        hashes = np.zeros((n, len(self.rules)), dtype=np.int64)
+        valid = np.zeros((n, len(self.rules)), dtype=np.bool_)
+        if n:
+            for i, (rule, seed) in enumerate(zip(self.rules, self._seeds, strict=True)):
+                hashes[:, i], valid[:, i] = _rule_hashes(table, rule, side, seed)
+        return hashes, valid
+
     def _of(self, table: pa.Table, side: int) -> list[KeyHashes]:
         n = table.num_rows
         if n == 0 or not self.rules:
             return [() for _ in range(n)]
-        hashes = np.empty((n, len(self.rules)), dtype=np.int64)
-        valid = np.empty((n, len(self.rules)), dtype=np.bool_)
-        for i, (rule, seed) in enumerate(zip(self.rules, self._seeds, strict=True)):
-            hashes[:, i], valid[:, i] = _rule_hashes(table, rule, side, seed)
+        hashes, valid = self.matrix(table, side)
         rows = hashes.tolist()
         keys: list[KeyHashes] = list(map(tuple, rows))
         partial = np.flatnonzero(~valid.all(axis=1)).tolist()  # rows with a rule that does not apply

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import faust
 from faust.types import TP, EventT
@@ -40,6 +40,7 @@ from services.linker import changelog
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
 from services.linker.changelog_kafka import KafkaChangelogReader
 from services.linker.deadletter import classify_submission, dead_letter_key
+from services.linker.errors import LinkerConfigError
 from services.linker.kafka_sensor import KafkaClientSensor
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import BatchResult, OutboundRecord, OutputTopics, Prelinked, Send, SubmissionLinker
@@ -53,6 +54,47 @@ from services.linker.updates.wiring import MasterUpdates, install_updates
 from services.observability.recorder import BatchRecorder
 
 log = logging.getLogger("regsosek.linker")
+
+
+class HoldPartitions(Protocol):
+    """Makes the engine hold the districts of `partitions` (of a topic of `reported` partitions)."""
+
+    def __call__(self, partitions: Collection[int], reported: int | None = None) -> int: ...
+
+
+def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldPartitions | None:
+    """With REGSOSEK_LINKER_MASTER_SHARDING: the call that makes the engine hold the master rows of the
+    districts of some submissions partitions (None when sharding is off); fails fast when the engine
+    holds no shard.
+
+    The call takes the topic's partition count as the broker reports it (the consumer's metadata, which
+    a consumer has once it is assigned partitions), which wins over the setting and the catalogue: a
+    deployment that created its topics with `regsosek topics create --partitions 64`, or that renamed
+    them, needs no second setting. A wrong count would cost time, not links: a record whose district is
+    not held brings its district in."""
+    if not settings.master_sharding:
+        return None
+    hold = getattr(linker, "hold_partitions", None)
+    if hold is None or not getattr(linker, "sharded", False):
+        raise LinkerConfigError("REGSOSEK_LINKER_MASTER_SHARDING is on but the configured engine holds no shard")
+    from contracts.topics import topic_spec
+
+    configured = settings.master_shard_partitions
+    if configured is None:
+        with contextlib.suppress(KeyError):  # a private topic name: only the broker knows the count
+            configured = topic_spec(settings.submissions_topic).partitions
+
+    def hold_partitions(partitions: Collection[int], reported: int | None = None) -> int:
+        count = reported or configured
+        if count is None:
+            raise RuntimeError(
+                f"the partition count of {settings.submissions_topic!r} is unknown: the consumer has no "
+                "metadata for it yet; set REGSOSEK_LINKER_MASTER_SHARD_PARTITIONS"
+            )
+        added: int = hold(partitions, count)
+        return added
+
+    return hold_partitions
 
 
 @dataclass
@@ -390,6 +432,24 @@ def build_app(
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
     # One engine and link store for both agents: their batches take turns (services/linker/updates).
     engine_lock = StoreGate(handler)
+    hold_shard = master_shard_holder(settings, linker)
+
+    def topic_partitions() -> int | None:
+        """The submissions topic's partition count in the consumer's metadata (None: not known yet)."""
+        count = app.consumer.topic_partitions(settings.submissions_topic)
+        return int(count) if count else None
+
+    if hold_shard is not None:
+
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def hold_master_rows(sender: Any, assigned: set[TP], **_: Any) -> None:
+            # the districts of newly assigned partitions join the engine before their first batch
+            partitions = {tp.partition for tp in assigned if tp.topic == settings.submissions_topic}
+            async with engine_lock:
+                added = await asyncio.to_thread(hold_shard, partitions, topic_partitions())
+            if added:
+                log.info("master shard: %d rows added for partitions %s", added, sorted(partitions))
+
     progress = SubmissionsProgress()
     updates: MasterUpdates | None = None
     if settings.updates_enabled:
@@ -456,6 +516,8 @@ def build_app(
                     # Its link-store files must hold exactly this instance's master changes first.
                     await updates.before_submissions({e.message.partition for e in events})
                 async with engine_lock.for_batch():
+                    if hold_shard is not None:  # a partition whose assignment callback has not run yet
+                        await asyncio.to_thread(hold_shard, {e.message.partition for e in events}, topic_partitions())
                     await handler.handle_pipelined(events, on_stored=partial(_ack, events))
                     if len(events) >= max_messages:
                         # A full batch means a backlog: throughput, not latency. Letting the write

@@ -25,7 +25,10 @@ def load_member_linker(settings: LinkerSettings) -> MemberLinker:
     from services.linker.engine_link import EngineMemberLinker
 
     linker: MemberLinker = EngineMemberLinker.from_files(
-        settings.world_dir, settings.model_path, cache_dir=settings.state_dir / "prepared-master"
+        settings.world_dir,
+        settings.model_path,
+        cache_dir=settings.state_dir / "prepared-master",
+        sharded=settings.master_sharding,
     )
     return linker
 

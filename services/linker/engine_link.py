@@ -12,7 +12,7 @@ probabilistic sectoral->master link table from `regsosek link` can replace this 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,13 +74,48 @@ class EngineMemberLinker:
         self._updated: dict[str, tuple[str, bool]] = {}
         self._sectoral_updated: dict[tuple[str, str], tuple[str, int | None]] = {}
         self._observer: LinkageObserver = NO_OBSERVER
+        # Master sharding (`hold_partitions`): the master districts (Kemendagri) of each BPS district.
+        self._districts: dict[str, str] = {}
+        self._held_partitions: set[int] = set()
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the engine holds a shard of the master (REGSOSEK_LINKER_MASTER_SHARDING)."""
+        return self._engine.master.shard is not None
+
+    def use_district_crosswalk(self, districts: dict[str, str]) -> None:
+        """BPS district (7 digits, the family key's start) -> the master's district code (Kemendagri)."""
+        self._districts = dict(districts)
+
+    def hold_partitions(self, partitions: Collection[int], partition_count: int) -> int:
+        """Hold the master rows of every district the submissions `partitions` (of `partition_count`)
+        cover, before any of their records is linked; the rows added (0 when all were held)."""
+        from contracts.partitioning import partition_for
+
+        new = set(partitions) - self._held_partitions
+        shard = self._engine.master.shard
+        if not new or shard is None:
+            return 0
+        regions = [
+            master
+            for bps, master in sorted(self._districts.items())
+            if partition_for(bps.encode("ascii"), partition_count) in new
+        ]
+        added = int(shard.add_regions(regions))
+        self._held_partitions |= new
+        return added
 
     @classmethod
-    def from_files(cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None) -> EngineMemberLinker:
-        """Load the model artefact and the world's master (via the prepared cache); raises with a remedy."""
+    def from_files(
+        cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None, sharded: bool = False
+    ) -> EngineMemberLinker:
+        """Load the model artefact and the world's master (via the prepared cache); raises with a remedy.
+
+        `sharded`: hold no master rows yet, only the global index (`hold_partitions` then adds the rows
+        of the districts of the submissions partitions this instance is assigned)."""
         from linkage.comparisons import SPEC_VERSION
         from linkage.engine import LinkageEngine
-        from linkage.engine.cache import load_master_cached
+        from linkage.engine.cache import load_master_cached, load_shard_cached
         from linkage.model.artefact import load_artefact
         from linkage.normalise.prepare import prepare_table
         from linkage.records import population_records
@@ -93,14 +128,24 @@ class EngineMemberLinker:
         except Exception as exc:  # the artefact module's own error type, plus OSError
             raise LinkerConfigError(f"cannot load the model artefact {model_path}: {exc}") from exc
         engine = LinkageEngine.from_artefact(model_path, preparer=prepare_table)
-        load_master_cached(
-            engine,
-            population,
-            cache_dir=cache_dir or world_dir / ".prepared",
-            version=f"spec-{SPEC_VERSION}",
-            convert=population_records,
-            processes=1,
-        )
+        if sharded:
+            load_shard_cached(
+                engine,
+                population,
+                [],
+                cache_dir=cache_dir or world_dir / ".prepared",
+                version=f"spec-{SPEC_VERSION}",
+                convert=population_records,
+            )
+        else:
+            load_master_cached(
+                engine,
+                population,
+                cache_dir=cache_dir or world_dir / ".prepared",
+                version=f"spec-{SPEC_VERSION}",
+                convert=population_records,
+                processes=1,
+            )
         meta = artefact.metadata
         version = (
             f"{meta.get('source', 'members')}-{str(meta.get('created_at', ''))}"
@@ -108,13 +153,20 @@ class EngineMemberLinker:
         )
         people = pq.read_table(population, columns=["nik", "kk_number", "status"])
         master = NikIndex(people["nik"], kk=people["kk_number"], dead=pc.equal(people["status"], "dead"))
-        return cls(
+        linker = cls(
             engine,
             version,
             master,
             _sectoral(world_dir / "dtks.parquet", "id_dtks"),
             _sectoral(world_dir / "bpjs.parquet", "noka"),
         )
+        crosswalk = world_dir / "crosswalk.parquet"
+        if sharded and crosswalk.is_file():
+            rows = pq.read_table(crosswalk).to_pylist()
+            linker.use_district_crosswalk(
+                {str(r["bps_code"]): str(r["kemendagri_code"]) for r in rows if r.get("level") == "district"}
+            )
+        return linker
 
     @property
     def model_version(self) -> str:

@@ -95,6 +95,14 @@ class LinkerSettings(KafkaSecurity):
     # fake engine is started by tests/support/fake_linker.py, never from the shipped package).
     world_dir: Path | None = None
     model_path: Path | None = None
+    # The master sharded by region (docs/linker.md, "Master sharding"): the engine holds only the master
+    # rows of the districts of this instance's submissions partitions (loaded when a partition is
+    # assigned, before its records are linked) plus the rows of other districts that a global index
+    # over the whole master finds for a batch (movers, wrong regions). Off: the whole master.
+    master_sharding: bool = False
+    # The submissions topic's partition count the districts are spread over; None: the catalogue's
+    # (contracts.topics) for `submissions_topic` (set it for a topic with a private name).
+    master_shard_partitions: int | None = Field(default=None, ge=1)
 
     # The link-state changelog (services/linker/changelog.py; catalogue: regsosek.linker.state.changelog.v1):
     # each batch's changed family states are written to it before the link store and the offsets, and a

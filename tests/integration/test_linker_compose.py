@@ -90,6 +90,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     # What this test is about: compose serves metrics AND applies master updates.
     assert env["REGSOSEK_LINKER_METRICS_PORT"] and env["REGSOSEK_LINKER_UPDATES_ENABLED"] == "true"
     assert env["REGSOSEK_LINKER_DECISIONS_ENABLED"] == "true"  # the review app's decisions are applied
+    assert env["REGSOSEK_LINKER_MASTER_SHARDING"] == "true"  # its districts' rows, others via the global index
     tag = uuid.uuid4().hex[:8]
     changes = {
         src: f"c{tag}.{src}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,11 +12,14 @@ from typer.testing import CliRunner
 
 from contracts.topics import (
     CATALOGUE,
+    DISTRICT_PARTITIONED,
+    LINK_STATE_CHANGELOG,
     LINKED_FAMILIES,
     LINKED_MEMBERS,
     SUBMISSIONS,
     TOMBSTONE_RETENTION_MS,
     TopicSpec,
+    catalogue_with,
 )
 from services.kafka import topics
 
@@ -139,3 +143,39 @@ def test_cli_reports_an_unreachable_broker_without_a_traceback(cli_app: typer.Ty
     assert result.exit_code == 1
     assert "cannot reach the Kafka broker at 127.0.0.1:1" in result.output
     assert "Traceback" not in result.output
+
+
+def test_check_with_a_deployment_partition_count_reports_each_district_topic(
+    kafka_topics: ProvisionedBroker, cli_app: typer.Typer
+) -> None:
+    # The broker has the catalogue's 4; a deployment that asks for 8 is told which topics differ.
+    report = topics.check(kafka_topics.bootstrap, catalogue_with(8))
+    assert sorted((d.topic, d.setting, d.expected, d.actual) for d in report.differences) == [
+        (name, "partitions", "8", "4") for name in sorted(DISTRICT_PARTITIONED)
+    ]
+    assert sorted(report.unchanged) == sorted(s.name for s in CATALOGUE if s.name not in DISTRICT_PARTITIONED)
+    # The CLI takes the count from the option or from REGSOSEK_TOPIC_PARTITIONS, and exits 1 on a difference.
+    by_option = CliRunner().invoke(
+        cli_app, ["topics", "check", "--bootstrap", kafka_topics.bootstrap, "--partitions", "8"]
+    )
+    by_env = CliRunner().invoke(
+        cli_app, ["topics", "check", "--bootstrap", kafka_topics.bootstrap], env={"REGSOSEK_TOPIC_PARTITIONS": "8"}
+    )
+    for result in (by_option, by_env):
+        assert result.exit_code == 1, result.output
+        assert result.output.count("differs") == len(DISTRICT_PARTITIONED)
+
+
+def test_a_deployment_partition_count_is_created_on_every_district_topic(kafka_broker: RunningBroker) -> None:
+    specs = [dataclasses.replace(s, name=f"test.scaled.{s.name}") for s in catalogue_with(8)]
+    report = topics.provision(kafka_broker.bootstrap, specs)
+    assert report.ok and len(report.created) == len(CATALOGUE)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    try:
+        described = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in specs])}
+    finally:
+        admin.close()
+    assert described == {
+        f"test.scaled.{s.name}": 8 if s.name in DISTRICT_PARTITIONED else s.partitions for s in CATALOGUE
+    }
+    assert described[f"test.scaled.{SUBMISSIONS}"] == described[f"test.scaled.{LINK_STATE_CHANGELOG}"] == 8

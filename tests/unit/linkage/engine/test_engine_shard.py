@@ -1,0 +1,236 @@
+"""A shard of the master (some districts, plus a global index) decides exactly as the whole master does.
+
+Generated world: the engine holds half the districts; the queries are the survey members of those
+districts (as the linker's partitions route them) plus movers: master persons of the OTHER half whose
+survey record names a village of this half (with their NIK, or without it: name and birth date only).
+Every decision (matched master id, probability, weight, runner-up, candidate count, band) must equal the
+full engine's, before and after master updates (a move in, a move out, a new person, a removal).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from engine_helpers import members_model
+
+from linkage.engine import BandThresholds, LinkageEngine, LinkDecision
+from linkage.engine.shard import GlobalIndex, MasterShard, TableRows, global_rules, shard_layout
+from linkage.normalise.prepare import prepare_table
+
+BATCH = 1_000
+
+
+def _engine() -> LinkageEngine:
+    return LinkageEngine.from_model_json(
+        members_model(), BandThresholds(auto_link=0.99, review=0.5), preparer=prepare_table
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from services.world import load_world_source
+    from synthetic.profile import NoiseProfile
+    from synthetic.world import generate_world
+
+    folder: Path = tmp_path_factory.mktemp("world")
+    generate_world(folder, persons=12_000, seed=41, profile=NoiseProfile.hard())
+    master, members = load_world_source(str(folder), "members")
+    full = _engine()
+    prepared = full.master.prepare(master)
+    full.master.load_prepared(prepared)
+    districts = sorted(d for d in pc.unique(prepared["district_code"]).to_pylist() if d is not None)
+    mine, theirs = set(districts[::2]), set(districts[1::2])
+    assert mine and theirs
+    member_district = pc.utf8_slice_codeunits(members["village_code"], 0, 6).to_pylist()
+    local = members.filter(pa.array([d in mine for d in member_district]))
+    # movers: master persons of the other half, surveyed in a village of this half
+    rnd = random.Random(5)
+    villages = sorted({v for v in local["village_code"].to_pylist() if v})
+    rows = master.to_pylist()
+    others = [r for r in rows if r["village_code"] and r["village_code"][:6] in theirs]
+    movers = []
+    for i, person in enumerate(rnd.sample(others, 120)):
+        record = {c: person.get(c) for c in local.column_names if c in person and c != "relationship"}
+        record.update(record_id=f"mover-{i:03d}", village_code=rnd.choice(villages), kk_number=None)
+        if i % 2:  # found by name key + birth date only
+            record["nik"] = None
+        movers.append(record)
+    queries = pa.concat_tables([local, pa.Table.from_pylist(movers, schema=local.schema)])
+    return {
+        "master": master,
+        "prepared": prepared,
+        "full": full,
+        "mine": mine,
+        "queries": queries,
+        "movers": movers,
+    }
+
+
+def _sharded(world: dict[str, Any]) -> LinkageEngine:
+    engine = _engine()
+    index = GlobalIndex(engine.parameters, TableRows(shard_layout(world["prepared"])))
+    engine.master.load_shard(MasterShard(index, sorted(world["mine"])))
+    return engine
+
+
+def _link(engine: LinkageEngine, queries: pa.Table) -> list[LinkDecision]:
+    out: list[LinkDecision] = []
+    for start in range(0, queries.num_rows, BATCH):
+        out.extend(engine.link(queries.slice(start, BATCH)))
+    return out
+
+
+def _same(full: list[LinkDecision], sharded: list[LinkDecision]) -> None:
+    assert len(full) == len(sharded)
+    differ = [
+        (f.record_id, f.master_record_id, s.master_record_id, f.match_probability, s.match_probability)
+        for f, s in zip(full, sharded, strict=True)
+        if (f.master_record_id, f.match_probability, f.match_weight, f.runner_up_match_weight, f.band)
+        != (s.master_record_id, s.match_probability, s.match_weight, s.runner_up_match_weight, s.band)
+        or f.candidate_count != s.candidate_count
+        or f.explanation != s.explanation
+    ]
+    assert differ == []
+
+
+def test_global_rules_are_the_region_free_ones() -> None:
+    rules = _engine().parameters.blocking_rules
+    found = {tuple(right for _, right in rule) for rule in global_rules(rules)}
+    assert found == {("nik",), ("name_key", "birth_date"), ("kk_number",)}
+
+
+def test_shard_holds_fewer_rows_and_decides_as_the_whole_master(world: dict[str, Any]) -> None:
+    sharded = _sharded(world)
+    held = len(sharded.master)
+    assert held < 0.7 * len(world["full"].master)
+    full_decisions = _link(world["full"], world["queries"])
+    shard_decisions = _link(sharded, world["queries"])
+    _same(full_decisions, shard_decisions)
+    shard = sharded.master.shard
+    assert shard is not None and shard.stats.fetched > 0
+    # the movers are linked to themselves, through rows fetched from the other half
+    by_id = {d.record_id: d for d in shard_decisions}
+    master_ids = world["master"]["record_id"].to_pylist()
+    niks = world["master"]["nik"].to_pylist()
+    nik_to_id = dict(zip(niks, master_ids, strict=True))
+    truth = {m["record_id"]: nik_to_id.get(m["nik"]) for m in world["movers"] if m["nik"]}
+    linked = sum(by_id[rid].master_record_id == mid for rid, mid in truth.items())
+    assert linked >= 0.9 * len(truth)
+    assert shard.stats.regions_on_demand == 0  # every query's district is held
+
+
+def test_records_only_a_regional_rule_finds_link_in_their_shard(world: dict[str, Any]) -> None:
+    """Queries whose chosen master row shares no region-free key with them (found by a region rule
+    only) link in their own shard as in the whole master."""
+    full: LinkageEngine = world["full"]
+    queries = world["queries"]
+    decisions = _link(full, queries)
+    rules = full.parameters.blocking_rules
+    wanted = [j for j, rule in enumerate(rules) if rule in global_rules(rules)]
+    master_rows = {rid: i for i, rid in enumerate(world["prepared"]["record_id"].to_pylist())}
+    q_hashes, q_valid = full.keys.matrix(prepare_table(queries), 0)
+    m_hashes, m_valid = full.keys.matrix(world["prepared"], 1)
+    regional_only = []
+    for i, d in enumerate(decisions):
+        if d.master_record_id is None or d.band.value != "auto_link":
+            continue
+        row = master_rows[d.master_record_id]
+        shared = [j for j in wanted if q_valid[i, j] and m_valid[row, j] and q_hashes[i, j] == m_hashes[row, j]]
+        if not shared:
+            regional_only.append(i)
+    assert len(regional_only) >= 5
+    shard_decisions = _link(_sharded(world), queries)
+    for i in regional_only:
+        assert shard_decisions[i].master_record_id == decisions[i].master_record_id
+        assert shard_decisions[i].match_probability == decisions[i].match_probability
+
+
+def test_updates_reach_the_index_and_the_shard(world: dict[str, Any]) -> None:
+    full = _engine()
+    full.master.load_prepared(world["prepared"])
+    sharded = _sharded(world)
+    master: pa.Table = world["master"]
+    mine = world["mine"]
+    rows = master.to_pylist()
+    villages_mine = sorted({r["village_code"] for r in rows if r["village_code"] and r["village_code"][:6] in mine})
+    villages_theirs = sorted(
+        {r["village_code"] for r in rows if r["village_code"] and r["village_code"][:6] not in mine}
+    )
+    movers = {m["nik"] for m in world["movers"] if m["nik"]}
+    moving_in = next(r for r in rows if r["nik"] in movers)
+    moving_out = next(r for r in rows if r["village_code"] and r["village_code"][:6] in mine)
+    updates: list[dict[str, Any]] = [
+        {**moving_in, "village_code": villages_mine[0], "kk_number": "3201019999990001"},
+        {**moving_out, "village_code": villages_theirs[0]},
+        {**rows[7], "record_id": "9999999999990001", "nik": "9999999999990001", "village_code": villages_mine[1]},
+        # a name change in the TF column: the whole master's counts move in both engines
+        {**rows[11], "full_name": "SITI AMINAH"},
+    ]
+    for engine in (full, sharded):
+        for update in updates:
+            engine.master.upsert(update)
+        assert engine.master.remove(str(rows[3]["record_id"]))
+    held = sharded.master.prepared
+    assert held.has(str(moving_in["record_id"])) and not held.has(str(moving_out["record_id"]))
+    assert held.has("9999999999990001") and not held.has(str(rows[3]["record_id"]))
+    # survey records of the updated people, in this half's villages
+    extra = [
+        {
+            **{c: u.get(c) for c in world["queries"].column_names if c in u and c != "relationship"},
+            "record_id": f"update-{i}",
+            "village_code": villages_mine[2],
+        }
+        for i, u in enumerate([*updates, rows[3]])
+    ]
+    queries = pa.concat_tables([world["queries"], pa.Table.from_pylist(extra, schema=world["queries"].schema)])
+    full_decisions = _link(full, queries)
+    _same(full_decisions, _link(sharded, queries))
+    by_id = {d.record_id: d for d in full_decisions}
+    assert by_id["update-0"].master_record_id == str(moving_in["record_id"])
+    assert by_id["update-1"].master_record_id == str(moving_out["record_id"])  # fetched back by NIK
+    assert by_id["update-4"].master_record_id != str(rows[3]["record_id"])  # removed everywhere
+
+
+def test_regions_added_later_in_bulk(world: dict[str, Any]) -> None:
+    sharded = _sharded(world)
+    shard = sharded.master.shard
+    assert shard is not None
+    before = len(sharded.master)
+    others = sorted(set(shard.index.regions) - world["mine"])
+    added = shard.add_regions(others[:3])
+    assert added > 0 and len(sharded.master) == before + added
+    assert shard.add_regions(others[:3]) == 0  # already held: nothing twice
+    # a record of a district the shard does not hold brings that district in (a wrong routing or region)
+    stray = world["master"].filter(pc.equal(pc.utf8_slice_codeunits(world["master"]["village_code"], 0, 6), others[5]))
+    record = {c: stray.column(c)[0].as_py() for c in world["queries"].column_names if c in stray.column_names}
+    record.update(record_id="stray", nik=None, relationship=None)
+    queries = pa.concat_tables([world["queries"], pa.Table.from_pylist([record], schema=world["queries"].schema)])
+    _same(_link(world["full"], queries), _link(sharded, queries))
+    assert shard.stats.regions_on_demand == 1 and others[5] in shard.regions
+    assert np.all(np.diff(shard.index.region_index(np.arange(shard.index.size))) >= 0)
+
+
+@pytest.mark.parametrize("appended", [10, 5_000])
+def test_rule_index_extend_finds_what_a_fresh_build_finds(appended: int) -> None:
+    """Few appended rows go to the dictionary, many are merged into the sorted keys: same pairs."""
+    from linkage.engine.blocking import RuleIndex
+
+    rng = np.random.default_rng(3)
+    first = [rng.integers(-1, 300, 20_000).astype(np.int32), rng.integers(0, 50, 20_000).astype(np.int32)]
+    more = [rng.integers(-1, 300, appended).astype(np.int32), rng.integers(0, 50, appended).astype(np.int32)]
+    grown = RuleIndex(first)
+    grown.extend(np.arange(20_000, 20_000 + appended, dtype=np.int64), more)
+    fresh = RuleIndex([np.concatenate([a, b]) for a, b in zip(first, more, strict=True)])
+    queries = [rng.integers(-1, 300, 500).astype(np.int32), rng.integers(0, 50, 500).astype(np.int32)]
+
+    def pairs(index: RuleIndex) -> set[tuple[int, int]]:
+        q, r = index.lookup(queries)
+        return set(zip(q.tolist(), r.tolist(), strict=True))
+
+    assert pairs(grown) == pairs(fresh) and len(pairs(fresh)) > 100
