@@ -118,22 +118,50 @@ def test_encoding_is_canonical_whatever_the_order_of_the_state() -> None:
     )
     assert changelog.encode(shuffled) == changelog.encode(record)
     doc = json.loads(changelog.encode(record))
-    assert doc["v"] == 2 and doc["family_key"] == FAMILY_KEY and doc["revision"] == 2
+    assert doc["v"] == 3 and doc["family_key"] == FAMILY_KEY and doc["revision"] == 2
     assert [m["member_key"] for m in doc["members"]] == [f"{FAMILY_KEY}-01", f"{FAMILY_KEY}-02"]
 
 
 def test_a_record_of_an_unknown_version_is_refused() -> None:
     doc = json.loads(changelog.encode(_record()))
-    doc["v"] = 3
-    with pytest.raises(ChangelogVersionError, match="version 3"):
+    doc["v"] = 4
+    with pytest.raises(ChangelogVersionError, match="version 4"):
         changelog.decode(json.dumps(doc).encode(), 0)
 
 
+def _older_layout(record: FamilyRecord, version: int) -> dict[str, Any]:
+    """The record as layout 1 or 2 wrote it: each member with its family record's text."""
+    doc: dict[str, Any] = json.loads(changelog.encode(record))
+    shared = doc.pop("family_jsons")
+    for m in doc["members"]:
+        m["family_json"] = shared[m["family_json"]]
+    doc["v"] = version
+    return doc
+
+
 def test_a_layout_1_record_without_decisions_is_still_read() -> None:
-    doc = json.loads(changelog.encode(_record()))
-    doc["v"] = 1
+    doc = _older_layout(_record(), 1)
     del doc["decisions"]
     assert changelog.decode(json.dumps(doc).encode(), 3) == _record()
+
+
+def test_a_layout_2_record_is_still_read() -> None:
+    record = dataclasses.replace(_record(), decisions=(_decision(f"{FAMILY_KEY}-01", 0),))
+    assert changelog.decode(json.dumps(_older_layout(record, 2)).encode(), 3) == record
+
+
+def test_a_family_record_is_held_once_per_record_and_distinct_ones_stay_apart() -> None:
+    record = _record()
+    same = json.loads(changelog.encode(record))
+    assert len(same["family_jsons"]) == 1 and [m["family_json"] for m in same["members"]] == [0, 0]
+    # members whose family record differs (an update re-linked one member after the last submission)
+    first, second = sorted(record.members, key=lambda m: m.member_key)
+    apart = dataclasses.replace(record, members=(first, dataclasses.replace(second, family_json=b'{"other":1}')))
+    doc = json.loads(changelog.encode(apart))
+    assert doc["family_jsons"] == [first.family_json.decode(), '{"other":1}']
+    assert [m["family_json"] for m in doc["members"]] == [0, 1]
+    assert changelog.decode(changelog.encode(apart), 3) == apart
+    assert len(changelog.encode(record)) < len(json.dumps(_older_layout(record, 2)))
 
 
 def _decision(member_key: str, n: int, **kw: Any) -> AppliedDecision:
@@ -166,7 +194,7 @@ def test_a_record_with_decisions_round_trips_in_the_order_applied() -> None:
 def test_a_positions_record_round_trips_and_is_not_a_family() -> None:
     positions = changelog.PositionsRecord({("changes", 1): 7, ("bpjs", 0): 3})
     value = changelog.encode_positions(positions)
-    assert value == b'{"change_positions":[["bpjs",0,3],["changes",1,7]],"v":2}'
+    assert value == b'{"change_positions":[["bpjs",0,3],["changes",1,7]],"v":3}'
     assert changelog.decode_any(value, 0) == positions
     with pytest.raises(ValueError, match="positions"):
         changelog.decode(value, 0)
