@@ -29,25 +29,16 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import LinkedMember
 from contracts.partitioning import partition_for, producer_partitioner
 from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
 from integration.ids import PersonIds
 from services.kafka.io import compacted_state, read_topic, values_by_key
-from services.kafka.record import KafkaRecord
 from services.kafka.topics import provision
-from services.linker.engine_adapter import load_village_crosswalk
-from services.linker.engine_link import EngineMemberLinker
-from services.linker.pipeline import OutputTopics, SubmissionLinker
-from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
-from services.linker.store import LinkStore
-from services.linker.updates.applier import ChangeApplier, UpdateTopics
-from services.linker.updates.changes import Change, classify_change
-from services.linker.updates.handler import StoreMemberIndex
+from services.linker.settings import DEV_PERSON_ID_KEY
 from tests.support.broker import RunningBroker
 from tests.support.e2e import E2EWorld, private_topics
-from tests.support.linking import link_batch
+from tests.support.linking import ReferenceRun
 from tests.support.processes import until
 from tools.pipeline.linker_process import LinkerProcess
 from tools.pipeline.outcome import wait_for_members
@@ -172,34 +163,10 @@ def test_two_sharded_instances_link_movers_and_their_changes_as_one_whole_master
     a, b = linker("a"), linker("b")
     procs = [a, b]
     # The reference: one engine holding the whole (moved) master, in-process, same pipeline and applier.
-    engine = EngineMemberLinker.from_files(world, e2e_world.model, cache_dir=tmp_path / "reference-cache")
-    store = LinkStore(":memory:")
-    settings = LinkerSettings(world_dir=world, model_path=e2e_world.model)
-    pipeline = SubmissionLinker(
-        engine, IDS, OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings)
-    )
-    applier = ChangeApplier(engine, StoreMemberIndex(lambda: {0: store}), IDS, UpdateTopics("m", "r", "u", "f"))
-    latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
-    expected: dict[str, set[bytes]] = defaultdict(set)
-
-    def keep(records: list[Any]) -> None:
-        for rec in records:
-            key = rec.key.decode()
-            if rec.topic == "u":
-                expected[key].add(rec.value)
-            elif rec.topic in latest:
-                if rec.value is None:
-                    latest[rec.topic].pop(key, None)
-                else:
-                    latest[rec.topic][key] = rec.value
-
+    ref = ReferenceRun.from_files(world, e2e_world.model, tmp_path / "reference-cache", IDS)
     records = e2e_world.submissions.records
-    for start in range(0, len(records), 200):
-        result = link_batch(
-            pipeline, store, [decode_family_submission(v, key=k) for k, v in records[start : start + 200]]
-        )
-        store.apply(result.update)
-        keep(result.records)
+    ref.link(records)
+    latest, expected = ref.latest, ref.updates
     linked_movers = {
         k: n
         for k, n in movers.items()
@@ -220,14 +187,7 @@ def test_two_sharded_instances_link_movers_and_their_changes_as_one_whole_master
             changes.append((f"moved-{i}", _change("moved", rows[nik], f"moved-{i}", village)))
         else:
             changes.append((f"died-{i}", _change("died", rows[nik], f"died-{i}")))
-    parsed = []
-    for _, value in changes:
-        c = classify_change(value, b"k", KafkaRecord("t", 0, 0, None, None, CHANGE_MS), "population", max_bytes=1 << 20)
-        assert isinstance(c, Change), c
-        parsed.append(c)
-    result = applier.process(parsed)
-    StoreMemberIndex(lambda: {0: store}).save(result.states.values())
-    keep(result.records)
+    ref.change([value for _, value in changes], CHANGE_MS)
     assert {k for k, _ in chosen} <= set(expected)  # each change concerns its mover: an update event
 
     try:

@@ -38,7 +38,6 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
-from contracts.decode import decode_family_submission
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.partitioning import partition_for, producer_partitioner
@@ -47,18 +46,11 @@ from integration.ids import PersonIds
 from services.kafka.io import compacted_state, read_topic, values_by_key
 from services.kafka.record import KafkaRecord
 from services.kafka.topics import provision
-from services.linker.engine_adapter import load_village_crosswalk
-from services.linker.engine_link import EngineMemberLinker
-from services.linker.pipeline import OutputTopics, SubmissionLinker
-from services.linker.settings import DEV_PERSON_ID_KEY, LinkerSettings
-from services.linker.store import LinkStore
-from services.linker.updates.applier import ChangeApplier, UpdateTopics
-from services.linker.updates.changes import Change, classify_change
-from services.linker.updates.handler import StoreMemberIndex
+from services.linker.settings import DEV_PERSON_ID_KEY
 from tests.support.broker import RunningBroker
 from tests.support.e2e import E2EWorld, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
-from tests.support.linking import link_batch
+from tests.support.linking import ReferenceRun
 from tests.support.processes import until
 from tests.support.updates import population_change
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
@@ -119,46 +111,17 @@ SUBMISSIONS = [
 NEW_SUBMISSION = (NEW_FAM, _submission(NEW_FAM, [NEWCOMER.member(1)]))
 
 
-class Reference:
-    """The same pipeline and applier in-process on one link store, step by step."""
+class Reference(ReferenceRun):
+    """The same pipeline and applier in-process on one link store, step by step (the fake engine)."""
 
     def __init__(self) -> None:
-        self.fake = FakeMemberLinker.of([FakeMasterPerson(p.nik, p.name, KK) for p in LINKED])
-        self.store = LinkStore(":memory:")
-        self.pipeline = SubmissionLinker(self.fake, IDS, OutputTopics("m", "f", "r"))
-        self.applier = ChangeApplier(
-            self.fake, StoreMemberIndex(lambda: {0: self.store}), IDS, UpdateTopics("m", "r", "u", "f")
-        )
-        self.latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
-        self.updates: dict[str, set[bytes]] = defaultdict(set)
+        super().__init__(FakeMemberLinker.of([FakeMasterPerson(p.nik, p.name, KK) for p in LINKED]), IDS)
 
     def submit(self, subs: list[tuple[str, bytes]]) -> None:
-        for key, raw in subs:
-            result = link_batch(self.pipeline, self.store, [decode_family_submission(raw, key=key.encode())])
-            self.store.apply(result.update)
-            self._keep(result.records)
+        self.link([(key.encode(), raw) for key, raw in subs], batch=1)
 
-    def change(self, changes: list[tuple[str, bytes]]) -> None:
-        parsed = []
-        for _, value in changes:
-            at = KafkaRecord("t", 0, 0, None, None, CHANGE_MS)
-            c = classify_change(value, b"k", at, "population", max_bytes=1 << 20)
-            assert isinstance(c, Change)
-            parsed.append(c)
-        result = self.applier.process(parsed)
-        StoreMemberIndex(lambda: {0: self.store}).save(result.states.values())
-        self._keep(result.records)
-
-    def _keep(self, records: list[Any]) -> None:
-        for rec in records:
-            key = rec.key.decode()
-            if rec.topic == "u":
-                self.updates[key].add(rec.value)
-            elif rec.topic in self.latest:
-                if rec.value is None:
-                    self.latest[rec.topic].pop(key, None)
-                else:
-                    self.latest[rec.topic][key] = rec.value
+    def change(self, changes: list[tuple[str, bytes]]) -> None:  # type: ignore[override]
+        super().change([value for _, value in changes], CHANGE_MS)
 
 
 Event = tuple[str, str, str, str | None, str | None]
@@ -414,34 +377,10 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     a, b = linker("a"), linker("b")
     procs = [a, b]
     # The reference, in-process, while the instances start: the same pipeline and applier, real engine.
-    engine = EngineMemberLinker.from_files(e2e_world.world, e2e_world.model, cache_dir=e2e_world.world / "cache")
-    store = LinkStore(":memory:")
-    settings = LinkerSettings(world_dir=e2e_world.world, model_path=e2e_world.model)
-    pipeline = SubmissionLinker(
-        engine, IDS, OutputTopics("m", "f", "r"), village_crosswalk=load_village_crosswalk(settings)
-    )
-    applier = ChangeApplier(engine, StoreMemberIndex(lambda: {0: store}), IDS, UpdateTopics("m", "r", "u", "f"))
-    latest: dict[str, dict[str, bytes]] = {"m": {}, "f": {}}
-    expected: dict[str, set[bytes]] = defaultdict(set)
-
-    def keep(records: list[Any]) -> None:
-        for rec in records:
-            key = rec.key.decode()
-            if rec.topic == "u":
-                expected[key].add(rec.value)
-            elif rec.topic in latest:
-                if rec.value is None:
-                    latest[rec.topic].pop(key, None)
-                else:
-                    latest[rec.topic][key] = rec.value
-
+    ref = ReferenceRun.from_files(e2e_world.world, e2e_world.model, e2e_world.world / "cache", IDS)
     records = e2e_world.submissions.records
-    for start in range(0, len(records), 200):
-        result = link_batch(
-            pipeline, store, [decode_family_submission(v, key=k) for k, v in records[start : start + 200]]
-        )
-        store.apply(result.update)
-        keep(result.records)
+    ref.link(records)
+    latest, expected = ref.latest, ref.updates
 
     def partition(key: str) -> int:
         return partition_for(key.encode(), 4)
@@ -463,15 +402,7 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     c2 = [(f"d2-{p}", _died(rows[targets[p][2][1]], f"d2-{p}")) for p in range(4)]
 
     def apply(changes: list[tuple[str, bytes]]) -> None:
-        parsed = []
-        for _, value in changes:
-            at = KafkaRecord("t", 0, 0, None, None, CHANGE_MS)
-            c = classify_change(value, b"k", at, "population", max_bytes=1 << 20)
-            assert isinstance(c, Change)
-            parsed.append(c)
-        result = applier.process(parsed)
-        StoreMemberIndex(lambda: {0: store}).save(result.states.values())
-        keep(result.records)
+        ref.change([value for _, value in changes], CHANGE_MS)
 
     def updates_done() -> bool:
         return _by_key(read_topic(bootstrap, updates_topic)) == expected
