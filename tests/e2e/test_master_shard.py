@@ -12,7 +12,6 @@ live in districts of the other two (found through the global index).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import random
@@ -31,13 +30,12 @@ from kafka.errors import KafkaError
 
 from contracts.linkage_outputs import LinkedMember
 from contracts.partitioning import partition_for, producer_partitioner
-from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
+from contracts.topics import POPULATION_CHANGES, UPDATES
 from integration.ids import PersonIds
 from services.kafka.io import compacted_state, read_topic, values_by_key
-from services.kafka.topics import provision
 from services.linker.settings import DEV_PERSON_ID_KEY
 from tests.support.broker import RunningBroker
-from tests.support.e2e import E2EWorld, private_topics
+from tests.support.e2e import E2EWorld, private_change_topics, private_topics
 from tests.support.linking import ReferenceRun
 from tests.support.processes import until
 from tools.pipeline.linker_process import LinkerProcess
@@ -132,19 +130,12 @@ def test_two_sharded_instances_link_movers_and_their_changes_as_one_whole_master
     movers, part_of = _mover_world(e2e_world.world, world)
     assert len(movers) >= 30
     topics, group = private_topics(bootstrap)
-    change_topics = {src: f"{group}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
-    specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in change_topics.items()]
-    assert not provision(bootstrap, specs).differences
+    change_topics, updates_env = private_change_topics(bootstrap, group)
     population, updates_topic = change_topics[POPULATION_CHANGES], change_topics[UPDATES]
     env = {
         "REGSOSEK_LINKER_MASTER_SHARDING": "true",
         "REGSOSEK_LINKER_MASTER_SHARD_PARTITIONS": str(PARTITIONS),
-        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
-        "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
-        "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": change_topics[DTKS_CHANGES],
-        "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": change_topics[BPJS_CHANGES],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic,
-        "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+        **updates_env,
     }
 
     def linker(name: str) -> LinkerProcess:

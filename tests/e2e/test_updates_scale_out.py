@@ -41,14 +41,13 @@ from contracts.dead_letter import DEAD_LETTER_ADAPTER, DeadLetterReason
 from contracts.linkage_outputs import LinkedMember, MemberDecision
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.partitioning import partition_for, producer_partitioner
-from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
+from contracts.topics import POPULATION_CHANGES, UPDATES
 from integration.ids import PersonIds
 from services.kafka.io import compacted_state, read_topic, values_by_key
 from services.kafka.record import KafkaRecord
-from services.kafka.topics import provision
 from services.linker.settings import DEV_PERSON_ID_KEY
 from tests.support.broker import RunningBroker
-from tests.support.e2e import E2EWorld, private_topics
+from tests.support.e2e import E2EWorld, private_change_topics, private_topics
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.linking import ReferenceRun
 from tests.support.processes import until
@@ -198,20 +197,13 @@ def test_every_instance_applies_every_change_to_the_files_it_owns_and_hands_them
     bootstrap: str = kafka_broker.bootstrap
     tag = f"us{uuid.uuid4().hex[:8]}"
     topics: PipelineTopics = provision_private_topics(bootstrap, tag)
-    change_topics = {src: f"{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
-    specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in change_topics.items()]
-    assert not provision(bootstrap, specs).differences
+    change_topics, updates_env = private_change_topics(bootstrap, tag)
     population, updates_topic = change_topics[POPULATION_CHANGES], change_topics[UPDATES]
     master = tmp_path / "master.json"
     master.write_text(json.dumps([dataclasses.asdict(FakeMasterPerson(p.nik, p.name, KK)) for p in LINKED]))
     env = {
         "REGSOSEK_LINKER_FAKE_MASTER_PATH": str(master),
-        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
-        "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
-        "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": change_topics[DTKS_CHANGES],
-        "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": change_topics[BPJS_CHANGES],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic,
-        "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+        **updates_env,
     }
     shared = tmp_path / "link-store"
 
@@ -348,17 +340,10 @@ def test_real_engine_two_instances_apply_deaths_to_every_partition_and_the_survi
     applies further deaths to all four files. Exact events, members and families as in-process."""
     bootstrap: str = kafka_broker.bootstrap
     topics, group = private_topics(bootstrap)
-    change_topics = {src: f"{group}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
-    specs = [dataclasses.replace(topic_spec(s), name=d) for s, d in change_topics.items()]
-    assert not provision(bootstrap, specs).differences
+    change_topics, updates_env = private_change_topics(bootstrap, group)
     population, updates_topic = change_topics[POPULATION_CHANGES], change_topics[UPDATES]
     env = {
-        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
-        "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": population,
-        "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": change_topics[DTKS_CHANGES],
-        "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": change_topics[BPJS_CHANGES],
-        "REGSOSEK_LINKER_UPDATES_TOPIC": updates_topic,
-        "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+        **updates_env,
     }
 
     def linker(name: str) -> LinkerProcess:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.topics import BPJS_CHANGES, DTKS_CHANGES, POPULATION_CHANGES, UPDATES, topic_spec
+from services.kafka.topics import provision
 from tools.pipeline.linker_process import LinkerProcess, PipelineTopics, provision_private_topics
 from tools.pipeline.outcome import Submissions
 
@@ -57,3 +60,21 @@ def private_topics(bootstrap: str) -> tuple[PipelineTopics, str]:
     """Fresh copies of the pipeline topics and a fresh consumer group for one test."""
     tag = f"e2e{uuid.uuid4().hex[:8]}"
     return provision_private_topics(bootstrap, tag), tag
+
+
+def private_change_topics(bootstrap: str, tag: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Fresh copies `<tag>.<name>` of the change topics and the updates topic; returns catalogue name ->
+    private name, and the linker settings that turn master updates on over them."""
+    names = {src: f"{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
+    report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
+    if report.differences:
+        raise RuntimeError(f"private change topics differ from the catalogue: {report.differences}")
+    env = {
+        "REGSOSEK_LINKER_UPDATES_ENABLED": "true",
+        "REGSOSEK_LINKER_POPULATION_CHANGES_TOPIC": names[POPULATION_CHANGES],
+        "REGSOSEK_LINKER_DTKS_CHANGES_TOPIC": names[DTKS_CHANGES],
+        "REGSOSEK_LINKER_BPJS_CHANGES_TOPIC": names[BPJS_CHANGES],
+        "REGSOSEK_LINKER_UPDATES_TOPIC": names[UPDATES],
+        "REGSOSEK_LINKER_UPDATES_CATCHUP_SECONDS": "60",
+    }
+    return names, env
