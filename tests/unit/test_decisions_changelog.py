@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from contracts.decode import decode_family_submission
@@ -20,10 +18,11 @@ from integration.ids import PersonIds
 from services.kafka.record import KafkaRecord
 from services.linker import changelog
 from services.linker.changelog import ChangelogSink
-from services.linker.pipeline import OutboundRecord, OutputTopics, SubmissionLinker
+from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics
 from services.linker.updates.decision_wiring import DecisionHandler, DecisionPositions
+from tests.support.acking import AckingProducer, LogReader
 from tests.support.linker import FakeMasterPerson, FakeMemberLinker, member_payload, nik_for, submission_payload
 from tests.support.linking import link_batch
 
@@ -32,38 +31,6 @@ KK = "3603121705150003"
 FAM = "3603010001000100001001"
 AHMAD, RIZKY = nik_for(11), nik_for(13, yy=15)
 KEY = f"{FAM}-02"
-
-
-class _Acking:
-    """Acknowledges every record at once (offsets per topic and partition); notes, per record, how many
-    records were acknowledged before it was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[OutboundRecord] = []
-        self.acked_before: list[int] = []
-        self._acked = 0
-        self._next: dict[tuple[str, int | None], int] = {}
-
-    async def __call__(self, rec: OutboundRecord) -> asyncio.Future[Any]:
-        self.sent.append(rec)
-        self.acked_before.append(self._acked)
-        offset = self._next[(rec.topic, rec.partition)] = self._next.get((rec.topic, rec.partition), -1) + 1
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(lambda _: self._count())
-        fut.set_result(SimpleNamespace(partition=rec.partition, offset=offset))
-        return fut
-
-    def _count(self) -> None:
-        self._acked += 1
-
-    def chunks(self, partition: int, from_offset: int, max_records: int) -> Iterator[tuple[list[bytes], int]]:
-        values = [r.value or b"" for r in self.sent if r.topic == "cl" and r.partition == partition]
-        if values[from_offset:]:
-            yield values[from_offset:], len(values)
-
-    def read(self, partition: int, from_offset: int) -> tuple[list[bytes], int]:
-        values = [r.value or b"" for r in self.sent if r.topic == "cl" and r.partition == partition]
-        return values[from_offset:], len(values)
 
 
 def _submission() -> Any:
@@ -95,7 +62,7 @@ def test_a_decision_goes_on_the_changelog_before_the_file_and_a_restored_file_ke
     pipeline = SubmissionLinker(fake, IDS, OutputTopics("m", "f", "r"))
     store = LinkStore(tmp_path / "links-p0.duckdb")
     linked = link_batch(pipeline, store, [_submission()])
-    producer = _Acking()
+    producer = AckingProducer()
     sink = ChangelogSink("cl", producer)
     # The submissions batch's own record (as services/linker/app.py sends it).
     [first] = changelog.family_records(linked.update, store.family_minted, store.family_decisions)
@@ -127,7 +94,7 @@ def test_a_decision_goes_on_the_changelog_before_the_file_and_a_restored_file_ke
     assert store.changelog_position(0) == 2
     # A fresh file restored from the changelog holds exactly what the decided file holds.
     fresh = LinkStore(tmp_path / "fresh.duckdb")
-    assert changelog.restore(fresh, 0, producer) == 2
+    assert changelog.restore(fresh, 0, LogReader(producer, "cl")) == 2
     assert fresh.sticky_decisions([KEY]) == store.sticky_decisions([KEY]) != {}
     assert fresh.decisions_of(KEY) == store.decisions_of(KEY)
     assert fresh.find_family_members([FAM]) == store.find_family_members([FAM])

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics
 from services.linker.updates.handler import ChangeHandler
 from services.linker.updates.journal import MasterJournal
+from tests.support.acking import AckingProducer, LogReader
 from tests.support.linker import (
     FakeEvent,
     FakeMasterPerson,
@@ -151,51 +150,9 @@ def test_changes_wait_until_the_submissions_are_handled_to_the_end() -> None:
     assert progress.caught_up({0: 5}, {0: 5})  # committed before this process started
 
 
-class _Acking:
-    """A producer that acknowledges every record at once with its offset (per topic and partition) and
-    notes, per record, how many earlier records were acknowledged when it was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[OutboundRecord] = []
-        self.acked_before: list[int] = []
-        self._acked = 0
-        self._next: dict[tuple[str, int | None], int] = {}
-
-    async def __call__(self, rec: OutboundRecord) -> asyncio.Future[Any]:
-        self.sent.append(rec)
-        self.acked_before.append(self._acked)
-        offset = self._next[(rec.topic, rec.partition)] = self._next.get((rec.topic, rec.partition), -1) + 1
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(lambda _: self._count())
-        fut.set_result(SimpleNamespace(partition=rec.partition, offset=offset))
-        return fut
-
-    def _count(self) -> None:
-        self._acked += 1
-
-    def log(self, topic: str, partition: int) -> list[bytes]:
-        return [r.value or b"" for r in self.sent if r.topic == topic and r.partition == partition]
-
-
-class _LogReader:
-    """The changelog partitions a test's producer wrote, read in one chunk."""
-
-    def __init__(self, producer: _Acking, topic: str) -> None:
-        self._producer, self._topic = producer, topic
-
-    def read(self, partition: int, from_offset: int) -> tuple[list[bytes], int]:
-        values = self._producer.log(self._topic, partition)
-        return values[from_offset:], len(values)
-
-    def chunks(self, partition: int, from_offset: int, max_records: int) -> Iterator[tuple[list[bytes], int]]:
-        values, end = self.read(partition, from_offset)
-        if values:
-            yield values, end
-
-
-def _with_changelog(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, _Acking]:
+def _with_changelog(tmp_path: Path) -> tuple[ChangeHandler, LinkStore, AckingProducer]:
     handler, store, journal, _, _ = _setup(tmp_path)
-    producer = _Acking()
+    producer = AckingProducer()
     logged = ChangeHandler(
         handler._master,  # noqa: SLF001 - the same engine, with a changelog this time
         lambda: {0: store},
@@ -226,7 +183,7 @@ def test_a_change_batch_puts_the_relinked_families_then_the_files_positions_on_t
     assert store.changelog_position(0) == 2  # offsets 0 and 1 of changelog partition 0
     # An instance with an empty disk restores the re-link and the change positions from the changelog.
     fresh = LinkStore(tmp_path / "fresh.duckdb")
-    assert changelog.restore(fresh, 0, _LogReader(producer, "cl")) == 2
+    assert changelog.restore(fresh, 0, LogReader(producer, "cl")) == 2
     assert _rizky_decision(fresh) == "linked"
     assert fresh.find_family_members([FAM]) == store.find_family_members([FAM])
     assert fresh.change_positions() == store.change_positions() == {("pop", 1): 7, ("dtks", 0): 4}
@@ -246,7 +203,7 @@ def test_a_file_caught_up_from_the_journal_puts_its_relinks_and_positions_on_the
     logged = [r for r in producer.sent[before:] if r.topic == "cl"]
     assert [r.key for r in logged] == [FAM.encode(), changelog.POSITIONS_KEY.encode()]
     fresh = LinkStore(tmp_path / "fresh.duckdb")
-    changelog.restore(fresh, 0, _LogReader(producer, "cl"))
+    changelog.restore(fresh, 0, LogReader(producer, "cl"))
     assert _rizky_decision(fresh) == "linked"
     assert fresh.change_positions() == {("pop", 1): 7, ("dtks", 0): 4}
     other.close()
