@@ -20,6 +20,8 @@ import pytest
 from engine_helpers import members_model
 
 from linkage.engine import BandThresholds, LinkageEngine, LinkDecision
+from linkage.engine.index_store import index_cached, open_index, save_index
+from linkage.engine.keys import value_hashes
 from linkage.engine.shard import GlobalIndex, MasterShard, TableRows, global_rules, shard_layout
 from linkage.normalise.prepare import prepare_table
 
@@ -234,3 +236,86 @@ def test_rule_index_extend_finds_what_a_fresh_build_finds(appended: int) -> None
         return set(zip(q.tolist(), r.tolist(), strict=True))
 
     assert pairs(grown) == pairs(fresh) and len(pairs(fresh)) > 100
+
+
+# --- the global index kept in files, memory-mapped (linkage.engine.index_store) -------------------------
+
+
+def _answers(index: GlobalIndex, world: dict[str, Any]) -> dict[str, Any]:
+    """What an index answers: rows found for the queries' keys, rows of ids, term counts, regions."""
+    hashes, valid = index.keys.matrix(prepare_table(world["queries"]), 0)
+    ids = [*world["master"]["record_id"].to_pylist()[::97], "no-such-id"]
+    counts = {}
+    for name, frequency in index.frequencies.items():
+        query_hashes, ok = value_hashes(world["prepared"][name])
+        counts[name] = (frequency.non_null, frequency.count(query_hashes[ok]).tolist())
+    return {
+        "found": index.lookup(hashes, valid).tolist(),
+        "ids": [index.row_of(str(rid)) for rid in ids],
+        "counts": counts,
+        "regions": index.regions,
+        "rows_of_region": [index.rows_of_region(r).tolist() for r in index.regions],
+        "region_index": index.region_index(np.arange(index.size)).tolist(),
+        "entries": index.entries,
+        "nbytes": index.nbytes,
+    }
+
+
+def test_index_reopened_from_its_files_answers_as_the_built_one(world: dict[str, Any], tmp_path: Path) -> None:
+    engine = _engine()
+    rows = TableRows(shard_layout(world["prepared"]))
+    built = GlobalIndex(engine.parameters, rows)
+    stamp = {"bytes": 1, "mtime_ns": 2}
+    save_index(built, tmp_path / "index", stamp)
+    opened = open_index(engine.parameters, rows, tmp_path / "index", stamp)
+    assert opened is not None
+    mapped = opened.arrays()
+    assert set(mapped) == set(built.arrays()) and all(isinstance(a, np.memmap) for a in mapped.values())
+    fresh = _answers(built, world)
+    assert len(fresh["found"]) > 1_000 and fresh["ids"][-1] is None and None not in fresh["ids"][:-1]
+    assert _answers(opened, world) == fresh
+    # an engine sharded over the opened index decides as the whole master, before and after an update
+    sharded = _engine()
+    sharded.master.load_shard(MasterShard(opened, sorted(world["mine"])))
+    _same(_link(world["full"], world["queries"]), _link(sharded, world["queries"]))
+    person = world["master"].slice(5, 1).to_pylist()[0]
+    sharded.master.upsert({**person, "full_name": "SITI AMINAH"})
+    assert opened.row_of(str(person["record_id"])) == opened.size  # the update is after the files' rows
+    assert not any(isinstance(a, np.memmap) and a.flags.writeable for a in opened.arrays().values())
+
+
+def test_a_corrupt_or_partial_index_file_is_rebuilt_not_trusted(world: dict[str, Any], tmp_path: Path) -> None:
+    engine = _engine()
+    rows = TableRows(shard_layout(world["prepared"]))
+    folder, stamp = tmp_path / "index", {"bytes": 10, "mtime_ns": 20}
+    fresh = _answers(GlobalIndex(engine.parameters, rows), world)
+    first, reused = index_cached(engine.parameters, rows, folder, stamp)
+    assert not reused and _answers(first, world) == fresh
+    again, reused = index_cached(engine.parameters, rows, folder, stamp)
+    assert reused and _answers(again, world) == fresh
+
+    def corrupt_then_reopen(damage: Any, verify: str = "checksums") -> None:
+        damage()
+        assert open_index(engine.parameters, rows, folder, stamp, verify=verify) is None  # type: ignore[arg-type]
+        rebuilt, reused = index_cached(engine.parameters, rows, folder, stamp)
+        assert not reused and _answers(rebuilt, world) == fresh
+        assert open_index(engine.parameters, rows, folder, stamp) is not None
+
+    keys = folder / "rule-0-keys.npy"
+
+    def truncate() -> None:  # a partial file
+        keys.write_bytes(keys.read_bytes()[: keys.stat().st_size // 2])
+
+    def flip() -> None:  # same size, changed bytes: only the checksum sees it
+        data = bytearray(keys.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        keys.write_bytes(bytes(data))
+
+    corrupt_then_reopen(truncate, verify="sizes")
+    corrupt_then_reopen(flip)
+    corrupt_then_reopen(lambda: (folder / "id-rows.npy").unlink())
+    corrupt_then_reopen(lambda: (folder / "manifest.json").write_text("{", encoding="utf-8"))
+    # another layout file (rebuilt): the stored index is stale
+    assert open_index(engine.parameters, rows, folder, {**stamp, "mtime_ns": 21}) is None
+    assert open_index(engine.parameters, rows, folder, stamp, id_column="nik") is None
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.stale"))
