@@ -569,6 +569,24 @@ class MasterShard:
         self._mark_held(new)
         return len(rows)
 
+    def drop_regions(self, regions: Iterable[object]) -> int:
+        """Hold these regions no more (e.g. their partitions went to another instance); the rows the
+        engine dropped. The engine's master is rebuilt from the regions still held (as `attach` builds
+        it), so the memory goes; rows of other regions fetched earlier go too (the index finds them
+        again when a batch needs them). A later `add_regions` of a dropped region loads it again."""
+        gone = {r for r in regions if self.holds_region(r)}
+        if not gone:
+            return 0
+        assert self._engine is not None
+        before = len(self._engine.master)
+        keep = [r for r in self.regions if r not in gone]
+        self._held[:] = False
+        self._held_added_regions = set()
+        self._cached = np.empty(0, dtype=np.int64)
+        self._initial = keep
+        self.attach(self._engine)
+        return before - len(self._engine.master)
+
     def held(self, rows: RowIds) -> npt.NDArray[np.bool_]:
         """Which of these index rows the engine holds (its regions' rows, and fetched ones)."""
         regions = self.index.region_index(rows)

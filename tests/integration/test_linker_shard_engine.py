@@ -158,3 +158,15 @@ def test_a_shard_of_half_the_partitions_links_movers_as_the_whole_master(
         linker.upsert_master(person)
     assert sharded._engine.master.prepared.has(nik)  # its new district is held: a local row now
     assert _run(sharded, moved, model, again) == _run(full, moved, model, again)
+
+    # a rebalance leaves this instance one of its partitions: the other's districts leave the engine
+    # (as the linker's assignment callback does), and come back when it is assigned again
+    held = len(sharded._engine.master)
+    kept = {min(MINE)}
+    assert sharded.hold_partitions(kept, PARTITIONS, only=True) == 0
+    assert sharded.rows_dropped > 0 and len(sharded._engine.master) == held - sharded.rows_dropped
+    revoked = sharded._regions_of(set(MINE) - kept, PARTITIONS)
+    assert revoked and not any(shard.holds_region(r) for r in revoked)
+    assert all(shard.holds_region(r) for r in sharded._regions_of(kept, PARTITIONS))
+    assert sharded.hold_partitions(MINE, PARTITIONS, only=True) > 0
+    assert _run(sharded, moved, model, subs) == _run(full, moved, model, subs)

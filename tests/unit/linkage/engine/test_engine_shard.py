@@ -319,3 +319,45 @@ def test_a_corrupt_or_partial_index_file_is_rebuilt_not_trusted(world: dict[str,
     assert open_index(engine.parameters, rows, folder, {**stamp, "mtime_ns": 21}) is None
     assert open_index(engine.parameters, rows, folder, stamp, id_column="nik") is None
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.stale"))
+
+
+def test_dropped_regions_leave_the_engine_and_a_later_assignment_loads_them_again(world: dict[str, Any]) -> None:
+    full = _engine()
+    full.master.load_prepared(world["prepared"])
+    sharded = _sharded(world)
+    shard = sharded.master.shard
+    assert shard is not None
+    queries: pa.Table = world["queries"]
+    _same(_link(full, queries), _link(sharded, queries))  # fetches rows of the other half too
+    assert len(shard._cached) > 0
+    mine = sorted(world["mine"])
+    dropped, kept = mine[: len(mine) // 2], mine[len(mine) // 2 :]
+    district = world["prepared"]["district_code"].to_pylist()
+    rows_of = {d: sum(1 for x in district if x == d) for d in mine}
+    held_before = len(sharded.master)
+    gone = sharded.master.drop_regions(dropped)
+    assert len(sharded.master) == sum(rows_of[d] for d in kept)  # fetched rows of other regions go too
+    assert gone == held_before - len(sharded.master) and gone >= sum(rows_of[d] for d in dropped)
+    assert sorted(shard.regions, key=str) == kept and not any(shard.holds_region(d) for d in dropped)
+    assert sharded.master.drop_regions(dropped) == 0  # not held: nothing
+    # the kept districts' records decide as before
+    query_district = pc.utf8_slice_codeunits(queries["village_code"], 0, 6).to_pylist()
+    kept_queries = queries.filter(pa.array([d in set(kept) for d in query_district]))
+    assert kept_queries.num_rows > 100
+    _same(_link(full, kept_queries), _link(sharded, kept_queries))
+    assert shard.stats.regions_on_demand == 0
+    # a master update of a dropped district meanwhile: the index keeps it; the engine holds it when the
+    # district comes back (a later assignment), and every decision is the whole master's again
+    person = next(r for r in world["master"].to_pylist() if r["village_code"] and r["village_code"][:6] in dropped)
+    for engine in (full, sharded):
+        engine.master.upsert({**person, "full_name": "SITI AMINAH"})
+    assert not sharded.master.prepared.has(str(person["record_id"]))
+    assert shard.add_regions(dropped) == sum(rows_of[d] for d in dropped)
+    assert sharded.master.prepared.has(str(person["record_id"]))
+    record = {c: person.get(c) for c in queries.column_names if c in person and c != "relationship"}
+    again = pa.concat_tables(
+        [queries, pa.Table.from_pylist([{**record, "record_id": "updated"}], schema=queries.schema)]
+    )
+    full_decisions = _link(full, again)
+    _same(full_decisions, _link(sharded, again))
+    assert full_decisions[-1].master_record_id == str(person["record_id"])
