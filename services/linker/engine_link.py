@@ -112,6 +112,25 @@ class EngineMemberLinker:
         self._held_partitions |= new
         return added
 
+    def shard_stats(self) -> dict[str, float] | None:
+        """The master shard's figures for metrics (None without master sharding): rows and districts
+        held, global-index lookups, rows fetched through it, districts loaded on demand, rows dropped
+        with revoked partitions, and the seconds spent looking up and fetching."""
+        shard = self._engine.master.shard
+        if shard is None:
+            return None
+        stats = shard.stats
+        return {
+            "rows_held": float(len(self._engine.master)),
+            "districts": float(len(shard.regions)),
+            "lookups": float(stats.lookups),
+            "rows_fetched": float(stats.fetched),
+            "districts_on_demand": float(stats.regions_on_demand),
+            "rows_dropped": float(self.rows_dropped),
+            "lookup_seconds": stats.lookup_seconds,
+            "fetch_seconds": stats.fetch_seconds,
+        }
+
     def _regions_of(self, partitions: Collection[int], partition_count: int) -> list[str]:
         """The master districts of the submissions `partitions`."""
         from contracts.partitioning import partition_for

@@ -170,3 +170,9 @@ def test_a_shard_of_half_the_partitions_links_movers_as_the_whole_master(
     assert all(shard.holds_region(r) for r in sharded._regions_of(kept, PARTITIONS))
     assert sharded.hold_partitions(MINE, PARTITIONS, only=True) > 0
     assert _run(sharded, moved, model, subs) == _run(full, moved, model, subs)
+    # what the linker's metrics read (linkage_shard_*)
+    figures = sharded.shard_stats()
+    assert figures is not None and full.shard_stats() is None
+    assert figures["rows_held"] == len(sharded._engine.master) and figures["districts"] == len(shard.regions)
+    assert figures["rows_fetched"] == shard.stats.fetched > 0 and figures["rows_dropped"] == sharded.rows_dropped
+    assert figures["lookups"] == shard.stats.lookups > 0 and figures["lookup_seconds"] > 0
