@@ -12,7 +12,9 @@ anyone, anywhere: a person who moved, or a record with a wrong region. So a shar
   port: e.g. a memory-mapped Arrow file). Before a batch is scored (`MasterShard.ensure`) the batch's
   hashes are looked up, the rows found that the shard does not hold are fetched and appended to the
   engine (they stay, as cached rows), and a record whose own region the shard lacks brings that whole
-  region in. The batch is then scored exactly as by an engine holding the whole master.
+  region in. The batch is then scored exactly as by an engine holding the whole master. The index's
+  arrays (`GlobalIndex.arrays`) can be kept in files and used memory-mapped (`GlobalIndex.from_arrays`;
+  the files: `linkage.engine.index_store`).
 
 Exactly means: the same candidates, weights and choice. Three things of the whole master are kept for
 that: term frequencies (`ValueCounts`, per value hash, so a shard's TF adjustments are the whole
@@ -162,6 +164,7 @@ class ValueCounts:
         self._changed: dict[int, int] = {}
         self._changed_keys: npt.NDArray[np.uint64] | None = None
         self._non_null = non_null
+        self.built_non_null = non_null  # as counted by the build (`arrays`), before any change
 
     @classmethod
     def from_arrays(cls, keys: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64], non_null: int) -> ValueCounts:
@@ -286,7 +289,7 @@ class GlobalIndex:
             "id_column": self.id_column,
             "region_column": self.region_column,
             "region_names": self._region_names,
-            "frequencies": {name: counts.non_null for name, counts in self.frequencies.items()},
+            "frequencies": {name: counts.built_non_null for name, counts in self.frequencies.items()},
         }
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:

@@ -281,6 +281,11 @@ def test_index_reopened_from_its_files_answers_as_the_built_one(world: dict[str,
     person = world["master"].slice(5, 1).to_pylist()[0]
     sharded.master.upsert({**person, "full_name": "SITI AMINAH"})
     assert opened.row_of(str(person["record_id"])) == opened.size  # the update is after the files' rows
+    sharded.master.upsert({**person, "record_id": "9999999999990002", "nik": "9999999999990002"})
+    # saved again after updates, the files hold the index as built (updates live in memory only)
+    save_index(opened, tmp_path / "again", stamp)
+    reopened = open_index(engine.parameters, rows, tmp_path / "again", stamp)
+    assert reopened is not None and _answers(reopened, world) == fresh
     assert not any(isinstance(a, np.memmap) and a.flags.writeable for a in opened.arrays().values())
 
 
