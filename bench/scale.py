@@ -1,6 +1,7 @@
 """Benchmark: does the real-time engine's per-record cost stay flat as the master grows?
 
     PYTHONPATH=$PWD .venv/bin/python bench/scale.py [--sizes 1000000,3000000,10000000] [--queries 20000]
+        [--modes full,sharded] [--no-cold] [--model FOLDER]
 
 The master grows the way a national one does: by regions. The size-1M master is the generated world of
 bench/engine.py (regency 3603, seed 20261128, reused from .run/bench/ when there); each further million
@@ -15,8 +16,17 @@ For each size, in fresh processes (so each peak RSS is that phase's own):
 - engine: ready from the prepared-master cache (what a restarted instance pays); single-record p50 /
   p99 (wall and CPU); batch-1,000 records/s in one process (median of 3 passes); mean candidates per
   record; share of the query records in the master whose decision names their true person; peak RSS.
-Then a table with the ratios to the first size (measured in the same run). The share of candidates found
-through a global index is printed as not applicable: the master is not sharded yet.
+Then a table with the ratios to the first size (measured in the same run).
+
+With `--modes sharded` (default: `full,sharded`), per size as well:
+- shardprep: the prepared master, shard layout and global index files of the size, built once (cached;
+  `linkage.engine.cache.load_shard_cached`), and how long that took;
+- shard: one instance as the linker runs it with REGSOSEK_LINKER_MASTER_SHARDING: it holds the base
+  regency's districts (about the same persons at every size) and the global index over the WHOLE master,
+  memory-mapped; rows held, heap (anonymous) RSS and the resident pages of the index files at ready and
+  after the queries, ready time, single-record p50/p99, batch-1,000 records per CPU-second, the global
+  lookup + fetch per batch, the share of candidate pairs found through the global index; and the ratio
+  of the per-record CPU to the first size (flat = 1.00).
 
 Everything is written under .run/scale/ (its own model, masters and prepared cache, so bench/engine.py's
 cache is left alone); results in .run/scale/scale-results.json (`--results`). `--model` takes another
@@ -222,7 +232,162 @@ def phase_engine(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-PHASES = {"master": phase_master, "model": phase_model, "cold": phase_cold, "engine": phase_engine}
+def _rss_now_mb() -> dict[str, float]:
+    """Current resident memory: anonymous (heap: engine, index read into memory) and file-backed."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) / 1024.0
+    return fields
+
+
+def _mapped_rss_mb(folder: Path) -> float:
+    """Resident memory of this process's mappings of files under `folder` (/proc/self/smaps)."""
+    total_kb, inside = 0, False
+    prefix = str(folder.resolve())
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's header line
+            inside = len(head) >= 6 and head[5].startswith(prefix)
+        elif inside and head and head[0] == "Rss:":
+            total_kb += int(head[1])
+    return total_kb / 1024.0
+
+
+def _shard_kwargs() -> dict[str, Any]:
+    from linkage.comparisons import SPEC_VERSION
+    from linkage.records import population_records
+
+    return {
+        "cache_dir": SCALE_DIR / "prepared",
+        "version": f"spec-{SPEC_VERSION}",
+        "convert": population_records,
+        "processes": 1,
+    }
+
+
+def _base_districts() -> list[str]:
+    """The districts of the base regency (3603): what the sharded instance holds at every size."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(BASE_WORLD / "crosswalk.parquet").to_pylist()
+    return sorted(r["kemendagri_code"] for r in rows if r["level"] == "district")
+
+
+def phase_shardprep(args: argparse.Namespace) -> dict[str, Any]:
+    """The prepared master, shard layout and global index files of this size, built once (cached)."""
+    from linkage.engine import LinkageEngine
+    from linkage.engine.cache import load_shard_cached, shard_layout_path
+    from linkage.normalise.prepare import prepare_table
+
+    engine = LinkageEngine.from_artefact(args.model, preparer=prepare_table)
+    kwargs = _shard_kwargs()
+    layout = shard_layout_path(engine, _master_path(args.size), kwargs["cache_dir"], kwargs["version"])
+    cached = layout.exists() and (layout.with_suffix(".index") / "manifest.json").exists()
+    start = time.perf_counter()
+    load_shard_cached(engine, _master_path(args.size), [], **kwargs)
+    return {"built_seconds": None if cached else time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
+
+
+def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
+    """One sharded instance: the base regency's districts held, the global index over the whole master
+    memory-mapped; the same queries and timings as `phase_engine`."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from engine import _query_records
+
+    from linkage.engine import LinkageEngine
+    from linkage.engine.cache import load_shard_cached, shard_layout_path
+    from linkage.normalise.prepare import prepare_table
+
+    regions = _base_districts()
+    queries = _query_records(BASE_WORLD, args.queries)
+    kwargs = _shard_kwargs()
+    start = time.perf_counter()
+    engine = LinkageEngine.from_artefact(args.model, preparer=prepare_table)
+    shard = load_shard_cached(engine, _master_path(args.size), regions, **kwargs)
+    ready = time.perf_counter() - start
+    index_folder = shard_layout_path(engine, _master_path(args.size), kwargs["cache_dir"], kwargs["version"])
+    index_folder = index_folder.with_suffix(".index")
+    rss_ready, rss_now, index_rss_ready = _peak_rss_mb(), _rss_now_mb(), _mapped_rss_mb(index_folder)
+    held_rows = len(engine.master)
+    engine.link(queries.slice(0, 1000))  # warm-up
+    load_start = os.getloadavg()
+    shard.stats = type(shard.stats)()
+    single: list[float] = []
+    single_cpu: list[float] = []
+    for i in range(min(args.single, queries.num_rows)):
+        record = queries.slice(i, 1)
+        t, c = time.perf_counter(), time.process_time()
+        engine.link(record)
+        single.append(time.perf_counter() - t)
+        single_cpu.append(time.process_time() - c)
+    batches = [queries.slice(s, 1000) for s in range(0, queries.num_rows, 1000)]
+    rates, cpu_rates = [], []
+    stats_before = (shard.stats.lookups, shard.stats.lookup_seconds, shard.stats.fetch_seconds)
+    for _ in range(3):
+        t, c = time.perf_counter(), time.process_time()
+        decided = sum(len(engine.link(b)) for b in batches)
+        rates.append(decided / (time.perf_counter() - t))
+        cpu_rates.append(decided / (time.process_time() - c))
+    stats = shard.stats
+    lookups = max(stats.lookups - stats_before[0], 1)
+    decisions = engine.link(queries)
+    # candidate pairs whose master row is of a district not held: found through the global index
+    district = engine.master.prepared.columns["district_code"]
+    held = np.array([district._index[r] for r in regions if r in district._index], dtype=np.int32)
+    via_index, pairs = 0, 0
+    for b in batches:
+        codes = district.codes[engine.scoring.score(b).master_rows]
+        pairs += len(codes)
+        via_index += int((~np.isin(codes, held)).sum())
+    truth = pq.read_table(BASE_WORLD / "truth.parquet").filter(pc.equal(pc.field("source"), "member"))
+    true_person = dict(zip(truth.column("record_id").to_pylist(), truth.column("true_nik").to_pylist(), strict=True))
+    in_master = [d for d in decisions if true_person.get(d.record_id)]
+    return {
+        "ready_seconds": ready,
+        "master_rows": shard.index.size,
+        "rows_held": held_rows,
+        "rows_held_after_queries": len(engine.master),
+        "regions_held": len(regions),
+        "index_entries": shard.index.entries,
+        "index_bytes": shard.index.nbytes,
+        "queries": queries.num_rows,
+        "load_average": [load_start, os.getloadavg()],
+        "single_ms": {"p50": 1000 * statistics.median(single), "p99": 1000 * _percentile(single, 0.99)},
+        "single_cpu_ms": {"p50": 1000 * statistics.median(single_cpu), "p99": 1000 * _percentile(single_cpu, 0.99)},
+        "batch_1000_records_per_s": statistics.median(rates),
+        "batch_1000_records_per_cpu_s": statistics.median(cpu_rates),
+        "lookup_ms_per_batch": 1000 * (stats.lookup_seconds - stats_before[1]) / lookups,
+        "fetch_ms_per_batch": 1000 * (stats.fetch_seconds - stats_before[2]) / lookups,
+        "rows_fetched": stats.fetched,
+        "regions_on_demand": stats.regions_on_demand,
+        "candidate_pairs": pairs,
+        "candidate_pairs_via_index": via_index,
+        "mean_candidates": sum(d.candidate_count for d in decisions) / len(decisions),
+        "in_master": len(in_master),
+        "best_is_true_person": sum(d.master_record_id == true_person[d.record_id] for d in in_master),
+        "rss_mb": {
+            "peak_at_ready": rss_ready,
+            "at_ready": rss_now,
+            "index_files_at_ready": index_rss_ready,
+            "after_queries": _rss_now_mb(),
+            "index_files_after_queries": _mapped_rss_mb(index_folder),
+            "peak": _peak_rss_mb(),
+        },
+    }
+
+
+PHASES = {
+    "master": phase_master,
+    "model": phase_model,
+    "cold": phase_cold,
+    "engine": phase_engine,
+    "shardprep": phase_shardprep,
+    "shard": phase_shard,
+}
 
 
 # --- orchestration -------------------------------------------------------------------------------------
@@ -243,11 +408,19 @@ def _run_phase(name: str, args: argparse.Namespace, size: int) -> dict[str, Any]
 def _report(results: dict[str, Any]) -> None:
     sizes = results["sizes"]
     rows = {s: results["by_size"][str(s)] for s in sizes}
+    if "engine" in rows[sizes[0]]:
+        _report_full(results, sizes, rows)
+    if "shard" in rows[sizes[0]]:
+        _report_sharded(sizes, rows)
+
+
+def _ratio(value: float, first: float) -> str:
+    return f"{value / first:.2f}" if first else "-"
+
+
+def _report_full(results: dict[str, Any], sizes: list[int], rows: dict[int, Any]) -> None:
     base = rows[sizes[0]]
-
-    def ratio(value: float, first: float) -> str:
-        return f"{value / first:.2f}" if first else "-"
-
+    ratio = _ratio
     print(
         f"\nmodel {results['model']}; query records: the first {base['engine']['queries']:,} members of the 3603 world"
     )
@@ -263,7 +436,7 @@ def _report(results: dict[str, Any]) -> None:
             f"{'':>10} | {e['single_ms']['p50']:.2f} / {e['single_ms']['p99']:.2f} ({e['single_cpu_ms']['p99']:.2f})"
             f"{'':>6} | {c.get('ready_seconds', float('nan')):.1f} / {e['ready_seconds']:.1f} | "
             f"{c.get('peak_rss_mb', float('nan')):,.0f} / {e['peak_rss_mb']['process']:,.0f} | "
-            f"{e['best_is_true_person']:,} of {e['in_master']:,} | n/a (not sharded)"
+            f"{e['best_is_true_person']:,} of {e['in_master']:,} | n/a (whole master held)"
         )
         print(f"{'':>14}   load average {e['load_average'][0]} -> {e['load_average'][1]}")
     b, bc = base["engine"], base["cold"]
@@ -282,6 +455,44 @@ def _report(results: dict[str, Any]) -> None:
         )
 
 
+def _report_sharded(sizes: list[int], rows: dict[int, Any]) -> None:
+    print(
+        "\nsharded: one instance holds the base regency's districts; the global index covers the whole master "
+        "(memory-mapped files)"
+    )
+    print(
+        "master persons | rows held | index entries (MB) | heap RSS ready / after MB | index pages ready / after MB "
+        "| ready s (first build) | single p50 / p99 ms (CPU p50) | batch-1,000 rec/s (per CPU-s) "
+        "| lookup+fetch ms/batch | via index | candidates/record"
+    )
+    for s in sizes:
+        e, prep = rows[s]["shard"], rows[s]["shardprep"]
+        rss = e["rss_mb"]
+        built = prep.get("built_seconds")
+        print(
+            f"{e['master_rows']:>14,} | {e['rows_held']:>9,} | "
+            f"{e['index_entries']:>11,} ({e['index_bytes'] / 1e6:,.0f}) | "
+            f"{rss['at_ready']['RssAnon']:,.0f} / {rss['after_queries']['RssAnon']:,.0f} | "
+            f"{rss['index_files_at_ready']:,.1f} / {rss['index_files_after_queries']:,.1f} | "
+            f"{e['ready_seconds']:.1f} ({'cached' if built is None else f'{built:.0f}'}) | "
+            f"{e['single_ms']['p50']:.2f} / {e['single_ms']['p99']:.2f} ({e['single_cpu_ms']['p50']:.2f}) | "
+            f"{e['batch_1000_records_per_s']:,.0f} ({e['batch_1000_records_per_cpu_s']:,.0f}) | "
+            f"{e['lookup_ms_per_batch']:.2f}+{e['fetch_ms_per_batch']:.2f} | "
+            f"{100 * e['candidate_pairs_via_index'] / max(e['candidate_pairs'], 1):.2f}% | {e['mean_candidates']:.2f}"
+        )
+        print(f"{'':>14}   load average {e['load_average'][0]} -> {e['load_average'][1]}")
+    b = rows[sizes[0]]["shard"]
+    for s in sizes[1:]:
+        e = rows[s]["shard"]
+        print(
+            f"sharded ratio {e['master_rows'] / b['master_rows']:.1f}x master / {b['master_rows']:,}: per-record CPU "
+            f"(batch 1,000) {_ratio(b['batch_1000_records_per_cpu_s'], e['batch_1000_records_per_cpu_s'])} "
+            f"(flat = 1.00), single CPU p50 {_ratio(e['single_cpu_ms']['p50'], b['single_cpu_ms']['p50'])}, "
+            f"heap RSS {_ratio(e['rss_mb']['after_queries']['RssAnon'], b['rss_mb']['after_queries']['RssAnon'])}, "
+            f"ready {_ratio(e['ready_seconds'], b['ready_seconds'])}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,3000000,10000000", help="master sizes, comma-separated")
@@ -289,6 +500,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--single", type=int, default=1_000, help="single-record calls timed")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold start (ready from the cache only)")
+    parser.add_argument(
+        "--modes",
+        default="full,sharded",
+        help="full: one engine holding the whole master; sharded: one instance holding the base regency's "
+        "districts with the global index over the whole master (memory-mapped); comma-separated",
+    )
     parser.add_argument("--results", default=str(SCALE_DIR / "scale-results.json"), help="results JSON file")
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
@@ -308,10 +525,18 @@ def main() -> None:
         cached = sorted((SCALE_DIR / "models").glob("members-*")) if (SCALE_DIR / "models").exists() else []
         args.model = str(cached[-1]) if cached else _run_phase("model", args, 0)["model"]
     results: dict[str, Any] = {"sizes": sizes, "model": args.model, "by_size": {}}
+    modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if not modes or modes - {"full", "sharded"}:
+        raise SystemExit(f"error: --modes takes full and/or sharded, got {args.modes!r}")
+    results["modes"] = sorted(modes)
     for size in sizes:
         entry = {"master": _run_phase("master", args, size)}
-        entry["cold"] = {} if args.no_cold else _run_phase("cold", args, size)
-        entry["engine"] = _run_phase("engine", args, size)
+        if "full" in modes:
+            entry["cold"] = {} if args.no_cold else _run_phase("cold", args, size)
+            entry["engine"] = _run_phase("engine", args, size)
+        if "sharded" in modes:
+            entry["shardprep"] = _run_phase("shardprep", args, size)
+            entry["shard"] = _run_phase("shard", args, size)
         results["by_size"][str(size)] = entry
         Path(args.results).write_text(json.dumps(results, indent=2), encoding="utf-8")
     _report(results)

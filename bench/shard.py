@@ -10,9 +10,13 @@ on partition 0, plus the global index over the whole master for the region-free 
 
 Each phase runs in a fresh process (its peak RSS is its own):
 - full: engine ready from the prepared-master cache; peak RSS; batch-1,000 records/s over the queries;
-- shard: engine ready from the shard layout (an Arrow file, memory-mapped) with the global index built;
-  peak RSS; the index's entries and bytes; per batch of 1,000: the global lookup and the fetch of rows
-  of other districts (ms), and the share of candidate pairs whose master row came through the index.
+- shard-heap and shard: engine ready from the shard layout (an Arrow file, memory-mapped) with the
+  global index opened from its files (built once by the prepare phase: `linkage.engine.index_store`),
+  read into the heap (shard-heap: as before the index was kept in files) or memory-mapped (shard, what
+  the linker does); peak RSS, anonymous RSS (heap) and the resident pages of the index files
+  (/proc/self/smaps) at ready and after the queries; the index's entries and bytes; per batch of
+  1,000: the global lookup and the fetch of rows of other districts (ms), and the share of candidate
+  pairs whose master row came through the index.
 The queries are the survey members of partition 0's families (what that instance links), the first
 `--queries` of the world. Decisions of the two are compared (they must be the same). Results in
 .run/shard/shard-results.json. Not a test: figures only.
@@ -49,6 +53,19 @@ def _rss_now_mb() -> dict[str, float]:
         if name in ("RssAnon", "RssFile"):
             fields[name] = int(value.split()[0]) / 1024.0
     return fields
+
+
+def _mapped_rss_mb(folder: Path) -> float:
+    """Resident memory of this process's mappings of files under `folder` (/proc/self/smaps)."""
+    total_kb, inside = 0, False
+    prefix = str(folder.resolve())
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's header line
+            inside = len(head) >= 6 and head[5].startswith(prefix)
+        elif inside and head and head[0] == "Rss:":
+            total_kb += int(head[1])
+    return total_kb / 1024.0
 
 
 def _model(args: argparse.Namespace) -> Path:
@@ -163,12 +180,14 @@ def phase_full(args: argparse.Namespace) -> dict[str, Any]:
     rss_now = _rss_now_mb()
     _link_all(engine, warm)  # warm-up on other records: lazily built vocabulary forms
     decisions, seconds = _link_all(engine, queries)
+    rss_after = _rss_now_mb()
     (OUT_DIR / "full-decisions.json").write_text(json.dumps(_summary(decisions)), encoding="utf-8")
     return {
         "ready_seconds": ready,
         "master_rows": len(engine.master),
         "peak_rss_mb_ready": rss_ready,
         "rss_at_ready_mb": rss_now,
+        "rss_after_queries_mb": rss_after,
         "peak_rss_mb": _peak_rss_mb(),
         "queries": queries.num_rows,
         "records_per_s": queries.num_rows / sum(seconds),
@@ -177,21 +196,25 @@ def phase_full(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
+def phase_shard(args: argparse.Namespace, map_index: bool = True) -> dict[str, Any]:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from linkage.engine.cache import load_shard_cached
+    from linkage.engine.cache import load_shard_cached, shard_layout_path
 
     queries, warm = _queries_and_warm_up(args)
     regions = _regions(args)
     start = time.perf_counter()
     engine = _engine(args)
-    shard = load_shard_cached(engine, Path(args.world) / "population.parquet", regions, **_cache_kwargs())
+    source = Path(args.world) / "population.parquet"
+    shard = load_shard_cached(engine, source, regions, **_cache_kwargs(), map_index=map_index)
     ready = time.perf_counter() - start
     rss_ready = _peak_rss_mb()
     rss_now = _rss_now_mb()
+    kwargs = _cache_kwargs()
+    index_folder = shard_layout_path(engine, source, kwargs["cache_dir"], kwargs["version"]).with_suffix(".index")
+    index_mapped_ready = _mapped_rss_mb(index_folder)
     held_rows = len(engine.master)
     _link_all(engine, warm)  # the same warm-up (its own fetches are not counted below)
     fetched_in_warm_up = shard.stats.fetched
@@ -212,6 +235,9 @@ def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
     same = [list(s) for s in _summary(decisions)] == full
     batches = len(seconds)
     return {
+        "index_mapped": map_index,
+        "index_mapped_rss_mb": {"ready": index_mapped_ready, "after_queries": _mapped_rss_mb(index_folder)},
+        "rss_after_queries_mb": _rss_now_mb(),
         "ready_seconds": ready,
         "regions": len(regions),
         "held_rows": held_rows,
@@ -243,7 +269,12 @@ def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-PHASES = {"prepare": phase_prepare, "full": phase_full, "shard": phase_shard}
+def phase_shard_heap(args: argparse.Namespace) -> dict[str, Any]:
+    """The shard with its global index read into the heap (as before the index files were mapped)."""
+    return phase_shard(args, map_index=False)
+
+
+PHASES = {"prepare": phase_prepare, "full": phase_full, "shard-heap": phase_shard_heap, "shard": phase_shard}
 
 
 def _run_phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -259,33 +290,62 @@ def _run_phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _report(r: dict[str, Any]) -> None:
-    f, s = r["full"], r["shard"]
+    f, h, s = r["full"], r["shard-heap"], r["shard"]
     print(f"\nmaster {f['master_rows']:,} rows; shard = districts of partition {PARTITION} of {PARTITIONS}")
-    print(f"{'':34}{'full':>14}{'quarter shard':>16}{'shard/full':>12}")
+    print(f"{'':34}{'full':>12}{'shard, index':>14}{'shard, index':>14}{'mapped/full':>13}")
+    print(f"{'':34}{'':>12}{'in heap':>14}{'mapped':>14}")
     rows = [
-        ("rows held at ready", f["master_rows"], s["held_rows"]),
-        ("ready (s)", f["ready_seconds"], s["ready_seconds"]),
-        ("peak RSS at ready (MB)", f["peak_rss_mb_ready"], s["peak_rss_mb_ready"]),
-        ("RSS at ready, anonymous (MB)", f["rss_at_ready_mb"]["RssAnon"], s["rss_at_ready_mb"]["RssAnon"]),
-        ("RSS at ready, mapped files (MB)", f["rss_at_ready_mb"]["RssFile"], s["rss_at_ready_mb"]["RssFile"]),
-        ("peak RSS after the queries (MB)", f["peak_rss_mb"], s["peak_rss_mb"]),
-        ("records/s, batches of 1,000", f["records_per_s"], s["records_per_s"]),
-        ("ms per batch of 1,000", f["batch_ms"], s["batch_ms"]),
+        ("rows held at ready", f["master_rows"], h["held_rows"], s["held_rows"]),
+        ("ready (s)", f["ready_seconds"], h["ready_seconds"], s["ready_seconds"]),
+        ("peak RSS at ready (MB)", f["peak_rss_mb_ready"], h["peak_rss_mb_ready"], s["peak_rss_mb_ready"]),
+        (
+            "RSS at ready, anonymous (MB)",
+            f["rss_at_ready_mb"]["RssAnon"],
+            h["rss_at_ready_mb"]["RssAnon"],
+            s["rss_at_ready_mb"]["RssAnon"],
+        ),
+        (
+            "RSS at ready, mapped files (MB)",
+            f["rss_at_ready_mb"]["RssFile"],
+            h["rss_at_ready_mb"]["RssFile"],
+            s["rss_at_ready_mb"]["RssFile"],
+        ),
+        ("  of which index files (MB)", 0.0, h["index_mapped_rss_mb"]["ready"], s["index_mapped_rss_mb"]["ready"]),
+        (
+            "RSS after queries, anonymous (MB)",
+            f.get("rss_after_queries_mb", {}).get("RssAnon", float("nan")),
+            h["rss_after_queries_mb"]["RssAnon"],
+            s["rss_after_queries_mb"]["RssAnon"],
+        ),
+        (
+            "  index files after queries (MB)",
+            0.0,
+            h["index_mapped_rss_mb"]["after_queries"],
+            s["index_mapped_rss_mb"]["after_queries"],
+        ),
+        ("peak RSS after the queries (MB)", f["peak_rss_mb"], h["peak_rss_mb"], s["peak_rss_mb"]),
+        ("records/s, batches of 1,000", f["records_per_s"], h["records_per_s"], s["records_per_s"]),
+        ("ms per batch of 1,000", f["batch_ms"], h["batch_ms"], s["batch_ms"]),
+        ("global lookup ms per batch", 0.0, h["lookup_ms_per_batch"], s["lookup_ms_per_batch"]),
+        ("fetch ms per batch", 0.0, h["fetch_ms_per_batch"], s["fetch_ms_per_batch"]),
     ]
-    for label, a, b in rows:
-        print(f"{label:34}{a:>14,.1f}{b:>16,.1f}{b / a:>12.2f}")
+    for label, a, b, c in rows:
+        ratio = f"{c / a:>13.2f}" if a else f"{'':>13}"
+        print(f"{label:34}{a:>12,.1f}{b:>14,.1f}{c:>14,.1f}{ratio}")
     print(
         f"\nglobal index: {s['index_entries']:,} entries, {s['index_bytes'] / 1e6:,.1f} MB "
         f"({s['index_bytes'] / max(s['index_entries'], 1):.1f} bytes/entry incl. ids and term counts); "
         f"rules {s['index_rules']}"
     )
     print(
-        f"per batch of 1,000: lookup {s['lookup_ms_per_batch']:.2f} ms + fetch {s['fetch_ms_per_batch']:.2f} ms "
-        f"({s['rows_found_per_batch']:,.0f} rows found, {s['rows_fetched']:,} fetched over {s['queries']:,} queries); "
-        f"{s['candidate_pairs_via_index']:,} of {s['candidate_pairs']:,} candidate pairs "
+        f"mapped: {s['rows_found_per_batch']:,.0f} rows found per batch, {s['rows_fetched']:,} fetched over "
+        f"{s['queries']:,} queries; {s['candidate_pairs_via_index']:,} of {s['candidate_pairs']:,} candidate pairs "
         f"({100 * s['candidate_pairs_via_index'] / max(s['candidate_pairs'], 1):.2f}%) came through the index"
     )
-    print(f"same decisions as the full engine: {s['same_decisions_as_full']}")
+    print(
+        f"same decisions as the full engine: index in heap {h['same_decisions_as_full']}, "
+        f"mapped {s['same_decisions_as_full']}"
+    )
 
 
 def main() -> None:
@@ -302,7 +362,7 @@ def main() -> None:
         result = PHASES[args.phase](args)
         Path(args.phase_out).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return
-    results = {name: _run_phase(name, args) for name in ("prepare", "full", "shard")}
+    results = {name: _run_phase(name, args) for name in ("prepare", "full", "shard-heap", "shard")}
     Path(args.results).write_text(json.dumps(results, indent=2), encoding="utf-8")
     _report(results)
 

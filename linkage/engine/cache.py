@@ -12,10 +12,13 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from linkage.engine.index_store import Verify
 
 # The prepared file's own layout: "family-1" carries the master's `relationship` (family tie-break).
 _LAYOUT = "family-1"
@@ -58,6 +61,12 @@ def prepared_master_cached(
     return prepared, False
 
 
+def shard_layout_path(engine: Any, source: Path, cache_dir: Path, version: str) -> Path:
+    """Where the shard layout of `source` (an Arrow file) is cached; its global index is in the folder
+    of the same name with the suffix `.index` (`linkage.engine.index_store`)."""
+    return prepared_cache_path(engine, source, cache_dir, version).with_suffix(".shard.arrow")
+
+
 def load_shard_cached(
     engine: Any,
     source: Path,
@@ -67,13 +76,18 @@ def load_shard_cached(
     version: str,
     convert: Callable[[pa.Table], pa.Table] | None = None,
     processes: int = 1,
+    map_index: bool = True,
+    verify: Verify = "checksums",
 ) -> Any:
     """Load only `regions` of the master into `engine`, with a global index over the whole master
     (`linkage.engine.shard`); returns the `MasterShard`. The shard layout is cached as an Arrow file
-    next to the prepared cache and memory-mapped: the whole master is read only to build the index."""
-    from linkage.engine.shard import GlobalIndex, MasterShard, TableRows, shard_layout
+    next to the prepared cache and memory-mapped: the whole master is read only to build the index.
+    The index's arrays are cached as files next to the layout (`linkage.engine.index_store`), built
+    once, and memory-mapped (`map_index`; False reads them into the heap, for comparison)."""
+    from linkage.engine.index_store import index_cached, layout_stamp
+    from linkage.engine.shard import MasterShard, TableRows, shard_layout
 
-    layout_path = prepared_cache_path(engine, source, cache_dir, version).with_suffix(".shard.arrow")
+    layout_path = shard_layout_path(engine, source, cache_dir, version)
     if not layout_path.exists():
         prepared, _ = prepared_master_cached(
             engine, source, cache_dir=cache_dir, version=version, convert=convert, processes=processes
@@ -86,7 +100,16 @@ def load_shard_cached(
         partial.replace(layout_path)
         del layout
     table = pa.ipc.open_file(pa.memory_map(str(layout_path), "r")).read_all()
-    shard = MasterShard(GlobalIndex(engine.parameters, TableRows(table), engine.id_column), regions)
+    index, _ = index_cached(
+        engine.parameters,
+        TableRows(table),
+        layout_path.with_suffix(".index"),
+        layout_stamp(layout_path),
+        engine.id_column,
+        mmap=map_index,
+        verify=verify,
+    )
+    shard = MasterShard(index, regions)
     engine.master.load_shard(shard)
     return shard
 

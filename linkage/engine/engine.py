@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -95,6 +95,16 @@ class MasterStage:
         shard.attach(self._engine)
         gc.collect()
         gc.freeze()
+
+    def drop_regions(self, regions: Iterable[object]) -> int:
+        """A sharded engine holds these regions no more (`MasterShard.drop_regions`); the rows dropped."""
+        if self._shard is None:
+            raise EngineError("only a sharded engine (load_shard) drops regions")
+        gc.unfreeze()  # the old master's objects were frozen at load: let the collector free them
+        dropped = self._shard.drop_regions(regions)
+        gc.collect()
+        gc.freeze()
+        return dropped
 
     def install(self, prepared: PreparedMaster) -> None:
         """Use an already built `PreparedMaster` (a shard's rows)."""

@@ -12,7 +12,9 @@ anyone, anywhere: a person who moved, or a record with a wrong region. So a shar
   port: e.g. a memory-mapped Arrow file). Before a batch is scored (`MasterShard.ensure`) the batch's
   hashes are looked up, the rows found that the shard does not hold are fetched and appended to the
   engine (they stay, as cached rows), and a record whose own region the shard lacks brings that whole
-  region in. The batch is then scored exactly as by an engine holding the whole master.
+  region in. The batch is then scored exactly as by an engine holding the whole master. The index's
+  arrays (`GlobalIndex.arrays`) can be kept in files and used memory-mapped (`GlobalIndex.from_arrays`;
+  the files: `linkage.engine.index_store`).
 
 Exactly means: the same candidates, weights and choice. Three things of the whole master are kept for
 that: term frequencies (`ValueCounts`, per value hash, so a shard's TF adjustments are the whole
@@ -28,9 +30,9 @@ Pure: no I/O here beyond the `MasterRows` port.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +55,8 @@ REGION_COLUMN = "district_code"
 REGION_COLUMNS: frozenset[str] = frozenset({"district_code", "village_code"})
 #: Each row's position in the whole master (`shard_layout`).
 RANK_COLUMN = "_rank"
+#: The layout of `GlobalIndex.arrays` / `described` (a change makes stored index files be rebuilt).
+INDEX_FORMAT = "global-index-1"
 
 
 def global_rules(
@@ -152,11 +156,27 @@ class ValueCounts:
 
     def __init__(self, column: pa.ChunkedArray | pa.Array) -> None:
         hashes, valid = value_hashes(column)
-        self._keys, counts = np.unique(hashes[valid], return_counts=True)
-        self._counts = counts.astype(np.int64)
+        keys, counts = np.unique(hashes[valid], return_counts=True)
+        self._adopt(keys, counts.astype(np.int64), int(valid.sum()))
+
+    def _adopt(self, keys: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64], non_null: int) -> None:
+        self._keys, self._counts = keys, counts
         self._changed: dict[int, int] = {}
         self._changed_keys: npt.NDArray[np.uint64] | None = None
-        self._non_null = int(valid.sum())
+        self._non_null = non_null
+        self.built_non_null = non_null  # as counted by the build (`arrays`), before any change
+
+    @classmethod
+    def from_arrays(cls, keys: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64], non_null: int) -> ValueCounts:
+        """Counts kept elsewhere (e.g. memory-mapped files): `keys` sorted unique hashes, `counts` theirs."""
+        counts_ = cls.__new__(cls)
+        counts_._adopt(keys, counts, non_null)
+        return counts_
+
+    @property
+    def arrays(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+        """The sorted hashes and their counts as built (changes by updates not included)."""
+        return self._keys, self._counts
 
     @property
     def non_null(self) -> int:
@@ -206,12 +226,7 @@ class GlobalIndex:
         region_column: str = REGION_COLUMN,
         region_columns: Iterable[str] = REGION_COLUMNS,
     ) -> None:
-        self.rules = global_rules(params.blocking_rules, region_columns)
-        self.keys = BlockingKeys(self.rules)
-        self.id_column = id_column
-        self.region_column = region_column
-        self._rows = rows
-        self.size = rows.num_rows
+        self._setup(params, rows, id_column, region_column, region_columns)
         names = sorted({right for rule in self.rules for _, right in rule})
         table = pa.table({name: rows.column(name) for name in names}) if names else pa.table({})
         hashes, valid = (
@@ -227,6 +242,7 @@ class GlobalIndex:
             order = np.argsort(hashes[at, i].view(np.uint64), kind="stable")
             self._rule_keys.append(hashes[at, i].view(np.uint64)[order])
             self._rule_rows.append(at[order].astype(row_type))
+        del hashes, valid
         id_hashes, _ = value_hashes(rows.column(id_column).cast(pa.string()))
         order = np.argsort(id_hashes, kind="stable")
         self._id_keys, self._id_rows = id_hashes[order], order.astype(row_type)
@@ -234,16 +250,110 @@ class GlobalIndex:
         regions = rows.column(region_column).combine_chunks()
         runs = pc.run_end_encode(regions)
         ends = np.asarray(runs.run_ends.to_numpy(), dtype=np.int64)
-        self._region_names: list[object] = runs.values.to_pylist()
-        self._region_starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-        self._region_ends = ends
-        self._region_of_name = {r: i for i, r in enumerate(self._region_names) if r is not None}
+        self._set_regions(runs.values.to_pylist(), np.concatenate([[0], ends[:-1]]).astype(np.int64), ends)
+
+    def _setup(
+        self,
+        params: ModelParameters,
+        rows: MasterRows,
+        id_column: str,
+        region_column: str,
+        region_columns: Iterable[str],
+    ) -> None:
+        self.rules = global_rules(params.blocking_rules, region_columns)
+        self.keys = BlockingKeys(self.rules)
+        self.id_column = id_column
+        self.region_column = region_column
+        self._rows = rows
+        self.size = rows.num_rows
         # updates: rows after the layout's (prepared one-row tables), their keys, and replaced rows
         self._added: list[pa.Table] = []
         self._added_keys: dict[int, list[int]] = {}
         self._added_ids: dict[str, int] = {}
         self._added_in: dict[object, list[int]] = {}  # region -> rows added there by updates
         self._dead: set[int] = set()
+
+    def _set_regions(self, names: list[object], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> None:
+        self._region_names: list[object] = names
+        self._region_starts = starts
+        self._region_ends = ends
+        self._region_of_name = {r: i for i, r in enumerate(self._region_names) if r is not None}
+
+    # -- the built form (kept in files by `linkage.engine.index_store`) ------------------------------
+    def described(self) -> dict[str, Any]:
+        """What the arrays were built from and the small parts (JSON-able): rules, columns, regions."""
+        return {
+            "format": INDEX_FORMAT,
+            "size": self.size,
+            "rules": [[list(pair) for pair in rule] for rule in self.rules],
+            "id_column": self.id_column,
+            "region_column": self.region_column,
+            "region_names": self._region_names,
+            "frequencies": {name: counts.built_non_null for name, counts in self.frequencies.items()},
+        }
+
+    def arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The big arrays by name (as built: updates since are not in them)."""
+        out: dict[str, npt.NDArray[Any]] = {}
+        for i, (keys, rows) in enumerate(zip(self._rule_keys, self._rule_rows, strict=True)):
+            out[f"rule-{i}-keys"], out[f"rule-{i}-rows"] = keys, rows
+        out["id-keys"], out["id-rows"] = self._id_keys, self._id_rows
+        for name, counts in self.frequencies.items():
+            out[f"tf-{name}-keys"], out[f"tf-{name}-counts"] = counts.arrays
+        out["region-starts"], out["region-ends"] = self._region_starts, self._region_ends
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls,
+        params: ModelParameters,
+        rows: MasterRows,
+        described: Mapping[str, Any],
+        arrays: Mapping[str, npt.NDArray[Any]],
+        *,
+        region_columns: Iterable[str] = REGION_COLUMNS,
+    ) -> GlobalIndex:
+        """An index over `rows` from the arrays a built one gave (`arrays`, `described`), e.g. opened
+        memory-mapped: the arrays are used as they are, not copied. Raises `EngineError` when they do
+        not fit this model and these rows (then build it anew)."""
+        index = cls.__new__(cls)
+        index._setup(params, rows, str(described["id_column"]), str(described["region_column"]), region_columns)
+        expected = {
+            "format": INDEX_FORMAT,
+            "size": index.size,
+            "rules": [[list(pair) for pair in rule] for rule in index.rules],
+            "id_column": index.id_column,
+            "region_column": index.region_column,
+        }
+        for field in ("format", "size", "rules", "id_column", "region_column"):
+            if described.get(field) != expected[field]:
+                raise EngineError(f"the global index files were built for another {field}")
+        wanted = tf_columns(params)
+        if sorted(described.get("frequencies", {})) != wanted:
+            raise EngineError("the global index files were built for other term-frequency columns")
+        try:
+            index._rule_keys = [arrays[f"rule-{i}-keys"] for i in range(len(index.rules))]
+            index._rule_rows = [arrays[f"rule-{i}-rows"] for i in range(len(index.rules))]
+            index._id_keys, index._id_rows = arrays["id-keys"], arrays["id-rows"]
+            index.frequencies = {
+                name: ValueCounts.from_arrays(
+                    arrays[f"tf-{name}-keys"], arrays[f"tf-{name}-counts"], int(described["frequencies"][name])
+                )
+                for name in wanted
+            }
+            starts, ends = arrays["region-starts"], arrays["region-ends"]
+        except KeyError as missing:
+            raise EngineError(f"the global index files lack {missing}") from None
+        names = list(described["region_names"])
+        if len(index._id_keys) != index.size or len(index._id_rows) != index.size:
+            raise EngineError("the global index files' id index does not cover the master")
+        if len(starts) != len(names) or len(ends) != len(names) or (len(ends) and int(ends[-1]) != index.size):
+            raise EngineError("the global index files' regions do not cover the master")
+        for keys, rule_rows in zip(index._rule_keys, index._rule_rows, strict=True):
+            if len(keys) != len(rule_rows) or len(keys) > index.size:
+                raise EngineError("the global index files' key arrays do not fit the master")
+        index._set_regions(names, starts, ends)
+        return index
 
     # -- sizes ---------------------------------------------------------------------------------------
     @property
@@ -461,6 +571,24 @@ class MasterShard:
         self._append(rows)
         self._mark_held(new)
         return len(rows)
+
+    def drop_regions(self, regions: Iterable[object]) -> int:
+        """Hold these regions no more (e.g. their partitions went to another instance); the rows the
+        engine dropped. The engine's master is rebuilt from the regions still held (as `attach` builds
+        it), so the memory goes; rows of other regions fetched earlier go too (the index finds them
+        again when a batch needs them). A later `add_regions` of a dropped region loads it again."""
+        gone = {r for r in regions if self.holds_region(r)}
+        if not gone:
+            return 0
+        assert self._engine is not None
+        before = len(self._engine.master)
+        keep = [r for r in self.regions if r not in gone]
+        self._held[:] = False
+        self._held_added_regions = set()
+        self._cached = np.empty(0, dtype=np.int64)
+        self._initial = keep
+        self.attach(self._engine)
+        return before - len(self._engine.master)
 
     def held(self, rows: RowIds) -> npt.NDArray[np.bool_]:
         """Which of these index rows the engine holds (its regions' rows, and fetched ones)."""

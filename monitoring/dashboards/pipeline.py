@@ -116,6 +116,40 @@ def pipeline_dashboard() -> Dashboard:
                 "reads only the tail.",
             )
         )
+        .with_row(Row("Master shard (REGSOSEK_LINKER_MASTER_SHARDING)"))
+        .with_panel(
+            series(
+                "Master rows held per instance",
+                "short",
+                ("sum by (instance) (linkage_shard_master_rows)", "{{instance}}"),
+                description="Its districts' rows plus rows fetched through the global index; falls when a "
+                "rebalance takes partitions away (their districts are dropped). 0 without master sharding.",
+            )
+        )
+        .with_panel(
+            series(
+                "Rows fetched through the global index per second",
+                "ops",
+                ("sum by (instance) (rate(linkage_shard_rows_fetched_total[5m]))", "{{instance}}"),
+                description="People linked outside their master district (movers, wrong regions).",
+            )
+        )
+        .with_panel(
+            series(
+                "Global index lookup and fetch, seconds per engine call",
+                "s",
+                (
+                    "sum(rate(linkage_shard_index_lookup_seconds_total[5m])) "
+                    "/ sum(rate(linkage_shard_index_lookups_total[5m]))",
+                    "lookup",
+                ),
+                (
+                    "sum(rate(linkage_shard_fetch_seconds_total[5m])) "
+                    "/ sum(rate(linkage_shard_index_lookups_total[5m]))",
+                    "fetch",
+                ),
+            )
+        )
         .with_row(Row("Lag, dead letters, decisions"))
         .with_panel(
             series(

@@ -59,7 +59,7 @@ log = logging.getLogger("regsosek.linker")
 class HoldPartitions(Protocol):
     """Makes the engine hold the districts of `partitions` (of a topic of `reported` partitions)."""
 
-    def __call__(self, partitions: Collection[int], reported: int | None = None) -> int: ...
+    def __call__(self, partitions: Collection[int], reported: int | None = None, *, only: bool = False) -> int: ...
 
 
 def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldPartitions | None:
@@ -84,14 +84,14 @@ def master_shard_holder(settings: LinkerSettings, linker: MemberLinker) -> HoldP
         with contextlib.suppress(KeyError):  # a private topic name: only the broker knows the count
             configured = topic_spec(settings.submissions_topic).partitions
 
-    def hold_partitions(partitions: Collection[int], reported: int | None = None) -> int:
+    def hold_partitions(partitions: Collection[int], reported: int | None = None, *, only: bool = False) -> int:
         count = reported or configured
         if count is None:
             raise RuntimeError(
                 f"the partition count of {settings.submissions_topic!r} is unknown: the consumer has no "
                 "metadata for it yet; set REGSOSEK_LINKER_MASTER_SHARD_PARTITIONS"
             )
-        added: int = hold(partitions, count)
+        added: int = hold(partitions, count, only=only)
         return added
 
     return hold_partitions
@@ -443,10 +443,11 @@ def build_app(
 
         @app.on_partitions_assigned.connect  # type: ignore[arg-type]
         async def hold_master_rows(sender: Any, assigned: set[TP], **_: Any) -> None:
-            # the districts of newly assigned partitions join the engine before their first batch
+            # the districts of newly assigned partitions join the engine before their first batch; those
+            # of partitions no longer assigned (revoked, their batches done) leave it
             partitions = {tp.partition for tp in assigned if tp.topic == settings.submissions_topic}
             async with engine_lock:
-                added = await asyncio.to_thread(hold_shard, partitions, topic_partitions())
+                added = await asyncio.to_thread(partial(hold_shard, only=True), partitions, topic_partitions())
             if added:
                 log.info("master shard: %d rows added for partitions %s", added, sorted(partitions))
 

@@ -77,6 +77,7 @@ class EngineMemberLinker:
         # Master sharding (`hold_partitions`): the master districts (Kemendagri) of each BPS district.
         self._districts: dict[str, str] = {}
         self._held_partitions: set[int] = set()
+        self.rows_dropped = 0  # master rows dropped with revoked partitions (`hold_partitions(only=True)`)
 
     @property
     def sharded(self) -> bool:
@@ -87,23 +88,59 @@ class EngineMemberLinker:
         """BPS district (7 digits, the family key's start) -> the master's district code (Kemendagri)."""
         self._districts = dict(districts)
 
-    def hold_partitions(self, partitions: Collection[int], partition_count: int) -> int:
+    def hold_partitions(self, partitions: Collection[int], partition_count: int, *, only: bool = False) -> int:
         """Hold the master rows of every district the submissions `partitions` (of `partition_count`)
-        cover, before any of their records is linked; the rows added (0 when all were held)."""
-        from contracts.partitioning import partition_for
+        cover, before any of their records is linked; the rows added (0 when all were held).
 
-        new = set(partitions) - self._held_partitions
+        `only`: `partitions` is the instance's whole assignment (after a rebalance): the districts of
+        partitions held before and not in it are dropped first (`rows_dropped` counts them), so an
+        instance that once owned many partitions does not keep them all. Call it when no batch of the
+        revoked partitions runs (the engine lock, after the revocation); a later assignment of them
+        loads their districts again."""
         shard = self._engine.master.shard
-        if not new or shard is None:
+        if shard is None:
             return 0
-        regions = [
-            master
-            for bps, master in sorted(self._districts.items())
-            if partition_for(bps.encode("ascii"), partition_count) in new
-        ]
-        added = int(shard.add_regions(regions))
+        if only:
+            revoked = self._held_partitions - set(partitions)
+            if revoked:
+                self.rows_dropped += int(self._engine.master.drop_regions(self._regions_of(revoked, partition_count)))
+                self._held_partitions -= revoked
+        new = set(partitions) - self._held_partitions
+        if not new:
+            return 0
+        added = int(shard.add_regions(self._regions_of(new, partition_count)))
         self._held_partitions |= new
         return added
+
+    def shard_stats(self) -> dict[str, float] | None:
+        """The master shard's figures for metrics (None without master sharding): rows and districts
+        held, global-index lookups, rows fetched through it, districts loaded on demand, rows dropped
+        with revoked partitions, and the seconds spent looking up and fetching."""
+        shard = self._engine.master.shard
+        if shard is None:
+            return None
+        stats = shard.stats
+        return {
+            "rows_held": float(len(self._engine.master)),
+            "districts": float(len(shard.regions)),
+            "lookups": float(stats.lookups),
+            "rows_fetched": float(stats.fetched),
+            "districts_on_demand": float(stats.regions_on_demand),
+            "rows_dropped": float(self.rows_dropped),
+            "lookup_seconds": stats.lookup_seconds,
+            "fetch_seconds": stats.fetch_seconds,
+        }
+
+    def _regions_of(self, partitions: Collection[int], partition_count: int) -> list[str]:
+        """The master districts of the submissions `partitions`."""
+        from contracts.partitioning import partition_for
+
+        wanted = set(partitions)
+        return [
+            master
+            for bps, master in sorted(self._districts.items())
+            if partition_for(bps.encode("ascii"), partition_count) in wanted
+        ]
 
     @classmethod
     def from_files(

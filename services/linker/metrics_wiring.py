@@ -80,6 +80,9 @@ def instrument_linker(
         linker.attach_observer(observer)
     else:  # both engines of the service are observable; a third one would lose only the engine metrics
         log.warning("the engine %s reports no calls or decisions: engine metrics stay at 0", type(linker).__name__)
+    shard_stats = getattr(linker, "shard_stats", None)
+    if callable(shard_stats):  # the real engine: its master shard's figures at each scrape
+        metrics.shard.source = shard_stats
     recorder = BatchRecorder(metrics, dlq_topic=dlq_topic, region=region)
     return LinkerInstrumentation(registry, metrics, observer, recorder, region)
 

@@ -9,14 +9,85 @@ partition numbers, dead-letter reasons, bands, sources, district codes of the re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from contracts.dead_letter import DeadLetterReason
 from linkage.observer import BANDS, SOURCES
 from services.observability import buckets
 from services.observability.info import register_build_info
+
+#: The master shard's figures (REGSOSEK_LINKER_MASTER_SHARDING), read from the engine at each scrape:
+#: name -> (type, help, the key of the snapshot `EngineMemberLinker.shard_stats` returns).
+SHARD_FAMILIES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "linkage_shard_master_rows",
+        "gauge",
+        "Master rows this sharded instance's engine holds: its districts' rows and rows fetched through the "
+        "global index (0 without master sharding).",
+        "rows_held",
+    ),
+    ("linkage_shard_districts", "gauge", "Master districts this sharded instance's engine holds whole.", "districts"),
+    (
+        "linkage_shard_index_lookups",
+        "counter",
+        "Engine calls whose region-free blocking keys were looked up in the global index.",
+        "lookups",
+    ),
+    (
+        "linkage_shard_rows_fetched",
+        "counter",
+        "Master rows of districts not held, fetched through the global index and added to the engine.",
+        "rows_fetched",
+    ),
+    (
+        "linkage_shard_districts_on_demand",
+        "counter",
+        "Districts loaded because a record of a district not held arrived (a wrong region or routing).",
+        "districts_on_demand",
+    ),
+    (
+        "linkage_shard_rows_dropped",
+        "counter",
+        "Master rows dropped from the engine with the districts of revoked partitions.",
+        "rows_dropped",
+    ),
+    (
+        "linkage_shard_index_lookup_seconds",
+        "counter",
+        "Time spent hashing batches' region-free keys and searching the global index.",
+        "lookup_seconds",
+    ),
+    (
+        "linkage_shard_fetch_seconds",
+        "counter",
+        "Time spent taking the rows the global index found and adding them to the engine.",
+        "fetch_seconds",
+    ),
+)
+
+
+class ShardCollector(Collector):
+    """The master shard's figures, read from `source` at each scrape (zeros until a source is bound or
+    when it returns None: an instance without master sharding)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Mapping[str, float] | None] = lambda: None
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            values = self.source() or {}
+        except Exception:  # a scrape must never fail because the engine is being rebuilt
+            values = {}
+        for name, kind, documentation, key in SHARD_FAMILIES:
+            value = float(values.get(key, 0.0))
+            if kind == "counter":
+                yield CounterMetricFamily(name, documentation, value=value)
+            else:
+                yield GaugeMetricFamily(name, documentation, value=value)
 
 
 class LinkerMetrics:
@@ -154,6 +225,8 @@ class LinkerMetrics:
         )
         for by in ("owner", "standby"):
             self.changelog_restored.labels(by=by)
+        self.shard = ShardCollector()
+        r.register(self.shard)
         for topic in consumed_topics:
             self.messages_consumed.labels(topic=topic)
         for topic in produced_topics:

@@ -158,3 +158,21 @@ def test_a_shard_of_half_the_partitions_links_movers_as_the_whole_master(
         linker.upsert_master(person)
     assert sharded._engine.master.prepared.has(nik)  # its new district is held: a local row now
     assert _run(sharded, moved, model, again) == _run(full, moved, model, again)
+
+    # a rebalance leaves this instance one of its partitions: the other's districts leave the engine
+    # (as the linker's assignment callback does), and come back when it is assigned again
+    held = len(sharded._engine.master)
+    kept = {min(MINE)}
+    assert sharded.hold_partitions(kept, PARTITIONS, only=True) == 0
+    assert sharded.rows_dropped > 0 and len(sharded._engine.master) == held - sharded.rows_dropped
+    revoked = sharded._regions_of(set(MINE) - kept, PARTITIONS)
+    assert revoked and not any(shard.holds_region(r) for r in revoked)
+    assert all(shard.holds_region(r) for r in sharded._regions_of(kept, PARTITIONS))
+    assert sharded.hold_partitions(MINE, PARTITIONS, only=True) > 0
+    assert _run(sharded, moved, model, subs) == _run(full, moved, model, subs)
+    # what the linker's metrics read (linkage_shard_*)
+    figures = sharded.shard_stats()
+    assert figures is not None and full.shard_stats() is None
+    assert figures["rows_held"] == len(sharded._engine.master) and figures["districts"] == len(shard.regions)
+    assert figures["rows_fetched"] == shard.stats.fetched > 0 and figures["rows_dropped"] == sharded.rows_dropped
+    assert figures["lookups"] == shard.stats.lookups > 0 and figures["lookup_seconds"] > 0

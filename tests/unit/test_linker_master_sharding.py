@@ -18,9 +18,11 @@ class ShardedFake(FakeMemberLinker):
 
     sharded = True
     asked: list[tuple[set[int], int]]
+    only: list[bool]
 
-    def hold_partitions(self, partitions: Collection[int], partition_count: int) -> int:
+    def hold_partitions(self, partitions: Collection[int], partition_count: int, *, only: bool = False) -> int:
         self.asked.append((set(partitions), partition_count))
+        self.only = [*getattr(self, "only", []), only]
         return 7
 
 
@@ -58,3 +60,15 @@ def test_the_count_the_broker_reports_wins_over_the_catalogue() -> None:
     hold({5}, 64)
     hold({5}, None)  # metadata not known yet: the catalogue's 4
     assert engine.asked == [({5}, 64), ({5}, 4)]
+
+
+def test_the_assignment_call_holds_only_the_assigned_partitions() -> None:
+    # the linker's assignment callback passes the whole assignment with only=True (revoked partitions'
+    # districts are dropped); the batch path adds without dropping
+    engine = ShardedFake()
+    engine.asked = []
+    hold = master_shard_holder(LinkerSettings(master_sharding=True), engine)
+    assert hold is not None
+    hold({0, 2}, 4, only=True)
+    hold({2})
+    assert engine.asked == [({0, 2}, 4), ({2}, 4)] and engine.only == [True, False]

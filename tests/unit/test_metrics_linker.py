@@ -337,3 +337,46 @@ def test_kafka_client_sensor_survives_an_unreadable_assignment() -> None:
     sensor.on_rebalance_end(object(), sensor.on_rebalance_start(object()))
     assert registry.get_sample_value("regsosek_linker_rebalances_total") == 1
     assert registry.get_sample_value("regsosek_linker_assigned_partitions") == 0
+
+
+class ShardedFakeLinker(FakeMemberLinker):
+    """The fake engine with the sharded engine's figures (as `EngineMemberLinker.shard_stats`)."""
+
+    figures: dict[str, float] | None = None
+    broken = False
+
+    def shard_stats(self) -> dict[str, float] | None:
+        if self.broken:
+            raise RuntimeError("the engine is being rebuilt")
+        return self.figures
+
+
+def test_master_shard_figures_are_read_from_the_engine_at_each_scrape() -> None:
+    unsharded = instrument_linker(fake_linker(), consumed_topics=["s"], produced_topics=["m"], dlq_topic="d")
+    assert value(unsharded.registry, "linkage_shard_master_rows") == 0  # exported, at 0, without sharding
+    assert value(unsharded.registry, "linkage_shard_rows_fetched_total") == 0
+    engine = ShardedFakeLinker({})
+    registry = instrument_linker(engine, consumed_topics=["s"], produced_topics=["m"], dlq_topic="d").registry
+    assert value(registry, "linkage_shard_master_rows") == 0  # the engine has no shard (None)
+    engine.figures = {
+        "rows_held": 174_297,
+        "districts": 5,
+        "lookups": 21,
+        "rows_fetched": 64,
+        "districts_on_demand": 1,
+        "rows_dropped": 1_000,
+        "lookup_seconds": 0.08,
+        "fetch_seconds": 0.05,
+    }
+    assert value(registry, "linkage_shard_master_rows") == 174_297
+    assert value(registry, "linkage_shard_districts") == 5
+    assert value(registry, "linkage_shard_index_lookups_total") == 21
+    assert value(registry, "linkage_shard_rows_fetched_total") == 64
+    assert value(registry, "linkage_shard_districts_on_demand_total") == 1
+    assert value(registry, "linkage_shard_rows_dropped_total") == 1_000
+    assert value(registry, "linkage_shard_index_lookup_seconds_total") == 0.08
+    assert value(registry, "linkage_shard_fetch_seconds_total") == 0.05
+    engine.figures["rows_fetched"] = 70  # the next scrape sees the engine's current figures
+    assert value(registry, "linkage_shard_rows_fetched_total") == 70
+    engine.broken = True  # a failing read gives zeros, never a failed scrape
+    assert value(registry, "linkage_shard_master_rows") == 0

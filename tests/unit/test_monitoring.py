@@ -75,6 +75,9 @@ def test_the_five_boards_have_their_panels() -> None:
         "regsosek_review_decisions_refused_total",
         "sum by (kind) (regsosek_gateway_feedback_open_items)",
         "sum by (transition) (increase(regsosek_gateway_feedback_items_total",
+        "sum by (instance) (linkage_shard_master_rows)",
+        "rate(linkage_shard_rows_fetched_total[5m])",
+        "rate(linkage_shard_index_lookup_seconds_total[5m])",
     ):
         assert needle in exprs
 

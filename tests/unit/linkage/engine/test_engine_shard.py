@@ -20,6 +20,8 @@ import pytest
 from engine_helpers import members_model
 
 from linkage.engine import BandThresholds, LinkageEngine, LinkDecision
+from linkage.engine.index_store import index_cached, open_index, save_index
+from linkage.engine.keys import value_hashes
 from linkage.engine.shard import GlobalIndex, MasterShard, TableRows, global_rules, shard_layout
 from linkage.normalise.prepare import prepare_table
 
@@ -234,3 +236,133 @@ def test_rule_index_extend_finds_what_a_fresh_build_finds(appended: int) -> None
         return set(zip(q.tolist(), r.tolist(), strict=True))
 
     assert pairs(grown) == pairs(fresh) and len(pairs(fresh)) > 100
+
+
+# --- the global index kept in files, memory-mapped (linkage.engine.index_store) -------------------------
+
+
+def _answers(index: GlobalIndex, world: dict[str, Any]) -> dict[str, Any]:
+    """What an index answers: rows found for the queries' keys, rows of ids, term counts, regions."""
+    hashes, valid = index.keys.matrix(prepare_table(world["queries"]), 0)
+    ids = [*world["master"]["record_id"].to_pylist()[::97], "no-such-id"]
+    counts = {}
+    for name, frequency in index.frequencies.items():
+        query_hashes, ok = value_hashes(world["prepared"][name])
+        counts[name] = (frequency.non_null, frequency.count(query_hashes[ok]).tolist())
+    return {
+        "found": index.lookup(hashes, valid).tolist(),
+        "ids": [index.row_of(str(rid)) for rid in ids],
+        "counts": counts,
+        "regions": index.regions,
+        "rows_of_region": [index.rows_of_region(r).tolist() for r in index.regions],
+        "region_index": index.region_index(np.arange(index.size)).tolist(),
+        "entries": index.entries,
+        "nbytes": index.nbytes,
+    }
+
+
+def test_index_reopened_from_its_files_answers_as_the_built_one(world: dict[str, Any], tmp_path: Path) -> None:
+    engine = _engine()
+    rows = TableRows(shard_layout(world["prepared"]))
+    built = GlobalIndex(engine.parameters, rows)
+    stamp = {"bytes": 1, "mtime_ns": 2}
+    save_index(built, tmp_path / "index", stamp)
+    opened = open_index(engine.parameters, rows, tmp_path / "index", stamp)
+    assert opened is not None
+    mapped = opened.arrays()
+    assert set(mapped) == set(built.arrays()) and all(isinstance(a, np.memmap) for a in mapped.values())
+    fresh = _answers(built, world)
+    assert len(fresh["found"]) > 1_000 and fresh["ids"][-1] is None and None not in fresh["ids"][:-1]
+    assert _answers(opened, world) == fresh
+    # an engine sharded over the opened index decides as the whole master, before and after an update
+    sharded = _engine()
+    sharded.master.load_shard(MasterShard(opened, sorted(world["mine"])))
+    _same(_link(world["full"], world["queries"]), _link(sharded, world["queries"]))
+    person = world["master"].slice(5, 1).to_pylist()[0]
+    sharded.master.upsert({**person, "full_name": "SITI AMINAH"})
+    assert opened.row_of(str(person["record_id"])) == opened.size  # the update is after the files' rows
+    sharded.master.upsert({**person, "record_id": "9999999999990002", "nik": "9999999999990002"})
+    # saved again after updates, the files hold the index as built (updates live in memory only)
+    save_index(opened, tmp_path / "again", stamp)
+    reopened = open_index(engine.parameters, rows, tmp_path / "again", stamp)
+    assert reopened is not None and _answers(reopened, world) == fresh
+    assert not any(isinstance(a, np.memmap) and a.flags.writeable for a in opened.arrays().values())
+
+
+def test_a_corrupt_or_partial_index_file_is_rebuilt_not_trusted(world: dict[str, Any], tmp_path: Path) -> None:
+    engine = _engine()
+    rows = TableRows(shard_layout(world["prepared"]))
+    folder, stamp = tmp_path / "index", {"bytes": 10, "mtime_ns": 20}
+    fresh = _answers(GlobalIndex(engine.parameters, rows), world)
+    first, reused = index_cached(engine.parameters, rows, folder, stamp)
+    assert not reused and _answers(first, world) == fresh
+    again, reused = index_cached(engine.parameters, rows, folder, stamp)
+    assert reused and _answers(again, world) == fresh
+
+    def corrupt_then_reopen(damage: Any, verify: str = "checksums") -> None:
+        damage()
+        assert open_index(engine.parameters, rows, folder, stamp, verify=verify) is None  # type: ignore[arg-type]
+        rebuilt, reused = index_cached(engine.parameters, rows, folder, stamp)
+        assert not reused and _answers(rebuilt, world) == fresh
+        assert open_index(engine.parameters, rows, folder, stamp) is not None
+
+    keys = folder / "rule-0-keys.npy"
+
+    def truncate() -> None:  # a partial file
+        keys.write_bytes(keys.read_bytes()[: keys.stat().st_size // 2])
+
+    def flip() -> None:  # same size, changed bytes: only the checksum sees it
+        data = bytearray(keys.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        keys.write_bytes(bytes(data))
+
+    corrupt_then_reopen(truncate, verify="sizes")
+    corrupt_then_reopen(flip)
+    corrupt_then_reopen(lambda: (folder / "id-rows.npy").unlink())
+    corrupt_then_reopen(lambda: (folder / "manifest.json").write_text("{", encoding="utf-8"))
+    # another layout file (rebuilt): the stored index is stale
+    assert open_index(engine.parameters, rows, folder, {**stamp, "mtime_ns": 21}) is None
+    assert open_index(engine.parameters, rows, folder, stamp, id_column="nik") is None
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.stale"))
+
+
+def test_dropped_regions_leave_the_engine_and_a_later_assignment_loads_them_again(world: dict[str, Any]) -> None:
+    full = _engine()
+    full.master.load_prepared(world["prepared"])
+    sharded = _sharded(world)
+    shard = sharded.master.shard
+    assert shard is not None
+    queries: pa.Table = world["queries"]
+    _same(_link(full, queries), _link(sharded, queries))  # fetches rows of the other half too
+    assert len(shard._cached) > 0
+    mine = sorted(world["mine"])
+    dropped, kept = mine[: len(mine) // 2], mine[len(mine) // 2 :]
+    district = world["prepared"]["district_code"].to_pylist()
+    rows_of = {d: sum(1 for x in district if x == d) for d in mine}
+    held_before = len(sharded.master)
+    gone = sharded.master.drop_regions(dropped)
+    assert len(sharded.master) == sum(rows_of[d] for d in kept)  # fetched rows of other regions go too
+    assert gone == held_before - len(sharded.master) and gone >= sum(rows_of[d] for d in dropped)
+    assert sorted(shard.regions, key=str) == kept and not any(shard.holds_region(d) for d in dropped)
+    assert sharded.master.drop_regions(dropped) == 0  # not held: nothing
+    # the kept districts' records decide as before
+    query_district = pc.utf8_slice_codeunits(queries["village_code"], 0, 6).to_pylist()
+    kept_queries = queries.filter(pa.array([d in set(kept) for d in query_district]))
+    assert kept_queries.num_rows > 100
+    _same(_link(full, kept_queries), _link(sharded, kept_queries))
+    assert shard.stats.regions_on_demand == 0
+    # a master update of a dropped district meanwhile: the index keeps it; the engine holds it when the
+    # district comes back (a later assignment), and every decision is the whole master's again
+    person = next(r for r in world["master"].to_pylist() if r["village_code"] and r["village_code"][:6] in dropped)
+    for engine in (full, sharded):
+        engine.master.upsert({**person, "full_name": "SITI AMINAH"})
+    assert not sharded.master.prepared.has(str(person["record_id"]))
+    assert shard.add_regions(dropped) == sum(rows_of[d] for d in dropped)
+    assert sharded.master.prepared.has(str(person["record_id"]))
+    record = {c: person.get(c) for c in queries.column_names if c in person and c != "relationship"}
+    again = pa.concat_tables(
+        [queries, pa.Table.from_pylist([{**record, "record_id": "updated"}], schema=queries.schema)]
+    )
+    full_decisions = _link(full, again)
+    _same(full_decisions, _link(sharded, again))
+    assert full_decisions[-1].master_record_id == str(person["record_id"])
