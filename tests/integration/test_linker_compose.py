@@ -43,7 +43,7 @@ from services.kafka.topics import provision
 from services.linker import changelog
 from services.linker.settings import DEV_PERSON_ID_KEY
 from tests.support.broker import RunningBroker
-from tests.support.linker_service import Topics, start_worker
+from tests.support.linker_service import Topics, start_worker, written
 from tests.support.polling import records_until
 from tests.support.updates import change_record
 from tools.broker import free_port
@@ -165,7 +165,7 @@ def test_the_compose_configuration_links_applies_changes_and_counts_both(
     deadline = time.monotonic() + 30
     while True:
         samples = scrape(metrics_port)
-        produced_members = len(read_topic(bootstrap, topics.members))
+        produced_members = written(bootstrap, topics.members)
         counted = (
             sample(samples, "regsosek_messages_consumed_total", topic=changes[POPULATION_CHANGES]) == 1
             and sample(samples, "regsosek_messages_produced_total", topic=topics.members) == produced_members

@@ -6,6 +6,7 @@ import dataclasses
 import uuid
 from pathlib import Path
 
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, KafkaAdminClient
 
 from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, REVIEW, SUBMISSIONS, SUBMISSIONS_DLQ, topic_spec
@@ -94,3 +95,17 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
     finally:
         admin.close()
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def written(bootstrap: str, topic: str) -> int:
+    """How many records were ever written to `topic` (the sum of its partitions' end offsets).
+
+    Unlike a count of the records read, compaction does not lower it: the broker compacts the linkage
+    topics within a test, because their records carry 2022 event times and segments roll on record time.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
