@@ -58,6 +58,8 @@ EXTRA_REGENCIES = ("3201", "3301", "3506", "1101", "1801", "1201", "6101", "5301
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from shard import _mapped_rss_mb, _rss_now_mb  # noqa: E402 (bench/shard.py: the same /proc readings)
+
 
 def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
@@ -230,29 +232,6 @@ def phase_engine(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "peak_rss_mb": {"after_ready": rss_ready, "process": _peak_rss_mb()},
     }
-
-
-def _rss_now_mb() -> dict[str, float]:
-    """Current resident memory: anonymous (heap: engine, index read into memory) and file-backed."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("RssAnon", "RssFile"):
-            fields[name] = int(value.split()[0]) / 1024.0
-    return fields
-
-
-def _mapped_rss_mb(folder: Path) -> float:
-    """Resident memory of this process's mappings of files under `folder` (/proc/self/smaps)."""
-    total_kb, inside = 0, False
-    prefix = str(folder.resolve())
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()
-        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's header line
-            inside = len(head) >= 6 and head[5].startswith(prefix)
-        elif inside and head and head[0] == "Rss:":
-            total_kb += int(head[1])
-    return total_kb / 1024.0
 
 
 def _shard_kwargs() -> dict[str, Any]:
