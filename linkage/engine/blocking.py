@@ -43,6 +43,7 @@ class RuleIndex:
         self._rows: RowIds = rows[order]
         self._keys: npt.NDArray[np.uint64] = hashes[rows][order]
         self._added: dict[int, list[int]] = {}
+        self._added_keys: npt.NDArray[np.uint64] | None = None  # sorted keys of `_added` (built on demand)
 
     def add(self, row: int, codes: Sequence[int]) -> None:
         """Index one appended master row (its codes in the rule's column order)."""
@@ -50,6 +51,7 @@ class RuleIndex:
             return
         hashes, _ = key_hashes([np.array([c], dtype=np.int32) for c in codes])
         self._added.setdefault(int(hashes[0]), []).append(row)
+        self._added_keys = None
 
     def extend(self, rows: RowIds, master_columns: Sequence[Codes]) -> None:
         """Index many appended master rows at once: a few go to the dictionary (as `add`), many are
@@ -58,6 +60,7 @@ class RuleIndex:
         if len(rows) < max(1024, len(self._keys) // 64):  # re-sorting the whole index would cost more
             for key, row in zip(hashes[valid].tolist(), rows[valid].tolist(), strict=True):
                 self._added.setdefault(int(key), []).append(int(row))
+            self._added_keys = None
             return
         keys = np.concatenate([self._keys, hashes[valid]])
         all_rows = np.concatenate([self._rows, rows[valid].astype(np.int64)])
@@ -88,7 +91,12 @@ class RuleIndex:
         if self._added:
             extra_q: list[int] = []
             extra_r: list[int] = []
-            for q, key in zip(queries.tolist(), keys.tolist(), strict=True):
+            if self._added_keys is None:
+                self._added_keys = np.sort(np.fromiter(self._added, dtype=np.uint64, count=len(self._added)))
+            # only the queries whose key some added row has go through the dictionary (a shard's
+            # fetched rows are added here: thousands of keys, a batch's keys mostly not among them)
+            hit = np.isin(keys, self._added_keys, assume_unique=False)
+            for q, key in zip(queries[hit].tolist(), keys[hit].tolist(), strict=True):
                 for row in self._added.get(key, ()):
                     extra_q.append(q)
                     extra_r.append(row)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +79,33 @@ def char_matrix(values: Sequence[object], width: int) -> tuple[npt.NDArray[np.ui
     return matrix, lengths.astype(np.int64)
 
 
+class Growing:
+    """An array appended to at its end, kept in a buffer grown by a quarter at a time (appends cost
+    O(appended) amortised, not a copy of the whole array: a shard appends fetched master rows to
+    its columns' derived arrays at every batch). `view` is the part in use."""
+
+    def __init__(self, first: npt.NDArray[Any]) -> None:
+        self._buffer = first
+        self._size = len(first)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def view(self) -> npt.NDArray[Any]:
+        return self._buffer[: self._size]
+
+    def append(self, more: npt.NDArray[Any]) -> None:
+        end = self._size + len(more)
+        if end > len(self._buffer):
+            capacity = max(end, len(self._buffer) + len(self._buffer) // 4 + 1024)
+            grown = np.empty((capacity, *self._buffer.shape[1:]), dtype=self._buffer.dtype)
+            grown[: self._size] = self._buffer[: self._size]
+            self._buffer = grown
+        self._buffer[self._size : end] = more
+        self._size = end
+
+
 class EncodedColumn:
     """One master column as int32 codes into a growable vocabulary (upserts append, never rebuild)."""
 
@@ -94,9 +121,9 @@ class EncodedColumn:
         self._codes: Codes = codes
         self._size = len(codes)
         self._arrow_strings: pa.LargeStringArray | None = None
-        self._numbers: npt.NDArray[np.float64] | None = None
-        self._token_masks: npt.NDArray[np.uint64] | None = None
-        self._chars: tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None = None
+        self._numbers: Growing | None = None
+        self._token_masks: Growing | None = None
+        self._chars: tuple[Growing, Growing] | None = None  # code-point matrix and lengths
         self._chars_unsupported_at = -1
         self._counts: npt.NDArray[np.int64] = np.bincount(codes[codes >= 0], minlength=len(self._vocab))
         self._non_null = int((codes >= 0).sum())
@@ -156,16 +183,24 @@ class EncodedColumn:
         if self._numbers is None or len(self._numbers) != len(self._vocab):
             done = 0 if self._numbers is None else len(self._numbers)  # new values only: appends grow it
             extra = np.array([as_number(v) for v in self._vocab[done:]], dtype=np.float64)
-            self._numbers = extra if self._numbers is None else np.concatenate([self._numbers, extra])
-        return self._numbers
+            if self._numbers is None:
+                self._numbers = Growing(extra)
+            else:
+                self._numbers.append(extra)
+        numbers: npt.NDArray[np.float64] = self._numbers.view
+        return numbers
 
     def token_masks(self) -> npt.NDArray[np.uint64]:
         """Vocabulary as token signatures (`token_mask`), for token-subset levels."""
         if self._token_masks is None or len(self._token_masks) != len(self._vocab):
             done = 0 if self._token_masks is None else len(self._token_masks)
             extra = token_masks(self._vocab[done:])
-            self._token_masks = extra if self._token_masks is None else np.concatenate([self._token_masks, extra])
-        return self._token_masks
+            if self._token_masks is None:
+                self._token_masks = Growing(extra)
+            else:
+                self._token_masks.append(extra)
+        masks: npt.NDArray[np.uint64] = self._token_masks.view
+        return masks
 
     def char_matrix(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]] | None:
         """Vocabulary as a code-point matrix (see `char_matrix`), for short strings only (IDs)."""
@@ -175,17 +210,23 @@ class EncodedColumn:
             done = 0 if self._chars is None else len(self._chars[1])
             extra = self._vocab[done:]
             width = max((len(str(v)) for v in extra), default=0)
-            if self._chars is not None and width <= self._chars[0].shape[1] and all(isinstance(v, str) for v in extra):
+            if (
+                self._chars is not None
+                and width <= self._chars[0].view.shape[1]
+                and all(isinstance(v, str) for v in extra)
+            ):
                 # values appended since: only their rows are built (a shard's fetched rows grow it often)
-                matrix, lengths = char_matrix(extra, self._chars[0].shape[1])
-                self._chars = (np.vstack([self._chars[0], matrix]), np.concatenate([self._chars[1], lengths]))
-                return self._chars
-            width = max((len(str(v)) for v in self._vocab), default=0)
-            if width > 32 or not all(isinstance(v, str) for v in self._vocab):
-                self._chars_unsupported_at = len(self._vocab)
-                return None
-            self._chars = char_matrix(self._vocab, width)
-        return self._chars
+                matrix, lengths = char_matrix(extra, self._chars[0].view.shape[1])
+                self._chars[0].append(matrix)
+                self._chars[1].append(lengths)
+            else:
+                width = max((len(str(v)) for v in self._vocab), default=0)
+                if width > 32 or not all(isinstance(v, str) for v in self._vocab):
+                    self._chars_unsupported_at = len(self._vocab)
+                    return None
+                matrix, lengths = char_matrix(self._vocab, width)
+                self._chars = (Growing(matrix), Growing(lengths))
+        return self._chars[0].view, self._chars[1].view
 
     def encode(self, values: Sequence[object]) -> Codes:
         """Codes of query values in this column's vocabulary (null -> -1, unseen -> -2)."""
@@ -246,7 +287,8 @@ class EncodedColumn:
             grown_counts[: len(self._counts)] = self._counts
             self._counts = grown_counts
         present = codes[codes >= 0]
-        self._counts[: len(self._vocab)] += np.bincount(present, minlength=len(self._vocab))
+        # O(appended), not O(vocabulary): a shard appends a few fetched rows per batch
+        np.add.at(self._counts, present, 1)
         self._non_null += len(present)
         end = self._size + len(codes)
         if end > len(self._codes):

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from linkage.engine.columns import Growing
 from linkage.engine.decisions import match_probability
 from linkage.normalise.family import (
     HEAD_BONUS,
@@ -60,29 +61,29 @@ class MasterFamilies:
             names = table.column("name_concat").to_pylist()
             keys, heads = kk_heads(table.column("kk_number").to_pylist(), names, roles)
         # object array of shared key strings: one pointer per row, gathered per batch without a loop
-        self._keys: npt.NDArray[np.object_] = np.array(keys, dtype=object)
-        self._heads: npt.NDArray[np.bool_] = np.array(heads, dtype=np.bool_)
+        self._keys = Growing(np.array(keys, dtype=object))
+        self._heads = Growing(np.array(heads, dtype=np.bool_))
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def described(self) -> tuple[list[str | None], list[bool]]:
         """Every row's head key and whether it is the head (the arguments of `extend`)."""
-        return list(self._keys), self._heads.tolist()
+        return list(self._keys.view), self._heads.view.tolist()
 
     def extend(self, keys: list[str | None], heads: list[bool]) -> None:
         """Describe appended rows (in row order)."""
         added = np.empty(len(keys), dtype=object)
         added[:] = keys
-        self._keys = np.concatenate([self._keys, added])
-        self._heads = np.concatenate([self._heads, np.array(heads, dtype=np.bool_)])
+        self._keys.append(added)
+        self._heads.append(np.array(heads, dtype=np.bool_))
 
     def head(self, row: int) -> MasterHead | None:
         """The KK head of a master row, or None when unknown."""
         if row >= len(self._keys):
             return None
-        key = self._keys[row]
-        return None if key is None else MasterHead(str(key), bool(self._heads[row]))
+        key = self._keys.view[row]
+        return None if key is None else MasterHead(str(key), bool(self._heads.view[row]))
 
 
 @dataclass(frozen=True)

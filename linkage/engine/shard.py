@@ -56,7 +56,7 @@ REGION_COLUMNS: frozenset[str] = frozenset({"district_code", "village_code"})
 #: Each row's position in the whole master (`shard_layout`).
 RANK_COLUMN = "_rank"
 #: The layout of `GlobalIndex.arrays` / `described` (a change makes stored index files be rebuilt).
-INDEX_FORMAT = "global-index-1"
+INDEX_FORMAT = "global-index-2"
 
 
 def global_rules(
@@ -150,6 +150,84 @@ class TableRows:
         return taken.take(pa.array(back, type=pa.int64())).combine_chunks()
 
 
+#: The row store's encoding (`RowBlobs`): the separator between a row's values, and a null value.
+ROW_SEPARATOR, ROW_NULL = "\x1f", "\x1e"
+#: Column types the row store encodes as text and casts back exactly.
+_ROW_TYPES = (
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_integer,
+    pa.types.is_boolean,
+    pa.types.is_date32,
+)
+
+
+class RowBlobs:
+    """The shard-layout rows stored row by row: each row's values as text, joined by `ROW_SEPARATOR`
+    (`ROW_NULL` for a null), one run of bytes per row (`offsets`, `data`).
+
+    Fetching a few scattered rows (the rows the global index finds in other regions) from the columnar
+    layout costs two or three pages per column per row, and one Arrow call per record batch touched:
+    0.2-0.4 ms a row at 28 columns here (bench/shard.py). From this store a row is one run of bytes,
+    usually within one page. Rows of whole regions are still read from the columnar layout.
+    """
+
+    def __init__(self, schema: pa.Schema, offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> None:
+        self.schema = schema
+        self.offsets = offsets
+        self.data = data
+
+    @classmethod
+    def build(cls, rows: MasterRows, chunk_rows: int = 1 << 16) -> RowBlobs | None:
+        """The store of `rows`, encoded chunk by chunk; None when a column's type is not one the store
+        keeps exactly, or a value holds one of the separators (then rows are read from the layout)."""
+        schema = rows.schema
+        if not all(any(is_type(f.type) for is_type in _ROW_TYPES) for f in schema):
+            return None
+        columns = [rows.column(f.name) for f in schema]
+        offsets: list[npt.NDArray[np.int64]] = [np.zeros(1, dtype=np.int64)]
+        data: list[npt.NDArray[np.uint8]] = []
+        written = 0
+        for start in range(0, rows.num_rows, chunk_rows):
+            texts = []
+            for column in columns:
+                text = column.slice(start, chunk_rows).combine_chunks().cast(pa.string())
+                if (
+                    pc.any(pc.match_substring(text, ROW_SEPARATOR)).as_py()
+                    or pc.any(pc.match_substring(text, ROW_NULL)).as_py()
+                ):
+                    return None
+                texts.append(text)
+            joined = pc.binary_join_element_wise(
+                *texts, ROW_SEPARATOR, null_handling="replace", null_replacement=ROW_NULL
+            )
+            joined = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+            ends = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=len(joined) + 1, offset=4 * joined.offset)
+            first, last = int(ends[0]), int(ends[-1])
+            offsets.append(ends[1:].astype(np.int64) - first + written)
+            data.append(np.frombuffer(joined.buffers()[2], dtype=np.uint8)[first:last].copy())
+            written += last - first
+        return cls(
+            schema,
+            np.concatenate(offsets),
+            np.concatenate(data) if data else np.zeros(0, dtype=np.uint8),
+        )
+
+    def take(self, rows: RowIds) -> pa.Table:
+        """These rows, in this order (as `TableRows.take` gives them)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.offsets[rows].tolist(), self.offsets[rows + 1].tolist()
+        values = [bytes(self.data[a:b]).decode("utf-8").split(ROW_SEPARATOR) for a, b in zip(starts, ends, strict=True)]
+        width = len(self.schema)
+        if any(len(v) != width for v in values):
+            raise EngineError("the row store does not fit the layout's columns")
+        arrays = []
+        for i, field in enumerate(self.schema):
+            text = pa.array([None if v[i] == ROW_NULL else v[i] for v in values], type=pa.string())
+            arrays.append(text.cast(field.type))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
 class ValueCounts:
     """How many live master rows hold each value of one column (by value hash), updated by upserts:
     sorted unique hashes with their counts, plus a dictionary of changes."""
@@ -217,6 +295,8 @@ class GlobalIndex:
     holding the whole master would give them).
     """
 
+    _blobs: RowBlobs | None  # the rows stored row by row, for scattered fetches (None: not kept)
+
     def __init__(
         self,
         params: ModelParameters,
@@ -251,6 +331,7 @@ class GlobalIndex:
         runs = pc.run_end_encode(regions)
         ends = np.asarray(runs.run_ends.to_numpy(), dtype=np.int64)
         self._set_regions(runs.values.to_pylist(), np.concatenate([[0], ends[:-1]]).astype(np.int64), ends)
+        self._blobs = RowBlobs.build(rows)
 
     def _setup(
         self,
@@ -272,6 +353,7 @@ class GlobalIndex:
         self._added_ids: dict[str, int] = {}
         self._added_in: dict[object, list[int]] = {}  # region -> rows added there by updates
         self._dead: set[int] = set()
+        self._blobs = None
 
     def _set_regions(self, names: list[object], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> None:
         self._region_names: list[object] = names
@@ -290,6 +372,7 @@ class GlobalIndex:
             "region_column": self.region_column,
             "region_names": self._region_names,
             "frequencies": {name: counts.built_non_null for name, counts in self.frequencies.items()},
+            "row_store": self._blobs is not None,
         }
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
@@ -301,6 +384,8 @@ class GlobalIndex:
         for name, counts in self.frequencies.items():
             out[f"tf-{name}-keys"], out[f"tf-{name}-counts"] = counts.arrays
         out["region-starts"], out["region-ends"] = self._region_starts, self._region_ends
+        if self._blobs is not None:
+            out["row-offsets"], out["row-bytes"] = self._blobs.offsets, self._blobs.data
         return out
 
     @classmethod
@@ -342,6 +427,8 @@ class GlobalIndex:
                 for name in wanted
             }
             starts, ends = arrays["region-starts"], arrays["region-ends"]
+            if described.get("row_store"):
+                index._blobs = RowBlobs(rows.schema, arrays["row-offsets"], arrays["row-bytes"])
         except KeyError as missing:
             raise EngineError(f"the global index files lack {missing}") from None
         names = list(described["region_names"])
@@ -352,6 +439,10 @@ class GlobalIndex:
         for keys, rule_rows in zip(index._rule_keys, index._rule_rows, strict=True):
             if len(keys) != len(rule_rows) or len(keys) > index.size:
                 raise EngineError("the global index files' key arrays do not fit the master")
+        if index._blobs is not None and (
+            len(index._blobs.offsets) != index.size + 1 or int(index._blobs.offsets[-1]) != len(index._blobs.data)
+        ):
+            raise EngineError("the global index files' row store does not cover the master")
         index._set_regions(names, starts, ends)
         return index
 
@@ -424,15 +515,24 @@ class GlobalIndex:
         """The region of a row added by an update."""
         return self._added[row - self.size].column(self.region_column)[0].as_py()
 
-    def take(self, rows: RowIds, schema: pa.Schema) -> pa.Table:
-        """The rows (layout rows from the `MasterRows` port, updated rows from memory), in `schema`."""
+    def take(self, rows: RowIds, schema: pa.Schema, *, scattered: bool = False) -> pa.Table:
+        """The rows (layout rows from the `MasterRows` port, updated rows from memory), in `schema`.
+        `scattered`: a few rows from anywhere (read from the row store when there is one, `RowBlobs`)
+        rather than whole regions (read from the columnar layout)."""
         base = rows[rows < self.size]
-        parts = [self._rows.take(base).select(schema.names).cast(schema)] if len(base) else []
+        parts = [self._layout_rows(base, scattered).select(schema.names).cast(schema)] if len(base) else []
         for row in rows[rows >= self.size].tolist():
             parts.append(self._added[row - self.size])
         if not parts:
             return schema.empty_table()
         return pa.concat_tables(parts).combine_chunks()
+
+    def _layout_rows(self, rows: RowIds, scattered: bool) -> pa.Table:
+        return self._blobs.take(rows) if scattered and self._blobs is not None else self._rows.take(rows)
+
+    @property
+    def has_row_store(self) -> bool:
+        return self._blobs is not None
 
     def ranks(self, rows: RowIds, taken: pa.Table) -> npt.NDArray[np.int64]:
         """Each taken row's position in the whole master."""
@@ -448,13 +548,14 @@ class GlobalIndex:
         lo = int(np.searchsorted(self._id_keys, h, side="left"))
         hi = int(np.searchsorted(self._id_keys, h, side="right"))
         for row in self._id_rows[lo:hi].astype(np.int64).tolist():  # check the id itself (collisions)
-            if row not in self._dead and str(self._rows.take(np.array([row]))[self.id_column][0].as_py()) == rid:
+            taken = self._layout_rows(np.array([row], dtype=np.int64), True)
+            if row not in self._dead and str(taken[self.id_column][0].as_py()) == rid:
                 return int(row)
         return None
 
     # -- updates -------------------------------------------------------------------------------------
     def _values(self, row: int, schema: pa.Schema) -> pa.Table:
-        return self.take(np.array([row], dtype=np.int64), schema)
+        return self.take(np.array([row], dtype=np.int64), schema, scattered=True)
 
     def remove(self, record_id: str, schema: pa.Schema) -> int | None:
         """Mark the live row with this id replaced/removed (its term counts go); returns it."""
@@ -557,10 +658,10 @@ class MasterShard:
     def holds_region(self, region: object) -> bool:
         return region in self._held_added_regions
 
-    def _append(self, rows: RowIds) -> None:
+    def _append(self, rows: RowIds, *, scattered: bool = False) -> None:
         master = self._engine_master()
         assert self._schema is not None
-        table = self.index.take(rows, self._schema)
+        table = self.index.take(rows, self._schema, scattered=scattered)
         master.extend(table, self.index.ranks(rows, table))
 
     def add_regions(self, regions: Iterable[object]) -> int:
@@ -622,7 +723,7 @@ class MasterShard:
         self.stats.lookup_seconds += looked - started
         if len(other):
             self.stats.fetched += len(other)
-            self._append(other)
+            self._append(other, scattered=True)
             self._cached = np.union1d(self._cached, other)
             self.stats.fetch_seconds += time.perf_counter() - looked
 
@@ -643,7 +744,7 @@ class MasterShard:
             else None
         )
         if self.holds_region(region):
-            stored = self.index.take(np.array([row], dtype=np.int64), self._schema)
+            stored = self.index.take(np.array([row], dtype=np.int64), self._schema, scattered=True)
             master.upsert(stored.to_pylist()[0], rank=row)
 
     def remove(self, record_id: str) -> bool:

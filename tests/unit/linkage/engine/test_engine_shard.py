@@ -20,6 +20,7 @@ import pytest
 from engine_helpers import members_model
 
 from linkage.engine import BandThresholds, LinkageEngine, LinkDecision
+from linkage.engine.errors import EngineError
 from linkage.engine.index_store import index_cached, open_index, save_index
 from linkage.engine.keys import value_hashes
 from linkage.engine.shard import GlobalIndex, MasterShard, TableRows, global_rules, shard_layout
@@ -366,3 +367,70 @@ def test_dropped_regions_leave_the_engine_and_a_later_assignment_loads_them_agai
     full_decisions = _link(full, again)
     _same(full_decisions, _link(sharded, again))
     assert full_decisions[-1].master_record_id == str(person["record_id"])
+
+
+# --- the row store: scattered rows read row by row (RowBlobs) -----------------------------------------
+
+
+class _CountingRows(TableRows):
+    """`TableRows` that counts the rows taken from the columnar layout."""
+
+    def __init__(self, table: pa.Table) -> None:
+        super().__init__(table)
+        self.taken = 0
+
+    def take(self, rows: Any) -> pa.Table:
+        self.taken += len(rows)
+        return super().take(rows)
+
+
+def test_row_store_gives_the_rows_the_columnar_layout_gives() -> None:
+    import datetime as dt
+
+    from linkage.engine.shard import RowBlobs
+
+    n = 5_000
+    rng = random.Random(8)
+    table = pa.table(
+        {
+            "record_id": [f"r{i}" for i in range(n)],
+            "name": [rng.choice([None, "", "SITI AMINAH", "ÑOÑO  ", "a|b;c"]) for _ in range(n)],
+            "year": pa.array([rng.choice([None, 0, -3, 1985, 2**40]) for _ in range(n)], type=pa.int64()),
+            "head": pa.array([rng.choice([None, True, False]) for _ in range(n)], type=pa.bool_()),
+            "born": pa.array([rng.choice([None, dt.date(1950, 2, 28), dt.date(2001, 12, 31)]) for _ in range(n)]),
+        }
+    )
+    layout = TableRows(pa.Table.from_batches(table.to_batches(max_chunksize=700)))
+    blobs = RowBlobs.build(layout, chunk_rows=1_000)
+    assert blobs is not None and len(blobs.offsets) == n + 1
+    for rows in ([0], [n - 1], [4_321, 3, 3, 2_000, 999, 1_000], list(range(0, n, 7))):
+        picked = np.array(rows, dtype=np.int64)
+        assert blobs.take(picked).equals(layout.take(picked))
+    # a value holding a separator, or a column type the store cannot keep exactly: no store
+    assert RowBlobs.build(TableRows(pa.table({"a": ["x", "y\x1fz"]}))) is None
+    assert RowBlobs.build(TableRows(pa.table({"a": ["x", "\x1e"]}))) is None
+    assert RowBlobs.build(TableRows(pa.table({"a": ["x", "y"], "f": [1.5, 2.0]}))) is None
+
+
+def test_rows_of_other_regions_are_fetched_from_the_row_store(world: dict[str, Any], tmp_path: Path) -> None:
+    engine = _engine()
+    rows = _CountingRows(shard_layout(world["prepared"]))
+    index = GlobalIndex(engine.parameters, rows)
+    assert index.has_row_store
+    stamp = {"bytes": 3, "mtime_ns": 4}
+    save_index(index, tmp_path / "index", stamp)
+    opened = open_index(engine.parameters, rows, tmp_path / "index", stamp)
+    assert opened is not None and opened.has_row_store and isinstance(opened.arrays()["row-bytes"], np.memmap)
+    sharded = _engine()
+    sharded.master.load_shard(MasterShard(opened, sorted(world["mine"])))
+    held_rows = rows.taken  # the held regions come from the columnar layout
+    assert held_rows == len(sharded.master)
+    _same(_link(world["full"], world["queries"]), _link(sharded, world["queries"]))
+    shard = sharded.master.shard
+    assert shard is not None and shard.stats.fetched > 0
+    assert rows.taken == held_rows  # every fetched row came from the row store
+    # a row store that does not cover the master is not used: the index is rebuilt
+    arrays = dict(opened.arrays())
+    arrays["row-offsets"] = arrays["row-offsets"][:-1]
+    with pytest.raises(EngineError, match="row store"):
+        GlobalIndex.from_arrays(engine.parameters, rows, opened.described(), arrays)
