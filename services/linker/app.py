@@ -560,9 +560,13 @@ def build_app(
             log.info("link store: released partitions %s", released)
 
     def _ack(batch: Sequence[EventT[Any]]) -> None:
-        skip = fenced()  # their offsets stay uncommitted: the new owner re-processes them
+        skip = fenced()
         for event in batch:
-            if event.message.partition not in skip:
+            if event.message.partition in skip:
+                # Given up, never acked: its offset stays uncommitted (the new owner re-processes it),
+                # and faust's next rebalance does not wait for it to be acked.
+                app.consumer.unacked.discard(event.message)
+            else:
                 event.ack()
 
     def _crash_later(exc: BaseException) -> None:
