@@ -116,6 +116,16 @@ def pipeline_dashboard() -> Dashboard:
                 "reads only the tail.",
             )
         )
+        .with_panel(
+            series(
+                "Link-state changelog fences per hour",
+                "short",
+                ("sum by (instance) (increase(regsosek_linker_changelog_fenced_total[1h]))", "{{instance}}"),
+                description="Changelog writes refused because another instance had taken the partition over "
+                "(a new producer epoch): this instance overran the rebalance timeout. The batch is left to the "
+                "new owner, nothing is lost; 0 in normal hand-overs.",
+            )
+        )
         .with_row(Row("Master shard (REGSOSEK_LINKER_MASTER_SHARDING)"))
         .with_panel(
             series(

@@ -7,6 +7,7 @@ acks='all' and idempotent retries. `options` are passed on unchanged: SASL/TLS
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +19,10 @@ __all__ = [
     "AIOKafkaProducer",
     "TopicPartition",
     "acknowledging_producer",
+    "forget_fenced_errors",
     "reader",
     "topic_partitions",
+    "transactional_producer",
 ]
 
 
@@ -42,6 +45,45 @@ def acknowledging_producer(bootstrap: str, *, client_id: str, timeout_s: float, 
         request_timeout_ms=max(1000, int(timeout_s * 1000)),
         **options,
     )
+
+
+def transactional_producer(
+    bootstrap: str, *, client_id: str, transactional_id: str, timeout_s: float, **options: Any
+) -> AIOKafkaProducer:
+    """A transactional producer (acks='all', idempotent) with a fixed `transactional_id`.
+
+    `await producer.start()` registers the id with the broker's transaction coordinator, which bumps the
+    id's producer epoch: an open transaction of an older producer with the same id is aborted, and that
+    producer is fenced (its next send or commit fails with `AioProducerFenced`, services.kafka.errors).
+    Write with `begin_transaction()`, sends, `commit_transaction()`; readers that must not see aborted
+    writes use `isolation_level='read_committed'`. A transaction open longer than `timeout_s` (at least
+    10 s) is aborted by the broker."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        transactional_id=transactional_id,
+        request_timeout_ms=max(1000, int(timeout_s * 1000)),
+        transaction_timeout_ms=max(10_000, int(timeout_s * 1000)),
+        **options,
+    )
+
+
+def forget_fenced_errors(producer: AIOKafkaProducer) -> None:
+    """After a fenced transactional producer was handled: aiokafka 0.14 also leaves the fatal error on
+    internal futures nobody awaits (the transaction's waiter, the failed batches' drain waiters), and
+    asyncio prints their tracebacks when they are collected ("exception was never retrieved"). Mark
+    them retrieved; nothing else changes."""
+    txn = getattr(producer, "_txn_manager", None)
+    waiters = [getattr(txn, "_transaction_waiter", None)]
+    accumulator = getattr(producer, "_message_accumulator", None)
+    batches = [b for bs in getattr(accumulator, "_batches", {}).values() for b in bs]
+    batches.extend(getattr(accumulator, "_pending_batches", ()))
+    waiters.extend(getattr(b, "_drain_waiter", None) for b in batches)
+    for waiter in waiters:
+        if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+            waiter.exception()
 
 
 async def topic_partitions(

@@ -5,9 +5,14 @@ Delivery order per micro-batch (at_least_once):
 2. link the valid ones (engine call in a worker thread, so the event loop keeps heartbeating);
 3. produce all outputs and dead letters and AWAIT every broker acknowledgement (acks=all);
    With a link-state changelog (services/linker/changelog.py), each changed family's state record is
-   one of these records, sent to the changelog partition of the family's submissions partition;
+   written to the changelog partition of the family's submissions partition, one transaction per
+   partition on that partition's producer (services/linker/changelog_kafka.py), committed;
 4. apply the batch to the link store (with the changelog offsets its records reached);
 5. only then the batch's events are acked, and faust commits their offsets.
+A partition whose changelog transaction was FENCED (another instance took it over: this one overran
+the rebalance timeout) skips 4 and 5: its part of the batch is not applied, its events are not acked
+(their offsets stay uncommitted; the new owner re-processes them), its file is closed, and the
+instance takes no more records of it until the group assigns it here again.
 A crash anywhere before 5 re-delivers the batch; every output is deterministic, so the re-processing
 writes byte-identical records under the same keys. Infrastructure failures (engine, broker, store) crash
 the worker on purpose: skipping a batch would lose it, so the supervisor restarts the process instead.
@@ -38,7 +43,8 @@ from services.kafka.events import EventStamper, faust_timestamp
 from services.kafka.record import KafkaRecord
 from services.linker import changelog
 from services.linker.admission import AdmissionRules, refusal_dead_letter, team_of
-from services.linker.changelog_kafka import KafkaChangelogReader
+from services.linker.changelog import ChangelogWrite, ChangelogWriter, SendWriter
+from services.linker.changelog_kafka import KafkaChangelogReader, KafkaChangelogWriter
 from services.linker.deadletter import classify_submission, dead_letter_key
 from services.linker.errors import LinkerConfigError
 from services.linker.kafka_sensor import KafkaClientSensor
@@ -138,11 +144,16 @@ class SubmissionHandler:
         self._owned: Callable[[], Collection[int]] | None = None
         self._pending: asyncio.Future[None] | None = None  # the store write left running by the last batch
         self._changelog = settings.changelog_topic or None
+        self._writer: ChangelogWriter | None = None
         self.counters = LinkerCounters()
 
     def bind_sender(self, send: Send) -> None:
         """How records are produced: `await send(record)` returns the broker-ack future."""
         self._send = send
+
+    def bind_changelog(self, writer: ChangelogWriter) -> None:
+        """How state records are written (the fenced Kafka writer); by default the sender, unfenced."""
+        self._writer = writer
 
     def bind_ownership(self, owned: Callable[[], Collection[int]]) -> None:
         """Which source partitions this instance owns now; a batch drops records of any other partition."""
@@ -162,7 +173,9 @@ class SubmissionHandler:
             lost = sorted({e.message.partition for e in events} - owned)
             self.counters.not_owned += len(events) - len(kept)
             log.warning(
-                "dropped %d records of partitions %s revoked before their batch ran", len(events) - len(kept), lost
+                "dropped %d records of partitions %s revoked (or fenced) before their batch ran",
+                len(events) - len(kept),
+                lost,
             )
         return kept
 
@@ -232,10 +245,11 @@ class SubmissionHandler:
             result, view, {r.submission.family_key.key: r.source.partition for r in accepted}
         )
         linked = time.perf_counter()
-        acks = await self._produce_and_wait([*records, *state_records])
+        _, logged = await asyncio.gather(self._produce_and_wait(records), self._write_changelog(state_records))
         acked = time.perf_counter()
-        positions = changelog_positions(acks[len(records) :]) if state_records else None
-        write = view.writer(result.update, positions) if result.update else None
+        positions = logged.after if state_records else None
+        # A fenced partition's part is not applied (its events are not acked either: the agent).
+        write = view.writer(result.update, positions, skip=logged.fenced) if result.update else None
 
         async def store_then_ack() -> None:
             if write is not None:
@@ -290,15 +304,23 @@ class SubmissionHandler:
 
     def _changelog_records(
         self, result: BatchResult, view: BatchStore, partitions: Mapping[str, int]
-    ) -> list[OutboundRecord]:
+    ) -> dict[int, list[tuple[bytes, bytes]]]:
         """Each changed family's state after the batch, for the changelog partition of its source partition."""
         if self._changelog is None or not result.update.families:
-            return []
-        topic = self._changelog
-        return [
-            OutboundRecord(topic, r.family_key.encode(), changelog.encode(r), None, partitions[r.family_key])
-            for r in changelog.family_records(result.update, view.family_minted, view.family_decisions)
-        ]
+            return {}
+        out: dict[int, list[tuple[bytes, bytes]]] = {}
+        for r in changelog.family_records(result.update, view.family_minted, view.family_decisions):
+            out.setdefault(partitions[r.family_key], []).append((r.family_key.encode(), changelog.encode(r)))
+        return out
+
+    async def _write_changelog(self, records: Mapping[int, Sequence[tuple[bytes, bytes]]]) -> ChangelogWrite:
+        if not records:
+            return ChangelogWrite({})
+        if self._writer is None:
+            if self._send is None or self._changelog is None:
+                raise RuntimeError("the handler has no sender: call bind_sender() first")
+            self._writer = SendWriter(self._changelog, self._send)
+        return await self._writer.write(records)
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> list[Any]:
         """Send every record, then wait for every acknowledgement; returns them (record metadata) in order."""
@@ -306,14 +328,6 @@ class SubmissionHandler:
             raise RuntimeError("the handler has no sender: call bind_sender() first")
         pending = [await self._send(rec) for rec in records]
         return list(await asyncio.gather(*pending)) if pending else []
-
-
-def changelog_positions(acks: Sequence[Any]) -> dict[int, int]:
-    """Per changelog partition, the next offset after the batch's acknowledged records (their metadata)."""
-    out: dict[int, int] = {}
-    for meta in acks:
-        out[meta.partition] = max(out.get(meta.partition, 0), int(meta.offset) + 1)
-    return out
 
 
 class StoreGate(asyncio.Lock):
@@ -369,9 +383,13 @@ def build_app(
     """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     reader = None
+    writer: KafkaChangelogWriter | None = None
     if settings.changelog_topic:
         security = settings.kafka_python_security()
         reader = KafkaChangelogReader(settings.bootstrap, settings.changelog_topic, security=security)
+        writer = KafkaChangelogWriter(
+            settings.bootstrap, settings.changelog_topic, settings.app_id, security=settings.aiokafka_security()
+        )
     store = PartitionedLinkStore(settings.link_store_path, changelog=reader)
     ids = PersonIds(settings.person_id_key.get_secret_value().encode("utf-8"))
     topics = OutputTopics(
@@ -424,9 +442,16 @@ def build_app(
         return await app.producer.send(rec.topic, rec.key, rec.value, None, faust_timestamp(ts), headers)
 
     handler.bind_sender(send)
+    if writer is not None:
+        handler.bind_changelog(writer)
+
+    def fenced() -> frozenset[int]:
+        """Partitions whose changelog write was fenced: another instance owns them now."""
+        return writer.fenced() if writer is not None else frozenset()
 
     def owned() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic}
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.submissions_topic}
+        return assigned - fenced()
 
     handler.bind_ownership(owned)
     max_messages, within = settings.batch_max_members, settings.batch_wait_seconds
@@ -464,14 +489,50 @@ def build_app(
             lock=engine_lock,
             progress=progress,
             recorder=recorder,
+            changelog_writer=writer,
         )
     if settings.decisions_enabled:
         install_decisions(
-            app, settings, linker=linker, store=store, ids=ids, send=send, lock=engine_lock, progress=progress
+            app,
+            settings,
+            linker=linker,
+            store=store,
+            ids=ids,
+            send=send,
+            lock=engine_lock,
+            progress=progress,
+            changelog_writer=writer,
+            excluded=fenced,
         )
 
     if reader is not None:
         install_standby(app, settings, store, reader.partition_count)
+
+    if writer is not None:
+        fenced_total = recorder.metrics.changelog_fenced if recorder is not None else None
+
+        @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def fence_previous_owners(sender: Any, assigned: set[TP], **_: Any) -> None:
+            # Before any file of these partitions is restored: their producers' new epochs fence every
+            # older owner's producer (an open transaction of theirs is aborted, never read).
+            await writer.acquire({tp.partition for tp in assigned if tp.topic == settings.submissions_topic})
+
+        def drop_fenced(partition: int) -> None:
+            # Positions and counts only (no record content). Called inside the write, before the batch
+            # applies anything: the batch's part of this partition is then skipped, its events not acked.
+            log.error(
+                "changelog p%d: fenced (another instance took the partition over); its batch is left "
+                "to the new owner, its link-store file closed, its records not taken until it is "
+                "assigned here again",
+                partition,
+            )
+            if fenced_total is not None:
+                fenced_total.inc()
+            if updates is not None:
+                updates.released([partition])
+            store.release([partition])
+
+        writer.on_fenced = drop_fenced
 
     if recorder is not None:
         restored = recorder.metrics.changelog_restored
@@ -493,12 +554,20 @@ def build_app(
             if updates is not None:
                 updates.released(released)
             await asyncio.to_thread(store.release, released)
+        if writer is not None:
+            await writer.release(released)
         if released:
             log.info("link store: released partitions %s", released)
 
     def _ack(batch: Sequence[EventT[Any]]) -> None:
+        skip = fenced()
         for event in batch:
-            event.ack()
+            if event.message.partition in skip:
+                # Given up, never acked: its offset stays uncommitted (the new owner re-processes it),
+                # and faust's next rebalance does not wait for it to be acked.
+                app.consumer.unacked.discard(event.message)
+            else:
+                event.ack()
 
     def _crash_later(exc: BaseException) -> None:
         # A store write that failed after its batch returned: nothing acks those events; stop the worker.

@@ -320,31 +320,69 @@ def file_records(
 
 
 @dataclass(frozen=True)
-class ChangelogSink:
-    """Sends state records to the changelog and awaits their acknowledgements (the decision and update
-    paths; a submissions batch sends its records with its outputs, services/linker/app.py)."""
+class ChangelogWrite:
+    """What one write of state records reached: per changelog partition the next offset after its
+    committed records, and the partitions whose write was FENCED (another instance took the partition
+    over: nothing of theirs was committed, and this instance must not apply that part to its file)."""
+
+    after: dict[int, int]
+    fenced: frozenset[int] = frozenset()
+
+
+class ChangelogWriter(Protocol):
+    """Writes state records to the changelog, per partition (the Kafka adapter, fenced by producer
+    epochs: services/linker/changelog_kafka.py `KafkaChangelogWriter`)."""
+
+    async def write(self, records: Mapping[int, Sequence[tuple[bytes, bytes]]]) -> ChangelogWrite:
+        """Write each partition's (key, value) records, in order, and return once they are committed
+        (acknowledged); a partition another instance took over comes back in `fenced`."""
+        ...
+
+
+@dataclass(frozen=True)
+class SendWriter:
+    """A `ChangelogWriter` over a plain sender: no transactions, no fence (unit tests' fakes)."""
 
     topic: str
     send: Send
+
+    async def write(self, records: Mapping[int, Sequence[tuple[bytes, bytes]]]) -> ChangelogWrite:
+        """Send every record, await every acknowledgement."""
+        pending = [
+            await self.send(OutboundRecord(self.topic, k, v, None, p))
+            for p, rs in sorted(records.items())
+            for k, v in rs
+        ]
+        after: dict[int, int] = {}
+        for meta in await asyncio.gather(*pending) if pending else []:
+            after[meta.partition] = max(after.get(meta.partition, 0), int(meta.offset) + 1)
+        return ChangelogWrite(after)
+
+
+@dataclass(frozen=True)
+class ChangelogSink:
+    """Writes state records to the changelog and awaits their commits (the decision and update paths; a
+    submissions batch writes its records next to the batch's outputs, services/linker/app.py)."""
+
+    writer: ChangelogWriter
 
     async def write(
         self,
         families: Mapping[int, Sequence[FamilyRecord]],
         positions: Mapping[int, ChangePositions] | None = None,
-    ) -> dict[int, int]:
-        """Send each partition's family records, await every ack, then the partitions' positions
-        records (only once the families they cover are durable), await those; returns per changelog
-        partition the next offset after the acknowledged records."""
-        after: dict[int, int] = {}
-        steps = (
-            [(p, r.family_key, encode(r)) for p, rs in sorted(families.items()) for r in rs],
-            [(p, POSITIONS_KEY, encode_positions(PositionsRecord(at))) for p, at in sorted((positions or {}).items())],
-        )
-        for step in steps:
-            pending = [await self.send(OutboundRecord(self.topic, k.encode(), v, None, p)) for p, k, v in step]
-            for meta in await asyncio.gather(*pending) if pending else []:
-                after[meta.partition] = max(after.get(meta.partition, 0), int(meta.offset) + 1)
-        return after
+    ) -> ChangelogWrite:
+        """Write each partition's family records, then its positions record, in ONE write per partition
+        (with the Kafka writer: one transaction, so a reader sees the positions only with the families
+        they cover); returns per changelog partition the next offset after the committed records, and
+        the partitions fenced (another instance owns them now: the caller must not apply them)."""
+        records: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        for p, rs in sorted(families.items()):
+            records[p].extend((r.family_key.encode(), encode(r)) for r in rs)
+        for p, at in sorted((positions or {}).items()):
+            records[p].append((POSITIONS_KEY.encode(), encode_positions(PositionsRecord(at))))
+        if not records:
+            return ChangelogWrite({})
+        return await self.writer.write(records)
 
 
 class ChangelogReader(Protocol):

@@ -233,10 +233,13 @@ class PartitionedBatch:
         """Split the batch's update by partition and apply each part in its file's transaction."""
         self.writer(update, positions)()
 
-    def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
+    def writer(
+        self, update: StoreUpdate, positions: Mapping[int, int] | None = None, *, skip: Collection[int] = ()
+    ) -> Callable[[], None]:
         """`apply` in two steps: the split by partition now, the write when the returned function is
         called (possibly in a thread, while the next batch links). `positions` (changelog partition ->
-        next offset) go to the file of the same partition number, with its part of the update."""
+        next offset) go to the file of the same partition number, with its part of the update. The parts
+        of the partitions in `skip` are left out (their changelog write was fenced)."""
         parts: dict[int, StoreUpdate] = defaultdict(StoreUpdate)
         for key, state in update.families.items():
             parts[self._partition_of(key)].families[key] = state
@@ -247,7 +250,10 @@ class PartitionedBatch:
         for key in update.dropped_members:
             parts[self._partition_of(key[:_FAMILY_KEY_LENGTH])].dropped_members.add(key)
         at = dict(positions or {})
-        jobs = {p: (parts.get(p, StoreUpdate()), {p: at[p]} if p in at else None) for p in set(parts) | set(at)}
+        jobs = {
+            p: (parts.get(p, StoreUpdate()), {p: at[p]} if p in at else None)
+            for p in (set(parts) | set(at)) - set(skip)
+        }
         store = self._store
 
         def write_one(file: LinkStore, job: tuple[StoreUpdate, dict[int, int] | None]) -> None:

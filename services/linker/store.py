@@ -114,9 +114,12 @@ class BatchStore(Protocol):
 
     def apply(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> None: ...
 
-    def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
+    def writer(
+        self, update: StoreUpdate, positions: Mapping[int, int] | None = None, *, skip: Collection[int] = ()
+    ) -> Callable[[], None]:
         """`apply(update, positions)` as a function to call later (possibly in a thread, after the next
-        batch began); `positions`: changelog partition -> next offset its records reached."""
+        batch began); `positions`: changelog partition -> next offset its records reached; the parts of
+        the partitions in `skip` left out (their changelog write was fenced)."""
         ...
 
 
@@ -220,8 +223,12 @@ class LinkStore:
     def release(self, partitions: Iterable[int]) -> None:
         """One file for every partition: nothing moves on a revocation (it is closed by `close`)."""
 
-    def writer(self, update: StoreUpdate, positions: Mapping[int, int] | None = None) -> Callable[[], None]:
-        """`apply(update, positions)`, called later."""
+    def writer(
+        self, update: StoreUpdate, positions: Mapping[int, int] | None = None, *, skip: Collection[int] = ()
+    ) -> Callable[[], None]:
+        """`apply(update, positions)`, called later (one file holds every partition: none can be skipped)."""
+        if skip:
+            raise ValueError("a single link-store file cannot leave partitions out")
         return lambda: self.apply(update, positions)
 
     def family_minted(self, family_keys: Iterable[str]) -> dict[str, dict[str, str]]:

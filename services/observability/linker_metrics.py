@@ -225,6 +225,14 @@ class LinkerMetrics:
         )
         for by in ("owner", "standby"):
             self.changelog_restored.labels(by=by)
+        # The fence (services/linker/changelog_kafka.py): another instance took a partition over while
+        # this one still wrote its changelog; the batch is left to the new owner.
+        self.changelog_fenced = Counter(
+            "regsosek_linker_changelog_fenced_total",
+            "Changelog writes fenced: another instance took the partition over (a new producer epoch) while "
+            "this one still wrote; that part of the batch was not applied nor committed, the partition dropped.",
+            registry=r,
+        )
         self.shard = ShardCollector()
         r.register(self.shard)
         for topic in consumed_topics:

@@ -17,7 +17,7 @@ from contracts.review_decisions import ReviewDecision, ReviewerRole, ReviewOutco
 from integration.ids import PersonIds
 from services.kafka.record import KafkaRecord
 from services.linker import changelog
-from services.linker.changelog import ChangelogSink
+from services.linker.changelog import ChangelogSink, SendWriter
 from services.linker.pipeline import OutputTopics, SubmissionLinker
 from services.linker.store import LinkStore
 from services.linker.updates.applier import UpdateTopics
@@ -63,7 +63,7 @@ def test_a_decision_goes_on_the_changelog_before_the_file_and_a_restored_file_ke
     store = LinkStore(tmp_path / "links-p0.duckdb")
     linked = link_batch(pipeline, store, [_submission()])
     producer = AckingProducer()
-    sink = ChangelogSink("cl", producer)
+    sink = ChangelogSink(SendWriter("cl", producer))
     # The submissions batch's own record (as services/linker/app.py sends it).
     [first] = changelog.family_records(linked.update, store.family_minted, store.family_decisions)
     asyncio.run(sink.write({0: [first]}))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,14 @@ from faust.types import TP
 from integration.clerical import AppliedDecision, SecondReview
 from integration.ids import PersonIds
 from services.kafka.record import KafkaRecord
-from services.linker.changelog import ChangelogSink, FamilyRecord, file_records
+from services.linker.changelog import (
+    ChangelogSink,
+    ChangelogWrite,
+    ChangelogWriter,
+    FamilyRecord,
+    SendWriter,
+    file_records,
+)
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import OutboundRecord, Send
 from services.linker.progress import SubmissionsProgress
@@ -123,7 +130,10 @@ class DecisionHandler:
         await self._produce_and_wait(result.records)
         target = advanced(self.next_positions, records)
         logged = await self._log_states(files, result)
-        await asyncio.to_thread(self._save, files, result, target, logged)
+        # A partition fenced on the changelog is another instance's now: its file is not written (the
+        # new owner applies these decisions from its own reader); this reader's positions still move.
+        kept = {p: f for p, f in files.items() if p not in logged.fenced}
+        await asyncio.to_thread(self._save, kept, result, target, logged.after)
         self.next_positions = target
         for name, n in (
             ("applied", result.applied),
@@ -148,11 +158,12 @@ class DecisionHandler:
         )
         return result
 
-    async def _log_states(self, files: Mapping[int, LinkStore], result: DecisionResult) -> dict[int, int]:
+    async def _log_states(self, files: Mapping[int, LinkStore], result: DecisionResult) -> ChangelogWrite:
         """With the changelog: each decided family's new state (members, decision log) on its partition's
-        changelog, acknowledged; returns the changelog offsets reached (partition -> next offset)."""
+        changelog, committed; returns the changelog offsets reached (partition -> next offset) and the
+        partitions fenced."""
         if self._changelog is None:
-            return {}
+            return ChangelogWrite({})
         states = by_partition(result.states.values())
 
         def records() -> dict[int, list[FamilyRecord]]:
@@ -196,8 +207,13 @@ def install_decisions(
     send: Send,
     lock: Any,
     progress: SubmissionsProgress,
+    changelog_writer: ChangelogWriter | None = None,
+    excluded: Callable[[], Collection[int]] = frozenset,
 ) -> DecisionHandler:
-    """Add the decisions reader (a task) to `app`; its batches take turns with the others on `lock`."""
+    """Add the decisions reader (a task) to `app`; its batches take turns with the others on `lock`.
+
+    `changelog_writer`: the fenced changelog writer (by default `send`, unfenced); `excluded()`: owned
+    partitions this instance must not touch (fenced on the changelog: another instance owns them now)."""
     owned: set[int] = set()
     assigned = asyncio.Event()
     partitions_total: list[int] = []
@@ -213,10 +229,10 @@ def install_decisions(
         owned.difference_update(tp.partition for tp in revoked if tp.topic == settings.submissions_topic)
 
     def files() -> Mapping[int, LinkStore]:
-        return {p: store.file(p) for p in sorted(owned)}
+        return {p: store.file(p) for p in sorted(set(owned) - set(excluded()))}
 
     def owns_all() -> bool:
-        return bool(partitions_total) and len(owned) >= partitions_total[0]
+        return bool(partitions_total) and len(set(owned) - set(excluded())) >= partitions_total[0]
 
     topics = UpdateTopics(
         settings.members_topic, settings.review_topic, settings.updates_topic, settings.families_topic
@@ -232,7 +248,9 @@ def install_decisions(
         send,
         max_payload_bytes=settings.max_payload_bytes,
         second_review=SecondReview(settings.second_review_districts, settings.second_review_min_probability),
-        changelog=ChangelogSink(settings.changelog_topic, send) if settings.changelog_topic else None,
+        changelog=ChangelogSink(changelog_writer or SendWriter(settings.changelog_topic, send))
+        if settings.changelog_topic
+        else None,
     )
 
     async def wait_for_submissions() -> None:

@@ -39,7 +39,7 @@ from integration.ids import PersonIds
 from integration.master import MasterPerson, SectoralSource
 from integration.port import MemberLink, MemberQuery
 from services.kafka.record import KafkaRecord
-from services.linker.changelog import ChangelogSink, FamilyRecord, file_records
+from services.linker.changelog import ChangelogSink, ChangelogWrite, FamilyRecord, file_records
 from services.linker.deadletter import dead_letter_key
 from services.linker.member_state import MemberState, Probe
 from services.linker.pipeline import OutboundRecord, Send
@@ -210,7 +210,9 @@ class ChangeHandler:
         await self._produce_and_wait(result.records)
         relinked = by_partition(result.states.values()).get(partition, {})
         logged = await self._log_states({partition: file}, {partition: relinked}, target)
-        await asyncio.to_thread(file.apply_changes, relinked, target, logged or None)
+        if partition in logged.fenced:  # another instance owns it now (the app released it)
+            return
+        await asyncio.to_thread(file.apply_changes, relinked, target, logged.after or None)
         self._file_positions[partition] = target
         if self._recorder is not None:
             self._recorder.changes_done((), result.records)
@@ -270,7 +272,9 @@ class ChangeHandler:
         self.engine_positions = target
         parts = by_partition(result.states.values())
         logged = await self._log_states(in_sync, parts, target)
-        await asyncio.to_thread(self._save, in_sync, parts, target, logged)
+        # A partition fenced on the changelog is another instance's now (the app released its file).
+        kept = {p: f for p, f in in_sync.items() if p not in logged.fenced}
+        await asyncio.to_thread(self._save, kept, parts, target, logged.after)
         if self._recorder is not None:
             self._recorder.changes_done(records, out)
         log.info(
@@ -287,12 +291,12 @@ class ChangeHandler:
 
     async def _log_states(
         self, files: Mapping[int, LinkStore], parts: Mapping[int, Mapping[str, MemberState]], target: Positions
-    ) -> dict[int, int]:
+    ) -> ChangelogWrite:
         """With the changelog: the re-linked families' new states, then each file's change positions
-        `target`, on the files' changelog partitions, acknowledged; returns the changelog offsets reached
-        (partition -> next offset)."""
+        `target`, on the files' changelog partitions, committed; returns the changelog offsets reached
+        (partition -> next offset) and the partitions fenced."""
         if self._changelog is None or not files:
-            return {}
+            return ChangelogWrite({})
 
         def records() -> dict[int, list[FamilyRecord]]:
             return {

@@ -32,7 +32,7 @@ from faust.types import TP
 from integration.ids import PersonIds
 from integration.port import MemberLinker
 from services.kafka.record import KafkaRecord
-from services.linker.changelog import ChangelogSink
+from services.linker.changelog import ChangelogSink, ChangelogWriter, SendWriter
 from services.linker.errors import LinkerConfigError
 from services.linker.partitioned_store import PartitionedLinkStore
 from services.linker.pipeline import Send
@@ -195,11 +195,13 @@ def install_updates(
     lock: asyncio.Lock,
     progress: SubmissionsProgress,
     recorder: ChangeRecorder | None = None,
+    changelog_writer: ChangelogWriter | None = None,
 ) -> MasterUpdates:
     """Replay the journal into the engine and add the change reader (a task) to `app`.
 
     `linker` must be the engine object itself (metrics attach to it, they do not wrap it);
-    `recorder` counts each applied change batch (metrics), optional.
+    `recorder` counts each applied change batch (metrics), optional; `changelog_writer` the fenced
+    changelog writer (by default `send`, unfenced; a fenced partition is `released` by the app).
     """
     if not (hasattr(linker, "upsert_master") and hasattr(linker, "set_sectoral")):
         raise LinkerConfigError("the configured engine cannot take master updates")
@@ -232,7 +234,9 @@ def install_updates(
         settings.dlq_topic,
         max_payload_bytes=settings.max_payload_bytes,
         recorder=recorder,
-        changelog=ChangelogSink(settings.changelog_topic, send) if settings.changelog_topic else None,
+        changelog=ChangelogSink(changelog_writer or SendWriter(settings.changelog_topic, send))
+        if settings.changelog_topic
+        else None,
     )
     handler.bind_sender(send)
     updates = MasterUpdates(app, settings, handler, lock, progress)
