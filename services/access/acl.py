@@ -96,6 +96,11 @@ def plan(registry: SubscriptionRegistry) -> list[Grant]:
     grants += _topic(LINKER, LINK_STATE_CHANGELOG, "read", "write", "describe")
     grants += _topic(LINKER, LINKER_APP_ID, "read", "write", "create", "describe", pattern="prefixed")
     grants += _group(LINKER, LINKER_APP_ID, "prefixed")
+    # Its changelog writes are transactions (the fence against a stale owner, docs/linker.md): one
+    # transactional id per changelog partition, `<app id>.changelog.<p>`, under the same prefix.
+    grants += [
+        Grant(f"User:{LINKER}", "transactional_id", LINKER_APP_ID, "prefixed", op) for op in ("write", "describe")
+    ]
     # The publisher reads the linkage outputs and writes only to subscriber topics.
     for source in (LINKED_MEMBERS, LINKED_FAMILIES, UPDATES):
         grants += _topic(PUBLISHER, source, "read", "describe")

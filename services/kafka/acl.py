@@ -23,7 +23,7 @@ from kafka.admin import (
 )
 
 Pattern = Literal["literal", "prefixed"]
-Resource = Literal["topic", "group", "cluster"]
+Resource = Literal["topic", "group", "cluster", "transactional_id"]
 
 
 class AclSyncError(RuntimeError):
@@ -45,7 +45,12 @@ class Grant:
         return f"{self.principal} {self.operation} {self.resource}:{self.name}{star}"
 
 
-_RESOURCE = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.CLUSTER}
+_RESOURCE = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "cluster": ResourceType.CLUSTER,
+    "transactional_id": ResourceType.TRANSACTIONAL_ID,
+}
 _PATTERN = {"literal": ACLResourcePatternType.LITERAL, "prefixed": ACLResourcePatternType.PREFIXED}
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from contracts.topics import LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, SUBMISSIONS_DLQ
+from contracts.topics import LINK_STATE_CHANGELOG, LINKED_FAMILIES, LINKED_MEMBERS, SUBMISSIONS, SUBMISSIONS_DLQ
 from services.gateway.app import build_app
 from services.gateway.settings import GatewaySettings
 from services.kafka.io import read_topic
@@ -86,6 +86,8 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
     env = {
         "REGSOSEK_LINKER_SASL_USERNAME": "regsosek-linker",
         "REGSOSEK_LINKER_SASL_PASSWORD_FILE": str(synced.credentials_dir / "regsosek-linker.password"),
+        # its changelog writes are transactions: they need the TransactionalId grants of `acl sync`
+        "REGSOSEK_LINKER_CHANGELOG_TOPIC": LINK_STATE_CHANGELOG,
     }
     linker = LinkerProcess(
         bootstrap=synced.sasl,
@@ -97,18 +99,21 @@ def test_linker_links_with_its_own_principal(synced: SecuredBroker, tmp_path: Pa
         log_path=tmp_path / "linker.log",
     )
 
-    def linked() -> tuple[list[bytes], list[bytes], list[bytes]] | None:
+    def linked() -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]] | None:
         members = _records(synced, LINKED_MEMBERS, family_key + b"-")
         families = _records(synced, LINKED_FAMILIES, family_key)
         dead = _records(synced, SUBMISSIONS_DLQ, b"")
+        state = _records(synced, LINK_STATE_CHANGELOG, family_key)
         linker.check_running()
-        return (members, families, dead) if len(members) == len(doc["members"]) and families and dead else None
+        done = len(members) == len(doc["members"]) and families and dead and state
+        return (members, families, dead, state) if done else None
 
     try:
-        members, _, _ = poll_until(linked, 120, linker.log_tail, interval_s=1.0)
+        members, _, _, state = poll_until(linked, 120, linker.log_tail, interval_s=1.0)
     finally:
         linker.stop()
     assert sorted(members) == [f"{family_key.decode()}-{m['serial']:02d}".encode() for m in doc["members"]]
+    assert len(state) == 1  # the family's state, committed in the changelog partition's transaction
     # Its group committed the submissions it read (READ on its own group), as its own principal.
     admin = KafkaAdminClient(bootstrap_servers=synced.config.bootstrap)
     try:
