@@ -39,7 +39,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.engine.blocking import RowIds
+from linkage.engine.blocking import RowIds, in_sorted
 from linkage.engine.errors import EngineError
 from linkage.engine.family import HEAD_KEY_COLUMN, IS_HEAD_COLUMN, MasterFamilies
 from linkage.engine.keys import BlockingKeys, BlockingRule, value_hashes
@@ -272,8 +272,8 @@ class ValueCounts:
             out[hit] = self._counts[pos[hit]]
         if self._changed:
             if self._changed_keys is None:
-                self._changed_keys = np.fromiter(self._changed, dtype=np.uint64, count=len(self._changed))
-            for i in np.flatnonzero(np.isin(hashes, self._changed_keys)).tolist():
+                self._changed_keys = np.sort(np.fromiter(self._changed, dtype=np.uint64, count=len(self._changed)))
+            for i in np.flatnonzero(in_sorted(hashes, self._changed_keys)).tolist():
                 out[i] += self._changed[int(hashes[i])]
         return out
 
@@ -353,6 +353,7 @@ class GlobalIndex:
         self._added_ids: dict[str, int] = {}
         self._added_in: dict[object, list[int]] = {}  # region -> rows added there by updates
         self._dead: set[int] = set()
+        self._dead_rows: RowIds | None = None  # `_dead` sorted (built on demand)
         self._blobs = None
 
     def _set_regions(self, names: list[object], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> None:
@@ -484,8 +485,13 @@ class GlobalIndex:
             return np.empty(0, dtype=np.int64)
         rows_found = np.unique(np.concatenate(found))
         if self._dead:
-            rows_found = rows_found[~np.isin(rows_found, np.fromiter(self._dead, dtype=np.int64))]
+            rows_found = rows_found[~in_sorted(rows_found, self._dead_sorted())]
         return rows_found
+
+    def _dead_sorted(self) -> RowIds:
+        if self._dead_rows is None:
+            self._dead_rows = np.sort(np.fromiter(self._dead, dtype=np.int64, count=len(self._dead)))
+        return self._dead_rows
 
     def region_index(self, rows: RowIds) -> npt.NDArray[np.int64]:
         """The region number (`regions` order, -1: none) of each layout row (rows of updates: -1)."""
@@ -508,7 +514,7 @@ class GlobalIndex:
         parts.append(np.array(self._added_in.get(region, []), dtype=np.int64))
         rows = np.concatenate(parts)
         if self._dead:
-            rows = rows[~np.isin(rows, np.fromiter(self._dead, dtype=np.int64))]
+            rows = rows[~in_sorted(rows, self._dead_sorted())]
         return rows
 
     def added_region(self, row: int) -> object:
@@ -566,6 +572,7 @@ class GlobalIndex:
         for name, counts in self.frequencies.items():
             counts.change(old.column(name).combine_chunks(), -1)
         self._dead.add(row)
+        self._dead_rows = None
         return row
 
     def upsert(self, record: pa.Table, schema: pa.Schema) -> tuple[int, int | None]:
@@ -698,7 +705,7 @@ class MasterShard:
         for i in np.flatnonzero(rows >= self.index.size).tolist():
             out[i] = self.index.added_region(int(rows[i])) in self._held_added_regions
         if len(self._cached):
-            out |= np.isin(rows, self._cached)
+            out |= in_sorted(rows, self._cached)  # sorted, unique (np.union1d)
         return out
 
     def ensure(self, prepared: pa.Table) -> None:
