@@ -78,12 +78,14 @@ def load_shard_cached(
     processes: int = 1,
     map_index: bool = True,
     verify: Verify = "checksums",
+    fetched_rows_max: int | None = None,
 ) -> Any:
     """Load only `regions` of the master into `engine`, with a global index over the whole master
     (`linkage.engine.shard`); returns the `MasterShard`. The shard layout is cached as an Arrow file
     next to the prepared cache and memory-mapped: the whole master is read only to build the index.
     The index's arrays are cached as files next to the layout (`linkage.engine.index_store`), built
-    once, and memory-mapped (`map_index`; False reads them into the heap, for comparison)."""
+    once, and memory-mapped (`map_index`; False reads them into the heap, for comparison).
+    `fetched_rows_max`: the shard's bound on rows of other regions kept (`MasterShard`; None: its default)."""
     from linkage.engine.index_store import index_cached, layout_stamp
     from linkage.engine.shard import MasterShard, TableRows, shard_layout
 
@@ -109,7 +111,7 @@ def load_shard_cached(
         mmap=map_index,
         verify=verify,
     )
-    shard = MasterShard(index, regions)
+    shard = MasterShard(index, regions, **({} if fetched_rows_max is None else {"fetched_rows_max": fetched_rows_max}))
     engine.master.load_shard(shard)
     return shard
 

@@ -55,6 +55,11 @@ REGION_COLUMN = "district_code"
 REGION_COLUMNS: frozenset[str] = frozenset({"district_code", "village_code"})
 #: Each row's position in the whole master (`shard_layout`).
 RANK_COLUMN = "_rank"
+#: Rows of other regions a shard keeps in its engine at most (`MasterShard.fetched_rows_max`): when a
+#: batch's fetches would pass it, the engine is rebuilt from the regions held and the fetched rows go
+#: (they are fetched again when a batch needs them). Without a bound they would grow with every record
+#: linked: at 10M persons 571 rows per 20,000 records (bench/scale.py), about 0.75 a record at 270M.
+FETCHED_ROWS_MAX = 250_000
 #: The layout of `GlobalIndex.arrays` / `described` (a change makes stored index files be rebuilt).
 INDEX_FORMAT = "global-index-2"
 
@@ -609,6 +614,8 @@ class ShardStats:
     found: int = 0
     fetched: int = 0
     regions_on_demand: int = 0
+    fetched_dropped: int = 0  # fetched rows dropped when they passed `fetched_rows_max`
+    resets: int = 0  # engine rebuilds that dropped them
     lookup_seconds: float = 0.0  # hashing a batch's keys and searching the global index
     fetch_seconds: float = 0.0  # taking the rows found elsewhere and appending them to the engine
 
@@ -616,8 +623,13 @@ class ShardStats:
 class MasterShard:
     """The rows of some regions in an engine, and the rows of other regions the index finds."""
 
-    def __init__(self, index: GlobalIndex, regions: Iterable[object]) -> None:
+    def __init__(
+        self, index: GlobalIndex, regions: Iterable[object], *, fetched_rows_max: int = FETCHED_ROWS_MAX
+    ) -> None:
+        if fetched_rows_max < 1:
+            raise EngineError("fetched_rows_max must be at least 1")
         self.index = index
+        self.fetched_rows_max = fetched_rows_max
         self._initial = list(dict.fromkeys(regions))
         self._engine: LinkageEngine | None = None
         self._held = np.zeros(len(index._region_names), dtype=np.bool_)
@@ -688,13 +700,16 @@ class MasterShard:
         gone = {r for r in regions if self.holds_region(r)}
         if not gone:
             return 0
+        return self._rebuild([r for r in self.regions if r not in gone])
+
+    def _rebuild(self, regions: list[object]) -> int:
+        """The engine's master built anew from these regions (fetched rows gone); the rows it dropped."""
         assert self._engine is not None
         before = len(self._engine.master)
-        keep = [r for r in self.regions if r not in gone]
         self._held[:] = False
         self._held_added_regions = set()
         self._cached = np.empty(0, dtype=np.int64)
-        self._initial = keep
+        self._initial = regions
         self.attach(self._engine)
         return before - len(self._engine.master)
 
@@ -728,6 +743,12 @@ class MasterShard:
         self.stats.lookups += 1
         self.stats.found += len(rows)
         self.stats.lookup_seconds += looked - started
+        if len(other) and len(self._cached) + len(other) > self.fetched_rows_max:
+            # bounded: the rows fetched so far go (rebuilt from the regions held, as at assignment)
+            self.stats.fetched_dropped += len(self._cached)
+            self.stats.resets += 1
+            self._rebuild(self.regions)
+            other = rows[~self.held(rows)]
         if len(other):
             self.stats.fetched += len(other)
             self._append(other, scattered=True)

@@ -141,7 +141,10 @@ def pipeline_dashboard() -> Dashboard:
                 "Rows fetched through the global index per second",
                 "ops",
                 ("sum by (instance) (rate(linkage_shard_rows_fetched_total[5m]))", "{{instance}}"),
-                description="People linked outside their master district (movers, wrong regions).",
+                ("sum by (instance) (rate(linkage_shard_fetched_rows_dropped_total[5m]))", "{{instance}} dropped"),
+                description="People linked outside their master district (movers, wrong regions), and the "
+                "fetched rows dropped when they passed REGSOSEK_LINKER_MASTER_SHARD_FETCHED_ROWS_MAX (each "
+                "drop rebuilds the engine from its districts: a few seconds).",
             )
         )
         .with_panel(

@@ -29,6 +29,7 @@ def load_member_linker(settings: LinkerSettings) -> MemberLinker:
         settings.model_path,
         cache_dir=settings.state_dir / "prepared-master",
         sharded=settings.master_sharding,
+        fetched_rows_max=settings.master_shard_fetched_rows_max,
     )
     return linker
 

@@ -125,6 +125,7 @@ class EngineMemberLinker:
             "districts": float(len(shard.regions)),
             "lookups": float(stats.lookups),
             "rows_fetched": float(stats.fetched),
+            "fetched_rows_dropped": float(stats.fetched_dropped),
             "districts_on_demand": float(stats.regions_on_demand),
             "rows_dropped": float(self.rows_dropped),
             "lookup_seconds": stats.lookup_seconds,
@@ -144,7 +145,13 @@ class EngineMemberLinker:
 
     @classmethod
     def from_files(
-        cls, world_dir: Path, model_path: Path, *, cache_dir: Path | None = None, sharded: bool = False
+        cls,
+        world_dir: Path,
+        model_path: Path,
+        *,
+        cache_dir: Path | None = None,
+        sharded: bool = False,
+        fetched_rows_max: int | None = None,
     ) -> EngineMemberLinker:
         """Load the model artefact and the world's master (via the prepared cache); raises with a remedy.
 
@@ -173,6 +180,7 @@ class EngineMemberLinker:
                 cache_dir=cache_dir or world_dir / ".prepared",
                 version=f"spec-{SPEC_VERSION}",
                 convert=population_records,
+                fetched_rows_max=fetched_rows_max,
             )
         else:
             load_master_cached(

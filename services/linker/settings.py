@@ -103,6 +103,9 @@ class LinkerSettings(KafkaSecurity):
     # The submissions topic's partition count the districts are spread over; None: the catalogue's
     # (contracts.topics) for `submissions_topic` (set it for a topic with a private name).
     master_shard_partitions: int | None = Field(default=None, ge=1)
+    # Rows of other districts (found through the global index) a sharded engine keeps at most; past it the
+    # engine is rebuilt from its districts and they are fetched again as needed (linkage.engine.shard).
+    master_shard_fetched_rows_max: int = Field(default=250_000, ge=1)
 
     # The link-state changelog (services/linker/changelog.py; catalogue: regsosek.linker.state.changelog.v1):
     # each batch's changed family states are written to it before the link store and the offsets, and a

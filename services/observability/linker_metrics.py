@@ -44,6 +44,13 @@ SHARD_FAMILIES: tuple[tuple[str, str, str, str], ...] = (
         "rows_fetched",
     ),
     (
+        "linkage_shard_fetched_rows_dropped",
+        "counter",
+        "Fetched rows of other districts dropped when they passed REGSOSEK_LINKER_MASTER_SHARD_FETCHED_ROWS_MAX "
+        "(the engine rebuilt from its districts; they are fetched again when needed).",
+        "fetched_rows_dropped",
+    ),
+    (
         "linkage_shard_districts_on_demand",
         "counter",
         "Districts loaded because a record of a district not held arrived (a wrong region or routing).",

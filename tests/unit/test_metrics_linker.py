@@ -363,6 +363,7 @@ def test_master_shard_figures_are_read_from_the_engine_at_each_scrape() -> None:
         "districts": 5,
         "lookups": 21,
         "rows_fetched": 64,
+        "fetched_rows_dropped": 40,
         "districts_on_demand": 1,
         "rows_dropped": 1_000,
         "lookup_seconds": 0.08,
@@ -372,6 +373,7 @@ def test_master_shard_figures_are_read_from_the_engine_at_each_scrape() -> None:
     assert value(registry, "linkage_shard_districts") == 5
     assert value(registry, "linkage_shard_index_lookups_total") == 21
     assert value(registry, "linkage_shard_rows_fetched_total") == 64
+    assert value(registry, "linkage_shard_fetched_rows_dropped_total") == 40
     assert value(registry, "linkage_shard_districts_on_demand_total") == 1
     assert value(registry, "linkage_shard_rows_dropped_total") == 1_000
     assert value(registry, "linkage_shard_index_lookup_seconds_total") == 0.08

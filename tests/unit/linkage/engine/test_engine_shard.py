@@ -434,3 +434,27 @@ def test_rows_of_other_regions_are_fetched_from_the_row_store(world: dict[str, A
     arrays["row-offsets"] = arrays["row-offsets"][:-1]
     with pytest.raises(EngineError, match="row store"):
         GlobalIndex.from_arrays(engine.parameters, rows, opened.described(), arrays)
+
+
+def test_fetched_rows_are_bounded_and_decisions_stay_the_whole_masters(world: dict[str, Any]) -> None:
+    engine = _engine()
+    index = GlobalIndex(engine.parameters, TableRows(shard_layout(world["prepared"])))
+    engine.master.load_shard(MasterShard(index, sorted(world["mine"]), fetched_rows_max=8))
+    shard = engine.master.shard
+    assert shard is not None
+    held = len(engine.master)
+    most_per_batch = 0
+    full, sharded = [], []
+    for start in range(0, world["queries"].num_rows, 100):  # small batches: several fetches
+        batch = world["queries"].slice(start, 100)
+        fetched = shard.stats.fetched
+        sharded.extend(engine.link(batch))
+        full.extend(world["full"].link(batch))
+        most_per_batch = max(most_per_batch, shard.stats.fetched - fetched)
+        # never more fetched rows than the bound, or than one batch needs
+        assert len(engine.master) - held <= max(8, most_per_batch)
+    _same(full, sharded)
+    assert shard.stats.resets > 0 and shard.stats.fetched_dropped > 0
+    assert shard.stats.fetched > 8  # the movers' rows were fetched, more of them than the bound
+    with pytest.raises(EngineError, match="at least 1"):
+        MasterShard(index, [], fetched_rows_max=0)
