@@ -458,3 +458,28 @@ def test_fetched_rows_are_bounded_and_decisions_stay_the_whole_masters(world: di
     assert shard.stats.fetched > 8  # the movers' rows were fetched, more of them than the bound
     with pytest.raises(EngineError, match="at least 1"):
         MasterShard(index, [], fetched_rows_max=0)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 5_000, 200_000])
+def test_hash_directory_finds_the_ranges_a_binary_search_finds(size: int) -> None:
+    from linkage.engine.shard import SortedHashes
+
+    rng = np.random.default_rng(size)
+    keys = rng.integers(0, 2**63, size, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    if size > 10:  # runs of equal keys, as a common name key and birth date gives
+        keys[: size // 10] = keys[0]
+        keys[size // 10 : size // 5] = keys[size // 2]
+    keys = np.sort(keys)
+    extremes = np.array([0, 1, 2**64 - 1, 2**63], dtype=np.uint64)
+    queries = np.concatenate([keys[rng.integers(0, max(size, 1), 300)] if size else keys, extremes, keys[::7] + 1])
+    found = SortedHashes(keys)
+    lo, hi = found.ranges(queries)
+    assert lo.tolist() == np.searchsorted(keys, queries, side="left").tolist()
+    assert hi.tolist() == np.searchsorted(keys, queries, side="right").tolist()
+    assert SortedHashes(keys, found.directory).ranges(queries)[1].tolist() == hi.tolist()
+    # about 8 keys per bucket: the directory is small beside the keys
+    assert len(found.directory) - 1 <= max(2, size // 4)
+    with pytest.raises(EngineError, match="does not fit"):
+        SortedHashes(keys, found.directory[:-1])
+    with pytest.raises(EngineError, match="does not fit"):
+        SortedHashes(keys[: size // 2], found.directory) if size > 1 else SortedHashes(keys, np.zeros(4, np.uint32) + 9)
