@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -178,27 +178,29 @@ class EncodedColumn:
             out[pos] = str(vocab[int(codes[pos])])
         return out
 
+    def _per_value(self, grown: Growing | None, compute: Callable[[list[Any]], npt.NDArray[Any]]) -> Growing:
+        """`grown` (an array with an entry per vocabulary value) brought up to the vocabulary: `compute`
+        runs on the values added since only (appends grow it)."""
+        done = 0 if grown is None else len(grown)
+        if grown is not None and done == len(self._vocab):
+            return grown
+        extra = compute(self._vocab[done:])
+        if grown is None:
+            return Growing(extra)
+        grown.append(extra)
+        return grown
+
     def numbers(self) -> npt.NDArray[np.float64]:
         """Vocabulary as float64 (NaN where not numeric), for absolute-difference levels."""
-        if self._numbers is None or len(self._numbers) != len(self._vocab):
-            done = 0 if self._numbers is None else len(self._numbers)  # new values only: appends grow it
-            extra = np.array([as_number(v) for v in self._vocab[done:]], dtype=np.float64)
-            if self._numbers is None:
-                self._numbers = Growing(extra)
-            else:
-                self._numbers.append(extra)
+        self._numbers = self._per_value(
+            self._numbers, lambda values: np.array([as_number(v) for v in values], dtype=np.float64)
+        )
         numbers: npt.NDArray[np.float64] = self._numbers.view
         return numbers
 
     def token_masks(self) -> npt.NDArray[np.uint64]:
         """Vocabulary as token signatures (`token_mask`), for token-subset levels."""
-        if self._token_masks is None or len(self._token_masks) != len(self._vocab):
-            done = 0 if self._token_masks is None else len(self._token_masks)
-            extra = token_masks(self._vocab[done:])
-            if self._token_masks is None:
-                self._token_masks = Growing(extra)
-            else:
-                self._token_masks.append(extra)
+        self._token_masks = self._per_value(self._token_masks, token_masks)
         masks: npt.NDArray[np.uint64] = self._token_masks.view
         return masks
 
