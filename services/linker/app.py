@@ -55,7 +55,7 @@ from services.linker.settings import LinkerSettings
 from services.linker.standby import install_standby
 from services.linker.storage_errors import describe_failure
 from services.linker.store import BatchStore, LinkStoreLike
-from services.linker.updates.decision_wiring import install_decisions
+from services.linker.updates.decision_wiring import ReviewDecisions, install_decisions
 from services.linker.updates.wiring import MasterUpdates, install_updates
 from services.observability.recorder import BatchRecorder
 
@@ -491,8 +491,9 @@ def build_app(
             recorder=recorder,
             changelog_writer=writer,
         )
+    decisions: ReviewDecisions | None = None
     if settings.decisions_enabled:
-        install_decisions(
+        decisions = install_decisions(
             app,
             settings,
             linker=linker,
@@ -530,6 +531,8 @@ def build_app(
                 fenced_total.inc()
             if updates is not None:
                 updates.released([partition])
+            if decisions is not None:
+                decisions.handler.forget([partition])
             store.release([partition])
 
         writer.on_fenced = drop_fenced
@@ -553,6 +556,8 @@ def build_app(
         async with engine_lock:  # not while a change batch reads the files
             if updates is not None:
                 updates.released(released)
+            if decisions is not None:
+                decisions.handler.forget(released)
             await asyncio.to_thread(store.release, released)
         if writer is not None:
             await writer.release(released)
@@ -585,6 +590,10 @@ def build_app(
                 if updates is not None:
                     # Its link-store files must hold exactly this instance's master changes first.
                     await updates.before_submissions({e.message.partition for e in events})
+                if decisions is not None:
+                    # ... and every review decision this instance's reader has passed (a file restored
+                    # after another instance owned it may have missed some: decision_wiring.py).
+                    await decisions.before_submissions({e.message.partition for e in events})
                 async with engine_lock.for_batch():
                     if hold_shard is not None:  # a partition whose assignment callback has not run yet
                         await asyncio.to_thread(hold_shard, {e.message.partition for e in events}, topic_partitions())

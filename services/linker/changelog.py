@@ -7,8 +7,10 @@ the submissions partition the family arrived on, and awaits the acknowledgements
 written and before its own offsets or positions are committed. Three writers do so:
 
 - a submissions batch (services/linker/app.py), together with the batch's outputs;
-- a batch of clerical review decisions (services/linker/updates/decision_wiring.py): the families of
-  the members it decided, their new member states and decision logs;
+- a batch of clerical review decisions, or the re-read of a file's missed decisions (services/linker/
+  updates/decision_wiring.py): the families of the members it decided, their new member states and
+  decision logs, and then one `DecisionPositionsRecord` per file (key `DECISION_POSITIONS_KEY`) with the
+  decisions topic's positions the file now reflects;
 - a batch of master changes, or the catch-up of a file from the journal (services/linker/updates/
   handler.py): the families of the members it re-linked, and then one `PositionsRecord` per file
   (key `POSITIONS_KEY`) with the change positions the file's members now reflect.
@@ -41,8 +43,15 @@ change older than the change topics' retention that its master files (loaded at 
 hold yet: the master files must be refreshed more often than that retention (docs/linker.md "State
 in Kafka"); a master of its own on Kafka is issue 12 section 2, not this log's job.
 
-Versions: layout 2 added the decisions and the positions record; layout 1 records (no decisions) are
-still read.
+Why the decision positions are on the changelog too. Every instance reads every review decision and
+skips those of members it does not hold; a decision skipped by one instance and not applied by the
+file's owner (which died first) is missing from the changelog. A new owner compares the restored
+file's decision positions with its own decisions reader's and re-reads the decisions in between
+for that file (services/linker/updates/decision_wiring.py `DecisionHandler.catch_up`).
+
+Versions: layout 2 added the decisions and the positions record; layout 4 the decision-positions
+record (layout 3 shares each family's output record). Layouts 1 (no decisions) to 3 are still read; a
+linker that reads only up to 3 refuses a layout 4 record with a clear error.
 """
 
 from __future__ import annotations
@@ -67,17 +76,22 @@ log = logging.getLogger("regsosek.linker.changelog")
 #: Version of the record's layout written (a field of every value). Layout 3 holds each distinct family
 #: output record once per family (`family_jsons`; a member names its own by index): layout 2 repeated
 #: it in every member, about 40% of a 4-member family's record.
-VERSION = 3
+#: Layout 4 adds the decision-positions record (`DECISION_POSITIONS_KEY`); family records are as in 3.
+VERSION = 4
 #: The layouts this linker reads; a reader refuses others (written by a newer linker).
-READABLE = frozenset({1, 2, 3})
+READABLE = frozenset({1, 2, 3, 4})
 #: The key of a partition's change-positions record (a family key is 22 digits: no clash).
 POSITIONS_KEY = "~change-positions"
+#: The key of a partition's decision-positions record (its own key: compaction keeps the latest of each).
+DECISION_POSITIONS_KEY = "~decision-positions"
 #: At most this many records are held in memory (and applied in one transaction) while restoring.
 CHUNK_RECORDS = 5_000
 _FAMILY_KEY_LENGTH = 22
 
 #: (topic, partition) -> next offset: which master changes a file's members reflect.
 ChangePositions = Mapping[tuple[str, int], int]
+#: (topic, partition) -> next offset: which review decisions a file's state reflects.
+DecisionPositions = Mapping[tuple[str, int], int]
 
 
 class ChangelogVersionError(ValueError):
@@ -100,6 +114,14 @@ class PositionsRecord:
     """A partition's change positions (key `POSITIONS_KEY`): the master changes its members reflect."""
 
     change_positions: ChangePositions
+
+
+@dataclass(frozen=True)
+class DecisionPositionsRecord:
+    """A partition's decision positions (key `DECISION_POSITIONS_KEY`): the review decisions its state
+    reflects (every decision before them of its members is applied)."""
+
+    decision_positions: DecisionPositions
 
 
 def _query(q: MemberQuery) -> dict[str, Any]:
@@ -189,13 +211,21 @@ def encode_positions(record: PositionsRecord) -> bytes:
     return _canonical({"v": VERSION, "change_positions": rows})
 
 
-def decode_any(value: bytes, partition: int) -> FamilyRecord | PositionsRecord:
+def encode_decision_positions(record: DecisionPositionsRecord) -> bytes:
+    """A decision-positions record's value: canonical JSON, the positions sorted."""
+    rows = [[t, p, o] for (t, p), o in sorted(record.decision_positions.items())]
+    return _canonical({"v": VERSION, "decision_positions": rows})
+
+
+def decode_any(value: bytes, partition: int) -> FamilyRecord | PositionsRecord | DecisionPositionsRecord:
     """A record's value back (a family's members placed in `partition`'s file); refuses an unknown version."""
     doc = json.loads(value)
     if doc.get("v") not in READABLE:
         raise ChangelogVersionError(f"changelog record version {doc.get('v')!r}, this linker reads {sorted(READABLE)}")
     if "change_positions" in doc:
         return PositionsRecord({(str(t), int(p)): int(o) for t, p, o in doc["change_positions"]})
+    if "decision_positions" in doc:
+        return DecisionPositionsRecord({(str(t), int(p)): int(o) for t, p, o in doc["decision_positions"]})
     shared = [j.encode("utf-8") for j in doc.get("family_jsons", ())]  # layout 3
 
     def family_json(value: str | int) -> bytes:
@@ -246,7 +276,7 @@ def decode(value: bytes, partition: int) -> FamilyRecord:
     """A family record's value back; refuses an unknown version and a positions record."""
     record = decode_any(value, partition)
     if not isinstance(record, FamilyRecord):
-        raise ValueError("a change-positions record, not a family's state")
+        raise ValueError("a positions record, not a family's state")
     return record
 
 
@@ -370,16 +400,21 @@ class ChangelogSink:
         self,
         families: Mapping[int, Sequence[FamilyRecord]],
         positions: Mapping[int, ChangePositions] | None = None,
+        decision_positions: Mapping[int, DecisionPositions] | None = None,
     ) -> ChangelogWrite:
-        """Write each partition's family records, then its positions record, in ONE write per partition
-        (with the Kafka writer: one transaction, so a reader sees the positions only with the families
-        they cover); returns per changelog partition the next offset after the committed records, and
-        the partitions fenced (another instance owns them now: the caller must not apply them)."""
+        """Write each partition's family records, then its positions record(s) (change positions, decision
+        positions), in ONE write per partition (with the Kafka writer: one transaction, so a reader sees
+        the positions only with the families they cover); returns per changelog partition the next offset
+        after the committed records, and the partitions fenced (another instance owns them now: the
+        caller must not apply them)."""
         records: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
         for p, rs in sorted(families.items()):
             records[p].extend((r.family_key.encode(), encode(r)) for r in rs)
         for p, at in sorted((positions or {}).items()):
             records[p].append((POSITIONS_KEY.encode(), encode_positions(PositionsRecord(at))))
+        for p, at in sorted((decision_positions or {}).items()):
+            value = encode_decision_positions(DecisionPositionsRecord(at))
+            records[p].append((DECISION_POSITIONS_KEY.encode(), value))
         if not records:
             return ChangelogWrite({})
         return await self.writer.write(records)
@@ -407,15 +442,34 @@ def latest_per_family(values: Sequence[bytes], partition: int) -> list[FamilyRec
 def latest(values: Sequence[bytes], partition: int) -> tuple[list[FamilyRecord], PositionsRecord | None]:
     """The family records of a changelog read, the last one of each family kept (what compaction
     keeps), and the last positions record (None: none read)."""
+    read = latest_read(values, partition)
+    return read.families, read.positions
+
+
+@dataclass(frozen=True)
+class LatestRead:
+    """What a changelog read leaves: each family's last record, the last change-positions record and the
+    last decision-positions record (None: none read)."""
+
+    families: list[FamilyRecord]
+    positions: PositionsRecord | None
+    decision_positions: DecisionPositionsRecord | None
+
+
+def latest_read(values: Sequence[bytes], partition: int) -> LatestRead:
+    """The last record of each family and of each positions key of a changelog read (what compaction keeps)."""
     families: dict[str, FamilyRecord] = {}
     positions: PositionsRecord | None = None
+    decided: DecisionPositionsRecord | None = None
     for value in values:
         record = decode_any(value, partition)
         if isinstance(record, PositionsRecord):
             positions = record
+        elif isinstance(record, DecisionPositionsRecord):
+            decided = record
         else:
             families[record.family_key] = record
-    return [families[k] for k in sorted(families)], positions
+    return LatestRead([families[k] for k in sorted(families)], positions, decided)
 
 
 def restore(
@@ -441,12 +495,14 @@ def restore(
     chunks = iter(reader.chunks(partition, start, chunk_records))
     try:
         for values, next_offset in chunks:
-            records, positions = latest(values, partition)
+            read_ = latest_read(values, partition)
+            records, positions, decided = read_.families, read_.positions, read_.decision_positions
             store.replace_families(
                 records_update(records),
                 {partition: next_offset},
                 decisions=[d for r in records for d in r.decisions],
                 change_positions=None if positions is None else positions.change_positions,
+                decision_positions=None if decided is None else decided.decision_positions,
             )
             read += len(values)
             families += len(records)

@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS change_positions (
     next_offset BIGINT NOT NULL,
     PRIMARY KEY (topic, partition)
 );
+-- Clerical decisions: per decisions partition, the next decision offset this file's state reflects
+-- (every decision before it of this file's members is applied: services/linker/updates/decision_wiring.py).
+CREATE TABLE IF NOT EXISTS decision_positions (
+    topic       VARCHAR NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset BIGINT NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 -- The link-state changelog (services/linker/changelog.py): per partition, the next changelog offset
 -- this file reflects (a restore reads from there to the end).
 CREATE TABLE IF NOT EXISTS changelog_positions (
@@ -57,13 +65,19 @@ _REVISION_COLUMNS = (("family_revisions", "revision"), ("member_links", "revisio
 _FAMILY_KEY_LENGTH = 22  # a member key is <family key>-<serial>
 
 
-def save_positions(con: duckdb.DuckDBPyConnection, table: str, positions: Mapping[tuple[str, int], int] | None) -> None:
+def save_positions(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    positions: Mapping[tuple[str, int], int] | None,
+    *,
+    forward_only: bool = False,
+) -> None:
     """Upsert (topic, partition) -> next offset into `table` (the journal's or a link-store file's), in the
-    caller's transaction."""
+    caller's transaction; `forward_only`: a stored position never moves back."""
     if positions:
+        new = "greatest(next_offset, excluded.next_offset)" if forward_only else "excluded.next_offset"
         con.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
-            "DO UPDATE SET next_offset = excluded.next_offset",
+            f"INSERT INTO {table} VALUES (?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET next_offset = {new}",
             [(t, p, o) for (t, p), o in sorted(positions.items())],
         )
 
@@ -268,11 +282,12 @@ class LinkStore:
         *,
         decisions: Sequence[AppliedDecision] = (),
         change_positions: Mapping[tuple[str, int], int] | None = None,
+        decision_positions: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
         """Families restored from the changelog: their state, ids and members replace what the file holds
         of them (members the file has that the records do not are removed), their decisions are added
-        (those the file lacks, in order), the change positions (master updates) set, with the changelog
-        positions they reflect, in one transaction."""
+        (those the file lacks, in order), the change positions (master updates) set and the decision
+        positions moved forward, with the changelog positions they reflect, in one transaction."""
         keys = sorted(update.families)
         held = set()
         if keys:
@@ -282,7 +297,13 @@ class LinkStore:
             held = {str(r[0]) for r in rows}
         gone = held - set(update.members)
         restored = StoreUpdate(update.families, update.minted, update.members, gone | set(update.dropped_members))
-        self.apply(restored, positions, decisions=decisions, change_positions=change_positions)
+        self.apply(
+            restored,
+            positions,
+            decisions=decisions,
+            change_positions=change_positions,
+            decision_positions=decision_positions,
+        )
 
     def apply(
         self,
@@ -291,14 +312,16 @@ class LinkStore:
         *,
         decisions: Sequence[AppliedDecision] = (),
         change_positions: Mapping[tuple[str, int], int] | None = None,
+        decision_positions: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
         """Record a batch in one transaction; a revision never goes backwards, a minted id never changes.
 
         `positions`: the changelog offsets (partition -> next offset) the batch's changelog records reached;
         `decisions`: clerical decisions to add (an id held already is kept once); `change_positions`:
-        which master changes the file's members now reflect (set).
+        which master changes the file's members now reflect (set); `decision_positions`: which review
+        decisions the file's state reflects (each position only moves forward).
         """
-        if not update and not positions and not decisions and not change_positions:
+        if not update and not positions and not decisions and not change_positions and not decision_positions:
             return
         # Set-based statements (row-by-row upserts cost about 1 ms each in DuckDB). The in-memory copy
         # says which rows exist, so new families and ids are plain appends: an upsert (ON CONFLICT)
@@ -334,6 +357,7 @@ class LinkStore:
             if decisions:
                 decision_store.insert_decisions(self._con, decisions)
             save_positions(self._con, "change_positions", change_positions)
+            save_positions(self._con, "decision_positions", decision_positions, forward_only=True)
             self._save_changelog(positions)
             self._con.execute("COMMIT")
         except Exception as exc:
@@ -398,13 +422,16 @@ class LinkStore:
         entries: Sequence[AppliedDecision],
         members: Mapping[str, MemberState],
         positions: Mapping[int, int] | None = None,
+        decision_positions: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
         """Applied decisions and the member states they produced, with the changelog offsets their
-        state records reached (partition -> next offset), in one transaction."""
+        state records reached (partition -> next offset) and the decisions topic's positions the file
+        now reflects (each only moves forward), in one transaction."""
         self._con.execute("BEGIN TRANSACTION")
         try:
             decision_store.insert_decisions(self._con, entries)
             write_members(self._con, members)
+            save_positions(self._con, "decision_positions", decision_positions, forward_only=True)
             self._save_changelog(positions)
             self._con.execute("COMMIT")
         except Exception as exc:
@@ -436,6 +463,12 @@ class LinkStore:
     def change_positions(self) -> dict[tuple[str, int], int]:
         """Which change records were applied to this file's members: (topic, partition) -> next offset."""
         rows = self._con.execute("SELECT topic, partition, next_offset FROM change_positions").fetchall()
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+    def decision_positions(self) -> dict[tuple[str, int], int]:
+        """Which review decisions this file's state reflects: (topic, partition) -> next offset (every
+        decision before it of this file's members is applied; a missing partition: none)."""
+        rows = self._con.execute("SELECT topic, partition, next_offset FROM decision_positions").fetchall()
         return {(str(t), int(p)): int(o) for t, p, o in rows}
 
     def apply_changes(

@@ -84,17 +84,21 @@ def test_a_decision_goes_on_the_changelog_before_the_file_and_a_restored_file_ke
     result = asyncio.run(handler.handle([_new_person()]))
     assert result.applied == 1 and result.records
     logged = [r for r in producer.sent if r.topic == "cl"]
-    assert [r.key for r in logged] == [FAM.encode(), FAM.encode()]
+    # the family's new state, then (same write) the decision positions the file now reflects
+    assert [r.key for r in logged] == [FAM.encode(), FAM.encode(), b"~decision-positions"]
     at = producer.sent.index(logged[1])
     assert at > 1 and producer.acked_before[at] == at  # after every output of the decision was acknowledged
     record = changelog.decode(logged[1].value or b"", 0)
     assert [(d.member_key, d.outcome) for d in record.decisions] == [(KEY, ReviewOutcome.NEW_PERSON)]
     assert next(m for m in record.members if m.member_key == KEY).decision == "not_linked"
     assert record.decisions == tuple(store.decisions_of(KEY))
-    assert store.changelog_position(0) == 2
+    assert changelog.decode_any(logged[2].value or b"", 0) == changelog.DecisionPositionsRecord({("dec", 0): 1})
+    assert store.decision_positions() == {("dec", 0): 1}
+    assert store.changelog_position(0) == 3
     # A fresh file restored from the changelog holds exactly what the decided file holds.
     fresh = LinkStore(tmp_path / "fresh.duckdb")
-    assert changelog.restore(fresh, 0, LogReader(producer, "cl")) == 2
+    assert changelog.restore(fresh, 0, LogReader(producer, "cl")) == 3
+    assert fresh.decision_positions() == {("dec", 0): 1}
     assert fresh.sticky_decisions([KEY]) == store.sticky_decisions([KEY]) != {}
     assert fresh.decisions_of(KEY) == store.decisions_of(KEY)
     assert fresh.find_family_members([FAM]) == store.find_family_members([FAM])

@@ -118,14 +118,14 @@ def test_encoding_is_canonical_whatever_the_order_of_the_state() -> None:
     )
     assert changelog.encode(shuffled) == changelog.encode(record)
     doc = json.loads(changelog.encode(record))
-    assert doc["v"] == 3 and doc["family_key"] == FAMILY_KEY and doc["revision"] == 2
+    assert doc["v"] == 4 and doc["family_key"] == FAMILY_KEY and doc["revision"] == 2
     assert [m["member_key"] for m in doc["members"]] == [f"{FAMILY_KEY}-01", f"{FAMILY_KEY}-02"]
 
 
 def test_a_record_of_an_unknown_version_is_refused() -> None:
     doc = json.loads(changelog.encode(_record()))
-    doc["v"] = 4
-    with pytest.raises(ChangelogVersionError, match="version 4"):
+    doc["v"] = 5
+    with pytest.raises(ChangelogVersionError, match="version 5"):
         changelog.decode(json.dumps(doc).encode(), 0)
 
 
@@ -148,6 +148,15 @@ def test_a_layout_1_record_without_decisions_is_still_read() -> None:
 def test_a_layout_2_record_is_still_read() -> None:
     record = dataclasses.replace(_record(), decisions=(_decision(f"{FAMILY_KEY}-01", 0),))
     assert changelog.decode(json.dumps(_older_layout(record, 2)).encode(), 3) == record
+
+
+def test_a_layout_3_record_is_still_read() -> None:
+    record = dataclasses.replace(_record(), decisions=(_decision(f"{FAMILY_KEY}-01", 0),))
+    doc = json.loads(changelog.encode(record))
+    doc["v"] = 3  # layout 4 only added the decision-positions record: a family record is as in 3
+    assert changelog.decode(json.dumps(doc).encode(), 3) == record
+    old = {"v": 3, "change_positions": [["pop", 0, 5]]}
+    assert changelog.decode_any(json.dumps(old).encode(), 0) == changelog.PositionsRecord({("pop", 0): 5})
 
 
 def test_a_family_record_is_held_once_per_record_and_distinct_ones_stay_apart() -> None:
@@ -194,10 +203,21 @@ def test_a_record_with_decisions_round_trips_in_the_order_applied() -> None:
 def test_a_positions_record_round_trips_and_is_not_a_family() -> None:
     positions = changelog.PositionsRecord({("changes", 1): 7, ("bpjs", 0): 3})
     value = changelog.encode_positions(positions)
-    assert value == b'{"change_positions":[["bpjs",0,3],["changes",1,7]],"v":3}'
+    assert value == b'{"change_positions":[["bpjs",0,3],["changes",1,7]],"v":4}'
     assert changelog.decode_any(value, 0) == positions
     with pytest.raises(ValueError, match="positions"):
         changelog.decode(value, 0)
+
+
+def test_a_decision_positions_record_round_trips_and_is_neither_a_family_nor_change_positions() -> None:
+    decided = changelog.DecisionPositionsRecord({("decisions", 2): 9, ("decisions", 0): 4})
+    value = changelog.encode_decision_positions(decided)
+    assert value == b'{"decision_positions":[["decisions",0,4],["decisions",2,9]],"v":4}'
+    assert changelog.decode_any(value, 0) == decided
+    with pytest.raises(ValueError, match="positions"):
+        changelog.decode(value, 0)
+    # read by a linker of layout 3 (READABLE {1, 2, 3}): refused by its version, not misread as a family
+    assert json.loads(value)["v"] not in {1, 2, 3}
 
 
 def test_a_family_record_carries_the_stored_ids_and_the_new_ones() -> None:

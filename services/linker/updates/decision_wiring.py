@@ -14,6 +14,17 @@ batch; decisions already in a file are dropped by id, so nothing is applied twic
 
 A decision for a member that no owned file holds is dead-lettered (`unknown_member`) when this instance
 owns every submissions partition; otherwise another instance owns the member and applies it.
+
+Each link-store file records which decisions its state reflects (`LinkStore.decision_positions`: per
+decisions partition, the next offset; every decision before it of the file's members is applied),
+moved with every batch this instance applies to it and carried on the changelog (a
+`~decision-positions` record per file, in the batch's transaction), so a restored file has them. A
+file BEHIND this instance's reader (another instance owned it while this reader skipped its members'
+decisions, and that owner may have died before applying them) is caught up first (`catch_up`): the
+decisions between its positions and the reader's are read again (`DecisionSource`) and those of its
+members applied to it alone, before the partition's next submissions batch or decision batch, and when
+the reader is idle. A file AHEAD of the reader (restored on an instance whose reader starts further
+back) needs nothing: the reader reaches those decisions, and the file's own are dropped by id.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import faust
@@ -31,6 +42,7 @@ from faust.types import TP
 
 from integration.clerical import AppliedDecision, SecondReview
 from integration.ids import PersonIds
+from services.kafka.clients import TopicPartition, reader
 from services.kafka.record import KafkaRecord
 from services.linker.changelog import (
     ChangelogSink,
@@ -48,10 +60,61 @@ from services.linker.store import LinkStore, save_positions
 from services.linker.updates.applier import LinkingMaster, UpdateTopics
 from services.linker.updates.decisions import DecisionApplier, DecisionResult
 from services.linker.updates.handler import StoreMemberIndex, by_partition
-from services.linker.updates.positions import advanced
+from services.linker.updates.positions import Positions, advanced, furthest, missed
 from services.linker.updates.reader import ChangeReader, read_or_crash
 
 log = logging.getLogger("regsosek.linker.decisions")
+_FAMILY_KEY_LENGTH = 22
+
+#: (topic, partition) -> [start, end) offsets to read again.
+Ranges = Mapping[tuple[str, int], tuple[int, int]]
+
+
+class DecisionSource(Protocol):
+    """Reads decision records again (a file's missed decisions; the Kafka adapter: `KafkaDecisionSource`)."""
+
+    def read(self, ranges: Ranges) -> list[KafkaRecord]:
+        """The records of each (topic, partition) from start to end (exclusive), ordered by topic,
+        partition and offset (records retention removed are skipped)."""
+        ...
+
+
+class KafkaDecisionSource:
+    """`DecisionSource` over the broker: a consumer outside any group, assigned and sought by hand."""
+
+    def __init__(self, bootstrap: str, *, security: Mapping[str, Any] | None = None, timeout_s: float = 120.0) -> None:
+        self._bootstrap, self._security, self._timeout_s = bootstrap, dict(security or {}), timeout_s
+
+    def read(self, ranges: Ranges) -> list[KafkaRecord]:
+        """Read every range to its end (bounded by `timeout_s`)."""
+        if not ranges:
+            return []
+        consumer = reader(
+            self._bootstrap,
+            client_id="regsosek-linker-decision-reread",
+            auto_offset_reset="earliest",  # offsets retention removed: from the first one kept
+            **self._security,
+        )
+        try:
+            ends = {TopicPartition(t, p): end for (t, p), (_, end) in ranges.items()}
+            consumer.assign(list(ends))
+            for (t, p), (start, _) in ranges.items():
+                consumer.seek(TopicPartition(t, p), start)
+            out: list[KafkaRecord] = []
+            open_ = set(ends)
+            deadline = time.monotonic() + self._timeout_s
+            while open_:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"re-reading review decisions did not finish within {self._timeout_s:.0f} s")
+                for tp, batch in consumer.poll(timeout_ms=500).items():
+                    out.extend(KafkaRecord.of(r) for r in batch if r.offset < ends[tp])
+                for tp in list(open_):
+                    if consumer.position(tp) >= ends[tp]:
+                        open_.discard(tp)
+                        consumer.pause(tp)
+            return sorted(out, key=lambda r: (r.topic, r.partition, r.offset))
+        finally:
+            consumer.close()
 
 
 class DecisionPositions:
@@ -92,22 +155,96 @@ class DecisionHandler:
         max_payload_bytes: int,
         second_review: SecondReview | None = None,
         changelog: ChangelogSink | None = None,
+        source: DecisionSource | None = None,
     ) -> None:
         self._master, self._files, self._owns_all = master, files, owns_all
+        # Where a file's missed decisions are read again (None: files behind the reader are not caught up).
+        self._source = source
+        self._file_positions: dict[int, dict[tuple[str, int], int]] = {}  # of the files in use, cached
         self._changelog = changelog  # the link-state changelog: the decided families' new states
         self._ids, self._topics, self._dlq = ids, topics, dlq_topic
         self._positions, self._send, self._max_bytes = positions, send, max_payload_bytes
         self.next_positions = positions.read()
         self._second = second_review
-        self.totals: dict[str, int] = {"applied": 0, "duplicates": 0, "elsewhere": 0, "held": 0}
+        self.totals: dict[str, int] = {
+            "applied": 0,
+            "duplicates": 0,
+            "elsewhere": 0,
+            "held": 0,
+            "caught_up": 0,  # decisions applied by catching files up (`catch_up`)
+        }
         self.dead_letters: dict[str, int] = {}
 
-    async def handle(self, records: Sequence[KafkaRecord]) -> DecisionResult:
-        """Call under the engine lock."""
-        started = time.perf_counter()
-        files = await asyncio.to_thread(self._files)
-        owns_all = self._owns_all()
+    # --- files behind this instance's reader -----------------------------------------------------
 
+    def file_positions(self, partition: int) -> dict[tuple[str, int], int] | None:
+        """A file's decision positions as last read or written (None: not read since it was acquired)."""
+        known = self._file_positions.get(partition)
+        return None if known is None else dict(known)
+
+    def ready(self, partitions: Collection[int]) -> bool:
+        """True when every given file is known not to be behind the reader (no I/O)."""
+        for p in partitions:
+            known = self._file_positions.get(p)
+            if known is None or (self._source is not None and missed(known, self.next_positions)):
+                return False
+        return True
+
+    def forget(self, partitions: Collection[int]) -> None:
+        """Files released (partition revoked or fenced): their positions are re-read when acquired again."""
+        for p in partitions:
+            self._file_positions.pop(p, None)
+
+    async def catch_up(self, partitions: Collection[int] | None = None) -> int:
+        """Apply to each owned file (all, or the given ones) the decisions this instance's reader has
+        passed and the file has not seen; returns how many were applied. Call under the engine lock."""
+        files = await asyncio.to_thread(self._files)  # may open files (restore them from the changelog)
+        applied = 0
+        for p, file in sorted(files.items()):
+            if partitions is not None and p not in partitions:
+                continue
+            if p not in self._file_positions:
+                self._file_positions[p] = await asyncio.to_thread(file.decision_positions)
+            ranges = missed(self._file_positions[p], self.next_positions)
+            if ranges and self._source is not None:
+                applied += await self._reread(p, file, ranges)
+        return applied
+
+    async def _reread(self, partition: int, file: LinkStore, ranges: Ranges) -> int:
+        started = time.perf_counter()
+        source = self._source
+        assert source is not None
+        target = furthest(self._file_positions[partition], self.next_positions)
+        records = await asyncio.to_thread(source.read, ranges)
+        # Only this file's members: the others' decisions were applied (or dead-lettered) by their owners.
+        mine = [r for r in records if r.key is not None and file.families([_family_of(r.key)])]
+        files = {partition: file}
+        result = await asyncio.to_thread(self._applier(files, elsewhere=True).process, mine)
+        await self._produce_and_wait(result.records)
+        logged = await self._log_states(files, result, {partition: target})
+        if partition in logged.fenced:  # another instance owns it now (the app released it)
+            return 0
+        await asyncio.to_thread(self._save_files, files, result, {partition: target}, logged.after)
+        self._count(result, caught_up=True)
+        log.info(
+            "review decisions: link-store file p%d caught up with this instance's decisions reader: "
+            "%d decision records re-read (positions %s), %d of its members, %d applied, %d duplicates, "
+            "%d dead-lettered, %d update events in %.3f s",
+            partition,
+            len(records),
+            ", ".join(f"{t}[{p}] {a}..{b}" for (t, p), (a, b) in sorted(ranges.items())),
+            len(mine),
+            result.applied,
+            result.duplicates,
+            sum(result.dead.values()),
+            result.events,
+            time.perf_counter() - started,
+        )
+        return result.applied
+
+    # --- a batch of decision records -------------------------------------------------------------
+
+    def _applier(self, files: Mapping[int, LinkStore], *, elsewhere: bool) -> DecisionApplier:
         def decisions_of(member_key: str) -> list[AppliedDecision]:
             for file in files.values():
                 found = file.decisions_of(member_key)
@@ -115,7 +252,7 @@ class DecisionHandler:
                     return found
             return []
 
-        applier = DecisionApplier(
+        return DecisionApplier(
             self._master,
             StoreMemberIndex(lambda: files),
             decisions_of,
@@ -123,27 +260,28 @@ class DecisionHandler:
             self._topics,
             self._dlq,
             max_bytes=self._max_bytes,
-            unknown_is_elsewhere=not owns_all,
+            unknown_is_elsewhere=elsewhere,
             second_review=self._second,
         )
-        result = await asyncio.to_thread(applier.process, records)
+
+    async def handle(self, records: Sequence[KafkaRecord]) -> DecisionResult:
+        """Call under the engine lock."""
+        started = time.perf_counter()
+        await self.catch_up()  # files behind the reader first: the batch's decisions follow theirs
+        files = await asyncio.to_thread(self._files)
+        owns_all = self._owns_all()
+        result = await asyncio.to_thread(self._applier(files, elsewhere=not owns_all).process, records)
         await self._produce_and_wait(result.records)
         target = advanced(self.next_positions, records)
-        logged = await self._log_states(files, result)
+        # Every owned file now reflects the batch (a file ahead of the reader keeps its higher positions).
+        at = {p: furthest(self._file_positions.get(p, {}), target) for p in files}
+        logged = await self._log_states(files, result, at)
         # A partition fenced on the changelog is another instance's now: its file is not written (the
         # new owner applies these decisions from its own reader); this reader's positions still move.
         kept = {p: f for p, f in files.items() if p not in logged.fenced}
-        await asyncio.to_thread(self._save, kept, result, target, logged.after)
+        await asyncio.to_thread(self._save, kept, result, at, logged.after, target)
         self.next_positions = target
-        for name, n in (
-            ("applied", result.applied),
-            ("duplicates", result.duplicates),
-            ("elsewhere", result.elsewhere),
-            ("held", result.held),
-        ):
-            self.totals[name] += n
-        for reason, n in result.dead.items():
-            self.dead_letters[reason] = self.dead_letters.get(reason, 0) + n
+        self._count(result)
         log.info(
             "review decisions: %d records, %d applied, %d duplicates, %d for other instances, %d dead-lettered, "
             "%d update events, %d outputs in %.3f s",
@@ -158,11 +296,26 @@ class DecisionHandler:
         )
         return result
 
-    async def _log_states(self, files: Mapping[int, LinkStore], result: DecisionResult) -> ChangelogWrite:
+    def _count(self, result: DecisionResult, *, caught_up: bool = False) -> None:
+        for name, n in (
+            ("applied", result.applied),
+            ("duplicates", result.duplicates),
+            ("elsewhere", result.elsewhere),
+            ("held", result.held),
+        ):
+            self.totals[name] += n
+        if caught_up:
+            self.totals["caught_up"] += result.applied
+        for reason, n in result.dead.items():
+            self.dead_letters[reason] = self.dead_letters.get(reason, 0) + n
+
+    async def _log_states(
+        self, files: Mapping[int, LinkStore], result: DecisionResult, at: Mapping[int, Positions]
+    ) -> ChangelogWrite:
         """With the changelog: each decided family's new state (members, decision log) on its partition's
-        changelog, committed; returns the changelog offsets reached (partition -> next offset) and the
-        partitions fenced."""
-        if self._changelog is None:
+        changelog, then each file's decision positions `at`, committed (one transaction per partition);
+        returns the changelog offsets reached (partition -> next offset) and the partitions fenced."""
+        if self._changelog is None or not files:
             return ChangelogWrite({})
         states = by_partition(result.states.values())
 
@@ -175,21 +328,37 @@ class DecisionHandler:
                     out[p] = file_records(file, p, families, states.get(p, {}), entries)
             return out
 
-        return await self._changelog.write(await asyncio.to_thread(records))
+        families = await asyncio.to_thread(records)
+        return await self._changelog.write(families, decision_positions={p: at[p] for p in files if p in at})
 
     def _save(
         self,
         files: Mapping[int, LinkStore],
         result: DecisionResult,
+        at: Mapping[int, Positions],
+        logged: Mapping[int, int],
         target: Mapping[tuple[str, int], int],
+    ) -> None:
+        self._save_files(files, result, at, logged)
+        self._positions.save(target)
+
+    def _save_files(
+        self,
+        files: Mapping[int, LinkStore],
+        result: DecisionResult,
+        at: Mapping[int, Positions],
         logged: Mapping[int, int],
     ) -> None:
+        """Each file's applied decisions, member states, decision positions and changelog offset (one
+        transaction per file)."""
         states = by_partition(result.states.values())
         for p, file in sorted(files.items()):
             entries = [e for e in result.entries if result.partitions.get(e.member_key) == p]
-            if entries or states.get(p):
-                file.apply_decisions(entries, states.get(p, {}), {p: logged[p]} if p in logged else None)
-        self._positions.save(target)
+            file.apply_decisions(
+                entries, states.get(p, {}), {p: logged[p]} if p in logged else None, decision_positions=at.get(p)
+            )
+            if p in at:
+                self._file_positions[p] = furthest(self._file_positions.get(p, {}), at[p])
 
     async def _produce_and_wait(self, records: Sequence[OutboundRecord]) -> None:
         pending = [await self._send(r) for r in records]
@@ -209,11 +378,13 @@ def install_decisions(
     progress: SubmissionsProgress,
     changelog_writer: ChangelogWriter | None = None,
     excluded: Callable[[], Collection[int]] = frozenset,
-) -> DecisionHandler:
+    source: DecisionSource | None = None,
+) -> ReviewDecisions:
     """Add the decisions reader (a task) to `app`; its batches take turns with the others on `lock`.
 
     `changelog_writer`: the fenced changelog writer (by default `send`, unfenced); `excluded()`: owned
-    partitions this instance must not touch (fenced on the changelog: another instance owns them now)."""
+    partitions this instance must not touch (fenced on the changelog: another instance owns them now);
+    `source`: where files behind the reader re-read their missed decisions (by default the broker)."""
     owned: set[int] = set()
     assigned = asyncio.Event()
     partitions_total: list[int] = []
@@ -226,6 +397,7 @@ def install_decisions(
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def note_revocation(sender: Any, revoked: set[TP], **_: Any) -> None:
+        # (the app's revocation hook forgets the files' cached positions, under the engine lock)
         owned.difference_update(tp.partition for tp in revoked if tp.topic == settings.submissions_topic)
 
     def files() -> Mapping[int, LinkStore]:
@@ -251,6 +423,7 @@ def install_decisions(
         changelog=ChangelogSink(changelog_writer or SendWriter(settings.changelog_topic, send))
         if settings.changelog_topic
         else None,
+        source=source or KafkaDecisionSource(settings.bootstrap, security=settings.kafka_python_security()),
     )
 
     async def wait_for_submissions() -> None:
@@ -273,8 +446,22 @@ def install_decisions(
         async with lock:
             await handler.handle(records)
 
+    def mine() -> set[int]:
+        return set(owned) - set(excluded())
+
     async def idle() -> None:
-        return None
+        # Nothing new to read: catch up the owned files behind this reader, even without traffic.
+        if not assigned.is_set() or handler.ready(mine()):
+            return
+        async with lock:
+            await handler.catch_up(mine())
+
+    async def before_submissions(partitions: Collection[int]) -> None:
+        wanted = set(partitions) & mine()
+        if handler.ready(wanted):
+            return
+        async with lock:
+            await handler.catch_up(wanted)
 
     @app.task  # type: ignore[untyped-decorator]  # faust's decorator is untyped
     async def read_review_decisions() -> None:
@@ -292,7 +479,25 @@ def install_decisions(
             failed=lambda why: log.error("review decisions: batch failed (%s); stopping for re-delivery", why),
         )
 
-    return handler
+    return ReviewDecisions(handler, before_submissions)
+
+
+class ReviewDecisions:
+    """The decisions side of one linker instance: its handler, and the hook the submissions agent calls
+    before a batch (`before_submissions`: the batch's files caught up with this instance's reader)."""
+
+    def __init__(self, handler: DecisionHandler, before: Callable[[Collection[int]], Any]) -> None:
+        self.handler = handler
+        self._before = before
+
+    async def before_submissions(self, partitions: Collection[int]) -> None:
+        """Catch the given partitions' files up with the decisions reader (takes the engine lock)."""
+        await self._before(partitions)
+
+
+def _family_of(key: bytes) -> str:
+    """The family key a decision record's key (a member key) starts with."""
+    return key[:_FAMILY_KEY_LENGTH].decode("ascii", "replace")
 
 
 def _highwater(app: faust.App, tp: TP) -> int | None:

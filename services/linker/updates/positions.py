@@ -55,3 +55,19 @@ def unseen(position: tuple[str, int, int] | None, file: Positions) -> bool:
         return False
     topic, partition, offset = position
     return offset >= file.get((topic, partition), 0)
+
+
+def missed(file: Positions, reader: Positions) -> dict[tuple[str, int], tuple[int, int]]:
+    """The ranges [start, end) of records a file has not seen but this instance's reader has passed:
+    per (topic, partition) where the file's position is behind the reader's (a file ahead, or in sync,
+    on a partition: nothing to read there)."""
+    return {k: (file.get(k, 0), end) for k, end in sorted(reader.items()) if file.get(k, 0) < end}
+
+
+def furthest(*positions: Positions) -> dict[tuple[str, int], int]:
+    """Per (topic, partition) the highest of the given positions (a position never moves back)."""
+    out: dict[tuple[str, int], int] = {}
+    for p in positions:
+        for k, o in p.items():
+            out[k] = max(out.get(k, 0), o)
+    return out
