@@ -27,7 +27,7 @@ from kafka import KafkaProducer
 from contracts.linkage_outputs import LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.partitioning import partition_for
-from contracts.review_decisions import ReviewOutcome, decision_id_of
+from contracts.review_decisions import decision_id_of
 from contracts.topics import LINK_STATE_CHANGELOG, REVIEW_DECISIONS, UPDATES, topic_spec
 from services.kafka.io import read_topic
 from services.kafka.record import KafkaRecord
@@ -38,6 +38,7 @@ from tests.support.broker import RunningBroker
 from tests.support.linker import member_payload, nik_for, submission_payload
 from tests.support.linker_service import start_worker
 from tests.support.polling import poll_until, records_until
+from tests.support.review_decisions import undo_of
 from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -152,15 +153,7 @@ def test_a_decision_skipped_by_one_instance_and_never_applied_by_the_dead_owner_
         # A second takeover (an empty disk, its reader from the beginning) does not apply it again.
         c = start_worker(bootstrap, topics, tmp_path / "c" / "state", master, group, extra_env=env)
         workers.append(c)
-        undo = decision.model_copy(
-            update={
-                "decision_id": decision_id_of(task.task_id, 1),
-                "sequence": 1,
-                "outcome": ReviewOutcome.UNDO,
-                "chosen_record_id": None,
-                "revokes_decision_id": decision.decision_id,
-            }
-        )
+        undo = undo_of(decision, task.task_id)
         producer.send(names[REVIEW_DECISIONS], key=key.encode(), value=undo.model_dump_json().encode()).get(timeout=30)
         records_until(bootstrap, names[UPDATES], lambda r: any(_cause(x.value) == undo.decision_id for x in r), c)
         assert c.stop() == 0, c.log_tail()

@@ -24,7 +24,6 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from contracts.linkage_outputs import LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
-from contracts.review_decisions import ReviewOutcome, decision_id_of
 from contracts.topics import LINK_STATE_CHANGELOG, REVIEW_DECISIONS, UPDATES, topic_spec
 from services.kafka.io import read_topic
 from services.kafka.topics import provision
@@ -34,6 +33,7 @@ from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, nik_for
 from tests.support.linker_service import committed, start_worker
 from tests.support.polling import poll_until, records_until
+from tests.support.review_decisions import undo_of
 from tools.pipeline.linker_process import LinkerProcess
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -104,15 +104,7 @@ def test_a_decision_is_restored_from_the_changelog_by_an_instance_with_an_empty_
         # The reviewer undoes the accept: B must know the accept (its restored file's decision log) for the
         # undo to apply; B's decisions reader, starting from the beginning, finds the accept first and must
         # drop it as a duplicate, not apply it again.
-        undo = decision.model_copy(
-            update={
-                "decision_id": decision_id_of(task.task_id, 1),
-                "sequence": 1,
-                "outcome": ReviewOutcome.UNDO,
-                "chosen_record_id": None,
-                "revokes_decision_id": decision.decision_id,
-            }
-        )
+        undo = undo_of(decision, task.task_id)
         producer.send(names[REVIEW_DECISIONS], key=KEY.encode(), value=undo.model_dump_json().encode()).get(timeout=30)
         records_until(bootstrap, names[UPDATES], lambda r: any(_cause(x.value) == undo.decision_id for x in r), second)
         assert second.stop() == 0, second.log_tail()

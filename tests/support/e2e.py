@@ -63,10 +63,14 @@ def private_topics(bootstrap: str) -> tuple[PipelineTopics, str]:
 
 
 def private_change_topics(bootstrap: str, tag: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Fresh copies `<tag>.<name>` of the change topics and the updates topic; returns catalogue name ->
-    private name, and the linker settings that turn master updates on over them."""
+    """Fresh copies `<tag>.<name>` of the change topics and the updates topic (time retention off);
+    returns catalogue name -> private name, and the linker settings that turn master updates on over them."""
     names = {src: f"{tag}.{src}" for src in (POPULATION_CHANGES, DTKS_CHANGES, BPJS_CHANGES, UPDATES)}
-    report = provision(bootstrap, [dataclasses.replace(topic_spec(src), name=dst) for src, dst in names.items()])
+    # Kept forever: the tests' change records carry event times of past years as their Kafka timestamps,
+    # and the catalogue's 30-day time retention let the broker delete them mid-test (an instance's
+    # journal position was then out of range: a CI run failed on it).
+    specs = [dataclasses.replace(topic_spec(src), name=dst, retention_ms=-1) for src, dst in names.items()]
+    report = provision(bootstrap, specs)
     if report.differences:
         raise RuntimeError(f"private change topics differ from the catalogue: {report.differences}")
     env = {

@@ -44,3 +44,16 @@ def decision(
 
 
 T1 = f"{KEY}/r1"
+
+
+def undo_of(accepted: ReviewDecision, task_id: str) -> ReviewDecision:
+    """The reviewer's undo of `accepted` (decision 1 of `task_id`), otherwise the same decision."""
+    return accepted.model_copy(
+        update={
+            "decision_id": decision_id_of(task_id, 1),
+            "sequence": 1,
+            "outcome": ReviewOutcome.UNDO,
+            "chosen_record_id": None,
+            "revokes_decision_id": accepted.decision_id,
+        }
+    )
