@@ -17,7 +17,6 @@ applied: the wait for its events fails.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -25,17 +24,16 @@ import pytest
 from kafka import KafkaProducer
 
 from contracts.linkage_outputs import LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
-from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
 from contracts.partitioning import partition_for
 from contracts.review_decisions import decision_id_of
-from contracts.topics import LINK_STATE_CHANGELOG, REVIEW_DECISIONS, UPDATES, topic_spec
+from contracts.topics import REVIEW_DECISIONS, UPDATES
 from services.kafka.io import read_topic
 from services.kafka.record import KafkaRecord
-from services.kafka.topics import provision
 from services.linker import changelog
+from tests.integration.test_linker_changelog_decisions import cause, changelog_and_master
 from tests.integration.test_linker_decisions import AHMAD, SITI, SITTI, _accept, _decision_topics
 from tests.support.broker import RunningBroker
-from tests.support.linker import member_payload, nik_for, submission_payload
+from tests.support.linker import member_payload, submission_payload
 from tests.support.linker_service import start_worker
 from tests.support.polling import poll_until, records_until
 from tests.support.review_decisions import undo_of
@@ -69,15 +67,7 @@ def test_a_decision_skipped_by_one_instance_and_never_applied_by_the_dead_owner_
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "dg")
-    log_topic = f"dg{tag}.changelog"
-    assert not provision(bootstrap, [dataclasses.replace(topic_spec(LINK_STATE_CHANGELOG), name=log_topic)]).differences
-    master = tmp_path / "master.json"
-    people = [
-        (nik_for(2), "Ahmad Fauzi", "3603121705150003"),
-        (nik_for(3, female=True), "Siti Aminah", "3603121705150003"),
-        (SITTI, "Sitti Aminah", "3603121705150009"),
-    ]
-    master.write_text(json.dumps([{"nik": n, "full_name": f, "kk_number": k} for n, f, k in people]))
+    log_topic, master = changelog_and_master(bootstrap, f"dg{tag}", tmp_path)
     env = {
         "REGSOSEK_LINKER_DECISIONS_ENABLED": "true",
         "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
@@ -139,7 +129,10 @@ def test_a_decision_skipped_by_one_instance_and_never_applied_by_the_dead_owner_
 
         # B takes A's partitions over: the file restored from the changelog is behind B's reader.
         events = records_until(
-            bootstrap, names[UPDATES], lambda r: len([x for x in r if _cause(x.value) == decision.decision_id]) >= 2, b
+            bootstrap,
+            names[UPDATES],
+            lambda r: len([x for x in r if cause(x.value) == decision.decision_id]) >= 2,
+            b,
         )
         members = [r for r in read_topic(bootstrap, topics.members) if r.key == key.encode()]
         assert LINKED_MEMBER_ADAPTER.validate_json(members[-1].value or b"").matched_nik == SITTI
@@ -147,7 +140,7 @@ def test_a_decision_skipped_by_one_instance_and_never_applied_by_the_dead_owner_
         state = changelog.decode(logged[-1].value or b"", logged[-1].partition)
         assert [(d.member_key, d.outcome.value, d.chosen_nik) for d in state.decisions] == [(key, "accept", SITTI)]
         assert b.stop() == 0, b.log_tail()
-        assert [_cause(r.value) for r in read_topic(bootstrap, names[UPDATES])] == [decision.decision_id] * 2
+        assert [cause(r.value) for r in read_topic(bootstrap, names[UPDATES])] == [decision.decision_id] * 2
         assert len(events) == 2
 
         # A second takeover (an empty disk, its reader from the beginning) does not apply it again.
@@ -155,14 +148,10 @@ def test_a_decision_skipped_by_one_instance_and_never_applied_by_the_dead_owner_
         workers.append(c)
         undo = undo_of(decision, task.task_id)
         producer.send(names[REVIEW_DECISIONS], key=key.encode(), value=undo.model_dump_json().encode()).get(timeout=30)
-        records_until(bootstrap, names[UPDATES], lambda r: any(_cause(x.value) == undo.decision_id for x in r), c)
+        records_until(bootstrap, names[UPDATES], lambda r: any(cause(x.value) == undo.decision_id for x in r), c)
         assert c.stop() == 0, c.log_tail()
-        causes = [_cause(r.value) for r in read_topic(bootstrap, names[UPDATES])]
+        causes = [cause(r.value) for r in read_topic(bootstrap, names[UPDATES])]
         assert causes.count(decision.decision_id) == 2 and set(causes[2:]) == {undo.decision_id}
         assert [r for r in read_topic(bootstrap, topics.dlq)] == []  # the undo was not refused (undo_mismatch)
     finally:
         producer.close()
-
-
-def _cause(value: bytes | None) -> str:
-    return LINKAGE_UPDATE_ADAPTER.validate_json(value or b"").cause.change_id

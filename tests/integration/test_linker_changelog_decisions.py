@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from contracts.linkage_outputs import LINKED_MEMBER_ADAPTER, REVIEW_TASK_ADAPTER
 from contracts.linkage_updates import LINKAGE_UPDATE_ADAPTER
@@ -31,7 +31,7 @@ from services.linker import changelog
 from tests.integration.test_linker_decisions import KEY, SITTI, _accept, _decision_topics, _submission, _untimed
 from tests.support.broker import RunningBroker
 from tests.support.linker import FAMILY_KEY, nik_for
-from tests.support.linker_service import committed, start_worker
+from tests.support.linker_service import committed, start_worker, written
 from tests.support.polling import poll_until, records_until
 from tests.support.review_decisions import undo_of
 from tools.pipeline.linker_process import LinkerProcess
@@ -44,15 +44,7 @@ def test_a_decision_is_restored_from_the_changelog_by_an_instance_with_an_empty_
 ) -> None:
     bootstrap: str = kafka_broker.bootstrap
     tag, names, topics = _decision_topics(bootstrap, "cd")
-    log_topic = f"cd{tag}.changelog"
-    assert not provision(bootstrap, [dataclasses.replace(topic_spec(LINK_STATE_CHANGELOG), name=log_topic)]).differences
-    master = tmp_path / "master.json"
-    people = [
-        (nik_for(2), "Ahmad Fauzi", "3603121705150003"),
-        (nik_for(3, female=True), "Siti Aminah", "3603121705150003"),
-    ]
-    people.append((SITTI, "Sitti Aminah", "3603121705150009"))
-    master.write_text(json.dumps([{"nik": n, "full_name": f, "kk_number": k} for n, f, k in people]))
+    log_topic, master = changelog_and_master(bootstrap, f"cd{tag}", tmp_path)
     env = {
         "REGSOSEK_LINKER_DECISIONS_ENABLED": "true",
         "REGSOSEK_LINKER_REVIEW_DECISIONS_TOPIC": names[REVIEW_DECISIONS],
@@ -100,31 +92,37 @@ def test_a_decision_is_restored_from_the_changelog_by_an_instance_with_an_empty_
         assert LINKED_MEMBER_ADAPTER.validate_json(member or b"").matched_nik == SITTI
         # No review task raised again: the topic's end stays at its one task. (Counted by end offset: the
         # task carries the submission's 2022 event time, so the broker's time retention may delete it.)
-        assert _written(bootstrap, topics.review) == 1
+        assert written(bootstrap, topics.review) == 1
         # The reviewer undoes the accept: B must know the accept (its restored file's decision log) for the
         # undo to apply; B's decisions reader, starting from the beginning, finds the accept first and must
         # drop it as a duplicate, not apply it again.
         undo = undo_of(decision, task.task_id)
         producer.send(names[REVIEW_DECISIONS], key=KEY.encode(), value=undo.model_dump_json().encode()).get(timeout=30)
-        records_until(bootstrap, names[UPDATES], lambda r: any(_cause(x.value) == undo.decision_id for x in r), second)
+        records_until(bootstrap, names[UPDATES], lambda r: any(cause(x.value) == undo.decision_id for x in r), second)
         assert second.stop() == 0, second.log_tail()
-        causes = [_cause(r.value) for r in read_topic(bootstrap, names[UPDATES])]
+        causes = [cause(r.value) for r in read_topic(bootstrap, names[UPDATES])]
         assert causes.count(decision.decision_id) == 2  # A's link_created and merged, nothing from B
         assert causes[:2] == [decision.decision_id] * 2 and set(causes[2:]) == {undo.decision_id}
-        assert _written(bootstrap, topics.dlq) == 0  # the undo was not refused (undo_mismatch)
+        assert written(bootstrap, topics.dlq) == 0  # the undo was not refused (undo_mismatch)
     finally:
         producer.close()
 
 
-def _written(bootstrap: str, topic: str) -> int:
-    """How many records were ever written to `topic` (the sum of its partitions' end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        return sum(consumer.end_offsets(tps).values())
-    finally:
-        consumer.close()
+def changelog_and_master(bootstrap: str, prefix: str, tmp_path: Path) -> tuple[str, Path]:
+    """A private changelog topic `<prefix>.changelog`, and a master file of the three people the
+    decision tests link (Ahmad and Siti of one KK, Sitti of another: the reviewer's choice)."""
+    log_topic = f"{prefix}.changelog"
+    assert not provision(bootstrap, [dataclasses.replace(topic_spec(LINK_STATE_CHANGELOG), name=log_topic)]).differences
+    master = tmp_path / "master.json"
+    people = [
+        (nik_for(2), "Ahmad Fauzi", "3603121705150003"),
+        (nik_for(3, female=True), "Siti Aminah", "3603121705150003"),
+        (SITTI, "Sitti Aminah", "3603121705150009"),
+    ]
+    master.write_text(json.dumps([{"nik": n, "full_name": f, "kk_number": k} for n, f, k in people]))
+    return log_topic, master
 
 
-def _cause(value: bytes | None) -> str:
+def cause(value: bytes | None) -> str:
+    """The change (here: decision) id an update event names as its cause."""
     return LINKAGE_UPDATE_ADAPTER.validate_json(value or b"").cause.change_id
