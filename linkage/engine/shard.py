@@ -424,6 +424,7 @@ class GlobalIndex:
         # updates: rows after the layout's (prepared one-row tables), their keys, and replaced rows
         self._added: list[pa.Table] = []
         self._added_keys: dict[int, list[int]] = {}
+        self._added_sorted: npt.NDArray[np.uint64] | None = None  # `_added_keys` sorted (on demand)
         self._added_ids: dict[str, int] = {}
         self._added_in: dict[object, list[int]] = {}  # region -> rows added there by updates
         self._dead: set[int] = set()
@@ -559,7 +560,12 @@ class GlobalIndex:
                 starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
                 found.append(rows[starts + np.arange(int(counts.sum()))].astype(np.int64))
             if self._added_keys:
-                extra = [r for h in wanted.tolist() for r in self._added_keys.get(h, ())]
+                if self._added_sorted is None:
+                    added = np.fromiter(self._added_keys, dtype=np.uint64, count=len(self._added_keys))
+                    self._added_sorted = np.sort(added)
+                # only the keys some update added go through the dictionary (not a loop over the batch)
+                hits = wanted[in_sorted(wanted, self._added_sorted)]
+                extra = [r for h in hits.tolist() for r in self._added_keys[h]]
                 if extra:
                     found.append(np.array(extra, dtype=np.int64))
         if not found:
@@ -677,6 +683,7 @@ class GlobalIndex:
         for h, ok in zip(hashes[0].view(np.uint64).tolist(), valid[0].tolist(), strict=True):
             if ok:
                 self._added_keys.setdefault(h, []).append(row)
+                self._added_sorted = None
         for name, counts in self.frequencies.items():
             counts.change(stored.column(name).combine_chunks(), +1)
         return row, old
