@@ -186,6 +186,19 @@ def phase_cold(args: argparse.Namespace) -> dict[str, Any]:
     return {"ready_seconds": ready, "peak_rss_mb": _peak_rss_mb(), "master_rows": len(engine.master)}
 
 
+def _time_singles(engine: Any, records: Any) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of linking each record alone."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    for i in range(records.num_rows):
+        record = records.slice(i, 1)
+        t, c = time.perf_counter(), time.process_time()
+        engine.link(record)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return wall, cpu
+
+
 def phase_engine(args: argparse.Namespace) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -196,14 +209,7 @@ def phase_engine(args: argparse.Namespace) -> dict[str, Any]:
     queries = _query_records(BASE_WORLD, args.queries)
     engine.link(queries.slice(0, 1000))  # warm-up
     load_start = os.getloadavg()
-    single: list[float] = []
-    single_cpu: list[float] = []
-    for i in range(min(args.single, queries.num_rows)):
-        record = queries.slice(i, 1)
-        t, c = time.perf_counter(), time.process_time()
-        engine.link(record)
-        single.append(time.perf_counter() - t)
-        single_cpu.append(time.process_time() - c)
+    single, single_cpu = _time_singles(engine, queries.slice(0, min(args.single, queries.num_rows)))
     batches = [queries.slice(s, 1000) for s in range(0, queries.num_rows, 1000)]
     rates, cpu_rates = [], []
     for _ in range(3):
@@ -307,15 +313,7 @@ def phase_shard(args: argparse.Namespace) -> dict[str, Any]:
         engine.link(warm_up.slice(start, min(1000, batch_warm_up - start)))
     load_start = os.getloadavg()
     shard.stats = type(shard.stats)()
-    single: list[float] = []
-    single_cpu: list[float] = []
-    singles = warm_up.slice(batch_warm_up)  # unseen by the warm-up batches
-    for i in range(singles.num_rows):
-        record = singles.slice(i, 1)
-        t, c = time.perf_counter(), time.process_time()
-        engine.link(record)
-        single.append(time.perf_counter() - t)
-        single_cpu.append(time.process_time() - c)
+    single, single_cpu = _time_singles(engine, warm_up.slice(batch_warm_up))  # unseen by the warm-up batches
     batches = [queries.slice(s, 1000) for s in range(0, queries.num_rows, 1000)]
     rates, cpu_rates = [], []
     stats_before = (shard.stats.lookups, shard.stats.lookup_seconds, shard.stats.fetch_seconds, shard.stats.fetched)
