@@ -65,4 +65,8 @@ def test_kill_9_at_random_points_loses_nothing_and_never_decides_twice(
         f"{len(kills)} kills at members sent {[s for s, _ in kills]}; "
         f"{outcome.duplicates()} re-delivered member records, all identical"
     )
+    # The last restart may still be loading its engine when every member is already out (the killed run
+    # linked and committed it all): a SIGTERM then meets Python's default disposition (exit -15), which
+    # tests nothing. Stop the worker once it runs.
+    assert linker.wait_for_log("Worker ready", 120), linker.log_tail()
     assert linker.stop() == 0, linker.log_tail()
