@@ -8,7 +8,8 @@ Delivery order per micro-batch (at_least_once):
    written to the changelog partition of the family's submissions partition, one transaction per
    partition on that partition's producer (services/linker/changelog_kafka.py), committed;
 4. apply the batch to the link store (with the changelog offsets its records reached);
-5. only then the batch's events are acked, and faust commits their offsets.
+5. only then the batch's events are acked and marked processed; a commit passes processed offsets only
+   (services/linker/strict_commit.py: faust's own account loses records across a rebalance).
 A partition whose changelog transaction was FENCED (another instance took it over: this one overran
 the rebalance timeout) skips 4 and 5: its part of the batch is not applied, its events are not acked
 (their offsets stay uncommitted; the new owner re-processes them), its file is closed, and the
@@ -29,7 +30,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol
 
-import faust
 from faust.types import TP, EventT
 
 from contracts import events as ce
@@ -55,6 +55,7 @@ from services.linker.settings import LinkerSettings
 from services.linker.standby import install_standby
 from services.linker.storage_errors import describe_failure
 from services.linker.store import BatchStore, LinkStoreLike
+from services.linker.strict_commit import LinkerApp
 from services.linker.updates.decision_wiring import ReviewDecisions, install_decisions
 from services.linker.updates.wiring import MasterUpdates, install_updates
 from services.observability.recorder import BatchRecorder
@@ -221,12 +222,15 @@ class SubmissionHandler:
         if self._pending is not None:
             await asyncio.shield(self._pending)
 
-    async def handle_pipelined(self, events: Sequence[EventT[Any]], on_stored: Callable[[], None]) -> BatchResult:
+    async def handle_pipelined(
+        self, events: Sequence[EventT[Any]], on_stored: Callable[[Sequence[EventT[Any]]], None]
+    ) -> BatchResult:
         """Classify, link, produce and wait for every acknowledgement; return with the link-store write
         still running.
 
         The next batch links while this write finishes, then waits for it (`settle`) before it reads
-        the store. `on_stored()` runs once the write is durable: the agent acks the events there, so
+        the store. `on_stored(handled)` runs once the write is durable, with the events this batch
+        handled (not those of partitions revoked before it ran): the agent acks the events there, so
         their offsets are still committed only after the link store has the batch (a failed write
         never calls it, and the worker crashes).
         """
@@ -255,7 +259,7 @@ class SubmissionHandler:
             if write is not None:
                 await asyncio.to_thread(write)
             self._batch_done(events, records, result, started, linked, acked, time.perf_counter())
-            on_stored()
+            on_stored(events)
 
         self._pending = asyncio.ensure_future(store_then_ack())
         return result
@@ -379,7 +383,7 @@ def build_app(
     linker: MemberLinker,
     village_crosswalk: Mapping[str, str] | None = None,
     recorder: BatchRecorder | None = None,
-) -> tuple[faust.App, SubmissionHandler]:
+) -> tuple[LinkerApp, SubmissionHandler]:
     """The composition root: a configured faust app with the linker agent, and its handler (for tests)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     reader = None
@@ -404,7 +408,7 @@ def build_app(
         rules=AdmissionRules(frozenset(settings.supervisor_teams), settings.max_revision_step),
     )
     handler = SubmissionHandler(settings, pipeline, store, recorder)
-    app = faust.App(
+    app = LinkerApp(
         settings.app_id,
         broker=settings.broker_url,
         broker_credentials=settings.faust_credentials(),
@@ -564,15 +568,21 @@ def build_app(
         if released:
             log.info("link store: released partitions %s", released)
 
-    def _ack(batch: Sequence[EventT[Any]]) -> None:
+    def _ack(batch: Sequence[EventT[Any]], handled: Sequence[EventT[Any]]) -> None:
         skip = fenced()
+        consumer = app.strict_consumer
+        done = {id(event) for event in handled}
         for event in batch:
             if event.message.partition in skip:
                 # Given up, never acked: its offset stays uncommitted (the new owner re-processes it),
                 # and faust's next rebalance does not wait for it to be acked.
-                app.consumer.unacked.discard(event.message)
-            else:
-                event.ack()
+                consumer.unacked.discard(event.message)
+                continue
+            if id(event) in done:
+                consumer.processed(event.message)  # what the commit may pass (strict_commit.py)
+            # A record of a partition revoked before its batch ran is acked (faust's rebalance waits
+            # for it) but not processed: no commit passes it.
+            event.ack()
 
     def _crash_later(exc: BaseException) -> None:
         # A store write that failed after its batch returned: nothing acks those events; stop the worker.
@@ -587,6 +597,8 @@ def build_app(
                 # but the offsets may be committed only once this batch's store write is durable.
                 for event in events:
                     event.message.incref()
+                # Records faust skipped before this batch are read again (strict_commit.py).
+                await app.strict_consumer.delivered([e.message for e in events])
                 if updates is not None:
                     # Its link-store files must hold exactly this instance's master changes first.
                     await updates.before_submissions({e.message.partition for e in events})

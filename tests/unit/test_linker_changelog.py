@@ -373,7 +373,7 @@ def _submission(revision: int, partition: int, offset: int) -> FakeEvent:
 async def _run(handler: SubmissionHandler, acks: list[asyncio.Future[Any]], events: list[FakeEvent]) -> list[str]:
     """One batch; its acknowledgements are held back until every record was sent, then given."""
     order: list[str] = []
-    task = asyncio.ensure_future(handler.handle_pipelined(events, on_stored=lambda: order.append("stored")))
+    task = asyncio.ensure_future(handler.handle_pipelined(events, on_stored=lambda _: order.append("stored")))
     while not task.done() and not acks:  # the sends of a batch follow each other without a pause
         await asyncio.sleep(0)
     for _ in range(50):  # let the handler run on: nothing may be stored while acknowledgements are missing

@@ -63,7 +63,7 @@ def _handler(store: LinkStore) -> tuple[SubmissionHandler, dict[str, _Topic], li
 
 async def _handle(handler: SubmissionHandler, events: list[FakeEvent]) -> BatchResult:
     """A batch as the faust agent runs it, then its store write awaited (as the next batch does)."""
-    result = await handler.handle_pipelined(events, on_stored=lambda: None)  # type: ignore[arg-type]
+    result = await handler.handle_pipelined(events, on_stored=lambda _: None)  # type: ignore[arg-type]
     await handler.settle()
     return result
 
@@ -177,12 +177,12 @@ def test_pipelined_batches_ack_after_the_store_write_and_the_next_batch_reads_it
     stored: list[str] = []
 
     async def scenario() -> None:
-        first = asyncio.create_task(handler.handle_pipelined(_revision(2, 7), on_stored=lambda: stored.append("r2")))
+        first = asyncio.create_task(handler.handle_pipelined(_revision(2, 7), on_stored=lambda _: stored.append("r2")))
         await _ack_all(topics)
         await first  # returns with the outputs acknowledged and the store write still running
         assert (stored, store.counts()["families"]) == ([], 0)
         # A late revision 1: linked at once, but read against the store only after revision 2 is written.
-        late = asyncio.create_task(handler.handle_pipelined(_revision(1, 8), on_stored=lambda: stored.append("r1")))
+        late = asyncio.create_task(handler.handle_pipelined(_revision(1, 8), on_stored=lambda _: stored.append("r1")))
         await asyncio.sleep(0.2)
         assert not late.done() and stored == []
         store.gate.set()
@@ -204,13 +204,13 @@ def test_a_failed_pipelined_store_write_never_acks_and_fails_the_next_batch(tmp_
     failures: list[BaseException] = []
 
     async def scenario() -> None:
-        first = asyncio.create_task(handler.handle_pipelined(_revision(1, 7), on_stored=lambda: stored.append("r1")))
+        first = asyncio.create_task(handler.handle_pipelined(_revision(1, 7), on_stored=lambda _: stored.append("r1")))
         await _ack_all(topics)
         await first
         handler.on_store_failure(failures.append)
         store.gate.set()
         with pytest.raises(OSError, match="disk full"):
-            await handler.handle_pipelined(_revision(2, 8), on_stored=lambda: stored.append("r2"))
+            await handler.handle_pipelined(_revision(2, 8), on_stored=lambda _: stored.append("r2"))
         await asyncio.sleep(0)
 
     asyncio.run(scenario())
