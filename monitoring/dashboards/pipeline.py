@@ -126,6 +126,16 @@ def pipeline_dashboard() -> Dashboard:
                 "new owner, nothing is lost; 0 in normal hand-overs.",
             )
         )
+        .with_panel(
+            series(
+                "Submissions re-read after a skip, per hour",
+                "short",
+                ("sum by (instance) (increase(regsosek_linker_skipped_records_reread_total[1h]))", "{{instance}}"),
+                description="Records faust skipped on their way to the linker around a rebalance, found as a gap "
+                "in a partition's offsets and read again (docs/linker.md, Offsets). Their commit waited for "
+                "them: nothing is lost. Occasional after rebalances; steady growth means a consumer problem.",
+            )
+        )
         .with_row(Row("Master shard (REGSOSEK_LINKER_MASTER_SHARDING)"))
         .with_panel(
             series(

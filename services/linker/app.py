@@ -544,6 +544,7 @@ def build_app(
     if recorder is not None:
         restored = recorder.metrics.changelog_restored
         store.on_restored = lambda by, n: restored.labels(by=by).inc(n)
+        app.strict_consumer.on_reread = recorder.metrics.offsets_reread.inc
         app.sensors.add(KafkaClientSensor(recorder.metrics, owned))  # commits and rebalances
         recorder.bind_highwater(lambda topic, partition: app.consumer.highwater(TP(topic, partition)))
 

@@ -21,7 +21,7 @@ never commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -40,6 +40,7 @@ class StrictCommitConsumer(aiokafka_driver.Consumer):
         super().__init__(*args, **kwargs)
         self.ledger: OffsetLedger[TP] = OffsetLedger()
         self._held_reported: set[tuple[TP, int]] = set()
+        self.on_reread: Callable[[int], None] | None = None  # called with the count of records sought back to
 
     def processed(self, message: Message) -> None:
         """The record is done (outputs acknowledged, state stored): its offset may be committed."""
@@ -77,6 +78,8 @@ class StrictCommitConsumer(aiokafka_driver.Consumer):
                     message.offset - 1,
                 )
                 await self.seek(message.tp, back)
+                if self.on_reread is not None:
+                    self.on_reread(message.offset - back)
 
     def _new_offset(self, tp: TP) -> int | None:
         # faust's own account (acked offsets and detected gaps) is not used: keep it from growing.

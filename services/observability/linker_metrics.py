@@ -240,6 +240,14 @@ class LinkerMetrics:
             "this one still wrote; that part of the batch was not applied nor committed, the partition dropped.",
             registry=r,
         )
+        # The strict-commit consumer (services/linker/strict_commit.py): records that never reached the
+        # agent (faust skipped them around a rebalance), sought back to and read again.
+        self.offsets_reread = Counter(
+            "regsosek_linker_skipped_records_reread_total",
+            "Submissions records faust skipped on their way to the linker's agent (seen as a gap in a "
+            "partition's offsets), sought back to and read again; their commit waited for them.",
+            registry=r,
+        )
         self.shard = ShardCollector()
         r.register(self.shard)
         for topic in consumed_topics:

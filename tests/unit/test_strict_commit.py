@@ -128,6 +128,8 @@ def test_records_skipped_before_the_agent_are_read_again_once(
 ) -> None:
     p3 = TP(TOPIC, 3)
     seeks = fake_broker(monkeypatch, {p3: None}, {p3: 0})
+    reread: list[int] = []
+    consumer.on_reread = reread.append
     asyncio.run(consumer.seek_to_committed())
     assert seeks == [(p3, 0)]
     asyncio.run(consumer.delivered([message(0, p3), message(1, p3)]))
@@ -137,6 +139,7 @@ def test_records_skipped_before_the_agent_are_read_again_once(
     asyncio.run(consumer.delivered([message(2, p3), message(3, p3)]))
     assert seeks == [(p3, 0), (p3, 2)]
     assert consumer._read_offset[p3] == 2  # faust lets the re-read records through
+    assert reread == [378]
 
 
 def fake_broker(
